@@ -1,0 +1,51 @@
+"""The Python entry points: evaluate one case or many, with any KB folder."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Optional, Union
+
+from .case import Case, load_case
+from .decision import Decision, build_decision
+from .engine import CaseFailure, ChunkEngine
+from .errors import KineretError
+from .knowledge import KnowledgeBase, resolve_kb
+
+CaseLike = Union[Case, Mapping[str, Any], str, Path]
+KbLike = Union[KnowledgeBase, Path, str, None]
+
+_ENGINES: dict[int, ChunkEngine] = {}
+
+
+class CaseUndecided(KineretError):
+    """The solver could not decide a case (over the time limit, or no answer)."""
+
+
+def engine_for(kb: KnowledgeBase) -> ChunkEngine:
+    """The engine of a KB, created once per loaded KB."""
+    engine = _ENGINES.get(id(kb))
+    if engine is None or engine.kb is not kb:
+        if len(_ENGINES) > 16:
+            _ENGINES.clear()
+        engine = _ENGINES[id(kb)] = ChunkEngine(kb)
+    return engine
+
+
+def evaluate(case: CaseLike, kb: KbLike = None) -> Decision:
+    """Decide one case: a Case, a dict in the case format, or a case file path."""
+    knowledge = resolve_kb(kb)
+    loaded = load_case(case, knowledge)
+    (result,) = engine_for(knowledge).run([loaded.atoms()])
+    if isinstance(result, CaseFailure):
+        raise CaseUndecided(f"{loaded.source}: {result.message}")
+    return build_decision(loaded, result, knowledge.vocabulary)
+
+
+def evaluate_many(cases: Iterable[CaseLike], kb: KbLike = None) -> Iterator[Decision]:
+    """Decide many cases in chunks; yields decisions in input order."""
+    knowledge = resolve_kb(kb)
+    engine = engine_for(knowledge)
+    loaded = [load_case(c, knowledge) for c in cases]
+    for case, result in zip(loaded, engine.run([c.atoms() for c in loaded])):
+        if isinstance(result, CaseFailure):
+            raise CaseUndecided(f"{case.source}: {result.message}")
+        yield build_decision(case, result, knowledge.vocabulary)

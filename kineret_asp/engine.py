@@ -1,0 +1,148 @@
+"""Running clingo on cases: the KB grounded for a chunk of cases at once.
+
+The single-case KB is rewritten once (see :mod:`kineret_asp.rewrite`) so that
+every case-dependent predicate carries a case number; a chunk of cases is
+then one program: the KB, the static facts once, and each case's input
+facts under its number. One grounding decides the whole chunk, and the KB's
+stratified rules leave nothing for the solver to search. The answers are the
+atoms the KB shows (``#show``), read back per case.
+
+Case facts are written by :func:`kineret_asp.terms.fact_text`, which quotes
+strings and accepts only identifier constants: no input becomes program text.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Optional, Sequence
+
+import clingo
+import clingo.ast as ast
+from clingo.ast import ASTType
+
+from .errors import Diagnostic, KbError, SolveTimeout
+from .knowledge import KnowledgeBase, MessageLog
+from .rewrite import Rewrite, dynamic_predicates, guard_atom, rewrite_statement, variable
+from .terms import SymbolDecoder, term_text
+
+CASE_VAR = "CASE__"
+CASE_GUARD = "case__"
+
+Output = dict[str, list[tuple]]
+"""A case's answer: for every shown predicate, its atoms' arguments."""
+
+
+@dataclass(frozen=True)
+class CaseFailure:
+    """A case the solver could not decide (no answer, or over the time limit)."""
+
+    message: str
+
+
+def input_signatures(kb: KnowledgeBase) -> set[tuple[str, int]]:
+    """The case inputs: every predicate the KB's base part declares with #defined."""
+    return {(s.node.name, s.node.arity) for s in kb.part("base") if s.node.ast_type == ASTType.Defined}
+
+
+def shown_signatures(kb: KnowledgeBase) -> list[tuple[str, int]]:
+    """What a decision reads: the predicates the KB's base part shows."""
+    return [(s.node.name, s.node.arity) for s in kb.part("base") if s.node.ast_type == ASTType.ShowSignature]
+
+
+class ChunkProgram:
+    """The KB rewritten for many cases, as clingo text, built once per KB."""
+
+    def __init__(self, kb: KnowledgeBase):
+        self.kb = kb
+        base = [s.node for s in kb.part("base")]
+        self.inputs = input_signatures(kb)
+        self.dynamic = frozenset(dynamic_predicates(base, self.inputs))
+        self.shown = shown_signatures(kb)
+        missing = [f"{n}/{a}" for n, a in self.shown if (n, a) not in self.dynamic]
+        if not self.shown:
+            raise KbError([Diagnostic(kb.display_path(kb.path), 0, 0, "error", "the KB shows nothing: decision.lp must #show the predicates a decision reads")])
+        rw = Rewrite(self.dynamic, variable(CASE_VAR), guard_atom(CASE_GUARD, CASE_VAR))
+        lines = ["#show."]
+        for node in base:
+            if node.ast_type == ASTType.Program:
+                continue
+            new = rewrite_statement(node, rw)
+            if new is not None:
+                lines.append(str(new))
+        lines.append(f"#defined {CASE_GUARD}/1.")
+        self.static_shown = missing  # shown predicates that never depend on a case
+        self.text = "\n".join(lines)
+
+
+class ChunkEngine:
+    """Decide cases in chunks with one clingo grounding per chunk."""
+
+    def __init__(self, kb: KnowledgeBase, chunk_size: int = 2000, time_limit: Optional[float] = 10.0):
+        self.kb = kb
+        self.chunk_size = chunk_size
+        self.time_limit = time_limit
+        self.decode = SymbolDecoder()
+        self._lock = threading.Lock()
+
+    @cached_property
+    def program(self) -> ChunkProgram:
+        return ChunkProgram(self.kb)
+
+    def run(self, cases: Sequence[Sequence[tuple]]) -> list["Output | CaseFailure"]:
+        """Decide every case (given as its input atoms); results in the same order."""
+        results: list[Output | CaseFailure] = []
+        for start in range(0, len(cases), self.chunk_size):
+            results.extend(self._run_chunk(cases[start:start + self.chunk_size]))
+        return results
+
+    def _facts(self, cases: Sequence[Sequence[tuple]]) -> str:
+        parts = []
+        for k, atoms in enumerate(cases):
+            parts.append(f"{CASE_GUARD}({k}).")
+            for atom in atoms:
+                parts.append(term_text((atom[0], k, *atom[1:])) + ".")
+        return "\n".join(parts)
+
+    def _run_chunk(self, cases: Sequence[Sequence[tuple]]) -> list["Output | CaseFailure"]:
+        try:
+            outputs = self._solve(cases)
+        except SolveTimeout:
+            if len(cases) == 1:
+                return [CaseFailure(f"the solver did not finish within {self.time_limit} s")]
+            return [r for c in cases for r in self._run_chunk([c])]
+        if outputs is None:  # some case makes the program unsatisfiable: find it
+            if len(cases) == 1:
+                return [CaseFailure("the KB has no answer for this case (an integrity constraint fails)")]
+            mid = len(cases) // 2
+            return self._run_chunk(cases[:mid]) + self._run_chunk(cases[mid:])
+        return outputs
+
+    def _solve(self, cases: Sequence[Sequence[tuple]]) -> Optional[list[Output]]:
+        program = self.program
+        log = MessageLog(self.kb.display_path(self.kb.path))
+        control = clingo.Control(["--warn=none"], logger=log, message_limit=20)
+        try:
+            control.add("base", [], program.text)
+            control.add("base", [], self._facts(cases))
+            control.ground([("base", [])])
+        except RuntimeError:
+            raise KbError(log.errors() or [Diagnostic(self.kb.display_path(self.kb.path), 0, 0, "error", "grounding failed")])
+        outputs: list[Output] = [{name: [] for name, _ in program.shown} for _ in cases]
+        decode = self.decode
+        found = False
+        limit = None if self.time_limit is None else self.time_limit * max(1, len(cases)) ** 0.5
+        with control.solve(yield_=True, async_=True) as handle:
+            handle.resume()
+            if limit is not None and not handle.wait(limit):
+                handle.cancel()
+                raise SolveTimeout()
+            model = handle.model()
+            if model is not None:
+                found = True
+                for symbol in model.symbols(shown=True):
+                    atom = decode(symbol)
+                    if isinstance(atom, tuple) and len(atom) >= 2 and isinstance(atom[1], int):
+                        per_case = outputs[atom[1]]
+                        per_case[atom[0]].append(atom[2:])
+        return outputs if found else None

@@ -1,0 +1,80 @@
+"""Errors the package reports to its users.
+
+Every error a user can cause (a bad case, a broken KB) carries enough to be
+printed as one line that names the file, the place in it and what was
+expected, so the CLI never shows a traceback.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+
+class KineretError(Exception):
+    """Base class of the errors this package raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding about a KB file, printed as ``file:line:col: severity: message``."""
+
+    file: str
+    line: int
+    column: int
+    severity: str  # "error" | "warning" | "info"
+    message: str
+    code: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.severity}: {self.message}"
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+        }
+
+
+class KbError(KineretError):
+    """The knowledge base cannot be used: missing, unreadable or not valid clingo."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        self.diagnostics = list(diagnostics)
+        super().__init__(str(self.diagnostics[0]) if self.diagnostics else "invalid knowledge base")
+
+
+class CaseError(KineretError):
+    """A case that does not follow the case format.
+
+    ``source`` names the file (or ``<stdin>``, ``<dict>``), ``path`` the field
+    (``medication_history[2].drug``); the message says what was expected and,
+    for a near miss, the closest known value.
+    """
+
+    def __init__(self, source: str, path: str, message: str):
+        self.source = source
+        self.path = path
+        self.message = message
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        where = f"{self.source}: {self.path}" if self.path else self.source
+        return f"{where}: {self.message}"
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "path": self.path, "message": self.message}
+
+
+class SolveTimeout(KineretError):
+    """The solver did not finish within the per-case time limit."""
+
+
+def did_you_mean(value: str, known: Iterable[str]) -> str:
+    """Return ``"; did you mean 'x'?"`` for the closest known value, or ``""``."""
+    matches = difflib.get_close_matches(value.lower(), list(known), n=1, cutoff=0.6)
+    return f"; did you mean '{matches[0]}'?" if matches else ""

@@ -1,0 +1,171 @@
+"""Program transformations of the KB, done on clingo's AST.
+
+Authors write the KB for one case at a time. To decide many cases in one
+grounding (or to compare two KB versions, or a case with its variant, in one
+program), every predicate that depends on the case gets one more first
+argument: the case id. :func:`dynamic_predicates` finds those predicates;
+:func:`add_argument` rewrites the statements. Authors never see the extra
+argument.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional, Sequence
+
+import clingo.ast as ast
+from clingo.ast import ASTType
+
+Signature = tuple[str, int]
+
+
+def atom_signature(atom: ast.AST) -> Optional[Signature]:
+    """The name/arity of a symbolic atom (None for pools and other forms)."""
+    symbol = atom.symbol
+    if symbol.ast_type == ASTType.Function:
+        return (symbol.name, len(symbol.arguments))
+    if symbol.ast_type == ASTType.SymbolicTerm:
+        sym = symbol.symbol
+        return (sym.name, len(sym.arguments)) if sym.type.name == "Function" else None
+    if symbol.ast_type == ASTType.UnaryOperation and symbol.argument.ast_type == ASTType.Function:
+        return (symbol.argument.name, len(symbol.argument.arguments))
+    return None
+
+
+class _Collect(ast.Transformer):
+    def __init__(self) -> None:
+        self.found: list[Signature] = []
+
+    def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
+        sig = atom_signature(node)
+        if sig is not None:
+            self.found.append(sig)
+        return node
+
+
+def signatures(node: ast.AST | Sequence[ast.AST]) -> list[Signature]:
+    """Every predicate signature used in a node (or list of nodes)."""
+    c = _Collect()
+    for n in node if isinstance(node, (list, tuple)) else [node]:
+        c(n)
+    return c.found
+
+
+def head_signatures(rule: ast.AST) -> list[Signature]:
+    """Predicates a rule defines (not those in the conditions of its head)."""
+    head = rule.head
+    kind = head.ast_type
+    if kind == ASTType.Literal:
+        return signatures(head) if head.atom.ast_type == ASTType.SymbolicAtom else []
+    if kind in (ASTType.Disjunction,):
+        return [s for e in head.elements for s in signatures(e.literal)]
+    if kind in (ASTType.Aggregate, ASTType.HeadAggregate):
+        out = []
+        for e in head.elements:
+            lit = e.literal if kind == ASTType.Aggregate else e.condition.literal
+            out.extend(signatures(lit))
+        return out
+    return []
+
+
+def body_signatures(rule: ast.AST) -> list[Signature]:
+    """Predicates a rule reads: its body and the conditions in its head."""
+    found = signatures(list(rule.body))
+    head = rule.head
+    if head.ast_type == ASTType.Disjunction:
+        for e in head.elements:
+            found.extend(signatures(list(e.condition)))
+    elif head.ast_type == ASTType.Aggregate:
+        for e in head.elements:
+            found.extend(signatures(list(e.condition)))
+    elif head.ast_type == ASTType.HeadAggregate:
+        for e in head.elements:
+            found.extend(signatures(list(e.condition.condition)))
+            found.extend(signatures(list(e.terms)))
+    return found
+
+
+def dynamic_predicates(statements: Iterable[ast.AST], inputs: Iterable[Signature]) -> set[Signature]:
+    """Inputs plus every predicate whose rules read, directly or not, an input."""
+    rules = [s for s in statements if s.ast_type == ASTType.Rule]
+    edges = [(set(head_signatures(r)), set(body_signatures(r))) for r in rules]
+    dynamic = set(inputs)
+    changed = True
+    while changed:
+        changed = False
+        for heads, body in edges:
+            if body & dynamic and not heads <= dynamic:
+                dynamic |= heads
+                changed = True
+    return dynamic
+
+
+class _AddArgument(ast.Transformer):
+    def __init__(self, predicates: set[Signature], make_term: Callable[[ast.Location], ast.AST]):
+        self.predicates = predicates
+        self.make_term = make_term
+
+    def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
+        sig = atom_signature(node)
+        if sig is None or sig not in self.predicates:
+            return node
+        symbol = node.symbol
+        loc = symbol.location
+        if symbol.ast_type == ASTType.SymbolicTerm:
+            symbol = ast.Function(loc, symbol.symbol.name, [], 0)
+        if symbol.ast_type == ASTType.UnaryOperation:
+            inner = symbol.argument
+            inner = inner.update(arguments=[self.make_term(loc), *inner.arguments])
+            return node.update(symbol=symbol.update(argument=inner))
+        return node.update(symbol=symbol.update(arguments=[self.make_term(loc), *symbol.arguments]))
+
+
+def _positive_body_atom(rule: ast.AST, predicates: set[Signature]) -> bool:
+    for lit in rule.body:
+        if lit.ast_type == ASTType.Literal and lit.sign == ast.Sign.NoSign and lit.atom.ast_type == ASTType.SymbolicAtom:
+            if atom_signature(lit.atom) in predicates:
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """How to tag a program: which predicates, with which term, guarded by which atom."""
+
+    predicates: frozenset[Signature]
+    term: Callable[[ast.Location], ast.AST]
+    guard: Optional[Callable[[ast.Location], ast.AST]] = None  # a literal binding the term's variable
+
+
+def rewrite_statement(node: ast.AST, rw: Rewrite) -> Optional[ast.AST]:
+    """Tag one statement; returns None for statements to drop (#show of others)."""
+    preds = set(rw.predicates)
+    kind = node.ast_type
+    if kind == ASTType.Rule:
+        used = set(head_signatures(node)) | set(body_signatures(node))
+        if not used & preds:
+            return node
+        new = _AddArgument(preds, rw.term)(node)
+        if rw.guard is not None and not _positive_body_atom(node, preds):
+            new = new.update(body=[*new.body, rw.guard(node.location)])
+        return new
+    if kind == ASTType.Defined:
+        if (node.name, node.arity) in preds:
+            return node.update(arity=node.arity + 1)
+        return node
+    if kind == ASTType.ShowSignature:
+        if (node.name, node.arity) in preds:
+            return node.update(arity=node.arity + 1)
+        return None
+    return node
+
+
+def variable(name: str) -> Callable[[ast.Location], ast.AST]:
+    return lambda loc: ast.Variable(loc, name)
+
+
+def constant(name: str) -> Callable[[ast.Location], ast.AST]:
+    return lambda loc: ast.Function(loc, name, [], 0)
+
+
+def guard_atom(predicate: str, var: str) -> Callable[[ast.Location], ast.AST]:
+    return lambda loc: ast.Literal(loc, ast.Sign.NoSign, ast.SymbolicAtom(ast.Function(loc, predicate, [ast.Variable(loc, var)], 0)))

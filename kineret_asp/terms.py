@@ -1,0 +1,145 @@
+"""Conversion between clingo symbols and plain Python values, both ways.
+
+Reading: a symbol becomes an ``int``, a ``str`` (a clingo string), a
+:class:`Const` (a clingo constant such as ``approved``; a ``str`` subclass,
+so it compares equal to the plain string) or a tuple ``(name, *arguments)``
+for a compound term. Decoding goes through a cache keyed by the symbol's
+internal number, because every call into clingo costs microseconds and a
+batch reads the same few hundred symbols millions of times.
+
+Writing: :func:`fact_text` serializes an atom built from those values; it
+escapes strings by construction and accepts a constant only when it is a
+plain identifier, so no input can ever become program text.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Union
+
+import clingo
+
+
+class Const(str):
+    """A clingo constant (``employer_group``), as opposed to a string (``"IL1RN"``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Const({str.__repr__(self)})"
+
+
+Value = Union[int, str, Const, tuple]
+
+_IDENTIFIER = re.compile(r"_*[a-z][A-Za-z0-9_']*\Z")
+
+
+def is_identifier(text: str) -> bool:
+    """True when ``text`` can stand as a clingo constant without quoting."""
+    return bool(_IDENTIFIER.match(text))
+
+
+def to_value(symbol: clingo.Symbol) -> Value:
+    """Convert a symbol to a plain Python value (uncached)."""
+    kind = symbol.type
+    if kind == clingo.SymbolType.Number:
+        return symbol.number
+    if kind == clingo.SymbolType.String:
+        return symbol.string
+    if kind == clingo.SymbolType.Function:
+        args = symbol.arguments
+        if not args and symbol.name:
+            return Const(symbol.name)
+        return (symbol.name, *[to_value(a) for a in args])
+    if kind == clingo.SymbolType.Infimum:
+        return ("#inf",)
+    return ("#sup",)
+
+
+class SymbolDecoder:
+    """Decode symbols to values, remembering each symbol it has seen.
+
+    Clingo interns symbols: equal symbols share one internal number
+    (``Symbol._rep``), so a dictionary keyed by it turns most decodes into a
+    dictionary lookup. The cache is bounded; it is cleared when full.
+    """
+
+    def __init__(self, limit: int = 500_000):
+        self._cache: dict[int, Value] = {}
+        self._limit = limit
+
+    def __call__(self, symbol: clingo.Symbol) -> Value:
+        rep = getattr(symbol, "_rep", None)
+        if rep is None:  # another clingo build: no internal number to key on
+            return to_value(symbol)
+        value = self._cache.get(rep)
+        if value is None:
+            if len(self._cache) >= self._limit:
+                self._cache.clear()
+            value = self._cache[rep] = to_value(symbol)
+        return value
+
+
+def _string_text(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("a NUL character cannot be passed to clingo")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def term_text(value: Value) -> str:
+    """Serialize one value as a clingo term; strings are escaped, constants checked."""
+    if isinstance(value, bool):
+        raise TypeError("booleans have no clingo term")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Const):
+        if not is_identifier(value):
+            raise ValueError(f"not a clingo constant: {value!r}")
+        return str.__str__(value)
+    if isinstance(value, str):
+        return _string_text(value)
+    if isinstance(value, tuple):
+        name, *args = value
+        if name and not is_identifier(name):
+            raise ValueError(f"not a clingo function name: {name!r}")
+        inner = ",".join(term_text(a) for a in args)
+        if not args:
+            return name
+        if not name and len(args) == 1:
+            inner += ","
+        return f"{name}({inner})"
+    raise TypeError(f"no clingo term for {value!r}")
+
+
+def fact_text(atom: tuple) -> str:
+    """Serialize an atom ``(predicate, *arguments)`` as a fact ``p(a,b).``."""
+    return term_text(atom) + "."
+
+
+def to_symbol(value: Value) -> clingo.Symbol:
+    """Build a clingo symbol from a value with clingo's own constructors."""
+    if isinstance(value, bool):
+        raise TypeError("booleans have no clingo term")
+    if isinstance(value, int):
+        return clingo.Number(value)
+    if isinstance(value, Const):
+        if not is_identifier(value):
+            raise ValueError(f"not a clingo constant: {value!r}")
+        return clingo.Function(str.__str__(value))
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("a NUL character cannot be passed to clingo")
+        return clingo.String(value)
+    if isinstance(value, tuple):
+        name, *args = value
+        if name and not is_identifier(name):
+            raise ValueError(f"not a clingo function name: {name!r}")
+        return clingo.Function(name, [to_symbol(a) for a in args])
+    raise TypeError(f"no clingo term for {value!r}")
+
+
+def display(value: Any) -> str:
+    """Render a value the way clingo prints it (for messages)."""
+    try:
+        return term_text(value)
+    except (TypeError, ValueError):
+        return repr(value)
