@@ -347,6 +347,8 @@ def load_case(source: Union[str, Path, Mapping[str, Any], Case], kb: "KnowledgeB
         return source
     if isinstance(source, Mapping):
         return parse_case(dict(source), "<dict>", kb)
+    if not isinstance(source, (str, Path)):
+        return parse_case(source, "<dict>", kb)
     path = Path(source)
     shown = str(source)
     try:

@@ -109,3 +109,32 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
         click.echo(f"kineret-asp: {line}", err=True)
     if errors:
         sys.exit(EXIT_INPUT)
+
+
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--coverage", is_flag=True, help="List, for every criterion, the cases where it was met and unmet.")
+@format_option
+@kb_option
+@handle_errors
+def test_cmd(paths: tuple[Path, ...], coverage: bool, fmt: str, kb_dir: Optional[Path]) -> None:
+    """Run the example cases that carry an expect block (default: facts/)."""
+    from .casetests import format_report, run_case_tests
+    from .knowledge import load_kb
+
+    kb = load_kb(kb_dir)
+    targets = list(paths) or [Path("facts")]
+    for t in targets:
+        if not t.exists():
+            fail(f"{t}: no such file or folder")
+    report = run_case_tests(targets, kb)
+    if not report.results:
+        fail(f"no case with an expect block under {', '.join(map(str, targets))}")
+    if fmt == "json":
+        payload: dict[str, Any] = {"passed": report.passed, "failed": report.failed, "results": [r.to_dict() for r in report.results]}
+        if coverage:
+            payload["coverage"] = report.coverage.to_dict()
+        click.echo(dump_json(payload))
+    else:
+        click.echo(format_report(report, coverage), nl=False)
+    sys.exit(1 if report.failed else 0)

@@ -45,6 +45,10 @@ def parse_lp_case(raw: Union[bytes, str], source: str, kb: "KnowledgeBase | Path
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:
         raise CaseError(source, "", f"not UTF-8 text (byte {exc.start})") from None
+    directive = first_directive(text)
+    if directive is not None:
+        line, column = directive
+        raise CaseError(f"{source}:{line}:{column}", "", "directives (#include, #script, #show ...) are not allowed in a case file; only facts of the case vocabulary")
     log = MessageLog(source)
     nodes: list[ast.AST] = []
     try:
@@ -71,6 +75,46 @@ def parse_lp_case(raw: Union[bytes, str], source: str, kb: "KnowledgeBase | Path
             raise CaseError(where, "", f"unknown case fact {symbol}; expected one of {known}")
         facts.append(((symbol.name, *[to_value(a) for a in symbol.arguments]), where))
     return parse_case(_facts_to_dict(facts, source), source, kb)
+
+
+def first_directive(text: str) -> "tuple[int, int] | None":
+    """Line and column of the first ``#`` outside strings and comments.
+
+    Checked before parsing, because clingo's parser acts on ``#include``
+    while it reads (it would open the named file).
+    """
+    i, line, col, n = 0, 1, 1, len(text)
+    while i < n:
+        c = text[i]
+        if c == "%":
+            if text.startswith("%*", i):
+                end = text.find("*%", i + 2)
+                end = n if end < 0 else end + 2
+            else:
+                end = text.find("\n", i)
+                end = n if end < 0 else end
+            chunk = text[i:end]
+            line += chunk.count("\n")
+            col = len(chunk) - chunk.rfind("\n") if "\n" in chunk else col + len(chunk)
+            i = end
+            continue
+        if c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            chunk = text[i:j + 1]
+            line += chunk.count("\n")
+            col = len(chunk) - chunk.rfind("\n") if "\n" in chunk else col + len(chunk)
+            i = j + 1
+            continue
+        if c == "#":
+            return line, col
+        if c == "\n":
+            line, col = line + 1, 1
+        else:
+            col += 1
+        i += 1
+    return None
 
 
 def _facts_to_dict(facts: list[tuple[tuple, str]], source: str) -> dict:

@@ -1,0 +1,198 @@
+"""Example cases as tests: every case file with an ``expect`` block.
+
+A case file (JSON) may carry what the policy says its decision must be::
+
+    "expect": {"decision": "criteria_not_met", "unmet": ["3", "3.C"],
+               "authorization_months": null, "reasons": [], "route": "clinical_review",
+               "met": ["3.B"]}
+
+Every key is optional. :func:`run_case_tests` decides each case with a KB
+and compares; :class:`Coverage` counts, for every criterion, the cases in
+which it was met and unmet.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+from .case import Case, load_case
+from .decision import Decision
+from .errors import CaseError, did_you_mean
+from .knowledge import KnowledgeBase
+
+EXPECT_KEYS = ("decision", "unmet", "authorization_months", "reasons", "route", "met")
+
+
+@dataclass
+class CaseTestResult:
+    """The outcome of one example case."""
+
+    path: str
+    case_id: Optional[str]
+    differences: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    error: Optional[str] = None
+    decision: Optional[Decision] = None
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and not self.differences
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "id": self.case_id,
+            "passed": self.passed,
+            "error": self.error,
+            "differences": {k: {"expected": e, "actual": a} for k, (e, a) in self.differences.items()},
+        }
+
+
+@dataclass
+class Coverage:
+    """For every criterion id, in how many cases it applied and was met, or unmet."""
+
+    met: dict[str, int]
+    unmet: dict[str, int]
+
+    @classmethod
+    def empty(cls, criterion_ids: Iterable[str]) -> "Coverage":
+        ids = list(criterion_ids)
+        return cls({i: 0 for i in ids}, {i: 0 for i in ids})
+
+    def add(self, decision: Decision) -> None:
+        for cid, is_met in decision.statuses().items():
+            table = self.met if is_met else self.unmet
+            table[cid] = table.get(cid, 0) + 1
+
+    def not_both_ways(self) -> list[str]:
+        return [c for c in self.met if not (self.met[c] and self.unmet.get(c, 0))]
+
+    def to_dict(self) -> dict:
+        return {
+            "criteria": [{"id": c, "met": self.met[c], "unmet": self.unmet.get(c, 0)} for c in self.met],
+            "not_exercised_both_ways": self.not_both_ways(),
+        }
+
+
+@dataclass
+class CaseTestReport:
+    results: list[CaseTestResult]
+    coverage: Coverage
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> int:
+        return sum(r.passed for r in self.results)
+
+    @property
+    def failed(self) -> int:
+        return len(self.results) - self.passed
+
+
+def discover(paths: Sequence[Path]) -> list[Path]:
+    """Case files (``.json``) under the given files or folders, sorted."""
+    found: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found.extend(sorted(x for x in p.rglob("*.json") if x.is_file()))
+        else:
+            found.append(p)
+    return found
+
+
+def compare(expect: dict, decision: Decision) -> dict[str, tuple[Any, Any]]:
+    """The expected values that the decision does not have, with the actual ones."""
+    diffs: dict[str, tuple[Any, Any]] = {}
+    actual = {
+        "decision": decision.decision,
+        "authorization_months": decision.authorization_months,
+        "route": decision.route,
+        "unmet": list(decision.unmet),
+        "reasons": [r.id for r in decision.reasons],
+        "met": [c for c, m in decision.statuses().items() if m],
+    }
+    for key, want in expect.items():
+        got = actual[key]
+        if key in ("unmet", "reasons"):
+            if sorted(want) != sorted(got):
+                diffs[key] = (want, got)
+        elif key == "met":
+            missing = [c for c in want if c not in got]
+            if missing:
+                diffs[key] = (want, [c for c in want if c in got])
+        elif want != got:
+            diffs[key] = (want, got)
+    return diffs
+
+
+def check_expect(expect: Any, source: str) -> dict:
+    if not isinstance(expect, dict):
+        raise CaseError(source, "expect", "expected an object")
+    for k in expect:
+        if k not in EXPECT_KEYS:
+            raise CaseError(source, f"expect.{k}", f"unknown expectation{did_you_mean(k, EXPECT_KEYS)}; expected one of {', '.join(EXPECT_KEYS)}")
+    for k in ("unmet", "reasons", "met"):
+        if k in expect and not (isinstance(expect[k], list) and all(isinstance(x, str) for x in expect[k])):
+            raise CaseError(source, f"expect.{k}", "expected a list of ids (strings)")
+    return expect
+
+
+def run_case_tests(paths: Sequence[Path], kb: KnowledgeBase) -> CaseTestReport:
+    """Decide every case file with an expect block and compare."""
+    from .api import evaluate_many
+
+    coverage = Coverage.empty(kb.vocabulary.criteria)
+    results: list[CaseTestResult] = []
+    skipped: list[str] = []
+    runnable: list[tuple[str, Case]] = []
+    for path in discover(paths):
+        shown = str(path)
+        try:
+            case = load_case(path, kb)
+            if case.expect is None:
+                skipped.append(shown)
+                continue
+            check_expect(case.expect, shown)
+            runnable.append((shown, case))
+        except CaseError as exc:
+            results.append(CaseTestResult(shown, None, error=exc.line()))
+    decisions = list(evaluate_many([c for _, c in runnable], kb)) if runnable else []
+    for (shown, case), decision in zip(runnable, decisions):
+        coverage.add(decision)
+        results.append(CaseTestResult(shown, case.id, compare(dict(case.expect or {}), decision), decision=decision))
+    results.sort(key=lambda r: r.path)
+    return CaseTestReport(results, coverage, skipped)
+
+
+def format_report(report: CaseTestReport, show_coverage: bool = False) -> str:
+    lines = []
+    for r in report.results:
+        if r.passed:
+            lines.append(f"PASS {r.path}")
+            continue
+        lines.append(f"FAIL {r.path}" + (f" ({r.case_id})" if r.case_id else ""))
+        if r.error:
+            lines.append(f"     {r.error}")
+        for key, (want, got) in r.differences.items():
+            lines.append(f"     {key}: expected {json.dumps(want)}")
+            lines.append(f"     {' ' * len(key)}  actual   {json.dumps(got)}")
+            if isinstance(want, list) and isinstance(got, list):
+                extra = [x for x in got if x not in want]
+                missing = [x for x in want if x not in got]
+                if missing:
+                    lines.append(f"     {' ' * len(key)}  - missing {', '.join(missing)}")
+                if extra:
+                    lines.append(f"     {' ' * len(key)}  + extra   {', '.join(extra)}")
+    if show_coverage:
+        cov = report.coverage
+        lines.append("")
+        lines.append("Coverage (cases where the criterion applied: met / unmet)")
+        for cid in cov.met:
+            flag = "" if cov.met[cid] and cov.unmet.get(cid, 0) else "   <- not exercised both ways"
+            lines.append(f"  {cid:<10} met {cov.met[cid]:>3}  unmet {cov.unmet.get(cid, 0):>3}{flag}")
+        gaps = cov.not_both_ways()
+        lines.append(f"{len(cov.met) - len(gaps)} of {len(cov.met)} criteria exercised both ways" + (f"; not both ways: {', '.join(gaps)}" if gaps else ""))
+    lines.append(f"{report.passed} passed, {report.failed} failed")
+    return "\n".join(lines) + "\n"

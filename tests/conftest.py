@@ -1,0 +1,34 @@
+"""Shared fixtures: the packaged KB, and small builders of cases."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kineret_asp import evaluate, load_kb
+
+ROOT = Path(__file__).resolve().parent.parent
+FACTS = ROOT / "facts"
+KB_DIR = ROOT / "kb"
+
+
+@pytest.fixture(scope="session")
+def kb():
+    return load_kb(KB_DIR)
+
+
+def ra_case(history: list[dict] | None = None, **fields: Any) -> dict:
+    """A rheumatoid-arthritis case that meets 3.A.i and 3.B unless overridden."""
+    case: dict[str, Any] = {
+        "indication": "rheumatoid_arthritis",
+        "plan": "employer_group",
+        "prescriber_specialties": ["rheumatology"],
+        "medication_history": [{"drug": "methotrexate", "outcome": "failure", "months": 4}] if history is None else history,
+    }
+    case.update(fields)
+    return case
+
+
+def decide(case: dict, kb_dir: Path = KB_DIR):
+    return evaluate(case, kb_dir)
