@@ -138,3 +138,63 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, fmt: str, kb_dir: Optional
     else:
         click.echo(format_report(report, coverage), nl=False)
     sys.exit(1 if report.failed else 0)
+
+
+@main.command("what-if")
+@click.argument("case")
+@click.option("--add", "adds", multiple=True, metavar="PATH=VALUE", help="Add an item to a list field, e.g. prescriber_specialties=rheumatology or 'medication_history={\"drug\":\"enbrel\",\"outcome\":\"failure\"}'.")
+@click.option("--remove", "removes", multiple=True, metavar="PATH[=VALUE]", help="Remove matching items of a list field (current_medications=enbrel), or an entry by index (medication_history[1]).")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Set a scalar field: plan=employer_group, beneficial_response=true, medication_history[0].months=3; null clears it.")
+@click.option("--changes", "changes_file", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="A JSON list of changes [{op, path, value}], applied before the options.")
+@format_option
+@kb_option
+@handle_errors
+def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets: tuple[str, ...], changes_file: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> None:
+    """Decide CASE before and after changes; show the criteria that flipped.
+
+    Options apply in order: --changes, then every --remove, --set, --add.
+    """
+    from .case import parse_json_text
+    from .changes import parse_assignment
+    from .knowledge import load_kb
+    from .whatif import render_what_if, what_if
+
+    kb = load_kb(kb_dir)
+    loaded = read_case_arg(case, kb)
+    changes: list[Any] = []
+    if changes_file is not None:
+        data = parse_json_text(changes_file.read_bytes(), str(changes_file))
+        if not isinstance(data, list):
+            raise CaseError(str(changes_file), "", "expected a JSON list of changes")
+        changes.extend(data)
+    changes += [parse_assignment(t, "remove") for t in removes]
+    changes += [parse_assignment(t, "set") for t in sets]
+    changes += [parse_assignment(t, "add") for t in adds]
+    result = what_if(loaded, changes, kb)
+    click.echo(dump_json(result.to_dict()) if fmt == "json" else render_what_if(result), nl=fmt == "json")
+
+
+@main.command("missing")
+@click.argument("case")
+@click.option("--expand", is_flag=True, help="List every single option (each any-of choice made) instead of grouped options.")
+@format_option
+@kb_option
+@handle_errors
+def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> None:
+    """What documentation is missing for approval: every smallest way to get there."""
+    from .abduction import missing, render_missing
+    from .knowledge import load_kb
+
+    kb = load_kb(kb_dir)
+    result = missing(read_case_arg(case, kb), kb)
+    if fmt == "json":
+        payload = result.to_dict()
+        if expand:
+            payload["expanded"] = [[c.to_dict() for c in combo] for combo in result.expanded()]
+        click.echo(dump_json(payload))
+        return
+    click.echo(render_missing(result), nl=False)
+    if expand and result.options:
+        click.echo("\nEvery single option:")
+        for n, combo in enumerate(result.expanded(), 1):
+            click.echo(f"  {n}. " + "; ".join(c.describe() for c in combo))

@@ -144,7 +144,7 @@ class Vocabulary:
         return self.products.get(product) or self.drugs.get(product, product)
 
 
-@dataclass
+@dataclass(eq=False)
 class KnowledgeBase:
     """A parsed KB folder. Use :func:`load_kb` to get one (it caches)."""
 
@@ -202,8 +202,25 @@ class KnowledgeBase:
         return atoms
 
     @cached_property
+    def declaration_order(self) -> dict[tuple[str, str], int]:
+        """Where each fact ``name(key, ...)`` of the base part is declared, as a rank."""
+        order: dict[tuple[str, str], int] = {}
+        for s in self.part("base"):
+            node = s.node
+            if node.ast_type != ast.ASTType.Rule or node.body or node.head.ast_type != ast.ASTType.Literal:
+                continue
+            atom = node.head.atom
+            if atom.ast_type != ast.ASTType.SymbolicAtom or atom.symbol.ast_type != ast.ASTType.Function or not atom.symbol.arguments:
+                continue
+            first = atom.symbol.arguments[0]
+            keys = [str(t) for t in (first.arguments if first.ast_type == ast.ASTType.Pool else [first])]
+            for key in keys:
+                order.setdefault((atom.symbol.name, key.strip('"')), len(order))
+        return order
+
+    @cached_property
     def vocabulary(self) -> Vocabulary:
-        return build_vocabulary(self.static_model, _display(self.path))
+        return build_vocabulary(self.static_model, _display(self.path), self.declaration_order)
 
 
 def _as_atom(value: Value) -> tuple:
@@ -222,14 +239,17 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def build_vocabulary(atoms: Sequence[tuple], where: str) -> Vocabulary:
+def build_vocabulary(atoms: Sequence[tuple], where: str, order: Optional[dict[tuple[str, str], int]] = None) -> Vocabulary:
     """Collect the static facts the package reads, checking the ones it needs."""
     by: dict[tuple[str, int], list[tuple]] = {}
     for atom in atoms:
         by.setdefault((atom[0], len(atom) - 1), []).append(atom[1:])
 
+    rank = order or {}
+
     def table(name: str, arity: int = 2) -> dict:
-        return {str(args[0]): args[1] for args in sorted(by.get((name, arity), []), key=repr)}
+        rows = sorted(by.get((name, arity), []), key=lambda a: (rank.get((name, str(a[0])), len(rank)), repr(a)))
+        return {str(args[0]): args[1] for args in rows}
 
     policies = by.get(("policy", 3), [])
     if len(policies) != 1:

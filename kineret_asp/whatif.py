@@ -1,0 +1,96 @@
+"""What-if: the decision before and after changes to a case, and what flipped."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
+
+from .api import CaseLike, KbLike, evaluate
+from .case import Case, load_case
+from .changes import Change, ChangeLike, apply_changes, change_list
+from .decision import Decision
+from .knowledge import resolve_kb
+
+
+@dataclass(frozen=True)
+class CriterionChange:
+    """A criterion whose status differs: True met, False unmet, None does not apply."""
+
+    id: str
+    text: str
+    before: Optional[bool]
+    after: Optional[bool]
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "text": self.text, "before": self.before, "after": self.after}
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """The answer to a what-if question."""
+
+    changes: tuple[Change, ...]
+    case: Case
+    changed_case: Case
+    before: Decision
+    after: Decision
+    flipped: tuple[CriterionChange, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "changes": [c.to_dict() for c in self.changes],
+            "before": {"decision": self.before.decision, "authorization_months": self.before.authorization_months, "unmet": list(self.before.unmet), "reasons": [r.id for r in self.before.reasons], "route": self.before.route},
+            "after": {"decision": self.after.decision, "authorization_months": self.after.authorization_months, "unmet": list(self.after.unmet), "reasons": [r.id for r in self.after.reasons], "route": self.after.route},
+            "flipped": [f.to_dict() for f in self.flipped],
+            "case_after": self.changed_case.to_dict(),
+        }
+
+
+def flipped_criteria(before: Decision, after: Decision, texts: dict) -> list[CriterionChange]:
+    """Criteria whose met/unmet/not-applicable status differs, in outline order."""
+    from .knowledge import outline_key
+
+    b, a = before.statuses(), after.statuses()
+    ids = sorted(set(b) | set(a), key=outline_key)
+    return [CriterionChange(i, texts[i].text, b.get(i), a.get(i)) for i in ids if b.get(i) != a.get(i)]
+
+
+def what_if(case: CaseLike, changes: Iterable[ChangeLike], kb: KbLike = None) -> WhatIf:
+    """Decide a case before and after changes, and report the criteria that flipped.
+
+    ``changes`` are :class:`Change` objects or dicts ``{"op", "path", "value"}``.
+    An invalid change, or one that makes the case invalid, raises CaseError.
+    """
+    knowledge = resolve_kb(kb)
+    original = load_case(case, knowledge)
+    parsed = change_list(list(changes))
+    changed = apply_changes(original, parsed, knowledge)
+    before = evaluate(original, knowledge)
+    after = evaluate(changed, knowledge)
+    flips = flipped_criteria(before, after, knowledge.vocabulary.criteria)
+    return WhatIf(tuple(parsed), original, changed, before, after, tuple(flips))
+
+
+def render_what_if(result: WhatIf) -> str:
+    def verdict(d: Decision) -> str:
+        text = d.decision.replace("_", " ").upper()
+        if d.approved:
+            return f"{text} for up to {d.authorization_months} months"
+        if d.reasons:
+            return f"{text} ({', '.join(r.id for r in d.reasons)})"
+        return f"{text} (unmet: {', '.join(d.unmet)})" if d.unmet else text
+
+    mark = {True: "met", False: "unmet", None: "n/a"}
+    lines = ["Changes"]
+    lines += [f"  {c.describe()}" for c in result.changes] or ["  (none)"]
+    lines.append("")
+    lines.append(f"Before: {verdict(result.before)}  [{result.before.route}]")
+    lines.append(f"After:  {verdict(result.after)}  [{result.after.route}]")
+    lines.append("")
+    if result.flipped:
+        lines.append("Criteria that changed")
+        width = max(len(f.id) for f in result.flipped)
+        for f in result.flipped:
+            lines.append(f"  {f.id:<{width}}  {mark[f.before]} -> {mark[f.after]}  {f.text}")
+    else:
+        lines.append("No criterion changed.")
+    return "\n".join(lines) + "\n"
