@@ -198,3 +198,20 @@ def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> No
         click.echo("\nEvery single option:")
         for n, combo in enumerate(result.expanded(), 1):
             click.echo(f"  {n}. " + "; ".join(c.describe() for c in combo))
+
+
+@main.command("check")
+@kb_option
+@format_option
+def check_cmd(kb_dir: Optional[Path], fmt: str) -> None:
+    """Check a KB like a compiler: file:line:col: error|warning: message."""
+    from .check import check_kb
+
+    report = check_kb(kb_dir)
+    if fmt == "json":
+        click.echo(dump_json(report.to_dict()))
+    else:
+        for d in report.diagnostics:
+            click.echo(str(d))
+        click.echo(f"{report.errors} error(s), {report.warnings} warning(s)")
+    sys.exit(1 if report.errors else 0)

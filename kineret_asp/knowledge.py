@@ -153,6 +153,8 @@ class KnowledgeBase:
     statements: list[Statement]
     comments: list[Statement]
     messages: list[Diagnostic] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)
 
     def display_path(self, file: Path | str) -> str:
         return _display(Path(file))
@@ -196,10 +198,35 @@ class KnowledgeBase:
         atoms: list[tuple] = []
         result = control.solve(on_model=lambda m: atoms.extend(_as_atom(decode(s)) for s in m.symbols(atoms=True)))
         if not result.satisfiable:
-            constraints = [f"{s.file}:{s.line}" for s in self.part("base") if s.node.ast_type == ast.ASTType.Rule and _is_constraint(s.node)]
-            where = ", ".join(constraints) or "?"
-            raise KbError([Diagnostic(_display(self.path), 0, 0, "error", f"the KB is inconsistent: an integrity constraint fails with no case at all (constraints at {where})")])
+            raise KbError(self._failing_constraints())
         return atoms
+
+    def _failing_constraints(self) -> list[Diagnostic]:
+        """Which integrity constraints fail without a case, each at its position."""
+        constraints = [s for s in self.part("base") if s.node.ast_type == ast.ASTType.Rule and _is_constraint(s.node)]
+        control = clingo.Control(["--warn=none"])
+        lines = []
+        for s in self.part("base"):
+            if s.node.ast_type == ast.ASTType.Program:
+                continue
+            if s in constraints:
+                i = constraints.index(s)
+                lines.append(f"violated__({i}) :- {', '.join(str(b) for b in s.node.body)}.")
+            else:
+                lines.append(str(s.node))
+        found: list[int] = []
+        try:
+            control.add("base", [], "\n".join(lines))
+            control.ground([("base", [])])
+            control.solve(on_model=lambda m: found.extend(a.arguments[0].number for a in m.symbols(atoms=True) if a.name == "violated__"))
+        except RuntimeError:
+            pass
+        out = []
+        for i in sorted(set(found)):
+            s = constraints[i]
+            loc = s.node.location.begin
+            out.append(Diagnostic(s.file, loc.line, loc.column, "error", f"integrity constraint fails with no case at all: {s.node}"))
+        return out or [Diagnostic(_display(self.path), 0, 0, "error", "the KB is inconsistent: it has no answer even without a case")]
 
     @cached_property
     def declaration_order(self) -> dict[tuple[str, str], int]:
@@ -297,8 +324,13 @@ def kb_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*.lp") if p.is_file())
 
 
-def parse_kb(path: Path) -> KnowledgeBase:
-    """Parse every file of a KB folder; raise :class:`KbError` with all syntax errors."""
+def parse_kb(path: Path, strict: bool = True) -> KnowledgeBase:
+    """Parse every file of a KB folder.
+
+    With ``strict`` (the default) any syntax error raises :class:`KbError`
+    listing them all; otherwise the errors are kept in ``kb.errors`` and the
+    files that parsed are loaded (for ``check``).
+    """
     where = _display(path)
     if not path.exists():
         raise KbError([Diagnostic(where, 0, 0, "error", "KB folder does not exist")])
@@ -313,6 +345,7 @@ def parse_kb(path: Path) -> KnowledgeBase:
     comments: list[Statement] = []
     errors: list[Diagnostic] = []
     messages: list[Diagnostic] = []
+    texts: dict[str, str] = {}
     for file in files:
         shown = _display(file)
         if not os.access(file, os.R_OK):
@@ -323,6 +356,7 @@ def parse_kb(path: Path) -> KnowledgeBase:
         except (OSError, UnicodeDecodeError) as exc:
             errors.append(Diagnostic(shown, 0, 0, "error", f"cannot read file: {exc}"))
             continue
+        texts[shown] = text
         log = MessageLog(shown)
         parsed: list[ast.AST] = []
         try:
@@ -341,9 +375,9 @@ def parse_kb(path: Path) -> KnowledgeBase:
             if node.ast_type == ast.ASTType.Program:
                 part = node.name
             statements.append(Statement(part, node, shown))
-    if errors:
+    if errors and strict:
         raise KbError(errors)
-    return KnowledgeBase(path=path, files=files, statements=statements, comments=comments, messages=messages)
+    return KnowledgeBase(path=path, files=files, statements=statements, comments=comments, messages=messages, errors=errors, texts=texts)
 
 
 def _relocate(diag: Diagnostic, shown: str) -> Diagnostic:

@@ -1,0 +1,161 @@
+"""kineret-asp check: every kind of mistake, in a broken copy of the KB."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kineret_asp.check import check_kb
+from kineret_asp.cli import main
+
+from .conftest import KB_DIR
+
+LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning): (?P<msg>.+)$")
+
+
+@pytest.fixture
+def kb_copy(tmp_path) -> Path:
+    dest = tmp_path / "kb"
+    shutil.copytree(KB_DIR, dest)
+    return dest
+
+
+def edit(path: Path, old: str, new: str) -> int:
+    """Replace text once; return the line number where the new text starts."""
+    text = path.read_text()
+    assert old in text, old
+    index = text.index(old)
+    path.write_text(text.replace(old, new, 1))
+    return text[:index].count("\n") + 1
+
+
+def findings(kb: Path, severity: str = "error"):
+    return [d for d in check_kb(kb).diagnostics if d.severity == severity]
+
+
+def test_the_packaged_kb_is_clean():
+    report = check_kb(KB_DIR)
+    assert report.errors == 0 and report.warnings == 0, [str(d) for d in report.diagnostics]
+
+
+def test_syntax_error_with_position(kb_copy):
+    target = kb_copy / "criteria" / "5_sjia.lp"
+    line = edit(target, 'accepted_specialty("5", rheumatology).', 'accepted_specialty("5", rheumatology')
+    (err,) = findings(kb_copy)
+    assert err.file.endswith("criteria/5_sjia.lp") and err.line == line + 1 or err.line == line
+    assert "syntax error" in err.message
+
+
+def test_syntax_errors_in_two_files_are_both_reported(kb_copy):
+    edit(kb_copy / "criteria" / "5_sjia.lp", 'accepted_specialty("5", rheumatology).', 'accepted_specialty("5" rheumatology).')
+    edit(kb_copy / "criteria" / "4_stills_disease.lp", 'accepted_specialty("4", rheumatology).', 'accepted_specialty("4", rheumatology)')
+    files = {Path(d.file).name for d in findings(kb_copy)}
+    assert files == {"5_sjia.lp", "4_stills_disease.lp"}
+
+
+def test_clingo_grounding_errors_keep_their_position(kb_copy):
+    line = edit(kb_copy / "criteria" / "5_sjia.lp", 'accepted_specialty("5", rheumatology).', 'accepted_specialty("5", rheumatology).\n% § 5 - an unsafe rule\nmet("5") :- not case_specialty(S).')
+    errs = findings(kb_copy)
+    assert any("unsafe" in d.message and d.line == line + 2 for d in errs), [str(d) for d in errs]
+
+
+def test_typo_in_a_body_atom_is_used_but_never_defined(kb_copy):
+    target = kb_copy / "criteria" / "3_rheumatoid_arthritis.lp"
+    line = edit(target, "met(\"3.A.ii\") :- trial(D, (failure; intolerance; tried), _), biologic_or_tsdmard(D).", "met(\"3.A.ii\") :- trial(D, (failure; intolerance; tried), _), biologc_or_tsdmard(D).")
+    errs = [d for d in findings(kb_copy) if "never defined" in d.message]
+    assert len(errs) == 1
+    (err,) = errs
+    assert err.line == line and err.file.endswith("3_rheumatoid_arthritis.lp")
+    assert err.message == "biologc_or_tsdmard/1 is used but never defined; did you mean 'biologic_or_tsdmard/1'?"
+
+
+def test_defined_but_never_used_is_a_warning(kb_copy):
+    line = edit(kb_copy / "criteria" / "4_stills_disease.lp", 'indication_criteria(stills_disease, "4").', 'indication_criteria(stills_disease, "4").\nstills_alias(stills_disease).')
+    warns = findings(kb_copy, "warning")
+    assert [(d.line, d.message.split(" (")[0]) for d in warns] == [(line + 1, "stills_alias/1 is defined but never used")]
+    assert check_kb(kb_copy).errors == 0
+
+
+def test_reference_tables_can_be_marked(kb_copy):
+    edit(kb_copy / "criteria" / "4_stills_disease.lp", 'indication_criteria(stills_disease, "4").', 'indication_criteria(stills_disease, "4").\n\n% § 4 - reference only\n% check: reference\nstills_alias(stills_disease).')
+    assert findings(kb_copy, "warning") == []
+
+
+def test_criterion_without_words(kb_copy):
+    line = edit(kb_copy / "criteria" / "2_dira.lp", 'criterion("2.A", "2", leaf, "Genetic testing has confirmed a mutation in the IL1RN gene").', 'criterion("2.A", "2", leaf, "").')
+    errs = [d for d in findings(kb_copy) if "no words" in d.message]
+    assert [(d.line, d.message) for d in errs] == [(line, "criterion 2.A has no words: quote the policy's text for it")]
+
+
+def test_criterion_with_missing_parent(kb_copy):
+    line = edit(kb_copy / "criteria" / "2_dira.lp", 'criterion("2.B", "2", leaf,', 'criterion("2.B", "2.Z", leaf,')
+    errs = [d for d in findings(kb_copy) if "parent" in d.message]
+    assert [(d.line, d.message) for d in errs] == [(line, "criterion 2.B has parent 2.Z, which is not a criterion")]
+
+
+def test_duplicated_criterion_id(kb_copy):
+    line = edit(kb_copy / "criteria" / "5_sjia.lp", 'criterion("5", none, leaf,', 'criterion("4", none, leaf,')
+    errs = [d for d in findings(kb_copy) if "declared 2 times" in d.message]
+    assert len(errs) == 1 and "criterion id 4" in errs[0].message
+
+
+def test_indication_with_no_criteria(kb_copy):
+    line = edit(kb_copy / "vocabulary.lp", 'indication(other, "Any other use").', 'indication(other, "Any other use").\nindication(gout, "Gout").')
+    errs = [d for d in findings(kb_copy) if "has no criteria" in d.message]
+    assert [(d.file.endswith("vocabulary.lp"), d.line) for d in errs] == [(True, line + 1)]
+    assert "indication gout has no criteria" in errs[0].message
+
+
+@pytest.mark.parametrize(
+    "file, old, new, kind, key, hint",
+    [
+        ("conditions_not_covered.lp", 'excluded_indication("NC.4", lupus_arthritis).', 'excluded_indication("NC.4", lupus_arthritis).\n% § NC.5 - typo\nexcluded_indication("NC.5", osteoarthritiss).', "indication", "osteoarthritiss", "osteoarthritis"),
+        ("criteria/4_stills_disease.lp", 'accepted_specialty("4", rheumatology).', 'accepted_specialty("4", rheumatolgy).', "specialty", "rheumatolgy", "rheumatology"),
+        ("policy.lp", "requested_drug(kineret).", "requested_drug(kinerett).", "drug", "kinerett", "kineret"),
+        ("tables/non_preferred_products.lp", 'non_preferred_row(employer_group, "3.C", "3.C.D", enbrel,', 'non_preferred_row(employer_group, "3.C", "3.C.D", enbrl,', "drug or product", "enbrl", "enbrel"),
+        ("criteria/3_rheumatoid_arthritis.lp", 'met("3.A.ii") :- trial(D, (failure; intolerance; tried), _), biologic_or_tsdmard(D).', 'met("3.A.ii") :- trial(D, (failure; intolerance; tryed), _), biologic_or_tsdmard(D).', "outcome", "tryed", "tried"),
+    ],
+)
+def test_keys_absent_from_the_vocabulary(kb_copy, file, old, new, kind, key, hint):
+    edit(kb_copy / file, old, new)
+    errs = [d for d in findings(kb_copy) if "not in the vocabulary" in d.message]
+    assert len(errs) >= 1, [str(d) for d in findings(kb_copy)]
+    err = errs[0]
+    assert err.message.startswith("unknown ") and f" key '{key}'" in err.message
+    assert kind in err.message.split(" key '")[0]
+    assert f"did you mean '{hint}'?" in err.message
+    assert err.file.endswith(Path(file).name)
+
+
+def test_rule_without_a_section_comment(kb_copy):
+    line = edit(kb_copy / "criteria" / "5_sjia.lp", 'accepted_specialty("5", rheumatology).', 'accepted_specialty("5", rheumatology).\n\nmet("5") :- case_specialty(genetics).')
+    errs = [d for d in findings(kb_copy) if "section" in d.message]
+    assert [(d.line, d.code) for d in errs] == [(line + 2, "section")]
+
+
+def test_table_typo_breaks_an_integrity_constraint(kb_copy):
+    edit(kb_copy / "tables" / "appendix_drug_classes.lp", "appendix_row(1, enbrel,         tnf_inhibitor,", "appendix_row(1, enbrel,         tnf_inhibitr,")
+    errs = findings(kb_copy)
+    assert any("integrity constraint fails" in d.message and "drug_class" in d.message for d in errs), [str(d) for d in errs]
+
+
+def test_check_command_lines_json_and_exit_codes(kb_copy):
+    runner = CliRunner()
+    ok = runner.invoke(main, ["check", "--kb", str(KB_DIR)])
+    assert ok.exit_code == 0 and ok.output.strip().endswith("0 error(s), 0 warning(s)")
+    edit(kb_copy / "policy.lp", "requested_drug(kineret).", "requested_drug(kinerett).")
+    bad = runner.invoke(main, ["check", "--kb", str(kb_copy)])
+    assert bad.exit_code == 1
+    lines = bad.output.strip().splitlines()
+    assert all(LINE.match(l) for l in lines[:-1]) and lines[-1].startswith("1 error(s)")
+    data = json.loads(runner.invoke(main, ["check", "--kb", str(kb_copy), "--format", "json"]).output)
+    assert data["errors"] == 1 and data["diagnostics"][0]["line"] > 0 and data["diagnostics"][0]["severity"] == "error"
+
+
+def test_check_on_a_missing_folder(tmp_path):
+    result = CliRunner().invoke(main, ["check", "--kb", str(tmp_path / "nope")])
+    assert result.exit_code == 1 and "KB folder does not exist" in result.output
