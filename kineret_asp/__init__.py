@@ -4,40 +4,65 @@
 >>> d = evaluate({"indication": "stills_disease", "prescriber_specialties": ["rheumatology"]})
 >>> d.decision, d.authorization_months
 ('approved', 12)
-"""
-from .abduction import Missing, Option, Requirement, missing
-from .api import CaseUndecided, evaluate, evaluate_many
-from .changes import Change
-from .case import Case, GeneticTest, MedicationEntry, load_case
-from .decision import CriterionResult, Decision, Note, Reason
-from .errors import CaseError, Diagnostic, KbError, KineretError
-from .knowledge import KnowledgeBase, load_kb
-from .whatif import WhatIf, what_if
 
-__all__ = [
-    "Case",
-    "Change",
-    "Missing",
-    "Option",
-    "Requirement",
-    "WhatIf",
-    "missing",
-    "what_if",
-    "CaseError",
-    "CaseUndecided",
-    "CriterionResult",
-    "Decision",
-    "Diagnostic",
-    "GeneticTest",
-    "KbError",
-    "KineretError",
-    "KnowledgeBase",
-    "MedicationEntry",
-    "Note",
-    "Reason",
-    "evaluate",
-    "evaluate_many",
-    "load_case",
-    "load_kb",
-]
+Names are imported on first use, so that the command line starts fast.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "evaluate": "api",
+    "evaluate_many": "api",
+    "CaseUndecided": "api",
+    "batch_evaluate": "batch",
+    "missing": "abduction",
+    "Missing": "abduction",
+    "Option": "abduction",
+    "Requirement": "abduction",
+    "what_if": "whatif",
+    "WhatIf": "whatif",
+    "Change": "changes",
+    "Case": "case",
+    "GeneticTest": "case",
+    "MedicationEntry": "case",
+    "load_case": "case",
+    "CriterionResult": "decision",
+    "Decision": "decision",
+    "Note": "decision",
+    "Reason": "decision",
+    "CaseError": "errors",
+    "Diagnostic": "errors",
+    "KbError": "errors",
+    "KineretError": "errors",
+    "KnowledgeBase": "knowledge",
+    "load_kb": "knowledge",
+}
+
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from .abduction import Missing, Option, Requirement, missing
+    from .api import CaseUndecided, evaluate, evaluate_many
+    from .batch import batch_evaluate
+    from .case import Case, GeneticTest, MedicationEntry, load_case
+    from .changes import Change
+    from .decision import CriterionResult, Decision, Note, Reason
+    from .errors import CaseError, Diagnostic, KbError, KineretError
+    from .knowledge import KnowledgeBase, load_kb
+    from .whatif import WhatIf, what_if
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kineret_asp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -40,6 +40,8 @@ PACKAGE_READS: set[Signature] = {
     ("test_result", 2), ("gene", 2), ("drug", 2), ("product", 2), ("product_of", 2), ("csdmard", 1),
     ("biologic_or_tsdmard", 1), ("criterion", 4), ("indication_criteria", 2), ("reason_text", 2),
     ("note_text", 2), ("authorization_duration", 2), ("abducible", 1),
+    # read by verify from the property part
+    ("property", 2), ("counterexample", 0), ("witness", 1), ("expected_witness", 1), ("copy", 1),
 }
 PACKAGE_DEFINES: set[Signature] = {("abduce", 1), ("copy", 1)}
 CRITERION_RULES = ("all", "leaf", "plan_table")
@@ -173,10 +175,16 @@ def _check_sections(kb: KnowledgeBase, paras: _Paragraphs) -> list[Diagnostic]:
 
 
 def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragraphs) -> list[Diagnostic]:
+    from .engine import input_signatures
+    from .rewrite import dynamic_predicates
+
     out = []
     declared = {(s.node.name, s.node.arity) for s in kb.statements if s.node.ast_type in (ASTType.Defined,)}
     shown = {(s.node.name, s.node.arity) for s in kb.statements if s.node.ast_type == ASTType.ShowSignature}
     defined = {o.sig for o in occs if o.role == "head"} | declared | PACKAGE_DEFINES
+    # properties name case-dependent predicates with the copy as first argument
+    dynamic = dynamic_predicates([s.node for s in kb.part("base")] + [s.node for s in kb.part("space")], input_signatures(kb))
+    defined |= {(name, arity + 1) for name, arity in dynamic}
     used = {o.sig for o in occs if o.role == "body"} | shown | PACKAGE_READS
     reported: set[tuple] = set()
     names_by_arity: dict[int, list[str]] = defaultdict(list)
@@ -208,9 +216,11 @@ class _KeyKinds:
         self.kinds: dict[Position, set[str]] = defaultdict(set)
         for (name, arity), kind in VOCABULARY_KINDS.items():
             self.kinds[(name, arity, 0)].add(kind)
-        for pos, kind in INPUT_KINDS.items():
-            self.kinds[pos].add(kind)
+        for (name, arity, index), kind in INPUT_KINDS.items():
+            self.kinds[(name, arity, index)].add(kind)
+            self.kinds[(name, arity + 1, index + 1)].add(kind)  # with a copy argument (properties)
         self.rules = [s for s in kb.statements if s.node.ast_type == ASTType.Rule]
+        self._terms = [self._atom_terms(s.node) for s in self.rules]
         self._infer()
 
     @staticmethod
@@ -226,6 +236,12 @@ class _KeyKinds:
                 yield from _KeyKinds.terms(arg, prefix + (node.name, len(node.arguments), i))
 
     def atom_terms(self, stm: ast.AST) -> list[tuple[Position, ast.AST]]:
+        for s, terms in zip(self.rules, self._terms):
+            if s.node is stm:
+                return terms
+        return self._atom_terms(stm)
+
+    def _atom_terms(self, stm: ast.AST) -> list[tuple[Position, ast.AST]]:
         found = []
         for sig, sym in _atoms([stm]):
             if sym.ast_type == ASTType.Function:
@@ -238,9 +254,9 @@ class _KeyKinds:
 
     def _infer(self) -> None:
         per_rule = []
-        for s in self.rules:
+        for terms in self._terms:
             variables: dict[str, list[Position]] = defaultdict(list)
-            for pos, term in self.atom_terms(s.node):
+            for pos, term in terms:
                 if term.ast_type == ASTType.Variable and term.name != "_":
                     variables[term.name].append(pos)
             per_rule.append(list(variables.values()))
@@ -270,8 +286,8 @@ def _check_keys(kb: KnowledgeBase) -> list[Diagnostic]:
     inference = _KeyKinds(kb)
     out = []
     defining = {(name, arity, 0) for name, arity in VOCABULARY_KINDS}
-    for s in inference.rules:
-        for pos, term in inference.atom_terms(s.node):
+    for s, terms in zip(inference.rules, inference._terms):
+        for pos, term in terms:
             if pos in defining or term.ast_type not in (ASTType.SymbolicTerm, ASTType.Function):
                 continue
             if term.ast_type == ASTType.Function:

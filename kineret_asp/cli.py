@@ -215,3 +215,42 @@ def check_cmd(kb_dir: Optional[Path], fmt: str) -> None:
             click.echo(str(d))
         click.echo(f"{report.errors} error(s), {report.warnings} warning(s)")
     sys.exit(1 if report.errors else 0)
+
+
+@main.command("verify")
+@click.option("--property", "only", multiple=True, help="Check only this property (by name); repeatable.")
+@format_option
+@kb_option
+@handle_errors
+def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
+    """Check the KB's properties over every case of its declared space."""
+    from .knowledge import load_kb
+    from .verify import render_results, verify_kb
+
+    kb = load_kb(kb_dir)
+    results = verify_kb(kb, list(only) or None)
+    if only and not results:
+        fail(f"no property named {', '.join(only)}")
+    if fmt == "json":
+        click.echo(dump_json({"holds": all(r.holds for r in results), "properties": [r.to_dict() for r in results]}))
+    else:
+        click.echo(render_results(results), nl=False)
+    sys.exit(0 if all(r.holds for r in results) else 1)
+
+
+@main.command("diff")
+@click.argument("old_kb", type=click.Path(path_type=Path))
+@click.argument("new_kb", type=click.Path(path_type=Path))
+@format_option
+@handle_errors
+def diff_cmd(old_kb: Path, new_kb: Path, fmt: str) -> None:
+    """Which classes of cases change decision from OLD_KB to NEW_KB (over NEW_KB's space)."""
+    from .diff import diff, render_diff
+    from .knowledge import load_kb
+
+    old, new = load_kb(old_kb), load_kb(new_kb)
+    report = diff(old, new)
+    if fmt == "json":
+        click.echo(dump_json({"changes": len(report.classes), "classes": [c.to_dict(new) for c in report.classes]}))
+    else:
+        click.echo(render_diff(report, new), nl=False)

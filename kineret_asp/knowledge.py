@@ -260,10 +260,12 @@ def _is_constraint(rule: ast.AST) -> bool:
 
 
 def _display(path: Path) -> str:
+    """A path as users wrote it: relative below the working folder, absolute elsewhere."""
     try:
-        return os.path.relpath(path)
+        rel = os.path.relpath(path)
     except ValueError:
         return str(path)
+    return str(path) if rel.startswith("..") else rel
 
 
 def build_vocabulary(atoms: Sequence[tuple], where: str, order: Optional[dict[tuple[str, str], int]] = None) -> Vocabulary:

@@ -28,6 +28,9 @@ def atom_signature(atom: ast.AST) -> Optional[Signature]:
         return (sym.name, len(sym.arguments)) if sym.type.name == "Function" else None
     if symbol.ast_type == ASTType.UnaryOperation and symbol.argument.ast_type == ASTType.Function:
         return (symbol.argument.name, len(symbol.argument.arguments))
+    if symbol.ast_type == ASTType.Pool and symbol.arguments and symbol.arguments[0].ast_type == ASTType.Function:
+        first = symbol.arguments[0]
+        return (first.name, len(first.arguments))
     return None
 
 
@@ -110,6 +113,9 @@ class _AddArgument(ast.Transformer):
             return node
         symbol = node.symbol
         loc = symbol.location
+        if symbol.ast_type == ASTType.Pool:
+            tagged = [a.update(arguments=[self.make_term(loc), *a.arguments]) for a in symbol.arguments]
+            return node.update(symbol=symbol.update(arguments=tagged))
         if symbol.ast_type == ASTType.SymbolicTerm:
             symbol = ast.Function(loc, symbol.symbol.name, [], 0)
         if symbol.ast_type == ASTType.UnaryOperation:

@@ -1,0 +1,258 @@
+"""``kineret-asp verify``: properties that hold for every case of a finite space.
+
+The KB declares the space (``#program space.``, kb/verify/space.lp) and the
+properties (``#program property.``, one file each under kb/properties). For
+every property the solver explores the whole space at once: the KB is
+rewritten so that every case-dependent predicate takes a copy name as its
+first argument (``decision(a, approved)``), the space generates each copy,
+and the property relates the copies. A property fails when
+
+- ``counterexample`` can be true: the smallest such case (fewest facts) is
+  printed as case JSON, decided again with ``evaluate`` to show that it
+  reproduces; or
+- some ``expected_witness(W)`` has no case with ``witness(W)``: computed as
+  brave consequences, one solve for all of them.
+
+No case is enumerated in Python.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import clingo
+from clingo.ast import ASTType
+
+from .decision import KbAnswerError
+from .engine import input_signatures
+from .errors import Diagnostic, KbError, KineretError
+from .knowledge import KnowledgeBase, MessageLog, Statement, resolve_kb
+from .rewrite import Rewrite, dynamic_predicates, guard_atom, rewrite_statement, variable
+from .terms import Const, SymbolDecoder, Value
+
+COPY = "copy"
+COPY_VAR = "COPY__"
+
+
+def tagged_program(kb: KnowledgeBase, parts: tuple[str, ...] = ("base", "space")) -> tuple[list[str], frozenset]:
+    """The KB's parts with every case-dependent predicate tagged by a copy variable."""
+    base = [s.node for s in kb.part("base")]
+    inputs = input_signatures(kb)
+    dynamic = frozenset(dynamic_predicates(base, inputs))
+    rw = Rewrite(dynamic, variable(COPY_VAR), guard_atom(COPY, COPY_VAR))
+    lines = []
+    for name in parts:
+        for s in kb.part(name):
+            if s.node.ast_type in (ASTType.Program, ASTType.ShowSignature, ASTType.ShowTerm):
+                continue
+            new = rewrite_statement(s.node, rw)
+            if new is not None:
+                lines.append(str(new))
+    return lines, dynamic
+
+
+def minimize_inputs(kb: KnowledgeBase, tagged: bool) -> str:
+    """A #minimize over every case fact, so examples come out as small as they can."""
+    elements = []
+    for name, arity in sorted(input_signatures(kb)):
+        args = [f"X{i}" for i in range(arity + (1 if tagged else 0))]
+        term = ",".join([f'"{name}"', *args]) if args else f'"{name}"'
+        atom = f"{name}({','.join(args)})" if args else name
+        elements.append(f"1,{term} : {atom}")
+    return "#minimize { " + "; ".join(elements) + " }."
+
+
+def atoms_to_case(atoms: list[tuple], kb: KnowledgeBase) -> dict:
+    """Case-vocabulary atoms (no copy argument) as a case dict in the JSON format."""
+    from .lpcase import _facts_to_dict
+
+    index: dict[Value, int] = {}
+
+    def idx(value: Value) -> int:
+        if value not in index:
+            index[value] = len(index)
+        return index[value]
+
+    atoms = [a if isinstance(a, tuple) else (str(a),) for a in atoms]
+    keyed = sorted(atoms, key=lambda a: (a[0] != "case_history", repr(a)))
+    facts = []
+    for atom in keyed:
+        name, args = atom[0], list(atom[1:])
+        if name in ("case_history", "case_history_months", "case_history_sample", "case_genetic_test"):
+            args[0] = idx(("h" if name != "case_genetic_test" else "g", args[0]))
+        facts.append(((name, *args), "<space>"))
+    from .case import parse_case
+
+    return parse_case(_facts_to_dict(facts, "<space>"), "<space>", kb).to_dict()
+
+
+@dataclass
+class PropertyResult:
+    """The outcome of one property."""
+
+    name: str
+    text: str
+    file: str
+    holds: bool
+    counterexample: dict[str, dict] = field(default_factory=dict)
+    decisions: dict[str, str] = field(default_factory=dict)
+    missing_witnesses: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "text": self.text,
+            "file": self.file,
+            "holds": self.holds,
+            "counterexample": self.counterexample or None,
+            "decisions": self.decisions or None,
+            "missing_witnesses": self.missing_witnesses,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def properties_of(kb: KnowledgeBase) -> dict[str, list[Statement]]:
+    """The property part's statements, one property per file."""
+    out: dict[str, list[Statement]] = {}
+    for s in kb.part("property"):
+        if s.node.ast_type != ASTType.Program:
+            out.setdefault(s.file, []).append(s)
+    return out
+
+
+class VerifyError(KineretError):
+    pass
+
+
+def _control(kb: KnowledgeBase, program: list[str], options: list[str]) -> clingo.Control:
+    log = MessageLog(kb.display_path(kb.path))
+    control = clingo.Control(["--warn=none", *options], logger=log, message_limit=20)
+    try:
+        control.add("base", [], "\n".join(program))
+        control.ground([("base", [])])
+    except RuntimeError:
+        raise KbError(log.errors() or [Diagnostic(kb.display_path(kb.path), 0, 0, "error", "the property does not ground")])
+    return control
+
+
+def check_property(kb: KnowledgeBase, file: str, statements: list[Statement], tagged: list[str], time_limit: float = 60.0) -> PropertyResult:
+    start = time.perf_counter()
+    own = [str(s.node) for s in statements]
+    decode = SymbolDecoder()
+    names = {n for s in statements for n in _heads(s)}
+    info = _control(kb, tagged + own + ["#show property/2."], [])
+    labels: list[tuple] = []
+    info.solve(on_model=lambda m: labels.extend(decode(s) for s in m.symbols(shown=True)))
+    if not labels:
+        first = statements[0]
+        raise KbError([Diagnostic(first.file, first.line, 1, "error", "a property file must declare property(Name, Text)")])
+    name, text = str(labels[0][1]), str(labels[0][2])
+    result = PropertyResult(name, text, file, True)
+    if "expected_witness" in names:
+        control = _control(kb, tagged + own + ["#show witness/1.", "#show expected_witness/1."], ["--enum-mode=brave", "--models=0"])
+        last: list[tuple] = []
+        control.solve(on_model=lambda m: last.__setitem__(slice(None), [decode(s) for s in m.symbols(shown=True)]))
+        expected = {a[1] for a in last if a[0] == "expected_witness"}
+        seen = {a[1] for a in last if a[0] == "witness"}
+        missing = sorted((w for w in expected if w not in seen), key=repr)
+        if missing:
+            from .terms import display
+
+            result.holds = False
+            result.missing_witnesses = [display(w) for w in missing]
+    if "counterexample" in names:
+        control = _control(kb, tagged + own + [":- not counterexample.", minimize_inputs(kb, tagged=True), "#show."] + _show_inputs(kb) + ["#show decision/2."], ["--opt-mode=opt"])
+        best: list[list[tuple]] = []
+        with control.solve(yield_=True, async_=True) as handle:
+            while True:
+                handle.resume()
+                if not handle.wait(time_limit):
+                    handle.cancel()
+                    break
+                model = handle.model()
+                if model is None:
+                    break
+                best[:] = [[decode(s) for s in model.symbols(shown=True)]]
+        if best:
+            result.holds = False
+            atoms = best[0]
+            copies = sorted({a[1] for a in atoms if a[0] != "decision"} | {a[1] for a in atoms if a[0] == "decision"}, key=str)
+            for c in copies:
+                mine = [(a[0], *a[2:]) for a in atoms if a[1] == c and a[0] != "decision"]
+                result.counterexample[str(c)] = atoms_to_case(mine, kb)
+                result.decisions[str(c)] = "+".join(sorted(str(a[2]) for a in atoms if a[0] == "decision" and a[1] == c)) or "none"
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def declared_name(statements: list[Statement]) -> Optional[str]:
+    """The name in a property file's property(Name, Text) fact, read from the AST."""
+    for s in statements:
+        node = s.node
+        if node.ast_type == ASTType.Rule and not node.body and node.head.ast_type == ASTType.Literal:
+            sym = node.head.atom.symbol if node.head.atom.ast_type == ASTType.SymbolicAtom else None
+            if sym is not None and sym.ast_type == ASTType.Function and sym.name == "property" and len(sym.arguments) == 2:
+                return str(sym.arguments[0]).strip('"')
+    return None
+
+
+def _heads(s: Statement) -> set[str]:
+    node = s.node
+    if node.ast_type != ASTType.Rule or node.head.ast_type != ASTType.Literal:
+        return set()
+    atom = node.head.atom
+    if atom.ast_type != ASTType.SymbolicAtom:
+        return set()
+    sym = atom.symbol
+    return {sym.name if sym.ast_type == ASTType.Function else str(sym)}
+
+
+def _show_inputs(kb: KnowledgeBase) -> list[str]:
+    return [f"#show {n}/{a + 1}." for n, a in sorted(input_signatures(kb))]
+
+
+def verify_kb(kb: Any = None, only: Optional[list[str]] = None) -> list[PropertyResult]:
+    """Check every property the KB declares; each counterexample is reproduced with evaluate."""
+    from .api import evaluate
+
+    knowledge = resolve_kb(kb)
+    if not knowledge.part("space"):
+        raise KbError([Diagnostic(knowledge.display_path(knowledge.path), 0, 0, "error", "the KB declares no case space (#program space.): verify needs kb/verify/space.lp")])
+    props = properties_of(knowledge)
+    if not props:
+        raise KbError([Diagnostic(knowledge.display_path(knowledge.path), 0, 0, "error", "the KB declares no property (#program property.) under kb/properties")])
+    tagged, _ = tagged_program(knowledge)
+    results = []
+    for file, statements in sorted(props.items()):
+        if only and declared_name(statements) not in only:
+            continue
+        result = check_property(knowledge, file, statements, tagged)
+        for copy, case in result.counterexample.items():
+            try:
+                reproduced = evaluate(case, knowledge).decision
+            except KbAnswerError:
+                reproduced = "several or none"  # evaluate refuses a case the KB gives no single decision
+                if "+" in result.decisions[copy] or result.decisions[copy] == "none":
+                    continue
+            if reproduced != result.decisions[copy]:
+                raise VerifyError(f"{result.name}: the counterexample's copy {copy} is {result.decisions[copy]} in the space but {reproduced} by evaluate")
+        results.append(result)
+    return results
+
+
+def render_results(results: list[PropertyResult]) -> str:
+    import json
+
+    lines = []
+    for r in results:
+        lines.append(f"{'holds' if r.holds else 'FAILS'}  {r.name}  ({r.seconds:.2f} s)  {r.text}")
+        if r.missing_witnesses:
+            lines.append(f"       no case of the space has: {', '.join(r.missing_witnesses)}")
+        for copy, case in r.counterexample.items():
+            lines.append(f"       counterexample, copy {copy} (evaluate gives {r.decisions[copy]}):")
+            lines.append("       " + json.dumps(case, ensure_ascii=False))
+    failed = sum(not r.holds for r in results)
+    lines.append(f"{len(results) - failed} of {len(results)} properties hold")
+    return "\n".join(lines) + "\n"

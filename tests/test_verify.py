@@ -1,0 +1,114 @@
+"""kineret-asp verify: properties over the KB's case space, with counterexamples."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kineret_asp import evaluate
+from kineret_asp.cli import main
+from kineret_asp.verify import verify_kb
+
+from .conftest import KB_DIR
+
+PROPERTIES = {"one_decision", "criteria_both_ways", "approvable", "monotonic", "continuation_needs_initial"}
+
+
+@pytest.fixture
+def kb_copy(tmp_path) -> Path:
+    dest = tmp_path / "kb"
+    shutil.copytree(KB_DIR, dest)
+    return dest
+
+
+def append(path: Path, text: str) -> None:
+    path.write_text(path.read_text() + "\n" + text + "\n")
+
+
+def by_name(results):
+    return {r.name: r for r in results}
+
+
+def test_every_property_holds_for_the_packaged_kb():
+    results = by_name(verify_kb(KB_DIR))
+    assert set(results) == PROPERTIES
+    assert all(r.holds for r in results.values()), {n: (r.counterexample, r.missing_witnesses) for n, r in results.items()}
+
+
+def test_monotonicity_violation_gives_a_reproducible_counterexample(kb_copy):
+    append(kb_copy / "conditions_not_covered.lp", "% § NC.2 - a wrong reading: csDMARDs excluded too\nconcurrent_biologic_or_tsdmard(D) :- case_current_medication(D), csdmard(D).")
+    r = by_name(verify_kb(kb_copy))["monotonic"]
+    assert not r.holds
+    a, b = r.counterexample["a"], r.counterexample["b"]
+    assert evaluate(a, kb_copy).decision == "approved" and evaluate(b, kb_copy).decision != "approved"
+    added = set(b["current_medications"]) - set(a["current_medications"])
+    assert added and added <= {"methotrexate"}
+    assert by_name(verify_kb(kb_copy))["one_decision"].holds
+
+
+def test_approved_and_not_covered_at_once_is_caught(kb_copy):
+    append(kb_copy / "decision.lp", "% § wrong: osteoarthritis approved by a rheumatologist\nis_approved :- case_indication(osteoarthritis), case_specialty(rheumatology).")
+    results = by_name(verify_kb(kb_copy))
+    one = results["one_decision"]
+    assert not one.holds
+    case = one.counterexample["a"]
+    assert case["indication"] == "osteoarthritis" and "rheumatology" in case["prescriber_specialties"]
+    assert not results["approvable"].holds and results["approvable"].counterexample["a"]["indication"] == "osteoarthritis"
+
+
+def test_a_criterion_that_can_never_be_met(kb_copy):
+    path = kb_copy / "criteria" / "1_caps.lp"
+    path.write_text(path.read_text().replace('accepted_specialty("1.B", (rheumatology; genetics; dermatology)).', 'accepted_specialty("1.B", rheumatology) :- case_specialty(genetics), not case_specialty(genetics).'))
+    results = by_name(verify_kb(kb_copy))
+    assert results["criteria_both_ways"].missing_witnesses == ['met("1")', 'met("1.B")']
+    assert results["approvable"].missing_witnesses == ['approvable("1")']
+    assert results["monotonic"].holds
+
+
+def test_continuation_without_initial_criteria_is_caught(kb_copy):
+    append(kb_copy / "decision.lp", "% § wrong: a response alone renews\nis_approved :- requested(continuation), case_beneficial_response, not is_not_covered, not is_other_policy.")
+    r = by_name(verify_kb(kb_copy))["continuation_needs_initial"]
+    assert not r.holds
+    assert r.decisions == {"a": "approved", "b": "criteria_not_met"}
+    assert r.counterexample["a"]["request"] == "continuation" and r.counterexample["b"]["request"] == "initial"
+
+
+def test_authors_can_add_their_own_property(kb_copy):
+    (kb_copy / "properties" / "sjia_needs_rheumatology.lp").write_text(
+        "#program property.\n\n"
+        "% § 5 - an author's own property: SJIA is never approved without a rheumatologist\n"
+        'property("sjia_needs_rheumatology", "SJIA is never approved without a rheumatologist.").\n'
+        "copy(a).\n"
+        "counterexample :- case_indication(a, sjia), decision(a, approved), not case_specialty(a, rheumatology).\n"
+    )
+    (kb_copy / "properties" / "stills_never_approved.lp").write_text(
+        "#program property.\n\n"
+        "% § 4 - a false claim, to see it fail\n"
+        'property("stills_never_approved", "Still\'s disease is never approved.").\n'
+        "copy(a).\n"
+        "counterexample :- case_indication(a, stills_disease), decision(a, approved).\n"
+    )
+    results = by_name(verify_kb(kb_copy))
+    assert results["sjia_needs_rheumatology"].holds
+    false_claim = results["stills_never_approved"]
+    assert not false_claim.holds
+    assert false_claim.counterexample["a"]["prescriber_specialties"] == ["rheumatology"]
+    assert false_claim.counterexample["a"]["medication_history"] == []
+
+
+def test_verify_command_exit_codes_and_json(kb_copy):
+    runner = CliRunner()
+    ok = runner.invoke(main, ["verify"])
+    assert ok.exit_code == 0 and "5 of 5 properties hold" in ok.output
+    append(kb_copy / "conditions_not_covered.lp", "% § NC.2 - wrong\nconcurrent_biologic_or_tsdmard(D) :- case_current_medication(D), csdmard(D).")
+    bad = runner.invoke(main, ["verify", "--kb", str(kb_copy), "--format", "json"])
+    assert bad.exit_code == 1
+    data = json.loads(bad.output)
+    assert data["holds"] is False
+    (mono,) = [p for p in data["properties"] if p["name"] == "monotonic"]
+    assert mono["holds"] is False and set(mono["counterexample"]) == {"a", "b"}
+    only = runner.invoke(main, ["verify", "--property", "one_decision"])
+    assert only.exit_code == 0 and "1 of 1 properties hold" in only.output
