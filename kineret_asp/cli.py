@@ -86,7 +86,7 @@ def main() -> None:
 @handle_errors
 def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
     """Decide one or more cases (JSON, or .lp case facts; - reads stdin)."""
-    from .api import evaluate as run
+    from .api import evaluate_many
     from .decision import render_text
     from .knowledge import load_kb
 
@@ -98,7 +98,7 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
             loaded.append(read_case_arg(arg, kb))
         except CaseError as exc:
             errors.append(exc.line())
-    decisions = [(c, run(c, kb)) for c in loaded]
+    decisions = list(zip(loaded, evaluate_many(loaded, kb)))
     if fmt == "json":
         payload = [d.to_dict() for _, d in decisions]
         if decisions:

@@ -23,8 +23,8 @@ from clingo.ast import ASTType
 
 from .errors import Diagnostic, KbError, SolveTimeout
 from .knowledge import KnowledgeBase, MessageLog
-from .rewrite import Rewrite, dynamic_predicates, guard_atom, rewrite_statement, variable
-from .terms import SymbolDecoder, term_text
+from .rewrite import Rewrite, dynamic_predicates, guard_atom, needed_statements, rewrite_statement, variable
+from .terms import FactWriter, SymbolDecoder
 
 CASE_VAR = "CASE__"
 CASE_GUARD = "case__"
@@ -64,7 +64,7 @@ class ChunkProgram:
             raise KbError([Diagnostic(kb.display_path(kb.path), 0, 0, "error", "the KB shows nothing: decision.lp must #show the predicates a decision reads")])
         rw = Rewrite(self.dynamic, variable(CASE_VAR), guard_atom(CASE_GUARD, CASE_VAR))
         lines = ["#show."]
-        for node in base:
+        for node in needed_statements(base, self.shown):
             if node.ast_type == ASTType.Program:
                 continue
             new = rewrite_statement(node, rw)
@@ -83,6 +83,7 @@ class ChunkEngine:
         self.chunk_size = chunk_size
         self.time_limit = time_limit
         self.decode = SymbolDecoder()
+        self.writer = FactWriter()
         self._lock = threading.Lock()
 
     @cached_property
@@ -97,11 +98,11 @@ class ChunkEngine:
         return results
 
     def _facts(self, cases: Sequence[Sequence[tuple]]) -> str:
+        fact = self.writer.fact
         parts = []
         for k, atoms in enumerate(cases):
             parts.append(f"{CASE_GUARD}({k}).")
-            for atom in atoms:
-                parts.append(term_text((atom[0], k, *atom[1:])) + ".")
+            parts.extend(fact(atom, k) for atom in atoms)
         return "\n".join(parts)
 
     def _run_chunk(self, cases: Sequence[Sequence[tuple]]) -> list["Output | CaseFailure"]:

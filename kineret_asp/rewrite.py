@@ -175,3 +175,37 @@ def constant(name: str) -> Callable[[ast.Location], ast.AST]:
 
 def guard_atom(predicate: str, var: str) -> Callable[[ast.Location], ast.AST]:
     return lambda loc: ast.Literal(loc, ast.Sign.NoSign, ast.SymbolicAtom(ast.Function(loc, predicate, [ast.Variable(loc, var)], 0)))
+
+
+def needed_statements(statements: Sequence[ast.AST], targets: Iterable[Signature]) -> list[ast.AST]:
+    """The statements a set of predicates depends on (rules for them, transitively).
+
+    Rules defining only predicates that nothing shown depends on (such as the
+    abducible/1 declarations, read only by what-is-missing) are left out, so
+    a decision grounds only what it reads. Integrity constraints and
+    directives are always kept.
+    """
+    rules = [s for s in statements if s.ast_type == ASTType.Rule]
+    needed = set(targets)
+    for r in rules:
+        if not head_signatures(r):  # an integrity constraint: what it reads is needed
+            needed |= set(body_signatures(r))
+    changed = True
+    while changed:
+        changed = False
+        for r in rules:
+            heads = set(head_signatures(r))
+            if heads & needed:
+                body = set(body_signatures(r)) - needed
+                if body:
+                    needed |= body
+                    changed = True
+    out = []
+    for s in statements:
+        if s.ast_type != ASTType.Rule:
+            out.append(s)
+            continue
+        heads = set(head_signatures(s))
+        if not heads or heads & needed:
+            out.append(s)
+    return out
