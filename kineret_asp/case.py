@@ -160,6 +160,8 @@ class _Validator:
         return value
 
     def key(self, value: Any, path: str, table: Mapping[str, str], what: str, where: str) -> str:
+        """A key of a vocabulary table; ``what`` is the noun with its article ("a drug")."""
+        noun = what.split(" ", 1)[1]
         if not isinstance(value, str):
             raise self.fail(path, f"expected {what} key (a string), got {_kind(value)}")
         if value not in table:
@@ -169,7 +171,7 @@ class _Validator:
                 expected = f"expected one of {', '.join(sorted(table))}"
             else:
                 expected = f"expected {what} key of the KB ({where})"
-            raise self.fail(path, f"unknown {what} {shown!r}; {expected}{hint}")
+            raise self.fail(path, f"unknown {noun} {shown!r}; {expected}{hint}")
         return value
 
     def items(self, value: Any, path: str) -> list:

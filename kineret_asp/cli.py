@@ -254,3 +254,43 @@ def diff_cmd(old_kb: Path, new_kb: Path, fmt: str) -> None:
         click.echo(dump_json({"changes": len(report.classes), "classes": [c.to_dict(new) for c in report.classes]}))
     else:
         click.echo(render_diff(report, new), nl=False)
+
+
+@main.command("batch")
+@click.argument("input_path", metavar="IN.jsonl", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
+@click.option("-o", "--output", "output_path", type=click.Path(path_type=Path, dir_okay=False), help="Write records here (default: stdout).")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
+@click.option("--resume", is_flag=True, help="Continue after the last complete record of --output.")
+@click.option("--chunk-size", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="Cases per clingo grounding.")
+@click.option("--time-limit", type=click.FloatRange(min=0.001), default=10.0, show_default=True, help="Seconds the solver may spend on one case.")
+@click.option("--no-cache", is_flag=True, help="Solve every case, even one whose facts were seen before.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no summary on stderr.")
+@click.option("--progress/--no-progress", "show_progress", default=None, help="Force the progress bar on or off (default: on when stderr is a terminal).")
+@kb_option
+@handle_errors
+def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: bool, chunk_size: int, time_limit: float, no_cache: bool, quiet: bool, show_progress: Optional[bool], kb_dir: Optional[Path]) -> None:
+    """Decide every line of IN.jsonl (one case per line); one record per line, in order."""
+    from .batch import CACHE_ENTRIES, Progress, resume_point, run_batch
+    from .knowledge import load_kb
+
+    kb = load_kb(kb_dir)
+    if resume and output_path is None:
+        fail("--resume needs --output: records written to stdout cannot be resumed")
+    name = "<stdin>" if str(input_path) == "-" else str(input_path)
+    try:
+        source = sys.stdin.buffer if name == "<stdin>" else open(input_path, "rb")
+    except OSError as exc:
+        fail(f"{input_path}: cannot read: {exc.strerror or exc}")
+    start = resume_point(output_path) if resume and output_path is not None else 0
+    try:
+        sink = open(output_path, "ab" if resume else "wb") if output_path is not None else sys.stdout.buffer
+    except OSError as exc:
+        fail(f"{output_path}: cannot write: {exc.strerror or exc}")
+    enabled = (sys.stderr.isatty() if show_progress is None else show_progress) and not quiet
+    summary = run_batch(source, sink, kb, name, jobs=jobs, chunk_size=chunk_size, start=start, time_limit=time_limit, cache=0 if no_cache else CACHE_ENTRIES, progress=Progress(enabled))
+    if output_path is not None:
+        sink.close()
+    if not quiet:
+        rate = summary.records / max(summary.seconds, 1e-9)
+        resumed = f", resumed after {start}" if start else ""
+        click.echo(f"kineret-asp batch: {summary.records} records ({summary.errors} errors{resumed}) in {summary.seconds:.2f} s, {rate:,.0f} cases/s", err=True)

@@ -24,6 +24,7 @@ from clingo.ast import ASTType
 from .errors import Diagnostic, KbError, SolveTimeout
 from .knowledge import KnowledgeBase, MessageLog
 from .rewrite import Rewrite, dynamic_predicates, guard_atom, needed_statements, rewrite_statement, variable
+from .backendfacts import FactAdder
 from .terms import FactWriter, SymbolDecoder
 
 CASE_VAR = "CASE__"
@@ -84,6 +85,7 @@ class ChunkEngine:
         self.time_limit = time_limit
         self.decode = SymbolDecoder()
         self.writer = FactWriter()
+        self.adder = FactAdder()
         self._lock = threading.Lock()
 
     @cached_property
@@ -125,7 +127,14 @@ class ChunkEngine:
         control = clingo.Control(["--warn=none"], logger=log, message_limit=20)
         try:
             control.add("base", [], program.text)
-            control.add("base", [], self._facts(cases))
+            flat: list[tuple] = []
+            ids: list[int] = []
+            for k, atoms in enumerate(cases):
+                flat.append((CASE_GUARD,))
+                ids.append(k)
+                flat.extend(atoms)
+                ids.extend([k] * len(atoms))
+            self.adder.add(control, flat, ids)
             control.ground([("base", [])])
         except RuntimeError:
             raise KbError(log.errors() or [Diagnostic(self.kb.display_path(self.kb.path), 0, 0, "error", "grounding failed")])

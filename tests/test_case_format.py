@@ -38,7 +38,7 @@ def test_gene_symbols_match_the_kb_case_insensitively_and_keep_others():
 @pytest.mark.parametrize(
     "data, path, words",
     [
-        ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure"}, {"drug": "x", "outcome": "failure"}, {"drug": "enbrl", "outcome": "failure"}]}, "medication_history[1].drug", "unknown a drug 'x'"),
+        ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure"}, {"drug": "x", "outcome": "failure"}, {"drug": "enbrl", "outcome": "failure"}]}, "medication_history[1].drug", "unknown drug 'x'"),
         ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrl", "outcome": "failure"}]}, "medication_history[0].drug", "did you mean 'enbrel'?"),
         ({"indication": "rheumatoid_artritis"}, "indication", "did you mean 'rheumatoid_arthritis'?"),
         ({"indication": "sjia", "prescriber_specialties": ["rheumatolgy"]}, "prescriber_specialties[0]", "did you mean 'rheumatology'?"),
@@ -96,7 +96,7 @@ def test_file_errors_name_the_file(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrl", "outcome": "failure"}]}))
     err = error_of(bad)
-    assert err.line() == f"{bad}: medication_history[0].drug: unknown a drug 'enbrl'; expected a drug key of the KB (kb/tables/appendix_drug_classes.lp); did you mean 'enbrel'?"
+    assert err.line() == f"{bad}: medication_history[0].drug: unknown drug 'enbrl'; expected a drug key of the KB (kb/tables/appendix_drug_classes.lp); did you mean 'enbrel'?"
     assert error_of(tmp_path / "missing.json").line() == f"{tmp_path / 'missing.json'}: no such file"
     assert error_of(tmp_path).message.startswith("is a folder")
 

@@ -103,4 +103,4 @@ def test_what_if_command_text_and_json():
 def test_what_if_command_bad_change_exits_2():
     result = CliRunner().invoke(main, ["what-if", str(ADALIMUMAB_ONCE), "--add", "current_medications=enbrl"])
     assert result.exit_code == 2
-    assert "current_medications[0]: unknown a drug 'enbrl'" in result.output and "did you mean 'enbrel'?" in result.output
+    assert "current_medications[0]: unknown drug 'enbrl'" in result.output and "did you mean 'enbrel'?" in result.output
