@@ -129,7 +129,7 @@ class BatchWorker:
         """Decide a chunk straight to output text; cached decisions skip the solver."""
         parsed = [(n, self.parse(n, raw)) for n, raw in lines]
         texts: dict[int, str] = {}
-        todo: list[tuple[int, Case, tuple]] = []
+        todo: dict[tuple, list[tuple[int, Case]]] = {}
         for n, c in parsed:
             if isinstance(c, BatchRecord):
                 texts[n] = self.dumps(c.to_dict())
@@ -138,18 +138,25 @@ class BatchWorker:
             rest = self.cache.get(key)
             if rest is not None:
                 texts[n] = f'{{"line": {n}, "id": {self.dumps(c.id)}, {rest}'
+            elif key in todo:  # the same facts earlier in this chunk: decided once
+                todo[key].append((n, c))
+                self.cache.hits += 1
             else:
-                todo.append((n, c, key))
-        outputs = self.engine.run([list(key) for _, _, key in todo]) if todo else []
-        for (n, case, key), out in zip(todo, outputs):
+                todo[key] = [(n, c)]
+        keys = list(todo)
+        outputs = self.engine.run([list(key) for key in keys]) if keys else []
+        for key, out in zip(keys, outputs):
+            group = todo[key]
             if isinstance(out, CaseFailure):
-                texts[n] = self.dumps({"line": n, "id": case.id, "error": f"{case.source}: {out.message}"})
+                for n, case in group:
+                    texts[n] = self.dumps({"line": n, "id": case.id, "error": f"{case.source}: {out.message}"})
                 continue
-            decision = build_decision(case, out, self.kb.vocabulary).to_dict()
+            decision = build_decision(group[0][1], out, self.kb.vocabulary).to_dict()
             decision.pop("id")
             rest = self.dumps(decision)[1:]
             self.cache.put(key, rest)
-            texts[n] = f'{{"line": {n}, "id": {self.dumps(case.id)}, {rest}'
+            for n, case in group:
+                texts[n] = f'{{"line": {n}, "id": {self.dumps(case.id)}, {rest}'
         return "".join(texts[n] + "\n" for n, _ in parsed)
 
 

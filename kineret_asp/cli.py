@@ -20,7 +20,7 @@ EXIT_INPUT = 2
 
 
 def kb_option(func: Callable) -> Callable:
-    return click.option("--kb", "kb_dir", type=click.Path(path_type=Path), default=None, help="KB folder to use (default: the packaged kb/).")(func)
+    return click.option("--kb", "kb_dir", type=click.Path(path_type=Path, readable=False), default=None, help="KB folder to use (default: the packaged kb/).")(func)
 
 
 def format_option(func: Callable) -> Callable:
@@ -239,8 +239,8 @@ def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
 
 
 @main.command("diff")
-@click.argument("old_kb", type=click.Path(path_type=Path))
-@click.argument("new_kb", type=click.Path(path_type=Path))
+@click.argument("old_kb", type=click.Path(path_type=Path, readable=False))
+@click.argument("new_kb", type=click.Path(path_type=Path, readable=False))
 @format_option
 @handle_errors
 def diff_cmd(old_kb: Path, new_kb: Path, fmt: str) -> None:

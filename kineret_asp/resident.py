@@ -84,7 +84,8 @@ def decision_program(kb: KnowledgeBase) -> str:
     from .rewrite import needed_statements
 
     base = [s.node for s in kb.part("base") if s.node.ast_type != ASTType.Program]
-    return "\n".join(str(n) for n in needed_statements(base, shown_signatures(kb)))
+    domains = [(atom.split("(")[0], 2) for atom in _VOCABULARY_ATOMS.values() if not atom.split("(")[0].endswith("__")]
+    return "\n".join(str(n) for n in needed_statements(base, [*shown_signatures(kb), *domains]))
 
 
 class _Sized:

@@ -34,27 +34,64 @@ def atom_signature(atom: ast.AST) -> Optional[Signature]:
     return None
 
 
-class _Collect(ast.Transformer):
-    def __init__(self) -> None:
-        self.found: list[Signature] = []
-
-    def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
+def _walk_atoms(node: ast.AST, found: list) -> None:
+    """Append every symbolic atom's signature below node (read only: no rebuilding)."""
+    kind = node.ast_type
+    if kind == ASTType.SymbolicAtom:
         sig = atom_signature(node)
         if sig is not None:
-            self.found.append(sig)
-        return node
+            found.append(sig)
+        return
+    if kind in _LEAVES:
+        return
+    for key in node.child_keys:
+        child = getattr(node, key)
+        if child is None:
+            continue
+        if isinstance(child, ast.AST):
+            _walk_atoms(child, found)
+        else:
+            for item in child:
+                if isinstance(item, ast.AST):
+                    _walk_atoms(item, found)
+
+
+_LEAVES = {ASTType.Variable, ASTType.SymbolicTerm, ASTType.Comment, ASTType.BooleanConstant}
 
 
 def signatures(node: ast.AST | Sequence[ast.AST]) -> list[Signature]:
     """Every predicate signature used in a node (or list of nodes)."""
-    c = _Collect()
+    found: list[Signature] = []
     for n in node if isinstance(node, (list, tuple)) else [node]:
-        c(n)
-    return c.found
+        _walk_atoms(n, found)
+    return found
+
+
+_SIG_CACHE: dict[int, tuple[ast.AST, list[Signature], list[Signature]]] = {}
+
+
+def _cached(rule: ast.AST) -> tuple[list[Signature], list[Signature]]:
+    hit = _SIG_CACHE.get(id(rule))
+    if hit is not None and hit[0] is rule:
+        return hit[1], hit[2]
+    heads, body = _head_signatures(rule), _body_signatures(rule)
+    if len(_SIG_CACHE) > 50_000:
+        _SIG_CACHE.clear()
+    _SIG_CACHE[id(rule)] = (rule, heads, body)
+    return heads, body
 
 
 def head_signatures(rule: ast.AST) -> list[Signature]:
     """Predicates a rule defines (not those in the conditions of its head)."""
+    return _cached(rule)[0]
+
+
+def body_signatures(rule: ast.AST) -> list[Signature]:
+    """Predicates a rule reads: its body and the conditions in its head."""
+    return _cached(rule)[1]
+
+
+def _head_signatures(rule: ast.AST) -> list[Signature]:
     head = rule.head
     kind = head.ast_type
     if kind == ASTType.Literal:
@@ -70,8 +107,7 @@ def head_signatures(rule: ast.AST) -> list[Signature]:
     return []
 
 
-def body_signatures(rule: ast.AST) -> list[Signature]:
-    """Predicates a rule reads: its body and the conditions in its head."""
+def _body_signatures(rule: ast.AST) -> list[Signature]:
     found = signatures(list(rule.body))
     head = rule.head
     if head.ast_type == ASTType.Disjunction:
