@@ -12,7 +12,7 @@ from typing import Iterable, Optional, Sequence
 
 import clingo
 
-from .terms import Const, is_identifier
+from .terms import Const, check_string, is_identifier
 
 try:  # the C layer of clingo's Python package (clingo 5.6 - 5.8)
     from clingo._internal import _ffi, _lib
@@ -53,8 +53,7 @@ class FactAdder:
         if kind is str:
             rep = self._strings.get(value)  # type: ignore[arg-type]
             if rep is None:
-                if "\x00" in value:  # type: ignore[operator]
-                    raise ValueError("a NUL character cannot be passed to clingo")
+                check_string(value)  # type: ignore[arg-type]
                 rep = clingo.String(value)._rep  # type: ignore[arg-type]
                 if len(self._strings) < 100_000:
                     self._strings[value] = rep  # type: ignore[index]

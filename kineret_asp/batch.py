@@ -83,7 +83,12 @@ class _Cache:
 
 
 def _id_of(raw: Any) -> Optional[str]:
+    """The id of a rejected case, when it is a usable one (for the error record)."""
     if isinstance(raw, dict) and isinstance(raw.get("id"), str) and len(raw["id"]) <= 1000:
+        try:
+            raw["id"].encode("utf-8")
+        except UnicodeEncodeError:
+            return None
         return raw["id"]
     return None
 

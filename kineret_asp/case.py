@@ -157,6 +157,8 @@ class _Validator:
             raise self.fail(path, f"expected at most {MAX_TEXT} characters, got {len(value)}")
         if "\x00" in value:
             raise self.fail(path, "a NUL character is not allowed")
+        if not _encodable(value):
+            raise self.fail(path, "not valid Unicode text (a lone surrogate)")
         return value
 
     def key(self, value: Any, path: str, table: Mapping[str, str], what: str, where: str) -> str:
@@ -188,7 +190,9 @@ class _Validator:
             raise self.fail(path, f"expected an object with {', '.join(fields)}, got {_kind(value)}")
         for k in value:
             if k not in fields:
-                raise self.fail(f"{path}.{k}" if path else str(k), f"unknown field{did_you_mean(str(k), fields)}; expected one of {', '.join(fields)}")
+                name = field_name(k)
+                hint = did_you_mean(str(k), fields) if len(str(k)) <= 60 else ""
+                raise self.fail(f"{path}{name}" if name.startswith("[") else (f"{path}.{name}" if path else name), f"unknown field{hint}; expected one of {', '.join(fields)}")
         for k in required:
             if k not in value:
                 raise self.fail(f"{path}.{k}" if path else k, "missing required field")
@@ -276,6 +280,26 @@ class _Validator:
             if known.lower() == value.lower():
                 return known
         return value
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_]{1,60}\Z")
+
+
+def field_name(key: Any) -> str:
+    """A field name as it may appear in a one-line message: plain, or quoted in brackets."""
+    text = str(key)
+    if _PLAIN_KEY.match(text):
+        return text
+    quoted = json.dumps(text if len(text) <= 60 else text[:57] + "...")
+    return f"[{quoted}]"
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _kind(value: Any) -> str:

@@ -82,14 +82,17 @@ def to_change(item: ChangeLike, where: str) -> Change:
         raise CaseError("<changes>", where, f"expected a change object {{op, path, value}}, got {type(item).__name__}")
     for key in data:
         if key not in ("op", "path", "value"):
-            raise CaseError("<changes>", f"{where}.{key}", f"unknown field{did_you_mean(str(key), ('op', 'path', 'value'))}; expected op, path, value")
+            from .case import field_name
+
+            raise CaseError("<changes>", f"{where}.{field_name(key)}", f"unknown field{did_you_mean(str(key)[:60], ('op', 'path', 'value'))}; expected op, path, value")
     op = data.get("op")
     if op not in OPS:
         hint = did_you_mean(op, OPS) if isinstance(op, str) else ""
         raise CaseError("<changes>", f"{where}.op", f"expected one of add, remove, set, got {op!r}{hint}")
     path = data.get("path")
     if not isinstance(path, str) or not _PATH.match(path):
-        raise CaseError("<changes>", f"{where}.path", f"expected a field path such as plan, prescriber_specialties or medication_history[0].months, got {path!r}")
+        shown = path if not isinstance(path, str) or len(path) <= 60 else path[:57] + "..."
+        raise CaseError("<changes>", f"{where}.path", f"expected a field path such as plan, prescriber_specialties or medication_history[0].months, got {shown!r}")
     if op in ("add", "set") and "value" not in data:
         raise CaseError("<changes>", f"{where}.value", f"missing value for {op}")
     return Change(op, path, data.get("value"))

@@ -63,8 +63,9 @@ class CaseError(KineretError):
         super().__init__(self.line())
 
     def line(self) -> str:
+        """The error as one line (any line break a value smuggled in is escaped)."""
         where = f"{self.source}: {self.path}" if self.path else self.source
-        return f"{where}: {self.message}"
+        return f"{where}: {self.message}".replace("\r", "\\r").replace("\n", "\\n")
 
     def to_dict(self) -> dict:
         return {"source": self.source, "path": self.path, "message": self.message}

@@ -79,9 +79,18 @@ class SymbolDecoder:
         return value
 
 
-def _string_text(text: str) -> str:
+def check_string(text: str) -> None:
+    """Refuse what clingo cannot hold in a string: NUL, and lone surrogates (not UTF-8)."""
     if "\x00" in text:
         raise ValueError("a NUL character cannot be passed to clingo")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a string that is not valid Unicode (a lone surrogate) cannot be passed to clingo") from None
+
+
+def _string_text(text: str) -> str:
+    check_string(text)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
@@ -126,8 +135,7 @@ def to_symbol(value: Value) -> clingo.Symbol:
             raise ValueError(f"not a clingo constant: {value!r}")
         return clingo.Function(str.__str__(value))
     if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("a NUL character cannot be passed to clingo")
+        check_string(value)
         return clingo.String(value)
     if isinstance(value, tuple):
         name, *args = value
