@@ -93,14 +93,18 @@ def peak_memory(path: Path) -> float:
     return int(proc.stdout.strip()) / 1024
 
 
-def cold_cli(repeat: int = 5) -> float:
+def cold_cli(repeat: int = 5) -> tuple[float, float]:
+    """Seconds for one `kineret-asp evaluate` in a new process: the very first run
+    (empty program cache), and the median of later runs (cache filled)."""
     case = ROOT / "facts" / "ra" / "approved_employer_group.json"
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "kineret_asp", "evaluate", str(case)], cwd=ROOT, capture_output=True, check=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "KINERET_ASP_CACHE": cache}
+        times = []
+        for _ in range(repeat + 1):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "kineret_asp", "evaluate", str(case)], cwd=ROOT, capture_output=True, check=True, env=env)
+            times.append(time.perf_counter() - start)
+    return times[0], statistics.median(times[1:])
 
 
 def row(label: str, value: str, target: str = "", verdict: str = "") -> None:
@@ -145,7 +149,7 @@ def main() -> None:
         latencies.sort()
         median_ms = latencies[len(latencies) // 2] * 1e3
         p99_ms = latencies[int(0.99 * (len(latencies) - 1))] * 1e3
-        cold = cold_cli()
+        cold_first, cold = cold_cli()
 
         mem_10k = peak_memory(data) if args.n == 10_000 else None
         if mem_10k is None:
@@ -186,6 +190,7 @@ def main() -> None:
     row("warm evaluate() median", f"{median_ms:.2f} ms", "< 2 ms", ok(median_ms < 2))
     row("warm evaluate() p99", f"{p99_ms:.2f} ms")
     row("cold `kineret-asp evaluate`, one case", f"{cold:.2f} s", "< 0.5 s", ok(cold < 0.5))
+    row("  (very first run, empty program cache)", f"{cold_first:.2f} s", "< 0.5 s", ok(cold_first < 0.5))
     row("peak memory, batch of 10,000", f"{mem_10k:.0f} MB")
     if mem_1m is not None:
         row("peak memory, batch of 1,000,000", f"{mem_1m:.0f} MB", "< 300 MB", ok(mem_1m < 300))

@@ -52,18 +52,22 @@ def shown_signatures(kb: KnowledgeBase) -> list[tuple[str, int]]:
 
 
 class ChunkProgram:
-    """The KB rewritten for many cases, as clingo text, built once per KB."""
+    """The KB rewritten for many cases, as clingo text, built once per KB (and cached on disk)."""
 
     def __init__(self, kb: KnowledgeBase):
+        from .diskcache import cached_text
+
         self.kb = kb
-        base = [s.node for s in kb.part("base")]
-        self.inputs = input_signatures(kb)
-        self.dynamic = frozenset(dynamic_predicates(base, self.inputs))
         self.shown = shown_signatures(kb)
-        missing = [f"{n}/{a}" for n, a in self.shown if (n, a) not in self.dynamic]
         if not self.shown:
             raise KbError([Diagnostic(kb.display_path(kb.path), 0, 0, "error", "the KB shows nothing: decision.lp must #show the predicates a decision reads")])
-        rw = Rewrite(self.dynamic, variable(CASE_VAR), guard_atom(CASE_GUARD, CASE_VAR))
+        self.text = cached_text("chunk", kb.digest, self._build)
+
+    def _build(self) -> str:
+        kb = self.kb
+        base = [s.node for s in kb.part("base")]
+        dynamic = frozenset(dynamic_predicates(base, input_signatures(kb)))
+        rw = Rewrite(dynamic, variable(CASE_VAR), guard_atom(CASE_GUARD, CASE_VAR))
         lines = ["#show."]
         for node in needed_statements(base, self.shown):
             if node.ast_type == ASTType.Program:
@@ -72,8 +76,7 @@ class ChunkProgram:
             if new is not None:
                 lines.append(str(new))
         lines.append(f"#defined {CASE_GUARD}/1.")
-        self.static_shown = missing  # shown predicates that never depend on a case
-        self.text = "\n".join(lines)
+        return "\n".join(lines)
 
 
 class ChunkEngine:

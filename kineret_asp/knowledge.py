@@ -22,6 +22,7 @@ import clingo.ast as ast
 from .errors import Diagnostic, KbError
 from .terms import SymbolDecoder, Value
 
+_FACT_START = re.compile(r'^([a-z_][A-Za-z0-9_]*)\(\s*("[^"]*"|[a-z_][A-Za-z0-9_]*)', re.M)
 _MESSAGE = re.compile(r"^(?P<file>.*?):(?P<line>\d+):(?P<col>\d+)(?:-(?:\d+:)?\d+)?: (?P<sev>error|warning|info): (?P<msg>.*)", re.S)
 
 
@@ -229,20 +230,28 @@ class KnowledgeBase:
         return out or [Diagnostic(_display(self.path), 0, 0, "error", "the KB is inconsistent: it has no answer even without a case")]
 
     @cached_property
+    def digest(self) -> str:
+        """A hash of the KB's files (names and contents): what derived programs depend on."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for file in self.files:
+            shown = _display(file)
+            h.update(os.path.relpath(file, self.path).encode() + b"\0" + self.texts.get(shown, "").encode() + b"\0")
+        return h.hexdigest()
+
+    @cached_property
     def declaration_order(self) -> dict[tuple[str, str], int]:
-        """Where each fact ``name(key, ...)`` of the base part is declared, as a rank."""
+        """Where each fact ``name(key, ...)`` is written, as a rank (files in load order).
+
+        Read from the text: the order authors wrote the vocabulary in is the
+        order lists are shown in.
+        """
         order: dict[tuple[str, str], int] = {}
-        for s in self.part("base"):
-            node = s.node
-            if node.ast_type != ast.ASTType.Rule or node.body or node.head.ast_type != ast.ASTType.Literal:
-                continue
-            atom = node.head.atom
-            if atom.ast_type != ast.ASTType.SymbolicAtom or atom.symbol.ast_type != ast.ASTType.Function or not atom.symbol.arguments:
-                continue
-            first = atom.symbol.arguments[0]
-            keys = [str(t) for t in (first.arguments if first.ast_type == ast.ASTType.Pool else [first])]
-            for key in keys:
-                order.setdefault((atom.symbol.name, key.strip('"')), len(order))
+        for file in self.files:
+            text = self.texts.get(_display(file), "")
+            for match in _FACT_START.finditer(text):
+                order.setdefault((match.group(1), match.group(2).strip().strip('"')), len(order))
         return order
 
     @cached_property

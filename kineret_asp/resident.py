@@ -78,14 +78,18 @@ def external_program(slots: int, months: Sequence[int], genes: Sequence[str]) ->
 
 
 def decision_program(kb: KnowledgeBase) -> str:
-    """The KB's base part, reduced to what the shown predicates depend on."""
+    """The KB's base part, reduced to what the shown predicates depend on (cached on disk)."""
     from clingo.ast import ASTType
 
+    from .diskcache import cached_text
     from .rewrite import needed_statements
 
-    base = [s.node for s in kb.part("base") if s.node.ast_type != ASTType.Program]
-    domains = [(atom.split("(")[0], 2) for atom in _VOCABULARY_ATOMS.values() if not atom.split("(")[0].endswith("__")]
-    return "\n".join(str(n) for n in needed_statements(base, [*shown_signatures(kb), *domains]))
+    def build() -> str:
+        base = [s.node for s in kb.part("base") if s.node.ast_type != ASTType.Program]
+        domains = [(atom.split("(")[0], 2) for atom in _VOCABULARY_ATOMS.values() if not atom.split("(")[0].endswith("__")]
+        return "\n".join(str(n) for n in needed_statements(base, [*shown_signatures(kb), *domains]))
+
+    return cached_text("decision", kb.digest, build)
 
 
 class _Sized:

@@ -138,12 +138,40 @@ def dynamic_predicates(statements: Iterable[ast.AST], inputs: Iterable[Signature
     return dynamic
 
 
-class _AddArgument(ast.Transformer):
+class _AddArgument:
+    """Give every atom of the chosen predicates one more first argument.
+
+    Walks the tree and rebuilds only the nodes on the way to a changed atom
+    (clingo's own Transformer rebuilds every node it visits, which is slow).
+    """
+
     def __init__(self, predicates: set[Signature], make_term: Callable[[ast.Location], ast.AST]):
         self.predicates = predicates
         self.make_term = make_term
 
-    def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
+    def __call__(self, node: ast.AST) -> ast.AST:
+        kind = node.ast_type
+        if kind == ASTType.SymbolicAtom:
+            return self.atom(node)
+        if kind in _LEAVES:
+            return node
+        changes: dict[str, object] = {}
+        for key in node.child_keys:
+            child = getattr(node, key)
+            if child is None:
+                continue
+            if isinstance(child, ast.AST):
+                new = self(child)
+                if new is not child:
+                    changes[key] = new
+            else:
+                items = list(child)
+                new_items = [self(i) if isinstance(i, ast.AST) else i for i in items]
+                if any(a is not b for a, b in zip(items, new_items)):
+                    changes[key] = new_items
+        return node.update(**changes) if changes else node
+
+    def atom(self, node: ast.AST) -> ast.AST:
         sig = atom_signature(node)
         if sig is None or sig not in self.predicates:
             return node

@@ -1,10 +1,15 @@
 """Shared fixtures: the packaged KB, and small builders of cases."""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# keep the suite's derived-program cache apart from the user's (subprocesses inherit it)
+os.environ.setdefault("KINERET_ASP_CACHE", tempfile.mkdtemp(prefix="kineret-asp-test-cache-"))
 
 from kineret_asp import evaluate, load_kb
 
