@@ -100,3 +100,57 @@ class FactAdder:
             for i, atom in enumerate(atoms):
                 args = atom[1:] if first is None else (first[i], *atom[1:])
                 backend.add_rule([backend.add_atom(to_symbol((atom[0], *args)))])
+
+
+class ShownReader:
+    """Reads a model's shown atoms ``p(k, a, ...)`` as ``(p, k, (a, ...))`` tuples.
+
+    Goes through clingo's C functions on the raw symbol numbers: no Python
+    symbol object per atom, names and argument values through caches (clingo
+    interns both). Where those functions are missing, the public API is used.
+    """
+
+    def __init__(self, decode) -> None:
+        self.decode = decode
+        self._names: dict[int, str] = {}
+        if RAW:
+            self._size = _ffi.new("size_t*")
+            self._args = _ffi.new("clingo_symbol_t**")
+            self._name = _ffi.new("char**")
+
+    def read(self, model: clingo.Model) -> list[tuple[str, int, tuple]]:
+        if not RAW:
+            return [self.decode.tagged(s) for s in model.symbols(shown=True)]
+        show = _lib.clingo_show_type_shown
+        size = self._size
+        if not _lib.clingo_model_symbols_size(model._rep, show, size):
+            raise RuntimeError("clingo could not read the model")
+        count = size[0]
+        symbols = _ffi.new("clingo_symbol_t[]", count)
+        if not _lib.clingo_model_symbols(model._rep, show, symbols, count):
+            raise RuntimeError("clingo could not read the model")
+        out = []
+        names = self._names
+        args_ptr, name_ptr = self._args, self._name
+        cache = self.decode._cache
+        decode = self.decode
+        arguments, name_of = _lib.clingo_symbol_arguments, _lib.clingo_symbol_name
+        for i in range(count):
+            rep = symbols[i]
+            arguments(rep, args_ptr, size)
+            args = args_ptr[0]
+            n = size[0]
+            name_of(rep, name_ptr)
+            key = int(_ffi.cast("uintptr_t", name_ptr[0]))
+            name = names.get(key)
+            if name is None:
+                name = names[key] = _ffi.string(name_ptr[0]).decode()
+            rest = []
+            for j in range(1, n):
+                arg = args[j]
+                value = cache.get(arg)
+                if value is None:
+                    value = decode(clingo.Symbol(arg))
+                rest.append(value)
+            out.append((name, args[0] & 0xFFFFFFFF, tuple(rest)))
+        return out

@@ -150,10 +150,37 @@ def _one(output: dict[str, list[tuple]], name: str, required: bool = True) -> Op
     return values[0][0]
 
 
+_TREES: dict[tuple, tuple[Vocabulary, tuple[CriterionResult, ...], tuple[str, ...]]] = {}
+
+
+def _tree(vocab: Vocabulary, applies: frozenset, unmet_ids: frozenset, node_notes: tuple) -> tuple[tuple[CriterionResult, ...], tuple[str, ...]]:
+    """The criteria tree and unmet ids for a set of statuses (memoized: few patterns recur)."""
+    key = (id(vocab), applies, unmet_ids, node_notes)
+    hit = _TREES.get(key)
+    if hit is not None and hit[0] is vocab:  # the entry holds its vocabulary: ids cannot be reused
+        return hit[1], hit[2]
+    notes = dict(node_notes)
+
+    def node(cid: str) -> CriterionResult:
+        crit = vocab.criteria.get(cid)
+        if crit is None:
+            raise KbAnswerError(f"the KB says criterion {cid!r} applies but declares no criterion({cid!r}, ...)")
+        kids = tuple(node(k) for k in vocab.children.get(cid, ()) if k in applies)
+        return CriterionResult(cid, crit.text, cid not in unmet_ids, kids, notes.get(cid, ()))
+
+    roots = sorted((c for c in applies if c in vocab.criteria and vocab.criteria[c].parent is None), key=_root_order)
+    criteria = tuple(node(r) for r in roots)
+    unmet = tuple(n.id for root in criteria for n in root.walk() if not n.met)
+    if len(_TREES) > 20_000:
+        _TREES.clear()
+    _TREES[key] = (vocab, criteria, unmet)
+    return criteria, unmet
+
+
 def build_decision(case: Case, output: dict[str, list[tuple]], vocab: Vocabulary) -> Decision:
     """Arrange one case's answer atoms into a Decision."""
-    applies = {str(a[0]) for a in output.get("applies", [])}
-    unmet_ids = {str(a[0]) for a in output.get("unmet", [])}
+    applies = frozenset(str(a[0]) for a in output.get("applies", []))
+    unmet_ids = frozenset(str(a[0]) for a in output.get("unmet", []))
     node_notes: dict[str, list[str]] = {}
     notes: list[Note] = []
     for cid, kind, where in sorted(output.get("note", []), key=lambda a: (outline_key(str(a[0])), repr(a[1]), repr(a[2]))):
@@ -161,17 +188,7 @@ def build_decision(case: Case, output: dict[str, list[tuple]], vocab: Vocabulary
         notes.append(Note(str(cid), text, field_path(where)))
         if str(cid) in applies and text not in node_notes.get(str(cid), []):
             node_notes.setdefault(str(cid), []).append(text)
-
-    def node(cid: str) -> CriterionResult:
-        crit = vocab.criteria.get(cid)
-        if crit is None:
-            raise KbAnswerError(f"the KB says criterion {cid!r} applies but declares no criterion({cid!r}, ...)")
-        kids = tuple(node(k) for k in vocab.children.get(cid, ()) if k in applies)
-        return CriterionResult(cid, crit.text, cid not in unmet_ids, kids, tuple(node_notes.get(cid, ())))
-
-    roots = sorted((c for c in applies if c in vocab.criteria and vocab.criteria[c].parent is None), key=_root_order)
-    criteria = tuple(node(r) for r in roots)
-    unmet = tuple(n.id for root in criteria for n in root.walk() if not n.met)
+    criteria, unmet = _tree(vocab, applies, unmet_ids, tuple(sorted((k, tuple(v)) for k, v in node_notes.items())))
     details: dict[str, dict[str, list]] = {}
     for rid, detail in sorted(output.get("reason_detail", []), key=repr):
         name, value = (detail[0], detail[1]) if isinstance(detail, tuple) and len(detail) == 2 else (str(detail), None)

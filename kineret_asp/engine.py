@@ -24,7 +24,7 @@ from clingo.ast import ASTType
 from .errors import Diagnostic, KbError, SolveTimeout
 from .knowledge import KnowledgeBase, MessageLog
 from .rewrite import Rewrite, dynamic_predicates, guard_atom, needed_statements, rewrite_statement, variable
-from .backendfacts import FactAdder
+from .backendfacts import FactAdder, ShownReader
 from .terms import FactWriter, SymbolDecoder
 
 CASE_VAR = "CASE__"
@@ -89,6 +89,7 @@ class ChunkEngine:
         self.decode = SymbolDecoder()
         self.writer = FactWriter()
         self.adder = FactAdder()
+        self.reader = ShownReader(self.decode)
         self._lock = threading.Lock()
 
     @cached_property
@@ -141,8 +142,8 @@ class ChunkEngine:
             control.ground([("base", [])])
         except RuntimeError:
             raise KbError(log.errors() or [Diagnostic(self.kb.display_path(self.kb.path), 0, 0, "error", "grounding failed")])
-        outputs: list[Output] = [{name: [] for name, _ in program.shown} for _ in cases]
-        decode = self.decode
+        names = [name for name, _ in program.shown]
+        outputs: list[Output] = [{name: [] for name in names} for _ in cases]
         found = False
         limit = None if self.time_limit is None else self.time_limit * max(1, len(cases)) ** 0.5
         with control.solve(yield_=True, async_=True) as handle:
@@ -153,9 +154,6 @@ class ChunkEngine:
             model = handle.model()
             if model is not None:
                 found = True
-                for symbol in model.symbols(shown=True):
-                    atom = decode(symbol)
-                    if isinstance(atom, tuple) and len(atom) >= 2 and isinstance(atom[1], int):
-                        per_case = outputs[atom[1]]
-                        per_case[atom[0]].append(atom[2:])
+                for name, k, rest in self.reader.read(model):
+                    outputs[k][name].append(rest)
         return outputs if found else None

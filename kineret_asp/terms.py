@@ -55,6 +55,10 @@ def to_value(symbol: clingo.Symbol) -> Value:
     return ("#sup",)
 
 
+_NUMBER_TAG = 1 << 48
+_NUMBER_MASK = (1 << 32) - 1
+
+
 class SymbolDecoder:
     """Decode symbols to values, remembering each symbol it has seen.
 
@@ -77,6 +81,19 @@ class SymbolDecoder:
                 self._cache.clear()
             value = self._cache[rep] = to_value(symbol)
         return value
+
+    def tagged(self, symbol: clingo.Symbol) -> tuple[str, int, tuple]:
+        """Split ``p(k, a, b)`` into ``("p", k, (a, b))`` for an atom whose first argument
+        is a case number: the atom itself is new in every chunk, but its name and
+        other arguments repeat, so only they go through the cache."""
+        args = symbol.arguments
+        first = args[0]
+        rep = getattr(first, "_rep", None)
+        if rep is not None and rep >> 32 == _NUMBER_TAG >> 32:
+            k = rep & _NUMBER_MASK
+        else:
+            k = first.number
+        return symbol.name, k, tuple(self(a) for a in args[1:])
 
 
 def check_string(text: str) -> None:
