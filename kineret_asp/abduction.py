@@ -35,16 +35,16 @@ from .case import Case, load_case
 from .changes import Change
 from .decision import Decision
 from .engine import input_signatures
-from .errors import KbError, KineretError, Diagnostic
+from .errors import Diagnostic, KbError, KineretError, SolveTimeout
+from .solving import models
 from .knowledge import KnowledgeBase, MessageLog, outline_key, resolve_kb
-from .rewrite import Rewrite, constant, dynamic_predicates, guard_atom, rewrite_statement, variable
+from .rewrite import Rewrite, constant, rewrite_statement
 from .symmetry import brand_classes, representatives
 from .terms import Const, SymbolDecoder, Value, term_text
 
 GIVEN = "given"
 HYP = "hyp"
 COPY_GUARD = "copy__"
-COPY_VAR = "COPY__"
 MAX_MODELS = 50_000
 KIND_ORDER = ("specialty", "genetic_test", "history", "months", "beneficial_response", "discontinue")
 
@@ -165,19 +165,13 @@ class AbductionProgram:
     """The KB as the two-copy abduction program, built once per KB."""
 
     def __init__(self, kb: KnowledgeBase):
+        from .verify import tagged_program
+
         self.kb = kb
-        base = [s.node for s in kb.part("base")]
+        tagged, dynamic = tagged_program(kb, ("base",), guard=COPY_GUARD)
         self.inputs = input_signatures(kb)
-        dynamic = frozenset(dynamic_predicates(base, self.inputs))
-        both = Rewrite(dynamic, variable(COPY_VAR), guard_atom(COPY_GUARD, COPY_VAR))
         hyp = Rewrite(dynamic, constant(HYP))
-        lines = ["#show.", "#show abduce/1.", f"#defined {COPY_GUARD}/1."]
-        for node in base:
-            if node.ast_type in (ASTType.Program, ASTType.ShowSignature, ASTType.ShowTerm):
-                continue
-            new = rewrite_statement(node, both)
-            if new is not None:
-                lines.append(str(new))
+        lines = ["#show.", "#show abduce/1.", f"#defined {COPY_GUARD}/1.", *tagged]
         abduction = kb.part("abduction")
         if not abduction:
             raise KbError([Diagnostic(kb.display_path(kb.path), 0, 0, "error", "the KB has no #program abduction part (kb/abduction.lp): what-is-missing needs it")])
@@ -204,10 +198,10 @@ _PROGRAMS: dict[int, AbductionProgram] = {}
 
 
 def abduction_program(kb: KnowledgeBase) -> AbductionProgram:
-    program = _PROGRAMS.get(id(kb))
-    if program is None or program.kb is not kb:
-        program = _PROGRAMS[id(kb)] = AbductionProgram(kb)
-    return program
+    """The abduction program of a KB, built once per loaded KB."""
+    from .api import _per_kb
+
+    return _per_kb(_PROGRAMS, kb, AbductionProgram, 8)
 
 
 def minimal_choices(case: Case, kb: KnowledgeBase, limit: int = MAX_MODELS, time_limit: float = 60.0) -> list[frozenset]:
@@ -225,19 +219,13 @@ def minimal_choices(case: Case, kb: KnowledgeBase, limit: int = MAX_MODELS, time
         raise KbError(log.errors() or [Diagnostic(kb.display_path(kb.path), 0, 0, "error", "the abduction program does not ground")])
     decode = SymbolDecoder()
     found: list[frozenset] = []
-    with control.solve(yield_=True, async_=True) as handle:
-        while True:
-            handle.resume()
-            if not handle.wait(time_limit):
-                handle.cancel()
-                raise AbductionLimit(f"the search for missing documentation took over {time_limit} s")
-            model = handle.model()
-            if model is None:
-                break
+    try:
+        for model in models(control, time_limit):
             found.append(frozenset(decode(s)[1] for s in model.symbols(shown=True)))
             if len(found) > limit:
-                handle.cancel()
                 raise AbductionLimit(f"more than {limit} minimal options; the case is too far from approval to list them")
+    except SolveTimeout:
+        raise AbductionLimit(f"the search for missing documentation took over {time_limit:g} s") from None
     return found
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar, Union
 
 from .case import Case, load_case
 from .decision import Decision, build_decision
@@ -16,30 +16,31 @@ KbLike = Union[KnowledgeBase, Path, str, None]
 
 _ENGINES: dict[int, ChunkEngine] = {}
 _RESIDENT: dict[int, ResidentEngine] = {}
+T = TypeVar("T", ChunkEngine, ResidentEngine)
 
 
 class CaseUndecided(KineretError):
     """The solver could not decide a case (over the time limit, or no answer)."""
 
 
-def engine_for(kb: KnowledgeBase) -> ChunkEngine:
-    """The engine of a KB, created once per loaded KB."""
-    engine = _ENGINES.get(id(kb))
+def _per_kb(registry: dict[int, T], kb: KnowledgeBase, make: Callable[[KnowledgeBase], T], size: int) -> T:
+    """One engine per loaded KB (an engine holds its KB, so ids are not reused while cached)."""
+    engine = registry.get(id(kb))
     if engine is None or engine.kb is not kb:
-        if len(_ENGINES) > 16:
-            _ENGINES.clear()
-        engine = _ENGINES[id(kb)] = ChunkEngine(kb)
+        if len(registry) >= size:
+            registry.clear()
+        engine = registry[id(kb)] = make(kb)
     return engine
+
+
+def engine_for(kb: KnowledgeBase) -> ChunkEngine:
+    """The chunk engine of a KB."""
+    return _per_kb(_ENGINES, kb, ChunkEngine, 16)
 
 
 def resident_for(kb: KnowledgeBase) -> ResidentEngine:
     """The warm one-case engine of a KB (grounded on first use)."""
-    engine = _RESIDENT.get(id(kb))
-    if engine is None or engine.kb is not kb:
-        if len(_RESIDENT) > 4:
-            _RESIDENT.clear()
-        engine = _RESIDENT[id(kb)] = ResidentEngine(kb, engine_for(kb))
-    return engine
+    return _per_kb(_RESIDENT, kb, lambda k: ResidentEngine(k, engine_for(k)), 4)
 
 
 def evaluate(case: CaseLike, kb: KbLike = None) -> Decision:

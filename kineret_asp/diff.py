@@ -20,7 +20,8 @@ import clingo.ast as ast
 from clingo.ast import ASTType
 
 from .engine import input_signatures
-from .errors import Diagnostic, KbError
+from .errors import Diagnostic, KbError, SolveTimeout
+from .solving import models
 from .knowledge import KnowledgeBase, MessageLog, outline_key, resolve_kb
 from .rewrite import Signature, atom_signature
 from .terms import SymbolDecoder, display
@@ -165,16 +166,11 @@ def diff_kbs(old: Any, new: Any, time_limit: float = 60.0) -> DiffReport:
     for found_class in found:
         assumptions = [lit if atom in found_class else -lit for atom, lit in literals.items()]
         best: list[list] = []
-        with control.solve(assumptions=assumptions, yield_=True, async_=True) as handle:
-            while True:
-                handle.resume()
-                if not handle.wait(time_limit):
-                    handle.cancel()
-                    break
-                model = handle.model()
-                if model is None:
-                    break
+        try:
+            for model in models(control, time_limit, assumptions):  # each model is smaller: keep the last
                 best[:] = [[decode(s) for s in model.symbols(atoms=True) if (s.name, len(s.arguments)) in keep]]
+        except SolveTimeout:
+            pass  # keep the smallest example found so far
         classes.append(_describe(found_class, best[0] if best else [], new_kb, old_kb))
     classes.sort(key=lambda c: (c.indication, c.plan or "", c.request, c.old, c.new, [f["id"] for f in c.flipped]))
     return DiffReport(classes, time.perf_counter() - start)

@@ -25,7 +25,8 @@ from .errors import Diagnostic, KbError, SolveTimeout
 from .knowledge import KnowledgeBase, MessageLog
 from .rewrite import Rewrite, dynamic_predicates, guard_atom, needed_statements, rewrite_statement, variable
 from .backendfacts import FactAdder, ShownReader
-from .terms import FactWriter, SymbolDecoder
+from .solving import models
+from .terms import SymbolDecoder
 
 CASE_VAR = "CASE__"
 CASE_GUARD = "case__"
@@ -87,7 +88,6 @@ class ChunkEngine:
         self.chunk_size = chunk_size
         self.time_limit = time_limit
         self.decode = SymbolDecoder()
-        self.writer = FactWriter()
         self.adder = FactAdder()
         self.reader = ShownReader(self.decode)
         self._lock = threading.Lock()
@@ -103,20 +103,12 @@ class ChunkEngine:
             results.extend(self._run_chunk(cases[start:start + self.chunk_size]))
         return results
 
-    def _facts(self, cases: Sequence[Sequence[tuple]]) -> str:
-        fact = self.writer.fact
-        parts = []
-        for k, atoms in enumerate(cases):
-            parts.append(f"{CASE_GUARD}({k}).")
-            parts.extend(fact(atom, k) for atom in atoms)
-        return "\n".join(parts)
-
     def _run_chunk(self, cases: Sequence[Sequence[tuple]]) -> list["Output | CaseFailure"]:
         try:
             outputs = self._solve(cases)
         except SolveTimeout:
             if len(cases) == 1:
-                return [CaseFailure(f"the solver did not finish within {self.time_limit} s")]
+                return [CaseFailure(f"the solver did not finish within {self.time_limit:g} s")]
             return [r for c in cases for r in self._run_chunk([c])]
         if outputs is None:  # some case makes the program unsatisfiable: find it
             if len(cases) == 1:
@@ -146,14 +138,9 @@ class ChunkEngine:
         outputs: list[Output] = [{name: [] for name in names} for _ in cases]
         found = False
         limit = None if self.time_limit is None else self.time_limit * max(1, len(cases)) ** 0.5
-        with control.solve(yield_=True, async_=True) as handle:
-            handle.resume()
-            if limit is not None and not handle.wait(limit):
-                handle.cancel()
-                raise SolveTimeout()
-            model = handle.model()
-            if model is not None:
-                found = True
-                for name, k, rest in self.reader.read(model):
-                    outputs[k][name].append(rest)
+        for model in models(control, limit):
+            found = True
+            for name, k, rest in self.reader.read(model):
+                outputs[k][name].append(rest)
+            break
         return outputs if found else None

@@ -22,10 +22,11 @@ import clingo
 
 from .engine import CaseFailure, ChunkEngine, Output, shown_signatures
 from .errors import Diagnostic, KbError, SolveTimeout
+from .solving import models
 from .knowledge import KnowledgeBase, MessageLog
 from .terms import FactWriter, SymbolDecoder
 
-SIZE_CLASSES = (2, 4, 8)
+SIZE_CLASSES = (1, 2, 3, 4, 6, 8)
 DEFAULT_MONTHS = tuple(range(0, 37)) + (48, 60, 72, 84, 96, 120)
 MAX_MONTHS_VALUES = 200
 MAX_GENES = 64
@@ -181,18 +182,16 @@ class ResidentEngine:
     def _solve(self, sized: _Sized) -> "Output | CaseFailure":
         output: Output = {name: [] for name, _ in self.shown}
         decode = self.decode
-        with sized.control.solve(yield_=True, async_=True) as handle:
-            handle.resume()
-            if self.time_limit is not None and not handle.wait(self.time_limit):
-                handle.cancel()
-                return CaseFailure(f"the solver did not finish within {self.time_limit} s")
-            model = handle.model()
-            if model is None:
-                return CaseFailure("the KB has no answer for this case (an integrity constraint fails)")
-            for symbol in model.symbols(shown=True):
-                atom = decode(symbol)
-                if isinstance(atom, tuple):
-                    output[atom[0]].append(atom[1:])
-                else:
-                    output[str(atom)].append(())
+        try:
+            for model in models(sized.control, self.time_limit):
+                for symbol in model.symbols(shown=True):
+                    atom = decode(symbol)
+                    if isinstance(atom, tuple):
+                        output[atom[0]].append(atom[1:])
+                    else:
+                        output[str(atom)].append(())
+                return output
+        except SolveTimeout as exc:
+            return CaseFailure(str(exc))
+        return CaseFailure("the KB has no answer for this case (an integrity constraint fails)")
         return output

@@ -26,6 +26,8 @@ from clingo.ast import ASTType
 
 from .decision import KbAnswerError
 from .engine import input_signatures
+from .errors import SolveTimeout
+from .solving import models
 from .errors import Diagnostic, KbError, KineretError
 from .knowledge import KnowledgeBase, MessageLog, Statement, resolve_kb
 from .rewrite import Rewrite, dynamic_predicates, guard_atom, rewrite_statement, variable
@@ -35,12 +37,16 @@ COPY = "copy"
 COPY_VAR = "COPY__"
 
 
-def tagged_program(kb: KnowledgeBase, parts: tuple[str, ...] = ("base", "space")) -> tuple[list[str], frozenset]:
-    """The KB's parts with every case-dependent predicate tagged by a copy variable."""
+def tagged_program(kb: KnowledgeBase, parts: tuple[str, ...] = ("base", "space"), guard: str = COPY) -> tuple[list[str], frozenset]:
+    """The KB's parts with every case-dependent predicate tagged by a copy variable.
+
+    A rule that reads no case-dependent atom positively gets ``guard(Copy)``
+    so that it is grounded once per copy the program declares.
+    """
     base = [s.node for s in kb.part("base")]
     inputs = input_signatures(kb)
     dynamic = frozenset(dynamic_predicates(base, inputs))
-    rw = Rewrite(dynamic, variable(COPY_VAR), guard_atom(COPY, COPY_VAR))
+    rw = Rewrite(dynamic, variable(COPY_VAR), guard_atom(guard, COPY_VAR))
     lines = []
     for name in parts:
         for s in kb.part(name):
@@ -165,16 +171,11 @@ def check_property(kb: KnowledgeBase, file: str, statements: list[Statement], ta
     if "counterexample" in names:
         control = _control(kb, tagged + own + [":- not counterexample.", minimize_inputs(kb, tagged=True), "#show."] + _show_inputs(kb) + ["#show decision/2."], ["--opt-mode=opt"])
         best: list[list[tuple]] = []
-        with control.solve(yield_=True, async_=True) as handle:
-            while True:
-                handle.resume()
-                if not handle.wait(time_limit):
-                    handle.cancel()
-                    break
-                model = handle.model()
-                if model is None:
-                    break
+        try:
+            for model in models(control, time_limit):  # each model is smaller: keep the last
                 best[:] = [[decode(s) for s in model.symbols(shown=True)]]
+        except SolveTimeout:
+            pass  # keep the smallest counterexample found so far
         if best:
             result.holds = False
             atoms = best[0]
