@@ -10,7 +10,7 @@ readings of the policy that must agree.
 from __future__ import annotations
 
 import json
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Iterator
 
 CSDMARDS = {"methotrexate", "leflunomide", "hydroxychloroquine", "sulfasalazine"}
 ADALIMUMAB = {"humira", "hyrimoz", "adalimumab_adaz", "cyltezo", "adalimumab_adbm", "simlandi", "adalimumab_ryvk"}

@@ -23,9 +23,8 @@ Two reductions keep the answer readable, both exact:
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Iterator, Optional, Sequence
+from dataclasses import dataclass
+from typing import Iterator, Sequence
 
 import clingo
 from clingo.ast import ASTType
@@ -36,8 +35,8 @@ from .changes import Change
 from .decision import Decision
 from .engine import input_signatures
 from .errors import Diagnostic, KbError, KineretError, SolveTimeout
-from .solving import models
-from .knowledge import KnowledgeBase, MessageLog, outline_key, resolve_kb
+from .solving import ground_program, models
+from .knowledge import KnowledgeBase, resolve_kb
 from .rewrite import Rewrite, constant, rewrite_statement
 from .symmetry import brand_classes, representatives
 from .terms import Const, SymbolDecoder, Value, term_text
@@ -207,16 +206,9 @@ def abduction_program(kb: KnowledgeBase) -> AbductionProgram:
 def minimal_choices(case: Case, kb: KnowledgeBase, limit: int = MAX_MODELS, time_limit: float = 60.0) -> list[frozenset]:
     """Every subset-minimal set of abducible items that makes ``case`` approved."""
     program = abduction_program(kb)
-    log = MessageLog(kb.display_path(kb.path))
-    control = clingo.Control(["--warn=none", "--heuristic=Domain", "--enum-mode=domRec", "--models=0"], logger=log, message_limit=20)
     facts = [term_text((atom[0], Const(GIVEN), *atom[1:])) + "." for atom in case.atoms()]
     facts += [f"representative__({term_text(Const(d))})." for d in program.representatives]
-    try:
-        control.add("base", [], program.text)
-        control.add("base", [], "\n".join(facts))
-        control.ground([("base", [])])
-    except RuntimeError:
-        raise KbError(log.errors() or [Diagnostic(kb.display_path(kb.path), 0, 0, "error", "the abduction program does not ground")])
+    control = ground_program(kb, [program.text, "\n".join(facts)], ["--heuristic=Domain", "--enum-mode=domRec", "--models=0"], "the abduction program")
     decode = SymbolDecoder()
     found: list[frozenset] = []
     try:

@@ -20,7 +20,6 @@ many input lines.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections import OrderedDict
@@ -31,7 +30,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, Optional, Sequence, Un
 from .case import Case, parse_case, parse_json_text
 from .decision import Decision, build_decision
 from .engine import CaseFailure, ChunkEngine
-from .errors import CaseError, KineretError
+from .errors import CaseError
 from .knowledge import KnowledgeBase, load_kb, resolve_kb
 
 MAX_LINE_BYTES = 8 * 1024 * 1024

@@ -21,10 +21,10 @@ from clingo.ast import ASTType
 
 from .engine import input_signatures
 from .errors import Diagnostic, KbError, SolveTimeout
-from .solving import models
-from .knowledge import KnowledgeBase, MessageLog, outline_key, resolve_kb
-from .rewrite import Signature, atom_signature
-from .terms import SymbolDecoder, display
+from .solving import ground_program, models
+from .knowledge import KnowledgeBase, outline_key, resolve_kb
+from .rewrite import Signature
+from .terms import SymbolDecoder
 from .verify import atoms_to_case, minimize_inputs
 
 
@@ -148,13 +148,7 @@ def diff_kbs(old: Any, new: Any, time_limit: float = 60.0) -> DiffReport:
     program.append(DIFF_RULES)
     program.append(":- not changed.")
     program.append(minimize_inputs(new_kb, tagged=False))
-    log = MessageLog(new_kb.display_path(new_kb.path))
-    control = clingo.Control(["--warn=none", "--project=show", "--opt-mode=ignore", "--models=0"], logger=log, message_limit=20)
-    try:
-        control.add("base", [], "\n".join(program))
-        control.ground([("base", [])])
-    except RuntimeError:
-        raise KbError(log.errors() or [Diagnostic(new_kb.display_path(new_kb.path), 0, 0, "error", "the two KBs do not ground together")])
+    control = ground_program(new_kb, ["\n".join(program)], ["--project=show", "--opt-mode=ignore", "--models=0"], "the two KBs together")
     decode = SymbolDecoder()
     found: list[frozenset] = []
     control.solve(on_model=lambda m: found.append(frozenset(decode(s) for s in m.symbols(shown=True))))

@@ -18,14 +18,13 @@ from functools import cached_property
 from typing import Optional, Sequence
 
 import clingo
-import clingo.ast as ast
 from clingo.ast import ASTType
 
 from .errors import Diagnostic, KbError, SolveTimeout
-from .knowledge import KnowledgeBase, MessageLog
+from .knowledge import KnowledgeBase
 from .rewrite import Rewrite, dynamic_predicates, guard_atom, needed_statements, rewrite_statement, variable
 from .backendfacts import FactAdder, ShownReader
-from .solving import models
+from .solving import ground_program, models
 from .terms import SymbolDecoder
 
 CASE_VAR = "CASE__"
@@ -119,10 +118,8 @@ class ChunkEngine:
 
     def _solve(self, cases: Sequence[Sequence[tuple]]) -> Optional[list[Output]]:
         program = self.program
-        log = MessageLog(self.kb.display_path(self.kb.path))
-        control = clingo.Control(["--warn=none"], logger=log, message_limit=20)
-        try:
-            control.add("base", [], program.text)
+
+        def add_facts(control: clingo.Control) -> None:
             flat: list[tuple] = []
             ids: list[int] = []
             for k, atoms in enumerate(cases):
@@ -131,9 +128,8 @@ class ChunkEngine:
                 flat.extend(atoms)
                 ids.extend([k] * len(atoms))
             self.adder.add(control, flat, ids)
-            control.ground([("base", [])])
-        except RuntimeError:
-            raise KbError(log.errors() or [Diagnostic(self.kb.display_path(self.kb.path), 0, 0, "error", "grounding failed")])
+
+        control = ground_program(self.kb, [program.text], (), "the KB", add_facts)
         names = [name for name, _ in program.shown]
         outputs: list[Output] = [{name: [] for name in names} for _ in cases]
         found = False

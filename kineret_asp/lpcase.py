@@ -15,7 +15,7 @@ import clingo.ast as ast
 
 from .case import Case, parse_case
 from .errors import CaseError
-from .knowledge import KnowledgeBase, MessageLog, resolve_kb
+from .knowledge import KnowledgeBase, MessageLog
 from .terms import Const, to_value
 
 # predicate/arity -> the JSON field it fills

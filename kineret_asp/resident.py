@@ -16,14 +16,13 @@ same answers; the tests check it.
 from __future__ import annotations
 
 import threading
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
-import clingo
 
 from .engine import CaseFailure, ChunkEngine, Output, shown_signatures
-from .errors import Diagnostic, KbError, SolveTimeout
-from .solving import models
-from .knowledge import KnowledgeBase, MessageLog
+from .errors import SolveTimeout
+from .solving import ground_program, models
+from .knowledge import KnowledgeBase
 from .terms import FactWriter, SymbolDecoder
 
 SIZE_CLASSES = (1, 2, 3, 4, 6, 8)
@@ -98,14 +97,7 @@ class _Sized:
 
     def __init__(self, kb: KnowledgeBase, slots: int, months: Sequence[int], genes: Sequence[str]):
         self.slots = slots
-        log = MessageLog(kb.display_path(kb.path))
-        self.control = clingo.Control(["--warn=none"], logger=log, message_limit=20)
-        try:
-            self.control.add("base", [], decision_program(kb))
-            self.control.add("base", [], external_program(slots, months, genes))
-            self.control.ground([("base", [])])
-        except RuntimeError:
-            raise KbError(log.errors() or [Diagnostic(kb.display_path(kb.path), 0, 0, "error", "the KB does not ground")])
+        self.control = ground_program(kb, [decision_program(kb), external_program(slots, months, genes)], (), "the KB")
         decode = SymbolDecoder()
         self.literal: dict[tuple, int] = {}
         for atom in self.control.symbolic_atoms:

@@ -1,11 +1,14 @@
-"""Solving with a time limit: the one loop every solver call goes through."""
+"""Grounding and solving: the one place every clingo call of the package goes through."""
 from __future__ import annotations
 
-from typing import Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence
 
 import clingo
 
 from .errors import SolveTimeout
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .knowledge import KnowledgeBase
 
 
 def models(control: clingo.Control, time_limit: Optional[float], assumptions: Sequence[int] = ()) -> Iterator[clingo.Model]:
@@ -25,3 +28,26 @@ def models(control: clingo.Control, time_limit: Optional[float], assumptions: Se
             if model is None:
                 return
             yield model
+
+
+def ground_program(kb: "KnowledgeBase", texts: Sequence[str], options: Sequence[str] = (), what: str = "the program", before_ground: Optional[Callable[[clingo.Control], None]] = None) -> clingo.Control:
+    """A control with the given program texts added and grounded.
+
+    clingo's own messages become a KbError with their positions, so a KB
+    that does not ground is reported like any other KB error.
+    """
+    from .errors import Diagnostic, KbError
+    from .knowledge import MessageLog
+
+    where = kb.display_path(kb.path)
+    log = MessageLog(where)
+    control = clingo.Control(["--warn=none", *options], logger=log, message_limit=20)
+    try:
+        for text in texts:
+            control.add("base", [], text)
+        if before_ground is not None:
+            before_ground(control)
+        control.ground([("base", [])])
+    except RuntimeError:
+        raise KbError(log.errors() or [Diagnostic(where, 0, 0, "error", f"{what} does not ground")]) from None
+    return control

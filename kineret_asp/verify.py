@@ -27,11 +27,11 @@ from clingo.ast import ASTType
 from .decision import KbAnswerError
 from .engine import input_signatures
 from .errors import SolveTimeout
-from .solving import models
+from .solving import ground_program, models
 from .errors import Diagnostic, KbError, KineretError
-from .knowledge import KnowledgeBase, MessageLog, Statement, resolve_kb
+from .knowledge import KnowledgeBase, Statement, resolve_kb
 from .rewrite import Rewrite, dynamic_predicates, guard_atom, rewrite_statement, variable
-from .terms import Const, SymbolDecoder, Value
+from .terms import SymbolDecoder, Value
 
 COPY = "copy"
 COPY_VAR = "COPY__"
@@ -133,14 +133,7 @@ class VerifyError(KineretError):
 
 
 def _control(kb: KnowledgeBase, program: list[str], options: list[str]) -> clingo.Control:
-    log = MessageLog(kb.display_path(kb.path))
-    control = clingo.Control(["--warn=none", *options], logger=log, message_limit=20)
-    try:
-        control.add("base", [], "\n".join(program))
-        control.ground([("base", [])])
-    except RuntimeError:
-        raise KbError(log.errors() or [Diagnostic(kb.display_path(kb.path), 0, 0, "error", "the property does not ground")])
-    return control
+    return ground_program(kb, ["\n".join(program)], options, "the property")
 
 
 def check_property(kb: KnowledgeBase, file: str, statements: list[Statement], tagged: list[str], time_limit: float = 60.0) -> PropertyResult:

@@ -37,3 +37,13 @@ def ra_case(history: list[dict] | None = None, **fields: Any) -> dict:
 
 def decide(case: dict, kb_dir: Path = KB_DIR):
     return evaluate(case, kb_dir)
+
+
+@pytest.fixture
+def kb_copy(tmp_path) -> Path:
+    """A copy of the packaged KB that a test may break."""
+    import shutil
+
+    dest = tmp_path / "kb"
+    shutil.copytree(KB_DIR, dest)
+    return dest

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,6 @@ from kineret_asp.cli import main
 from .conftest import KB_DIR
 
 LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning): (?P<msg>.+)$")
-
-
-@pytest.fixture
-def kb_copy(tmp_path) -> Path:
-    dest = tmp_path / "kb"
-    shutil.copytree(KB_DIR, dest)
-    return dest
 
 
 def edit(path: Path, old: str, new: str) -> int:
@@ -101,6 +93,7 @@ def test_duplicated_criterion_id(kb_copy):
     line = edit(kb_copy / "criteria" / "5_sjia.lp", 'criterion("5", none, leaf,', 'criterion("4", none, leaf,')
     errs = [d for d in findings(kb_copy) if "declared 2 times" in d.message]
     assert len(errs) == 1 and "criterion id 4" in errs[0].message
+    assert errs[0].file.endswith("5_sjia.lp") and errs[0].line == line
 
 
 def test_indication_with_no_criteria(kb_copy):

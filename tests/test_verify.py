@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from kineret_asp import evaluate
@@ -15,13 +13,6 @@ from kineret_asp.verify import verify_kb
 from .conftest import KB_DIR
 
 PROPERTIES = {"one_decision", "criteria_both_ways", "approvable", "monotonic", "continuation_needs_initial"}
-
-
-@pytest.fixture
-def kb_copy(tmp_path) -> Path:
-    dest = tmp_path / "kb"
-    shutil.copytree(KB_DIR, dest)
-    return dest
 
 
 def append(path: Path, text: str) -> None:
