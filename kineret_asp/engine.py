@@ -7,8 +7,13 @@ facts under its number. One grounding decides the whole chunk, and the KB's
 stratified rules leave nothing for the solver to search. The answers are the
 atoms the KB shows (``#show``), read back per case.
 
-Case facts are written by :func:`kineret_asp.terms.fact_text`, which quotes
-strings and accepts only identifier constants: no input becomes program text.
+Case facts go in through clingo's backend (:mod:`kineret_asp.backendfacts`):
+they never pass the parser, so no input can become program text.
+
+A chunk that takes longer than the time limit (scaled with its size) is
+decided again case by case, each within the per-case limit; a chunk with no
+answer (an integrity constraint failing for some case) is split until the
+case is found. Either way that case alone gets a :class:`CaseFailure`.
 """
 from __future__ import annotations
 
@@ -89,7 +94,7 @@ class ChunkEngine:
         self.decode = SymbolDecoder()
         self.adder = FactAdder()
         self.reader = ShownReader(self.decode)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # the fact and answer buffers are shared
 
     @cached_property
     def program(self) -> ChunkProgram:
@@ -98,8 +103,9 @@ class ChunkEngine:
     def run(self, cases: Sequence[Sequence[tuple]]) -> list["Output | CaseFailure"]:
         """Decide every case (given as its input atoms); results in the same order."""
         results: list[Output | CaseFailure] = []
-        for start in range(0, len(cases), self.chunk_size):
-            results.extend(self._run_chunk(cases[start:start + self.chunk_size]))
+        with self._lock:
+            for start in range(0, len(cases), self.chunk_size):
+                results.extend(self._run_chunk(cases[start:start + self.chunk_size]))
         return results
 
     def _run_chunk(self, cases: Sequence[Sequence[tuple]]) -> list["Output | CaseFailure"]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 import clingo
 import clingo.ast as ast
@@ -429,5 +429,3 @@ def resolve_kb(kb: "KnowledgeBase | Path | str | None") -> KnowledgeBase:
         return kb
     return load_kb(kb)
 
-
-LoggerFn = Callable[[clingo.MessageCode, str], None]

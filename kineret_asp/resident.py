@@ -4,9 +4,9 @@ Grounding costs milliseconds however small the case, so answering one case
 from a warm process must not ground. This engine grounds the KB once with
 every input atom a case may contribute declared ``#external`` (over bounded
 domains: the KB's vocabulary, a number of list entries, a range of months,
-the genes seen), and answers a case by solving with the case's atoms as
-assumptions: externals left out are false, so the one model is exactly the
-model the case's facts would give.
+the genes seen), and answers a case by switching the case's atoms on
+(``assign_external``) and solving: every other external stays false, so the
+one model is exactly the model the case's facts would give.
 
 A case larger than the biggest size class, or with a value outside the
 domains, is answered by the chunk engine instead; new months values and
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import threading
 from typing import Optional, Sequence
-
 
 from .engine import CaseFailure, ChunkEngine, Output, shown_signatures
 from .errors import SolveTimeout
