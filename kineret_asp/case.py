@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from .errors import CaseError, did_you_mean
 from .knowledge import KnowledgeBase, Vocabulary, resolve_kb
@@ -396,10 +396,3 @@ def load_case(source: Union[str, Path, Mapping[str, Any], Case], kb: "KnowledgeB
         return parse_lp_case(raw, shown, kb)
     return parse_case(parse_json_text(raw, shown), shown, kb)
 
-
-def with_source(case: Case, source: str) -> Case:
-    return replace(case, source=source)
-
-
-def iter_known_fields() -> Iterable[str]:
-    return TOP_FIELDS

@@ -179,12 +179,6 @@ class KnowledgeBase:
                 return tuple(p.name for p in s.node.parameters)
         return ()
 
-    def part_names(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for s in self.statements:
-            seen.setdefault(s.part, None)
-        return list(seen)
-
     @cached_property
     def static_model(self) -> list[tuple]:
         """Every atom of the KB's base part grounded without a case, decoded."""

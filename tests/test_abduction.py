@@ -143,6 +143,9 @@ def test_one_missing_product_reads_as_one_option_with_an_any_of_group(kb):
     drugs = {c.value["drug"] for c in option.requirements[0].alternatives}
     assert drugs == {"actemra_sc", "cimzia", "enbrel", "rinvoq", "xeljanz", "xeljanz_xr"}
     assert option.count() == 18
+    from kineret_asp import what_if
+
+    assert what_if(case, option.first(), kb).after.decision == "approved"
 
 
 def test_two_adalimumab_brands_never_make_an_option_on_their_own(kb):
