@@ -29,7 +29,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, Optional, Sequence, Un
 
 from .case import Case, parse_case, parse_json_text
 from .decision import Decision, build_decision
-from .engine import CaseFailure, ChunkEngine
+from .engine import CaseFailure, ChunkEngine, Output
 from .errors import CaseError
 from .knowledge import KnowledgeBase, load_kb, resolve_kb
 
@@ -116,24 +116,37 @@ class BatchWorker:
         except CaseError as exc:
             return BatchRecord(number, _id_of(data), error=exc.line())
 
+    def _decided(self, cases: Sequence[tuple[int, Case, tuple]]) -> Iterator[tuple[tuple, list[tuple[int, Case]], "Output | CaseFailure"]]:
+        """Each group of cases with the same facts, with the engine's answer: one solve per group."""
+        groups: dict[tuple, list[tuple[int, Case]]] = {}
+        for n, case, key in cases:
+            groups.setdefault(key, []).append((n, case))
+        keys = list(groups)
+        outputs = self.engine.run([list(key) for key in keys]) if keys else []
+        for key, out in zip(keys, outputs):
+            yield key, groups[key], out
+
+    @staticmethod
+    def _failure(case: Case, out: CaseFailure) -> str:
+        return f"{case.source}: {out.message}"
+
     def records(self, lines: Sequence[tuple[int, Any]]) -> list[BatchRecord]:
         """Decide a chunk; Decision objects included (for the Python API)."""
         parsed = [(n, self.parse(n, raw)) for n, raw in lines]
-        todo = [(n, c) for n, c in parsed if isinstance(c, Case)]
-        outputs = self.engine.run([c.atoms() for _, c in todo]) if todo else []
         done: dict[int, BatchRecord] = {}
-        for (n, case), out in zip(todo, outputs):
-            if isinstance(out, CaseFailure):
-                done[n] = BatchRecord(n, case.id, error=f"{case.source}: {out.message}")
-            else:
-                done[n] = BatchRecord(n, case.id, decision=build_decision(case, out, self.kb.vocabulary))
-        return [done.get(n, c) if isinstance(c, Case) else c for n, c in parsed]
+        for _, group, out in self._decided([(n, c, tuple(c.atoms())) for n, c in parsed if isinstance(c, Case)]):
+            for n, case in group:
+                if isinstance(out, CaseFailure):
+                    done[n] = BatchRecord(n, case.id, error=self._failure(case, out))
+                else:
+                    done[n] = BatchRecord(n, case.id, decision=build_decision(case, out, self.kb.vocabulary))
+        return [done[n] if isinstance(c, Case) else c for n, c in parsed]
 
     def json_lines(self, lines: Sequence[tuple[int, Any]]) -> str:
         """Decide a chunk straight to output text; cached decisions skip the solver."""
         parsed = [(n, self.parse(n, raw)) for n, raw in lines]
         texts: dict[int, str] = {}
-        todo: dict[tuple, list[tuple[int, Case]]] = {}
+        misses: list[tuple[int, Case, tuple]] = []
         for n, c in parsed:
             if isinstance(c, BatchRecord):
                 texts[n] = self.dumps(c.to_dict())
@@ -142,18 +155,13 @@ class BatchWorker:
             rest = self.cache.get(key)
             if rest is not None:
                 texts[n] = f'{{"line": {n}, "id": {self.dumps(c.id)}, {rest}'
-            elif key in todo:  # the same facts earlier in this chunk: decided once
-                todo[key].append((n, c))
-                self.cache.hits += 1
             else:
-                todo[key] = [(n, c)]
-        keys = list(todo)
-        outputs = self.engine.run([list(key) for key in keys]) if keys else []
-        for key, out in zip(keys, outputs):
-            group = todo[key]
+                misses.append((n, c, key))
+        for key, group, out in self._decided(misses):
+            self.cache.hits += len(group) - 1  # the same facts again in this chunk: decided once
             if isinstance(out, CaseFailure):
                 for n, case in group:
-                    texts[n] = self.dumps({"line": n, "id": case.id, "error": f"{case.source}: {out.message}"})
+                    texts[n] = self.dumps({"line": n, "id": case.id, "error": self._failure(case, out)})
                 continue
             decision = build_decision(group[0][1], out, self.kb.vocabulary).to_dict()
             decision.pop("id")

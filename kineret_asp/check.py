@@ -31,7 +31,7 @@ from clingo.ast import ASTType
 
 from .errors import Diagnostic, KbError, did_you_mean
 from .knowledge import KnowledgeBase, MessageLog, outline_key, parse_kb
-from .rewrite import Signature, atom_signature
+from .rewrite import Signature, atoms_in, rule_atoms
 
 # What the package itself reads from a KB, or defines for it.
 PACKAGE_READS: set[Signature] = {
@@ -77,54 +77,15 @@ def _loc(node: ast.AST, file: str) -> tuple[str, int, int]:
     return file, loc.line, loc.column
 
 
-class _Atoms(ast.Transformer):
-    """Collect symbolic atoms with their location."""
-
-    def __init__(self) -> None:
-        self.found: list[tuple[Signature, ast.AST]] = []
-
-    def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
-        sig = atom_signature(node)
-        if sig is not None:
-            self.found.append((sig, node.symbol))
-        return node
-
-
-def _atoms(nodes: Iterable[ast.AST]) -> list[tuple[Signature, ast.AST]]:
-    c = _Atoms()
-    for n in nodes:
-        c(n)
-    return c.found
-
-
 def occurrences(kb: KnowledgeBase) -> list[Occurrence]:
     """Every predicate occurrence, as definition (head) or use (body, condition)."""
     out: list[Occurrence] = []
     for s in kb.statements:
-        node = s.node
-        if node.ast_type != ASTType.Rule:
+        if s.node.ast_type != ASTType.Rule:
             continue
-        head = node.head
-        heads: list[ast.AST] = []
-        conds: list[ast.AST] = []
-        if head.ast_type == ASTType.Literal:
-            heads.append(head)
-        elif head.ast_type == ASTType.Disjunction:
-            for e in head.elements:
-                heads.append(e.literal)
-                conds.extend(e.condition)
-        elif head.ast_type == ASTType.Aggregate:
-            for e in head.elements:
-                heads.append(e.literal)
-                conds.extend(e.condition)
-        elif head.ast_type == ASTType.HeadAggregate:
-            for e in head.elements:
-                heads.append(e.condition.literal)
-                conds.extend(e.condition.condition)
-        for sig, sym in _atoms(heads):
-            out.append(Occurrence(sig, *_loc(sym, s.file), "head", s.part))
-        for sig, sym in _atoms(list(node.body) + conds):
-            out.append(Occurrence(sig, *_loc(sym, s.file), "body", s.part))
+        defines, reads = rule_atoms(s.node)
+        out.extend(Occurrence(sig, *_loc(sym, s.file), "head", s.part) for sig, sym in defines)
+        out.extend(Occurrence(sig, *_loc(sym, s.file), "body", s.part) for sig, sym in reads)
     return out
 
 
@@ -219,7 +180,7 @@ class _KeyKinds:
             self.kinds[(name, arity, index)].add(kind)
             self.kinds[(name, arity + 1, index + 1)].add(kind)  # with a copy argument (properties)
         self.rules = [s for s in kb.statements if s.node.ast_type == ASTType.Rule]
-        self._terms = [self._atom_terms(s.node) for s in self.rules]
+        self._terms = [self.atom_terms(s.node) for s in self.rules]
         self._infer()
 
     @staticmethod
@@ -235,14 +196,9 @@ class _KeyKinds:
                 yield from _KeyKinds.terms(arg, prefix + (node.name, len(node.arguments), i))
 
     def atom_terms(self, stm: ast.AST) -> list[tuple[Position, ast.AST]]:
-        for s, terms in zip(self.rules, self._terms):
-            if s.node is stm:
-                return terms
-        return self._atom_terms(stm)
-
-    def _atom_terms(self, stm: ast.AST) -> list[tuple[Position, ast.AST]]:
+        """(position, term) for every argument of every atom of a statement."""
         found = []
-        for sig, sym in _atoms([stm]):
+        for sig, sym in atoms_in([stm]):
             if sym.ast_type == ASTType.Function:
                 args = sym.arguments
                 if len(args) == 1 and args[0].ast_type == ASTType.Pool and not sig[1] == 1:

@@ -6,6 +6,7 @@ code 2, never a traceback.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -277,19 +278,18 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
     if resume and output_path is None:
         fail("--resume needs --output: records written to stdout cannot be resumed")
     name = "<stdin>" if str(input_path) == "-" else str(input_path)
-    try:
-        source = sys.stdin.buffer if name == "<stdin>" else open(input_path, "rb")
-    except OSError as exc:
-        fail(f"{input_path}: cannot read: {exc.strerror or exc}")
-    start = resume_point(output_path) if resume and output_path is not None else 0
-    try:
-        sink = open(output_path, "ab" if resume else "wb") if output_path is not None else sys.stdout.buffer
-    except OSError as exc:
-        fail(f"{output_path}: cannot write: {exc.strerror or exc}")
-    enabled = (sys.stderr.isatty() if show_progress is None else show_progress) and not quiet
-    summary = run_batch(source, sink, kb, name, jobs=jobs, chunk_size=chunk_size, start=start, time_limit=time_limit, cache=0 if no_cache else CACHE_ENTRIES, progress=Progress(enabled))
-    if output_path is not None:
-        sink.close()
+    with contextlib.ExitStack() as files:
+        try:
+            source = sys.stdin.buffer if name == "<stdin>" else files.enter_context(open(input_path, "rb"))
+        except OSError as exc:
+            fail(f"{input_path}: cannot read: {exc.strerror or exc}")
+        start = resume_point(output_path) if resume and output_path is not None else 0
+        try:
+            sink = files.enter_context(open(output_path, "ab" if resume else "wb")) if output_path is not None else sys.stdout.buffer
+        except OSError as exc:
+            fail(f"{output_path}: cannot write: {exc.strerror or exc}")
+        enabled = (sys.stderr.isatty() if show_progress is None else show_progress) and not quiet
+        summary = run_batch(source, sink, kb, name, jobs=jobs, chunk_size=chunk_size, start=start, time_limit=time_limit, cache=0 if no_cache else CACHE_ENTRIES, progress=Progress(enabled))
     if not quiet:
         rate = summary.records / max(summary.seconds, 1e-9)
         resumed = f", resumed after {start}" if start else ""

@@ -74,7 +74,7 @@ def parse_lp_case(raw: Union[bytes, str], source: str, kb: "KnowledgeBase | Path
             known = ", ".join(f"{n}/{a}" for n, a in _FIELDS)
             raise CaseError(where, "", f"unknown case fact {symbol}; expected one of {known}")
         facts.append(((symbol.name, *[to_value(a) for a in symbol.arguments]), where))
-    return parse_case(_facts_to_dict(facts, source), source, kb)
+    return parse_case(facts_to_dict(facts, source), source, kb)
 
 
 def first_directive(text: str) -> "tuple[int, int] | None":
@@ -117,7 +117,8 @@ def first_directive(text: str) -> "tuple[int, int] | None":
     return None
 
 
-def _facts_to_dict(facts: list[tuple[tuple, str]], source: str) -> dict:
+def facts_to_dict(facts: list[tuple[tuple, str]], source: str) -> dict:
+    """Case-vocabulary atoms, each with where it was written, as a case dict (not yet validated)."""
     data: dict[str, Any] = {}
     entries: dict[Any, dict] = {}
     tests: dict[Any, dict] = {}

@@ -35,12 +35,16 @@ def atom_signature(atom: ast.AST) -> Optional[Signature]:
 
 
 def _walk_atoms(node: ast.AST, found: list) -> None:
-    """Append every symbolic atom's signature below node (read only: no rebuilding)."""
+    """Append (signature, symbol node) for every symbolic atom below node.
+
+    Read only: clingo's Transformer rebuilds every node it visits, which is
+    slow; this walk rebuilds nothing.
+    """
     kind = node.ast_type
     if kind == ASTType.SymbolicAtom:
         sig = atom_signature(node)
         if sig is not None:
-            found.append(sig)
+            found.append((sig, node.symbol))
         return
     if kind in _LEAVES:
         return
@@ -59,68 +63,65 @@ def _walk_atoms(node: ast.AST, found: list) -> None:
 _LEAVES = {ASTType.Variable, ASTType.SymbolicTerm, ASTType.Comment, ASTType.BooleanConstant}
 
 
-def signatures(node: ast.AST | Sequence[ast.AST]) -> list[Signature]:
-    """Every predicate signature used in a node (or list of nodes)."""
-    found: list[Signature] = []
-    for n in node if isinstance(node, (list, tuple)) else [node]:
+def atoms_in(nodes: Iterable[ast.AST]) -> list[tuple[Signature, ast.AST]]:
+    """(signature, symbol node) for every symbolic atom in the nodes, in order."""
+    found: list[tuple[Signature, ast.AST]] = []
+    for n in nodes:
         _walk_atoms(n, found)
     return found
 
 
-_SIG_CACHE: dict[int, tuple[ast.AST, list[Signature], list[Signature]]] = {}
+def signatures(node: ast.AST | Sequence[ast.AST]) -> list[Signature]:
+    """Every predicate signature used in a node (or list of nodes)."""
+    return [sig for sig, _ in atoms_in(node if isinstance(node, (list, tuple)) else [node])]
 
 
-def _cached(rule: ast.AST) -> tuple[list[Signature], list[Signature]]:
-    hit = _SIG_CACHE.get(id(rule))
+def rule_parts(rule: ast.AST) -> tuple[list[ast.AST], list[ast.AST]]:
+    """The parts of a rule that define predicates (its head literals) and those
+    that read them (its body, and the conditions and terms inside its head)."""
+    head = rule.head
+    kind = head.ast_type
+    defines: list[ast.AST] = []
+    reads: list[ast.AST] = list(rule.body)
+    if kind == ASTType.Literal:
+        if head.atom.ast_type == ASTType.SymbolicAtom:
+            defines.append(head)
+    elif kind in (ASTType.Disjunction, ASTType.Aggregate):
+        for e in head.elements:
+            defines.append(e.literal)
+            reads.extend(e.condition)
+    elif kind == ASTType.HeadAggregate:
+        for e in head.elements:
+            defines.append(e.condition.literal)
+            reads.extend(e.condition.condition)
+            reads.extend(e.terms)
+    return defines, reads
+
+
+_ATOM_CACHE: dict[int, tuple[ast.AST, list, list]] = {}
+
+
+def rule_atoms(rule: ast.AST) -> tuple[list[tuple[Signature, ast.AST]], list[tuple[Signature, ast.AST]]]:
+    """(signature, symbol node) of the atoms a rule defines, and of those it reads (memoized)."""
+    hit = _ATOM_CACHE.get(id(rule))
     if hit is not None and hit[0] is rule:
         return hit[1], hit[2]
-    heads, body = _head_signatures(rule), _body_signatures(rule)
-    if len(_SIG_CACHE) > 50_000:
-        _SIG_CACHE.clear()
-    _SIG_CACHE[id(rule)] = (rule, heads, body)
-    return heads, body
+    defines, reads = rule_parts(rule)
+    result = (atoms_in(defines), atoms_in(reads))
+    if len(_ATOM_CACHE) > 50_000:
+        _ATOM_CACHE.clear()
+    _ATOM_CACHE[id(rule)] = (rule, *result)
+    return result
 
 
 def head_signatures(rule: ast.AST) -> list[Signature]:
     """Predicates a rule defines (not those in the conditions of its head)."""
-    return _cached(rule)[0]
+    return [sig for sig, _ in rule_atoms(rule)[0]]
 
 
 def body_signatures(rule: ast.AST) -> list[Signature]:
     """Predicates a rule reads: its body and the conditions in its head."""
-    return _cached(rule)[1]
-
-
-def _head_signatures(rule: ast.AST) -> list[Signature]:
-    head = rule.head
-    kind = head.ast_type
-    if kind == ASTType.Literal:
-        return signatures(head) if head.atom.ast_type == ASTType.SymbolicAtom else []
-    if kind in (ASTType.Disjunction,):
-        return [s for e in head.elements for s in signatures(e.literal)]
-    if kind in (ASTType.Aggregate, ASTType.HeadAggregate):
-        out = []
-        for e in head.elements:
-            lit = e.literal if kind == ASTType.Aggregate else e.condition.literal
-            out.extend(signatures(lit))
-        return out
-    return []
-
-
-def _body_signatures(rule: ast.AST) -> list[Signature]:
-    found = signatures(list(rule.body))
-    head = rule.head
-    if head.ast_type == ASTType.Disjunction:
-        for e in head.elements:
-            found.extend(signatures(list(e.condition)))
-    elif head.ast_type == ASTType.Aggregate:
-        for e in head.elements:
-            found.extend(signatures(list(e.condition)))
-    elif head.ast_type == ASTType.HeadAggregate:
-        for e in head.elements:
-            found.extend(signatures(list(e.condition.condition)))
-            found.extend(signatures(list(e.terms)))
-    return found
+    return [sig for sig, _ in rule_atoms(rule)[1]]
 
 
 def dynamic_predicates(statements: Iterable[ast.AST], inputs: Iterable[Signature]) -> set[Signature]:

@@ -71,7 +71,7 @@ def minimize_inputs(kb: KnowledgeBase, tagged: bool) -> str:
 
 def atoms_to_case(atoms: list[tuple], kb: KnowledgeBase) -> dict:
     """Case-vocabulary atoms (no copy argument) as a case dict in the JSON format."""
-    from .lpcase import _facts_to_dict
+    from .lpcase import facts_to_dict
 
     index: dict[Value, int] = {}
 
@@ -90,7 +90,7 @@ def atoms_to_case(atoms: list[tuple], kb: KnowledgeBase) -> dict:
         facts.append(((name, *args), "<space>"))
     from .case import parse_case
 
-    return parse_case(_facts_to_dict(facts, "<space>"), "<space>", kb).to_dict()
+    return parse_case(facts_to_dict(facts, "<space>"), "<space>", kb).to_dict()
 
 
 @dataclass
