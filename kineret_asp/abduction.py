@@ -341,8 +341,11 @@ def group_options(choices: Sequence[frozenset], kb: KnowledgeBase, case: Case) -
         options = result | {o for o in options if o not in merged}
     built = []
     for opt in options:
-        reqs = sorted(opt, key=lambda g: min(_item_key(i, labels) for i in g[1]))
-        built.append(Option(tuple(Requirement(kind, _sort_items(items, labels), labels.requirement(kind, _sort_items(items, labels))) for kind, items in reqs)))
+        requirements = []
+        for kind, items in sorted(opt, key=lambda g: min(_item_key(i, labels) for i in g[1])):
+            ordered = _sort_items(items, labels)
+            requirements.append(Requirement(kind, ordered, labels.requirement(kind, ordered)))
+        built.append(Option(tuple(requirements)))
     built.sort(key=lambda o: (o.size, o.text))
     return built
 

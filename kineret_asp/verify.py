@@ -26,12 +26,11 @@ from clingo.ast import ASTType
 
 from .decision import KbAnswerError
 from .engine import input_signatures
-from .errors import SolveTimeout
-from .solving import ground_program, models
-from .errors import Diagnostic, KbError, KineretError
+from .errors import Diagnostic, KbError, KineretError, SolveTimeout
 from .knowledge import KnowledgeBase, Statement, resolve_kb
 from .rewrite import Rewrite, dynamic_predicates, guard_atom, rewrite_statement, variable
-from .terms import SymbolDecoder, Value
+from .solving import ground_program, models
+from .terms import SymbolDecoder, Value, display, to_value
 
 COPY = "copy"
 COPY_VAR = "COPY__"
@@ -141,14 +140,11 @@ def check_property(kb: KnowledgeBase, file: str, statements: list[Statement], ta
     own = [str(s.node) for s in statements]
     decode = SymbolDecoder()
     names = {n for s in statements for n in _heads(s)}
-    info = _control(kb, tagged + own + ["#show property/2."], [])
-    labels: list[tuple] = []
-    info.solve(on_model=lambda m: labels.extend(decode(s) for s in m.symbols(shown=True)))
-    if not labels:
+    declared = declared_property(statements)
+    if declared is None:
         first = statements[0]
-        raise KbError([Diagnostic(first.file, first.line, 1, "error", "a property file must declare property(Name, Text)")])
-    name, text = str(labels[0][1]), str(labels[0][2])
-    result = PropertyResult(name, text, file, True)
+        raise KbError([Diagnostic(first.file, first.line, 1, "error", "a property file must declare property(Name, Text) as a fact")])
+    result = PropertyResult(*declared, file, True)
     if "expected_witness" in names:
         control = _control(kb, tagged + own + ["#show witness/1.", "#show expected_witness/1."], ["--enum-mode=brave", "--models=0"])
         last: list[tuple] = []
@@ -157,8 +153,6 @@ def check_property(kb: KnowledgeBase, file: str, statements: list[Statement], ta
         seen = {a[1] for a in last if a[0] == "witness"}
         missing = sorted((w for w in expected if w not in seen), key=repr)
         if missing:
-            from .terms import display
-
             result.holds = False
             result.missing_witnesses = [display(w) for w in missing]
     if "counterexample" in names:
@@ -172,7 +166,7 @@ def check_property(kb: KnowledgeBase, file: str, statements: list[Statement], ta
         if best:
             result.holds = False
             atoms = best[0]
-            copies = sorted({a[1] for a in atoms if a[0] != "decision"} | {a[1] for a in atoms if a[0] == "decision"}, key=str)
+            copies = sorted({a[1] for a in atoms}, key=str)
             for c in copies:
                 mine = [(a[0], *a[2:]) for a in atoms if a[1] == c and a[0] != "decision"]
                 result.counterexample[str(c)] = atoms_to_case(mine, kb)
@@ -181,14 +175,15 @@ def check_property(kb: KnowledgeBase, file: str, statements: list[Statement], ta
     return result
 
 
-def declared_name(statements: list[Statement]) -> Optional[str]:
-    """The name in a property file's property(Name, Text) fact, read from the AST."""
+def declared_property(statements: list[Statement]) -> Optional[tuple[str, str]]:
+    """Name and words of a property file's property(Name, Text) fact, read from the AST."""
     for s in statements:
         node = s.node
         if node.ast_type == ASTType.Rule and not node.body and node.head.ast_type == ASTType.Literal:
             sym = node.head.atom.symbol if node.head.atom.ast_type == ASTType.SymbolicAtom else None
             if sym is not None and sym.ast_type == ASTType.Function and sym.name == "property" and len(sym.arguments) == 2:
-                return str(sym.arguments[0]).strip('"')
+                name, text = (to_value(clingo.parse_term(str(a))) for a in sym.arguments)
+                return str(name), str(text)
     return None
 
 
@@ -220,7 +215,7 @@ def verify_kb(kb: Any = None, only: Optional[list[str]] = None) -> list[Property
     tagged, _ = tagged_program(knowledge)
     results = []
     for file, statements in sorted(props.items()):
-        if only and declared_name(statements) not in only:
+        if only and (declared_property(statements) or ("",))[0] not in only:
             continue
         result = check_property(knowledge, file, statements, tagged)
         for copy, case in result.counterexample.items():
