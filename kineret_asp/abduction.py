@@ -2,50 +2,50 @@
 
 The question is answered by clingo over the same KB that decides. One
 program holds two copies of the case: ``given``, the case as it is, and
-``hyp``, the case plus the documentation the solver chooses. The section
-files declare what documentation can be chosen (``abducible/1``, computed
-on the given copy); ``kb/abduction.lp`` says how a chosen item enters the
-hypothetical copy. The solver enumerates the subset-minimal choices for
-which ``hyp`` is approved, using domain heuristics (``--enum-mode=domRec``
-with the chosen items preferred false), so no combination is tried in
-Python.
+``hyp``, the case plus the documentation the solver chooses. The policy
+declares what documentation can be chosen (``abducible/1``, next to the
+rules each item feeds) and what each item changes in the case
+(``documents/2``, ``documents_entry/3``); :mod:`kineret_asp.program`
+builds the hypothetical copy's inputs from those declarations and the case
+schema. The solver enumerates the subset-minimal choices for which ``hyp``
+is approved, using domain heuristics (``--enum-mode=domRec`` with the
+chosen items preferred false), so no combination is tried in Python.
 
 Two reductions keep the answer readable, both exact:
 
-- brands the KB cannot tell apart and counts as one product (the
-  adalimumab brands) are chosen through one representative and offered
-  together (:mod:`kineret_asp.symmetry`);
+- keys the KB cannot tell apart and groups together (the brands of one
+  product) are chosen through one representative and offered together
+  (:mod:`kineret_asp.symmetry`);
 - options that differ in one item of the same kind are shown as one option
-  with an any-of group ("failure, intolerance or contraindication of one of:
-  Actemra SC, Cimzia, ..."). ``Option.expanded()`` gives back every single
+  with an any-of group. ``Option.expanded()`` gives back every single
   option, each a list of case changes that :func:`what_if` can apply.
+
+When no documentation can help, the blockers are found by the solver too:
+the reasons that hold whatever is added, and the unmet criteria that no
+addition can meet.
 """
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
-from typing import Iterator, Sequence
-
-import clingo
-from clingo.ast import ASTType
+from typing import Any, Iterator, Optional, Sequence
 
 from .api import CaseLike, KbLike, evaluate
 from .case import Case, load_case
 from .changes import Change
-from .decision import Decision
-from .engine import input_signatures
-from .errors import Diagnostic, KbError, KineretError, SolveTimeout
+from .decision import APPROVED, Decision
+from .errors import KineretError, SolveTimeout
+from .knowledge import KnowledgeBase, fill, resolve_kb
+from .program import GIVEN, HYP, compiled
+from .schema import KEY, CaseSchema, Kind
 from .solving import ground_program, models
-from .knowledge import KnowledgeBase, resolve_kb
-from .rewrite import Rewrite, constant, rewrite_statement
-from .symmetry import brand_classes, representatives
+from .symmetry import group_classes, nonrepresentatives
 from .terms import Const, SymbolDecoder, Value, term_text
 
-GIVEN = "given"
-HYP = "hyp"
-COPY_GUARD = "copy__"
 MAX_MODELS = 50_000
-KIND_ORDER = ("specialty", "genetic_test", "history", "months", "beneficial_response", "discontinue")
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_OPTIONAL = re.compile(r"\{\?((?:[^{}]|\{\w+\})*)\}")
 
 
 class AbductionLimit(KineretError):
@@ -56,27 +56,6 @@ def item_kind(item: Value) -> str:
     return item[0] if isinstance(item, tuple) else str(item)
 
 
-def item_change(item: Value) -> Change:
-    """The case change that documents one abducible item (see kb/abduction.lp)."""
-    kind = item_kind(item)
-    if kind == "specialty":
-        return Change.add("prescriber_specialties", str(item[1]))
-    if kind == "genetic_test":
-        return Change.add("genetic_tests", {"gene": str(item[1]), "result": str(item[2])})
-    if kind == "history":
-        entry = {"drug": str(item[1]), "outcome": str(item[2])}
-        if isinstance(item[3], int):
-            entry["months"] = item[3]
-        return Change.add("medication_history", entry)
-    if kind == "months":
-        return Change.set(f"medication_history[{item[1]}].months", item[2])
-    if kind == "beneficial_response":
-        return Change.set("beneficial_response", True)
-    if kind == "discontinue":
-        return Change.remove("current_medications", str(item[1]))
-    raise KineretError(f"the KB declares an abducible item this program cannot state as a case change: {term_text(item)}")
-
-
 @dataclass(frozen=True)
 class Requirement:
     """One piece of documentation to add: any one of its alternatives will do."""
@@ -84,10 +63,7 @@ class Requirement:
     kind: str
     items: tuple[Value, ...]
     text: str
-
-    @property
-    def alternatives(self) -> tuple[Change, ...]:
-        return tuple(item_change(i) for i in self.items)
+    alternatives: tuple[Change, ...]
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "text": self.text, "any_of": [c.to_dict() for c in self.alternatives]}
@@ -98,6 +74,7 @@ class Option:
     """A smallest set of documentation that makes the case approved."""
 
     requirements: tuple[Requirement, ...]
+    joiner: str = "; and "
 
     @property
     def size(self) -> int:
@@ -105,7 +82,7 @@ class Option:
 
     @property
     def text(self) -> str:
-        return "; and ".join(r.text for r in self.requirements)
+        return self.joiner.join(r.text for r in self.requirements)
 
     def expanded(self) -> Iterator[list[Change]]:
         """Every single option this one stands for, as lists of case changes."""
@@ -160,55 +137,45 @@ class Missing:
         }
 
 
-class AbductionProgram:
-    """The KB as the two-copy abduction program, built once per KB."""
-
-    def __init__(self, kb: KnowledgeBase):
-        from .verify import tagged_program
-
-        self.kb = kb
-        tagged, dynamic = tagged_program(kb, ("base",), guard=COPY_GUARD)
-        self.inputs = input_signatures(kb)
-        hyp = Rewrite(dynamic, constant(HYP))
-        lines = ["#show.", "#show abduce/1.", f"#defined {COPY_GUARD}/1.", *tagged]
-        abduction = kb.part("abduction")
-        if not abduction:
-            raise KbError([Diagnostic(kb.display_path(kb.path), 0, 0, "error", "the KB has no #program abduction part (kb/abduction.lp): what-is-missing needs it")])
-        for s in abduction:
-            if s.node.ast_type == ASTType.Program:
-                continue
-            new = rewrite_statement(s.node, hyp)
-            if new is not None:
-                lines.append(str(new))
-        for name, arity in sorted(self.inputs):
-            args = [f"X{i}" for i in range(arity)]
-            lines.append(f"{name}({', '.join([HYP, *args])}) :- {name}({', '.join([GIVEN, *args])}).")
-        lines.append(f"{COPY_GUARD}({GIVEN}). {COPY_GUARD}({HYP}).")
-        lines.append(f"{{ abduce(A) : abducible({GIVEN}, A) }}.")
-        lines.append("#defined representative__/1.")
-        lines.append(":- abduce(history(D, _, _)), not representative__(D).")
-        lines.append(f":- not decision({HYP}, approved).")
-        lines.append(f"#heuristic abduce(A) : abducible({GIVEN}, A). [1, false]")
-        self.text = "\n".join(lines)
-        self.representatives = sorted(representatives(kb))
+# --- the solver --------------------------------------------------------------------
 
 
-_PROGRAMS: dict[int, AbductionProgram] = {}
-
-
-def abduction_program(kb: KnowledgeBase) -> AbductionProgram:
-    """The abduction program of a KB, built once per loaded KB."""
-    from .api import _per_kb
-
-    return _per_kb(_PROGRAMS, kb, AbductionProgram, 8)
-
-
-def minimal_choices(case: Case, kb: KnowledgeBase, limit: int = MAX_MODELS, time_limit: float = 60.0) -> list[frozenset]:
-    """Every subset-minimal set of abducible items that makes ``case`` approved."""
-    program = abduction_program(kb)
+def _ground(case: Case, kb: KnowledgeBase, options: Sequence[str], extra: Sequence[str] = ()):
+    """The two-copy program grounded with the case's facts as the given copy."""
+    program = compiled(kb)
     facts = [term_text((atom[0], Const(GIVEN), *atom[1:])) + "." for atom in case.atoms()]
-    facts += [f"representative__({term_text(Const(d))})." for d in program.representatives]
-    control = ground_program(kb, [program.text, "\n".join(facts)], ["--heuristic=Domain", "--enum-mode=domRec", "--models=0"], "the abduction program")
+    facts += [f"nonrepresentative__({term_text(Const(k))})." for k in sorted(nonrepresentatives(kb))]
+    return ground_program(kb, [program.abduction_text, "\n".join(facts), *extra], options, "the abduction program")
+
+
+@dataclass(frozen=True)
+class Documentation:
+    """What each abducible item of a case changes in it, read from the grounded program."""
+
+    changes: dict[Value, tuple]  # item -> its documents/2 change term
+    entries: dict[Value, dict[str, Value]]  # item -> entry field -> value
+
+    @classmethod
+    def read(cls, control) -> "Documentation":
+        decode = SymbolDecoder()
+        changes: dict[Value, tuple] = {}
+        entries: dict[Value, dict[str, Value]] = {}
+        for atom in control.symbolic_atoms.by_signature("documents", 3):
+            item, change = (decode(a) for a in atom.symbol.arguments[1:])
+            changes[item] = change if isinstance(change, tuple) else (str(change),)
+        for atom in control.symbolic_atoms.by_signature("documents_entry", 4):
+            item, sub, value = (decode(a) for a in atom.symbol.arguments[1:])
+            entries.setdefault(item, {})[str(sub)] = value
+        return cls(changes, entries)
+
+
+def minimal_choices(case: Case, kb: KnowledgeBase, limit: int = MAX_MODELS, time_limit: float = 60.0) -> tuple[list[frozenset], Documentation]:
+    """Every subset-minimal set of abducible items that makes ``case`` approved."""
+    control = _ground(case, kb, ["--heuristic=Domain", "--enum-mode=domRec", "--models=0"], [
+        f":- not decision({HYP}, {APPROVED}).",
+        f"#heuristic abduce(A) : abducible({GIVEN}, A). [1, false]",
+    ])
+    documentation = Documentation.read(control)
     decode = SymbolDecoder()
     found: list[frozenset] = []
     try:
@@ -218,105 +185,245 @@ def minimal_choices(case: Case, kb: KnowledgeBase, limit: int = MAX_MODELS, time
                 raise AbductionLimit(f"more than {limit} minimal options; the case is too far from approval to list them")
     except SolveTimeout:
         raise AbductionLimit(f"the search for missing documentation took over {time_limit:g} s") from None
-    return found
+    return found, documentation
 
 
-class _Labels:
-    """Words for requirements, from the KB's vocabulary."""
+def blockers(case: Case, decision: Decision, kb: KnowledgeBase, time_limit: float = 60.0) -> list[Blocker]:
+    """Why nothing helps: reasons that hold whatever is added, unmet criteria no addition meets.
 
-    def __init__(self, kb: KnowledgeBase, case: Case):
-        self.v = kb.vocabulary
+    A criterion is reported when no choice of documentation meets it and no
+    criterion below it that could apply is such a blocker itself, so the
+    most specific cause is named.
+    """
+    control = _ground(case, kb, ["--enum-mode=brave", "--models=0"], ["#show.", f"#show met(hyp, C) : met({HYP}, C).", f"#show reason(hyp, R) : reason({HYP}, R)."])
+    decode = SymbolDecoder()
+    meetable: set[str] = set()
+    for model in models(control, time_limit):
+        meetable = {str(decode(s)[2]) for s in model.symbols(shown=True) if s.name == "met"}
+    control.configuration.solve.enum_mode = "cautious"
+    always: Optional[set[str]] = None
+    for model in models(control, time_limit):
+        always = {str(decode(s)[2]) for s in model.symbols(shown=True) if s.name == "reason"}
+    vocab = kb.vocabulary
+    if always:
+        reasons = [r for r in decision.reasons if r.id in always]
+        return [Blocker(r.id, r.text) for r in reasons]
+    stuck = [cid for cid in decision.unmet if cid not in meetable]
+    notes = {n.id: n.text for n in decision.notes}
+    out = []
+    for cid in stuck:
+        below = [k for k in stuck if k != cid and _is_below(k, cid, vocab.criteria)]
+        if not below:
+            out.append(Blocker(cid, notes.get(cid, vocab.criteria[cid].text)))
+    return out
+
+
+def _is_below(cid: str, ancestor: str, criteria: dict) -> bool:
+    parent = criteria[cid].parent if cid in criteria else None
+    while parent is not None:
+        if parent == ancestor:
+            return True
+        parent = criteria[parent].parent if parent in criteria else None
+    return False
+
+
+# --- changes and words ---------------------------------------------------------------
+
+
+class Words:
+    """Changes and words for the documentation items of one case, from the KB's declarations."""
+
+    def __init__(self, kb: KnowledgeBase, case: Case, documentation: Documentation):
+        self.kb = kb
+        self.schema: CaseSchema = kb.schema
+        self.vocab = kb.vocabulary
         self.case = case
-        self.outcome_rank = {o: i for i, o in enumerate(self.v.outcomes)}
-        self.drug_rank = {d: i for i, d in enumerate(self.v.drugs)}
-        self.specialty_rank = {d: i for i, d in enumerate(self.v.specialties)}
+        self.doc = documentation
+        self.templates = {str(k): (str(s), str(c), str(sub)) for k, s, c, sub in kb.facts("documentation_text", 4)}
+        self.kind_rank = {k: i for i, k in enumerate(self.templates)}
+        self.entry_texts = {str(f): str(t) for f, t in kb.facts("entry_text", 2)}
 
-    def names(self, drugs: Sequence[str]) -> list[str]:
-        """Drug names, a whole product named once (Xeljanz/XR, Adalimumab product)."""
-        chosen = sorted(set(drugs), key=lambda d: self.drug_rank.get(d, 0))
-        out: list[str] = []
-        done: set[str] = set()
-        for d in chosen:
-            if d in done:
-                continue
-            product = self.v.product_of.get(d, d)
-            members = [m for m, p in self.v.product_of.items() if p == product]
-            if product != d and len(members) > 1 and all(m in chosen for m in members):
-                out.append(self.v.product_name(product))
-                done.update(members)
-            else:
-                out.append(self.v.drugs.get(d, d))
-                done.add(d)
+    # the change an item makes, in the case format
+    def change(self, item: Value) -> Change:
+        term = self.doc.changes.get(item)
+        if term is None:
+            raise KineretError(f"the KB declares documentation {term_text(item)} without saying what it changes in the case (documents/2)")
+        op, field, *rest = term
+        if op == "add" and not rest:
+            values = self.doc.entries.get(item, {})
+            return Change.add(str(field), {k: _plain(v) for k, v in self._entry_order(str(field), values)})
+        if op == "set" and len(rest) == 3:
+            n, sub, value = rest
+            return Change.set(f"{field}[{n}].{sub}", _plain(value))
+        if op in ("add", "set", "remove") and len(rest) == 1:
+            return Change(op, str(field), _plain(rest[0]))
+        raise KineretError(f"documents/2 of {term_text(item)} names a change this program cannot make: {term_text(term)}")
+
+    def _entry_order(self, field: str, values: dict[str, Value]) -> list[tuple[str, Value]]:
+        f = self.schema.by_name.get(field)
+        order = [e.name for e in f.entry_fields] if f is not None else list(values)
+        return [(k, values[k]) for k in order if k in values]
+
+    def _kind_of(self, field: str, sub: Optional[str] = None) -> Optional[Kind]:
+        f = self.schema.by_name.get(field)
+        if f is None:
+            return None
+        if sub is not None:
+            e = f.entry_field(sub)
+            return e.kind if e is not None else None
+        return f.kind.item if f.kind.item is not None else f.kind
+
+    def values(self, item: Value) -> dict[str, tuple[Any, str]]:
+        """The placeholders of an item's words: raw value and words for each."""
+        term = self.doc.changes.get(item, ())
+        if not term:
+            return {}
+        op, field, *rest = term
+        field = str(field)
+        out: dict[str, tuple[Any, str]] = {}
+        if op == "add" and not rest:
+            for sub, value in self.doc.entries.get(item, {}).items():
+                out[sub] = (value, self.label(self._kind_of(field, sub), value))
+        elif len(rest) == 3:
+            n, sub, value = rest
+            out["value"] = (value, self.label(self._kind_of(field, str(sub)), value))
+            out["index"] = (n, str(n))
+            out["entry"] = (n, self.entry_words(field, n))
+        elif rest:
+            out["value"] = (rest[0], self.label(self._kind_of(field), rest[0]))
         return out
 
-    def outcome(self, outcome: str, months: Value) -> str:
-        word = self.v.outcomes.get(outcome, outcome)
-        if isinstance(months, int):
-            word += f" after {months} months"
-        return word
+    def label(self, kind: Optional[Kind], value: Value) -> str:
+        if kind is None:
+            return str(value)
+        return self.schema.value_label(kind, _plain(value))
 
-    def history(self, items: Sequence[Value]) -> str:
-        by_drug: dict[str, set] = {}
-        for _, drug, outcome, months in items:
-            by_drug.setdefault(str(drug), set()).add((str(outcome), months))
-        groups: dict[frozenset, list[str]] = {}
-        for drug, outs in by_drug.items():
-            groups.setdefault(frozenset(outs), []).append(drug)
-        parts = []
-        for outs, drugs in sorted(groups.items(), key=lambda kv: min(self.drug_rank.get(d, 0) for d in kv[1])):
-            words = [self.outcome(o, m) for o, m in sorted(outs, key=lambda om: (self.outcome_rank.get(om[0], 9), repr(om[1])))]
-            outcome_text = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
-            names = self.names(drugs)
-            parts.append(f"{outcome_text} of {names[0]}" if len(names) == 1 else f"{outcome_text} of one of: {', '.join(names)}")
-        return "; or ".join(parts)
+    def entry_words(self, field: str, n: Value) -> str:
+        entries = self.case.get(field) or ()
+        template = self.entry_texts.get(field)
+        if not isinstance(n, int) or n >= len(entries) or template is None:
+            return f"{field}[{n}]"
+        entry = entries[n]
+        return optional_fill(template, {e.name: self.label(e.kind, entry[e.name]) for e in self.schema.by_name[field].entry_fields if entry[e.name] is not None})
 
+    def order(self, vocabulary_value: tuple[Any, str], kind_hint: Optional[str] = None) -> tuple:
+        raw, _ = vocabulary_value
+        for keys in self.vocab.keys.values():
+            if str(raw) in keys:
+                return (0, list(keys).index(str(raw)), "")
+        return (1, 0, repr(raw))
+
+    def item_key(self, item: Value) -> tuple:
+        """Items in the KB's own order: kinds as their words are declared, keys as their vocabulary."""
+        kind = item_kind(item)
+        values = self.values(item)
+        _, choice, subject = self.templates.get(kind, ("", "", ""))
+        names = _PLACEHOLDER.findall(subject) + _PLACEHOLDER.findall(choice)
+        return (self.kind_rank.get(kind, len(self.kind_rank)), tuple(self.order(values[n]) for n in names if n in values), repr(item))
+
+    # grouped words
     def requirement(self, kind: str, items: Sequence[Value]) -> str:
-        if kind == "specialty":
-            names = [self.v.specialties.get(str(i[1]), str(i[1])) for i in items]
-            return "prescribed by, or in consultation with, " + (names[0] if len(names) == 1 else "one of: " + ", ".join(names))
-        if kind == "genetic_test":
-            return "; or ".join(f"genetic testing of {i[1]}: {self.v.test_results.get(str(i[2]), str(i[2]))}" for i in items)
-        if kind == "history":
-            return "documentation of " + self.history(items)
-        if kind == "months":
-            parts = []
-            for _, n, m in items:
-                entry = self.case.medication_history[n] if isinstance(n, int) and n < len(self.case.medication_history) else None
-                what = f"{self.v.drugs.get(entry.drug, entry.drug)} {entry.outcome}" if entry else "the entry"
-                parts.append(f"medication_history[{n}] ({what}) documented to have lasted at least {m} months")
-            return "; or ".join(parts)
-        if kind == "beneficial_response":
-            return "a documented beneficial response"
-        if kind == "discontinue":
-            names = self.names([str(i[1]) for i in items])
-            return "discontinuation of " + (names[0] if len(names) == 1 else "one of: " + ", ".join(names))
-        return kind
+        sentence, choice, subject = self.templates.get(kind, ("{subject}", "", "{value}"))
+        w = self.vocab.word
+        by_subject: dict[str, list[str]] = {}
+        subject_raw: dict[str, Any] = {}
+        order: dict[str, tuple] = {}
+        for item in sorted(items, key=self.item_key):
+            values = self.values(item)
+            words = {k: v[1] for k, v in values.items()}
+            s = optional_fill(subject, words)
+            c = optional_fill(choice, words)
+            names = _PLACEHOLDER.findall(subject)
+            subject_raw[s] = values[names[0]][0] if len(names) == 1 and subject.strip() == f"{{{names[0]}}}" and names[0] in values else None
+            if c not in by_subject.setdefault(s, []):
+                by_subject[s].append(c)
+            order.setdefault(s, self.item_key(item))
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for s, choices in by_subject.items():
+            groups.setdefault(tuple(choices), []).append(s)
+        parts = []
+        for choices, subjects in sorted(groups.items(), key=lambda kv: min(order[s] for s in kv[1])):
+            names = self.named(subjects, subject_raw)
+            subject_text = names[0] if len(names) == 1 else w("one_of", items=w("list_separator").join(names))
+            choice_text = _or_join(list(choices), w("list_separator"), w("last_or"))
+            parts.append(fill(sentence, {"subject": subject_text, "choice": choice_text}))
+        return w("or_else").join(parts)
+
+    def named(self, subjects: list[str], raw: dict[str, Any]) -> list[str]:
+        """Subject words, a whole key group named once by the group's name."""
+        keys = {raw[s]: s for s in subjects if raw.get(s) is not None}
+        out: list[str] = []
+        done: set[str] = set()
+        for s in subjects:
+            key = raw.get(s)
+            if s in done:
+                continue
+            if key is not None:
+                for vocabulary, groups in self.vocab.key_groups.items():
+                    for group, members in groups.items():
+                        if str(key) in members and len(members) > 1 and all(m in map(str, keys) for m in members):
+                            out.append(self.vocab.group_names.get(vocabulary, {}).get(group, group))
+                            done.update(keys[k] for k in keys if str(k) in members)
+                            break
+                    if s in done:
+                        break
+            if s not in done:
+                out.append(s)
+                done.add(s)
+        return out
 
 
-def _item_key(item: Value, labels: _Labels) -> tuple:
-    """Items in the KB's own order: drugs, specialties and outcomes as declared."""
-    kind = item_kind(item)
-    rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
-    if kind in ("history", "discontinue"):
-        outcome = labels.outcome_rank.get(str(item[2]), 9) if kind == "history" else 0
-        return (rank, labels.drug_rank.get(str(item[1]), 0), outcome, repr(item))
-    if kind == "specialty":
-        return (rank, labels.specialty_rank.get(str(item[1]), 0), 0, repr(item))
-    return (rank, 0, 0, repr(item))
+def optional_fill(template: str, values: dict[str, str]) -> str:
+    """Fill {name} placeholders; a {?...} part is left out when a value in it is not given."""
+    def part(m: re.Match) -> str:
+        inner = m.group(1)
+        return fill(inner, values) if all(n in values for n in _PLACEHOLDER.findall(inner)) else ""
+
+    return fill(_OPTIONAL.sub(part, template), values)
 
 
-def _sort_items(items, labels: _Labels) -> tuple:
-    return tuple(sorted(items, key=lambda i: _item_key(i, labels)))
+def _or_join(words: list[str], separator: str, last: str) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return separator.join(words[:-1]) + last + words[-1]
 
 
-def group_options(choices: Sequence[frozenset], kb: KnowledgeBase, case: Case) -> list[Option]:
+def _plain(value: Value) -> Any:
+    if isinstance(value, Const):
+        return {"true": True, "false": False}.get(str(value), str(value))
+    return value
+
+
+def _substitute(value: Value, old: str, new: str) -> Value:
+    if isinstance(value, tuple):
+        return (value[0], *[_substitute(v, old, new) for v in value[1:]])
+    if isinstance(value, Const) and value == old:
+        return Const(new)
+    return value
+
+
+def group_options(choices: Sequence[frozenset], kb: KnowledgeBase, case: Case, documentation: Documentation) -> list[Option]:
     """Expand representatives, merge options that differ in one item of a kind, and label."""
-    classes = brand_classes(kb)
-    labels = _Labels(kb, case)
+    classes = group_classes(kb)
+    doc = documentation
 
     def expand(item: Value) -> frozenset:
-        if item_kind(item) == "history":
-            return frozenset(("history", Const(m), item[2], item[3]) for m in classes.get(str(item[1]), (str(item[1]),)))
+        # only what is added can be any member of a class: a removal names the case's own key
+        change = doc.changes.get(item, ())
+        if not change or change[0] != "add":
+            return frozenset([item])
+        keys = [v for v in doc.entries.get(item, {}).values()] + list(change[2:])
+        for key in keys:
+            members = classes.get(str(key)) if isinstance(key, Const) else None
+            if members and len(members) > 1:
+                out = set()
+                for m in members:
+                    twin = _substitute(item, str(key), m)
+                    doc.changes.setdefault(twin, _substitute(doc.changes[item], str(key), m))  # type: ignore[arg-type]
+                    if item in doc.entries:
+                        doc.entries.setdefault(twin, {k: _substitute(v, str(key), m) for k, v in doc.entries[item].items()})
+                    out.add(twin)
+                return frozenset(out)
         return frozenset([item])
 
     # an option is a frozenset of groups; a group is (kind, frozenset of items)
@@ -339,13 +446,14 @@ def group_options(choices: Sequence[frozenset], kb: KnowledgeBase, case: Case) -
         if not merged:
             break
         options = result | {o for o in options if o not in merged}
+    words = Words(kb, case, doc)
     built = []
     for opt in options:
         requirements = []
-        for kind, items in sorted(opt, key=lambda g: min(_item_key(i, labels) for i in g[1])):
-            ordered = _sort_items(items, labels)
-            requirements.append(Requirement(kind, ordered, labels.requirement(kind, ordered)))
-        built.append(Option(tuple(requirements)))
+        for kind, items in sorted(opt, key=lambda g: min(words.item_key(i) for i in g[1])):
+            ordered = tuple(sorted(items, key=words.item_key))
+            requirements.append(Requirement(kind, ordered, words.requirement(kind, ordered), tuple(words.change(i) for i in ordered)))
+        built.append(Option(tuple(requirements), kb.vocabulary.word("and_also")))
     built.sort(key=lambda o: (o.size, o.text))
     return built
 
@@ -354,59 +462,49 @@ def missing(case: CaseLike, kb: KbLike = None) -> Missing:
     """Every subset-minimal set of documentation additions that makes the case approved.
 
     Returns status ``approved`` (nothing is missing), ``options`` (sorted by
-    size), or ``no_option`` with the blockers: the reason the use is not
-    covered or belongs to another policy, or the unmet criteria no
-    documentation can meet (the plan is never changed).
+    size), or ``no_option`` with the blockers: the reasons that hold
+    whatever is added, or the unmet criteria no documentation can meet.
     """
     knowledge = resolve_kb(kb)
     loaded = load_case(case, knowledge)
     decision = evaluate(loaded, knowledge)
     if decision.approved:
         return Missing(loaded, decision, "approved")
-    choices = minimal_choices(loaded, knowledge)
+    choices, documentation = minimal_choices(loaded, knowledge)
     if not choices:
-        return Missing(loaded, decision, "no_option", blockers=tuple(_blockers(decision, knowledge)))
-    return Missing(loaded, decision, "options", tuple(group_options(choices, knowledge, loaded)))
+        return Missing(loaded, decision, "no_option", blockers=tuple(blockers(loaded, decision, knowledge)))
+    return Missing(loaded, decision, "options", tuple(group_options(choices, knowledge, loaded, documentation)))
 
 
-def _blockers(decision: Decision, kb: KnowledgeBase) -> list[Blocker]:
-    if decision.reasons:
-        return [Blocker(r.id, r.text) for r in decision.reasons if r.id != "NC.2"] or [Blocker(r.id, r.text) for r in decision.reasons]
-    out = []
-    notes = {n.id: n.text for n in decision.notes}
-    for cid in decision.unmet:
-        if cid in notes:
-            out.append(Blocker(cid, notes[cid]))
-    if not out:
-        out = [Blocker(cid, kb.vocabulary.criteria[cid].text) for cid in decision.unmet if kb.vocabulary.criteria[cid].parent is None]
-    return out
-
-
-def render_missing(result: Missing) -> str:
+def render_missing(result: Missing, kb: KnowledgeBase) -> str:
+    w = kb.vocabulary.word
     d = result.decision
-    lines = [f"Case {result.case.id or '(no id)'}: {d.decision.replace('_', ' ')}"]
+    lines = [w("missing_case", id=result.case.id or w("no_id"), decision=kb.vocabulary.decision_texts.get(d.decision, d.decision).lower())]
     if result.status == "approved":
-        lines.append("Nothing is missing: the case is approved as it is.")
+        lines.append(w("missing_approved"))
     elif result.status == "no_option":
-        lines.append("No documentation can make this case approved:")
+        lines.append(w("missing_none"))
         for b in result.blockers:
             lines.append(f"  {b.id}  {b.text}")
     else:
-        lines.append(f"{len(result.options)} option(s), smallest first; each is enough on its own:")
+        lines.append(w("missing_options", count=len(result.options)))
         for n, opt in enumerate(result.options, 1):
-            lines.append(f"  {n}. [{opt.size} addition{'s' if opt.size > 1 else ''}] {opt.text}")
+            lines.append("  " + w("missing_option", n=n, size=opt.size, additions=w("additions" if opt.size > 1 else "addition"), text=opt.text))
     return "\n".join(lines) + "\n"
 
 
-def abducible_items(case: CaseLike, kb: KbLike = None) -> list[Value]:
-    """The documentation the KB lets a prescriber add to this case (every drug, no grouping)."""
+def item_changes(case: CaseLike, kb: KbLike = None) -> dict[Value, Change]:
+    """Every documentation item the KB lets a prescriber add to this case, with its case change (every key, no grouping)."""
     knowledge = resolve_kb(kb)
     loaded = load_case(case, knowledge)
-    control = clingo.Control(["--warn=none"])
-    knowledge.load_into(control, ["base"])
-    control.add("base", [], "\n".join(term_text(a) + "." for a in loaded.atoms()))
-    control.ground([("base", [])])
+    control = _ground(loaded, knowledge, [], ["#show."])
+    documentation = Documentation.read(control)
+    words = Words(knowledge, loaded, documentation)
     decode = SymbolDecoder()
-    items: list[Value] = []
-    control.solve(on_model=lambda m: items.extend(decode(s)[1] for s in m.symbols(atoms=True) if s.name == "abducible" and len(s.arguments) == 1))
-    return sorted(items, key=repr)
+    items = [decode(a.symbol.arguments[1]) for a in control.symbolic_atoms.by_signature("abducible", 2) if str(a.symbol.arguments[0]) == GIVEN]
+    return {item: words.change(item) for item in sorted(items, key=repr)}
+
+
+def abducible_items(case: CaseLike, kb: KbLike = None) -> list[Value]:
+    """The documentation the KB lets a prescriber add to this case (every key, no grouping)."""
+    return list(item_changes(case, kb))

@@ -2,45 +2,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar, Union
+from typing import Any, Iterable, Iterator, Mapping, Union
 
 from .case import Case, load_case
 from .decision import Decision, build_decision
 from .engine import CaseFailure, ChunkEngine
-from .resident import ResidentEngine
 from .errors import KineretError
 from .knowledge import KnowledgeBase, resolve_kb
+from .resident import ResidentEngine
 
 CaseLike = Union[Case, Mapping[str, Any], str, Path]
 KbLike = Union[KnowledgeBase, Path, str, None]
-
-_ENGINES: dict[int, ChunkEngine] = {}
-_RESIDENT: dict[int, ResidentEngine] = {}
-T = TypeVar("T", ChunkEngine, ResidentEngine)
 
 
 class CaseUndecided(KineretError):
     """The solver could not decide a case (over the time limit, or no answer)."""
 
 
-def _per_kb(registry: dict[int, T], kb: KnowledgeBase, make: Callable[[KnowledgeBase], T], size: int) -> T:
-    """One engine per loaded KB (an engine holds its KB, so ids are not reused while cached)."""
-    engine = registry.get(id(kb))
-    if engine is None or engine.kb is not kb:
-        if len(registry) >= size:
-            registry.clear()
-        engine = registry[id(kb)] = make(kb)
-    return engine
-
-
 def engine_for(kb: KnowledgeBase) -> ChunkEngine:
-    """The chunk engine of a KB."""
-    return _per_kb(_ENGINES, kb, ChunkEngine, 16)
+    """The chunk engine of a KB (one per loaded KB, kept with it)."""
+    return kb.derived("chunk_engine", lambda: ChunkEngine(kb))
 
 
 def resident_for(kb: KnowledgeBase) -> ResidentEngine:
-    """The warm one-case engine of a KB (grounded on first use)."""
-    return _per_kb(_RESIDENT, kb, lambda k: ResidentEngine(k, engine_for(k)), 4)
+    """The warm one-case engine of a KB (grounded on first use, kept with it)."""
+    return kb.derived("resident_engine", lambda: ResidentEngine(kb, engine_for(kb)))
 
 
 def evaluate(case: CaseLike, kb: KbLike = None) -> Decision:
@@ -54,7 +40,7 @@ def evaluate(case: CaseLike, kb: KbLike = None) -> Decision:
     result = resident_for(knowledge).run_one(loaded.atoms())
     if isinstance(result, CaseFailure):
         raise CaseUndecided(f"{loaded.source}: {result.message}")
-    return build_decision(loaded, result, knowledge.vocabulary)
+    return build_decision(loaded, result, knowledge)
 
 
 def evaluate_many(cases: Iterable[CaseLike], kb: KbLike = None) -> Iterator[Decision]:
@@ -65,4 +51,4 @@ def evaluate_many(cases: Iterable[CaseLike], kb: KbLike = None) -> Iterator[Deci
     for case, result in zip(loaded, engine.run([c.atoms() for c in loaded])):
         if isinstance(result, CaseFailure):
             raise CaseUndecided(f"{case.source}: {result.message}")
-        yield build_decision(case, result, knowledge.vocabulary)
+        yield build_decision(case, result, knowledge)

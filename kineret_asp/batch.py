@@ -139,7 +139,7 @@ class BatchWorker:
                 if isinstance(out, CaseFailure):
                     done[n] = BatchRecord(n, case.id, error=self._failure(case, out))
                 else:
-                    done[n] = BatchRecord(n, case.id, decision=build_decision(case, out, self.kb.vocabulary))
+                    done[n] = BatchRecord(n, case.id, decision=build_decision(case, out, self.kb))
         return [done[n] if isinstance(c, Case) else c for n, c in parsed]
 
     def json_lines(self, lines: Sequence[tuple[int, Any]]) -> str:
@@ -163,7 +163,7 @@ class BatchWorker:
                 for n, case in group:
                     texts[n] = self.dumps({"line": n, "id": case.id, "error": self._failure(case, out)})
                 continue
-            decision = build_decision(group[0][1], out, self.kb.vocabulary).to_dict()
+            decision = build_decision(group[0][1], out, self.kb).to_dict()
             decision.pop("id")
             rest = self.dumps(decision)[1:]
             self.cache.put(key, rest)

@@ -24,11 +24,11 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 from .case import Case, parse_case
 from .errors import CaseError, did_you_mean
 from .knowledge import KnowledgeBase
+from .schema import field_name
 
 OPS = ("add", "remove", "set")
-LIST_FIELDS = ("prescriber_specialties", "genetic_tests", "medication_history", "current_medications")
-SCALAR_FIELDS = ("id", "description", "plan", "request", "indication", "beneficial_response")
-_PATH = re.compile(r"^(?P<field>[a-z_]+)(?:\[(?P<index>\d+)\](?:\.(?P<key>[a-z_]+))?)?$")
+MAX_INDEX_DIGITS = 6
+_PATH = re.compile(r"^(?P<field>[a-z_][a-z0-9_]*)(?:\[(?P<index>\d{1,6})\](?:\.(?P<key>[a-z_][a-z0-9_]*))?)?$")
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,6 @@ def to_change(item: ChangeLike, where: str) -> Change:
         raise CaseError("<changes>", where, f"expected a change object {{op, path, value}}, got {type(item).__name__}")
     for key in data:
         if key not in ("op", "path", "value"):
-            from .case import field_name
-
             raise CaseError("<changes>", f"{where}.{field_name(key)}", f"unknown field{did_you_mean(str(key)[:60], ('op', 'path', 'value'))}; expected op, path, value")
     op = data.get("op")
     if op not in OPS:
@@ -92,20 +90,28 @@ def to_change(item: ChangeLike, where: str) -> Change:
     path = data.get("path")
     if not isinstance(path, str) or not _PATH.match(path):
         shown = path if not isinstance(path, str) or len(path) <= 60 else path[:57] + "..."
-        raise CaseError("<changes>", f"{where}.path", f"expected a field path such as plan, prescriber_specialties or medication_history[0].months, got {shown!r}")
+        raise CaseError("<changes>", f"{where}.path", f"expected a field path: a field, a list field's entry (field[0]) or an entry's field (field[0].name), got {shown!r}")
     if op in ("add", "set") and "value" not in data:
         raise CaseError("<changes>", f"{where}.value", f"missing value for {op}")
     return Change(op, path, data.get("value"))
 
 
-def _matches(item: Any, pattern: Any) -> bool:
+def _matches(item: Any, pattern: Any, defaults: Mapping[str, Any]) -> bool:
+    """Whether a list item matches a removal pattern (an entry matches on the fields the pattern gives)."""
     if isinstance(pattern, Mapping) and isinstance(item, Mapping):
-        return all(item.get(k) == v or (k == "sample" and v is False and k not in item) for k, v in pattern.items())
+        return all(item.get(k, _default_value(defaults.get(k))) == v for k, v in pattern.items())
     return item == pattern
+
+
+def _default_value(value: Any) -> Any:
+    return {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
 
 
 def apply_changes(case: Case, changes: Iterable[ChangeLike], kb: KnowledgeBase) -> Case:
     """The case with the changes applied in order, validated again."""
+    schema = kb.schema
+    lists = [f.name for f in schema.list_fields()]
+    scalars = [f.name for f in schema.scalar_fields()]
     data = case.to_dict(with_expect=False)
     for i, raw in enumerate(changes):
         where = f"changes[{i}]"
@@ -113,47 +119,57 @@ def apply_changes(case: Case, changes: Iterable[ChangeLike], kb: KnowledgeBase) 
         m = _PATH.match(change.path)
         assert m is not None
         fld, index, key = m.group("field"), m.group("index"), m.group("key")
-        if fld not in LIST_FIELDS and fld not in SCALAR_FIELDS:
-            known = LIST_FIELDS + SCALAR_FIELDS
+        if fld not in lists and fld not in scalars:
+            known = lists + scalars
             raise CaseError("<changes>", f"{where}.path", f"unknown field {fld!r}{did_you_mean(fld, known)}; expected one of {', '.join(known)}")
         if change.op == "add":
-            if fld not in LIST_FIELDS or index is not None:
-                raise CaseError("<changes>", f"{where}.path", f"add needs a list field ({', '.join(LIST_FIELDS)}), got {change.path!r}")
+            if fld not in lists or index is not None:
+                raise CaseError("<changes>", f"{where}.path", f"add needs a list field ({', '.join(lists)}), got {change.path!r}")
             data.setdefault(fld, []).append(copy.deepcopy(change.value))
         elif change.op == "remove":
-            if fld not in LIST_FIELDS:
-                raise CaseError("<changes>", f"{where}.path", f"remove needs a list field ({', '.join(LIST_FIELDS)}), got {change.path!r}")
+            if fld not in lists:
+                raise CaseError("<changes>", f"{where}.path", f"remove needs a list field ({', '.join(lists)}), got {change.path!r}")
             items = data.setdefault(fld, [])
             if index is not None:
                 if key is not None:
-                    raise CaseError("<changes>", f"{where}.path", "remove takes a whole entry (medication_history[1]), not one of its fields; use set to change a field")
+                    raise CaseError("<changes>", f"{where}.path", f"remove takes a whole entry ({fld}[{index}]), not one of its fields; use set to change a field")
                 if int(index) >= len(items):
                     raise CaseError("<changes>", f"{where}.path", f"no entry {index}: {fld} has {len(items)}")
                 del items[int(index)]
             else:
-                kept = [x for x in items if not _matches(x, change.value)]
+                kept = [x for x in items if not _matches(x, change.value, data_defaults(schema, fld))]
                 if len(kept) == len(items):
                     raise CaseError("<changes>", f"{where}.value", f"no item of {fld} matches {_short(change.value)}")
                 data[fld] = kept
         else:  # set
             if index is not None:
                 items = data.get(fld, [])
-                if fld not in LIST_FIELDS or int(index) >= len(items):
+                if fld not in lists or int(index) >= len(items):
                     raise CaseError("<changes>", f"{where}.path", f"no entry {change.path}: {fld} has {len(items) if isinstance(items, list) else 0} entries")
                 if key is None:
                     items[int(index)] = copy.deepcopy(change.value)
                 elif change.value is None:
                     items[int(index)].pop(key, None)
                 else:
+                    if not isinstance(items[int(index)], dict):
+                        raise CaseError("<changes>", f"{where}.path", f"{fld}[{index}] is not an object with fields")
                     items[int(index)][key] = copy.deepcopy(change.value)
             else:
-                if fld in LIST_FIELDS:
+                if fld in lists:
                     data[fld] = copy.deepcopy(change.value)
                 elif change.value is None:
                     data.pop(fld, None)
                 else:
                     data[fld] = copy.deepcopy(change.value)
     return parse_case(data, f"{case.source} (after changes)", kb)
+
+
+def data_defaults(schema, list_field: str) -> dict[str, Any]:
+    """The default of each field of a list's entries (a pattern may leave them out)."""
+    f = schema.by_name.get(list_field)
+    if f is None:
+        return {}
+    return {e.name: e.default for e in f.entry_fields if e.presence == "default"}
 
 
 def parse_assignment(text: str, op: str) -> Change:

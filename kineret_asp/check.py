@@ -30,34 +30,51 @@ import clingo.ast as ast
 from clingo.ast import ASTType
 
 from .errors import Diagnostic, KbError, did_you_mean
-from .knowledge import KnowledgeBase, MessageLog, outline_key, parse_kb
-from .rewrite import Signature, atoms_in, rule_atoms
+from .knowledge import KnowledgeBase, parse_version, tree_root, version_folders
+from .program import Signature, atoms_in, dynamic_predicates, rule_atoms
+from .solving import MessageLog, new_control
 
-# What the package itself reads from a KB, or defines for it.
+# What the package itself reads from a KB, or defines for it (framework names).
 PACKAGE_READS: set[Signature] = {
-    ("policy", 3), ("indication", 2), ("specialty", 2), ("plan", 2), ("request", 2), ("outcome", 2),
-    ("test_result", 2), ("gene", 2), ("drug", 2), ("product", 2), ("product_of", 2), ("csdmard", 1),
-    ("biologic_or_tsdmard", 1), ("criterion", 4), ("indication_criteria", 2), ("reason_text", 2),
-    ("note_text", 2), ("authorization_duration", 2), ("abducible", 1),
-    # read by verify from the property part
+    ("policy", 2), ("effective_from", 1), ("effective_to", 1), ("policy_drug_name", 1), ("vocabulary", 2),
+    ("key_group", 3), ("key_group_name", 3), ("criterion", 4), ("combinator", 2), ("reason_text", 2),
+    ("note_text", 2), ("text", 2), ("decision_text", 2), ("route_text", 2), ("abducible", 1), ("documents", 2),
+    ("documents_entry", 3), ("documentation_text", 4), ("entry_text", 2), ("decision_echo", 1),
+    ("case_field", 4), ("case_field_atom", 2), ("entry_field", 5), ("entry_field_atom", 3), ("case_field_role", 2),
+    ("case_field_shown", 3), ("kb_problem", 2),
+    # read by verify and diff from the property and space parts
     ("property", 2), ("counterexample", 0), ("witness", 1), ("expected_witness", 1), ("copy", 1),
+    ("space_value", 2), ("space_entry_value", 3), ("space_entry_key", 2),
 }
-PACKAGE_DEFINES: set[Signature] = {("abduce", 1), ("copy", 1)}
-CRITERION_RULES = ("all", "leaf", "plan_table")
+PACKAGE_DEFINES: set[Signature] = {("abduce", 1), ("copy", 1), ("input_fact", 3), ("differs", 3)}
 SUPPRESS_UNUSED = "check: reference"
 
-# Which vocabulary table holds the keys of which kind, and where the case
-# vocabulary puts them: the seeds of the key-kind inference.
-VOCABULARY_KINDS: dict[Signature, str] = {
-    ("indication", 2): "indication", ("specialty", 2): "specialty", ("plan", 2): "plan",
-    ("request", 2): "request", ("outcome", 2): "outcome", ("test_result", 2): "test result",
-    ("drug", 2): "drug", ("product", 2): "product",
-}
-INPUT_KINDS: dict[tuple[str, int, int], str] = {
-    ("case_indication", 1, 0): "indication", ("case_plan", 1, 0): "plan", ("case_request", 1, 0): "request",
-    ("case_specialty", 1, 0): "specialty", ("case_genetic_test", 3, 2): "test result",
-    ("case_history", 3, 1): "drug", ("case_history", 3, 2): "outcome", ("case_current_medication", 1, 0): "drug",
-}
+
+# framework positions that hold values of any kind (a change's value, an entry field's value)
+POLYMORPHIC: tuple[tuple, ...] = (("documents", 2, 1), ("documents_entry", 3, 2))
+
+
+def _polymorphic(position: tuple) -> bool:
+    return any(position[:len(p)] == p for p in POLYMORPHIC)
+
+
+def vocabulary_kinds(kb: KnowledgeBase) -> dict[Signature, str]:
+    """Which vocabulary table holds the keys of which kind: the seeds of the key-kind inference."""
+    try:
+        return {(str(v), 2): str(v) for v, _ in kb.facts("vocabulary", 2)}
+    except KbError:
+        return {}
+
+
+def input_kinds(kb: KnowledgeBase) -> dict[tuple[str, int, int], str]:
+    """Where the case's input atoms hold keys of which vocabulary (from the case schema)."""
+    out = {}
+    for (name, arity), args in kb.schema.input_predicates.items():
+        for i, arg in enumerate(args):
+            if not arg.index and arg.kind.name == "key" and arg.kind.vocabulary:
+                out[(name, arity, i)] = arg.kind.vocabulary
+    return out
+
 
 Position = tuple  # (name, arity, index, name, arity, index, ...) down nested terms
 
@@ -134,18 +151,23 @@ def _check_sections(kb: KnowledgeBase, paras: _Paragraphs) -> list[Diagnostic]:
     return out
 
 
-def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragraphs) -> list[Diagnostic]:
-    from .engine import input_signatures
-    from .rewrite import dynamic_predicates
+def _inputs(kb: KnowledgeBase) -> set[Signature]:
+    try:
+        return kb.schema.input_signatures()
+    except KbError:
+        return set()
 
+
+def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragraphs) -> list[Diagnostic]:
     out = []
-    declared = {(s.node.name, s.node.arity) for s in kb.statements if s.node.ast_type in (ASTType.Defined,)}
+    inputs = _inputs(kb)
+    declared = {(s.node.name, s.node.arity) for s in kb.statements if s.node.ast_type in (ASTType.Defined,)} | inputs
     shown = {(s.node.name, s.node.arity) for s in kb.statements if s.node.ast_type == ASTType.ShowSignature}
     defined = {o.sig for o in occs if o.role == "head"} | declared | PACKAGE_DEFINES
     # properties name case-dependent predicates with the copy as first argument
-    dynamic = dynamic_predicates([s.node for s in kb.part("base")] + [s.node for s in kb.part("space")], input_signatures(kb))
+    dynamic = dynamic_predicates([s.node for s in kb.part("base")] + [s.node for s in kb.part("space")], inputs)
     defined |= {(name, arity + 1) for name, arity in dynamic}
-    used = {o.sig for o in occs if o.role == "body"} | shown | PACKAGE_READS
+    used = {o.sig for o in occs if o.role == "body"} | shown | PACKAGE_READS | set(vocabulary_kinds(kb))
     reported: set[tuple] = set()
     names_by_arity: dict[int, list[str]] = defaultdict(list)
     for name, arity in defined:
@@ -174,9 +196,9 @@ class _KeyKinds:
 
     def __init__(self, kb: KnowledgeBase):
         self.kinds: dict[Position, set[str]] = defaultdict(set)
-        for (name, arity), kind in VOCABULARY_KINDS.items():
+        for (name, arity), kind in vocabulary_kinds(kb).items():
             self.kinds[(name, arity, 0)].add(kind)
-        for (name, arity, index), kind in INPUT_KINDS.items():
+        for (name, arity, index), kind in (input_kinds(kb) if _inputs(kb) else {}).items():
             self.kinds[(name, arity, index)].add(kind)
             self.kinds[(name, arity + 1, index + 1)].add(kind)  # with a copy argument (properties)
         self.rules = [s for s in kb.statements if s.node.ast_type == ASTType.Rule]
@@ -212,7 +234,7 @@ class _KeyKinds:
         for terms in self._terms:
             variables: dict[str, list[Position]] = defaultdict(list)
             for pos, term in terms:
-                if term.ast_type == ASTType.Variable and term.name != "_":
+                if term.ast_type == ASTType.Variable and term.name != "_" and not _polymorphic(pos):
                     variables[term.name].append(pos)
             per_rule.append(list(variables.values()))
         changed = True
@@ -232,15 +254,10 @@ class _KeyKinds:
 
 
 def _check_keys(kb: KnowledgeBase) -> list[Diagnostic]:
-    vocab = kb.vocabulary
-    keys = {
-        "indication": set(vocab.indications), "specialty": set(vocab.specialties), "plan": set(vocab.plans),
-        "request": set(vocab.requests), "outcome": set(vocab.outcomes), "test result": set(vocab.test_results),
-        "drug": set(vocab.drugs), "product": set(vocab.products),
-    }
+    keys = {v: set(k) for v, k in kb.vocabulary.keys.items()}
     inference = _KeyKinds(kb)
     out = []
-    defining = {(name, arity, 0) for name, arity in VOCABULARY_KINDS}
+    defining = {(name, arity, 0) for name, arity in vocabulary_kinds(kb)}
     for s, terms in zip(inference.rules, inference._terms):
         for pos, term in terms:
             if pos in defining or term.ast_type not in (ASTType.SymbolicTerm, ASTType.Function):
@@ -257,7 +274,7 @@ def _check_keys(kb: KnowledgeBase) -> list[Diagnostic]:
             kinds = inference.kinds.get(pos)
             if not kinds or name == "none":
                 continue
-            allowed = set().union(*(keys[k] for k in kinds))
+            allowed = set().union(*(keys.get(k, set()) for k in kinds))
             if name not in allowed:
                 file, line, col = _loc(term, s.file)
                 what = " or ".join(sorted(kinds))
@@ -299,7 +316,8 @@ class _FactIndex:
 def _check_criteria(kb: KnowledgeBase) -> list[Diagnostic]:
     out = []
     index = _FactIndex(kb)
-    rows = [a[1:] for a in kb.static_model if a[0] == "criterion" and len(a) == 5]
+    rows = kb.facts("criterion", 4)
+    combinators = {str(c) for c, _ in kb.facts("combinator", 2)}
     by_id: dict[str, list[tuple]] = defaultdict(list)
     for cid, parent, rule, text in rows:
         by_id[str(cid)].append((parent, rule, text))
@@ -307,7 +325,7 @@ def _check_criteria(kb: KnowledgeBase) -> list[Diagnostic]:
     for cid, parent, rule, text in rows:
         if str(parent) != "none":
             children[str(parent)] += 1
-    for cid in sorted(by_id, key=outline_key):
+    for cid in by_id:
         defs = by_id[cid]
         where = index.locations("criterion", cid)
         file, line, col = where[0]
@@ -320,32 +338,52 @@ def _check_criteria(kb: KnowledgeBase) -> list[Diagnostic]:
             if str(parent) != "none" and str(parent) not in by_id:
                 out.append(Diagnostic(file, line, col, "error", f"criterion {cid} has parent {parent}, which is not a criterion", "criteria"))
             rule_name = rule[0] if isinstance(rule, tuple) else str(rule)
-            if rule_name not in CRITERION_RULES and rule_name != "at_least":
-                out.append(Diagnostic(file, line, col, "error", f"criterion {cid} combines its children by '{rule_name}'; expected one of all, at_least(N), leaf, plan_table", "criteria"))
+            if rule_name not in combinators:
+                out.append(Diagnostic(file, line, col, "error", f"criterion {cid} combines its children by '{rule_name}'; expected one of {', '.join(sorted(combinators))} (combinator/2)", "criteria"))
             if rule_name in ("all", "at_least") and not children[cid]:
                 out.append(Diagnostic(file, line, col, "error", f"criterion {cid} combines its children ({rule_name}) but has none", "criteria"))
-    vocab = kb.vocabulary
-    decided = set(vocab.roots)
-    decided |= {str(a[2]) for a in kb.static_model if a[0] == "excluded_indication" and len(a) == 3}
-    decided |= {str(a[2]) for a in kb.static_model if a[0] == "other_policy_use" and len(a) == 4}
-    for key in vocab.indications:
-        if key not in decided and key != "other":
-            file, line, col = index.locations("indication", key)[0]
-            out.append(Diagnostic(file, line, col, "error", f"indication {key} has no criteria: no indication_criteria/2, excluded_indication/2 or other_policy_use/3 names it", "criteria"))
-    for key, root in vocab.roots.items():
-        if root not in by_id:
-            file, line, col = index.locations("indication_criteria", key)[0]
-            out.append(Diagnostic(file, line, col, "error", f"indication {key} is decided by criterion {root}, which is not declared", "criteria"))
+    # the policy's own checks: kb_problem(Name(Key), "message") is reported where Name(Key, ...) is written
+    for about, message in kb.facts("kb_problem", 2):
+        name, key = (about[0], str(about[1])) if isinstance(about, tuple) and len(about) >= 2 else (str(about), "")
+        file, line, col = index.locations(name, key)[0]
+        out.append(Diagnostic(file, line, col, "error", f"{key}: {message}" if key else str(message), "policy"))
+    return out
+
+
+def _check_documentation(kb: KnowledgeBase) -> list[Diagnostic]:
+    """Every kind of abducible documentation says what it changes in a case (documents/2)."""
+    abducible: dict[str, tuple[str, int, int]] = {}
+    documented: set[str] = set()
+    for s in kb.statements:
+        node = s.node
+        if node.ast_type != ASTType.Rule or node.head.ast_type != ASTType.Literal or node.head.atom.ast_type != ASTType.SymbolicAtom:
+            continue
+        symbol = node.head.atom.symbol
+        if symbol.ast_type != ASTType.Function or not symbol.arguments:
+            continue
+        first = symbol.arguments[0]
+        functor = first.name if first.ast_type == ASTType.Function else (str(first) if first.ast_type == ASTType.SymbolicTerm else None)
+        if functor is None:
+            continue
+        if symbol.name == "abducible" and len(symbol.arguments) == 1:
+            abducible.setdefault(functor, _loc(node, s.file))
+        elif symbol.name == "documents" and len(symbol.arguments) == 2:
+            documented.add(functor)
+    out = []
+    for functor, (file, line, col) in sorted(abducible.items()):
+        if functor not in documented:
+            out.append(Diagnostic(file, line, col, "error", f"documentation {functor}(...) has no documents/2 rule saying what it changes in a case", "documentation"))
     return out
 
 
 def _check_grounding(kb: KnowledgeBase) -> list[Diagnostic]:
     """Ground the KB without a case: clingo's own errors and warnings."""
     log = MessageLog(kb.display_path(kb.path))
-    control = clingo.Control(["--warn=all"], logger=log, message_limit=200)
+    control = new_control([], log, message_limit=200, warnings="all")
     try:
         for f in kb.files:
             control.load(str(f))
+        control.add("base", [], _inputs_defined(kb))
         control.ground([("base", [])])
     except RuntimeError:
         pass
@@ -356,6 +394,13 @@ def _check_grounding(kb: KnowledgeBase) -> list[Diagnostic]:
         sev = "error" if d.severity == "error" else "warning"
         out.append(Diagnostic(d.file, d.line, d.column, sev, d.message, "clingo"))
     return out
+
+
+def _inputs_defined(kb: KnowledgeBase) -> str:
+    try:
+        return kb.schema.defined_text()
+    except KbError:
+        return ""
 
 
 @dataclass
@@ -374,30 +419,44 @@ class CheckReport:
         return {"errors": self.errors, "warnings": self.warnings, "diagnostics": [d.to_dict() for d in self.diagnostics]}
 
 
-def check_kb(path: Optional[Path | str] = None) -> CheckReport:
-    """Run every check on a KB folder (default: the packaged KB)."""
-    from .knowledge import default_kb_path
-
-    folder = Path(path) if path is not None else default_kb_path()
-    try:
-        kb = parse_kb(folder, strict=False)
-    except KbError as exc:
-        return CheckReport(exc.diagnostics)
+def check_version(kb: KnowledgeBase) -> list[Diagnostic]:
+    """Every check on one version's program (the framework's files and the version's)."""
     diags = list(kb.errors)
     diags.extend(d for d in kb.messages if d.severity != "info")
     paras = _Paragraphs(kb.texts)
     occs = occurrences(kb)
     diags += _check_sections(kb, paras)
     diags += _check_predicates(kb, occs, paras)
+    diags += _check_documentation(kb)
     grounding = _check_grounding(kb) if not kb.errors else []
     diags += grounding
     if not kb.errors and not any(d.severity == "error" for d in grounding):
         try:
             kb.vocabulary
+            kb.schema
         except KbError as exc:
             diags += exc.diagnostics
         else:
             diags += _check_criteria(kb)
             diags += _check_keys(kb)
+    return diags
+
+
+def check_kb(path: Optional[Path | str] = None) -> CheckReport:
+    """Run every check on a KB: every version of a tree, or the one version a folder holds."""
+    from .knowledge import _check_folder, default_kb_path
+
+    folder = Path(path) if path is not None else default_kb_path()
+    try:
+        _check_folder(folder)
+        root, version = tree_root(folder.resolve())
+        versions = [version] if version is not None else [v.path for v in version_folders(root)]
+        if not versions:
+            raise KbError([Diagnostic(str(folder), 0, 0, "error", "not a KB: no policies/<ID>/<version>/ folder with .lp files")])
+        diags: list[Diagnostic] = []
+        for v in versions:
+            diags += check_version(parse_version(root, v, strict=False))
+    except KbError as exc:
+        return CheckReport(exc.diagnostics)
     unique = sorted(set(diags), key=lambda d: (d.file, d.line, d.column, d.severity, d.message))
     return CheckReport(unique)

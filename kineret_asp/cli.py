@@ -28,8 +28,9 @@ def format_option(func: Callable) -> Callable:
     return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")(func)
 
 
-def fail(message: str) -> None:
-    click.echo(f"kineret-asp: {message}", err=True)
+def fail(*messages: str) -> None:
+    for message in messages:
+        click.echo(f"kineret-asp: {message}", err=True)
     sys.exit(EXIT_INPUT)
 
 
@@ -49,7 +50,7 @@ def handle_errors(func: Callable) -> Callable:
         except KbError as exc:
             fail(kb_error_line(exc))
         except CaseError as exc:
-            fail(exc.line())
+            fail(*exc.lines())
         except KineretError as exc:
             fail(str(exc))
 
@@ -98,14 +99,14 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
         try:
             loaded.append(read_case_arg(arg, kb))
         except CaseError as exc:
-            errors.append(exc.line())
+            errors.extend(exc.lines())
     decisions = list(zip(loaded, evaluate_many(loaded, kb)))
     if fmt == "json":
         payload = [d.to_dict() for _, d in decisions]
         if decisions:
             click.echo(dump_json(payload[0] if len(cases) == 1 else payload))
     else:
-        click.echo("\n".join(render_text(d, kb.vocabulary, c) for c, d in decisions), nl=False)
+        click.echo("\n".join(render_text(d, kb.vocabulary, c, kb) for c, d in decisions), nl=False)
     for line in errors:
         click.echo(f"kineret-asp: {line}", err=True)
     if errors:
@@ -172,7 +173,7 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
     changes += [parse_assignment(t, "set") for t in sets]
     changes += [parse_assignment(t, "add") for t in adds]
     result = what_if(loaded, changes, kb)
-    click.echo(dump_json(result.to_dict()) if fmt == "json" else render_what_if(result), nl=fmt == "json")
+    click.echo(dump_json(result.to_dict()) if fmt == "json" else render_what_if(result, kb), nl=fmt == "json")
 
 
 @main.command("missing")
@@ -194,7 +195,7 @@ def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> No
             payload["expanded"] = [[c.to_dict() for c in combo] for combo in result.expanded()]
         click.echo(dump_json(payload))
         return
-    click.echo(render_missing(result), nl=False)
+    click.echo(render_missing(result, kb), nl=False)
     if expand and result.options:
         click.echo("\nEvery single option:")
         for n, combo in enumerate(result.expanded(), 1):

@@ -3,25 +3,24 @@
 :func:`build_decision` turns the atoms a KB shows for one case into a
 :class:`Decision`; nothing here decides anything, it only arranges the
 solver's answer (criteria tree, unmet ids, reasons, notes) with the KB's
-words. ``to_dict`` is the public decision format; ``render_text`` is what a
-reviewer reads.
+words, in the KB's order. ``to_dict`` is the public decision format;
+``render_text`` is what a reviewer reads.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from .case import Case
 from .errors import KineretError
-from .knowledge import Vocabulary, outline_key
+from .knowledge import Vocabulary
 from .terms import Const, Value
 
-ROUTE_EXPLANATION = {
-    "auto_approve": "approved automatically",
-    "clinical_review": "routed to a clinical reviewer: this is not a denial (an adverse medical-necessity determination needs a physician's review)",
-    "other_policy": "decided under another coverage policy",
-}
+if TYPE_CHECKING:  # pragma: no cover
+    from .case import Case
+    from .knowledge import KnowledgeBase
+
+APPROVED = "approved"  # the decision format's word for an approval
 
 
 @dataclass(frozen=True)
@@ -75,13 +74,16 @@ class Note:
 
 @dataclass(frozen=True)
 class Decision:
-    """The decision on one case (the public decision format, via ``to_dict``)."""
+    """The decision on one case (the public decision format, via ``to_dict``).
+
+    ``echo`` holds the case fields the KB says a decision repeats
+    (``decision_echo/1``), readable as attributes (``decision.indication``).
+    """
 
     id: Optional[str]
     policy: str
     effective_date: str
-    indication: str
-    request: str
+    echo: tuple[tuple[str, Any], ...]
     decision: str
     authorization_months: Optional[int]
     criteria: tuple[CriterionResult, ...]
@@ -91,9 +93,17 @@ class Decision:
     notes: tuple[Note, ...] = ()
     source: str = field(default="<case>", compare=False)
 
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        for key, value in object.__getattribute__(self, "echo"):
+            if key == name:
+                return value
+        raise AttributeError(name)
+
     @property
     def approved(self) -> bool:
-        return self.decision == "approved"
+        return self.decision == APPROVED
 
     def met(self, criterion_id: str) -> Optional[bool]:
         """Whether a criterion that applies is met; None when it does not apply."""
@@ -112,8 +122,7 @@ class Decision:
             "id": self.id,
             "policy": self.policy,
             "effective_date": self.effective_date,
-            "indication": self.indication,
-            "request": self.request,
+            **dict(self.echo),
             "decision": self.decision,
             "authorization_months": self.authorization_months,
             "criteria": [c.to_dict() for c in self.criteria],
@@ -132,7 +141,7 @@ class KbAnswerError(KineretError):
 
 
 def field_path(value: Value) -> str:
-    """``medication_history(1)`` -> ``medication_history[1]``; ``plan`` -> ``plan``."""
+    """``f(1)`` -> ``f[1]``; ``plan`` -> ``plan``: a note's place as a case field path."""
     if isinstance(value, tuple):
         name, *args = value
         return name + "".join(f"[{a}]" for a in args)
@@ -150,99 +159,127 @@ def _one(output: dict[str, list[tuple]], name: str, required: bool = True) -> Op
     return values[0][0]
 
 
-_TREES: dict[tuple, tuple[Vocabulary, tuple[CriterionResult, ...], tuple[str, ...]]] = {}
+class DecisionBuilder:
+    """Arranges answers into decisions for one KB; criteria trees are memoized (few patterns recur)."""
+
+    def __init__(self, kb: "KnowledgeBase"):
+        self.kb = kb
+        self.vocab = kb.vocabulary
+        self.rank = self.vocab.criterion_rank()
+        self.reason_rank = {r: i for i, r in enumerate(self.vocab.reason_texts)}
+        self.echo_fields = [str(a[0]) for a in kb.facts("decision_echo", 1)]
+        self._trees: dict[tuple, tuple[tuple[CriterionResult, ...], tuple[str, ...]]] = {}
+
+    def id_order(self, cid: str) -> tuple:
+        return (0, self.rank[cid], "") if cid in self.rank else (1, 0, cid)
+
+    def tree(self, applies: frozenset, unmet_ids: frozenset, node_notes: tuple) -> tuple[tuple[CriterionResult, ...], tuple[str, ...]]:
+        key = (applies, unmet_ids, node_notes)
+        hit = self._trees.get(key)
+        if hit is not None:
+            return hit
+        vocab = self.vocab
+        notes = dict(node_notes)
+
+        def node(cid: str) -> CriterionResult:
+            crit = vocab.criteria.get(cid)
+            if crit is None:
+                raise KbAnswerError(f"the KB says criterion {cid!r} applies but declares no criterion({cid!r}, ...)")
+            kids = tuple(node(k) for k in vocab.children.get(cid, ()) if k in applies)
+            return CriterionResult(cid, crit.text, cid not in unmet_ids, kids, notes.get(cid, ()))
+
+        roots = sorted((c for c in applies if c in vocab.criteria and vocab.criteria[c].parent is None), key=self.id_order)
+        criteria = tuple(node(r) for r in roots)
+        unmet = tuple(n.id for root in criteria for n in root.walk() if not n.met)
+        if len(self._trees) > 20_000:
+            self._trees.clear()
+        self._trees[key] = (criteria, unmet)
+        return criteria, unmet
+
+    def build(self, case: "Case", output: dict[str, list[tuple]]) -> Decision:
+        """Arrange one case's answer atoms into a Decision."""
+        vocab = self.vocab
+        applies = frozenset(str(a[0]) for a in output.get("applies", []))
+        unmet_ids = frozenset(str(a[0]) for a in output.get("unmet", []))
+        node_notes: dict[str, list[str]] = {}
+        notes: list[Note] = []
+        for cid, kind, where in sorted(output.get("note", []), key=lambda a: (self.id_order(str(a[0])), repr(a[1]), repr(a[2]))):
+            text = vocab.note_texts.get(kind, str(kind))
+            notes.append(Note(str(cid), text, field_path(where)))
+            if str(cid) in applies and text not in node_notes.get(str(cid), []):
+                node_notes.setdefault(str(cid), []).append(text)
+        criteria, unmet = self.tree(applies, unmet_ids, tuple(sorted((k, tuple(v)) for k, v in node_notes.items())))
+        details: dict[str, dict[str, list]] = {}
+        for rid, detail in sorted(output.get("reason_detail", []), key=repr):
+            name, value = (detail[0], detail[1]) if isinstance(detail, tuple) and len(detail) == 2 else (str(detail), None)
+            details.setdefault(str(rid), {}).setdefault(name, []).append(str(value) if isinstance(value, Const) else value)
+        reasons = tuple(
+            Reason(rid, vocab.reason_texts.get(rid, rid), details.get(rid, {}))
+            for rid in sorted({str(a[0]) for a in output.get("reason", [])}, key=lambda r: (self.reason_rank.get(r, len(self.reason_rank)), r))
+        )
+        months = _one(output, "authorization_months", required=False)
+        return Decision(
+            id=case.id,
+            policy=vocab.policy_id,
+            effective_date=vocab.effective_from,
+            echo=tuple((name, case.get(name)) for name in self.echo_fields),
+            decision=str(_one(output, "decision")),
+            authorization_months=int(months) if months is not None else None,
+            criteria=criteria,
+            unmet=unmet,
+            reasons=reasons,
+            route=str(_one(output, "route")),
+            notes=tuple(notes),
+            source=case.source,
+        )
 
 
-def _tree(vocab: Vocabulary, applies: frozenset, unmet_ids: frozenset, node_notes: tuple) -> tuple[tuple[CriterionResult, ...], tuple[str, ...]]:
-    """The criteria tree and unmet ids for a set of statuses (memoized: few patterns recur)."""
-    key = (id(vocab), applies, unmet_ids, node_notes)
-    hit = _TREES.get(key)
-    if hit is not None and hit[0] is vocab:  # the entry holds its vocabulary: ids cannot be reused
-        return hit[1], hit[2]
-    notes = dict(node_notes)
-
-    def node(cid: str) -> CriterionResult:
-        crit = vocab.criteria.get(cid)
-        if crit is None:
-            raise KbAnswerError(f"the KB says criterion {cid!r} applies but declares no criterion({cid!r}, ...)")
-        kids = tuple(node(k) for k in vocab.children.get(cid, ()) if k in applies)
-        return CriterionResult(cid, crit.text, cid not in unmet_ids, kids, notes.get(cid, ()))
-
-    roots = sorted((c for c in applies if c in vocab.criteria and vocab.criteria[c].parent is None), key=_root_order)
-    criteria = tuple(node(r) for r in roots)
-    unmet = tuple(n.id for root in criteria for n in root.walk() if not n.met)
-    if len(_TREES) > 20_000:
-        _TREES.clear()
-    _TREES[key] = (vocab, criteria, unmet)
-    return criteria, unmet
+def builder(kb: "KnowledgeBase") -> DecisionBuilder:
+    """The decision builder of a KB, made once per loaded KB."""
+    return kb.derived("decision_builder", lambda: DecisionBuilder(kb))
 
 
-def build_decision(case: Case, output: dict[str, list[tuple]], vocab: Vocabulary) -> Decision:
+def build_decision(case: "Case", output: dict[str, list[tuple]], kb: "KnowledgeBase") -> Decision:
     """Arrange one case's answer atoms into a Decision."""
-    applies = frozenset(str(a[0]) for a in output.get("applies", []))
-    unmet_ids = frozenset(str(a[0]) for a in output.get("unmet", []))
-    node_notes: dict[str, list[str]] = {}
-    notes: list[Note] = []
-    for cid, kind, where in sorted(output.get("note", []), key=lambda a: (outline_key(str(a[0])), repr(a[1]), repr(a[2]))):
-        text = vocab.note_texts.get(kind, str(kind))
-        notes.append(Note(str(cid), text, field_path(where)))
-        if str(cid) in applies and text not in node_notes.get(str(cid), []):
-            node_notes.setdefault(str(cid), []).append(text)
-    criteria, unmet = _tree(vocab, applies, unmet_ids, tuple(sorted((k, tuple(v)) for k, v in node_notes.items())))
-    details: dict[str, dict[str, list]] = {}
-    for rid, detail in sorted(output.get("reason_detail", []), key=repr):
-        name, value = (detail[0], detail[1]) if isinstance(detail, tuple) and len(detail) == 2 else (str(detail), None)
-        details.setdefault(str(rid), {}).setdefault(name, []).append(str(value) if isinstance(value, Const) else value)
-    reasons = tuple(
-        Reason(rid, vocab.reason_texts.get(rid, rid), details.get(rid, {}))
-        for rid in sorted({str(a[0]) for a in output.get("reason", [])}, key=_reason_order)
-    )
-    months = _one(output, "authorization_months", required=False)
-    return Decision(
-        id=case.id,
-        policy=vocab.policy_id,
-        effective_date=vocab.effective_date,
-        indication=case.indication,
-        request=case.request,
-        decision=str(_one(output, "decision")),
-        authorization_months=int(months) if months is not None else None,
-        criteria=criteria,
-        unmet=unmet,
-        reasons=reasons,
-        route=str(_one(output, "route")),
-        notes=tuple(notes),
-        source=case.source,
-    )
+    return builder(kb).build(case, output)
 
 
-def _root_order(cid: str) -> tuple:
-    # an indication's own criteria come before the reauthorization criterion
-    return (not cid[:1].isdigit(), outline_key(cid))
+def verdict(decision: Decision, vocab: Vocabulary, with_unmet: bool = True) -> str:
+    """The decision's headline words: APPROVED for up to 12 months, CRITERIA NOT MET (unmet: ...)."""
+    words = vocab.decision_texts.get(decision.decision, decision.decision)
+    if decision.approved:
+        return vocab.word("approved_for", decision=words, months=decision.authorization_months)
+    if decision.reasons:
+        return f"{words} ({', '.join(r.id for r in decision.reasons)})"
+    if with_unmet and decision.unmet:
+        return f"{words} ({vocab.word('unmet_label', ids=', '.join(decision.unmet))})"
+    return words
 
 
-def _reason_order(rid: str) -> tuple:
-    head, _, tail = rid.partition(".")
-    return (head, not tail.isdigit(), int(tail) if tail.isdigit() else 0, tail)
-
-
-def render_text(decision: Decision, vocab: Vocabulary, case: Optional[Case] = None) -> str:
+def render_text(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = None, kb: "Optional[KnowledgeBase]" = None) -> str:
     """The decision as a reviewer reads it: header, criteria tree, reasons, decision."""
-    lines = [f"{vocab.policy_id} {vocab.policy_name} (Kineret), effective {decision.effective_date}"]
-    name = decision.id or "(no id)"
-    lines.append(f"Case {name} ({decision.source})")
-    facts = [f"indication: {vocab.indications.get(decision.indication, decision.indication)}", f"request: {vocab.requests.get(decision.request, decision.request)}"]
-    if case is not None:
-        facts.append(f"plan: {vocab.plans.get(case.plan, case.plan) if case.plan else 'not given'}")
-    lines.append("; ".join(facts))
+    w = vocab.word
+    lines = [w("decision_header", policy=vocab.policy_id, title=vocab.title, drug=vocab.drug_name, effective=decision.effective_date)]
+    lines.append(w("case_line", id=decision.id or w("no_id"), source=decision.source))
+    if case is not None and case.schema is not None:
+        facts = []
+        for name, label, absent in (kb.facts("case_field_shown", 3) if kb is not None else []):
+            f = case.schema.by_name.get(str(name))
+            value = case.get(str(name))
+            shown = case.schema.value_label(f.kind, value) if f is not None and value is not None else str(absent)
+            facts.append(w("field_line", label=label, value=shown))
+        if facts:
+            lines.append(w("field_separator").join(facts))
     if decision.criteria:
         lines.append("")
-        lines.append("Criteria")
+        lines.append(w("criteria_heading"))
+        pad = " " * (len(w("unmet_mark")) + 3)
 
         def show(node: CriterionResult, depth: int) -> None:
-            mark = "[met]  " if node.met else "[unmet]"
+            mark = w("met_mark") if node.met else w("unmet_mark")
             lines.append(f"{'  ' * depth}{mark} {node.id}  {node.text}")
             for note in node.notes:
-                lines.append(f"{'  ' * depth}          note: {note}")
+                lines.append(f"{'  ' * depth}{pad}{w('note_line', text=note)}")
             for child in node.children:
                 show(child, depth + 1)
 
@@ -250,23 +287,17 @@ def render_text(decision: Decision, vocab: Vocabulary, case: Optional[Case] = No
             show(root, 1)
     if decision.reasons:
         lines.append("")
-        lines.append("Reasons")
+        lines.append(w("reasons_heading"))
         for r in decision.reasons:
             extra = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in r.details.items())
             lines.append(f"  {r.id}  {r.text}" + (f" ({extra})" if extra else ""))
-    loose = [n for n in decision.notes if not decision.met(n.id) in (True, False)]
+    loose = [n for n in decision.notes if decision.met(n.id) not in (True, False)]
     if loose:
         lines.append("")
-        lines.append("Notes")
+        lines.append(w("notes_heading"))
         for n in loose:
             lines.append(f"  {n.id} ({n.field})  {n.text}")
     lines.append("")
-    verdict = decision.decision.replace("_", " ").upper()
-    if decision.approved:
-        lines.append(f"Decision: {verdict} for up to {decision.authorization_months} months")
-    elif decision.unmet and decision.decision == "criteria_not_met":
-        lines.append(f"Decision: {verdict} (unmet: {', '.join(decision.unmet)})")
-    else:
-        lines.append(f"Decision: {verdict}" + (f" ({', '.join(r.id for r in decision.reasons)})" if decision.reasons else ""))
-    lines.append(f"Route: {decision.route}: {ROUTE_EXPLANATION.get(decision.route, decision.route)}")
+    lines.append(w("verdict_line", verdict=verdict(decision, vocab)))
+    lines.append(w("route_line", route=decision.route, text=vocab.route_texts.get(decision.route, decision.route)))
     return "\n".join(lines) + "\n"

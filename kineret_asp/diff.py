@@ -3,8 +3,8 @@
 Both KB versions go into one clingo program over the same case space (the
 new KB's ``#program space.``): every predicate of the old KB is renamed
 ``old__p``, of the new ``new__p``, while the case facts are shared. The
-solver then enumerates, projected on a description of the case (indication,
-plan, request) and of the change (old and new decision, criteria whose
+solver then enumerates, projected on a description of the case (the fields
+a decision's header shows, case_field_shown/3) and of the change (old and new decision, criteria whose
 status differs), every class of cases whose decision changes; for each class
 it finds one smallest example case (fewest facts, by optimization). Nothing
 is enumerated in Python.
@@ -15,59 +15,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-import clingo
-import clingo.ast as ast
-from clingo.ast import ASTType
-
-from .engine import input_signatures
 from .errors import Diagnostic, KbError, SolveTimeout
+from .knowledge import KnowledgeBase, resolve_kb
+from .program import compiled
 from .solving import ground_program, models
-from .knowledge import KnowledgeBase, outline_key, resolve_kb
-from .rewrite import Signature
 from .terms import SymbolDecoder
 from .verify import atoms_to_case, minimize_inputs
-
-
-class _Rename(ast.Transformer):
-    def __init__(self, prefix: str, keep: set[Signature]):
-        self.prefix = prefix
-        self.keep = keep
-
-    def _rename(self, fn: ast.AST) -> ast.AST:
-        if fn.ast_type == ASTType.Function and (fn.name, len(fn.arguments)) not in self.keep:
-            return fn.update(name=self.prefix + fn.name)
-        return fn
-
-    def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
-        sym = node.symbol
-        if sym.ast_type == ASTType.SymbolicTerm and sym.symbol.type == clingo.SymbolType.Function:
-            if (sym.symbol.name, len(sym.symbol.arguments)) not in self.keep:
-                return node.update(symbol=ast.Function(sym.location, self.prefix + sym.symbol.name, [], 0))
-            return node
-        if sym.ast_type == ASTType.Pool:
-            return node.update(symbol=sym.update(arguments=[self._rename(a) for a in sym.arguments]))
-        if sym.ast_type == ASTType.UnaryOperation:
-            return node.update(symbol=sym.update(argument=self._rename(sym.argument)))
-        return node.update(symbol=self._rename(sym))
-
-
-def renamed(kb: KnowledgeBase, parts: tuple[str, ...], prefix: str, keep: set[Signature]) -> list[str]:
-    """The KB's parts with every predicate but the case inputs renamed."""
-    rename = _Rename(prefix, keep)
-    lines = []
-    for name in parts:
-        for s in kb.part(name):
-            kind = s.node.ast_type
-            if kind in (ASTType.Program, ASTType.ShowSignature, ASTType.ShowTerm):
-                continue
-            if kind == ASTType.Defined:
-                if (s.node.name, s.node.arity) not in keep:
-                    lines.append(str(s.node.update(name=prefix + s.node.name)))
-                else:
-                    lines.append(str(s.node))
-                continue
-            lines.append(str(rename(s.node)))
-    return lines
 
 
 DIFF_RULES = """
@@ -78,10 +31,6 @@ status(new, C, unmet) :- new__unmet(C).
 flip(C) :- status(old, C, S), not status(new, C, S).
 flip(C) :- status(new, C, S), not status(old, C, S).
 changed :- old__decision(D), not new__decision(D).
-class(indication, I) :- case_indication(I).
-class(plan, P) :- case_plan(P).
-class(plan, none) :- not case_plan(_).
-class(request, R) :- case_request(R).
 class(old, D) :- old__decision(D).
 class(new, D) :- new__decision(D).
 class(flip, C) :- flip(C).
@@ -89,46 +38,72 @@ class(flip, C) :- flip(C).
 """
 
 
+def class_rules(kb: KnowledgeBase) -> list[str]:
+    """A class of cases is described by the fields a decision's header shows (case_field_shown/3)."""
+    lines = []
+    for name in shown_fields(kb):
+        f = kb.schema.by_name[name]
+        lines.append(f"class(field({f.name}), X) :- {f.atom}(X).")
+        lines.append(f"class(field({f.name}), none) :- not {f.atom}(_).")
+    return lines
+
+
+def shown_fields(kb: KnowledgeBase) -> list[str]:
+    """The scalar fields with an atom that describe a class, in the KB's order."""
+    out = []
+    for name, _, _ in kb.facts("case_field_shown", 3):
+        f = kb.schema.by_name.get(str(name))
+        if f is not None and f.atom and f.kind.name not in ("list", "entries", "boolean"):
+            out.append(f.name)
+    return out
+
+
 @dataclass
 class ChangeClass:
     """A class of cases whose decision changes, with one smallest example."""
 
-    indication: str
-    plan: Optional[str]
-    request: str
+    fields: tuple[tuple[str, Optional[str]], ...]
     old: str
     new: str
     flipped: list[dict]
     example: dict = field(default_factory=dict)
 
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        for key, value in object.__getattribute__(self, "fields"):
+            if key == name:
+                return value
+        raise AttributeError(name)
+
+    def sort_key(self) -> tuple:
+        return tuple(v or "" for _, v in self.fields)
+
     def label(self, kb: KnowledgeBase) -> str:
-        v = kb.vocabulary
-        plan = v.plans.get(self.plan, self.plan) if self.plan else "no plan given"
-        text = f"{v.indications.get(self.indication, self.indication)}, {plan}, {v.requests.get(self.request, self.request)}: {self.old} -> {self.new}"
+        schema = kb.schema
+        shown = {str(n): (str(lbl), str(absent)) for n, lbl, absent in kb.facts("case_field_shown", 3)}
+        parts = []
+        for name, value in self.fields:
+            f = schema.by_name[name]
+            label, absent = shown.get(name, (name, ""))
+            parts.append(schema.value_label(f.kind, value) if value is not None else f"{label} {absent}")
+        text = f"{', '.join(parts)}: {self.old} -> {self.new}"
         if self.flipped:
-            mark = {"met": "met", "unmet": "unmet", None: "n/a"}
+            w = kb.vocabulary.word
+            mark = {"met": w("status_met"), "unmet": w("status_unmet"), None: w("status_none")}
             ids = {f["id"] for f in self.flipped}
-            parts = []
+            items = []
             for f in self.flipped:
-                part = f"{f['id']} {mark[f['old']]} -> {mark[f['new']]}"
+                item = f"{f['id']} {mark[f['old']]} -> {mark[f['new']]}"
                 kids = kb.vocabulary.children.get(f["id"], ())
                 if f.get("text") and not ids & set(kids):  # a cause, not a consequence: quote it
-                    part += f" [{f['text']}]"
-                parts.append(part)
-            text += f" (criteria: {', '.join(parts)})"
+                    item += f" [{f['text']}]"
+                items.append(item)
+            text += f" (criteria: {', '.join(items)})"
         return text
 
     def to_dict(self, kb: KnowledgeBase) -> dict:
-        return {
-            "label": self.label(kb),
-            "indication": self.indication,
-            "plan": self.plan,
-            "request": self.request,
-            "old": self.old,
-            "new": self.new,
-            "criteria": self.flipped,
-            "example": self.example,
-        }
+        return {"label": self.label(kb), **dict(self.fields), "old": self.old, "new": self.new, "criteria": self.flipped, "example": self.example}
 
 
 @dataclass
@@ -141,11 +116,11 @@ def diff_kbs(old: Any, new: Any, time_limit: float = 60.0) -> DiffReport:
     """Every class of cases of the new KB's space whose decision differs between the two KBs."""
     start = time.perf_counter()
     old_kb, new_kb = resolve_kb(old), resolve_kb(new)
-    if not new_kb.part("space"):
-        raise KbError([Diagnostic(new_kb.display_path(new_kb.path), 0, 0, "error", "the new KB declares no case space (#program space.): diff needs kb/verify/space.lp")])
-    keep = input_signatures(old_kb) | input_signatures(new_kb)
-    program = renamed(old_kb, ("base",), "old__", keep) + renamed(new_kb, ("base", "space"), "new__", keep)
+    keep = old_kb.schema.input_signatures() | new_kb.schema.input_signatures()
+    program = compiled(old_kb).renamed(("base",), "old__", keep) + compiled(new_kb).renamed(("base", "space"), "new__", keep)
+    program += [old_kb.schema.defined_text(), new_kb.schema.defined_text()]
     program.append(DIFF_RULES)
+    program += class_rules(new_kb)
     program.append(":- not changed.")
     program.append(minimize_inputs(new_kb, tagged=False))
     control = ground_program(new_kb, ["\n".join(program)], ["--project=show", "--opt-mode=ignore", "--models=0"], "the two KBs together")
@@ -166,20 +141,22 @@ def diff_kbs(old: Any, new: Any, time_limit: float = 60.0) -> DiffReport:
         except SolveTimeout:
             pass  # keep the smallest example found so far
         classes.append(_describe(found_class, best[0] if best else [], new_kb, old_kb))
-    classes.sort(key=lambda c: (c.indication, c.plan or "", c.request, c.old, c.new, [f["id"] for f in c.flipped]))
+    classes.sort(key=lambda c: (c.sort_key(), c.old, c.new, [f["id"] for f in c.flipped]))
     return DiffReport(classes, time.perf_counter() - start)
 
 
 def _describe(atoms: frozenset, example: list, new_kb: KnowledgeBase, old_kb: KnowledgeBase) -> ChangeClass:
-    values: dict[str, list] = {}
+    values: dict[Any, list] = {}
     for _, key, value in atoms:
-        values.setdefault(str(key), []).append(value)
-    plan = str(values["plan"][0])
-    flips = sorted((str(c) for c in values.get("flip", [])), key=outline_key)
+        values.setdefault(key, []).append(value)
+    fields = []
+    for name in shown_fields(new_kb):
+        value = str(values[("field", name)][0])
+        fields.append((name, None if value == "none" else value))
+    rank = {c: i for i, c in enumerate([*new_kb.vocabulary.criteria, *old_kb.vocabulary.criteria])}
+    flips = sorted((str(c) for c in values.get("flip", [])), key=lambda c: (rank.get(c, len(rank)), c))
     return ChangeClass(
-        indication=str(values["indication"][0]),
-        plan=None if plan == "none" else plan,
-        request=str(values["request"][0]),
+        fields=tuple(fields),
         old=str(values["old"][0]),
         new=str(values["new"][0]),
         flipped=[{"id": c, "old": None, "new": None} for c in flips],

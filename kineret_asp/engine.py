@@ -1,6 +1,6 @@
 """Running clingo on cases: the KB grounded for a chunk of cases at once.
 
-The single-case KB is rewritten once (see :mod:`kineret_asp.rewrite`) so that
+The single-case KB is rewritten once (see :mod:`kineret_asp.program`) so that
 every case-dependent predicate carries a case number; a chunk of cases is
 then one program: the KB, the static facts once, and each case's input
 facts under its number. One grounding decides the whole chunk, and the KB's
@@ -23,17 +23,13 @@ from functools import cached_property
 from typing import Optional, Sequence
 
 import clingo
-from clingo.ast import ASTType
 
-from .errors import Diagnostic, KbError, SolveTimeout
+from .errors import SolveTimeout
 from .knowledge import KnowledgeBase
-from .rewrite import Rewrite, dynamic_predicates, guard_atom, needed_statements, rewrite_statement, variable
+from .program import CASE_GUARD, Compiled, compiled
 from .backendfacts import FactAdder, ShownReader
 from .solving import ground_program, models
 from .terms import SymbolDecoder
-
-CASE_VAR = "CASE__"
-CASE_GUARD = "case__"
 
 Output = dict[str, list[tuple]]
 """A case's answer: for every shown predicate, its atoms' arguments."""
@@ -47,41 +43,8 @@ class CaseFailure:
 
 
 def input_signatures(kb: KnowledgeBase) -> set[tuple[str, int]]:
-    """The case inputs: every predicate the KB's base part declares with #defined."""
-    return {(s.node.name, s.node.arity) for s in kb.part("base") if s.node.ast_type == ASTType.Defined}
-
-
-def shown_signatures(kb: KnowledgeBase) -> list[tuple[str, int]]:
-    """What a decision reads: the predicates the KB's base part shows."""
-    return [(s.node.name, s.node.arity) for s in kb.part("base") if s.node.ast_type == ASTType.ShowSignature]
-
-
-class ChunkProgram:
-    """The KB rewritten for many cases, as clingo text, built once per KB (and cached on disk)."""
-
-    def __init__(self, kb: KnowledgeBase):
-        from .diskcache import cached_text
-
-        self.kb = kb
-        self.shown = shown_signatures(kb)
-        if not self.shown:
-            raise KbError([Diagnostic(kb.display_path(kb.path), 0, 0, "error", "the KB shows nothing: decision.lp must #show the predicates a decision reads")])
-        self.text = cached_text("chunk", kb.digest, self._build)
-
-    def _build(self) -> str:
-        kb = self.kb
-        base = [s.node for s in kb.part("base")]
-        dynamic = frozenset(dynamic_predicates(base, input_signatures(kb)))
-        rw = Rewrite(dynamic, variable(CASE_VAR), guard_atom(CASE_GUARD, CASE_VAR))
-        lines = ["#show."]
-        for node in needed_statements(base, self.shown):
-            if node.ast_type == ASTType.Program:
-                continue
-            new = rewrite_statement(node, rw)
-            if new is not None:
-                lines.append(str(new))
-        lines.append(f"#defined {CASE_GUARD}/1.")
-        return "\n".join(lines)
+    """The case inputs: every predicate the KB's case schema declares."""
+    return kb.schema.input_signatures()
 
 
 class ChunkEngine:
@@ -97,8 +60,8 @@ class ChunkEngine:
         self._lock = threading.RLock()  # the fact and answer buffers are shared
 
     @cached_property
-    def program(self) -> ChunkProgram:
-        return ChunkProgram(self.kb)
+    def program(self) -> Compiled:
+        return compiled(self.kb)
 
     def run(self, cases: Sequence[Sequence[tuple]]) -> list["Output | CaseFailure"]:
         """Decide every case (given as its input atoms); results in the same order."""
@@ -135,7 +98,7 @@ class ChunkEngine:
                 ids.extend([k] * len(atoms))
             self.adder.add(control, flat, ids)
 
-        control = ground_program(self.kb, [program.text], (), "the KB", add_facts)
+        control = ground_program(self.kb, [program.chunk_text], (), "the KB", add_facts)
         names = [name for name, _ in program.shown]
         outputs: list[Output] = [{name: [] for name in names} for _ in cases]
         found = False

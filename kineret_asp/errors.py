@@ -56,11 +56,22 @@ class CaseError(KineretError):
     for a near miss, the closest known value.
     """
 
-    def __init__(self, source: str, path: str, message: str):
+    def __init__(self, source: str, path: str, message: str, errors: "Sequence[CaseError] | None" = None):
         self.source = source
         self.path = path
         self.message = message
+        self.errors: list[CaseError] = list(errors) if errors else [self]
         super().__init__(self.line())
+
+    @classmethod
+    def many(cls, errors: "Sequence[CaseError]") -> "CaseError":
+        """One error standing for several found in one case (the first is its message)."""
+        first = errors[0]
+        return cls(first.source, first.path, first.message, errors)
+
+    def lines(self) -> list[str]:
+        """Every error found, one line each."""
+        return [e.line() for e in self.errors]
 
     def line(self) -> str:
         """The error as one line (any line break a value smuggled in is escaped)."""

@@ -1,36 +1,47 @@
-"""Loading a knowledge base folder: files, parse, clingo's messages, static facts.
+"""Loading a knowledge base: a tree of policy versions over a shared framework.
 
-A KB is a folder of ``.lp`` files (searched recursively, in sorted order).
+A KB tree is a folder holding ``framework/`` (the machinery every policy
+shares: how criteria combine, the decision, the case format) and
+``policies/<ID>/<effective-from>/`` (one folder per version of a policy: its
+inputs, vocabulary, criteria, tables and words). The program that decides a
+case under one version is the framework's files plus that version's files;
+:class:`KnowledgeBase` is that program, parsed. Folders named ``cases`` and
+``source`` inside a version hold example cases and the policy's text, never
+rules.
+
 Loading parses every file on its own so that all syntax errors are reported,
-each as ``file:line:col``; then grounds the KB once without a case and reads
-the static facts that the rest of the package needs (vocabulary, criteria,
-texts): Python never restates them.
+each as ``file:line:col``; then grounds the program once without a case and
+reads the static facts that the rest of the package needs (schema,
+vocabulary, criteria, words): Python never restates them.
 """
 from __future__ import annotations
 
+import hashlib
 import os
-import re
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 import clingo
 import clingo.ast as ast
 
 from .errors import Diagnostic, KbError
-from .terms import SymbolDecoder, Value
+from .solving import MessageLog, new_control
+from .terms import Const, SymbolDecoder, Value
 
-_FACT_START = re.compile(r'^([a-z_][A-Za-z0-9_]*)\(\s*("[^"]*"|[a-z_][A-Za-z0-9_]*)', re.M)
-_MESSAGE = re.compile(r"^(?P<file>.*?):(?P<line>\d+):(?P<col>\d+)(?:-(?:\d+:)?\d+)?: (?P<sev>error|warning|info): (?P<msg>.*)", re.S)
+FRAMEWORK = "framework"
+POLICIES = "policies"
+NOT_RULES = ("cases", "source")  # folders of a version that hold no rules
 
 
 def default_kb_path() -> Path:
     """The KB shipped with the package: ``kineret_asp/kb`` when installed, ``kb/`` of a source tree."""
     here = Path(__file__).resolve().parent
     for candidate in (here / "kb", here.parent / "kb"):
-        if candidate.is_dir() and any(candidate.glob("*.lp")):
+        if (candidate / FRAMEWORK).is_dir():
             return candidate
     try:
         packaged = Path(str(resources.files("kineret_asp.kb")))
@@ -41,40 +52,14 @@ def default_kb_path() -> Path:
     return here / "kb"
 
 
-def parse_message(text: str, fallback_file: str = "<kb>") -> Diagnostic:
-    """Turn one clingo message into a diagnostic, keeping its position."""
-    first, _, rest = text.strip().partition("\n")
-    match = _MESSAGE.match(first)
-    if not match:
-        return Diagnostic(fallback_file, 0, 0, "error", " ".join(text.split()))
-    msg = match.group("msg").strip()
-    detail = " ".join(line.strip() for line in rest.splitlines() if line.strip())
-    if detail:
-        msg = f"{msg} {detail}"
-    return Diagnostic(match.group("file"), int(match.group("line")), int(match.group("col")), match.group("sev"), msg)
-
-
-class MessageLog:
-    """A clingo logger that keeps every message as a diagnostic."""
-
-    def __init__(self, fallback_file: str = "<kb>"):
-        self.diagnostics: list[Diagnostic] = []
-        self._fallback = fallback_file
-
-    def __call__(self, code: clingo.MessageCode, text: str) -> None:
-        self.diagnostics.append(parse_message(text, self._fallback))
-
-    def errors(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.severity == "error"]
-
-
 @dataclass(frozen=True)
 class Statement:
-    """One parsed statement with the program part it belongs to."""
+    """One parsed statement with the program part it belongs to and its place."""
 
     part: str
     node: ast.AST
     file: str
+    rank: int  # position among all statements of the program (files in load order)
 
     @property
     def line(self) -> int:
@@ -91,119 +76,214 @@ class Criterion:
     text: str
 
 
-def outline_key(criterion_id: str) -> tuple:
-    """Sort key following the policy's outline: 1 < 1.A < 1.A.i < 1.A.ii < 1.A.iv < 1.B."""
-    romans = {"i": 1, "v": 5, "x": 10, "l": 50}
+def display_path(path: Path | str) -> str:
+    """A path as users wrote it: relative below the working folder, absolute elsewhere."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
 
-    def roman(part: str) -> Optional[int]:
-        if not part or any(c not in romans for c in part):
-            return None
-        total = 0
-        for i, c in enumerate(part):
-            v = romans[c]
-            total += -v if i + 1 < len(part) and romans[part[i + 1]] > v else v
-        return total
 
-    key = []
-    for part in criterion_id.split("."):
-        if part.isdigit():
-            key.append((0, int(part), ""))
-        elif roman(part) is not None:
-            key.append((1, roman(part), ""))
-        else:
-            key.append((2, 0, part))
-    return tuple(key)
+def rule_files(folder: Path) -> list[Path]:
+    """The ``.lp`` files of a framework or version folder, in a stable order (cases and sources left out)."""
+    out = []
+    for p in sorted(folder.rglob("*.lp")):
+        rel = p.relative_to(folder).parts
+        if p.is_file() and not any(part in NOT_RULES for part in rel[:-1]):
+            out.append(p)
+    return out
 
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """The static facts of a KB that Python needs, read from the KB itself."""
+    """The static facts of a policy version that the package reads, from the KB itself.
+
+    Nothing here is named by Python: vocabularies are keyed by the name the
+    KB gives them (the ``V`` of ``key(V)``), words by their text/2 keys.
+    """
 
     policy_id: str
-    policy_name: str
-    effective_date: str
-    indications: dict[str, str]
-    specialties: dict[str, str]
-    plans: dict[str, str]
-    requests: dict[str, str]
-    outcomes: dict[str, str]
-    test_results: dict[str, str]
-    genes: dict[str, str]
-    drugs: dict[str, str]
-    products: dict[str, str]
-    product_of: dict[str, str]
-    csdmards: frozenset[str]
-    biologics: frozenset[str]
-    criteria: dict[str, Criterion]
+    title: str
+    drug_name: str
+    effective_from: str
+    effective_to: Optional[str]
+    keys: dict[str, dict[str, str]]  # vocabulary -> key -> label, in declaration order
+    nouns: dict[str, str]  # vocabulary -> "a drug"
+    key_groups: dict[str, dict[str, tuple[str, ...]]]  # vocabulary -> group -> member keys
+    group_names: dict[str, dict[str, str]]  # vocabulary -> group -> words
+    criteria: dict[str, Criterion]  # in the policy's order
     children: dict[str, tuple[str, ...]]
-    roots: dict[str, str]
-    reason_texts: dict[str, str]
+    combinators: dict[str, str]
+    reason_texts: dict[str, str]  # in the policy's order
     note_texts: dict[Value, str]
-    authorization_months: dict[str, int]
+    words: dict[str, str]
+    decision_texts: dict[str, str]
+    route_texts: dict[str, str]
 
-    def product_name(self, product: str) -> str:
-        return self.products.get(product) or self.drugs.get(product, product)
+    def label(self, vocabulary: str, key: Any) -> str:
+        """The words for a key (the key itself when the KB gives none)."""
+        return self.keys.get(vocabulary, {}).get(str(key), str(key))
+
+    def word(self, key: str, **values: Any) -> str:
+        """A framework or policy text (text/2), with its {placeholders} filled in."""
+        template = self.words.get(key, key)
+        return fill(template, values)
+
+    def criterion_rank(self) -> dict[str, int]:
+        return {cid: i for i, cid in enumerate(self.criteria)}
 
 
-@dataclass(eq=False)
+def fill(template: str, values: dict[str, Any]) -> str:
+    """Fill ``{name}`` placeholders; an unknown name is left as written."""
+    out = []
+    i = 0
+    while i < len(template):
+        start = template.find("{", i)
+        if start < 0:
+            out.append(template[i:])
+            break
+        end = template.find("}", start)
+        if end < 0:
+            out.append(template[i:])
+            break
+        out.append(template[i:start])
+        name = template[start + 1:end]
+        out.append(str(values[name]) if name in values else template[start:end + 1])
+        i = end + 1
+    return "".join(out)
+
+
 class KnowledgeBase:
-    """A parsed KB folder. Use :func:`load_kb` to get one (it caches)."""
+    """One policy version's program: the framework's files plus the version's.
 
-    path: Path
-    files: list[Path]
-    statements: list[Statement]
-    comments: list[Statement]
-    messages: list[Diagnostic] = field(default_factory=list)
-    errors: list[Diagnostic] = field(default_factory=list)
-    texts: dict[str, str] = field(default_factory=dict)
+    Use :func:`load_kb` (it caches). Everything derived from the KB (its
+    schema, vocabulary, compiled programs, engines) is cached on the object
+    itself, so it lives exactly as long as the KB does.
+    """
+
+    def __init__(self, path: Path, root: Path, files: list[Path], statements: list[Statement], comments: list[Statement], messages: list[Diagnostic], errors: list[Diagnostic], texts: dict[str, str]):
+        self.path = path  # the version folder
+        self.root = root  # the tree's root folder
+        self.files = files
+        self.statements = statements
+        self.comments = comments
+        self.messages = messages
+        self.errors = errors
+        self.texts = texts
+        self._lock = threading.RLock()
+        self._derived: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"KnowledgeBase({display_path(self.path)!r})"
 
     def display_path(self, file: Path | str) -> str:
-        return _display(Path(file))
+        return display_path(Path(file))
+
+    def derived(self, name: str, make: Any) -> Any:
+        """A value computed from this KB once (a compiled program, an engine), kept with it."""
+        with self._lock:
+            value = self._derived.get(name)
+            if value is None:
+                value = self._derived[name] = make()
+            return value
 
     def part(self, name: str) -> list[Statement]:
         return [s for s in self.statements if s.part == name]
+
+    @cached_property
+    def framework_files(self) -> list[Path]:
+        framework = self.root / FRAMEWORK
+        return [f for f in self.files if framework in f.parents]
+
+    @cached_property
+    def version_files(self) -> list[Path]:
+        return [f for f in self.files if f not in self.framework_files]
+
+    @cached_property
+    def static_model(self) -> list[tuple]:
+        """Every atom of the program's base part grounded without a case, decoded."""
+        where = display_path(self.path)
+        log = MessageLog(where)
+        control = new_control([], log, message_limit=1000)
+        try:
+            control.add("base", [], self.part_text("base"))
+            control.ground([("base", [])])
+        except RuntimeError:
+            raise KbError(log.errors() or [Diagnostic(where, 0, 0, "error", "the KB does not ground")]) from None
+        decode = SymbolDecoder()
+        atoms: list[tuple] = []
+        result = control.solve(on_model=lambda m: atoms.extend(as_atom(decode(s)) for s in m.symbols(atoms=True)))
+        if not result.satisfiable:
+            raise KbError(self._failing_constraints())
+        return atoms
 
     def part_text(self, name: str) -> str:
         """The statements of one program part, as clingo source text."""
         return "\n".join(str(s.node) for s in self.statements if s.part == name and s.node.ast_type != ast.ASTType.Program)
 
-    def load_into(self, control: clingo.Control, parts: Iterable[str] = ("base",)) -> None:
-        """Add the given program parts to a control, each under its own name."""
-        for name in parts:
-            params = self.part_params(name)
-            control.add(name, list(params), self.part_text(name))
-
-    def part_params(self, name: str) -> tuple[str, ...]:
-        for s in self.statements:
-            if s.part == name and s.node.ast_type == ast.ASTType.Program:
-                return tuple(p.name for p in s.node.parameters)
-        return ()
+    def facts(self, name: str, arity: int) -> list[tuple]:
+        """The arguments of every static atom name/arity, in the order the KB writes them."""
+        return [a[1:] for a in self.ordered_model if a[0] == name and len(a) == arity + 1]
 
     @cached_property
-    def static_model(self) -> list[tuple]:
-        """Every atom of the KB's base part grounded without a case, decoded."""
-        log = MessageLog(_display(self.path))
-        control = clingo.Control(["--warn=none"], logger=log, message_limit=1000)
+    def ordered_model(self) -> list[tuple]:
+        """The static model in the order the KB writes it (see :meth:`order_key`)."""
+        return sorted(self.static_model, key=self.order_key)
+
+    def order_key(self, atom: tuple) -> tuple:
+        """Where an atom stands in the KB's own order.
+
+        A fact written in the KB stands where it is written. An atom a rule
+        derives stands where its first argument is first written (a table
+        row's criterion id, an exclusion's id), and after those, in the
+        order of its terms.
+        """
+        rank = self.declaration_rank.get(atom)
+        if rank is not None:
+            return (rank, "")
+        first = self.first_written.get(atom[1]) if len(atom) > 1 else None
+        return ((0, first) if first is not None else (1, 0), repr(atom))
+
+    @cached_property
+    def first_written(self) -> dict[Value, int]:
+        """For every term an argument of a written fact holds, the rank where it first appears."""
+        out: dict[Value, int] = {}
+        for atom, (_, rank) in sorted(self.declaration_rank.items(), key=lambda kv: kv[1]):
+            for arg in atom[1:]:
+                out.setdefault(arg, rank)
+        return out
+
+    @cached_property
+    def declaration_rank(self) -> dict[tuple, tuple[int, int]]:
+        """Where each fact is written: its statement's rank (pools expanded), from one grounding."""
+        lines = []
+        for s in self.statements:
+            node = s.node
+            if s.part != "base" or node.ast_type != ast.ASTType.Rule or node.body:
+                continue
+            head = node.head
+            if head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.SymbolicAtom:
+                lines.append(f"decl__({s.rank}, {head.atom.symbol}).")
+        rank: dict[tuple, tuple[int, int]] = {}
+        decode = SymbolDecoder()
         try:
-            self.load_into(control, ["base"])
+            control = new_control([], None)
+            control.add("base", [], "\n".join(lines))
             control.ground([("base", [])])
         except RuntimeError:
-            raise KbError(log.errors() or [Diagnostic(_display(self.path), 0, 0, "error", "the KB does not ground")])
-        decode = SymbolDecoder()
-        atoms: list[tuple] = []
-        result = control.solve(on_model=lambda m: atoms.extend(_as_atom(decode(s)) for s in m.symbols(atoms=True)))
-        if not result.satisfiable:
-            raise KbError(self._failing_constraints())
-        return atoms
+            return rank
+        found = sorted(((atom.symbol.arguments[0].number, as_atom(decode(atom.symbol.arguments[1]))) for atom in control.symbolic_atoms.by_signature("decl__", 2)), key=lambda ra: ra[0])
+        for r, atom in found:
+            rank.setdefault(atom, (0, r))
+        return rank
 
     def _failing_constraints(self) -> list[Diagnostic]:
         """Which integrity constraints fail without a case, each at its position."""
-        constraints = [s for s in self.part("base") if s.node.ast_type == ast.ASTType.Rule and _is_constraint(s.node)]
-        control = clingo.Control(["--warn=none"])
+        base = [s for s in self.part("base") if s.node.ast_type != ast.ASTType.Program]
+        constraints = [s for s in base if s.node.ast_type == ast.ASTType.Rule and is_constraint(s.node)]
         lines = []
-        for s in self.part("base"):
-            if s.node.ast_type == ast.ASTType.Program:
-                continue
+        for s in base:
             if s in constraints:
                 i = constraints.index(s)
                 lines.append(f"violated__({i}) :- {', '.join(str(b) for b in s.node.body)}.")
@@ -211,6 +291,7 @@ class KnowledgeBase:
                 lines.append(str(s.node))
         found: list[int] = []
         try:
+            control = new_control([], None)
             control.add("base", [], "\n".join(lines))
             control.ground([("base", [])])
             control.solve(on_model=lambda m: found.extend(a.arguments[0].number for a in m.symbols(atoms=True) if a.name == "violated__"))
@@ -221,168 +302,165 @@ class KnowledgeBase:
             s = constraints[i]
             loc = s.node.location.begin
             out.append(Diagnostic(s.file, loc.line, loc.column, "error", f"integrity constraint fails with no case at all: {s.node}"))
-        return out or [Diagnostic(_display(self.path), 0, 0, "error", "the KB is inconsistent: it has no answer even without a case")]
+        return out or [Diagnostic(display_path(self.path), 0, 0, "error", "the KB is inconsistent: it has no answer even without a case")]
 
-    @cached_property
-    def digest(self) -> str:
-        """A hash of the KB's files (names and contents): what derived programs depend on."""
-        import hashlib
-
+    def _hash(self, files: Iterable[Path], base: Path) -> str:
         h = hashlib.sha256()
-        for file in self.files:
-            shown = _display(file)
-            h.update(os.path.relpath(file, self.path).encode() + b"\0" + self.texts.get(shown, "").encode() + b"\0")
+        for file in files:
+            h.update(os.path.relpath(file, base).replace(os.sep, "/").encode() + b"\0" + self.texts.get(display_path(file), "").encode() + b"\0")
         return h.hexdigest()
 
     @cached_property
-    def declaration_order(self) -> dict[tuple[str, str], int]:
-        """Where each fact ``name(key, ...)`` is written, as a rank (files in load order).
+    def rules_sha256(self) -> str:
+        """A hash of the version's rule files (names relative to the version folder, and contents)."""
+        return self._hash(self.version_files, self.path)
 
-        Read from the text: the order authors wrote the vocabulary in is the
-        order lists are shown in.
-        """
-        order: dict[tuple[str, str], int] = {}
-        for file in self.files:
-            text = self.texts.get(_display(file), "")
-            for match in _FACT_START.finditer(text):
-                order.setdefault((match.group(1), match.group(2).strip().strip('"')), len(order))
-        return order
+    @cached_property
+    def framework_sha256(self) -> str:
+        """A hash of the framework's rule files."""
+        return self._hash(self.framework_files, self.root / FRAMEWORK)
+
+    @cached_property
+    def digest(self) -> str:
+        """A hash of every file of the program: what derived programs depend on."""
+        return hashlib.sha256(f"{self.framework_sha256}:{self.rules_sha256}".encode()).hexdigest()
 
     @cached_property
     def vocabulary(self) -> Vocabulary:
-        return build_vocabulary(self.static_model, _display(self.path), self.declaration_order)
+        return build_vocabulary(self)
+
+    @cached_property
+    def schema(self):
+        from .schema import CaseSchema
+
+        return CaseSchema.from_kb(self)
 
 
-def _as_atom(value: Value) -> tuple:
+def _sort_key(atom: tuple) -> str:
+    return repr(atom)
+
+
+def as_atom(value: Value) -> tuple:
     return value if isinstance(value, tuple) else (str(value),)
 
 
-def _is_constraint(rule: ast.AST) -> bool:
+def is_constraint(rule: ast.AST) -> bool:
     head = rule.head
     return head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.BooleanConstant and not head.atom.value
 
 
-def _display(path: Path) -> str:
-    """A path as users wrote it: relative below the working folder, absolute elsewhere."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
+def _text(value: Value) -> str:
+    return str(value)
 
 
-def build_vocabulary(atoms: Sequence[tuple], where: str, order: Optional[dict[tuple[str, str], int]] = None) -> Vocabulary:
+def build_vocabulary(kb: KnowledgeBase) -> Vocabulary:
     """Collect the static facts the package reads, checking the ones it needs."""
-    by: dict[tuple[str, int], list[tuple]] = {}
-    for atom in atoms:
-        by.setdefault((atom[0], len(atom) - 1), []).append(atom[1:])
+    where = display_path(kb.path)
 
-    rank = order or {}
+    def one(name: str, arity: int, what: str) -> tuple:
+        rows = kb.facts(name, arity)
+        if len(rows) != 1:
+            raise KbError([Diagnostic(where, 0, 0, "error", f"the KB must state exactly one {what} (found {len(rows)})")])
+        return rows[0]
 
-    def table(name: str, arity: int = 2) -> dict:
-        rows = sorted(by.get((name, arity), []), key=lambda a: (rank.get((name, str(a[0])), len(rank)), repr(a)))
-        return {str(args[0]): args[1] for args in rows}
-
-    policies = by.get(("policy", 3), [])
-    if len(policies) != 1:
-        raise KbError([Diagnostic(where, 0, 0, "error", "the KB must state exactly one policy(Id, Name, EffectiveDate) fact")])
-    pid, pname, peff = policies[0]
+    pid, title = one("policy", 2, "policy(Id, Title) fact")
+    (effective_from,) = one("effective_from", 1, "effective_from(Date) fact")
+    ends = kb.facts("effective_to", 1)
+    drug_names = kb.facts("policy_drug_name", 1)
+    nouns = {str(v): str(n) for v, n in kb.facts("vocabulary", 2)}
+    keys: dict[str, dict[str, str]] = {}
+    for v in nouns:
+        keys[v] = {}
+        for row in kb.facts(v, 2):
+            keys[v].setdefault(str(row[0]), str(row[1]))
+    groups: dict[str, dict[str, list[str]]] = {}
+    for v, g, k in kb.facts("key_group", 3):
+        groups.setdefault(str(v), {}).setdefault(str(g), []).append(str(k))
+    group_names: dict[str, dict[str, str]] = {}
+    for v, g, n in kb.facts("key_group_name", 3):
+        group_names.setdefault(str(v), {})[str(g)] = str(n)
     criteria: dict[str, Criterion] = {}
-    for cid, parent, rule, text in by.get(("criterion", 4), []):
+    for cid, parent, rule, text in kb.facts("criterion", 4):
         parent_id = None if parent == "none" else str(parent)
         rule_text = rule if isinstance(rule, str) else f"{rule[0]}({','.join(str(a) for a in rule[1:])})"
-        criteria[str(cid)] = Criterion(str(cid), parent_id, str(rule_text), str(text))
+        criteria.setdefault(str(cid), Criterion(str(cid), parent_id, str(rule_text), str(text)))
+    ordered = list(criteria)  # kb.facts gives them in the KB's own order
     children: dict[str, list[str]] = {}
-    for c in criteria.values():
-        if c.parent is not None:
-            children.setdefault(c.parent, []).append(c.id)
-    note_texts: dict[Value, str] = {}
-    for kind, text in by.get(("note_text", 2), []):
-        note_texts[kind] = str(text)
+    for cid in ordered:
+        parent_id = criteria[cid].parent
+        if parent_id is not None:
+            children.setdefault(parent_id, []).append(cid)
+    words: dict[str, str] = {}
+    for key, text in kb.facts("text", 2):
+        words[str(key)] = str(text)  # a policy's text, written after the framework's, wins
     return Vocabulary(
         policy_id=str(pid),
-        policy_name=str(pname),
-        effective_date=str(peff),
-        indications=table("indication"),
-        specialties=table("specialty"),
-        plans=table("plan"),
-        requests=table("request"),
-        outcomes=table("outcome"),
-        test_results=table("test_result"),
-        genes=table("gene"),
-        drugs=table("drug"),
-        products=table("product"),
-        product_of={str(d): str(p) for d, p in by.get(("product_of", 2), [])},
-        csdmards=frozenset(str(a[0]) for a in by.get(("csdmard", 1), [])),
-        biologics=frozenset(str(a[0]) for a in by.get(("biologic_or_tsdmard", 1), [])),
-        criteria=dict(sorted(criteria.items(), key=lambda kv: outline_key(kv[0]))),
-        children={k: tuple(sorted(v, key=outline_key)) for k, v in children.items()},
-        roots={str(i): str(r) for i, r in by.get(("indication_criteria", 2), [])},
-        reason_texts={str(i): str(t) for i, t in by.get(("reason_text", 2), [])},
-        note_texts=note_texts,
-        authorization_months={str(r): int(m) for r, m in by.get(("authorization_duration", 2), [])},
+        title=str(title),
+        drug_name=str(drug_names[0][0]) if drug_names else "",
+        effective_from=str(effective_from),
+        effective_to=str(ends[0][0]) if ends else None,
+        keys=keys,
+        nouns=nouns,
+        key_groups={v: {g: tuple(m) for g, m in gs.items()} for v, gs in groups.items()},
+        group_names=group_names,
+        criteria={c: criteria[c] for c in ordered},
+        children={k: tuple(v) for k, v in children.items()},
+        combinators={str(c): str(t) for c, t in kb.facts("combinator", 2)},
+        reason_texts={str(i): str(t) for i, t in kb.facts("reason_text", 2)},
+        note_texts={kind: str(text) for kind, text in kb.facts("note_text", 2)},
+        words=words,
+        decision_texts={str(d): str(t) for d, t in kb.facts("decision_text", 2)},
+        route_texts={str(r): str(t) for r, t in kb.facts("route_text", 2)},
     )
 
 
-def kb_files(path: Path) -> list[Path]:
-    """The ``.lp`` files of a KB folder, in a stable order."""
-    return sorted(p for p in path.rglob("*.lp") if p.is_file())
+# --- parsing ------------------------------------------------------------------
 
 
-def parse_kb(path: Path, strict: bool = True) -> KnowledgeBase:
-    """Parse every file of a KB folder.
+@dataclass
+class Parsed:
+    statements: list[Statement] = field(default_factory=list)
+    comments: list[Statement] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)
+    messages: list[Diagnostic] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)
 
-    With ``strict`` (the default) any syntax error raises :class:`KbError`
-    listing them all; otherwise the errors are kept in ``kb.errors`` and the
-    files that parsed are loaded (for ``check``).
-    """
-    where = _display(path)
-    if not path.exists():
-        raise KbError([Diagnostic(where, 0, 0, "error", "KB folder does not exist")])
-    if not path.is_dir():
-        raise KbError([Diagnostic(where, 0, 0, "error", "KB path is not a folder")])
-    if not os.access(path, os.R_OK | os.X_OK):
-        raise KbError([Diagnostic(where, 0, 0, "error", "KB folder is not readable")])
-    files = kb_files(path)
-    if not files:
-        raise KbError([Diagnostic(where, 0, 0, "error", "KB folder holds no .lp file")])
-    statements: list[Statement] = []
-    comments: list[Statement] = []
-    errors: list[Diagnostic] = []
-    messages: list[Diagnostic] = []
-    texts: dict[str, str] = {}
+
+def parse_files(files: Sequence[Path]) -> Parsed:
+    """Parse each file on its own (so every syntax error is reported), keeping places and comments."""
+    out = Parsed()
+    rank = 0
     for file in files:
-        shown = _display(file)
+        shown = display_path(file)
         if not os.access(file, os.R_OK):
-            errors.append(Diagnostic(shown, 0, 0, "error", "file is not readable"))
+            out.errors.append(Diagnostic(shown, 0, 0, "error", "file is not readable"))
             continue
         try:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            errors.append(Diagnostic(shown, 0, 0, "error", f"cannot read file: {exc}"))
+            out.errors.append(Diagnostic(shown, 0, 0, "error", f"cannot read file: {exc}"))
             continue
-        texts[shown] = text
+        out.texts[shown] = text
         log = MessageLog(shown)
         parsed: list[ast.AST] = []
         try:
             ast.parse_string(text, parsed.append, logger=log, message_limit=100)
         except RuntimeError:
-            errors.extend(_relocate(d, shown) for d in log.errors())
+            out.errors.extend(_relocate(d, shown) for d in log.errors())
             if not log.errors():
-                errors.append(Diagnostic(shown, 0, 0, "error", "parsing failed"))
+                out.errors.append(Diagnostic(shown, 0, 0, "error", "parsing failed"))
             continue
-        messages.extend(_relocate(d, shown) for d in log.diagnostics)
+        out.messages.extend(_relocate(d, shown) for d in log.diagnostics)
         part = "base"
         for node in parsed:
+            rank += 1
             if node.ast_type == ast.ASTType.Comment:
-                comments.append(Statement(part, node, shown))
+                out.comments.append(Statement(part, node, shown, rank))
                 continue
             if node.ast_type == ast.ASTType.Program:
                 part = node.name
-            statements.append(Statement(part, node, shown))
-    if errors and strict:
-        raise KbError(errors)
-    return KnowledgeBase(path=path, files=files, statements=statements, comments=comments, messages=messages, errors=errors, texts=texts)
+            out.statements.append(Statement(part, node, shown, rank))
+    return out
 
 
 def _relocate(diag: Diagnostic, shown: str) -> Diagnostic:
@@ -392,29 +470,127 @@ def _relocate(diag: Diagnostic, shown: str) -> Diagnostic:
     return diag
 
 
+# --- trees and versions ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionFolder:
+    """Where one version of a policy lives in a tree."""
+
+    policy: str  # the policy folder's name (its id)
+    name: str  # the version folder's name (its effective-from date)
+    path: Path
+
+
+def tree_root(path: Path) -> tuple[Path, Optional[Path]]:
+    """The tree a folder belongs to, and the version folder when the folder is one."""
+    if (path / FRAMEWORK).is_dir():
+        return path, None
+    for up in path.parents:
+        if (up / FRAMEWORK).is_dir() and (up / POLICIES).is_dir() and POLICIES in path.relative_to(up).parts[:1]:
+            rel = path.relative_to(up).parts
+            if len(rel) >= 3:
+                return up, up.joinpath(*rel[:3])
+            return up, None
+    return path, None
+
+
+def version_folders(root: Path) -> list[VersionFolder]:
+    """Every version folder of a tree: ``policies/<ID>/<version>/`` holding rule files."""
+    out = []
+    policies = root / POLICIES
+    if not policies.is_dir():
+        return out
+    for policy in sorted(p for p in policies.iterdir() if p.is_dir()):
+        for version in sorted(v for v in policy.iterdir() if v.is_dir()):
+            if rule_files(version):
+                out.append(VersionFolder(policy.name, version.name, version))
+    return out
+
+
+def _check_folder(path: Path) -> None:
+    where = display_path(path)
+    if not path.exists():
+        raise KbError([Diagnostic(where, 0, 0, "error", "KB folder does not exist")])
+    if not path.is_dir():
+        raise KbError([Diagnostic(where, 0, 0, "error", "KB path is not a folder")])
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise KbError([Diagnostic(where, 0, 0, "error", "KB folder is not readable")])
+
+
+def parse_version(root: Path, version: Path, strict: bool = True) -> KnowledgeBase:
+    """Parse the framework's files and one version's files as one program."""
+    framework = root / FRAMEWORK
+    if not framework.is_dir():
+        raise KbError([Diagnostic(display_path(root), 0, 0, "error", f"not a KB tree: no {FRAMEWORK}/ folder")])
+    files = rule_files(framework) + rule_files(version)
+    if not rule_files(version):
+        raise KbError([Diagnostic(display_path(version), 0, 0, "error", "the version folder holds no .lp file")])
+    parsed = parse_files(files)
+    if parsed.errors and strict:
+        raise KbError(parsed.errors)
+    return KnowledgeBase(version, root, files, parsed.statements, parsed.comments, parsed.messages, parsed.errors, parsed.texts)
+
+
+def parse_kb(path: Path, strict: bool = True) -> KnowledgeBase:
+    """Parse the program of a version folder, or of the latest version of a tree with one policy.
+
+    With ``strict`` (the default) any syntax error raises :class:`KbError`
+    listing them all; otherwise the errors are kept in ``kb.errors`` (for
+    ``check``).
+    """
+    _check_folder(path)
+    root, version = tree_root(path.resolve())
+    if version is None:
+        versions = version_folders(root)
+        if not versions:
+            raise KbError([Diagnostic(display_path(path), 0, 0, "error", f"not a KB: no {FRAMEWORK}/ folder and no {POLICIES}/<ID>/<version>/ folder with .lp files")])
+        policies = sorted({v.policy for v in versions})
+        if len(policies) > 1:
+            raise KbError([Diagnostic(display_path(path), 0, 0, "error", f"the KB holds several policies ({', '.join(policies)}): name a version folder")])
+        version = versions[-1].path
+    return parse_version(root, version, strict)
+
+
 _CACHE: dict[tuple, KnowledgeBase] = {}
+_CACHE_LOCK = threading.Lock()
 
 
-def _fingerprint(path: Path) -> tuple:
+def _fingerprint(root: Path, version: Path) -> tuple:
     try:
-        return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in kb_files(path))
+        files = rule_files(root / FRAMEWORK) + rule_files(version)
+        return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
     except OSError:
         return ()
 
 
 def load_kb(path: Path | str | None = None) -> KnowledgeBase:
-    """Load (and cache) the KB in ``path``, or the packaged one."""
+    """Load (and cache) a version's program: a version folder, or a tree's latest version."""
     folder = Path(path) if path is not None else default_kb_path()
-    folder = folder.resolve() if folder.exists() else folder
-    key = (str(folder), _fingerprint(folder))
-    cached = _CACHE.get(key)
+    _check_folder(folder)
+    root, version = tree_root(folder.resolve())
+    if version is None:
+        version = parse_kb(folder).path if not version_folders(root) else _latest(root, folder)
+    key = (str(root), str(version), _fingerprint(root, version))
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
     if cached is not None:
         return cached
-    kb = parse_kb(folder)
+    kb = parse_version(root, version)
     kb.vocabulary  # ground once: a KB that does not ground is reported now
-    _CACHE.clear() if len(_CACHE) > 16 else None
-    _CACHE[key] = kb
+    with _CACHE_LOCK:
+        if len(_CACHE) > 16:
+            _CACHE.clear()
+        _CACHE[key] = kb
     return kb
+
+
+def _latest(root: Path, shown: Path) -> Path:
+    versions = version_folders(root)
+    policies = sorted({v.policy for v in versions})
+    if len(policies) > 1:
+        raise KbError([Diagnostic(display_path(shown), 0, 0, "error", f"the KB holds several policies ({', '.join(policies)}): name a version folder")])
+    return versions[-1].path
 
 
 def resolve_kb(kb: "KnowledgeBase | Path | str | None") -> KnowledgeBase:
@@ -422,4 +598,3 @@ def resolve_kb(kb: "KnowledgeBase | Path | str | None") -> KnowledgeBase:
     if isinstance(kb, KnowledgeBase):
         return kb
     return load_kb(kb)
-

@@ -3,14 +3,14 @@
 Grounding costs milliseconds however small the case, so answering one case
 from a warm process must not ground. This engine grounds the KB once with
 every input atom a case may contribute declared ``#external`` (over bounded
-domains: the KB's vocabulary, a number of list entries, a range of months,
-the genes seen), and answers a case by switching the case's atoms on
+domains: the vocabularies, a number of list entries, a range of numbers,
+the names seen), and answers a case by switching the case's atoms on
 (``assign_external``) and solving: every other external stays false, so the
 one model is exactly the model the case's facts would give.
 
 A case larger than the biggest size class, or with a value outside the
-domains, is answered by the chunk engine instead; new months values and
-genes widen the domains (a rebuild) up to a bound. Both engines give the
+domains, is answered by the chunk engine instead; new numbers and names
+widen the domains (a rebuild) up to a bound. Both engines give the
 same answers; the tests check it.
 """
 from __future__ import annotations
@@ -18,85 +18,62 @@ from __future__ import annotations
 import threading
 from typing import Optional, Sequence
 
-from .engine import CaseFailure, ChunkEngine, Output, shown_signatures
+from .engine import CaseFailure, ChunkEngine, Output
 from .errors import SolveTimeout
-from .solving import ground_program, models
 from .knowledge import KnowledgeBase
-from .terms import FactWriter, SymbolDecoder
+from .program import compiled
+from .schema import DATE, INTEGER, KEY, NAME
+from .solving import ground_program, models
+from .terms import Const, FactWriter, SymbolDecoder
 
 SIZE_CLASSES = (1, 2, 3, 4, 6, 8)
-DEFAULT_MONTHS = tuple(range(0, 37)) + (48, 60, 72, 84, 96, 120)
-MAX_MONTHS_VALUES = 200
-MAX_GENES = 64
+MAX_EXTRA_VALUES = 200  # values outside the vocabularies (months, genes) kept in the domains
 
-# which vocabulary holds the values of each argument of each input predicate
-# ("index" is a list position, "months" and "gene" are open domains)
-INPUT_DOMAINS: dict[str, tuple[str, ...]] = {
-    "case_indication": ("indication",),
-    "case_plan": ("plan",),
-    "case_request": ("request",),
-    "case_specialty": ("specialty",),
-    "case_genetic_test": ("index", "gene", "test_result"),
-    "case_history": ("index", "drug", "outcome"),
-    "case_history_months": ("index", "months"),
-    "case_history_sample": ("index",),
-    "case_current_medication": ("drug",),
-    "case_beneficial_response": (),
-}
+Position = tuple[str, int]  # (input predicate, argument index)
 
 
-# the KB predicate whose first argument lists each vocabulary's keys
-_VOCABULARY_ATOMS = {
-    "indication": "indication({},_)",
-    "plan": "plan({},_)",
-    "request": "request({},_)",
-    "specialty": "specialty({},_)",
-    "drug": "drug({},_)",
-    "outcome": "outcome({},_)",
-    "test_result": "test_result({},_)",
-    "index": "slot__({})",
-    "months": "months__({})",
-    "gene": "gene__({})",
-}
+def initial_values(kind) -> list:
+    """The values of an open domain declared before any case is seen."""
+    if kind.name == INTEGER:
+        low = kind.minimum or 0
+        high = kind.maximum if kind.maximum is not None else low + 120
+        values = set(range(low, min(high, low + 36) + 1)) | {v for v in range(0, 121, 12) if low <= v <= high}
+        return sorted(values)
+    return []
 
 
-def external_program(slots: int, months: Sequence[int], genes: Sequence[str]) -> str:
-    """#external declarations for every input atom over the domains."""
+def external_program(kb: KnowledgeBase, slots: int, extra: dict[Position, list]) -> str:
+    """#external declarations for every input atom over the domains.
+
+    Each argument ranges over ``dom__(Predicate, Index, Value)``: entry
+    numbers up to ``slots``, the keys of its vocabulary, and the extra values
+    (numbers, names) seen so far.
+    """
     writer = FactWriter()
-    lines = [f"slot__(0..{slots - 1})."]
-    lines += [writer.fact(("months__", m)) for m in months]
-    lines += [writer.fact(("gene__", g)) for g in genes]
-    for name, kinds in INPUT_DOMAINS.items():
-        if not kinds:
+    lines = []
+    for (name, arity), args in sorted(kb.schema.input_predicates.items()):
+        if not args:
             lines.append(f"#external {name}.")
             continue
-        args = [f"X{i}" for i in range(len(kinds))]
-        cond = ", ".join(_VOCABULARY_ATOMS[k].format(a) for k, a in zip(kinds, args))
-        lines.append(f"#external {name}({','.join(args)}) : {cond}.")
+        for i, arg in enumerate(args):
+            head = f'dom__("{name}", {i}, X)'
+            if arg.index:
+                lines.append(f"{head} :- X = 0..{slots - 1}.")
+            elif arg.kind.name in (KEY, NAME) and arg.kind.vocabulary:
+                lines.append(f"{head} :- {arg.kind.vocabulary}(X, _).")
+            lines += [writer.fact(("dom__", name, i, v)) for v in extra.get((name, i), ())]
+        cond = ", ".join(f'dom__("{name}", {i}, X{i})' for i in range(arity))
+        lines.append(f"#external {name}({','.join(f'X{i}' for i in range(arity))}) : {cond}.")
+    lines.append("#defined dom__/3.")
     return "\n".join(lines)
-
-
-def decision_program(kb: KnowledgeBase) -> str:
-    """The KB's base part, reduced to what the shown predicates depend on (cached on disk)."""
-    from clingo.ast import ASTType
-
-    from .diskcache import cached_text
-    from .rewrite import needed_statements
-
-    def build() -> str:
-        base = [s.node for s in kb.part("base") if s.node.ast_type != ASTType.Program]
-        domains = [(atom.split("(")[0], 2) for atom in _VOCABULARY_ATOMS.values() if not atom.split("(")[0].endswith("__")]
-        return "\n".join(str(n) for n in needed_statements(base, [*shown_signatures(kb), *domains]))
-
-    return cached_text("decision", kb.digest, build)
 
 
 class _Sized:
     """One grounded program for cases of up to ``slots`` list entries."""
 
-    def __init__(self, kb: KnowledgeBase, slots: int, months: Sequence[int], genes: Sequence[str]):
+    def __init__(self, kb: KnowledgeBase, slots: int, extra: dict[Position, list]):
         self.slots = slots
-        self.control = ground_program(kb, [decision_program(kb), external_program(slots, months, genes)], (), "the KB")
+        self.control = ground_program(kb, [compiled(kb).decision_text, external_program(kb, slots, extra)], (), "the KB")
         decode = SymbolDecoder()
         self.literal: dict[tuple, int] = {}
         for atom in self.control.symbolic_atoms:
@@ -112,38 +89,48 @@ class ResidentEngine:
         self.kb = kb
         self.fallback = fallback or ChunkEngine(kb, time_limit=time_limit)
         self.time_limit = time_limit
-        self.shown = shown_signatures(kb)
+        self.shown = compiled(kb).shown
         self.decode = SymbolDecoder()
-        self.months: list[int] = list(DEFAULT_MONTHS)
-        self.genes: list[str] = sorted(kb.vocabulary.genes)
+        self.open_positions = {
+            (name, i): arg.kind
+            for (name, _), args in kb.schema.input_predicates.items()
+            for i, arg in enumerate(args)
+            if not arg.index and arg.kind.name in (INTEGER, DATE, NAME, KEY)
+        }
+        self.extra: dict[Position, list] = {pos: initial_values(kind) for pos, kind in self.open_positions.items()}
         self._sized: dict[int, _Sized] = {}
         self._lock = threading.Lock()
+        self.numbered = {name for (name, _), args in kb.schema.input_predicates.items() if args and args[0].index}
         self.fallbacks = 0
         self.rebuilds = 0
 
     def _program(self, slots: int) -> _Sized:
         sized = self._sized.get(slots)
         if sized is None:
-            sized = self._sized[slots] = _Sized(self.kb, slots, self.months, self.genes)
+            sized = self._sized[slots] = _Sized(self.kb, slots, self.extra)
         return sized
 
     def _widen(self, atoms: Sequence[tuple]) -> bool:
-        """Add new months values and genes to the domains; False when over the bounds."""
-        months = {a[2] for a in atoms if a[0] == "case_history_months"} - set(self.months)
-        genes = {a[2] for a in atoms if a[0] == "case_genetic_test"} - set(self.genes)
-        if not months and not genes:
+        """Add values outside the domains (new months, genes) to them; False when over the bound."""
+        new: dict[Position, set] = {}
+        for atom in atoms:
+            for i, value in enumerate(atom[1:]):
+                pos = (atom[0], i)
+                if pos in self.open_positions and not isinstance(value, Const) and value not in self.extra[pos]:
+                    new.setdefault(pos, set()).add(value)
+        if not new:
             return True
-        if len(self.months) + len(months) > MAX_MONTHS_VALUES or len(self.genes) + len(genes) > MAX_GENES:
+        if sum(len(v) for v in self.extra.values()) + sum(len(v) for v in new.values()) > MAX_EXTRA_VALUES + sum(len(initial_values(k)) for k in self.open_positions.values()):
             return False
-        self.months = sorted(set(self.months) | months)
-        self.genes = sorted(set(self.genes) | genes)
+        for pos, values in new.items():
+            self.extra[pos] = sorted(set(self.extra[pos]) | values, key=repr)
         self._sized.clear()
         self.rebuilds += 1
         return True
 
     def run_one(self, atoms: Sequence[tuple]) -> "Output | CaseFailure":
         """Decide one case given as input atoms."""
-        entries = 1 + max((a[1] for a in atoms if a[0] in ("case_history", "case_genetic_test")), default=-1)
+        entries = 1 + max((a[1] for a in atoms if a[0] in self.numbered), default=-1)
         slots = next((s for s in SIZE_CLASSES if s >= entries), None)
         if slots is None:
             self.fallbacks += 1

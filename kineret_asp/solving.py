@@ -1,14 +1,71 @@
-"""Grounding and solving: the one place every clingo call of the package goes through."""
+"""Grounding and solving: the one place every clingo Control of the package is made.
+
+Every Control comes from :func:`new_control`, with ``--warn=none`` and a
+logger that never raises (an exception inside clingo's logger callback
+aborts the process). Solving goes through :func:`models`, which stops the
+search at a time limit. A limit on grounding cannot be kept from inside
+clingo; :mod:`kineret_asp.limits` runs work in a process it can stop.
+"""
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence
 
 import clingo
 
-from .errors import SolveTimeout
+from .errors import Diagnostic, SolveTimeout
 
 if TYPE_CHECKING:  # pragma: no cover
     from .knowledge import KnowledgeBase
+
+_MESSAGE = re.compile(r"^(?P<file>.*?):(?P<line>\d+):(?P<col>\d+)(?:-(?:\d+:)?\d+)?: (?P<sev>error|warning|info): (?P<msg>.*)", re.S)
+
+
+def parse_message(text: str, fallback_file: str = "<kb>") -> Diagnostic:
+    """Turn one clingo message into a diagnostic, keeping its position."""
+    first, _, rest = text.strip().partition("\n")
+    match = _MESSAGE.match(first)
+    if not match:
+        return Diagnostic(fallback_file, 0, 0, "error", " ".join(text.split()))
+    msg = match.group("msg").strip()
+    detail = " ".join(line.strip() for line in rest.splitlines() if line.strip())
+    if detail:
+        msg = f"{msg} {detail}"
+    return Diagnostic(match.group("file"), int(match.group("line")), int(match.group("col")), match.group("sev"), msg)
+
+
+class MessageLog:
+    """A clingo logger that keeps every message as a diagnostic.
+
+    It never raises: an exception inside clingo's logger callback aborts the
+    whole process (``PANIC: exception in nothrow scope``), so anything
+    unexpected is kept as a plain message instead.
+    """
+
+    def __init__(self, fallback_file: str = "<kb>"):
+        self.diagnostics: list[Diagnostic] = []
+        self._fallback = fallback_file
+
+    def __call__(self, code: clingo.MessageCode, text: str) -> None:
+        try:
+            self.diagnostics.append(parse_message(text, self._fallback))
+        except BaseException:  # noqa: BLE001 - nothing may escape into clingo
+            try:
+                self.diagnostics.append(Diagnostic(self._fallback, 0, 0, "error", ascii(text)[:500]))
+            except BaseException:  # noqa: BLE001
+                pass
+
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+
+def _quiet(code: clingo.MessageCode, text: str) -> None:
+    """A logger that drops every message (and so cannot raise)."""
+
+
+def new_control(options: Sequence[str] = (), logger: Optional[Callable[[clingo.MessageCode, str], None]] = None, message_limit: int = 20, warnings: str = "none") -> clingo.Control:
+    """A clingo Control: the only constructor the package calls."""
+    return clingo.Control([f"--warn={warnings}", *options], logger=logger or _quiet, message_limit=message_limit)
 
 
 def models(control: clingo.Control, time_limit: Optional[float], assumptions: Sequence[int] = ()) -> Iterator[clingo.Model]:
@@ -36,12 +93,11 @@ def ground_program(kb: "KnowledgeBase", texts: Sequence[str], options: Sequence[
     clingo's own messages become a KbError with their positions, so a KB
     that does not ground is reported like any other KB error.
     """
-    from .errors import Diagnostic, KbError
-    from .knowledge import MessageLog
+    from .errors import KbError
 
     where = kb.display_path(kb.path)
     log = MessageLog(where)
-    control = clingo.Control(["--warn=none", *options], logger=log, message_limit=20)
+    control = new_control(options, log)
     try:
         for text in texts:
             control.add("base", [], text)

@@ -1,27 +1,25 @@
-"""Drugs the KB cannot tell apart, found in the KB's own static facts.
+"""Keys the KB cannot tell apart, found in the KB's own static facts.
 
-Two drugs are interchangeable when every static fact about one is, with the
-drug's key swapped, a static fact about the other (labels, which are strings,
-aside) and no rule names either of them. Then no case can tell them apart:
-swapping them in a case never changes a decision. The adalimumab brands are
-one such class; Xeljanz and Xeljanz XR are not (Appendix Table 3 marks them
-differently), though 3.C counts them as one product.
+Two keys of a vocabulary are interchangeable when every static fact about
+one is, with the key swapped, a static fact about the other (labels, which
+are strings, aside) and no rule names either of them. Then no case can tell
+them apart: swapping them in a case never changes a decision. The
+adalimumab brands are one such class; Xeljanz and Xeljanz XR are not
+(Appendix Table 3 marks them differently), though 3.C counts them as one
+product.
 
 Symmetry alone does not make one member as good as two: the four csDMARDs
-are interchangeable, yet 3.A.i may need all four. :func:`brand_classes`
-therefore groups only interchangeable drugs of the same product (product_of),
-which the policy counts once whatever the brand. What-is-missing lets the
-solver choose one representative of such a class and offers the whole class
-as alternatives; the completeness tests compare this with a search over
-every drug.
+are interchangeable, yet 3.A.i may need all four. :func:`group_classes`
+therefore groups only interchangeable keys of the same key group
+(``key_group/3``: the brands of one product), which the policy counts once
+whatever the member. What-is-missing lets the solver choose one
+representative of such a class and offers the whole class as alternatives;
+the completeness tests compare this with a search over every key.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
-import clingo.ast as ast
-
 from .knowledge import KnowledgeBase
+from .program import constants_in_rule_bodies
 from .terms import Const, Value
 
 _HOLE = Const("$")
@@ -43,57 +41,37 @@ def _swap(value: Value, key: str) -> Value:
     return value
 
 
-def _constants_in_rules(kb: KnowledgeBase) -> set[str]:
-    """Constants named in rules with a body (not facts): such drugs are special."""
-    found: set[str] = set()
-
-    class Visit(ast.Transformer):
-        def visit_SymbolicTerm(self, node):
-            sym = node.symbol
-            if sym.type.name == "Function" and not sym.arguments:
-                found.add(sym.name)
-            return node
-
-        def visit_Function(self, node):
-            if not node.arguments:
-                found.add(node.name)
-            self.visit_children(node)
-            return node
-
-    for s in kb.statements:
-        node = s.node
-        if node.ast_type == ast.ASTType.Rule and node.body:
-            for lit in node.body:
-                Visit()(lit)
-    return found
-
-
-@lru_cache(maxsize=16)
-def drug_classes(kb: KnowledgeBase) -> dict[str, tuple[str, ...]]:
-    """For every drug, the drugs interchangeable with it (itself included), in KB order."""
-    drugs = list(kb.vocabulary.drugs)
-    special = _constants_in_rules(kb)
+def key_classes(kb: KnowledgeBase, vocabulary: str) -> dict[str, tuple[str, ...]]:
+    """For every key of a vocabulary, the keys interchangeable with it (itself included), in KB order."""
+    keys = list(kb.vocabulary.keys.get(vocabulary, {}))
+    special = kb.derived("rule_constants", lambda: constants_in_rule_bodies([s.node for s in kb.statements]))
     model = kb.static_model
     signature: dict[str, frozenset] = {}
-    for d in drugs:
-        if d in special:
-            signature[d] = frozenset({("special", d)})
+    for k in keys:
+        if k in special:
+            signature[k] = frozenset({("special", k)})
             continue
-        signature[d] = frozenset(_swap(a, d) for a in model if _mentions(a, d))
+        signature[k] = frozenset(_swap(a, k) for a in model if _mentions(a, k))
     groups: dict[frozenset, list[str]] = {}
-    for d in drugs:
-        groups.setdefault(signature[d], []).append(d)
-    return {d: tuple(groups[signature[d]]) for d in drugs}
+    for k in keys:
+        groups.setdefault(signature[k], []).append(k)
+    return {k: tuple(groups[signature[k]]) for k in keys}
 
 
-@lru_cache(maxsize=16)
-def brand_classes(kb: KnowledgeBase) -> dict[str, tuple[str, ...]]:
-    """For every drug, the interchangeable drugs of the same product (itself included)."""
-    product = kb.vocabulary.product_of
-    classes = drug_classes(kb)
-    return {d: tuple(m for m in members if product.get(m) == product.get(d)) for d, members in classes.items()}
+def group_classes(kb: KnowledgeBase) -> dict[str, tuple[str, ...]]:
+    """For every key of a grouped vocabulary, the interchangeable keys of its group (itself included)."""
+    def build() -> dict[str, tuple[str, ...]]:
+        out: dict[str, tuple[str, ...]] = {}
+        for vocabulary, groups in kb.vocabulary.key_groups.items():
+            group_of = {m: g for g, members in groups.items() for m in members}
+            classes = key_classes(kb, vocabulary)
+            for k, members in classes.items():
+                out[k] = tuple(m for m in members if group_of.get(m, m) == group_of.get(k, k))
+        return out
+
+    return kb.derived("group_classes", build)
 
 
-def representatives(kb: KnowledgeBase) -> set[str]:
-    """The first drug of every brand class."""
-    return {members[0] for members in brand_classes(kb).values()}
+def nonrepresentatives(kb: KnowledgeBase) -> set[str]:
+    """Every member of a class but its first: the solver need not choose them."""
+    return {m for members in group_classes(kb).values() for m in members[1:]}

@@ -25,42 +25,17 @@ import clingo
 from clingo.ast import ASTType
 
 from .decision import KbAnswerError
-from .engine import input_signatures
 from .errors import Diagnostic, KbError, KineretError, SolveTimeout
 from .knowledge import KnowledgeBase, Statement, resolve_kb
-from .rewrite import Rewrite, dynamic_predicates, guard_atom, rewrite_statement, variable
+from .program import compiled
 from .solving import ground_program, models
 from .terms import SymbolDecoder, Value, display, to_value
-
-COPY = "copy"
-COPY_VAR = "COPY__"
-
-
-def tagged_program(kb: KnowledgeBase, parts: tuple[str, ...] = ("base", "space"), guard: str = COPY) -> tuple[list[str], frozenset]:
-    """The KB's parts with every case-dependent predicate tagged by a copy variable.
-
-    A rule that reads no case-dependent atom positively gets ``guard(Copy)``
-    so that it is grounded once per copy the program declares.
-    """
-    base = [s.node for s in kb.part("base")]
-    inputs = input_signatures(kb)
-    dynamic = frozenset(dynamic_predicates(base, inputs))
-    rw = Rewrite(dynamic, variable(COPY_VAR), guard_atom(guard, COPY_VAR))
-    lines = []
-    for name in parts:
-        for s in kb.part(name):
-            if s.node.ast_type in (ASTType.Program, ASTType.ShowSignature, ASTType.ShowTerm):
-                continue
-            new = rewrite_statement(s.node, rw)
-            if new is not None:
-                lines.append(str(new))
-    return lines, dynamic
 
 
 def minimize_inputs(kb: KnowledgeBase, tagged: bool) -> str:
     """A #minimize over every case fact, so examples come out as small as they can."""
     elements = []
-    for name, arity in sorted(input_signatures(kb)):
+    for name, arity in sorted(kb.schema.input_signatures()):
         args = [f"X{i}" for i in range(arity + (1 if tagged else 0))]
         term = ",".join([f'"{name}"', *args]) if args else f'"{name}"'
         atom = f"{name}({','.join(args)})" if args else name
@@ -69,27 +44,12 @@ def minimize_inputs(kb: KnowledgeBase, tagged: bool) -> str:
 
 
 def atoms_to_case(atoms: list[tuple], kb: KnowledgeBase) -> dict:
-    """Case-vocabulary atoms (no copy argument) as a case dict in the JSON format."""
-    from .lpcase import facts_to_dict
-
-    index: dict[Value, int] = {}
-
-    def idx(value: Value) -> int:
-        if value not in index:
-            index[value] = len(index)
-        return index[value]
-
-    atoms = [a if isinstance(a, tuple) else (str(a),) for a in atoms]
-    keyed = sorted(atoms, key=lambda a: (a[0] != "case_history", repr(a)))
-    facts = []
-    for atom in keyed:
-        name, args = atom[0], list(atom[1:])
-        if name in ("case_history", "case_history_months", "case_history_sample", "case_genetic_test"):
-            args[0] = idx(("h" if name != "case_genetic_test" else "g", args[0]))
-        facts.append(((name, *args), "<space>"))
+    """Input atoms (no copy argument) as a case dict in the JSON format."""
     from .case import parse_case
 
-    return parse_case(facts_to_dict(facts, "<space>"), "<space>", kb).to_dict()
+    atoms = [a if isinstance(a, tuple) else (str(a),) for a in atoms]
+    data, _ = kb.schema.data_from_atoms([(a, "<space>") for a in sorted(atoms, key=repr)], "<space>")
+    return parse_case(data, "<space>", kb).to_dict()
 
 
 @dataclass
@@ -199,7 +159,7 @@ def _heads(s: Statement) -> set[str]:
 
 
 def _show_inputs(kb: KnowledgeBase) -> list[str]:
-    return [f"#show {n}/{a + 1}." for n, a in sorted(input_signatures(kb))]
+    return [f"#show {n}/{a + 1}." for n, a in sorted(kb.schema.input_signatures())]
 
 
 def verify_kb(kb: Any = None, only: Optional[list[str]] = None) -> list[PropertyResult]:
@@ -207,12 +167,10 @@ def verify_kb(kb: Any = None, only: Optional[list[str]] = None) -> list[Property
     from .api import evaluate
 
     knowledge = resolve_kb(kb)
-    if not knowledge.part("space"):
-        raise KbError([Diagnostic(knowledge.display_path(knowledge.path), 0, 0, "error", "the KB declares no case space (#program space.): verify needs kb/verify/space.lp")])
     props = properties_of(knowledge)
     if not props:
         raise KbError([Diagnostic(knowledge.display_path(knowledge.path), 0, 0, "error", "the KB declares no property (#program property.) under kb/properties")])
-    tagged, _ = tagged_program(knowledge)
+    tagged = compiled(knowledge).copies_program()
     results = []
     for file, statements in sorted(props.items()):
         if only and (declared_property(statements) or ("",))[0] not in only:

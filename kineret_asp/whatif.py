@@ -8,7 +8,7 @@ from .api import CaseLike, KbLike, evaluate
 from .case import Case, load_case
 from .changes import Change, ChangeLike, apply_changes, change_list
 from .decision import Decision
-from .knowledge import resolve_kb
+from .knowledge import KnowledgeBase, resolve_kb
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,10 @@ class WhatIf:
 
 
 def flipped_criteria(before: Decision, after: Decision, texts: dict) -> list[CriterionChange]:
-    """Criteria whose met/unmet/not-applicable status differs, in outline order."""
-    from .knowledge import outline_key
-
+    """Criteria whose met/unmet/not-applicable status differs, in the policy's order."""
+    rank = {cid: i for i, cid in enumerate(texts)}
     b, a = before.statuses(), after.statuses()
-    ids = sorted(set(b) | set(a), key=outline_key)
+    ids = sorted(set(b) | set(a), key=lambda i: (rank.get(i, len(rank)), i))
     return [CriterionChange(i, texts[i].text, b.get(i), a.get(i)) for i in ids if b.get(i) != a.get(i)]
 
 
@@ -70,27 +69,23 @@ def what_if(case: CaseLike, changes: Iterable[ChangeLike], kb: KbLike = None) ->
     return WhatIf(tuple(parsed), original, changed, before, after, tuple(flips))
 
 
-def render_what_if(result: WhatIf) -> str:
-    def verdict(d: Decision) -> str:
-        text = d.decision.replace("_", " ").upper()
-        if d.approved:
-            return f"{text} for up to {d.authorization_months} months"
-        if d.reasons:
-            return f"{text} ({', '.join(r.id for r in d.reasons)})"
-        return f"{text} (unmet: {', '.join(d.unmet)})" if d.unmet else text
+def render_what_if(result: WhatIf, kb: "KnowledgeBase") -> str:
+    from .decision import verdict
 
-    mark = {True: "met", False: "unmet", None: "n/a"}
-    lines = ["Changes"]
-    lines += [f"  {c.describe()}" for c in result.changes] or ["  (none)"]
+    vocab = kb.vocabulary
+    w = vocab.word
+    mark = {True: w("status_met"), False: w("status_unmet"), None: w("status_none")}
+    lines = [w("changes_heading")]
+    lines += [f"  {c.describe()}" for c in result.changes] or [f"  {w('no_changes')}"]
     lines.append("")
-    lines.append(f"Before: {verdict(result.before)}  [{result.before.route}]")
-    lines.append(f"After:  {verdict(result.after)}  [{result.after.route}]")
+    lines.append(w("before_line", verdict=verdict(result.before, vocab), route=result.before.route))
+    lines.append(w("after_line", verdict=verdict(result.after, vocab), route=result.after.route))
     lines.append("")
     if result.flipped:
-        lines.append("Criteria that changed")
+        lines.append(w("flipped_heading"))
         width = max(len(f.id) for f in result.flipped)
         for f in result.flipped:
             lines.append(f"  {f.id:<{width}}  {mark[f.before]} -> {mark[f.after]}  {f.text}")
     else:
-        lines.append("No criterion changed.")
+        lines.append(w("nothing_flipped"))
     return "\n".join(lines) + "\n"

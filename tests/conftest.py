@@ -16,6 +16,7 @@ from kineret_asp import evaluate, load_kb
 ROOT = Path(__file__).resolve().parent.parent
 FACTS = ROOT / "facts"
 KB_DIR = ROOT / "kb"
+VERSION = Path("policies") / "IP0243" / "2024-06-01"  # the version folder, within a KB tree
 
 
 @pytest.fixture(scope="session")
@@ -39,11 +40,16 @@ def decide(case: dict, kb_dir: Path = KB_DIR):
     return evaluate(case, kb_dir)
 
 
-@pytest.fixture
-def kb_copy(tmp_path) -> Path:
-    """A copy of the packaged KB that a test may break."""
+def copy_kb(tmp_path: Path) -> Path:
+    """A copy of the KB tree (without its example cases); returns the copied version folder."""
     import shutil
 
     dest = tmp_path / "kb"
-    shutil.copytree(KB_DIR, dest)
-    return dest
+    shutil.copytree(KB_DIR, dest, ignore=shutil.ignore_patterns("cases"))
+    return dest / VERSION
+
+
+@pytest.fixture
+def kb_copy(tmp_path) -> Path:
+    """A copy of the packaged KB that a test may break: its version folder (rules, tables, words)."""
+    return copy_kb(tmp_path)

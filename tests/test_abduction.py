@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from kineret_asp import evaluate_many, load_case
-from kineret_asp.abduction import abducible_items, item_change, missing
+from kineret_asp.abduction import item_changes, missing
 from kineret_asp.casetests import discover
 from kineret_asp.changes import apply_changes
 from kineret_asp.cli import main
 
-from .conftest import FACTS, KB_DIR, ra_case
+from .conftest import FACTS, KB_DIR, copy_kb, ra_case
 
 EXAMPLES = discover([FACTS])
 ADALIMUMAB = {"humira", "hyrimoz", "adalimumab_adaz", "cyltezo", "adalimumab_adbm", "simlandi", "adalimumab_ryvk"}
@@ -63,14 +63,14 @@ def test_options_of_every_example_are_sound_and_minimal(path, kb):
 def random_case(rng: random.Random, kb) -> dict:
     v = kb.vocabulary
     indication = rng.choice(["cinca", "dira", "rheumatoid_arthritis", "rheumatoid_arthritis", "stills_disease", "sjia", "osteoarthritis"])
-    drugs = list(v.drugs)
+    drugs = list(v.keys["drug"])
     case = {
         "indication": indication,
         "plan": rng.choice(["employer_group", "individual_family"]),
         "request": rng.choice(["initial", "continuation"]),
-        "prescriber_specialties": rng.sample(list(v.specialties), rng.randint(0, 2)),
+        "prescriber_specialties": rng.sample(list(v.keys["specialty"]), rng.randint(0, 2)),
         "medication_history": [
-            {"drug": rng.choice(drugs), "outcome": rng.choice(list(v.outcomes)), "months": rng.choice([1, 2, 3, 6]), "sample": rng.random() < 0.15}
+            {"drug": rng.choice(drugs), "outcome": rng.choice(list(v.keys["outcome"])), "months": rng.choice([1, 2, 3, 6]), "sample": rng.random() < 0.15}
             for _ in range(rng.randint(0, 3))
         ],
         "current_medications": rng.sample(drugs, rng.randint(0, 1)),
@@ -91,9 +91,10 @@ def test_options_of_generated_cases_are_sound_and_minimal(kb):
 
 def brute_force(case, kb, max_size):
     """Minimal approving sets found by deciding every subset of the abducible items."""
-    items = abducible_items(case, kb)
+    changes = item_changes(case, kb)
+    items = list(changes)
     subsets = [combo for size in range(max_size + 1) for combo in itertools.combinations(items, size)]
-    verdicts = decisions(case, [[item_change(i) for i in combo] for combo in subsets], kb)
+    verdicts = decisions(case, [[changes[i] for i in combo] for combo in subsets], kb)
     approving = [frozenset(c) for c, d in zip(subsets, verdicts) if d == "approved"]
     return {s for s in approving if not any(t < s for t in approving)}, len(items)
 
@@ -200,8 +201,7 @@ def test_no_option_says_so_and_cites_the_reason(name, blocker, kb):
 
 
 def test_the_abducible_vocabulary_lives_in_the_kb(tmp_path, kb):
-    copy = tmp_path / "kb"
-    shutil.copytree(KB_DIR, copy)
+    copy = copy_kb(tmp_path)
     path = copy / "reauthorization.lp"
     text = path.read_text()
     assert "abducible(beneficial_response)" in text

@@ -10,7 +10,7 @@ from kineret_asp.diff import diff
 from kineret_asp.knowledge import load_kb
 from kineret_asp.verify import verify_kb
 
-from .conftest import FACTS, KB_DIR, ROOT
+from .conftest import FACTS, KB_DIR, ROOT, copy_kb
 
 ROW_F = 'non_preferred_row(individual_family, "3.C", "3.C.F", xeljanz_family, "F. Xeljanz/XR [requires prior authorization]").'
 
@@ -24,13 +24,11 @@ def add_row(kb, key: str) -> None:
 
 def test_the_guide_edit_end_to_end(tmp_path):
     assert "3.C.G" in (ROOT / "docs" / "authoring.md").read_text()
-    kb = tmp_path / "kb-edit"
-    shutil.copytree(KB_DIR, kb)
+    kb = copy_kb(tmp_path / "first")
     add_row(kb, "kevzra")
     errors = [d for d in check_kb(kb).diagnostics if d.severity == "error"]
     assert len(errors) == 1 and "did you mean 'kevzara'?" in errors[0].message
-    shutil.rmtree(kb)
-    shutil.copytree(KB_DIR, kb)
+    kb = copy_kb(tmp_path / "second")
     add_row(kb, "kevzara")
     assert check_kb(kb).errors == 0
     report = run_case_tests([FACTS], load_kb(kb))

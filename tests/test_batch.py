@@ -16,7 +16,7 @@ from kineret_asp.batch import BatchWorker, batch_evaluate, resume_point, run_bat
 from kineret_asp.casetests import discover
 from kineret_asp.cli import main
 
-from .conftest import FACTS, KB_DIR, ROOT
+from .conftest import FACTS, KB_DIR, ROOT, copy_kb
 
 sys.path.insert(0, str(ROOT / "bench"))
 import cases as generator  # noqa: E402
@@ -207,8 +207,7 @@ pigeon(1..13). hole(1..12).
 
 
 def test_time_limit_gives_an_error_record(tmp_path):
-    kb = tmp_path / "kb"
-    shutil.copytree(KB_DIR, kb)
+    kb = copy_kb(tmp_path)
     (kb / "hard.lp").write_text(HARD)
     src = write_lines(tmp_path / "in.jsonl", [json.dumps({"id": "slow", "indication": "other"}), json.dumps({"id": "fast", "indication": "sjia", "prescriber_specialties": ["rheumatology"]})])
     proc = run_cli("batch", str(src), "--kb", str(kb), "--time-limit", "0.5")
@@ -223,7 +222,7 @@ def test_bad_kb_exits_2_with_one_line(tmp_path, setup, words):
     src = write_lines(tmp_path / "in.jsonl", mixed_lines()[:2])
     kb = tmp_path / "kb"
     if setup == "broken":
-        kb.mkdir()
+        kb = copy_kb(tmp_path)
         (kb / "policy.lp").write_text("policy(")
     if setup == "file":
         kb.write_text("policy(\"IP0243\").")
@@ -236,8 +235,7 @@ def test_bad_kb_exits_2_with_one_line(tmp_path, setup, words):
 def test_unreadable_kb_folder_exits_2(tmp_path, monkeypatch):
     import os
 
-    kb = tmp_path / "kb"
-    shutil.copytree(KB_DIR, kb)
+    kb = copy_kb(tmp_path)
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(kb) else real_access(p, mode))
     result = CliRunner().invoke(main, ["batch", "-", "--kb", str(kb)], input="{}\n")
@@ -248,8 +246,7 @@ def test_unreadable_kb_folder_exits_2(tmp_path, monkeypatch):
 def test_unreadable_kb_file_exits_2(tmp_path, monkeypatch):
     import os
 
-    kb = tmp_path / "kb"
-    shutil.copytree(KB_DIR, kb)
+    kb = copy_kb(tmp_path)
     target = kb / "policy.lp"
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(target) else real_access(p, mode))

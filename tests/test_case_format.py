@@ -50,17 +50,17 @@ def test_gene_symbols_match_the_kb_case_insensitively_and_keep_others():
         ({"indication": "sjia", "prescriber_speciality": []}, "prescriber_speciality", "did you mean 'prescriber_specialties'?"),
         ({"indication": "sjia", "prescriber_specialties": "rheumatology"}, "prescriber_specialties", "expected a list, got the string 'rheumatology'"),
         ({"indication": 7}, "indication", "expected an indication key (a string), got the number 7"),
-        ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "months": "4"}]}, "medication_history[0].months", "expected a whole number of months"),
-        ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "months": 2.5}]}, "medication_history[0].months", "expected a whole number of months"),
-        ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "months": True}]}, "medication_history[0].months", "expected a whole number of months"),
-        ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "months": -1}]}, "medication_history[0].months", "expected 0 to"),
+        ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "months": "4"}]}, "medication_history[0].months", "expected a whole number, got"),
+        ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "months": 2.5}]}, "medication_history[0].months", "expected a whole number, got"),
+        ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "months": True}]}, "medication_history[0].months", "expected a whole number, got"),
+        ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "months": -1}]}, "medication_history[0].months", "expected a whole number from 0 to 1200, got -1"),
         ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel"}]}, "medication_history[0].outcome", "missing required field"),
         ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "dose": 40}]}, "medication_history[0].dose", "unknown field"),
         ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "sample": "yes"}]}, "medication_history[0].sample", "expected true or false"),
-        ({"indication": "sjia", "beneficial_response": "yes"}, "beneficial_response", "expected true, false or null"),
+        ({"indication": "sjia", "beneficial_response": "yes"}, "beneficial_response", "expected true or false"),
         ({"indication": "sjia", "version": 2}, "version", "unsupported case format version 2"),
         ({"indication": "sjia", "id": 12}, "id", "expected a string"),
-        ({"indication": "dira", "genetic_tests": [{"gene": "IL1RN\"). approved(\"x", "result": "negative"}]}, "genetic_tests[0].gene", "expected a gene symbol"),
+        ({"indication": "dira", "genetic_tests": [{"gene": "IL1RN\"). approved(\"x", "result": "negative"}]}, "genetic_tests[0].gene", "expected a gene name: letters, digits"),
         ({"indication": "sjia", "current_medications": ["enbrel"] * (MAX_LIST_ITEMS + 1)}, "current_medications", f"expected at most {MAX_LIST_ITEMS} entries"),
         ([1, 2], "", "expected a JSON object (a case), got a list"),
     ],
@@ -96,7 +96,7 @@ def test_file_errors_name_the_file(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrl", "outcome": "failure"}]}))
     err = error_of(bad)
-    assert err.line() == f"{bad}: medication_history[0].drug: unknown drug 'enbrl'; expected a drug key of the KB (kb/tables/appendix_drug_classes.lp); did you mean 'enbrel'?"
+    assert err.line() == f"{bad}: medication_history[0].drug: unknown drug 'enbrl'; expected a drug key of the KB (kb/policies/IP0243/2024-06-01/tables/appendix_drug_classes.lp); did you mean 'enbrel'?"
     assert error_of(tmp_path / "missing.json").line() == f"{tmp_path / 'missing.json'}: no such file"
     assert error_of(tmp_path).message.startswith("is a folder")
 
@@ -106,13 +106,13 @@ def test_lp_case_accepts_only_case_facts(tmp_path):
     good.write_text("case_indication(stills_disease).\ncase_specialty(rheumatology).\n")
     assert decide(load_case(good)).decision == "approved"
     for text, words in [
-        ("case_indication(sjia).\napproved :- case_indication(sjia).\n", "only facts of the case vocabulary"),
+        ("case_indication(sjia).\napproved :- case_indication(sjia).\n", "bad.lp:2:10: a rule or constraint"),
         ('#script (python)\nprint(1)\n#end.\n', "only facts"),
         ("case_indication(sjia).\n#include \"/etc/passwd\".\n", "only facts"),
-        ("case_indication(sjia).\ndecision(approved).\n", "unknown case fact decision(approved)"),
+        ("case_indication(sjia).\ndecision(approved).\n", "bad.lp:2:1: unknown case fact decision/1"),
         ("case_indication(sjia). case_indication(dira).", "given twice"),
-        ("case_indication(X).", "must be ground"),
-        ("case_indication(sjia", "not valid clingo"),
+        ("case_indication(X).", "a variable ('X') is not allowed"),
+        ("case_indication(sjia", "the file ends before"),
         ("case_indication(sjia).\ncase_history(0, enbrl, failure).", "did you mean 'enbrel'?"),
     ]:
         bad = tmp_path / "bad.lp"

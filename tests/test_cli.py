@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from kineret_asp.cli import main
 
-from .conftest import FACTS, ROOT
+from .conftest import FACTS, ROOT, copy_kb
 
 RA = str(FACTS / "ra" / "approved_employer_group.json")
 NO_PLAN = str(FACTS / "ra" / "no_plan.json")
@@ -89,9 +89,8 @@ def test_one_bad_file_among_good_ones_still_decides_the_good_ones(tmp_path):
 
 
 def test_broken_kb_reports_file_line_col_and_exits_2(tmp_path):
-    kb = tmp_path / "kb"
-    kb.mkdir()
-    (kb / "policy.lp").write_text('policy("IP0243", "Anakinra", "2024-06-01").\nmet(X) :- foo(X.\n')
+    kb = copy_kb(tmp_path)
+    (kb / "policy.lp").write_text('policy("IP0243", "Anakinra").\nmet(X) :- foo(X.\n')
     result = run("evaluate", RA, "--kb", str(kb))
     assert result.exit_code == 2
     line = result.output.strip()

@@ -59,7 +59,7 @@ def test_diff_command_text_and_json(kb_copy):
     runner = CliRunner()
     text = runner.invoke(main, ["diff", str(KB_DIR), str(kb_copy)]).output
     assert text.startswith("2 class(es) of cases change decision:")
-    assert "Rheumatoid Arthritis, Employer Group Plans, initial authorization: approved -> criteria_not_met" in text
+    assert "Rheumatoid Arthritis, initial authorization, Employer Group Plans: approved -> criteria_not_met" in text
     assert "3.C.D met -> n/a [D. Enbrel [requires prior authorization]]" in text
     data = json.loads(runner.invoke(main, ["diff", str(KB_DIR), str(kb_copy), "--format", "json"]).output)
     assert data["changes"] == 2 and all(c["example"]["plan"] == "employer_group" for c in data["classes"])

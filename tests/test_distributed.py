@@ -51,6 +51,6 @@ def test_the_kb_travels_as_package_data():
     from kineret_asp.distributed import decide_partition
     from kineret_asp.knowledge import default_kb_path
 
-    assert (default_kb_path() / "decision.lp").is_file()
+    assert (default_kb_path() / "framework" / "decision.lp").is_file()
     (record,) = decide_partition(['{"id": "p", "indication": "sjia", "prescriber_specialties": ["rheumatology"]}'])
     assert json.loads(record)["decision"] == "approved"

@@ -17,23 +17,26 @@ from kineret_asp.terms import Const, FactWriter, term_text
 
 from .conftest import KB_DIR, ROOT
 
-VOCAB = load_kb(KB_DIR).vocabulary
-DRUGS = sorted(VOCAB.drugs)
-BIOLOGICS = sorted(d for d in VOCAB.biologics if d != "kineret")
+KB = load_kb(KB_DIR)
+VOCAB = KB.vocabulary
+BIOLOGIC_KEYS = {str(a[1]) for a in KB.static_model if a[0] == "biologic_or_tsdmard"}
+COVERED = {str(a[1]) for a in KB.static_model if a[0] == "indication_criteria"}
+DRUGS = sorted(VOCAB.keys["drug"])
+BIOLOGICS = sorted(d for d in BIOLOGIC_KEYS if d != "kineret")
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 entries = st.fixed_dictionaries(
-    {"drug": st.sampled_from(DRUGS), "outcome": st.sampled_from(sorted(VOCAB.outcomes))},
+    {"drug": st.sampled_from(DRUGS), "outcome": st.sampled_from(sorted(VOCAB.keys["outcome"]))},
     optional={"months": st.integers(0, 40), "sample": st.booleans()},
 )
 cases = st.fixed_dictionaries(
-    {"indication": st.sampled_from(sorted(VOCAB.indications))},
+    {"indication": st.sampled_from(sorted(VOCAB.keys["indication"]))},
     optional={
         "id": st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=20),
-        "plan": st.sampled_from(sorted(VOCAB.plans)),
-        "request": st.sampled_from(sorted(VOCAB.requests)),
-        "prescriber_specialties": st.lists(st.sampled_from(sorted(VOCAB.specialties)), max_size=4, unique=True),
-        "genetic_tests": st.lists(st.fixed_dictionaries({"gene": st.sampled_from(["IL1RN", "NLRP3", "MEFV"]), "result": st.sampled_from(sorted(VOCAB.test_results))}), max_size=2),
+        "plan": st.sampled_from(sorted(VOCAB.keys["plan"])),
+        "request": st.sampled_from(sorted(VOCAB.keys["request"])),
+        "prescriber_specialties": st.lists(st.sampled_from(sorted(VOCAB.keys["specialty"])), max_size=4, unique=True),
+        "genetic_tests": st.lists(st.fixed_dictionaries({"gene": st.sampled_from(["IL1RN", "NLRP3", "MEFV"]), "result": st.sampled_from(sorted(VOCAB.keys["test_result"]))}), max_size=2),
         "medication_history": st.lists(entries, max_size=6),
         "current_medications": st.lists(st.sampled_from(DRUGS), max_size=2),
         "beneficial_response": st.one_of(st.none(), st.booleans()),
@@ -43,11 +46,11 @@ cases = st.fixed_dictionaries(
 ra_cases = st.fixed_dictionaries(
     {
         "indication": st.just("rheumatoid_arthritis"),
-        "plan": st.sampled_from(sorted(VOCAB.plans)),
+        "plan": st.sampled_from(sorted(VOCAB.keys["plan"])),
         "prescriber_specialties": st.just(["rheumatology"]),
         "medication_history": st.lists(entries, min_size=2, max_size=5).map(lambda h: [{"drug": "methotrexate", "outcome": "failure", "months": 3}, *h]),
     },
-    optional={"request": st.sampled_from(sorted(VOCAB.requests)), "beneficial_response": st.booleans()},
+    optional={"request": st.sampled_from(sorted(VOCAB.keys["request"])), "beneficial_response": st.booleans()},
 )
 
 
@@ -76,7 +79,7 @@ def test_adding_a_concurrent_biologic_never_yields_approved(case, drug):
     decision = evaluate(with_drug, KB_DIR)
     assert decision.decision != "approved"
     if decision.decision == "not_covered":
-        assert any(r.id == "NC.2" for r in decision.reasons) or case["indication"] not in VOCAB.roots
+        assert any(r.id == "NC.2" for r in decision.reasons) or case["indication"] not in COVERED
 
 
 @SETTINGS
@@ -226,7 +229,7 @@ def test_hostile_file_gives_one_record_per_line(tmp_path):
     assert decided == [4, 12, 14]
     errors = {r["line"]: r["error"] for r in records if "error" in r}
     assert "not UTF-8" in errors[1] and "empty input" in errors[2] and "nested too deeply" in errors[5]
-    assert "at most 1000 entries" in errors[6] and "NUL" in errors[8] and "gene symbol" in errors[9]
+    assert "at most 1000 entries" in errors[6] and "NUL" in errors[8] and "gene name" in errors[9]
     assert "duplicate key" in errors[10] and "whole number" in errors[11] and "line longer than" in errors[13]
 
 

@@ -46,5 +46,5 @@ def test_a_new_indication_with_its_criteria(kb_copy):
 
 def test_a_new_effective_date_reaches_every_decision(kb_copy):
     path = kb_copy / "policy.lp"
-    path.write_text(path.read_text().replace('policy("IP0243", "Anakinra", "2024-06-01").', 'policy("IP0243", "Anakinra", "2025-01-15").'))
+    path.write_text(path.read_text().replace('effective_from("2024-06-01").', 'effective_from("2025-01-15").'))
     assert evaluate({"indication": "sjia"}, kb_copy).effective_date == "2025-01-15"

@@ -50,4 +50,5 @@ def test_new_months_and_genes_widen_the_domains():
     for case in (odd, gene):
         assert same(resident.run_one(case.atoms()), chunk.run([case.atoms()])[0])
     assert resident.rebuilds == 2 and resident.fallbacks == 0
-    assert 999 in resident.months and "TNFRSF1A" in resident.genes
+    extra = {v for values in resident.extra.values() for v in values}
+    assert 999 in extra and "TNFRSF1A" in extra

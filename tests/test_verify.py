@@ -16,7 +16,7 @@ PROPERTIES = {"one_decision", "criteria_both_ways", "approvable", "monotonic", "
 
 
 def append(path: Path, text: str) -> None:
-    path.write_text(path.read_text() + "\n" + text + "\n")
+    path.write_text((path.read_text() if path.exists() else "") + "\n" + text + "\n")
 
 
 def by_name(results):
@@ -41,7 +41,7 @@ def test_monotonicity_violation_gives_a_reproducible_counterexample(kb_copy):
 
 
 def test_approved_and_not_covered_at_once_is_caught(kb_copy):
-    append(kb_copy / "decision.lp", "% § wrong: osteoarthritis approved by a rheumatologist\nis_approved :- case_indication(osteoarthritis), case_specialty(rheumatology).")
+    append(kb_copy / "wrong.lp", "% § wrong: osteoarthritis approved by a rheumatologist\nis_approved :- case_indication(osteoarthritis), case_specialty(rheumatology).")
     results = by_name(verify_kb(kb_copy))
     one = results["one_decision"]
     assert not one.holds
@@ -60,7 +60,7 @@ def test_a_criterion_that_can_never_be_met(kb_copy):
 
 
 def test_continuation_without_initial_criteria_is_caught(kb_copy):
-    append(kb_copy / "decision.lp", "% § wrong: a response alone renews\nis_approved :- requested(continuation), case_beneficial_response, not is_not_covered, not is_other_policy.")
+    append(kb_copy / "wrong.lp", "% § wrong: a response alone renews\nis_approved :- requested(continuation), case_beneficial_response, not is_not_covered, not is_other_policy.")
     r = by_name(verify_kb(kb_copy))["continuation_needs_initial"]
     assert not r.holds
     assert r.decisions == {"a": "approved", "b": "criteria_not_met"}

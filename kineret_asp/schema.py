@@ -1,0 +1,719 @@
+"""The case schema, read from the KB: one validator for every way a case arrives.
+
+A policy version declares its inputs in the KB (``case_field/4``,
+``case_field_atom/2``, ``entry_field/5``, ``entry_field_atom/3``; the
+framework declares the fields every case has, and what each kind means:
+``kb/framework/case_format.lp``). :class:`CaseSchema` reads those facts
+and derives from them everything the package knows about a case:
+
+- validation of a decoded case (JSON, a dict, a :class:`~kineret_asp.case.Case`,
+  the facts of an ``.lp`` case, a case after what-if changes), collecting
+  every error with its field path;
+- the input atoms a case becomes, and the case a set of atoms describes;
+- the input predicates and the kind of each of their arguments (for the
+  engines, ``check``, ``verify`` and ``diff``);
+- the JSON Schema of the case format.
+
+No field name, vocabulary or key is written in Python: they all come from
+the KB.
+"""
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
+
+from .errors import CaseError, did_you_mean
+from .terms import Const, Value
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .case import Case
+    from .knowledge import KnowledgeBase
+
+MAX_LIST_ITEMS = 1000
+MAX_TEXT = 1000
+MAX_ERRORS = 20
+CLINGO_INT = 2**31 - 1
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+DATE_PATTERN = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
+PLAIN_KEY = re.compile(r"[A-Za-z0-9_]{1,60}\Z")
+
+# the kinds of framework/case_format.lp
+KEY, NAME, INTEGER, BOOLEAN, DATE, TEXT, LIST, ENTRIES, OBJECT = "key", "name", "integer", "boolean", "date", "text", "list", "entries", "object"
+# the roles of case_field_role/2 that the program itself reads
+FORMAT_VERSION, CASE_ID, EXPECTATIONS, DATE_OF_SERVICE, POLICY_SELECTOR = "format_version", "case_id", "expectations", "date_of_service", "policy_selector"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What values a field takes (framework/case_format.lp)."""
+
+    name: str
+    vocabulary: Optional[str] = None
+    minimum: Optional[int] = None
+    maximum: Optional[int] = None
+    item: Optional["Kind"] = None
+
+    @classmethod
+    def from_value(cls, value: Value, where: str) -> "Kind":
+        if isinstance(value, Const) and str(value) in (BOOLEAN, DATE, TEXT, ENTRIES, OBJECT):
+            return cls(str(value))
+        if isinstance(value, tuple):
+            head, *args = value
+            if head in (KEY, NAME) and len(args) == 1 and isinstance(args[0], Const):
+                return cls(head, vocabulary=str(args[0]))
+            if head == INTEGER and len(args) == 2 and all(isinstance(a, int) for a in args):
+                if not -CLINGO_INT <= args[0] <= args[1] <= CLINGO_INT:
+                    raise ValueError(f"{where}: integer(Min, Max) needs Min <= Max within clingo's numbers (|n| <= {CLINGO_INT})")
+                return cls(INTEGER, minimum=args[0], maximum=args[1])
+            if head == LIST and len(args) == 1:
+                item = cls.from_value(args[0], where)
+                if item.name in (LIST, ENTRIES, OBJECT, TEXT):
+                    raise ValueError(f"{where}: a list holds keys, names, numbers, dates or booleans, not {item.name}")
+                return cls(LIST, item=item)
+        raise ValueError(f"{where}: unknown kind {value!r}; expected key(V), name(V), integer(Min, Max), boolean, date, text, list(Kind), entries or object")
+
+    @property
+    def scalar(self) -> bool:
+        return self.name in (KEY, NAME, INTEGER, BOOLEAN, DATE)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input of a case: a top-level field, or a field of the entries of a list."""
+
+    name: str
+    kind: Kind
+    presence: str  # "required" | "optional" | "default"
+    default: Any
+    description: str
+    atom: Optional[str] = None  # the input predicate (own atom)
+    place: Optional[int] = None  # for an entry field: its argument of the list's atom (1-based)
+    roles: frozenset[str] = frozenset()
+    parent: Optional[str] = None  # the entries list an entry field belongs to
+    entry_fields: tuple["Field", ...] = ()
+
+    @property
+    def path(self) -> str:
+        return f"{self.parent}.{self.name}" if self.parent else self.name
+
+    def entry_field(self, name: str) -> Optional["Field"]:
+        return next((f for f in self.entry_fields if f.name == name), None)
+
+
+@dataclass(frozen=True)
+class ArgKind:
+    """What one argument of an input predicate holds."""
+
+    field: Field  # the field whose value it is (an entries list for its entry number)
+    kind: Kind  # an "index" kind for an entry number
+    index: bool = False
+
+
+@dataclass
+class Problems:
+    """The errors found in one case, each a CaseError; at most MAX_ERRORS are kept."""
+
+    source: str
+    errors: list[CaseError] = field(default_factory=list)
+
+    def add(self, path: str, message: str) -> None:
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(CaseError(self.source, path, message))
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise CaseError.many(self.errors)
+
+
+def describe(value: Any) -> str:
+    """How a value is named in a message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the string {shown!r}"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+def field_name(key: Any) -> str:
+    """A field name as it may appear in a one-line message: plain, or quoted in brackets."""
+    import json
+
+    text = str(key)
+    if PLAIN_KEY.match(text):
+        return text
+    return f"[{json.dumps(text if len(text) <= 60 else text[:57] + '...')}]"
+
+
+def _join(path: str, name: Any) -> str:
+    shown = field_name(name)
+    if shown.startswith("["):
+        return f"{path}{shown}"
+    return f"{path}.{shown}" if path else shown
+
+
+def encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class CaseSchema:
+    """The inputs of one policy version, as the KB declares them."""
+
+    def __init__(self, fields: Sequence[Field], vocabularies: dict[str, dict[str, str]], nouns: dict[str, str], where: dict[str, str]):
+        self.fields = tuple(fields)
+        self.by_name = {f.name: f for f in self.fields}
+        self.vocabularies = vocabularies
+        self.nouns = nouns
+        self.where = where
+        self._roles = {role: f.name for f in self.fields for role in f.roles}
+        self._predicates = self._input_predicates()
+
+    # --- reading the declarations ------------------------------------------------
+
+    @classmethod
+    def from_kb(cls, kb: "KnowledgeBase") -> "CaseSchema":
+        from .errors import Diagnostic, KbError
+
+        where = kb.display_path(kb.path)
+        problems: list[str] = []
+
+        def kind(value: Value, what: str) -> Kind:
+            try:
+                return Kind.from_value(value, what)
+            except ValueError as exc:
+                problems.append(str(exc))
+                return Kind(TEXT)
+
+        def presence(value: Value, what: str) -> tuple[str, Any]:
+            if isinstance(value, Const) and str(value) in ("required", "optional"):
+                return str(value), None
+            if isinstance(value, tuple) and value[0] == "default" and len(value) == 2:
+                return "default", value[1]
+            problems.append(f"{what}: unknown presence {value!r}; expected required, optional or default(Value)")
+            return "optional", None
+
+        atoms = {str(n): str(p) for n, p in kb.facts("case_field_atom", 2)}
+        roles: dict[str, set[str]] = {}
+        for n, r in kb.facts("case_field_role", 2):
+            roles.setdefault(str(n), set()).add(str(r))
+        entry_rows: dict[str, list[Field]] = {}
+        entry_atoms = {(str(l), str(n)): p for l, n, p in kb.facts("entry_field_atom", 3)}
+        for lst, name, k, p, text in kb.facts("entry_field", 5):
+            what = f"entry_field({lst}, {name})"
+            pres, default = presence(p, what)
+            place = entry_atoms.get((str(lst), str(name)))
+            at, own = None, None
+            if isinstance(place, tuple) and place[0] == "at" and len(place) == 2 and isinstance(place[1], int):
+                at = place[1]
+            elif isinstance(place, Const):
+                own = str(place)
+            else:
+                problems.append(f"{what}: no entry_field_atom/3 says where the field goes (at(I) or a predicate)")
+            entry_rows.setdefault(str(lst), []).append(Field(str(name), kind(k, what), pres, _plain(default), str(text), own, at, parent=str(lst)))
+        fields: list[Field] = []
+        for name, k, p, text in kb.facts("case_field", 4):
+            what = f"case_field({name})"
+            pres, default = presence(p, what)
+            kd = kind(k, what)
+            entries = tuple(entry_rows.pop(str(name), ()))
+            if kd.name == ENTRIES:
+                places = sorted(f.place for f in entries if f.place is not None)
+                if places != list(range(1, len(places) + 1)):
+                    problems.append(f"{what}: the at(I) places of its entry fields must be 1, 2, ... (found {places})")
+                if not entries:
+                    problems.append(f"{what}: an entries field needs entry_field/5 declarations")
+            fields.append(Field(str(name), kd, pres, _plain(default), str(text), atoms.get(str(name)), roles=frozenset(roles.get(str(name), ())), entry_fields=entries))
+        for lst in entry_rows:
+            problems.append(f"entry_field({lst}, ...): {lst} is not an entries field")
+        names = [f.name for f in fields]
+        if len(set(names)) != len(names):
+            problems.append(f"a case field is declared twice: {sorted(n for n in names if names.count(n) > 1)}")
+        # the expectations are written last, after the policy's fields
+        fields.sort(key=lambda f: EXPECTATIONS in f.roles)
+        vocab = kb.vocabulary
+        where_declared = _declared_in(kb)
+        if problems:
+            raise KbError([Diagnostic(where, 0, 0, "error", f"case schema: {p}") for p in problems])
+        return cls(fields, vocab.keys, vocab.nouns, where_declared)
+
+    def _input_predicates(self) -> dict[tuple[str, int], tuple[ArgKind, ...]]:
+        out: dict[tuple[str, int], tuple[ArgKind, ...]] = {}
+        index = Kind("index", minimum=0, maximum=MAX_LIST_ITEMS - 1)
+        for f in self.fields:
+            if f.atom is None:
+                continue
+            k = f.kind
+            if k.name == BOOLEAN:
+                out[(f.atom, 0)] = ()
+            elif k.name == LIST:
+                out[(f.atom, 1)] = (ArgKind(f, k.item),)  # type: ignore[arg-type]
+            elif k.name == ENTRIES:
+                placed = sorted((e for e in f.entry_fields if e.place is not None), key=lambda e: e.place)  # type: ignore[arg-type, return-value]
+                out[(f.atom, 1 + len(placed))] = (ArgKind(f, index, True), *[ArgKind(e, e.kind) for e in placed])
+                for e in f.entry_fields:
+                    if e.atom is not None:
+                        out[(e.atom, 1 if e.kind.name == BOOLEAN else 2)] = (ArgKind(f, index, True),) + (() if e.kind.name == BOOLEAN else (ArgKind(e, e.kind),))
+            else:
+                out[(f.atom, 1)] = (ArgKind(f, k),)
+        return out
+
+    # --- what the rest of the package asks ----------------------------------------
+
+    def role(self, role: str) -> Optional[str]:
+        """The name of the field that plays a role (format_version, case_id, ...), if any."""
+        return self._roles.get(role)
+
+    @property
+    def input_predicates(self) -> dict[tuple[str, int], tuple[ArgKind, ...]]:
+        """Every input predicate, with what each of its arguments holds."""
+        return self._predicates
+
+    def input_signatures(self) -> set[tuple[str, int]]:
+        return set(self._predicates)
+
+    def defined_text(self) -> str:
+        """``#defined`` for every input predicate: a case may leave any of them out."""
+        return "\n".join(f"#defined {n}/{a}." for n, a in sorted(self._predicates))
+
+    def list_fields(self) -> list[Field]:
+        return [f for f in self.fields if f.kind.name in (LIST, ENTRIES)]
+
+    def scalar_fields(self) -> list[Field]:
+        return [f for f in self.fields if f.kind.name not in (LIST, ENTRIES)]
+
+    def field_of_atom(self, predicate: str) -> Optional[Field]:
+        """The top-level field whose facts use this predicate (an entries list for its entry atoms)."""
+        for (name, _), args in self._predicates.items():
+            if name == predicate:
+                return args[0].field if args and args[0].index else (args[0].field if args else self._bool_field(name))
+        return None
+
+    def _bool_field(self, predicate: str) -> Optional[Field]:
+        return next((f for f in self.fields if f.atom == predicate), None)
+
+    def noun(self, vocabulary: str) -> str:
+        return self.nouns.get(vocabulary, f"a {vocabulary}")
+
+    def value_label(self, kind: Kind, value: Any) -> str:
+        """The words for a value: a key's label, a boolean's word, a number as written."""
+        if kind.name == KEY and kind.vocabulary:
+            return self.vocabularies.get(kind.vocabulary, {}).get(str(value), str(value))
+        if kind.name == LIST and kind.item is not None:
+            return self.value_label(kind.item, value)
+        return str(value)
+
+    # --- validation -----------------------------------------------------------------
+
+    def validate(self, data: Any, source: str) -> "Case":
+        """A validated, normalized Case, or CaseError listing every problem found."""
+        from .case import Case
+
+        problems = Problems(source)
+        values = self._top(data, problems)
+        problems.raise_any()
+        expect_field = self.role(EXPECTATIONS)
+        expect = values.pop(expect_field, None) if expect_field else None
+        return Case._bound(self, values, expect, source)
+
+    def _top(self, data: Any, problems: Problems) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            problems.add("", f"expected a JSON object (a case), got {describe(data)}")
+            return {}
+        names = [f.name for f in self.fields]
+        for k in data:
+            if k not in self.by_name:
+                hint = did_you_mean(str(k), names) if len(str(k)) <= 60 else ""
+                problems.add(_join("", k), f"unknown field{hint}; expected one of {', '.join(names)}")
+        values: dict[str, Any] = {}
+        for f in self.fields:
+            raw = data.get(f.name)
+            if f.name not in data or raw is None:
+                if f.presence == "required":
+                    problems.add(f.name, "missing required field" if f.name not in data else f"expected {self._expected(f)}, got null")
+                    continue
+                values[f.name] = self._default(f)
+                continue
+            values[f.name] = self._value(f, raw, f.name, problems)
+        return values
+
+    def _default(self, f: Field) -> Any:
+        if f.kind.name in (LIST, ENTRIES):
+            return ()
+        if f.presence == "default":
+            if f.kind.name == BOOLEAN:
+                return f.default in (True, "true")
+            return f.default
+        return None
+
+    def _expected(self, f: Field) -> str:
+        k = f.kind
+        if k.name == KEY:
+            return f"{self.noun(k.vocabulary or '')} key"
+        return k.name
+
+    def _value(self, f: Field, raw: Any, path: str, problems: Problems) -> Any:
+        k = f.kind
+        if FORMAT_VERSION in f.roles:
+            return self._format_version(f, raw, path, problems)
+        if k.name == LIST:
+            items = self._items(raw, path, problems)
+            return tuple(v for v in (self._scalar(k.item, x, f"{path}[{i}]", problems) for i, x in enumerate(items)) if v is not None)  # type: ignore[arg-type]
+        if k.name == ENTRIES:
+            from .case import Entry
+
+            items = self._items(raw, path, problems)
+            out = []
+            for i, item in enumerate(items):
+                values = self._entry(f, item, f"{path}[{i}]", problems)
+                if values is not None:
+                    out.append(Entry._bound(f, values))
+            return tuple(out)
+        if k.name == OBJECT:
+            if not isinstance(raw, Mapping):
+                problems.add(path, f"expected an object, got {describe(raw)}")
+                return None
+            return dict(raw)
+        return self._scalar(k, raw, path, problems)
+
+    def _format_version(self, f: Field, raw: Any, path: str, problems: Problems) -> Any:
+        supported = f.kind.maximum
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            problems.add(path, f"expected the format version number {supported}, got {describe(raw)}")
+            return None
+        if not (f.kind.minimum or 0) <= raw <= (supported or 0):
+            problems.add(path, f"unsupported case format version {raw}; this program reads version {supported}")
+            return None
+        return raw
+
+    def _items(self, raw: Any, path: str, problems: Problems) -> list:
+        from .case import Entry
+
+        if isinstance(raw, tuple):
+            raw = list(raw)
+        if not isinstance(raw, list):
+            problems.add(path, f"expected a list, got {describe(raw)}")
+            return []
+        if len(raw) > MAX_LIST_ITEMS:
+            problems.add(path, f"expected at most {MAX_LIST_ITEMS} entries, got {len(raw)}")
+            return []
+        return [x.to_dict() if isinstance(x, Entry) and x._field is not None else x for x in raw]
+
+    def _entry(self, f: Field, raw: Any, path: str, problems: Problems) -> Optional[dict[str, Any]]:
+        from .case import Entry
+
+        names = [e.name for e in f.entry_fields]
+        if isinstance(raw, Entry):
+            raw = raw.as_dict(names)
+        if not isinstance(raw, Mapping):
+            problems.add(path, f"expected an object with {', '.join(names)}, got {describe(raw)}")
+            return None
+        before = len(problems.errors)
+        for k in raw:
+            if k not in names:
+                hint = did_you_mean(str(k), names) if len(str(k)) <= 60 else ""
+                problems.add(_join(path, k), f"unknown field{hint}; expected one of {', '.join(names)}")
+        values: dict[str, Any] = {}
+        for e in f.entry_fields:
+            sub = f"{path}.{e.name}"
+            value = raw.get(e.name)
+            if e.name not in raw or value is None:
+                if e.presence == "required":
+                    problems.add(sub, "missing required field" if e.name not in raw else f"expected {self._expected(e)}, got null")
+                    continue
+                values[e.name] = self._default(e)
+                continue
+            values[e.name] = self._scalar(e.kind, value, sub, problems) if e.kind.scalar else self._value(e, value, sub, problems)
+        return values if len(problems.errors) == before else None
+
+    def _scalar(self, k: Kind, raw: Any, path: str, problems: Problems) -> Any:
+        if k.name == KEY:
+            return self._key(k, raw, path, problems)
+        if k.name == NAME:
+            return self._name(k, raw, path, problems)
+        if k.name == INTEGER:
+            if isinstance(raw, bool) or not isinstance(raw, int):
+                problems.add(path, f"expected a whole number, got {describe(raw)}")
+                return None
+            if not (k.minimum is None or raw >= k.minimum) or not (k.maximum is None or raw <= k.maximum):
+                shown = raw if abs(raw) < 10**12 else f"{str(raw)[:12]}..."
+                problems.add(path, f"expected a whole number from {k.minimum} to {k.maximum}, got {shown}")
+                return None
+            return raw
+        if k.name == BOOLEAN:
+            if not isinstance(raw, bool):
+                problems.add(path, f"expected true or false, got {describe(raw)}")
+                return None
+            return raw
+        if k.name == DATE:
+            return self._date(raw, path, problems)
+        if k.name == TEXT:
+            return self._text(raw, path, problems)
+        problems.add(path, f"a {k.name} cannot stand here")
+        return None
+
+    def _key(self, k: Kind, raw: Any, path: str, problems: Problems) -> Optional[str]:
+        v = k.vocabulary or ""
+        what = self.noun(v)
+        noun = what.split(" ", 1)[-1]
+        table = self.vocabularies.get(v, {})
+        if not isinstance(raw, str):
+            problems.add(path, f"expected {what} key (a string), got {describe(raw)}")
+            return None
+        if raw not in table:
+            shown = raw if len(raw) <= 60 else raw[:57] + "..."
+            hint = did_you_mean(raw, table) if len(raw) <= 60 else ""
+            if len(table) <= 20:
+                expected = f"expected one of {', '.join(sorted(table))}"
+            else:
+                expected = f"expected {what} key of the KB ({self.where.get(v, v)})"
+            problems.add(path, f"unknown {noun} {shown!r}; {expected}{hint}")
+            return None
+        return raw
+
+    def _name(self, k: Kind, raw: Any, path: str, problems: Problems) -> Optional[str]:
+        what = self.noun(k.vocabulary or "")
+        if not isinstance(raw, str):
+            problems.add(path, f"expected {what} name (a string), got {describe(raw)}")
+            return None
+        if not NAME_PATTERN.match(raw):
+            problems.add(path, f"expected {what} name: letters, digits, '.', '_' or '-', at most 64 characters")
+            return None
+        for known in self.vocabularies.get(k.vocabulary or "", {}):
+            if known.lower() == raw.lower():
+                return known
+        return raw
+
+    def _date(self, raw: Any, path: str, problems: Problems) -> Optional[str]:
+        if not isinstance(raw, str):
+            problems.add(path, f"expected a date YYYY-MM-DD (a string), got {describe(raw)}")
+            return None
+        m = DATE_PATTERN.match(raw)
+        try:
+            if not m:
+                raise ValueError
+            datetime.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError:
+            shown = raw if len(raw) <= 40 else raw[:37] + "..."
+            problems.add(path, f"expected a date YYYY-MM-DD, got {shown!r}")
+            return None
+        return raw
+
+    def _text(self, raw: Any, path: str, problems: Problems) -> Optional[str]:
+        if not isinstance(raw, str):
+            problems.add(path, f"expected a string, got {describe(raw)}")
+            return None
+        if len(raw) > MAX_TEXT:
+            problems.add(path, f"expected at most {MAX_TEXT} characters, got {len(raw)}")
+            return None
+        if "\x00" in raw:
+            problems.add(path, "a NUL character is not allowed")
+            return None
+        if not encodable(raw):
+            problems.add(path, "not valid Unicode text (a lone surrogate)")
+            return None
+        return raw
+
+    # --- atoms ------------------------------------------------------------------
+
+    def atoms(self, values: Mapping[str, Any]) -> list[tuple]:
+        """The input atoms ``(predicate, *arguments)`` of a validated case, in a stable order."""
+        out: list[tuple] = []
+        for f in self.fields:
+            if f.atom is None:
+                continue
+            value = values.get(f.name)
+            k = f.kind
+            if k.name == ENTRIES:
+                placed = sorted((e for e in f.entry_fields if e.place is not None), key=lambda e: e.place)  # type: ignore[arg-type, return-value]
+                for i, entry in enumerate(value or ()):
+                    out.append((f.atom, i, *[_term(e.kind, entry[e.name]) for e in placed]))
+                    for e in f.entry_fields:
+                        if e.atom is None or entry[e.name] is None:
+                            continue
+                        if e.kind.name == BOOLEAN:
+                            if entry[e.name]:
+                                out.append((e.atom, i))
+                        else:
+                            out.append((e.atom, i, _term(e.kind, entry[e.name])))
+            elif k.name == LIST:
+                out.extend((f.atom, _term(k.item, v)) for v in value or ())  # type: ignore[arg-type]
+            elif k.name == BOOLEAN:
+                if value:
+                    out.append((f.atom,))
+            elif value is not None:
+                out.append((f.atom, _term(k, value)))
+        return out
+
+    def data_from_atoms(self, atoms: Iterable[tuple[tuple, str]], source: str) -> tuple[dict, dict[str, str]]:
+        """Input atoms, each with where it was written, as a case dict (not yet validated).
+
+        Returns the dict and, for each field path it fills, where that was
+        written (so that a validation error can name the line). Entries are
+        ordered by their number (an integer) or else by where they first
+        appear; two different entries under one number, a field of an entry
+        that no list atom declares, or one field given two different values,
+        are errors at the place they were written.
+        """
+        data: dict[str, Any] = {}
+        places: dict[str, str] = {}
+        entries: dict[str, dict[Any, dict]] = {}
+        entry_places: dict[tuple, str] = {}
+        for atom, where in atoms:
+            name, args = atom[0], [_plain(a) for a in atom[1:]]
+            spec = self._predicates.get((name, len(args)))
+            if spec is None:
+                known = ", ".join(f"{n}/{a}" for n, a in sorted(self._predicates))
+                raise CaseError(where, "", f"unknown case fact {name}/{len(args)}; expected one of {known}")
+            if not spec:  # a boolean field
+                f = self._bool_field(name)
+                data[f.name] = True  # type: ignore[union-attr]
+                places.setdefault(f.name, where)  # type: ignore[union-attr]
+                continue
+            first = spec[0]
+            if not first.index:
+                f = first.field
+                if f.kind.name == LIST:
+                    places[f"{f.name}[{len(data.get(f.name, []))}]"] = where
+                    data.setdefault(f.name, []).append(args[0])
+                else:
+                    if f.name in data and data[f.name] != args[0]:
+                        raise CaseError(where, f.name, f"given twice ({data[f.name]} and {args[0]}, the first at {places[f.name]}); a case has one {f.name}")
+                    data[f.name] = args[0]
+                    places.setdefault(f.name, where)
+                continue
+            lst = first.field
+            number = args[0]
+            if isinstance(number, bool) or (isinstance(number, int) and number < 0):
+                raise CaseError(where, "", f"an entry number must be a whole number from 0, got {number!r}")
+            entry = entries.setdefault(lst.name, {}).setdefault(number, {})
+            if name == lst.atom:
+                placed = sorted((e for e in lst.entry_fields if e.place is not None), key=lambda e: e.place)  # type: ignore[arg-type, return-value]
+                given = {e.name: v for e, v in zip(placed, args[1:])}
+                if (lst.name, number) in entry_places:
+                    raise CaseError(where, "", f"two entries of {lst.name} numbered {number!r} (the other at {entry_places[(lst.name, number)]}); each entry needs its own number")
+                entry_places[(lst.name, number)] = where
+                entry.update(given)
+            else:
+                e = next(x for x in lst.entry_fields if x.atom == name)
+                value = True if e.kind.name == BOOLEAN else args[1]
+                if e.name in entry and entry[e.name] != value:
+                    raise CaseError(where, "", f"{lst.name} entry {number!r} has two values for {e.name} ({entry[e.name]!r} and {value!r})")
+                entry[e.name] = value
+                entry_places.setdefault((lst.name, number, e.name), where)
+        for lst_name, numbered in entries.items():
+            lst = self.by_name[lst_name]
+            order = sorted(numbered, key=lambda n: (not isinstance(n, int), n if isinstance(n, int) else 0))
+            for i, number in enumerate(order):
+                if (lst_name, number) not in entry_places:
+                    sub = next(w for k, w in entry_places.items() if k[:2] == (lst_name, number))
+                    raise CaseError(sub, "", f"a field of {lst.name} entry {number!r} is given, but no {lst.atom} fact declares that entry")
+                places[f"{lst_name}[{i}]"] = entry_places[(lst_name, number)]
+                for e in lst.entry_fields:
+                    w = entry_places.get((lst_name, number, e.name))
+                    places[f"{lst_name}[{i}].{e.name}"] = w or entry_places[(lst_name, number)]
+            data[lst_name] = [numbered[n] for n in order]
+        return data, places
+
+    # --- JSON Schema ------------------------------------------------------------
+
+    def json_schema(self, title: str, schema_id: str) -> dict:
+        """The case format as a JSON Schema (draft 2020-12)."""
+        props = {f.name: self._json_field(f) for f in self.fields}
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": schema_id,
+            "title": title,
+            "type": "object",
+            "properties": props,
+            "required": [f.name for f in self.fields if f.presence == "required"],
+            "additionalProperties": False,
+        }
+
+    def _json_field(self, f: Field) -> dict:
+        k = f.kind
+        if FORMAT_VERSION in f.roles:
+            out: dict[str, Any] = {"type": "integer", "const": k.maximum}
+        elif k.name == LIST:
+            out = {"type": "array", "items": self._json_kind(k.item), "maxItems": MAX_LIST_ITEMS}  # type: ignore[arg-type]
+        elif k.name == ENTRIES:
+            item = {
+                "type": "object",
+                "properties": {e.name: self._json_field(e) for e in f.entry_fields},
+                "required": [e.name for e in f.entry_fields if e.presence == "required"],
+                "additionalProperties": False,
+            }
+            out = {"type": "array", "items": item, "maxItems": MAX_LIST_ITEMS}
+        elif k.name == OBJECT:
+            out = {"type": "object"}
+        else:
+            out = self._json_kind(k)
+        if f.presence != "required":
+            out = {"anyOf": [out, {"type": "null"}]}
+            if f.presence == "default" and f.default is not None:
+                out["default"] = f.default in (True, "true") if k.name == BOOLEAN else f.default
+        out["description"] = f.description
+        return out
+
+    def _json_kind(self, k: Kind) -> dict:
+        if k.name == KEY:
+            return {"type": "string", "enum": list(self.vocabularies.get(k.vocabulary or "", {}))}
+        if k.name == NAME:
+            return {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
+        if k.name == INTEGER:
+            return {"type": "integer", "minimum": k.minimum, "maximum": k.maximum}
+        if k.name == BOOLEAN:
+            return {"type": "boolean"}
+        if k.name == DATE:
+            return {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+        return {"type": "string", "maxLength": MAX_TEXT}
+
+
+def _plain(value: Any) -> Any:
+    """A decoded clingo value as case data: constants as plain strings."""
+    if isinstance(value, Const):
+        text = str(value)
+        return {"true": True, "false": False}.get(text, text)
+    return value
+
+
+def _term(kind: Optional[Kind], value: Any) -> Any:
+    """A validated value as the term of an input atom."""
+    if kind is None:
+        return value
+    if kind.name == KEY:
+        return Const(value)
+    if kind.name == DATE:
+        return int(str(value).replace("-", ""))
+    return value
+
+
+def _declared_in(kb: "KnowledgeBase") -> dict[str, str]:
+    """For each vocabulary, the file whose facts declare its keys (for messages)."""
+    out: dict[str, str] = {}
+    vocabularies = {str(v) for v, _ in kb.facts("vocabulary", 2)}
+    for s in kb.statements:
+        node = s.node
+        if s.part != "base" or node.ast_type.name != "Rule" or node.body:
+            continue
+        head = node.head
+        if head.ast_type.name != "Literal" or head.atom.ast_type.name != "SymbolicAtom":
+            continue
+        symbol = head.atom.symbol
+        name = getattr(symbol, "name", None)
+        if name in vocabularies and len(getattr(symbol, "arguments", ())) == 2:
+            out.setdefault(name, s.file)
+    return out
