@@ -40,8 +40,8 @@ PACKAGE_READS: set[Signature] = {
     ("key_group", 3), ("key_group_name", 3), ("criterion", 4), ("combinator", 2), ("reason_text", 2),
     ("note_text", 2), ("text", 2), ("decision_text", 2), ("route_text", 2), ("abducible", 1), ("documents", 2),
     ("documents_entry", 3), ("documentation_text", 4), ("entry_text", 2), ("decision_echo", 1),
-    ("case_field", 4), ("case_field_atom", 2), ("entry_field", 5), ("entry_field_atom", 3), ("case_field_role", 2),
-    ("case_field_shown", 3), ("kb_problem", 2),
+    ("input_field", 4), ("input_atom", 2), ("entry_field", 5), ("entry_atom", 3), ("field_role", 2),
+    ("header_field", 3), ("kb_problem", 2),
     # read by verify and diff from the property and space parts
     ("property", 2), ("counterexample", 0), ("witness", 1), ("expected_witness", 1), ("copy", 1),
     ("space_value", 2), ("space_entry_value", 3), ("space_entry_key", 2),

@@ -144,9 +144,9 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, fmt: str, kb_dir: Optional
 
 @main.command("what-if")
 @click.argument("case")
-@click.option("--add", "adds", multiple=True, metavar="PATH=VALUE", help="Add an item to a list field, e.g. prescriber_specialties=rheumatology or 'medication_history={\"drug\":\"enbrel\",\"outcome\":\"failure\"}'.")
-@click.option("--remove", "removes", multiple=True, metavar="PATH[=VALUE]", help="Remove matching items of a list field (current_medications=enbrel), or an entry by index (medication_history[1]).")
-@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Set a scalar field: plan=employer_group, beneficial_response=true, medication_history[0].months=3; null clears it.")
+@click.option("--add", "adds", multiple=True, metavar="PATH=VALUE", help="Add an item to a list field: FIELD=KEY, or FIELD='{...}' (JSON) for an entry with fields. 'kineret-asp schema case' lists the fields.")
+@click.option("--remove", "removes", multiple=True, metavar="PATH[=VALUE]", help="Remove the matching items of a list field (FIELD=VALUE), or an entry by its index (FIELD[1]).")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Set a field (FIELD=VALUE) or a field of an entry (FIELD[0].NAME=VALUE); null clears it.")
 @click.option("--changes", "changes_file", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="A JSON list of changes [{op, path, value}], applied before the options.")
 @format_option
 @kb_option

@@ -263,7 +263,7 @@ def render_text(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = 
     lines.append(w("case_line", id=decision.id or w("no_id"), source=decision.source))
     if case is not None and case.schema is not None:
         facts = []
-        for name, label, absent in (kb.facts("case_field_shown", 3) if kb is not None else []):
+        for name, label, absent in (kb.facts("header_field", 3) if kb is not None else []):
             f = case.schema.by_name.get(str(name))
             value = case.get(str(name))
             shown = case.schema.value_label(f.kind, value) if f is not None and value is not None else str(absent)

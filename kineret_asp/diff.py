@@ -4,7 +4,7 @@ Both KB versions go into one clingo program over the same case space (the
 new KB's ``#program space.``): every predicate of the old KB is renamed
 ``old__p``, of the new ``new__p``, while the case facts are shared. The
 solver then enumerates, projected on a description of the case (the fields
-a decision's header shows, case_field_shown/3) and of the change (old and new decision, criteria whose
+a decision's header shows, header_field/3) and of the change (old and new decision, criteria whose
 status differs), every class of cases whose decision changes; for each class
 it finds one smallest example case (fewest facts, by optimization). Nothing
 is enumerated in Python.
@@ -39,7 +39,7 @@ class(flip, C) :- flip(C).
 
 
 def class_rules(kb: KnowledgeBase) -> list[str]:
-    """A class of cases is described by the fields a decision's header shows (case_field_shown/3)."""
+    """A class of cases is described by the fields a decision's header shows (header_field/3)."""
     lines = []
     for name in shown_fields(kb):
         f = kb.schema.by_name[name]
@@ -51,7 +51,7 @@ def class_rules(kb: KnowledgeBase) -> list[str]:
 def shown_fields(kb: KnowledgeBase) -> list[str]:
     """The scalar fields with an atom that describe a class, in the KB's order."""
     out = []
-    for name, _, _ in kb.facts("case_field_shown", 3):
+    for name, _, _ in kb.facts("header_field", 3):
         f = kb.schema.by_name.get(str(name))
         if f is not None and f.atom and f.kind.name not in ("list", "entries", "boolean"):
             out.append(f.name)
@@ -81,7 +81,7 @@ class ChangeClass:
 
     def label(self, kb: KnowledgeBase) -> str:
         schema = kb.schema
-        shown = {str(n): (str(lbl), str(absent)) for n, lbl, absent in kb.facts("case_field_shown", 3)}
+        shown = {str(n): (str(lbl), str(absent)) for n, lbl, absent in kb.facts("header_field", 3)}
         parts = []
         for name, value in self.fields:
             f = schema.by_name[name]

@@ -1,7 +1,7 @@
 """The case schema, read from the KB: one validator for every way a case arrives.
 
-A policy version declares its inputs in the KB (``case_field/4``,
-``case_field_atom/2``, ``entry_field/5``, ``entry_field_atom/3``; the
+A policy version declares its inputs in the KB (``input_field/4``,
+``input_atom/2``, ``entry_field/5``, ``entry_atom/3``; the
 framework declares the fields every case has, and what each kind means:
 ``kb/framework/case_format.lp``). :class:`CaseSchema` reads those facts
 and derives from them everything the package knows about a case:
@@ -41,7 +41,7 @@ PLAIN_KEY = re.compile(r"[A-Za-z0-9_]{1,60}\Z")
 
 # the kinds of framework/case_format.lp
 KEY, NAME, INTEGER, BOOLEAN, DATE, TEXT, LIST, ENTRIES, OBJECT = "key", "name", "integer", "boolean", "date", "text", "list", "entries", "object"
-# the roles of case_field_role/2 that the program itself reads
+# the roles of field_role/2 that the program itself reads
 FORMAT_VERSION, CASE_ID, EXPECTATIONS, DATE_OF_SERVICE, POLICY_SELECTOR = "format_version", "case_id", "expectations", "date_of_service", "policy_selector"
 
 
@@ -206,12 +206,12 @@ class CaseSchema:
             problems.append(f"{what}: unknown presence {value!r}; expected required, optional or default(Value)")
             return "optional", None
 
-        atoms = {str(n): str(p) for n, p in kb.facts("case_field_atom", 2)}
+        atoms = {str(n): str(p) for n, p in kb.facts("input_atom", 2)}
         roles: dict[str, set[str]] = {}
-        for n, r in kb.facts("case_field_role", 2):
+        for n, r in kb.facts("field_role", 2):
             roles.setdefault(str(n), set()).add(str(r))
         entry_rows: dict[str, list[Field]] = {}
-        entry_atoms = {(str(l), str(n)): p for l, n, p in kb.facts("entry_field_atom", 3)}
+        entry_atoms = {(str(l), str(n)): p for l, n, p in kb.facts("entry_atom", 3)}
         for lst, name, k, p, text in kb.facts("entry_field", 5):
             what = f"entry_field({lst}, {name})"
             pres, default = presence(p, what)
@@ -222,11 +222,11 @@ class CaseSchema:
             elif isinstance(place, Const):
                 own = str(place)
             else:
-                problems.append(f"{what}: no entry_field_atom/3 says where the field goes (at(I) or a predicate)")
+                problems.append(f"{what}: no entry_atom/3 says where the field goes (at(I) or a predicate)")
             entry_rows.setdefault(str(lst), []).append(Field(str(name), kind(k, what), pres, _plain(default), str(text), own, at, parent=str(lst)))
         fields: list[Field] = []
-        for name, k, p, text in kb.facts("case_field", 4):
-            what = f"case_field({name})"
+        for name, k, p, text in kb.facts("input_field", 4):
+            what = f"input_field({name})"
             pres, default = presence(p, what)
             kd = kind(k, what)
             entries = tuple(entry_rows.pop(str(name), ()))
@@ -604,7 +604,7 @@ class CaseSchema:
                 placed = sorted((e for e in lst.entry_fields if e.place is not None), key=lambda e: e.place)  # type: ignore[arg-type, return-value]
                 given = {e.name: v for e, v in zip(placed, args[1:])}
                 if (lst.name, number) in entry_places:
-                    raise CaseError(where, "", f"two entries of {lst.name} numbered {number!r} (the other at {entry_places[(lst.name, number)]}); each entry needs its own number")
+                    raise CaseError(where, "", f"two entries of {lst.name} numbered {number!r} (first written at {entry_places[(lst.name, number)]}); each entry needs its own number")
                 entry_places[(lst.name, number)] = where
                 entry.update(given)
             else:

@@ -1,7 +1,7 @@
 """A policy change is a kb/ change only: new keys and criteria work without Python edits."""
 from __future__ import annotations
 
-from kineret_asp import CaseError, evaluate, load_case
+from kineret_asp import CaseError, evaluate, load_case, load_kb
 from kineret_asp.abduction import missing
 from kineret_asp.check import check_kb
 
@@ -48,3 +48,47 @@ def test_a_new_effective_date_reaches_every_decision(kb_copy):
     path = kb_copy / "policy.lp"
     path.write_text(path.read_text().replace('effective_from("2024-06-01").', 'effective_from("2025-01-15").'))
     assert evaluate({"indication": "sjia"}, kb_copy).effective_date == "2025-01-15"
+
+
+def _python_literals():
+    """Every string literal of the package's modules, docstrings aside, with where it is."""
+    import ast as pyast
+
+    from .conftest import ROOT
+
+    for path in sorted((ROOT / "kineret_asp").glob("*.py")):
+        tree = pyast.parse(path.read_text(encoding="utf-8"))
+        docs = {
+            id(n.body[0].value)
+            for n in pyast.walk(tree)
+            if isinstance(n, (pyast.Module, pyast.FunctionDef, pyast.AsyncFunctionDef, pyast.ClassDef)) and n.body and isinstance(n.body[0], pyast.Expr) and isinstance(n.body[0].value, pyast.Constant)
+        }
+        for n in pyast.walk(tree):
+            if isinstance(n, pyast.Constant) and isinstance(n.value, str) and id(n) not in docs:
+                yield f"{path.name}:{n.lineno}", n.value
+
+
+def test_no_python_literal_names_a_key_an_id_or_a_word_of_the_policy():
+    """Drug, indication and specialty keys, criterion and reason ids, the policy's number and words live in kb/ only."""
+    import re
+
+    kb = load_kb()
+    v = kb.vocabulary
+    keys = set()
+    for vocabulary in ("drug", "indication", "specialty", "product"):
+        keys |= set(v.keys[vocabulary])
+    ids = {i for i in [*v.criteria, *v.reason_texts] if len(i) > 1}  # "3.A.ii", "NC.2", "R.B" (a lone digit is any number)
+    labels = {label for vocabulary in ("drug", "indication", "specialty") for label in v.keys[vocabulary].values()}
+    words = {v.policy_id, v.title, *labels}
+    package = re.compile(r"kineret[-_]asp", re.I)
+    hits = []
+    for where, text in _python_literals():
+        bare = package.sub("", text)  # the program's own name is not the policy's word
+        tokens = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", bare)) | set(re.findall(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)+", bare))
+        bare = bare.lower()
+        found = (tokens & keys) | (tokens & ids) | {w for w in words if len(w) > 3 and re.search(rf"\b{re.escape(w.lower())}\b", bare)}
+        if re.search(rf"\b{re.escape(v.drug_name.lower())}\b", bare):
+            found.add(v.drug_name)
+        if found:
+            hits.append((where, sorted(found)))
+    assert keys and ids and words and not hits
