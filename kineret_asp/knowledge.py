@@ -76,6 +76,25 @@ class Criterion:
     text: str
 
 
+@dataclass(frozen=True)
+class VersionIdentity:
+    """What a version says about itself: its policy, and the days it is in force."""
+
+    policy: str
+    title: str
+    effective_from: str  # ISO date YYYY-MM-DD
+    effective_to: Optional[str]  # the last day in force; None: until a later version replaces it
+
+    def in_force(self, date: str) -> bool:
+        """Whether the version is in force on an ISO date (string order is date order)."""
+        return self.effective_from <= date and (self.effective_to is None or date <= self.effective_to)
+
+    @property
+    def period(self) -> str:
+        """``2024-06-01..2024-12-31``, or ``2024-06-01..`` for a version with no end."""
+        return f"{self.effective_from}..{self.effective_to or ''}"
+
+
 def display_path(path: Path | str) -> str:
     """A path as users wrote it: relative below the working folder, absolute elsewhere."""
     try:
@@ -324,6 +343,36 @@ class KnowledgeBase:
     def digest(self) -> str:
         """A hash of every file of the program: what derived programs depend on."""
         return hashlib.sha256(f"{self.framework_sha256}:{self.rules_sha256}".encode()).hexdigest()
+
+    @cached_property
+    def folder(self) -> str:
+        """The version folder relative to the tree's root (``policies/<ID>/<version>``), with ``/``."""
+        return os.path.relpath(self.path, self.root).replace(os.sep, "/")
+
+    @cached_property
+    def identity(self) -> "VersionIdentity":
+        """The policy id, title and effective period the version declares, read from the static model alone.
+
+        Cheaper than :attr:`vocabulary` (no KB ordering), so that a tree can
+        learn every version's period without building everything else.
+        """
+        where = display_path(self.path)
+
+        def rows(name: str, arity: int) -> list[tuple]:
+            return [a[1:] for a in self.static_model if a[0] == name and len(a) == arity + 1]
+
+        def one(name: str, arity: int, what: str) -> tuple:
+            found = rows(name, arity)
+            if len(found) != 1:
+                raise KbError([Diagnostic(where, 0, 0, "error", f"the KB must state exactly one {what} (found {len(found)})")])
+            return found[0]
+
+        pid, title = one("policy", 2, "policy(Id, Title) fact")
+        (start,) = one("effective_from", 1, "effective_from(Date) fact")
+        ends = rows("effective_to", 1)
+        if len(ends) > 1:
+            raise KbError([Diagnostic(where, 0, 0, "error", f"the KB must state at most one effective_to(Date) fact (found {len(ends)})")])
+        return VersionIdentity(str(pid), str(title), str(start), str(ends[0][0]) if ends else None)
 
     @cached_property
     def vocabulary(self) -> Vocabulary:
@@ -598,3 +647,98 @@ def resolve_kb(kb: "KnowledgeBase | Path | str | None") -> KnowledgeBase:
     if isinstance(kb, KnowledgeBase):
         return kb
     return load_kb(kb)
+
+
+# --- a tree of policies and versions ----------------------------------------------
+
+
+class KbTree:
+    """Every policy and every version of a KB tree side by side, over one framework.
+
+    Use :func:`load_tree` (it caches). Each version is the
+    :class:`KnowledgeBase` that :func:`load_kb` gives for its folder, so a
+    version loaded through the tree and one loaded by its folder are the
+    same object, with the same engines.
+    """
+
+    def __init__(self, root: Path, folders: Sequence[VersionFolder]):
+        self.root = root
+        self.folders = tuple(folders)
+
+    def __repr__(self) -> str:
+        return f"KbTree({display_path(self.root)!r})"
+
+    @cached_property
+    def versions(self) -> tuple[KnowledgeBase, ...]:
+        """Every version, loaded (a broken one raises KbError)."""
+        return tuple(load_kb(f.path) for f in self.folders)
+
+    @cached_property
+    def policies(self) -> dict[str, tuple[KnowledgeBase, ...]]:
+        """The versions of each policy (by the id they declare), oldest first."""
+        out: dict[str, list[KnowledgeBase]] = {}
+        for kb in self.versions:
+            out.setdefault(kb.identity.policy, []).append(kb)
+        return {pid: tuple(sorted(kbs, key=lambda k: (k.identity.effective_from, k.folder))) for pid, kbs in sorted(out.items())}
+
+    def latest(self, policy: str) -> KnowledgeBase:
+        """The version of a policy with the latest effective-from date."""
+        return self.policies[policy][-1]
+
+    def holding(self, path: Path) -> Optional[KnowledgeBase]:
+        """The version whose folder holds a file (an example case under its ``cases/``), if any."""
+        try:
+            resolved = path.resolve()
+        except OSError:
+            return None
+        for folder in self.folders:
+            if folder.path == resolved or folder.path in resolved.parents:
+                return load_kb(folder.path)
+        return None
+
+    @cached_property
+    def framework_sha256(self) -> str:
+        """The framework's hash (the same in every version's program)."""
+        return self.versions[0].framework_sha256 if self.versions else ""
+
+
+_TREES: dict[tuple, KbTree] = {}
+
+
+def load_tree(path: Path | str | None = None) -> KbTree:
+    """Load (and cache) the tree a folder belongs to: every policy and version in it.
+
+    A version folder gives the tree that holds it. The tree is loaded again
+    when a rule file is added, removed or changed.
+    """
+    folder = Path(path) if path is not None else default_kb_path()
+    _check_folder(folder)
+    root, _ = tree_root(folder.resolve())
+    if not (root / FRAMEWORK).is_dir():
+        raise KbError([Diagnostic(display_path(folder), 0, 0, "error", f"not a KB tree: no {FRAMEWORK}/ folder")])
+    folders = version_folders(root)
+    if not folders:
+        raise KbError([Diagnostic(display_path(folder), 0, 0, "error", f"not a KB: no {POLICIES}/<ID>/<version>/ folder with .lp files")])
+    key = (str(root), tuple((f.path, _fingerprint(root, f.path)) for f in folders))
+    with _CACHE_LOCK:
+        cached = _TREES.get(key)
+    if cached is not None:
+        return cached
+    tree = KbTree(root, folders)
+    with _CACHE_LOCK:
+        if len(_TREES) > 16:
+            _TREES.clear()
+        _TREES[key] = tree
+    return tree
+
+
+def tree_digest(root: Path) -> str:
+    """A hash of every file of a KB tree (names and contents): whether two trees hold the same KB."""
+    h = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        try:
+            data = file.read_bytes()
+        except OSError:
+            data = b"\0unreadable"
+        h.update(file.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
