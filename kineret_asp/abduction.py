@@ -31,12 +31,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
-from .api import CaseLike, KbLike, evaluate
-from .case import Case, load_case
+from .api import CaseLike, KbLike, decide
+from .case import Case
 from .changes import Change
 from .decision import APPROVED, Decision
 from .errors import KineretError, SolveTimeout
-from .knowledge import KnowledgeBase, fill, resolve_kb
+from .knowledge import KnowledgeBase, fill
+from .versions import load_chosen
 from .program import GIVEN, HYP, compiled
 from .schema import KEY, CaseSchema, Kind
 from .solving import ground_program, models
@@ -465,9 +466,9 @@ def missing(case: CaseLike, kb: KbLike = None) -> Missing:
     size), or ``no_option`` with the blockers: the reasons that hold
     whatever is added, or the unmet criteria no documentation can meet.
     """
-    knowledge = resolve_kb(kb)
-    loaded = load_case(case, knowledge)
-    decision = evaluate(loaded, knowledge)
+    loaded, choice = load_chosen(case, kb)
+    knowledge = choice.kb
+    decision = decide(loaded, choice)
     if decision.approved:
         return Missing(loaded, decision, "approved")
     choices, documentation = minimal_choices(loaded, knowledge)
@@ -495,8 +496,8 @@ def render_missing(result: Missing, kb: KnowledgeBase) -> str:
 
 def item_changes(case: CaseLike, kb: KbLike = None) -> dict[Value, Change]:
     """Every documentation item the KB lets a prescriber add to this case, with its case change (every key, no grouping)."""
-    knowledge = resolve_kb(kb)
-    loaded = load_case(case, knowledge)
+    loaded, choice = load_chosen(case, kb)
+    knowledge = choice.kb
     control = _ground(loaded, knowledge, [], ["#show."])
     documentation = Documentation.read(control)
     words = Words(knowledge, loaded, documentation)

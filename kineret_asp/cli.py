@@ -21,7 +21,23 @@ EXIT_INPUT = 2
 
 
 def kb_option(func: Callable) -> Callable:
-    return click.option("--kb", "kb_dir", type=click.Path(path_type=Path, readable=False), default=None, help="KB folder to use (default: the packaged kb/).")(func)
+    return click.option("--kb", "kb_dir", type=click.Path(path_type=Path, readable=False), default=None, callback=_kb_in_use, help="KB folder to use: a KB tree (each case decided by the version in force on its date of service) or one version's folder (default: the packaged kb/).")(func)
+
+
+def _kb_in_use(ctx: click.Context, param: click.Parameter, value: Optional[Path]) -> Optional[Path]:
+    """A missing --kb folder is one plain line; without --kb, say when ./kb is not the KB in use."""
+    if value is not None:
+        if not value.exists():
+            fail(f"{value}: KB folder does not exist")
+        if not value.is_dir():
+            fail(f"{value}: KB path is not a folder")
+        return value
+    from .versions import shadowing_warning
+
+    warning = shadowing_warning(Path.cwd())
+    if warning:
+        click.echo(f"kineret-asp: warning: {warning}", err=True)
+    return None
 
 
 def format_option(func: Callable) -> Callable:
@@ -57,14 +73,20 @@ def handle_errors(func: Callable) -> Callable:
     return wrapper
 
 
-def read_case_arg(arg: str, kb: Any):
-    """A case from a path, or from stdin for ``-``."""
-    from .case import load_case, parse_case, parse_json_text
+def read_case_arg(arg: str, chooser: Any):
+    """A case from a path, or from stdin for ``-``, with the version chosen for it."""
+    from .case import parse_json_text, validated
 
     if arg == "-":
-        raw = sys.stdin.buffer.read()
-        return parse_case(parse_json_text(raw, "<stdin>"), "<stdin>", kb)
-    return load_case(arg, kb)
+        data = parse_json_text(sys.stdin.buffer.read(), "<stdin>")
+        choice = chooser.choose(data, "<stdin>")
+        return validated(data, "<stdin>", choice.kb, choice), choice
+    return chooser.load(arg)
+
+
+def kb_line(kb: Any) -> str:
+    """The line naming the KB folder and version in use (the KB's own words)."""
+    return kb.vocabulary.word("kb_line", kb=kb.root, folder=kb.folder)
 
 
 def dump_json(data: Any) -> str:
@@ -88,25 +110,25 @@ def main() -> None:
 @handle_errors
 def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
     """Decide one or more cases (JSON, or .lp case facts; - reads stdin)."""
-    from .api import evaluate_many
+    from .api import decide_many
     from .decision import render_text
-    from .knowledge import load_kb
+    from .versions import Chooser
 
-    kb = load_kb(kb_dir)
+    chooser = Chooser.of(kb_dir)
     loaded = []
     errors = []
     for arg in cases:
         try:
-            loaded.append(read_case_arg(arg, kb))
+            loaded.append(read_case_arg(arg, chooser))
         except CaseError as exc:
             errors.extend(exc.lines())
-    decisions = list(zip(loaded, evaluate_many(loaded, kb)))
+    decisions = list(zip(loaded, decide_many(loaded)))
     if fmt == "json":
         payload = [d.to_dict() for _, d in decisions]
         if decisions:
             click.echo(dump_json(payload[0] if len(cases) == 1 else payload))
     else:
-        click.echo("\n".join(render_text(d, kb.vocabulary, c, kb) for c, d in decisions), nl=False)
+        click.echo("\n".join(render_text(d, ch.kb.vocabulary, c, ch.kb) for (c, ch), d in decisions), nl=False)
     for line in errors:
         click.echo(f"kineret-asp: {line}", err=True)
     if errors:
@@ -120,24 +142,30 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
 @kb_option
 @handle_errors
 def test_cmd(paths: tuple[Path, ...], coverage: bool, fmt: str, kb_dir: Optional[Path]) -> None:
-    """Run the example cases that carry an expect block (default: facts/)."""
-    from .casetests import format_report, run_case_tests
-    from .knowledge import load_kb
+    """Run the example cases that carry an expect block.
 
-    kb = load_kb(kb_dir)
-    targets = list(paths) or [Path("facts")]
+    Without PATHS: the cases/ folder of every version of the KB, each case
+    decided by its own version (its date of service, else its folder).
+    """
+    from .casetests import example_folders, format_report, run_case_tests
+    from .knowledge import display_path
+    from .versions import Chooser
+
+    chooser = Chooser.of(kb_dir)
+    targets = list(paths) or example_folders(chooser)
     for t in targets:
         if not t.exists():
             fail(f"{t}: no such file or folder")
-    report = run_case_tests(targets, kb)
+    report = run_case_tests(targets, chooser)
     if not report.results:
-        fail(f"no case with an expect block under {', '.join(map(str, targets))}")
+        fail(f"no case with an expect block under {', '.join(display_path(t) for t in targets) or chooser.root}")
     if fmt == "json":
-        payload: dict[str, Any] = {"passed": report.passed, "failed": report.failed, "results": [r.to_dict() for r in report.results]}
+        payload: dict[str, Any] = {"kb": str(chooser.root), "passed": report.passed, "failed": report.failed, "results": [r.to_dict() for r in report.results]}
         if coverage:
             payload["coverage"] = report.coverage.to_dict()
         click.echo(dump_json(payload))
     else:
+        click.echo(kb_line(chooser.default()) if chooser.fixed is not None else f"KB: {chooser.root}")
         click.echo(format_report(report, coverage), nl=False)
     sys.exit(1 if report.failed else 0)
 
@@ -158,11 +186,12 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
     """
     from .case import parse_json_text
     from .changes import parse_assignment
-    from .knowledge import load_kb
+    from .decision import provenance_lines
+    from .versions import Chooser
     from .whatif import render_what_if, what_if
 
-    kb = load_kb(kb_dir)
-    loaded = read_case_arg(case, kb)
+    chooser = Chooser.of(kb_dir)
+    loaded, choice = read_case_arg(case, chooser)
     changes: list[Any] = []
     if changes_file is not None:
         data = parse_json_text(changes_file.read_bytes(), str(changes_file))
@@ -172,8 +201,16 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
     changes += [parse_assignment(t, "remove") for t in removes]
     changes += [parse_assignment(t, "set") for t in sets]
     changes += [parse_assignment(t, "add") for t in adds]
-    result = what_if(loaded, changes, kb)
-    click.echo(dump_json(result.to_dict()) if fmt == "json" else render_what_if(result, kb), nl=fmt == "json")
+    result = what_if(loaded, changes, chooser)
+    if fmt == "json":
+        click.echo(dump_json(result.to_dict()))
+        return
+    kb = choice.kb
+    header = provenance_lines(result.before, kb.vocabulary, result.case)[:2]
+    if result.after.provenance != result.before.provenance:
+        header += provenance_lines(result.after, kb.vocabulary, result.changed_case)[:2]
+    click.echo("\n".join(header))
+    click.echo(render_what_if(result, kb), nl=False)
 
 
 @main.command("missing")
@@ -185,16 +222,20 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
 def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> None:
     """What documentation is missing for approval: every smallest way to get there."""
     from .abduction import missing, render_missing
-    from .knowledge import load_kb
+    from .decision import provenance_lines
+    from .versions import Chooser
 
-    kb = load_kb(kb_dir)
-    result = missing(read_case_arg(case, kb), kb)
+    chooser = Chooser.of(kb_dir)
+    loaded, choice = read_case_arg(case, chooser)
+    kb = choice.kb
+    result = missing(loaded, chooser)
     if fmt == "json":
         payload = result.to_dict()
         if expand:
             payload["expanded"] = [[c.to_dict() for c in combo] for combo in result.expanded()]
         click.echo(dump_json(payload))
         return
+    click.echo("\n".join(provenance_lines(result.decision, kb.vocabulary, result.case)[:2]))
     click.echo(render_missing(result, kb), nl=False)
     if expand and result.options:
         click.echo("\nEvery single option:")
@@ -209,13 +250,18 @@ def check_cmd(kb_dir: Optional[Path], fmt: str) -> None:
     """Check a KB like a compiler: file:line:col: error|warning: message."""
     from .check import check_kb
 
+    from .knowledge import default_kb_path, tree_root
+
     report = check_kb(kb_dir)
+    folder = (kb_dir or default_kb_path()).resolve()
     if fmt == "json":
-        click.echo(dump_json(report.to_dict()))
+        click.echo(dump_json({**report.to_dict(), "kb": str(folder)}))
     else:
         for d in report.diagnostics:
             click.echo(str(d))
-        click.echo(f"{report.errors} error(s), {report.warnings} warning(s)")
+        root, version = tree_root(folder)
+        checked = f"{version.relative_to(root).as_posix()} in {root}" if version is not None else str(root)
+        click.echo(f"{report.errors} error(s), {report.warnings} warning(s) (KB: {checked})")
     sys.exit(1 if report.errors else 0)
 
 
@@ -234,8 +280,9 @@ def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
     if only and not results:
         fail(f"no property named {', '.join(only)}")
     if fmt == "json":
-        click.echo(dump_json({"holds": all(r.holds for r in results), "properties": [r.to_dict() for r in results]}))
+        click.echo(dump_json({"kb": str(kb.root), "version": kb.folder, "holds": all(r.holds for r in results), "properties": [r.to_dict() for r in results]}))
     else:
+        click.echo(kb_line(kb))
         click.echo(render_results(results), nl=False)
     sys.exit(0 if all(r.holds for r in results) else 1)
 
@@ -273,9 +320,10 @@ def diff_cmd(old_kb: Path, new_kb: Path, fmt: str) -> None:
 def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: bool, chunk_size: int, time_limit: float, no_cache: bool, quiet: bool, show_progress: Optional[bool], kb_dir: Optional[Path]) -> None:
     """Decide every line of IN.jsonl (one case per line); one record per line, in order."""
     from .batch import CACHE_ENTRIES, Progress, resume_point, run_batch
-    from .knowledge import load_kb
+    from .versions import Chooser
 
-    kb = load_kb(kb_dir)
+    chooser = Chooser.of(kb_dir)
+    chooser.versions()  # load every version now: a broken KB is one line before any output
     if resume and output_path is None:
         fail("--resume needs --output: records written to stdout cannot be resumed")
     name = "<stdin>" if str(input_path) == "-" else str(input_path)
@@ -290,8 +338,8 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
         except OSError as exc:
             fail(f"{output_path}: cannot write: {exc.strerror or exc}")
         enabled = (sys.stderr.isatty() if show_progress is None else show_progress) and not quiet
-        summary = run_batch(source, sink, kb, name, jobs=jobs, chunk_size=chunk_size, start=start, time_limit=time_limit, cache=0 if no_cache else CACHE_ENTRIES, progress=Progress(enabled))
+        summary = run_batch(source, sink, chooser, name, jobs=jobs, chunk_size=chunk_size, start=start, time_limit=time_limit, cache=0 if no_cache else CACHE_ENTRIES, progress=Progress(enabled))
     if not quiet:
         rate = summary.records / max(summary.seconds, 1e-9)
         resumed = f", resumed after {start}" if start else ""
-        click.echo(f"kineret-asp batch: {summary.records} records ({summary.errors} errors{resumed}) in {summary.seconds:.2f} s, {rate:,.0f} cases/s", err=True)
+        click.echo(f"kineret-asp batch: {summary.records} records ({summary.errors} errors{resumed}) in {summary.seconds:.2f} s, {rate:,.0f} cases/s (KB: {chooser.spec()})", err=True)

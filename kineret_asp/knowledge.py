@@ -34,7 +34,8 @@ from .terms import Const, SymbolDecoder, Value
 
 FRAMEWORK = "framework"
 POLICIES = "policies"
-NOT_RULES = ("cases", "source")  # folders of a version that hold no rules
+CASES = "cases"  # the folder of a version that holds its example cases
+NOT_RULES = (CASES, "source")  # folders of a version that hold no rules
 
 
 def default_kb_path() -> Path:
