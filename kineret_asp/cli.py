@@ -288,21 +288,88 @@ def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
 
 
 @main.command("diff")
-@click.argument("old_kb", type=click.Path(path_type=Path, readable=False))
-@click.argument("new_kb", type=click.Path(path_type=Path, readable=False))
+@click.argument("old_kb", required=False, type=click.Path(path_type=Path, readable=False))
+@click.argument("new_kb", required=False, type=click.Path(path_type=Path, readable=False))
+@click.option("--policy", "policy", metavar="ID", help="The policy whose versions --from and --to name (default: the KB's only policy).")
+@click.option("--from", "from_version", metavar="DATE", help="The old version: its effective-from date.")
+@click.option("--to", "to_version", metavar="DATE", help="The new version: its effective-from date.")
 @format_option
+@kb_option
 @handle_errors
-def diff_cmd(old_kb: Path, new_kb: Path, fmt: str) -> None:
-    """Which classes of cases change decision from OLD_KB to NEW_KB (over NEW_KB's space)."""
+def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[str], from_version: Optional[str], to_version: Optional[str], fmt: str, kb_dir: Optional[Path]) -> None:
+    """Which classes of cases change decision from OLD_KB to NEW_KB (over NEW_KB's space).
+
+    Either two folders, or two versions of one tree: --from DATE --to DATE
+    (with --policy ID when the tree holds several policies).
+    """
     from .diff import diff, render_diff
     from .knowledge import load_kb
 
-    old, new = load_kb(old_kb), load_kb(new_kb)
-    report = diff(old, new)
-    if fmt == "json":
-        click.echo(dump_json({"changes": len(report.classes), "classes": [c.to_dict(new) for c in report.classes]}))
+    if from_version or to_version or policy:
+        if old_kb or new_kb or not (from_version and to_version):
+            fail("diff takes two KB folders, or --from DATE --to DATE (and --policy ID) over one KB tree (--kb)")
+        from .versions import find_version
+
+        old, new = find_version(kb_dir, policy, from_version), find_version(kb_dir, policy, to_version)  # type: ignore[arg-type]
+    elif old_kb and new_kb:
+        old, new = load_kb(old_kb), load_kb(new_kb)
     else:
+        fail("diff takes two KB folders, or --from DATE --to DATE (and --policy ID) over one KB tree (--kb)")
+    report = diff(old, new)
+    versions = {"from": _version_of(old), "to": _version_of(new)}
+    if fmt == "json":
+        click.echo(dump_json({**versions, "changes": len(report.classes), "classes": [c.to_dict(new) for c in report.classes]}))
+    else:
+        click.echo(f"{versions['from']['label']} -> {versions['to']['label']}")
         click.echo(render_diff(report, new), nl=False)
+
+
+def _version_of(kb: Any) -> dict:
+    """A version as diff names it: policy, effective-from, folder and KB."""
+    ident = kb.identity
+    return {"label": f"{ident.policy} {ident.period} ({kb.root / kb.folder})", "policy": ident.policy, "version": ident.effective_from, "folder": kb.folder, "kb": str(kb.root)}
+
+
+@main.command("policies")
+@format_option
+@kb_option
+@handle_errors
+def policies_cmd(fmt: str, kb_dir: Optional[Path]) -> None:
+    """The policies of a KB tree and each one's versions: effective period, folder, content hash."""
+    from .knowledge import load_tree
+
+    tree = load_tree(kb_dir)
+    listing = []
+    for pid, versions in tree.policies.items():
+        latest = versions[-1]
+        listing.append({
+            "id": pid,
+            "title": latest.vocabulary.title,
+            "drug": latest.vocabulary.drug_name,
+            "versions": [{"effective_from": v.identity.effective_from, "effective_to": v.identity.effective_to, "folder": v.folder, "rules_sha256": v.rules_sha256} for v in versions],
+        })
+    if fmt == "json":
+        click.echo(dump_json({"kb": str(tree.root), "framework_sha256": tree.framework_sha256, "policies": listing}))
+        return
+    click.echo(f"KB: {tree.root}")
+    click.echo(f"framework  sha256 {tree.framework_sha256}")
+    for p in listing:
+        click.echo(f"{p['id']}  {p['title']} ({p['drug']})")
+        for v in p["versions"]:
+            period = f"{v['effective_from']}..{v['effective_to'] or ''}"
+            click.echo(f"  {period:<22}  {v['folder']}  sha256 {v['rules_sha256']}")
+
+
+@main.command("new-version")
+@click.argument("policy", metavar="POLICY")
+@click.option("--effective", required=True, metavar="YYYY-MM-DD", help="The first day the new version is in force.")
+@kb_option
+@handle_errors
+def new_version_cmd(policy: str, effective: str, kb_dir: Optional[Path]) -> None:
+    """Start a new version of POLICY: copy its latest version to a folder named --effective, and close the previous period the day before."""
+    from .newversion import new_version, render
+
+    click.echo(render(new_version(policy, effective, kb_dir)), nl=False)
 
 
 @main.command("batch")

@@ -345,6 +345,25 @@ class KnowledgeBase:
         """A hash of every file of the program: what derived programs depend on."""
         return hashlib.sha256(f"{self.framework_sha256}:{self.rules_sha256}".encode()).hexdigest()
 
+    def written(self, name: str) -> list[Statement]:
+        """The statements of the version's own files whose head is ``name(...)`` (facts and rules), in file order."""
+        mine = {display_path(f) for f in self.version_files}
+        out = []
+        for s in self.statements:
+            node = s.node
+            if s.file not in mine or node.ast_type != ast.ASTType.Rule:
+                continue
+            head = node.head
+            if head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.SymbolicAtom:
+                symbol = head.atom.symbol
+                if getattr(symbol, "name", None) == name:
+                    out.append(s)
+        return out
+
+    def file_of(self, statement: Statement) -> Path:
+        """The file a statement was read from."""
+        return next(f for f in self.files if display_path(f) == statement.file)
+
     @cached_property
     def folder(self) -> str:
         """The version folder relative to the tree's root (``policies/<ID>/<version>``), with ``/``."""

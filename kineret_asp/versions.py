@@ -171,7 +171,7 @@ class Chooser:
                 known = list(policies)
                 noun = schema.noun(schema.by_name[policy_field].kind.vocabulary or "")  # type: ignore[index]
                 shown = named if isinstance(named, str) else repr(named)
-                hint = did_you_mean(shown, known) if len(shown) <= 60 else ""
+                hint = near(shown, known) if len(shown) <= 60 else ""
                 raise CaseError(source, policy_field or "", f"unknown {noun.split(' ', 1)[-1]} {shown[:60]!r}; expected one of {', '.join(known)}{hint}")
             candidates = [named]
         else:
@@ -321,3 +321,32 @@ def shadowing_warning(cwd: Path) -> Optional[str]:
     except OSError:
         return None
     return f"./kb differs from the KB in use ({in_use}); pass --kb kb to use it, or install with pip install -e ."
+
+
+def find_version(kb: KbLike, policy: Optional[str], version: str) -> KnowledgeBase:
+    """A version of a tree by its policy and effective-from date (the folder's name also works)."""
+    from .errors import KineretError
+
+    tree = load_tree(kb.root if isinstance(kb, KnowledgeBase) else kb)  # type: ignore[arg-type]
+    policies = tree.policies
+    if policy is None:
+        if len(policies) != 1:
+            raise KineretError(f"the KB holds several policies ({', '.join(policies)}): name one with --policy")
+        policy = next(iter(policies))
+    if policy not in policies:
+        known = list(policies)
+        raise KineretError(f"no policy {policy!r} in the KB; expected one of {', '.join(known)}{near(policy, known)}")
+    for kb_version in policies[policy]:
+        if version in (kb_version.identity.effective_from, kb_version.path.name):
+            return kb_version
+    dates = [v.identity.effective_from for v in policies[policy]]
+    raise KineretError(f"no version {version} of {policy}; versions: {', '.join(dates)}{did_you_mean(version, dates)}")
+
+
+def near(value: str, known: list[str]) -> str:
+    """``; did you mean 'IP0243'?`` for the closest known id, whatever the letters' case."""
+    lowered = {k.lower(): k for k in known}
+    hint = did_you_mean(value.lower(), list(lowered))
+    for low, original in lowered.items():
+        hint = hint.replace(f"'{low}'", f"'{original}'")
+    return hint
