@@ -642,14 +642,16 @@ def load_kb(path: Path | str | None = None) -> KnowledgeBase:
         version = parse_kb(folder).path if not version_folders(root) else _latest(root, folder)
     key = (str(root), str(version), _fingerprint(root, version))
     with _CACHE_LOCK:
-        cached = _CACHE.get(key)
+        cached = _CACHE.pop(key, None)
+        if cached is not None:
+            _CACHE[key] = cached  # most recently used last
     if cached is not None:
         return cached
     kb = parse_version(root, version)
     kb.vocabulary  # ground once: a KB that does not ground is reported now
     with _CACHE_LOCK:
-        if len(_CACHE) > 16:
-            _CACHE.clear()
+        while len(_CACHE) >= 16:  # the least recently loaded goes first
+            _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = kb
     return kb
 
@@ -675,10 +677,9 @@ def resolve_kb(kb: "KnowledgeBase | Path | str | None") -> KnowledgeBase:
 class KbTree:
     """Every policy and every version of a KB tree side by side, over one framework.
 
-    Use :func:`load_tree` (it caches). Each version is the
-    :class:`KnowledgeBase` that :func:`load_kb` gives for its folder, so a
-    version loaded through the tree and one loaded by its folder are the
-    same object, with the same engines.
+    Use :func:`load_tree` (it caches). Each version is loaded with
+    :func:`load_kb`, so a version loaded through the tree and one loaded by
+    its folder share their parse and engines while both caches hold them.
     """
 
     def __init__(self, root: Path, folders: Sequence[VersionFolder]):
