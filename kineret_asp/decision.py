@@ -172,6 +172,7 @@ class DecisionBuilder:
         self.reason_rank = {r: i for i, r in enumerate(self.vocab.reason_texts)}
         self.echo_fields = [str(a[0]) for a in kb.facts("decision_echo", 1)]
         self._trees: dict[tuple, tuple[tuple[CriterionResult, ...], tuple[str, ...]]] = {}
+        self._provenance: dict[Optional[str], Any] = {}
 
     def id_order(self, cid: str) -> tuple:
         return (0, self.rank[cid], "") if cid in self.rank else (1, 0, cid)
@@ -238,9 +239,12 @@ class DecisionBuilder:
         )
 
     def provenance(self, chosen_by: Optional[str]) -> "Provenance":
-        from .versions import GIVEN, provenance
+        found = self._provenance.get(chosen_by)
+        if found is None:
+            from .versions import GIVEN, provenance
 
-        return provenance(self.kb, chosen_by or GIVEN)
+            found = self._provenance[chosen_by] = provenance(self.kb, chosen_by or GIVEN)
+        return found
 
 
 def builder(kb: "KnowledgeBase") -> DecisionBuilder:

@@ -27,6 +27,7 @@ Every decision carries a :class:`Provenance`: which rules produced it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
@@ -154,18 +155,29 @@ class Chooser:
 
     # --- choosing ------------------------------------------------------------------
 
+    @cached_property
+    def _fields(self) -> tuple[Optional[str], Optional[str], Any]:
+        """The fields that choose (found by the framework's roles, the same in every version), and a schema to check them."""
+        schema = self.default().schema
+        return schema.role(DATE_OF_SERVICE), schema.role(POLICY_SELECTOR), schema
+
     def choose(self, data: Any, source: str, where: Optional[Path] = None) -> Choice:
         """The version that decides a case given as decoded data (or a Case), from a file at ``where``."""
         if self.fixed is not None:
-            return Choice(self.fixed, GIVEN)
+            return self._given
         tree = self.tree
         assert tree is not None
-        policies = tree.policies
-        schema = self.default().schema
-        values = _values(data)
-        date_field, policy_field = schema.role(DATE_OF_SERVICE), schema.role(POLICY_SELECTOR)
-        date = self._date(values, date_field, schema, source)
+        values = data if type(data) is dict else _values(data)
+        date_field, policy_field, schema = self._fields
+        raw = values.get(date_field) if date_field else None
         named = values.get(policy_field) if policy_field else None
+        plain = named is None and where is None and (raw is None or type(raw) is str)
+        if plain:  # the common case: memoized by date (a batch repeats its dates)
+            hit = self._by_date.get(raw)
+            if hit is not None:
+                return hit
+        policies = tree.policies
+        date = self._date(values, date_field, schema, source)
         if named is not None:
             if not isinstance(named, str) or named not in policies:
                 known = list(policies)
@@ -181,8 +193,22 @@ class Chooser:
             if held is not None and held.identity.policy in candidates:
                 return Choice(held, BY_FOLDER)
         if len(candidates) == 1:
-            return self._version(candidates[0], date, source, date_field)
-        return self._claimed(candidates, values, date, source, date_field, policy_field)
+            choice = self._version(candidates[0], date, source, date_field)
+        else:
+            choice = self._claimed(candidates, values, date, source, date_field, policy_field)
+        if plain and len(candidates) == 1:  # with several policies the claims read other fields too
+            if len(self._by_date) > 10_000:
+                self._by_date.clear()
+            self._by_date[raw] = choice
+        return choice
+
+    @cached_property
+    def _by_date(self) -> dict[Optional[str], Choice]:
+        return {}
+
+    @cached_property
+    def _given(self) -> Choice:
+        return Choice(self.fixed, GIVEN)  # type: ignore[arg-type]
 
     @staticmethod
     def _date(values: Mapping[str, Any], field: Optional[str], schema: Any, source: str) -> Optional[str]:
