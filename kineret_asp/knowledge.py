@@ -633,6 +633,13 @@ def _fingerprint(root: Path, version: Path) -> tuple:
         return ()
 
 
+def _cwd() -> str:
+    try:
+        return os.getcwd()
+    except OSError:
+        return ""
+
+
 def load_kb(path: Path | str | None = None) -> KnowledgeBase:
     """Load (and cache) a version's program: a version folder, or a tree's latest version."""
     folder = Path(path) if path is not None else default_kb_path()
@@ -640,7 +647,7 @@ def load_kb(path: Path | str | None = None) -> KnowledgeBase:
     root, version = tree_root(folder.resolve())
     if version is None:
         version = parse_kb(folder).path if not version_folders(root) else _latest(root, folder)
-    key = (str(root), str(version), _fingerprint(root, version))
+    key = (str(root), str(version), _fingerprint(root, version), _cwd())  # messages name files relative to the working folder
     with _CACHE_LOCK:
         cached = _CACHE.pop(key, None)
         if cached is not None:
@@ -740,7 +747,7 @@ def load_tree(path: Path | str | None = None) -> KbTree:
     folders = version_folders(root)
     if not folders:
         raise KbError([Diagnostic(display_path(folder), 0, 0, "error", f"not a KB: no {POLICIES}/<ID>/<version>/ folder with .lp files")])
-    key = (str(root), tuple((f.path, _fingerprint(root, f.path)) for f in folders))
+    key = (str(root), tuple((f.path, _fingerprint(root, f.path)) for f in folders), _cwd())
     with _CACHE_LOCK:
         cached = _TREES.get(key)
     if cached is not None:
