@@ -135,6 +135,7 @@ class Missing:
             "status": self.status,
             "options": [o.to_dict() for o in self.options],
             "blockers": [b.to_dict() for b in self.blockers],
+            **({"provenance": self.decision.provenance.to_dict()} if self.decision.provenance is not None else {}),
         }
 
 

@@ -39,11 +39,18 @@ class WhatIf:
     def to_dict(self) -> dict:
         return {
             "changes": [c.to_dict() for c in self.changes],
-            "before": {"decision": self.before.decision, "authorization_months": self.before.authorization_months, "unmet": list(self.before.unmet), "reasons": [r.id for r in self.before.reasons], "route": self.before.route},
-            "after": {"decision": self.after.decision, "authorization_months": self.after.authorization_months, "unmet": list(self.after.unmet), "reasons": [r.id for r in self.after.reasons], "route": self.after.route},
+            "before": _summary(self.before),
+            "after": _summary(self.after),
             "flipped": [f.to_dict() for f in self.flipped],
             "case_after": self.changed_case.to_dict(),
         }
+
+
+def _summary(d: Decision) -> dict:
+    out = {"decision": d.decision, "authorization_months": d.authorization_months, "unmet": list(d.unmet), "reasons": [r.id for r in d.reasons], "route": d.route}
+    if d.provenance is not None:
+        out["provenance"] = d.provenance.to_dict()  # the version may differ when a change moves the date of service
+    return out
 
 
 def flipped_criteria(before: Decision, after: Decision, texts: dict) -> list[CriterionChange]:

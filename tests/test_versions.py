@@ -266,8 +266,9 @@ def test_every_decision_and_batch_record_carries_the_provenance(tree):
     sink = io.BytesIO()
     run_batch(io.BytesIO(b"".join(json.dumps(c).encode() + b"\n" for c in (SJIA, dated(SJIA, "2024-08-01")))), sink, tree, "<in>")
     assert [list(json.loads(line)["provenance"]) for line in sink.getvalue().splitlines()] == [keys, keys]
-    assert what_if(SJIA, [], tree).after.provenance.chosen_by == "latest"
-    assert list(missing(SJIA, tree).decision.to_dict()["provenance"]) == keys
+    answer = what_if(SJIA, [], tree)
+    assert answer.after.provenance.chosen_by == "latest" and list(answer.to_dict()["after"]["provenance"]) == keys
+    assert list(missing(SJIA, tree).to_dict()["provenance"]) == keys
 
 
 def test_editing_one_rule_file_changes_its_hash_and_nothing_else(tmp_path):
