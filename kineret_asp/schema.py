@@ -299,7 +299,7 @@ class CaseSchema:
         """The top-level field whose facts use this predicate (an entries list for its entry atoms)."""
         for (name, _), args in self._predicates.items():
             if name == predicate:
-                return args[0].field if args and args[0].index else (args[0].field if args else self._bool_field(name))
+                return args[0].field if args else self._bool_field(name)
         return None
 
     def _bool_field(self, predicate: str) -> Optional[Field]:
