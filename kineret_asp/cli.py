@@ -318,3 +318,18 @@ def schema_cmd(name: Optional[str], write_dir: Optional[Path], kb_dir: Optional[
         hint = did_you_mean(name, NAMES) if name else ""
         fail(f"expected a schema name, one of {', '.join(NAMES)}, got {name!r}{hint}" if name else f"expected a schema name: one of {', '.join(NAMES)}")
     click.echo(schema_text(load_kb(kb_dir), name), nl=False)
+
+
+@main.command("vocabulary")
+@click.argument("name", required=False)
+@format_option
+@kb_option
+@handle_errors
+def vocabulary_cmd(name: Optional[str], fmt: str, kb_dir: Optional[Path]) -> None:
+    """List every vocabulary (or NAME's) with its keys, their words and details: the keys a case may use."""
+    from .knowledge import load_kb
+    from .listing import listing_json, render_listing, vocabularies
+
+    kb = load_kb(kb_dir)
+    listings = vocabularies(kb, name)
+    click.echo(listing_json(listings) if fmt == "json" else render_listing(listings, kb), nl=fmt == "json")
