@@ -345,3 +345,49 @@ def test_a_new_kb_key_reaches_the_schema(kb_copy):
     assert "medicare" in json_schema(kb, "case")["$defs"]["plan_key"]["enum"]
     assert "medicare" not in json_schema(KB, "case")["$defs"]["plan_key"]["enum"]
     assert relative_path(kb, "case") == relative_path(KB, "case")
+
+
+# --- the README's case-format section -----------------------------------------------------------------
+
+
+def readme_case_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    return text.split("## Case format (version 1)", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_case_format_table_is_the_schema():
+    rows = {}
+    for line in readme_case_section().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = cells
+    declared = {}
+    for f in KB.schema.fields:
+        declared[f.name] = f
+        for e in f.entry_fields:
+            declared[f"{f.name}[].{e.name}"] = e
+    assert list(rows) == list(declared)
+    for path, f in declared.items():
+        _, _, presence, text = rows[path]
+        assert text == f.description, path
+        assert presence.split()[0] == {"default": "default"}.get(f.presence, f.presence), path
+
+
+def test_the_readme_case_example_is_real_json_valid_and_decides_as_it_expects():
+    import re
+
+    from kineret_asp.casetests import compare
+
+    blocks = re.findall(r"```json\n(.*?)```", readme_case_section(), re.S)
+    assert len(blocks) == 1 and " | " not in blocks[0]
+    case = json.loads(blocks[0])
+    assert errors(CASE, case) == []
+    assert set(case) == {f.name for f in KB.schema.fields}  # every field shown
+    loaded = load_case(case, KB)
+    assert compare(dict(loaded.expect), evaluate(loaded, KB)) == {}
+
+
+def test_the_readme_points_to_the_schema_files_and_commands():
+    section = readme_case_section()
+    assert str(relative_path(KB, "case").parent) in section
+    assert "kineret-asp schema case" in section and "kineret-asp vocabulary" in section and REFRESH in section
