@@ -52,8 +52,9 @@ PACKAGE_DEFINES: set[Signature] = {("abduce", 1), ("copy", 1), ("input_fact", 3)
 SUPPRESS_UNUSED = "check: reference"
 
 
-# framework positions that hold values of any kind (a change's value, an entry field's value)
-POLYMORPHIC: tuple[tuple, ...] = (("documents", 2, 1), ("documents_entry", 3, 2))
+# framework positions that hold values of any kind (a change's value, an entry field's value,
+# a listed key, whose vocabulary is the fact's first argument)
+POLYMORPHIC: tuple[tuple, ...] = (("documents", 2, 1), ("documents_entry", 3, 2), ("key_detail", 4, 1))
 
 
 def _polymorphic(position: tuple) -> bool:

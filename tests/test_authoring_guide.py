@@ -31,6 +31,8 @@ def test_the_guide_edit_end_to_end(tmp_path):
     add_row(kb, "kevzra")
     errors = [d for d in check_kb(kb).diagnostics if d.severity == "error"]
     assert len(errors) == 1 and "did you mean 'kevzara'?" in errors[0].message
+    shown = (ROOT / "docs" / "authoring.md").read_text()
+    assert f"{errors[0].line}:{errors[0].column}: error: {errors[0].message}" in shown  # the guide shows the very message
     kb = copy_kb(tmp_path / "second")
     add_row(kb, "kevzara")
     assert check_kb(kb).errors == 0
