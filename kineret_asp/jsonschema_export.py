@@ -24,7 +24,7 @@ from typing import Any, Optional
 
 from .casetests import EXPECT_KEYS
 from .changes import MAX_INDEX_DIGITS, OPS
-from .knowledge import KnowledgeBase, load_kb, tree_root, version_folders
+from .knowledge import KnowledgeBase, load_kb, version_folders
 from .schema import CASE_ID, ENTRIES, EXPECTATIONS, JSON_SCHEMA_DRAFT, LIST, CaseSchema, Field
 
 NAMES = ("case", "decision", "change", "record")
@@ -32,10 +32,6 @@ SUFFIX = ".schema.json"
 ID_PREFIX = "urn:kineret-asp:schema"
 REFRESH = "kineret-asp schema --write schemas"
 ADD, REMOVE, SET = OPS
-
-
-def schema_names() -> tuple[str, ...]:
-    return NAMES
 
 
 def relative_path(kb: KnowledgeBase, name: str) -> Path:
