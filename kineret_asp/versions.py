@@ -251,6 +251,8 @@ class Chooser:
         if not in_force and date is not None:
             raise CaseError(source, date_field or "", f"no policy of the KB is in force on {date}; " + "; ".join(no_version_message(p, date, policies[p]) for p in candidates))
         if not claiming:
+            for c in in_force:  # a case no policy claims may be no valid case at all: say what is wrong with it first
+                c.kb.schema.validate(dict(values), source)
             raise CaseError(source, policy_field or "", f"no policy of the KB decides this case{on} (policies: {names}); name one in {policy_field}")
         raise CaseError(source, policy_field or "", f"several policies decide this case{on} ({names}); name one in {policy_field}")
 

@@ -446,6 +446,8 @@ def test_two_policies_claiming_the_same_request_need_a_way_to_choose(own_tree):
     # a use neither policy claims (another policy decides COVID-19 uses) names no policy
     covid = run("evaluate", "-", "--kb", str(own_tree), input=json.dumps({"indication": "covid_19", "date_of_service": "2025-04-01"}))
     assert covid.exit_code == 2 and "no policy of the KB decides this case on 2025-04-01" in covid.output
+    typo = run("evaluate", "-", "--kb", str(own_tree), input=json.dumps({"indication": "rheumatoid_arthritls", "date_of_service": "2025-04-01"}))
+    assert typo.exit_code == 2 and "<stdin>: indication: unknown indication 'rheumatoid_arthritls'" in typo.output and "did you mean 'rheumatoid_arthritis'?" in typo.output
     # one prevailing over the other is a way to choose
     (folder / "policy.lp").write_text((folder / "policy.lp").read_text() + '\n% § Header - the new policy replaces IP0243 where both apply.\nprevails_over("IP0243").\n')
     assert check_versions(load_tree(own_tree).versions) == []
