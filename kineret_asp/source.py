@@ -556,7 +556,7 @@ class QuoteReader:
             statements = tuple(self._statements.get((file, para), ()))
             if len(marks) % 2:
                 line, col = where[marks[-1]]
-                self.problems.append(Diagnostic(file, line, col, "error", "a quotation mark in a § comment is not closed: double quotes there quote the policy (write other text in `backticks`)", "quote"))
+                self.problems.append(Diagnostic(file, line, col, "error", "a quotation mark in a § comment is not closed: double quotes there quote the policy (write the KB's own words in `backticks`)", "quote"))
                 marks = marks[:-1]
             for a, b in zip(marks[::2], marks[1::2]):
                 text = " ".join(joined[a + 1:b].split())
