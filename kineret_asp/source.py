@@ -394,9 +394,10 @@ class SourceText:
     def closest(self, quote: str) -> tuple[Optional[Passage], str, str]:
         """The passage nearest a quotation not found, and where the two part ways (quote's words, policy's words).
 
-        When the quotation's beginning stands in the text, the passage where
-        the longest such beginning stands; otherwise the passage (with the
-        ones after it, as long as the quotation) most like it.
+        When a good part of the quotation's beginning stands in the text, the
+        passage where that beginning stops matching; otherwise the passage
+        (with the ones after it, as long as the quotation) that holds most
+        of the quotation's words in order.
         """
         target = " ".join(fragments(quote))
         if not target or not self.passages:
@@ -414,23 +415,26 @@ class SourceText:
             passage = next((p.passage for p in self.pieces if p.passage is not None and p.start <= apart < p.end), None)
             if passage is not None:
                 return passage, target[low:low + 40], self.joined[at + low:at + low + 40]
-        best, best_ratio, best_text = None, -1.0, ""
+        best: Optional[Passage] = None
+        best_score: tuple[float, float] = (-1.0, -1.0)
+        best_parting = ("", "")
         texts = [p.text for p in self.passages]
         for i, passage in enumerate(self.passages):
             window, j = texts[i], i + 1
             while len(window) < len(target) and j < len(texts) and self.passages[j].top is passage.top:
                 window += " " + texts[j]
                 j += 1
-            matcher = difflib.SequenceMatcher(None, target.lower(), window.lower(), autojunk=False)
-            if matcher.real_quick_ratio() <= best_ratio or matcher.quick_ratio() <= best_ratio:
-                continue
-            ratio = matcher.ratio()
-            if ratio > best_ratio:
-                best, best_ratio, best_text = passage, ratio, window
-        common = 0
-        while common < min(len(target), len(best_text)) and target[common] == best_text[common]:
-            common += 1
-        return best, target[common:common + 40], best_text[common:common + 40]
+            matcher = difflib.SequenceMatcher(None, target, window, autojunk=False)
+            blocks = [m for m in matcher.get_matching_blocks() if m.size >= 4]
+            score = (sum(m.size for m in blocks) / len(target), matcher.ratio())
+            if score > best_score and blocks:
+                first = blocks[0]
+                common = first.size
+                while first.a + common < len(target) and first.b + common < len(window) and target[first.a + common] == window[first.b + common]:
+                    common += 1
+                best, best_score = passage, score
+                best_parting = (target[first.a + common:first.a + common + 40], window[first.b + common:first.b + common + 40])
+        return best, best_parting[0], best_parting[1]
 
 
 def read_source(path: Path, sections: list[Section]) -> SourceText:
@@ -895,7 +899,7 @@ def _not_found(quote: Quote, source: SourceText, shown: str) -> Diagnostic:
     text = quote.text if len(quote.text) <= 80 else quote.text[:77] + "..."
     message = f"quotation not found in the policy's text ({shown}): \"{text}\""
     if passage is not None:
-        message += f"; closest passage {passage.id} ({passage.place()}, line {passage.line}): \"{passage.text if len(passage.text) <= 160 else passage.text[:157] + '...'}\""
+        message += f"; closest passage {passage.id} ({passage.place()}, line {passage.line}): \"{passage.text if len(passage.text) <= 300 else passage.text[:297] + '...'}\""
         if ours or theirs:
             message += f"; they part at \"{ours}\" (quoted) / \"{theirs}\" (policy)"
     return Diagnostic(quote.file, quote.line, quote.column, "error", message, "quote")
