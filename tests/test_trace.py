@@ -244,3 +244,12 @@ def test_diff_of_a_kb_with_itself_prints_no_text_section(kb_copy):
     result = run("diff", str(KB_DIR), str(kb_copy))
     assert result.output == "no decision changes\n"
     assert json.loads(run("diff", str(KB_DIR), str(kb_copy), "--format", "json").output)["text_changes"] == []
+
+
+def test_the_readme_shows_the_trace_summary_of_the_shipped_kb(monkeypatch):
+    from .conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split("$ kineret-asp trace\n", 1)[1].split("```", 1)[0]
+    assert shown == run("trace").output
