@@ -29,7 +29,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
 
 import clingo
 from clingo.ast import ASTType
@@ -437,11 +437,6 @@ class SourceText:
         return best, best_parting[0], best_parting[1]
 
 
-def read_source(path: Path, sections: list[Section]) -> SourceText:
-    raw = path.read_text(encoding="utf-8")
-    return SourceText(path, raw, sections, [])
-
-
 # --- quotations in the KB -----------------------------------------------------------
 
 
@@ -577,34 +572,27 @@ class QuoteReader:
         return headers[-1] if headers else ""
 
     def _read_words(self) -> None:
-        positions: dict[tuple[str, int], list[tuple[int, Optional[int]]]] = {}
+        facts = written_facts(self.kb)
+        found = []
         for name, arity, text_at, id_at in self.words:
-            positions.setdefault((name, arity), []).append((text_at, id_at))
-        for s in self.kb.statements:
-            node = s.node
-            if node.ast_type != ASTType.Rule or node.body or node.head.ast_type != ASTType.Literal:
+            for sym, s in facts.get((name, arity), []):
+                found.append((s.rank, text_at, id_at, sym, s))
+        for _, text_at, id_at, sym, s in sorted(found, key=lambda f: (f[0], f[1])):
+            term = sym.arguments[text_at - 1]
+            if term.ast_type != ASTType.SymbolicTerm or term.symbol.type != clingo.SymbolType.String:
                 continue
-            atom = node.head.atom
-            if atom.ast_type != ASTType.SymbolicAtom or atom.symbol.ast_type != ASTType.Function:
+            para = self._para(s.file, s.line)
+            comments = self._comments.get((s.file, para), [])
+            loc = term.location.begin
+            if any(OWN_WORDS in body for _, _, body in comments):
+                self.own_words.append((s.file, loc.line, loc.column, term.symbol.string))
                 continue
-            sym = atom.symbol
-            for text_at, id_at in positions.get((sym.name, len(sym.arguments)), ()):
-                term = sym.arguments[text_at - 1]
-                if term.ast_type != ASTType.SymbolicTerm or term.symbol.type != clingo.SymbolType.String:
-                    continue
-                para = self._para(s.file, s.line)
-                comments = self._comments.get((s.file, para), [])
-                loc = term.location.begin
-                own = next((body for _, _, body in comments if OWN_WORDS in body), None)
-                if own is not None:
-                    self.own_words.append((s.file, loc.line, loc.column, term.symbol.string))
-                    continue
-                ident = ()
-                if id_at is not None:
-                    arg = sym.arguments[id_at - 1]
-                    ident = (arg.symbol.string if arg.ast_type == ASTType.SymbolicTerm and arg.symbol.type == clingo.SymbolType.String else str(arg),)
-                statements = tuple(self._statements.get((s.file, para), ()))
-                self.quotes.append(Quote(s.file, loc.line, loc.column, term.symbol.string, self.locator_at(s.file, loc.line), "words", s.part, statements, ident))
+            ident = ()
+            if id_at is not None:
+                arg = sym.arguments[id_at - 1]
+                ident = (arg.symbol.string if arg.ast_type == ASTType.SymbolicTerm and arg.symbol.type == clingo.SymbolType.String else str(arg),)
+            statements = tuple(self._statements.get((s.file, para), ()))
+            self.quotes.append(Quote(s.file, loc.line, loc.column, term.symbol.string, self.locator_at(s.file, loc.line), "words", s.part, statements, ident))
         for file, para in sorted({(f, self._para(f, line)) for f, line, _, _ in self.own_words}):
             marks = [(line, col, body) for line, col, body in self._comments.get((file, para), []) if OWN_WORDS in body]
             for line, col, body in marks:
@@ -702,10 +690,6 @@ class PolicySource:
     sha256: str
     where: tuple[str, int, int]
 
-    @property
-    def path_in_version(self) -> str:
-        return self.file
-
 
 @dataclass
 class SourceAnalysis:
@@ -739,24 +723,35 @@ class SourceAnalysis:
         return [p for p in self.source.passages if (p.top.strict or not strict_only) and self.status(p) == "uncovered"]
 
 
+def written_facts(kb: KnowledgeBase) -> dict[tuple[str, int], list[tuple[object, Statement]]]:
+    """Every fact as written in the KB, by name/arity: its head symbol (AST) and its statement (one pass, kept with the KB)."""
+
+    def make() -> dict[tuple[str, int], list[tuple[object, Statement]]]:
+        out: dict[tuple[str, int], list[tuple[object, Statement]]] = {}
+        for s in kb.statements:
+            node = s.node
+            if node.ast_type != ASTType.Rule or node.body or node.head.ast_type != ASTType.Literal:
+                continue
+            atom = node.head.atom
+            if atom.ast_type != ASTType.SymbolicAtom or atom.symbol.ast_type != ASTType.Function:
+                continue
+            sym = atom.symbol
+            out.setdefault((sym.name, len(sym.arguments)), []).append((sym, s))
+        return out
+
+    return kb.derived("source.written_facts", make)
+
+
 def _facts_at(kb: KnowledgeBase, name: str, arity: int) -> list[tuple[tuple, tuple[str, int, int]]]:
     """Facts name/arity as written in the KB: their arguments and where each is."""
     out = []
-    for s in kb.statements:
-        node = s.node
-        if node.ast_type != ASTType.Rule or node.body or node.head.ast_type != ASTType.Literal:
+    for sym, s in written_facts(kb).get((name, arity), []):
+        try:
+            args = tuple(to_value(clingo.parse_term(str(a))) for a in sym.arguments)
+        except RuntimeError:
             continue
-        atom = node.head.atom
-        if atom.ast_type != ASTType.SymbolicAtom or atom.symbol.ast_type != ASTType.Function:
-            continue
-        sym = atom.symbol
-        if sym.name == name and len(sym.arguments) == arity:
-            try:
-                args = tuple(to_value(clingo.parse_term(str(a))) for a in sym.arguments)
-            except RuntimeError:
-                continue
-            loc = node.location.begin
-            out.append((args, (s.file, loc.line, loc.column)))
+        loc = s.node.location.begin
+        out.append((args, (s.file, loc.line, loc.column)))
     return out
 
 
@@ -844,12 +839,12 @@ def analyse(kb: KnowledgeBase) -> SourceAnalysis:
     for problem in source.problems:
         where = next((w for args, w in _facts_at(kb, "source_section", 4) if problem.startswith(f"section {args[0]}:")), declared.where)
         diags.append(Diagnostic(where[0], where[1], where[2], "error", problem, "source"))
-    sections = source.sections
     words = [(str(n), a, t, (None if i == "none" else i)) for n, a, t, i in kb.facts("policy_words", 4)]
     reader = QuoteReader(kb, words)
     diags.extend(reader.problems)
     framework = kb.root / FRAMEWORK
     others: Optional[list[SourceText]] = None
+    declaring = _declaring(kb)
     for quote in reader.quotes:
         analysis.quotes += 1
         places, problem = resolve(source, quote)
@@ -861,22 +856,17 @@ def analyse(kb: KnowledgeBase) -> SourceAnalysis:
         if problem is not None:
             diags.append(problem)
             continue
-        if quote.paragraph and all(_declares_source(st) for st in quote.paragraph):
+        if quote.paragraph and all(st.rank in declaring or st.node.ast_type == ASTType.Program for st in quote.paragraph):
             continue  # checked, but the text's own declarations (sections, waivers) cite nothing
         analysis.citations.append(Citation(quote, tuple(dict.fromkeys(x for p in places for x in p))))
     _waivers(kb, source, analysis, reader)
     return analysis
 
 
-def _declares_source(statement: Statement) -> bool:
-    """A fact that declares the text (a section, a waiver ...) rather than encoding it."""
-    node = statement.node
-    if node.ast_type != ASTType.Rule or node.body or node.head.ast_type != ASTType.Literal:
-        return node.ast_type == ASTType.Program
-    atom = node.head.atom
-    if atom.ast_type != ASTType.SymbolicAtom or atom.symbol.ast_type != ASTType.Function:
-        return False
-    return (atom.symbol.name, len(atom.symbol.arguments)) in SOURCE_READS
+def _declaring(kb: KnowledgeBase) -> set[int]:
+    """The statements (by rank) that declare the text (a section, a waiver ...) rather than encode it."""
+    facts = written_facts(kb)
+    return {s.rank for sig in SOURCE_READS for _, s in facts.get(sig, [])}
 
 
 def resolve(source: SourceText, quote: Quote) -> tuple[list[tuple[Passage, ...]], Optional[Diagnostic]]:
@@ -964,6 +954,3 @@ def check_sources(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
                 diags.append(Diagnostic(shown, p.line, 1, "error", f"passage {p.id} ({p.place()}) is neither cited by a rule nor waived: \"{p.text if len(p.text) <= 120 else p.text[:117] + '...'}\"", "coverage"))
     return diags
 
-
-def iter_passages(analysis: SourceAnalysis) -> Iterable[Passage]:
-    return analysis.source.passages if analysis.source is not None else []

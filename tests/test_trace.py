@@ -14,9 +14,8 @@ from click.testing import CliRunner
 
 from kineret_asp.check import check_kb
 from kineret_asp.cli import main
-from kineret_asp.knowledge import load_kb
 from kineret_asp.literate import render_page
-from kineret_asp.trace import render_text, text_changes, trace
+from kineret_asp.trace import text_changes, trace
 
 from .conftest import KB_DIR, revise_source
 
