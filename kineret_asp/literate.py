@@ -96,15 +96,15 @@ class _Page:
                 out.setdefault(reason.id, []).append((name, r.decision.decision))
         return out
 
-    def _properties(self) -> list[tuple[str, set]]:
-        """Each property's name and the predicates it reads (with and without its copy argument)."""
+    def _properties(self) -> list[tuple[str, str, set]]:
+        """Each property's file, name and the predicates it reads (with and without its copy argument)."""
         from .verify import declared_property, properties_of
 
         out = []
         for file, statements in sorted(properties_of(self.kb).items()):
             declared = declared_property(statements)
             reads = {sig for s in statements for sig in body_signatures(s.node)} if statements else set()
-            out.append((declared[0] if declared else file, reads))
+            out.append((file, declared[0] if declared else file, reads))
         return out
 
     def _block(self, citation: Citation) -> _Block:
@@ -129,14 +129,16 @@ class _Page:
         shown = _shown(self.kb, q.file)
         return [((fid, s.line), f"{shown}:{s.line}", str(s.node)) for s in statements]
 
-    def _reading(self, citations: list[Citation]) -> list[str]:
+    def _reading(self, p: Passage, citations: list[Citation]) -> list[str]:
+        """The properties that read what the citing rules define, or that quote the passage themselves."""
         defined = set()
         for c in citations:
             for s in c.quote.paragraph:
                 if s.node.ast_type.name == "Rule":
                     defined |= set(head_signatures(s.node))
         widened = defined | {(n, a + 1) for n, a in defined}
-        return [name for name, reads in self.properties if reads & widened]
+        quoting = {c.quote.file for c in self.a.citations if p in c.passages and c.quote.part != "base"}
+        return [name for file, name, reads in self.properties if reads & widened or file in quoting]
 
     # -- the page
 
@@ -161,7 +163,7 @@ class _Page:
                 cases = [f"{name} ({cid} {state})" for cid in ids for name, state in self.cases.get(cid, [])]
                 shown = "; ".join(e(c) for c in cases) if cases else e(self.word("page_no_cases"))
                 out.append(f'<div class="cases">{e(self.word("page_cases"))}: {shown}</div>')
-            reading = self._reading(cited)
+            reading = self._reading(p, cited)
             if reading:
                 out.append(f'<div class="properties">{e(self.word("page_properties"))}: {", ".join(e(r) for r in reading)}</div>')
         for w in self.a.waived(p):

@@ -818,6 +818,9 @@ def analyse(kb: KnowledgeBase) -> SourceAnalysis:
         return analysis
     file, line, col = declared.where
     path = kb.path / declared.file
+    if (kb.path / "source").resolve() not in path.resolve().parents:
+        diags.append(Diagnostic(file, line, col, "error", f"the policy's text must lie in the version's source/ folder, not at {declared.file}", "source"))
+        return analysis
     try:
         data = path.read_bytes()
     except OSError as exc:

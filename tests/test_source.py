@@ -265,3 +265,9 @@ def test_a_waiver_of_passages_rules_cite_is_a_warning(kb_copy):
 def test_every_passage_of_a_waived_range_is_waived(analysis):
     passages = by_label(analysis, "not_covered", "1")
     assert [analysis.status(p) for p in passages] == ["cited", "cited"] + ["waived"] * (len(passages) - 2)
+
+
+def test_the_declared_text_must_lie_in_the_source_folder(kb_copy):
+    edit(kb_copy / "policy.lp", 'policy_source("source/IP0243-anakinra-2024-06-01.txt"', 'policy_source("../../../framework/words.lp"')
+    (err,) = errors(kb_copy)
+    assert err.file.endswith("policy.lp") and "source/ folder" in err.message
