@@ -271,3 +271,22 @@ def test_the_declared_text_must_lie_in_the_source_folder(kb_copy):
     edit(kb_copy / "policy.lp", 'policy_source("source/IP0243-anakinra-2024-06-01.txt"', 'policy_source("../../../framework/words.lp"')
     (err,) = errors(kb_copy)
     assert err.file.endswith("policy.lp") and "source/ folder" in err.message
+
+
+def test_a_framework_quotation_may_quote_another_version_of_the_tree(kb_copy):
+    """The framework is shared: its quotation of 2024-06-01's words still holds beside a version that rewords them."""
+    import shutil
+
+    from .conftest import revise_source
+
+    later = kb_copy.parent / "2025-01-01"
+    shutil.copytree(kb_copy, later)
+    revise_source(later, "Individual meets **ALL** of the following criteria", "Individual meets **EVERY ONE** of the following criteria")
+    for name, old, new in (("policy.lp", '"2024-06-01", "', '"2025-01-01", "'), ("policy.lp", 'effective_from("2024-06-01")', 'effective_from("2025-01-01")'),
+                           ("criteria/3_rheumatoid_arthritis.lp", "Individual meets ALL of the following criteria", "Individual meets EVERY ONE of the following criteria")):
+        edit(later / name, old, new)
+    report = check_kb(kb_copy.parents[2])
+    assert report.errors == 0, [str(d) for d in report.diagnostics]
+    edit(kb_copy.parents[2] / "framework" / "criteria.lp", '"Individual meets ALL of the following criteria"', '"Individual meets ALL the following criteria"')
+    flagged = [d for d in check_kb(kb_copy.parents[2]).diagnostics if d.severity == "error"]
+    assert flagged and all(d.file.endswith("framework/criteria.lp") for d in flagged)
