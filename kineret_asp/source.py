@@ -232,7 +232,7 @@ class SourceText:
             if bullet:
                 text = _BULLET.sub("", text, count=1)
             marker = _MARKER.match(normalise(text))
-            if marker and (table or not text.startswith("\t")):
+            if marker:
                 level = _level(marker.group(1))
                 stack[level] = marker.group(1)
                 for deeper in range(level + 1, 3):
@@ -242,7 +242,7 @@ class SourceText:
                 label = ".".join(x for x in stack[:level + 1] if x)
             elif bullet and not table:
                 top_count += 1
-                stack = [str(top_count), None, None]
+                stack = [str(top_count), None, None]  # an unnumbered item numbers on
                 label = stack[0] or ""
             else:
                 stack = [None, None, None]
@@ -293,13 +293,14 @@ class SourceText:
         tag = re.search(r"<ul[^>]*>", raw)
         if not tag:
             return [(block.label, normalise(raw))]
-        items: list[tuple[str, str]] = [(block.label, normalise(raw[:tag.start()]))]
         rest = normalise(raw[tag.end():])
         letter, cuts = "A", []
         for m in re.finditer(r"(?:^| )([A-Z])\. ", rest):
             if m.group(1) == letter:
                 cuts.append((m.start(1), letter))
                 letter = chr(ord(letter) + 1)
+        lead = normalise(raw[:tag.start()] + " " + rest[:cuts[0][0] if cuts else len(rest)])  # nothing before item A is lost
+        items: list[tuple[str, str]] = [(block.label, lead)]
         for (start, label), nxt in zip(cuts, [c for c, _ in cuts[1:]] + [len(rest)]):
             items.append((label, rest[start:nxt].strip()))
         return [(label, text) for label, text in items if text]
