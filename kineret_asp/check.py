@@ -36,7 +36,7 @@ from .errors import Diagnostic, KbError, did_you_mean
 from .knowledge import KnowledgeBase, parse_version, tree_root, version_folders
 from .program import Signature, atoms_in, dynamic_predicates, rule_atoms
 from .solving import MessageLog, new_control
-from .source import SOURCE_READS, check_sources
+from .source import SOURCE_READS, check_sources, paragraph_ids
 
 # What the package itself reads from a KB, or defines for it (framework names).
 PACKAGE_READS: set[Signature] = {
@@ -118,19 +118,11 @@ class _Paragraphs:
         self.para: dict[str, list[int]] = {}
         self.comments: dict[tuple[str, int], list[tuple[int, str]]] = defaultdict(list)
         for file, text in texts.items():
-            ids, current, blank = [0], 0, True
+            ids = paragraph_ids(text)
             for number, line in enumerate(text.splitlines(), start=1):
-                if not line.strip():
-                    blank = True
-                    ids.append(current)
-                    continue
-                if blank:
-                    current += 1
-                    blank = False
-                ids.append(current)
                 stripped = line.strip()
                 if stripped.startswith("%"):
-                    self.comments[(file, current)].append((number, stripped))
+                    self.comments[(file, ids[number])].append((number, stripped))
             self.para[file] = ids
 
     def of(self, file: str, line: int) -> int:

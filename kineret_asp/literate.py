@@ -21,7 +21,7 @@ from typing import Optional
 
 from .knowledge import FRAMEWORK, KnowledgeBase
 from .program import body_signatures, head_signatures
-from .source import Citation, Passage, _paragraph_ids
+from .source import Citation, Passage, paragraph_ids
 from .trace import Trace, passage_ids
 
 STYLE = """
@@ -110,7 +110,7 @@ class _Page:
     def _block(self, citation: Citation) -> _Block:
         q = citation.quote
         text = self.kb.texts.get(q.file, "")
-        ids = _paragraph_ids(text)
+        ids = paragraph_ids(text)
         para = ids[q.line] if q.line < len(ids) else -1
         key = (q.file, para)
         block = self.blocks.get(key)

@@ -459,7 +459,7 @@ class Quote:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-def _paragraph_ids(text: str) -> list[int]:
+def paragraph_ids(text: str) -> list[int]:
     """For each line number (1-based; index 0 unused) the paragraph it belongs to (blank lines separate)."""
     ids, current, blank = [0], 0, True
     for line in text.splitlines():
@@ -510,7 +510,7 @@ class QuoteReader:
         self.problems: list[Diagnostic] = []
         self.quotes: list[Quote] = []
         self.own_words: list[tuple[str, int, int, str]] = []
-        self._paragraphs = {file: _paragraph_ids(text) for file, text in kb.texts.items()}
+        self._paragraphs = {file: paragraph_ids(text) for file, text in kb.texts.items()}
         self._statements: dict[tuple[str, int], list[Statement]] = {}
         self._parts: dict[str, list[tuple[int, str]]] = {}
         for s in kb.statements:
