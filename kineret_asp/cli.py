@@ -205,11 +205,12 @@ def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> No
 @main.command("check")
 @kb_option
 @format_option
-def check_cmd(kb_dir: Optional[Path], fmt: str) -> None:
+@click.option("--strict", is_flag=True, help="Also fail on a passage of a strict section of the policy's text that no rule cites and no waiver explains.")
+def check_cmd(kb_dir: Optional[Path], fmt: str, strict: bool) -> None:
     """Check a KB like a compiler: file:line:col: error|warning: message."""
     from .check import check_kb
 
-    report = check_kb(kb_dir)
+    report = check_kb(kb_dir, strict=strict)
     if fmt == "json":
         click.echo(dump_json(report.to_dict()))
     else:
@@ -250,12 +251,39 @@ def diff_cmd(old_kb: Path, new_kb: Path, fmt: str) -> None:
     from .diff import diff, render_diff
     from .knowledge import load_kb
 
+    from .trace import relate, render_changes, text_changes
+
     old, new = load_kb(old_kb), load_kb(new_kb)
     report = diff(old, new)
+    changes = text_changes(old, new)
+    if changes:
+        relate(changes, report.classes, old, new)
     if fmt == "json":
-        click.echo(dump_json({"changes": len(report.classes), "classes": [c.to_dict(new) for c in report.classes]}))
+        click.echo(dump_json({"changes": len(report.classes), "classes": [c.to_dict(new) for c in report.classes], "text_changes": None if changes is None else [c.to_dict() for c in changes]}))
     else:
-        click.echo(render_diff(report, new), nl=False)
+        click.echo(render_diff(report, new) + render_changes(changes, new), nl=False)
+
+
+@main.command("trace")
+@click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write the literate page here: the policy's text with the rules, cases and properties of each passage.")
+@format_option
+@kb_option
+@handle_errors
+def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> None:
+    """Per section of the policy's text: the passages rules cite, the KB waives, and neither."""
+    from .knowledge import load_kb
+    from .trace import render_text, trace
+
+    kb = load_kb(kb_dir)
+    result = trace(kb)
+    if html_path is not None:
+        from .literate import render_page
+
+        try:
+            html_path.write_text(render_page(result), encoding="utf-8")
+        except OSError as exc:
+            fail(f"{html_path}: cannot write: {exc.strerror or exc}")
+    click.echo(dump_json(result.to_dict()) if fmt == "json" else render_text(result), nl=fmt == "json")
 
 
 @main.command("batch")

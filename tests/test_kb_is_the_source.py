@@ -7,6 +7,8 @@ from kineret_asp.check import check_kb
 
 import pytest
 
+from .conftest import revise_source
+
 
 def append(path, text: str) -> None:
     path.write_text(path.read_text() + "\n" + text + "\n")
@@ -26,6 +28,8 @@ def test_a_new_biologic_is_known_to_cases_and_to_nc2(kb_copy):
 
 
 def test_a_new_indication_with_its_criteria(kb_copy):
+    sjia = "- 5. Systemic Juvenile Idiopathic Arthritis (SJIA).** The medication is prescribed by, or in consultation with, a rheumatologist.\n"
+    revise_source(kb_copy, sjia, sjia + "- 6. Gout.** The medication is prescribed by, or in consultation with, a rheumatologist.\n")
     append(kb_copy / "vocabulary.lp", '% § 6 - a new covered condition\nindication(gout, "Gout").')
     (kb_copy / "criteria" / "6_gout.lp").write_text(
         "% § 6 - the criterion, in the policy's words.\n"

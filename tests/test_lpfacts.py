@@ -503,7 +503,8 @@ def test_token_soup_raises_nothing_but_lp_fact_errors(parts):
 _ints = st.integers(min_value=0, max_value=999)
 _text = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=30)
 _facts = st.one_of(
-    st.tuples(st.just("case_history"), _ints, st.one_of(st.sampled_from(sorted(DRUGS)), _text), st.sampled_from(sorted(OUTCOMES))),
+    # free text in the drug's place is any string but an outcome key, which _write would leave bare (not a drug)
+    st.tuples(st.just("case_history"), _ints, st.one_of(st.sampled_from(sorted(DRUGS)), _text.filter(lambda t: t not in OUTCOMES)), st.sampled_from(sorted(OUTCOMES))),
     st.tuples(st.just("case_history_months"), _ints, st.integers(min_value=0, max_value=1200)),
     st.tuples(st.just("case_note"), _text),
     st.tuples(st.just("case_beneficial_response")),
