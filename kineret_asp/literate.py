@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from .knowledge import FRAMEWORK, KnowledgeBase
-from .program import body_signatures, head_signatures
+from .program import rule_signatures
 from .source import Citation, Passage, paragraph_ids
 from .trace import Trace, passage_ids
 
@@ -103,7 +103,7 @@ class _Page:
         out = []
         for file, statements in sorted(properties_of(self.kb).items()):
             declared = declared_property(statements)
-            reads = {sig for s in statements for sig in body_signatures(s.node)} if statements else set()
+            reads = {sig for s in statements if s.node.ast_type.name == "Rule" for sig in rule_signatures(s.node)[1]}
             out.append((file, declared[0] if declared else file, reads))
         return out
 
@@ -135,7 +135,7 @@ class _Page:
         for c in citations:
             for s in c.quote.paragraph:
                 if s.node.ast_type.name == "Rule":
-                    defined |= set(head_signatures(s.node))
+                    defined |= rule_signatures(s.node)[0]
         widened = defined | {(n, a + 1) for n, a in defined}
         quoting = {c.quote.file for c in self.a.citations if p in c.passages and c.quote.part != "base"}
         return [name for file, name, reads in self.properties if reads & widened or file in quoting]

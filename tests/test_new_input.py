@@ -25,7 +25,7 @@ from kineret_asp.diff import diff
 from kineret_asp.jsonschema_export import json_schema
 from kineret_asp.verify import verify_kb
 
-from .conftest import KB_DIR, ROOT, VERSION, copy_kb
+from .conftest import KB_DIR, ROOT, VERSION, copy_kb, revise_source
 
 GUIDE = ROOT / "docs" / "authoring.md"
 SECTION = "## Adding an input"
@@ -45,7 +45,12 @@ def guide_edits() -> list[tuple[str, str, str]]:
     return [(m.group(1), m.group(2), m.group(3)) for m in EDIT.finditer(section())]
 
 
+SOURCE_EDIT = re.compile(r"`(policies/[^`]+\.txt)` \(replace the line `([^`]+)`\):\n\n```\n(.*?)```", re.S)
+
+
 def apply_guide_edits(root: Path) -> None:
+    for rel, old, text in SOURCE_EDIT.findall(section()):
+        revise_source((root / rel).parents[1], old, text.rstrip("\n"))
     for rel, mode, text in guide_edits():
         path = root / rel
         assert path.is_file(), f"the guide edits {rel}, which the KB does not have"
