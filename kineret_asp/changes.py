@@ -67,9 +67,9 @@ ChangeLike = Union[Change, Mapping[str, Any]]
 
 
 def _short(value: Any) -> str:
-    import json
+    from .safetext import dumps
 
-    return json.dumps(value, ensure_ascii=False, sort_keys=False)
+    return dumps(value, indent=None)
 
 
 def to_change(item: ChangeLike, where: str) -> Change:
