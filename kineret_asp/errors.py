@@ -47,6 +47,12 @@ class KbError(KineretError):
         self.diagnostics = list(diagnostics)
         super().__init__(str(self.diagnostics[0]) if self.diagnostics else "invalid knowledge base")
 
+    def summary_line(self) -> str:
+        """The first problem, and how many more there are, in one line."""
+        first = str(self.diagnostics[0]) if self.diagnostics else str(self)
+        more = len(self.diagnostics) - 1
+        return first + (f" (and {more} more; run 'kineret-asp check' to see all)" if more > 0 else "")
+
 
 class CaseError(KineretError):
     """A case that does not follow the case format.
