@@ -41,6 +41,13 @@ EXIT_LIMIT = 3
 OK, TIMEOUT, MEMORY, DIED = "ok", "time", "memory", "died"
 
 
+def valid_seconds(value: Any) -> float:
+    """A time limit given in Python: a positive, finite number of seconds, or ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"time_limit: expected a positive, finite number of seconds, got {value!r}")
+    return float(value)
+
+
 class PositiveSeconds(click.ParamType):
     """A number of seconds: positive and finite (``nan``, ``inf``, 0 and negatives are refused)."""
 
@@ -78,12 +85,12 @@ class Limits:
     time: Optional[float] = None
     memory_mb: Optional[int] = DEFAULT_MEMORY_MB
 
-    def describe(self, kind: str) -> str:
-        """The limit of a kind, in words a user can act on."""
+    def describe(self, kind: str, options: bool = True) -> str:
+        """The limit of a kind, in words a user can act on (with the option that sets it)."""
         if kind == TIMEOUT:
-            return f"the time limit of {self.time:g} s (--time-limit)"
+            return f"the time limit of {self.time:g} s" + (" (--time-limit)" if options else "")
         if kind == MEMORY:
-            return f"the memory limit of {self.memory_mb} MB (--memory-limit)"
+            return f"the memory limit of {self.memory_mb} MB" + (" (--memory-limit)" if options else "")
         return "a worker process that ended without an answer"
 
 
