@@ -468,7 +468,10 @@ def write_all(sink: IO[bytes], data: bytes) -> None:
     except OSError:
         position = None
     try:
-        sink.write(data)
+        view = memoryview(data)
+        while view:
+            written = sink.write(view)
+            view = view[written if written is not None else 0:]
         sink.flush()
     except OSError as exc:
         if position is not None:

@@ -435,7 +435,7 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
     """
     from .batch import CACHE_ENTRIES, BatchStopped, OutputError, Progress, resume_point, run_batch
     from .knowledge import _check_folder
-    from .outputlock import OutputLock
+    from .outputlock import OutputBusy, OutputLock
 
     if kb_dir is not None:
         _check_folder(kb_dir)  # a missing or unreadable folder is one line before any work starts
@@ -454,7 +454,9 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
                 if OutputLock.needed(output_path):
                     files.enter_context(OutputLock(output_path))
                 start = resume_point(output_path) if resume else 0
-                sink = files.enter_context(open(output_path, "ab" if resume else "wb"))
+                sink = files.enter_context(open(output_path, "ab" if resume else "wb", buffering=0))
+            except OutputBusy as exc:
+                fail(str(exc), code=EXIT_FAILED)
             except OSError as exc:
                 fail(f"{output_path}: cannot write: {exc.strerror or exc}", code=EXIT_FAILED)
         enabled = (sys.stderr.isatty() if show_progress is None else show_progress) and not quiet
@@ -463,8 +465,10 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
         except BatchStopped as exc:
             fail(*exc.lines, code=exc.code)
         except OutputError as exc:
-            where = str(output_path) if output_path is not None else "stdout"
-            fail(f"{where}: {exc}; the output holds only complete records (--resume continues)" if output_path is not None else f"{where}: {exc}", code=EXIT_FAILED)
+            if output_path is None:
+                _silence_stdout()
+                fail(f"stdout: {exc}", code=EXIT_FAILED)
+            fail(f"{output_path}: {exc}; the output holds only complete records (--resume continues)", code=EXIT_FAILED)
         except OSError as exc:
             fail(f"{name}: cannot read: {exc.strerror or exc}", code=EXIT_FAILED)
     if not quiet:
