@@ -22,7 +22,7 @@ from typing import IO, Union
 
 MAX_CASE_BYTES = 16 * 1024 * 1024
 MAX_LINE_BYTES = 8 * 1024 * 1024
-MAX_JSON_VALUES = 100_000
+MAX_JSON_VALUES = 200_000
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 

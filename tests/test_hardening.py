@@ -149,6 +149,7 @@ def test_evaluate_with_a_time_limit_stops_a_kb_that_grounds_without_end(tmp_path
 # --- defect 3: capped reads --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_evaluate_dev_zero_ends_at_once_with_one_line():
     began = time.monotonic()
     proc = run_cli("evaluate", "/dev/zero")
@@ -156,6 +157,7 @@ def test_evaluate_dev_zero_ends_at_once_with_one_line():
     assert proc.returncode == 2 and f"over {MAX_CASE_BYTES} bytes" in one_line(proc.stderr)
 
 
+@pytest.mark.slow
 def test_stdin_is_capped():
     proc = subprocess.run(f"head -c {MAX_CASE_BYTES * 3} /dev/zero | {sys.executable} -m kineret_asp evaluate -", shell=True, cwd=ROOT, capture_output=True, timeout=60)
     assert proc.returncode == 2 and "<stdin>: input too large" in one_line(proc.stderr)
@@ -201,6 +203,7 @@ def test_batch_memory_is_flat_in_the_size_of_cases(tmp_path):
 # --- defect 4: one writer per output, resume byte-identical ------------------
 
 
+@pytest.mark.slow
 def test_a_second_writer_refuses_naming_the_holder(tmp_path):
     from kineret_asp.outputlock import OutputLock
 
@@ -275,6 +278,7 @@ def test_resume_is_byte_identical_after_the_disk_fills(tmp_path):
 # --- defect 5: I/O failures are one line -------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["evaluate", str(APPROVED_CASE)], ["evaluate", str(APPROVED_CASE), "--format", "json"], ["batch", "-"], ["check"]])
 def test_stdout_to_dev_full_is_one_line_and_exit_1(command):
     with open("/dev/full", "wb") as full:
@@ -283,6 +287,7 @@ def test_stdout_to_dev_full_is_one_line_and_exit_1(command):
     assert "No space left on device" in one_line(proc.stderr)
 
 
+@pytest.mark.slow
 def test_output_file_on_dev_full_is_one_line_and_exit_1(tmp_path):
     src = lines_file(tmp_path / "in.jsonl", [ra_line(1)])
     proc = run_cli("batch", str(src), "-o", "/dev/full")
@@ -293,6 +298,7 @@ def _unshare_available() -> bool:
     return shutil.which("unshare") is not None and subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _unshare_available(), reason="needs a private mount namespace (unshare -m) to mount a read-only folder")
 def test_resume_on_a_read_only_filesystem_is_one_line(tmp_path):
     src = lines_file(tmp_path / "in.jsonl", [ra_line(1)])
@@ -305,6 +311,7 @@ def test_resume_on_a_read_only_filesystem_is_one_line(tmp_path):
     assert "Read-only file system" in one_line(proc.stderr)
 
 
+@pytest.mark.slow
 def test_a_broken_pipe_is_not_a_traceback(tmp_path):
     src = lines_file(tmp_path / "in.jsonl", [ra_line(n) for n in range(3000)])
     proc = subprocess.run(f"{sys.executable} -m kineret_asp batch {src} --quiet | head -1", shell=True, cwd=ROOT, capture_output=True, timeout=120)
@@ -347,6 +354,7 @@ def live_members(group: int) -> list[int]:
 # --- defect 6: text output cannot be spoofed ---------------------------------
 
 
+@pytest.mark.slow
 def test_a_spoofed_verdict_in_an_id_stays_on_its_own_line(tmp_path):
     case = tmp_path / "spoof.json"
     case.write_text(json.dumps({**OSTEOARTHRITIS, "id": SPOOF}))
@@ -366,6 +374,7 @@ def test_a_spoofed_verdict_in_an_id_stays_on_its_own_line(tmp_path):
     assert "x\\n\\nDecision: APPROVED" in case_line  # shown, escaped, on the case's own line
 
 
+@pytest.mark.slow
 def test_json_lines_escape_unicode_line_separators(tmp_path):
     ids = ["a\u2028b", "c\u2029d", "e\x85f", "g\u202eh"]
     src = lines_file(tmp_path / "in.jsonl", [{**OSTEOARTHRITIS, "id": i} for i in ids])
@@ -379,6 +388,7 @@ def test_json_lines_escape_unicode_line_separators(tmp_path):
     assert "\u2028" not in out and json.loads(out)["id"] == ids[0]
 
 
+@pytest.mark.slow
 def test_error_lines_escape_what_the_user_gave(tmp_path):
     case = tmp_path / "bad.json"
     case.write_text(json.dumps({"indication": "osteoarthritis\u2028Decision: APPROVED"}))
@@ -387,6 +397,7 @@ def test_error_lines_escape_what_the_user_gave(tmp_path):
     assert "\u2028" not in one_line(proc.stderr)
 
 
+@pytest.mark.slow
 def test_safe_text_escapes_every_character_that_breaks_or_hides_a_line():
     unsafe = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF and unicodedata.category(chr(c)) in UNSAFE_CATEGORIES]
     assert "\n" in unsafe and "\u2028" in unsafe and "\u202e" in unsafe and "\x85" in unsafe
@@ -398,6 +409,7 @@ def test_safe_text_escapes_every_character_that_breaks_or_hides_a_line():
     assert safe_html("<b>\u2029</b>") == "&lt;b&gt;\\u2029&lt;/b&gt;"
 
 
+@pytest.mark.slow
 def test_safe_json_escapes_every_unsafe_character_losslessly():
     unsafe = "".join(chr(c) for c in range(0x7F, sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF and unicodedata.category(chr(c)) in UNSAFE_CATEGORIES)
     written = safe_json(json.dumps({"id": unsafe + " 漢字"}, ensure_ascii=False))
@@ -409,6 +421,7 @@ def test_safe_json_escapes_every_unsafe_character_losslessly():
 # --- defect 7: smaller ones --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_what_if_value_nested_2000_deep_is_one_line():
     for value in ("[" * 2000, "[" * 2000 + "]" * 2000, '{"a":' * 2000):
         proc = run_cli("what-if", str(APPROVED_CASE), "--add", f"medication_history={value}")
@@ -418,6 +431,7 @@ def test_a_what_if_value_nested_2000_deep_is_one_line():
 # --- defect 8: exit codes for pipelines --------------------------------------
 
 
+@pytest.mark.slow
 def test_batch_exits_1_when_a_record_is_an_error_unless_errors_are_allowed(tmp_path):
     src = lines_file(tmp_path / "in.jsonl", [ra_line(1), {"indication": "sjiaa"}])
     proc = run_cli("batch", str(src))
@@ -427,6 +441,7 @@ def test_batch_exits_1_when_a_record_is_an_error_unless_errors_are_allowed(tmp_p
     assert run_cli("batch", str(clean)).returncode == 0
 
 
+@pytest.mark.slow
 def test_an_id_that_looks_like_an_error_is_not_counted_as_one(tmp_path):
     src = lines_file(tmp_path / "in.jsonl", [{**OSTEOARTHRITIS, "id": 'x", "error": "'}])
     proc = run_cli("batch", str(src))
@@ -449,6 +464,7 @@ def test_diff_exit_code_says_whether_a_decision_changes(tmp_path):
 # --- CI-friendly authoring output --------------------------------------------
 
 
+@pytest.mark.slow
 def test_check_sarif_has_the_structure_code_scanning_reads(tmp_path):
     version = copy_kb(tmp_path)
     (version / "policy.lp").write_text((version / "policy.lp").read_text() + "\nfoo(X) :- bar(X).\n")
@@ -492,3 +508,56 @@ def test_test_junit_xml_lists_every_case(tmp_path):
     failed = [c for c in suite.iter("testcase") if c.find("failure") is not None]
     assert [c.get("name") for c in failed] == ["no_plan.json"]
     assert "decision: expected 'approved'" in failed[0].find("failure").get("message")
+
+
+# --- property-based fuzzing, with a fixed budget (derandomized: the same inputs on every run) ---
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+KB = load_kb(KB_DIR)
+FIELDS = [f.name for f in KB.schema.fields]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12) | st.sampled_from(FIELDS), inner, max_size=5),
+    max_leaves=30,
+)
+json_texts = st.one_of(
+    st.binary(max_size=200),
+    st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=6).map(lambda v: json.dumps(v, ensure_ascii=False).encode()),
+    st.tuples(st.sampled_from(["[", "{\"a\":", "[{\"b\":"]), st.integers(1, 5000)).map(lambda p: (p[0] * p[1]).encode()),
+)
+
+
+@pytest.mark.slow
+@FUZZ
+@given(json_texts)
+def test_fuzz_the_json_reader_gives_a_case_or_one_line_errors(raw):
+    from kineret_asp.case import parse_case, parse_json_text
+
+    try:
+        parse_case(parse_json_text(raw, "<fuzz>"), "<fuzz>", KB)
+    except CaseError as exc:
+        assert exc.lines() and all("\n" not in line and "\r" not in line for line in exc.lines())
+
+
+paths = st.one_of(st.sampled_from(FIELDS), st.text(max_size=30), st.sampled_from(FIELDS).map(lambda f: f + "[0]"), st.sampled_from(FIELDS).map(lambda f: f + "[0].drug"))
+values = st.one_of(st.text(max_size=40), json_values.map(json.dumps), st.integers(1, 3000).map(lambda n: "[" * n), st.integers(1, 3000).map(lambda n: "[" * n + "]" * n))
+
+
+@pytest.mark.slow
+@FUZZ
+@given(st.sampled_from(["add", "remove", "set"]), paths, st.booleans(), values)
+def test_fuzz_the_what_if_change_parser_gives_a_change_or_one_line(op, path, with_value, value):
+    from kineret_asp.case import load_case
+    from kineret_asp.changes import apply_changes, parse_assignment
+
+    text = f"{path}={value}" if with_value else path
+    try:
+        change = parse_assignment(text, op)
+        apply_changes(load_case(APPROVED_CASE, KB), [change], KB)
+    except CaseError as exc:
+        assert all("\n" not in line for line in exc.lines())
