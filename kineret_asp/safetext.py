@@ -94,6 +94,8 @@ def safe_json(text: str) -> str:
     Only valid on the output of ``json.dumps``: the characters it matches can
     occur there only inside strings, where ``\\uXXXX`` means the same.
     """
+    if text.isprintable():  # the fast path (one JSON line): nothing to escape
+        return text
     return _JSON_UNSAFE.sub(_json_escape, text)
 
 
