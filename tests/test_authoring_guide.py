@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import pytest
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,7 @@ def add_row(kb, key: str) -> None:
     path.write_text(text.replace(ROW_F, ROW_F + f'\nnon_preferred_row(individual_family, "3.C", "3.C.G", {key},         "G. Kevzara [requires prior authorization]").'))
 
 
+@pytest.mark.slow
 def test_the_guide_edit_end_to_end(tmp_path):
     assert "3.C.G" in (ROOT / "docs" / "authoring.md").read_text()
     kb = copy_kb(tmp_path / "first")
