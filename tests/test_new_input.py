@@ -174,7 +174,7 @@ def test_batch_reads_the_new_field(edited, tmp_path):
     assert records[2].id == "c" and f"{FIELD}: expected a whole number from 0 to 1200" in records[2].error
     path = tmp_path / "cases.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    out = cli("batch", str(path), "--quiet", "--kb", str(edited))
+    out = cli("batch", str(path), "--quiet", "--allow-errors", "--kb", str(edited))
     assert out.returncode == 0 and [json.loads(x).get("decision") for x in out.stdout.splitlines()] == ["approved", "criteria_not_met", None]
 
 
