@@ -59,12 +59,18 @@ def handle_errors(func: Callable) -> Callable:
 
 def read_case_arg(arg: str, kb: Any):
     """A case from a path, or from stdin for ``-``."""
-    from .case import load_case, parse_case, parse_json_text
+    return read_input_arg(arg, kb)[0]
+
+
+def read_input_arg(arg: str, kb: Any):
+    """A case (JSON, FHIR Bundle or .lp facts) from a path or stdin, with the notes of a Bundle."""
+    from .case import parse_json_text
+    from .fhir import load_input, read_input
 
     if arg == "-":
         raw = sys.stdin.buffer.read()
-        return parse_case(parse_json_text(raw, "<stdin>"), "<stdin>", kb)
-    return load_case(arg, kb)
+        return read_input(parse_json_text(raw, "<stdin>"), "<stdin>", kb)
+    return load_input(arg, kb)
 
 
 def dump_json(data: Any) -> str:
@@ -87,20 +93,25 @@ def main() -> None:
 @kb_option
 @handle_errors
 def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
-    """Decide one or more cases (JSON, or .lp case facts; - reads stdin)."""
+    """Decide one or more cases (JSON, a FHIR R4 Bundle, or .lp case facts; - reads stdin)."""
     from .api import evaluate_many
     from .decision import render_text
     from .knowledge import load_kb
 
+    from .fhir import annotate
+
     kb = load_kb(kb_dir)
     loaded = []
+    notes = []
     errors = []
     for arg in cases:
         try:
-            loaded.append(read_case_arg(arg, kb))
+            case, source_notes = read_input_arg(arg, kb)
+            loaded.append(case)
+            notes.append(source_notes)
         except CaseError as exc:
             errors.extend(exc.lines())
-    decisions = list(zip(loaded, evaluate_many(loaded, kb)))
+    decisions = [(c, annotate(d, n)) for c, d, n in zip(loaded, evaluate_many(loaded, kb), notes)]
     if fmt == "json":
         payload = [d.to_dict() for _, d in decisions]
         if decisions:
