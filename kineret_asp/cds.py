@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from .errors import CaseError
 from .fhir import BUNDLE, RESOURCE_TYPE, annotate, bundle_case
-from .fhirmap import mapping_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from .abduction import Missing
@@ -57,23 +56,8 @@ def service_id(kb: "KnowledgeBase", hook: str) -> str:
 
 
 def prefetch_templates(kb: "KnowledgeBase") -> dict[str, str]:
-    """One FHIR search per resource group the KB's mapping reads (the order comes in the context)."""
-    mapping = mapping_for(kb)
-    orders = {u for u, _, _ in mapping.orders}
-    out: dict[str, str] = {"patient": "Patient/{{context.patientId}}"}
-    seen: set[str] = set()
-    for use, kind in mapping.uses.items():
-        if use in orders:
-            continue
-        query = f"{kind}?patient={{{{context.patientId}}}}"
-        for element, values in mapping.filters.get(use, {}).items():
-            codes = [v for v in values if isinstance(v, tuple) and v[0] == "code"]
-            if codes and element == "code":
-                query += "&code=" + ",".join(f"{mapping.systems[c[1]]}|{c[2]}" for c in codes)
-        if query not in seen:
-            seen.add(query)
-            out[use] = query
-    return out
+    """The prefetch templates the KB declares (fhir_prefetch/2): one FHIR search per group it reads."""
+    return {str(key): str(query) for key, query in kb.facts("fhir_prefetch", 2)}
 
 
 def discovery(kb: "KnowledgeBase") -> dict:
