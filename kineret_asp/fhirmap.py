@@ -71,7 +71,7 @@ class FhirMapping:
     uses: dict[str, str]  # use -> resource type
     filters: dict[str, dict[str, list[Any]]]
     skips: dict[str, dict[str, list[Any]]]
-    orders: list[tuple[str, str, str]]  # (use, element, system)
+    orders: list[tuple[str, str, Any]]  # (use, element, how)
     values: list[Row]
     entries: list[tuple[str, str]]  # (list, use)
     entry_values: list[Row]
@@ -192,7 +192,7 @@ def read_mapping(kb: "KnowledgeBase") -> FhirMapping:
         uses=uses,
         filters=_grouped(kb.facts("fhir_filter", 3)),
         skips=_grouped(kb.facts("fhir_skip", 3)),
-        orders=[(str(u), str(e), str(s)) for u, e, s in kb.facts("fhir_order", 3)],
+        orders=[(str(u), str(e), plain(h)) for u, e, h in kb.facts("fhir_order", 3)],
         values=values,
         entries=entries,
         entry_values=entry_values,
