@@ -11,11 +11,13 @@ and the adaptive questionnaire live here too (:mod:`kineret_asp.cds`,
 :mod:`kineret_asp.questionnaire`).
 """
 import asyncio
+import contextlib
 import functools
 import hmac
+import signal
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Optional
+from typing import Any, AsyncIterator, Callable, Iterator, Optional
 
 from .errors import CaseError, KbError, KineretError
 from .knowledge import KnowledgeBase, load_kb, version_folders
@@ -366,7 +368,21 @@ def serve(kb: KnowledgeBase, host: str = "127.0.0.1", port: int = 8000, token: O
     import uvicorn
 
     from .api import resident_for
+    from .program import compiled
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, exiting with status 0 after a graceful stop (it re-raises the signal)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            previous = {s: signal.signal(s, self.handle_exit) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
 
     resident_for(kb)  # ground the KB before the first request
+    compiled(kb).abduction_text  # and build the program `missing` grounds
     app = create_app(kb, token, body_limit, time_limit)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=60)
+    Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=60)).run()
