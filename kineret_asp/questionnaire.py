@@ -268,7 +268,7 @@ def next_question(body: Mapping[str, Any], kb: Any = None) -> dict:
     items = list(q.get("item") or [])
     if step.question is not None:
         question = step.question
-        answers = [{"valueCoding": {"system": system, "code": o.code, "display": o.text}} for o in question.options]
+        answers = [{"valueCoding": {"system": system, "code": _code(o.changes), "display": o.text}} for o in question.options]
         if question.declinable:
             answers.append({"valueCoding": {"system": system, "code": NONE_CODE, "display": v.word("q_none")}})
         items.append({"linkId": f"q{len(items) + 1}", "text": question.text, "type": "choice", "required": True, "answerOption": answers})
