@@ -217,7 +217,7 @@ def create_app(kb: Optional[KnowledgeBase] = None, token: Optional[str] = None, 
 
         case, notes = case_of(await json_body(request, "<request>"), "<request>")
         decision = await solve(lambda: annotate(evaluate(case, knowledge), notes))
-        return decision.to_dict()
+        return JSONResponse(decision.to_dict())
 
     @app.post("/missing", summary="What documentation is missing for approval (as missing --format json)")
     @handled
@@ -226,7 +226,7 @@ def create_app(kb: Optional[KnowledgeBase] = None, token: Optional[str] = None, 
 
         case, _ = case_of(await json_body(request, "<request>"), "<request>")
         result = await solve(lambda: missing(case, knowledge))
-        return result.to_dict()
+        return JSONResponse(result.to_dict())
 
     @app.post("/what-if", summary="Decide a case before and after changes: {\"case\": ..., \"changes\": [...]}")
     @handled
@@ -241,7 +241,7 @@ def create_app(kb: Optional[KnowledgeBase] = None, token: Optional[str] = None, 
             raise CaseError("<request>", extra[0], "unknown field; expected case, changes")
         case, _ = case_of(body["case"], "<request>")
         result = await solve(lambda: what_if(case, body.get("changes", []), knowledge))
-        return result.to_dict()
+        return JSONResponse(result.to_dict())
 
     async def batch_asgi(scope: dict, receive: Any, send: Any) -> None:
         """POST /batch as a plain ASGI app: the body is read while records are written."""
@@ -310,7 +310,7 @@ def create_app(kb: Optional[KnowledgeBase] = None, token: Optional[str] = None, 
             reports[result.assertion] = result.decision
             while len(reports) > REPORTS_KEPT:
                 reports.popitem(last=False)
-        return result.response
+        return JSONResponse(result.response)
 
     @app.get("/reports/{assertion}", summary="The decision report behind a CDS card (text; ?format=json for the decision format)")
     async def report(assertion: str, format: str = "text"):  # noqa: A002 - the query parameter's name
@@ -332,7 +332,7 @@ def create_app(kb: Optional[KnowledgeBase] = None, token: Optional[str] = None, 
         if not isinstance(body, dict) or not isinstance(body.get("case", {}), dict) or not isinstance(body.get("declined", []), list):
             raise CaseError("<request>", "", w("api_bad_body", where="body", what='{"case": {...}, "declined": [changes]}'))
         step = await solve(lambda: next_step(body.get("case", {}), body.get("declined", []), knowledge))
-        return step.to_dict(knowledge)
+        return JSONResponse(step.to_dict(knowledge))
 
     @app.post("/Questionnaire/$next-question", summary="DTR/SDC $next-question: a QuestionnaireResponse with a contained Questionnaire")
     @handled
