@@ -92,14 +92,24 @@ class CaseTestReport:
 
 
 def discover(paths: Sequence[Path]) -> list[Path]:
-    """Case files (``.json``) under the given files or folders, sorted."""
+    """Case files (``.json``) under the given files or folders, sorted; FHIR Bundles in folders left out."""
     found: list[Path] = []
     for p in paths:
         if p.is_dir():
-            found.extend(sorted(x for x in p.rglob("*.json") if x.is_file()))
+            found.extend(sorted(x for x in p.rglob("*.json") if x.is_file() and not _fhir_file(x)))
         else:
             found.append(p)
     return found
+
+
+def _fhir_file(path: Path) -> bool:
+    """Whether a file holds a FHIR resource (an example Bundle beside its case twin), not a case."""
+    from .fhir import is_fhir
+
+    try:
+        return is_fhir(json.loads(path.read_bytes()))
+    except (OSError, ValueError, RecursionError):
+        return False
 
 
 def compare(expect: dict, decision: Decision) -> dict[str, tuple[Any, Any]]:
