@@ -46,9 +46,10 @@ def run_limited(func: Callable[[], Any], seconds: float) -> Any:
 
 
 def schema_documents(kb: KnowledgeBase) -> dict[str, dict]:
-    """The JSON Schemas the server publishes, by name (the case format, from the KB)."""
-    v = kb.vocabulary
-    return {"case": kb.schema.json_schema(f"{v.policy_id} case", f"urn:kineret-asp:schema:{v.policy_id}:case")}
+    """The JSON Schemas the server publishes, by name: those `kineret-asp schema` prints."""
+    from .jsonschema_export import NAMES, json_schema
+
+    return {name: json_schema(kb, name) for name in NAMES}
 
 
 def policies(kb: KnowledgeBase) -> dict:
