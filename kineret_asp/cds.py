@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from .errors import CaseError
-from .fhir import BUNDLE, RESOURCE_TYPE, annotate, bundle_case
+from .fhir import BUNDLE, RESOURCE_TYPE, annotate, bundle_case, doubtful_fields
 
 if TYPE_CHECKING:  # pragma: no cover
     from .abduction import Missing
@@ -117,11 +117,18 @@ def assertion_id(decision: "Decision", kb: "KnowledgeBase", case_facts: list) ->
     return f"{kb.vocabulary.policy_id}-{h[:16]}"
 
 
-def coverage_information(decision: "Decision", kb: "KnowledgeBase", coverage: Optional[str], assertion: str, questionnaire: Optional[str], today: datetime.date) -> dict:
-    """The CRD coverage-information extension, keeping its invariants (crd-ci-q1 .. q5)."""
+def coverage_information(decision: "Decision", kb: "KnowledgeBase", coverage: Optional[str], assertion: str, questionnaire: Optional[str], today: datetime.date, doubtful: bool = False) -> dict:
+    """The CRD coverage-information extension, keeping its invariants (crd-ci-q1 .. q5).
+
+    ``doubtful``: an approval that data the tables could not read might undo
+    is not asserted; a reviewer confirms it (conditional, auth-needed).
+    """
     v = kb.vocabulary
     sub: list[dict] = [{"url": "coverage", "valueReference": {"reference": coverage} if coverage else {"display": COVERAGE_TYPE}}]
-    if decision.decision == APPROVED:
+    if decision.decision == APPROVED and doubtful:
+        sub += [{"url": "covered", "valueCode": "conditional"}, {"url": "pa-needed", "valueCode": "auth-needed"},
+                {"url": "doc-needed", "valueCode": "clinical"}, {"url": "doc-purpose", "valueCode": "withpa"}]
+    elif decision.decision == APPROVED:
         sub += [{"url": "covered", "valueCode": "covered"}, {"url": "pa-needed", "valueCode": "satisfied"}]
     elif decision.decision == NOT_COVERED:
         sub += [{"url": "covered", "valueCode": "not-covered"}]  # crd-ci-q2: no pa-needed
@@ -136,7 +143,7 @@ def coverage_information(decision: "Decision", kb: "KnowledgeBase", coverage: Op
     sub.append({"url": "reason", "valueCodeableConcept": {"text": " ".join(reasons)}})
     sub.append({"url": "date", "valueDate": today.isoformat()})
     sub.append({"url": "coverage-assertion-id", "valueString": assertion})
-    if decision.decision == APPROVED:
+    if decision.decision == APPROVED and not doubtful:
         sub.append({"url": "satisfied-pa-id", "valueString": assertion})  # crd-ci-q5
     return {"url": CRD_EXTENSION, "extension": sub}
 
@@ -165,7 +172,11 @@ def answer(body: Mapping[str, Any], kb: "KnowledgeBase", base_url: str, missing_
     result: "Missing" = missing_of(case)
     blocking = blocking_criteria(decision, kb)
     words = v.decision_texts.get(decision.decision, decision.decision)
-    if decision.decision == APPROVED:
+    doubtful = doubtful_fields(case, converted.notes, kb)
+    if decision.decision == APPROVED and doubtful:
+        summary = w("cds_summary_doubtful", drug=v.drug_name, policy=v.policy_id, fields=", ".join(doubtful))
+        indicator = "warning"
+    elif decision.decision == APPROVED:
         summary = w("cds_summary_approved", drug=v.drug_name, policy=v.policy_id, months=decision.authorization_months)
         indicator = "info"
     elif decision.decision == OTHER_POLICY:
@@ -203,7 +214,7 @@ def answer(body: Mapping[str, Any], kb: "KnowledgeBase", base_url: str, missing_
     }
     order = dict(converted.resources[converted.order].as_json())
     coverage = next((k for k in converted.resources if k.startswith(f"{COVERAGE_TYPE}/")), None)
-    extension = coverage_information(decision, kb, coverage, assertion, questionnaire, today or datetime.date.today())
+    extension = coverage_information(decision, kb, coverage, assertion, questionnaire, today or datetime.date.today(), bool(doubtful))
     order["extension"] = [e for e in order.get("extension", []) if e.get("url") != CRD_EXTENSION] + [extension]
     action = {"type": "update", "description": w("cds_action", policy=v.policy_id), "resource": order}
     return HookAnswer({"cards": [card], "systemActions": [action]}, decision, assertion)

@@ -524,6 +524,31 @@ def load_input(arg: Union[str, Path], kb: "KnowledgeBase") -> tuple["Case", list
     return read_input(parse_json_text(raw, str(arg)), str(arg), kb)
 
 
+def doubtful_fields(case: "Case", notes: Iterable[SourceNote], kb: "KnowledgeBase") -> list[str]:
+    """The list fields a Bundle left something unread in, where one more key could undo an approval.
+
+    A code the tables do not know counts for nothing; for most fields that
+    can only leave a case short of approval, but a key added to some field
+    (a drug taken now) can take an approval away. The solver says which:
+    each key of the field's vocabulary is added in turn.
+    """
+    from .api import evaluate
+    from .changes import Change, apply_changes
+
+    if not evaluate(case, kb).approved:
+        return []
+    out = []
+    for name in dict.fromkeys(n.field.split("[")[0] for n in notes):
+        f = kb.schema.by_name.get(name)
+        if f is None or f.kind.name != LIST or f.kind.item is None or f.kind.item.name != KEY:
+            continue
+        for key in kb.vocabulary.keys.get(f.kind.item.vocabulary or "", {}):
+            if not evaluate(apply_changes(case, [Change.add(name, key)], kb), kb).approved:
+                out.append(name)
+                break
+    return out
+
+
 def notes_json(notes: Iterable[SourceNote]) -> list[dict]:
     return [n.to_note().to_dict() for n in notes]
 

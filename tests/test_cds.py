@@ -190,3 +190,21 @@ def test_blocking_criteria_leave_out_alternatives_under_a_met_criterion():
 def test_the_date_is_todays(client):
     info = coverage_info(call(client, example("stills_adult_onset")))
     assert info["date"] == [datetime.date.today().isoformat()]
+
+
+def test_an_approval_that_an_unread_current_medication_could_undo_is_not_asserted(client):
+    """A current drug whose code the tables do not know may be a biologic (Conditions Not Covered 2): conditional."""
+    bundle = example("stills_adult_onset")
+    bundle["entry"].append({"resource": {"resourceType": "MedicationStatement", "id": "unknown-now", "status": "active", "subject": {"reference": "Patient/p1"},
+                                         "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "999999", "display": "a new drug"}]}}})
+    answer = call(client, bundle)
+    info = coverage_info(answer)
+    check_invariants(info)
+    assert info["covered"] == ["conditional"] and info["pa-needed"] == ["auth-needed"] and "satisfied-pa-id" not in info
+    assert answer["cards"][0]["indicator"] == "warning" and "999999" in answer["cards"][0]["detail"]
+
+
+def test_an_unread_history_entry_cannot_undo_an_approval(client):
+    """Codes the tables do not know in the medication history can only leave a case short: the approval stands."""
+    info = coverage_info(call(client, example("ra_approved")))
+    assert info["covered"] == ["covered"] and info["pa-needed"] == ["satisfied"]
