@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +63,6 @@ class Converted:
     data: dict[str, Any]
     notes: list[SourceNote] = field(default_factory=list)
     order: Optional[str] = None  # Type/id of the order under review
-    as_of: Optional[datetime.date] = None
     resources: dict[str, Any] = field(default_factory=dict)  # Type/id -> model
 
 
@@ -476,7 +474,6 @@ def convert_bundle(data: Mapping[str, Any], source: str, kb: "KnowledgeBase") ->
     if id_field and isinstance(bundle_id, str):
         case_data[id_field] = bundle_id
     converted = Converted(case_data, reader.notes, reader.label(reader.order[0]) if reader.order else None)
-    converted.as_of = next(iter(reader.as_of.values()), None)
     converted.resources = {reader.label(m): m for m in reader.resources}
     return converted
 
@@ -547,11 +544,3 @@ def doubtful_fields(case: "Case", notes: Iterable[SourceNote], kb: "KnowledgeBas
                 out.append(name)
                 break
     return out
-
-
-def notes_json(notes: Iterable[SourceNote]) -> list[dict]:
-    return [n.to_note().to_dict() for n in notes]
-
-
-def dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False)

@@ -77,7 +77,6 @@ class FhirMapping:
     entry_values: list[Row]
     lookups: dict[str, dict[str, str]]
     as_of: dict[str, tuple[str, str]]
-    questions: dict[str, str]
     vocabulary_prefix: str
     change_system: str
     interop_systems: dict[str, str]
@@ -198,7 +197,6 @@ def read_mapping(kb: "KnowledgeBase") -> FhirMapping:
         entry_values=entry_values,
         lookups=lookups,
         as_of={str(n): (str(u), str(e)) for n, u, e in kb.facts("fhir_as_of", 3)},
-        questions={str(f): str(t) for f, t in kb.facts("question", 2)},
         vocabulary_prefix=str(prefix_rows[0][0]) if prefix_rows else "",
         change_system=str(change_rows[0][0]) if change_rows else "",
         interop_systems={str(n): str(u) for n, u in kb.facts("interop_system", 2)},

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from .changes import Change, apply_changes, change_list
@@ -30,7 +30,7 @@ from .errors import CaseError
 from .schema import INTEGER, LIST
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .abduction import Missing, Option as MissingOption
+    from .abduction import Missing
     from .decision import Decision
     from .knowledge import KnowledgeBase
 
@@ -129,7 +129,7 @@ def _remaining(result: "Missing", declined: set[str]) -> list[list[tuple[Any, li
     return out
 
 
-def _field_question(f, kb: "KnowledgeBase", data: dict) -> Question:
+def _field_question(f: Any, kb: "KnowledgeBase") -> Question:
     vocab = kb.vocabulary
     kind = f.kind.item if f.kind.item is not None else f.kind
     keys = vocab.keys.get(kind.vocabulary or "", {})
@@ -155,7 +155,7 @@ def next_step(data: Mapping[str, Any], declined: Sequence[Any] = (), kb: Any = N
     declined_codes = {_code([c]) for c in change_list(list(declined))}
     for f in schema.fields:
         if f.presence == "required" and state.get(f.name) is None and f.kind.vocabulary:
-            return Step(QUESTION, state, _field_question(f, knowledge, state))
+            return Step(QUESTION, state, _field_question(f, knowledge))
     case = parse_case(state, "<questionnaire>", knowledge)
     decision = evaluate(case, knowledge)
     if decision.approved:
@@ -163,7 +163,7 @@ def next_step(data: Mapping[str, Any], declined: Sequence[Any] = (), kb: Any = N
     asked = {str(a) for a, _ in knowledge.facts("question", 2)}
     for f in schema.fields:
         if f.name in asked and f.presence == "optional" and state.get(f.name) is None and f.kind.vocabulary:
-            question = _field_question(f, knowledge, state)
+            question = _field_question(f, knowledge)
             outcomes = {_outcome(state, knowledge)}
             for o in question.options:
                 outcomes.add(_outcome({**state, f.name: o.changes[0].value}, knowledge))

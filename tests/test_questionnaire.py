@@ -1,7 +1,6 @@
 """The adaptive questionnaire: one question at a time, from the KB, until the decision is reached."""
 from __future__ import annotations
 
-import json
 
 import pytest
 from fastapi.testclient import TestClient
