@@ -453,7 +453,7 @@ class Reader:
                     if e.name not in entry and e.presence == "required":
                         missing = e.name
                 if missing is not None:
-                    reason = next((n.text for n in reversed(self.notes) if n.where == self.label(model)), self.words("fhir_not_coded"))
+                    reason = next((n.text for n in reversed(self.notes) if n.where == self.label(model)), self.words("fhir_not_read"))
                     self.notes = [n for n in self.notes if not (n.where == self.label(model) and n.field.startswith(f"{list_name}[{len(out)}]"))]
                     self.note(model, list_name, self.fill("fhir_entry_left_out", field=missing, reason=reason))
                     continue
@@ -467,7 +467,7 @@ def convert_bundle(data: Mapping[str, Any], source: str, kb: "KnowledgeBase") ->
     reader = Reader(kb, resources, source)
     reader.find_order()
     if len(reader.order) > 1:
-        raise CaseError(source, "entry", reader.fill("fhir_ambiguous", field="order", where=", ".join(reader.label(o) for o in reader.order), values=str(len(reader.order))))
+        raise CaseError(source, "entry", reader.fill("fhir_two_orders", where=", ".join(reader.label(o) for o in reader.order)))
     case_data = reader.case_data()
     id_field = kb.schema.role("case_id")
     bundle_id = data.get("id")

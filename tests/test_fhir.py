@@ -178,6 +178,18 @@ def test_several_conditions_without_a_reason_are_an_error_naming_them():
     assert "Condition/ra" in err.value.line() and "Condition/covid" in err.value.line()
 
 
+def test_two_draft_orders_for_the_drug_are_an_error_naming_both():
+    with pytest.raises(CaseError) as err:
+        read(condition("c", "M05.79"), order("c"), dict(order("c"), id="order2"))
+    assert "MedicationRequest/order, MedicationRequest/order2: more than one draft order" in err.value.line()
+
+
+def test_a_statement_of_a_drug_not_taken_without_a_reason_is_left_out_with_a_note():
+    case, converted = read(condition("c", "M05.79"), order("c"), statement("m", cc(RX, "6851"), "not-taken"))
+    assert list(case.medication_history) == []
+    assert [n.text for n in converted.notes if n.where == "MedicationStatement/m"] == ["left out: its outcome could not be read (no element the mapping reads gives it)"]
+
+
 def test_a_refuted_diagnosis_is_read_as_absent():
     refuted = {"verificationStatus": cc("http://terminology.hl7.org/CodeSystem/condition-ver-status", "refuted")}
     case, _ = read(condition("covid", "U07.1", **refuted), condition("ra", "M05.79"), order())
