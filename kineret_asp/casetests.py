@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-from .case import Case, load_case
+from .case import Case
 from .decision import Decision
 from .errors import CaseError, did_you_mean
 from .knowledge import KnowledgeBase
@@ -92,14 +92,24 @@ class CaseTestReport:
 
 
 def discover(paths: Sequence[Path]) -> list[Path]:
-    """Case files (``.json``) under the given files or folders, sorted."""
+    """Case files (``.json``) under the given files or folders, sorted; FHIR Bundles in folders left out."""
     found: list[Path] = []
     for p in paths:
         if p.is_dir():
-            found.extend(sorted(x for x in p.rglob("*.json") if x.is_file()))
+            found.extend(sorted(x for x in p.rglob("*.json") if x.is_file() and not _fhir_file(x)))
         else:
             found.append(p)
     return found
+
+
+def _fhir_file(path: Path) -> bool:
+    """Whether a file holds a FHIR resource (an example Bundle beside its case twin), not a case."""
+    from .fhir import is_fhir
+
+    try:
+        return is_fhir(json.loads(path.read_bytes()))
+    except (OSError, ValueError, RecursionError):
+        return False
 
 
 def compare(expect: dict, decision: Decision) -> dict[str, tuple[Any, Any]]:
@@ -142,6 +152,7 @@ def check_expect(expect: Any, source: str) -> dict:
 def run_case_tests(paths: Sequence[Path], kb: KnowledgeBase) -> CaseTestReport:
     """Decide every case file with an expect block and compare."""
     from .api import evaluate_many
+    from .fhir import load_input
 
     coverage = Coverage.empty(kb.vocabulary.criteria)
     results: list[CaseTestResult] = []
@@ -150,7 +161,7 @@ def run_case_tests(paths: Sequence[Path], kb: KnowledgeBase) -> CaseTestReport:
     for path in discover(paths):
         shown = str(path)
         try:
-            case = load_case(path, kb)
+            case = load_input(path, kb)[0]  # a FHIR Bundle has no expect block: skipped
             if case.expect is None:
                 skipped.append(shown)
                 continue

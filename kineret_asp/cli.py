@@ -116,12 +116,18 @@ def write_stdout(data: bytes) -> None:
 
 def read_case_arg(arg: str, kb: Any):
     """A case from a path, or from stdin for ``-`` (at most MAX_CASE_BYTES bytes)."""
-    from .case import load_case, parse_case, parse_json_text, read_case_stream
+    return read_input_arg(arg, kb)[0]
+
+
+def read_input_arg(arg: str, kb: Any):
+    """A case (JSON, FHIR Bundle or .lp facts) from a path or capped stdin, with the notes of a Bundle."""
+    from .case import parse_json_text, read_case_stream
+    from .fhir import load_input, read_input
 
     if arg == "-":
         raw = read_case_stream(sys.stdin.buffer, "<stdin>")
-        return parse_case(parse_json_text(raw, "<stdin>"), "<stdin>", kb)
-    return load_case(arg, kb)
+        return read_input(parse_json_text(raw, "<stdin>"), "<stdin>", kb)
+    return load_input(arg, kb)
 
 
 def dump_json(data: Any) -> str:
@@ -219,20 +225,25 @@ def main() -> None:
 @limited(60.0)
 @handle_errors
 def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
-    """Decide one or more cases (JSON, or .lp case facts; - reads stdin)."""
+    """Decide one or more cases (JSON, a FHIR R4 Bundle, or .lp case facts; - reads stdin)."""
     from .api import evaluate_many
     from .decision import render_text
     from .knowledge import load_kb
 
+    from .fhir import annotate
+
     kb = load_kb(kb_dir)
     loaded = []
+    notes = []
     errors = []
     for arg in cases:
         try:
-            loaded.append(read_case_arg(arg, kb))
+            case, source_notes = read_input_arg(arg, kb)
+            loaded.append(case)
+            notes.append(source_notes)
         except CaseError as exc:
             errors.extend(exc.lines())
-    decisions = list(zip(loaded, evaluate_many(loaded, kb)))
+    decisions = [(c, annotate(d, n)) for c, d, n in zip(loaded, evaluate_many(loaded, kb), notes)]
     if fmt == "json":
         payload = [d.to_dict() for _, d in decisions]
         if decisions:
@@ -505,6 +516,30 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
         click.echo(f"kineret-asp batch: {summary.records} records ({summary.errors} errors{resumed}) in {summary.seconds:.2f} s, {rate:,.0f} cases/s", err=True)
     if summary.errors and not allow_errors:
         sys.exit(EXIT_FAILED)
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (the default answers this machine only).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--token-file", type=click.Path(path_type=Path, dir_okay=False), default=None, help="File whose first line is the bearer token every request must carry.")
+@click.option("--max-body", type=click.IntRange(1), default=1_000_000, show_default=True, help="Largest request body accepted, in bytes (batch streams have their own cap).")
+@click.option("--time-limit", type=click.FloatRange(min=0.001, max=3600), default=10.0, show_default=True, help="Seconds a request may take.")
+@kb_option
+@handle_errors
+def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, time_limit: float, kb_dir: Optional[Path]) -> None:
+    """Serve the policy over HTTP: evaluate, missing, what-if, batch, CDS Hooks, questionnaire."""
+    from .knowledge import load_kb
+    from .server import read_token, serve
+
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        fail("serve needs FastAPI and uvicorn: pip install 'kineret-asp[serve]'")
+    token = read_token(token_file)
+    kb = load_kb(kb_dir)
+    click.echo(f"kineret-asp: serving {kb.vocabulary.policy_id} ({kb.display_path(kb.path)}) on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
+    serve(kb, host, port, token, max_body, time_limit)
 
 
 @main.command("schema")
