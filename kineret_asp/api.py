@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 from .case import Case
 from .decision import Decision, build_decision
@@ -30,15 +30,21 @@ def resident_for(kb: KnowledgeBase) -> ResidentEngine:
     return kb.derived("resident_engine", lambda: ResidentEngine(kb, engine_for(kb)))
 
 
-def evaluate(case: CaseLike, kb: KbLike = None) -> Decision:
+def evaluate(case: CaseLike, kb: KbLike = None, time_limit: Optional[float] = None, memory_limit: Optional[int] = None) -> Decision:
     """Decide one case: a Case, a dict in the case format, or a case file path.
 
     With a KB tree (or None, the packaged KB) the version in force on the
     case's date of service decides (the latest when it gives none); a
     KnowledgeBase or a version folder decides every case. The first call
     grounds the version once (about 0.1 s); later calls answer from the
-    grounded program in about a millisecond.
+    grounded program in about a millisecond. With ``time_limit`` (seconds)
+    or ``memory_limit`` (MB) the whole call (loading the KB when it is not
+    loaded yet, and deciding) runs in a worker process stopped at the limit,
+    grounding included (:mod:`kineret_asp.limits`); a case over it raises
+    :class:`CaseUndecided` naming the limit.
     """
+    if time_limit is not None or memory_limit is not None:
+        return _evaluate_limited(case, kb, time_limit, memory_limit)
     loaded, choice = load_chosen(case, kb)
     return decide(loaded, choice)
 
@@ -49,6 +55,36 @@ def decide(loaded: Case, choice: Choice) -> Decision:
     if isinstance(result, CaseFailure):
         raise CaseUndecided(f"{loaded.source}: {result.message}")
     return build_decision(loaded, result, choice.kb, choice.how)
+
+
+def _evaluate_limited(case: CaseLike, kb: KbLike, time_limit: Optional[float], memory_limit: Optional[int]) -> Decision:
+    """:func:`evaluate` in a worker process, within the limits: a fresh grounding, no resident engine."""
+    from .limits import DEFAULT_MEMORY_MB, MIN_MEMORY_MB, Limits, run_limited, valid_seconds
+
+    if time_limit is not None:
+        time_limit = valid_seconds(time_limit)
+    if memory_limit is not None and not (isinstance(memory_limit, int) and memory_limit >= MIN_MEMORY_MB):
+        raise ValueError(f"memory_limit: expected a whole number of MB, at least {MIN_MEMORY_MB}, got {memory_limit!r}")
+    limits = Limits(time_limit, memory_limit if memory_limit is not None else DEFAULT_MEMORY_MB)
+
+    def work() -> tuple:
+        try:
+            loaded, choice = load_chosen(case, kb)
+            result = engine_for(choice.kb).run([loaded.atoms()])[0]
+            if isinstance(result, CaseFailure):
+                raise CaseUndecided(f"{loaded.source}: {result.message}")
+            return ("ok", build_decision(loaded, result, choice.kb, choice.how))
+        except KineretError as exc:
+            return ("raise", exc)
+
+    outcome = run_limited(work, limits)
+    if not outcome.ok:
+        source = case.source if isinstance(case, Case) else str(case) if isinstance(case, (str, Path)) else "<dict>"
+        raise CaseUndecided(f"{source}: not decided: stopped at {limits.describe(outcome.status, options=False)}")
+    kind, value = outcome.value
+    if kind == "raise":
+        raise value
+    return value
 
 
 def evaluate_many(cases: Iterable[CaseLike], kb: KbLike = None) -> Iterator[Decision]:

@@ -22,21 +22,32 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Optional, Sequence, Union
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
+from .caps import MAX_LINE_BYTES
 from .case import Case, parse_json_text, validated
 from .decision import Decision, build_decision
 from .engine import CaseFailure, ChunkEngine, Output
-from .errors import CaseError
+from .errors import CaseError, KbError, KineretError
 from .knowledge import KnowledgeBase
+from .limits import DEFAULT_MEMORY_MB, EXIT_LIMIT, START_ALLOWANCE, Limits, Outcome, Worker
+from .safetext import safe_json
 from .versions import Choice, Chooser
 
-MAX_LINE_BYTES = 8 * 1024 * 1024
 DEFAULT_CHUNK = 1000
+CHUNK_BYTES = 2 * 1024 * 1024
+"""A chunk closes at this many bytes of input even when it has fewer than ``chunk_size`` lines."""
 CACHE_ENTRIES = 20_000
+MAX_CACHED_ATOMS = 200
+"""A case with more input atoms than this is not kept in the decision cache (its key alone would be big)."""
+CHUNK_ALLOWANCE = 1.0
+CASE_ALLOWANCE = 0.005
+"""A chunk's deadline: the per-case time limit, plus CHUNK_ALLOWANCE, plus CASE_ALLOWANCE for every case in it."""
+CASE_ALLOWANCE_ALONE = 1.0
+"""A case decided on its own may take the time limit plus this (a fresh grounding)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,7 @@ class _Cache:
         self.misses = 0
 
     def get(self, key: tuple) -> Optional[str]:
-        if not self.size:
+        if not self.size or len(key) > MAX_CACHED_ATOMS:
             return None
         value = self.data.get(key)
         if value is None:
@@ -75,7 +86,7 @@ class _Cache:
         return value
 
     def put(self, key: tuple, value: str) -> None:
-        if not self.size:
+        if not self.size or len(key) > MAX_CACHED_ATOMS:
             return
         self.data[key] = value
         if len(self.data) > self.size:
@@ -107,7 +118,8 @@ class BatchWorker:
         self.time_limit = time_limit
         self.engines: dict[int, ChunkEngine] = {}
         self.cache = _Cache(cache)
-        self.dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+        encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+        self.dumps: Callable[[Any], str] = lambda data: safe_json(encode(data))
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -233,41 +245,26 @@ def read_lines(stream: IO[bytes], start: int = 0) -> Iterator[tuple[int, Optiona
             yield number, line.rstrip(b"\r\n")
 
 
-def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+def chunks(items: Iterable[Any], size: int, max_bytes: Optional[int] = None) -> Iterator[list[Any]]:
+    """Items in lists of at most ``size``; with ``max_bytes``, (n, bytes) items also in at most that many bytes.
+
+    Sizing chunks by bytes as well as by count keeps memory flat in the size
+    of cases, not only in their number: a line's bytes bound the facts it
+    gives (a chunk of big cases holds fewer of them).
+    """
     chunk: list[Any] = []
+    weight = 0
     for item in items:
         chunk.append(item)
-        if len(chunk) >= size:
+        if max_bytes is not None:
+            raw = item[1]
+            weight += len(raw) if isinstance(raw, (bytes, str)) else 0
+        if len(chunk) >= size or (max_bytes is not None and weight >= max_bytes):
             yield chunk
             chunk = []
+            weight = 0
     if chunk:
         yield chunk
-
-
-# --- worker processes -------------------------------------------------------
-
-_WORKER: Optional[BatchWorker] = None
-
-
-def _init_worker(kb_path: str, source: str, time_limit: Optional[float], cache: int) -> None:
-    global _WORKER
-    _WORKER = BatchWorker(Chooser.of(kb_path), source, time_limit, cache)
-
-
-def _work(lines: list[tuple[int, Optional[bytes]]]) -> str:
-    assert _WORKER is not None
-    return _WORKER.json_lines(lines)
-
-
-def _ordered(pool: Any, func: Callable, work: Iterable[Any], window: int) -> Iterator[Any]:
-    """Results of func over work, in order, with at most ``window`` tasks in flight."""
-    pending: list[Any] = []
-    for item in work:
-        pending.append(pool.apply_async(func, (item,)))
-        if len(pending) >= window:
-            yield pending.pop(0).get()
-    while pending:
-        yield pending.pop(0).get()
 
 
 def resume_point(path: Path) -> int:
@@ -296,9 +293,9 @@ def resume_point(path: Path) -> int:
 class Progress:
     """A one-line progress report on stderr for long runs."""
 
-    def __init__(self, enabled: bool, stream: IO[str] = sys.stderr):
+    def __init__(self, enabled: bool, stream: Optional[IO[str]] = None):
         self.enabled = enabled
-        self.stream = stream
+        self.stream = stream if stream is not None else sys.stderr
         self.start = time.perf_counter()
         self.last = 0.0
 
@@ -325,6 +322,202 @@ class BatchSummary:
     errors: int
     skipped: int
     seconds: float
+    over_limit: int = 0
+
+
+class BatchStopped(KineretError):
+    """The batch cannot go on (the KB does not load, or a worker cannot start): one line each, and an exit code."""
+
+    def __init__(self, lines: Sequence[str], code: int):
+        self.lines = list(lines)
+        self.code = code
+        super().__init__(self.lines[0] if self.lines else "batch stopped")
+
+
+class OutputError(KineretError):
+    """Writing the records failed (disk full, a closed pipe): the output holds only complete records."""
+
+
+def count_errors(text: str) -> int:
+    """Error records among JSON lines (exact: the key after the id decides, whatever the id holds)."""
+    errors = 0
+    decode = _RAW_DECODE
+    for line in text.splitlines():
+        at = line.find('"id": ')
+        if at < 0:
+            continue
+        try:
+            _, end = decode(line, at + 6)
+        except ValueError:
+            continue
+        errors += line.startswith(', "error": ', end)
+    return errors
+
+
+_RAW_DECODE = json.JSONDecoder().raw_decode
+_RECORD = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+
+
+def error_record(number: int, raw: Optional[bytes], message: str) -> str:
+    """An error record for a line the workers could not decide (the id read from the line when it can be)."""
+    data: Any = None
+    if raw is not None:
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            data = None
+    return safe_json(_RECORD({"line": number, "id": _id_of(data), "error": message})) + "\n"
+
+
+def _batch_server(kb: Any, source: str, time_limit: Optional[float], cache: int) -> Callable[[tuple], Any]:
+    """What a worker process runs: ("start", None) loads the KB, ("chunk", lines) decides them."""
+    state: dict[str, BatchWorker] = {}
+
+    def serve(request: tuple) -> Any:
+        kind, payload = request
+        if kind == "start":
+            try:
+                worker = state["worker"] = BatchWorker(kb if isinstance(kb, Chooser) else Chooser.of(kb), source, time_limit, cache)
+                for version in worker.chooser.versions():  # rewrite (or read from the cache) now, not within a chunk's deadline
+                    worker.engine(version).program
+            except KbError as exc:
+                return ("kb", [exc.summary_line()])
+            except KineretError as exc:
+                return ("kb", [str(exc)])
+            return ("ready", None)
+        text = state["worker"].json_lines(payload)
+        return ("text", text, count_errors(text))
+
+    return serve
+
+
+class Supervisor:
+    """Worker processes deciding chunks of lines, in order, each chunk and case within its deadline.
+
+    A chunk that passes its deadline (or a worker's memory limit) is decided
+    again one case at a time in a fresh worker, so that the case at fault
+    alone becomes an error record that names the limit, and the batch goes
+    on with the next case.
+    """
+
+    def __init__(self, serve: Callable[[tuple], Any], jobs: int, limits: Limits, source: str):
+        self.serve = serve
+        self.limits = limits
+        self.source = source
+        self.over_limit = 0
+        self.workers: list[Worker] = []
+        try:
+            for _ in range(jobs):
+                worker = Worker(serve, limits)
+                worker.send(("start", None))
+                self.workers.append(worker)
+            deadline = self._deadline(START_ALLOWANCE)
+            for worker in self.workers:
+                self._started(worker.receive(deadline))
+        except BaseException:
+            self.close()
+            raise
+
+    def _deadline(self, extra: float) -> Optional[float]:
+        return None if self.limits.time is None else time.monotonic() + self.limits.time + extra
+
+    def _started(self, outcome: Outcome) -> None:
+        if not outcome.ok:
+            raise BatchStopped([f"the KB could not be loaded within {self.limits.describe(outcome.status)}"], EXIT_LIMIT)
+        if outcome.value[0] == "kb":
+            raise BatchStopped(outcome.value[1], 2)
+
+    def _fresh(self) -> Worker:
+        worker = Worker(self.serve, self.limits)
+        self._started(worker.call(("start", None), None if self.limits.time is None else self.limits.time + START_ALLOWANCE))
+        return worker
+
+    def _chunk_deadline(self, size: int) -> Optional[float]:
+        return self._deadline(CHUNK_ALLOWANCE + size * CASE_ALLOWANCE)
+
+    def results(self, work: Iterable[list[tuple[int, Optional[bytes]]]]) -> Iterator[tuple[str, int]]:
+        """(records text, errors) for each chunk of ``work``, in order."""
+        idle: deque[Worker] = deque(self.workers)
+        pending: deque[tuple[list, Worker, Optional[float]]] = deque()
+        feed = iter(work)
+        exhausted = False
+        while True:
+            while idle and not exhausted:
+                chunk = next(feed, None)
+                if chunk is None:
+                    exhausted = True
+                    break
+                worker = idle.popleft()
+                worker.send(("chunk", chunk))
+                pending.append((chunk, worker, self._chunk_deadline(len(chunk))))
+            if not pending:
+                return
+            chunk, worker, deadline = pending.popleft()
+            outcome = worker.receive(deadline)
+            if outcome.ok:
+                idle.append(worker)
+                yield outcome.value[1], outcome.value[2]
+                continue
+            self._replace(worker)
+            yield self._one_by_one(chunk, idle)
+
+    def _replace(self, worker: Worker) -> Worker:
+        worker.stop()
+        fresh = self._fresh()
+        self.workers[self.workers.index(worker)] = fresh
+        return fresh
+
+    def _one_by_one(self, chunk: list[tuple[int, Optional[bytes]]], idle: deque) -> tuple[str, int]:
+        """A chunk that did not finish, decided again case by case: the case at fault becomes an error record."""
+        worker = idle.pop() if idle else None
+        worker = worker if worker is not None and worker.alive() else self._replace_any(worker)
+        texts: list[str] = []
+        errors = 0
+        for number, raw in chunk:
+            outcome = worker.call(("chunk", [(number, raw)]), None if self.limits.time is None else self.limits.time + CASE_ALLOWANCE_ALONE)
+            if outcome.ok:
+                texts.append(outcome.value[1])
+                errors += outcome.value[2]
+                continue
+            self.over_limit += 1
+            errors += 1
+            texts.append(error_record(number, raw, f"{self.source}:{number}: not decided: stopped at {self.limits.describe(outcome.status)}"))
+            worker = self._replace(worker)
+        idle.append(worker)
+        return "".join(texts), errors
+
+    def _replace_any(self, worker: Optional[Worker]) -> Worker:
+        if worker is not None:
+            return self._replace(worker)
+        fresh = self._fresh()
+        self.workers.append(fresh)
+        return fresh
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+
+def write_all(sink: IO[bytes], data: bytes) -> None:
+    """Write and flush; a failure leaves the file cut back to its last complete record."""
+    try:
+        position = sink.tell() if sink.seekable() else None
+    except OSError:
+        position = None
+    try:
+        view = memoryview(data)
+        while view:
+            written = sink.write(view)
+            view = view[written if written is not None else 0:]
+        sink.flush()
+    except OSError as exc:
+        if position is not None:
+            try:
+                sink.seek(position)
+                sink.truncate(position)
+            except (OSError, ValueError):
+                pass
+        raise OutputError(f"cannot write the records: {exc.strerror or exc}") from exc
 
 
 def run_batch(
@@ -338,43 +531,40 @@ def run_batch(
     time_limit: Optional[float] = 10.0,
     cache: int = CACHE_ENTRIES,
     progress: Optional[Progress] = None,
+    memory_limit: Optional[int] = DEFAULT_MEMORY_MB,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> BatchSummary:
     """Decide every line of ``source`` and write one record per line to ``sink``.
 
     ``kb`` is a KB tree's folder (each line decided by the version chosen
     for it), a version folder or a KnowledgeBase (every line decided by it),
-    or a :class:`~kineret_asp.versions.Chooser`.
+    a :class:`~kineret_asp.versions.Chooser`, or None (the packaged KB). With
+    a ``time_limit`` (seconds per case) the cases are decided in ``jobs``
+    worker processes that are stopped at the limit, grounding included;
+    without one and with one job, in this process.
     """
     began = time.perf_counter()
-    chooser = kb if isinstance(kb, Chooser) else Chooser.of(kb)
     progress = progress or Progress(False)
-    work = chunks(read_lines(source, start), chunk_size)
+    work = chunks(read_lines(source, start), chunk_size, chunk_bytes)
     done = errors = 0
-    if jobs <= 1:
-        worker = BatchWorker(chooser, source_name, time_limit, cache)
-        results: Iterable[str] = (worker.json_lines(c) for c in work)
-        pool = None
+    supervisor: Optional[Supervisor] = None
+    if time_limit is None and jobs <= 1:
+        worker = BatchWorker(kb, source_name, time_limit, cache)
+        results: Iterable[tuple[str, int]] = ((text, count_errors(text)) for text in (worker.json_lines(c) for c in work))
     else:
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn" if sys.platform == "darwin" else "fork")
-        pool = context.Pool(jobs, initializer=_init_worker, initargs=(chooser.spec(), source_name, time_limit, cache))
-        results = _ordered(pool, _work, work, window=2 * jobs)
+        supervisor = Supervisor(_batch_server(kb, source_name, time_limit, cache), jobs, Limits(time_limit, memory_limit), source_name)
+        results = supervisor.results(work)
     try:
-        for text in results:
-            data = text.encode("utf-8")
-            sink.write(data)
-            sink.flush()
-            n = text.count("\n")
-            done += n
-            errors += text.count('"error": ')
+        for text, bad in results:
+            write_all(sink, text.encode("utf-8"))
+            done += text.count("\n")
+            errors += bad
             progress.update(done)
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        if supervisor is not None:
+            supervisor.close()
     progress.close(done)
-    return BatchSummary(done, errors, start, time.perf_counter() - began)
+    return BatchSummary(done, errors, start, time.perf_counter() - began, supervisor.over_limit if supervisor else 0)
 
 
 def batch_evaluate(
@@ -390,6 +580,9 @@ def batch_evaluate(
     gives a record with ``error`` set, like a bad line in ``kineret-asp batch``.
     """
     worker = BatchWorker(Chooser.of(kb), source, time_limit, cache=0)
-    numbered = ((n, c) for n, c in enumerate(cases, start=1))
+    numbered = ((n, dict(c) if isinstance(c, Mapping) and not isinstance(c, dict) else c) for n, c in enumerate(cases, start=1))
     for chunk in chunks(numbered, chunk_size):
-        yield from worker.records(chunk)
+        usable = [(n, c) for n, c in chunk if isinstance(c, (str, bytes, dict, Case))]
+        decided = {r.line: r for r in worker.records(usable)} if usable else {}
+        for n, c in chunk:
+            yield decided.get(n) or BatchRecord(n, None, error=f"{source}:{n}: expected a case (a JSON text, a dict or a Case), got {type(c).__name__}")

@@ -15,11 +15,12 @@ import json
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Union
 
+from .caps import MAX_CASE_BYTES, MAX_JSON_VALUES, read_capped, too_many_values
 from .errors import CaseError
 from .knowledge import KnowledgeBase
 from .schema import MAX_LIST_ITEMS, CaseSchema, Field, field_name  # noqa: F401 - re-exported
 
-MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_FILE_BYTES = MAX_CASE_BYTES
 FORMAT_VERSION = 1
 
 
@@ -223,6 +224,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
 
 def parse_json_text(text: Union[str, bytes], source: str) -> Any:
     """Decode JSON, turning every failure into a one-line CaseError."""
+    if too_many_values(text):  # counted before json.loads builds them
+        raise CaseError(source, "", f"too many values (a case holds at most {MAX_JSON_VALUES:,} JSON values; a list at most {MAX_LIST_ITEMS:,} entries)")
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -317,6 +320,17 @@ def _read(path: Path, shown: str, knowledge: KnowledgeBase) -> Case:
         return read_lp_case(path, shown, knowledge)
     raw = read_case_file(path, shown, MAX_FILE_BYTES)
     return _validate(parse_json_text(raw, shown), shown, knowledge)
+
+
+def read_case_stream(stream: Any, shown: str, cap: int = MAX_CASE_BYTES) -> bytes:
+    """A case's bytes from a stream (stdin), refused once more than ``cap`` bytes arrive."""
+    try:
+        raw, more = read_capped(stream, cap)
+    except OSError as exc:
+        raise CaseError(shown, "", f"cannot read: {exc.strerror or exc}") from None
+    if more:
+        raise CaseError(shown, "", f"input too large (over {cap} bytes; a case is at most {cap} bytes)")
+    return raw
 
 
 def read_case_file(path: Path, shown: str, cap: int) -> bytes:

@@ -94,14 +94,24 @@ class CaseTestReport:
 
 
 def discover(paths: Sequence[Path]) -> list[Path]:
-    """Case files (``.json``) under the given files or folders, sorted."""
+    """Case files (``.json``) under the given files or folders, sorted; FHIR Bundles in folders left out."""
     found: list[Path] = []
     for p in paths:
         if p.is_dir():
-            found.extend(sorted(x for x in p.rglob("*.json") if x.is_file()))
+            found.extend(sorted(x for x in p.rglob("*.json") if x.is_file() and not _fhir_file(x)))
         else:
             found.append(p)
     return found
+
+
+def _fhir_file(path: Path) -> bool:
+    """Whether a file holds a FHIR resource (an example Bundle beside its case twin), not a case."""
+    from .fhir import is_fhir
+
+    try:
+        return is_fhir(json.loads(path.read_bytes()))
+    except (OSError, ValueError, RecursionError):
+        return False
 
 
 def compare(expect: dict, decision: Decision) -> dict[str, tuple[Any, Any]]:
@@ -170,6 +180,9 @@ def run_case_tests(paths: Sequence[Path], kb: Any = None) -> CaseTestReport:
     for path in discover(paths):
         shown = display_path(path)
         try:
+            if path.suffix != ".lp" and _fhir_file(path):  # a FHIR Bundle has no expect block: skipped
+                skipped.append(shown)
+                continue
             case, choice = chooser.load(path, by_folder=True)
             if case.expect is None:
                 skipped.append(shown)

@@ -67,9 +67,9 @@ ChangeLike = Union[Change, Mapping[str, Any]]
 
 
 def _short(value: Any) -> str:
-    import json
+    from .safetext import dumps
 
-    return json.dumps(value, ensure_ascii=False, sort_keys=False)
+    return dumps(value, indent=None)
 
 
 def to_change(item: ChangeLike, where: str) -> Change:
@@ -109,6 +109,13 @@ def _default_value(value: Any) -> Any:
 
 def apply_changes(case: Case, changes: Iterable[ChangeLike], kb: KnowledgeBase) -> Case:
     """The case with the changes applied in order, validated again."""
+    try:
+        return _apply(case, changes, kb)
+    except RecursionError:
+        raise CaseError("<changes>", "", "a change's value is nested too deeply") from None
+
+
+def _apply(case: Case, changes: Iterable[ChangeLike], kb: KnowledgeBase) -> Case:
     schema = kb.schema
     lists = [f.name for f in schema.list_fields()]
     scalars = [f.name for f in schema.scalar_fields()]
@@ -187,6 +194,8 @@ def parse_assignment(text: str, op: str) -> Change:
             value = json.loads(raw)
         except ValueError:
             value = raw
+        except RecursionError:
+            raise CaseError("<command line>", f"--{op}", "value nested too deeply: expected a key, or a JSON entry with fields") from None
     return to_change({"op": op, "path": path.strip(), **({"value": value} if sep or op != "remove" else {})}, f"--{op} {text}")
 
 

@@ -17,7 +17,10 @@ line and column it is about:
   periods overlap or leave a gap, an effective-to before its
   effective-from, a folder not named by its policy and effective-from
   date, and two policies claiming the same drug and use on the same day
-  with neither prevailing.
+  with neither prevailing;
+- the policy's text (``source.py``): its declared SHA-256, every quotation
+  found in it, every waiver; with ``--strict``, every passage of a strict
+  section cited by a rule or waived.
 
 A paragraph (lines between blank lines) may carry ``% check: reference`` to
 say that its facts are reference data no rule reads (no "never used"
@@ -40,6 +43,7 @@ from .knowledge import KnowledgeBase, parse_version, tree_root, version_folders
 from .program import Signature, atoms_in, dynamic_predicates, rule_atoms
 from .schema import DATE_PATTERN
 from .solving import MessageLog, new_control
+from .source import SOURCE_READS, check_sources, paragraph_ids
 
 # What the package itself reads from a KB, or defines for it (framework names).
 PACKAGE_READS: set[Signature] = {
@@ -55,6 +59,7 @@ PACKAGE_READS: set[Signature] = {
     ("property", 2), ("counterexample", 0), ("witness", 1), ("expected_witness", 1), ("copy", 1),
     ("space_value", 2), ("space_entry_value", 3), ("space_entry_key", 2),
 }
+PACKAGE_READS |= SOURCE_READS  # the policy's text, its sections and waivers (source.py)
 PACKAGE_DEFINES: set[Signature] = {("abduce", 1), ("copy", 1), ("input_fact", 3), ("differs", 3)}
 SUPPRESS_UNUSED = "check: reference"
 
@@ -123,19 +128,11 @@ class _Paragraphs:
         self.para: dict[str, list[int]] = {}
         self.comments: dict[tuple[str, int], list[tuple[int, str]]] = defaultdict(list)
         for file, text in texts.items():
-            ids, current, blank = [0], 0, True
+            ids = paragraph_ids(text)
             for number, line in enumerate(text.splitlines(), start=1):
-                if not line.strip():
-                    blank = True
-                    ids.append(current)
-                    continue
-                if blank:
-                    current += 1
-                    blank = False
-                ids.append(current)
                 stripped = line.strip()
                 if stripped.startswith("%"):
-                    self.comments[(file, current)].append((number, stripped))
+                    self.comments[(file, ids[number])].append((number, stripped))
             self.para[file] = ids
 
     def of(self, file: str, line: int) -> int:
@@ -429,8 +426,12 @@ class CheckReport:
         return {"errors": self.errors, "warnings": self.warnings, "diagnostics": [d.to_dict() for d in self.diagnostics]}
 
 
-def check_version(kb: KnowledgeBase) -> list[Diagnostic]:
-    """Every check on one version's program (the framework's files and the version's)."""
+def check_version(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
+    """Every check on one version's program (the framework's files and the version's).
+
+    With ``strict``, a passage of the policy's text that a strict section
+    holds and that no rule cites nor the KB waives is an error.
+    """
     diags = list(kb.errors)
     diags.extend(d for d in kb.messages if d.severity != "info")
     paras = _Paragraphs(kb.texts)
@@ -449,6 +450,7 @@ def check_version(kb: KnowledgeBase) -> list[Diagnostic]:
         else:
             diags += _check_criteria(kb)
             diags += _check_keys(kb)
+            diags += check_sources(kb, strict)
     return diags
 
 
@@ -559,7 +561,7 @@ def _check_claims(kbs: list[KnowledgeBase], claims: Any, prevails_over: Any) -> 
     return out
 
 
-def check_kb(path: Optional[Path | str] = None) -> CheckReport:
+def check_kb(path: Optional[Path | str] = None, strict: bool = False) -> CheckReport:
     """Run every check on a KB: every version of a tree, or the one version a folder holds."""
     from .knowledge import _check_folder, default_kb_path
 
@@ -573,7 +575,7 @@ def check_kb(path: Optional[Path | str] = None) -> CheckReport:
         diags: list[Diagnostic] = []
         parsed = [parse_version(root, v, strict=False) for v in versions]
         for kb in parsed:
-            diags += check_version(kb)
+            diags += check_version(kb, strict)
         if version is None:  # the whole tree: its versions side by side
             diags += check_versions(parsed)
     except KbError as exc:

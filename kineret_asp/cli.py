@@ -1,14 +1,22 @@
 """The ``kineret-asp`` command.
 
 Every command that reads a KB takes ``--kb DIR`` (default: the packaged KB).
-User mistakes (a bad case, a broken KB) end with one line on stderr and exit
-code 2, never a traceback.
+User mistakes (a bad case, a broken KB, a bad option value) end with one line
+on stderr and exit code 2; a failure of the environment (a full disk, a
+closed pipe, a read-only folder) with one line and exit code 1; work stopped
+at ``--time-limit`` or ``--memory-limit`` with one line naming the limit and
+exit code 3. Never a traceback. The README's "Exit codes" table lists them.
+
+Every command that grounds or solves runs its work in a worker process
+(:mod:`kineret_asp.limits`) that is stopped at the limits, so a KB that
+grounds without end cannot hang the command or fill the machine's memory.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
-import json
+import io
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -16,7 +24,10 @@ from typing import Any, Callable, Optional
 import click
 
 from .errors import CaseError, KbError, KineretError
+from .limits import DEFAULT_MEMORY_MB, EXIT_LIMIT, Limits, MegaBytes, PositiveSeconds, run_limited
+from .safetext import dumps, safe_text
 
+EXIT_FAILED = 1  # a check said no (test, check, verify, diff --exit-code, batch errors), or the environment failed
 EXIT_INPUT = 2
 
 
@@ -40,20 +51,20 @@ def _kb_in_use(ctx: click.Context, param: click.Parameter, value: Optional[Path]
     return None
 
 
+
+
 def format_option(func: Callable) -> Callable:
     return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")(func)
 
 
-def fail(*messages: str) -> None:
+def fail(*messages: str, code: int = EXIT_INPUT) -> None:
     for message in messages:
-        click.echo(f"kineret-asp: {message}", err=True)
-    sys.exit(EXIT_INPUT)
+        click.echo(f"kineret-asp: {safe_text(message)}", err=True)
+    sys.exit(code)
 
 
 def kb_error_line(exc: KbError) -> str:
-    first = str(exc.diagnostics[0]) if exc.diagnostics else str(exc)
-    more = len(exc.diagnostics) - 1
-    return first + (f" (and {more} more; run 'kineret-asp check' to see all)" if more > 0 else "")
+    return exc.summary_line()
 
 
 def handle_errors(func: Callable) -> Callable:
@@ -73,15 +84,84 @@ def handle_errors(func: Callable) -> Callable:
     return wrapper
 
 
+def _captured(func: Callable, args: tuple, kwargs: dict) -> tuple[bytes, bytes, int]:
+    """Run a command's body with its output kept (in a worker: the parent writes it)."""
+    out, err = io.BytesIO(), io.BytesIO()
+    sys.stdout = io.TextIOWrapper(out, encoding="utf-8", errors="backslashreplace", write_through=True)
+    sys.stderr = io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace", write_through=True)
+    code = 0
+    try:
+        func(*args, **kwargs)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_FAILED)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return out.getvalue(), err.getvalue(), code
+
+
+def limited(default_seconds: float) -> Callable[[Callable], Callable]:
+    """Give a command ``--time-limit`` and ``--memory-limit`` and run its body in a worker within them."""
+
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args: Any, time_limit: float, memory_limit: int, **kwargs: Any) -> None:
+            limits = Limits(time_limit, memory_limit)
+            name = click.get_current_context().info_name
+            outcome = run_limited(lambda: _captured(func, args, kwargs), limits)
+            if not outcome.ok:
+                if outcome.status in ("time", "memory"):
+                    fail(f"{name}: stopped at {limits.describe(outcome.status)}; nothing was decided", code=EXIT_LIMIT)
+                fail(f"{name}: internal error: {outcome.detail}", code=EXIT_FAILED)
+            out, err, code = outcome.value
+            write_stdout(out)
+            if err:
+                sys.stderr.buffer.write(err)
+                sys.stderr.flush()
+            sys.exit(code)
+
+        wrapper = click.option("--memory-limit", type=MegaBytes(), default=DEFAULT_MEMORY_MB, show_default=True, help="Memory the worker process may use, in MB.")(wrapper)
+        return click.option("--time-limit", type=PositiveSeconds(), default=default_seconds, show_default=True, help="Seconds the command may take, grounding included.")(wrapper)
+
+    return decorate
+
+
+def write_stdout(data: bytes) -> None:
+    """Write bytes to stdout (errors are turned into one line by the command group)."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+
+
 def read_case_arg(arg: str, chooser: Any):
-    """A case from a path, or from stdin for ``-``, with the version chosen for it."""
-    from .case import parse_json_text, validated
+    """A case from a path, or from stdin for ``-`` (at most MAX_CASE_BYTES bytes), with the version chosen for it."""
+    case, choice, _ = read_input_arg(arg, chooser)
+    return case, choice
+
+
+def read_input_arg(arg: str, chooser: Any):
+    """A case (JSON, FHIR Bundle or .lp facts) from a path or capped stdin, the version chosen for it, and the notes of a Bundle.
+
+    The version is chosen before the case is validated (each version has its
+    own schema); a Bundle is read with the default version, and its case then
+    goes to the version its date of service chooses.
+    """
+    from .case import MAX_FILE_BYTES, parse_json_text, read_case_file, read_case_stream, validated
+    from .fhir import is_fhir, read_input
 
     if arg == "-":
-        data = parse_json_text(sys.stdin.buffer.read(), "<stdin>")
-        choice = chooser.choose(data, "<stdin>")
-        return validated(data, "<stdin>", choice.kb, choice), choice
-    return chooser.load(arg)
+        source, raw = "<stdin>", read_case_stream(sys.stdin.buffer, "<stdin>")
+    elif Path(arg).suffix == ".lp":
+        case, choice = chooser.load(arg)
+        return case, choice, []
+    else:
+        source, raw = arg, read_case_file(Path(arg), arg, MAX_FILE_BYTES)
+    data = parse_json_text(raw, source)
+    if is_fhir(data):
+        case, notes = read_input(data, source, chooser.default())
+        case, choice = chooser.load(case)
+        return case, choice, notes
+    choice = chooser.choose(data, source)
+    return validated(data, source, choice.kb, choice), choice, []
 
 
 def kb_line(kb: Any) -> str:
@@ -90,10 +170,84 @@ def kb_line(kb: Any) -> str:
 
 
 def dump_json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False)
+    return dumps(data, indent=2)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def io_error_line(exc: OSError, what: str = "") -> str:
+    """An environment failure in one line: what failed and the system's words for why."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    where = what or (safe_text(exc.filename) if getattr(exc, "filename", None) else "")
+    return f"{where}: {reason}" if where else reason
+
+
+class CommandGroup(click.Group):
+    """The command group: every usage error, interruption and I/O failure ends in one line."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        code = 0
+        try:
+            returned = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = returned if isinstance(returned, int) else 0
+            code = _flush_stdout() or code
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except click.ClickException as exc:
+            message = " ".join(exc.format_message().split())
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if isinstance(exc, click.UsageError) and ctx is not None else ""
+            _say(f"{safe_text(message)}{hint}")
+            code = exc.exit_code
+        except click.exceptions.Abort:
+            _say("interrupted")
+            code = 130
+        except KeyboardInterrupt:
+            _say("interrupted")
+            code = 130
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_FAILED)
+            code = _flush_stdout() or code
+        except OSError as exc:
+            _say(io_error_line(exc, "stdout" if exc.filename is None else ""))
+            _silence_stdout()
+            code = EXIT_FAILED
+        sys.exit(code)
+
+
+def _flush_stdout() -> int:
+    """Flush stdout now, so that a full disk or a closed pipe is one line and exit 1, not a traceback at exit."""
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        _say(io_error_line(exc, "stdout"))
+        _silence_stdout()
+        return EXIT_FAILED
+    except ValueError:
+        pass
+    return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+
+
+def _say(line: str) -> None:
+    try:
+        sys.stderr.write(f"kineret-asp: {line}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="kineret-asp")
 def main() -> None:
     """Cigna Coverage Policy IP0243 (anakinra, Kineret) as clingo rules.
@@ -107,22 +261,27 @@ def main() -> None:
 @click.argument("cases", nargs=-1, required=True)
 @format_option
 @kb_option
+@limited(60.0)
 @handle_errors
 def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
-    """Decide one or more cases (JSON, or .lp case facts; - reads stdin)."""
+    """Decide one or more cases (JSON, a FHIR R4 Bundle, or .lp case facts; - reads stdin)."""
     from .api import decide_many
     from .decision import render_text
+    from .fhir import annotate
     from .versions import Chooser
 
     chooser = Chooser.of(kb_dir)
     loaded = []
+    notes = []
     errors = []
     for arg in cases:
         try:
-            loaded.append(read_case_arg(arg, chooser))
+            case, choice, source_notes = read_input_arg(arg, chooser)
+            loaded.append((case, choice))
+            notes.append(source_notes)
         except CaseError as exc:
             errors.extend(exc.lines())
-    decisions = list(zip(loaded, decide_many(loaded)))
+    decisions = [(c, annotate(d, n)) for c, d, n in zip(loaded, decide_many(loaded), notes)]
     if fmt == "json":
         payload = [d.to_dict() for _, d in decisions]
         if decisions:
@@ -138,10 +297,12 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
 @main.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--coverage", is_flag=True, help="List, for every criterion, the cases where it was met and unmet.")
+@click.option("--junit-xml", "junit_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write the results as JUnit XML (for CI test reports).")
 @format_option
 @kb_option
+@limited(300.0)
 @handle_errors
-def test_cmd(paths: tuple[Path, ...], coverage: bool, fmt: str, kb_dir: Optional[Path]) -> None:
+def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> None:
     """Run the example cases that carry an expect block.
 
     Without PATHS: the cases/ folder of every version of the KB, each case
@@ -159,6 +320,13 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, fmt: str, kb_dir: Optional
     report = run_case_tests(targets, chooser)
     if not report.results:
         fail(f"no case with an expect block under {', '.join(display_path(t) for t in targets) or chooser.root}")
+    if junit_path is not None:
+        from .reports import junit_xml
+
+        try:
+            junit_path.write_text(junit_xml(report), encoding="utf-8")
+        except OSError as exc:
+            fail(io_error_line(exc, str(junit_path)), code=EXIT_FAILED)
     if fmt == "json":
         payload: dict[str, Any] = {"kb": str(chooser.root), "passed": report.passed, "failed": report.failed, "results": [r.to_dict() for r in report.results]}
         if coverage:
@@ -178,6 +346,7 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, fmt: str, kb_dir: Optional
 @click.option("--changes", "changes_file", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="A JSON list of changes [{op, path, value}], applied before the options.")
 @format_option
 @kb_option
+@limited(60.0)
 @handle_errors
 def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets: tuple[str, ...], changes_file: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> None:
     """Decide CASE before and after changes; show the criteria that flipped.
@@ -194,7 +363,9 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
     loaded, choice = read_case_arg(case, chooser)
     changes: list[Any] = []
     if changes_file is not None:
-        data = parse_json_text(changes_file.read_bytes(), str(changes_file))
+        from .case import MAX_FILE_BYTES, read_case_file
+
+        data = parse_json_text(read_case_file(changes_file, str(changes_file), MAX_FILE_BYTES), str(changes_file))
         if not isinstance(data, list):
             raise CaseError(str(changes_file), "", "expected a JSON list of changes")
         changes.extend(data)
@@ -218,6 +389,7 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
 @click.option("--expand", is_flag=True, help="List every single option (each any-of choice made) instead of grouped options.")
 @format_option
 @kb_option
+@limited(60.0)
 @handle_errors
 def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> None:
     """What documentation is missing for approval: every smallest way to get there."""
@@ -245,16 +417,21 @@ def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> No
 
 @main.command("check")
 @kb_option
-@format_option
-def check_cmd(kb_dir: Optional[Path], fmt: str) -> None:
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True, help="Output format (sarif: SARIF 2.1.0, for code-scanning annotations).")
+@click.option("--strict", is_flag=True, help="Also fail on a passage of a strict section of the policy's text that no rule cites and no waiver explains.")
+@limited(300.0)
+def check_cmd(kb_dir: Optional[Path], fmt: str, strict: bool) -> None:
     """Check a KB like a compiler: file:line:col: error|warning: message."""
     from .check import check_kb
-
     from .knowledge import default_kb_path, tree_root
 
-    report = check_kb(kb_dir)
+    report = check_kb(kb_dir, strict=strict)
     folder = (kb_dir or default_kb_path()).resolve()
-    if fmt == "json":
+    if fmt == "sarif":
+        from .reports import sarif_log
+
+        click.echo(dump_json(sarif_log(report)))
+    elif fmt == "json":
         click.echo(dump_json({**report.to_dict(), "kb": str(folder)}))
     else:
         for d in report.diagnostics:
@@ -269,6 +446,7 @@ def check_cmd(kb_dir: Optional[Path], fmt: str) -> None:
 @click.option("--property", "only", multiple=True, help="Check only this property (by name); repeatable.")
 @format_option
 @kb_option
+@limited(600.0)
 @handle_errors
 def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
     """Check the KB's properties over every case of its declared space."""
@@ -293,10 +471,12 @@ def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
 @click.option("--policy", "policy", metavar="ID", help="The policy whose versions --from and --to name (default: the KB's only policy).")
 @click.option("--from", "from_version", metavar="DATE", help="The old version: its effective-from date.")
 @click.option("--to", "to_version", metavar="DATE", help="The new version: its effective-from date.")
+@click.option("--exit-code", "exit_code", is_flag=True, help="Exit 1 when some decision changes, 0 when none does (like git diff --exit-code).")
 @format_option
 @kb_option
+@limited(600.0)
 @handle_errors
-def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[str], from_version: Optional[str], to_version: Optional[str], fmt: str, kb_dir: Optional[Path]) -> None:
+def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[str], from_version: Optional[str], to_version: Optional[str], exit_code: bool, fmt: str, kb_dir: Optional[Path]) -> None:
     """Which classes of cases change decision from OLD_KB to NEW_KB (over NEW_KB's space).
 
     Either two folders, or two versions of one tree: --from DATE --to DATE
@@ -304,6 +484,8 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
     """
     from .diff import diff, render_diff
     from .knowledge import load_kb
+
+    from .trace import relate, render_changes, text_changes
 
     if from_version or to_version or policy:
         if old_kb or new_kb or not (from_version and to_version):
@@ -316,12 +498,17 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
     else:
         fail("diff takes two KB folders, or --from DATE --to DATE (and --policy ID) over one KB tree (--kb)")
     report = diff(old, new)
+    changes = text_changes(old, new)
+    if changes:
+        relate(changes, report.classes, old, new)
     versions = {"from": _version_of(old), "to": _version_of(new)}
     if fmt == "json":
-        click.echo(dump_json({**versions, "changes": len(report.classes), "classes": [c.to_dict(new) for c in report.classes]}))
+        click.echo(dump_json({**versions, "changes": len(report.classes), "classes": [c.to_dict(new) for c in report.classes], "text_changes": None if changes is None else [c.to_dict() for c in changes]}))
     else:
         click.echo(f"{versions['from']['label']} -> {versions['to']['label']}")
-        click.echo(render_diff(report, new), nl=False)
+        click.echo(render_diff(report, new) + render_changes(changes, new), nl=False)
+    if exit_code and report.classes:
+        sys.exit(EXIT_FAILED)
 
 
 def _version_of(kb: Any) -> dict:
@@ -333,6 +520,7 @@ def _version_of(kb: Any) -> dict:
 @main.command("policies")
 @format_option
 @kb_option
+@limited(120.0)
 @handle_errors
 def policies_cmd(fmt: str, kb_dir: Optional[Path]) -> None:
     """The policies of a KB tree and each one's versions: effective period, folder, content hash."""
@@ -364,6 +552,7 @@ def policies_cmd(fmt: str, kb_dir: Optional[Path]) -> None:
 @click.argument("policy", metavar="POLICY")
 @click.option("--effective", required=True, metavar="YYYY-MM-DD", help="The first day the new version is in force.")
 @kb_option
+@limited(120.0)
 @handle_errors
 def new_version_cmd(policy: str, effective: str, kb_dir: Optional[Path]) -> None:
     """Start a new version of POLICY: copy its latest version to a folder named --effective, and close the previous period the day before."""
@@ -372,25 +561,54 @@ def new_version_cmd(policy: str, effective: str, kb_dir: Optional[Path]) -> None
     click.echo(render(new_version(policy, effective, kb_dir)), nl=False)
 
 
+@main.command("trace")
+@click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write the literate page here: the policy's text with the rules, cases and properties of each passage.")
+@format_option
+@kb_option
+@handle_errors
+def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> None:
+    """Per section of the policy's text: the passages rules cite, the KB waives, and neither."""
+    from .knowledge import load_kb
+    from .trace import render_text, trace
+
+    kb = load_kb(kb_dir)
+    result = trace(kb)
+    if html_path is not None:
+        from .literate import render_page
+
+        try:
+            html_path.write_text(render_page(result), encoding="utf-8")
+        except OSError as exc:
+            fail(f"{html_path}: cannot write: {exc.strerror or exc}")
+    click.echo(dump_json(result.to_dict()) if fmt == "json" else render_text(result), nl=fmt == "json")
+
+
 @main.command("batch")
 @click.argument("input_path", metavar="IN.jsonl", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", "output_path", type=click.Path(path_type=Path, dir_okay=False), help="Write records here (default: stdout).")
+@click.option("-o", "--output", "output_path", type=click.Path(path_type=Path, dir_okay=False), help="Write records here (default: stdout); locked against a second writer.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
 @click.option("--resume", is_flag=True, help="Continue after the last complete record of --output.")
-@click.option("--chunk-size", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="Cases per clingo grounding.")
-@click.option("--time-limit", type=click.FloatRange(min=0.001), default=10.0, show_default=True, help="Seconds the solver may spend on one case.")
+@click.option("--chunk-size", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="Cases per clingo grounding (a chunk also closes at 2 MB of input).")
+@click.option("--time-limit", type=PositiveSeconds(), default=10.0, show_default=True, help="Seconds one case may take, grounding included; a case over it becomes an error record.")
+@click.option("--memory-limit", type=MegaBytes(), default=DEFAULT_MEMORY_MB, show_default=True, help="Memory each worker process may use, in MB.")
+@click.option("--allow-errors", is_flag=True, help="Exit 0 even when some records are errors (default: exit 1).")
 @click.option("--no-cache", is_flag=True, help="Solve every case, even one whose facts were seen before.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary on stderr.")
 @click.option("--progress/--no-progress", "show_progress", default=None, help="Force the progress bar on or off (default: on when stderr is a terminal).")
 @kb_option
 @handle_errors
-def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: bool, chunk_size: int, time_limit: float, no_cache: bool, quiet: bool, show_progress: Optional[bool], kb_dir: Optional[Path]) -> None:
-    """Decide every line of IN.jsonl (one case per line); one record per line, in order."""
-    from .batch import CACHE_ENTRIES, Progress, resume_point, run_batch
-    from .versions import Chooser
+def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: bool, chunk_size: int, time_limit: float, memory_limit: int, allow_errors: bool, no_cache: bool, quiet: bool, show_progress: Optional[bool], kb_dir: Optional[Path]) -> None:
+    """Decide every line of IN.jsonl (one case per line); one record per line, in order.
 
-    chooser = Chooser.of(kb_dir)
-    chooser.versions()  # load every version now: a broken KB is one line before any output
+    Exit 0 when every line was decided, 1 when some record is an error (see
+    --allow-errors) or the output cannot be written, 2 for a bad KB or option.
+    """
+    from .batch import CACHE_ENTRIES, BatchStopped, OutputError, Progress, resume_point, run_batch
+    from .knowledge import _check_folder
+    from .outputlock import OutputBusy, OutputLock
+
+    if kb_dir is not None:
+        _check_folder(kb_dir)  # a missing or unreadable folder is one line before any work starts
     if resume and output_path is None:
         fail("--resume needs --output: records written to stdout cannot be resumed")
     name = "<stdin>" if str(input_path) == "-" else str(input_path)
@@ -399,17 +617,64 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
             source = sys.stdin.buffer if name == "<stdin>" else files.enter_context(open(input_path, "rb"))
         except OSError as exc:
             fail(f"{input_path}: cannot read: {exc.strerror or exc}")
-        start = resume_point(output_path) if resume and output_path is not None else 0
-        try:
-            sink = files.enter_context(open(output_path, "ab" if resume else "wb")) if output_path is not None else sys.stdout.buffer
-        except OSError as exc:
-            fail(f"{output_path}: cannot write: {exc.strerror or exc}")
+        sink: Any = sys.stdout.buffer
+        start = 0
+        if output_path is not None:
+            try:
+                if OutputLock.needed(output_path):
+                    files.enter_context(OutputLock(output_path))
+                start = resume_point(output_path) if resume else 0
+                sink = files.enter_context(open(output_path, "ab" if resume else "wb", buffering=0))
+            except OutputBusy as exc:
+                fail(str(exc), code=EXIT_FAILED)
+            except OSError as exc:
+                fail(f"{output_path}: cannot write: {exc.strerror or exc}", code=EXIT_FAILED)
         enabled = (sys.stderr.isatty() if show_progress is None else show_progress) and not quiet
-        summary = run_batch(source, sink, chooser, name, jobs=jobs, chunk_size=chunk_size, start=start, time_limit=time_limit, cache=0 if no_cache else CACHE_ENTRIES, progress=Progress(enabled))
+        try:
+            summary = run_batch(source, sink, kb_dir, name, jobs=jobs, chunk_size=chunk_size, start=start, time_limit=time_limit, cache=0 if no_cache else CACHE_ENTRIES, progress=Progress(enabled), memory_limit=memory_limit)
+        except BatchStopped as exc:
+            fail(*exc.lines, code=exc.code)
+        except OutputError as exc:
+            if output_path is None:
+                _silence_stdout()
+                fail(f"stdout: {exc}", code=EXIT_FAILED)
+            fail(f"{output_path}: {exc}; the output holds only complete records (--resume continues)", code=EXIT_FAILED)
+        except OSError as exc:
+            fail(f"{name}: cannot read: {exc.strerror or exc}", code=EXIT_FAILED)
     if not quiet:
         rate = summary.records / max(summary.seconds, 1e-9)
         resumed = f", resumed after {start}" if start else ""
-        click.echo(f"kineret-asp batch: {summary.records} records ({summary.errors} errors{resumed}) in {summary.seconds:.2f} s, {rate:,.0f} cases/s (KB: {chooser.spec()})", err=True)
+        from .knowledge import default_kb_path
+
+        click.echo(f"kineret-asp batch: {summary.records} records ({summary.errors} errors{resumed}) in {summary.seconds:.2f} s, {rate:,.0f} cases/s (KB: {(kb_dir or default_kb_path()).resolve()})", err=True)
+    if summary.errors and not allow_errors:
+        sys.exit(EXIT_FAILED)
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (the default answers this machine only).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--token-file", type=click.Path(path_type=Path, dir_okay=False), default=None, help="File whose first line is the bearer token every request must carry.")
+@click.option("--max-body", type=click.IntRange(1), default=1_000_000, show_default=True, help="Largest request body accepted, in bytes (batch streams have their own cap).")
+@click.option("--time-limit", type=click.FloatRange(min=0.001, max=3600), default=10.0, show_default=True, help="Seconds a request may take.")
+@kb_option
+@handle_errors
+def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, time_limit: float, kb_dir: Optional[Path]) -> None:
+    """Serve the policy over HTTP: evaluate, missing, what-if, batch, CDS Hooks, questionnaire."""
+    from .server import read_token, serve
+
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        fail("serve needs FastAPI and uvicorn: pip install 'kineret-asp[serve]'")
+    from .versions import Chooser
+
+    token = read_token(token_file)
+    chooser = Chooser.of(kb_dir)  # each case decided by the version its date of service chooses, as on the command line
+    kb = chooser.default()
+    click.echo(f"kineret-asp: serving {kb.vocabulary.policy_id} ({kb.display_path(kb.path)}) on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
+    serve(chooser, host, port, token, max_body, time_limit)
 
 
 @main.command("schema")

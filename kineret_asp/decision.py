@@ -8,12 +8,12 @@ words, in the KB's order. ``to_dict`` is the public decision format;
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import KineretError
 from .knowledge import Vocabulary
+from .safetext import dumps, safe_text
 from .terms import Const, Value
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -136,7 +136,7 @@ class Decision:
         }
 
     def to_json(self, indent: Optional[int] = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+        return dumps(self.to_dict(), indent=indent)
 
 
 class KbAnswerError(KineretError):
@@ -303,7 +303,7 @@ def render_text(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = 
         lines.append("")
         lines.append(w("reasons_heading"))
         for r in decision.reasons:
-            extra = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in r.details.items())
+            extra = "; ".join(f"{k}: {', '.join(map(safe_text, v))}" for k, v in r.details.items())
             lines.append(f"  {r.id}  {r.text}" + (f" ({extra})" if extra else ""))
     loose = [n for n in decision.notes if decision.met(n.id) not in (True, False)]
     if loose:

@@ -202,12 +202,12 @@ def diff(old: Any, new: Any) -> DiffReport:
 
 
 def render_diff(report: DiffReport, kb: KnowledgeBase) -> str:
-    import json
+    from .safetext import dumps
 
     if not report.classes:
         return "no decision changes\n"
     lines = [f"{len(report.classes)} class(es) of cases change decision:"]
     for n, c in enumerate(report.classes, 1):
         lines.append(f"{n}. {c.label(kb)}")
-        lines.append(f"   example: {json.dumps(c.example, ensure_ascii=False)}")
+        lines.append(f"   example: {dumps(c.example, indent=None)}")
     return "\n".join(lines) + "\n"

@@ -47,6 +47,15 @@ class KbError(KineretError):
         self.diagnostics = list(diagnostics)
         super().__init__(str(self.diagnostics[0]) if self.diagnostics else "invalid knowledge base")
 
+    def __reduce__(self):  # picklable, so that a worker process can hand it back
+        return (type(self), (self.diagnostics,))
+
+    def summary_line(self) -> str:
+        """The first problem, and how many more there are, in one line."""
+        first = str(self.diagnostics[0]) if self.diagnostics else str(self)
+        more = len(self.diagnostics) - 1
+        return first + (f" (and {more} more; run 'kineret-asp check' to see all)" if more > 0 else "")
+
 
 class CaseError(KineretError):
     """A case that does not follow the case format.
@@ -62,6 +71,9 @@ class CaseError(KineretError):
         self.message = message
         self.errors: list[CaseError] = list(errors) if errors else [self]
         super().__init__(self.line())
+
+    def __reduce__(self):  # picklable, so that a worker process can hand it back
+        return (type(self), (self.source, self.path, self.message, self.errors if len(self.errors) > 1 else None))
 
     @classmethod
     def many(cls, errors: "Sequence[CaseError]") -> "CaseError":

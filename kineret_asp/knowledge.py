@@ -29,6 +29,7 @@ import clingo
 import clingo.ast as ast
 
 from .errors import Diagnostic, KbError
+from .safetext import safe_text
 from .solving import MessageLog, new_control
 from .terms import Const, SymbolDecoder, Value
 
@@ -155,7 +156,11 @@ class Vocabulary:
 
 
 def fill(template: str, values: dict[str, Any]) -> str:
-    """Fill ``{name}`` placeholders; an unknown name is left as written."""
+    """Fill ``{name}`` placeholders; an unknown name is left as written.
+
+    A value is put in as one line (:func:`~kineret_asp.safetext.safe_text`):
+    a case id or a file name can never start a line of its own.
+    """
     out = []
     i = 0
     while i < len(template):
@@ -169,7 +174,7 @@ def fill(template: str, values: dict[str, Any]) -> str:
             break
         out.append(template[i:start])
         name = template[start + 1:end]
-        out.append(str(values[name]) if name in values else template[start:end + 1])
+        out.append(safe_text(values[name]) if name in values else template[start:end + 1])
         i = end + 1
     return "".join(out)
 

@@ -1,12 +1,14 @@
 """``kineret-asp new-version``: start the next version of a policy in one step.
 
 A policy revision starts as a copy of the latest version (its rules,
-tables, words and example cases) in a new folder named by its
+tables, words, example cases and policy text) in a new folder named by its
 effective-from date; the copy's ``effective_from`` is set to that date and
 the previous version's period is closed the day before (``effective_to``),
 so that every date of service still has exactly one version. ``check``,
 ``test`` and ``diff`` then work on the new version at once; the author
-edits it from there.
+edits it from there, starting with the new policy's text in ``source/``
+(until it is declared, ``check`` reports that the copy's text takes effect
+on the old date).
 
 The two dates are rewritten in place, in the files that declare them
 (found through the KB's own parse, not by file name), so that the rest of
@@ -19,6 +21,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from .errors import KineretError
 from .knowledge import KnowledgeBase, Statement, display_path, load_tree
@@ -26,6 +29,7 @@ from .schema import DATE_PATTERN
 from .versions import near
 
 START, END = "effective_from", "effective_to"  # what a version declares about its period (framework/versions.lp)
+TEXT = "policy_source"  # where a version declares the policy's text it encodes (framework/source.lp)
 
 
 class NewVersionError(KineretError):
@@ -40,6 +44,7 @@ class NewVersion:
     folder: Path
     copied_from: KnowledgeBase
     edits: tuple[tuple[Path, int, str], ...]
+    text: Optional[tuple[Path, int]] = None  # where the copy declares the policy's text (still the old one)
 
 
 def parse_date(text: str) -> datetime.date:
@@ -87,7 +92,9 @@ def new_version(policy: str, effective: str, kb: Path | str | None = None) -> Ne
         edits.append(_set_end(latest, end, last_day))
     else:
         edits.append(_add_end(latest, first, last_day, effective))
-    return NewVersion(policy, folder, latest, tuple(edits))
+    declared = latest.written(TEXT)
+    text = (folder / latest.file_of(declared[0]).relative_to(latest.path), declared[0].line) if declared else None
+    return NewVersion(policy, folder, latest, tuple(edits), text)
 
 
 def _next_day(date: str) -> str:
@@ -160,4 +167,7 @@ def render(result: NewVersion) -> str:
     tree = load_tree(result.folder)
     periods = ", ".join(kb.identity.period for kb in tree.policies.get(result.policy, ()))
     lines.append(f"{result.policy} versions: {periods}")
+    if result.text is not None:
+        path, line = result.text
+        lines.append(f"next: put the new policy's text in {display_path(result.folder / 'source')}/ and declare it at {display_path(path)}:{line} (until then check reports the old text's date)")
     return "\n".join(lines) + "\n"

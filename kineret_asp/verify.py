@@ -190,7 +190,7 @@ def verify_kb(kb: Any = None, only: Optional[list[str]] = None) -> list[Property
 
 
 def render_results(results: list[PropertyResult]) -> str:
-    import json
+    from .safetext import dumps
 
     lines = []
     for r in results:
@@ -199,7 +199,7 @@ def render_results(results: list[PropertyResult]) -> str:
             lines.append(f"       no case of the space has: {', '.join(r.missing_witnesses)}")
         for copy, case in r.counterexample.items():
             lines.append(f"       counterexample, copy {copy} (evaluate gives {r.decisions[copy]}):")
-            lines.append("       " + json.dumps(case, ensure_ascii=False))
+            lines.append("       " + dumps(case, indent=None))
     failed = sum(not r.holds for r in results)
     lines.append(f"{len(results) - failed} of {len(results)} properties hold")
     return "\n".join(lines) + "\n"

@@ -53,3 +53,21 @@ def copy_kb(tmp_path: Path) -> Path:
 def kb_copy(tmp_path) -> Path:
     """A copy of the packaged KB that a test may break: its version folder (rules, tables, words)."""
     return copy_kb(tmp_path)
+
+
+def revise_source(version: Path, old: str, new: str) -> None:
+    """Revise the policy's text in a KB copy (``old`` -> ``new``, once) and declare the new text's SHA-256.
+
+    A policy change that adds words the rules quote comes with its text:
+    ``check`` finds every quotation in the version's source/.
+    """
+    import hashlib
+    import re
+
+    (source,) = sorted((version / "source").iterdir())
+    text = source.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    source.write_text(text.replace(old, new), encoding="utf-8")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    policy = version / "policy.lp"
+    policy.write_text(re.sub(r'"[0-9a-f]{64}"', f'"{digest}"', policy.read_text(encoding="utf-8"), count=1), encoding="utf-8")

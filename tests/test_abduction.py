@@ -52,6 +52,7 @@ def check_sound_and_minimal(case, kb, sample: int | None = None):
     return result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", EXAMPLES, ids=[str(p.relative_to(FACTS)) for p in EXAMPLES])
 def test_options_of_every_example_are_sound_and_minimal(path, kb):
     case = load_case(path, kb)
@@ -81,6 +82,7 @@ def random_case(rng: random.Random, kb) -> dict:
     return case
 
 
+@pytest.mark.slow
 def test_options_of_generated_cases_are_sound_and_minimal(kb):
     rng = random.Random(20240601)
     statuses = set()
@@ -126,6 +128,7 @@ def test_complete_against_brute_force_on_small_cases(case, kb):
     assert expected
 
 
+@pytest.mark.slow
 def test_complete_against_brute_force_up_to_two_additions_for_rheumatoid_arthritis(kb):
     case = load_case(ra_case([{"drug": "methotrexate", "outcome": "failure", "months": 1}, {"drug": "cimzia", "outcome": "failure"}]), kb)
     expected, n_items = brute_force(case, kb, max_size=2)
@@ -186,6 +189,7 @@ def test_a_contraindication_is_never_offered_as_a_trial(kb):
             assert not (change.value["outcome"] == "contraindication" and change.value["drug"] not in {"methotrexate"})
 
 
+@pytest.mark.slow
 def test_indication_and_plan_are_never_changed(kb):
     for path in EXAMPLES:
         for combo in missing(load_case(path, kb), kb).expanded():
@@ -200,6 +204,7 @@ def test_no_option_says_so_and_cites_the_reason(name, blocker, kb):
     assert result.blockers[0].text
 
 
+@pytest.mark.slow
 def test_the_abducible_vocabulary_lives_in_the_kb(tmp_path, kb):
     copy = copy_kb(tmp_path)
     path = copy / "reauthorization.lp"
@@ -211,6 +216,7 @@ def test_the_abducible_vocabulary_lives_in_the_kb(tmp_path, kb):
     assert missing(case, copy).status == "no_option"
 
 
+@pytest.mark.slow
 def test_missing_command_text_and_json():
     runner = CliRunner()
     out = runner.invoke(main, ["missing", str(FACTS / "dira" / "no_specialist.json")]).output

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import pytest
 import shutil
 import subprocess
 import sys
@@ -13,18 +14,21 @@ from kineret_asp.diff import diff
 from kineret_asp.knowledge import load_kb
 from kineret_asp.verify import verify_kb
 
-from .conftest import FACTS, KB_DIR, ROOT, copy_kb
+from .conftest import FACTS, KB_DIR, ROOT, copy_kb, revise_source
 
 ROW_F = 'non_preferred_row(individual_family, "3.C", "3.C.F", xeljanz_family, "F. Xeljanz/XR [requires prior authorization]").'
 
 
 def add_row(kb, key: str) -> None:
+    row_f = "\tF. Xeljanz/XR [requires prior authorization]\n"
+    revise_source(kb, row_f, row_f + "\tG. Kevzara [requires prior authorization]\n")
     path = kb / "tables" / "non_preferred_products.lp"
     text = path.read_text()
     assert ROW_F in text
     path.write_text(text.replace(ROW_F, ROW_F + f'\nnon_preferred_row(individual_family, "3.C", "3.C.G", {key},         "G. Kevzara [requires prior authorization]").'))
 
 
+@pytest.mark.slow
 def test_the_guide_edit_end_to_end(tmp_path):
     assert "3.C.G" in (ROOT / "docs" / "authoring.md").read_text()
     kb = copy_kb(tmp_path / "first")

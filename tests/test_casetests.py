@@ -1,6 +1,7 @@
 """kineret-asp test: example cases with expect blocks, pass/fail diffs, coverage."""
 from __future__ import annotations
 
+import pytest
 import json
 import shutil
 
@@ -15,6 +16,7 @@ def run(*args: str):
     return CliRunner().invoke(main, list(args))
 
 
+@pytest.mark.slow
 def test_every_example_passes_with_the_packaged_kb():
     result = run("test", str(FACTS), "--kb", str(KB_DIR))
     assert result.exit_code == 0, result.output
@@ -23,6 +25,7 @@ def test_every_example_passes_with_the_packaged_kb():
     assert last == f"{passed} passed, 0 failed" and passed >= 45
 
 
+@pytest.mark.slow
 def test_a_kb_edit_that_changes_a_decision_fails_with_a_diff(kb_copy):
     path = kb_copy / "criteria" / "4_stills_disease.lp"
     path.write_text(path.read_text().replace('accepted_specialty("4", rheumatology).', 'accepted_specialty("4", (rheumatology; dermatology)).'))

@@ -29,11 +29,13 @@ def findings(kb: Path, severity: str = "error"):
     return [d for d in check_kb(kb).diagnostics if d.severity == severity]
 
 
+@pytest.mark.slow
 def test_the_packaged_kb_is_clean():
     report = check_kb(KB_DIR)
     assert report.errors == 0 and report.warnings == 0, [str(d) for d in report.diagnostics]
 
 
+@pytest.mark.slow
 def test_syntax_error_with_position(kb_copy):
     target = kb_copy / "criteria" / "5_sjia.lp"
     line = edit(target, 'accepted_specialty("5", rheumatology).', 'accepted_specialty("5", rheumatology')
@@ -42,6 +44,7 @@ def test_syntax_error_with_position(kb_copy):
     assert "syntax error" in err.message
 
 
+@pytest.mark.slow
 def test_syntax_errors_in_two_files_are_both_reported(kb_copy):
     edit(kb_copy / "criteria" / "5_sjia.lp", 'accepted_specialty("5", rheumatology).', 'accepted_specialty("5" rheumatology).')
     edit(kb_copy / "criteria" / "4_stills_disease.lp", 'accepted_specialty("4", rheumatology).', 'accepted_specialty("4", rheumatology)')
@@ -49,12 +52,14 @@ def test_syntax_errors_in_two_files_are_both_reported(kb_copy):
     assert files == {"5_sjia.lp", "4_stills_disease.lp"}
 
 
+@pytest.mark.slow
 def test_clingo_grounding_errors_keep_their_position(kb_copy):
     line = edit(kb_copy / "criteria" / "5_sjia.lp", 'accepted_specialty("5", rheumatology).', 'accepted_specialty("5", rheumatology).\n% § 5 - an unsafe rule\nmet("5") :- not case_specialty(S).')
     errs = findings(kb_copy)
     assert any("unsafe" in d.message and d.line == line + 2 for d in errs), [str(d) for d in errs]
 
 
+@pytest.mark.slow
 def test_typo_in_a_body_atom_is_used_but_never_defined(kb_copy):
     target = kb_copy / "criteria" / "3_rheumatoid_arthritis.lp"
     line = edit(target, "met(\"3.A.ii\") :- trial(D, (failure; intolerance; tried), _), biologic_or_tsdmard(D).", "met(\"3.A.ii\") :- trial(D, (failure; intolerance; tried), _), biologc_or_tsdmard(D).")
@@ -65,6 +70,7 @@ def test_typo_in_a_body_atom_is_used_but_never_defined(kb_copy):
     assert err.message == "biologc_or_tsdmard/1 is used but never defined; did you mean 'biologic_or_tsdmard/1'?"
 
 
+@pytest.mark.slow
 def test_defined_but_never_used_is_a_warning(kb_copy):
     line = edit(kb_copy / "criteria" / "4_stills_disease.lp", 'indication_criteria(stills_disease, "4").', 'indication_criteria(stills_disease, "4").\nstills_alias(stills_disease).')
     warns = findings(kb_copy, "warning")
@@ -72,23 +78,27 @@ def test_defined_but_never_used_is_a_warning(kb_copy):
     assert check_kb(kb_copy).errors == 0
 
 
+@pytest.mark.slow
 def test_reference_tables_can_be_marked(kb_copy):
     edit(kb_copy / "criteria" / "4_stills_disease.lp", 'indication_criteria(stills_disease, "4").', 'indication_criteria(stills_disease, "4").\n\n% § 4 - reference only\n% check: reference\nstills_alias(stills_disease).')
     assert findings(kb_copy, "warning") == []
 
 
+@pytest.mark.slow
 def test_criterion_without_words(kb_copy):
     line = edit(kb_copy / "criteria" / "2_dira.lp", 'criterion("2.A", "2", leaf, "Genetic testing has confirmed a mutation in the IL1RN gene").', 'criterion("2.A", "2", leaf, "").')
     errs = [d for d in findings(kb_copy) if "no words" in d.message]
     assert [(d.line, d.message) for d in errs] == [(line, "criterion 2.A has no words: quote the policy's text for it")]
 
 
+@pytest.mark.slow
 def test_criterion_with_missing_parent(kb_copy):
     line = edit(kb_copy / "criteria" / "2_dira.lp", 'criterion("2.B", "2", leaf,', 'criterion("2.B", "2.Z", leaf,')
     errs = [d for d in findings(kb_copy) if "parent" in d.message]
     assert [(d.line, d.message) for d in errs] == [(line, "criterion 2.B has parent 2.Z, which is not a criterion")]
 
 
+@pytest.mark.slow
 def test_duplicated_criterion_id(kb_copy):
     line = edit(kb_copy / "criteria" / "5_sjia.lp", 'criterion("5", none, leaf,', 'criterion("4", none, leaf,')
     errs = [d for d in findings(kb_copy) if "declared 2 times" in d.message]
@@ -96,6 +106,7 @@ def test_duplicated_criterion_id(kb_copy):
     assert errs[0].file.endswith("5_sjia.lp") and errs[0].line == line
 
 
+@pytest.mark.slow
 def test_indication_with_no_criteria(kb_copy):
     line = edit(kb_copy / "vocabulary.lp", 'indication(other, "Any other use").', 'indication(other, "Any other use").\nindication(gout, "Gout").')
     errs = [d for d in findings(kb_copy) if "names this indication" in d.message]
@@ -113,6 +124,7 @@ def test_indication_with_no_criteria(kb_copy):
         ("criteria/3_rheumatoid_arthritis.lp", 'met("3.A.ii") :- trial(D, (failure; intolerance; tried), _), biologic_or_tsdmard(D).', 'met("3.A.ii") :- trial(D, (failure; intolerance; tryed), _), biologic_or_tsdmard(D).', "outcome", "tryed", "tried"),
     ],
 )
+@pytest.mark.slow
 def test_keys_absent_from_the_vocabulary(kb_copy, file, old, new, kind, key, hint):
     edit(kb_copy / file, old, new)
     errs = [d for d in findings(kb_copy) if "not in the vocabulary" in d.message]
@@ -124,18 +136,21 @@ def test_keys_absent_from_the_vocabulary(kb_copy, file, old, new, kind, key, hin
     assert err.file.endswith(Path(file).name)
 
 
+@pytest.mark.slow
 def test_rule_without_a_section_comment(kb_copy):
     line = edit(kb_copy / "criteria" / "5_sjia.lp", 'accepted_specialty("5", rheumatology).', 'accepted_specialty("5", rheumatology).\n\nmet("5") :- case_specialty(genetics).')
     errs = [d for d in findings(kb_copy) if "section" in d.message]
     assert [(d.line, d.code) for d in errs] == [(line + 2, "section")]
 
 
+@pytest.mark.slow
 def test_table_typo_breaks_an_integrity_constraint(kb_copy):
     edit(kb_copy / "tables" / "appendix_drug_classes.lp", "appendix_row(1, enbrel,         tnf_inhibitor,", "appendix_row(1, enbrel,         tnf_inhibitr,")
     errs = findings(kb_copy)
     assert any("integrity constraint fails" in d.message and "drug_class" in d.message for d in errs), [str(d) for d in errs]
 
 
+@pytest.mark.slow
 def test_check_command_lines_json_and_exit_codes(kb_copy):
     runner = CliRunner()
     ok = runner.invoke(main, ["check", "--kb", str(KB_DIR)])

@@ -1,6 +1,7 @@
 """The kineret-asp command: evaluate, output formats, exit codes."""
 from __future__ import annotations
 
+import pytest
 import json
 import subprocess
 import sys
@@ -46,6 +47,7 @@ def test_evaluate_json_is_the_decision_format():
     assert set(node) >= {"id", "text", "met", "children"}
 
 
+@pytest.mark.slow
 def test_evaluate_output_is_byte_for_byte_deterministic():
     first = subprocess.run([sys.executable, "-m", "kineret_asp", "evaluate", RA, NO_PLAN, "--format", "json"], capture_output=True, cwd=ROOT)
     second = subprocess.run([sys.executable, "-m", "kineret_asp", "evaluate", RA, NO_PLAN, "--format", "json"], capture_output=True, cwd=ROOT)
@@ -63,6 +65,7 @@ def test_evaluate_accepts_lp_case_files():
     assert result.exit_code == 0 and "Decision: APPROVED" in result.output
 
 
+@pytest.mark.slow
 def test_bad_case_exits_2_with_one_line_and_no_traceback(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrl", "outcome": "failure"}]}')
@@ -80,6 +83,7 @@ def test_invalid_json_exits_2(tmp_path):
     assert "invalid JSON at line 1 column 2" in result.output
 
 
+@pytest.mark.slow
 def test_one_bad_file_among_good_ones_still_decides_the_good_ones(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("[]")

@@ -1,6 +1,7 @@
 """kineret-asp diff: which cases a KB edit changes, and none for an unchanged copy."""
 from __future__ import annotations
 
+import pytest
 import json
 from pathlib import Path
 
@@ -23,6 +24,7 @@ def replace_line(path: Path, startswith: str, new: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+@pytest.mark.slow
 def test_unchanged_copy_has_no_decision_changes(kb_copy):
     assert diff(KB_DIR, kb_copy).classes == []
     result = CliRunner().invoke(main, ["diff", str(KB_DIR), str(kb_copy)])
@@ -31,6 +33,7 @@ def test_unchanged_copy_has_no_decision_changes(kb_copy):
     assert header == f"IP0243 2024-06-01.. ({KB_DIR / 'policies/IP0243/2024-06-01'}) -> IP0243 2024-06-01.. ({kb_copy})"  # which KBs were compared
 
 
+@pytest.mark.slow
 def test_removing_enbrel_from_the_employer_group_table(kb_copy):
     replace_line(kb_copy / TABLE, 'non_preferred_row(employer_group, "3.C", "3.C.D", enbrel,', "")
     report = diff(KB_DIR, kb_copy)
@@ -46,6 +49,7 @@ def test_removing_enbrel_from_the_employer_group_table(kb_copy):
     assert {c.request for c in report.classes} == {"initial", "continuation"}
 
 
+@pytest.mark.slow
 def test_asking_for_one_product_in_individual_family_plans(kb_copy):
     replace_line(kb_copy / TABLE, "non_preferred_criteria(individual_family,", 'non_preferred_criteria(individual_family, rheumatoid_arthritis, "3.C", 1, "Individual and Family Plan: Documentation of failure, contraindication or intolerance to ONE of the following").')
     report = diff(KB_DIR, kb_copy)
@@ -56,6 +60,7 @@ def test_asking_for_one_product_in_individual_family_plans(kb_copy):
         assert len({e["drug"] for e in c.example["medication_history"]}) <= 2
 
 
+@pytest.mark.slow
 def test_diff_command_text_and_json(kb_copy):
     replace_line(kb_copy / TABLE, 'non_preferred_row(employer_group, "3.C", "3.C.D", enbrel,', "")
     runner = CliRunner()

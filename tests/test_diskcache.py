@@ -1,6 +1,7 @@
 """The cache of derived program texts: same answers, keyed by the KB's content, trusted only when its digest checks."""
 from __future__ import annotations
 
+import pytest
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ def texts(tmp_path, monkeypatch, setting: str, kb_dir=KB_DIR) -> str:
     return Compiled(parse_kb(kb_dir)).chunk_text
 
 
+@pytest.mark.slow
 def test_cached_and_computed_programs_are_the_same(tmp_path, monkeypatch):
     folder = tmp_path / "cache"
     off = texts(tmp_path, monkeypatch, "off")
@@ -30,6 +32,7 @@ def test_cached_and_computed_programs_are_the_same(tmp_path, monkeypatch):
     assert off == first == second
 
 
+@pytest.mark.slow
 def test_an_edit_to_the_kb_gets_its_own_entry(tmp_path, monkeypatch):
     folder = tmp_path / "cache"
     copy = copy_kb(tmp_path)
@@ -41,6 +44,7 @@ def test_an_edit_to_the_kb_gets_its_own_entry(tmp_path, monkeypatch):
     assert "dermatology" in edited
 
 
+@pytest.mark.slow
 def test_a_damaged_entry_is_computed_again(tmp_path, monkeypatch):
     folder = tmp_path / "cache"
     good = texts(tmp_path, monkeypatch, str(folder))
@@ -50,6 +54,7 @@ def test_a_damaged_entry_is_computed_again(tmp_path, monkeypatch):
     assert entry.read_text().endswith(good)
 
 
+@pytest.mark.slow
 def test_a_truncated_entry_with_its_header_intact_is_computed_again(tmp_path, monkeypatch):
     folder = tmp_path / "cache"
     good = texts(tmp_path, monkeypatch, str(folder))
@@ -60,6 +65,7 @@ def test_a_truncated_entry_with_its_header_intact_is_computed_again(tmp_path, mo
     assert entry.read_text() == raw
 
 
+@pytest.mark.slow
 def test_a_poisoned_entry_never_changes_a_decision(tmp_path):
     """Editing a cached program (not covered -> approved) must not approve an osteoarthritis case."""
     folder = tmp_path / "cache"
@@ -81,6 +87,7 @@ def test_a_poisoned_entry_never_changes_a_decision(tmp_path):
     assert json.loads(batch.stdout)["decision"] == "not_covered"
 
 
+@pytest.mark.slow
 def test_an_unwritable_cache_folder_is_not_an_error(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -89,6 +96,7 @@ def test_an_unwritable_cache_folder_is_not_an_error(tmp_path, monkeypatch):
     assert diskcache.cache_dir() is None
 
 
+@pytest.mark.slow
 def test_old_entries_are_pruned(tmp_path, monkeypatch):
     folder = tmp_path / "cache"
     texts(tmp_path, monkeypatch, str(folder))
@@ -100,6 +108,7 @@ def test_old_entries_are_pruned(tmp_path, monkeypatch):
     assert not old.exists() and list(folder.glob("chunk-*.lp"))
 
 
+@pytest.mark.slow
 def test_the_packaged_kb_still_decides_with_a_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("KINERET_ASP_CACHE", str(tmp_path / "cache"))
     assert evaluate(FACTS / "ra" / "approved_employer_group.json", parse_kb(KB_DIR)).decision == "approved"

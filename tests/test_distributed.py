@@ -24,6 +24,7 @@ def local_records(path, kb) -> list[str]:
     return sink.getvalue().decode().splitlines()
 
 
+@pytest.mark.slow
 def test_dask_bag_over_jsonl_partitions_matches_local_batch(tmp_path):
     from kineret_asp.distributed import dask_batch
 

@@ -11,6 +11,7 @@ from .conftest import FACTS, decide
 CASES = discover([FACTS])
 
 
+@pytest.mark.slow
 def test_there_are_examples_for_every_path():
     assert len(CASES) >= 40
     indications = {load_case(p).indication for p in CASES}
@@ -24,6 +25,7 @@ def test_there_are_examples_for_every_path():
     assert ("continuation", "approved") in requests and ("continuation", "criteria_not_met") in requests
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", CASES, ids=[str(p.relative_to(FACTS)) for p in CASES])
 def test_example_case(path):
     case = load_case(path)

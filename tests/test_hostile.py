@@ -54,6 +54,7 @@ ra_cases = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(cases)
 def test_decisions_are_deterministic(case):
@@ -62,6 +63,7 @@ def test_decisions_are_deterministic(case):
     assert first == second
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.lists(cases, min_size=1, max_size=6))
 def test_evaluate_and_batch_agree(many):
@@ -72,6 +74,7 @@ def test_evaluate_and_batch_agree(many):
         assert record.decision.to_dict() == evaluate(case, KB_DIR).to_dict()
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.one_of(cases, ra_cases), st.sampled_from(BIOLOGICS))
 def test_adding_a_concurrent_biologic_never_yields_approved(case, drug):
@@ -82,6 +85,7 @@ def test_adding_a_concurrent_biologic_never_yields_approved(case, drug):
         assert any(r.id == "NC.2" for r in decision.reasons) or case["indication"] not in COVERED
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.one_of(cases, ra_cases), st.data())
 def test_removing_a_specialty_never_turns_criteria_not_met_into_approved(case, data):
@@ -104,6 +108,7 @@ json_values = st.recursive(
 case_shaped = st.dictionaries(st.sampled_from(["indication", "plan", "request", "prescriber_specialties", "medication_history", "genetic_tests", "current_medications", "beneficial_response", "id", "version", "bogus"]), json_values, max_size=6)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.lists(st.one_of(json_values, case_shaped), min_size=1, max_size=8))
 def test_invalid_values_give_error_records_never_a_crash(values):
@@ -162,6 +167,7 @@ def test_injection_in_keyed_fields_is_rejected_before_clingo(text, path):
     assert info.value.path == path
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=60))
 def test_strings_reach_clingo_only_as_strings(text):
@@ -199,6 +205,7 @@ def test_constants_that_are_not_identifiers_are_refused(bad):
         FactAdder().add(clingo.Control(), [("p", Const(bad))])
 
 
+@pytest.mark.slow
 def test_hostile_file_gives_one_record_per_line(tmp_path):
     deep = "[" * 50_000 + "]" * 50_000
     lines = [
@@ -220,7 +227,7 @@ def test_hostile_file_gives_one_record_per_line(tmp_path):
     src = tmp_path / "hostile.jsonl"
     src.write_bytes(b"\n".join(lines) + b"\n")
     out = tmp_path / "out.jsonl"
-    proc = subprocess.run([sys.executable, "-m", "kineret_asp", "batch", str(src), "-o", str(out), "--quiet"], cwd=ROOT, capture_output=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "kineret_asp", "batch", str(src), "-o", str(out), "--quiet", "--allow-errors"], cwd=ROOT, capture_output=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == b""
     records = [json.loads(l) for l in out.read_text().splitlines()]
@@ -233,6 +240,7 @@ def test_hostile_file_gives_one_record_per_line(tmp_path):
     assert "duplicate key" in errors[10] and "whole number" in errors[11] and "line longer than" in errors[13]
 
 
+@pytest.mark.slow
 def test_empty_input_file_gives_no_records(tmp_path):
     src = tmp_path / "empty.jsonl"
     src.write_bytes(b"")
@@ -241,6 +249,7 @@ def test_empty_input_file_gives_no_records(tmp_path):
     assert b"0 records" in proc.stderr
 
 
+@pytest.mark.slow
 def test_empty_case_file_is_a_clear_error(tmp_path):
     src = tmp_path / "empty.json"
     src.write_bytes(b"")

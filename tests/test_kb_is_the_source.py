@@ -7,11 +7,14 @@ from kineret_asp.check import check_kb
 
 import pytest
 
+from .conftest import revise_source
+
 
 def append(path, text: str) -> None:
     path.write_text(path.read_text() + "\n" + text + "\n")
 
 
+@pytest.mark.slow
 def test_a_new_biologic_is_known_to_cases_and_to_nc2(kb_copy):
     with pytest.raises(CaseError):
         load_case({"indication": "sjia", "current_medications": ["newmab"]}, kb_copy)
@@ -25,7 +28,10 @@ def test_a_new_biologic_is_known_to_cases_and_to_nc2(kb_copy):
     assert d.decision == "not_covered" and d.reasons[0].details == {"current_medications": ["newmab"]}
 
 
+@pytest.mark.slow
 def test_a_new_indication_with_its_criteria(kb_copy):
+    sjia = "- 5. Systemic Juvenile Idiopathic Arthritis (SJIA).** The medication is prescribed by, or in consultation with, a rheumatologist.\n"
+    revise_source(kb_copy, sjia, sjia + "- 6. Gout.** The medication is prescribed by, or in consultation with, a rheumatologist.\n")
     append(kb_copy / "vocabulary.lp", '% § 6 - a new covered condition\nindication(gout, "Gout").')
     (kb_copy / "criteria" / "6_gout.lp").write_text(
         "% § 6 - the criterion, in the policy's words.\n"
@@ -44,6 +50,7 @@ def test_a_new_indication_with_its_criteria(kb_copy):
     assert options.status == "options" and "a rheumatologist" in options.options[0].text
 
 
+@pytest.mark.slow
 def test_a_new_effective_date_reaches_every_decision(kb_copy):
     path = kb_copy / "policy.lp"
     path.write_text(path.read_text().replace('effective_from("2024-06-01").', 'effective_from("2025-01-15").'))
@@ -68,6 +75,7 @@ def _python_literals():
                 yield f"{path.name}:{n.lineno}", n.value
 
 
+@pytest.mark.slow
 def test_no_python_literal_names_a_key_an_id_or_a_word_of_the_policy():
     """Drug, indication and specialty keys, criterion and reason ids, the policy's number and words live in kb/ only."""
     import re

@@ -387,6 +387,7 @@ def test_too_many_facts_is_refused_where_the_limit_is_crossed():
     assert_refused(data + b"case_plan(employer_group).", 6, 1, "more than 5 facts", max_facts=5)
 
 
+@pytest.mark.slow
 def test_a_flood_of_facts_is_refused_fast():
     flood = b"case_count(123456).\n" * 100_000  # 100,000 facts of 20 bytes
     assert len(flood) == 2_000_000
@@ -399,6 +400,7 @@ def test_a_flood_of_facts_is_refused_fast():
     assert (err.line, err.column) == (10_001, 1) and "more than 10000 facts" in err.message
 
 
+@pytest.mark.slow
 def test_a_valid_megabyte_is_parsed_fast():
     lines, size, i = [], 0, 0
     while True:
@@ -472,6 +474,7 @@ def test_text_is_refused_bytes_are_required():
 
 # --- properties ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes_raise_nothing_but_lp_fact_errors(data):
@@ -490,6 +493,7 @@ FRAGMENTS = [
 ]
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.sampled_from(FRAGMENTS), max_size=40))
 def test_token_soup_raises_nothing_but_lp_fact_errors(parts):
@@ -503,7 +507,8 @@ def test_token_soup_raises_nothing_but_lp_fact_errors(parts):
 _ints = st.integers(min_value=0, max_value=999)
 _text = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=30)
 _facts = st.one_of(
-    st.tuples(st.just("case_history"), _ints, st.one_of(st.sampled_from(sorted(DRUGS)), _text), st.sampled_from(sorted(OUTCOMES))),
+    # free text in the drug's place is any string but an outcome key, which _write would leave bare (not a drug)
+    st.tuples(st.just("case_history"), _ints, st.one_of(st.sampled_from(sorted(DRUGS)), _text.filter(lambda t: t not in OUTCOMES)), st.sampled_from(sorted(OUTCOMES))),
     st.tuples(st.just("case_history_months"), _ints, st.integers(min_value=0, max_value=1200)),
     st.tuples(st.just("case_note"), _text),
     st.tuples(st.just("case_beneficial_response")),
@@ -518,6 +523,7 @@ def _write(value) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_facts, max_size=15), st.sampled_from([" ", "\n", "\r\n", " %* c\n *% ", " % c\n"]))
 def test_written_facts_read_back_as_written(facts, gap):

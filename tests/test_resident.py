@@ -1,6 +1,7 @@
 """The resident engine answers like the chunk engine, without grounding per case."""
 from __future__ import annotations
 
+import pytest
 import sys
 
 from kineret_asp import load_case, load_kb
@@ -24,6 +25,7 @@ def engines():
     return kb, chunk, ResidentEngine(kb, chunk)
 
 
+@pytest.mark.slow
 def test_typical_cases_are_answered_without_falling_back():
     kb, chunk, resident = engines()
     cases = [load_case(c, kb) for c in generator.generate(600, seed=42)]
@@ -43,6 +45,7 @@ def test_a_case_larger_than_every_size_class_falls_back_to_the_chunk_engine():
     assert same(answer, chunk.run([case.atoms()])[0]) and answer["decision"] == [("approved",)]
 
 
+@pytest.mark.slow
 def test_new_months_and_genes_widen_the_domains():
     kb, chunk, resident = engines()
     odd = load_case({"indication": "rheumatoid_arthritis", "plan": "employer_group", "prescriber_specialties": ["rheumatology"], "medication_history": [{"drug": "leflunomide", "outcome": "failure", "months": 999}, {"drug": "cimzia", "outcome": "failure"}, {"drug": "rinvoq", "outcome": "failure"}]}, kb)

@@ -1,6 +1,7 @@
 """kineret-asp verify: properties over the KB's case space, with counterexamples."""
 from __future__ import annotations
 
+import pytest
 import json
 from pathlib import Path
 
@@ -23,12 +24,14 @@ def by_name(results):
     return {r.name: r for r in results}
 
 
+@pytest.mark.slow
 def test_every_property_holds_for_the_packaged_kb():
     results = by_name(verify_kb(KB_DIR))
     assert set(results) == PROPERTIES
     assert all(r.holds for r in results.values()), {n: (r.counterexample, r.missing_witnesses) for n, r in results.items()}
 
 
+@pytest.mark.slow
 def test_monotonicity_violation_gives_a_reproducible_counterexample(kb_copy):
     append(kb_copy / "conditions_not_covered.lp", "% § NC.2 - a wrong reading: csDMARDs excluded too\nconcurrent_biologic_or_tsdmard(D) :- case_current_medication(D), csdmard(D).")
     r = by_name(verify_kb(kb_copy))["monotonic"]
@@ -40,6 +43,7 @@ def test_monotonicity_violation_gives_a_reproducible_counterexample(kb_copy):
     assert by_name(verify_kb(kb_copy))["one_decision"].holds
 
 
+@pytest.mark.slow
 def test_approved_and_not_covered_at_once_is_caught(kb_copy):
     append(kb_copy / "wrong.lp", "% § wrong: osteoarthritis approved by a rheumatologist\nis_approved :- case_indication(osteoarthritis), case_specialty(rheumatology).")
     results = by_name(verify_kb(kb_copy))
@@ -50,6 +54,7 @@ def test_approved_and_not_covered_at_once_is_caught(kb_copy):
     assert not results["approvable"].holds and results["approvable"].counterexample["a"]["indication"] == "osteoarthritis"
 
 
+@pytest.mark.slow
 def test_a_criterion_that_can_never_be_met(kb_copy):
     path = kb_copy / "criteria" / "1_caps.lp"
     path.write_text(path.read_text().replace('accepted_specialty("1.B", (rheumatology; genetics; dermatology)).', 'accepted_specialty("1.B", rheumatology) :- case_specialty(genetics), not case_specialty(genetics).'))
@@ -59,6 +64,7 @@ def test_a_criterion_that_can_never_be_met(kb_copy):
     assert results["monotonic"].holds
 
 
+@pytest.mark.slow
 def test_continuation_without_initial_criteria_is_caught(kb_copy):
     append(kb_copy / "wrong.lp", "% § wrong: a response alone renews\nis_approved :- requested(continuation), case_beneficial_response, not is_not_covered, not is_other_policy.")
     r = by_name(verify_kb(kb_copy))["continuation_needs_initial"]
@@ -67,6 +73,7 @@ def test_continuation_without_initial_criteria_is_caught(kb_copy):
     assert r.counterexample["a"]["request"] == "continuation" and r.counterexample["b"]["request"] == "initial"
 
 
+@pytest.mark.slow
 def test_authors_can_add_their_own_property(kb_copy):
     (kb_copy / "properties" / "sjia_needs_rheumatology.lp").write_text(
         "#program property.\n\n"
@@ -90,6 +97,7 @@ def test_authors_can_add_their_own_property(kb_copy):
     assert false_claim.counterexample["a"]["medication_history"] == []
 
 
+@pytest.mark.slow
 def test_verify_command_exit_codes_and_json(kb_copy):
     runner = CliRunner()
     ok = runner.invoke(main, ["verify"])

@@ -16,6 +16,7 @@ from .conftest import FACTS, ra_case
 ADALIMUMAB_ONCE = FACTS / "ra" / "adalimumab_brands_count_once.json"
 
 
+@pytest.mark.slow
 def test_adding_a_product_flips_3C_and_the_decision():
     r = what_if(ADALIMUMAB_ONCE, [Change.add("medication_history", {"drug": "enbrel", "outcome": "failure"})])
     assert r.before.decision == "criteria_not_met" and r.after.decision == "approved"
@@ -87,6 +88,7 @@ def test_apply_changes_keeps_the_original(kb):
     assert changed.prescriber_specialties == ("rheumatology", "genetics")
 
 
+@pytest.mark.slow
 def test_what_if_command_text_and_json():
     runner = CliRunner()
     result = runner.invoke(main, ["what-if", str(ADALIMUMAB_ONCE), "--add", 'medication_history={"drug": "rinvoq", "outcome": "intolerance"}', "--set", "plan=individual_family"])

@@ -1,0 +1,546 @@
+"""FHIR R4 input: a Bundle (a collection, or a CDS Hooks prefetch) read into a case.
+
+Resources are parsed and validated by ``fhirclient`` (its models are
+generated from FHIR 4.0.1, the release Da Vinci CRD and DTR build on); a
+resource that does not validate is an error naming the entry and the
+element. The valid resources are then read into a case through the mapping
+the KB declares (:mod:`kineret_asp.fhirmap`): which resources form which
+group, which element of them fills which case field, which code means which
+key. Nothing here names a field, a key or a code.
+
+A code the tables do not know, a resource left out and an ingredient that
+names only a class become notes of the answer (open world); the case is
+then validated like any other input, so a Bundle that names no indication
+is the same one-line error a JSON case without one is.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Optional, Union
+
+from .errors import CaseError
+from .fhirmap import FhirMapping, Meaning, mapping_for
+from .schema import ENTRIES, KEY, LIST, NAME, describe
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .case import Case
+    from .decision import Decision
+    from .knowledge import KnowledgeBase
+
+RESOURCE_TYPE = "resourceType"
+BUNDLE = "Bundle"
+MAX_ENTRIES = 5000
+_PY_TYPES = {"str": "a string", "int": "a number", "float": "a number", "bool": "true or false", "dict": "an object", "list": "a list", "NoneType": "null"}
+
+
+def is_fhir(data: Any) -> bool:
+    """Whether decoded JSON is a FHIR resource rather than a case (it says its resourceType)."""
+    return isinstance(data, Mapping) and RESOURCE_TYPE in data
+
+
+@dataclass(frozen=True)
+class SourceNote:
+    """A remark about the FHIR input: a code not in the tables, a resource left out."""
+
+    where: str  # the resource, as Type/id
+    field: str  # the case field it would have filled
+    text: str
+
+    def to_note(self):
+        from .decision import Note
+
+        return Note(self.where, self.text, self.field)
+
+
+@dataclass
+class Converted:
+    """A Bundle read into case data, with the notes of what did not become a case fact."""
+
+    data: dict[str, Any]
+    notes: list[SourceNote] = field(default_factory=list)
+    order: Optional[str] = None  # Type/id of the order under review
+    resources: dict[str, Any] = field(default_factory=dict)  # Type/id -> model
+
+
+# --- parsing and validating ----------------------------------------------------------
+
+
+def _clean(message: str) -> tuple[str, str]:
+    """A fhirclient validation message as (extra path, what was expected)."""
+    m = re.search(r'Wrong type <class \'(\w+)\'> for (?:list )?property "(\w+)".*expecting (?:a list of )?<class \'[\w.]*?(\w+)\'>', message)
+    if m:
+        got, _, want = m.groups()
+        want_words = {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false"}.get(want, f"a {want} object")
+        return "", f"expected {want_words}, got {_PY_TYPES.get(got, got)}"
+    m = re.search(r'Superfluous entry "([^"]+)"', message)
+    if m:
+        return f".{m.group(1)}", "unknown element (not in FHIR R4)"
+    m = re.search(r'Non-optional property "(\w+)".* is missing', message)
+    if m:
+        return f".{m.group(1)}", "missing required element"
+    m = re.search(r"only takes dict or list of dict, but you provided <class '(\w+)'>", message)
+    if m:
+        return "", f"expected an object, got {_PY_TYPES.get(m.group(1), m.group(1))}"
+    if "does not match expected format" in message:
+        return "", "not a valid FHIR date or dateTime"
+    return "", " ".join(message.split())[:200]
+
+
+def _validation_lines(exc: Exception, path: str) -> Iterable[tuple[str, str]]:
+    from fhirclient.models.fhirabstractbase import FHIRValidationError
+
+    if isinstance(exc, FHIRValidationError):
+        here = f"{path}.{exc.path}" if exc.path else path
+        for inner in exc.errors:
+            if isinstance(inner, FHIRValidationError):
+                yield from _validation_lines(inner, here)
+            else:
+                extra, message = _clean(str(inner.args[0]) if inner.args else str(inner))
+                yield re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", here + extra), message
+    else:
+        extra, message = _clean(str(exc))
+        yield path + extra, message
+
+
+def parse_resource(data: Any, where: str, source: str) -> Any:
+    """One FHIR R4 resource as a fhirclient model, or CaseError with every problem found."""
+    from fhirclient.models.fhirabstractbase import FHIRValidationError
+    from fhirclient.models.fhirelementfactory import FHIRElementFactory
+    from fhirclient.models.resource import Resource
+
+    if not isinstance(data, Mapping):
+        raise CaseError(source, where, f"expected a FHIR resource (an object), got {describe(data)}")
+    kind = data.get(RESOURCE_TYPE)
+    if not isinstance(kind, str) or not re.fullmatch(r"[A-Z][A-Za-z]{1,63}", kind):
+        raise CaseError(source, f"{where}.{RESOURCE_TYPE}", f"expected a FHIR resource type, got {describe(kind)}")
+    try:
+        model = FHIRElementFactory.instantiate(kind, dict(data))
+    except FHIRValidationError as exc:
+        errors = [CaseError(source, p, m) for p, m in _validation_lines(exc, where)]
+        raise CaseError.many(errors[:20]) from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise CaseError(source, where, f"not a valid {kind}: {' '.join(str(exc).split())[:200]}") from None
+    if not isinstance(model, Resource) or getattr(model, "resource_type", None) != kind:
+        raise CaseError(source, f"{where}.{RESOURCE_TYPE}", f"unknown FHIR R4 resource type {kind!r}")
+    return model
+
+
+def bundle_resources(data: Mapping[str, Any], source: str) -> list[tuple[str, Optional[str], Any]]:
+    """Every resource of a Bundle as (Type/id, fullUrl, model), validating them all."""
+    if data.get(RESOURCE_TYPE) != BUNDLE:
+        raise CaseError(source, RESOURCE_TYPE, f"expected a FHIR Bundle, got the resource type {str(data.get(RESOURCE_TYPE))[:60]!r}")
+    entries = data.get("entry", [])
+    if not isinstance(entries, list):
+        raise CaseError(source, "entry", f"expected a list of entries, got {describe(entries)}")
+    if len(entries) > MAX_ENTRIES:
+        raise CaseError(source, "entry", f"expected at most {MAX_ENTRIES} entries, got {len(entries)}")
+    shell = {k: v for k, v in data.items() if k != "entry"}
+    errors: list[CaseError] = []
+    try:
+        parse_resource(shell, "", source)
+    except CaseError as exc:
+        errors.extend(exc.errors)
+    out: list[tuple[str, Optional[str], Any]] = []
+    for i, entry in enumerate(entries):
+        where = f"entry[{i}]"
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("resource"), Mapping):
+            errors.append(CaseError(source, f"{where}.resource", f"expected an entry with a resource, got {describe(entry)}"))
+            continue
+        resource = entry["resource"]
+        rid = resource.get("id")
+        label = f"{resource.get(RESOURCE_TYPE)}/{rid}" if isinstance(rid, str) else f"{resource.get(RESOURCE_TYPE)}#{i}"
+        try:
+            model = parse_resource(resource, f"{where}.resource({label})", source)
+        except CaseError as exc:
+            errors.extend(exc.errors)
+            continue
+        full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
+        out.append((label, full_url, model))
+    if errors:
+        raise CaseError.many(errors[:20])
+    return out
+
+
+# --- reading a case --------------------------------------------------------------------
+
+
+def _element(obj: Any, path: str) -> list[Any]:
+    """The values at a dotted element path of a model (lists flattened), by JSON names."""
+    values = [obj]
+    for name in path.split("."):
+        nxt: list[Any] = []
+        for v in values:
+            for attr, jsname, *_ in v.elementProperties() if hasattr(v, "elementProperties") else ():
+                if jsname == name:
+                    got = getattr(v, attr, None)
+                    if isinstance(got, list):
+                        nxt.extend(x for x in got if x is not None)
+                    elif got is not None:
+                        nxt.append(got)
+        values = nxt
+    return values
+
+
+def _date(value: Any) -> Optional[datetime.date]:
+    d = getattr(value, "date", None)
+    if isinstance(d, datetime.datetime):
+        return d.date()
+    return d if isinstance(d, datetime.date) else None
+
+
+def whole_months(start: datetime.date, end: datetime.date) -> int:
+    """Whole calendar months from start to end (0 when end is not later)."""
+    months = (end.year - start.year) * 12 + (end.month - start.month) - (1 if end.day < start.day else 0)
+    return max(months, 0)
+
+
+class Target(NamedTuple):
+    """What a value read from FHIR becomes: a key of a vocabulary, a name, a number ..."""
+
+    vocabulary: Optional[str]
+    kind: str
+
+
+class Reader:
+    """Reads one Bundle's resources into case data through a KB's mapping."""
+
+    def __init__(self, kb: "KnowledgeBase", resources: list[tuple[str, Optional[str], Any]], source: str):
+        from .abduction import optional_fill
+
+        self.kb = kb
+        self.map: FhirMapping = mapping_for(kb)
+        self.schema = kb.schema
+        self.source = source
+        self.words = kb.vocabulary.word
+        self.fill = lambda key, **values: optional_fill(kb.vocabulary.words.get(key, key), {k: str(v) for k, v in values.items() if v not in (None, "")})
+        self.by_ref: dict[str, Any] = {}
+        self.labels: dict[int, str] = {}
+        self.order: list[Any] = []
+        for label, full_url, model in resources:
+            self.by_ref[label] = model
+            self.labels[id(model)] = label
+            if full_url:
+                self.by_ref[full_url] = model
+        self.resources = [m for _, _, m in resources]
+        self.notes: list[SourceNote] = []
+        self._noted: set[tuple] = set()
+        self.as_of: dict[str, datetime.date] = {}
+
+    # resource groups
+    def label(self, model: Any) -> str:
+        return self.labels.get(id(model), getattr(model, "resource_type", "?"))
+
+    def _holds(self, model: Any, element: str, wanted: Any) -> bool:
+        for value in _element(model, element):
+            if isinstance(wanted, tuple) and wanted and wanted[0] == "code":
+                alias, code = wanted[1], wanted[2]
+                uri = self.map.systems.get(alias)
+                if any(c.system == uri and c.code == code for c in (getattr(value, "coding", None) or [])):
+                    return True
+            elif isinstance(wanted, tuple) and wanted and wanted[0] == "field":
+                uri = self.map.interop_systems.get("field")
+                if any(c.system == uri and c.code == wanted[1] for c in (getattr(value, "coding", None) or [])):
+                    return True
+            elif value == wanted:
+                return True
+        return False
+
+    def in_use(self, model: Any, use: str) -> bool:
+        if getattr(model, "resource_type", None) != self.map.uses.get(use):
+            return False
+        for element, wanted in self.map.filters.get(use, {}).items():
+            if not any(self._holds(model, element, w) for w in wanted):
+                return False
+        for element, unwanted in self.map.skips.get(use, {}).items():
+            if any(self._holds(model, element, w) for w in unwanted):
+                return False
+        return True
+
+    def group(self, use: str) -> list[Any]:
+        if any(use == u for u, _, _ in self.map.orders):
+            return list(self.order)
+        return [m for m in self.resources if self.in_use(m, use)]
+
+    def resolve(self, ref: Any, owner: Any) -> Optional[Any]:
+        text = getattr(ref, "reference", None)
+        if not isinstance(text, str):
+            return None
+        if text.startswith("#"):
+            for c in getattr(owner, "contained", None) or []:
+                if getattr(c, "id", None) == text[1:]:
+                    return c
+            return None
+        found = self.by_ref.get(text)
+        if found is None and "/" in text:
+            found = self.by_ref.get("/".join(text.rstrip("/").split("/")[-2:]))
+        return found
+
+    # notes
+    def note(self, model: Any, field_path: str, text: str) -> None:
+        key = (self.label(model), field_path, text)
+        if key not in self._noted:
+            self._noted.add(key)
+            self.notes.append(SourceNote(self.label(model), field_path, text))
+
+    # reading values
+    def target(self, name: str, list_field: Optional[str] = None) -> "Target":
+        """What a field holds: the vocabulary of its keys and its kind."""
+        f = self.schema.by_name[list_field].entry_field(name) if list_field else self.schema.by_name[name]
+        kind = f.kind.item if f.kind.name == LIST and f.kind.item is not None else f.kind
+        return Target(kind.vocabulary, kind.name)
+
+    def codings(self, concept: Any, alias: Optional[str], vocabulary: Optional[str], with_class: bool, model: Any, path: str, kind: str) -> list[str]:
+        """The keys a CodeableConcept means, noting a concept of which no coding means anything."""
+        codings = getattr(concept, "coding", None) or []
+        words = " ".join([getattr(concept, "text", None) or ""] + [c.display or "" for c in codings])
+        own = self.map.vocabulary_system(vocabulary) if vocabulary else None
+        found: list[str] = []
+        class_noted = False
+        for c in codings:
+            if not c.code:
+                continue
+            if c.system == own and c.code in self.kb.vocabulary.keys.get(vocabulary or "", {}):
+                found.append(c.code)
+                continue
+            system = self.map.by_uri.get(c.system or "")
+            if system is None or system != alias or vocabulary is None:
+                continue
+            meaning: Meaning = self.map.meaning(system, c.code, vocabulary, words)
+            if meaning.candidates:
+                labels = self.words("list_separator").join(self.kb.vocabulary.label(vocabulary, k) for k in meaning.candidates)
+                self.note(model, path, self.fill("fhir_needs_words", system=self.map.system_names.get(system, system), code=c.code, display=c.display, keys=labels))
+                class_noted = True
+                continue
+            if meaning.class_only and not with_class:
+                self.note(model, path, self.fill("fhir_class_only", system=self.map.system_names.get(system, system), code=c.code, display=c.display, label=self.kb.vocabulary.label(vocabulary, meaning.keys[0])))
+                class_noted = True
+                continue
+            found.extend(meaning.keys)
+        if not found and not class_noted:
+            if kind == NAME:
+                shown = [c.display for c in codings if c.display] + ([concept.text] if getattr(concept, "text", None) else [])
+                if shown:
+                    return [shown[0]]
+            known = [c for c in codings if c.code and (self.map.by_uri.get(c.system or "") or c.system == own)]
+            first = known[0] if known else (codings[0] if codings else None)
+            if first is not None:
+                name = self.map.system_names.get(self.map.by_uri.get(first.system or "", ""), first.system or "?")
+                self.note(model, path, self.fill("fhir_unknown_code", system=name, code=first.code, display=first.display))
+            elif getattr(concept, "text", None):
+                self.note(model, path, self.fill("fhir_unknown_code", system=self.words("fhir_not_coded"), code=repr(concept.text[:60]), display=""))
+        return list(dict.fromkeys(found))
+
+    def read(self, model: Any, element: str, how: Any, target: "Target", path: str) -> list[Any]:
+        """The values one mapping row reads from one resource."""
+        vocabulary, kind = target
+        values = _element(model, element)
+        if not values:
+            return []
+        head = how[0] if isinstance(how, tuple) else how
+        if head in ("code", "class", "key"):
+            alias = how[1] if isinstance(how, tuple) else None
+            out: list[Any] = []
+            for concept in values:
+                out.extend(self.codings(concept, alias, vocabulary, head == "class", model, path, kind))
+            return out
+        if head == "present":
+            return [how[1]]
+        if head == "value":
+            return [v for v in values if isinstance(v, (bool, int, str))]
+        if head == "lookup":
+            table = self.map.lookups.get(how[1], {})
+            return [table[v] for v in values if isinstance(v, str) and v in table]
+        if head == "extension":
+            return [True] if any(getattr(e, "url", None) == how[1] and getattr(e, "valueBoolean", None) is True for e in values) else []
+        if head == "months":
+            end_default = self.as_of.get(how[1])
+            out = []
+            for period in values:
+                start, end = _date(getattr(period, "start", None)), _date(getattr(period, "end", None)) or end_default
+                if start is not None and end is not None:
+                    out.append(min(whole_months(start, end), 1200))
+            return out
+        if head == "via":
+            _, use2, element2, how2 = how
+            out = []
+            for ref in values:
+                found = self.resolve(ref, model)
+                if found is None:
+                    self.note(model, path, self.fill("fhir_bad_reference", reference=getattr(ref, "reference", "?")))
+                elif self.in_use(found, use2):
+                    out.extend(self.read(found, element2, how2, target, path))
+            return out
+        if head == "component":
+            _, alias, code, how2 = how
+            uri = self.map.systems.get(alias)
+            out = []
+            for comp in values:
+                if any(c.system == uri and c.code == code for c in (getattr(getattr(comp, "code", None), "coding", None) or [])):
+                    out.extend(self.read(comp, "valueCodeableConcept", how2, target, path))
+            return out
+        return []
+
+    def find_order(self) -> None:
+        """The order under review: a resource of the order group naming the requested drug."""
+        requested = set(self.map.requested)
+        vocabulary = next((v for v, keys in self.kb.vocabulary.keys.items() if requested & set(keys)), None)
+        for use, element, how in self.map.orders:
+            for model in self.resources:
+                if model in self.order or not self.in_use(model, use):
+                    continue
+                if requested & set(self.read(model, element, how, Target(vocabulary, KEY), use)):
+                    self.order.append(model)
+        for name, (use, element) in self.map.as_of.items():
+            for model in self.group(use):
+                for value in _element(model, element):
+                    d = _date(value)
+                    if d is not None:
+                        self.as_of.setdefault(name, d)
+
+    def case_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for f in self.schema.fields:
+            if f.kind.name == ENTRIES:
+                entries = self.entries(f.name)
+                if entries:
+                    data[f.name] = entries
+                continue
+            rows = self.map.rows_for(f.name)
+            if not rows:
+                continue
+            if f.kind.name == LIST:
+                items: list[Any] = []
+                for row in rows:
+                    for model in self.group(row.use):
+                        items.extend(v for v in self.read(model, row.element, row.how, self.target(f.name), f.name) if v not in items)
+                if items:
+                    data[f.name] = items
+                continue
+            for row in rows:
+                found: dict[Any, list[str]] = {}
+                for model in self.group(row.use):
+                    for v in self.read(model, row.element, row.how, self.target(f.name), f.name):
+                        found.setdefault(v, []).append(self.label(model))
+                if len(found) > 1:
+                    labels = {v: self.kb.vocabulary.label(self.target(f.name).vocabulary or "", v) for v in found}
+                    where = ", ".join(sorted({w for ws in found.values() for w in ws}))
+                    raise CaseError(self.source, f.name, self.fill("fhir_ambiguous", field=f.name, where=where, values="; ".join(f"{labels[v]} ({', '.join(ws)})" for v, ws in found.items())))
+                if found:
+                    data[f.name] = next(iter(found))
+                    break
+        return data
+
+    def entries(self, list_name: str) -> list[dict[str, Any]]:
+        lst = self.schema.by_name[list_name]
+        out: list[dict[str, Any]] = []
+        uses = [u for l, u in self.map.entries if l == list_name]
+        for use in uses:
+            for model in self.group(use):
+                entry: dict[str, Any] = {}
+                missing: Optional[str] = None
+                for e in lst.entry_fields:
+                    rows = self.map.entry_rows(list_name, e.name, use)
+                    path = f"{list_name}[{len(out)}].{e.name}"
+                    for row in rows:
+                        values = self.read(model, row.element, row.how, self.target(e.name, list_name), path)
+                        if values:
+                            entry[e.name] = values[0]
+                            break
+                    if e.name not in entry and e.presence == "required":
+                        missing = e.name
+                if missing is not None:
+                    reason = next((n.text for n in reversed(self.notes) if n.where == self.label(model)), self.words("fhir_not_read"))
+                    self.notes = [n for n in self.notes if not (n.where == self.label(model) and n.field.startswith(f"{list_name}[{len(out)}]"))]
+                    self.note(model, list_name, self.fill("fhir_entry_left_out", field=missing, reason=reason))
+                    continue
+                out.append(entry)
+        return out
+
+
+def convert_bundle(data: Mapping[str, Any], source: str, kb: "KnowledgeBase") -> Converted:
+    """Read a Bundle into case data (not yet validated as a case) and notes."""
+    resources = bundle_resources(data, source)
+    reader = Reader(kb, resources, source)
+    reader.find_order()
+    if len(reader.order) > 1:
+        raise CaseError(source, "entry", reader.fill("fhir_two_orders", where=", ".join(reader.label(o) for o in reader.order)))
+    case_data = reader.case_data()
+    id_field = kb.schema.role("case_id")
+    bundle_id = data.get("id")
+    if id_field and isinstance(bundle_id, str):
+        case_data[id_field] = bundle_id
+    converted = Converted(case_data, reader.notes, reader.label(reader.order[0]) if reader.order else None)
+    converted.resources = {reader.label(m): m for m in reader.resources}
+    return converted
+
+
+def bundle_case(data: Mapping[str, Any], source: str, kb: "KnowledgeBase") -> tuple["Case", Converted]:
+    """A validated Case from a Bundle, with the conversion (notes, order)."""
+    from .case import parse_case
+
+    converted = convert_bundle(data, source, kb)
+    try:
+        return parse_case(converted.data, source, kb), converted
+    except CaseError as exc:
+        # say why a field the case needs was not read from the Bundle
+        lines = []
+        for e in exc.errors:
+            why = [f"{n.where}: {n.text}" for n in converted.notes if n.field.split("[")[0] == e.path.split("[")[0].split(".")[0]]
+            lines.append(CaseError(e.source, e.path, e.message + (f" ({'; '.join(why)})" if why else "")))
+        raise CaseError.many(lines) from None
+
+
+def annotate(decision: "Decision", notes: Iterable[SourceNote]) -> "Decision":
+    """The decision with the input's notes added after its own (same format, more notes)."""
+    extra = tuple(n.to_note() for n in notes)
+    return dataclasses.replace(decision, notes=decision.notes + extra) if extra else decision
+
+
+def read_input(data: Any, source: str, kb: "KnowledgeBase") -> tuple["Case", list[SourceNote]]:
+    """A case from decoded JSON: a case object, or a FHIR Bundle (detected by its resourceType)."""
+    from .case import parse_case
+
+    if is_fhir(data):
+        case, converted = bundle_case(data, source, kb)
+        return case, converted.notes
+    return parse_case(data, source, kb), []
+
+
+def load_input(arg: Union[str, Path], kb: "KnowledgeBase") -> tuple["Case", list[SourceNote]]:
+    """A case file (JSON case, FHIR Bundle, or .lp facts) with the notes of a Bundle."""
+    from .case import MAX_FILE_BYTES, load_case, parse_json_text, read_case_file
+
+    path = Path(arg)
+    if path.suffix == ".lp":
+        return load_case(path, kb), []
+    raw = read_case_file(path, str(arg), MAX_FILE_BYTES)
+    return read_input(parse_json_text(raw, str(arg)), str(arg), kb)
+
+
+def doubtful_fields(case: "Case", notes: Iterable[SourceNote], kb: "KnowledgeBase") -> list[str]:
+    """The list fields a Bundle left something unread in, where one more key could undo an approval.
+
+    A code the tables do not know counts for nothing; for most fields that
+    can only leave a case short of approval, but a key added to some field
+    (a drug taken now) can take an approval away. The solver says which:
+    each key of the field's vocabulary is added in turn.
+    """
+    from .api import evaluate
+    from .changes import Change, apply_changes
+
+    if not evaluate(case, kb).approved:
+        return []
+    out = []
+    for name in dict.fromkeys(n.field.split("[")[0] for n in notes):
+        f = kb.schema.by_name.get(name)
+        if f is None or f.kind.name != LIST or f.kind.item is None or f.kind.item.name != KEY:
+            continue
+        for key in kb.vocabulary.keys.get(f.kind.item.vocabulary or "", {}):
+            if not evaluate(apply_changes(case, [Change.add(name, key)], kb), kb).approved:
+                out.append(name)
+                break
+    return out
