@@ -202,7 +202,10 @@ class KnowledgeBase:
 
     @cached_property
     def static_model(self) -> list[tuple]:
-        """Every atom of the program's base part grounded without a case, decoded."""
+        """Every atom of the program's base part grounded without a case, decoded, in the KB's order."""
+        return self.ordered_model
+
+    def _ground_static(self) -> list[tuple]:
         where = display_path(self.path)
         log = MessageLog(where)
         control = new_control([], log, message_limit=1000)
@@ -228,8 +231,21 @@ class KnowledgeBase:
 
     @cached_property
     def ordered_model(self) -> list[tuple]:
-        """The static model in the order the KB writes it (see :meth:`order_key`)."""
-        return sorted(self.static_model, key=self.order_key)
+        """The static model in the order the KB writes it (see :meth:`order_key`).
+
+        Grounding the KB and ordering its facts is most of a one-case
+        command's start, and depends only on the KB's files: the result is
+        kept in the digest-checked disk cache.
+        """
+        import json
+
+        from .diskcache import cached_text
+
+        def compute() -> str:
+            atoms = sorted(self._ground_static(), key=self.order_key)
+            return json.dumps([_encode(a) for a in atoms], ensure_ascii=True, separators=(",", ":"))
+
+        return [_decode(a) for a in json.loads(cached_text("static", self.digest, compute))]
 
     def order_key(self, atom: tuple) -> tuple:
         """Where an atom stands in the KB's own order.
@@ -336,8 +352,26 @@ class KnowledgeBase:
         return CaseSchema.from_kb(self)
 
 
-def _sort_key(atom: tuple) -> str:
-    return repr(atom)
+def _encode(value: Value) -> Any:
+    """A decoded value as JSON: numbers as numbers, constants as strings, strings as ["", text], terms as [name, args...]."""
+    if isinstance(value, tuple):
+        return [value[0], *[_encode(v) for v in value[1:]]] if value[0] else ["()", *[_encode(v) for v in value[1:]]]
+    if isinstance(value, Const):
+        return str(value)
+    if isinstance(value, str):
+        return ["", value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        if value[0] == "":
+            return value[1]
+        name = "" if value[0] == "()" else value[0]
+        return (name, *[_decode(v) for v in value[1:]])
+    if isinstance(value, str):
+        return Const(value)
+    return value
 
 
 def as_atom(value: Value) -> tuple:

@@ -118,36 +118,21 @@ def rule_parts(rule: ast.AST) -> tuple[list[ast.AST], list[ast.AST]]:
     return defines, reads
 
 
-_ATOM_CACHE: dict[int, tuple[ast.AST, list, list]] = {}
-
-
 def rule_atoms(rule: ast.AST) -> tuple[list[tuple[Signature, ast.AST]], list[tuple[Signature, ast.AST]]]:
-    """(signature, symbol node) of the atoms a rule defines, and of those it reads (memoized)."""
-    hit = _ATOM_CACHE.get(id(rule))
-    if hit is not None and hit[0] is rule:
-        return hit[1], hit[2]
+    """(signature, symbol node) of the atoms a rule defines, and of those it reads."""
     defines, reads = rule_parts(rule)
-    result = (atoms_in(defines), atoms_in(reads))
-    if len(_ATOM_CACHE) > 50_000:
-        _ATOM_CACHE.clear()
-    _ATOM_CACHE[id(rule)] = (rule, *result)
-    return result
+    return atoms_in(defines), atoms_in(reads)
 
 
-def head_signatures(rule: ast.AST) -> list[Signature]:
-    """Predicates a rule defines (not those in the conditions of its head)."""
-    return [sig for sig, _ in rule_atoms(rule)[0]]
-
-
-def body_signatures(rule: ast.AST) -> list[Signature]:
-    """Predicates a rule reads: its body and the conditions in its head."""
-    return [sig for sig, _ in rule_atoms(rule)[1]]
+def rule_signatures(rule: ast.AST) -> tuple[set[Signature], set[Signature]]:
+    """The predicates a rule defines, and those it reads (one walk of the rule)."""
+    defines, reads = rule_atoms(rule)
+    return {sig for sig, _ in defines}, {sig for sig, _ in reads}
 
 
 def dynamic_predicates(statements: Iterable[ast.AST], inputs: Iterable[Signature]) -> set[Signature]:
     """Inputs plus every predicate whose rules read, directly or not, an input."""
-    rules = [s for s in statements if s.ast_type == ASTType.Rule]
-    edges = [(set(head_signatures(r)), set(body_signatures(r))) for r in rules]
+    edges = [rule_signatures(s) for s in statements if s.ast_type == ASTType.Rule]
     dynamic = set(inputs)
     changed = True
     while changed:
@@ -232,8 +217,8 @@ def rewrite_statement(node: ast.AST, rw: Rewrite) -> Optional[ast.AST]:
     preds = set(rw.predicates)
     kind = node.ast_type
     if kind == ASTType.Rule:
-        used = set(head_signatures(node)) | set(body_signatures(node))
-        if not used & preds:
+        heads, body = rule_signatures(node)
+        if not (heads | body) & preds:
             return node
         new = _AddArgument(preds, rw.term)(node)
         if rw.guard is not None and not _positive_body_atom(node, preds):
@@ -270,27 +255,24 @@ def needed_statements(statements: Sequence[ast.AST], targets: Iterable[Signature
     a decision grounds only what it reads. Integrity constraints and
     directives are always kept.
     """
-    rules = [s for s in statements if s.ast_type == ASTType.Rule]
+    signatures = {id(s): rule_signatures(s) for s in statements if s.ast_type == ASTType.Rule}
     needed = set(targets)
-    for r in rules:
-        if not head_signatures(r):  # an integrity constraint: what it reads is needed
-            needed |= set(body_signatures(r))
+    for heads, body in signatures.values():
+        if not heads:  # an integrity constraint: what it reads is needed
+            needed |= body
     changed = True
     while changed:
         changed = False
-        for r in rules:
-            heads = set(head_signatures(r))
-            if heads & needed:
-                body = set(body_signatures(r)) - needed
-                if body:
-                    needed |= body
-                    changed = True
+        for heads, body in signatures.values():
+            if heads & needed and not body <= needed:
+                needed |= body
+                changed = True
     out = []
     for s in statements:
         if s.ast_type != ASTType.Rule:
             out.append(s)
             continue
-        heads = set(head_signatures(s))
+        heads = signatures[id(s)][0]
         if not heads or heads & needed:
             out.append(s)
     return out

@@ -55,31 +55,30 @@ def to_value(symbol: clingo.Symbol) -> Value:
     return ("#sup",)
 
 
-_NUMBER_TAG = 1 << 48
-_NUMBER_MASK = (1 << 32) - 1
-
-
 class SymbolDecoder:
     """Decode symbols to values, remembering each symbol it has seen.
 
-    Clingo interns symbols: equal symbols share one internal number
-    (``Symbol._rep``), so a dictionary keyed by it turns most decodes into a
-    dictionary lookup. The cache is bounded; it is cleared when full.
+    clingo interns symbols, so a dictionary keyed by a symbol turns most
+    decodes into a dictionary lookup (keyed by the symbol's raw number on
+    the fast path, :mod:`kineret_asp._fast`). The cache is bounded; it is
+    cleared when full.
     """
 
     def __init__(self, limit: int = 500_000):
-        self._cache: dict[int, Value] = {}
+        from . import _fast
+
+        self.cache: dict[Any, Value] = {}
         self._limit = limit
+        self._key = _fast.symbol_key if _fast.enabled() else (lambda symbol: symbol)
+        self._number = _fast.number_of if _fast.enabled() else (lambda symbol: symbol.number)
 
     def __call__(self, symbol: clingo.Symbol) -> Value:
-        rep = getattr(symbol, "_rep", None)
-        if rep is None:  # another clingo build: no internal number to key on
-            return to_value(symbol)
-        value = self._cache.get(rep)
+        key = self._key(symbol)
+        value = self.cache.get(key)
         if value is None:
-            if len(self._cache) >= self._limit:
-                self._cache.clear()
-            value = self._cache[rep] = to_value(symbol)
+            if len(self.cache) >= self._limit:
+                self.cache.clear()
+            value = self.cache[key] = to_value(symbol)
         return value
 
     def tagged(self, symbol: clingo.Symbol) -> tuple[str, int, tuple]:
@@ -87,13 +86,7 @@ class SymbolDecoder:
         is a case number: the atom itself is new in every chunk, but its name and
         other arguments repeat, so only they go through the cache."""
         args = symbol.arguments
-        first = args[0]
-        rep = getattr(first, "_rep", None)
-        if rep is not None and rep >> 32 == _NUMBER_TAG >> 32:
-            k = rep & _NUMBER_MASK
-        else:
-            k = first.number
-        return symbol.name, k, tuple(self(a) for a in args[1:])
+        return symbol.name, self._number(args[0]), tuple(self(a) for a in args[1:])
 
 
 def check_string(text: str) -> None:

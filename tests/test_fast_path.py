@@ -1,0 +1,49 @@
+"""clingo's C layer (kineret_asp._fast) and its public-API twin give the same bytes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from kineret_asp import _fast
+
+from .conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+from cases import generate  # noqa: E402
+
+
+def run_batch(lines: bytes, public: bool) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KINERET_ASP_PUBLIC_API": "1" if public else "0"}
+    return subprocess.run([sys.executable, "-m", "kineret_asp", "batch", "-", "--chunk-size", "97", "--quiet"], input=lines, capture_output=True, env=env, check=True)
+
+
+def test_the_public_api_path_gives_the_same_bytes_on_hundreds_of_cases():
+    cases = list(generate(600, seed=7))
+    lines = "".join(json.dumps(c) + "\n" for c in cases).encode()
+    fast = run_batch(lines, public=False)
+    public = run_batch(lines, public=True)
+    assert fast.stdout == public.stdout
+    records = [json.loads(line) for line in public.stdout.splitlines()]
+    assert len(records) == 600 and len({r.get("decision") for r in records}) == 4
+
+
+def test_the_public_path_is_what_runs_when_asked_for(monkeypatch):
+    from kineret_asp.backendfacts import FactAdder, ShownReader
+    from kineret_asp.terms import SymbolDecoder
+
+    monkeypatch.setenv("KINERET_ASP_PUBLIC_API", "1")
+    assert not _fast.enabled()
+    assert FactAdder()._raw is None and ShownReader(SymbolDecoder())._raw is None
+    monkeypatch.setenv("KINERET_ASP_PUBLIC_API", "0")
+    assert _fast.enabled() == _fast.AVAILABLE
+    assert (FactAdder()._raw is not None) == _fast.AVAILABLE
+
+
+def test_only_the_fast_module_reaches_under_the_public_api():
+    for path in sorted((ROOT / "kineret_asp").glob("*.py")):
+        if path.name == "_fast.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert "_internal" not in text and "._rep" not in text, path.name
