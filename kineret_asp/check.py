@@ -32,6 +32,7 @@ from clingo.ast import ASTType
 from .errors import Diagnostic, KbError, did_you_mean
 from .knowledge import KnowledgeBase, parse_version, tree_root, version_folders
 from .program import Signature, atoms_in, dynamic_predicates, rule_atoms
+from .schema import KEYED
 from .solving import MessageLog, new_control
 
 # What the package itself reads from a KB, or defines for it (framework names).
@@ -71,7 +72,7 @@ def input_kinds(kb: KnowledgeBase) -> dict[tuple[str, int, int], str]:
     out = {}
     for (name, arity), args in kb.schema.input_predicates.items():
         for i, arg in enumerate(args):
-            if not arg.index and arg.kind.name == "key" and arg.kind.vocabulary:
+            if not arg.index and arg.kind.name in KEYED and arg.kind.vocabulary:
                 out[(name, arity, i)] = arg.kind.vocabulary
     return out
 

@@ -384,7 +384,7 @@ class Compiled:
     @cached_property
     def space_text(self) -> str:
         """The case space of verify and diff, for one case: choices over every input the schema declares."""
-        from .schema import BOOLEAN, ENTRIES, INTEGER, KEY, LIST, NAME
+        from .schema import BOOLEAN, ENTRIES, INTEGER, KEY, LIST, NAME, OPEN_KEY
 
         s = self.schema
         lines = [
@@ -395,7 +395,7 @@ class Compiled:
             # the declared values, or else every value of the field's vocabulary
             lines.append(f"space_dom__({target}, X) :- {declared}.")
             lines.append(f"space_restricted__({target}) :- {declared.replace('X', '_')}.")
-            if kind.name in (KEY, NAME):
+            if kind.name in (KEY, OPEN_KEY, NAME):
                 lines.append(f"space_dom__({target}, X) :- {kind.vocabulary}(X, _), not space_restricted__({target}).")
             elif kind.name == INTEGER:
                 lines.append(f"space_dom__({target}, ({kind.minimum}; {kind.maximum})) :- not space_restricted__({target}).")

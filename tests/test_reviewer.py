@@ -1,0 +1,95 @@
+"""What a clinical reviewer reads: open-world medication histories, evidence,
+what blocks approval, every input error at once, and `missing` that reads well.
+
+The expectations come from the policy text (IP0243, 2024-06-01) and from the
+issue "Decisions a clinical reviewer can act on".
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from kineret_asp import CaseError, evaluate, evaluate_many, load_case
+from kineret_asp.cli import main
+from kineret_asp.terms import Const
+
+from .conftest import KB_DIR, decide, ra_case
+
+FULL_RA = [
+    {"drug": "methotrexate", "outcome": "failure", "months": 4},
+    {"drug": "cimzia", "outcome": "failure"},
+    {"drug": "enbrel", "outcome": "failure"},
+]
+
+
+# --- open-world medication histories -------------------------------------------------
+
+
+def test_drugs_the_policy_does_not_name_are_accepted_count_for_nothing_and_are_noted():
+    history = [{"drug": "prednisone", "outcome": "tried", "months": 6}, *FULL_RA, {"drug": "colchicine", "outcome": "failure", "months": 12}]
+    d = decide(ra_case(history))
+    assert d.decision == "approved"
+    unnamed = [n for n in d.notes if n.id == "Appendix"]
+    assert [n.field for n in unnamed] == ["medication_history[0]", "medication_history[4]"]
+    assert all("not a drug this policy names" in n.text.lower() for n in unnamed)
+    only_unnamed = decide(ra_case([{"drug": "prednisone", "outcome": "failure", "months": 6}]))
+    assert only_unnamed.met("3.A.i") is False and only_unnamed.met("3.A.ii") is False
+
+
+def test_an_unnamed_drug_reaches_the_rules_as_a_string_never_as_a_kb_constant():
+    case = load_case(ra_case([{"drug": "prednisone", "outcome": "tried"}, {"drug": "enbrel", "outcome": "tried"}]), KB_DIR)
+    history = [a for a in case.atoms() if a[0] == "case_history"]
+    assert history[0][2] == "prednisone" and not isinstance(history[0][2], Const)
+    assert isinstance(history[1][2], Const)
+
+
+@pytest.mark.parametrize(
+    "name, key",
+    [("Enbrel", "enbrel"), ("enbrell", "enbrel"), ("Humira Pen", "humira"), ("xeljanz-xr", "xeljanz_xr"), ("Stelara", "stelara_sc"), ("methotrexate sodium", "methotrexate")],
+)
+def test_a_near_miss_of_a_drug_key_stays_an_error_with_the_suggestion(name, key):
+    with pytest.raises(CaseError) as info:
+        load_case(ra_case([{"drug": name, "outcome": "tried"}]), KB_DIR)
+    assert info.value.path == "medication_history[0].drug"
+    assert f"did you mean '{key}'?" in info.value.message
+
+
+@pytest.mark.parametrize("name", ["pred;nisone", "two\nlines", "", "x" * 81, "ß-blocker"])
+def test_a_value_that_is_no_drug_name_is_refused(name):
+    with pytest.raises(CaseError) as info:
+        load_case(ra_case([{"drug": name, "outcome": "tried"}]), KB_DIR)
+    assert info.value.path == "medication_history[0].drug"
+
+
+def test_current_medications_stay_a_closed_vocabulary():
+    """A current drug the policy does not name could be a biologic NC.2 means: it must not pass unnoticed."""
+    with pytest.raises(CaseError) as info:
+        load_case(ra_case(FULL_RA, current_medications=["prednisone"]), KB_DIR)
+    assert info.value.path == "current_medications[0]"
+
+
+def test_an_lp_case_may_name_an_unnamed_drug_as_a_string_or_a_constant(tmp_path):
+    facts = tmp_path / "case.lp"
+    facts.write_text('case_indication(rheumatoid_arthritis).\ncase_history(0, "prednisone", tried).\ncase_history(1, colchicine, failure).\ncase_history(2, "enbrel", tried).\n')
+    case = load_case(facts, KB_DIR)
+    assert [e["drug"] for e in case.medication_history] == ["prednisone", "colchicine", "enbrel"]
+    d = evaluate(case, KB_DIR)
+    assert [n.field for n in d.notes if n.id == "Appendix"] == ["medication_history[0]", "medication_history[1]"]
+    assert d.met("3.A.ii") is True
+
+
+def test_the_warm_and_the_chunk_engines_agree_on_unnamed_drugs():
+    cases = [ra_case([{"drug": name, "outcome": "tried"}, *FULL_RA]) for name in ["prednisone", "colchicine", "azathioprine", "prednisone"]]
+    one_by_one = [evaluate(c, KB_DIR).to_dict() for c in cases]
+    chunked = [d.to_dict() for d in evaluate_many(cases, KB_DIR)]
+    assert one_by_one == chunked
+
+
+def test_the_json_schema_of_an_open_key_takes_a_key_or_a_name(kb):
+    item = kb.schema.json_schema("case", "urn:case")["properties"]["medication_history"]["anyOf"][0]["items"]
+    drug = item["properties"]["drug"]
+    enum, pattern = drug["anyOf"]
+    assert "enbrel" in enum["enum"] and "prednisone" not in enum["enum"]
+    assert pattern["pattern"].startswith("^[A-Za-z0-9]") and pattern["pattern"].endswith("$")
