@@ -47,7 +47,7 @@ def test_an_unnamed_drug_reaches_the_rules_as_a_string_never_as_a_kb_constant():
 
 @pytest.mark.parametrize(
     "name, key",
-    [("Enbrel", "enbrel"), ("enbrell", "enbrel"), ("Humira Pen", "humira"), ("xeljanz-xr", "xeljanz_xr"), ("Stelara", "stelara_sc"), ("methotrexate sodium", "methotrexate")],
+    [("Enbrel", "enbrel"), ("enbrell", "enbrel"), ("Humira Pen", "humira"), ("xeljanz-xr", "xeljanz_xr"), ("Stelara", "stelara_sc"), ("methotrexate sodium", "methotrexate"), ("Amjevita", "amjevita")],
 )
 def test_a_near_miss_of_a_drug_key_stays_an_error_with_the_suggestion(name, key):
     with pytest.raises(CaseError) as info:
@@ -91,5 +91,42 @@ def test_the_json_schema_of_an_open_key_takes_a_key_or_a_name(kb):
     item = kb.schema.json_schema("case", "urn:case")["properties"]["medication_history"]["anyOf"][0]["items"]
     drug = item["properties"]["drug"]
     enum, pattern = drug["anyOf"]
-    assert "enbrel" in enum["enum"] and "prednisone" not in enum["enum"]
+    assert "amjevita" in enum["enum"] and "prednisone" not in enum["enum"]
     assert pattern["pattern"].startswith("^[A-Za-z0-9]") and pattern["pattern"].endswith("$")
+
+
+# --- biosimilars by class --------------------------------------------------------------
+
+
+def test_done_when_prednisone_and_amjevita_in_the_history_are_decided():
+    """Amjevita counts for 3.A.ii and as a concurrent biologic, not for row B."""
+    history = [{"drug": "prednisone", "outcome": "tried"}, {"drug": "amjevita", "outcome": "failure"}, {"drug": "cimzia", "outcome": "failure"}]
+    d = decide(ra_case(history))
+    assert d.met("3.A.ii") is True
+    assert d.met("3.C.B") is False and d.met("3.C") is False
+    concurrent = decide(ra_case(FULL_RA, current_medications=["amjevita"]))
+    assert concurrent.decision == "not_covered" and concurrent.reasons[0].details == {"current_medications": ["amjevita"]}
+
+
+BIOSIMILARS = {
+    "adalimumab": ["amjevita", "adalimumab_atto", "hadlima", "adalimumab_bwwd", "yusimry", "adalimumab_aqvh", "hulio", "adalimumab_fkjp", "idacio", "adalimumab_aacf", "yuflyma", "adalimumab_aaty", "abrilada", "adalimumab_afzb"],
+    "infliximab": ["remicade", "inflectra", "renflexis", "avsola"],
+    "rituximab": ["rituxan", "truxima", "rituximab_abbs", "ruxience", "rituximab_pvvr", "riabni", "rituximab_arrx"],
+    "actemra_iv": ["tofidence", "tyenne_iv", "avtozma_iv"],
+    "actemra_sc": ["tyenne_sc", "avtozma_sc"],
+}
+
+
+@pytest.mark.parametrize("row, drug", [(row, d) for row, drugs in BIOSIMILARS.items() for d in drugs])
+def test_each_biosimilar_is_a_member_of_its_class_for_3Aii_and_nc2_but_of_no_preferred_row(row, drug, kb):
+    assert (drug, row) in kb.facts("appendix_member", 2)
+    assert decide(ra_case([{"drug": drug, "outcome": "tried"}])).met("3.A.ii") is True
+    assert decide(ra_case(FULL_RA, current_medications=[drug])).decision == "not_covered"
+    preferred = decide(ra_case([{"drug": "methotrexate", "outcome": "failure", "months": 4}, {"drug": drug, "outcome": "failure"}, {"drug": "cimzia", "outcome": "failure"}]))
+    assert preferred.met("3.C") is False, "only the brands a preferred table names count for its row"
+
+
+def test_tocilizumab_biosimilars_are_not_actemra_sc_for_row_a():
+    for drug in ["tyenne_sc", "avtozma_sc"]:
+        d = decide(ra_case([{"drug": "methotrexate", "outcome": "failure", "months": 4}, {"drug": drug, "outcome": "failure"}, {"drug": "cimzia", "outcome": "failure"}]))
+        assert d.met("3.C.A") is False
