@@ -38,8 +38,8 @@ CLINGO_INT = 2**31 - 1
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 DATE_PATTERN = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
 PLAIN_KEY = re.compile(r"[A-Za-z0-9_]{1,60}\Z")
-OPEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .,'()/+&_-]{0,79}\Z")
-OPEN_NAME_WORDS = "letters, digits, spaces and . , ' ( ) / + & _ -, at most 80 characters"
+OPEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ./+&_-]{0,79}\Z")
+OPEN_NAME_WORDS = "letters, digits, spaces and . / + & _ -, at most 80 characters"
 
 # the kinds of framework/case_format.lp
 KEY, NAME, INTEGER, BOOLEAN, DATE, TEXT, LIST, ENTRIES, OBJECT = "key", "name", "integer", "boolean", "date", "text", "list", "entries", "object"
@@ -510,8 +510,9 @@ class CaseSchema:
             problems.add(path, f"expected {what} key or name ({OPEN_NAME_WORDS}), got {shown!r}")
             return None
         near = near_key(raw, table)
-        if near is not None:
-            problems.add(path, f"{shown!r} is not {what} key, and too close to the key '{near}' to be taken as another name; did you mean '{near}'?")
+        if near is not None:  # reported as the closed vocabulary would report it
+            noun = what.split(" ", 1)[-1]
+            problems.add(path, f"unknown {noun} {shown!r}; expected {what} key of the KB ({self.where.get(k.vocabulary or '', k.vocabulary)}); did you mean '{near}'?")
             return None
         return raw
 
