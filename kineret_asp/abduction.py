@@ -242,6 +242,7 @@ class Words:
         self.templates = {str(k): (str(s), str(c), str(sub)) for k, s, c, sub in kb.facts("documentation_text", 4)}
         self.kind_rank = {k: i for i, k in enumerate(self.templates)}
         self.entry_texts = {str(f): str(t) for f, t in kb.facts("entry_text", 2)}
+        self.value_words = {(str(v), str(k)): str(t) for v, k, t in kb.facts("documentation_value", 3)}
 
     # the change an item makes, in the case format
     def change(self, item: Value) -> Change:
@@ -296,7 +297,8 @@ class Words:
     def label(self, kind: Optional[Kind], value: Value) -> str:
         if kind is None:
             return str(value)
-        return self.schema.value_label(kind, _plain(value))
+        words = self.value_words.get((kind.vocabulary or "", str(value)))
+        return words if words is not None else self.schema.value_label(kind, _plain(value))
 
     def entry_words(self, field: str, n: Value) -> str:
         entries = self.case.get(field) or ()
