@@ -130,3 +130,34 @@ def test_tocilizumab_biosimilars_are_not_actemra_sc_for_row_a():
     for drug in ["tyenne_sc", "avtozma_sc"]:
         d = decide(ra_case([{"drug": "methotrexate", "outcome": "failure", "months": 4}, {"drug": drug, "outcome": "failure"}, {"drug": "cimzia", "outcome": "failure"}]))
         assert d.met("3.C.A") is False
+
+
+# --- 3.A.ii in the author's loop ------------------------------------------------------------
+
+
+def test_verify_space_exercises_the_for_field(kb_copy):
+    """Without the rule that an entry keeps what it was taken for, monotonic fails: adding 'for' another condition takes a trial away."""
+    from kineret_asp.verify import verify_kb
+
+    path = kb_copy / "properties" / "monotonic.lp"
+    text = path.read_text()
+    line = ":- case_history_for(b, N, _), case_history(a, N, _, _), not case_history_for(a, N, _)."
+    assert line in text
+    path.write_text(text.replace(line, ""))
+    (result,) = verify_kb(kb_copy, ["monotonic"])
+    assert not result.holds
+    a, b = result.counterexample["a"], result.counterexample["b"]
+    assert evaluate(a, kb_copy).decision == "approved" and evaluate(b, kb_copy).decision != "approved"
+    assert any("for" in e and "for" not in x for e, x in zip(b["medication_history"], a["medication_history"]))
+
+
+def test_check_reads_space_values_by_the_field_they_name(kb_copy):
+    from kineret_asp.check import check_kb
+
+    path = kb_copy / "verify" / "space.lp"
+    text = path.read_text()
+    assert "space_entry_value(medication_history, for, (rheumatoid_arthritis; ankylosing_spondylitis))." in text
+    path.write_text(text.replace("(rheumatoid_arthritis; ankylosing_spondylitis))", "(rheumatoid_arthritis; ankylosing_spondylits))"))
+    errors = [d for d in check_kb(kb_copy).diagnostics if d.severity == "error"]
+    assert len(errors) == 1 and "unknown indication key 'ankylosing_spondylits'" in errors[0].message
+    assert "did you mean 'ankylosing_spondylitis'?" in errors[0].message
