@@ -27,7 +27,6 @@ addition can meet.
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
@@ -42,10 +41,10 @@ from .schema import KEY, CaseSchema, Kind
 from .solving import ground_program, models
 from .symmetry import group_classes, nonrepresentatives
 from .terms import Const, SymbolDecoder, Value, term_text
+from .wording import PLACEHOLDER, entry_templates, entry_words, optional_fill
 
 MAX_MODELS = 50_000
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
-_OPTIONAL = re.compile(r"\{\?((?:[^{}]|\{\w+\})*)\}")
+_PLACEHOLDER = PLACEHOLDER
 
 
 class AbductionLimit(KineretError):
@@ -241,7 +240,7 @@ class Words:
         self.doc = documentation
         self.templates = {str(k): (str(s), str(c), str(sub)) for k, s, c, sub in kb.facts("documentation_text", 4)}
         self.kind_rank = {k: i for i, k in enumerate(self.templates)}
-        self.entry_texts = {str(f): str(t) for f, t in kb.facts("entry_text", 2)}
+        self.entry_texts = entry_templates(kb)
         self.value_words = {(str(v), str(k)): str(t) for v, k, t in kb.facts("documentation_value", 3)}
 
     # the change an item makes, in the case format
@@ -302,11 +301,9 @@ class Words:
 
     def entry_words(self, field: str, n: Value) -> str:
         entries = self.case.get(field) or ()
-        template = self.entry_texts.get(field)
-        if not isinstance(n, int) or n >= len(entries) or template is None:
+        if not isinstance(n, int) or n >= len(entries) or field not in self.entry_texts:
             return f"{field}[{n}]"
-        entry = entries[n]
-        return optional_fill(template, {e.name: self.label(e.kind, entry[e.name]) for e in self.schema.by_name[field].entry_fields if entry[e.name] is not None})
+        return entry_words(self.schema, self.entry_texts, self.schema.by_name[field], entries[n], self.schema.value_label)
 
     def order(self, vocabulary_value: tuple[Any, str], kind_hint: Optional[str] = None) -> tuple:
         raw, _ = vocabulary_value
@@ -373,15 +370,6 @@ class Words:
                 out.append(s)
                 done.add(s)
         return out
-
-
-def optional_fill(template: str, values: dict[str, str]) -> str:
-    """Fill {name} placeholders; a {?...} part is left out when a value in it is not given."""
-    def part(m: re.Match) -> str:
-        inner = m.group(1)
-        return fill(inner, values) if all(n in values for n in _PLACEHOLDER.findall(inner)) else ""
-
-    return fill(_OPTIONAL.sub(part, template), values)
 
 
 def _or_join(words: list[str], separator: str, last: str) -> str:
@@ -499,11 +487,15 @@ def item_changes(case: CaseLike, kb: KbLike = None) -> dict[Value, Change]:
     """Every documentation item the KB lets a prescriber add to this case, with its case change (every key, no grouping)."""
     knowledge = resolve_kb(kb)
     loaded = load_case(case, knowledge)
-    control = _ground(loaded, knowledge, [], ["#show."])
+    # the items of the case as given: true in its one answer (grounding alone may leave them undecided)
+    control = _ground(loaded, knowledge, [], ["#show.", ":- abduce(_).", f"#show item__(I) : abducible({GIVEN}, I)."])
     documentation = Documentation.read(control)
     words = Words(knowledge, loaded, documentation)
     decode = SymbolDecoder()
-    items = [decode(a.symbol.arguments[1]) for a in control.symbolic_atoms.by_signature("abducible", 2) if str(a.symbol.arguments[0]) == GIVEN]
+    items: list[Value] = []
+    for model in models(control, 60.0):
+        items = [decode(s.arguments[0]) for s in model.symbols(shown=True)]
+        break
     return {item: words.change(item) for item in sorted(items, key=repr)}
 
 

@@ -2,9 +2,9 @@
 
 :func:`build_decision` turns the atoms a KB shows for one case into a
 :class:`Decision`; nothing here decides anything, it only arranges the
-solver's answer (criteria tree, unmet ids, reasons, notes) with the KB's
-words, in the KB's order. ``to_dict`` is the public decision format;
-``render_text`` is what a reviewer reads.
+solver's answer (criteria tree, unmet ids, reasons, notes, the evidence of
+each criterion) with the KB's words, in the KB's order. ``to_dict`` is the
+public decision format; ``render_text`` is what a reviewer reads.
 """
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import KineretError
 from .knowledge import Vocabulary
+from .schema import ENTRIES, LIST
 from .terms import Const, Value
+from .wording import entry_templates, entry_words
 
 if TYPE_CHECKING:  # pragma: no cover
     from .case import Case
@@ -23,20 +25,75 @@ if TYPE_CHECKING:  # pragma: no cover
 APPROVED = "approved"  # the decision format's word for an approval
 
 
+COUNTED = "counted"  # the framework's status of a case fact that counted (framework/evidence.lp)
+NOT_COUNTED = "not_counted"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A case fact a criterion read: where it is, its values, whether it counted and why not.
+
+    ``value`` is the fact as the case format writes it (an entry's fields,
+    a list item, a field's value; held hashable in ``data``); ``subject``
+    names it in the KB's words; ``reason`` is the KB's key for why it did
+    not count.
+    """
+
+    field: str
+    subject: str
+    status: str  # COUNTED | NOT_COUNTED
+    reason: Optional[str]
+    text: str
+    data: Any = None
+
+    @property
+    def counted(self) -> bool:
+        return self.status == COUNTED
+
+    @property
+    def value(self) -> Any:
+        return _thawed(self.data)
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"field": self.field, "value": self.value, "status": self.status}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        out["text"] = self.text
+        return out
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, dict):
+        return ("__object__", tuple((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return ("__list__", tuple(_frozen(v) for v in value))
+    return value
+
+
+def _thawed(value: Any) -> Any:
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "__object__":
+        return {k: _thawed(v) for k, v in value[1]}
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "__list__":
+        return [_thawed(v) for v in value[1]]
+    return value
+
+
 @dataclass(frozen=True)
 class CriterionResult:
-    """One node of the criteria tree: the policy's id and words, met or not."""
+    """One node of the criteria tree: the policy's id and words, met or not, and its evidence."""
 
     id: str
     text: str
     met: bool
     children: tuple["CriterionResult", ...] = ()
     notes: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {"id": self.id, "text": self.text, "met": self.met, "children": [c.to_dict() for c in self.children]}
         if self.notes:
             out["notes"] = list(self.notes)
+        out["evidence"] = [e.to_dict() for e in self.evidence]
         return out
 
     def walk(self):
@@ -148,6 +205,11 @@ def field_path(value: Value) -> str:
     return str(value)
 
 
+def _plain_value(value: Value) -> Any:
+    """A value the solver answered, as the case format writes it."""
+    return str(value) if isinstance(value, Const) else value
+
+
 def _one(output: dict[str, list[tuple]], name: str, required: bool = True) -> Optional[Value]:
     values = output.get(name, [])
     if len(values) > 1:
@@ -168,25 +230,28 @@ class DecisionBuilder:
         self.rank = self.vocab.criterion_rank()
         self.reason_rank = {r: i for i, r in enumerate(self.vocab.reason_texts)}
         self.echo_fields = [str(a[0]) for a in kb.facts("decision_echo", 1)]
+        self.evidence_texts = {k: str(t) for k, t in kb.facts("evidence_text", 2)}
+        self.entry_texts = entry_templates(kb)
         self._trees: dict[tuple, tuple[tuple[CriterionResult, ...], tuple[str, ...]]] = {}
 
     def id_order(self, cid: str) -> tuple:
         return (0, self.rank[cid], "") if cid in self.rank else (1, 0, cid)
 
-    def tree(self, applies: frozenset, unmet_ids: frozenset, node_notes: tuple) -> tuple[tuple[CriterionResult, ...], tuple[str, ...]]:
-        key = (applies, unmet_ids, node_notes)
+    def tree(self, applies: frozenset, unmet_ids: frozenset, node_notes: tuple, node_evidence: tuple = ()) -> tuple[tuple[CriterionResult, ...], tuple[str, ...]]:
+        key = (applies, unmet_ids, node_notes, node_evidence)
         hit = self._trees.get(key)
         if hit is not None:
             return hit
         vocab = self.vocab
         notes = dict(node_notes)
+        evidence = dict(node_evidence)
 
         def node(cid: str) -> CriterionResult:
             crit = vocab.criteria.get(cid)
             if crit is None:
                 raise KbAnswerError(f"the KB says criterion {cid!r} applies but declares no criterion({cid!r}, ...)")
             kids = tuple(node(k) for k in vocab.children.get(cid, ()) if k in applies)
-            return CriterionResult(cid, crit.text, cid not in unmet_ids, kids, notes.get(cid, ()))
+            return CriterionResult(cid, crit.text, cid not in unmet_ids, kids, notes.get(cid, ()), evidence.get(cid, ()))
 
         roots = sorted((c for c in applies if c in vocab.criteria and vocab.criteria[c].parent is None), key=self.id_order)
         criteria = tuple(node(r) for r in roots)
@@ -195,6 +260,55 @@ class DecisionBuilder:
             self._trees.clear()
         self._trees[key] = (criteria, unmet)
         return criteria, unmet
+
+    def evidence(self, case: "Case", atoms: list[tuple]) -> tuple[tuple[str, tuple[Evidence, ...]], ...]:
+        """Each criterion's evidence, with the case's values filled in, in the case's order."""
+        per_node: dict[str, list[tuple[tuple, Evidence]]] = {}
+        ranks = self.field_ranks(case)
+        for cid, where, status in atoms:
+            item = self.one_evidence(case, where, status)
+            name = where[0] if isinstance(where, tuple) else str(where)
+            order = (ranks.get(name, len(ranks)), len(item.field), item.field, item.status, item.reason or "")
+            per_node.setdefault(str(cid), []).append((order, item))
+        return tuple((cid, tuple(e for _, e in sorted(items, key=lambda x: x[0]))) for cid, items in sorted(per_node.items()))
+
+    def field_ranks(self, case: "Case") -> dict[str, int]:
+        """Evidence comes in the order the case format declares its fields (entries by number)."""
+        schema = case.schema
+        return self.kb.derived("field_ranks", lambda: {f.name: i for i, f in enumerate(schema.fields)}) if schema is not None else {}
+
+    def resolve(self, case: "Case", where: Value) -> tuple[str, str, Any]:
+        """A field path term as (path, words, value): ``f(2)`` entry 2 of an entries field, ``f(v)`` an item of a list, ``f`` a field."""
+        schema = case.schema
+        if schema is None:
+            raise KbAnswerError("evidence needs a validated case")
+        name, arg = (where[0], where[1]) if isinstance(where, tuple) and len(where) == 2 else (str(where), None)
+        f = schema.by_name.get(name)
+        if f is None:
+            raise KbAnswerError(f"the KB gives evidence about {field_path(where)}, which is not a case field")
+        values = case.get(name)
+        if f.kind.name == ENTRIES and isinstance(arg, int) and values is not None and 0 <= arg < len(values):
+            entry = values[arg]
+            return f"{name}[{arg}]", entry_words(schema, self.entry_texts, f, entry), _frozen(entry.to_dict())
+        if f.kind.name == LIST and arg is not None and values is not None:
+            plain = _plain_value(arg)
+            index = next((i for i, v in enumerate(values) if v == plain), None)
+            path = f"{name}[{index}]" if index is not None else name
+            return path, schema.value_label(f.kind, plain), plain
+        if arg is None:
+            return name, schema.value_label(f.kind, values) if values is not None else "", _frozen(values)
+        raise KbAnswerError(f"the KB gives evidence about {field_path(where)}, which the case does not have")
+
+    def one_evidence(self, case: "Case", where: Value, status: Value) -> Evidence:
+        path, subject, value = self.resolve(case, where)
+        counted = self.evidence_texts.get(COUNTED, COUNTED)
+        if isinstance(status, tuple) and len(status) == 2 and status[0] == NOT_COUNTED:
+            reason = status[1]
+            words = self.evidence_texts.get(reason, str(reason))
+            return Evidence(path, subject, NOT_COUNTED, str(reason), self.vocab.word("not_counted", reason=words), value)
+        if str(status) == COUNTED:
+            return Evidence(path, subject, COUNTED, None, counted, value)
+        raise KbAnswerError(f"the KB gives evidence with status {status!r}; expected {COUNTED} or {NOT_COUNTED}(Reason)")
 
     def build(self, case: "Case", output: dict[str, list[tuple]]) -> Decision:
         """Arrange one case's answer atoms into a Decision."""
@@ -208,7 +322,8 @@ class DecisionBuilder:
             notes.append(Note(str(cid), text, field_path(where)))
             if str(cid) in applies and text not in node_notes.get(str(cid), []):
                 node_notes.setdefault(str(cid), []).append(text)
-        criteria, unmet = self.tree(applies, unmet_ids, tuple(sorted((k, tuple(v)) for k, v in node_notes.items())))
+        node_evidence = self.evidence(case, output.get("evidence", []))
+        criteria, unmet = self.tree(applies, unmet_ids, tuple(sorted((k, tuple(v)) for k, v in node_notes.items())), node_evidence)
         details: dict[str, dict[str, list]] = {}
         for rid, detail in sorted(output.get("reason_detail", []), key=repr):
             name, value = (detail[0], detail[1]) if isinstance(detail, tuple) and len(detail) == 2 else (str(detail), None)
@@ -256,6 +371,15 @@ def verdict(decision: Decision, vocab: Vocabulary, with_unmet: bool = True) -> s
     return words
 
 
+def node_notes(decision: Decision, node: CriterionResult) -> list[str]:
+    """A node's notes a reader still needs once its evidence is shown: those about other case facts."""
+    shown = {e.field for e in node.evidence}
+    about = [n for n in decision.notes if n.id == node.id]
+    if not about:
+        return list(node.notes)
+    return [t for t in node.notes if not all(n.field in shown for n in about if n.text == t)]
+
+
 def render_text(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = None, kb: "Optional[KnowledgeBase]" = None) -> str:
     """The decision as a reviewer reads it: header, criteria tree, reasons, decision."""
     w = vocab.word
@@ -278,8 +402,10 @@ def render_text(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = 
         def show(node: CriterionResult, depth: int) -> None:
             mark = w("met_mark") if node.met else w("unmet_mark")
             lines.append(f"{'  ' * depth}{mark} {node.id}  {node.text}")
-            for note in node.notes:
+            for note in node_notes(decision, node):
                 lines.append(f"{'  ' * depth}{pad}{w('note_line', text=note)}")
+            for e in node.evidence:
+                lines.append(f"{'  ' * depth}{pad}{w('evidence_line', field=e.field, subject=e.subject, status=e.text)}")
             for child in node.children:
                 show(child, depth + 1)
 

@@ -161,3 +161,104 @@ def test_check_reads_space_values_by_the_field_they_name(kb_copy):
     errors = [d for d in check_kb(kb_copy).diagnostics if d.severity == "error"]
     assert len(errors) == 1 and "unknown indication key 'ankylosing_spondylits'" in errors[0].message
     assert "did you mean 'ankylosing_spondylitis'?" in errors[0].message
+
+
+# --- evidence on every criterion ------------------------------------------------------------
+
+
+def node(decision, cid):
+    return next(n for root in decision.criteria for n in root.walk() if n.id == cid)
+
+
+def evidence_of(decision, cid):
+    return [(e.field, e.status, e.reason) for e in node(decision, cid).evidence]
+
+
+def test_met_leaves_carry_the_case_facts_that_met_them_with_their_values():
+    d = decide(ra_case([{"drug": "methotrexate", "outcome": "failure", "months": 4}, {"drug": "cimzia", "outcome": "failure", "months": 6}, {"drug": "enbrel", "outcome": "intolerance"}]))
+    assert d.decision == "approved"
+    (mtx,) = node(d, "3.A.i").evidence
+    assert (mtx.field, mtx.status, mtx.value) == ("medication_history[0]", "counted", {"drug": "methotrexate", "outcome": "failure", "months": 4, "sample": False})
+    assert mtx.subject == "methotrexate failure, 4 months"
+    assert evidence_of(d, "3.A.ii") == [("medication_history[1]", "counted", None), ("medication_history[2]", "counted", None)]
+    assert evidence_of(d, "3.B") == [("prescriber_specialties[0]", "counted", None)]
+    assert evidence_of(d, "3.C.C") == [("medication_history[1]", "counted", None)]
+    assert evidence_of(d, "3.C.D") == [("medication_history[2]", "counted", None)]
+    assert evidence_of(d, "3.C.A") == []
+
+
+@pytest.mark.parametrize(
+    "case, cid, field, reason",
+    [
+        (ra_case([{"drug": "methotrexate", "outcome": "failure", "months": 2}]), "3.A.i", "medication_history[0]", "failure_too_short"),
+        (ra_case([{"drug": "methotrexate", "outcome": "failure"}]), "3.A.i", "medication_history[0]", "failure_length_unknown"),
+        (ra_case([{"drug": "methotrexate", "outcome": "failure", "months": 6, "sample": True}]), "3.A.i", "medication_history[0]", "sample"),
+        (ra_case([{"drug": "leflunomide", "outcome": "contraindication"}]), "3.A.i", "medication_history[0]", "not_all_csdmards"),
+        (ra_case([{"drug": "leflunomide", "outcome": "tried", "months": 12}]), "3.A.i", "medication_history[0]", "a_trial_is_not_a_failure"),
+        (ra_case([{"drug": "enbrel", "outcome": "contraindication"}]), "3.A.ii", "medication_history[0]", "contraindication_not_a_trial"),
+        (ra_case([{"drug": "enbrel", "outcome": "tried", "for": "ankylosing_spondylitis"}]), "3.A.ii", "medication_history[0]", "taken_for_another_condition"),
+        (ra_case([{"drug": "cosentyx", "outcome": "failure"}]), "3.A.ii", "medication_history[0]", "no_rheumatoid_arthritis_tick"),
+        (ra_case([{"drug": "kineret", "outcome": "tried"}], request="continuation"), "3.A.ii", "medication_history[0]", "own_course"),
+        (ra_case([{"drug": "enbrel", "outcome": "failure", "sample": True}]), "3.A.ii", "medication_history[0]", "sample"),
+        (ra_case([{"drug": "prednisone", "outcome": "failure"}]), "3.A.ii", "medication_history[0]", "unnamed_drug"),
+        (ra_case([{"drug": "cimzia", "outcome": "tried"}]), "3.C.C", "medication_history[0]", "a_trial_is_not_failure_contraindication_or_intolerance"),
+        (ra_case([{"drug": "amjevita", "outcome": "failure"}]), "3.C.B", "medication_history[0]", "not_a_brand_of_the_row"),
+        (ra_case([{"drug": "tyenne_sc", "outcome": "failure"}]), "3.C.A", "medication_history[0]", "not_a_brand_of_the_row"),
+        (ra_case(prescriber_specialties=["dermatology"]), "3.B", "prescriber_specialties[0]", "specialty_not_named"),
+        ({"indication": "dira", "genetic_tests": [{"gene": "NLRP3", "result": "mutation_confirmed"}]}, "2.A", "genetic_tests[0]", "another_gene"),
+        ({"indication": "dira", "genetic_tests": [{"gene": "IL1RN", "result": "pending"}]}, "2.A", "genetic_tests[0]", "no_mutation_confirmed"),
+        ({"indication": "caps", "prescriber_specialties": ["genetics"]}, "1.A", "indication", "syndrome_not_given"),
+    ],
+)
+def test_unmet_criteria_say_what_was_found_and_why_it_did_not_count(case, cid, field, reason, kb):
+    d = decide(case)
+    assert d.met(cid) is False
+    found = [e for e in node(d, cid).evidence if e.field == field]
+    assert [(e.status, e.reason) for e in found] == [("not_counted", reason)]
+    words = dict((str(k), str(t)) for k, t in kb.facts("evidence_text", 2))[reason]
+    assert words in found[0].text and found[0].text != reason
+
+
+def test_every_reason_a_rule_gives_has_its_words_in_the_kb(kb):
+    import re
+
+    reasons = {m for text in kb.texts.values() for m in re.findall(r"not_counted\(([a-z]\w*)\)", text)}
+    words = {str(k) for k, _ in kb.facts("evidence_text", 2)}
+    assert reasons and reasons <= words, sorted(reasons - words)
+
+
+def test_the_json_decision_has_an_evidence_list_on_every_node():
+    data = decide(ra_case([{"drug": "methotrexate", "outcome": "failure", "months": 2}])).to_dict()
+    nodes = []
+
+    def walk(n):
+        nodes.append(n)
+        for c in n["children"]:
+            walk(c)
+
+    for root in data["criteria"]:
+        walk(root)
+    assert nodes and all(isinstance(n["evidence"], list) for n in nodes)
+    (item,) = next(n for n in nodes if n["id"] == "3.A.i")["evidence"]
+    assert item == {
+        "field": "medication_history[0]",
+        "value": {"drug": "methotrexate", "outcome": "failure", "months": 2, "sample": False},
+        "status": "not_counted",
+        "reason": "failure_too_short",
+        "text": "not counted: documented for less than 3 months; 3.A.i asks for failure after 3 months",
+    }
+
+
+def test_the_text_tree_shows_the_evidence_under_each_leaf(tmp_path):
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(ra_case([{"drug": "methotrexate", "outcome": "failure", "months": 2}, {"drug": "cosentyx", "outcome": "failure", "months": 6}])))
+    out = CliRunner().invoke(main, ["evaluate", str(path)]).output
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if "3.A.i  " in line)
+    assert "evidence: medication_history[0] (methotrexate failure, 2 months): not counted: documented for less than 3 months" in lines[at + 1]
+    assert any("medication_history[1] (Cosentyx failure, 6 months): not counted: the entry does not say what it was taken for" in line for line in lines)
+
+
+def test_evidence_is_the_same_from_both_engines():
+    cases = [ra_case([{"drug": "methotrexate", "outcome": "failure", "months": m}, {"drug": "cosentyx", "outcome": "failure", "for": "rheumatoid_arthritis"}]) for m in (2, 3, 4)]
+    assert [evaluate(c, KB_DIR).to_dict() for c in cases] == [d.to_dict() for d in evaluate_many(cases, KB_DIR)]
