@@ -149,6 +149,7 @@ class Decision:
     route: str
     notes: tuple[Note, ...] = ()
     source: str = field(default="<case>", compare=False)
+    blocking: tuple[str, ...] = ()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -184,6 +185,7 @@ class Decision:
             "authorization_months": self.authorization_months,
             "criteria": [c.to_dict() for c in self.criteria],
             "unmet": list(self.unmet),
+            "blocking": list(self.blocking),
             "reasons": [r.to_dict() for r in self.reasons],
             "route": self.route,
             "notes": [n.to_dict() for n in self.notes],
@@ -333,6 +335,8 @@ class DecisionBuilder:
             for rid in sorted({str(a[0]) for a in output.get("reason", [])}, key=lambda r: (self.reason_rank.get(r, len(self.reason_rank)), r))
         )
         months = _one(output, "authorization_months", required=False)
+        needs = {str(c): int(n) for c, n in output.get("needs", []) if isinstance(n, int)}
+        refers = {str(c): str(d) for c, d in output.get("refers_to", [])}
         return Decision(
             id=case.id,
             policy=vocab.policy_id,
@@ -346,7 +350,73 @@ class DecisionBuilder:
             route=str(_one(output, "route")),
             notes=tuple(notes),
             source=case.source,
+            blocking=blocking(criteria, needs, refers),
         )
+
+
+def blocking(criteria: tuple[CriterionResult, ...], needs: dict[str, int], refers: dict[str, str]) -> tuple[str, ...]:
+    """The unmet criteria that stand between a case and approval, in tree order.
+
+    Under an unmet criterion that needs N of its children, the unmet
+    children with the fewest unmet criteria below them are taken, as many
+    as are still missing; when the choice is open (two children as close as
+    each other for the last place), the criterion itself is named, since any
+    of them will do. A criterion without children (or whose rule the KB
+    does not count, needs/2) blocks itself; one that refers to another
+    (refers_to/2) blocks by that one's blockers.
+    """
+    nodes = {n.id: n for root in criteria for n in root.walk()}
+    order = {cid: i for i, cid in enumerate(nodes)}
+    costs: dict[str, float] = {}
+
+    def target(node: CriterionResult, seen: frozenset) -> Optional[CriterionResult]:
+        other = refers.get(node.id)
+        return nodes.get(other) if other is not None and other not in seen else None
+
+    def cost(node: CriterionResult, seen: frozenset = frozenset()) -> float:
+        if node.met:
+            return 0
+        if node.id in costs:
+            return costs[node.id]
+        other = target(node, seen | {node.id})
+        if other is not None:
+            value = cost(other, seen | {node.id})
+        elif not node.children or node.id not in needs:
+            value = 1
+        else:
+            ranked = sorted(cost(k, seen | {node.id}) for k in node.children)
+            need = needs[node.id]
+            value = sum(ranked[:need]) + max(0, need - len(ranked))
+        costs[node.id] = value
+        return value
+
+    found: list[str] = []
+
+    def walk(node: CriterionResult, seen: frozenset) -> None:
+        if node.met or node.id in seen:
+            return
+        seen = seen | {node.id}
+        other = target(node, seen)
+        if other is not None:
+            walk(other, seen)
+            return
+        if not node.children or node.id not in needs:
+            found.append(node.id)
+            return
+        unmet = sorted((k for k in node.children if not k.met), key=lambda k: (cost(k), order[k.id]))
+        missing = needs[node.id] - (len(node.children) - len(unmet))
+        if missing <= 0 or missing > len(unmet):
+            found.append(node.id)
+            return
+        if len(unmet) > missing and cost(unmet[missing - 1]) == cost(unmet[missing]):
+            found.append(node.id)  # an open choice: any of the closest will do
+            return
+        for child in unmet[:missing]:
+            walk(child, seen)
+
+    for root in criteria:
+        walk(root, frozenset())
+    return tuple(dict.fromkeys(found))
 
 
 def builder(kb: "KnowledgeBase") -> DecisionBuilder:
@@ -360,12 +430,14 @@ def build_decision(case: "Case", output: dict[str, list[tuple]], kb: "KnowledgeB
 
 
 def verdict(decision: Decision, vocab: Vocabulary, with_unmet: bool = True) -> str:
-    """The decision's headline words: APPROVED for up to 12 months, CRITERIA NOT MET (unmet: ...)."""
+    """The decision's headline words: APPROVED for up to 12 months, CRITERIA NOT MET (blocking: ...)."""
     words = vocab.decision_texts.get(decision.decision, decision.decision)
     if decision.approved:
         return vocab.word("approved_for", decision=words, months=decision.authorization_months)
     if decision.reasons:
         return f"{words} ({', '.join(r.id for r in decision.reasons)})"
+    if with_unmet and decision.blocking:
+        return f"{words} ({vocab.word('blocking_label', ids=', '.join(decision.blocking))})"
     if with_unmet and decision.unmet:
         return f"{words} ({vocab.word('unmet_label', ids=', '.join(decision.unmet))})"
     return words

@@ -15,7 +15,7 @@ from kineret_asp import CaseError, evaluate, evaluate_many, load_case
 from kineret_asp.cli import main
 from kineret_asp.terms import Const
 
-from .conftest import KB_DIR, decide, ra_case
+from .conftest import FACTS, KB_DIR, decide, ra_case
 
 FULL_RA = [
     {"drug": "methotrexate", "outcome": "failure", "months": 4},
@@ -262,3 +262,59 @@ def test_the_text_tree_shows_the_evidence_under_each_leaf(tmp_path):
 def test_evidence_is_the_same_from_both_engines():
     cases = [ra_case([{"drug": "methotrexate", "outcome": "failure", "months": m}, {"drug": "cosentyx", "outcome": "failure", "for": "rheumatoid_arthritis"}]) for m in (2, 3, 4)]
     assert [evaluate(c, KB_DIR).to_dict() for c in cases] == [d.to_dict() for d in evaluate_many(cases, KB_DIR)]
+
+
+# --- what blocks approval ---------------------------------------------------------------------
+
+
+def test_a_continuation_missing_only_a_response_is_blocked_by_R_B_alone():
+    d = evaluate(FACTS / "continuation" / "ra_no_response.json", KB_DIR)
+    assert d.blocking == ("R.B",)
+    assert set(d.unmet) == {"3.C.A", "3.C.B", "3.C.E", "3.C.F", "R", "R.B"}, "unmet stays as it was"
+
+
+@pytest.mark.parametrize(
+    "case, blocking",
+    [
+        (ra_case(FULL_RA), ()),
+        (ra_case(FULL_RA, current_medications=["enbrel"]), ()),
+        (ra_case(FULL_RA[:2]), ("3.C",)),
+        (ra_case([{"drug": "methotrexate", "outcome": "failure", "months": 2}, {"drug": "cimzia", "outcome": "contraindication"}, {"drug": "enbrel", "outcome": "contraindication"}]), ("3.A",)),
+        (ra_case(FULL_RA, prescriber_specialties=[]), ("3.B",)),
+        (ra_case(FULL_RA, prescriber_specialties=[], request="continuation"), ("3.B", "R.B")),
+        ({"indication": "dira"}, ("2.A", "2.B")),
+        ({"indication": "caps", "prescriber_specialties": ["genetics"]}, ("1.A",)),
+        ({"indication": "stills_disease", "request": "continuation", "beneficial_response": True}, ("4",)),
+        ({**ra_case(FULL_RA), "plan": None}, ("3.C",)),
+    ],
+)
+def test_blocking_names_the_unmet_criteria_between_the_case_and_approval(case, blocking):
+    assert decide(case).blocking == blocking
+
+
+def test_blocking_takes_the_closest_alternatives_under_a_one_of_node():
+    from kineret_asp.decision import CriterionResult as N, blocking
+
+    def leaf(cid, met=False):
+        return N(cid, cid, met)
+
+    far = N("Y", "", False, (leaf("Y1"), leaf("Y2")))
+    near = N("Z", "", False, (leaf("Z1", True), leaf("Z2")))
+    root = N("X", "", False, (far, near))
+    needs = {"X": 1, "Y": 2, "Z": 2}
+    assert blocking((root,), needs, {}) == ("Z2",)
+    tie = N("X", "", False, (N("Y", "", False, (leaf("Y1", True), leaf("Y2"))), near))
+    assert blocking((tie,), needs, {}) == ("X",), "an open choice names the node itself"
+    two_of_three = N("T", "", False, (leaf("A", True), leaf("B"), N("C", "", False, (leaf("C1"), leaf("C2")))))
+    assert blocking((two_of_three,), {"T": 2, "C": 2}, {}) == ("B",)
+    refers = N("R", "", False, (leaf("R.A"), leaf("R.B")))
+    assert blocking((root, refers), {**needs, "R": 2}, {"R.A": "X"}) == ("Z2", "R.B")
+
+
+def test_the_decision_format_gains_blocking_next_to_unmet_and_the_headline_shows_it():
+    data = evaluate(FACTS / "continuation" / "ra_no_response.json", KB_DIR).to_dict()
+    keys = list(data)
+    assert keys.index("blocking") == keys.index("unmet") + 1
+    assert data["blocking"] == ["R.B"]
+    out = CliRunner().invoke(main, ["evaluate", str(FACTS / "continuation" / "ra_no_response.json")]).output
+    assert "Decision: CRITERIA NOT MET (blocking: R.B)" in out
