@@ -57,15 +57,22 @@ def item_kind(item: Value) -> str:
 
 @dataclass(frozen=True)
 class Requirement:
-    """One piece of documentation to add: any one of its alternatives will do."""
+    """One piece of documentation to add (or a question to answer): any one of its alternatives will do.
+
+    ``parts`` are its alternatives in words, each a whole phrase (``text``
+    joins them); a question (``question/1`` in the KB) asks for a fact of
+    the case to be stated, not for documentation to be obtained.
+    """
 
     kind: str
     items: tuple[Value, ...]
     text: str
     alternatives: tuple[Change, ...]
+    parts: tuple[str, ...] = ()
+    question: bool = False
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "text": self.text, "any_of": [c.to_dict() for c in self.alternatives]}
+        return {"kind": self.kind, "text": self.text, "parts": list(self.parts or (self.text,)), "question": self.question, "any_of": [c.to_dict() for c in self.alternatives]}
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,10 @@ class Option:
     @property
     def size(self) -> int:
         return len(self.requirements)
+
+    @property
+    def questions(self) -> int:
+        return sum(r.question for r in self.requirements)
 
     @property
     def text(self) -> str:
@@ -99,7 +110,7 @@ class Option:
         return [r.alternatives[0] for r in self.requirements]
 
     def to_dict(self) -> dict:
-        return {"size": self.size, "text": self.text, "count": self.count(), "requirements": [r.to_dict() for r in self.requirements]}
+        return {"size": self.size, "questions": self.questions, "text": self.text, "count": self.count(), "requirements": [r.to_dict() for r in self.requirements]}
 
 
 @dataclass(frozen=True)
@@ -242,6 +253,7 @@ class Words:
         self.kind_rank = {k: i for i, k in enumerate(self.templates)}
         self.entry_texts = entry_templates(kb)
         self.value_words = {(str(v), str(k)): str(t) for v, k, t in kb.facts("documentation_value", 3)}
+        self.questions = {str(k) for (k,) in kb.facts("question", 1)}
 
     # the change an item makes, in the case format
     def change(self, item: Value) -> Change:
@@ -322,6 +334,11 @@ class Words:
 
     # grouped words
     def requirement(self, kind: str, items: Sequence[Value]) -> str:
+        """The words of a requirement: its alternatives joined in one line."""
+        return self.vocab.word("or_else").join(self.parts(kind, items))
+
+    def parts(self, kind: str, items: Sequence[Value]) -> list[str]:
+        """A requirement's alternatives in words: one phrase per set of choices, its subjects listed."""
         sentence, choice, subject = self.templates.get(kind, ("{subject}", "", "{value}"))
         w = self.vocab.word
         by_subject: dict[str, list[str]] = {}
@@ -346,7 +363,7 @@ class Words:
             subject_text = names[0] if len(names) == 1 else w("one_of", items=w("list_separator").join(names))
             choice_text = _or_join(list(choices), w("list_separator"), w("last_or"))
             parts.append(fill(sentence, {"subject": subject_text, "choice": choice_text}))
-        return w("or_else").join(parts)
+        return parts
 
     def named(self, subjects: list[str], raw: dict[str, Any]) -> list[str]:
         """Subject words, a whole key group named once by the group's name."""
@@ -440,9 +457,11 @@ def group_options(choices: Sequence[frozenset], kb: KnowledgeBase, case: Case, d
     built = []
     for opt in options:
         requirements = []
-        for kind, items in sorted(opt, key=lambda g: min(words.item_key(i) for i in g[1])):
+        # questions first, then documentation, each in the KB's order
+        for kind, items in sorted(opt, key=lambda g: (g[0] not in words.questions, min(words.item_key(i) for i in g[1]))):
             ordered = tuple(sorted(items, key=words.item_key))
-            requirements.append(Requirement(kind, ordered, words.requirement(kind, ordered), tuple(words.change(i) for i in ordered)))
+            parts = tuple(words.parts(kind, ordered))
+            requirements.append(Requirement(kind, ordered, kb.vocabulary.word("or_else").join(parts), tuple(words.change(i) for i in ordered), parts, kind in words.questions))
         built.append(Option(tuple(requirements), kb.vocabulary.word("and_also")))
     built.sort(key=lambda o: (o.size, o.text))
     return built
@@ -466,6 +485,33 @@ def missing(case: CaseLike, kb: KbLike = None) -> Missing:
     return Missing(loaded, decision, "options", tuple(group_options(choices, knowledge, loaded, documentation)))
 
 
+def option_counts(option: Option, kb: KnowledgeBase) -> str:
+    """How much an option asks for, in the KB's words: "1 question, 2 additions"."""
+    w = kb.vocabulary.word
+    questions, additions = option.questions, option.size - option.questions
+    counts = []
+    if questions:
+        counts.append(w("count", count=questions, what=w("questions" if questions > 1 else "question")))
+    if additions:
+        counts.append(w("count", count=additions, what=w("additions" if additions > 1 else "addition")))
+    return w("list_separator").join(counts)
+
+
+def option_lines(option: Option, kb: KnowledgeBase) -> list[tuple[int, str]]:
+    """An option as (depth, line): each requirement one line, a requirement's alternatives a list below it."""
+    w = kb.vocabulary.word
+    out: list[tuple[int, str]] = []
+    for r in option.requirements:
+        parts = r.parts or (r.text,)
+        head = "missing_question" if r.question else "missing_requirement"
+        if len(parts) == 1:
+            out.append((0, w(head, text=parts[0])))
+            continue
+        out.append((0, w(head, text=w("missing_alternatives"))))
+        out.extend((1, w("missing_alternative", text=p)) for p in parts)
+    return out
+
+
 def render_missing(result: Missing, kb: KnowledgeBase) -> str:
     w = kb.vocabulary.word
     d = result.decision
@@ -479,7 +525,8 @@ def render_missing(result: Missing, kb: KnowledgeBase) -> str:
     else:
         lines.append(w("missing_options", count=len(result.options)))
         for n, opt in enumerate(result.options, 1):
-            lines.append("  " + w("missing_option", n=n, size=opt.size, additions=w("additions" if opt.size > 1 else "addition"), text=opt.text))
+            lines.append("  " + w("missing_option", n=n, counts=option_counts(opt, kb)))
+            lines.extend("     " + "  " * depth + text for depth, text in option_lines(opt, kb))
     return "\n".join(lines) + "\n"
 
 

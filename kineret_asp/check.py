@@ -40,7 +40,7 @@ PACKAGE_READS: set[Signature] = {
     ("policy", 2), ("effective_from", 1), ("effective_to", 1), ("policy_drug_name", 1), ("vocabulary", 2),
     ("key_group", 3), ("key_group_name", 3), ("criterion", 4), ("combinator", 2), ("reason_text", 2),
     ("note_text", 2), ("text", 2), ("decision_text", 2), ("route_text", 2), ("abducible", 1), ("documents", 2),
-    ("documents_entry", 3), ("documentation_text", 4), ("documentation_value", 3), ("entry_text", 2), ("evidence_text", 2), ("decision_echo", 1),
+    ("documents_entry", 3), ("documentation_text", 4), ("documentation_value", 3), ("question", 1), ("entry_text", 2), ("evidence_text", 2), ("decision_echo", 1),
     ("input_field", 4), ("input_atom", 2), ("entry_field", 5), ("entry_atom", 3), ("field_role", 2),
     ("header_field", 3), ("kb_problem", 2),
     # read by verify and diff from the property and space parts

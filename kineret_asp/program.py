@@ -509,6 +509,9 @@ class Compiled:
                     lines.append(f"set__({n}) :- {doc}, set({n}, _)).")
             lines += ["#defined set__/1.", "#defined removed__/2.", "#defined set_entry__/3.", "#defined nonrepresentative__/1."]
             lines.append(f"{{ abduce(I) : abducible({GIVEN}, I) }}.")
+            # a field (or an entry's field) is set to one value at most
+            lines.append(f":- abduce(I), abduce(J), I != J, documents({GIVEN}, I, set(F, _)), documents({GIVEN}, J, set(F, _)).")
+            lines.append(f":- abduce(I), abduce(J), I != J, documents({GIVEN}, I, set(F, N, S, _)), documents({GIVEN}, J, set(F, N, S, _)).")
             # one representative of keys no case can tell apart (the brands of one product)
             lines.append(f":- abduce(I), documents_entry({GIVEN}, I, _, K), nonrepresentative__(K).")
             lines.append(f":- abduce(I), documents({GIVEN}, I, add(_, K)), nonrepresentative__(K).")

@@ -11,7 +11,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from kineret_asp import CaseError, evaluate, evaluate_many, load_case
+from kineret_asp import CaseError, evaluate, evaluate_many, load_case, what_if
+from kineret_asp.abduction import missing
 from kineret_asp.cli import main
 from kineret_asp.terms import Const
 
@@ -318,3 +319,102 @@ def test_the_decision_format_gains_blocking_next_to_unmet_and_the_headline_shows
     assert data["blocking"] == ["R.B"]
     out = CliRunner().invoke(main, ["evaluate", str(FACTS / "continuation" / "ra_no_response.json")]).output
     assert "Decision: CRITERIA NOT MET (blocking: R.B)" in out
+
+
+# --- `missing` that reads well ----------------------------------------------------------------
+
+
+def test_a_missing_plan_type_is_a_question_to_answer_not_a_blocker():
+    result = missing(FACTS / "ra" / "no_plan.json", KB_DIR)
+    assert result.status == "options"
+    (option,) = result.options
+    (req,) = option.requirements
+    assert req.question and option.questions == 1
+    assert req.text == "state the plan type: Employer Group Plans or Individual and Family Plan"
+    assert {c.to_dict()["value"] for c in req.alternatives} == {"employer_group", "individual_family"}
+    assert [what_if(FACTS / "ra" / "no_plan.json", combo, KB_DIR).after.decision for combo in option.expanded()] == ["approved", "approved"]
+    out = CliRunner().invoke(main, ["missing", str(FACTS / "ra" / "no_plan.json")]).output
+    assert "[1 question]" in out and "- question: state the plan type: Employer Group Plans or Individual and Family Plan" in out
+
+
+def test_a_plan_type_is_stated_once_with_the_documentation_it_still_needs():
+    case = ra_case(FULL_RA[:2])
+    del case["plan"]
+    result = missing(case, KB_DIR)
+    assert result.status == "options"
+    for combo in result.expanded():
+        assert sum(c.path == "plan" for c in combo) == 1
+    option = result.options[0]
+    assert option.requirements[0].question and option.size == 2
+    out = CliRunner().invoke(main, ["missing", "-"], input=json.dumps(case)).output
+    assert "[1 question, 1 addition]" in out
+
+
+def test_missing_lists_each_requirement_on_its_line_and_its_alternatives_below_it():
+    out = CliRunner().invoke(main, ["missing", str(FACTS / "ra" / "failure_too_short.json")]).output
+    lines = out.splitlines()
+    at = lines.index("  2. [1 addition]")
+    assert lines[at + 1] == "     - one of:"
+    assert lines[at + 2] == "       - documentation of failure after 3 months to one of: methotrexate, leflunomide, hydroxychloroquine, sulfasalazine"
+    assert lines[at + 3].startswith("       - documentation of failure or intolerance to one of: ")
+    four = lines.index("  4. [4 additions]")
+    assert lines[four + 1:four + 5] == [f"     - documentation of intolerance or contraindication to {d}" for d in ["methotrexate", "leflunomide", "hydroxychloroquine", "sulfasalazine"]]
+    data = json.loads(CliRunner().invoke(main, ["missing", str(FACTS / "ra" / "failure_too_short.json"), "--format", "json"]).output)
+    req = data["options"][1]["requirements"][0]
+    assert len(req["parts"]) == 2 and req["question"] is False and req["text"] == "; or ".join(req["parts"])
+
+
+def test_missing_proposes_an_earlier_biologic_for_rheumatoid_arthritis():
+    history = [{"drug": "cosentyx", "outcome": "failure", "months": 6}, {"drug": "cimzia", "outcome": "contraindication"}, {"drug": "enbrel", "outcome": "contraindication"}]
+    result = missing(ra_case(history), KB_DIR)
+    texts = [r.text for o in result.options for r in o.requirements]
+    assert any(t.startswith("documentation of an earlier biologic or targeted synthetic DMARD for rheumatoid arthritis: ") for t in texts)
+    added = [c.value for combo in result.expanded() for c in combo if c.path == "medication_history"]
+    assert {"drug": "kevzara", "outcome": "tried", "for": "rheumatoid_arthritis"} in added
+    assert not any(v["drug"] in ("cosentyx", "kineret") and v.get("for") for v in added)
+
+
+GRAMMAR_CASES = [
+    ra_case([]),
+    ra_case([{"drug": "methotrexate", "outcome": "failure", "months": 1}, {"drug": "cimzia", "outcome": "contraindication"}], prescriber_specialties=[]),
+    {**ra_case(FULL_RA[:1]), "plan": None},
+    ra_case([{"drug": "sulfasalazine", "outcome": "failure"}], request="continuation"),
+    ra_case(FULL_RA, current_medications=["enbrel", "xeljanz", "amjevita"]),
+    {"indication": "dira"},
+    {"indication": "caps"},
+    {"indication": "stills_disease", "request": "continuation"},
+    {"indication": "sjia", "current_medications": ["rituximab"]},
+]
+BROKEN = [r"[{}]", r"  ", r" ,", r" ;", r"\bof tried\b", r"\btried of\b", r"\bor tried\b", r"\b(of|to) (of|to)\b", r"\bcontraindication of\b", r"\bnone\b", r"[,;:]$", r"^[^a-z]", r"\(\)", r": :"]
+
+
+def rendered_phrases(case, kb):
+    """Every documentation item of a case in words: alone, and all items of a kind together."""
+    from kineret_asp.abduction import Documentation, Words, _ground, item_changes
+
+    loaded = load_case(case, kb)
+    items = list(item_changes(loaded, kb))
+    words = Words(kb, loaded, Documentation.read(_ground(loaded, kb, [], ["#show."])))
+    kinds: dict[str, list] = {}
+    for item in items:
+        kinds.setdefault(item[0] if isinstance(item, tuple) else str(item), []).append(item)
+    for kind, group in kinds.items():
+        for item in group:
+            yield kind, words.parts(kind, [item])
+        yield kind, words.parts(kind, group)
+
+
+def test_every_documentation_item_reads_as_a_phrase(kb):
+    import re
+
+    seen = set()
+    for case in GRAMMAR_CASES:
+        for kind, parts in rendered_phrases(case, kb):
+            seen.add(kind)
+            for phrase in parts:
+                plain = re.sub(r"\w+\[\d+\]", "", phrase)
+                assert phrase and not re.search(r"\b[a-z]+_[a-z_]+\b", plain), phrase
+                for pattern in BROKEN:
+                    assert not re.search(pattern, phrase), (pattern, phrase)
+    assert seen >= {"specialty", "genetic_test", "history", "earlier_biologic", "months", "beneficial_response", "discontinue", "plan_type"}
+    assert "documentation of tried of one of" not in " ".join(p for c in GRAMMAR_CASES for _, ps in rendered_phrases(c, kb) for p in ps)
