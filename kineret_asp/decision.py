@@ -443,6 +443,20 @@ def verdict(decision: Decision, vocab: Vocabulary, with_unmet: bool = True) -> s
     return words
 
 
+def header_facts(vocab: Vocabulary, case: "Optional[Case]", kb: "Optional[KnowledgeBase]") -> str:
+    """The case fields a decision's header shows (header_field/3), in the KB's words; "" when none."""
+    if case is None or case.schema is None or kb is None:
+        return ""
+    w = vocab.word
+    facts = []
+    for name, label, absent in kb.facts("header_field", 3):
+        f = case.schema.by_name.get(str(name))
+        value = case.get(str(name))
+        shown = case.schema.value_label(f.kind, value) if f is not None and value is not None else str(absent)
+        facts.append(w("field_line", label=label, value=shown))
+    return w("field_separator").join(facts)
+
+
 def node_notes(decision: Decision, node: CriterionResult) -> list[str]:
     """A node's notes a reader still needs once its evidence is shown: those about other case facts."""
     shown = {e.field for e in node.evidence}
@@ -457,15 +471,9 @@ def render_text(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = 
     w = vocab.word
     lines = [w("decision_header", policy=vocab.policy_id, title=vocab.title, drug=vocab.drug_name, effective=decision.effective_date)]
     lines.append(w("case_line", id=decision.id or w("no_id"), source=decision.source))
-    if case is not None and case.schema is not None:
-        facts = []
-        for name, label, absent in (kb.facts("header_field", 3) if kb is not None else []):
-            f = case.schema.by_name.get(str(name))
-            value = case.get(str(name))
-            shown = case.schema.value_label(f.kind, value) if f is not None and value is not None else str(absent)
-            facts.append(w("field_line", label=label, value=shown))
-        if facts:
-            lines.append(w("field_separator").join(facts))
+    facts = header_facts(vocab, case, kb)
+    if facts:
+        lines.append(facts)
     if decision.criteria:
         lines.append("")
         lines.append(w("criteria_heading"))
