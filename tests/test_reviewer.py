@@ -418,3 +418,57 @@ def test_every_documentation_item_reads_as_a_phrase(kb):
                     assert not re.search(pattern, phrase), (pattern, phrase)
     assert seen >= {"specialty", "genetic_test", "history", "earlier_biologic", "months", "beneficial_response", "discontinue", "plan_type"}
     assert "documentation of tried of one of" not in " ".join(p for c in GRAMMAR_CASES for _, ps in rendered_phrases(c, kb) for p in ps)
+
+
+# --- every input error at once ------------------------------------------------------------------
+
+THREE_MISTAKES = {
+    "indication": "rheumatoid_artritis",
+    "medication_history": [{"drug": "enbrl", "outcome": "failure", "months": 2000}],
+    "current_medications": ["xeljanz_xr", "humra"],
+}
+THREE_PATHS = ["indication", "medication_history[0].drug", "medication_history[0].months", "current_medications[1]"]
+
+
+def test_a_json_case_with_several_mistakes_reports_every_one_on_its_own_line_with_exit_2(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(THREE_MISTAKES))
+    result = CliRunner().invoke(main, ["evaluate", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("kineret-asp: ")]
+    assert [line.split(": ")[2] for line in lines] == THREE_PATHS
+    assert "did you mean 'rheumatoid_arthritis'?" in lines[0] and "did you mean 'enbrel'?" in lines[1] and "did you mean 'humira'?" in lines[3]
+
+
+def test_an_lp_case_with_several_mistakes_reports_each_at_its_line(tmp_path):
+    path = tmp_path / "bad.lp"
+    path.write_text('case_indication(rheumatoid_artritis).\ncase_history(0, enbrl, failure).\ncase_history_months(0, 2000).\ncase_current_medication(humra).\n')
+    with pytest.raises(CaseError) as info:
+        load_case(path, KB_DIR)
+    lines = info.value.lines()
+    assert len(lines) == 4
+    assert [line.split(": ")[0] for line in lines] == [f"{path}:1:1", f"{path}:2:1", f"{path}:3:1", f"{path}:4:1"]
+
+
+def test_a_what_if_change_that_breaks_the_case_reports_every_problem():
+    with pytest.raises(CaseError) as info:
+        what_if(ra_case(FULL_RA), [{"op": "set", "path": "plan", "value": "employer"}, {"op": "add", "path": "current_medications", "value": "enbrell"}, {"op": "set", "path": "medication_history[0].outcome", "value": "failed"}], KB_DIR)
+    assert [e.path for e in info.value.errors] == ["plan", "medication_history[0].outcome", "current_medications[0]"]
+    result = CliRunner().invoke(main, ["what-if", "-", "--set", "plan=employer", "--add", "current_medications=enbrell"], input=json.dumps(ra_case(FULL_RA)))
+    assert result.exit_code == 2 and len([line for line in result.output.splitlines() if line.startswith("kineret-asp: ")]) == 2
+
+
+def test_a_batch_error_record_carries_every_problem(tmp_path):
+    from kineret_asp.batch import batch_evaluate
+
+    records = batch_evaluate([json.dumps(THREE_MISTAKES), json.dumps(ra_case(FULL_RA))], KB_DIR)
+    bad, good = (r.to_dict() for r in records)
+    assert [e.split(": ")[1] for e in bad["errors"]] == THREE_PATHS
+    assert bad["error"] == bad["errors"][0]
+    assert good["decision"] == "approved" and "errors" not in good
+    out = tmp_path / "out.jsonl"
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(THREE_MISTAKES) + "\n")
+    assert CliRunner().invoke(main, ["batch", str(source), "-o", str(out), "--quiet"]).exit_code == 0
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(record["errors"]) == 4 and record["error"] == record["errors"][0]
