@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+
+import clingo
 from typing import Any, Iterator, Optional, Sequence
 
 from .api import CaseLike, KbLike, evaluate
@@ -170,11 +172,18 @@ class Documentation:
         decode = SymbolDecoder()
         changes: dict[Value, tuple] = {}
         entries: dict[Value, dict[str, Value]] = {}
+        given = clingo.Function(GIVEN)
         for atom in control.symbolic_atoms.by_signature("documents", 3):
-            item, change = (decode(a) for a in atom.symbol.arguments[1:])
+            args = atom.symbol.arguments
+            if args[0] != given:  # the hypothetical copy declares the same documentation
+                continue
+            item, change = (decode(a) for a in args[1:])
             changes[item] = change if isinstance(change, tuple) else (str(change),)
         for atom in control.symbolic_atoms.by_signature("documents_entry", 4):
-            item, sub, value = (decode(a) for a in atom.symbol.arguments[1:])
+            args = atom.symbol.arguments
+            if args[0] != given:
+                continue
+            item, sub, value = (decode(a) for a in args[1:])
             entries.setdefault(item, {})[str(sub)] = value
         return cls(changes, entries)
 

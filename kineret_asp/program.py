@@ -469,7 +469,9 @@ class Compiled:
         from .schema import BOOLEAN, ENTRIES, LIST
 
         def build() -> str:
-            lines = ["#show.", "#show abduce/1.", *self.tagged(self.base, guard="copy__"), f"copy__({GIVEN}). copy__({HYP}).", "#defined copy__/1."]
+            # only what the question reads: the decision, what is met, the reasons, the documentation
+            read = [("decision", 1), ("met", 1), ("reason", 1), ("abducible", 1), ("documents", 2), ("documents_entry", 3)]
+            lines = ["#show.", "#show abduce/1.", *self.tagged(needed_statements(self.base, read), guard="copy__"), f"copy__({GIVEN}). copy__({HYP}).", "#defined copy__/1."]
             lines += [f"#defined {n}/{a + 1}." for n, a in sorted(self.inputs)]
             doc = f"abduce(I), documents({GIVEN}, I"
             for f in self.schema.fields:
