@@ -235,6 +235,8 @@ class DecisionBuilder:
         self.evidence_texts = {k: str(t) for k, t in kb.facts("evidence_text", 2)}
         self.entry_texts = entry_templates(kb)
         self._trees: dict[tuple, tuple[tuple[CriterionResult, ...], tuple[str, ...]]] = {}
+        self._blocking: dict[tuple, tuple[str, ...]] = {}
+        self._evidence: dict[tuple, Evidence] = {}
 
     def id_order(self, cid: str) -> tuple:
         return (0, self.rank[cid], "") if cid in self.rank else (1, 0, cid)
@@ -268,7 +270,7 @@ class DecisionBuilder:
         per_node: dict[str, list[tuple[tuple, Evidence]]] = {}
         ranks = self.field_ranks(case)
         for cid, where, status in atoms:
-            item = self.one_evidence(case, where, status)
+            item = self.cached_evidence(case, where, status)
             name = where[0] if isinstance(where, tuple) else str(where)
             order = (ranks.get(name, len(ranks)), len(item.field), item.field, item.status, item.reason or "")
             per_node.setdefault(str(cid), []).append((order, item))
@@ -300,6 +302,25 @@ class DecisionBuilder:
         if arg is None:
             return name, schema.value_label(f.kind, values) if values is not None else "", _frozen(values)
         raise KbAnswerError(f"the KB gives evidence about {field_path(where)}, which the case does not have")
+
+    def cached_evidence(self, case: "Case", where: Value, status: Value) -> Evidence:
+        """One piece of evidence, memoized by the case values it shows (a batch repeats few of them)."""
+        name, arg = (where[0], where[1]) if isinstance(where, tuple) and len(where) == 2 else (str(where), None)
+        value = case.get(name)
+        if isinstance(arg, int) and isinstance(value, tuple) and 0 <= arg < len(value):
+            shown = value[arg].ordered() if hasattr(value[arg], "ordered") else value[arg]
+        elif isinstance(value, tuple):
+            shown = value
+        else:
+            shown = value
+        key = (where, status, shown)
+        hit = self._evidence.get(key)
+        if hit is None:
+            hit = self.one_evidence(case, where, status)
+            if len(self._evidence) > 50_000:
+                self._evidence.clear()
+            self._evidence[key] = hit
+        return hit
 
     def one_evidence(self, case: "Case", where: Value, status: Value) -> Evidence:
         path, subject, value = self.resolve(case, where)
@@ -335,8 +356,14 @@ class DecisionBuilder:
             for rid in sorted({str(a[0]) for a in output.get("reason", [])}, key=lambda r: (self.reason_rank.get(r, len(self.reason_rank)), r))
         )
         months = _one(output, "authorization_months", required=False)
-        needs = {str(c): int(n) for c, n in output.get("needs", []) if isinstance(n, int)}
-        refers = {str(c): str(d) for c, d in output.get("refers_to", [])}
+        needs = tuple(sorted((str(c), int(n)) for c, n in output.get("needs", []) if isinstance(n, int)))
+        refers = tuple(sorted((str(c), str(d)) for c, d in output.get("refers_to", [])))
+        block_key = (applies, unmet_ids, needs, refers)
+        blocked = self._blocking.get(block_key)
+        if blocked is None:
+            if len(self._blocking) > 20_000:
+                self._blocking.clear()
+            blocked = self._blocking[block_key] = blocking(criteria, dict(needs), dict(refers))
         return Decision(
             id=case.id,
             policy=vocab.policy_id,
@@ -350,7 +377,7 @@ class DecisionBuilder:
             route=str(_one(output, "route")),
             notes=tuple(notes),
             source=case.source,
-            blocking=blocking(criteria, needs, refers),
+            blocking=blocked,
         )
 
 
