@@ -512,12 +512,10 @@ def option_lines(option: Option, kb: KnowledgeBase) -> list[tuple[int, str]]:
     out: list[tuple[int, str]] = []
     for r in option.requirements:
         parts = r.parts or (r.text,)
-        head = "missing_question" if r.question else "missing_requirement"
-        if len(parts) == 1:
-            out.append((0, w(head, text=parts[0])))
-            continue
-        out.append((0, w(head, text=w("missing_alternatives"))))
-        out.extend((1, w("missing_alternative", text=p)) for p in parts)
+        head = parts[0] if len(parts) == 1 else w("missing_alternatives")
+        out.append((0, w("missing_question" if r.question else "missing_requirement", text=head)))
+        if len(parts) > 1:
+            out.extend((1, w("missing_alternative", text=p)) for p in parts)
     return out
 
 

@@ -97,7 +97,7 @@ class _Page:
 
     def missing_lines(self, item: ReviewCase) -> list[tuple[int, str]]:
         """What is missing, as (depth, line): the options, each requirement, each alternative."""
-        from .abduction import option_counts
+        from .abduction import option_counts, option_lines
 
         result = item.missing
         if item.missing_unavailable or result is None:
@@ -109,14 +109,7 @@ class _Page:
         out = [(0, self.word("missing_options", count=len(result.options)))]
         for n, option in enumerate(result.options, 1):
             out.append((1, self.word("missing_option", n=n, counts=option_counts(option, self.kb))))
-            for r in option.requirements:
-                parts = r.parts or (r.text,)
-                head = "missing_question" if r.question else "missing_requirement"
-                if len(parts) == 1:
-                    out.append((2, self.word(head, text=parts[0])))
-                else:
-                    out.append((2, self.word(head, text=self.vocab.word("missing_alternatives"))))
-                    out.extend((3, self.word("missing_alternative", text=p)) for p in parts)
+            out.extend((2 + depth, self.esc(line)) for depth, line in option_lines(option, self.kb))
         return out
 
 

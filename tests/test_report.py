@@ -167,3 +167,19 @@ def test_chromium_renders_the_blocking_criteria_and_the_decision(tmp_path):
     assert decisions == ["CRITERIA NOT MET (blocking: R.B)", "CRITERIA NOT MET (blocking: 3.C)"]
     assert p.joined("blocking") == "R.B Beneficial response is demonstrated 3.C Non-Preferred Product Criteria is met, refer to the below table(s) [Employer Group Plans, Individual and Family Plans]"
     assert "state the plan type: Employer Group Plans or Individual and Family Plan" in p.joined("missing")
+
+
+def test_every_word_the_program_asks_for_is_in_the_kb(kb):
+    """A word missing from the KB would print its key: every key a renderer names must be a text/2 fact."""
+    import re
+
+    from .conftest import ROOT
+
+    keys = set()
+    for path in (ROOT / "kineret_asp").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        keys |= set(re.findall(r"""(?:\bw|\bword)\(\s*["']([a-z_]+)["']""", source))
+        for a, b in re.findall(r"""(?:\bw|\bword)\(\s*["']([a-z_]+)["'] if [^()]* else ["']([a-z_]+)["']""", source):
+            keys |= {a, b}
+    assert {"blocking_heading", "missing_question", "evidence_line", "report_title"} <= keys
+    assert keys <= set(kb.vocabulary.words), sorted(keys - set(kb.vocabulary.words))
