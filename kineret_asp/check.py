@@ -43,6 +43,8 @@ PACKAGE_READS: set[Signature] = {
     ("documents_entry", 3), ("documentation_text", 4), ("documentation_value", 3), ("question", 1), ("entry_text", 2), ("evidence_text", 2), ("decision_echo", 1),
     ("input_field", 4), ("input_atom", 2), ("entry_field", 5), ("entry_atom", 3), ("field_role", 2),
     ("header_field", 3), ("kb_problem", 2),
+    # read by the schema and vocabulary commands
+    ("output_format", 2), ("output_field", 3), ("key_detail", 4),
     # read by verify and diff from the property and space parts
     ("property", 2), ("counterexample", 0), ("witness", 1), ("expected_witness", 1), ("copy", 1),
     ("space_value", 2), ("space_entry_value", 3), ("space_entry_key", 2),
@@ -51,8 +53,9 @@ PACKAGE_DEFINES: set[Signature] = {("abduce", 1), ("copy", 1), ("input_fact", 3)
 SUPPRESS_UNUSED = "check: reference"
 
 
-# framework positions that hold values of any kind (a change's value, an entry field's value)
-POLYMORPHIC: tuple[tuple, ...] = (("documents", 2, 1), ("documents_entry", 3, 2))
+# framework positions that hold values of any kind (a change's value, an entry field's value,
+# a listed key, whose vocabulary is the fact's first argument)
+POLYMORPHIC: tuple[tuple, ...] = (("documents", 2, 1), ("documents_entry", 3, 2), ("key_detail", 4, 1))
 
 
 def _polymorphic(position: tuple) -> bool:

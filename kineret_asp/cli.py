@@ -310,3 +310,41 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
         rate = summary.records / max(summary.seconds, 1e-9)
         resumed = f", resumed after {start}" if start else ""
         click.echo(f"kineret-asp batch: {summary.records} records ({summary.errors} errors{resumed}) in {summary.seconds:.2f} s, {rate:,.0f} cases/s", err=True)
+
+
+@main.command("schema")
+@click.argument("name", required=False, metavar="case|decision|change|record")
+@click.option("--write", "write_dir", type=click.Path(path_type=Path, file_okay=False), help="Write every schema of every version of the KB tree under DIR/<policy>/<version>/ (the repository keeps them in schemas/).")
+@kb_option
+@handle_errors
+def schema_cmd(name: Optional[str], write_dir: Optional[Path], kb_dir: Optional[Path]) -> None:
+    """Print the JSON Schema (draft 2020-12) of a case, a decision, a what-if change or a batch record."""
+    from .errors import did_you_mean
+    from .jsonschema_export import NAMES, schema_text, write_schemas
+    from .knowledge import load_kb
+
+    if write_dir is not None:
+        if name is not None:
+            fail("--write writes every schema: give no NAME with it")
+        for path in write_schemas(kb_dir, write_dir):
+            click.echo(f"wrote {path}", err=True)
+        return
+    if name not in NAMES:
+        hint = did_you_mean(name, NAMES) if name else ""
+        fail(f"expected a schema name, one of {', '.join(NAMES)}, got {name!r}{hint}" if name else f"expected a schema name: one of {', '.join(NAMES)}")
+    click.echo(schema_text(load_kb(kb_dir), name), nl=False)
+
+
+@main.command("vocabulary")
+@click.argument("name", required=False)
+@format_option
+@kb_option
+@handle_errors
+def vocabulary_cmd(name: Optional[str], fmt: str, kb_dir: Optional[Path]) -> None:
+    """List every vocabulary (or NAME's) with its keys, their words and details: the keys a case may use."""
+    from .knowledge import load_kb
+    from .listing import listing_json, render_listing, vocabularies
+
+    kb = load_kb(kb_dir)
+    listings = vocabularies(kb, name)
+    click.echo(listing_json(listings) if fmt == "json" else render_listing(listings, kb), nl=fmt == "json")

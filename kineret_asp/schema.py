@@ -40,6 +40,7 @@ DATE_PATTERN = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
 PLAIN_KEY = re.compile(r"[A-Za-z0-9_]{1,60}\Z")
 OPEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ./+&_-]{0,79}\Z")
 OPEN_NAME_WORDS = "letters, digits, spaces and . / + & _ -, at most 80 characters"
+JSON_SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 # the kinds of framework/case_format.lp
 KEY, NAME, INTEGER, BOOLEAN, DATE, TEXT, LIST, ENTRIES, OBJECT = "key", "name", "integer", "boolean", "date", "text", "list", "entries", "object"
@@ -303,7 +304,7 @@ class CaseSchema:
         """The top-level field whose facts use this predicate (an entries list for its entry atoms)."""
         for (name, _), args in self._predicates.items():
             if name == predicate:
-                return args[0].field if args and args[0].index else (args[0].field if args else self._bool_field(name))
+                return args[0].field if args else self._bool_field(name)
         return None
 
     def _bool_field(self, predicate: str) -> Optional[Field]:
@@ -668,59 +669,87 @@ class CaseSchema:
 
     # --- JSON Schema ------------------------------------------------------------
 
-    def json_schema(self, title: str, schema_id: str) -> dict:
-        """The case format as a JSON Schema (draft 2020-12)."""
-        props = {f.name: self._json_field(f) for f in self.fields}
+    def json_schema(self, title: str, schema_id: str, objects: Optional[Mapping[str, dict]] = None) -> dict:
+        """The case format as a JSON Schema (draft 2020-12), descriptions from the KB.
+
+        ``objects`` gives the schema of an ``object`` field (by field name),
+        which the case schema itself leaves open; optional fields also accept
+        null, which the validator reads as "not given".
+        """
+        objects = objects or {}
         return {
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$schema": JSON_SCHEMA_DRAFT,
             "$id": schema_id,
             "title": title,
             "type": "object",
-            "properties": props,
+            "properties": {f.name: self.json_field(f, objects.get(f.name)) for f in self.fields},
             "required": [f.name for f in self.fields if f.presence == "required"],
             "additionalProperties": False,
+            "$defs": self.json_key_defs(),
         }
 
-    def _json_field(self, f: Field) -> dict:
-        k = f.kind
-        if FORMAT_VERSION in f.roles:
-            out: dict[str, Any] = {"type": "integer", "const": k.maximum}
-        elif k.name == LIST:
-            out = {"type": "array", "items": self._json_kind(k.item), "maxItems": MAX_LIST_ITEMS}  # type: ignore[arg-type]
-        elif k.name == ENTRIES:
-            item = {
-                "type": "object",
-                "properties": {e.name: self._json_field(e) for e in f.entry_fields},
-                "required": [e.name for e in f.entry_fields if e.presence == "required"],
-                "additionalProperties": False,
-            }
-            out = {"type": "array", "items": item, "maxItems": MAX_LIST_ITEMS}
-        elif k.name == OBJECT:
-            out = {"type": "object"}
-        else:
-            out = self._json_kind(k)
+    def json_key_defs(self) -> dict:
+        """The keys of every vocabulary a field takes, once each: ``#/$defs/<vocabulary>_key``."""
+        used: list[str] = []
+        for f in self.fields:
+            for k in (f.kind, f.kind.item, *(e.kind for e in f.entry_fields)):
+                if k is not None and k.name in KEYED and k.vocabulary and k.vocabulary not in used:
+                    used.append(k.vocabulary)
+        return {f"{v}_key": {"type": "string", "enum": list(self.vocabularies.get(v, {})), "description": self.noun(v)} for v in used}
+
+    def json_field(self, f: Field, object_schema: Optional[dict] = None) -> dict:
+        """One field as a JSON Schema: its kind, null when it may be left out, its default and description."""
+        out = self.json_value(f, object_schema)
         if f.presence != "required":
             out = {"anyOf": [out, {"type": "null"}]}
             if f.presence == "default" and f.default is not None:
-                out["default"] = f.default in (True, "true") if k.name == BOOLEAN else f.default
+                out["default"] = self._default(f)
         out["description"] = f.description
         return out
 
-    def _json_kind(self, k: Kind) -> dict:
+    def json_value(self, f: Field, object_schema: Optional[dict] = None) -> dict:
+        """What a given (not null) value of a field must be."""
+        k = f.kind
+        if FORMAT_VERSION in f.roles:
+            return {"type": "integer", "const": k.maximum}
+        if k.name == LIST:
+            return {"type": "array", "items": self.json_kind(k.item), "maxItems": MAX_LIST_ITEMS}  # type: ignore[arg-type]
+        if k.name == ENTRIES:
+            return {"type": "array", "items": self.json_entry(f), "maxItems": MAX_LIST_ITEMS}
+        if k.name == OBJECT:
+            return dict(object_schema) if object_schema is not None else {"type": "object"}
+        return self.json_kind(k)
+
+    def json_entry(self, f: Field, partial: bool = False) -> dict:
+        """An entry of an entries list (``partial``: any of its fields, as a removal pattern gives them)."""
+        return {
+            "type": "object",
+            "properties": {e.name: self.json_field(e) for e in f.entry_fields},
+            "required": [] if partial else [e.name for e in f.entry_fields if e.presence == "required"],
+            "additionalProperties": False,
+        }
+
+    def json_kind(self, k: Kind) -> dict:
+        """A value of a scalar kind, with the limits the validator applies."""
         if k.name == KEY:
-            return {"type": "string", "enum": list(self.vocabularies.get(k.vocabulary or "", {}))}
-        if k.name == OPEN_KEY:
-            keys = list(self.vocabularies.get(k.vocabulary or "", {}))
-            return {"anyOf": [{"type": "string", "enum": keys}, {"type": "string", "pattern": "^" + OPEN_NAME.pattern.replace("\\Z", "$")}]}
+            return {"$ref": f"#/$defs/{k.vocabulary}_key"}
+        if k.name == OPEN_KEY:  # a key, or any other name of the open vocabulary
+            return {"anyOf": [{"$ref": f"#/$defs/{k.vocabulary}_key"}, {"type": "string", "pattern": _anchored(OPEN_NAME)}]}
         if k.name == NAME:
-            return {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
+            return {"type": "string", "pattern": _anchored(NAME_PATTERN)}
         if k.name == INTEGER:
             return {"type": "integer", "minimum": k.minimum, "maximum": k.maximum}
         if k.name == BOOLEAN:
             return {"type": "boolean"}
         if k.name == DATE:
-            return {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
-        return {"type": "string", "maxLength": MAX_TEXT}
+            return {"type": "string", "format": "date", "pattern": _anchored(DATE_PATTERN)}
+        return {"type": "string", "maxLength": MAX_TEXT, "pattern": "^[^\\u0000]*$"}
+
+
+def _anchored(pattern: "re.Pattern[str]") -> str:
+    """A validator's regular expression (ending in \\Z) as a JSON Schema pattern (^...$)."""
+    text = pattern.pattern
+    return "^" + (text[:-2] if text.endswith("\\Z") else text) + "$"
 
 
 def _normal(text: str) -> str:

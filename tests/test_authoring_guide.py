@@ -1,7 +1,10 @@
 """The edit docs/authoring.md walks through, performed on a copy of the KB."""
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
+import sys
 
 from kineret_asp import evaluate
 from kineret_asp.casetests import run_case_tests
@@ -28,6 +31,8 @@ def test_the_guide_edit_end_to_end(tmp_path):
     add_row(kb, "kevzra")
     errors = [d for d in check_kb(kb).diagnostics if d.severity == "error"]
     assert len(errors) == 1 and "did you mean 'kevzara'?" in errors[0].message
+    shown = (ROOT / "docs" / "authoring.md").read_text()
+    assert f"{errors[0].line}:{errors[0].column}: error: {errors[0].message}" in shown  # the guide shows the very message
     kb = copy_kb(tmp_path / "second")
     add_row(kb, "kevzara")
     assert check_kb(kb).errors == 0
@@ -46,3 +51,88 @@ def test_the_guide_edit_end_to_end(tmp_path):
         assert (c.indication, c.plan, c.old, c.new) == ("rheumatoid_arthritis", "individual_family", "criteria_not_met", "approved")
         assert "kevzara" in {e["drug"] for e in c.example["medication_history"]}
         assert evaluate(c.example, kb).decision == "approved"
+
+
+# --- "Adding an input": the shown commands and their output ------------------------------------------
+
+CONSOLE = re.compile(r"```\n(\$ .*?)```", re.S)
+
+
+def console_steps(text: str) -> list[tuple[str, list[str]]]:
+    """Each ``$ command`` of the section's console blocks, with the output lines shown under it."""
+    steps: list[tuple[str, list[str]]] = []
+    for block in CONSOLE.findall(text):
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                steps.append((line[2:], []))
+            else:
+                steps[-1][1].append(line)
+    return steps
+
+
+def shown_in(shown: list[str], actual: list[str]) -> bool:
+    """Whether output matches what the guide shows: '...' skips lines; a line with '...' matches by its start."""
+    def same(s: str, a: str) -> bool:
+        return a.startswith(s.split("...", 1)[0]) if "..." in s else a == s
+
+    segments: list[list[str]] = [[]]
+    for line in shown:
+        if line == "...":
+            segments.append([])
+        else:
+            segments[-1].append(line)
+    pos = 0
+    for i, segment in enumerate(segments):
+        if not segment:
+            continue
+        starts = [pos] if i == 0 else range(pos, len(actual) - len(segment) + 1)
+        found = next((j for j in starts if j + len(segment) <= len(actual) and all(same(s, a) for s, a in zip(segment, actual[j:]))), None)
+        if found is None:
+            return False
+        pos = found + len(segment)
+    return True
+
+
+def test_the_adding_an_input_section_runs_as_shown(tmp_path):
+    from .test_new_input import apply_guide_edits, section
+
+    root = tmp_path / "kb-edit"
+    shutil.copytree(KB_DIR, root, ignore=shutil.ignore_patterns("cases"))
+    apply_guide_edits(root)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "kb").symlink_to(KB_DIR)
+    steps = console_steps(section())
+    commands = [c.split()[1] for c, _ in steps if c.startswith("kineret-asp ")]
+    assert commands == ["check", "evaluate", "what-if", "missing", "evaluate", "verify", "diff", "batch", "schema"]
+    for command, shown in steps:
+        words = command.split()
+        if words[0] == "cat":  # the guide shows a file: write it
+            (work / words[1]).write_text("\n".join(shown) + "\n")
+            continue
+        args = [str(root) if w == "/tmp/kb-edit" else w for w in words[1:]]
+        out = subprocess.run([sys.executable, "-m", "kineret_asp", *args], capture_output=True, text=True, cwd=work)
+        assert out.returncode == 0, (command, out.stderr)
+        assert shown_in(shown, out.stdout.splitlines()), (command, shown, out.stdout)
+
+
+def test_the_guide_output_matcher():
+    assert shown_in(["a", "...", "c"], ["a", "b", "c", "d"])
+    assert not shown_in(["b"], ["a", "b"])
+    assert shown_in(["...", "b"], ["a", "b"])
+    assert shown_in(["x ..."], ["x and more"]) and not shown_in(["y ..."], ["x"])
+    assert not shown_in(["a", "c"], ["a", "b", "c"])
+
+
+def test_the_guide_layout_names_every_file_of_the_tree():
+    """Every row of the layout table is a file or folder of the tree, and every rule file has a row."""
+    guide = (ROOT / "docs" / "authoring.md").read_text()
+    table = guide.split("## Layout", 1)[1].split("Conventions", 1)[0]
+    rows = re.findall(r"^\| `([^`]+)` \|", table, re.M)
+    assert rows
+    patterns = [re.sub(r"<[^>]+>|\*", "*", r) for r in rows]
+    for pattern in patterns:
+        assert list(KB_DIR.glob(pattern.rstrip("/"))), f"the guide's layout names {pattern}, which kb/ does not have"
+    files = [p.relative_to(KB_DIR) for p in KB_DIR.rglob("*.lp") if "cases" not in p.parts]
+    for f in files:
+        assert any(f.match(p) or str(f) == p for p in patterns), f"kb/{f} is not in the guide's layout table"
