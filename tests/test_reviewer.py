@@ -89,11 +89,14 @@ def test_the_warm_and_the_chunk_engines_agree_on_unnamed_drugs():
 
 
 def test_the_json_schema_of_an_open_key_takes_a_key_or_a_name(kb):
-    item = kb.schema.json_schema("case", "urn:case")["properties"]["medication_history"]["anyOf"][0]["items"]
-    drug = item["properties"]["drug"]
-    enum, pattern = drug["anyOf"]
-    assert "amjevita" in enum["enum"] and "prednisone" not in enum["enum"]
-    assert pattern["pattern"].startswith("^[A-Za-z0-9]") and pattern["pattern"].endswith("$")
+    schema = kb.schema.json_schema("case", "urn:case")
+    item = schema["properties"]["medication_history"]["anyOf"][0]["items"]
+    key, name = item["properties"]["drug"]["anyOf"]
+    assert key == {"$ref": "#/$defs/drug_key"} and "amjevita" in schema["$defs"]["drug_key"]["enum"]
+    assert name["pattern"].startswith("^[A-Za-z0-9]") and name["pattern"].endswith("$")
+    import re
+
+    assert re.match(name["pattern"], "prednisone 5 mg/day") and not re.match(name["pattern"], "x). decision(approved")
 
 
 # --- biosimilars by class --------------------------------------------------------------
