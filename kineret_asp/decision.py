@@ -110,6 +110,10 @@ class Reason:
     text: str
     details: dict[str, list] = field(default_factory=dict)
 
+    def details_text(self) -> str:
+        """The case values that made the reason apply, as one phrase ("" when none)."""
+        return "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in self.details.items())
+
     def to_dict(self) -> dict:
         out: dict[str, Any] = {"id": self.id, "text": self.text}
         if self.details:
@@ -308,12 +312,8 @@ class DecisionBuilder:
         name, arg = (where[0], where[1]) if isinstance(where, tuple) and len(where) == 2 else (str(where), None)
         value = case.get(name)
         if isinstance(arg, int) and isinstance(value, tuple) and 0 <= arg < len(value):
-            shown = value[arg].ordered() if hasattr(value[arg], "ordered") else value[arg]
-        elif isinstance(value, tuple):
-            shown = value
-        else:
-            shown = value
-        key = (where, status, shown)
+            value = value[arg].ordered() if hasattr(value[arg], "ordered") else value[arg]  # the entry the fact is
+        key = (where, status, value)
         hit = self._evidence.get(key)
         if hit is None:
             hit = self.one_evidence(case, where, status)
@@ -522,7 +522,7 @@ def render_text(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = 
         lines.append("")
         lines.append(w("reasons_heading"))
         for r in decision.reasons:
-            extra = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in r.details.items())
+            extra = r.details_text()
             lines.append(f"  {r.id}  {r.text}" + (f" ({extra})" if extra else ""))
     loose = [n for n in decision.notes if decision.met(n.id) not in (True, False)]
     if loose:

@@ -157,7 +157,7 @@ def render_markdown(items: Sequence[ReviewCase], kb: "KnowledgeBase") -> str:
         if d.reasons:
             out += [f"### {w('reasons_heading')}", ""]
             for r in d.reasons:
-                extra = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in r.details.items())
+                extra = r.details_text()
                 out.append(f"- **{esc(r.id)}** {esc(r.text)}" + (f" ({esc(extra)})" if extra else ""))
             out.append("")
         out += [f"### {w('missing_heading')}", ""]
@@ -240,7 +240,7 @@ def render_html(items: Sequence[ReviewCase], kb: "KnowledgeBase") -> str:
             out.append(f"<h3>{w('reasons_heading')}</h3>")
             out.append('<ul class="reasons">')
             for r in d.reasons:
-                extra = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in r.details.items())
+                extra = r.details_text()
                 out.append(f'<li><span class="id">{esc(r.id)}</span> {esc(r.text)}' + (f" ({esc(extra)})" if extra else "") + "</li>")
             out.append("</ul>")
         out.append(f"<h3>{w('missing_heading')}</h3>")
