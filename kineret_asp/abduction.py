@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any, Iterator, Optional, Sequence
 
 import clingo
-from typing import Any, Iterator, Optional, Sequence
 
 from .api import CaseLike, KbLike, evaluate
 from .case import Case, load_case
@@ -46,7 +46,6 @@ from .terms import Const, SymbolDecoder, Value, term_text
 from .wording import PLACEHOLDER, entry_templates, entry_words, optional_fill
 
 MAX_MODELS = 50_000
-_PLACEHOLDER = PLACEHOLDER
 
 
 class AbductionLimit(KineretError):
@@ -338,14 +337,10 @@ class Words:
         kind = item_kind(item)
         values = self.values(item)
         _, choice, subject = self.templates.get(kind, ("", "", ""))
-        names = _PLACEHOLDER.findall(subject) + _PLACEHOLDER.findall(choice)
+        names = PLACEHOLDER.findall(subject) + PLACEHOLDER.findall(choice)
         return (self.kind_rank.get(kind, len(self.kind_rank)), tuple(self.order(values[n]) for n in names if n in values), repr(item))
 
     # grouped words
-    def requirement(self, kind: str, items: Sequence[Value]) -> str:
-        """The words of a requirement: its alternatives joined in one line."""
-        return self.vocab.word("or_else").join(self.parts(kind, items))
-
     def parts(self, kind: str, items: Sequence[Value]) -> list[str]:
         """A requirement's alternatives in words: one phrase per set of choices, its subjects listed."""
         sentence, choice, subject = self.templates.get(kind, ("{subject}", "", "{value}"))
@@ -358,7 +353,7 @@ class Words:
             words = {k: v[1] for k, v in values.items()}
             s = optional_fill(subject, words)
             c = optional_fill(choice, words)
-            names = _PLACEHOLDER.findall(subject)
+            names = PLACEHOLDER.findall(subject)
             subject_raw[s] = values[names[0]][0] if len(names) == 1 and subject.strip() == f"{{{names[0]}}}" and names[0] in values else None
             if c not in by_subject.setdefault(s, []):
                 by_subject[s].append(c)
