@@ -475,3 +475,13 @@ def test_a_batch_error_record_carries_every_problem(tmp_path):
     assert CliRunner().invoke(main, ["batch", str(source), "-o", str(out), "--quiet"]).exit_code == 0
     (record,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(record["errors"]) == 4 and record["error"] == record["errors"][0]
+
+
+def test_the_vocabulary_listing_shows_each_biosimilars_class_table_and_row():
+    data = json.loads(CliRunner().invoke(main, ["vocabulary", "drug", "--format", "json"]).output)
+    keys = {k["key"]: k["details"] for k in data["vocabularies"][0]["keys"]}
+    assert keys["amjevita"]["Appendix row"] == ["Adalimumab products (Humira, biosimilars)"]
+    assert keys["amjevita"]["Appendix class"] == ["Tumor Necrosis Factor Inhibitors"]
+    assert "Non-Preferred Product row" not in keys["amjevita"], "a biosimilar counts for no preferred row"
+    assert keys["tyenne_sc"]["Appendix row"] == ["Actemra SC"] and keys["truxima"]["Appendix row"] == ["Rituximab Intravenous Products"]
+    assert "Appendix row" not in keys["humira"], "a row's own brand needs no row detail"
