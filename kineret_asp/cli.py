@@ -39,6 +39,11 @@ def format_option(func: Callable) -> Callable:
     return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")(func)
 
 
+def report_format_option(func: Callable) -> Callable:
+    """--format for the answers a reviewer files: text, json, or a Markdown or HTML review page."""
+    return click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text", show_default=True, help="Output format (markdown and html: a review page with what is missing).")(func)
+
+
 def fail(*messages: str, code: int = EXIT_INPUT) -> None:
     for message in messages:
         click.echo(f"kineret-asp: {safe_text(message)}", err=True)
@@ -220,7 +225,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("cases", nargs=-1, required=True)
-@format_option
+@report_format_option
 @kb_option
 @limited(60.0)
 @handle_errors
@@ -248,6 +253,11 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
         payload = [d.to_dict() for _, d in decisions]
         if decisions:
             click.echo(dump_json(payload[0] if len(cases) == 1 else payload))
+    elif fmt in ("markdown", "html"):
+        from .report import render_report, review_items
+
+        if decisions:
+            click.echo(render_report(review_items([c for c, _ in decisions], [d for _, d in decisions], kb), kb, fmt), nl=False)
     else:
         click.echo("\n".join(render_text(d, kb.vocabulary, c, kb) for c, d in decisions), nl=False)
     for line in errors:
@@ -334,7 +344,7 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
 @main.command("missing")
 @click.argument("case")
 @click.option("--expand", is_flag=True, help="List every single option (each any-of choice made) instead of grouped options.")
-@format_option
+@report_format_option
 @kb_option
 @limited(60.0)
 @handle_errors
@@ -345,6 +355,11 @@ def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> No
 
     kb = load_kb(kb_dir)
     result = missing(read_case_arg(case, kb), kb)
+    if fmt in ("markdown", "html"):
+        from .report import ReviewCase, render_report
+
+        click.echo(render_report([ReviewCase(result.case, result.decision, result)], kb, fmt), nl=False)
+        return
     if fmt == "json":
         payload = result.to_dict()
         if expand:
