@@ -20,6 +20,14 @@ BIOLOGICS = ADALIMUMAB | {
     "xeljanz_xr", "otezla", "zeposia", "sotyktu", "actemra_iv", "actemra_sc", "kevzara", "kineret", "orencia_iv",
     "orencia_sc", "rituximab",
 }
+BIOSIMILARS = {
+    "amjevita", "adalimumab_atto", "hadlima", "adalimumab_bwwd", "yusimry", "adalimumab_aqvh", "hulio", "adalimumab_fkjp", "idacio",
+    "adalimumab_aacf", "yuflyma", "adalimumab_aaty", "abrilada", "adalimumab_afzb", "remicade", "inflectra", "renflexis", "avsola",
+    "rituxan", "truxima", "rituximab_abbs", "ruxience", "rituximab_pvvr", "riabni", "rituximab_arrx", "tofidence", "tyenne_iv",
+    "tyenne_sc", "avtozma_iv", "avtozma_sc",
+}
+BIOLOGICS |= BIOSIMILARS
+NO_RA_TICK = {"cosentyx", "siliq", "taltz", "ilumya", "skyrizi_iv", "skyrizi_sc", "tremfya", "stelara_sc", "stelara_iv", "otezla", "zeposia", "sotyktu", "xeljanz_oral_solution"}
 PRODUCT = {d: "adalimumab" for d in ADALIMUMAB} | {"xeljanz": "xeljanz_family", "xeljanz_xr": "xeljanz_family"}
 ROWS = [("3.C.A", "actemra_sc"), ("3.C.B", "adalimumab"), ("3.C.C", "cimzia"), ("3.C.D", "enbrel"), ("3.C.E", "rinvoq"), ("3.C.F", "xeljanz_family")]
 CAPS = {"cinca": "1.A.i", "fcas": "1.A.ii", "muckle_wells": "1.A.iii", "nomid": "1.A.iv"}
@@ -55,7 +63,13 @@ def decide(case: dict) -> dict:
     elif root == "3":
         a1 = any(e["drug"] in CSDMARDS and e["outcome"] == "failure" and (e.get("months") or 0) >= 3 and e.get("months") is not None for e in history)
         a1 = a1 or CSDMARDS <= {e["drug"] for e in history if e["outcome"] in ("contraindication", "intolerance")}
-        a2 = any(e["drug"] in BIOLOGICS and e["outcome"] in ("failure", "intolerance", "tried") for e in history)
+        continuation = case.get("request") == "continuation"
+        a2 = any(
+            e["drug"] in BIOLOGICS and e["outcome"] in ("failure", "intolerance", "tried")
+            and (e.get("for") == "rheumatoid_arthritis" or (e.get("for") is None and e["drug"] not in NO_RA_TICK))
+            and not (continuation and e["drug"] == "kineret")
+            for e in history
+        )
         b = "rheumatology" in specialties
         documented = {PRODUCT.get(e["drug"], e["drug"]) for e in history if e["outcome"] in ("failure", "contraindication", "intolerance")}
         plan = case.get("plan")

@@ -27,9 +27,10 @@ addition can meet.
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
+
+import clingo
 
 from .api import CaseLike, KbLike, decide
 from .case import Case
@@ -43,10 +44,9 @@ from .schema import KEY, CaseSchema, Kind
 from .solving import ground_program, models
 from .symmetry import group_classes, nonrepresentatives
 from .terms import Const, SymbolDecoder, Value, term_text
+from .wording import PLACEHOLDER, entry_templates, entry_words, optional_fill
 
 MAX_MODELS = 50_000
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
-_OPTIONAL = re.compile(r"\{\?((?:[^{}]|\{\w+\})*)\}")
 
 
 class AbductionLimit(KineretError):
@@ -59,15 +59,22 @@ def item_kind(item: Value) -> str:
 
 @dataclass(frozen=True)
 class Requirement:
-    """One piece of documentation to add: any one of its alternatives will do."""
+    """One piece of documentation to add (or a question to answer): any one of its alternatives will do.
+
+    ``parts`` are its alternatives in words, each a whole phrase (``text``
+    joins them); a question (``question/1`` in the KB) asks for a fact of
+    the case to be stated, not for documentation to be obtained.
+    """
 
     kind: str
     items: tuple[Value, ...]
     text: str
     alternatives: tuple[Change, ...]
+    parts: tuple[str, ...] = ()
+    question: bool = False
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "text": self.text, "any_of": [c.to_dict() for c in self.alternatives]}
+        return {"kind": self.kind, "text": self.text, "parts": list(self.parts or (self.text,)), "question": self.question, "any_of": [c.to_dict() for c in self.alternatives]}
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,10 @@ class Option:
     @property
     def size(self) -> int:
         return len(self.requirements)
+
+    @property
+    def questions(self) -> int:
+        return sum(r.question for r in self.requirements)
 
     @property
     def text(self) -> str:
@@ -101,7 +112,7 @@ class Option:
         return [r.alternatives[0] for r in self.requirements]
 
     def to_dict(self) -> dict:
-        return {"size": self.size, "text": self.text, "count": self.count(), "requirements": [r.to_dict() for r in self.requirements]}
+        return {"size": self.size, "questions": self.questions, "text": self.text, "count": self.count(), "requirements": [r.to_dict() for r in self.requirements]}
 
 
 @dataclass(frozen=True)
@@ -162,11 +173,18 @@ class Documentation:
         decode = SymbolDecoder()
         changes: dict[Value, tuple] = {}
         entries: dict[Value, dict[str, Value]] = {}
+        given = clingo.Function(GIVEN)
         for atom in control.symbolic_atoms.by_signature("documents", 3):
-            item, change = (decode(a) for a in atom.symbol.arguments[1:])
+            args = atom.symbol.arguments
+            if args[0] != given:  # the hypothetical copy declares the same documentation
+                continue
+            item, change = (decode(a) for a in args[1:])
             changes[item] = change if isinstance(change, tuple) else (str(change),)
         for atom in control.symbolic_atoms.by_signature("documents_entry", 4):
-            item, sub, value = (decode(a) for a in atom.symbol.arguments[1:])
+            args = atom.symbol.arguments
+            if args[0] != given:
+                continue
+            item, sub, value = (decode(a) for a in args[1:])
             entries.setdefault(item, {})[str(sub)] = value
         return cls(changes, entries)
 
@@ -243,7 +261,9 @@ class Words:
         self.doc = documentation
         self.templates = {str(k): (str(s), str(c), str(sub)) for k, s, c, sub in kb.facts("documentation_text", 4)}
         self.kind_rank = {k: i for i, k in enumerate(self.templates)}
-        self.entry_texts = {str(f): str(t) for f, t in kb.facts("entry_text", 2)}
+        self.entry_texts = entry_templates(kb)
+        self.value_words = {(str(v), str(k)): str(t) for v, k, t in kb.facts("documentation_value", 3)}
+        self.questions = {str(k) for (k,) in kb.facts("question", 1)}
 
     # the change an item makes, in the case format
     def change(self, item: Value) -> Change:
@@ -298,15 +318,14 @@ class Words:
     def label(self, kind: Optional[Kind], value: Value) -> str:
         if kind is None:
             return str(value)
-        return self.schema.value_label(kind, _plain(value))
+        words = self.value_words.get((kind.vocabulary or "", str(value)))
+        return words if words is not None else self.schema.value_label(kind, _plain(value))
 
     def entry_words(self, field: str, n: Value) -> str:
         entries = self.case.get(field) or ()
-        template = self.entry_texts.get(field)
-        if not isinstance(n, int) or n >= len(entries) or template is None:
+        if not isinstance(n, int) or n >= len(entries) or field not in self.entry_texts:
             return f"{field}[{n}]"
-        entry = entries[n]
-        return optional_fill(template, {e.name: self.label(e.kind, entry[e.name]) for e in self.schema.by_name[field].entry_fields if entry[e.name] is not None})
+        return entry_words(self.schema, self.entry_texts, self.schema.by_name[field], entries[n], self.schema.value_label)
 
     def order(self, vocabulary_value: tuple[Any, str], kind_hint: Optional[str] = None) -> tuple:
         raw, _ = vocabulary_value
@@ -320,11 +339,12 @@ class Words:
         kind = item_kind(item)
         values = self.values(item)
         _, choice, subject = self.templates.get(kind, ("", "", ""))
-        names = _PLACEHOLDER.findall(subject) + _PLACEHOLDER.findall(choice)
+        names = PLACEHOLDER.findall(subject) + PLACEHOLDER.findall(choice)
         return (self.kind_rank.get(kind, len(self.kind_rank)), tuple(self.order(values[n]) for n in names if n in values), repr(item))
 
     # grouped words
-    def requirement(self, kind: str, items: Sequence[Value]) -> str:
+    def parts(self, kind: str, items: Sequence[Value]) -> list[str]:
+        """A requirement's alternatives in words: one phrase per set of choices, its subjects listed."""
         sentence, choice, subject = self.templates.get(kind, ("{subject}", "", "{value}"))
         w = self.vocab.word
         by_subject: dict[str, list[str]] = {}
@@ -335,7 +355,7 @@ class Words:
             words = {k: v[1] for k, v in values.items()}
             s = optional_fill(subject, words)
             c = optional_fill(choice, words)
-            names = _PLACEHOLDER.findall(subject)
+            names = PLACEHOLDER.findall(subject)
             subject_raw[s] = values[names[0]][0] if len(names) == 1 and subject.strip() == f"{{{names[0]}}}" and names[0] in values else None
             if c not in by_subject.setdefault(s, []):
                 by_subject[s].append(c)
@@ -349,7 +369,7 @@ class Words:
             subject_text = names[0] if len(names) == 1 else w("one_of", items=w("list_separator").join(names))
             choice_text = _or_join(list(choices), w("list_separator"), w("last_or"))
             parts.append(fill(sentence, {"subject": subject_text, "choice": choice_text}))
-        return w("or_else").join(parts)
+        return parts
 
     def named(self, subjects: list[str], raw: dict[str, Any]) -> list[str]:
         """Subject words, a whole key group named once by the group's name."""
@@ -373,15 +393,6 @@ class Words:
                 out.append(s)
                 done.add(s)
         return out
-
-
-def optional_fill(template: str, values: dict[str, str]) -> str:
-    """Fill {name} placeholders; a {?...} part is left out when a value in it is not given."""
-    def part(m: re.Match) -> str:
-        inner = m.group(1)
-        return fill(inner, values) if all(n in values for n in _PLACEHOLDER.findall(inner)) else ""
-
-    return fill(_OPTIONAL.sub(part, template), values)
 
 
 def _or_join(words: list[str], separator: str, last: str) -> str:
@@ -452,9 +463,11 @@ def group_options(choices: Sequence[frozenset], kb: KnowledgeBase, case: Case, d
     built = []
     for opt in options:
         requirements = []
-        for kind, items in sorted(opt, key=lambda g: min(words.item_key(i) for i in g[1])):
+        # questions first, then documentation, each in the KB's order
+        for kind, items in sorted(opt, key=lambda g: (g[0] not in words.questions, min(words.item_key(i) for i in g[1]))):
             ordered = tuple(sorted(items, key=words.item_key))
-            requirements.append(Requirement(kind, ordered, words.requirement(kind, ordered), tuple(words.change(i) for i in ordered)))
+            parts = tuple(words.parts(kind, ordered))
+            requirements.append(Requirement(kind, ordered, kb.vocabulary.word("or_else").join(parts), tuple(words.change(i) for i in ordered), parts, kind in words.questions))
         built.append(Option(tuple(requirements), kb.vocabulary.word("and_also")))
     built.sort(key=lambda o: (o.size, o.text))
     return built
@@ -478,6 +491,31 @@ def missing(case: CaseLike, kb: KbLike = None) -> Missing:
     return Missing(loaded, decision, "options", tuple(group_options(choices, knowledge, loaded, documentation)))
 
 
+def option_counts(option: Option, kb: KnowledgeBase) -> str:
+    """How much an option asks for, in the KB's words: "1 question, 2 additions"."""
+    w = kb.vocabulary.word
+    questions, additions = option.questions, option.size - option.questions
+    counts = []
+    if questions:
+        counts.append(w("count", count=questions, what=w("questions" if questions > 1 else "question")))
+    if additions:
+        counts.append(w("count", count=additions, what=w("additions" if additions > 1 else "addition")))
+    return w("list_separator").join(counts)
+
+
+def option_lines(option: Option, kb: KnowledgeBase) -> list[tuple[int, str]]:
+    """An option as (depth, line): each requirement one line, a requirement's alternatives a list below it."""
+    w = kb.vocabulary.word
+    out: list[tuple[int, str]] = []
+    for r in option.requirements:
+        parts = r.parts or (r.text,)
+        head = parts[0] if len(parts) == 1 else w("missing_alternatives")
+        out.append((0, w("missing_question" if r.question else "missing_requirement", text=head)))
+        if len(parts) > 1:
+            out.extend((1, w("missing_alternative", text=p)) for p in parts)
+    return out
+
+
 def render_missing(result: Missing, kb: KnowledgeBase) -> str:
     w = kb.vocabulary.word
     d = result.decision
@@ -491,7 +529,8 @@ def render_missing(result: Missing, kb: KnowledgeBase) -> str:
     else:
         lines.append(w("missing_options", count=len(result.options)))
         for n, opt in enumerate(result.options, 1):
-            lines.append("  " + w("missing_option", n=n, size=opt.size, additions=w("additions" if opt.size > 1 else "addition"), text=opt.text))
+            lines.append("  " + w("missing_option", n=n, counts=option_counts(opt, kb)))
+            lines.extend("     " + "  " * depth + text for depth, text in option_lines(opt, kb))
     return "\n".join(lines) + "\n"
 
 
@@ -499,11 +538,15 @@ def item_changes(case: CaseLike, kb: KbLike = None) -> dict[Value, Change]:
     """Every documentation item the KB lets a prescriber add to this case, with its case change (every key, no grouping)."""
     loaded, choice = load_chosen(case, kb)
     knowledge = choice.kb
-    control = _ground(loaded, knowledge, [], ["#show."])
+    # the items of the case as given: true in its one answer (grounding alone may leave them undecided)
+    control = _ground(loaded, knowledge, [], ["#show.", ":- abduce(_).", f"#show item__(I) : abducible({GIVEN}, I)."])
     documentation = Documentation.read(control)
     words = Words(knowledge, loaded, documentation)
     decode = SymbolDecoder()
-    items = [decode(a.symbol.arguments[1]) for a in control.symbolic_atoms.by_signature("abducible", 2) if str(a.symbol.arguments[0]) == GIVEN]
+    items: list[Value] = []
+    for model in models(control, 60.0):
+        items = [decode(s.arguments[0]) for s in model.symbols(shown=True)]
+        break
     return {item: words.change(item) for item in sorted(items, key=repr)}
 
 

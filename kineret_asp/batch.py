@@ -4,9 +4,10 @@ Every input line gives exactly one output record, in input order, carrying
 the line number and the case id::
 
     {"line": 7, "id": "c7", "policy": "IP0243", ..., "decision": "approved", ...}
-    {"line": 8, "id": null, "error": "in.jsonl:8: medication_history[0].drug: unknown ..."}
+    {"line": 8, "id": null, "error": "in.jsonl:8: medication_history[0].drug: unknown ...", "errors": [...]}
 
-An error record holds the same one-line message ``evaluate`` prints. Lines
+An error record holds the same one-line messages ``evaluate`` prints: the
+first as ``error``, every one found in the case (up to a cap) in ``errors``. Lines
 are read and decided in fixed-size chunks (one clingo grounding per chunk,
 :class:`~kineret_asp.engine.ChunkEngine`), so memory stays flat however long
 the input. Decisions are cached by the case's input atoms: two cases with
@@ -58,11 +59,12 @@ class BatchRecord:
     id: Optional[str]
     decision: Optional[Decision] = None
     error: Optional[str] = None
+    errors: tuple[str, ...] = ()  # every problem found, one line each (``error`` is the first)
 
     def to_dict(self) -> dict:
         if self.decision is not None:
             return {"line": self.line, **self.decision.to_dict()}
-        return {"line": self.line, "id": self.id, "error": self.error}
+        return {"line": self.line, "id": self.id, "error": self.error, "errors": list(self.errors or (self.error,))}
 
 
 class _Cache:
@@ -145,7 +147,7 @@ class BatchWorker:
             choice = self.chooser.choose(data, where)
             return validated(data, where, choice.kb, choice), choice
         except CaseError as exc:
-            return BatchRecord(number, _id_of(data), error=exc.line())
+            return BatchRecord(number, _id_of(data), error=exc.line(), errors=tuple(exc.lines()))
 
     def _decided(self, cases: Sequence[tuple[int, Case, Choice, tuple]]) -> Iterator[tuple[tuple, list[tuple[int, Case]], "Output | CaseFailure"]]:
         """Each group of cases with the same version and facts, with the engine's answer: one solve per group."""
@@ -208,7 +210,8 @@ class BatchWorker:
             self.cache.hits += len(group) - 1  # the same facts again in this chunk: decided once
             if isinstance(out, CaseFailure):
                 for n, case in group:
-                    texts[n] = self.dumps({"line": n, "id": case.id, "error": self._failure(case, out)})
+                    message = self._failure(case, out)
+                    texts[n] = self.dumps({"line": n, "id": case.id, "error": message, "errors": [message]})
                 continue
             choice = choices[key]
             decision = build_decision(group[0][1], out, choice.kb, choice.how).to_dict()

@@ -34,21 +34,8 @@ APPROVED, NOT_COVERED, OTHER_POLICY = "approved", "not_covered", "other_policy"
 
 
 def blocking_criteria(decision: "Decision", kb: "KnowledgeBase") -> list[str]:
-    """The unmet criteria that stand between the case and approval.
-
-    Until decisions carry ``blocking`` themselves, this keeps every unmet
-    criterion except the alternatives not taken under a criterion that is
-    met (a ONE-of node already satisfied). The one place to switch to
-    ``decision.blocking``.
-    """
-    statuses = decision.statuses()
-    criteria = kb.vocabulary.criteria
-    out = []
-    for cid in decision.unmet:
-        parent = criteria[cid].parent if cid in criteria else None
-        if parent is None or statuses.get(parent) is not True:
-            out.append(cid)
-    return out
+    """The unmet criteria that stand between the case and approval (the decision's ``blocking``)."""
+    return list(decision.blocking)
 
 
 def service_id(kb: "KnowledgeBase", hook: str) -> str:

@@ -41,7 +41,7 @@ from clingo.ast import ASTType
 from .errors import Diagnostic, KbError, did_you_mean
 from .knowledge import KnowledgeBase, parse_version, tree_root, version_folders
 from .program import Signature, atoms_in, dynamic_predicates, rule_atoms
-from .schema import DATE_PATTERN
+from .schema import DATE_PATTERN, KEYED
 from .solving import MessageLog, new_control
 from .source import SOURCE_READS, check_sources, paragraph_ids
 
@@ -50,7 +50,7 @@ PACKAGE_READS: set[Signature] = {
     ("policy", 2), ("effective_from", 1), ("effective_to", 1), ("policy_drug_name", 1), ("vocabulary", 2),
     ("key_group", 3), ("key_group_name", 3), ("criterion", 4), ("combinator", 2), ("reason_text", 2),
     ("note_text", 2), ("text", 2), ("decision_text", 2), ("route_text", 2), ("abducible", 1), ("documents", 2),
-    ("documents_entry", 3), ("documentation_text", 4), ("entry_text", 2), ("decision_echo", 1),
+    ("documents_entry", 3), ("documentation_text", 4), ("documentation_value", 3), ("question", 1), ("entry_text", 2), ("evidence_text", 2), ("decision_echo", 1),
     ("input_field", 4), ("input_atom", 2), ("entry_field", 5), ("entry_atom", 3), ("field_role", 2),
     ("header_field", 3), ("kb_problem", 2), ("claim", 3), ("prevails_over", 1),
     # read by the schema and vocabulary commands
@@ -86,12 +86,39 @@ def input_kinds(kb: KnowledgeBase) -> dict[tuple[str, int, int], str]:
     out = {}
     for (name, arity), args in kb.schema.input_predicates.items():
         for i, arg in enumerate(args):
-            if not arg.index and arg.kind.name == "key" and arg.kind.vocabulary:
+            if not arg.index and arg.kind.name in KEYED and arg.kind.vocabulary:
                 out[(name, arity, i)] = arg.kind.vocabulary
     return out
 
 
 Position = tuple  # (name, arity, index, name, arity, index, ...) down nested terms
+
+# the case space's declarations (verify/space.lp): their value's kind is the kind of the field they name
+SPACE_VALUE, SPACE_ENTRY_VALUE = ("space_value", 2), ("space_entry_value", 3)
+
+
+def _space_position(sig: Signature, args: list) -> str:
+    """A space declaration's predicate name, specialised by the field it names (its value's kind is that field's)."""
+    if sig not in (SPACE_VALUE, SPACE_ENTRY_VALUE) or not all(a.ast_type == ASTType.SymbolicTerm or (a.ast_type == ASTType.Function and not a.arguments) for a in args[:-1]):
+        return sig[0]
+    return ":".join([sig[0], *(str(a) for a in args[:-1])])
+
+
+def space_kinds(kb: KnowledgeBase) -> dict[Position, str]:
+    """Where the case space's declarations hold keys of which vocabulary (from the case schema)."""
+    out: dict[Position, str] = {}
+    try:
+        fields = kb.schema.fields
+    except KbError:
+        return out
+    for f in fields:
+        item = f.kind.item or f.kind
+        if item.name in KEYED and item.vocabulary:
+            out[(f"{SPACE_VALUE[0]}:{f.name}", SPACE_VALUE[1], 1)] = item.vocabulary
+        for e in f.entry_fields:
+            if e.kind.name in KEYED and e.kind.vocabulary:
+                out[(f"{SPACE_ENTRY_VALUE[0]}:{f.name}:{e.name}", SPACE_ENTRY_VALUE[1], 2)] = e.kind.vocabulary
+    return out
 
 
 @dataclass
@@ -208,6 +235,8 @@ class _KeyKinds:
         for (name, arity, index), kind in (input_kinds(kb) if _inputs(kb) else {}).items():
             self.kinds[(name, arity, index)].add(kind)
             self.kinds[(name, arity + 1, index + 1)].add(kind)  # with a copy argument (properties)
+        for position, kind in space_kinds(kb).items():
+            self.kinds[position].add(kind)
         self.rules = [s for s in kb.statements if s.node.ast_type == ASTType.Rule]
         self._terms = [self.atom_terms(s.node) for s in self.rules]
         self._infer()
@@ -232,8 +261,9 @@ class _KeyKinds:
                 args = sym.arguments
                 if len(args) == 1 and args[0].ast_type == ASTType.Pool and not sig[1] == 1:
                     continue
+                name = _space_position(sig, args)
                 for i, arg in enumerate(args):
-                    found.extend(self.terms(arg, (sig[0], sig[1], i)))
+                    found.extend(self.terms(arg, (name, sig[1], i)))
         return found
 
     def _infer(self) -> None:

@@ -57,6 +57,11 @@ def format_option(func: Callable) -> Callable:
     return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")(func)
 
 
+def report_format_option(func: Callable) -> Callable:
+    """--format for the answers a reviewer files: text, json, or a Markdown or HTML review page."""
+    return click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text", show_default=True, help="Output format (markdown and html: a review page with what is missing).")(func)
+
+
 def fail(*messages: str, code: int = EXIT_INPUT) -> None:
     for message in messages:
         click.echo(f"kineret-asp: {safe_text(message)}", err=True)
@@ -259,7 +264,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("cases", nargs=-1, required=True)
-@format_option
+@report_format_option
 @kb_option
 @limited(60.0)
 @handle_errors
@@ -286,6 +291,12 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
         payload = [d.to_dict() for _, d in decisions]
         if decisions:
             click.echo(dump_json(payload[0] if len(cases) == 1 else payload))
+    elif fmt in ("markdown", "html"):
+        from .report import render_report, review_items
+
+        if decisions:  # missing is answered with each case's own version; the page takes the first case's words
+            words = decisions[0][0][1].kb
+            click.echo(render_report(review_items([c for (c, _), _ in decisions], [d for _, d in decisions], chooser), words, fmt), nl=False)
     else:
         click.echo("\n".join(render_text(d, ch.kb.vocabulary, c, ch.kb) for (c, ch), d in decisions), nl=False)
     for line in errors:
@@ -387,7 +398,7 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
 @main.command("missing")
 @click.argument("case")
 @click.option("--expand", is_flag=True, help="List every single option (each any-of choice made) instead of grouped options.")
-@format_option
+@report_format_option
 @kb_option
 @limited(60.0)
 @handle_errors
@@ -401,6 +412,11 @@ def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> No
     loaded, choice = read_case_arg(case, chooser)
     kb = choice.kb
     result = missing(loaded, chooser)
+    if fmt in ("markdown", "html"):
+        from .report import ReviewCase, render_report
+
+        click.echo(render_report([ReviewCase(result.case, result.decision, result)], kb, fmt), nl=False)
+        return
     if fmt == "json":
         payload = result.to_dict()
         if expand:

@@ -2,9 +2,9 @@
 
 :func:`build_decision` turns the atoms a KB shows for one case into a
 :class:`Decision`; nothing here decides anything, it only arranges the
-solver's answer (criteria tree, unmet ids, reasons, notes) with the KB's
-words, in the KB's order. ``to_dict`` is the public decision format;
-``render_text`` is what a reviewer reads.
+solver's answer (criteria tree, unmet ids, reasons, notes, the evidence of
+each criterion) with the KB's words, in the KB's order. ``to_dict`` is the
+public decision format; ``render_text`` is what a reviewer reads.
 """
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, Optional
 from .errors import KineretError
 from .knowledge import Vocabulary
 from .safetext import dumps, safe_text
+from .schema import ENTRIES, LIST
 from .terms import Const, Value
+from .wording import entry_templates, entry_words
 
 if TYPE_CHECKING:  # pragma: no cover
     from .case import Case
@@ -24,20 +26,75 @@ if TYPE_CHECKING:  # pragma: no cover
 APPROVED = "approved"  # the decision format's word for an approval
 
 
+COUNTED = "counted"  # the framework's status of a case fact that counted (framework/evidence.lp)
+NOT_COUNTED = "not_counted"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A case fact a criterion read: where it is, its values, whether it counted and why not.
+
+    ``value`` is the fact as the case format writes it (an entry's fields,
+    a list item, a field's value; held hashable in ``data``); ``subject``
+    names it in the KB's words; ``reason`` is the KB's key for why it did
+    not count.
+    """
+
+    field: str
+    subject: str
+    status: str  # COUNTED | NOT_COUNTED
+    reason: Optional[str]
+    text: str
+    data: Any = None
+
+    @property
+    def counted(self) -> bool:
+        return self.status == COUNTED
+
+    @property
+    def value(self) -> Any:
+        return _thawed(self.data)
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"field": self.field, "value": self.value, "status": self.status}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        out["text"] = self.text
+        return out
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, dict):
+        return ("__object__", tuple((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return ("__list__", tuple(_frozen(v) for v in value))
+    return value
+
+
+def _thawed(value: Any) -> Any:
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "__object__":
+        return {k: _thawed(v) for k, v in value[1]}
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "__list__":
+        return [_thawed(v) for v in value[1]]
+    return value
+
+
 @dataclass(frozen=True)
 class CriterionResult:
-    """One node of the criteria tree: the policy's id and words, met or not."""
+    """One node of the criteria tree: the policy's id and words, met or not, and its evidence."""
 
     id: str
     text: str
     met: bool
     children: tuple["CriterionResult", ...] = ()
     notes: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {"id": self.id, "text": self.text, "met": self.met, "children": [c.to_dict() for c in self.children]}
         if self.notes:
             out["notes"] = list(self.notes)
+        out["evidence"] = [e.to_dict() for e in self.evidence]
         return out
 
     def walk(self):
@@ -53,6 +110,10 @@ class Reason:
     id: str
     text: str
     details: dict[str, list] = field(default_factory=dict)
+
+    def details_text(self) -> str:
+        """The case values that made the reason apply, as one phrase ("" when none)."""
+        return "; ".join(f"{k}: {', '.join(map(safe_text, v))}" for k, v in self.details.items())
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {"id": self.id, "text": self.text}
@@ -93,6 +154,7 @@ class Decision:
     route: str
     notes: tuple[Note, ...] = ()
     source: str = field(default="<case>", compare=False)
+    blocking: tuple[str, ...] = ()
     provenance: "Optional[Provenance]" = field(default=None, compare=False)  # which rules decided (versions.py)
 
     def __getattr__(self, name: str) -> Any:
@@ -129,6 +191,7 @@ class Decision:
             "authorization_months": self.authorization_months,
             "criteria": [c.to_dict() for c in self.criteria],
             "unmet": list(self.unmet),
+            "blocking": list(self.blocking),
             "reasons": [r.to_dict() for r in self.reasons],
             "route": self.route,
             "notes": [n.to_dict() for n in self.notes],
@@ -151,6 +214,11 @@ def field_path(value: Value) -> str:
     return str(value)
 
 
+def _plain_value(value: Value) -> Any:
+    """A value the solver answered, as the case format writes it."""
+    return str(value) if isinstance(value, Const) else value
+
+
 def _one(output: dict[str, list[tuple]], name: str, required: bool = True) -> Optional[Value]:
     values = output.get(name, [])
     if len(values) > 1:
@@ -171,26 +239,31 @@ class DecisionBuilder:
         self.rank = self.vocab.criterion_rank()
         self.reason_rank = {r: i for i, r in enumerate(self.vocab.reason_texts)}
         self.echo_fields = [str(a[0]) for a in kb.facts("decision_echo", 1)]
+        self.evidence_texts = {k: str(t) for k, t in kb.facts("evidence_text", 2)}
+        self.entry_texts = entry_templates(kb)
         self._trees: dict[tuple, tuple[tuple[CriterionResult, ...], tuple[str, ...]]] = {}
+        self._blocking: dict[tuple, tuple[str, ...]] = {}
+        self._evidence: dict[tuple, Evidence] = {}
         self._provenance: dict[Optional[str], Any] = {}
 
     def id_order(self, cid: str) -> tuple:
         return (0, self.rank[cid], "") if cid in self.rank else (1, 0, cid)
 
-    def tree(self, applies: frozenset, unmet_ids: frozenset, node_notes: tuple) -> tuple[tuple[CriterionResult, ...], tuple[str, ...]]:
-        key = (applies, unmet_ids, node_notes)
+    def tree(self, applies: frozenset, unmet_ids: frozenset, node_notes: tuple, node_evidence: tuple = ()) -> tuple[tuple[CriterionResult, ...], tuple[str, ...]]:
+        key = (applies, unmet_ids, node_notes, node_evidence)
         hit = self._trees.get(key)
         if hit is not None:
             return hit
         vocab = self.vocab
         notes = dict(node_notes)
+        evidence = dict(node_evidence)
 
         def node(cid: str) -> CriterionResult:
             crit = vocab.criteria.get(cid)
             if crit is None:
                 raise KbAnswerError(f"the KB says criterion {cid!r} applies but declares no criterion({cid!r}, ...)")
             kids = tuple(node(k) for k in vocab.children.get(cid, ()) if k in applies)
-            return CriterionResult(cid, crit.text, cid not in unmet_ids, kids, notes.get(cid, ()))
+            return CriterionResult(cid, crit.text, cid not in unmet_ids, kids, notes.get(cid, ()), evidence.get(cid, ()))
 
         roots = sorted((c for c in applies if c in vocab.criteria and vocab.criteria[c].parent is None), key=self.id_order)
         criteria = tuple(node(r) for r in roots)
@@ -199,6 +272,70 @@ class DecisionBuilder:
             self._trees.clear()
         self._trees[key] = (criteria, unmet)
         return criteria, unmet
+
+    def evidence(self, case: "Case", atoms: list[tuple]) -> tuple[tuple[str, tuple[Evidence, ...]], ...]:
+        """Each criterion's evidence, with the case's values filled in, in the case's order."""
+        per_node: dict[str, list[tuple[tuple, Evidence]]] = {}
+        ranks = self.field_ranks(case)
+        for cid, where, status in atoms:
+            item = self.cached_evidence(case, where, status)
+            name = where[0] if isinstance(where, tuple) else str(where)
+            order = (ranks.get(name, len(ranks)), len(item.field), item.field, item.status, item.reason or "")
+            per_node.setdefault(str(cid), []).append((order, item))
+        return tuple((cid, tuple(e for _, e in sorted(items, key=lambda x: x[0]))) for cid, items in sorted(per_node.items()))
+
+    def field_ranks(self, case: "Case") -> dict[str, int]:
+        """Evidence comes in the order the case format declares its fields (entries by number)."""
+        schema = case.schema
+        return self.kb.derived("field_ranks", lambda: {f.name: i for i, f in enumerate(schema.fields)}) if schema is not None else {}
+
+    def resolve(self, case: "Case", where: Value) -> tuple[str, str, Any]:
+        """A field path term as (path, words, value): ``f(2)`` entry 2 of an entries field, ``f(v)`` an item of a list, ``f`` a field."""
+        schema = case.schema
+        if schema is None:
+            raise KbAnswerError("evidence needs a validated case")
+        name, arg = (where[0], where[1]) if isinstance(where, tuple) and len(where) == 2 else (str(where), None)
+        f = schema.by_name.get(name)
+        if f is None:
+            raise KbAnswerError(f"the KB gives evidence about {field_path(where)}, which is not a case field")
+        values = case.get(name)
+        if f.kind.name == ENTRIES and isinstance(arg, int) and values is not None and 0 <= arg < len(values):
+            entry = values[arg]
+            return f"{name}[{arg}]", entry_words(schema, self.entry_texts, f, entry), _frozen(entry.to_dict())
+        if f.kind.name == LIST and arg is not None and values is not None:
+            plain = _plain_value(arg)
+            index = next((i for i, v in enumerate(values) if v == plain), None)
+            path = f"{name}[{index}]" if index is not None else name
+            return path, schema.value_label(f.kind, plain), plain
+        if arg is None:
+            return name, schema.value_label(f.kind, values) if values is not None else "", _frozen(values)
+        raise KbAnswerError(f"the KB gives evidence about {field_path(where)}, which the case does not have")
+
+    def cached_evidence(self, case: "Case", where: Value, status: Value) -> Evidence:
+        """One piece of evidence, memoized by the case values it shows (a batch repeats few of them)."""
+        name, arg = (where[0], where[1]) if isinstance(where, tuple) and len(where) == 2 else (str(where), None)
+        value = case.get(name)
+        if isinstance(arg, int) and isinstance(value, tuple) and 0 <= arg < len(value):
+            value = value[arg].ordered() if hasattr(value[arg], "ordered") else value[arg]  # the entry the fact is
+        key = (where, status, value)
+        hit = self._evidence.get(key)
+        if hit is None:
+            hit = self.one_evidence(case, where, status)
+            if len(self._evidence) > 50_000:
+                self._evidence.clear()
+            self._evidence[key] = hit
+        return hit
+
+    def one_evidence(self, case: "Case", where: Value, status: Value) -> Evidence:
+        path, subject, value = self.resolve(case, where)
+        counted = self.evidence_texts.get(COUNTED, COUNTED)
+        if isinstance(status, tuple) and len(status) == 2 and status[0] == NOT_COUNTED:
+            reason = status[1]
+            words = self.evidence_texts.get(reason, str(reason))
+            return Evidence(path, subject, NOT_COUNTED, str(reason), self.vocab.word("not_counted", reason=words), value)
+        if str(status) == COUNTED:
+            return Evidence(path, subject, COUNTED, None, counted, value)
+        raise KbAnswerError(f"the KB gives evidence with status {status!r}; expected {COUNTED} or {NOT_COUNTED}(Reason)")
 
     def build(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> Decision:
         """Arrange one case's answer atoms into a Decision."""
@@ -212,7 +349,8 @@ class DecisionBuilder:
             notes.append(Note(str(cid), text, field_path(where)))
             if str(cid) in applies and text not in node_notes.get(str(cid), []):
                 node_notes.setdefault(str(cid), []).append(text)
-        criteria, unmet = self.tree(applies, unmet_ids, tuple(sorted((k, tuple(v)) for k, v in node_notes.items())))
+        node_evidence = self.evidence(case, output.get("evidence", []))
+        criteria, unmet = self.tree(applies, unmet_ids, tuple(sorted((k, tuple(v)) for k, v in node_notes.items())), node_evidence)
         details: dict[str, dict[str, list]] = {}
         for rid, detail in sorted(output.get("reason_detail", []), key=repr):
             name, value = (detail[0], detail[1]) if isinstance(detail, tuple) and len(detail) == 2 else (str(detail), None)
@@ -222,6 +360,14 @@ class DecisionBuilder:
             for rid in sorted({str(a[0]) for a in output.get("reason", [])}, key=lambda r: (self.reason_rank.get(r, len(self.reason_rank)), r))
         )
         months = _one(output, "authorization_months", required=False)
+        needs = tuple(sorted((str(c), int(n)) for c, n in output.get("needs", []) if isinstance(n, int)))
+        refers = tuple(sorted((str(c), str(d)) for c, d in output.get("refers_to", [])))
+        block_key = (applies, unmet_ids, needs, refers)
+        blocked = self._blocking.get(block_key)
+        if blocked is None:
+            if len(self._blocking) > 20_000:
+                self._blocking.clear()
+            blocked = self._blocking[block_key] = blocking(criteria, dict(needs), dict(refers))
         return Decision(
             id=case.id,
             policy=vocab.policy_id,
@@ -235,6 +381,7 @@ class DecisionBuilder:
             route=str(_one(output, "route")),
             notes=tuple(notes),
             source=case.source,
+            blocking=blocked,
             provenance=self.provenance(chosen_by),
         )
 
@@ -245,6 +392,71 @@ class DecisionBuilder:
 
             found = self._provenance[chosen_by] = provenance(self.kb, chosen_by or GIVEN)
         return found
+
+
+def blocking(criteria: tuple[CriterionResult, ...], needs: dict[str, int], refers: dict[str, str]) -> tuple[str, ...]:
+    """The unmet criteria that stand between a case and approval, in tree order.
+
+    Under an unmet criterion that needs N of its children, the unmet
+    children with the fewest unmet criteria below them are taken, as many
+    as are still missing; when the choice is open (two children as close as
+    each other for the last place), the criterion itself is named, since any
+    of them will do. A criterion without children (or whose rule the KB
+    does not count, needs/2) blocks itself; one that refers to another
+    (refers_to/2) blocks by that one's blockers.
+    """
+    nodes = {n.id: n for root in criteria for n in root.walk()}
+    order = {cid: i for i, cid in enumerate(nodes)}
+    costs: dict[str, float] = {}
+
+    def target(node: CriterionResult, seen: frozenset) -> Optional[CriterionResult]:
+        other = refers.get(node.id)
+        return nodes.get(other) if other is not None and other not in seen else None
+
+    def cost(node: CriterionResult, seen: frozenset = frozenset()) -> float:
+        if node.met:
+            return 0
+        if node.id in costs:
+            return costs[node.id]
+        other = target(node, seen | {node.id})
+        if other is not None:
+            value = cost(other, seen | {node.id})
+        elif not node.children or node.id not in needs:
+            value = 1
+        else:
+            ranked = sorted(cost(k, seen | {node.id}) for k in node.children)
+            need = needs[node.id]
+            value = sum(ranked[:need]) + max(0, need - len(ranked))
+        costs[node.id] = value
+        return value
+
+    found: list[str] = []
+
+    def walk(node: CriterionResult, seen: frozenset) -> None:
+        if node.met or node.id in seen:
+            return
+        seen = seen | {node.id}
+        other = target(node, seen)
+        if other is not None:
+            walk(other, seen)
+            return
+        if not node.children or node.id not in needs:
+            found.append(node.id)
+            return
+        unmet = sorted((k for k in node.children if not k.met), key=lambda k: (cost(k), order[k.id]))
+        missing = needs[node.id] - (len(node.children) - len(unmet))
+        if missing <= 0 or missing > len(unmet):
+            found.append(node.id)
+            return
+        if len(unmet) > missing and cost(unmet[missing - 1]) == cost(unmet[missing]):
+            found.append(node.id)  # an open choice: any of the closest will do
+            return
+        for child in unmet[:missing]:
+            walk(child, seen)
+
+    for root in criteria:
+        walk(root, frozenset())
+    return tuple(dict.fromkeys(found))
 
 
 def builder(kb: "KnowledgeBase") -> DecisionBuilder:
@@ -258,15 +470,40 @@ def build_decision(case: "Case", output: dict[str, list[tuple]], kb: "KnowledgeB
 
 
 def verdict(decision: Decision, vocab: Vocabulary, with_unmet: bool = True) -> str:
-    """The decision's headline words: APPROVED for up to 12 months, CRITERIA NOT MET (unmet: ...)."""
+    """The decision's headline words: APPROVED for up to 12 months, CRITERIA NOT MET (blocking: ...)."""
     words = vocab.decision_texts.get(decision.decision, decision.decision)
     if decision.approved:
         return vocab.word("approved_for", decision=words, months=decision.authorization_months)
     if decision.reasons:
         return f"{words} ({', '.join(r.id for r in decision.reasons)})"
+    if with_unmet and decision.blocking:
+        return f"{words} ({vocab.word('blocking_label', ids=', '.join(decision.blocking))})"
     if with_unmet and decision.unmet:
         return f"{words} ({vocab.word('unmet_label', ids=', '.join(decision.unmet))})"
     return words
+
+
+def header_facts(vocab: Vocabulary, case: "Optional[Case]", kb: "Optional[KnowledgeBase]") -> str:
+    """The case fields a decision's header shows (header_field/3), in the KB's words; "" when none."""
+    if case is None or case.schema is None or kb is None:
+        return ""
+    w = vocab.word
+    facts = []
+    for name, label, absent in kb.facts("header_field", 3):
+        f = case.schema.by_name.get(str(name))
+        value = case.get(str(name))
+        shown = case.schema.value_label(f.kind, value) if f is not None and value is not None else str(absent)
+        facts.append(w("field_line", label=label, value=shown))
+    return w("field_separator").join(facts)
+
+
+def node_notes(decision: Decision, node: CriterionResult) -> list[str]:
+    """A node's notes a reader still needs once its evidence is shown: those about other case facts."""
+    shown = {e.field for e in node.evidence}
+    about = [n for n in decision.notes if n.id == node.id]
+    if not about:
+        return list(node.notes)
+    return [t for t in node.notes if not all(n.field in shown for n in about if n.text == t)]
 
 
 def render_text(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = None, kb: "Optional[KnowledgeBase]" = None) -> str:
@@ -275,15 +512,9 @@ def render_text(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = 
     lines = [w("decision_header", policy=vocab.policy_id, title=vocab.title, drug=vocab.drug_name, effective=decision.effective_date)]
     lines += provenance_lines(decision, vocab, case)
     lines.append(w("case_line", id=decision.id or w("no_id"), source=decision.source))
-    if case is not None and case.schema is not None:
-        facts = []
-        for name, label, absent in (kb.facts("header_field", 3) if kb is not None else []):
-            f = case.schema.by_name.get(str(name))
-            value = case.get(str(name))
-            shown = case.schema.value_label(f.kind, value) if f is not None and value is not None else str(absent)
-            facts.append(w("field_line", label=label, value=shown))
-        if facts:
-            lines.append(w("field_separator").join(facts))
+    facts = header_facts(vocab, case, kb)
+    if facts:
+        lines.append(facts)
     if decision.criteria:
         lines.append("")
         lines.append(w("criteria_heading"))
@@ -292,8 +523,10 @@ def render_text(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = 
         def show(node: CriterionResult, depth: int) -> None:
             mark = w("met_mark") if node.met else w("unmet_mark")
             lines.append(f"{'  ' * depth}{mark} {node.id}  {node.text}")
-            for note in node.notes:
+            for note in node_notes(decision, node):
                 lines.append(f"{'  ' * depth}{pad}{w('note_line', text=note)}")
+            for e in node.evidence:
+                lines.append(f"{'  ' * depth}{pad}{w('evidence_line', field=e.field, subject=e.subject, status=e.text)}")
             for child in node.children:
                 show(child, depth + 1)
 
@@ -303,7 +536,7 @@ def render_text(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = 
         lines.append("")
         lines.append(w("reasons_heading"))
         for r in decision.reasons:
-            extra = "; ".join(f"{k}: {', '.join(map(safe_text, v))}" for k, v in r.details.items())
+            extra = r.details_text()
             lines.append(f"  {r.id}  {r.text}" + (f" ({extra})" if extra else ""))
     loose = [n for n in decision.notes if decision.met(n.id) not in (True, False)]
     if loose:

@@ -24,6 +24,7 @@ from typing import Any, Optional
 
 from .casetests import EXPECT_KEYS
 from .changes import MAX_INDEX_DIGITS, OPS
+from .decision import COUNTED, NOT_COUNTED
 from .knowledge import KnowledgeBase, load_kb, version_folders
 from .schema import CASE_ID, ENTRIES, EXPECTATIONS, JSON_SCHEMA_DRAFT, LIST, CaseSchema, Field
 
@@ -158,14 +159,22 @@ class _Builder:
             "met": {"type": "boolean"},
             "children": {"type": "array", "items": {"$ref": "#/$defs/criterion"}},
             "notes": {"type": "array", "items": {"type": "string"}},
+            "evidence": {"type": "array", "items": {"$ref": "#/$defs/evidence"}},
         }, ["id", "text", "met", "children"])
+        evidence = self.obj("evidence", {
+            "field": self.field_path(),
+            "value": {},
+            "status": {"enum": [COUNTED, NOT_COUNTED]},
+            "reason": {"type": "string", "minLength": 1},
+            "text": {"type": "string"},
+        }, ["field", "value", "status", "text"])
         reason = self.obj("reason", {
             "id": self.reason_ids(),
             "text": {"type": "string"},
             "details": {"type": "object", "propertyNames": {"enum": [f.name for f in self.schema.fields]}, "additionalProperties": {"type": "array"}},
         }, ["id", "text"])
         note = self.obj("note", {"id": {"type": "string", "minLength": 1}, "text": {"type": "string"}, "field": self.field_path()}, ["id", "text", "field"])
-        return {"criterion": criterion, "reason": reason, "note": note, "provenance": self.provenance()}
+        return {"criterion": criterion, "evidence": evidence, "reason": reason, "note": note, "provenance": self.provenance()}
 
     def provenance(self) -> dict:
         """Which rules decided (versions.Provenance.to_dict), for this version."""
@@ -207,6 +216,7 @@ class _Builder:
             "authorization_months": {"type": ["integer", "null"]},
             "criteria": {"type": "array", "items": {"$ref": "#/$defs/criterion"}},
             "unmet": {"type": "array", "items": self.criterion_ids(), "uniqueItems": True},
+            "blocking": {"type": "array", "items": self.criterion_ids(), "uniqueItems": True},
             "reasons": {"type": "array", "items": {"$ref": "#/$defs/reason"}},
             "route": {"enum": list(v.route_texts)},
             "notes": {"type": "array", "items": {"$ref": "#/$defs/note"}},
@@ -230,7 +240,7 @@ class _Builder:
         decided = self.decision_object()
         decided["properties"] = {"line": self.described("record", "line", line), **decided["properties"]}
         decided["required"] = ["line", *decided["required"]]
-        error = self.obj("record", {"line": line, "id": self.case_id(), "error": {"type": "string", "minLength": 1}}, ["line", "id", "error"], open_=False)
+        error = self.obj("record", {"line": line, "id": self.case_id(), "error": {"type": "string", "minLength": 1}, "errors": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}}, ["line", "id", "error"], open_=False)
         error["additionalProperties"] = True  # like a decision, a record may gain fields
         defs = {"decision_record": decided, "error_record": error, **self.defs(), **self.shared_defs()}
         return {**self.header("record"), "oneOf": [{"$ref": "#/$defs/decision_record"}, {"$ref": "#/$defs/error_record"}], "$defs": defs}

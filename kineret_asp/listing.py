@@ -15,7 +15,7 @@ from typing import Optional
 
 from .errors import KineretError, did_you_mean
 from .knowledge import KnowledgeBase
-from .schema import KEY, LIST, NAME
+from .schema import KEY, LIST, NAME, OPEN_KEY
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def field_vocabularies(kb: KnowledgeBase) -> dict[str, list[tuple[str, str]]]:
     for f in kb.schema.fields:
         for sub in (f, *f.entry_fields):
             kind = sub.kind.item if sub.kind.name == LIST else sub.kind
-            if kind is not None and kind.name in (KEY, NAME) and kind.vocabulary:
+            if kind is not None and kind.name in (KEY, OPEN_KEY, NAME) and kind.vocabulary:
                 out.setdefault(kind.vocabulary, []).append((sub.path, kind.name))
     return out
 

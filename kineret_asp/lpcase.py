@@ -15,7 +15,7 @@ from .case import Case
 from .errors import CaseError
 from .knowledge import KnowledgeBase
 from .lpfacts import MAX_LP_BYTES, ArgSpec, LpFactError, read_lp_file
-from .schema import CaseSchema, INTEGER, KEY, NAME, DATE
+from .schema import CaseSchema, INTEGER, KEY, NAME, DATE, OPEN_KEY
 
 
 def lp_specs(schema: CaseSchema) -> dict[tuple[str, int], tuple[ArgSpec, ...]]:
@@ -33,6 +33,8 @@ def lp_specs(schema: CaseSchema) -> dict[tuple[str, int], tuple[ArgSpec, ...]]:
                 specs.append(ArgSpec("index", minimum=arg.kind.minimum, maximum=arg.kind.maximum, label="an entry number"))
             elif arg.kind.name == KEY:
                 specs.append(ArgSpec("constant", label=f"{schema.noun(arg.kind.vocabulary or '')} key"))
+            elif arg.kind.name == OPEN_KEY:
+                specs.append(ArgSpec("constant", open=True, label=f"{schema.noun(arg.kind.vocabulary or '')} key or name"))
             elif arg.kind.name in (INTEGER, DATE):
                 specs.append(ArgSpec("integer", label="a whole number"))
             elif arg.kind.name == NAME:

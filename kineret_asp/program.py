@@ -384,7 +384,7 @@ class Compiled:
     @cached_property
     def space_text(self) -> str:
         """The case space of verify and diff, for one case: choices over every input the schema declares."""
-        from .schema import BOOLEAN, ENTRIES, INTEGER, KEY, LIST, NAME
+        from .schema import BOOLEAN, ENTRIES, INTEGER, KEY, LIST, NAME, OPEN_KEY
 
         s = self.schema
         lines = [
@@ -395,7 +395,7 @@ class Compiled:
             # the declared values, or else every value of the field's vocabulary
             lines.append(f"space_dom__({target}, X) :- {declared}.")
             lines.append(f"space_restricted__({target}) :- {declared.replace('X', '_')}.")
-            if kind.name in (KEY, NAME):
+            if kind.name in (KEY, OPEN_KEY, NAME):
                 lines.append(f"space_dom__({target}, X) :- {kind.vocabulary}(X, _), not space_restricted__({target}).")
             elif kind.name == INTEGER:
                 lines.append(f"space_dom__({target}, ({kind.minimum}; {kind.maximum})) :- not space_restricted__({target}).")
@@ -469,7 +469,9 @@ class Compiled:
         from .schema import BOOLEAN, ENTRIES, LIST
 
         def build() -> str:
-            lines = ["#show.", "#show abduce/1.", *self.tagged(self.base, guard="copy__"), f"copy__({GIVEN}). copy__({HYP}).", "#defined copy__/1."]
+            # only what the question reads: the decision, what is met, the reasons, the documentation
+            read = [("decision", 1), ("met", 1), ("reason", 1), ("abducible", 1), ("documents", 2), ("documents_entry", 3)]
+            lines = ["#show.", "#show abduce/1.", *self.tagged(needed_statements(self.base, read), guard="copy__"), f"copy__({GIVEN}). copy__({HYP}).", "#defined copy__/1."]
             lines += [f"#defined {n}/{a + 1}." for n, a in sorted(self.inputs)]
             doc = f"abduce(I), documents({GIVEN}, I"
             for f in self.schema.fields:
@@ -509,6 +511,9 @@ class Compiled:
                     lines.append(f"set__({n}) :- {doc}, set({n}, _)).")
             lines += ["#defined set__/1.", "#defined removed__/2.", "#defined set_entry__/3.", "#defined nonrepresentative__/1."]
             lines.append(f"{{ abduce(I) : abducible({GIVEN}, I) }}.")
+            # a field (or an entry's field) is set to one value at most
+            lines.append(f":- abduce(I), abduce(J), I != J, documents({GIVEN}, I, set(F, _)), documents({GIVEN}, J, set(F, _)).")
+            lines.append(f":- abduce(I), abduce(J), I != J, documents({GIVEN}, I, set(F, N, S, _)), documents({GIVEN}, J, set(F, N, S, _)).")
             # one representative of keys no case can tell apart (the brands of one product)
             lines.append(f":- abduce(I), documents_entry({GIVEN}, I, _, K), nonrepresentative__(K).")
             lines.append(f":- abduce(I), documents({GIVEN}, I, add(_, K)), nonrepresentative__(K).")

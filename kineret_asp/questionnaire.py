@@ -182,6 +182,13 @@ def next_step(data: Mapping[str, Any], declined: Sequence[Any] = (), kb: Any = N
             first.setdefault(key, (req, alts))
     best = max(first, key=lambda k: (counts[k], -list(first).index(k)))
     req, alts = first[best]
+    fields = {c.path for c in alts}
+    if req.question and len(fields) == 1 and next(iter(fields)) in schema.by_name:
+        # a fact of the case to state (the plan type), not documentation: ask for the field itself
+        asked_field = _field_question(schema.by_name[next(iter(fields))], knowledge)
+        allowed = {c.value for c in alts}
+        options = tuple(o for o in asked_field.options if o.changes[0].value in allowed)
+        return Step(QUESTION, case.to_dict(), Question(asked_field.field, asked_field.text, options, False, asked_field.field))
     choices = tuple(Choice(_code([c]), change_words(c, knowledge), (c,)) for c in alts)
     if len(choices) == 1:
         text = w("q_documentation", text=req.text)

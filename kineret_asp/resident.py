@@ -22,7 +22,7 @@ from .engine import CaseFailure, ChunkEngine, Output
 from .errors import SolveTimeout
 from .knowledge import KnowledgeBase
 from .program import compiled
-from .schema import DATE, INTEGER, KEY, NAME
+from .schema import DATE, INTEGER, KEY, NAME, OPEN_KEY
 from .solving import ground_program, models
 from .terms import Const, FactWriter, SymbolDecoder
 
@@ -59,7 +59,7 @@ def external_program(kb: KnowledgeBase, slots: int, extra: dict[Position, list])
             head = f'dom__("{name}", {i}, X)'
             if arg.index:
                 lines.append(f"{head} :- X = 0..{slots - 1}.")
-            elif arg.kind.name in (KEY, NAME) and arg.kind.vocabulary:
+            elif arg.kind.name in (KEY, OPEN_KEY, NAME) and arg.kind.vocabulary:
                 lines.append(f"{head} :- {arg.kind.vocabulary}(X, _).")
             lines += [writer.fact(("dom__", name, i, v)) for v in extra.get((name, i), ())]
         cond = ", ".join(f'dom__("{name}", {i}, X{i})' for i in range(arity))
@@ -95,7 +95,7 @@ class ResidentEngine:
             (name, i): arg.kind
             for (name, _), args in kb.schema.input_predicates.items()
             for i, arg in enumerate(args)
-            if not arg.index and arg.kind.name in (INTEGER, DATE, NAME, KEY)
+            if not arg.index and arg.kind.name in (INTEGER, DATE, NAME, KEY, OPEN_KEY)
         }
         self.extra: dict[Position, list] = {pos: initial_values(kind) for pos, kind in self.open_positions.items()}
         self._sized: dict[int, _Sized] = {}

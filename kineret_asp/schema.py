@@ -38,10 +38,14 @@ CLINGO_INT = 2**31 - 1
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 DATE_PATTERN = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
 PLAIN_KEY = re.compile(r"[A-Za-z0-9_]{1,60}\Z")
+OPEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ./+&_-]{0,79}\Z")
+OPEN_NAME_WORDS = "letters, digits, spaces and . / + & _ -, at most 80 characters"
 JSON_SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 # the kinds of framework/case_format.lp
 KEY, NAME, INTEGER, BOOLEAN, DATE, TEXT, LIST, ENTRIES, OBJECT = "key", "name", "integer", "boolean", "date", "text", "list", "entries", "object"
+OPEN_KEY = "open_key"
+KEYED = (KEY, OPEN_KEY)  # kinds whose values are (or may be) keys of a vocabulary
 # the roles of field_role/2 that the program itself reads
 FORMAT_VERSION, CASE_ID, EXPECTATIONS, DATE_OF_SERVICE, POLICY_SELECTOR = "format_version", "case_id", "expectations", "date_of_service", "policy_selector"
 
@@ -62,7 +66,7 @@ class Kind:
             return cls(str(value))
         if isinstance(value, tuple):
             head, *args = value
-            if head in (KEY, NAME) and len(args) == 1 and isinstance(args[0], Const):
+            if head in (KEY, NAME, OPEN_KEY) and len(args) == 1 and isinstance(args[0], Const):
                 return cls(head, vocabulary=str(args[0]))
             if head == INTEGER and len(args) == 2 and all(isinstance(a, int) for a in args):
                 if not -CLINGO_INT <= args[0] <= args[1] <= CLINGO_INT:
@@ -73,11 +77,11 @@ class Kind:
                 if item.name in (LIST, ENTRIES, OBJECT, TEXT):
                     raise ValueError(f"{where}: a list holds keys, names, numbers, dates or booleans, not {item.name}")
                 return cls(LIST, item=item)
-        raise ValueError(f"{where}: unknown kind {value!r}; expected key(V), name(V), integer(Min, Max), boolean, date, text, list(Kind), entries or object")
+        raise ValueError(f"{where}: unknown kind {value!r}; expected key(V), open_key(V), name(V), integer(Min, Max), boolean, date, text, list(Kind), entries or object")
 
     @property
     def scalar(self) -> bool:
-        return self.name in (KEY, NAME, INTEGER, BOOLEAN, DATE)
+        return self.name in (KEY, OPEN_KEY, NAME, INTEGER, BOOLEAN, DATE)
 
 
 @dataclass(frozen=True)
@@ -310,8 +314,8 @@ class CaseSchema:
         return self.nouns.get(vocabulary, f"a {vocabulary}")
 
     def value_label(self, kind: Kind, value: Any) -> str:
-        """The words for a value: a key's label, a boolean's word, a number as written."""
-        if kind.name == KEY and kind.vocabulary:
+        """The words for a value: a key's label, a boolean's word, a number or a name as written."""
+        if kind.name in KEYED and kind.vocabulary:
             return self.vocabularies.get(kind.vocabulary, {}).get(str(value), str(value))
         if kind.name == LIST and kind.item is not None:
             return self.value_label(kind.item, value)
@@ -364,6 +368,8 @@ class CaseSchema:
         k = f.kind
         if k.name == KEY:
             return f"{self.noun(k.vocabulary or '')} key"
+        if k.name == OPEN_KEY:
+            return f"{self.noun(k.vocabulary or '')} key or name"
         return k.name
 
     def _value(self, f: Field, raw: Any, path: str, problems: Problems) -> Any:
@@ -443,6 +449,8 @@ class CaseSchema:
     def _scalar(self, k: Kind, raw: Any, path: str, problems: Problems) -> Any:
         if k.name == KEY:
             return self._key(k, raw, path, problems)
+        if k.name == OPEN_KEY:
+            return self._open_key(k, raw, path, problems)
         if k.name == NAME:
             return self._name(k, raw, path, problems)
         if k.name == INTEGER:
@@ -482,6 +490,30 @@ class CaseSchema:
             else:
                 expected = f"expected {what} key of the KB ({self.where.get(v, v)})"
             problems.add(path, f"unknown {noun} {shown!r}; {expected}{hint}")
+            return None
+        return raw
+
+    def _open_key(self, k: Kind, raw: Any, path: str, problems: Problems) -> Optional[str]:
+        """A key of the vocabulary, or any other name that is not a near miss of one.
+
+        A name a small edit away from a key (or holding one) is refused with
+        the key suggested: a mistyped key must never pass for another name.
+        """
+        what = self.noun(k.vocabulary or "")
+        table = self.vocabularies.get(k.vocabulary or "", {})
+        if not isinstance(raw, str):
+            problems.add(path, f"expected {what} key or name (a string), got {describe(raw)}")
+            return None
+        if raw in table:
+            return raw
+        shown = raw if len(raw) <= 60 else raw[:57] + "..."
+        if not OPEN_NAME.match(raw):
+            problems.add(path, f"expected {what} key or name ({OPEN_NAME_WORDS}), got {shown!r}")
+            return None
+        near = near_key(raw, table)
+        if near is not None:  # reported as the closed vocabulary would report it
+            noun = what.split(" ", 1)[-1]
+            problems.add(path, f"unknown {noun} {shown!r}; expected {what} key of the KB ({self.where.get(k.vocabulary or '', k.vocabulary)}); did you mean '{near}'?")
             return None
         return raw
 
@@ -541,7 +573,7 @@ class CaseSchema:
             if k.name == ENTRIES:
                 placed = sorted((e for e in f.entry_fields if e.place is not None), key=lambda e: e.place)  # type: ignore[arg-type, return-value]
                 for i, entry in enumerate(value or ()):
-                    out.append((f.atom, i, *[_term(e.kind, entry[e.name]) for e in placed]))
+                    out.append((f.atom, i, *[self._term(e.kind, entry[e.name]) for e in placed]))
                     for e in f.entry_fields:
                         if e.atom is None or entry[e.name] is None:
                             continue
@@ -549,15 +581,21 @@ class CaseSchema:
                             if entry[e.name]:
                                 out.append((e.atom, i))
                         else:
-                            out.append((e.atom, i, _term(e.kind, entry[e.name])))
+                            out.append((e.atom, i, self._term(e.kind, entry[e.name])))
             elif k.name == LIST:
-                out.extend((f.atom, _term(k.item, v)) for v in value or ())  # type: ignore[arg-type]
+                out.extend((f.atom, self._term(k.item, v)) for v in value or ())  # type: ignore[arg-type]
             elif k.name == BOOLEAN:
                 if value:
                     out.append((f.atom,))
             elif value is not None:
-                out.append((f.atom, _term(k, value)))
+                out.append((f.atom, self._term(k, value)))
         return out
+
+    def _term(self, kind: Optional[Kind], value: Any) -> Any:
+        """A validated value as the term of an input atom: a key a constant, any other name a string."""
+        if kind is not None and kind.name == OPEN_KEY:
+            return Const(value) if value in self.vocabularies.get(kind.vocabulary or "", {}) else value
+        return _term(kind, value)
 
     def data_from_atoms(self, atoms: Iterable[tuple[tuple, str]], source: str) -> tuple[dict, dict[str, str]]:
         """Input atoms, each with where it was written, as a case dict (not yet validated).
@@ -655,7 +693,7 @@ class CaseSchema:
         used: list[str] = []
         for f in self.fields:
             for k in (f.kind, f.kind.item, *(e.kind for e in f.entry_fields)):
-                if k is not None and k.name == KEY and k.vocabulary and k.vocabulary not in used:
+                if k is not None and k.name in KEYED and k.vocabulary and k.vocabulary not in used:
                     used.append(k.vocabulary)
         return {f"{v}_key": {"type": "string", "enum": list(self.vocabularies.get(v, {})), "description": self.noun(v)} for v in used}
 
@@ -695,6 +733,8 @@ class CaseSchema:
         """A value of a scalar kind, with the limits the validator applies."""
         if k.name == KEY:
             return {"$ref": f"#/$defs/{k.vocabulary}_key"}
+        if k.name == OPEN_KEY:  # a key, or any other name of the open vocabulary
+            return {"anyOf": [{"$ref": f"#/$defs/{k.vocabulary}_key"}, {"type": "string", "pattern": _anchored(OPEN_NAME)}]}
         if k.name == NAME:
             return {"type": "string", "pattern": _anchored(NAME_PATTERN)}
         if k.name == INTEGER:
@@ -710,6 +750,51 @@ def _anchored(pattern: "re.Pattern[str]") -> str:
     """A validator's regular expression (ending in \\Z) as a JSON Schema pattern (^...$)."""
     text = pattern.pattern
     return "^" + (text[:-2] if text.endswith("\\Z") else text) + "$"
+
+
+def _normal(text: str) -> str:
+    """A name as compared with keys: lower case letters and digits only."""
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance of two strings, or ``limit + 1`` once it is known to exceed ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+def near_key(raw: str, table: Mapping[str, str]) -> Optional[str]:
+    """The key of ``table`` that ``raw`` comes too close to, if any.
+
+    Compared without regard to case and to anything but letters and digits:
+    equal to a key or its words, within 1 edit (names of at most 5
+    characters) or 2 edits of one, or holding a key of 5 or more characters
+    ("Humira Pen"). The closest key wins, then the first in KB order.
+    """
+    name = _normal(raw)
+    if not name:
+        return None
+    best: Optional[tuple[int, int, str]] = None
+    for rank, (key, label) in enumerate(table.items()):
+        for known in {_normal(key), _normal(label)}:
+            if not known:
+                continue
+            limit = 1 if min(len(name), len(known)) <= 5 else 2
+            distance = edit_distance(name, known, limit)
+            if distance > limit and ((len(known) >= 5 and known in name) or (len(name) >= 5 and name in known)):
+                distance = limit
+            if distance <= limit and (best is None or (distance, rank) < best[:2]):
+                best = (distance, rank, key)
+    return best[2] if best else None
 
 
 def _plain(value: Any) -> Any:

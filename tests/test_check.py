@@ -62,7 +62,7 @@ def test_clingo_grounding_errors_keep_their_position(kb_copy):
 @pytest.mark.slow
 def test_typo_in_a_body_atom_is_used_but_never_defined(kb_copy):
     target = kb_copy / "criteria" / "3_rheumatoid_arthritis.lp"
-    line = edit(target, "met(\"3.A.ii\") :- trial(D, (failure; intolerance; tried), _), biologic_or_tsdmard(D).", "met(\"3.A.ii\") :- trial(D, (failure; intolerance; tried), _), biologc_or_tsdmard(D).")
+    line = edit(target, "biologic_trial(N) :- trial(D, (failure; intolerance; tried), N), biologic_or_tsdmard(D).", "biologic_trial(N) :- trial(D, (failure; intolerance; tried), N), biologc_or_tsdmard(D).")
     errs = [d for d in findings(kb_copy) if "never defined" in d.message]
     assert len(errs) == 1
     (err,) = errs
@@ -121,7 +121,7 @@ def test_indication_with_no_criteria(kb_copy):
         ("criteria/4_stills_disease.lp", 'accepted_specialty("4", rheumatology).', 'accepted_specialty("4", rheumatolgy).', "specialty", "rheumatolgy", "rheumatology"),
         ("policy.lp", "requested_drug(kineret).", "requested_drug(kinerett).", "drug", "kinerett", "kineret"),
         ("tables/non_preferred_products.lp", 'non_preferred_row(employer_group, "3.C", "3.C.D", enbrel,', 'non_preferred_row(employer_group, "3.C", "3.C.D", enbrl,', "drug or product", "enbrl", "enbrel"),
-        ("criteria/3_rheumatoid_arthritis.lp", 'met("3.A.ii") :- trial(D, (failure; intolerance; tried), _), biologic_or_tsdmard(D).', 'met("3.A.ii") :- trial(D, (failure; intolerance; tryed), _), biologic_or_tsdmard(D).', "outcome", "tryed", "tried"),
+        ("criteria/3_rheumatoid_arthritis.lp", 'biologic_trial(N) :- trial(D, (failure; intolerance; tried), N), biologic_or_tsdmard(D).', 'biologic_trial(N) :- trial(D, (failure; intolerance; tryed), N), biologic_or_tsdmard(D).', "outcome", "tryed", "tried"),
     ],
 )
 @pytest.mark.slow

@@ -103,14 +103,64 @@ def test_ra_3Ai_a_biologic_failure_is_not_a_csdmard_failure():
     assert d.met("3.A.ii") is True
 
 
-# --- RA 3.A.ii: any earlier trial of a biologic or tsDMARD; a contraindication is not a trial
+# --- RA 3.A.ii: an earlier trial of a biologic or tsDMARD for rheumatoid arthritis; a contraindication is not a trial
 
 
 @pytest.mark.parametrize("outcome", ["failure", "intolerance", "tried"])
-@pytest.mark.parametrize("drug", ["kevzara", "orencia_sc", "olumiant", "infliximab", "otezla"])
-def test_ra_3Aii_any_trial_of_a_biologic_or_tsdmard(drug, outcome):
+@pytest.mark.parametrize("drug", ["kevzara", "orencia_sc", "olumiant", "infliximab", "rituximab", "actemra_iv"])
+def test_ra_3Aii_any_trial_of_a_biologic_or_tsdmard_with_the_rheumatoid_arthritis_tick(drug, outcome):
     d = decide(ra_case([{"drug": drug, "outcome": outcome}]))
     assert d.met("3.A.ii") is True
+
+
+NO_RA_TICK = ["cosentyx", "otezla", "siliq", "taltz", "ilumya", "skyrizi_iv", "skyrizi_sc", "tremfya", "stelara_sc", "stelara_iv", "zeposia", "sotyktu", "xeljanz_oral_solution"]
+
+
+@pytest.mark.parametrize("drug", NO_RA_TICK)
+def test_ra_3Aii_for_rheumatoid_arthritis_an_entry_that_says_nothing_counts_only_with_the_ra_tick(drug):
+    """Reading: "for rheumatoid arthritis" is not dropped; none of these rows of Tables 1-4 has the RA tick."""
+    assert decide(ra_case([{"drug": drug, "outcome": "failure"}])).met("3.A.ii") is False
+    assert decide(ra_case([{"drug": drug, "outcome": "failure", "for": "rheumatoid_arthritis"}])).met("3.A.ii") is True
+
+
+@pytest.mark.parametrize("drug", ["enbrel", "humira", "kevzara", "amjevita"])
+def test_ra_3Aii_for_rheumatoid_arthritis_an_entry_for_another_indication_does_not_count(drug):
+    """Reading: an entry that says it was taken for another condition does not count, tick or not."""
+    assert decide(ra_case([{"drug": drug, "outcome": "tried", "for": "ankylosing_spondylitis"}])).met("3.A.ii") is False
+    assert decide(ra_case([{"drug": drug, "outcome": "tried", "for": "rheumatoid_arthritis"}])).met("3.A.ii") is True
+    assert decide(ra_case([{"drug": drug, "outcome": "tried"}])).met("3.A.ii") is True
+
+
+def test_ra_3Aii_a_continuation_does_not_satisfy_its_own_step_therapy():
+    """Reading: on a continuation the Kineret course being renewed is not an earlier biologic."""
+    history = [{"drug": "kineret", "outcome": "tried", "months": 12}, {"drug": "cimzia", "outcome": "contraindication"}, {"drug": "enbrel", "outcome": "contraindication"}]
+    continuation = decide(ra_case(history, request="continuation", beneficial_response=True))
+    assert continuation.met("3.A.ii") is False and continuation.met("R.A") is False
+    assert continuation.decision == "criteria_not_met" and continuation.route == "clinical_review"
+
+
+def test_ra_3Aii_on_an_initial_request_an_earlier_course_of_kineret_still_counts():
+    """Reading: the exclusion is for the course being renewed; an initial request may rest on an earlier Kineret course."""
+    history = [{"drug": "kineret", "outcome": "failure", "months": 6}, {"drug": "cimzia", "outcome": "contraindication"}, {"drug": "enbrel", "outcome": "contraindication"}]
+    initial = decide(ra_case(history))
+    assert initial.met("3.A.ii") is True and initial.decision == "approved"
+
+
+def test_done_when_cosentyx_alone_is_routed_to_review_and_cosentyx_for_rheumatoid_arthritis_is_approved():
+    """The issue's "Done when": Cosentyx the only biologic, contraindications to two preferred products."""
+    history = [{"drug": "cosentyx", "outcome": "failure", "months": 6}, {"drug": "cimzia", "outcome": "contraindication"}, {"drug": "enbrel", "outcome": "contraindication"}]
+    d = decide(ra_case(history))
+    assert d.decision == "criteria_not_met" and d.route == "clinical_review"
+    assert d.met("3.A.ii") is False and d.met("3.C") is True
+    history[0]["for"] = "rheumatoid_arthritis"
+    assert decide(ra_case(history)).decision == "approved"
+
+
+def test_done_when_a_continuation_with_only_kineret_in_the_history_is_routed_to_review():
+    history = [{"drug": "kineret", "outcome": "tried", "months": 12}, {"drug": "actemra_sc", "outcome": "contraindication"}, {"drug": "rinvoq", "outcome": "contraindication"}]
+    d = decide(ra_case(history, request="continuation", beneficial_response=True))
+    assert d.decision == "criteria_not_met" and d.route == "clinical_review"
+    assert "3.A" in d.unmet
 
 
 def test_ra_3Aii_a_contraindication_alone_is_not_a_trial():
