@@ -38,6 +38,18 @@ def blocking_criteria(decision: "Decision", kb: "KnowledgeBase") -> list[str]:
     return list(decision.blocking)
 
 
+def only_unnamed(decision: "Decision", kb: "KnowledgeBase") -> bool:
+    """Whether every reason the request is not covered rests on values the policy does not name.
+
+    A drug the tables could not read may or may not be one a Condition Not
+    Covered names; a reviewer decides. Over CRD that is asserted as
+    conditional, never as not covered.
+    """
+    known = {k for keys in kb.vocabulary.keys.values() for k in keys}
+    reasons = decision.reasons
+    return bool(reasons) and all(r.details and all(str(v) not in known for values in r.details.values() for v in values) for r in reasons)
+
+
 def service_id(kb: "KnowledgeBase", hook: str) -> str:
     return f"{kb.vocabulary.policy_id.lower()}-{hook}"
 
@@ -117,7 +129,7 @@ def coverage_information(decision: "Decision", kb: "KnowledgeBase", coverage: Op
                 {"url": "doc-needed", "valueCode": "clinical"}, {"url": "doc-purpose", "valueCode": "withpa"}]
     elif decision.decision == APPROVED:
         sub += [{"url": "covered", "valueCode": "covered"}, {"url": "pa-needed", "valueCode": "satisfied"}]
-    elif decision.decision == NOT_COVERED:
+    elif decision.decision == NOT_COVERED and not only_unnamed(decision, kb):
         sub += [{"url": "covered", "valueCode": "not-covered"}]  # crd-ci-q2: no pa-needed
     elif decision.decision == OTHER_POLICY:
         sub += [{"url": "covered", "valueCode": "conditional"}, {"url": "pa-needed", "valueCode": "conditional"}]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Optional, 
 
 from .errors import CaseError
 from .fhirmap import FhirMapping, Meaning, mapping_for
-from .schema import ENTRIES, KEY, LIST, NAME, describe
+from .schema import ENTRIES, KEY, LIST, NAME, OPEN_KEY, OPEN_NAME, describe
 
 if TYPE_CHECKING:  # pragma: no cover
     from .case import Case
@@ -330,8 +330,12 @@ class Reader:
             if first is not None:
                 name = self.map.system_names.get(self.map.by_uri.get(first.system or "", ""), first.system or "?")
                 self.note(model, path, self.fill("fhir_unknown_code", system=name, code=first.code, display=first.display))
+                if kind == OPEN_KEY:  # an open vocabulary takes it by name: the rules see a drug they do not name
+                    return [open_name(f"{name} {first.code}", self.words("fhir_not_coded"))]
             elif getattr(concept, "text", None):
                 self.note(model, path, self.fill("fhir_unknown_code", system=self.words("fhir_not_coded"), code=repr(concept.text[:60]), display=""))
+                if kind == OPEN_KEY:
+                    return [open_name(f"{self.words('fhir_not_coded')} {concept.text}", self.words("fhir_not_coded"))]
         return list(dict.fromkeys(found))
 
     def read(self, model: Any, element: str, how: Any, target: "Target", path: str) -> list[Any]:
@@ -544,3 +548,13 @@ def doubtful_fields(case: "Case", notes: Iterable[SourceNote], kb: "KnowledgeBas
                 out.append(name)
                 break
     return out
+
+
+def open_name(text: str, fallback: str) -> str:
+    """A name an open vocabulary accepts, made from a code or free text (other characters become spaces)."""
+    for candidate in (text, fallback):
+        cleaned = re.sub(r"[^A-Za-z0-9 ./+&_-]+", " ", candidate)
+        cleaned = re.sub(r" +", " ", cleaned).strip(" ./+&_-")[:80].rstrip()
+        if cleaned and OPEN_NAME.match(cleaned):
+            return cleaned
+    return "x"

@@ -38,7 +38,7 @@ def test_gene_symbols_match_the_kb_case_insensitively_and_keep_others():
 @pytest.mark.parametrize(
     "data, path, words",
     [
-        ({"indication": "rheumatoid_arthritis", "current_medications": ["enbrel", "x", "enbrl"]}, "current_medications[1]", "unknown drug 'x'"),
+        ({"indication": "rheumatoid_arthritis", "current_medications": ["enbrel", "x", "enbrl"]}, "current_medications[2]", "did you mean 'enbrel'?"),
         ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrl", "outcome": "failure"}]}, "medication_history[0].drug", "did you mean 'enbrel'?"),
         ({"indication": "rheumatoid_artritis"}, "indication", "did you mean 'rheumatoid_arthritis'?"),
         ({"indication": "sjia", "prescriber_specialties": ["rheumatolgy"]}, "prescriber_specialties[0]", "did you mean 'rheumatology'?"),

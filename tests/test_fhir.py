@@ -348,3 +348,23 @@ def test_kineret_asp_test_skips_bundles_and_runs_their_twins():
     out = run_cli("test", str(FACTS / "fhir"))
     assert out.returncode == 0, out.stdout
     assert f"{len(BUNDLES)} passed, 0 failed" in out.stdout
+
+
+def test_a_current_drug_whose_code_the_tables_do_not_know_is_never_approved_over():
+    """An unreadable current drug may be a biologic the Appendix names only by example (NC.2): never an approval."""
+    kb = load_kb(KB_DIR)
+    case, converted = read(condition("c", "M08.20"), order("c"), role("207RR0500X"))
+    assert evaluate(case, kb).decision == "approved"
+    case, converted = read(condition("c", "M08.20"), order("c"), role("207RR0500X"), statement("x", cc(RX, "999999", "canakinumab"), "active", "2024-01-01"))
+    decision = evaluate(case, kb)
+    assert decision.decision != "approved" and decision.route == "clinical_review"
+    (reason,) = [r for r in decision.reasons if r.id == "NC.2"]
+    assert any("999999" in v for values in reason.details.values() for v in values)
+    assert any("999999" in n.text for n in converted.notes)
+
+
+def test_an_unreadable_earlier_drug_counts_for_nothing_and_is_noted():
+    case, converted = read(condition("c", "M08.20"), order("c"), role("207RR0500X"), statement("x", cc(RX, "999999", "something"), "completed", "2023-01-01", "2023-06-01"))
+    decision = evaluate(case, load_kb(KB_DIR))
+    assert decision.decision == "approved"
+    assert any("999999" in e["drug"] for e in case.to_dict()["medication_history"])

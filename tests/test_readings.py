@@ -366,3 +366,17 @@ def test_initial_and_continuation_approvals_last_12_months():
 def test_the_reauthorization_criterion_shows_only_for_continuation():
     assert [c.id for c in decide(ra_case(FULL_RA)).criteria] == ["3"]
     assert [c.id for c in decide(ra_case(FULL_RA, request="continuation")).criteria] == ["3", "R"]
+
+
+def test_nc2_a_current_drug_the_policy_does_not_name_is_never_approved_over():
+    """NC.2: "(See APPENDIX for examples)": the Appendix gives examples, so an unnamed current drug may be a biologic."""
+    approved = decide({"indication": "sjia", "prescriber_specialties": ["rheumatology"]})
+    assert approved.decision == "approved"
+    d = decide({"indication": "sjia", "prescriber_specialties": ["rheumatology"], "current_medications": ["ilaris"]})
+    assert d.decision == "not_covered" and d.route == "clinical_review"
+    assert [(r.id, r.details) for r in d.reasons] == [("NC.2", {"current_medications": ["ilaris"]})]
+
+
+def test_nc2_a_concurrent_csdmard_the_policy_names_is_still_allowed():
+    d = decide(ra_case(current_medications=["methotrexate"]))
+    assert d.decision != "not_covered" and not d.reasons

@@ -64,11 +64,14 @@ def test_a_value_that_is_no_drug_name_is_refused(name):
     assert info.value.path == "medication_history[0].drug"
 
 
-def test_current_medications_stay_a_closed_vocabulary():
-    """A current drug the policy does not name could be a biologic NC.2 means: it must not pass unnoticed."""
+def test_a_current_drug_the_policy_does_not_name_never_passes_unnoticed():
+    """A current drug the policy does not name could be a biologic NC.2 means: never an approval, NC.2 cites it."""
+    assert evaluate(ra_case(FULL_RA), KB_DIR).decision == "approved"
+    d = evaluate(ra_case(FULL_RA, current_medications=["prednisone"]), KB_DIR)
+    assert d.decision == "not_covered" and [(r.id, r.details) for r in d.reasons] == [("NC.2", {"current_medications": ["prednisone"]})]
     with pytest.raises(CaseError) as info:
-        load_case(ra_case(FULL_RA, current_medications=["prednisone"]), KB_DIR)
-    assert info.value.path == "current_medications[0]"
+        load_case(ra_case(FULL_RA, current_medications=["Enbrel"]), KB_DIR)
+    assert info.value.path == "current_medications[0]" and "did you mean 'enbrel'?" in info.value.message
 
 
 def test_an_lp_case_may_name_an_unnamed_drug_as_a_string_or_a_constant(tmp_path):
