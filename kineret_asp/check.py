@@ -28,7 +28,6 @@ warning).
 """
 from __future__ import annotations
 
-import datetime
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ from clingo.ast import ASTType
 from .errors import Diagnostic, KbError, did_you_mean
 from .knowledge import KnowledgeBase, parse_version, tree_root, version_folders
 from .program import Signature, atoms_in, dynamic_predicates, rule_atoms
-from .schema import DATE_PATTERN, KEYED
+from .schema import KEYED
 from .solving import MessageLog, new_control
 from .source import SOURCE_READS, check_sources, paragraph_ids
 
@@ -484,20 +483,10 @@ def check_version(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
     return diags
 
 
-def _day(date: str, days: int) -> str:
-    return (datetime.date.fromisoformat(date) + datetime.timedelta(days=days)).isoformat()
-
-
 def _iso(text: Optional[str]) -> bool:
-    if text is None:
-        return True
-    if not DATE_PATTERN.match(text):
-        return False
-    try:
-        datetime.date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
+    from .versions import iso_date
+
+    return text is None or iso_date(text) is not None
 
 
 def _written_at(kb: KnowledgeBase, name: str) -> tuple[str, int, int]:
@@ -517,7 +506,7 @@ def check_versions(kbs: Iterable[KnowledgeBase]) -> list[Diagnostic]:
     one prevails over the other (or a case could not be decided without
     naming its policy).
     """
-    from .versions import claims, prevails_over
+    from .versions import claims, prevails_over, shift
 
     usable: list[KnowledgeBase] = []
     out: list[Diagnostic] = []
@@ -554,9 +543,9 @@ def check_versions(kbs: Iterable[KnowledgeBase]) -> list[Diagnostic]:
             x, y = a.identity, b.identity
             where = _written_at(a, "effective_to" if x.effective_to else "effective_from")
             if x.effective_to is None or x.effective_to >= y.effective_from:
-                out.append(Diagnostic(*where, "error", f"{pid} {x.period} overlaps {pid} {y.period} ({b.folder}): end it the day before, effective_to(\"{_day(y.effective_from, -1)}\")", "versions"))
-            elif _day(x.effective_to, 1) < y.effective_from:
-                out.append(Diagnostic(*where, "error", f"no version of {pid} is in force from {_day(x.effective_to, 1)} to {_day(y.effective_from, -1)} (between {x.period} and {y.period}): a date of service there cannot be decided", "versions"))
+                out.append(Diagnostic(*where, "error", f"{pid} {x.period} overlaps {pid} {y.period} ({b.folder}): end it the day before, effective_to(\"{shift(y.effective_from, -1)}\")", "versions"))
+            elif shift(x.effective_to, 1) < y.effective_from:
+                out.append(Diagnostic(*where, "error", f"no version of {pid} is in force from {shift(x.effective_to, 1)} to {shift(y.effective_from, -1)} (between {x.period} and {y.period}): a date of service there cannot be decided", "versions"))
     out += _check_claims(usable, claims, prevails_over)
     return out
 

@@ -25,8 +25,7 @@ from typing import Optional
 
 from .errors import KineretError
 from .knowledge import KnowledgeBase, Statement, display_path, load_tree
-from .schema import DATE_PATTERN
-from .versions import near
+from .versions import iso_date, near, shift
 
 START, END = "effective_from", "effective_to"  # what a version declares about its period (framework/versions.lp)
 TEXT = "policy_source"  # where a version declares the policy's text it encodes (framework/source.lp)
@@ -49,18 +48,15 @@ class NewVersion:
 
 def parse_date(text: str) -> datetime.date:
     """An ISO date YYYY-MM-DD, or NewVersionError."""
-    m = DATE_PATTERN.match(text)
-    try:
-        if not m:
-            raise ValueError
-        return datetime.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    except ValueError:
-        raise NewVersionError(f"--effective: expected a date YYYY-MM-DD, got {text!r}") from None
+    date = iso_date(text)
+    if date is None:
+        raise NewVersionError(f"--effective: expected a date YYYY-MM-DD, got {text!r}")
+    return date
 
 
 def new_version(policy: str, effective: str, kb: Path | str | None = None) -> NewVersion:
     """Copy the latest version of ``policy`` to a folder effective ``effective``, and close the previous period."""
-    start = parse_date(effective)
+    parse_date(effective)
     tree = load_tree(kb)
     if policy not in tree.policies:
         known = list(tree.policies)
@@ -69,9 +65,9 @@ def new_version(policy: str, effective: str, kb: Path | str | None = None) -> Ne
     ident = latest.identity
     if effective <= ident.effective_from:
         raise NewVersionError(f"a new version of {policy} must start after its latest version, which starts on {ident.effective_from}")
-    last_day = (start - datetime.timedelta(days=1)).isoformat()
+    last_day = shift(effective, -1)
     if ident.effective_to is not None and ident.effective_to < last_day:
-        raise NewVersionError(f"{policy} {ident.effective_from} already ends on {ident.effective_to}: a version from {effective} would leave a gap; choose {_next_day(ident.effective_to)}")
+        raise NewVersionError(f"{policy} {ident.effective_from} already ends on {ident.effective_to}: a version from {effective} would leave a gap; choose {shift(ident.effective_to, 1)}")
     folder = latest.path.parent / effective
     if folder.exists():
         raise NewVersionError(f"{display_path(folder)} already exists")
@@ -95,10 +91,6 @@ def new_version(policy: str, effective: str, kb: Path | str | None = None) -> Ne
     declared = latest.written(TEXT)
     text = (folder / latest.file_of(declared[0]).relative_to(latest.path), declared[0].line) if declared else None
     return NewVersion(policy, folder, latest, tuple(edits), text)
-
-
-def _next_day(date: str) -> str:
-    return (datetime.date.fromisoformat(date) + datetime.timedelta(days=1)).isoformat()
 
 
 def _one_fact(kb: KnowledgeBase, name: str) -> Statement:

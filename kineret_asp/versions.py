@@ -26,6 +26,7 @@ Every decision carries a :class:`Provenance`: which rules produced it.
 """
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 from .errors import CaseError, did_you_mean
 from .knowledge import FRAMEWORK, KbTree, KnowledgeBase, default_kb_path, load_kb, load_tree, tree_digest, tree_root
-from .schema import DATE_OF_SERVICE, POLICY_SELECTOR, Problems
+from .schema import DATE_OF_SERVICE, DATE_PATTERN, POLICY_SELECTOR, Problems
 
 if TYPE_CHECKING:  # pragma: no cover
     from .case import Case
@@ -321,6 +322,20 @@ def claims(kb: KnowledgeBase) -> tuple[tuple[str, str, str], ...]:
 def prevails_over(kb: KnowledgeBase) -> tuple[str, ...]:
     """The policies a version prevails over where both claim a request (prevails_over/1)."""
     return kb.derived("prevails_over", lambda: tuple(sorted(str(a[1]) for a in kb.static_model if a[0] == "prevails_over" and len(a) == 2)))
+
+
+def iso_date(text: Optional[str]) -> Optional[datetime.date]:
+    """An ISO date YYYY-MM-DD as a date, or None when it is not one."""
+    m = DATE_PATTERN.match(text) if isinstance(text, str) else None
+    try:
+        return datetime.date(int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+    except ValueError:
+        return None
+
+
+def shift(date: str, days: int) -> str:
+    """An ISO date so many days later (earlier when negative): the day before a version starts, the day after one ends."""
+    return (datetime.date.fromisoformat(date) + datetime.timedelta(days=days)).isoformat()
 
 
 def no_version_message(policy: str, date: str, versions: tuple[KnowledgeBase, ...]) -> str:
