@@ -291,16 +291,13 @@ class Chooser:
 
     def reload(self, original: "Case", choice: Choice, changed: "Case") -> tuple["Case", Choice]:
         """A changed case with the version that decides it: the original's, unless the change moved its date or policy."""
+        from .case import load_case_in
+
         if self.fixed is None:
             schema = choice.kb.schema
             selectors = [f for f in (schema.role(DATE_OF_SERVICE), schema.role(POLICY_SELECTOR)) if f]
             if any(original.get(f) != changed.get(f) for f in selectors):
-                again = self.choose(changed, changed.source)
-                from .case import load_case_in
-
-                return load_case_in(changed, again.kb, again), again
-        from .case import load_case_in
-
+                choice = self.choose(changed, changed.source)
         return load_case_in(changed, choice.kb, choice), choice
 
 
