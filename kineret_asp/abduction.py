@@ -32,12 +32,13 @@ from typing import Any, Iterator, Optional, Sequence
 
 import clingo
 
-from .api import CaseLike, KbLike, evaluate
-from .case import Case, load_case
+from .api import CaseLike, KbLike, decide
+from .case import Case
 from .changes import Change
 from .decision import APPROVED, Decision
 from .errors import KineretError, SolveTimeout
-from .knowledge import KnowledgeBase, fill, resolve_kb
+from .knowledge import KnowledgeBase, fill
+from .versions import load_chosen
 from .program import GIVEN, HYP, compiled
 from .schema import KEY, CaseSchema, Kind
 from .solving import ground_program, models
@@ -145,6 +146,7 @@ class Missing:
             "status": self.status,
             "options": [o.to_dict() for o in self.options],
             "blockers": [b.to_dict() for b in self.blockers],
+            **({"provenance": self.decision.provenance.to_dict()} if self.decision.provenance is not None else {}),
         }
 
 
@@ -478,9 +480,9 @@ def missing(case: CaseLike, kb: KbLike = None) -> Missing:
     size), or ``no_option`` with the blockers: the reasons that hold
     whatever is added, or the unmet criteria no documentation can meet.
     """
-    knowledge = resolve_kb(kb)
-    loaded = load_case(case, knowledge)
-    decision = evaluate(loaded, knowledge)
+    loaded, choice = load_chosen(case, kb)
+    knowledge = choice.kb
+    decision = decide(loaded, choice)
     if decision.approved:
         return Missing(loaded, decision, "approved")
     choices, documentation = minimal_choices(loaded, knowledge)
@@ -534,8 +536,8 @@ def render_missing(result: Missing, kb: KnowledgeBase) -> str:
 
 def item_changes(case: CaseLike, kb: KbLike = None) -> dict[Value, Change]:
     """Every documentation item the KB lets a prescriber add to this case, with its case change (every key, no grouping)."""
-    knowledge = resolve_kb(kb)
-    loaded = load_case(case, knowledge)
+    loaded, choice = load_chosen(case, kb)
+    knowledge = choice.kb
     # the items of the case as given: true in its one answer (grounding alone may leave them undecided)
     control = _ground(loaded, knowledge, [], ["#show.", ":- abduce(_).", f"#show item__(I) : abducible({GIVEN}, I)."])
     documentation = Documentation.read(control)

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Optional, Union
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
-from .case import Case, load_case
+from .case import Case
 from .decision import Decision, build_decision
 from .engine import CaseFailure, ChunkEngine
 from .errors import KineretError
-from .knowledge import KnowledgeBase, resolve_kb
+from .knowledge import KnowledgeBase
 from .resident import ResidentEngine
+from .versions import Choice, Chooser, load_chosen
 
 CaseLike = Union[Case, Mapping[str, Any], str, Path]
 KbLike = Union[KnowledgeBase, Path, str, None]
@@ -32,21 +33,28 @@ def resident_for(kb: KnowledgeBase) -> ResidentEngine:
 def evaluate(case: CaseLike, kb: KbLike = None, time_limit: Optional[float] = None, memory_limit: Optional[int] = None) -> Decision:
     """Decide one case: a Case, a dict in the case format, or a case file path.
 
-    The first call grounds the KB once (about 0.1 s); later calls answer
-    from the grounded program in about a millisecond. With ``time_limit``
-    (seconds) or ``memory_limit`` (MB) the whole call (loading the KB when it
-    is not loaded yet, and deciding) runs in a worker process stopped at the
-    limit, grounding included (:mod:`kineret_asp.limits`); a case over it
-    raises :class:`CaseUndecided` naming the limit.
+    With a KB tree (or None, the packaged KB) the version in force on the
+    case's date of service decides (the latest when it gives none); a
+    KnowledgeBase or a version folder decides every case. The first call
+    grounds the version once (about 0.1 s); later calls answer from the
+    grounded program in about a millisecond. With ``time_limit`` (seconds)
+    or ``memory_limit`` (MB) the whole call (loading the KB when it is not
+    loaded yet, and deciding) runs in a worker process stopped at the limit,
+    grounding included (:mod:`kineret_asp.limits`); a case over it raises
+    :class:`CaseUndecided` naming the limit.
     """
     if time_limit is not None or memory_limit is not None:
         return _evaluate_limited(case, kb, time_limit, memory_limit)
-    knowledge = resolve_kb(kb)
-    loaded = load_case(case, knowledge)
-    result = resident_for(knowledge).run_one(loaded.atoms())
+    loaded, choice = load_chosen(case, kb)
+    return decide(loaded, choice)
+
+
+def decide(loaded: Case, choice: Choice) -> Decision:
+    """Decide a case already validated against the version chosen for it."""
+    result = resident_for(choice.kb).run_one(loaded.atoms())
     if isinstance(result, CaseFailure):
         raise CaseUndecided(f"{loaded.source}: {result.message}")
-    return build_decision(loaded, result, knowledge)
+    return build_decision(loaded, result, choice.kb, choice.how)
 
 
 def _evaluate_limited(case: CaseLike, kb: KbLike, time_limit: Optional[float], memory_limit: Optional[int]) -> Decision:
@@ -61,12 +69,11 @@ def _evaluate_limited(case: CaseLike, kb: KbLike, time_limit: Optional[float], m
 
     def work() -> tuple:
         try:
-            knowledge = resolve_kb(kb)
-            loaded = load_case(case, knowledge)
-            result = engine_for(knowledge).run([loaded.atoms()])[0]
+            loaded, choice = load_chosen(case, kb)
+            result = engine_for(choice.kb).run([loaded.atoms()])[0]
             if isinstance(result, CaseFailure):
                 raise CaseUndecided(f"{loaded.source}: {result.message}")
-            return ("ok", build_decision(loaded, result, knowledge))
+            return ("ok", build_decision(loaded, result, choice.kb, choice.how))
         except KineretError as exc:
             return ("raise", exc)
 
@@ -81,11 +88,23 @@ def _evaluate_limited(case: CaseLike, kb: KbLike, time_limit: Optional[float], m
 
 
 def evaluate_many(cases: Iterable[CaseLike], kb: KbLike = None) -> Iterator[Decision]:
-    """Decide many cases in chunks; yields decisions in input order."""
-    knowledge = resolve_kb(kb)
-    engine = engine_for(knowledge)
-    loaded = [load_case(c, knowledge) for c in cases]
-    for case, result in zip(loaded, engine.run([c.atoms() for c in loaded])):
+    """Decide many cases in chunks, each with the version chosen for it; yields decisions in input order."""
+    chooser = Chooser.of(kb)
+    yield from decide_many([chooser.load(c) for c in cases])
+
+
+def decide_many(chosen: Sequence[tuple[Case, Choice]]) -> Iterator[Decision]:
+    """Decide cases already matched to their versions: one engine run per version, in input order."""
+    groups: dict[int, list[int]] = {}
+    for i, (_, choice) in enumerate(chosen):
+        groups.setdefault(id(choice.kb), []).append(i)
+    results: dict[int, Any] = {}
+    for members in groups.values():
+        knowledge = chosen[members[0]][1].kb
+        outputs = engine_for(knowledge).run([chosen[i][0].atoms() for i in members])
+        results.update(zip(members, outputs))
+    for i, (case, choice) in enumerate(chosen):
+        result = results[i]
         if isinstance(result, CaseFailure):
             raise CaseUndecided(f"{case.source}: {result.message}")
-        yield build_decision(case, result, knowledge)
+        yield build_decision(case, result, choice.kb, choice.how)

@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 from .caps import MAX_LINE_BYTES
-from .case import Case, parse_case, parse_json_text
+from .case import Case, parse_json_text, validated
 from .decision import Decision, build_decision
 from .engine import CaseFailure, ChunkEngine, Output
 from .errors import CaseError, KbError, KineretError
-from .knowledge import KnowledgeBase, resolve_kb
+from .knowledge import KnowledgeBase
 from .limits import DEFAULT_MEMORY_MB, EXIT_LIMIT, START_ALLOWANCE, Limits, Outcome, Worker
 from .safetext import safe_json
+from .versions import Choice, Chooser
 
 DEFAULT_CHUNK = 1000
 CHUNK_BYTES = 2 * 1024 * 1024
@@ -106,39 +107,68 @@ def _id_of(raw: Any) -> Optional[str]:
 
 
 class BatchWorker:
-    """Decides chunks of raw lines; one per process, with its own engine and cache."""
+    """Decides chunks of raw lines; one per process, with its own engines and cache.
 
-    def __init__(self, kb: KnowledgeBase, source: str, time_limit: Optional[float] = 10.0, cache: int = CACHE_ENTRIES):
-        self.kb = kb
+    Each line is decided by the version chosen for it (its date of service
+    in a KB tree, see :mod:`kineret_asp.versions`); the cases of a chunk are
+    grouped by version, one grounding per version and chunk.
+    """
+
+    def __init__(self, kb: Any, source: str, time_limit: Optional[float] = 10.0, cache: int = CACHE_ENTRIES):
+        self.chooser = kb if isinstance(kb, Chooser) else Chooser.of(kb)
         self.source = source
-        self.engine = ChunkEngine(kb, time_limit=time_limit)
+        self.time_limit = time_limit
+        self.engines: dict[int, ChunkEngine] = {}
         self.cache = _Cache(cache)
         encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
         self.dumps: Callable[[Any], str] = lambda data: safe_json(encode(data))
 
-    def parse(self, number: int, raw: Union[bytes, str, dict, Case, None]) -> Union[Case, BatchRecord]:
+    @property
+    def kb(self) -> KnowledgeBase:
+        """The version a case that says nothing is decided by."""
+        return self.chooser.default()
+
+    def engine(self, kb: KnowledgeBase) -> ChunkEngine:
+        engine = self.engines.get(id(kb))
+        if engine is None:
+            engine = self.engines[id(kb)] = ChunkEngine(kb, time_limit=self.time_limit)
+        return engine
+
+    def parse(self, number: int, raw: Union[bytes, str, dict, Case, None]) -> Union[tuple[Case, Choice], BatchRecord]:
         where = f"{self.source}:{number}"
         if raw is None:
             return BatchRecord(number, None, error=f"{where}: line longer than {MAX_LINE_BYTES} bytes: expected one JSON case per line")
-        if isinstance(raw, Case):
-            return raw
         data: Any = raw
         try:
+            if isinstance(raw, Case):
+                return self.chooser.load(raw)
             if isinstance(raw, (bytes, str)):
                 data = parse_json_text(raw, where)
-            return parse_case(data, where, self.kb)
+            choice = self.chooser.choose(data, where)
+            return validated(data, where, choice.kb, choice), choice
         except CaseError as exc:
             return BatchRecord(number, _id_of(data), error=exc.line(), errors=tuple(exc.lines()))
 
-    def _decided(self, cases: Sequence[tuple[int, Case, tuple]]) -> Iterator[tuple[tuple, list[tuple[int, Case]], "Output | CaseFailure"]]:
-        """Each group of cases with the same facts, with the engine's answer: one solve per group."""
+    def _decided(self, cases: Sequence[tuple[int, Case, Choice, tuple]]) -> Iterator[tuple[tuple, list[tuple[int, Case]], "Output | CaseFailure"]]:
+        """Each group of cases with the same version and facts, with the engine's answer: one solve per group."""
         groups: dict[tuple, list[tuple[int, Case]]] = {}
-        for n, case, key in cases:
+        versions: dict[tuple, Choice] = {}
+        for n, case, choice, key in cases:
             groups.setdefault(key, []).append((n, case))
-        keys = list(groups)
-        outputs = self.engine.run([list(key) for key in keys]) if keys else []
-        for key, out in zip(keys, outputs):
-            yield key, groups[key], out
+            versions.setdefault(key, choice)
+        by_version: dict[int, list[tuple]] = {}
+        for key in groups:
+            by_version.setdefault(id(versions[key].kb), []).append(key)
+        for keys in by_version.values():
+            kb = versions[keys[0]].kb
+            outputs = self.engine(kb).run([list(key[-1]) for key in keys])
+            for key, out in zip(keys, outputs):
+                yield key, groups[key], out
+
+    @staticmethod
+    def _key(case: Case, choice: Choice) -> tuple:
+        """What a decision depends on: the version, how it was chosen (the provenance says), the case's facts."""
+        return (str(choice.kb.path), choice.how, tuple(case.atoms()))
 
     @staticmethod
     def _failure(case: Case, out: CaseFailure) -> str:
@@ -147,30 +177,35 @@ class BatchWorker:
     def records(self, lines: Sequence[tuple[int, Any]]) -> list[BatchRecord]:
         """Decide a chunk; Decision objects included (for the Python API)."""
         parsed = [(n, self.parse(n, raw)) for n, raw in lines]
+        chosen = {n: p for n, p in parsed if not isinstance(p, BatchRecord)}
         done: dict[int, BatchRecord] = {}
-        for _, group, out in self._decided([(n, c, tuple(c.atoms())) for n, c in parsed if isinstance(c, Case)]):
+        for key, group, out in self._decided([(n, c, ch, self._key(c, ch)) for n, (c, ch) in chosen.items()]):
             for n, case in group:
                 if isinstance(out, CaseFailure):
                     done[n] = BatchRecord(n, case.id, error=self._failure(case, out))
                 else:
-                    done[n] = BatchRecord(n, case.id, decision=build_decision(case, out, self.kb))
-        return [done[n] if isinstance(c, Case) else c for n, c in parsed]
+                    choice = chosen[n][1]
+                    done[n] = BatchRecord(n, case.id, decision=build_decision(case, out, choice.kb, choice.how))
+        return [done[n] if n in chosen else p for n, p in parsed]  # type: ignore[misc]
 
     def json_lines(self, lines: Sequence[tuple[int, Any]]) -> str:
         """Decide a chunk straight to output text; cached decisions skip the solver."""
         parsed = [(n, self.parse(n, raw)) for n, raw in lines]
         texts: dict[int, str] = {}
-        misses: list[tuple[int, Case, tuple]] = []
+        misses: list[tuple[int, Case, Choice, tuple]] = []
+        choices: dict[tuple, Choice] = {}
         for n, c in parsed:
             if isinstance(c, BatchRecord):
                 texts[n] = self.dumps(c.to_dict())
                 continue
-            key = tuple(c.atoms())
+            case, choice = c
+            key = self._key(case, choice)
             rest = self.cache.get(key)
             if rest is not None:
-                texts[n] = f'{{"line": {n}, "id": {self.dumps(c.id)}, {rest}'
+                texts[n] = f'{{"line": {n}, "id": {self.dumps(case.id)}, {rest}'
             else:
-                misses.append((n, c, key))
+                misses.append((n, case, choice, key))
+                choices.setdefault(key, choice)
         for key, group, out in self._decided(misses):
             self.cache.hits += len(group) - 1  # the same facts again in this chunk: decided once
             if isinstance(out, CaseFailure):
@@ -178,7 +213,8 @@ class BatchWorker:
                     message = self._failure(case, out)
                     texts[n] = self.dumps({"line": n, "id": case.id, "error": message, "errors": [message]})
                 continue
-            decision = build_decision(group[0][1], out, self.kb).to_dict()
+            choice = choices[key]
+            decision = build_decision(group[0][1], out, choice.kb, choice.how).to_dict()
             decision.pop("id")
             rest = self.dumps(decision)[1:]
             self.cache.put(key, rest)
@@ -344,8 +380,9 @@ def _batch_server(kb: Any, source: str, time_limit: Optional[float], cache: int)
         kind, payload = request
         if kind == "start":
             try:
-                worker = state["worker"] = BatchWorker(resolve_kb(kb), source, time_limit, cache)
-                worker.engine.program  # rewrite (or read from the cache) now, not within a chunk's deadline
+                worker = state["worker"] = BatchWorker(kb if isinstance(kb, Chooser) else Chooser.of(kb), source, time_limit, cache)
+                for version in worker.chooser.versions():  # rewrite (or read from the cache) now, not within a chunk's deadline
+                    worker.engine(version).program
             except KbError as exc:
                 return ("kb", [exc.summary_line()])
             except KineretError as exc:
@@ -502,10 +539,12 @@ def run_batch(
 ) -> BatchSummary:
     """Decide every line of ``source`` and write one record per line to ``sink``.
 
-    ``kb`` is a loaded KB, a folder, or None (the packaged KB); a folder is
-    loaded by each worker. With a ``time_limit`` (seconds per case) the
-    cases are decided in ``jobs`` worker processes that are stopped at the
-    limit, grounding included; without one and with one job, in this process.
+    ``kb`` is a KB tree's folder (each line decided by the version chosen
+    for it), a version folder or a KnowledgeBase (every line decided by it),
+    a :class:`~kineret_asp.versions.Chooser`, or None (the packaged KB). With
+    a ``time_limit`` (seconds per case) the cases are decided in ``jobs``
+    worker processes that are stopped at the limit, grounding included;
+    without one and with one job, in this process.
     """
     began = time.perf_counter()
     progress = progress or Progress(False)
@@ -513,7 +552,7 @@ def run_batch(
     done = errors = 0
     supervisor: Optional[Supervisor] = None
     if time_limit is None and jobs <= 1:
-        worker = BatchWorker(resolve_kb(kb), source_name, time_limit, cache)
+        worker = BatchWorker(kb, source_name, time_limit, cache)
         results: Iterable[tuple[str, int]] = ((text, count_errors(text)) for text in (worker.json_lines(c) for c in work))
     else:
         supervisor = Supervisor(_batch_server(kb, source_name, time_limit, cache), jobs, Limits(time_limit, memory_limit), source_name)
@@ -543,8 +582,7 @@ def batch_evaluate(
     Inputs are JSON lines (str or bytes), dicts or Case objects; a bad one
     gives a record with ``error`` set, like a bad line in ``kineret-asp batch``.
     """
-    knowledge = resolve_kb(kb)
-    worker = BatchWorker(knowledge, source, time_limit, cache=0)
+    worker = BatchWorker(Chooser.of(kb), source, time_limit, cache=0)
     numbered = ((n, dict(c) if isinstance(c, Mapping) and not isinstance(c, dict) else c) for n, c in enumerate(cases, start=1))
     for chunk in chunks(numbered, chunk_size):
         usable = [(n, c) for n, c in chunk if isinstance(c, (str, bytes, dict, Case))]

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Mapping, Optional, Union
 
 from .caps import MAX_CASE_BYTES, MAX_JSON_VALUES, read_capped, too_many_values
 from .errors import CaseError
-from .knowledge import KnowledgeBase, resolve_kb
+from .knowledge import KnowledgeBase
 from .schema import MAX_LIST_ITEMS, CaseSchema, Field, field_name  # noqa: F401 - re-exported
 
 MAX_FILE_BYTES = MAX_CASE_BYTES
@@ -123,11 +123,12 @@ class Case:
     validated when it is used, like any other input.
     """
 
-    __slots__ = ("_values", "_schema", "expect", "source")
+    __slots__ = ("_values", "_schema", "_chosen", "expect", "source")
 
     def __init__(self, source: str = "<case>", **fields: Any):
         object.__setattr__(self, "_values", dict(fields))
         object.__setattr__(self, "_schema", None)
+        object.__setattr__(self, "_chosen", None)  # the version chosen for it (a versions.Choice), once loaded
         object.__setattr__(self, "expect", None)
         object.__setattr__(self, "source", source)
 
@@ -245,8 +246,23 @@ def parse_json_text(text: Union[str, bytes], source: str) -> Any:
 
 
 def parse_case(data: Any, source: str = "<dict>", kb: "KnowledgeBase | Path | str | None" = None) -> Case:
-    """Validate a decoded case (a dict) against the KB's schema."""
-    schema = resolve_kb(kb).schema
+    """Validate a decoded case (a dict) against the schema of the version that decides it.
+
+    With a KB tree (or None, the packaged KB) the version is chosen by the
+    case's date of service (:mod:`kineret_asp.versions`); a KnowledgeBase or
+    a version folder is used as it is.
+    """
+    if not isinstance(kb, KnowledgeBase):
+        from .versions import Chooser
+
+        chooser = Chooser.of(kb)
+        choice = chooser.choose(data, source)
+        return _chosen(_validate(data, source, choice.kb), choice)
+    return _validate(data, source, kb)
+
+
+def _validate(data: Any, source: str, kb: KnowledgeBase) -> Case:
+    schema = kb.schema
     try:
         return schema.validate(data, source)
     except RecursionError:
@@ -256,26 +272,54 @@ def parse_case(data: Any, source: str = "<dict>", kb: "KnowledgeBase | Path | st
 def load_case(source: Union[str, Path, Mapping[str, Any], Case], kb: "KnowledgeBase | Path | str | None" = None) -> Case:
     """Load a case from a file path (``.json``, or ``.lp`` facts), a dict, or a Case.
 
-    A Case is validated again unless it was validated against this very KB.
-    Raises :class:`CaseError` for anything that is not a valid version-1 case.
+    With a KB tree (or None, the packaged KB) the case is validated against
+    the version that decides it (by its date of service; see
+    :mod:`kineret_asp.versions`); a KnowledgeBase or a version folder is used
+    as it is. A Case is validated again unless it was validated against
+    that very version. Raises :class:`CaseError` for anything that is not a
+    valid version-1 case.
     """
-    knowledge = resolve_kb(kb)
+    if isinstance(kb, KnowledgeBase):
+        return load_case_in(source, kb)
+    from .versions import load_chosen
+
+    return load_chosen(source, kb)[0]
+
+
+def _chosen(case: Case, choice: Any) -> Case:
+    object.__setattr__(case, "_chosen", choice)
+    return case
+
+
+def load_case_in(source: Any, knowledge: KnowledgeBase, choice: Any = None) -> Case:
+    """A case validated against one version (``choice`` records how that version was chosen).
+
+    ``source`` is a Case, a dict (or other decoded data) or a path.
+    """
     if isinstance(source, Case):
         if source.schema is knowledge.schema:
-            return source
-        return parse_case(source.to_dict(with_expect=True), source.source, knowledge)
-    if isinstance(source, Mapping):
-        return parse_case(dict(source), "<dict>", knowledge)
-    if not isinstance(source, (str, Path)):
-        return parse_case(source, "<dict>", knowledge)
-    path = Path(source)
-    shown = str(source)
+            return _chosen(source, choice) if choice is not None and source._chosen is None else source
+        case = _validate(source.to_dict(with_expect=True), source.source, knowledge)
+    elif isinstance(source, (str, Path)):
+        case = _read(Path(source), str(source), knowledge)
+    else:
+        case = _validate(dict(source) if isinstance(source, Mapping) else source, "<dict>", knowledge)
+    return _chosen(case, choice) if choice is not None else case
+
+
+def validated(data: Any, source: str, knowledge: KnowledgeBase, choice: Any = None) -> Case:
+    """Decoded case data validated against one version, named ``source`` in messages."""
+    case = _validate(data, source, knowledge)
+    return _chosen(case, choice) if choice is not None else case
+
+
+def _read(path: Path, shown: str, knowledge: KnowledgeBase) -> Case:
     if path.suffix == ".lp":
         from .lpcase import read_lp_case
 
         return read_lp_case(path, shown, knowledge)
     raw = read_case_file(path, shown, MAX_FILE_BYTES)
-    return parse_case(parse_json_text(raw, shown), shown, knowledge)
+    return _validate(parse_json_text(raw, shown), shown, knowledge)
 
 
 def read_case_stream(stream: Any, shown: str, cap: int = MAX_CASE_BYTES) -> bytes:

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Optional, Sequence
 from .case import Case
 from .decision import Decision
 from .errors import CaseError, did_you_mean
-from .knowledge import KnowledgeBase
+from .knowledge import CASES, display_path
 
 EXPECT_KEYS = ("decision", "unmet", "authorization_months", "reasons", "route", "met")
 
@@ -40,9 +40,11 @@ class CaseTestResult:
         return self.error is None and not self.differences
 
     def to_dict(self) -> dict:
+        p = self.decision.provenance if self.decision is not None else None
         return {
             "path": self.path,
             "id": self.case_id,
+            "version": f"{p.policy} {p.version}" if p is not None else None,
             "passed": self.passed,
             "error": self.error,
             "differences": {k: {"expected": e, "actual": a} for k, (e, a) in self.differences.items()},
@@ -149,28 +151,53 @@ def check_expect(expect: Any, source: str) -> dict:
     return expect
 
 
-def run_case_tests(paths: Sequence[Path], kb: KnowledgeBase) -> CaseTestReport:
-    """Decide every case file with an expect block and compare."""
-    from .api import evaluate_many
-    from .fhir import load_input
+def example_folders(kb: Any = None) -> list[Path]:
+    """The ``cases/`` folder of every version of a KB (of the one version a KnowledgeBase or version folder names).
 
-    coverage = Coverage.empty(kb.vocabulary.criteria)
+    Found from the KB, not from the working folder: the same from any
+    folder, and for an installed package (its KB ships its cases).
+    """
+    from .versions import Chooser
+
+    chooser = kb if isinstance(kb, Chooser) else Chooser.of(kb)
+    return [v.path / CASES for v in chooser.versions() if (v.path / CASES).is_dir()]
+
+
+def run_case_tests(paths: Sequence[Path], kb: Any = None) -> CaseTestReport:
+    """Decide every case file with an expect block and compare.
+
+    Each case is decided by the version chosen for it (its date of service,
+    else the version folder it is kept in, else the latest); a
+    KnowledgeBase or a version folder decides every case.
+    """
+    from .api import decide_many
+    from .versions import Chooser
+
+    chooser = kb if isinstance(kb, Chooser) else Chooser.of(kb)
     results: list[CaseTestResult] = []
     skipped: list[str] = []
-    runnable: list[tuple[str, Case]] = []
+    runnable: list[tuple[str, Case, Any]] = []
     for path in discover(paths):
-        shown = str(path)
+        shown = display_path(path)
         try:
-            case = load_input(path, kb)[0]  # a FHIR Bundle has no expect block: skipped
+            if path.suffix != ".lp" and _fhir_file(path):  # a FHIR Bundle has no expect block: skipped
+                skipped.append(shown)
+                continue
+            case, choice = chooser.load(path, by_folder=True)
             if case.expect is None:
                 skipped.append(shown)
                 continue
             check_expect(case.expect, shown)
-            runnable.append((shown, case))
+            runnable.append((shown, case, choice))
         except CaseError as exc:
             results.append(CaseTestResult(shown, None, error=exc.line()))
-    decisions = list(evaluate_many([c for _, c in runnable], kb)) if runnable else []
-    for (shown, case), decision in zip(runnable, decisions):
+    used = [c.kb for _, _, c in runnable] or [chooser.default()]
+    criteria: dict[str, None] = {}
+    for version in dict.fromkeys(used):
+        criteria.update(dict.fromkeys(version.vocabulary.criteria))
+    coverage = Coverage.empty(criteria)
+    decisions = list(decide_many([(c, choice) for _, c, choice in runnable])) if runnable else []
+    for (shown, case, _), decision in zip(runnable, decisions):
         coverage.add(decision)
         results.append(CaseTestResult(shown, case.id, compare(dict(case.expect or {}), decision), decision=decision))
     results.sort(key=lambda r: r.path)

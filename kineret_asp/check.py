@@ -12,7 +12,12 @@ line and column it is about:
   absent from the vocabulary tables, found by inferring which argument of
   which predicate holds which kind of key;
 - rules and tables with no comment naming the policy section (``§``) they
-  implement.
+  implement;
+- across the versions of a tree: versions of one policy whose effective
+  periods overlap or leave a gap, an effective-to before its
+  effective-from, a folder not named by its policy and effective-from
+  date, and two policies claiming the same drug and use on the same day
+  with neither prevailing;
 - the policy's text (``source.py``): its declared SHA-256, every quotation
   found in it, every waiver; with ``--strict``, every passage of a strict
   section cited by a rule or waived.
@@ -26,7 +31,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 import clingo
 import clingo.ast as ast
@@ -46,7 +51,7 @@ PACKAGE_READS: set[Signature] = {
     ("note_text", 2), ("text", 2), ("decision_text", 2), ("route_text", 2), ("abducible", 1), ("documents", 2),
     ("documents_entry", 3), ("documentation_text", 4), ("documentation_value", 3), ("question", 1), ("entry_text", 2), ("evidence_text", 2), ("decision_echo", 1),
     ("input_field", 4), ("input_atom", 2), ("entry_field", 5), ("entry_atom", 3), ("field_role", 2),
-    ("header_field", 3), ("kb_problem", 2),
+    ("header_field", 3), ("kb_problem", 2), ("claim", 3), ("prevails_over", 1),
     # read by the schema and vocabulary commands
     ("output_format", 2), ("output_field", 3), ("key_detail", 4),
     # read by verify and diff from the property and space parts
@@ -478,6 +483,103 @@ def check_version(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
     return diags
 
 
+def _iso(text: Optional[str]) -> bool:
+    from .versions import iso_date
+
+    return text is None or iso_date(text) is not None
+
+
+def _written_at(kb: KnowledgeBase, name: str) -> tuple[str, int, int]:
+    """Where a version writes ``name(...)`` (its folder when nowhere)."""
+    found = kb.written(name)
+    if not found:
+        return (kb.display_path(kb.path), 0, 0)
+    return _loc(found[0].node, found[0].file)
+
+
+def check_versions(kbs: Iterable[KnowledgeBase]) -> list[Diagnostic]:
+    """Checks across the versions of a tree: folders, periods (overlaps, gaps, reversed), and claims.
+
+    Every version's period must be where a date of service finds it: one
+    version of a policy in force on any day from the first version's start,
+    and two policies claiming the same request on the same day only when
+    one prevails over the other (or a case could not be decided without
+    naming its policy).
+    """
+    from .versions import claims, prevails_over, shift
+
+    usable: list[KnowledgeBase] = []
+    out: list[Diagnostic] = []
+    for kb in kbs:
+        if kb.errors:
+            continue
+        try:
+            ident = kb.identity
+        except KbError:
+            continue  # reported by the version's own checks
+        start, end = _written_at(kb, "effective_from"), _written_at(kb, "effective_to")
+        if not (_iso(ident.effective_from) and _iso(ident.effective_to)):
+            bad = ident.effective_from if not _iso(ident.effective_from) else ident.effective_to
+            out.append(Diagnostic(*(start if bad == ident.effective_from else end), "error", f"{bad!r} is not a date YYYY-MM-DD", "versions"))
+            continue
+        if kb.path.parent.name != ident.policy:
+            out.append(Diagnostic(*_written_at(kb, "policy"), "error", f"the version declares policy {ident.policy} but is kept under policies/{kb.path.parent.name}/: a version's folder is policies/<its policy>/<its effective-from date>", "versions"))
+        if kb.path.name != ident.effective_from:
+            out.append(Diagnostic(*start, "error", f"the version is effective from {ident.effective_from} but its folder is named {kb.path.name}: name the folder by its effective-from date", "versions"))
+        if ident.effective_to is not None and ident.effective_to < ident.effective_from:
+            out.append(Diagnostic(*end, "error", f"effective_to {ident.effective_to} is before effective_from {ident.effective_from}: the version would never be in force", "versions"))
+            continue
+        schema_fields = _schema_fields(kb)
+        for drug, field, value in claims(kb):
+            if schema_fields is not None and field not in schema_fields:
+                out.append(Diagnostic(*_written_at(kb, "claim"), "error", f"claim({drug}, {field}, {value}) names the case field {field!r}, which the version does not declare{did_you_mean(field, schema_fields)}", "versions"))
+        usable.append(kb)
+    by_policy: dict[str, list[KnowledgeBase]] = defaultdict(list)
+    for kb in usable:
+        by_policy[kb.identity.policy].append(kb)
+    for pid, versions in sorted(by_policy.items()):
+        versions.sort(key=lambda k: (k.identity.effective_from, k.folder))
+        for a, b in zip(versions, versions[1:]):
+            x, y = a.identity, b.identity
+            where = _written_at(a, "effective_to" if x.effective_to else "effective_from")
+            if x.effective_to is None or x.effective_to >= y.effective_from:
+                out.append(Diagnostic(*where, "error", f"{pid} {x.period} overlaps {pid} {y.period} ({b.folder}): end it the day before, effective_to(\"{shift(y.effective_from, -1)}\")", "versions"))
+            elif shift(x.effective_to, 1) < y.effective_from:
+                out.append(Diagnostic(*where, "error", f"no version of {pid} is in force from {shift(x.effective_to, 1)} to {shift(y.effective_from, -1)} (between {x.period} and {y.period}): a date of service there cannot be decided", "versions"))
+    out += _check_claims(usable, claims, prevails_over)
+    return out
+
+
+def _schema_fields(kb: KnowledgeBase) -> Optional[list[str]]:
+    try:
+        return [f.name for f in kb.schema.fields]
+    except KbError:
+        return None
+
+
+def _check_claims(kbs: list[KnowledgeBase], claims: Any, prevails_over: Any) -> list[Diagnostic]:
+    """Two policies claiming the same drug and use on a common day, neither prevailing over the other."""
+    out = []
+    for i, a in enumerate(kbs):
+        for b in kbs[i + 1:]:
+            x, y = a.identity, b.identity
+            if x.policy == y.policy or x.policy in prevails_over(b) or y.policy in prevails_over(a):
+                continue
+            first = max(x.effective_from, y.effective_from)
+            last = min(d for d in (x.effective_to, y.effective_to, "9999-12-31") if d is not None)
+            if first > last:
+                continue
+            shared = sorted(set(claims(a)) & set(claims(b)))
+            if not shared:
+                continue
+            later = b if (y.effective_from, b.folder) >= (x.effective_from, a.folder) else a
+            other = a if later is b else b
+            uses = ", ".join(f"{field} {value}" for _, field, value in shared[:5]) + (f" and {len(shared) - 5} more" if len(shared) > 5 else "")
+            drugs = ", ".join(sorted({d for d, _, _ in shared}))
+            out.append(Diagnostic(*_written_at(later, "claim"), "error", f"{later.identity.policy} {later.identity.period} and {other.identity.policy} {other.identity.period} both claim {drugs} for {uses} from {first}: a case that names no policy cannot be decided; end one period, or declare prevails_over(\"{other.identity.policy}\") in one", "versions"))
+    return out
+
+
 def check_kb(path: Optional[Path | str] = None, strict: bool = False) -> CheckReport:
     """Run every check on a KB: every version of a tree, or the one version a folder holds."""
     from .knowledge import _check_folder, default_kb_path
@@ -490,8 +592,11 @@ def check_kb(path: Optional[Path | str] = None, strict: bool = False) -> CheckRe
         if not versions:
             raise KbError([Diagnostic(str(folder), 0, 0, "error", "not a KB: no policies/<ID>/<version>/ folder with .lp files")])
         diags: list[Diagnostic] = []
-        for v in versions:
-            diags += check_version(parse_version(root, v, strict=False), strict)
+        parsed = [parse_version(root, v, strict=False) for v in versions]
+        for kb in parsed:
+            diags += check_version(kb, strict)
+        if version is None:  # the whole tree: its versions side by side
+            diags += check_versions(parsed)
     except KbError as exc:
         return CheckReport(exc.diagnostics)
     unique = sorted(set(diags), key=lambda d: (d.file, d.line, d.column, d.severity, d.message))

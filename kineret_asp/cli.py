@@ -32,7 +32,25 @@ EXIT_INPUT = 2
 
 
 def kb_option(func: Callable) -> Callable:
-    return click.option("--kb", "kb_dir", type=click.Path(path_type=Path, readable=False), default=None, help="KB folder to use (default: the packaged kb/).")(func)
+    return click.option("--kb", "kb_dir", type=click.Path(path_type=Path, readable=False), default=None, callback=_kb_in_use, help="KB folder to use: a KB tree (each case decided by the version in force on its date of service) or one version's folder (default: the packaged kb/).")(func)
+
+
+def _kb_in_use(ctx: click.Context, param: click.Parameter, value: Optional[Path]) -> Optional[Path]:
+    """A missing --kb folder is one plain line; without --kb, say when ./kb is not the KB in use."""
+    if value is not None:
+        if not value.exists():
+            fail(f"{value}: KB folder does not exist")
+        if not value.is_dir():
+            fail(f"{value}: KB path is not a folder")
+        return value
+    from .versions import shadowing_warning
+
+    warning = shadowing_warning(Path.cwd())
+    if warning:
+        click.echo(f"kineret-asp: warning: {warning}", err=True)
+    return None
+
+
 
 
 def format_option(func: Callable) -> Callable:
@@ -119,20 +137,41 @@ def write_stdout(data: bytes) -> None:
     sys.stdout.flush()
 
 
-def read_case_arg(arg: str, kb: Any):
-    """A case from a path, or from stdin for ``-`` (at most MAX_CASE_BYTES bytes)."""
-    return read_input_arg(arg, kb)[0]
+def read_case_arg(arg: str, chooser: Any):
+    """A case from a path, or from stdin for ``-`` (at most MAX_CASE_BYTES bytes), with the version chosen for it."""
+    case, choice, _ = read_input_arg(arg, chooser)
+    return case, choice
 
 
-def read_input_arg(arg: str, kb: Any):
-    """A case (JSON, FHIR Bundle or .lp facts) from a path or capped stdin, with the notes of a Bundle."""
-    from .case import parse_json_text, read_case_stream
-    from .fhir import load_input, read_input
+def read_input_arg(arg: str, chooser: Any):
+    """A case (JSON, FHIR Bundle or .lp facts) from a path or capped stdin, the version chosen for it, and the notes of a Bundle.
+
+    The version is chosen before the case is validated (each version has its
+    own schema); a Bundle is read with the default version, and its case then
+    goes to the version its date of service chooses.
+    """
+    from .case import MAX_FILE_BYTES, parse_json_text, read_case_file, read_case_stream, validated
+    from .fhir import is_fhir, read_input
 
     if arg == "-":
-        raw = read_case_stream(sys.stdin.buffer, "<stdin>")
-        return read_input(parse_json_text(raw, "<stdin>"), "<stdin>", kb)
-    return load_input(arg, kb)
+        source, raw = "<stdin>", read_case_stream(sys.stdin.buffer, "<stdin>")
+    elif Path(arg).suffix == ".lp":
+        case, choice = chooser.load(arg)
+        return case, choice, []
+    else:
+        source, raw = arg, read_case_file(Path(arg), arg, MAX_FILE_BYTES)
+    data = parse_json_text(raw, source)
+    if is_fhir(data):
+        case, notes = read_input(data, source, chooser.default())
+        case, choice = chooser.load(case)
+        return case, choice, notes
+    choice = chooser.choose(data, source)
+    return validated(data, source, choice.kb, choice), choice, []
+
+
+def kb_line(kb: Any) -> str:
+    """The line naming the KB folder and version in use (the KB's own words)."""
+    return kb.vocabulary.word("kb_line", kb=kb.root, folder=kb.folder)
 
 
 def dump_json(data: Any) -> str:
@@ -231,24 +270,23 @@ def main() -> None:
 @handle_errors
 def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
     """Decide one or more cases (JSON, a FHIR R4 Bundle, or .lp case facts; - reads stdin)."""
-    from .api import evaluate_many
+    from .api import decide_many
     from .decision import render_text
-    from .knowledge import load_kb
-
     from .fhir import annotate
+    from .versions import Chooser
 
-    kb = load_kb(kb_dir)
+    chooser = Chooser.of(kb_dir)
     loaded = []
     notes = []
     errors = []
     for arg in cases:
         try:
-            case, source_notes = read_input_arg(arg, kb)
-            loaded.append(case)
+            case, choice, source_notes = read_input_arg(arg, chooser)
+            loaded.append((case, choice))
             notes.append(source_notes)
         except CaseError as exc:
             errors.extend(exc.lines())
-    decisions = [(c, annotate(d, n)) for c, d, n in zip(loaded, evaluate_many(loaded, kb), notes)]
+    decisions = [(c, annotate(d, n)) for c, d, n in zip(loaded, decide_many(loaded), notes)]
     if fmt == "json":
         payload = [d.to_dict() for _, d in decisions]
         if decisions:
@@ -256,10 +294,11 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
     elif fmt in ("markdown", "html"):
         from .report import render_report, review_items
 
-        if decisions:
-            click.echo(render_report(review_items([c for c, _ in decisions], [d for _, d in decisions], kb), kb, fmt), nl=False)
+        if decisions:  # missing is answered with each case's own version; the page takes the first case's words
+            words = decisions[0][0][1].kb
+            click.echo(render_report(review_items([c for (c, _), _ in decisions], [d for _, d in decisions], chooser), words, fmt), nl=False)
     else:
-        click.echo("\n".join(render_text(d, kb.vocabulary, c, kb) for c, d in decisions), nl=False)
+        click.echo("\n".join(render_text(d, ch.kb.vocabulary, c, ch.kb) for (c, ch), d in decisions), nl=False)
     for line in errors:
         click.echo(f"kineret-asp: {line}", err=True)
     if errors:
@@ -275,18 +314,23 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
 @limited(300.0)
 @handle_errors
 def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> None:
-    """Run the example cases that carry an expect block (default: facts/)."""
-    from .casetests import format_report, run_case_tests
-    from .knowledge import load_kb
+    """Run the example cases that carry an expect block.
 
-    kb = load_kb(kb_dir)
-    targets = list(paths) or [Path("facts")]
+    Without PATHS: the cases/ folder of every version of the KB, each case
+    decided by its own version (its date of service, else its folder).
+    """
+    from .casetests import example_folders, format_report, run_case_tests
+    from .knowledge import display_path
+    from .versions import Chooser
+
+    chooser = Chooser.of(kb_dir)
+    targets = list(paths) or example_folders(chooser)
     for t in targets:
         if not t.exists():
             fail(f"{t}: no such file or folder")
-    report = run_case_tests(targets, kb)
+    report = run_case_tests(targets, chooser)
     if not report.results:
-        fail(f"no case with an expect block under {', '.join(map(str, targets))}")
+        fail(f"no case with an expect block under {', '.join(display_path(t) for t in targets) or chooser.root}")
     if junit_path is not None:
         from .reports import junit_xml
 
@@ -295,11 +339,12 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
         except OSError as exc:
             fail(io_error_line(exc, str(junit_path)), code=EXIT_FAILED)
     if fmt == "json":
-        payload: dict[str, Any] = {"passed": report.passed, "failed": report.failed, "results": [r.to_dict() for r in report.results]}
+        payload: dict[str, Any] = {"kb": str(chooser.root), "passed": report.passed, "failed": report.failed, "results": [r.to_dict() for r in report.results]}
         if coverage:
             payload["coverage"] = report.coverage.to_dict()
         click.echo(dump_json(payload))
     else:
+        click.echo(kb_line(chooser.default()) if chooser.fixed is not None else f"KB: {chooser.root}")
         click.echo(format_report(report, coverage), nl=False)
     sys.exit(1 if report.failed else 0)
 
@@ -321,11 +366,12 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
     """
     from .case import parse_json_text
     from .changes import parse_assignment
-    from .knowledge import load_kb
+    from .decision import provenance_lines
+    from .versions import Chooser
     from .whatif import render_what_if, what_if
 
-    kb = load_kb(kb_dir)
-    loaded = read_case_arg(case, kb)
+    chooser = Chooser.of(kb_dir)
+    loaded, choice = read_case_arg(case, chooser)
     changes: list[Any] = []
     if changes_file is not None:
         from .case import MAX_FILE_BYTES, read_case_file
@@ -337,8 +383,16 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
     changes += [parse_assignment(t, "remove") for t in removes]
     changes += [parse_assignment(t, "set") for t in sets]
     changes += [parse_assignment(t, "add") for t in adds]
-    result = what_if(loaded, changes, kb)
-    click.echo(dump_json(result.to_dict()) if fmt == "json" else render_what_if(result, kb), nl=fmt == "json")
+    result = what_if(loaded, changes, chooser)
+    if fmt == "json":
+        click.echo(dump_json(result.to_dict()))
+        return
+    kb = choice.kb
+    header = provenance_lines(result.before, kb.vocabulary, result.case)[:2]
+    if result.after.provenance != result.before.provenance:
+        header += provenance_lines(result.after, kb.vocabulary, result.changed_case)[:2]
+    click.echo("\n".join(header))
+    click.echo(render_what_if(result, kb), nl=False)
 
 
 @main.command("missing")
@@ -351,10 +405,13 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
 def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> None:
     """What documentation is missing for approval: every smallest way to get there."""
     from .abduction import missing, render_missing
-    from .knowledge import load_kb
+    from .decision import provenance_lines
+    from .versions import Chooser
 
-    kb = load_kb(kb_dir)
-    result = missing(read_case_arg(case, kb), kb)
+    chooser = Chooser.of(kb_dir)
+    loaded, choice = read_case_arg(case, chooser)
+    kb = choice.kb
+    result = missing(loaded, chooser)
     if fmt in ("markdown", "html"):
         from .report import ReviewCase, render_report
 
@@ -366,6 +423,7 @@ def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> No
             payload["expanded"] = [[c.to_dict() for c in combo] for combo in result.expanded()]
         click.echo(dump_json(payload))
         return
+    click.echo("\n".join(provenance_lines(result.decision, kb.vocabulary, result.case)[:2]))
     click.echo(render_missing(result, kb), nl=False)
     if expand and result.options:
         click.echo("\nEvery single option:")
@@ -381,18 +439,22 @@ def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> No
 def check_cmd(kb_dir: Optional[Path], fmt: str, strict: bool) -> None:
     """Check a KB like a compiler: file:line:col: error|warning: message."""
     from .check import check_kb
+    from .knowledge import default_kb_path, tree_root
 
     report = check_kb(kb_dir, strict=strict)
+    folder = (kb_dir or default_kb_path()).resolve()
     if fmt == "sarif":
         from .reports import sarif_log
 
         click.echo(dump_json(sarif_log(report)))
     elif fmt == "json":
-        click.echo(dump_json(report.to_dict()))
+        click.echo(dump_json({**report.to_dict(), "kb": str(folder)}))
     else:
         for d in report.diagnostics:
             click.echo(str(d))
-        click.echo(f"{report.errors} error(s), {report.warnings} warning(s)")
+        root, version = tree_root(folder)
+        checked = f"{version.relative_to(root).as_posix()} in {root}" if version is not None else str(root)
+        click.echo(f"{report.errors} error(s), {report.warnings} warning(s) (KB: {checked})")
     sys.exit(1 if report.errors else 0)
 
 
@@ -412,37 +474,107 @@ def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
     if only and not results:
         fail(f"no property named {', '.join(only)}")
     if fmt == "json":
-        click.echo(dump_json({"holds": all(r.holds for r in results), "properties": [r.to_dict() for r in results]}))
+        click.echo(dump_json({"kb": str(kb.root), "version": kb.folder, "holds": all(r.holds for r in results), "properties": [r.to_dict() for r in results]}))
     else:
+        click.echo(kb_line(kb))
         click.echo(render_results(results), nl=False)
     sys.exit(0 if all(r.holds for r in results) else 1)
 
 
 @main.command("diff")
-@click.argument("old_kb", type=click.Path(path_type=Path, readable=False))
-@click.argument("new_kb", type=click.Path(path_type=Path, readable=False))
+@click.argument("old_kb", required=False, type=click.Path(path_type=Path, readable=False))
+@click.argument("new_kb", required=False, type=click.Path(path_type=Path, readable=False))
+@click.option("--policy", "policy", metavar="ID", help="The policy whose versions --from and --to name (default: the KB's only policy).")
+@click.option("--from", "from_version", metavar="DATE", help="The old version: its effective-from date.")
+@click.option("--to", "to_version", metavar="DATE", help="The new version: its effective-from date.")
 @click.option("--exit-code", "exit_code", is_flag=True, help="Exit 1 when some decision changes, 0 when none does (like git diff --exit-code).")
 @format_option
+@kb_option
 @limited(600.0)
 @handle_errors
-def diff_cmd(old_kb: Path, new_kb: Path, exit_code: bool, fmt: str) -> None:
-    """Which classes of cases change decision from OLD_KB to NEW_KB (over NEW_KB's space)."""
+def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[str], from_version: Optional[str], to_version: Optional[str], exit_code: bool, fmt: str, kb_dir: Optional[Path]) -> None:
+    """Which classes of cases change decision from OLD_KB to NEW_KB (over NEW_KB's space).
+
+    Either two folders, or two versions of one tree: --from DATE --to DATE
+    (with --policy ID when the tree holds several policies).
+    """
     from .diff import diff, render_diff
     from .knowledge import load_kb
 
     from .trace import relate, render_changes, text_changes
 
-    old, new = load_kb(old_kb), load_kb(new_kb)
+    if from_version or to_version or policy:
+        if old_kb or new_kb or not (from_version and to_version):
+            fail("diff takes two KB folders, or --from DATE --to DATE (and --policy ID) over one KB tree (--kb)")
+        from .versions import find_version
+
+        old, new = find_version(kb_dir, policy, from_version), find_version(kb_dir, policy, to_version)  # type: ignore[arg-type]
+    elif old_kb and new_kb:
+        old, new = load_kb(old_kb), load_kb(new_kb)
+    else:
+        fail("diff takes two KB folders, or --from DATE --to DATE (and --policy ID) over one KB tree (--kb)")
     report = diff(old, new)
     changes = text_changes(old, new)
     if changes:
         relate(changes, report.classes, old, new)
+    versions = {"from": _version_of(old), "to": _version_of(new)}
     if fmt == "json":
-        click.echo(dump_json({"changes": len(report.classes), "classes": [c.to_dict(new) for c in report.classes], "text_changes": None if changes is None else [c.to_dict() for c in changes]}))
+        click.echo(dump_json({**versions, "changes": len(report.classes), "classes": [c.to_dict(new) for c in report.classes], "text_changes": None if changes is None else [c.to_dict() for c in changes]}))
     else:
+        click.echo(f"{versions['from']['label']} -> {versions['to']['label']}")
         click.echo(render_diff(report, new) + render_changes(changes, new), nl=False)
     if exit_code and report.classes:
         sys.exit(EXIT_FAILED)
+
+
+def _version_of(kb: Any) -> dict:
+    """A version as diff names it: policy, effective-from, folder and KB."""
+    ident = kb.identity
+    return {"label": f"{ident.policy} {ident.period} ({kb.root / kb.folder})", "policy": ident.policy, "version": ident.effective_from, "folder": kb.folder, "kb": str(kb.root)}
+
+
+@main.command("policies")
+@format_option
+@kb_option
+@limited(120.0)
+@handle_errors
+def policies_cmd(fmt: str, kb_dir: Optional[Path]) -> None:
+    """The policies of a KB tree and each one's versions: effective period, folder, content hash."""
+    from .knowledge import load_tree
+
+    tree = load_tree(kb_dir)
+    listing = []
+    for pid, versions in tree.policies.items():
+        latest = versions[-1]
+        listing.append({
+            "id": pid,
+            "title": latest.vocabulary.title,
+            "drug": latest.vocabulary.drug_name,
+            "versions": [{"effective_from": v.identity.effective_from, "effective_to": v.identity.effective_to, "folder": v.folder, "rules_sha256": v.rules_sha256} for v in versions],
+        })
+    if fmt == "json":
+        click.echo(dump_json({"kb": str(tree.root), "framework_sha256": tree.framework_sha256, "policies": listing}))
+        return
+    click.echo(f"KB: {tree.root}")
+    click.echo(f"framework  sha256 {tree.framework_sha256}")
+    for p in listing:
+        click.echo(f"{p['id']}  {p['title']} ({p['drug']})")
+        for v in p["versions"]:
+            period = f"{v['effective_from']}..{v['effective_to'] or ''}"
+            click.echo(f"  {period:<22}  {v['folder']}  sha256 {v['rules_sha256']}")
+
+
+@main.command("new-version")
+@click.argument("policy", metavar="POLICY")
+@click.option("--effective", required=True, metavar="YYYY-MM-DD", help="The first day the new version is in force.")
+@kb_option
+@limited(120.0)
+@handle_errors
+def new_version_cmd(policy: str, effective: str, kb_dir: Optional[Path]) -> None:
+    """Start a new version of POLICY: copy its latest version to a folder named --effective, and close the previous period the day before."""
+    from .newversion import new_version, render
+
+    click.echo(render(new_version(policy, effective, kb_dir)), nl=False)
 
 
 @main.command("trace")
@@ -528,7 +660,9 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
     if not quiet:
         rate = summary.records / max(summary.seconds, 1e-9)
         resumed = f", resumed after {start}" if start else ""
-        click.echo(f"kineret-asp batch: {summary.records} records ({summary.errors} errors{resumed}) in {summary.seconds:.2f} s, {rate:,.0f} cases/s", err=True)
+        from .knowledge import default_kb_path
+
+        click.echo(f"kineret-asp batch: {summary.records} records ({summary.errors} errors{resumed}) in {summary.seconds:.2f} s, {rate:,.0f} cases/s (KB: {(kb_dir or default_kb_path()).resolve()})", err=True)
     if summary.errors and not allow_errors:
         sys.exit(EXIT_FAILED)
 
@@ -543,7 +677,6 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
 @handle_errors
 def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, time_limit: float, kb_dir: Optional[Path]) -> None:
     """Serve the policy over HTTP: evaluate, missing, what-if, batch, CDS Hooks, questionnaire."""
-    from .knowledge import load_kb
     from .server import read_token, serve
 
     try:
@@ -551,10 +684,13 @@ def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, t
         import uvicorn  # noqa: F401
     except ImportError:
         fail("serve needs FastAPI and uvicorn: pip install 'kineret-asp[serve]'")
+    from .versions import Chooser
+
     token = read_token(token_file)
-    kb = load_kb(kb_dir)
+    chooser = Chooser.of(kb_dir)  # each case decided by the version its date of service chooses, as on the command line
+    kb = chooser.default()
     click.echo(f"kineret-asp: serving {kb.vocabulary.policy_id} ({kb.display_path(kb.path)}) on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
-    serve(kb, host, port, token, max_body, time_limit)
+    serve(chooser, host, port, token, max_body, time_limit)
 
 
 @main.command("schema")

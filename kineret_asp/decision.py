@@ -21,6 +21,7 @@ from .wording import entry_templates, entry_words
 if TYPE_CHECKING:  # pragma: no cover
     from .case import Case
     from .knowledge import KnowledgeBase
+    from .versions import Provenance
 
 APPROVED = "approved"  # the decision format's word for an approval
 
@@ -154,6 +155,7 @@ class Decision:
     notes: tuple[Note, ...] = ()
     source: str = field(default="<case>", compare=False)
     blocking: tuple[str, ...] = ()
+    provenance: "Optional[Provenance]" = field(default=None, compare=False)  # which rules decided (versions.py)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -193,6 +195,7 @@ class Decision:
             "reasons": [r.to_dict() for r in self.reasons],
             "route": self.route,
             "notes": [n.to_dict() for n in self.notes],
+            **({"provenance": self.provenance.to_dict()} if self.provenance is not None else {}),
         }
 
     def to_json(self, indent: Optional[int] = 2) -> str:
@@ -241,6 +244,7 @@ class DecisionBuilder:
         self._trees: dict[tuple, tuple[tuple[CriterionResult, ...], tuple[str, ...]]] = {}
         self._blocking: dict[tuple, tuple[str, ...]] = {}
         self._evidence: dict[tuple, Evidence] = {}
+        self._provenance: dict[Optional[str], Any] = {}
 
     def id_order(self, cid: str) -> tuple:
         return (0, self.rank[cid], "") if cid in self.rank else (1, 0, cid)
@@ -333,7 +337,7 @@ class DecisionBuilder:
             return Evidence(path, subject, COUNTED, None, counted, value)
         raise KbAnswerError(f"the KB gives evidence with status {status!r}; expected {COUNTED} or {NOT_COUNTED}(Reason)")
 
-    def build(self, case: "Case", output: dict[str, list[tuple]]) -> Decision:
+    def build(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> Decision:
         """Arrange one case's answer atoms into a Decision."""
         vocab = self.vocab
         applies = frozenset(str(a[0]) for a in output.get("applies", []))
@@ -378,7 +382,16 @@ class DecisionBuilder:
             notes=tuple(notes),
             source=case.source,
             blocking=blocked,
+            provenance=self.provenance(chosen_by),
         )
+
+    def provenance(self, chosen_by: Optional[str]) -> "Provenance":
+        found = self._provenance.get(chosen_by)
+        if found is None:
+            from .versions import GIVEN, provenance
+
+            found = self._provenance[chosen_by] = provenance(self.kb, chosen_by or GIVEN)
+        return found
 
 
 def blocking(criteria: tuple[CriterionResult, ...], needs: dict[str, int], refers: dict[str, str]) -> tuple[str, ...]:
@@ -451,9 +464,9 @@ def builder(kb: "KnowledgeBase") -> DecisionBuilder:
     return kb.derived("decision_builder", lambda: DecisionBuilder(kb))
 
 
-def build_decision(case: "Case", output: dict[str, list[tuple]], kb: "KnowledgeBase") -> Decision:
-    """Arrange one case's answer atoms into a Decision."""
-    return builder(kb).build(case, output)
+def build_decision(case: "Case", output: dict[str, list[tuple]], kb: "KnowledgeBase", chosen_by: Optional[str] = None) -> Decision:
+    """Arrange one case's answer atoms into a Decision (``chosen_by``: how the version was chosen)."""
+    return builder(kb).build(case, output, chosen_by)
 
 
 def verdict(decision: Decision, vocab: Vocabulary, with_unmet: bool = True) -> str:
@@ -497,6 +510,7 @@ def render_text(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = 
     """The decision as a reviewer reads it: header, criteria tree, reasons, decision."""
     w = vocab.word
     lines = [w("decision_header", policy=vocab.policy_id, title=vocab.title, drug=vocab.drug_name, effective=decision.effective_date)]
+    lines += provenance_lines(decision, vocab, case)
     lines.append(w("case_line", id=decision.id or w("no_id"), source=decision.source))
     facts = header_facts(vocab, case, kb)
     if facts:
@@ -534,3 +548,23 @@ def render_text(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = 
     lines.append(w("verdict_line", verdict=verdict(decision, vocab)))
     lines.append(w("route_line", route=decision.route, text=vocab.route_texts.get(decision.route, decision.route)))
     return "\n".join(lines) + "\n"
+
+
+def provenance_lines(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = None) -> list[str]:
+    """The header lines that say which rules decided: version, how it was chosen, KB folder, hashes."""
+    p = decision.provenance
+    if p is None:
+        return []
+    w = vocab.word
+    date = None
+    if case is not None and case.schema is not None:
+        from .schema import DATE_OF_SERVICE
+
+        name = case.schema.role(DATE_OF_SERVICE)
+        date = case.get(name) if name else None
+    how = w(f"chosen_by_{p.chosen_by}", date=date or "")
+    return [
+        w("rules_line", policy=p.policy, version=p.version, period=f"{p.version}..{p.effective_to or ''}", chosen=how),
+        w("kb_line", kb=p.kb, folder=p.folder),
+        w("hash_line", rules=p.rules_sha256, framework=p.framework_sha256, package=p.package_version),
+    ]

@@ -1,5 +1,7 @@
 """``kineret-asp diff OLD_KB NEW_KB``: which cases a KB change affects.
 
+A case changes when its decision or the length of its approval differs.
+
 Both KB versions go into one clingo program over the same case space (the
 new KB's ``#program space.``): every predicate of the old KB is renamed
 ``old__p``, of the new ``new__p``, while the case facts are shared. The
@@ -31,8 +33,12 @@ status(new, C, unmet) :- new__unmet(C).
 flip(C) :- status(old, C, S), not status(new, C, S).
 flip(C) :- status(new, C, S), not status(old, C, S).
 changed :- old__decision(D), not new__decision(D).
+changed :- old__authorization_months(M), not new__authorization_months(M).
+changed :- new__authorization_months(M), not old__authorization_months(M).
 class(old, D) :- old__decision(D).
 class(new, D) :- new__decision(D).
+class(old_months, M) :- old__authorization_months(M).
+class(new_months, M) :- new__authorization_months(M).
 class(flip, C) :- flip(C).
 #show class/2.
 """
@@ -67,6 +73,8 @@ class ChangeClass:
     new: str
     flipped: list[dict]
     example: dict = field(default_factory=dict)
+    old_months: Optional[int] = None  # how long an approval lasts, before and after
+    new_months: Optional[int] = None
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -87,7 +95,10 @@ class ChangeClass:
             f = schema.by_name[name]
             label, absent = shown.get(name, (name, ""))
             parts.append(schema.value_label(f.kind, value) if value is not None else f"{label} {absent}")
-        text = f"{', '.join(parts)}: {self.old} -> {self.new}"
+        lengths = None not in (self.old_months, self.new_months) and self.old_months != self.new_months  # only an approval's length changed
+        old = self.old + (f" ({self.old_months} months)" if lengths else "")
+        new = self.new + (f" ({self.new_months} months)" if lengths else "")
+        text = f"{', '.join(parts)}: {old} -> {new}"
         if self.flipped:
             w = kb.vocabulary.word
             mark = {"met": w("status_met"), "unmet": w("status_unmet"), None: w("status_none")}
@@ -103,7 +114,7 @@ class ChangeClass:
         return text
 
     def to_dict(self, kb: KnowledgeBase) -> dict:
-        return {"label": self.label(kb), **dict(self.fields), "old": self.old, "new": self.new, "criteria": self.flipped, "example": self.example}
+        return {"label": self.label(kb), **dict(self.fields), "old": self.old, "new": self.new, "old_months": self.old_months, "new_months": self.new_months, "criteria": self.flipped, "example": self.example}
 
 
 @dataclass
@@ -141,7 +152,7 @@ def diff_kbs(old: Any, new: Any, time_limit: float = 60.0) -> DiffReport:
         except SolveTimeout:
             pass  # keep the smallest example found so far
         classes.append(_describe(found_class, best[0] if best else [], new_kb, old_kb))
-    classes.sort(key=lambda c: (c.sort_key(), c.old, c.new, [f["id"] for f in c.flipped]))
+    classes.sort(key=lambda c: (c.sort_key(), c.old, c.new, c.old_months or 0, c.new_months or 0, [f["id"] for f in c.flipped]))
     return DiffReport(classes, time.perf_counter() - start)
 
 
@@ -159,6 +170,8 @@ def _describe(atoms: frozenset, example: list, new_kb: KnowledgeBase, old_kb: Kn
         fields=tuple(fields),
         old=str(values["old"][0]),
         new=str(values["new"][0]),
+        old_months=int(values["old_months"][0]) if "old_months" in values else None,
+        new_months=int(values["new_months"][0]) if "new_months" in values else None,
         flipped=[{"id": c, "old": None, "new": None} for c in flips],
         example=atoms_to_case(example, new_kb) if example else {},
     )
@@ -171,7 +184,7 @@ def _fill_statuses(report: DiffReport, old_kb: KnowledgeBase, new_kb: KnowledgeB
     for c in report.classes:
         before = evaluate(c.example, old_kb)
         after = evaluate(c.example, new_kb)
-        if (before.decision, after.decision) != (c.old, c.new):
+        if (before.decision, after.decision, before.authorization_months, after.authorization_months) != (c.old, c.new, c.old_months, c.new_months):
             raise KbError([Diagnostic(new_kb.display_path(new_kb.path), 0, 0, "error", f"diff example does not reproduce: {before.decision} -> {after.decision}, expected {c.old} -> {c.new}")])
         b, a = before.statuses(), after.statuses()
         word = {True: "met", False: "unmet", None: None}

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Optional, Sequence
 
 from .batch import BatchWorker
-from .knowledge import load_kb
+from .versions import Chooser
 
 _WORKERS: dict[tuple, BatchWorker] = {}
 
@@ -29,7 +29,7 @@ def _worker(kb_path: Optional[str], source: str) -> BatchWorker:
     if worker is None:
         if len(_WORKERS) > 32:
             _WORKERS.clear()
-        worker = _WORKERS[key] = BatchWorker(load_kb(kb_path), source)
+        worker = _WORKERS[key] = BatchWorker(Chooser.of(kb_path), source)
     return worker
 
 

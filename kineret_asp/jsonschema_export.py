@@ -174,7 +174,26 @@ class _Builder:
             "details": {"type": "object", "propertyNames": {"enum": [f.name for f in self.schema.fields]}, "additionalProperties": {"type": "array"}},
         }, ["id", "text"])
         note = self.obj("note", {"id": {"type": "string", "minLength": 1}, "text": {"type": "string"}, "field": self.field_path()}, ["id", "text", "field"])
-        return {"criterion": criterion, "evidence": evidence, "reason": reason, "note": note}
+        return {"criterion": criterion, "evidence": evidence, "reason": reason, "note": note, "provenance": self.provenance()}
+
+    def provenance(self) -> dict:
+        """Which rules decided (versions.Provenance.to_dict), for this version."""
+        from .versions import BY_DATE, BY_FOLDER, GIVEN, LATEST
+
+        ident = self.kb.identity
+        sha = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+        props = {
+            "policy": {"const": ident.policy},
+            "version": {"const": ident.effective_from, "format": "date"},
+            "effective_to": {"type": ["string", "null"], "format": "date"},
+            "folder": {"const": self.kb.folder},
+            "kb": {"type": "string", "minLength": 1},
+            "rules_sha256": sha,
+            "framework_sha256": sha,
+            "package_version": {"type": "string", "minLength": 1},
+            "chosen_by": {"enum": [BY_DATE, LATEST, BY_FOLDER, GIVEN]},
+        }
+        return self.obj("provenance", props, list(props))
 
     # --- the decision ---------------------------------------------------------------
 
@@ -201,6 +220,7 @@ class _Builder:
             "reasons": {"type": "array", "items": {"$ref": "#/$defs/reason"}},
             "route": {"enum": list(v.route_texts)},
             "notes": {"type": "array", "items": {"$ref": "#/$defs/note"}},
+            "provenance": {"$ref": "#/$defs/provenance"},
         }
 
     def decision_object(self) -> dict:

@@ -35,7 +35,8 @@ from .terms import Const, SymbolDecoder, Value
 
 FRAMEWORK = "framework"
 POLICIES = "policies"
-NOT_RULES = ("cases", "source")  # folders of a version that hold no rules
+CASES = "cases"  # the folder of a version that holds its example cases
+NOT_RULES = (CASES, "source")  # folders of a version that hold no rules
 
 
 def default_kb_path() -> Path:
@@ -75,6 +76,25 @@ class Criterion:
     parent: Optional[str]
     rule: str
     text: str
+
+
+@dataclass(frozen=True)
+class VersionIdentity:
+    """What a version says about itself: its policy, and the days it is in force."""
+
+    policy: str
+    title: str
+    effective_from: str  # ISO date YYYY-MM-DD
+    effective_to: Optional[str]  # the last day in force; None: until a later version replaces it
+
+    def in_force(self, date: str) -> bool:
+        """Whether the version is in force on an ISO date (string order is date order)."""
+        return self.effective_from <= date and (self.effective_to is None or date <= self.effective_to)
+
+    @property
+    def period(self) -> str:
+        """``2024-06-01..2024-12-31``, or ``2024-06-01..`` for a version with no end."""
+        return f"{self.effective_from}..{self.effective_to or ''}"
 
 
 def display_path(path: Path | str) -> str:
@@ -346,6 +366,55 @@ class KnowledgeBase:
         """A hash of every file of the program: what derived programs depend on."""
         return hashlib.sha256(f"{self.framework_sha256}:{self.rules_sha256}".encode()).hexdigest()
 
+    def written(self, name: str) -> list[Statement]:
+        """The statements of the version's own files whose head is ``name(...)`` (facts and rules), in file order."""
+        mine = {display_path(f) for f in self.version_files}
+        out = []
+        for s in self.statements:
+            node = s.node
+            if s.file not in mine or node.ast_type != ast.ASTType.Rule:
+                continue
+            head = node.head
+            if head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.SymbolicAtom:
+                symbol = head.atom.symbol
+                if getattr(symbol, "name", None) == name:
+                    out.append(s)
+        return out
+
+    def file_of(self, statement: Statement) -> Path:
+        """The file a statement was read from."""
+        return next(f for f in self.files if display_path(f) == statement.file)
+
+    @cached_property
+    def folder(self) -> str:
+        """The version folder relative to the tree's root (``policies/<ID>/<version>``), with ``/``."""
+        return os.path.relpath(self.path, self.root).replace(os.sep, "/")
+
+    @cached_property
+    def identity(self) -> "VersionIdentity":
+        """The policy id, title and effective period the version declares, read from the static model alone.
+
+        Cheaper than :attr:`vocabulary` (no KB ordering), so that a tree can
+        learn every version's period without building everything else.
+        """
+        where = display_path(self.path)
+
+        def rows(name: str, arity: int) -> list[tuple]:
+            return [a[1:] for a in self.static_model if a[0] == name and len(a) == arity + 1]
+
+        def one(name: str, arity: int, what: str) -> tuple:
+            found = rows(name, arity)
+            if len(found) != 1:
+                raise KbError([Diagnostic(where, 0, 0, "error", f"the KB must state exactly one {what} (found {len(found)})")])
+            return found[0]
+
+        pid, title = one("policy", 2, "policy(Id, Title) fact")
+        (start,) = one("effective_from", 1, "effective_from(Date) fact")
+        ends = rows("effective_to", 1)
+        if len(ends) > 1:
+            raise KbError([Diagnostic(where, 0, 0, "error", f"the KB must state at most one effective_to(Date) fact (found {len(ends)})")])
+        return VersionIdentity(str(pid), str(title), str(start), str(ends[0][0]) if ends else None)
+
     @cached_property
     def vocabulary(self) -> Vocabulary:
         return build_vocabulary(self)
@@ -603,6 +672,13 @@ def _fingerprint(root: Path, version: Path) -> tuple:
         return ()
 
 
+def _cwd() -> str:
+    try:
+        return os.getcwd()
+    except OSError:
+        return ""
+
+
 def load_kb(path: Path | str | None = None) -> KnowledgeBase:
     """Load (and cache) a version's program: a version folder, or a tree's latest version."""
     folder = Path(path) if path is not None else default_kb_path()
@@ -610,16 +686,18 @@ def load_kb(path: Path | str | None = None) -> KnowledgeBase:
     root, version = tree_root(folder.resolve())
     if version is None:
         version = parse_kb(folder).path if not version_folders(root) else _latest(root, folder)
-    key = (str(root), str(version), _fingerprint(root, version))
+    key = (str(root), str(version), _fingerprint(root, version), _cwd())  # messages name files relative to the working folder
     with _CACHE_LOCK:
-        cached = _CACHE.get(key)
+        cached = _CACHE.pop(key, None)
+        if cached is not None:
+            _CACHE[key] = cached  # most recently used last
     if cached is not None:
         return cached
     kb = parse_version(root, version)
     kb.vocabulary  # ground once: a KB that does not ground is reported now
     with _CACHE_LOCK:
-        if len(_CACHE) > 16:
-            _CACHE.clear()
+        while len(_CACHE) >= 16:  # the least recently loaded goes first
+            _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = kb
     return kb
 
@@ -637,3 +715,97 @@ def resolve_kb(kb: "KnowledgeBase | Path | str | None") -> KnowledgeBase:
     if isinstance(kb, KnowledgeBase):
         return kb
     return load_kb(kb)
+
+
+# --- a tree of policies and versions ----------------------------------------------
+
+
+class KbTree:
+    """Every policy and every version of a KB tree side by side, over one framework.
+
+    Use :func:`load_tree` (it caches). Each version is loaded with
+    :func:`load_kb`, so a version loaded through the tree and one loaded by
+    its folder share their parse and engines while both caches hold them.
+    """
+
+    def __init__(self, root: Path, folders: Sequence[VersionFolder]):
+        self.root = root
+        self.folders = tuple(folders)
+
+    def __repr__(self) -> str:
+        return f"KbTree({display_path(self.root)!r})"
+
+    @cached_property
+    def versions(self) -> tuple[KnowledgeBase, ...]:
+        """Every version, loaded (a broken one raises KbError)."""
+        return tuple(load_kb(f.path) for f in self.folders)
+
+    @cached_property
+    def policies(self) -> dict[str, tuple[KnowledgeBase, ...]]:
+        """The versions of each policy (by the id they declare), oldest first."""
+        out: dict[str, list[KnowledgeBase]] = {}
+        for kb in self.versions:
+            out.setdefault(kb.identity.policy, []).append(kb)
+        return {pid: tuple(sorted(kbs, key=lambda k: (k.identity.effective_from, k.folder))) for pid, kbs in sorted(out.items())}
+
+    def latest(self, policy: str) -> KnowledgeBase:
+        """The version of a policy with the latest effective-from date."""
+        return self.policies[policy][-1]
+
+    def holding(self, path: Path) -> Optional[KnowledgeBase]:
+        """The version whose folder holds a file (an example case under its ``cases/``), if any."""
+        try:
+            resolved = path.resolve()
+        except OSError:
+            return None
+        for folder in self.folders:
+            if folder.path == resolved or folder.path in resolved.parents:
+                return load_kb(folder.path)
+        return None
+
+    @cached_property
+    def framework_sha256(self) -> str:
+        """The framework's hash (the same in every version's program)."""
+        return self.versions[0].framework_sha256 if self.versions else ""
+
+
+_TREES: dict[tuple, KbTree] = {}
+
+
+def load_tree(path: Path | str | None = None) -> KbTree:
+    """Load (and cache) the tree a folder belongs to: every policy and version in it.
+
+    A version folder gives the tree that holds it. The tree is loaded again
+    when a rule file is added, removed or changed.
+    """
+    folder = Path(path) if path is not None else default_kb_path()
+    _check_folder(folder)
+    root, _ = tree_root(folder.resolve())
+    if not (root / FRAMEWORK).is_dir():
+        raise KbError([Diagnostic(display_path(folder), 0, 0, "error", f"not a KB tree: no {FRAMEWORK}/ folder")])
+    folders = version_folders(root)
+    if not folders:
+        raise KbError([Diagnostic(display_path(folder), 0, 0, "error", f"not a KB: no {POLICIES}/<ID>/<version>/ folder with .lp files")])
+    key = (str(root), tuple((f.path, _fingerprint(root, f.path)) for f in folders), _cwd())
+    with _CACHE_LOCK:
+        cached = _TREES.get(key)
+    if cached is not None:
+        return cached
+    tree = KbTree(root, folders)
+    with _CACHE_LOCK:
+        if len(_TREES) > 16:
+            _TREES.clear()
+        _TREES[key] = tree
+    return tree
+
+
+def tree_digest(root: Path) -> str:
+    """A hash of every file of a KB tree (names and contents): whether two trees hold the same KB."""
+    h = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        try:
+            data = file.read_bytes()
+        except OSError:
+            data = b"\0unreadable"
+        h.update(file.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator, Optional
 
 from .errors import CaseError, KbError, KineretError
-from .knowledge import KnowledgeBase, load_kb, version_folders
+from .knowledge import KnowledgeBase, version_folders
 
 DEFAULT_BODY_LIMIT = 1_000_000
 DEFAULT_BATCH_LIMIT = 256 * 1024 * 1024
@@ -124,14 +124,22 @@ async def asgi_lines(receive: Any, max_line: int, limit: int) -> AsyncIterator[O
         yield buffer.rstrip(b"\r")
 
 
-def create_app(kb: Optional[KnowledgeBase] = None, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, batch_limit: int = DEFAULT_BATCH_LIMIT):
-    """The ASGI application: one KB, decided in this process."""
+def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, batch_limit: int = DEFAULT_BATCH_LIMIT):
+    """The ASGI application: one KB, decided in this process.
+
+    ``kb`` is a KnowledgeBase (every case decided by it), a KB tree's folder,
+    a :class:`~kineret_asp.versions.Chooser`, or None (the packaged KB): with a
+    tree, each case is decided by the version in force on its date of service,
+    as on the command line.
+    """
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
     from . import __version__
+    from .versions import Chooser
 
-    knowledge = kb or load_kb()
+    chooser = Chooser.of(kb)
+    knowledge = chooser.default()
     v = knowledge.vocabulary
     w = v.word
     reports: "OrderedDict[str, Any]" = OrderedDict()
@@ -187,9 +195,15 @@ def create_app(kb: Optional[KnowledgeBase] = None, token: Optional[str] = None, 
         return await run_limited(func, time_limit)
 
     def case_of(data: Any, source: str):
-        from .fhir import read_input
+        """A case with the version chosen for it (a Bundle is read with the default version first), and a Bundle's notes."""
+        from .case import validated
+        from .fhir import is_fhir, read_input
 
-        return read_input(data, source, knowledge)
+        if is_fhir(data):
+            case, notes = read_input(data, source, knowledge)
+            return chooser.load(case)[0], notes
+        choice = chooser.choose(data, source)
+        return validated(data, source, choice.kb, choice), []
 
     @app.get("/health", summary="Liveness: the KB in use answers")
     async def health() -> dict:
@@ -217,7 +231,7 @@ def create_app(kb: Optional[KnowledgeBase] = None, token: Optional[str] = None, 
         from .fhir import annotate
 
         case, notes = case_of(await json_body(request, "<request>"), "<request>")
-        decision = await solve(lambda: annotate(evaluate(case, knowledge), notes))
+        decision = await solve(lambda: annotate(evaluate(case, chooser), notes))
         return JSONResponse(decision.to_dict())
 
     @app.post("/missing", summary="What documentation is missing for approval (as missing --format json)")
@@ -226,7 +240,7 @@ def create_app(kb: Optional[KnowledgeBase] = None, token: Optional[str] = None, 
         from .abduction import missing
 
         case, _ = case_of(await json_body(request, "<request>"), "<request>")
-        result = await solve(lambda: missing(case, knowledge))
+        result = await solve(lambda: missing(case, chooser))
         return JSONResponse(result.to_dict())
 
     @app.post("/what-if", summary="Decide a case before and after changes: {\"case\": ..., \"changes\": [...]}")
@@ -241,7 +255,7 @@ def create_app(kb: Optional[KnowledgeBase] = None, token: Optional[str] = None, 
         if extra:
             raise CaseError("<request>", extra[0], "unknown field; expected case, changes")
         case, _ = case_of(body["case"], "<request>")
-        result = await solve(lambda: what_if(case, body.get("changes", []), knowledge))
+        result = await solve(lambda: what_if(case, body.get("changes", []), chooser))
         return JSONResponse(result.to_dict())
 
     async def batch_asgi(scope: dict, receive: Any, send: Any) -> None:
@@ -250,7 +264,7 @@ def create_app(kb: Optional[KnowledgeBase] = None, token: Optional[str] = None, 
 
         from .batch import MAX_LINE_BYTES, BatchWorker
 
-        worker = BatchWorker(knowledge, "<request>", time_limit, cache=2000)
+        worker = BatchWorker(chooser, "<request>", time_limit, cache=2000)
         if scope.get("method") != "POST":
             await JSONResponse({"errors": [w("api_not_found", path="GET /batch")]}, status_code=405)(scope, receive, send)
             return
@@ -364,7 +378,7 @@ def read_token(path: Optional[Path]) -> Optional[str]:
     return text[0].strip()
 
 
-def serve(kb: KnowledgeBase, host: str = "127.0.0.1", port: int = 8000, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT) -> None:
+def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT) -> None:
     """Run the server until SIGINT or SIGTERM; in-flight requests finish first."""
     import uvicorn
 
@@ -383,7 +397,11 @@ def serve(kb: KnowledgeBase, host: str = "127.0.0.1", port: int = 8000, token: O
                 for s, handler in previous.items():
                     signal.signal(s, handler)
 
-    resident_for(kb)  # ground the KB before the first request
-    compiled(kb).abduction_text  # and build the program `missing` grounds
-    app = create_app(kb, token, body_limit, time_limit)
+    from .versions import Chooser
+
+    chooser = Chooser.of(kb)
+    for version in chooser.versions():
+        resident_for(version)  # ground every version before the first request
+        compiled(version).abduction_text  # and build the program `missing` grounds
+    app = create_app(chooser, token, body_limit, time_limit)
     Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=60)).run()

@@ -4,11 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from .api import CaseLike, KbLike, evaluate
-from .case import Case, load_case
+from .api import CaseLike, KbLike, decide
+from .case import Case
 from .changes import Change, ChangeLike, apply_changes, change_list
 from .decision import Decision
-from .knowledge import KnowledgeBase, resolve_kb
+from .knowledge import KnowledgeBase
+from .versions import Chooser
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,18 @@ class WhatIf:
     def to_dict(self) -> dict:
         return {
             "changes": [c.to_dict() for c in self.changes],
-            "before": {"decision": self.before.decision, "authorization_months": self.before.authorization_months, "unmet": list(self.before.unmet), "reasons": [r.id for r in self.before.reasons], "route": self.before.route},
-            "after": {"decision": self.after.decision, "authorization_months": self.after.authorization_months, "unmet": list(self.after.unmet), "reasons": [r.id for r in self.after.reasons], "route": self.after.route},
+            "before": _summary(self.before),
+            "after": _summary(self.after),
             "flipped": [f.to_dict() for f in self.flipped],
             "case_after": self.changed_case.to_dict(),
         }
+
+
+def _summary(d: Decision) -> dict:
+    out = {"decision": d.decision, "authorization_months": d.authorization_months, "unmet": list(d.unmet), "reasons": [r.id for r in d.reasons], "route": d.route}
+    if d.provenance is not None:
+        out["provenance"] = d.provenance.to_dict()  # the version may differ when a change moves the date of service
+    return out
 
 
 def flipped_criteria(before: Decision, after: Decision, texts: dict) -> list[CriterionChange]:
@@ -59,13 +67,15 @@ def what_if(case: CaseLike, changes: Iterable[ChangeLike], kb: KbLike = None) ->
     ``changes`` are :class:`Change` objects or dicts ``{"op", "path", "value"}``.
     An invalid change, or one that makes the case invalid, raises CaseError.
     """
-    knowledge = resolve_kb(kb)
-    original = load_case(case, knowledge)
+    chooser = Chooser.of(kb)
+    original, choice = chooser.load(case)
+    knowledge = choice.kb
     parsed = change_list(list(changes))
-    changed = apply_changes(original, parsed, knowledge)
-    before = evaluate(original, knowledge)
-    after = evaluate(changed, knowledge)
-    flips = flipped_criteria(before, after, knowledge.vocabulary.criteria)
+    changed, after_choice = chooser.reload(original, choice, apply_changes(original, parsed, knowledge))
+    before = decide(original, choice)
+    after = decide(changed, after_choice)
+    texts = {**knowledge.vocabulary.criteria, **{k: v for k, v in after_choice.kb.vocabulary.criteria.items() if k not in knowledge.vocabulary.criteria}}
+    flips = flipped_criteria(before, after, texts)
     return WhatIf(tuple(parsed), original, changed, before, after, tuple(flips))
 
 

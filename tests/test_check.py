@@ -154,7 +154,7 @@ def test_table_typo_breaks_an_integrity_constraint(kb_copy):
 def test_check_command_lines_json_and_exit_codes(kb_copy):
     runner = CliRunner()
     ok = runner.invoke(main, ["check", "--kb", str(KB_DIR)])
-    assert ok.exit_code == 0 and ok.output.strip().endswith("0 error(s), 0 warning(s)")
+    assert ok.exit_code == 0 and ok.output.strip().startswith("0 error(s), 0 warning(s) (KB: ")
     edit(kb_copy / "policy.lp", "requested_drug(kineret).", "requested_drug(kinerett).")
     bad = runner.invoke(main, ["check", "--kb", str(kb_copy)])
     assert bad.exit_code == 1
@@ -166,4 +166,4 @@ def test_check_command_lines_json_and_exit_codes(kb_copy):
 
 def test_check_on_a_missing_folder(tmp_path):
     result = CliRunner().invoke(main, ["check", "--kb", str(tmp_path / "nope")])
-    assert result.exit_code == 1 and "KB folder does not exist" in result.output
+    assert result.exit_code == 2 and result.output == f"kineret-asp: {tmp_path / 'nope'}: KB folder does not exist\n"

@@ -189,7 +189,8 @@ def test_every_batch_record_of_the_examples_is_valid():
 
 def test_a_decision_may_gain_fields_but_its_parts_may_not():
     d = evaluate(json.loads((FACTS / "ra" / "no_plan.json").read_text()), KB).to_dict()
-    assert errors(DECISION, {**d, "provenance": {"kb": "kb/"}}) == []
+    assert errors(DECISION, {**d, "added_later": {"kb": "kb/"}}) == []
+    assert errors(DECISION, {**d, "provenance": {**d["provenance"], "rules_sha256": "x"}})  # a part: closed
     node = dict(d["criteria"][0], colour="red")
     assert errors(DECISION, {**d, "criteria": [node]})
     assert errors(DECISION, {**d, "decision": "denied"})

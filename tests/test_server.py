@@ -140,7 +140,7 @@ def batch_lines(n: int, seed: int = 7) -> list[str]:
 
 
 def expected_batch(lines: list[str]) -> str:
-    worker = BatchWorker(load_kb(KB_DIR), "<request>", 1.5, cache=0)
+    worker = BatchWorker(KB_DIR, "<request>", 1.5, cache=0)  # the tree, as the server (and the command line) use it
     return worker.json_lines([(i, l.encode()) for i, l in enumerate(lines, 1)])
 
 

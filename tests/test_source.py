@@ -285,6 +285,7 @@ def test_a_framework_quotation_may_quote_another_version_of_the_tree(kb_copy):
     for name, old, new in (("policy.lp", '"2024-06-01", "', '"2025-01-01", "'), ("policy.lp", 'effective_from("2024-06-01")', 'effective_from("2025-01-01")'),
                            ("criteria/3_rheumatoid_arthritis.lp", "Individual meets ALL of the following criteria", "Individual meets EVERY ONE of the following criteria")):
         edit(later / name, old, new)
+    edit(kb_copy / "policy.lp", 'effective_from("2024-06-01").', 'effective_from("2024-06-01").\n\n% § Header - "Effective Date": until the later version.\neffective_to("2024-12-31").')  # one version a day
     report = check_kb(kb_copy.parents[2])
     assert report.errors == 0, [str(d) for d in report.diagnostics]
     edit(kb_copy.parents[2] / "framework" / "criteria.lp", '"Individual meets ALL of the following criteria"', '"Individual meets ALL the following criteria"')

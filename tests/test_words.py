@@ -82,7 +82,7 @@ def outputs(command: str, kb: Path, extra: tuple[str, ...] = ()) -> dict[str, tu
     from kineret_asp.abduction import missing
     from kineret_asp.changes import parse_assignment
 
-    knowledge = load_kb(kb)
+    knowledge = kb  # the tree, as the command line uses it: the version is chosen the same way
     out = {}
     for name, path in CASES.items():
         if command == "evaluate":
