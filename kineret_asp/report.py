@@ -7,8 +7,8 @@ Every word comes from the KB (``text/2`` and the decision's own words); this
 module only lays them out. The HTML page is self-contained: its style is
 inline, and it loads nothing.
 
-Everything printed passes through :func:`escape_html` or
-:func:`escape_markdown` (KB words included: they are text, never markup).
+Everything printed passes through :func:`~kineret_asp.safetext.safe_html` or
+:func:`~kineret_asp.safetext.safe_markdown` (KB words included: they are text, never markup).
 A value from a case (an id, a file name, a drug or gene name) can hold a
 control character, a Unicode line or paragraph separator, or markup; each
 is shown, never obeyed: the first two are written as visible escapes
@@ -16,14 +16,13 @@ is shown, never obeyed: the first two are written as visible escapes
 """
 from __future__ import annotations
 
-import html
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from .decision import CriterionResult, Decision, header_facts, node_notes, verdict
 from .knowledge import fill
+from .safetext import safe_html, safe_markdown
 
 if TYPE_CHECKING:  # pragma: no cover
     from .abduction import Missing
@@ -32,35 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MARKDOWN, HTML = "markdown", "html"
 FORMATS = (MARKDOWN, HTML)
-UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})  # controls, format characters, line and paragraph separators
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~!])")
 _SLOT = re.compile(r"(\{\w+\})")
-
-
-def visible(value: Any) -> str:
-    """A value as one line of text: characters that could break or fake a line written as escapes."""
-    text = value if isinstance(value, str) else str(value)
-    if text.isprintable():
-        return text
-    out = []
-    for char in text:
-        if unicodedata.category(char) not in UNSAFE_CATEGORIES:
-            out.append(char)
-            continue
-        code = ord(char)
-        out.append(_NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"))
-    return "".join(out)
-
-
-def escape_html(value: Any) -> str:
-    """A value for HTML text or a quoted attribute."""
-    return html.escape(visible(value), quote=True)
-
-
-def escape_markdown(value: Any) -> str:
-    """A value for Markdown text: no character Markdown would read as markup."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", visible(value))
 
 
 @dataclass(frozen=True)
@@ -119,7 +90,7 @@ def _marks(kb: "KnowledgeBase") -> dict[bool, str]:
 
 def render_markdown(items: Sequence[ReviewCase], kb: "KnowledgeBase") -> str:
     """The review page as Markdown: a title, then one section per case."""
-    page = _Page(kb, escape_markdown)
+    page = _Page(kb, safe_markdown)
     marks = _marks(kb)
     esc = page.esc
     out: list[str] = []
@@ -193,7 +164,7 @@ ul.tree, ul.tree ul { list-style: none; padding-left: 1.4rem; }
 
 def render_html(items: Sequence[ReviewCase], kb: "KnowledgeBase") -> str:
     """The review page as one self-contained HTML document."""
-    page = _Page(kb, escape_html)
+    page = _Page(kb, safe_html)
     marks = _marks(kb)
     esc = page.esc
     title = page.title(items[0].decision) if items else ""

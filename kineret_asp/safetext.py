@@ -29,7 +29,9 @@ from typing import Any
 
 UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
+# the characters that start Markdown markup inside a line: emphasis, code,
+# links and images, raw HTML, headings, tables, strikethrough
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~!])")
 
 
 def is_unsafe(char: str) -> bool:
