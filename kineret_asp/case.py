@@ -333,17 +333,22 @@ def read_case_stream(stream: Any, shown: str, cap: int = MAX_CASE_BYTES) -> byte
     return raw
 
 
+def reading_error(exc: OSError, shown: str) -> CaseError:
+    """A case file that cannot be read, as one line naming it."""
+    if isinstance(exc, FileNotFoundError):
+        return CaseError(shown, "", "no such file")
+    if isinstance(exc, IsADirectoryError):
+        return CaseError(shown, "", "is a folder, expected a case file")
+    return CaseError(shown, "", f"cannot read file: {exc.strerror or exc}")
+
+
 def read_case_file(path: Path, shown: str, cap: int) -> bytes:
     """A case file's bytes, refused before reading when larger than ``cap``."""
     try:
         with open(path, "rb") as f:
             raw = f.read(cap + 1)
-    except FileNotFoundError:
-        raise CaseError(shown, "", "no such file") from None
-    except IsADirectoryError:
-        raise CaseError(shown, "", "is a folder, expected a case file") from None
     except OSError as exc:
-        raise CaseError(shown, "", f"cannot read file: {exc.strerror or exc}") from None
+        raise reading_error(exc, shown) from None
     if len(raw) > cap:
         raise CaseError(shown, "", f"file too large (over {cap} bytes; a case is at most {cap} bytes)")
     return raw

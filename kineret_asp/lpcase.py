@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .case import Case
+from .case import Case, reading_error
 from .errors import CaseError
 from .knowledge import KnowledgeBase
 from .lpfacts import MAX_LP_BYTES, ArgSpec, LpFactError, read_lp_file
@@ -54,12 +54,8 @@ def read_lp_case(path: Path, shown: str, kb: KnowledgeBase, max_bytes: int = MAX
     except LpFactError as exc:
         where = f"{shown}:{exc.line}:{exc.column}" if exc.line else shown
         raise CaseError(where, "", exc.message) from None
-    except FileNotFoundError:
-        raise CaseError(shown, "", "no such file") from None
-    except IsADirectoryError:
-        raise CaseError(shown, "", "is a folder, expected a case file") from None
     except OSError as exc:
-        raise CaseError(shown, "", f"cannot read file: {exc.strerror or exc}") from None
+        raise reading_error(exc, shown) from None
     atoms = [((f.predicate, *f.args), f"{shown}:{f.line}:{f.column}") for f in facts]
     data, places = schema.data_from_atoms(atoms, shown)
     try:
