@@ -30,7 +30,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Optional, Seq
 
 from .caps import MAX_LINE_BYTES
 from .case import Case, parse_json_text, validated
-from .decision import Decision, build_decision
+from .decision import Decision, DecisionEncoder, build_decision
 from .engine import CaseFailure, ChunkEngine, Output
 from .errors import CaseError, KbError, KineretError
 from .knowledge import KnowledgeBase
@@ -122,6 +122,7 @@ class BatchWorker:
         self.cache = _Cache(cache)
         encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
         self.dumps: Callable[[Any], str] = lambda data: safe_json(encode(data))
+        self.encoder = DecisionEncoder(self.dumps)
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -214,9 +215,9 @@ class BatchWorker:
                     texts[n] = self.dumps({"line": n, "id": case.id, "error": message, "errors": [message]})
                 continue
             choice = choices[key]
-            decision = build_decision(group[0][1], out, choice.kb, choice.how).to_dict()
+            decision = self.encoder.fields(build_decision(group[0][1], out, choice.kb, choice.how))
             decision.pop("id")
-            rest = self.dumps(decision)[1:]
+            rest = self.encoder.encode(decision)[1:]
             self.cache.put(key, rest)
             for n, case in group:
                 texts[n] = f'{{"line": {n}, "id": {self.dumps(case.id)}, {rest}'
