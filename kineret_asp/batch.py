@@ -20,10 +20,12 @@ many input lines.
 """
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
 from collections import OrderedDict, deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
@@ -373,6 +375,22 @@ def error_record(number: int, raw: Optional[bytes], message: str) -> str:
     return safe_json(_RECORD({"line": number, "id": _id_of(data), "error": message})) + "\n"
 
 
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """The objects that exist now (the loaded KB, its programs and engines) left out of garbage collection.
+
+    A batch makes and drops millions of small objects, and every so often
+    the collector walks all the live ones; the KB's syntax trees are most of
+    them and never die. Freezing them (``gc.freeze``) makes a batch about a
+    tenth faster; they are given back to the collector afterwards.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def _batch_server(kb: Any, source: str, time_limit: Optional[float], cache: int) -> Callable[[tuple], Any]:
     """What a worker process runs: ("start", None) loads the KB, ("chunk", lines) decides them."""
     state: dict[str, BatchWorker] = {}
@@ -384,6 +402,7 @@ def _batch_server(kb: Any, source: str, time_limit: Optional[float], cache: int)
                 worker = state["worker"] = BatchWorker(kb if isinstance(kb, Chooser) else Chooser.of(kb), source, time_limit, cache)
                 for version in worker.chooser.versions():  # rewrite (or read from the cache) now, not within a chunk's deadline
                     worker.engine(version).program
+                gc.freeze()  # what is loaded lives as long as the worker (see frozen_heap)
             except KbError as exc:
                 return ("kb", [exc.summary_line()])
             except KineretError as exc:
@@ -554,16 +573,19 @@ def run_batch(
     supervisor: Optional[Supervisor] = None
     if time_limit is None and jobs <= 1:
         worker = BatchWorker(kb, source_name, time_limit, cache)
+        for version in worker.chooser.versions():
+            worker.engine(version).program
         results: Iterable[tuple[str, int]] = ((text, count_errors(text)) for text in (worker.json_lines(c) for c in work))
     else:
         supervisor = Supervisor(_batch_server(kb, source_name, time_limit, cache), jobs, Limits(time_limit, memory_limit), source_name)
         results = supervisor.results(work)
     try:
-        for text, bad in results:
-            write_all(sink, text.encode("utf-8"))
-            done += text.count("\n")
-            errors += bad
-            progress.update(done)
+        with frozen_heap():
+            for text, bad in results:
+                write_all(sink, text.encode("utf-8"))
+                done += text.count("\n")
+                errors += bad
+                progress.update(done)
     finally:
         if supervisor is not None:
             supervisor.close()
