@@ -32,7 +32,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Optional, Seq
 
 from .caps import MAX_LINE_BYTES
 from .case import Case, parse_json_text, validated
-from .decision import Decision, DecisionEncoder, build_decision
+from .decision import Decision, DecisionEncoder, build_decision, builder
 from .engine import CaseFailure, ChunkEngine, Output
 from .errors import CaseError, KbError, KineretError
 from .knowledge import KnowledgeBase
@@ -122,6 +122,7 @@ class BatchWorker:
         self.time_limit = time_limit
         self.engines: dict[int, ChunkEngine] = {}
         self.cache = _Cache(cache)
+        self.answers = _Cache(CACHE_ENTRIES)  # decision texts by answer: no solving saved, only building (always on)
         encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
         self.dumps: Callable[[Any], str] = lambda data: safe_json(encode(data))
         self.encoder = DecisionEncoder(self.dumps)
@@ -191,6 +192,22 @@ class BatchWorker:
                     done[n] = BatchRecord(n, case.id, decision=build_decision(case, out, choice.kb, choice.how))
         return [done[n] if n in chosen else p for n, p in parsed]  # type: ignore[misc]
 
+    def _decision_text(self, case: Case, out: Output, choice: Choice) -> str:
+        """A decision's JSON text after its id, made once for every distinct answer (:meth:`DecisionBuilder.answer_key`)."""
+        made = builder(choice.kb)
+        key = made.answer_key(case, out, choice.how)
+        if key is not None:
+            key = (str(choice.kb.path), key)
+            rest = self.answers.get(key)
+            if rest is not None:
+                return rest
+        fields = self.encoder.fields(made.build(case, out, choice.how))
+        fields.pop("id")
+        rest = self.encoder.encode(fields)[1:]
+        if key is not None:
+            self.answers.put(key, rest)
+        return rest
+
     def json_lines(self, lines: Sequence[tuple[int, Any]]) -> str:
         """Decide a chunk straight to output text; cached decisions skip the solver."""
         parsed = [(n, self.parse(n, raw)) for n, raw in lines]
@@ -216,10 +233,7 @@ class BatchWorker:
                     message = self._failure(case, out)
                     texts[n] = self.dumps({"line": n, "id": case.id, "error": message, "errors": [message]})
                 continue
-            choice = choices[key]
-            decision = self.encoder.fields(build_decision(group[0][1], out, choice.kb, choice.how))
-            decision.pop("id")
-            rest = self.encoder.encode(decision)[1:]
+            rest = self._decision_text(group[0][1], out, choices[key])
             self.cache.put(key, rest)
             for n, case in group:
                 texts[n] = f'{{"line": {n}, "id": {self.dumps(case.id)}, {rest}'

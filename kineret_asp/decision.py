@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 APPROVED = "approved"  # the decision format's word for an approval
 
 
+EVIDENCE = "evidence"  # the shown predicate of the evidence atoms (framework/evidence.lp)
 COUNTED = "counted"  # the framework's status of a case fact that counted (framework/evidence.lp)
 NOT_COUNTED = "not_counted"
 
@@ -378,13 +379,18 @@ class DecisionBuilder:
             return name, schema.value_label(f.kind, values) if values is not None else "", _frozen(values)
         raise KbAnswerError(f"the KB gives evidence about {field_path(where)}, which the case does not have")
 
-    def cached_evidence(self, case: "Case", where: Value, status: Value) -> Evidence:
-        """One piece of evidence, memoized by the case values it shows (a batch repeats few of them)."""
+    @staticmethod
+    def shown_value(case: "Case", where: Value) -> Any:
+        """The case value a piece of evidence about ``where`` shows (with what locates it), hashable."""
         name, arg = (where[0], where[1]) if isinstance(where, tuple) and len(where) == 2 else (str(where), None)
         value = case.get(name)
         if isinstance(arg, int) and isinstance(value, tuple) and 0 <= arg < len(value):
             value = value[arg].ordered() if hasattr(value[arg], "ordered") else value[arg]  # the entry the fact is
-        key = (where, status, value)
+        return value
+
+    def cached_evidence(self, case: "Case", where: Value, status: Value) -> Evidence:
+        """One piece of evidence, memoized by the case values it shows (a batch repeats few of them)."""
+        key = (where, status, self.shown_value(case, where))
         hit = self._evidence.get(key)
         if hit is None:
             hit = self.one_evidence(case, where, status)
@@ -404,6 +410,26 @@ class DecisionBuilder:
             return Evidence(path, subject, COUNTED, None, counted, value)
         raise KbAnswerError(f"the KB gives evidence with status {status!r}; expected {COUNTED} or {NOT_COUNTED}(Reason)")
 
+    def answer_key(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> Optional[tuple]:
+        """Everything :meth:`build` reads, but the case's id and source: equal keys, equal decisions but for those.
+
+        That is the answer's atoms, the case values its evidence shows, the
+        fields a decision repeats (``decision_echo/1``) and how the version
+        was chosen. Cases whose facts differ where no rule looked (a
+        not-covered indication's medication history) share a key, so a
+        batch builds and writes their decision once. None when some value is
+        not hashable (the decision is then built as usual).
+        """
+        shown = self.shown_value
+        atoms = [(name, a) for name, values in output.items() if name != EVIDENCE for a in values]
+        atoms += [(EVIDENCE, a, shown(case, a[1])) for a in output.get(EVIDENCE, ())]
+        key = (chosen_by, tuple(case.get(name) for name in self.echo_fields), frozenset(atoms))
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
     def build(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> Decision:
         """Arrange one case's answer atoms into a Decision."""
         vocab = self.vocab
@@ -416,7 +442,7 @@ class DecisionBuilder:
             notes.append(Note(str(cid), text, field_path(where)))
             if str(cid) in applies and text not in node_notes.get(str(cid), []):
                 node_notes.setdefault(str(cid), []).append(text)
-        node_evidence = self.evidence(case, output.get("evidence", []))
+        node_evidence = self.evidence(case, output.get(EVIDENCE, []))
         criteria, unmet = self.tree(applies, unmet_ids, tuple(sorted((k, tuple(v)) for k, v in node_notes.items())), node_evidence)
         details: dict[str, dict[str, list]] = {}
         for rid, detail in sorted(output.get("reason_detail", []), key=repr):

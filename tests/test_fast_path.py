@@ -72,3 +72,22 @@ def test_the_decision_encoder_writes_the_bytes_of_to_dict(kb):
         fields.pop("id")
         assert encoder.encode(fields) == dumps({k: v for k, v in decision.to_dict().items() if k != "id"})
     assert len({id(d.criteria) for d in decisions}) < len(decisions) / 2  # the trees are shared: the text is reused
+
+
+def test_cases_with_the_same_answer_key_get_the_same_decision_but_for_the_id(kb):
+    from kineret_asp.case import validated
+    from kineret_asp.decision import builder
+    from kineret_asp.engine import ChunkEngine
+
+    cases = [validated(c, f"<{i}>", kb) for i, c in enumerate(generate(1500, seed=21))]
+    outputs = ChunkEngine(kb).run([c.atoms() for c in cases])
+    made = builder(kb)
+    texts: dict = {}
+    for case, out in zip(cases, outputs):
+        key = made.answer_key(case, out, "given")
+        assert key is not None
+        decision = made.build(case, out, "given").to_dict()
+        decision.pop("id")
+        assert texts.setdefault(key, decision) == decision
+    facts = {tuple(c.atoms()) for c in cases}
+    assert len(texts) < 0.7 * len(facts)  # cases whose facts differ where no rule looked share a key
