@@ -210,13 +210,19 @@ class BatchWorker:
 
     def json_lines(self, lines: Sequence[tuple[int, Any]]) -> str:
         """Decide a chunk straight to output text; cached decisions skip the solver."""
+        return self.decide(lines)[0]
+
+    def decide(self, lines: Sequence[tuple[int, Any]]) -> tuple[str, int]:
+        """A chunk's records as JSON lines, and how many of them are error records."""
         parsed = [(n, self.parse(n, raw)) for n, raw in lines]
         texts: dict[int, str] = {}
+        errors = 0
         misses: list[tuple[int, Case, Choice, tuple]] = []
         choices: dict[tuple, Choice] = {}
         for n, c in parsed:
             if isinstance(c, BatchRecord):
                 texts[n] = self.dumps(c.to_dict())
+                errors += 1
                 continue
             case, choice = c
             key = self._key(case, choice)
@@ -232,12 +238,13 @@ class BatchWorker:
                 for n, case in group:
                     message = self._failure(case, out)
                     texts[n] = self.dumps({"line": n, "id": case.id, "error": message, "errors": [message]})
+                errors += len(group)
                 continue
             rest = self._decision_text(group[0][1], out, choices[key])
             self.cache.put(key, rest)
             for n, case in group:
                 texts[n] = f'{{"line": {n}, "id": {self.dumps(case.id)}, {rest}'
-        return "".join(texts[n] + "\n" for n, _ in parsed)
+        return "".join(texts[n] + "\n" for n, _ in parsed), errors
 
 
 def read_lines(stream: IO[bytes], start: int = 0) -> Iterator[tuple[int, Optional[bytes]]]:
@@ -422,8 +429,8 @@ def _batch_server(kb: Any, source: str, time_limit: Optional[float], cache: int)
             except KineretError as exc:
                 return ("kb", [str(exc)])
             return ("ready", None)
-        text = state["worker"].json_lines(payload)
-        return ("text", text, count_errors(text))
+        text, errors = state["worker"].decide(payload)
+        return ("text", text, errors)
 
     return serve
 
@@ -589,7 +596,7 @@ def run_batch(
         worker = BatchWorker(kb, source_name, time_limit, cache)
         for version in worker.chooser.versions():
             worker.engine(version).program
-        results: Iterable[tuple[str, int]] = ((text, count_errors(text)) for text in (worker.json_lines(c) for c in work))
+        results: Iterable[tuple[str, int]] = (worker.decide(c) for c in work)
     else:
         supervisor = Supervisor(_batch_server(kb, source_name, time_limit, cache), jobs, Limits(time_limit, memory_limit), source_name)
         results = supervisor.results(work)

@@ -311,7 +311,7 @@ class DecisionBuilder:
         self.entry_texts = entry_templates(kb)
         self._trees: dict[tuple, tuple[tuple[CriterionResult, ...], tuple[str, ...]]] = {}
         self._blocking: dict[tuple, tuple[str, ...]] = {}
-        self._evidence: dict[tuple, Evidence] = {}
+        self._evidence: dict[tuple, tuple[tuple, Evidence]] = {}
         self._provenance: dict[Optional[str], Any] = {}
 
     def id_order(self, cid: str) -> tuple:
@@ -344,13 +344,9 @@ class DecisionBuilder:
     def evidence(self, case: "Case", atoms: list[tuple]) -> tuple[tuple[str, tuple[Evidence, ...]], ...]:
         """Each criterion's evidence, with the case's values filled in, in the case's order."""
         per_node: dict[str, list[tuple[tuple, Evidence]]] = {}
-        ranks = self.field_ranks(case)
         for cid, where, status in atoms:
-            item = self.cached_evidence(case, where, status)
-            name = where[0] if isinstance(where, tuple) else str(where)
-            order = (ranks.get(name, len(ranks)), len(item.field), item.field, item.status, item.reason or "")
-            per_node.setdefault(str(cid), []).append((order, item))
-        return tuple((cid, tuple(e for _, e in sorted(items, key=lambda x: x[0]))) for cid, items in sorted(per_node.items()))
+            per_node.setdefault(str(cid), []).append(self._ranked_evidence(case, where, status))
+        return tuple((cid, tuple(e for _, e in sorted(items, key=_first))) for cid, items in sorted(per_node.items()))
 
     def field_ranks(self, case: "Case") -> dict[str, int]:
         """Evidence comes in the order the case format declares its fields (entries by number)."""
@@ -390,10 +386,17 @@ class DecisionBuilder:
 
     def cached_evidence(self, case: "Case", where: Value, status: Value) -> Evidence:
         """One piece of evidence, memoized by the case values it shows (a batch repeats few of them)."""
+        return self._ranked_evidence(case, where, status)[1]
+
+    def _ranked_evidence(self, case: "Case", where: Value, status: Value) -> tuple[tuple, Evidence]:
+        """A piece of evidence with its place among a criterion's (field order, path, status), memoized."""
         key = (where, status, self.shown_value(case, where))
         hit = self._evidence.get(key)
         if hit is None:
-            hit = self.one_evidence(case, where, status)
+            item = self.one_evidence(case, where, status)
+            ranks = self.field_ranks(case)
+            name = where[0] if isinstance(where, tuple) else str(where)
+            hit = ((ranks.get(name, len(ranks)), len(item.field), item.field, item.status, item.reason or ""), item)
             if len(self._evidence) > 50_000:
                 self._evidence.clear()
             self._evidence[key] = hit
@@ -485,6 +488,10 @@ class DecisionBuilder:
 
             found = self._provenance[chosen_by] = provenance(self.kb, chosen_by or GIVEN)
         return found
+
+
+def _first(pair: tuple) -> Any:
+    return pair[0]
 
 
 def blocking(criteria: tuple[CriterionResult, ...], needs: dict[str, int], refers: dict[str, str]) -> tuple[str, ...]:

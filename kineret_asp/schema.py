@@ -422,8 +422,12 @@ class CaseSchema:
         return self._reader(f)(raw, path, problems)
 
     def _list(self, read: Callable[[Any, str, Problems], Any], raw: Any, path: str, problems: Problems) -> tuple:
-        items = self._items(raw, path, problems)
-        return tuple(v for v in (read(x, f"{path}[{i}]", problems) for i, x in enumerate(items)) if v is not None)
+        out = []
+        for i, x in enumerate(self._items(raw, path, problems)):
+            v = read(x, f"{path}[{i}]", problems)
+            if v is not None:
+                out.append(v)
+        return tuple(out)
 
     def _entries(self, f: Field, raw: Any, path: str, problems: Problems) -> tuple:
         from .case import Entry
