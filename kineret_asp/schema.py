@@ -179,12 +179,12 @@ def encodable(text: str) -> bool:
 class CaseSchema:
     """The inputs of one policy version, as the KB declares them."""
 
-    def __init__(self, fields: Sequence[Field], vocabularies: dict[str, dict[str, str]], nouns: dict[str, str], where: dict[str, str]):
+    def __init__(self, fields: Sequence[Field], vocabularies: dict[str, dict[str, str]], nouns: dict[str, str], where: "Mapping[str, str] | Callable[[], Mapping[str, str]]"):
         self.fields = tuple(fields)
         self.by_name = {f.name: f for f in self.fields}
         self.vocabularies = vocabularies
         self.nouns = nouns
-        self.where = where
+        self._where = where
         self._roles = {role: f.name for f in self.fields for role in f.roles}
         self._predicates = self._input_predicates()
         # what validation and atoms do for each field, worked out once (a batch validates millions of cases)
@@ -263,10 +263,9 @@ class CaseSchema:
         # the expectations are written last, after the policy's fields
         fields.sort(key=lambda f: EXPECTATIONS in f.roles)
         vocab = kb.vocabulary
-        where_declared = _declared_in(kb)
         if problems:
             raise KbError([Diagnostic(where, 0, 0, "error", f"case schema: {p}") for p in problems])
-        return cls(fields, vocab.keys, vocab.nouns, where_declared)
+        return cls(fields, vocab.keys, vocab.nouns, partial(_declared_in, kb))
 
     def _input_predicates(self) -> dict[tuple[str, int], tuple[ArgKind, ...]]:
         out: dict[tuple[str, int], tuple[ArgKind, ...]] = {}
@@ -288,6 +287,13 @@ class CaseSchema:
             else:
                 out[(f.atom, 1)] = (ArgKind(f, k),)
         return out
+
+    @property
+    def where(self) -> Mapping[str, str]:
+        """For each vocabulary, the file that declares its keys (for messages; found on first use, it walks the KB)."""
+        if callable(self._where):
+            self._where = self._where()
+        return self._where
 
     # --- what the rest of the package asks ----------------------------------------
 
