@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from .errors import CaseError, did_you_mean
@@ -288,6 +288,18 @@ class CaseSchema:
                 out[(f.atom, 1)] = (ArgKind(f, k),)
         return out
 
+    @cached_property
+    def _case_class(self) -> "type[Case]":
+        from .case import Case  # case.py builds on this module: imported once, when first needed
+
+        return Case
+
+    @cached_property
+    def _entry_class(self) -> type:
+        from .case import Entry
+
+        return Entry
+
     @property
     def where(self) -> Mapping[str, str]:
         """For each vocabulary, the file that declares its keys (for messages; found on first use, it walks the KB)."""
@@ -344,17 +356,15 @@ class CaseSchema:
 
     def validate(self, data: Any, source: str) -> "Case":
         """A validated, normalized Case, or CaseError listing every problem found."""
-        from .case import Case
-
         problems = Problems(source)
         values = self._top(data, problems)
         problems.raise_any()
         expect_field = self.role(EXPECTATIONS)
         expect = values.pop(expect_field, None) if expect_field else None
-        return Case._bound(self, values, expect, source)
+        return self._case_class._bound(self, values, expect, source)
 
     def _top(self, data: Any, problems: Problems) -> dict[str, Any]:
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             problems.add("", f"expected a JSON object (a case), got {describe(data)}")
             return {}
         names = self._names
@@ -436,14 +446,12 @@ class CaseSchema:
         return tuple(out)
 
     def _entries(self, f: Field, raw: Any, path: str, problems: Problems) -> tuple:
-        from .case import Entry
-
-        items = self._items(raw, path, problems)
+        bound = self._entry_class._bound
         out = []
-        for i, item in enumerate(items):
+        for i, item in enumerate(self._items(raw, path, problems)):
             values = self._entry(f, item, f"{path}[{i}]", problems)
             if values is not None:
-                out.append(Entry._bound(f, values))
+                out.append(bound(f, values))
         return tuple(out)
 
     def _object(self, raw: Any, path: str, problems: Problems) -> Optional[dict]:
