@@ -1,15 +1,26 @@
-"""Benchmark: batch adjudication against the obvious alternatives, in one run.
+"""Benchmark: batch adjudication against clingo itself and the obvious alternatives, in one run.
 
-    python bench/batch_bench.py [--n 20000] [--million | --no-million]
+    python bench/batch_bench.py [--n 20000] [--rounds 3] [--million | --no-million]
 
-Prints side by side, on N seeded random cases (bench/cases.py):
-- cases/s of a plain loop that creates one clingo Control per case (on a
-  sample: it is slow), of `batch` with 1 job and 2 jobs (and 1 job without
-  the decision cache), and of the pure-Python evaluator (bench/pure_python.py);
-- the ratios between them;
-- peak memory of `kineret-asp batch` on 10,000 and 1,000,000 cases;
-- warm evaluate() latency (median, p99) and cold `kineret-asp evaluate` time;
-- a check that every engine gave the same decisions on every case.
+On N seeded random cases (bench/cases.py), prints side by side:
+
+- the clingo floor: clingo alone grounding and solving the batch's own
+  facts (every case's input atoms, made beforehand), one Control per chunk
+  of the batch's chunk size, with the batch's chunk program; nothing read
+  back, nothing validated or written;
+- batch with 1 job, two ways: the engine in this process
+  (``run_batch(..., time_limit=None)``: no worker process, no time limit),
+  and ``kineret-asp batch IN -o OUT`` as a user runs it (a new process, the
+  default 10 s time limit: cases decided in a worker process); batch with
+  2 jobs (the command with ``--jobs 2``); batch without the decision cache;
+- the ratio of each to the floor, with the target (batch 1 job >= 50 %);
+  the floor and the batches run in turns, ``--rounds`` times, and the
+  medians are shown (this machine is shared: compare within a run);
+- a plain loop that makes one clingo Control per case (on a sample: it is
+  slow) and the pure-Python evaluator (bench/pure_python.py);
+- warm ``evaluate()`` latency (median, p99), cold ``kineret-asp evaluate``,
+  peak memory of ``kineret-asp batch`` on 10,000 and 1,000,000 cases;
+- whether every way gave the same decisions (and the batches the same bytes).
 """
 from __future__ import annotations
 
@@ -32,13 +43,15 @@ import clingo  # noqa: E402
 
 import cases as generator  # noqa: E402
 import pure_python  # noqa: E402
-from kineret_asp import evaluate, load_kb  # noqa: E402
-from kineret_asp.batch import run_batch  # noqa: E402
-from kineret_asp.case import parse_case  # noqa: E402
+from kineret_asp import evaluate  # noqa: E402
+from kineret_asp.batch import DEFAULT_CHUNK, run_batch  # noqa: E402
+from kineret_asp.case import validated  # noqa: E402
 from kineret_asp.decision import build_decision  # noqa: E402
-from kineret_asp.terms import SymbolDecoder, fact_text  # noqa: E402
+from kineret_asp.program import CASE_GUARD, compiled  # noqa: E402
+from kineret_asp.terms import SymbolDecoder, fact_text, to_symbol  # noqa: E402
+from kineret_asp.versions import Chooser  # noqa: E402
 
-SUMMARY = ("decision", "authorization_months", "unmet", "reasons", "route")
+TARGET = 0.5  # batch 1 job / clingo floor
 
 
 def summary_of(record: dict) -> tuple:
@@ -48,12 +61,63 @@ def summary_of(record: dict) -> tuple:
     return (record["decision"], record["authorization_months"], tuple(record["unmet"]), tuple(reasons), record["route"])
 
 
-def per_case_control(lines: list[bytes], kb) -> list[tuple]:
+def floor_chunks(lines: list[bytes], chooser: Chooser) -> list[list[clingo.Symbol]]:
+    """The batch's facts, chunk by chunk: each case's input atoms numbered by its place in the chunk."""
+    kb = chooser.default()
+    out = []
+    for start in range(0, len(lines), DEFAULT_CHUNK):
+        symbols = []
+        for k, line in enumerate(lines[start:start + DEFAULT_CHUNK]):
+            number = clingo.Number(k)
+            symbols.append(clingo.Function(CASE_GUARD, [number]))
+            for atom in validated(json.loads(line), "bench", kb).atoms():
+                symbols.append(clingo.Function(atom[0], [number, *map(to_symbol, atom[1:])]))
+        out.append(symbols)
+    return out
+
+
+def clingo_floor(chunks: list[list[clingo.Symbol]], program: str) -> float:
+    """Cases/s of clingo alone: per chunk a Control, the chunk program, the facts through the backend, ground, solve."""
+    cases = 0
+    start = time.perf_counter()
+    for symbols in chunks:
+        control = clingo.Control(["--warn=none"])
+        control.add("base", [], program)
+        with control.backend() as backend:
+            for symbol in symbols:
+                backend.add_rule([backend.add_atom(symbol)])
+        control.ground([("base", [])])
+        if not control.solve().satisfiable:
+            raise SystemExit("the floor's program has no answer")
+        cases += sum(1 for s in symbols if s.name == CASE_GUARD)
+    return cases / (time.perf_counter() - start)
+
+
+def in_process(data: bytes, chooser: Chooser, cache: int = 20_000) -> tuple[float, bytes]:
+    """Cases/s and output of run_batch in this process, one job, no time limit (no worker process)."""
+    sink = io.BytesIO()
+    start = time.perf_counter()
+    summary = run_batch(io.BytesIO(data), sink, chooser, "bench", time_limit=None, cache=cache)
+    elapsed = time.perf_counter() - start
+    return summary.records / elapsed, sink.getvalue()
+
+
+def command(path: Path, out: Path, *extra: str) -> tuple[float, bytes]:
+    """Cases/s and output of `kineret-asp batch` in a new process, as a user runs it (start-up included)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "kineret_asp", "batch", str(path), "-o", str(out), "--quiet", *extra], cwd=ROOT, check=True)
+    elapsed = time.perf_counter() - start
+    data = out.read_bytes()
+    return data.count(b"\n") / elapsed, data
+
+
+def per_case_control(lines: list[bytes], chooser: Chooser) -> list[tuple]:
     """The obvious way: a fresh Control per case, the KB files loaded each time."""
+    kb = chooser.default()
     decode = SymbolDecoder()
     out = []
     for n, line in enumerate(lines, 1):
-        case = parse_case(json.loads(line), f"line {n}", kb)
+        case = validated(json.loads(line), f"line {n}", kb)
         control = clingo.Control(["--warn=none"])
         for f in kb.files:
             control.load(str(f))
@@ -66,30 +130,18 @@ def per_case_control(lines: list[bytes], kb) -> list[tuple]:
                     atom = decode(s)
                     atom = atom if isinstance(atom, tuple) else (str(atom),)
                     shown.setdefault(atom[0], []).append(atom[1:])
-        record = {"line": n, **build_decision(case, shown, kb.vocabulary).to_dict()}
-        out.append(summary_of(record))
+        out.append(summary_of({"line": n, **build_decision(case, shown, kb).to_dict()}))
     return out
 
 
-def run_in_process(path: Path, kb, jobs: int, cache: int) -> tuple[float, list[tuple]]:
-    sink = io.BytesIO()
-    with open(path, "rb") as source:
-        start = time.perf_counter()
-        summary = run_batch(source, sink, kb, str(path), jobs=jobs, cache=cache)
-        elapsed = time.perf_counter() - start
-    records = [summary_of(json.loads(line)) for line in sink.getvalue().splitlines()]
-    assert summary.records == len(records)
-    return elapsed, records
-
-
 def peak_memory(path: Path) -> float:
-    """Peak resident memory (MB) of `kineret-asp batch` on a file, output to /dev/null."""
+    """Peak resident memory (MB) of `kineret-asp batch` on a file (its worker included), output to /dev/null."""
     code = (
-        "import resource, subprocess, sys;"
-        f"p = subprocess.run([sys.executable, '-m', 'kineret_asp', 'batch', {str(path)!r}, '-o', os.devnull, '--quiet']);"
+        "import os, resource, subprocess, sys;"
+        f"subprocess.run([sys.executable, '-m', 'kineret_asp', 'batch', {str(path)!r}, '-o', os.devnull, '--quiet'], check=True);"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
-    proc = subprocess.run([sys.executable, "-c", "import os;" + code], cwd=ROOT, capture_output=True, text=True, check=True)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     return int(proc.stdout.strip()) / 1024
 
 
@@ -108,21 +160,45 @@ def cold_cli(repeat: int = 5) -> tuple[float, float]:
 
 
 def row(label: str, value: str, target: str = "", verdict: str = "") -> None:
-    print(f"  {label:<44} {value:>14}  {target:<18} {verdict}")
+    print(f"  {label:<50} {value:>12}  {target:<12} {verdict}")
+
+
+def ok(flag: bool) -> str:
+    return "met" if flag else "NOT met"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3, help="Turns of floor and batches; medians are shown.")
     parser.add_argument("--loop-sample", type=int, default=300)
     parser.add_argument("--million", action=argparse.BooleanOptionalAction, default=True, help="Measure peak memory on 1,000,000 cases (takes minutes).")
     args = parser.parse_args()
-    kb = load_kb(ROOT / "kb")
+    chooser = Chooser.of(ROOT / "kb")  # the tree, as the command reads it: the same provenance, the same bytes
+    program = compiled(chooser.default()).chunk_text
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "cases.jsonl"
-        generator.write(args.n, str(data))
-        lines = data.read_bytes().splitlines()
-        print(f"{args.n} seeded random cases (bench/cases.py), machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, clingo {clingo.__version__}")
+        path = Path(tmp) / "cases.jsonl"
+        generator.write(args.n, str(path))
+        data = path.read_bytes()
+        lines = data.splitlines()
+        print(f"{args.n:,} seeded random cases (bench/cases.py), chunks of {DEFAULT_CHUNK}, {args.rounds} rounds; "
+              f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, clingo {clingo.__version__}")
+
+        chunks = floor_chunks(lines, chooser)
+        in_process(data[: data.index(b"\n", 2000) + 1], chooser)  # warm: the KB loaded and rewritten once
+        rates: dict[str, list[float]] = {k: [] for k in ("floor", "in_process", "command", "jobs2", "no_cache")}
+        outputs: dict[str, bytes] = {}
+        for _ in range(args.rounds):
+            rates["floor"].append(clingo_floor(chunks, program))
+            rate, outputs["in_process"] = in_process(data, chooser)
+            rates["in_process"].append(rate)
+            rate, outputs["command"] = command(path, Path(tmp) / "out1.jsonl")
+            rates["command"].append(rate)
+            rate, outputs["jobs2"] = command(path, Path(tmp) / "out2.jsonl", "--jobs", "2")
+            rates["jobs2"].append(rate)
+            rate, outputs["no_cache"] = in_process(data, chooser, cache=0)
+            rates["no_cache"].append(rate)
+        med = {k: statistics.median(v) for k, v in rates.items()}
 
         start = time.perf_counter()
         pure = [summary_of(json.loads(r)) for r in pure_python.run_lines(lines)]
@@ -130,32 +206,25 @@ def main() -> None:
 
         sample = lines[: args.loop_sample]
         start = time.perf_counter()
-        loop = per_case_control(sample, kb)
+        loop = per_case_control(sample, chooser)
         loop_rate = len(sample) / (time.perf_counter() - start)
 
-        t1, batch1 = run_in_process(data, kb, jobs=1, cache=20_000)
-        t1n, batch1n = run_in_process(data, kb, jobs=1, cache=0)
-        t2, batch2 = run_in_process(data, kb, jobs=2, cache=20_000)
-        rate1, rate1n, rate2 = len(lines) / t1, len(lines) / t1n, len(lines) / t2
-
         sample_cases = [json.loads(line) for line in lines[:2000]]
-        evaluate(sample_cases[0], kb)
+        evaluate(sample_cases[0], chooser.default())
         latencies, warm = [], []
         for case in sample_cases:
             start = time.perf_counter()
-            d = evaluate(case, kb)
+            d = evaluate(case, chooser.default())
             latencies.append(time.perf_counter() - start)
-            warm.append(summary_of({"line": 0, **d.to_dict()}))
+            warm.append(summary_of(d.to_dict()))
         latencies.sort()
         median_ms = latencies[len(latencies) // 2] * 1e3
         p99_ms = latencies[int(0.99 * (len(latencies) - 1))] * 1e3
         cold_first, cold = cold_cli()
 
-        mem_10k = peak_memory(data) if args.n == 10_000 else None
-        if mem_10k is None:
-            small = Path(tmp) / "10k.jsonl"
-            generator.write(10_000, str(small))
-            mem_10k = peak_memory(small)
+        small = Path(tmp) / "10k.jsonl"
+        generator.write(10_000, str(small))
+        mem_10k = peak_memory(small)
         mem_1m = None
         if args.million:
             big = Path(tmp) / "1m.jsonl"
@@ -164,39 +233,39 @@ def main() -> None:
             mem_1m = peak_memory(big)
             million_rate = 1_000_000 / (time.perf_counter() - start)
 
-    agree = (
-        batch1 == pure == batch1n == batch2
-        and loop == batch1[: len(loop)]
-        and warm == batch1[: len(warm)]
-    )
-
-    def ok(flag: bool) -> str:
-        return "met" if flag else "NOT met"
+    batch = [summary_of(json.loads(line)) for line in outputs["in_process"].splitlines()]
+    same_bytes = len({outputs[k] for k in ("in_process", "command", "jobs2", "no_cache")}) == 1
+    agree = same_bytes and batch == pure and loop == batch[: len(loop)] and warm == batch[: len(warm)]
 
     print()
-    print("throughput (cases/s)")
-    row("per-case Control loop (sample)", f"{loop_rate:,.0f}", f"({len(sample)} cases)")
-    row("batch, 1 job", f"{rate1:,.0f}", ">= 10,000", ok(rate1 >= 10_000))
-    row("batch, 1 job, no decision cache", f"{rate1n:,.0f}")
-    row("batch, 2 jobs", f"{rate2:,.0f}")
+    print("throughput (cases/s, median of the rounds)")
+    row("clingo floor (ground and solve only)", f"{med['floor']:,.0f}")
+    row("batch, 1 job, engine in this process", f"{med['in_process']:,.0f}")
+    row("batch, 1 job, `kineret-asp batch` (worker process)", f"{med['command']:,.0f}")
+    row("batch, 2 jobs, `kineret-asp batch --jobs 2`", f"{med['jobs2']:,.0f}")
+    row("batch, 1 job, in this process, no decision cache", f"{med['no_cache']:,.0f}")
+    row(f"per-case Control loop (sample of {len(sample)})", f"{loop_rate:,.0f}")
     row("pure-Python evaluator", f"{pure_rate:,.0f}")
     print("ratios")
-    row("batch 1 job / per-case loop", f"{rate1 / loop_rate:.1f}x", ">= 20x", ok(rate1 / loop_rate >= 20))
-    row("batch 1 job, no cache / per-case loop", f"{rate1n / loop_rate:.1f}x")
-    row("batch 2 jobs / batch 1 job", f"{rate2 / rate1:.2f}x")
-    row("pure Python / batch 1 job", f"{pure_rate / rate1:.1f}x", "<= 10x", ok(pure_rate / rate1 <= 10))
-    row("pure Python / batch 1 job, no cache", f"{pure_rate / rate1n:.1f}x")
+    for key, label in (("in_process", "in this process"), ("command", "`kineret-asp batch`")):
+        ratio = med[key] / med["floor"]
+        row(f"batch 1 job / clingo floor, {label}", f"{ratio:.0%}", f">= {TARGET:.0%}", ok(ratio >= TARGET))
+    row("batch 1 job, no cache / clingo floor", f"{med['no_cache'] / med['floor']:.0%}")
+    row("batch 2 jobs / batch 1 job (commands)", f"{med['jobs2'] / med['command']:.2f}x")
+    row("batch 1 job (this process) / per-case loop", f"{med['in_process'] / loop_rate:.0f}x")
+    row("pure Python / batch 1 job (this process)", f"{pure_rate / med['in_process']:.1f}x")
     print("latency and memory")
     row("warm evaluate() median", f"{median_ms:.2f} ms", "< 2 ms", ok(median_ms < 2))
     row("warm evaluate() p99", f"{p99_ms:.2f} ms")
     row("cold `kineret-asp evaluate`, one case", f"{cold:.2f} s", "< 0.5 s", ok(cold < 0.5))
     row("  (very first run, empty program cache)", f"{cold_first:.2f} s", "< 0.5 s", ok(cold_first < 0.5))
-    row("peak memory, batch of 10,000", f"{mem_10k:.0f} MB")
+    row("peak memory, `kineret-asp batch` of 10,000", f"{mem_10k:.0f} MB")
     if mem_1m is not None:
-        row("peak memory, batch of 1,000,000", f"{mem_1m:.0f} MB", "< 300 MB", ok(mem_1m < 300))
+        row("peak memory, `kineret-asp batch` of 1,000,000", f"{mem_1m:.0f} MB", "< 300 MB", ok(mem_1m < 300))
         row("  (throughput of that run, 1 job)", f"{million_rate:,.0f}")
     print("agreement")
-    row("same decisions: loop, batch 1/2 jobs, cache on/off, evaluate(), pure Python", "yes" if agree else "NO", "", ok(agree))
+    row("the batches wrote the same bytes (1/2 jobs, cache on/off)", "yes" if same_bytes else "NO", "", ok(same_bytes))
+    row("same decisions: batch, loop, evaluate(), pure Python", "yes" if agree else "NO", "", ok(agree))
 
 
 if __name__ == "__main__":

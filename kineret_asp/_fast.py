@@ -49,61 +49,83 @@ def number_of(symbol: clingo.Symbol) -> int:
     return symbol.number
 
 
-class RawFactAdder:
-    """Adds flat atoms as facts through clingo's C backend functions."""
+_UNSET = object()
 
-    def __init__(self, rep: Callable[[object], int]) -> None:
-        self._rep = rep
+
+class RawFactAdder:
+    """Adds flat atoms as facts through clingo's C backend functions.
+
+    ``symbol`` gives the checked public-API symbol of a value; its raw
+    number is kept by the value's type and value (a batch adds the same few
+    hundred values millions of times).
+    """
+
+    def __init__(self, symbol: Callable[[object], clingo.Symbol]) -> None:
+        self._symbol = symbol
+        self._reps: dict[tuple[type, object], int] = {}
         self._names: dict[str, object] = {}
         self._sym = _ffi.new("clingo_symbol_t*")
         self._atom = _ffi.new("clingo_atom_t*")
         self._head = _ffi.new("clingo_atom_t[1]")
         self._args = _ffi.new("clingo_symbol_t[16]")
 
+    def _rep(self, value: object) -> int:
+        key = (type(value), value)
+        rep = self._reps.get(key)
+        if rep is None:
+            rep = self._symbol(value)._rep
+            if len(self._reps) < 200_000:
+                self._reps[key] = rep
+        return rep
+
     def add(self, control: clingo.Control, atoms: Iterable[tuple], first: Optional[Sequence[object]], check_name: Callable[[str], None]) -> None:
-        rep = self._rep
+        reps, rep = self._reps, self._rep
+        names = self._names
         args, sym, out, head = self._args, self._sym, self._atom, self._head
         create, add_atom, rule = _lib.clingo_symbol_create_function, _lib.clingo_backend_add_atom, _lib.clingo_backend_rule
+        null = _ffi.NULL
+        lead: object = _UNSET
+        lead_rep = 0
         with control.backend() as backend:
             handle = backend._rep
             for i, atom in enumerate(atoms):
-                name = self._names.get(atom[0])
+                name = names.get(atom[0])
                 if name is None:
                     check_name(atom[0])
-                    name = self._names[atom[0]] = _ffi.new("char[]", atom[0].encode())
+                    name = names[atom[0]] = _ffi.new("char[]", atom[0].encode())
                 n = 0
                 if first is not None:
-                    args[0] = rep(first[i])
+                    value = first[i]
+                    if value is not lead:  # the same first argument runs on over a case's atoms
+                        lead, lead_rep = value, rep(value)
+                    args[0] = lead_rep
                     n = 1
                 for value in atom[1:]:
-                    args[n] = rep(value)
+                    r = reps.get((type(value), value))
+                    args[n] = r if r is not None else rep(value)
                     n += 1
                 if not create(name, args, n, True, sym):
                     raise RuntimeError("clingo could not create a symbol")
                 if not add_atom(handle, sym, out):
                     raise RuntimeError("clingo could not add an atom")
                 head[0] = out[0]
-                if not rule(handle, False, head, 1, _ffi.NULL, 0):
+                if not rule(handle, False, head, 1, null, 0):
                     raise RuntimeError("clingo could not add a fact")
 
 
-def raw_symbol(value: clingo.Symbol) -> int:
-    """The raw number of a symbol built with the public API."""
-    return value._rep
-
-
 class RawShownReader:
-    """Reads a model's shown atoms ``p(k, a, ...)`` as ``(p, k, (a, ...))`` through the C functions."""
+    """Reads a model's shown atoms ``p(k, a, ...)`` into case ``k``'s answer through the C functions."""
 
     def __init__(self, decode: Callable[[clingo.Symbol], Any], cache: dict) -> None:
         self.decode = decode
         self.cache = cache
-        self._names: dict[int, str] = {}
+        self._names: dict[Any, str] = {}  # a name's C string (one per name in clingo) to the name
         self._size = _ffi.new("size_t*")
         self._args = _ffi.new("clingo_symbol_t**")
         self._name = _ffi.new("char**")
 
-    def read(self, model: clingo.Model) -> list[tuple[str, int, tuple]]:
+    def read_into(self, model: clingo.Model, outputs: Sequence[dict[str, list]]) -> None:
+        """Append the arguments after ``k`` of every shown atom ``p(k, ...)`` to ``outputs[k][p]``."""
         show = _lib.clingo_show_type_shown
         size = self._size
         if not _lib.clingo_model_symbols_size(model._rep, show, size):
@@ -112,28 +134,26 @@ class RawShownReader:
         symbols = _ffi.new("clingo_symbol_t[]", count)
         if not _lib.clingo_model_symbols(model._rep, show, symbols, count):
             raise RuntimeError("clingo could not read the model")
-        out = []
         names = self._names
         args_ptr, name_ptr = self._args, self._name
-        cache = self.cache
+        get = self.cache.get
         decode = self.decode
         arguments, name_of = _lib.clingo_symbol_arguments, _lib.clingo_symbol_name
-        for i in range(count):
-            rep = symbols[i]
+        mask = _NUMBER_MASK
+        for rep in symbols:
             arguments(rep, args_ptr, size)
             args = args_ptr[0]
             n = size[0]
             name_of(rep, name_ptr)
-            key = int(_ffi.cast("uintptr_t", name_ptr[0]))
-            name = names.get(key)
+            pointer = name_ptr[0]
+            name = names.get(pointer)
             if name is None:
-                name = names[key] = _ffi.string(name_ptr[0]).decode()
+                name = names[pointer] = _ffi.string(pointer).decode()
             rest = []
             for j in range(1, n):
                 arg = args[j]
-                value = cache.get(arg)
+                value = get(arg)
                 if value is None:
                     value = decode(clingo.Symbol(arg))
                 rest.append(value)
-            out.append((name, args[0] & _NUMBER_MASK, tuple(rest)))
-        return out
+            outputs[args[0] & mask][name].append(tuple(rest))

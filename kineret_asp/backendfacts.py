@@ -26,7 +26,7 @@ class FactAdder:
 
     def __init__(self) -> None:
         self._symbols: dict[tuple[type, object], clingo.Symbol] = {}
-        self._raw = _fast.RawFactAdder(lambda value: _fast.raw_symbol(self.symbol(value))) if _fast.enabled() else None
+        self._raw = _fast.RawFactAdder(self.symbol) if _fast.enabled() else None
 
     def symbol(self, value: object) -> clingo.Symbol:
         """The clingo symbol of a flat value (int, Const, str), checked and cached."""
@@ -66,13 +66,18 @@ class FactAdder:
 
 
 class ShownReader:
-    """Reads a model's shown atoms ``p(k, a, ...)`` as ``(p, k, (a, ...))`` tuples."""
+    """Reads a model's shown atoms ``p(k, a, ...)`` into the answers of the cases ``k``."""
 
     def __init__(self, decode: SymbolDecoder) -> None:
         self.decode = decode
         self._raw = _fast.RawShownReader(decode, decode.cache) if _fast.enabled() else None
 
-    def read(self, model: clingo.Model) -> list[tuple[str, int, tuple]]:
+    def read_into(self, model: clingo.Model, outputs: Sequence[dict[str, list]]) -> None:
+        """Append ``(a, ...)`` to ``outputs[k][p]`` for every shown atom ``p(k, a, ...)``."""
         if self._raw is not None:
-            return self._raw.read(model)
-        return [self.decode.tagged(s) for s in model.symbols(shown=True)]
+            self._raw.read_into(model, outputs)
+            return
+        tagged = self.decode.tagged
+        for symbol in model.symbols(shown=True):
+            name, k, rest = tagged(symbol)
+            outputs[k][name].append(rest)

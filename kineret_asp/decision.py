@@ -9,7 +9,7 @@ public decision format; ``render_text`` is what a reviewer reads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .errors import KineretError
 from .knowledge import Vocabulary
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 APPROVED = "approved"  # the decision format's word for an approval
 
 
+EVIDENCE = "evidence"  # the shown predicate of the evidence atoms (framework/evidence.lp)
 COUNTED = "counted"  # the framework's status of a case fact that counted (framework/evidence.lp)
 NOT_COUNTED = "not_counted"
 
@@ -181,7 +182,13 @@ class Decision:
         """Every criterion that applies, with whether it is met."""
         return {n.id: n.met for root in self.criteria for n in root.walk()}
 
-    def to_dict(self) -> dict:
+    def to_dict(self, shared: Optional[Callable[[Any], Any]] = None) -> dict:
+        """The public decision format.
+
+        ``shared`` writes the two parts that many decisions share (the
+        criteria tree, the provenance): by default as dicts;
+        :class:`DecisionEncoder` puts in their JSON text, made once.
+        """
         return {
             "id": self.id,
             "policy": self.policy,
@@ -189,17 +196,78 @@ class Decision:
             **dict(self.echo),
             "decision": self.decision,
             "authorization_months": self.authorization_months,
-            "criteria": [c.to_dict() for c in self.criteria],
+            "criteria": shared(self.criteria) if shared is not None else [c.to_dict() for c in self.criteria],
             "unmet": list(self.unmet),
             "blocking": list(self.blocking),
             "reasons": [r.to_dict() for r in self.reasons],
             "route": self.route,
             "notes": [n.to_dict() for n in self.notes],
-            **({"provenance": self.provenance.to_dict()} if self.provenance is not None else {}),
+            **({"provenance": shared(self.provenance) if shared is not None else self.provenance.to_dict()} if self.provenance is not None else {}),
         }
 
     def to_json(self, indent: Optional[int] = 2) -> str:
         return dumps(self.to_dict(), indent=indent)
+
+
+class _Text:
+    """JSON text standing for a value in a dict that :class:`DecisionEncoder` writes."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+class DecisionEncoder:
+    """Decisions as one-line JSON text, the same bytes as ``encode(decision.to_dict())``, made faster.
+
+    The criteria tree is most of a decision's text, and a batch decides
+    thousands of cases over the few hundred trees :class:`DecisionBuilder`
+    shares between them (and one provenance). The text of each shared part
+    is made once and kept with the part itself (by identity, the part held
+    so that its identity is never reused); the rest of a decision is
+    encoded as usual. ``encode`` must write dicts as ``{"key": value, ...}``
+    with ``", "`` and ``": "`` between items, like every JSON line the
+    package writes.
+    """
+
+    def __init__(self, encode: Callable[[Any], str], size: int = 5_000):
+        self._encode = encode
+        self._size = size
+        self._texts: dict[int, tuple[Any, _Text]] = {}
+
+    def shared(self, part: Any) -> _Text:
+        """The JSON text of a shared part (a criteria tuple, a provenance), made once."""
+        hit = self._texts.get(id(part))
+        if hit is not None and hit[0] is part:
+            return hit[1]
+        plain = part.to_dict() if hasattr(part, "to_dict") else [p.to_dict() for p in part]
+        text = _Text(self._encode(plain))
+        if len(self._texts) >= self._size:
+            self._texts.clear()
+        self._texts[id(part)] = (part, text)
+        return text
+
+    def fields(self, decision: Decision) -> dict:
+        """The decision format's fields, the shared parts as their text (for :meth:`encode`)."""
+        return decision.to_dict(self.shared)
+
+    def encode(self, fields: dict) -> str:
+        """A dict of :meth:`fields` (some may be removed or added) as one line of JSON."""
+        encode = self._encode
+        out: list[str] = []
+        run: dict = {}
+        for key, value in fields.items():
+            if type(value) is _Text:
+                if run:
+                    out.append(encode(run)[1:-1])
+                    run = {}
+                out.append(f"{encode(key)}: {value.text}")
+            else:
+                run[key] = value
+        if run:
+            out.append(encode(run)[1:-1])
+        return "{" + ", ".join(out) + "}"
 
 
 class KbAnswerError(KineretError):
@@ -243,7 +311,7 @@ class DecisionBuilder:
         self.entry_texts = entry_templates(kb)
         self._trees: dict[tuple, tuple[tuple[CriterionResult, ...], tuple[str, ...]]] = {}
         self._blocking: dict[tuple, tuple[str, ...]] = {}
-        self._evidence: dict[tuple, Evidence] = {}
+        self._evidence: dict[tuple, tuple[tuple, Evidence]] = {}
         self._provenance: dict[Optional[str], Any] = {}
 
     def id_order(self, cid: str) -> tuple:
@@ -276,13 +344,9 @@ class DecisionBuilder:
     def evidence(self, case: "Case", atoms: list[tuple]) -> tuple[tuple[str, tuple[Evidence, ...]], ...]:
         """Each criterion's evidence, with the case's values filled in, in the case's order."""
         per_node: dict[str, list[tuple[tuple, Evidence]]] = {}
-        ranks = self.field_ranks(case)
         for cid, where, status in atoms:
-            item = self.cached_evidence(case, where, status)
-            name = where[0] if isinstance(where, tuple) else str(where)
-            order = (ranks.get(name, len(ranks)), len(item.field), item.field, item.status, item.reason or "")
-            per_node.setdefault(str(cid), []).append((order, item))
-        return tuple((cid, tuple(e for _, e in sorted(items, key=lambda x: x[0]))) for cid, items in sorted(per_node.items()))
+            per_node.setdefault(str(cid), []).append(self._ranked_evidence(case, where, status))
+        return tuple((cid, tuple(e for _, e in sorted(items, key=_first))) for cid, items in sorted(per_node.items()))
 
     def field_ranks(self, case: "Case") -> dict[str, int]:
         """Evidence comes in the order the case format declares its fields (entries by number)."""
@@ -311,16 +375,28 @@ class DecisionBuilder:
             return name, schema.value_label(f.kind, values) if values is not None else "", _frozen(values)
         raise KbAnswerError(f"the KB gives evidence about {field_path(where)}, which the case does not have")
 
-    def cached_evidence(self, case: "Case", where: Value, status: Value) -> Evidence:
-        """One piece of evidence, memoized by the case values it shows (a batch repeats few of them)."""
+    @staticmethod
+    def shown_value(case: "Case", where: Value) -> Any:
+        """The case value a piece of evidence about ``where`` shows (with what locates it), hashable."""
         name, arg = (where[0], where[1]) if isinstance(where, tuple) and len(where) == 2 else (str(where), None)
         value = case.get(name)
         if isinstance(arg, int) and isinstance(value, tuple) and 0 <= arg < len(value):
             value = value[arg].ordered() if hasattr(value[arg], "ordered") else value[arg]  # the entry the fact is
-        key = (where, status, value)
+        return value
+
+    def cached_evidence(self, case: "Case", where: Value, status: Value) -> Evidence:
+        """One piece of evidence, memoized by the case values it shows (a batch repeats few of them)."""
+        return self._ranked_evidence(case, where, status)[1]
+
+    def _ranked_evidence(self, case: "Case", where: Value, status: Value) -> tuple[tuple, Evidence]:
+        """A piece of evidence with its place among a criterion's (field order, path, status), memoized."""
+        key = (where, status, self.shown_value(case, where))
         hit = self._evidence.get(key)
         if hit is None:
-            hit = self.one_evidence(case, where, status)
+            item = self.one_evidence(case, where, status)
+            ranks = self.field_ranks(case)
+            name = where[0] if isinstance(where, tuple) else str(where)
+            hit = ((ranks.get(name, len(ranks)), len(item.field), item.field, item.status, item.reason or ""), item)
             if len(self._evidence) > 50_000:
                 self._evidence.clear()
             self._evidence[key] = hit
@@ -337,6 +413,26 @@ class DecisionBuilder:
             return Evidence(path, subject, COUNTED, None, counted, value)
         raise KbAnswerError(f"the KB gives evidence with status {status!r}; expected {COUNTED} or {NOT_COUNTED}(Reason)")
 
+    def answer_key(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> Optional[tuple]:
+        """Everything :meth:`build` reads, but the case's id and source: equal keys, equal decisions but for those.
+
+        That is the answer's atoms, the case values its evidence shows, the
+        fields a decision repeats (``decision_echo/1``) and how the version
+        was chosen. Cases whose facts differ where no rule looked (a
+        not-covered indication's medication history) share a key, so a
+        batch builds and writes their decision once. None when some value is
+        not hashable (the decision is then built as usual).
+        """
+        shown = self.shown_value
+        atoms = [(name, a) for name, values in output.items() if name != EVIDENCE for a in values]
+        atoms += [(EVIDENCE, a, shown(case, a[1])) for a in output.get(EVIDENCE, ())]
+        key = (chosen_by, tuple(case.get(name) for name in self.echo_fields), frozenset(atoms))
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
     def build(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> Decision:
         """Arrange one case's answer atoms into a Decision."""
         vocab = self.vocab
@@ -349,7 +445,7 @@ class DecisionBuilder:
             notes.append(Note(str(cid), text, field_path(where)))
             if str(cid) in applies and text not in node_notes.get(str(cid), []):
                 node_notes.setdefault(str(cid), []).append(text)
-        node_evidence = self.evidence(case, output.get("evidence", []))
+        node_evidence = self.evidence(case, output.get(EVIDENCE, []))
         criteria, unmet = self.tree(applies, unmet_ids, tuple(sorted((k, tuple(v)) for k, v in node_notes.items())), node_evidence)
         details: dict[str, dict[str, list]] = {}
         for rid, detail in sorted(output.get("reason_detail", []), key=repr):
@@ -392,6 +488,10 @@ class DecisionBuilder:
 
             found = self._provenance[chosen_by] = provenance(self.kb, chosen_by or GIVEN)
         return found
+
+
+def _first(pair: tuple) -> Any:
+    return pair[0]
 
 
 def blocking(criteria: tuple[CriterionResult, ...], needs: dict[str, int], refers: dict[str, str]) -> tuple[str, ...]:

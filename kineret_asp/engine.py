@@ -105,7 +105,6 @@ class ChunkEngine:
         limit = None if self.time_limit is None else self.time_limit * max(1, len(cases)) ** 0.5
         for model in models(control, limit):
             found = True
-            for name, k, rest in self.reader.read(model):
-                outputs[k][name].append(rest)
+            self.reader.read_into(model, outputs)
             break
         return outputs if found else None

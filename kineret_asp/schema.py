@@ -22,7 +22,8 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from .errors import CaseError, did_you_mean
 from .terms import Const, Value
@@ -178,14 +179,26 @@ def encodable(text: str) -> bool:
 class CaseSchema:
     """The inputs of one policy version, as the KB declares them."""
 
-    def __init__(self, fields: Sequence[Field], vocabularies: dict[str, dict[str, str]], nouns: dict[str, str], where: dict[str, str]):
+    def __init__(self, fields: Sequence[Field], vocabularies: dict[str, dict[str, str]], nouns: dict[str, str], where: "Mapping[str, str] | Callable[[], Mapping[str, str]]"):
         self.fields = tuple(fields)
         self.by_name = {f.name: f for f in self.fields}
         self.vocabularies = vocabularies
         self.nouns = nouns
-        self.where = where
+        self._where = where
         self._roles = {role: f.name for f in self.fields for role in f.roles}
         self._predicates = self._input_predicates()
+        # what validation and atoms do for each field, worked out once (a batch validates millions of cases)
+        self._names = [f.name for f in self.fields]
+        self._readers = {f.name: self._reader(f) for f in self.fields}
+        self._entry_readers = {f.name: [(e, self._reader(e), self._default(e)) for e in f.entry_fields] for f in self.fields if f.kind.name == ENTRIES}
+        self._entry_names = {f.name: frozenset(e.name for e in f.entry_fields) for f in self.fields if f.kind.name == ENTRIES}
+        self._plan = [(f, self._readers[f.name], self._default(f)) for f in self.fields]
+        self._placed = {f.name: sorted((e for e in f.entry_fields if e.place is not None), key=lambda e: e.place) for f in self.fields if f.kind.name == ENTRIES}  # type: ignore[arg-type, return-value]
+        self._consts: dict[str, Const] = {}
+        self._atom_plan = [
+            (f, f.kind, self._placed.get(f.name), [e for e in f.entry_fields if e.atom is not None])
+            for f in self.fields if f.atom is not None
+        ]
 
     # --- reading the declarations ------------------------------------------------
 
@@ -250,10 +263,9 @@ class CaseSchema:
         # the expectations are written last, after the policy's fields
         fields.sort(key=lambda f: EXPECTATIONS in f.roles)
         vocab = kb.vocabulary
-        where_declared = _declared_in(kb)
         if problems:
             raise KbError([Diagnostic(where, 0, 0, "error", f"case schema: {p}") for p in problems])
-        return cls(fields, vocab.keys, vocab.nouns, where_declared)
+        return cls(fields, vocab.keys, vocab.nouns, partial(_declared_in, kb))
 
     def _input_predicates(self) -> dict[tuple[str, int], tuple[ArgKind, ...]]:
         out: dict[tuple[str, int], tuple[ArgKind, ...]] = {}
@@ -275,6 +287,25 @@ class CaseSchema:
             else:
                 out[(f.atom, 1)] = (ArgKind(f, k),)
         return out
+
+    @cached_property
+    def _case_class(self) -> "type[Case]":
+        from .case import Case  # case.py builds on this module: imported once, when first needed
+
+        return Case
+
+    @cached_property
+    def _entry_class(self) -> type:
+        from .case import Entry
+
+        return Entry
+
+    @property
+    def where(self) -> Mapping[str, str]:
+        """For each vocabulary, the file that declares its keys (for messages; found on first use, it walks the KB)."""
+        if callable(self._where):
+            self._where = self._where()
+        return self._where
 
     # --- what the rest of the package asks ----------------------------------------
 
@@ -325,34 +356,34 @@ class CaseSchema:
 
     def validate(self, data: Any, source: str) -> "Case":
         """A validated, normalized Case, or CaseError listing every problem found."""
-        from .case import Case
-
         problems = Problems(source)
         values = self._top(data, problems)
         problems.raise_any()
         expect_field = self.role(EXPECTATIONS)
         expect = values.pop(expect_field, None) if expect_field else None
-        return Case._bound(self, values, expect, source)
+        return self._case_class._bound(self, values, expect, source)
 
     def _top(self, data: Any, problems: Problems) -> dict[str, Any]:
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             problems.add("", f"expected a JSON object (a case), got {describe(data)}")
             return {}
-        names = [f.name for f in self.fields]
+        names = self._names
+        by_name = self.by_name
         for k in data:
-            if k not in self.by_name:
+            if k not in by_name:
                 hint = did_you_mean(str(k), names) if len(str(k)) <= 60 else ""
                 problems.add(_join("", k), f"unknown field{hint}; expected one of {', '.join(names)}")
         values: dict[str, Any] = {}
-        for f in self.fields:
-            raw = data.get(f.name)
-            if f.name not in data or raw is None:
+        get = data.get
+        for f, read, default in self._plan:
+            raw = get(f.name)
+            if raw is None:
                 if f.presence == "required":
                     problems.add(f.name, "missing required field" if f.name not in data else f"expected {self._expected(f)}, got null")
                     continue
-                values[f.name] = self._default(f)
+                values[f.name] = default
                 continue
-            values[f.name] = self._value(f, raw, f.name, problems)
+            values[f.name] = read(raw, f.name, problems)
         return values
 
     def _default(self, f: Field) -> Any:
@@ -372,29 +403,62 @@ class CaseSchema:
             return f"{self.noun(k.vocabulary or '')} key or name"
         return k.name
 
-    def _value(self, f: Field, raw: Any, path: str, problems: Problems) -> Any:
+    def _reader(self, f: Field) -> Callable[[Any, str, Problems], Any]:
+        """How a given (not null) value of a field is read: ``read(raw, path, problems)``."""
         k = f.kind
         if FORMAT_VERSION in f.roles:
-            return self._format_version(f, raw, path, problems)
+            return partial(self._format_version, f)
         if k.name == LIST:
-            items = self._items(raw, path, problems)
-            return tuple(v for v in (self._scalar(k.item, x, f"{path}[{i}]", problems) for i, x in enumerate(items)) if v is not None)  # type: ignore[arg-type]
+            return partial(self._list, self._scalar_reader(k.item))  # type: ignore[arg-type]
         if k.name == ENTRIES:
-            from .case import Entry
-
-            items = self._items(raw, path, problems)
-            out = []
-            for i, item in enumerate(items):
-                values = self._entry(f, item, f"{path}[{i}]", problems)
-                if values is not None:
-                    out.append(Entry._bound(f, values))
-            return tuple(out)
+            return partial(self._entries, f)
         if k.name == OBJECT:
-            if not isinstance(raw, Mapping):
-                problems.add(path, f"expected an object, got {describe(raw)}")
-                return None
-            return dict(raw)
-        return self._scalar(k, raw, path, problems)
+            return self._object
+        return self._scalar_reader(k)
+
+    def _scalar_reader(self, k: Kind) -> Callable[[Any, str, Problems], Any]:
+        """How a value of a scalar kind is read (:meth:`_scalar` for one kind)."""
+        if k.name == KEY:
+            return partial(self._key, k)
+        if k.name == OPEN_KEY:
+            return partial(self._open_key, k)
+        if k.name == NAME:
+            return partial(self._name, k)
+        if k.name == INTEGER:
+            return partial(self._integer, k)
+        if k.name == BOOLEAN:
+            return self._boolean
+        if k.name == DATE:
+            return self._date
+        if k.name == TEXT:
+            return self._text
+        return partial(self._misplaced, k)
+
+    def _value(self, f: Field, raw: Any, path: str, problems: Problems) -> Any:
+        return self._reader(f)(raw, path, problems)
+
+    def _list(self, read: Callable[[Any, str, Problems], Any], raw: Any, path: str, problems: Problems) -> tuple:
+        out = []
+        for i, x in enumerate(self._items(raw, path, problems)):
+            v = read(x, f"{path}[{i}]", problems)
+            if v is not None:
+                out.append(v)
+        return tuple(out)
+
+    def _entries(self, f: Field, raw: Any, path: str, problems: Problems) -> tuple:
+        bound = self._entry_class._bound
+        out = []
+        for i, item in enumerate(self._items(raw, path, problems)):
+            values = self._entry(f, item, f"{path}[{i}]", problems)
+            if values is not None:
+                out.append(bound(f, values))
+        return tuple(out)
+
+    def _object(self, raw: Any, path: str, problems: Problems) -> Optional[dict]:
+        if not isinstance(raw, Mapping):
+            problems.add(path, f"expected an object, got {describe(raw)}")
+            return None
+        return dict(raw)
 
     def _format_version(self, f: Field, raw: Any, path: str, problems: Problems) -> Any:
         supported = f.kind.maximum
@@ -407,6 +471,8 @@ class CaseSchema:
         return raw
 
     def _items(self, raw: Any, path: str, problems: Problems) -> list:
+        if type(raw) is list and len(raw) <= MAX_LIST_ITEMS and not any(type(x) not in _PLAIN_ITEMS for x in raw):
+            return raw  # decoded JSON: nothing to convert
         from .case import Entry
 
         if isinstance(raw, tuple):
@@ -420,65 +486,65 @@ class CaseSchema:
         return [x.to_dict() if isinstance(x, Entry) and x._field is not None else x for x in raw]
 
     def _entry(self, f: Field, raw: Any, path: str, problems: Problems) -> Optional[dict[str, Any]]:
-        from .case import Entry
+        if type(raw) is not dict:
+            from .case import Entry
 
-        names = [e.name for e in f.entry_fields]
-        if isinstance(raw, Entry):
-            raw = raw.as_dict(names)
-        if not isinstance(raw, Mapping):
-            problems.add(path, f"expected an object with {', '.join(names)}, got {describe(raw)}")
-            return None
+            if isinstance(raw, Entry):
+                raw = raw.as_dict([e.name for e in f.entry_fields])
+            if not isinstance(raw, Mapping):
+                names = [e.name for e in f.entry_fields]
+                problems.add(path, f"expected an object with {', '.join(names)}, got {describe(raw)}")
+                return None
         before = len(problems.errors)
+        known = self._entry_names[f.name]
         for k in raw:
-            if k not in names:
+            if k not in known:
+                names = [e.name for e in f.entry_fields]
                 hint = did_you_mean(str(k), names) if len(str(k)) <= 60 else ""
                 problems.add(_join(path, k), f"unknown field{hint}; expected one of {', '.join(names)}")
         values: dict[str, Any] = {}
-        for e in f.entry_fields:
-            sub = f"{path}.{e.name}"
-            value = raw.get(e.name)
-            if e.name not in raw or value is None:
+        get = raw.get
+        for e, read, default in self._entry_readers[f.name]:
+            value = get(e.name)
+            if value is None:
                 if e.presence == "required":
-                    problems.add(sub, "missing required field" if e.name not in raw else f"expected {self._expected(e)}, got null")
+                    problems.add(f"{path}.{e.name}", "missing required field" if e.name not in raw else f"expected {self._expected(e)}, got null")
                     continue
-                values[e.name] = self._default(e)
+                values[e.name] = default
                 continue
-            values[e.name] = self._scalar(e.kind, value, sub, problems) if e.kind.scalar else self._value(e, value, sub, problems)
+            values[e.name] = read(value, f"{path}.{e.name}", problems)
         return values if len(problems.errors) == before else None
 
     def _scalar(self, k: Kind, raw: Any, path: str, problems: Problems) -> Any:
-        if k.name == KEY:
-            return self._key(k, raw, path, problems)
-        if k.name == OPEN_KEY:
-            return self._open_key(k, raw, path, problems)
-        if k.name == NAME:
-            return self._name(k, raw, path, problems)
-        if k.name == INTEGER:
-            if isinstance(raw, bool) or not isinstance(raw, int):
-                problems.add(path, f"expected a whole number, got {describe(raw)}")
-                return None
-            if not (k.minimum is None or raw >= k.minimum) or not (k.maximum is None or raw <= k.maximum):
-                shown = raw if abs(raw) < 10**12 else f"{str(raw)[:12]}..."
-                problems.add(path, f"expected a whole number from {k.minimum} to {k.maximum}, got {shown}")
-                return None
-            return raw
-        if k.name == BOOLEAN:
-            if not isinstance(raw, bool):
-                problems.add(path, f"expected true or false, got {describe(raw)}")
-                return None
-            return raw
-        if k.name == DATE:
-            return self._date(raw, path, problems)
-        if k.name == TEXT:
-            return self._text(raw, path, problems)
+        return self._scalar_reader(k)(raw, path, problems)
+
+    def _integer(self, k: Kind, raw: Any, path: str, problems: Problems) -> Optional[int]:
+        if type(raw) is not int and (isinstance(raw, bool) or not isinstance(raw, int)):  # a bool is no number to the case format
+            problems.add(path, f"expected a whole number, got {describe(raw)}")
+            return None
+        if not (k.minimum is None or raw >= k.minimum) or not (k.maximum is None or raw <= k.maximum):
+            shown = raw if abs(raw) < 10**12 else f"{str(raw)[:12]}..."
+            problems.add(path, f"expected a whole number from {k.minimum} to {k.maximum}, got {shown}")
+            return None
+        return raw
+
+    def _boolean(self, raw: Any, path: str, problems: Problems) -> Optional[bool]:
+        if not isinstance(raw, bool):
+            problems.add(path, f"expected true or false, got {describe(raw)}")
+            return None
+        return raw
+
+    def _misplaced(self, k: Kind, raw: Any, path: str, problems: Problems) -> None:
         problems.add(path, f"a {k.name} cannot stand here")
         return None
 
     def _key(self, k: Kind, raw: Any, path: str, problems: Problems) -> Optional[str]:
         v = k.vocabulary or ""
+        table = self.vocabularies.get(v, {})
+        if type(raw) is str and raw in table:
+            return raw
         what = self.noun(v)
         noun = what.split(" ", 1)[-1]
-        table = self.vocabularies.get(v, {})
         if not isinstance(raw, str):
             problems.add(path, f"expected {what} key (a string), got {describe(raw)}")
             return None
@@ -565,36 +631,43 @@ class CaseSchema:
     def atoms(self, values: Mapping[str, Any]) -> list[tuple]:
         """The input atoms ``(predicate, *arguments)`` of a validated case, in a stable order."""
         out: list[tuple] = []
-        for f in self.fields:
-            if f.atom is None:
-                continue
-            value = values.get(f.name)
-            k = f.kind
-            if k.name == ENTRIES:
-                placed = sorted((e for e in f.entry_fields if e.place is not None), key=lambda e: e.place)  # type: ignore[arg-type, return-value]
+        term = self._term
+        get = values.get
+        for f, k, placed, extra in self._atom_plan:
+            value = get(f.name)
+            if placed is not None:
                 for i, entry in enumerate(value or ()):
-                    out.append((f.atom, i, *[self._term(e.kind, entry[e.name]) for e in placed]))
-                    for e in f.entry_fields:
-                        if e.atom is None or entry[e.name] is None:
+                    out.append((f.atom, i, *[term(e.kind, entry[e.name]) for e in placed]))
+                    for e in extra:
+                        given = entry[e.name]
+                        if given is None:
                             continue
                         if e.kind.name == BOOLEAN:
-                            if entry[e.name]:
+                            if given:
                                 out.append((e.atom, i))
                         else:
-                            out.append((e.atom, i, self._term(e.kind, entry[e.name])))
+                            out.append((e.atom, i, term(e.kind, given)))
             elif k.name == LIST:
-                out.extend((f.atom, self._term(k.item, v)) for v in value or ())  # type: ignore[arg-type]
+                if value:
+                    out.extend([(f.atom, term(k.item, v)) for v in value])
             elif k.name == BOOLEAN:
                 if value:
                     out.append((f.atom,))
             elif value is not None:
-                out.append((f.atom, self._term(k, value)))
+                out.append((f.atom, term(k, value)))
         return out
 
     def _term(self, kind: Optional[Kind], value: Any) -> Any:
         """A validated value as the term of an input atom: a key a constant, any other name a string."""
-        if kind is not None and kind.name == OPEN_KEY:
-            return Const(value) if value in self.vocabularies.get(kind.vocabulary or "", {}) else value
+        if kind is not None and kind.name in KEYED:
+            if kind.name == OPEN_KEY and value not in self.vocabularies.get(kind.vocabulary or "", {}):
+                return value
+            const = self._consts.get(value)
+            if const is None:
+                const = Const(value)
+                if len(self._consts) < 100_000:
+                    self._consts[value] = const
+            return const
         return _term(kind, value)
 
     def data_from_atoms(self, atoms: Iterable[tuple[tuple, str]], source: str) -> tuple[dict, dict[str, str]]:
@@ -744,6 +817,10 @@ class CaseSchema:
         if k.name == DATE:
             return {"type": "string", "format": "date", "pattern": _anchored(DATE_PATTERN)}
         return {"type": "string", "maxLength": MAX_TEXT, "pattern": "^[^\\u0000]*$"}
+
+
+_PLAIN_ITEMS = frozenset({dict, list, str, int, float, bool, type(None)})
+"""The types of decoded JSON: a list of only these holds no Entry object to convert."""
 
 
 def _anchored(pattern: "re.Pattern[str]") -> str:

@@ -270,3 +270,13 @@ def test_unreadable_kb_file_exits_2(tmp_path, monkeypatch):
 def test_missing_input_file_exits_2(tmp_path):
     proc = run_cli("batch", str(tmp_path / "nope.jsonl"))
     assert proc.returncode == 2 and b"nope.jsonl" in proc.stderr
+
+
+def test_an_in_process_batch_gives_the_frozen_heap_back_to_the_collector():
+    import gc
+
+    before = gc.get_freeze_count()
+    sink = io.BytesIO()
+    run_batch(io.BytesIO(b'{"indication": "sjia"}\n'), sink, load_kb(KB_DIR), "<mem>", time_limit=None)
+    assert sink.getvalue().count(b"\n") == 1
+    assert gc.get_freeze_count() == before and gc.isenabled()

@@ -1,4 +1,5 @@
-"""clingo's C layer (kineret_asp._fast) and its public-API twin give the same bytes."""
+"""Every speed path gives what the plain path gives: clingo's C layer (kineret_asp._fast) and its
+public-API twin, the decision encoder and ``json.dumps`` of ``to_dict()``."""
 from __future__ import annotations
 
 import json
@@ -48,3 +49,45 @@ def test_only_the_fast_module_reaches_under_the_public_api():
             continue
         text = path.read_text(encoding="utf-8")
         assert "clingo._internal" not in text and not re.search(r"\._rep\b", text), path.name
+
+
+def test_the_decision_encoder_writes_the_bytes_of_to_dict(kb):
+    import json as plain_json
+
+    from kineret_asp import evaluate_many
+    from kineret_asp.casetests import discover
+    from kineret_asp.decision import DecisionEncoder
+    from kineret_asp.safetext import safe_json
+
+    from .conftest import FACTS
+
+    encode = plain_json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    dumps = lambda data: safe_json(encode(data))  # noqa: E731 - the batch's own encoding
+    cases = [*generate(400, seed=13), *discover([FACTS]), {"id": "\u2028\x85 odd id", "indication": "sjia"}]
+    decisions = list(evaluate_many(cases, kb))
+    encoder = DecisionEncoder(dumps, size=7)  # small: the kept texts are dropped and made again
+    for decision in decisions + decisions:
+        fields = encoder.fields(decision)
+        assert encoder.encode(fields) == dumps(decision.to_dict())
+        fields.pop("id")
+        assert encoder.encode(fields) == dumps({k: v for k, v in decision.to_dict().items() if k != "id"})
+    assert len({id(d.criteria) for d in decisions}) < len(decisions) / 2  # the trees are shared: the text is reused
+
+
+def test_cases_with_the_same_answer_key_get_the_same_decision_but_for_the_id(kb):
+    from kineret_asp.case import validated
+    from kineret_asp.decision import builder
+    from kineret_asp.engine import ChunkEngine
+
+    cases = [validated(c, f"<{i}>", kb) for i, c in enumerate(generate(1500, seed=21))]
+    outputs = ChunkEngine(kb).run([c.atoms() for c in cases])
+    made = builder(kb)
+    texts: dict = {}
+    for case, out in zip(cases, outputs):
+        key = made.answer_key(case, out, "given")
+        assert key is not None
+        decision = made.build(case, out, "given").to_dict()
+        decision.pop("id")
+        assert texts.setdefault(key, decision) == decision
+    facts = {tuple(c.atoms()) for c in cases}
+    assert len(texts) < 0.7 * len(facts)  # cases whose facts differ where no rule looked share a key
