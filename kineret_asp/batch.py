@@ -24,7 +24,7 @@ import gc
 import json
 import sys
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,13 +37,18 @@ from .engine import CaseFailure, ChunkEngine, Output
 from .errors import CaseError, KbError, KineretError
 from .knowledge import KnowledgeBase
 from .limits import DEFAULT_MEMORY_MB, EXIT_LIMIT, START_ALLOWANCE, Limits, Outcome, Worker
+from .memo import Memo
 from .safetext import safe_json
 from .versions import Choice, Chooser
 
 DEFAULT_CHUNK = 1000
 CHUNK_BYTES = 2 * 1024 * 1024
 """A chunk closes at this many bytes of input even when it has fewer than ``chunk_size`` lines."""
-CACHE_ENTRIES = 20_000
+CACHE_ENTRIES = 5_000
+"""Decisions the cache keeps, by a case's facts (about half the cases of a random batch hit it; kept
+small because each entry is a decision's text: a batch's memory must not grow with its length)."""
+ANSWERS_KEPT = 5_000
+"""Decision texts kept by answer (cases whose facts differ where no rule looked share one)."""
 MAX_CACHED_ATOMS = 200
 """A case with more input atoms than this is not kept in the decision cache (its key alone would be big)."""
 CHUNK_ALLOWANCE = 1.0
@@ -69,32 +74,14 @@ class BatchRecord:
         return {"line": self.line, "id": self.id, "error": self.error, "errors": list(self.errors or (self.error,))}
 
 
-class _Cache:
-    """Decisions (as JSON text after the id) keyed by a case's input atoms."""
+class _Cache(Memo[tuple, str]):
+    """Decisions (as JSON text after the id) keyed by a case's input atoms; a case with many atoms is not kept."""
 
-    def __init__(self, size: int):
-        self.size = size
-        self.data: OrderedDict[tuple, str] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
+    def get(self, key: tuple) -> Optional[str]:  # type: ignore[override]
+        return None if not self.size or len(key) > MAX_CACHED_ATOMS else super().get(key)
 
-    def get(self, key: tuple) -> Optional[str]:
-        if not self.size or len(key) > MAX_CACHED_ATOMS:
-            return None
-        value = self.data.get(key)
-        if value is None:
-            self.misses += 1
-        else:
-            self.hits += 1
-            self.data.move_to_end(key)
-        return value
-
-    def put(self, key: tuple, value: str) -> None:
-        if not self.size or len(key) > MAX_CACHED_ATOMS:
-            return
-        self.data[key] = value
-        if len(self.data) > self.size:
-            self.data.popitem(last=False)
+    def put(self, key: tuple, value: str) -> str:  # type: ignore[override]
+        return value if len(key) > MAX_CACHED_ATOMS else super().put(key, value)
 
 
 def _id_of(raw: Any) -> Optional[str]:
@@ -122,7 +109,7 @@ class BatchWorker:
         self.time_limit = time_limit
         self.engines: dict[int, ChunkEngine] = {}
         self.cache = _Cache(cache)
-        self.answers = _Cache(CACHE_ENTRIES)  # decision texts by answer: no solving saved, only building (always on)
+        self.answers = _Cache(ANSWERS_KEPT)  # decision texts by answer: no solving saved, only building (always on)
         encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
         self.dumps: Callable[[Any], str] = lambda data: safe_json(encode(data))
         self.encoder = DecisionEncoder(self.dumps)

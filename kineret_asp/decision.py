@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .errors import KineretError
 from .knowledge import Vocabulary
+from .memo import Memo
 from .safetext import dumps, safe_text
 from .schema import ENTRIES, LIST
 from .terms import Const, Value
@@ -29,6 +30,14 @@ APPROVED = "approved"  # the decision format's word for an approval
 EVIDENCE = "evidence"  # the shown predicate of the evidence atoms (framework/evidence.lp)
 COUNTED = "counted"  # the framework's status of a case fact that counted (framework/evidence.lp)
 NOT_COUNTED = "not_counted"
+TREES_KEPT = 2_000
+"""Criteria trees a builder remembers: they carry each case's evidence, so few recur (about one build in five)."""
+EVIDENCE_KEPT = 20_000
+"""Pieces of evidence a builder remembers, by the case values they show."""
+BLOCKING_KEPT = 2_000
+"""Blocking lists a builder remembers, by the tree's shape (a few hundred recur)."""
+TEXTS_KEPT = 1_000
+"""JSON texts of shared decision parts a :class:`DecisionEncoder` remembers."""
 
 
 @dataclass(frozen=True)
@@ -231,10 +240,9 @@ class DecisionEncoder:
     package writes.
     """
 
-    def __init__(self, encode: Callable[[Any], str], size: int = 5_000):
+    def __init__(self, encode: Callable[[Any], str], size: int = TEXTS_KEPT):
         self._encode = encode
-        self._size = size
-        self._texts: dict[int, tuple[Any, _Text]] = {}
+        self._texts: Memo[int, tuple[Any, _Text]] = Memo(size)
 
     def shared(self, part: Any) -> _Text:
         """The JSON text of a shared part (a criteria tuple, a provenance), made once."""
@@ -243,9 +251,7 @@ class DecisionEncoder:
             return hit[1]
         plain = part.to_dict() if hasattr(part, "to_dict") else [p.to_dict() for p in part]
         text = _Text(self._encode(plain))
-        if len(self._texts) >= self._size:
-            self._texts.clear()
-        self._texts[id(part)] = (part, text)
+        self._texts.put(id(part), (part, text))
         return text
 
     def fields(self, decision: Decision) -> dict:
@@ -309,9 +315,9 @@ class DecisionBuilder:
         self.echo_fields = [str(a[0]) for a in kb.facts("decision_echo", 1)]
         self.evidence_texts = {k: str(t) for k, t in kb.facts("evidence_text", 2)}
         self.entry_texts = entry_templates(kb)
-        self._trees: dict[tuple, tuple[tuple[CriterionResult, ...], tuple[str, ...]]] = {}
-        self._blocking: dict[tuple, tuple[str, ...]] = {}
-        self._evidence: dict[tuple, tuple[tuple, Evidence]] = {}
+        self._trees: Memo[tuple, tuple[tuple[CriterionResult, ...], tuple[str, ...]]] = Memo(TREES_KEPT)
+        self._blocking: Memo[tuple, tuple[str, ...]] = Memo(BLOCKING_KEPT)
+        self._evidence: Memo[tuple, tuple[tuple, Evidence]] = Memo(EVIDENCE_KEPT)
         self._provenance: dict[Optional[str], Any] = {}
 
     def id_order(self, cid: str) -> tuple:
@@ -336,10 +342,7 @@ class DecisionBuilder:
         roots = sorted((c for c in applies if c in vocab.criteria and vocab.criteria[c].parent is None), key=self.id_order)
         criteria = tuple(node(r) for r in roots)
         unmet = tuple(n.id for root in criteria for n in root.walk() if not n.met)
-        if len(self._trees) > 20_000:
-            self._trees.clear()
-        self._trees[key] = (criteria, unmet)
-        return criteria, unmet
+        return self._trees.put(key, (criteria, unmet))
 
     def evidence(self, case: "Case", atoms: list[tuple]) -> tuple[tuple[str, tuple[Evidence, ...]], ...]:
         """Each criterion's evidence, with the case's values filled in, in the case's order."""
@@ -397,9 +400,7 @@ class DecisionBuilder:
             ranks = self.field_ranks(case)
             name = where[0] if isinstance(where, tuple) else str(where)
             hit = ((ranks.get(name, len(ranks)), len(item.field), item.field, item.status, item.reason or ""), item)
-            if len(self._evidence) > 50_000:
-                self._evidence.clear()
-            self._evidence[key] = hit
+            self._evidence.put(key, hit)
         return hit
 
     def one_evidence(self, case: "Case", where: Value, status: Value) -> Evidence:
@@ -461,9 +462,7 @@ class DecisionBuilder:
         block_key = (applies, unmet_ids, needs, refers)
         blocked = self._blocking.get(block_key)
         if blocked is None:
-            if len(self._blocking) > 20_000:
-                self._blocking.clear()
-            blocked = self._blocking[block_key] = blocking(criteria, dict(needs), dict(refers))
+            blocked = self._blocking.put(block_key, blocking(criteria, dict(needs), dict(refers)))
         return Decision(
             id=case.id,
             policy=vocab.policy_id,

@@ -1,0 +1,47 @@
+"""Bounded memo tables: what a batch remembers between cases, within a fixed size.
+
+A batch decides millions of cases over a few thousand distinct answers, so
+the parts of a decision (criteria trees, evidence, texts) are worth keeping
+between cases; but every such table must stay bounded, or a long batch's
+memory grows with the number of its lines. A :class:`Memo` keeps at most
+``size`` entries and forgets the least recently used one first.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Generic, Hashable, Optional, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Memo(Generic[K, V]):
+    """At most ``size`` entries (none when ``size`` is 0), least recently used forgotten first."""
+
+    __slots__ = ("size", "data", "hits", "misses")
+
+    def __init__(self, size: int):
+        self.size = size
+        self.data: OrderedDict[K, V] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: K) -> Optional[V]:
+        value = self.data.get(key)
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+            self.data.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> V:
+        """Remember ``value`` (and return it)."""
+        if self.size:
+            self.data[key] = value
+            if len(self.data) > self.size:
+                self.data.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self.data)

@@ -1,0 +1,53 @@
+"""Bounded memo tables: a long batch remembers a fixed amount, whatever its length."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from kineret_asp.batch import BatchWorker
+from kineret_asp.decision import builder
+from kineret_asp.memo import Memo
+from kineret_asp.versions import Chooser
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import cases as generator  # noqa: E402
+
+
+def test_the_least_recently_used_entry_is_forgotten_first():
+    memo: Memo[str, int] = Memo(2)
+    memo.put("a", 1)
+    memo.put("b", 2)
+    assert memo.get("a") == 1  # "a" is now the most recently used
+    memo.put("c", 3)
+    assert memo.get("b") is None and memo.get("a") == 1 and memo.get("c") == 3
+    assert len(memo) == 2 and memo.hits == 3 and memo.misses == 1
+
+
+def test_a_memo_of_size_zero_keeps_nothing():
+    memo: Memo[str, int] = Memo(0)
+    assert memo.put("a", 1) == 1
+    assert memo.get("a") is None and len(memo) == 0
+
+
+def test_every_table_a_batch_keeps_stays_within_its_size(tmp_path, monkeypatch):
+    """Decide more distinct cases than any table holds: none grows past its bound, and the bytes do not change."""
+    path = tmp_path / "cases.jsonl"
+    generator.write(600, str(path))
+    lines = list(enumerate(path.read_bytes().splitlines(), start=1))
+    chooser = Chooser.of(ROOT / "kb")
+    big = BatchWorker(chooser, "in", None, cache=10_000)
+    expected = "".join(big.decide(lines[i:i + 100])[0] for i in range(0, len(lines), 100))
+    small = BatchWorker(chooser, "in", None, cache=25)
+    small.answers.size = 15
+    small.encoder._texts.size = 10
+    built = builder(chooser.default())
+    monkeypatch.setattr(built, "_trees", Memo(20))  # the shared builder's tables, small for this test only
+    monkeypatch.setattr(built, "_evidence", Memo(30))
+    got = "".join(small.decide(lines[i:i + 100])[0] for i in range(0, len(lines), 100))
+    assert got == expected
+    assert len(small.cache) == 25 and len(small.answers) == 15 and len(small.encoder._texts) <= 10
+    assert len(built._trees) == 20 and len(built._evidence) == 30
+    assert len({json.loads(line)["decision"] for line in got.splitlines()}) > 1
