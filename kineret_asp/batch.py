@@ -383,19 +383,36 @@ def error_record(number: int, raw: Optional[bytes], message: str) -> str:
     return safe_json(_RECORD({"line": number, "id": _id_of(data), "error": message})) + "\n"
 
 
+BATCH_GC_THRESHOLD = (20_000, 20, 20)
+"""The collector's thresholds during a batch: a young generation of 20,000 objects instead of 700.
+
+Each case makes and drops thousands of short-lived objects with no cycles;
+collecting every 700 allocations walked them again and again. Measured in
+CPU seconds on 20,000 cases: 15-20 % more cases a second."""
+
+
+def batch_collector() -> tuple:
+    """Set the collector up for a batch and return the settings to restore.
+
+    The objects that exist now (the loaded KB, its programs and engines)
+    are left out of garbage collection (``gc.freeze``): the KB's syntax
+    trees are most of the live objects and never die, and the collector
+    walked them at every full collection (about a tenth of a batch's time).
+    """
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*BATCH_GC_THRESHOLD)
+    return before
+
+
 @contextmanager
 def frozen_heap() -> Iterator[None]:
-    """The objects that exist now (the loaded KB, its programs and engines) left out of garbage collection.
-
-    A batch makes and drops millions of small objects, and every so often
-    the collector walks all the live ones; the KB's syntax trees are most of
-    them and never die. Freezing them (``gc.freeze``) makes a batch about a
-    tenth faster; they are given back to the collector afterwards.
-    """
-    gc.freeze()
+    """:func:`batch_collector` for the time of a batch; the collector as it was afterwards."""
+    before = batch_collector()
     try:
         yield
     finally:
+        gc.set_threshold(*before)
         gc.unfreeze()
 
 
@@ -410,7 +427,7 @@ def _batch_server(kb: Any, source: str, time_limit: Optional[float], cache: int)
                 worker = state["worker"] = BatchWorker(kb if isinstance(kb, Chooser) else Chooser.of(kb), source, time_limit, cache)
                 for version in worker.chooser.versions():  # rewrite (or read from the cache) now, not within a chunk's deadline
                     worker.engine(version).program
-                gc.freeze()  # what is loaded lives as long as the worker (see frozen_heap)
+                batch_collector()  # what is loaded lives as long as the worker
             except KbError as exc:
                 return ("kb", [exc.summary_line()])
             except KineretError as exc:

@@ -51,3 +51,24 @@ def test_every_table_a_batch_keeps_stays_within_its_size(tmp_path, monkeypatch):
     assert len(small.cache) == 25 and len(small.answers) == 15 and len(small.encoder._texts) <= 10
     assert len(built._trees) == 20 and len(built._evidence) == 30
     assert len({json.loads(line)["decision"] for line in got.splitlines()}) > 1
+
+
+def test_a_batch_collects_garbage_less_often_and_gives_the_collector_back():
+    import gc
+    import io
+
+    from kineret_asp.batch import BATCH_GC_THRESHOLD, run_batch
+
+    class Sink(io.BytesIO):
+        seen: list = []
+
+        def write(self, data):  # type: ignore[override]
+            self.seen.append(gc.get_threshold())
+            return super().write(data)
+
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    sink = Sink()
+    run_batch(io.BytesIO(b'{"indication": "sjia"}\n'), sink, Chooser.of(ROOT / "kb"), "<gc>", time_limit=None)
+    assert sink.getvalue().count(b"\n") == 1
+    assert Sink.seen and set(Sink.seen) == {BATCH_GC_THRESHOLD} != {before}
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
