@@ -27,6 +27,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
@@ -82,6 +83,11 @@ class _Cache(Memo[tuple, str]):
 
     def put(self, key: tuple, value: str) -> str:  # type: ignore[override]
         return value if len(key) > MAX_CACHED_ATOMS else super().put(key, value)
+
+
+def id_text(value: Optional[str]) -> str:
+    """A case id as JSON text: the bytes of the batch's encoder for a string or None, without its dispatch (once a case)."""
+    return "null" if value is None else safe_json(encode_basestring(value))
 
 
 def _id_of(raw: Any) -> Optional[str]:
@@ -215,7 +221,7 @@ class BatchWorker:
             key = self._key(case, choice)
             rest = self.cache.get(key)
             if rest is not None:
-                texts[n] = f'{{"line": {n}, "id": {self.dumps(case.id)}, {rest}'
+                texts[n] = f'{{"line": {n}, "id": {id_text(case.id)}, {rest}'
             else:
                 misses.append((n, case, choice, key))
                 choices.setdefault(key, choice)
@@ -230,7 +236,7 @@ class BatchWorker:
             rest = self._decision_text(group[0][1], out, choices[key])
             self.cache.put(key, rest)
             for n, case in group:
-                texts[n] = f'{{"line": {n}, "id": {self.dumps(case.id)}, {rest}'
+                texts[n] = f'{{"line": {n}, "id": {id_text(case.id)}, {rest}'
         return "".join(texts[n] + "\n" for n, _ in parsed), errors
 
 

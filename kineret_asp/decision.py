@@ -320,6 +320,11 @@ class DecisionBuilder:
         self._evidence: Memo[tuple, tuple[tuple, Evidence]] = Memo(EVIDENCE_KEPT)
         self._provenance: dict[Optional[str], Any] = {}
 
+    def forget(self) -> None:
+        """Drop what was remembered between cases (as a new process starts), for fair measurements."""
+        for memo in (self._trees, self._blocking, self._evidence):
+            memo.data.clear()
+
     def id_order(self, cid: str) -> tuple:
         return (0, self.rank[cid], "") if cid in self.rank else (1, 0, cid)
 

@@ -72,3 +72,12 @@ def test_a_batch_collects_garbage_less_often_and_gives_the_collector_back():
     assert sink.getvalue().count(b"\n") == 1
     assert Sink.seen and set(Sink.seen) == {BATCH_GC_THRESHOLD} != {before}
     assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+
+
+def test_an_id_is_written_as_the_batch_encoder_writes_it():
+    """The short way to write a case id gives the bytes of the encoder every other field goes through."""
+    from kineret_asp.batch import id_text
+
+    worker = BatchWorker(Chooser.of(ROOT / "kb"), "in", None)
+    for value in (None, "", "c7", 'quote " and \\ backslash', "line\nbreak", "\u2028\x85 odd", "é ñ 漢字", "\x00\x1f", "\ud800"):
+        assert id_text(value) == worker.dumps(value)
