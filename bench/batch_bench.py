@@ -265,7 +265,7 @@ def main() -> None:
     print("ratios (wall; per CPU second in brackets: this machine is shared, CPU time is steadier)")
     for key, label in (("in_process", "in this process"), ("command", "`kineret-asp batch`")):
         ratio, cpu_ratio = med[key] / med["floor"], med[key + "_cpu"] / med["floor_cpu"]
-        row(f"batch 1 job / clingo floor, {label}", f"{ratio:.0%} ({cpu_ratio:.0%})", f">= {TARGET:.0%}", ok(ratio >= TARGET) + ("" if (ratio >= TARGET) == (cpu_ratio >= TARGET) else f" (CPU: {ok(cpu_ratio >= TARGET)})"))
+        row(f"batch 1 job / clingo floor, {label}", f"{ratio:.1%} ({cpu_ratio:.1%})", f">= {TARGET:.0%}", ok(ratio >= TARGET) + ("" if (ratio >= TARGET) == (cpu_ratio >= TARGET) else f" (CPU: {ok(cpu_ratio >= TARGET)})"))
     row("batch 1 job, no cache / clingo floor", f"{med['no_cache'] / med['floor']:.0%} ({med['no_cache_cpu'] / med['floor_cpu']:.0%})")
     row("batch 2 jobs / batch 1 job (commands)", f"{med['jobs2'] / med['command']:.2f}x")
     row("batch 1 job (this process) / per-case loop", f"{med['in_process'] / loop_rate:.0f}x")
