@@ -37,9 +37,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         edited = Path(tmp) / "kb"
         shutil.copytree(ROOT / "kb", edited)
-        table = edited / "tables" / "non_preferred_products.lp"
+        table = sorted(edited.glob("policies/*/*/tables/non_preferred_products.lp"))[-1]  # the latest version's table
         row_f = 'non_preferred_row(individual_family, "3.C", "3.C.F", xeljanz_family, "F. Xeljanz/XR [requires prior authorization]").'
-        table.write_text(table.read_text().replace(row_f, row_f + '\nnon_preferred_row(individual_family, "3.C", "3.C.G", kevzara, "G. Kevzara [requires prior authorization]").'))
+        text = table.read_text()
+        if row_f not in text:
+            raise SystemExit(f"{table}: the row this bench edits is not there any more; update the bench")
+        table.write_text(text.replace(row_f, row_f + '\nnon_preferred_row(individual_family, "3.C", "3.C.G", kevzara, "G. Kevzara [requires prior authorization]").'))
         commands = {
             "check": ["check"],
             "test": ["test"],
