@@ -415,6 +415,20 @@ def _substitute(value: Value, old: str, new: str) -> Value:
     return value
 
 
+def canonical(value: Any) -> str:
+    """A text for a value that is the same in every process: the items of a set sorted.
+
+    ``repr`` of a frozenset lists its items in hash order, which for strings
+    changes from one process to the next (PYTHONHASHSEED); ordering by it made
+    the grouping of options, and so the output, differ between runs.
+    """
+    if isinstance(value, (set, frozenset)):
+        return "{" + ", ".join(sorted(canonical(v) for v in value)) + "}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(canonical(v) for v in value) + ")"
+    return repr(value)
+
+
 def group_options(choices: Sequence[frozenset], kb: KnowledgeBase, case: Case, documentation: Documentation) -> list[Option]:
     """Expand representatives, merge options that differ in one item of a kind, and label."""
     classes = group_classes(kb)
@@ -448,7 +462,7 @@ def group_options(choices: Sequence[frozenset], kb: KnowledgeBase, case: Case, d
                 buckets.setdefault((opt - {group}, group[0]), []).append((opt, group))
         merged: set[frozenset] = set()
         result: set[frozenset] = set()
-        for key in sorted(buckets, key=lambda k: (len(k[0]), repr(sorted(map(repr, k[0]))), k[1])):
+        for key in sorted(buckets, key=lambda k: (len(k[0]), canonical(k[0]), k[1])):
             members = [(o, g) for o, g in buckets[key] if o not in merged]
             if len(members) < 2:
                 continue
