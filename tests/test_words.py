@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kineret_asp import load_kb
 
-from .conftest import FACTS, KB_DIR, ROOT, copy_kb
+from .conftest import FACTS, KB_DIR, copy_kb
+from .conftest import cli as run_cli
 
 KB = load_kb(KB_DIR)
 OLD_TITLE, OLD_DRUG = KB.vocabulary.title, KB.vocabulary.drug_name
@@ -71,7 +70,7 @@ def reworded(tmp_path_factory) -> Path:
 
 
 def cli(*args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "kineret_asp", *args], capture_output=True, text=True, cwd=ROOT)
+    out = run_cli(*args)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
