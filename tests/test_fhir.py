@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 
 import pytest
@@ -12,7 +11,7 @@ from kineret_asp import CaseError, KbError, evaluate, load_kb
 from kineret_asp.fhir import bundle_case, load_input, whole_months
 from kineret_asp.fhirmap import read_mapping
 
-from .conftest import FACTS, KB_DIR, ROOT
+from .conftest import FACTS, KB_DIR, cli
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # simple-icd-10-cm reads its data the old way
 
@@ -324,7 +323,7 @@ def test_a_bundle_and_its_json_twin_give_the_same_decision(path, kb):
 
 
 def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kineret_asp", *args], input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return cli(*args, input=stdin)
 
 
 def test_evaluate_accepts_a_bundle_and_shows_its_notes():

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from kineret_asp.jsonschema_export import json_schema
 from kineret_asp.verify import verify_kb
 
 from .conftest import KB_DIR, ROOT, VERSION, copy_kb, revise_source
+from .conftest import cli as run_cli
 
 GUIDE = ROOT / "docs" / "authoring.md"
 SECTION = "## Adding an input"
@@ -74,7 +74,7 @@ def stills(months=None, **more) -> dict:
 
 
 def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kineret_asp", *args], capture_output=True, text=True, cwd=cwd)
+    return run_cli(*args, cwd=cwd)
 
 
 def test_the_guide_makes_four_lp_edits_and_the_package_does_not_name_the_field(edited):

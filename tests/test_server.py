@@ -18,6 +18,7 @@ from kineret_asp import load_kb
 from kineret_asp.batch import BatchWorker
 
 from .conftest import FACTS, KB_DIR, ROOT
+from .conftest import cli as run_cli
 
 SLOW_CASE = {"indication": "rheumatoid_arthritis", "plan": "employer_group"}  # missing() takes about a second
 
@@ -72,7 +73,7 @@ def server() -> Iterator[Server]:
 
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kineret_asp", *args], input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return run_cli(*args, input=stdin)
 
 
 # --- routes -----------------------------------------------------------------------------

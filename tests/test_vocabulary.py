@@ -3,19 +3,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 from kineret_asp import evaluate, load_kb
 from kineret_asp.check import check_kb
 from kineret_asp.listing import field_vocabularies, render_listing, vocabularies
 
-from .conftest import KB_DIR, ROOT
+from .conftest import KB_DIR, cli
 
 KB = load_kb(KB_DIR)
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kineret_asp", "vocabulary", *args], capture_output=True, text=True, cwd=ROOT)
+    return cli("vocabulary", *args)
 
 
 def listing(kb=KB) -> dict[str, dict]:
