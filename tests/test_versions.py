@@ -97,7 +97,6 @@ def findings(root: Path) -> "Counter[str]":
 
 def test_new_version_copies_the_latest_version_and_closes_its_period(tmp_path):
     root = copy_tree(tmp_path / "kb")
-    before = findings(root)
     result = run("new-version", POLICY, "--effective", NEW, "--kb", str(root))
     assert result.exit_code == 0, result.output
     old, new = root / "policies" / POLICY / OLD, root / "policies" / POLICY / NEW
@@ -110,11 +109,21 @@ def test_new_version_copies_the_latest_version_and_closes_its_period(tmp_path):
     copied = sorted(p.relative_to(new).as_posix() for p in new.rglob("*") if p.is_file())
     assert copied == sorted(p.relative_to(old).as_posix() for p in old.rglob("*") if p.is_file())
     assert "cases/sjia/approved.json" in copied
-    # check, test and diff work on it at once: check finds in the new version what it finds in the old one, and
-    # that its policy text (still the old one's, until the author declares the new) takes effect on the old date
+    assert lines[-1].startswith(f"next: put the new policy's text in {root / 'policies' / POLICY / NEW / 'source'}/ and declare it at ")
+
+
+@pytest.mark.slow  # check on both versions, all 110 example cases, and a diff over the whole case space
+def test_check_test_and_diff_work_on_a_new_version_at_once(tmp_path):
+    root = copy_tree(tmp_path / "kb")
+    before = findings(root)
+    result = run("new-version", POLICY, "--effective", NEW, "--kb", str(root))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    # check finds in the new version what it finds in the old one, and that its policy
+    # text (still the old one's, until the author declares the new) takes effect on the old date
     text = f"{root / 'policies' / POLICY / OLD / 'policy.lp'}:22:1: error: the policy's text takes effect on {OLD}, but the version is in force from {NEW} (effective_from/1)"
     assert findings(root) == before + before + Counter({text: 1})
-    assert lines[-1].startswith(f"next: put the new policy's text in {root / 'policies' / POLICY / NEW / 'source'}/ and declare it at ")
+    assert lines[-1].startswith("next: ")
     assert run("test", "--kb", str(root)).output.splitlines()[-1] == "110 passed, 0 failed"
     assert run("diff", "--from", OLD, "--to", NEW, "--kb", str(root)).output.splitlines()[-1] == "no decision changes"
 
@@ -380,6 +389,7 @@ def test_test_runs_the_cases_of_an_installed_package(tmp_path):
 # --- diff and check across versions --------------------------------------------------
 
 
+@pytest.mark.slow  # a diff over the whole case space of two versions
 def test_diff_from_to_names_exactly_the_changed_classes(tree):
     result = run("diff", "--policy", POLICY, "--from", OLD, "--to", NEW, "--kb", str(tree), "--format", "json")
     assert result.exit_code == 0, result.output
@@ -408,6 +418,7 @@ def test_diff_names_an_unknown_version_in_one_line(tree):
     assert run("diff", "--from", OLD, "--kb", str(tree)).exit_code == 2
 
 
+@pytest.mark.slow  # every check of a three-version tree, and the command's
 def test_check_flags_an_introduced_overlap_and_a_gap(own_tree):
     old_policy = own_tree / "policies" / POLICY / OLD / "policy.lp"
     text = old_policy.read_text()
@@ -447,9 +458,17 @@ def add_policy(root: Path, pid: str, start: str, extra: str = "") -> Path:
     return folder
 
 
+@pytest.mark.slow  # every check of a three-version tree
+def test_check_reports_two_policies_claiming_the_same_request_once(own_tree):
+    add_policy(own_tree, "IP9999", "2025-03-01")
+    errors = [d for d in check_kb(own_tree).diagnostics if d.code == "versions"]
+    assert len(errors) == 1 and errors[0].file.endswith("IP9999/2025-03-01/policy.lp")
+    assert errors[0].message.startswith("IP9999 2025-03-01.. and IP0243 2025-01-01.. both claim kineret for indication ankylosing_spondylitis")
+
+
 def test_two_policies_claiming_the_same_request_need_a_way_to_choose(own_tree):
     folder = add_policy(own_tree, "IP9999", "2025-03-01")
-    errors = [d for d in check_kb(own_tree).diagnostics if d.code == "versions"]
+    errors = check_versions(load_tree(own_tree).versions)  # the checks across versions alone (check_kb runs them with every other)
     assert len(errors) == 1 and errors[0].file.endswith("IP9999/2025-03-01/policy.lp")
     assert errors[0].message.startswith("IP9999 2025-03-01.. and IP0243 2025-01-01.. both claim kineret for indication ankylosing_spondylitis")
     result = run("evaluate", "-", "--kb", str(own_tree), input=json.dumps(dated(SJIA, "2025-04-01")))
