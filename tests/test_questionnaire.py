@@ -61,6 +61,7 @@ def landscape(state: dict, declined: list, kb) -> tuple:
     return (result.decision.decision, sorted(tuple(sorted(_code(alts) for _, alts in option)) for option in _remaining(result, codes)))
 
 
+@pytest.mark.slow  # every answer of every question of a whole dialogue, each with what is missing after it
 def test_no_question_is_asked_whose_answer_cannot_change_the_outcome():
     """For every question of the dialogue, its answers lead to different decisions or different ways to approval."""
     kb = load_kb(KB_DIR)
