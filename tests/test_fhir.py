@@ -68,6 +68,7 @@ def read(*resources: dict):
 # --- the code tables -------------------------------------------------------------------
 
 
+@pytest.mark.slow  # loads the whole published ICD-10-CM tabular (about 3 s)
 def test_every_icd10cm_code_in_the_kb_is_a_code_of_the_published_tabular(kb):
     """Each ICD-10-CM row (code/5, code_text/5) is valid in the CMS tabular simple-icd-10-cm ships."""
     import simple_icd_10_cm as icd
@@ -151,6 +152,7 @@ def test_m04_8_naming_blau_syndrome_is_not_dira():
         read(condition("c", "M04.8", text="Blau syndrome"), order("c"))
 
 
+@pytest.mark.slow  # loads the whole published ICD-10-CM tabular (about 3 s)
 def test_every_m08_2_code_is_systemic_jia():
     import simple_icd_10_cm as icd
 

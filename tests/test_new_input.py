@@ -157,6 +157,7 @@ def test_verify_holds_and_explores_the_new_field(edited):
     assert any(r.name == "criteria_both_ways" for r in results)
 
 
+@pytest.mark.slow  # a diff over the case space
 def test_diff_names_the_still_s_disease_classes_only(edited):
     classes = diff(KB_DIR, edited).classes
     assert classes

@@ -39,6 +39,7 @@ def play(kb, wanted: dict, state: dict | None = None, limit: int = 12):
     raise AssertionError("the dialogue did not end")
 
 
+@pytest.mark.slow  # a whole dialogue, what is missing computed at each step; the fast lane keeps the Still's disease dialogue
 def test_a_rheumatoid_arthritis_dialogue_from_nothing_to_approval():
     kb = load_kb(KB_DIR)
     step, asked = play(kb, {"indication": "rheumatoid_arthritis", "plan": "employer_group"})

@@ -154,6 +154,7 @@ def dump_dom(page: Path, profile: Path) -> str:
     return out
 
 
+@pytest.mark.slow  # starts Chromium
 @pytest.mark.skipif(chromium() is None, reason="no Chromium on this machine: install it with .ci/install-browser (apt-get install chromium) to run the browser test")
 def test_chromium_renders_the_blocking_criteria_and_the_decision(tmp_path):
     path = tmp_path / "review.html"

@@ -169,6 +169,7 @@ def test_a_body_over_the_cap_is_413(server):
     assert response.status_code == 413 and "200000 bytes" in response.json()["errors"][0]
 
 
+@pytest.mark.slow  # a real server's signal handling and time limit (seconds each)
 def test_a_request_past_the_time_limit_is_504_and_the_server_goes_on():
     with running("--time-limit", "0.3") as s:
         started = time.monotonic()
@@ -208,6 +209,7 @@ def test_concurrent_batches_each_get_their_own_records(server):
         assert results[i] == expected_batch(lines), i
 
 
+@pytest.mark.slow  # a real server's signal handling and time limit (seconds each)
 def test_sigterm_lets_the_request_in_flight_finish_then_exits_cleanly():
     with running("--time-limit", "30") as s:
         answer: dict = {}

@@ -1,6 +1,7 @@
 """kineret-asp vocabulary: every key a case may use, with its words and the details the KB derives for it."""
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 
@@ -18,7 +19,19 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 def listing(kb=KB) -> dict[str, dict]:
+    """The command's JSON listing, by vocabulary (the packaged KB's is listed once: it never changes)."""
+    if kb is KB:
+        return json.loads(json.dumps(_packaged_listing()))  # a fresh copy each time
+    return _listing(kb)
+
+
+def _listing(kb) -> dict[str, dict]:
     return {x["name"]: x for x in json.loads(run("--format", "json", "--kb", str(kb.path)).stdout)["vocabularies"]}
+
+
+@functools.lru_cache(maxsize=1)
+def _packaged_listing() -> dict[str, dict]:
+    return _listing(KB)
 
 
 def details(name: str, key: str, kb=KB) -> dict[str, list[str]]:

@@ -127,6 +127,7 @@ def test_evaluate_prints_only_the_new_words(reworded):
     assert NEW_DRUG in results["continuation"][1]  # the criterion R's words name the drug
 
 
+@pytest.mark.slow  # the reworded KB's what-if and missing on every case; the fast lane keeps evaluate and missing's JSON
 def test_what_if_prints_only_the_new_words(reworded):
     text, data = outputs("what-if", reworded, ("--set", "beneficial_response=true"))["continuation"]
     assert "VERDICT-" in text and NEW_DRUG in text and NEW_DRUG in data
@@ -135,6 +136,7 @@ def test_what_if_prints_only_the_new_words(reworded):
         assert_none_of(old_words(), data, f"what-if --format json {name}")
 
 
+@pytest.mark.slow  # the reworded KB's what-if and missing on every case; the fast lane keeps evaluate and missing's JSON
 def test_missing_prints_only_the_new_words(reworded):
     results = outputs("missing", reworded)
     kinds_seen = set()
