@@ -79,12 +79,18 @@ def tree(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
-def own_tree(tmp_path) -> Path:
-    """A two-version tree a test may break."""
-    root = copy_tree(tmp_path / "kb")
+@pytest.fixture(scope="module")
+def two_versions(tmp_path_factory) -> Path:
+    """The two-version tree, made once per module, for tests to copy (never to change)."""
+    root = copy_tree(tmp_path_factory.mktemp("two-versions") / "kb")
     make_second_version(root)
     return root
+
+
+@pytest.fixture
+def own_tree(tmp_path, two_versions) -> Path:
+    """A two-version tree a test may break: a copy of the module's (new-version runs once, not per test)."""
+    return Path(shutil.copytree(two_versions, tmp_path / "kb"))
 
 
 # --- new-version --------------------------------------------------------------------
