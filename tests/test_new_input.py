@@ -86,6 +86,7 @@ def test_the_guide_makes_four_lp_edits_and_the_package_does_not_name_the_field(e
     assert FIELD not in load_kb(KB_DIR).schema.by_name and FIELD in load_kb(edited).schema.by_name
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s)
 def test_check_is_clean_with_the_new_input(edited):
     report = check_kb(edited)
     assert (report.errors, report.warnings) == (0, 0), [str(d) for d in report.diagnostics]

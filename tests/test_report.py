@@ -122,6 +122,7 @@ def test_a_drug_name_from_the_case_is_escaped_in_the_evidence(tmp_path):
     assert "MTX &amp; more tried): not counted: not a drug this policy names" in page
 
 
+@pytest.mark.slow  # a KB copy derived anew for one page
 def test_the_pages_words_come_from_the_kb(kb_copy):
     words = kb_copy.parent.parent.parent / "framework" / "words.lp"
     text = words.read_text()

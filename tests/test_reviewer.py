@@ -158,6 +158,7 @@ def test_verify_space_exercises_the_for_field(kb_copy):
     assert any("for" in e and "for" not in x for e, x in zip(b["medication_history"], a["medication_history"]))
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s)
 def test_check_reads_space_values_by_the_field_they_name(kb_copy):
     from kineret_asp.check import check_kb
 

@@ -193,6 +193,7 @@ def test_a_client_that_disconnects_mid_batch_leaves_the_server_serving(server):
     assert server.proc.poll() is None
 
 
+@pytest.mark.slow  # several batches at once against a real server
 def test_concurrent_batches_each_get_their_own_records(server):
     inputs = [batch_lines(220, seed) for seed in (1, 2, 3, 4)]
     results: dict[int, str] = {}
@@ -231,6 +232,7 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits_cleanly():
             httpx.get(s.url + "/health", timeout=2)
 
 
+@pytest.mark.slow  # starts a server of its own
 def test_a_token_file_refuses_every_other_request(tmp_path):
     token = tmp_path / "token"
     token.write_text("s3cret-token\n")

@@ -259,6 +259,7 @@ def test_every_waiver_names_a_reason_the_kb_gives(kb_copy):
     assert err.line == line and "literature" in err.message
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s); the fast lane keeps the changed byte and the paraphrase
 def test_a_waiver_quotes_the_text_verbatim(kb_copy):
     line = edit(kb_copy / "source_text.lp", 'source_waiver("Similar to other studies in this population, there was a significant placebo effect noted.", evidence).',
                 'source_waiver("Similar to other studies, there was a placebo effect.", evidence).')

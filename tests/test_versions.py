@@ -472,6 +472,7 @@ def test_check_reports_two_policies_claiming_the_same_request_once(own_tree):
     assert errors[0].message.startswith("IP9999 2025-03-01.. and IP0243 2025-01-01.. both claim kineret for indication ankylosing_spondylitis")
 
 
+@pytest.mark.slow  # a three-version tree decided several ways; the fast lane keeps the unknown-policy test
 def test_two_policies_claiming_the_same_request_need_a_way_to_choose(own_tree):
     folder = add_policy(own_tree, "IP9999", "2025-03-01")
     errors = check_versions(load_tree(own_tree).versions)  # the checks across versions alone (check_kb runs them with every other)

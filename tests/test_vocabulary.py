@@ -131,6 +131,7 @@ def test_the_listing_is_deterministic():
     assert run("--format", "json").stdout == run("--format", "json").stdout
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s)
 def test_a_new_drug_is_listed_with_its_details_after_a_kb_edit_only(kb_copy):
     table = kb_copy / "tables" / "appendix_drug_classes.lp"
     text = table.read_text()
