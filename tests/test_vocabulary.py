@@ -5,6 +5,8 @@ import functools
 import json
 import subprocess
 
+import pytest
+
 from kineret_asp import evaluate, load_kb
 from kineret_asp.check import check_kb
 from kineret_asp.listing import field_vocabularies, render_listing, vocabularies
