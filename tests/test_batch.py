@@ -200,7 +200,7 @@ def test_batch_and_evaluate_agree_on_generated_cases():
 
 
 def test_batch_and_evaluate_agree_on_100_generated_cases():
-    """The fast lane's twin of the 1,500-case comparison: the first 100 of another seed."""
+    """The fast lane's twin of the 1,500-case comparison: 100 cases of another seed."""
     cases = list(generator.generate(100, seed=98))
     for case, record in zip(cases, batch_evaluate(cases, KB_DIR)):
         assert record.decision.to_dict() == evaluate(case, KB_DIR).to_dict()
