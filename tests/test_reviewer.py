@@ -411,6 +411,7 @@ def rendered_phrases(case, kb):
         yield kind, words.parts(kind, group)
 
 
+@pytest.mark.slow  # every kind of documentation rendered for every grammar case
 def test_every_documentation_item_reads_as_a_phrase(kb):
     import re
 

@@ -320,6 +320,7 @@ def test_the_text_header_names_the_version_how_it_was_chosen_and_the_kb_folder(t
     assert lines[3] == f"SHA-256: rules {old.rules_sha256}, framework {old.framework_sha256}; kineret-asp 0.1.0"
 
 
+@pytest.mark.slow  # two fresh processes
 def test_the_same_case_with_the_same_kb_gives_the_same_bytes(tree, tmp_path):
     case = tmp_path / "case.json"
     case.write_text(json.dumps(dated(RA_ENBREL, "2025-02-01")))
@@ -345,6 +346,7 @@ def test_no_module_reads_the_clock_to_decide():
 # --- test: every version's example cases against that version ------------------------
 
 
+@pytest.mark.slow  # every example case of both versions; the fast lane keeps test finding the packaged cases
 def test_test_runs_every_versions_cases_against_that_version(tree, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # cases are found from the KB, not from the working folder
     data = json.loads(run("test", "--kb", str(tree), "--format", "json").output)
