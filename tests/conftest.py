@@ -35,8 +35,17 @@ VERSION = Path("policies") / "IP0243" / "2024-06-01"  # the version folder, with
 
 @pytest.fixture(scope="session", autouse=True)
 def _warm_kb() -> None:
-    """Every worker derives the packaged KB's programs once, before its first test (see _warm_packaged_kb)."""
-    _warm_packaged_kb()
+    """Every worker derives the packaged KB's programs once, before its first test.
+
+    Commands with a time limit run in a worker forked from the test process:
+    what the parent has already derived, every such worker starts with (about
+    0.3 s saved per command run on the packaged KB).
+    """
+    from kineret_asp.abduction import missing
+
+    example = FACTS / "sjia" / "approved.json"
+    evaluate(example, KB_DIR)
+    missing(example, KB_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +116,6 @@ def cli(*args: str, input: str | bytes | None = None, cwd: Path = ROOT, text: bo
 
     from kineret_asp.cli import main
 
-    _warm_packaged_kb()
     if isinstance(input, str) and not text:
         input = input.encode()
     before = os.getcwd()
@@ -120,21 +128,3 @@ def cli(*args: str, input: str | bytes | None = None, cwd: Path = ROOT, text: bo
         return subprocess.CompletedProcess(["kineret-asp", *args], result.exit_code, result.stdout, result.stderr)
     return subprocess.CompletedProcess(["kineret-asp", *args], result.exit_code, result.stdout_bytes, result.stderr_bytes)
 
-
-_WARM: list[bool] = []
-
-
-def _warm_packaged_kb() -> None:
-    """Derive the packaged KB's programs once in this process.
-
-    Commands with a time limit run in a worker forked from this process: what
-    the parent has already derived, every such worker starts with (about
-    0.3 s saved per command run on the packaged KB).
-    """
-    if not _WARM:
-        from kineret_asp.abduction import missing
-
-        example = FACTS / "sjia" / "approved.json"
-        evaluate(example, KB_DIR)
-        missing(example, KB_DIR)
-        _WARM.append(True)
