@@ -86,8 +86,10 @@ def random_case(rng: random.Random, kb) -> dict:
 def test_options_of_generated_cases_are_sound_and_minimal(kb):
     rng = random.Random(20240601)
     statuses = set()
+    # 30 seeded cases, every option of each checked through its first, last and 6 sampled
+    # expansions (with 20 a case, the test decided 29,000 changed cases in 30 s; with 8, 17 s)
     for _ in range(30):
-        statuses.add(check_sound_and_minimal(load_case(random_case(rng, kb), kb), kb, sample=20).status)
+        statuses.add(check_sound_and_minimal(load_case(random_case(rng, kb), kb), kb, sample=8).status)
     assert statuses == {"approved", "options", "no_option"}
 
 

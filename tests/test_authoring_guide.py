@@ -4,8 +4,6 @@ from __future__ import annotations
 import re
 import pytest
 import shutil
-import subprocess
-import sys
 
 from kineret_asp import evaluate
 from kineret_asp.casetests import run_case_tests
@@ -14,7 +12,7 @@ from kineret_asp.diff import diff
 from kineret_asp.knowledge import load_kb
 from kineret_asp.verify import verify_kb
 
-from .conftest import FACTS, KB_DIR, ROOT, copy_kb, revise_source
+from .conftest import FACTS, KB_DIR, ROOT, cli, copy_kb, revise_source
 
 ROW_F = 'non_preferred_row(individual_family, "3.C", "3.C.F", xeljanz_family, "F. Xeljanz/XR [requires prior authorization]").'
 
@@ -97,6 +95,7 @@ def shown_in(shown: list[str], actual: list[str]) -> bool:
     return True
 
 
+@pytest.mark.slow  # the guide's nine commands, verify and a diff over the case space among them
 def test_the_adding_an_input_section_runs_as_shown(tmp_path):
     from .test_new_input import apply_guide_edits, section
 
@@ -115,7 +114,7 @@ def test_the_adding_an_input_section_runs_as_shown(tmp_path):
             (work / words[1]).write_text("\n".join(shown) + "\n")
             continue
         args = [str(root) if w == "/tmp/kb-edit" else w for w in words[1:]]
-        out = subprocess.run([sys.executable, "-m", "kineret_asp", *args], capture_output=True, text=True, cwd=work)
+        out = cli(*args, cwd=work)
         assert out.returncode == 0, (command, out.stderr)
         stdout = out.stdout.replace(str(root), "/tmp/kb-edit")  # outputs name the KB folder: the guide shows it as written
         assert shown_in(shown, stdout.splitlines()), (command, shown, out.stdout)

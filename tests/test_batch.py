@@ -16,7 +16,7 @@ from kineret_asp.batch import BatchWorker, batch_evaluate, resume_point, run_bat
 from kineret_asp.casetests import discover
 from kineret_asp.cli import main
 
-from .conftest import FACTS, KB_DIR, ROOT, copy_kb
+from .conftest import FACTS, KB_DIR, ROOT, cli, copy_kb
 
 sys.path.insert(0, str(ROOT / "bench"))
 import cases as generator  # noqa: E402
@@ -47,15 +47,20 @@ def mixed_lines() -> list[str]:
 
 
 def run_cli(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
+    """``python -m kineret_asp``: for tests about processes (--jobs workers, per-case time limits)."""
     return subprocess.run([sys.executable, "-m", "kineret_asp", *args], cwd=ROOT, capture_output=True, input=input)
 
 
-@pytest.mark.slow
+def run_here(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
+    """The command in this process, for tests about what it writes and its exit code."""
+    return cli(*args, input=input, text=False)
+
+
 def test_one_record_per_line_in_order_with_line_and_id(tmp_path):
     lines = mixed_lines()
     src = write_lines(tmp_path / "in.jsonl", lines)
     out = tmp_path / "out.jsonl"
-    proc = run_cli("batch", str(src), "-o", str(out))
+    proc = run_here("batch", str(src), "-o", str(out))
     assert proc.returncode == 1, proc.stderr  # some lines are errors (--allow-errors accepts them)
     records = [json.loads(l) for l in out.read_text().splitlines()]
     assert len(records) == len(lines)
@@ -69,11 +74,10 @@ def test_one_record_per_line_in_order_with_line_and_id(tmp_path):
     assert sum("error" in r for r in records) == 5
 
 
-@pytest.mark.slow
 def test_error_records_carry_the_message_evaluate_prints(tmp_path):
     lines = mixed_lines()
     src = write_lines(tmp_path / "in.jsonl", lines)
-    records = [json.loads(l) for l in run_cli("batch", str(src)).stdout.splitlines()]
+    records = [json.loads(l) for l in run_here("batch", str(src)).stdout.splitlines()]
     errors = {r["line"]: r for r in records if "error" in r}
     for number, record in errors.items():
         single = tmp_path / "single.json"
@@ -105,23 +109,22 @@ def test_resume_after_an_interruption(tmp_path):
     src = tmp_path / "in.jsonl"
     generator.write(2500, str(src), seed=11)
     full = tmp_path / "full.jsonl"
-    assert run_cli("batch", str(src), "-o", str(full), "--quiet").returncode == 0
+    assert run_here("batch", str(src), "-o", str(full), "--quiet").returncode == 0
     expected = full.read_bytes()
     cut = expected.index(b"\n", len(expected) // 2) + 40  # inside a record: a half-written line
     partial = tmp_path / "partial.jsonl"
     partial.write_bytes(expected[:cut])
     assert resume_point(partial) == expected[:cut].count(b"\n")
     assert partial.read_bytes() == expected[: expected.rindex(b"\n", 0, cut) + 1]
-    proc = run_cli("batch", str(src), "-o", str(partial), "--resume")
+    proc = run_here("batch", str(src), "-o", str(partial), "--resume")
     assert proc.returncode == 0
     assert partial.read_bytes() == expected
     assert b"resumed after" in proc.stderr
 
 
-@pytest.mark.slow
 def test_resume_needs_an_output_file(tmp_path):
     src = write_lines(tmp_path / "in.jsonl", mixed_lines()[:2])
-    proc = run_cli("batch", str(src), "--resume")
+    proc = run_here("batch", str(src), "--resume")
     assert proc.returncode == 2 and proc.stderr.decode().count("\n") == 1
 
 
@@ -129,18 +132,17 @@ def test_resume_needs_an_output_file(tmp_path):
 def test_progress_bar_only_on_request_or_terminal(tmp_path):
     src = tmp_path / "in.jsonl"
     generator.write(1500, str(src), seed=3)
-    piped = run_cli("batch", str(src), "-o", str(tmp_path / "a.jsonl"))
+    piped = run_here("batch", str(src), "-o", str(tmp_path / "a.jsonl"))
     assert b"\r" not in piped.stderr and b"records (0 errors)" in piped.stderr
-    forced = run_cli("batch", str(src), "-o", str(tmp_path / "b.jsonl"), "--progress", "--chunk-size", "100")
+    forced = run_here("batch", str(src), "-o", str(tmp_path / "b.jsonl"), "--progress", "--chunk-size", "100")
     assert b"\rkineret-asp batch: " in forced.stderr and b"cases/s" in forced.stderr
-    quiet = run_cli("batch", str(src), "-o", str(tmp_path / "c.jsonl"), "--quiet", "--progress")
+    quiet = run_here("batch", str(src), "-o", str(tmp_path / "c.jsonl"), "--quiet", "--progress")
     assert quiet.stderr == b""
 
 
-@pytest.mark.slow
 def test_stdin_to_stdout(tmp_path):
     lines = mixed_lines()[:4]
-    proc = run_cli("batch", "-", input=("\n".join(lines) + "\n").encode())
+    proc = run_here("batch", "-", input=("\n".join(lines) + "\n").encode())
     records = [json.loads(l) for l in proc.stdout.splitlines()]
     assert len(records) == 4 and records[1]["error"].startswith("<stdin>:2: ")
 
@@ -197,6 +199,13 @@ def test_batch_and_evaluate_agree_on_generated_cases():
         assert record.decision.to_dict() == evaluate(case, KB_DIR).to_dict()
 
 
+def test_batch_and_evaluate_agree_on_100_generated_cases():
+    """The fast lane's twin of the 1,500-case comparison: 100 cases of another seed."""
+    cases = list(generator.generate(100, seed=98))
+    for case, record in zip(cases, batch_evaluate(cases, KB_DIR)):
+        assert record.decision.to_dict() == evaluate(case, KB_DIR).to_dict()
+
+
 @pytest.mark.slow
 def test_decision_cache_is_exact():
     kb = load_kb(KB_DIR)
@@ -228,7 +237,6 @@ def test_time_limit_gives_an_error_record(tmp_path):
     assert fast["decision"] == "approved"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("setup, words", [("missing", "KB folder does not exist"), ("broken", "policy.lp:2:1: error: syntax error"), ("file", "KB path is not a folder")])
 def test_bad_kb_exits_2_with_one_line(tmp_path, setup, words):
     src = write_lines(tmp_path / "in.jsonl", mixed_lines()[:2])
@@ -238,7 +246,7 @@ def test_bad_kb_exits_2_with_one_line(tmp_path, setup, words):
         (kb / "policy.lp").write_text("policy(")
     if setup == "file":
         kb.write_text("policy(\"IP0243\").")
-    proc = run_cli("batch", str(src), "--kb", str(kb))
+    proc = run_here("batch", str(src), "--kb", str(kb))
     assert proc.returncode == 2
     err = proc.stderr.decode()
     assert err.count("\n") == 1 and words in err and "Traceback" not in err
@@ -266,9 +274,8 @@ def test_unreadable_kb_file_exits_2(tmp_path, monkeypatch):
     assert result.exit_code == 2 and "policy.lp:0:0: error: file is not readable" in result.output
 
 
-@pytest.mark.slow
 def test_missing_input_file_exits_2(tmp_path):
-    proc = run_cli("batch", str(tmp_path / "nope.jsonl"))
+    proc = run_here("batch", str(tmp_path / "nope.jsonl"))
     assert proc.returncode == 2 and b"nope.jsonl" in proc.stderr
 
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from kineret_asp.cli import main
 
-from .conftest import FACTS, ROOT, copy_kb
+from .conftest import FACTS, ROOT, cli, copy_kb
 
 RA = str(FACTS / "ra" / "approved_employer_group.json")
 NO_PLAN = str(FACTS / "ra" / "no_plan.json")
@@ -64,11 +64,10 @@ def test_evaluate_accepts_lp_case_files():
     assert result.exit_code == 0 and "Decision: APPROVED" in result.output
 
 
-@pytest.mark.slow
 def test_bad_case_exits_2_with_one_line_and_no_traceback(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrl", "outcome": "failure"}]}')
-    proc = subprocess.run([sys.executable, "-m", "kineret_asp", "evaluate", str(bad)], capture_output=True, text=True, cwd=ROOT)
+    proc = cli("evaluate", str(bad))
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "medication_history[0].drug" in proc.stderr and "did you mean 'enbrel'?" in proc.stderr
@@ -82,11 +81,10 @@ def test_invalid_json_exits_2(tmp_path):
     assert "invalid JSON at line 1 column 2" in result.output
 
 
-@pytest.mark.slow
 def test_one_bad_file_among_good_ones_still_decides_the_good_ones(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("[]")
-    proc = subprocess.run([sys.executable, "-m", "kineret_asp", "evaluate", RA, str(bad)], capture_output=True, text=True, cwd=ROOT)
+    proc = cli("evaluate", RA, str(bad))
     assert proc.returncode == 2
     assert "Decision: APPROVED" in proc.stdout
     assert "expected a JSON object" in proc.stderr

@@ -33,7 +33,7 @@ def test_unchanged_copy_has_no_decision_changes(kb_copy):
     assert header == f"IP0243 2024-06-01.. ({KB_DIR / 'policies/IP0243/2024-06-01'}) -> IP0243 2024-06-01.. ({kb_copy})"  # which KBs were compared
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a diff over the case space (about 2 s); the fast lane keeps the broken-KB diff and the versions' diff errors
 def test_removing_enbrel_from_the_employer_group_table(kb_copy):
     replace_line(kb_copy / TABLE, 'non_preferred_row(employer_group, "3.C", "3.C.D", enbrel,', "")
     report = diff(KB_DIR, kb_copy)

@@ -25,7 +25,6 @@ def test_there_are_examples_for_every_path():
     assert ("continuation", "approved") in requests and ("continuation", "criteria_not_met") in requests
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("path", CASES, ids=[str(p.relative_to(FACTS)) for p in CASES])
 def test_example_case(path):
     case = load_case(path)

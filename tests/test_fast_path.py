@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from kineret_asp import _fast
 
 from .conftest import ROOT
@@ -21,6 +23,7 @@ def run_batch(lines: bytes, public: bool) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kineret_asp", "batch", "-", "--chunk-size", "97", "--quiet"], input=lines, capture_output=True, env=env, check=True)
 
 
+@pytest.mark.slow  # two batch processes of 600 cases; the fast lane keeps the encoder's and the answer key's byte checks
 def test_the_public_api_path_gives_the_same_bytes_on_hundreds_of_cases():
     cases = list(generate(600, seed=7))
     lines = "".join(json.dumps(c) + "\n" for c in cases).encode()

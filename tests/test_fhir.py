@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 
 import pytest
@@ -12,7 +11,7 @@ from kineret_asp import CaseError, KbError, evaluate, load_kb
 from kineret_asp.fhir import bundle_case, load_input, whole_months
 from kineret_asp.fhirmap import read_mapping
 
-from .conftest import FACTS, KB_DIR, ROOT
+from .conftest import FACTS, KB_DIR, cli
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # simple-icd-10-cm reads its data the old way
 
@@ -69,6 +68,7 @@ def read(*resources: dict):
 # --- the code tables -------------------------------------------------------------------
 
 
+@pytest.mark.slow  # loads the whole published ICD-10-CM tabular (about 3 s)
 def test_every_icd10cm_code_in_the_kb_is_a_code_of_the_published_tabular(kb):
     """Each ICD-10-CM row (code/5, code_text/5) is valid in the CMS tabular simple-icd-10-cm ships."""
     import simple_icd_10_cm as icd
@@ -152,6 +152,7 @@ def test_m04_8_naming_blau_syndrome_is_not_dira():
         read(condition("c", "M04.8", text="Blau syndrome"), order("c"))
 
 
+@pytest.mark.slow  # loads the whole published ICD-10-CM tabular (about 3 s)
 def test_every_m08_2_code_is_systemic_jia():
     import simple_icd_10_cm as icd
 
@@ -324,7 +325,7 @@ def test_a_bundle_and_its_json_twin_give_the_same_decision(path, kb):
 
 
 def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kineret_asp", *args], input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return cli(*args, input=stdin)
 
 
 def test_evaluate_accepts_a_bundle_and_shows_its_notes():

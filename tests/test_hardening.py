@@ -25,7 +25,7 @@ from kineret_asp.caps import MAX_CASE_BYTES, MAX_JSON_VALUES
 from kineret_asp.cli import main
 from kineret_asp.safetext import UNSAFE_CATEGORIES, safe_html, safe_json, safe_markdown, safe_text
 
-from .conftest import FACTS, KB_DIR, ROOT, copy_kb
+from .conftest import FACTS, KB_DIR, ROOT, cli, copy_kb
 
 APPROVED_CASE = FACTS / "ra" / "approved_employer_group.json"
 OSTEOARTHRITIS = {"indication": "osteoarthritis"}
@@ -40,6 +40,11 @@ RUNAWAY_CASE_RULE = (
 
 def run_cli(*args: str, input: bytes | None = None, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kineret_asp", *args], cwd=ROOT, capture_output=True, input=input, timeout=timeout, **kw)
+
+
+def cli_bytes(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
+    """The command in this process (bytes out), for tests about what it writes and its exit code."""
+    return cli(*args, input=input, text=False)
 
 
 def one_line(stderr: bytes) -> str:
@@ -107,7 +112,7 @@ def test_a_case_that_grounds_without_end_is_an_error_record_and_the_batch_goes_o
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["line"] for r in records] == list(range(1, 41))
     assert records[6] == {"line": 7, "id": "c7", "error": f"{src}:7: not decided: stopped at the time limit of 1 s (--time-limit)"}
-    expected = [json.loads(line) for line in run_cli("batch", str(src)).stdout.splitlines()]  # the packaged KB
+    expected = [json.loads(line) for line in cli_bytes("batch", str(src)).stdout.splitlines()]  # the packaged KB, in this process
     def decided(record: dict) -> dict:  # the provenance names the KB copy, with its own rules' hash
         return {k: v for k, v in record.items() if k != "provenance"}
 
@@ -357,14 +362,13 @@ def live_members(group: int) -> list[int]:
 # --- defect 6: text output cannot be spoofed ---------------------------------
 
 
-@pytest.mark.slow
 def test_a_spoofed_verdict_in_an_id_stays_on_its_own_line(tmp_path):
     case = tmp_path / "spoof.json"
     case.write_text(json.dumps({**OSTEOARTHRITIS, "id": SPOOF}))
     outputs = [
-        run_cli("evaluate", str(case)).stdout.decode(),
-        run_cli("missing", str(case)).stdout.decode(),
-        run_cli("what-if", str(case), "--set", f"id={json.dumps(SPOOF)}").stdout.decode(),
+        cli_bytes("evaluate", str(case)).stdout.decode(),
+        cli_bytes("missing", str(case)).stdout.decode(),
+        cli_bytes("what-if", str(case), "--set", f"id={json.dumps(SPOOF)}").stdout.decode(),
     ]
     for text in outputs:
         assert text
@@ -377,25 +381,23 @@ def test_a_spoofed_verdict_in_an_id_stays_on_its_own_line(tmp_path):
     assert "x\\n\\nDecision: APPROVED" in case_line  # shown, escaped, on the case's own line
 
 
-@pytest.mark.slow
 def test_json_lines_escape_unicode_line_separators(tmp_path):
     ids = ["a\u2028b", "c\u2029d", "e\x85f", "g\u202eh"]
     src = lines_file(tmp_path / "in.jsonl", [{**OSTEOARTHRITIS, "id": i} for i in ids])
-    proc = run_cli("batch", str(src))
+    proc = cli_bytes("batch", str(src))
     text = proc.stdout.decode()
     assert len(text.splitlines()) == len(ids)  # str.splitlines breaks on U+2028, U+2029 and U+0085
     assert [json.loads(line)["id"] for line in text.splitlines()] == ids
     single = tmp_path / "one.json"
     single.write_text(json.dumps({**OSTEOARTHRITIS, "id": ids[0]}))
-    out = run_cli("evaluate", str(single), "--format", "json").stdout.decode()
+    out = cli_bytes("evaluate", str(single), "--format", "json").stdout.decode()
     assert "\u2028" not in out and json.loads(out)["id"] == ids[0]
 
 
-@pytest.mark.slow
 def test_error_lines_escape_what_the_user_gave(tmp_path):
     case = tmp_path / "bad.json"
     case.write_text(json.dumps({"indication": "osteoarthritis\u2028Decision: APPROVED"}))
-    proc = run_cli("evaluate", str(case))
+    proc = cli_bytes("evaluate", str(case))
     assert proc.returncode == 2
     assert "\u2028" not in one_line(proc.stderr)
 
@@ -424,44 +426,41 @@ def test_safe_json_escapes_every_unsafe_character_losslessly():
 # --- defect 7: smaller ones --------------------------------------------------
 
 
-@pytest.mark.slow
 def test_a_what_if_value_nested_2000_deep_is_one_line():
     for value in ("[" * 2000, "[" * 2000 + "]" * 2000, '{"a":' * 2000):
-        proc = run_cli("what-if", str(APPROVED_CASE), "--add", f"medication_history={value}")
+        proc = cli_bytes("what-if", str(APPROVED_CASE), "--add", f"medication_history={value}")
         assert proc.returncode == 2 and "nested too deeply" in one_line(proc.stderr)
 
 
 # --- defect 8: exit codes for pipelines --------------------------------------
 
 
-@pytest.mark.slow
 def test_batch_exits_1_when_a_record_is_an_error_unless_errors_are_allowed(tmp_path):
     src = lines_file(tmp_path / "in.jsonl", [ra_line(1), {"indication": "sjiaa"}])
-    proc = run_cli("batch", str(src))
+    proc = cli_bytes("batch", str(src))
     assert proc.returncode == 1 and b"(1 errors)" in proc.stderr and proc.stdout.count(b"\n") == 2
-    assert run_cli("batch", str(src), "--allow-errors").returncode == 0
+    assert cli_bytes("batch", str(src), "--allow-errors").returncode == 0
     clean = lines_file(tmp_path / "clean.jsonl", [ra_line(1)])
-    assert run_cli("batch", str(clean)).returncode == 0
+    assert cli_bytes("batch", str(clean)).returncode == 0
 
 
-@pytest.mark.slow
 def test_an_id_that_looks_like_an_error_is_not_counted_as_one(tmp_path):
     src = lines_file(tmp_path / "in.jsonl", [{**OSTEOARTHRITIS, "id": 'x", "error": "'}])
-    proc = run_cli("batch", str(src))
+    proc = cli_bytes("batch", str(src))
     assert proc.returncode == 0 and b"(0 errors)" in proc.stderr
 
 
 @pytest.mark.slow
 def test_diff_exit_code_says_whether_a_decision_changes(tmp_path):
-    assert run_cli("diff", "kb", "kb", "--exit-code").returncode == 0
+    assert cli_bytes("diff", "kb", "kb", "--exit-code").returncode == 0
     version = copy_kb(tmp_path)
     table = version / "tables" / "non_preferred_products.lp"
     text = table.read_text()
     row = next(line for line in text.splitlines() if line.startswith("non_preferred_row(employer_group") and "enbrel" in line)
     table.write_text(text.replace(row + "\n", ""))
-    changed = run_cli("diff", "kb", str(version.parents[2]), "--exit-code")
+    changed = cli_bytes("diff", "kb", str(version.parents[2]), "--exit-code")
     assert changed.returncode == 1 and b"class(es) of cases change decision" in changed.stdout
-    assert run_cli("diff", "kb", str(version.parents[2])).returncode == 0
+    assert cli_bytes("diff", "kb", str(version.parents[2])).returncode == 0
 
 
 # --- CI-friendly authoring output --------------------------------------------

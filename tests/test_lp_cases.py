@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, cli
 
 STILLS = b"case_indication(stills_disease).\n"  # criteria not met: no rheumatologist
 
 
 def run(path: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kineret_asp", "evaluate", str(path), "--format", "json"], capture_output=True, timeout=timeout, cwd=ROOT)
+    """The command in this process, under a time limit of ``timeout`` seconds."""
+    return cli("evaluate", str(path), "--format", "json", "--time-limit", str(timeout), text=False)
 
 
 def refused(tmp_path: Path, data: bytes, line: int, *words: str, timeout: float = 60) -> str:

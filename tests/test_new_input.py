@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from kineret_asp.jsonschema_export import json_schema
 from kineret_asp.verify import verify_kb
 
 from .conftest import KB_DIR, ROOT, VERSION, copy_kb, revise_source
+from .conftest import cli as run_cli
 
 GUIDE = ROOT / "docs" / "authoring.md"
 SECTION = "## Adding an input"
@@ -74,7 +74,7 @@ def stills(months=None, **more) -> dict:
 
 
 def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kineret_asp", *args], capture_output=True, text=True, cwd=cwd)
+    return run_cli(*args, cwd=cwd)
 
 
 def test_the_guide_makes_four_lp_edits_and_the_package_does_not_name_the_field(edited):
@@ -86,6 +86,7 @@ def test_the_guide_makes_four_lp_edits_and_the_package_does_not_name_the_field(e
     assert FIELD not in load_kb(KB_DIR).schema.by_name and FIELD in load_kb(edited).schema.by_name
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s)
 def test_check_is_clean_with_the_new_input(edited):
     report = check_kb(edited)
     assert (report.errors, report.warnings) == (0, 0), [str(d) for d in report.diagnostics]
@@ -157,6 +158,7 @@ def test_verify_holds_and_explores_the_new_field(edited):
     assert any(r.name == "criteria_both_ways" for r in results)
 
 
+@pytest.mark.slow  # a diff over the case space
 def test_diff_names_the_still_s_disease_classes_only(edited):
     classes = diff(KB_DIR, edited).classes
     assert classes

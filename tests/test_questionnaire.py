@@ -39,6 +39,7 @@ def play(kb, wanted: dict, state: dict | None = None, limit: int = 12):
     raise AssertionError("the dialogue did not end")
 
 
+@pytest.mark.slow  # a whole dialogue, what is missing computed at each step; the fast lane keeps the Still's disease dialogue
 def test_a_rheumatoid_arthritis_dialogue_from_nothing_to_approval():
     kb = load_kb(KB_DIR)
     step, asked = play(kb, {"indication": "rheumatoid_arthritis", "plan": "employer_group"})
@@ -61,6 +62,7 @@ def landscape(state: dict, declined: list, kb) -> tuple:
     return (result.decision.decision, sorted(tuple(sorted(_code(alts) for _, alts in option)) for option in _remaining(result, codes)))
 
 
+@pytest.mark.slow  # every answer of every question of a whole dialogue, each with what is missing after it
 def test_no_question_is_asked_whose_answer_cannot_change_the_outcome():
     """For every question of the dialogue, its answers lead to different decisions or different ways to approval."""
     kb = load_kb(KB_DIR)

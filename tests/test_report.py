@@ -122,6 +122,7 @@ def test_a_drug_name_from_the_case_is_escaped_in_the_evidence(tmp_path):
     assert "MTX &amp; more tried): not counted: not a drug this policy names" in page
 
 
+@pytest.mark.slow  # a KB copy derived anew for one page
 def test_the_pages_words_come_from_the_kb(kb_copy):
     words = kb_copy.parent.parent.parent / "framework" / "words.lp"
     text = words.read_text()
@@ -154,6 +155,7 @@ def dump_dom(page: Path, profile: Path) -> str:
     return out
 
 
+@pytest.mark.slow  # starts Chromium
 @pytest.mark.skipif(chromium() is None, reason="no Chromium on this machine: install it with .ci/install-browser (apt-get install chromium) to run the browser test")
 def test_chromium_renders_the_blocking_criteria_and_the_decision(tmp_path):
     path = tmp_path / "review.html"

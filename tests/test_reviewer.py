@@ -158,6 +158,7 @@ def test_verify_space_exercises_the_for_field(kb_copy):
     assert any("for" in e and "for" not in x for e, x in zip(b["medication_history"], a["medication_history"]))
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s)
 def test_check_reads_space_values_by_the_field_they_name(kb_copy):
     from kineret_asp.check import check_kb
 
@@ -410,6 +411,7 @@ def rendered_phrases(case, kb):
         yield kind, words.parts(kind, group)
 
 
+@pytest.mark.slow  # every kind of documentation rendered for every grammar case
 def test_every_documentation_item_reads_as_a_phrase(kb):
     import re
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +17,7 @@ from kineret_asp.errors import CaseError
 from kineret_asp.jsonschema_export import NAMES, REFRESH, json_schema, relative_path, schema_text, stale_files, write_schemas
 from kineret_asp.schema import BOOLEAN, DATE, ENTRIES, INTEGER, KEY, LIST, NAME, OBJECT, TEXT
 
-from .conftest import FACTS, KB_DIR, ROOT
+from .conftest import FACTS, KB_DIR, ROOT, cli
 
 KB = load_kb(KB_DIR)
 SCHEMAS = ROOT / "schemas"
@@ -77,18 +75,18 @@ def test_each_schema_is_a_valid_draft_2020_12_schema_and_the_cli_prints_it(name)
     Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert KB.vocabulary.policy_id in schema["title"] and KB.vocabulary.effective_from in schema["$id"]
-    out = subprocess.run([sys.executable, "-m", "kineret_asp", "schema", name], capture_output=True, text=True, cwd=ROOT)
+    out = cli("schema", name)
     assert out.returncode == 0 and out.stdout == schema_text(KB, name)
     assert out.stdout == (SCHEMAS / relative_path(KB, name)).read_text()
 
 
 def test_the_schema_command_refuses_an_unknown_name():
-    out = subprocess.run([sys.executable, "-m", "kineret_asp", "schema", "decison"], capture_output=True, text=True, cwd=ROOT)
+    out = cli("schema", "decison")
     assert out.returncode == 2 and "did you mean 'decision'?" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_the_schema_command_writes_every_version(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "kineret_asp", "schema", "--write", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    out = cli("schema", "--write", str(tmp_path))
     assert out.returncode == 0
     assert stale_files(KB_DIR, tmp_path) == []
 
@@ -220,6 +218,7 @@ def test_the_decision_schema_is_the_kbs_words():
 # --- changes ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # every change for every example case
 def test_every_change_missing_proposes_is_valid():
     seen = 0
     for path in discover([FACTS]):
@@ -321,24 +320,48 @@ def mutated_cases(draw):
     return case
 
 
-@SETTINGS
-@given(case_strategy())
-def test_generated_cases_and_their_decisions_are_valid(case):
+def assert_case_and_decision_are_valid(case: dict) -> None:
     assert errors(CASE, case) == []
     decision = evaluate(case, KB).to_dict()
     assert errors(DECISION, decision) == []
     assert errors(RECORD, {"line": 1, **decision}) == []
 
 
-@SETTINGS
-@given(mutated_cases())
-def test_the_case_schema_and_the_validator_agree(case):
+# the fast lane decides 30 generated cases (a fixed seed: the same 30 each run); the slow lane 150
+@settings(SETTINGS, max_examples=30, derandomize=True, database=None)
+@given(case_strategy())
+def test_generated_cases_and_their_decisions_are_valid(case):
+    assert_case_and_decision_are_valid(case)
+
+
+@pytest.mark.slow
+@settings(SETTINGS, derandomize=True, database=None)
+@given(case_strategy())
+def test_150_generated_cases_and_their_decisions_are_valid(case):
+    assert_case_and_decision_are_valid(case)
+
+
+def assert_schema_and_validator_agree(case: dict) -> None:
     try:
         load_case(case, KB)
         accepted = True
     except CaseError:
         accepted = False
     assert accepted == (not errors(CASE, case)), case
+
+
+# the fast lane reads 40 mutated cases (a fixed seed: the same 40 each run); the slow lane 150
+@settings(SETTINGS, max_examples=40, derandomize=True, database=None)
+@given(mutated_cases())
+def test_the_case_schema_and_the_validator_agree(case):
+    assert_schema_and_validator_agree(case)
+
+
+@pytest.mark.slow
+@settings(SETTINGS, derandomize=True, database=None)
+@given(mutated_cases())
+def test_the_case_schema_and_the_validator_agree_on_150_mutated_cases(case):
+    assert_schema_and_validator_agree(case)
 
 
 def test_a_new_kb_key_reaches_the_schema(kb_copy):

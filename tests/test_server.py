@@ -18,6 +18,7 @@ from kineret_asp import load_kb
 from kineret_asp.batch import BatchWorker
 
 from .conftest import FACTS, KB_DIR, ROOT
+from .conftest import cli as run_cli
 
 SLOW_CASE = {"indication": "rheumatoid_arthritis", "plan": "employer_group"}  # missing() takes about a second
 
@@ -72,7 +73,7 @@ def server() -> Iterator[Server]:
 
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kineret_asp", *args], input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return run_cli(*args, input=stdin)
 
 
 # --- routes -----------------------------------------------------------------------------
@@ -168,6 +169,7 @@ def test_a_body_over_the_cap_is_413(server):
     assert response.status_code == 413 and "200000 bytes" in response.json()["errors"][0]
 
 
+@pytest.mark.slow  # a real server's signal handling and time limit (seconds each)
 def test_a_request_past_the_time_limit_is_504_and_the_server_goes_on():
     with running("--time-limit", "0.3") as s:
         started = time.monotonic()
@@ -191,6 +193,7 @@ def test_a_client_that_disconnects_mid_batch_leaves_the_server_serving(server):
     assert server.proc.poll() is None
 
 
+@pytest.mark.slow  # several batches at once against a real server
 def test_concurrent_batches_each_get_their_own_records(server):
     inputs = [batch_lines(220, seed) for seed in (1, 2, 3, 4)]
     results: dict[int, str] = {}
@@ -207,6 +210,7 @@ def test_concurrent_batches_each_get_their_own_records(server):
         assert results[i] == expected_batch(lines), i
 
 
+@pytest.mark.slow  # a real server's signal handling and time limit (seconds each)
 def test_sigterm_lets_the_request_in_flight_finish_then_exits_cleanly():
     with running("--time-limit", "30") as s:
         answer: dict = {}
@@ -228,6 +232,7 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits_cleanly():
             httpx.get(s.url + "/health", timeout=2)
 
 
+@pytest.mark.slow  # starts a server of its own
 def test_a_token_file_refuses_every_other_request(tmp_path):
     token = tmp_path / "token"
     token.write_text("s3cret-token\n")

@@ -68,12 +68,14 @@ def test_a_source_file_with_one_changed_byte_fails_the_hash_check(kb_copy):
     assert "SHA-256" in err.message and hashlib.sha256(bytes(data)).hexdigest() in err.message
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
 def test_a_missing_source_file_is_an_error(kb_copy):
     (kb_copy / "source" / SOURCE.name).unlink()
     (err,) = errors(kb_copy)
     assert err.file.endswith("policy.lp") and "cannot be read" in err.message
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
 def test_a_version_without_a_declared_source_warns_and_fails_strict(kb_copy):
     edit(kb_copy / "policy.lp", 'policy_source("source/', '% policy_source("source/')
     warnings = [d for d in errors(kb_copy, "warning") if d.code == "source"]
@@ -81,12 +83,14 @@ def test_a_version_without_a_declared_source_warns_and_fails_strict(kb_copy):
     assert any(d.code == "source" for d in errors(kb_copy, strict=True))
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
 def test_an_effective_date_other_than_the_versions_is_an_error(kb_copy):
     edit(kb_copy / "policy.lp", '"IP0243", "2024-06-01", "', '"IP0243", "2024-07-01", "')
     (err,) = errors(kb_copy)
     assert "2024-07-01" in err.message and "effective_from" in err.message
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
 def test_the_source_folder_is_never_loaded_as_rules(kb_copy):
     (kb_copy / "source" / "stray.lp").write_text("this is not clingo.\n")
     assert not any("source" in p.relative_to(kb_copy).parts for p in rule_files(kb_copy))
@@ -145,6 +149,7 @@ def test_a_sentence_broken_by_a_page_break_is_one_passage(analysis):
     assert p.text.endswith("methotrexate, cyclophosphamide, and azathioprine.") and p.label == "4"
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
 def test_a_section_the_text_lacks_is_an_error_at_its_declaration(kb_copy):
     line = edit(kb_copy / "source_text.lp", '"Authorization Duration", "Authorization Duration")', '"Authorization Duration", "Duration of Authorization")')
     errs = [d for d in errors(kb_copy) if d.code == "source"]
@@ -169,6 +174,7 @@ def test_a_paraphrased_criterion_text_is_an_error_naming_the_closest_passage(kb_
     assert '"a targeted synthetic DMARD for RA" (quoted) / "targeted synthetic DMARD for rheumatoid' in err.message
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
 def test_a_paraphrase_in_a_section_comment_is_an_error_at_the_quotation(kb_copy):
     target = kb_copy / "reauthorization.lp"
     line = edit(target, '% § Reauthorization Criteria - "AND beneficial response is demonstrated".', '% § Reauthorization Criteria - "AND a beneficial response is shown".')
@@ -182,12 +188,14 @@ def test_a_quotation_spanning_comment_lines_is_found(analysis):
     assert [p.text for p in c.passages] == ["Initial approval duration is up to 12 months.", "Reauthorization approval duration is up to 12 months."]
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
 def test_an_unclosed_quotation_mark_in_a_section_comment_is_an_error(kb_copy):
     line = edit(kb_copy / "criteria" / "5_sjia.lp", '% § 5 - "prescribed by, or in consultation with, a rheumatologist".', '% § 5 - "prescribed by, or in consultation with, a rheumatologist.')
     (err,) = errors(kb_copy)
     assert err.line == line and "not closed" in err.message
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
 def test_the_kbs_own_words_are_marked_and_not_checked(kb_copy):
     target = kb_copy / "criteria" / "3_rheumatoid_arthritis.lp"
     note = 'note_text(failure_too_short, "A csDMARD failure documented for less than 3 months does not show failure after 3 months.").'
@@ -226,12 +234,14 @@ def test_a_quotation_found_in_several_places_cites_those_its_header_names(analys
     assert [p.label for p in shared.passages] == ["1.B", "2.B", "3.B", "4", "5"]
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
 def test_a_quotation_in_several_places_its_header_does_not_name_is_an_error(kb_copy):
     line = edit(kb_copy / "criteria" / "5_sjia.lp", '% § 5 - "prescribed by, or in consultation with, a rheumatologist".', '% § Overview - "prescribed by, or in consultation with, a rheumatologist".')
     (err,) = errors(kb_copy)
     assert err.line == line and "found in" in err.message and "places" in err.message and "§ Overview" in err.message
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
 def test_a_framework_quotation_is_checked_too(kb_copy):
     framework = kb_copy.parents[2] / "framework" / "criteria.lp"
     line = edit(framework, '"Individual meets ALL of the following criteria"', '"Individual meets ALL of these criteria"')
@@ -242,12 +252,14 @@ def test_a_framework_quotation_is_checked_too(kb_copy):
 # --- waivers -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
 def test_every_waiver_names_a_reason_the_kb_gives(kb_copy):
     line = edit(kb_copy / "source_text.lp", "source_waiver(section(references), references).", "source_waiver(section(references), literature).")
     (err,) = errors(kb_copy)
     assert err.line == line and "literature" in err.message
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s); the fast lane keeps the changed byte and the paraphrase
 def test_a_waiver_quotes_the_text_verbatim(kb_copy):
     line = edit(kb_copy / "source_text.lp", 'source_waiver("Similar to other studies in this population, there was a significant placebo effect noted.", evidence).',
                 'source_waiver("Similar to other studies, there was a placebo effect.", evidence).')
@@ -255,6 +267,7 @@ def test_a_waiver_quotes_the_text_verbatim(kb_copy):
     assert err.line == line and "quotation not found" in err.message and "Similar to other studies in this population" in err.message
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
 def test_a_waiver_of_passages_rules_cite_is_a_warning(kb_copy):
     text = (kb_copy / "source_text.lp").read_text()
     (kb_copy / "source_text.lp").write_text(text + '\n% § Authorization Duration - waived for the test.\nsource_waiver("Initial approval duration is up to 12 months.", dosing).\n')
@@ -267,12 +280,14 @@ def test_every_passage_of_a_waived_range_is_waived(analysis):
     assert [analysis.status(p) for p in passages] == ["cited", "cited"] + ["waived"] * (len(passages) - 2)
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
 def test_the_declared_text_must_lie_in_the_source_folder(kb_copy):
     edit(kb_copy / "policy.lp", 'policy_source("source/IP0243-anakinra-2024-06-01.txt"', 'policy_source("../../../framework/words.lp"')
     (err,) = errors(kb_copy)
     assert err.file.endswith("policy.lp") and "source/ folder" in err.message
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
 def test_a_framework_quotation_may_quote_another_version_of_the_tree(kb_copy):
     """The framework is shared: its quotation of 2024-06-01's words still holds beside a version that rewords them."""
     import shutil

@@ -64,6 +64,7 @@ def test_trace_text_and_json(kb):
     assert run("trace", "--kb", str(KB_DIR), "--format", "json").output == run("trace", "--kb", str(KB_DIR), "--format", "json").output
 
 
+@pytest.mark.slow  # check --strict, trace and diff over the case space on KB copies; the fast lane keeps trace on the shipped KB and text_changes
 def test_removing_the_rule_that_cites_a_passage_makes_strict_fail_and_trace_list_it(kb_copy):
     path = kb_copy / "reauthorization.lp"
     text = path.read_text()
@@ -186,6 +187,7 @@ def test_the_literate_page_links_the_rules_of_3_A_i(kb):
     assert html == render_page(trace(kb))  # the same bytes every time
 
 
+@pytest.mark.slow  # starts Chromium
 @pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium on this machine (apt-get install chromium); the page's structure is tested without a browser above")
 def test_the_literate_page_renders_in_a_headless_browser(tmp_path, kb):
     page = tmp_path / "trace.html"
@@ -214,6 +216,7 @@ def test_an_unchanged_text_has_no_text_changes(kb):
     assert text_changes(kb, kb) == []
 
 
+@pytest.mark.slow  # check --strict, trace and diff over the case space on KB copies; the fast lane keeps trace on the shipped KB and text_changes
 def test_diff_lists_the_changed_passages_beside_the_decision_changes(kb_copy):
     """A new version moves 3.A.i from 3 to 6 months: diff names the changed sentence and the classes behind it."""
     revise_source(kb_copy, "Failure after 3 months to **ONE**", "Failure after 6 months to **ONE**")
@@ -239,6 +242,7 @@ def test_diff_lists_the_changed_passages_beside_the_decision_changes(kb_copy):
     assert "behind the decision changes: " + ", ".join(map(str, change["classes"])) in text
 
 
+@pytest.mark.slow  # check --strict, trace and diff over the case space on KB copies; the fast lane keeps trace on the shipped KB and text_changes
 def test_diff_of_a_kb_with_itself_prints_no_text_section(kb_copy):
     result = run("diff", str(KB_DIR), str(kb_copy))
     assert result.output.split("\n", 1)[1] == "no decision changes\n"  # after the line naming the two versions

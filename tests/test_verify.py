@@ -24,7 +24,6 @@ def by_name(results):
     return {r.name: r for r in results}
 
 
-@pytest.mark.slow
 def test_every_property_holds_for_the_packaged_kb():
     results = by_name(verify_kb(KB_DIR))
     assert set(results) == PROPERTIES

@@ -79,12 +79,18 @@ def tree(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
-def own_tree(tmp_path) -> Path:
-    """A two-version tree a test may break."""
-    root = copy_tree(tmp_path / "kb")
+@pytest.fixture(scope="module")
+def two_versions(tmp_path_factory) -> Path:
+    """The two-version tree, made once per module, for tests to copy (never to change)."""
+    root = copy_tree(tmp_path_factory.mktemp("two-versions") / "kb")
     make_second_version(root)
     return root
+
+
+@pytest.fixture
+def own_tree(tmp_path, two_versions) -> Path:
+    """A two-version tree a test may break: a copy of the module's (new-version runs once, not per test)."""
+    return Path(shutil.copytree(two_versions, tmp_path / "kb"))
 
 
 # --- new-version --------------------------------------------------------------------
@@ -97,7 +103,6 @@ def findings(root: Path) -> "Counter[str]":
 
 def test_new_version_copies_the_latest_version_and_closes_its_period(tmp_path):
     root = copy_tree(tmp_path / "kb")
-    before = findings(root)
     result = run("new-version", POLICY, "--effective", NEW, "--kb", str(root))
     assert result.exit_code == 0, result.output
     old, new = root / "policies" / POLICY / OLD, root / "policies" / POLICY / NEW
@@ -110,11 +115,21 @@ def test_new_version_copies_the_latest_version_and_closes_its_period(tmp_path):
     copied = sorted(p.relative_to(new).as_posix() for p in new.rglob("*") if p.is_file())
     assert copied == sorted(p.relative_to(old).as_posix() for p in old.rglob("*") if p.is_file())
     assert "cases/sjia/approved.json" in copied
-    # check, test and diff work on it at once: check finds in the new version what it finds in the old one, and
-    # that its policy text (still the old one's, until the author declares the new) takes effect on the old date
+    assert lines[-1].startswith(f"next: put the new policy's text in {root / 'policies' / POLICY / NEW / 'source'}/ and declare it at ")
+
+
+@pytest.mark.slow  # check on both versions, all 110 example cases, and a diff over the whole case space
+def test_check_test_and_diff_work_on_a_new_version_at_once(tmp_path):
+    root = copy_tree(tmp_path / "kb")
+    before = findings(root)
+    result = run("new-version", POLICY, "--effective", NEW, "--kb", str(root))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    # check finds in the new version what it finds in the old one, and that its policy
+    # text (still the old one's, until the author declares the new) takes effect on the old date
     text = f"{root / 'policies' / POLICY / OLD / 'policy.lp'}:22:1: error: the policy's text takes effect on {OLD}, but the version is in force from {NEW} (effective_from/1)"
     assert findings(root) == before + before + Counter({text: 1})
-    assert lines[-1].startswith(f"next: put the new policy's text in {root / 'policies' / POLICY / NEW / 'source'}/ and declare it at ")
+    assert lines[-1].startswith("next: ")
     assert run("test", "--kb", str(root)).output.splitlines()[-1] == "110 passed, 0 failed"
     assert run("diff", "--from", OLD, "--to", NEW, "--kb", str(root)).output.splitlines()[-1] == "no decision changes"
 
@@ -305,6 +320,7 @@ def test_the_text_header_names_the_version_how_it_was_chosen_and_the_kb_folder(t
     assert lines[3] == f"SHA-256: rules {old.rules_sha256}, framework {old.framework_sha256}; kineret-asp 0.1.0"
 
 
+@pytest.mark.slow  # two fresh processes
 def test_the_same_case_with_the_same_kb_gives_the_same_bytes(tree, tmp_path):
     case = tmp_path / "case.json"
     case.write_text(json.dumps(dated(RA_ENBREL, "2025-02-01")))
@@ -330,6 +346,7 @@ def test_no_module_reads_the_clock_to_decide():
 # --- test: every version's example cases against that version ------------------------
 
 
+@pytest.mark.slow  # every example case of both versions; the fast lane keeps test finding the packaged cases
 def test_test_runs_every_versions_cases_against_that_version(tree, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # cases are found from the KB, not from the working folder
     data = json.loads(run("test", "--kb", str(tree), "--format", "json").output)
@@ -380,6 +397,7 @@ def test_test_runs_the_cases_of_an_installed_package(tmp_path):
 # --- diff and check across versions --------------------------------------------------
 
 
+@pytest.mark.slow  # a diff over the whole case space of two versions
 def test_diff_from_to_names_exactly_the_changed_classes(tree):
     result = run("diff", "--policy", POLICY, "--from", OLD, "--to", NEW, "--kb", str(tree), "--format", "json")
     assert result.exit_code == 0, result.output
@@ -408,6 +426,7 @@ def test_diff_names_an_unknown_version_in_one_line(tree):
     assert run("diff", "--from", OLD, "--kb", str(tree)).exit_code == 2
 
 
+@pytest.mark.slow  # every check of a three-version tree, and the command's
 def test_check_flags_an_introduced_overlap_and_a_gap(own_tree):
     old_policy = own_tree / "policies" / POLICY / OLD / "policy.lp"
     text = old_policy.read_text()
@@ -447,9 +466,18 @@ def add_policy(root: Path, pid: str, start: str, extra: str = "") -> Path:
     return folder
 
 
+@pytest.mark.slow  # every check of a three-version tree
+def test_check_reports_two_policies_claiming_the_same_request_once(own_tree):
+    add_policy(own_tree, "IP9999", "2025-03-01")
+    errors = [d for d in check_kb(own_tree).diagnostics if d.code == "versions"]
+    assert len(errors) == 1 and errors[0].file.endswith("IP9999/2025-03-01/policy.lp")
+    assert errors[0].message.startswith("IP9999 2025-03-01.. and IP0243 2025-01-01.. both claim kineret for indication ankylosing_spondylitis")
+
+
+@pytest.mark.slow  # a three-version tree decided several ways; the fast lane keeps the unknown-policy test
 def test_two_policies_claiming_the_same_request_need_a_way_to_choose(own_tree):
     folder = add_policy(own_tree, "IP9999", "2025-03-01")
-    errors = [d for d in check_kb(own_tree).diagnostics if d.code == "versions"]
+    errors = check_versions(load_tree(own_tree).versions)  # the checks across versions alone (check_kb runs them with every other)
     assert len(errors) == 1 and errors[0].file.endswith("IP9999/2025-03-01/policy.lp")
     assert errors[0].message.startswith("IP9999 2025-03-01.. and IP0243 2025-01-01.. both claim kineret for indication ankylosing_spondylitis")
     result = run("evaluate", "-", "--kb", str(own_tree), input=json.dumps(dated(SJIA, "2025-04-01")))

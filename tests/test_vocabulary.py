@@ -1,25 +1,39 @@
 """kineret-asp vocabulary: every key a case may use, with its words and the details the KB derives for it."""
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
-import sys
+
+import pytest
 
 from kineret_asp import evaluate, load_kb
 from kineret_asp.check import check_kb
 from kineret_asp.listing import field_vocabularies, render_listing, vocabularies
 
-from .conftest import KB_DIR, ROOT
+from .conftest import KB_DIR, cli
 
 KB = load_kb(KB_DIR)
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kineret_asp", "vocabulary", *args], capture_output=True, text=True, cwd=ROOT)
+    return cli("vocabulary", *args)
 
 
 def listing(kb=KB) -> dict[str, dict]:
+    """The command's JSON listing, by vocabulary (the packaged KB's is listed once: it never changes)."""
+    if kb is KB:
+        return json.loads(json.dumps(_packaged_listing()))  # a fresh copy each time
+    return _listing(kb)
+
+
+def _listing(kb) -> dict[str, dict]:
     return {x["name"]: x for x in json.loads(run("--format", "json", "--kb", str(kb.path)).stdout)["vocabularies"]}
+
+
+@functools.lru_cache(maxsize=1)
+def _packaged_listing() -> dict[str, dict]:
+    return _listing(KB)
 
 
 def details(name: str, key: str, kb=KB) -> dict[str, list[str]]:
@@ -119,6 +133,7 @@ def test_the_listing_is_deterministic():
     assert run("--format", "json").stdout == run("--format", "json").stdout
 
 
+@pytest.mark.slow  # check on a KB copy (0.8 s)
 def test_a_new_drug_is_listed_with_its_details_after_a_kb_edit_only(kb_copy):
     table = kb_copy / "tables" / "appendix_drug_classes.lp"
     text = table.read_text()

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kineret_asp import load_kb
 
-from .conftest import FACTS, KB_DIR, ROOT, copy_kb
+from .conftest import FACTS, KB_DIR, copy_kb
+from .conftest import cli as run_cli
 
 KB = load_kb(KB_DIR)
 OLD_TITLE, OLD_DRUG = KB.vocabulary.title, KB.vocabulary.drug_name
@@ -71,7 +70,7 @@ def reworded(tmp_path_factory) -> Path:
 
 
 def cli(*args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "kineret_asp", *args], capture_output=True, text=True, cwd=ROOT)
+    out = run_cli(*args)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -95,6 +94,7 @@ def outputs(command: str, kb: Path, extra: tuple[str, ...] = ()) -> dict[str, tu
     return out
 
 
+@pytest.mark.slow  # missing on every case of the reworded KB; the fast lane keeps evaluate's words
 def test_the_json_output_is_the_value_the_command_line_prints(reworded):
     path = str(CASES["continuation"])
     assert cli("missing", path, "--kb", str(reworded), "--format", "json").strip() == outputs("missing", reworded)["continuation"][1]
@@ -128,6 +128,7 @@ def test_evaluate_prints_only_the_new_words(reworded):
     assert NEW_DRUG in results["continuation"][1]  # the criterion R's words name the drug
 
 
+@pytest.mark.slow  # the reworded KB's what-if and missing on every case; the fast lane keeps evaluate and missing's JSON
 def test_what_if_prints_only_the_new_words(reworded):
     text, data = outputs("what-if", reworded, ("--set", "beneficial_response=true"))["continuation"]
     assert "VERDICT-" in text and NEW_DRUG in text and NEW_DRUG in data
@@ -136,6 +137,7 @@ def test_what_if_prints_only_the_new_words(reworded):
         assert_none_of(old_words(), data, f"what-if --format json {name}")
 
 
+@pytest.mark.slow  # the reworded KB's what-if and missing on every case; the fast lane keeps evaluate and missing's JSON
 def test_missing_prints_only_the_new_words(reworded):
     results = outputs("missing", reworded)
     kinds_seen = set()
