@@ -25,6 +25,7 @@ is several times slower on this KB). Authors never see the extra argument.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence
@@ -318,6 +319,7 @@ class Compiled:
         self.inputs = frozenset(self.schema.input_signatures())
         self.base = [s.node for s in kb.part("base") if s.node.ast_type != ASTType.Program]
         self.shown = shown_signatures(self.base)
+        self._renamed_texts: dict[str, str] = {}
         if not self.shown:
             raise KbError([Diagnostic(kb.display_path(kb.path), 0, 0, "error", "the KB shows nothing: framework/decision.lp must #show the predicates a decision reads")])
 
@@ -534,7 +536,19 @@ class Compiled:
     # --- two versions side by side ---------------------------------------------------
 
     def renamed(self, parts: Sequence[str], prefix: str, keep: set[Signature]) -> list[str]:
-        """The given parts with every predicate but ``keep`` (the inputs) renamed with a prefix."""
+        """The given parts with every predicate but ``keep`` (the inputs) renamed with a prefix.
+
+        Renaming walks every rule through clingo's AST (about a second for
+        this KB), so the text is kept like the other derived programs: in
+        this process, and on disk under the KB's digest and the arguments.
+        """
+        key = hashlib.sha256(repr((tuple(parts), prefix, sorted(keep))).encode()).hexdigest()[:24]
+        text = self._renamed_texts.get(key)
+        if text is None:
+            text = self._renamed_texts[key] = self._cached(f"renamed-{key}", lambda: "\n".join(self._renamed(parts, prefix, keep)))
+        return [text]
+
+    def _renamed(self, parts: Sequence[str], prefix: str, keep: set[Signature]) -> list[str]:
         from clingox.ast import rename_symbolic_atoms
 
         lines = []
