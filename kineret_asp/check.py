@@ -39,7 +39,7 @@ from clingo.ast import ASTType
 
 from .errors import Diagnostic, KbError, did_you_mean
 from .knowledge import KnowledgeBase, parse_version, tree_root, version_folders
-from .program import Signature, atoms_in, dynamic_predicates, rule_atoms
+from .program import Signature, dynamic_predicates, rule_atoms
 from .schema import KEYED
 from .solving import MessageLog, new_control
 from .source import SOURCE_READS, check_sources, paragraph_ids
@@ -253,9 +253,10 @@ class _KeyKinds:
                 yield from _KeyKinds.terms(arg, prefix + (node.name, len(node.arguments), i))
 
     def atom_terms(self, stm: ast.AST) -> list[tuple[Position, ast.AST]]:
-        """(position, term) for every argument of every atom of a statement."""
+        """(position, term) for every argument of every atom of a rule (the walk check shares, :func:`rule_atoms`)."""
         found = []
-        for sig, sym in atoms_in([stm]):
+        defines, reads = rule_atoms(stm)
+        for sig, sym in [*defines, *reads]:
             if sym.ast_type == ASTType.Function:
                 args = sym.arguments
                 if len(args) == 1 and args[0].ast_type == ASTType.Pool and not sig[1] == 1:
