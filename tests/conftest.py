@@ -84,6 +84,16 @@ def kb_copy(tmp_path) -> Path:
     return copy_kb(tmp_path)
 
 
+def add_newmab(version: Path) -> None:
+    """A KB edit only: a new biologic, "Newmab", an interleukin-6 blocker with a rheumatoid-arthritis tick in Appendix Table 4."""
+    table = version / "tables" / "appendix_drug_classes.lp"
+    text = table.read_text()
+    text = text.replace("appendix_row(4, rituximab,      cd20_antibody,                   ra).", "appendix_row(4, rituximab,      cd20_antibody,                   ra).\nappendix_row(4, newmab,         il6_blocker,                     ra).")
+    text = text.replace('drug(rituximab, "Rituximab Intravenous Products").', 'drug(rituximab, "Rituximab Intravenous Products").\ndrug(newmab, "Newmab").')
+    assert "newmab" in text
+    table.write_text(text)
+
+
 def revise_source(version: Path, old: str, new: str) -> None:
     """Revise the policy's text in a KB copy (``old`` -> ``new``, once) and declare the new text's SHA-256.
 

@@ -7,7 +7,7 @@ from kineret_asp.check import check_kb
 
 import pytest
 
-from .conftest import revise_source
+from .conftest import add_newmab, revise_source
 
 
 def append(path, text: str) -> None:
@@ -17,11 +17,7 @@ def append(path, text: str) -> None:
 @pytest.mark.slow
 def test_a_new_biologic_is_known_to_cases_and_to_nc2(kb_copy):
     assert "newmab" not in load_kb(kb_copy).vocabulary.keys["drug"]
-    table = kb_copy / "tables" / "appendix_drug_classes.lp"
-    text = table.read_text()
-    text = text.replace("appendix_row(4, rituximab,      cd20_antibody,                   ra).", "appendix_row(4, rituximab,      cd20_antibody,                   ra).\nappendix_row(4, newmab,         il6_blocker,                     ra).")
-    text = text.replace('drug(rituximab, "Rituximab Intravenous Products").', 'drug(rituximab, "Rituximab Intravenous Products").\ndrug(newmab, "Newmab").')
-    table.write_text(text)
+    add_newmab(kb_copy)
     assert check_kb(kb_copy).errors == 0
     d = evaluate({"indication": "sjia", "prescriber_specialties": ["rheumatology"], "current_medications": ["newmab"]}, kb_copy)
     assert d.decision == "not_covered" and d.reasons[0].details == {"current_medications": ["newmab"]}

@@ -11,7 +11,7 @@ from kineret_asp import evaluate, load_kb
 from kineret_asp.check import check_kb
 from kineret_asp.listing import field_vocabularies, render_listing, vocabularies
 
-from .conftest import KB_DIR, cli
+from .conftest import KB_DIR, add_newmab, cli
 
 KB = load_kb(KB_DIR)
 
@@ -135,11 +135,7 @@ def test_the_listing_is_deterministic():
 
 @pytest.mark.slow  # check on a KB copy (0.8 s)
 def test_a_new_drug_is_listed_with_its_details_after_a_kb_edit_only(kb_copy):
-    table = kb_copy / "tables" / "appendix_drug_classes.lp"
-    text = table.read_text()
-    text = text.replace("appendix_row(4, rituximab,      cd20_antibody,                   ra).", "appendix_row(4, rituximab,      cd20_antibody,                   ra).\nappendix_row(4, newmab,         il6_blocker,                     ra).")
-    text = text.replace('drug(rituximab, "Rituximab Intravenous Products").', 'drug(rituximab, "Rituximab Intravenous Products").\ndrug(newmab, "Newmab").')
-    table.write_text(text)
+    add_newmab(kb_copy)
     assert check_kb(kb_copy).errors == 0
     kb = load_kb(kb_copy)
     d = details("drug", "newmab", kb)
