@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .errors import KineretError
 from .knowledge import Vocabulary
-from .memo import Memo
+from .memo import IdentityMemo, Memo
 from .safetext import dumps, safe_text
 from .schema import ENTRIES, LIST
 from .terms import Const, Value
@@ -242,17 +242,15 @@ class DecisionEncoder:
 
     def __init__(self, encode: Callable[[Any], str], size: int = TEXTS_KEPT):
         self._encode = encode
-        self._texts: Memo[int, tuple[Any, _Text]] = Memo(size)
+        self._texts = IdentityMemo(size)
 
     def shared(self, part: Any) -> _Text:
         """The JSON text of a shared part (a criteria tuple, a provenance), made once."""
-        hit = self._texts.get(id(part))
-        if hit is not None and hit[0] is part:
-            return hit[1]
+        hit = self._texts.recall(part)
+        if hit is not None:
+            return hit  # type: ignore[return-value]
         plain = part.to_dict() if hasattr(part, "to_dict") else [p.to_dict() for p in part]
-        text = _Text(self._encode(plain))
-        self._texts.put(id(part), (part, text))
-        return text
+        return self._texts.keep(part, _Text(self._encode(plain)))
 
     def fields(self, decision: Decision) -> dict:
         """The decision format's fields, the shared parts as their text (for :meth:`encode`)."""

@@ -45,3 +45,22 @@ class Memo(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self.data)
+
+
+class IdentityMemo(Memo[int, tuple]):
+    """Values by an object's identity, for objects that cannot be hashed by value (or cost too much to).
+
+    Each entry holds its object, so that the identity is not reused while
+    the entry lives; a lookup checks that the object found is the one asked
+    about.
+    """
+
+    __slots__ = ()
+
+    def recall(self, obj: object) -> Optional[object]:
+        hit = self.get(id(obj))
+        return hit[1] if hit is not None and hit[0] is obj else None
+
+    def keep(self, obj: object, value: V) -> V:
+        self.put(id(obj), (obj, value))
+        return value

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence
 import clingo.ast as ast
 from clingo.ast import ASTType
 
-from .memo import Memo
+from .memo import IdentityMemo
 
 if TYPE_CHECKING:  # pragma: no cover
     from .knowledge import KnowledgeBase
@@ -121,18 +121,18 @@ def rule_parts(rule: ast.AST) -> tuple[list[ast.AST], list[ast.AST]]:
     return defines, reads
 
 
-_RULE_ATOMS: Memo[int, tuple[ast.AST, tuple]] = Memo(50_000)
-"""rule_atoms by rule (its identity, the rule held so that the identity is not reused): check,
+_RULE_ATOMS = IdentityMemo(50_000)
+"""rule_atoms by rule (its identity): check,
 the compiler and the literate view walk the same loaded rules several times, through clingo's slow AST."""
 
 
 def rule_atoms(rule: ast.AST) -> tuple[list[tuple[Signature, ast.AST]], list[tuple[Signature, ast.AST]]]:
     """(signature, symbol node) of the atoms a rule defines, and of those it reads (do not change the lists)."""
-    hit = _RULE_ATOMS.get(id(rule))
-    if hit is not None and hit[0] is rule:
-        return hit[1]
+    hit = _RULE_ATOMS.recall(rule)
+    if hit is not None:
+        return hit  # type: ignore[return-value]
     defines, reads = rule_parts(rule)
-    return _RULE_ATOMS.put(id(rule), (rule, (atoms_in(defines), atoms_in(reads))))[1]
+    return _RULE_ATOMS.keep(rule, (atoms_in(defines), atoms_in(reads)))
 
 
 def rule_signatures(rule: ast.AST) -> tuple[set[Signature], set[Signature]]:

@@ -81,3 +81,15 @@ def test_an_id_is_written_as_the_batch_encoder_writes_it():
     worker = BatchWorker(Chooser.of(ROOT / "kb"), "in", None)
     for value in (None, "", "c7", 'quote " and \\ backslash', "line\nbreak", "\u2028\x85 odd", "é ñ 漢字", "\x00\x1f", "\ud800"):
         assert id_text(value) == worker.dumps(value)
+
+
+def test_an_identity_memo_answers_only_for_the_object_it_kept():
+    from kineret_asp.memo import IdentityMemo
+
+    memo = IdentityMemo(2)
+    first, second = ["a"], ["a"]  # equal, not the same object
+    assert memo.keep(first, 1) == 1
+    assert memo.recall(first) == 1 and memo.recall(second) is None
+    memo.keep(second, 2)
+    memo.keep(["c"], 3)  # the least recently used (first) is forgotten
+    assert memo.recall(first) is None and memo.recall(second) == 2 and len(memo) == 2
