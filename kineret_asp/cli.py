@@ -14,7 +14,6 @@ grounds without end cannot hang the command or fill the machine's memory.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import io
 import sys

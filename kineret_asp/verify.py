@@ -29,7 +29,7 @@ from .errors import Diagnostic, KbError, KineretError, SolveTimeout
 from .knowledge import KnowledgeBase, Statement, resolve_kb
 from .program import compiled
 from .solving import ground_program, models
-from .terms import SymbolDecoder, Value, display, to_value
+from .terms import SymbolDecoder, display, to_value
 
 
 def minimize_inputs(kb: KnowledgeBase, tagged: bool) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import shutil
 
 import pytest
 from click.testing import CliRunner

@@ -1,7 +1,7 @@
 """A policy change is a kb/ change only: new keys and criteria work without Python edits."""
 from __future__ import annotations
 
-from kineret_asp import CaseError, evaluate, load_case, load_kb
+from kineret_asp import evaluate, load_kb
 from kineret_asp.abduction import missing
 from kineret_asp.check import check_kb
 
