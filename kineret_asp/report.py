@@ -61,6 +61,20 @@ class _Page:
         v = self.vocab
         return self.word("report_title", policy=v.policy_id, title=v.title, drug=v.drug_name, effective=decision.effective_date)
 
+    def case_heading(self, decision: Decision) -> str:
+        return self.word("case_line", id=decision.id or self.vocab.word("no_id"), source=decision.source)
+
+    def verdict(self, decision: Decision) -> str:
+        return self.word("verdict_line", verdict=verdict(decision, self.vocab))
+
+    def route(self, decision: Decision) -> str:
+        return self.word("route_line", route=decision.route, text=self.vocab.route_texts.get(decision.route, decision.route))
+
+    def blocking(self, decision: Decision) -> list[tuple[str, str]]:
+        """The criteria that block approval, as (id, text), escaped."""
+        criteria = self.vocab.criteria
+        return [(self.esc(cid), self.esc(criteria[cid].text if cid in criteria else cid)) for cid in decision.blocking]
+
     def evidence_lines(self, decision: Decision, node: CriterionResult) -> list[str]:
         lines = [self.word("note_line", text=note) for note in node_notes(decision, node)]
         lines += [self.word("evidence_line", field=e.field, subject=e.subject, status=e.text) for e in node.evidence]
@@ -99,15 +113,14 @@ def render_markdown(items: Sequence[ReviewCase], kb: "KnowledgeBase") -> str:
     for item in items:
         d, case = item.decision, item.case
         w = page.word
-        out += [f"## {w('case_line', id=d.id or kb.vocabulary.word('no_id'), source=d.source)}", ""]
+        out += [f"## {page.case_heading(d)}", ""]
         facts = header_facts(kb.vocabulary, case, kb)
         if facts:
             out += [esc(facts), ""]
-        out += [f"### {w('decision_heading')}", "", f"**{w('verdict_line', verdict=verdict(d, kb.vocabulary))}**  ", w("route_line", route=d.route, text=kb.vocabulary.route_texts.get(d.route, d.route)), ""]
+        out += [f"### {w('decision_heading')}", "", f"**{page.verdict(d)}**  ", page.route(d), ""]
         out += [f"### {w('blocking_heading')}", ""]
-        criteria = kb.vocabulary.criteria
         if d.blocking:
-            out += [f"- **{esc(cid)}** {esc(criteria[cid].text if cid in criteria else cid)}" for cid in d.blocking]
+            out += [f"- **{cid}** {text}" for cid, text in page.blocking(d)]
         else:
             out.append(f"- {w('nothing_blocks')}")
         out.append("")
@@ -173,18 +186,17 @@ def render_html(items: Sequence[ReviewCase], kb: "KnowledgeBase") -> str:
         d, case = item.decision, item.case
         w = page.word
         out.append(f'<section class="case" id="case-{n}">')
-        out.append(f"<h2>{w('case_line', id=d.id or kb.vocabulary.word('no_id'), source=d.source)}</h2>")
+        out.append(f"<h2>{page.case_heading(d)}</h2>")
         facts = header_facts(kb.vocabulary, case, kb)
         if facts:
             out.append(f'<p class="facts">{esc(facts)}</p>')
         out.append(f"<h3>{w('decision_heading')}</h3>")
-        out.append(f'<p class="decision" data-decision="{esc(d.decision)}">{w("verdict_line", verdict=verdict(d, kb.vocabulary))}</p>')
-        out.append(f'<p class="route" data-route="{esc(d.route)}">{w("route_line", route=d.route, text=kb.vocabulary.route_texts.get(d.route, d.route))}</p>')
+        out.append(f'<p class="decision" data-decision="{esc(d.decision)}">{page.verdict(d)}</p>')
+        out.append(f'<p class="route" data-route="{esc(d.route)}">{page.route(d)}</p>')
         out.append(f"<h3>{w('blocking_heading')}</h3>")
-        criteria = kb.vocabulary.criteria
         out.append('<ul class="blocking">')
         if d.blocking:
-            out += [f'<li data-criterion="{esc(cid)}"><span class="id">{esc(cid)}</span> {esc(criteria[cid].text if cid in criteria else cid)}</li>' for cid in d.blocking]
+            out += [f'<li data-criterion="{cid}"><span class="id">{cid}</span> {text}</li>' for cid, text in page.blocking(d)]
         else:
             out.append(f"<li>{w('nothing_blocks')}</li>")
         out.append("</ul>")
