@@ -140,18 +140,20 @@ def diff_kbs(old: Any, new: Any, time_limit: float = 60.0) -> DiffReport:
     control.solve(on_model=lambda m: found.append(frozenset(decode(s) for s in m.symbols(shown=True))))
     classes = []
     literals = {decode(a.symbol): a.literal for a in control.symbolic_atoms.by_signature("class", 2)}
+    inputs = {a.symbol for name, arity in keep for a in control.symbolic_atoms.by_signature(name, arity)}
     control.configuration.solve.project = "no"
     control.configuration.solve.opt_mode = "opt"
     control.configuration.solve.models = "0"
     for found_class in found:
         assumptions = [lit if atom in found_class else -lit for atom, lit in literals.items()]
-        best: list[list] = []
+        best: list = []
         try:
             for model in models(control, time_limit, assumptions):  # each model is smaller: keep the last
-                best[:] = [[decode(s) for s in model.symbols(atoms=True) if (s.name, len(s.arguments)) in keep]]
+                best = model.symbols(atoms=True)  # read (through clingo's C API) only once the smallest is known
         except SolveTimeout:
             pass  # keep the smallest example found so far
-        classes.append(_describe(found_class, best[0] if best else [], new_kb, old_kb))
+        example = [decode(s) for s in best if s in inputs]
+        classes.append(_describe(found_class, example, new_kb, old_kb))
     classes.sort(key=lambda c: (c.sort_key(), c.old, c.new, c.old_months or 0, c.new_months or 0, [f["id"] for f in c.flipped]))
     return DiffReport(classes, time.perf_counter() - start)
 
