@@ -415,18 +415,30 @@ def _substitute(value: Value, old: str, new: str) -> Value:
     return value
 
 
-def canonical(value: Any) -> str:
+def canonical(value: Any, known: Optional[dict] = None) -> str:
     """A text for a value that is the same in every process: the items of a set sorted.
 
     ``repr`` of a frozenset lists its items in hash order, which for strings
     changes from one process to the next (PYTHONHASHSEED); ordering by it made
-    the grouping of options, and so the output, differ between runs.
+    the grouping of options, and so the output, differ between runs. ``known``
+    keeps the texts already made, by object identity (with the object, so its
+    id is not reused): the merging of options asks for the same groups again
+    and again. Not by equality, which would mix up a constant and the equal
+    string, whose texts differ.
     """
-    if isinstance(value, (set, frozenset)):
-        return "{" + ", ".join(sorted(canonical(v) for v in value)) + "}"
+    if not isinstance(value, (set, frozenset, tuple)):
+        return repr(value)
+    if known is None:
+        known = {}
+    seen = known.get(id(value))
+    if seen is not None:
+        return seen[1]
     if isinstance(value, tuple):
-        return "(" + ", ".join(canonical(v) for v in value) + ")"
-    return repr(value)
+        text = "(" + ", ".join(canonical(v, known) for v in value) + ")"
+    else:
+        text = "{" + ", ".join(sorted(canonical(v, known) for v in value)) + "}"
+    known[id(value)] = (value, text)
+    return text
 
 
 def group_options(choices: Sequence[frozenset], kb: KnowledgeBase, case: Case, documentation: Documentation) -> list[Option]:
@@ -455,6 +467,7 @@ def group_options(choices: Sequence[frozenset], kb: KnowledgeBase, case: Case, d
 
     # an option is a frozenset of groups; a group is (kind, frozenset of items)
     options = {frozenset((item_kind(i), expand(i)) for i in choice) for choice in choices}
+    texts: dict = {}
     while True:
         buckets: dict[tuple, list[tuple[frozenset, tuple]]] = {}
         for opt in options:
@@ -462,7 +475,7 @@ def group_options(choices: Sequence[frozenset], kb: KnowledgeBase, case: Case, d
                 buckets.setdefault((opt - {group}, group[0]), []).append((opt, group))
         merged: set[frozenset] = set()
         result: set[frozenset] = set()
-        for key in sorted(buckets, key=lambda k: (len(k[0]), canonical(k[0]), k[1])):
+        for key in sorted(buckets, key=lambda k: (len(k[0]), canonical(k[0], texts), k[1])):
             members = [(o, g) for o, g in buckets[key] if o not in merged]
             if len(members) < 2:
                 continue
