@@ -466,7 +466,15 @@ def group_options(choices: Sequence[frozenset], kb: KnowledgeBase, case: Case, d
         return frozenset([item])
 
     # an option is a frozenset of groups; a group is (kind, frozenset of items)
-    options = {frozenset((item_kind(i), expand(i)) for i in choice) for choice in choices}
+    groups: dict[int, tuple] = {}  # id(item) -> (item, its group): the same items recur in thousands of choices
+
+    def group_of(item: Value) -> tuple:
+        known = groups.get(id(item))
+        if known is None:
+            known = groups[id(item)] = (item, (item_kind(item), expand(item)))
+        return known[1]
+
+    options = {frozenset(group_of(i) for i in choice) for choice in choices}
     texts: dict = {}
     while True:
         buckets: dict[tuple, list[tuple[frozenset, tuple]]] = {}
@@ -475,7 +483,9 @@ def group_options(choices: Sequence[frozenset], kb: KnowledgeBase, case: Case, d
                 buckets.setdefault((opt - {group}, group[0]), []).append((opt, group))
         merged: set[frozenset] = set()
         result: set[frozenset] = set()
-        for key in sorted(buckets, key=lambda k: (len(k[0]), canonical(k[0], texts), k[1])):
+        # a bucket of one option merges nothing: only the others need an order
+        shared = [key for key, members in buckets.items() if len(members) > 1]
+        for key in sorted(shared, key=lambda k: (len(k[0]), canonical(k[0], texts), k[1])):
             members = [(o, g) for o, g in buckets[key] if o not in merged]
             if len(members) < 2:
                 continue
