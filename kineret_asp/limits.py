@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import select
 import signal
 import sys
 import time
@@ -107,15 +108,31 @@ class Outcome:
         return self.status == OK
 
 
+_PRCTL: list = []
+
+
+def _prctl() -> Any:
+    """Linux's prctl, looked up once in the caller (not in every new worker: loading ctypes costs milliseconds)."""
+    if not _PRCTL:
+        found = None
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                found = ctypes.CDLL(None, use_errno=True).prctl
+            except Exception:  # noqa: BLE001 - best effort: the pipe's EOF ends the worker too
+                found = None
+        _PRCTL.append(found)
+    return _PRCTL[0]
+
+
 def _die_with_parent() -> None:
     """Ask Linux to kill this process when its parent dies (no orphan keeps working)."""
-    if not sys.platform.startswith("linux"):
+    prctl = _prctl()
+    if prctl is None:
         return
     try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except Exception:  # noqa: BLE001 - best effort: the pipe's EOF ends the worker too
         pass
 
@@ -182,6 +199,7 @@ class Worker:
                 stream.flush()  # what the caller wrote is not written twice
             except (OSError, ValueError):
                 pass
+        _prctl()
         self.pid = os.fork()
         if self.pid == 0:
             _serve(serve, child, self.conn, limits.memory_mb, parent_pid)
@@ -266,10 +284,27 @@ class Worker:
             self.conn.close()
         except OSError:
             pass
-        ends = time.monotonic() + 1.0
+        self._wait_exit(1.0)
+        self.stop()
+
+    def _wait_exit(self, seconds: float) -> None:
+        """Wait at most ``seconds`` for the worker to end: woken by its end where Linux can (a pidfd), else by polling."""
+        if self._reap(block=False):
+            return
+        try:
+            fd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            fd = None
+        if fd is not None:
+            try:
+                select.select([fd], [], [], seconds)
+            finally:
+                os.close(fd)
+            self._reap(block=False)
+            return
+        ends = time.monotonic() + seconds
         while time.monotonic() < ends and not self._reap(block=False):
             time.sleep(0.005)
-        self.stop()
 
 
 def run_limited(func: Callable[[], Any], limits: Limits, allowance: float = 0.0) -> Outcome:
