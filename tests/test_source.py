@@ -97,6 +97,20 @@ def test_the_source_folder_is_never_loaded_as_rules(kb_copy):
     assert check_kb(kb_copy).errors == 0
 
 
+def test_rule_files_are_the_lp_files_outside_cases_and_source_in_path_order(tmp_path):
+    (tmp_path / "b" / "c").mkdir(parents=True)
+    for name in ("z.lp", "a.lp", "b/c/x.lp", "b/y.lp", "b/notes.txt", "cases/case.lp", "source/text.lp", "b/cases/deep.lp"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("p.\n")
+    (tmp_path / "folder.lp").mkdir()  # a folder named like a rule file is no rule file
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-linked"
+    elsewhere.mkdir()
+    (elsewhere / "linked.lp").write_text("p.\n")
+    (tmp_path / "link").symlink_to(elsewhere, target_is_directory=True)  # links to folders are not followed
+    assert [p.relative_to(tmp_path).as_posix() for p in rule_files(tmp_path)] == ["a.lp", "b/c/x.lp", "b/y.lp", "z.lp"]
+    assert rule_files(tmp_path / "missing") == []
+
+
 def test_the_source_ships_with_the_package():
     """pyproject's package data takes every .txt under kb/ (the source folder included)."""
     text = (KB_DIR.parent / "pyproject.toml").read_text()
