@@ -28,6 +28,9 @@ from .terms import Const, FactWriter, SymbolDecoder
 
 SIZE_CLASSES = (1, 2, 3, 4, 6, 8)
 MAX_EXTRA_VALUES = 200  # values outside the vocabularies (months, genes) kept in the domains
+NUMBER_BLOCK = 12
+"""A number outside a domain widens it by its whole block of 12 (months 37 brings 36..47): cases
+bring nearby numbers one after another, and each widening grounds every size class again."""
 
 Position = tuple[str, int]  # (input predicate, argument index)
 
@@ -117,7 +120,9 @@ class ResidentEngine:
             for i, value in enumerate(atom[1:]):
                 pos = (atom[0], i)
                 if pos in self.open_positions and not isinstance(value, Const) and value not in self.extra[pos]:
-                    new.setdefault(pos, set()).add(value)
+                    new.setdefault(pos, set()).update(self._block(self.open_positions[pos], value))
+        for pos in new:
+            new[pos] -= set(self.extra[pos])
         if not new:
             return True
         if sum(len(v) for v in self.extra.values()) + sum(len(v) for v in new.values()) > MAX_EXTRA_VALUES + sum(len(initial_values(k)) for k in self.open_positions.values()):
@@ -127,6 +132,16 @@ class ResidentEngine:
         self._sized.clear()
         self.rebuilds += 1
         return True
+
+    @staticmethod
+    def _block(kind, value) -> list:
+        """The values a new value brings into its domain: for a whole number, its block within the kind's bounds."""
+        if kind.name != INTEGER or not isinstance(value, int):
+            return [value]
+        start = value - value % NUMBER_BLOCK
+        low = kind.minimum if kind.minimum is not None else start
+        high = kind.maximum if kind.maximum is not None else start + NUMBER_BLOCK - 1
+        return [v for v in range(start, start + NUMBER_BLOCK) if low <= v <= high] or [value]
 
     def run_one(self, atoms: Sequence[tuple]) -> "Output | CaseFailure":
         """Decide one case given as input atoms."""

@@ -55,3 +55,11 @@ def test_new_months_and_genes_widen_the_domains():
     assert resident.rebuilds == 2 and resident.fallbacks == 0
     extra = {v for values in resident.extra.values() for v in values}
     assert 999 in extra and "TNFRSF1A" in extra
+
+
+def test_nearby_new_months_widen_the_domain_once():
+    kb, chunk, resident = engines()
+    for months in (37, 40, 43, 47):  # one block of 12 past the months declared at first (0..36)
+        case = load_case({"indication": "rheumatoid_arthritis", "plan": "employer_group", "prescriber_specialties": ["rheumatology"], "medication_history": [{"drug": "methotrexate", "outcome": "failure", "months": months}, {"drug": "cimzia", "outcome": "failure"}, {"drug": "rinvoq", "outcome": "failure"}]}, kb)
+        assert same(resident.run_one(case.atoms()), chunk.run([case.atoms()])[0])
+    assert resident.rebuilds == 1 and resident.fallbacks == 0
