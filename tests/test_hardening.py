@@ -31,6 +31,8 @@ APPROVED_CASE = FACTS / "ra" / "approved_employer_group.json"
 OSTEOARTHRITIS = {"indication": "osteoarthritis"}
 SPOOF = "x\n\nDecision: APPROVED for up to 12 months\nRoute: auto_approve (approved automatically)\n"
 RUNAWAY_KB_RULE = "% § test: a rule that grounds without end\np(X) :- X = 1..100000000.\n"
+LIMIT = "0.5"
+"""The time limit the limit tests set: any limit must hold; a short one keeps the suite quick."""
 RUNAWAY_CASE_RULE = (
     "% § test: a rule that grounds without end for one case only (months 1200)\n"
     "runaway(X) :- case_history_months(_, 1200), X = 1..100000000.\n"
@@ -76,10 +78,10 @@ def test_time_limit_bounds_a_kb_that_grounds_without_end(tmp_path):
     kb = kb_with(tmp_path, RUNAWAY_KB_RULE)
     for command in (["evaluate", str(APPROVED_CASE)], ["missing", str(APPROVED_CASE)], ["what-if", str(APPROVED_CASE), "--set", "plan=null"], ["verify"]):
         began = time.monotonic()
-        proc = run_cli(*command, "--kb", str(kb), "--time-limit", "1")
-        assert time.monotonic() - began < 1 + 5
+        proc = run_cli(*command, "--kb", str(kb), "--time-limit", LIMIT)
+        assert time.monotonic() - began < float(LIMIT) + 5
         assert proc.returncode == 3
-        assert "the time limit of 1 s (--time-limit)" in one_line(proc.stderr)
+        assert f"the time limit of {LIMIT} s (--time-limit)" in one_line(proc.stderr)
 
 
 @pytest.mark.slow
@@ -94,9 +96,9 @@ def test_batch_ends_within_the_limit_when_the_kb_grounds_without_end(tmp_path):
     kb = kb_with(tmp_path, RUNAWAY_KB_RULE)
     src = lines_file(tmp_path / "in.jsonl", [ra_line(1)])
     began = time.monotonic()
-    proc = run_cli("batch", str(src), "--kb", str(kb), "--time-limit", "1")
-    assert time.monotonic() - began < 1 + 5 + 3
-    assert proc.returncode == 3 and "time limit of 1 s" in one_line(proc.stderr)
+    proc = run_cli("batch", str(src), "--kb", str(kb), "--time-limit", LIMIT)
+    assert time.monotonic() - began < float(LIMIT) + 5 + 3
+    assert proc.returncode == 3 and f"time limit of {LIMIT} s" in one_line(proc.stderr)
 
 
 @pytest.mark.slow
@@ -107,11 +109,11 @@ def test_a_case_that_grounds_without_end_is_an_error_record_and_the_batch_goes_o
     cases[6] = ra_line(7, months=1200)
     src = lines_file(tmp_path / "in.jsonl", cases)
     began = time.monotonic()
-    proc = run_cli("batch", str(src), "--kb", str(kb), "--time-limit", "1", "--jobs", jobs, "--chunk-size", "16")
+    proc = run_cli("batch", str(src), "--kb", str(kb), "--time-limit", LIMIT, "--jobs", jobs, "--chunk-size", "16")
     assert time.monotonic() - began < 30
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["line"] for r in records] == list(range(1, 41))
-    assert records[6] == {"line": 7, "id": "c7", "error": f"{src}:7: not decided: stopped at the time limit of 1 s (--time-limit)"}
+    assert records[6] == {"line": 7, "id": "c7", "error": f"{src}:7: not decided: stopped at the time limit of {LIMIT} s (--time-limit)"}
     expected = [json.loads(line) for line in cli_bytes("batch", str(src)).stdout.splitlines()]  # the packaged KB, in this process
     def decided(record: dict) -> dict:  # the provenance names the KB copy, with its own rules' hash
         return {k: v for k, v in record.items() if k != "provenance"}
@@ -149,9 +151,9 @@ def test_evaluate_with_a_time_limit_stops_a_kb_that_grounds_without_end(tmp_path
 
     kb = kb_with(tmp_path, RUNAWAY_KB_RULE)
     began = time.monotonic()
-    with pytest.raises(CaseUndecided, match="time limit of 1 s"):
-        evaluate(APPROVED_CASE, kb, time_limit=1)
-    assert time.monotonic() - began < 1 + 5
+    with pytest.raises(CaseUndecided, match=f"time limit of {LIMIT} s"):
+        evaluate(APPROVED_CASE, kb, time_limit=float(LIMIT))
+    assert time.monotonic() - began < float(LIMIT) + 5
 
 
 # --- defect 3: capped reads --------------------------------------------------
