@@ -29,6 +29,7 @@ import clingo
 import clingo.ast as ast
 
 from .errors import Diagnostic, KbError
+from .memo import Memo
 from .safetext import safe_text
 from .solving import MessageLog, new_control
 from .terms import Const, SymbolDecoder, Value
@@ -560,6 +561,31 @@ class Parsed:
     texts: dict[str, str] = field(default_factory=dict)
 
 
+_PARSED = Memo(512)
+"""Syntax trees by file text. Parsing a text cleanly always gives the same
+statements, and clingo's nodes are never changed in place (``update``
+returns a copy): a KB copied or edited in one file shares the unchanged files'
+nodes, and with them what is remembered by node (each rule's atoms), so
+``check`` and a first decision of an edited KB walk only what changed.
+Texts with messages are parsed each time (their messages name the file)."""
+
+
+def _parse_text(text: str, shown: str) -> tuple[Optional[list], MessageLog]:
+    """The nodes of one file's text (None when it does not parse), and the parser's messages."""
+    known = _PARSED.get(text)
+    if known is not None:
+        return known, MessageLog(shown)
+    log = MessageLog(shown)
+    parsed: list[ast.AST] = []
+    try:
+        ast.parse_string(text, parsed.append, logger=log, message_limit=100)
+    except RuntimeError:
+        return None, log
+    if not log.diagnostics:
+        _PARSED.put(text, parsed)
+    return parsed, log
+
+
 def parse_files(files: Sequence[Path]) -> Parsed:
     """Parse each file on its own (so every syntax error is reported), keeping places and comments."""
     out = Parsed()
@@ -575,11 +601,8 @@ def parse_files(files: Sequence[Path]) -> Parsed:
             out.errors.append(Diagnostic(shown, 0, 0, "error", f"cannot read file: {exc}"))
             continue
         out.texts[shown] = text
-        log = MessageLog(shown)
-        parsed: list[ast.AST] = []
-        try:
-            ast.parse_string(text, parsed.append, logger=log, message_limit=100)
-        except RuntimeError:
+        parsed, log = _parse_text(text, shown)
+        if parsed is None:
             out.errors.extend(_relocate(d, shown) for d in log.errors())
             if not log.errors():
                 out.errors.append(Diagnostic(shown, 0, 0, "error", "parsing failed"))

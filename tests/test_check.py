@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from kineret_asp.check import check_kb
 from kineret_asp.cli import main
 
-from .conftest import KB_DIR
+from .conftest import KB_DIR, copy_kb
 
 LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning): (?P<msg>.+)$")
 
@@ -167,3 +167,23 @@ def test_check_command_lines_json_and_exit_codes(kb_copy):
 def test_check_on_a_missing_folder(tmp_path):
     result = CliRunner().invoke(main, ["check", "--kb", str(tmp_path / "nope")])
     assert result.exit_code == 2 and result.output == f"kineret-asp: {tmp_path / 'nope'}: KB folder does not exist\n"
+
+
+def test_a_copy_shares_the_syntax_trees_of_its_unchanged_files_only(tmp_path):
+    from kineret_asp.knowledge import parse_files, rule_files
+
+    first, second = copy_kb(tmp_path / "a"), copy_kb(tmp_path / "b")
+    edit(second / "criteria" / "4_stills_disease.lp", 'indication_criteria(stills_disease, "4").', 'indication_criteria(stills_disease, "4").\nstills_alias(stills_disease).')
+
+    def nodes(version: Path) -> dict[str, list]:
+        by_name: dict[str, list] = {}
+        for s in parse_files(rule_files(version)).statements:
+            by_name.setdefault(Path(s.file).name, []).append(s.node)
+        return by_name
+
+    a, b = nodes(first), nodes(second)
+    assert a["policy.lp"] and all(x is y for x, y in zip(a["policy.lp"], b["policy.lp"]))  # parsed once, shared
+    assert not any(x is y for x, y in zip(a["4_stills_disease.lp"], b["4_stills_disease.lp"]))  # the edited file: its own
+    assert [str(n) for n in b["4_stills_disease.lp"]].count("stills_alias(stills_disease).") == 1
+    assert [d.message.split(" (")[0] for d in findings(second, "warning")] == ["stills_alias/1 is defined but never used"]
+    assert findings(first, "warning") == []
