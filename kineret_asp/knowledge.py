@@ -29,7 +29,7 @@ import clingo
 import clingo.ast as ast
 
 from .errors import Diagnostic, KbError
-from .memo import Memo
+from .memo import IdentityMemo, Memo
 from .safetext import safe_text
 from .solving import MessageLog, new_control
 from .terms import Const, SymbolDecoder, Value
@@ -327,12 +327,11 @@ class KnowledgeBase:
         """Where each fact is written: its statement's rank (pools expanded), from one grounding."""
         lines = []
         for s in self.statements:
-            node = s.node
-            if s.part != "base" or node.ast_type != ast.ASTType.Rule or node.body:
+            if s.part != "base":
                 continue
-            head = node.head
-            if head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.SymbolicAtom:
-                lines.append(f"decl__({s.rank}, {head.atom.symbol}).")
+            fact = _fact_text(s.node)
+            if fact:
+                lines.append(f"decl__({s.rank}, {fact}).")
         rank: dict[tuple, tuple[int, int]] = {}
         decode = SymbolDecoder()
         try:
@@ -341,7 +340,7 @@ class KnowledgeBase:
             control.ground([("base", [])])
         except RuntimeError:
             return rank
-        found = sorted(((atom.symbol.arguments[0].number, as_atom(decode(atom.symbol.arguments[1]))) for atom in control.symbolic_atoms.by_signature("decl__", 2)), key=lambda ra: ra[0])
+        found = sorted(((d[1], as_atom(d[2])) for d in (decode(atom.symbol) for atom in control.symbolic_atoms.by_signature("decl__", 2))), key=lambda ra: ra[0])
         for r, atom in found:
             rank.setdefault(atom, (0, r))
         return rank
@@ -473,6 +472,24 @@ def _decode(value: Any) -> Any:
     if isinstance(value, str):
         return Const(value)
     return value
+
+
+_FACT_TEXTS = IdentityMemo(50_000)
+"""The atom text of each fact statement, by node: a KB edited in one file asks again about
+the nodes it shares with the KB before the edit (see :data:`_PARSED`)."""
+
+
+def _fact_text(node: ast.AST) -> str:
+    """The atom a fact statement writes (``p(a,1)``), or "" for anything else."""
+    known = _FACT_TEXTS.recall(node)
+    if known is None:
+        text = ""
+        if node.ast_type == ast.ASTType.Rule and not node.body:
+            head = node.head
+            if head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.SymbolicAtom:
+                text = str(head.atom.symbol)
+        known = _FACT_TEXTS.keep(node, text)
+    return known  # type: ignore[return-value]
 
 
 def as_atom(value: Value) -> tuple:

@@ -55,6 +55,80 @@ def to_value(symbol: clingo.Symbol) -> Value:
     return ("#sup",)
 
 
+_TOKEN = re.compile(r'(-?[0-9]+)|"((?:[^"\\]|\\.)*)"|-?(_*[a-z][A-Za-z0-9_\']*)|(#inf|#sup)|([(),])')
+_UNESCAPE = re.compile(r"\\(.)")
+
+
+def _unescape(match: "re.Match[str]") -> str:
+    char = match.group(1)
+    return "\n" if char == "n" else char
+
+
+def value_of_text(text: str) -> Value:
+    """The value of a symbol from its text (``str(symbol)``), as :func:`to_value` gives it.
+
+    One call into clingo for the text, then plain Python: reading a
+    compound symbol through clingo's API costs a call per name, argument
+    and type, and decoding thousands of them (a KB's static model, the
+    warm engine's inputs) was most of loading a KB that was just edited.
+    """
+    pos = 0
+
+    def term() -> Value:
+        nonlocal pos
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise ValueError(f"not a symbol: {text!r}")
+        pos = m.end()
+        number, string, name, special, punct = m.groups()
+        if number is not None:
+            return int(number)
+        if string is not None:
+            return _UNESCAPE.sub(_unescape, string) if "\\" in string else string
+        if special is not None:
+            return (special,)
+        if name is not None:
+            if text.startswith("(", pos):
+                pos += 1
+                return (name, *arguments())
+            return Const(name)
+        if punct == "(":  # a tuple
+            return ("", *arguments())
+        raise ValueError(f"not a symbol: {text!r}")
+
+    def arguments() -> list:
+        nonlocal pos
+        args: list = []
+        if text.startswith(")", pos):
+            pos += 1
+            return args
+        while True:
+            args.append(term())
+            if text.startswith(",", pos):
+                pos += 1
+                if text.startswith(")", pos):  # (a,): a tuple of one
+                    pos += 1
+                    return args
+                continue
+            if text.startswith(")", pos):
+                pos += 1
+                return args
+            raise ValueError(f"not a symbol: {text!r}")
+
+    value = term()
+    if pos != len(text):
+        raise ValueError(f"not a symbol: {text!r}")
+    return value
+
+
+def _decoded(symbol: clingo.Symbol) -> Value:
+    """A symbol's value: from its text (fewer calls into clingo), through the API when the text is not read."""
+    try:
+        return value_of_text(str(symbol))
+    except ValueError:
+        return to_value(symbol)
+
+
 class SymbolDecoder:
     """Decode symbols to values, remembering each symbol it has seen.
 
@@ -78,7 +152,7 @@ class SymbolDecoder:
         if value is None:
             if len(self.cache) >= self._limit:
                 self.cache.clear()
-            value = self.cache[key] = to_value(symbol)
+            value = self.cache[key] = _decoded(symbol)
         return value
 
     def tagged(self, symbol: clingo.Symbol) -> tuple[str, int, tuple]:

@@ -264,3 +264,30 @@ def test_empty_case_file_is_a_clear_error(tmp_path):
     src.write_bytes(b"")
     proc = cli("evaluate", str(src))
     assert proc.returncode == 2 and proc.stderr.strip() == f"kineret-asp: {src}: empty input: expected a JSON object (a case)"
+
+
+# symbols as clingo builds them: numbers, strings of any text, constants (signed), functions and tuples
+_names = st.from_regex(r"_{0,2}[a-z][A-Za-z0-9_']{0,6}", fullmatch=True)
+_texts = st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12)
+symbols = st.recursive(
+    st.one_of(
+        st.integers(-(2**31), 2**31 - 1).map(clingo.Number),
+        _texts.map(clingo.String),
+        st.tuples(_names, st.booleans()).map(lambda nb: clingo.Function(nb[0], [], nb[1])),
+        st.just(clingo.Infimum),
+        st.just(clingo.Supremum),
+    ),
+    lambda inner: st.one_of(
+        st.tuples(_names, st.lists(inner, min_size=1, max_size=4), st.booleans()).map(lambda f: clingo.Function(f[0], f[1], f[2])),
+        st.lists(inner, max_size=4).map(lambda args: clingo.Function("", args)),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(symbols)
+def test_reading_a_symbol_from_its_text_gives_what_clingos_api_gives(symbol):
+    from kineret_asp.terms import to_value, value_of_text
+
+    assert repr(value_of_text(str(symbol))) == repr(to_value(symbol))
