@@ -38,7 +38,8 @@ import clingo.ast as ast
 from clingo.ast import ASTType
 
 from .errors import Diagnostic, KbError, did_you_mean
-from .knowledge import KnowledgeBase, parse_version, tree_root, version_folders
+from .knowledge import KnowledgeBase, parse_version, rule_head, tree_root, version_folders
+from .memo import IdentityMemo
 from .program import Signature, dynamic_predicates, rule_atoms
 from .schema import KEYED
 from .solving import MessageLog, new_control
@@ -237,7 +238,7 @@ class _KeyKinds:
         for position, kind in space_kinds(kb).items():
             self.kinds[position].add(kind)
         self.rules = [s for s in kb.statements if s.node.ast_type == ASTType.Rule]
-        self._terms = [self.atom_terms(s.node) for s in self.rules]
+        self._terms = [_rule_terms(s.node) for s in self.rules]
         self._infer()
 
     @staticmethod
@@ -252,7 +253,8 @@ class _KeyKinds:
             for i, arg in enumerate(node.arguments):
                 yield from _KeyKinds.terms(arg, prefix + (node.name, len(node.arguments), i))
 
-    def atom_terms(self, stm: ast.AST) -> list[tuple[Position, ast.AST]]:
+    @staticmethod
+    def atom_terms(stm: ast.AST) -> list[tuple[Position, ast.AST]]:
         """(position, term) for every argument of every atom of a rule (the walk check shares, :func:`rule_atoms`)."""
         found = []
         defines, reads = rule_atoms(stm)
@@ -263,16 +265,16 @@ class _KeyKinds:
                     continue
                 name = _space_position(sig, args)
                 for i, arg in enumerate(args):
-                    found.extend(self.terms(arg, (name, sig[1], i)))
+                    found.extend(_KeyKinds.terms(arg, (name, sig[1], i)))
         return found
 
     def _infer(self) -> None:
         per_rule = []
         for terms in self._terms:
             variables: dict[str, list[Position]] = defaultdict(list)
-            for pos, term in terms:
-                if term.ast_type == ASTType.Variable and term.name != "_" and not _polymorphic(pos):
-                    variables[term.name].append(pos)
+            for pos, var, _, _, _ in terms:
+                if var is not None and var != "_" and not _polymorphic(pos):
+                    variables[var].append(pos)
             per_rule.append(list(variables.values()))
         changed = True
         while changed:
@@ -290,30 +292,56 @@ class _KeyKinds:
                             changed = True
 
 
+_RULE_TERMS = IdentityMemo(50_000)
+"""_rule_terms by rule (its identity): nodes are shared between a KB and its edited copies."""
+
+
+def _rule_terms(rule: ast.AST) -> list[tuple[Position, Optional[str], Optional[str], int, int]]:
+    """The arguments of a rule's atoms that key inference reads, read once: (position, variable, constant, line, column).
+
+    A variable gives its name (constant None); a constant (``p``, not
+    ``p(X)``) its name and place (variable None); other terms are left out.
+    """
+    known = _RULE_TERMS.recall(rule)
+    if known is not None:
+        return known  # type: ignore[return-value]
+    out: list[tuple[Position, Optional[str], Optional[str], int, int]] = []
+    for pos, term in _KeyKinds.atom_terms(rule):
+        kind = term.ast_type
+        if kind == ASTType.Variable:
+            out.append((pos, term.name, None, 0, 0))
+            continue
+        if kind == ASTType.Function:
+            if term.arguments:
+                continue
+            name = term.name
+        elif kind == ASTType.SymbolicTerm:
+            sym = term.symbol
+            if sym.type != clingo.SymbolType.Function or sym.arguments:
+                continue
+            name = sym.name
+        else:
+            continue
+        begin = term.location.begin
+        out.append((pos, None, name, begin.line, begin.column))
+    return _RULE_TERMS.keep(rule, out)  # type: ignore[return-value]
+
+
 def _check_keys(kb: KnowledgeBase) -> list[Diagnostic]:
     keys = {v: set(k) for v, k in kb.vocabulary.keys.items()}
     inference = _KeyKinds(kb)
     out = []
     defining = {(name, arity, 0) for name, arity in vocabulary_kinds(kb)}
     for s, terms in zip(inference.rules, inference._terms):
-        for pos, term in terms:
-            if pos in defining or term.ast_type not in (ASTType.SymbolicTerm, ASTType.Function):
+        for pos, _, name, line, col in terms:
+            if name is None or pos in defining:
                 continue
-            if term.ast_type == ASTType.Function:
-                if term.arguments:
-                    continue
-                name = term.name
-            else:
-                sym = term.symbol
-                if sym.type != clingo.SymbolType.Function or sym.arguments:
-                    continue
-                name = sym.name
             kinds = inference.kinds.get(pos)
             if not kinds or name == "none":
                 continue
             allowed = set().union(*(keys.get(k, set()) for k in kinds))
             if name not in allowed:
-                file, line, col = _loc(term, s.file)
+                file = s.file
                 what = " or ".join(sorted(kinds))
                 out.append(Diagnostic(file, line, col, "error", f"unknown {what} key '{name}' (not in the vocabulary tables){did_you_mean(name, allowed)}", "key"))
     return out
@@ -327,19 +355,13 @@ class _FactIndex:
         self.facts: dict[tuple[str, str], list[tuple[str, int, int]]] = defaultdict(list)
         self.rules: dict[str, tuple[str, int, int]] = {}
         for s in kb.statements:
-            node = s.node
-            if node.ast_type != ASTType.Rule:
+            head = rule_head(s.node)
+            if head is None:
                 continue
-            head = node.head
-            if head.ast_type != ASTType.Literal or head.atom.ast_type != ASTType.SymbolicAtom:
-                continue
-            symbol = head.atom.symbol
-            if symbol.ast_type != ASTType.Function:
-                continue
-            if node.body:
-                self.rules.setdefault(symbol.name, _loc(node, s.file))
-            elif symbol.arguments:
-                self.facts[(symbol.name, str(symbol.arguments[0]).strip('"'))].append(_loc(node, s.file))
+            if not head.fact:
+                self.rules.setdefault(head.name, (s.file, head.line, head.column))
+            elif head.args:
+                self.facts[(head.name, head.first_text)].append((s.file, head.line, head.column))
 
     def locations(self, name: str, first: str) -> list[tuple[str, int, int]]:
         found = self.facts.get((name, first))
@@ -392,19 +414,15 @@ def _check_documentation(kb: KnowledgeBase) -> list[Diagnostic]:
     abducible: dict[str, tuple[str, int, int]] = {}
     documented: set[str] = set()
     for s in kb.statements:
-        node = s.node
-        if node.ast_type != ASTType.Rule or node.head.ast_type != ASTType.Literal or node.head.atom.ast_type != ASTType.SymbolicAtom:
+        head = rule_head(s.node)
+        if head is None or head.name not in ("abducible", "documents"):
             continue
-        symbol = node.head.atom.symbol
-        if symbol.ast_type != ASTType.Function or not symbol.arguments:
-            continue
-        first = symbol.arguments[0]
-        functor = first.name if first.ast_type == ASTType.Function else (str(first) if first.ast_type == ASTType.SymbolicTerm else None)
+        functor = head.first_functor
         if functor is None:
             continue
-        if symbol.name == "abducible" and len(symbol.arguments) == 1:
-            abducible.setdefault(functor, _loc(node, s.file))
-        elif symbol.name == "documents" and len(symbol.arguments) == 2:
+        if head.name == "abducible" and len(head.args) == 1:
+            abducible.setdefault(functor, (s.file, head.line, head.column))
+        elif head.name == "documents" and len(head.args) == 2:
             documented.add(functor)
     out = []
     for functor, (file, line, col) in sorted(abducible.items()):

@@ -397,14 +397,11 @@ class KnowledgeBase:
         mine = {display_path(f) for f in self.version_files}
         out = []
         for s in self.statements:
-            node = s.node
-            if s.file not in mine or node.ast_type != ast.ASTType.Rule:
+            if s.file not in mine:
                 continue
-            head = node.head
-            if head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.SymbolicAtom:
-                symbol = head.atom.symbol
-                if getattr(symbol, "name", None) == name:
-                    out.append(s)
+            head = rule_head(s.node)
+            if head is not None and head.name == name:
+                out.append(s)
         return out
 
     def file_of(self, statement: Statement) -> Path:
@@ -472,6 +469,58 @@ def _decode(value: Any) -> Any:
     if isinstance(value, str):
         return Const(value)
     return value
+
+
+@dataclass(frozen=True)
+class Head:
+    """What the package's walks read of a rule whose head is one atom ``name(args)``, read once.
+
+    Reading a node through clingo's API costs a call per attribute, and
+    ``check`` asks the same questions of every rule in several passes; nodes
+    are shared between a KB and its edited copies (see :data:`_PARSED`).
+    """
+
+    symbol: Any  # the head's symbol (AST)
+    name: str
+    args: tuple  # the argument nodes
+    fact: bool  # no body
+    line: int
+    column: int
+
+    @cached_property
+    def first_text(self) -> str:
+        """The first argument as written, quotes stripped ("" when none)."""
+        return str(self.args[0]).strip('"') if self.args else ""
+
+    @cached_property
+    def first_functor(self) -> Optional[str]:
+        """The name of the first argument's term (``p`` of ``p(X)`` or of ``p``), when it has one."""
+        if not self.args:
+            return None
+        first = self.args[0]
+        if first.ast_type == ast.ASTType.Function:
+            return first.name
+        return str(first) if first.ast_type == ast.ASTType.SymbolicTerm else None
+
+
+_HEADS = IdentityMemo(50_000)
+
+
+def rule_head(node: ast.AST) -> Optional[Head]:
+    """The head atom of a rule or fact whose head is one function atom (None for anything else)."""
+    known = _HEADS.recall(node)
+    if known is None:
+        found: Any = False
+        if node.ast_type == ast.ASTType.Rule:
+            head = node.head
+            if head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.SymbolicAtom:
+                symbol = head.atom.symbol
+                if symbol.ast_type == ast.ASTType.Function:
+                    begin = node.location.begin
+                    found = Head(symbol, symbol.name, tuple(symbol.arguments), not node.body, begin.line, begin.column)
+        known = _HEADS.keep(node, (found,))
+    head = known[0]  # type: ignore[index]
+    return head or None
 
 
 _FACT_TEXTS = IdentityMemo(50_000)

@@ -35,7 +35,7 @@ import clingo
 from clingo.ast import ASTType
 
 from .errors import Diagnostic, KbError
-from .knowledge import FRAMEWORK, KnowledgeBase, Statement, display_path, version_folders
+from .knowledge import FRAMEWORK, KnowledgeBase, Statement, display_path, rule_head, version_folders
 from .terms import Value, to_value
 
 # What the package reads of a version's source declarations (check's "never used" list).
@@ -730,14 +730,9 @@ def written_facts(kb: KnowledgeBase) -> dict[tuple[str, int], list[tuple[object,
     def make() -> dict[tuple[str, int], list[tuple[object, Statement]]]:
         out: dict[tuple[str, int], list[tuple[object, Statement]]] = {}
         for s in kb.statements:
-            node = s.node
-            if node.ast_type != ASTType.Rule or node.body or node.head.ast_type != ASTType.Literal:
-                continue
-            atom = node.head.atom
-            if atom.ast_type != ASTType.SymbolicAtom or atom.symbol.ast_type != ASTType.Function:
-                continue
-            sym = atom.symbol
-            out.setdefault((sym.name, len(sym.arguments)), []).append((sym, s))
+            head = rule_head(s.node)
+            if head is not None and head.fact:
+                out.setdefault((head.name, len(head.args)), []).append((head.symbol, s))
         return out
 
     return kb.derived("source.written_facts", make)
