@@ -66,7 +66,14 @@ class Statement:
 
     @property
     def line(self) -> int:
-        return self.node.location.begin.line
+        known = _LINES.recall(self.node)
+        if known is None:
+            known = _LINES.keep(self.node, self.node.location.begin.line)
+        return known  # type: ignore[return-value]
+
+
+_LINES = IdentityMemo(100_000)
+"""Each statement's line, by node (read through clingo's AST, asked for again and again by check)."""
 
 
 @dataclass(frozen=True)

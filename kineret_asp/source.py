@@ -36,6 +36,7 @@ from clingo.ast import ASTType
 
 from .errors import Diagnostic, KbError
 from .knowledge import FRAMEWORK, KnowledgeBase, Statement, display_path, rule_head, version_folders
+from .memo import IdentityMemo
 from .terms import Value, to_value
 
 # What the package reads of a version's source declarations (check's "never used" list).
@@ -482,8 +483,19 @@ def _locator(header: str) -> str:
     return after.strip().rstrip(".:")
 
 
-def _comment_lines(node) -> list[tuple[int, int, str]]:
+_COMMENT_LINES = IdentityMemo(50_000)
+"""_comment_lines by comment node: nodes are shared between a KB and its edited copies."""
+
+
+def _comment_lines(node) -> tuple[tuple[int, int, str], ...]:
     """(line, column, text) of a comment's lines, with the comment marks replaced by spaces."""
+    known = _COMMENT_LINES.recall(node)
+    if known is None:
+        known = _COMMENT_LINES.keep(node, tuple(_read_comment_lines(node)))
+    return known  # type: ignore[return-value]
+
+
+def _read_comment_lines(node) -> list[tuple[int, int, str]]:
     loc = node.location.begin
     value = node.value
     out = []
