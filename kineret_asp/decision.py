@@ -316,11 +316,12 @@ class DecisionBuilder:
         self._trees: Memo[tuple, tuple[tuple[CriterionResult, ...], tuple[str, ...]]] = Memo(TREES_KEPT)
         self._blocking: Memo[tuple, tuple[str, ...]] = Memo(BLOCKING_KEPT)
         self._evidence: Memo[tuple, tuple[tuple, Evidence]] = Memo(EVIDENCE_KEPT)
+        self._entries: Memo[tuple, tuple[str, Any]] = Memo(EVIDENCE_KEPT)  # an entry's words and value, by its values
         self._provenance: dict[Optional[str], Any] = {}
 
     def forget(self) -> None:
         """Drop what was remembered between cases (as a new process starts), for fair measurements."""
-        for memo in (self._trees, self._blocking, self._evidence):
+        for memo in (self._trees, self._blocking, self._evidence, self._entries):
             memo.data.clear()
 
     def id_order(self, cid: str) -> tuple:
@@ -371,7 +372,16 @@ class DecisionBuilder:
         values = case.get(name)
         if f.kind.name == ENTRIES and isinstance(arg, int) and values is not None and 0 <= arg < len(values):
             entry = values[arg]
-            return f"{name}[{arg}]", entry_words(schema, self.entry_texts, f, entry), _frozen(entry.to_dict())
+            key = (name, entry.ordered())
+            try:
+                shown = self._entries.get(key)
+            except TypeError:  # a value that cannot be hashed: worded every time
+                key, shown = None, None
+            if shown is None:
+                shown = (entry_words(schema, self.entry_texts, f, entry), _frozen(entry.to_dict()))
+                if key is not None:
+                    self._entries.put(key, shown)
+            return (f"{name}[{arg}]", *shown)
         if f.kind.name == LIST and arg is not None and values is not None:
             plain = _plain_value(arg)
             index = next((i for i, v in enumerate(values) if v == plain), None)

@@ -190,13 +190,18 @@ class CaseSchema:
         # what validation and atoms do for each field, worked out once (a batch validates millions of cases)
         self._names = [f.name for f in self.fields]
         self._readers = {f.name: self._reader(f) for f in self.fields}
-        self._entry_readers = {f.name: [(e, self._reader(e), self._default(e)) for e in f.entry_fields] for f in self.fields if f.kind.name == ENTRIES}
+        self._entry_readers = {f.name: [(e, self._reader(e), self._default(e), self._valid_as_given(e.kind)) for e in f.entry_fields] for f in self.fields if f.kind.name == ENTRIES}
         self._entry_names = {f.name: frozenset(e.name for e in f.entry_fields) for f in self.fields if f.kind.name == ENTRIES}
         self._plan = [(f, self._readers[f.name], self._default(f)) for f in self.fields]
         self._placed = {f.name: sorted((e for e in f.entry_fields if e.place is not None), key=lambda e: e.place) for f in self.fields if f.kind.name == ENTRIES}  # type: ignore[arg-type, return-value]
         self._consts: dict[str, Const] = {}
         self._atom_plan = [
-            (f, f.kind, self._placed.get(f.name), [e for e in f.entry_fields if e.atom is not None])
+            (
+                f,
+                f.kind,
+                [(e.name, e.kind) for e in self._placed[f.name]] if f.name in self._placed else None,
+                [(e.name, e.atom, e.kind, e.kind.name == BOOLEAN) for e in f.entry_fields if e.atom is not None],
+            )
             for f in self.fields if f.atom is not None
         ]
 
@@ -416,6 +421,22 @@ class CaseSchema:
             return self._object
         return self._scalar_reader(k)
 
+    def _valid_as_given(self, k: Kind) -> Optional[Callable[[Any], bool]]:
+        """A quick test of a value the reader of kind ``k`` would accept and return unchanged (None: no quick test).
+
+        Most values of a batch are such (a known key, a number in range); the
+        reader, which builds the value's path for its messages, is then skipped.
+        """
+        if k.name in (KEY, OPEN_KEY):
+            table = self.vocabularies.get(k.vocabulary or "", {})
+            return lambda raw: type(raw) is str and raw in table
+        if k.name == INTEGER:
+            low, high = k.minimum, k.maximum
+            return lambda raw: type(raw) is int and (low is None or raw >= low) and (high is None or raw <= high)
+        if k.name == BOOLEAN:
+            return lambda raw: type(raw) is bool
+        return None
+
     def _scalar_reader(self, k: Kind) -> Callable[[Any, str, Problems], Any]:
         """How a value of a scalar kind is read (:meth:`_scalar` for one kind)."""
         if k.name == KEY:
@@ -504,13 +525,16 @@ class CaseSchema:
                 problems.add(_join(path, k), f"unknown field{hint}; expected one of {', '.join(names)}")
         values: dict[str, Any] = {}
         get = raw.get
-        for e, read, default in self._entry_readers[f.name]:
+        for e, read, default, as_given in self._entry_readers[f.name]:
             value = get(e.name)
             if value is None:
                 if e.presence == "required":
                     problems.add(f"{path}.{e.name}", "missing required field" if e.name not in raw else f"expected {self._expected(e)}, got null")
                     continue
                 values[e.name] = default
+                continue
+            if as_given is not None and as_given(value):
+                values[e.name] = value  # what the reader would return, without making its path
                 continue
             values[e.name] = read(value, f"{path}.{e.name}", problems)
         return values if len(problems.errors) == before else None
@@ -636,17 +660,19 @@ class CaseSchema:
         for f, k, placed, extra in self._atom_plan:
             value = get(f.name)
             if placed is not None:
+                atom = f.atom
                 for i, entry in enumerate(value or ()):
-                    out.append((f.atom, i, *[term(e.kind, entry[e.name]) for e in placed]))
-                    for e in extra:
-                        given = entry[e.name]
+                    given_values = getattr(entry, "_values", entry)  # an Entry's values (or a plain mapping)
+                    out.append((atom, i, *[term(kind, given_values.get(name)) for name, kind in placed]))
+                    for name, extra_atom, kind, boolean in extra:
+                        given = given_values.get(name)
                         if given is None:
                             continue
-                        if e.kind.name == BOOLEAN:
+                        if boolean:
                             if given:
-                                out.append((e.atom, i))
+                                out.append((extra_atom, i))
                         else:
-                            out.append((e.atom, i, term(e.kind, given)))
+                            out.append((extra_atom, i, term(kind, given)))
             elif k.name == LIST:
                 if value:
                     out.extend([(f.atom, term(k.item, v)) for v in value])
