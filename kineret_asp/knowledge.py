@@ -727,15 +727,30 @@ def tree_root(path: Path) -> tuple[Path, Optional[Path]]:
 
 def version_folders(root: Path) -> list[VersionFolder]:
     """Every version folder of a tree: ``policies/<ID>/<version>/`` holding rule files."""
+    return [folder for folder, _ in _versions_with_entries(root)]
+
+
+def _versions_with_entries(root: Path) -> list[tuple[VersionFolder, list]]:
+    """Every version folder of a tree with its rule files (see :func:`_rule_entries`)."""
     out = []
     policies = root / POLICIES
     if not policies.is_dir():
         return out
     for policy in sorted(p for p in policies.iterdir() if p.is_dir()):
         for version in sorted(v for v in policy.iterdir() if v.is_dir()):
-            if _rule_entries(version):
-                out.append(VersionFolder(policy.name, version.name, version))
+            entries = _rule_entries(version)
+            if entries:
+                out.append((VersionFolder(policy.name, version.name, version), entries))
     return out
+
+
+def _stats(entries: list) -> tuple:
+    """Each rule file's path, modification time and size."""
+    out = []
+    for _, entry in entries:
+        st = entry.stat()
+        out.append((entry.path, st.st_mtime_ns, st.st_size))
+    return tuple(out)
 
 
 def _check_folder(path: Path) -> None:
@@ -910,10 +925,14 @@ def load_tree(path: Path | str | None = None) -> KbTree:
     root, _ = tree_root(folder.resolve())
     if not (root / FRAMEWORK).is_dir():
         raise KbError([Diagnostic(display_path(folder), 0, 0, "error", f"not a KB tree: no {FRAMEWORK}/ folder")])
-    folders = version_folders(root)
-    if not folders:
+    found = _versions_with_entries(root)
+    if not found:
         raise KbError([Diagnostic(display_path(folder), 0, 0, "error", f"not a KB: no {POLICIES}/<ID>/<version>/ folder with .lp files")])
-    key = (str(root), tuple((f.path, _fingerprint(root, f.path)) for f in folders), _cwd())
+    folders = [f for f, _ in found]
+    try:  # the framework's files and each version's, each folder walked once
+        key = (str(root), _stats(_rule_entries(root / FRAMEWORK)), tuple((f.path, _stats(entries)) for f, entries in found), _cwd())
+    except OSError:
+        key = (str(root), (), tuple((f.path, ()) for f in folders), _cwd())
     with _CACHE_LOCK:
         cached = _TREES.get(key)
     if cached is not None:
