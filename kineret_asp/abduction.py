@@ -264,6 +264,11 @@ class Words:
         self.entry_texts = entry_templates(kb)
         self.value_words = {(str(v), str(k)): str(t) for v, k, t in kb.facts("documentation_value", 3)}
         self.questions = {str(k) for (k,) in kb.facts("question", 1)}
+        self._key_rank: dict[str, tuple] = {}  # a key's place: its vocabulary's order (the first vocabulary holding it)
+        for keys in self.vocab.keys.values():
+            for i, key in enumerate(keys):
+                self._key_rank.setdefault(key, (0, i, ""))
+        self._item_keys: dict[int, tuple] = {}  # id(item) -> (item, its sort key): grouping sorts the same items again and again
 
     # the change an item makes, in the case format
     def change(self, item: Value) -> Change:
@@ -329,13 +334,18 @@ class Words:
 
     def order(self, vocabulary_value: tuple[Any, str], kind_hint: Optional[str] = None) -> tuple:
         raw, _ = vocabulary_value
-        for keys in self.vocab.keys.values():
-            if str(raw) in keys:
-                return (0, list(keys).index(str(raw)), "")
-        return (1, 0, repr(raw))
+        return self._key_rank.get(str(raw)) or (1, 0, repr(raw))
 
     def item_key(self, item: Value) -> tuple:
         """Items in the KB's own order: kinds as their words are declared, keys as their vocabulary."""
+        known = self._item_keys.get(id(item))
+        if known is not None and known[0] is item:
+            return known[1]
+        key = self._item_key(item)
+        self._item_keys[id(item)] = (item, key)
+        return key
+
+    def _item_key(self, item: Value) -> tuple:
         kind = item_kind(item)
         values = self.values(item)
         _, choice, subject = self.templates.get(kind, ("", "", ""))
