@@ -246,6 +246,34 @@ def rewrite_statement(node: ast.AST, rw: Rewrite) -> Optional[ast.AST]:
     return node
 
 
+_NODE_TEXTS = IdentityMemo(50_000)
+"""Each statement's text, by node: clingo prints a node through its API, and a KB edited in
+one file shares the unchanged statements (and so their texts) with the KB it was copied from."""
+
+
+def node_text(node: ast.AST) -> str:
+    """A statement as clingo source text (remembered by node)."""
+    known = _NODE_TEXTS.recall(node)
+    if known is None:
+        known = _NODE_TEXTS.keep(node, str(node))
+    return known  # type: ignore[return-value]
+
+
+_CHUNK_LINES = IdentityMemo(50_000)
+"""A statement's line in the chunk program, by node, with the case-dependent predicates it was made for."""
+
+
+def _chunk_line(node: ast.AST, rw: Rewrite) -> Optional[str]:
+    """:func:`rewrite_statement` for the chunk program, as text (remembered by node and predicates)."""
+    known = _CHUNK_LINES.recall(node)
+    if known is not None and known[0] == rw.predicates:  # type: ignore[index]
+        return known[1]  # type: ignore[index]
+    new = rewrite_statement(node, rw)
+    text = None if new is None else (node_text(node) if new is node else str(new))
+    _CHUNK_LINES.keep(node, (rw.predicates, text))
+    return text
+
+
 def variable(name: str) -> Callable[[ast.Location], ast.AST]:
     return lambda loc: ast.Variable(loc, name)
 
@@ -348,7 +376,7 @@ class Compiled:
         """The rules the shown predicates depend on, for one case, with the inputs declared."""
         def build() -> str:
             kept = needed_statements(self.base, [*self.shown, *self.domain_signatures()])
-            return "\n".join([self.schema.defined_text(), *(str(n) for n in kept)])
+            return "\n".join([self.schema.defined_text(), *(node_text(n) for n in kept)])
 
         return self._cached("decision", build)
 
@@ -359,9 +387,9 @@ class Compiled:
             rw = Rewrite(self.dynamic, variable(CASE_VAR), guard_atom(CASE_GUARD, CASE_VAR))
             lines = ["#show."]
             for node in needed_statements(self.base, self.shown):
-                new = rewrite_statement(node, rw)
-                if new is not None:
-                    lines.append(str(new))
+                text = _chunk_line(node, rw)
+                if text is not None:
+                    lines.append(text)
             lines.append(f"#defined {CASE_GUARD}/1.")
             lines += [f"#defined {n}/{a + 1}." for n, a in sorted(self.inputs)]
             return "\n".join(lines)
