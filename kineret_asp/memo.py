@@ -4,7 +4,9 @@ A batch decides millions of cases over a few thousand distinct answers, so
 the parts of a decision (criteria trees, evidence, texts) are worth keeping
 between cases; but every such table must stay bounded, or a long batch's
 memory grows with the number of its lines. A :class:`Memo` keeps at most
-``size`` entries and forgets the least recently used one first.
+``size`` entries and forgets the least recently used one first. The tables
+that remember what was read of a KB's syntax trees are shared by the threads
+of a server: a lookup never fails because another thread forgot the entry.
 """
 from __future__ import annotations
 
@@ -32,15 +34,21 @@ class Memo(Generic[K, V]):
             self.misses += 1
         else:
             self.hits += 1
-            self.data.move_to_end(key)
+            try:
+                self.data.move_to_end(key)
+            except KeyError:  # forgotten meanwhile by another thread: the value found is still right
+                pass
         return value
 
     def put(self, key: K, value: V) -> V:
         """Remember ``value`` (and return it)."""
         if self.size:
             self.data[key] = value
-            if len(self.data) > self.size:
-                self.data.popitem(last=False)
+            while len(self.data) > self.size:
+                try:
+                    self.data.popitem(last=False)
+                except KeyError:  # emptied meanwhile by another thread
+                    break
         return value
 
     def __len__(self) -> int:

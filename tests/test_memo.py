@@ -93,3 +93,22 @@ def test_an_identity_memo_answers_only_for_the_object_it_kept():
     memo.keep(second, 2)
     memo.keep(["c"], 3)  # the least recently used (first) is forgotten
     assert memo.recall(first) is None and memo.recall(second) == 2 and len(memo) == 2
+
+
+def test_an_entry_another_thread_forgets_mid_lookup_is_still_returned():
+    from collections import OrderedDict
+
+    class ForgetsAfterReading(OrderedDict):  # another thread evicts the entry between the read and the reordering
+        def get(self, key, default=None):
+            value = super().get(key, default)
+            self.pop(key, None)
+            return value
+
+    memo: Memo[str, int] = Memo(2)
+    memo.data = ForgetsAfterReading()
+    memo.put("a", 1)
+    assert memo.get("a") == 1 and len(memo) == 0
+    memo.data = OrderedDict()
+    for n in range(5):
+        memo.put(str(n), n)
+    assert list(memo.data) == ["3", "4"]
