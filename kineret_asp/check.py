@@ -302,9 +302,10 @@ def _rule_terms(rule: ast.AST) -> list[tuple[Position, Optional[str], Optional[s
     A variable gives its name (constant None); a constant (``p``, not
     ``p(X)``) its name and place (variable None); other terms are left out.
     """
-    known = _RULE_TERMS.recall(rule)
-    if known is not None:
-        return known  # type: ignore[return-value]
+    return _RULE_TERMS.of(rule, lambda: _read_rule_terms(rule))  # type: ignore[return-value]
+
+
+def _read_rule_terms(rule: ast.AST) -> list[tuple[Position, Optional[str], Optional[str], int, int]]:
     out: list[tuple[Position, Optional[str], Optional[str], int, int]] = []
     for pos, term in _KeyKinds.atom_terms(rule):
         kind = term.ast_type
@@ -324,7 +325,7 @@ def _rule_terms(rule: ast.AST) -> list[tuple[Position, Optional[str], Optional[s
             continue
         begin = term.location.begin
         out.append((pos, None, name, begin.line, begin.column))
-    return _RULE_TERMS.keep(rule, out)  # type: ignore[return-value]
+    return out
 
 
 def _check_keys(kb: KnowledgeBase) -> list[Diagnostic]:

@@ -66,10 +66,7 @@ class Statement:
 
     @property
     def line(self) -> int:
-        known = _LINES.recall(self.node)
-        if known is None:
-            known = _LINES.keep(self.node, self.node.location.begin.line)
-        return known  # type: ignore[return-value]
+        return _LINES.of(self.node, lambda: self.node.location.begin.line)
 
 
 _LINES = IdentityMemo(100_000)
@@ -515,19 +512,20 @@ _HEADS = IdentityMemo(50_000)
 
 def rule_head(node: ast.AST) -> Optional[Head]:
     """The head atom of a rule or fact whose head is one function atom (None for anything else)."""
-    known = _HEADS.recall(node)
-    if known is None:
-        found: Any = False
-        if node.ast_type == ast.ASTType.Rule:
-            head = node.head
-            if head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.SymbolicAtom:
-                symbol = head.atom.symbol
-                if symbol.ast_type == ast.ASTType.Function:
-                    begin = node.location.begin
-                    found = Head(symbol, symbol.name, tuple(symbol.arguments), not node.body, begin.line, begin.column)
-        known = _HEADS.keep(node, (found,))
-    head = known[0]  # type: ignore[index]
-    return head or None
+    return _HEADS.of(node, lambda: (_read_head(node),))[0]  # kept in a tuple: None is an answer too
+
+
+def _read_head(node: ast.AST) -> Optional[Head]:
+    if node.ast_type != ast.ASTType.Rule:
+        return None
+    head = node.head
+    if head.ast_type != ast.ASTType.Literal or head.atom.ast_type != ast.ASTType.SymbolicAtom:
+        return None
+    symbol = head.atom.symbol
+    if symbol.ast_type != ast.ASTType.Function:
+        return None
+    begin = node.location.begin
+    return Head(symbol, symbol.name, tuple(symbol.arguments), not node.body, begin.line, begin.column)
 
 
 _FACT_TEXTS = IdentityMemo(50_000)
@@ -537,15 +535,15 @@ the nodes it shares with the KB before the edit (see :data:`_PARSED`)."""
 
 def _fact_text(node: ast.AST) -> str:
     """The atom a fact statement writes (``p(a,1)``), or "" for anything else."""
-    known = _FACT_TEXTS.recall(node)
-    if known is None:
-        text = ""
-        if node.ast_type == ast.ASTType.Rule and not node.body:
-            head = node.head
-            if head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.SymbolicAtom:
-                text = str(head.atom.symbol)
-        known = _FACT_TEXTS.keep(node, text)
-    return known  # type: ignore[return-value]
+    return _FACT_TEXTS.of(node, lambda: _read_fact_text(node))
+
+
+def _read_fact_text(node: ast.AST) -> str:
+    if node.ast_type == ast.ASTType.Rule and not node.body:
+        head = node.head
+        if head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.SymbolicAtom:
+            return str(head.atom.symbol)
+    return ""
 
 
 def as_atom(value: Value) -> tuple:
@@ -804,12 +802,7 @@ _CACHE_LOCK = threading.Lock()
 def _fingerprint(root: Path, version: Path) -> tuple:
     """Each rule file's path, modification time and size: a cached KB is used while these stay the same."""
     try:
-        out = []
-        for folder in (root / FRAMEWORK, version):
-            for _, entry in _rule_entries(folder):
-                st = entry.stat()
-                out.append((entry.path, st.st_mtime_ns, st.st_size))
-        return tuple(out)
+        return _stats(_rule_entries(root / FRAMEWORK)) + _stats(_rule_entries(version))
     except OSError:
         return ()
 

@@ -11,7 +11,7 @@ of a server: a lookup never fails because another thread forgot the entry.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Generic, Hashable, Optional, TypeVar
+from typing import Callable, Generic, Hashable, Optional, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -72,3 +72,10 @@ class IdentityMemo(Memo[int, tuple]):
     def keep(self, obj: object, value: V) -> V:
         self.put(id(obj), (obj, value))
         return value
+
+    def of(self, obj: object, make: Callable[[], V]) -> V:
+        """The value kept for ``obj``, made (by ``make()``, never None) and kept the first time."""
+        hit = self.recall(obj)
+        if hit is None:
+            hit = self.keep(obj, make())
+        return hit  # type: ignore[return-value]

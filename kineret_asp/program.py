@@ -128,11 +128,11 @@ the compiler and the literate view walk the same loaded rules several times, thr
 
 def rule_atoms(rule: ast.AST) -> tuple[list[tuple[Signature, ast.AST]], list[tuple[Signature, ast.AST]]]:
     """(signature, symbol node) of the atoms a rule defines, and of those it reads (do not change the lists)."""
-    hit = _RULE_ATOMS.recall(rule)
-    if hit is not None:
-        return hit  # type: ignore[return-value]
-    defines, reads = rule_parts(rule)
-    return _RULE_ATOMS.keep(rule, (atoms_in(defines), atoms_in(reads)))
+    def walk() -> tuple:
+        defines, reads = rule_parts(rule)
+        return atoms_in(defines), atoms_in(reads)
+
+    return _RULE_ATOMS.of(rule, walk)  # type: ignore[return-value]
 
 
 def rule_signatures(rule: ast.AST) -> tuple[set[Signature], set[Signature]]:
@@ -253,10 +253,7 @@ one file shares the unchanged statements (and so their texts) with the KB it was
 
 def node_text(node: ast.AST) -> str:
     """A statement as clingo source text (remembered by node)."""
-    known = _NODE_TEXTS.recall(node)
-    if known is None:
-        known = _NODE_TEXTS.keep(node, str(node))
-    return known  # type: ignore[return-value]
+    return _NODE_TEXTS.of(node, lambda: str(node))
 
 
 _CHUNK_LINES = IdentityMemo(50_000)

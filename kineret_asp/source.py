@@ -489,10 +489,7 @@ _COMMENT_LINES = IdentityMemo(50_000)
 
 def _comment_lines(node) -> tuple[tuple[int, int, str], ...]:
     """(line, column, text) of a comment's lines, with the comment marks replaced by spaces."""
-    known = _COMMENT_LINES.recall(node)
-    if known is None:
-        known = _COMMENT_LINES.keep(node, tuple(_read_comment_lines(node)))
-    return known  # type: ignore[return-value]
+    return _COMMENT_LINES.of(node, lambda: tuple(_read_comment_lines(node)))
 
 
 def _read_comment_lines(node) -> list[tuple[int, int, str]]:

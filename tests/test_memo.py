@@ -112,3 +112,18 @@ def test_an_entry_another_thread_forgets_mid_lookup_is_still_returned():
     for n in range(5):
         memo.put(str(n), n)
     assert list(memo.data) == ["3", "4"]
+
+
+def test_an_identity_memo_makes_a_value_once_per_object():
+    from kineret_asp.memo import IdentityMemo
+
+    memo = IdentityMemo(10)
+    made: list[int] = []
+    first, twin = [1], [1]  # equal, but two objects
+
+    def make() -> tuple:
+        made.append(1)
+        return (len(made),)
+
+    assert memo.of(first, make) == (1,) and memo.of(first, make) == (1,)
+    assert memo.of(twin, make) == (2,) and len(made) == 2
