@@ -246,11 +246,11 @@ class DecisionEncoder:
 
     def shared(self, part: Any) -> _Text:
         """The JSON text of a shared part (a criteria tuple, a provenance), made once."""
-        hit = self._texts.recall(part)
-        if hit is not None:
-            return hit  # type: ignore[return-value]
-        plain = part.to_dict() if hasattr(part, "to_dict") else [p.to_dict() for p in part]
-        return self._texts.keep(part, _Text(self._encode(plain)))
+        def make() -> _Text:
+            plain = part.to_dict() if hasattr(part, "to_dict") else [p.to_dict() for p in part]
+            return _Text(self._encode(plain))
+
+        return self._texts.of(part, make)
 
     def fields(self, decision: Decision) -> dict:
         """The decision format's fields, the shared parts as their text (for :meth:`encode`)."""
