@@ -766,9 +766,10 @@ def parse_version(root: Path, version: Path, strict: bool = True) -> KnowledgeBa
     framework = root / FRAMEWORK
     if not framework.is_dir():
         raise KbError([Diagnostic(display_path(root), 0, 0, "error", f"not a KB tree: no {FRAMEWORK}/ folder")])
-    files = rule_files(framework) + rule_files(version)
-    if not rule_files(version):
+    own = rule_files(version)
+    if not own:
         raise KbError([Diagnostic(display_path(version), 0, 0, "error", "the version folder holds no .lp file")])
+    files = rule_files(framework) + own
     parsed = parse_files(files)
     if parsed.errors and strict:
         raise KbError(parsed.errors)
