@@ -17,6 +17,7 @@ printing tracebacks into a closed pipe.
 """
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
 import os
@@ -108,22 +109,17 @@ class Outcome:
         return self.status == OK
 
 
-_PRCTL: list = []
-
-
+@functools.cache
 def _prctl() -> Any:
     """Linux's prctl, looked up once in the caller (not in every new worker: loading ctypes costs milliseconds)."""
-    if not _PRCTL:
-        found = None
-        if sys.platform.startswith("linux"):
-            try:
-                import ctypes
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
 
-                found = ctypes.CDLL(None, use_errno=True).prctl
-            except Exception:  # noqa: BLE001 - best effort: the pipe's EOF ends the worker too
-                found = None
-        _PRCTL.append(found)
-    return _PRCTL[0]
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except Exception:  # noqa: BLE001 - best effort: the pipe's EOF ends the worker too
+        return None
 
 
 def _die_with_parent() -> None:
