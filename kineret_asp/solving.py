@@ -9,6 +9,7 @@ clingo; :mod:`kineret_asp.limits` runs work in a process it can stop.
 from __future__ import annotations
 
 import re
+import time
 from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence
 
 import clingo
@@ -78,13 +79,34 @@ def models(control: clingo.Control, time_limit: Optional[float], assumptions: Se
     with control.solve(assumptions=list(assumptions), yield_=True, async_=True) as handle:
         while True:
             handle.resume()
-            if time_limit is not None and not handle.wait(time_limit):
+            if time_limit is not None and not _wait(handle, time.monotonic() + time_limit):
                 handle.cancel()
                 raise SolveTimeout(f"the solver did not finish within {time_limit:g} s")
             model = handle.model()
             if model is None:
                 return
             yield model
+
+
+WAIT_SLICE = 1.0
+"""Seconds a wait for the solver blocks before it looks again (the deadline is unchanged)."""
+
+
+def _wait(handle: clingo.SolveHandle, deadline: float) -> bool:
+    """Whether the solver's next answer is ready by ``deadline`` (a ``time.monotonic()`` value).
+
+    The wait is cut into slices of at most :data:`WAIT_SLICE`: once, in a
+    full test run, a what-is-missing search that takes under a second in
+    every other run was reported at the 60 s limit, as if the solver's
+    wake-up had been lost. Looking again every second bounds what such a loss
+    costs; a ready answer is returned at once either way.
+    """
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return handle.wait(0)
+        if handle.wait(min(WAIT_SLICE, left)):
+            return True
 
 
 def ground_program(kb: "KnowledgeBase", texts: Sequence[str], options: Sequence[str] = (), what: str = "the program", before_ground: Optional[Callable[[clingo.Control], None]] = None) -> clingo.Control:
