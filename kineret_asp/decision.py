@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .errors import KineretError
-from .knowledge import Vocabulary
+from .knowledge import Vocabulary, fill
 from .memo import IdentityMemo, Memo
 from .safetext import dumps, safe_text
 from .schema import ENTRIES, LIST
@@ -28,6 +28,8 @@ APPROVED = "approved"  # the decision format's word for an approval
 
 
 EVIDENCE = "evidence"  # the shown predicate of the evidence atoms (framework/evidence.lp)
+UNDETERMINED = "undetermined"  # the shown predicate of facts a case does not establish (framework/decision.lp)
+SHOWN_AT = {EVIDENCE: 1, UNDETERMINED: 2}  # predicates whose argument at this place is a case fact a decision shows
 COUNTED = "counted"  # the framework's status of a case fact that counted (framework/evidence.lp)
 NOT_COUNTED = "not_counted"
 TREES_KEPT = 2_000
@@ -145,6 +147,29 @@ class Note:
 
 
 @dataclass(frozen=True)
+class Undetermined:
+    """A fact the case does not establish, on which a rule depends (framework/decision.lp).
+
+    ``id`` is the rule (or the case field) it stands in the way of,
+    ``field`` the case fact as a field path, ``text`` the question a
+    reviewer answers to settle it, ``value`` the fact as the case gives it.
+    """
+
+    id: str
+    kind: str
+    field: str
+    text: str
+    data: Any = None
+
+    @property
+    def value(self) -> Any:
+        return _thawed(self.data)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "field": self.field, "value": self.value, "text": self.text}
+
+
+@dataclass(frozen=True)
 class Decision:
     """The decision on one case (the public decision format, via ``to_dict``).
 
@@ -166,6 +191,7 @@ class Decision:
     source: str = field(default="<case>", compare=False)
     blocking: tuple[str, ...] = ()
     provenance: "Optional[Provenance]" = field(default=None, compare=False)  # which rules decided (versions.py)
+    undetermined: tuple[Undetermined, ...] = ()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -208,6 +234,7 @@ class Decision:
             "criteria": shared(self.criteria) if shared is not None else [c.to_dict() for c in self.criteria],
             "unmet": list(self.unmet),
             "blocking": list(self.blocking),
+            "undetermined": [u.to_dict() for u in self.undetermined],
             "reasons": [r.to_dict() for r in self.reasons],
             "route": self.route,
             "notes": [n.to_dict() for n in self.notes],
@@ -438,8 +465,8 @@ class DecisionBuilder:
         not hashable (the decision is then built as usual).
         """
         shown = self.shown_value
-        atoms = [(name, a) for name, values in output.items() if name != EVIDENCE for a in values]
-        atoms += [(EVIDENCE, a, shown(case, a[1])) for a in output.get(EVIDENCE, ())]
+        atoms = [(name, a) for name, values in output.items() if name not in SHOWN_AT for a in values]
+        atoms += [(name, a, shown(case, a[at])) for name, at in SHOWN_AT.items() for a in output.get(name, ())]
         key = (chosen_by, tuple(case.get(name) for name in self.echo_fields), frozenset(atoms))
         try:
             hash(key)
@@ -476,12 +503,16 @@ class DecisionBuilder:
         blocked = self._blocking.get(block_key)
         if blocked is None:
             blocked = self._blocking.put(block_key, blocking(criteria, dict(needs), dict(refers)))
+        undetermined = self.undetermined(case, output.get(UNDETERMINED, ()))
+        decision = str(_one(output, "decision"))
+        if undetermined and not reasons:  # what stands in the way: the facts to establish, after the criteria
+            blocked = tuple(dict.fromkeys(blocked + tuple(u.id for u in undetermined)))
         return Decision(
             id=case.id,
             policy=vocab.policy_id,
             effective_date=vocab.effective_from,
             echo=tuple((name, case.get(name)) for name in self.echo_fields),
-            decision=str(_one(output, "decision")),
+            decision=decision,
             authorization_months=int(months) if months is not None else None,
             criteria=criteria,
             unmet=unmet,
@@ -491,7 +522,22 @@ class DecisionBuilder:
             source=case.source,
             blocking=blocked,
             provenance=self.provenance(chosen_by),
+            undetermined=undetermined,
         )
+
+    def undetermined(self, case: "Case", atoms: Any) -> tuple[Undetermined, ...]:
+        """The facts the case does not establish, worded as questions, in the order of the case's fields."""
+        out = []
+        texts = self.vocab.undetermined_texts
+        for rid, kind, where in atoms:
+            path, subject, value = self.resolve(case, where)
+            template = texts.get(str(kind))
+            if template is None:
+                raise KbAnswerError(f"the KB says a fact is undetermined as {kind!r} but gives no undetermined_text({kind}, ...)")
+            out.append(Undetermined(str(rid), str(kind), path, fill(template, {"subject": subject}), value))
+        ranks = self.field_ranks(case)
+        out.sort(key=lambda u: (self.id_order(u.id), ranks.get(u.field.split("[")[0], len(ranks)), u.field))
+        return tuple(out)
 
     def provenance(self, chosen_by: Optional[str]) -> "Provenance":
         found = self._provenance.get(chosen_by)
@@ -650,6 +696,11 @@ def render_text(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = 
         for r in decision.reasons:
             extra = r.details_text()
             lines.append(f"  {r.id}  {r.text}" + (f" ({extra})" if extra else ""))
+    if decision.undetermined:
+        lines.append("")
+        lines.append(w("undetermined_heading"))
+        for u in decision.undetermined:
+            lines.append(f"  {u.id} ({u.field})  {u.text}")
     loose = [n for n in decision.notes if decision.met(n.id) not in (True, False)]
     if loose:
         lines.append("")

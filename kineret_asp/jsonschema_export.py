@@ -174,7 +174,12 @@ class _Builder:
             "details": {"type": "object", "propertyNames": {"enum": [f.name for f in self.schema.fields]}, "additionalProperties": {"type": "array"}},
         }, ["id", "text"])
         note = self.obj("note", {"id": {"type": "string", "minLength": 1}, "text": {"type": "string"}, "field": self.field_path()}, ["id", "text", "field"])
-        return {"criterion": criterion, "evidence": evidence, "reason": reason, "note": note, "provenance": self.provenance()}
+        undetermined = self.obj("undetermined", {"id": self.blocking_ids(), "field": self.field_path(), "value": {}, "text": {"type": "string"}}, ["id", "field", "value", "text"])
+        return {"criterion": criterion, "evidence": evidence, "reason": reason, "note": note, "undetermined": undetermined, "provenance": self.provenance()}
+
+    def blocking_ids(self) -> dict:
+        """What may stand between a case and approval: a criterion, a rule a fact is undetermined for, a case field."""
+        return {"anyOf": [self.criterion_ids(), self.reason_ids(), {"enum": [f.name for f in self.schema.fields]}]}
 
     def provenance(self) -> dict:
         """Which rules decided (versions.Provenance.to_dict), for this version."""
@@ -216,7 +221,8 @@ class _Builder:
             "authorization_months": {"type": ["integer", "null"]},
             "criteria": {"type": "array", "items": {"$ref": "#/$defs/criterion"}},
             "unmet": {"type": "array", "items": self.criterion_ids(), "uniqueItems": True},
-            "blocking": {"type": "array", "items": self.criterion_ids(), "uniqueItems": True},
+            "blocking": {"type": "array", "items": self.blocking_ids(), "uniqueItems": True},
+            "undetermined": {"type": "array", "items": {"$ref": "#/$defs/undetermined"}},
             "reasons": {"type": "array", "items": {"$ref": "#/$defs/reason"}},
             "route": {"enum": list(v.route_texts)},
             "notes": {"type": "array", "items": {"$ref": "#/$defs/note"}},

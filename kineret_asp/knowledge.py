@@ -30,6 +30,7 @@ import clingo.ast as ast
 
 from .errors import Diagnostic, KbError
 from .memo import IdentityMemo, Memo
+from .names import NameIndex
 from .safetext import safe_text
 from .solving import MessageLog, new_control
 from .terms import Const, SymbolDecoder, Value
@@ -172,6 +173,8 @@ class Vocabulary:
     words: dict[str, str]
     decision_texts: dict[str, str]
     route_texts: dict[str, str]
+    names: dict[str, NameIndex] = field(default_factory=dict)  # vocabulary -> the names of its keys (key_name/3)
+    undetermined_texts: dict[str, str] = field(default_factory=dict)  # kind -> the question that settles it
 
     def label(self, vocabulary: str, key: Any) -> str:
         """The words for a key (the key itself when the KB gives none)."""
@@ -599,6 +602,7 @@ def build_vocabulary(kb: KnowledgeBase) -> Vocabulary:
     words: dict[str, str] = {}
     for key, text in kb.facts("text", 2):
         words[str(key)] = str(text)  # a policy's text, written after the framework's, wins
+    names = name_indexes(kb, keys)
     return Vocabulary(
         policy_id=str(pid),
         title=str(title),
@@ -617,7 +621,37 @@ def build_vocabulary(kb: KnowledgeBase) -> Vocabulary:
         words=words,
         decision_texts={str(d): str(t) for d, t in kb.facts("decision_text", 2)},
         route_texts={str(r): str(t) for r, t in kb.facts("route_text", 2)},
+        names=names,
+        undetermined_texts={str(k): str(t) for k, t in kb.facts("undetermined_text", 2)},
     )
+
+
+def name_indexes(kb: KnowledgeBase, keys: dict[str, dict[str, str]]) -> dict[str, NameIndex]:
+    """The name index of every vocabulary that gives its keys other names (key_name/3), checked."""
+    given: dict[str, list[tuple[str, str]]] = {}
+    for v, k, n in kb.facts("key_name", 3):
+        given.setdefault(str(v), []).append((str(k), str(n)))
+    fillers: dict[str, list[str]] = {}
+    for v, w in kb.facts("key_name_filler", 2):
+        fillers.setdefault(str(v), []).append(str(w))
+    numbers = {str(v) for (v,) in kb.facts("key_name_numbers", 1)}
+    narrows: dict[str, list[tuple[str, str]]] = {}
+    for v, a, b in kb.facts("key_narrows", 3):
+        narrows.setdefault(str(v), []).append((str(a), str(b)))
+    problems: list[str] = []
+    out: dict[str, NameIndex] = {}
+    for v, rows in given.items():
+        table = keys.get(v)
+        if table is None:
+            problems.append(f"key_name({v}, ...): {v!r} is not a vocabulary")
+            continue
+        problems += [f"key_name({v}, {k}, {n!r}): {k!r} is not a key of {v!r}" for k, n in rows if k not in table]
+        index = NameIndex.build(table, rows, fillers.get(v, ()), v in numbers, narrows.get(v, ()))
+        problems += [f"key_name({v}, ...): the name {n!r} of {k!r} is already a name of {other!r}" for n, k, other in index.clashes]
+        out[v] = index
+    if problems:
+        raise KbError([Diagnostic(display_path(kb.path), 0, 0, "error", p) for p in problems])
+    return out
 
 
 # --- parsing ------------------------------------------------------------------

@@ -71,9 +71,20 @@ class _Page:
         return self.word("route_line", route=decision.route, text=self.vocab.route_texts.get(decision.route, decision.route))
 
     def blocking(self, decision: Decision) -> list[tuple[str, str]]:
-        """The criteria that block approval, as (id, text), escaped."""
+        """What blocks approval, as (id, text), escaped: a criterion in the policy's words, an undetermined fact as its question."""
         criteria = self.vocab.criteria
-        return [(self.esc(cid), self.esc(criteria[cid].text if cid in criteria else cid)) for cid in decision.blocking]
+
+        def text(cid: str) -> str:
+            if cid in criteria:
+                return criteria[cid].text
+            questions = [u.text for u in decision.undetermined if u.id == cid]
+            return " ".join(questions) if questions else cid
+
+        return [(self.esc(cid), self.esc(text(cid))) for cid in decision.blocking]
+
+    def undetermined_lines(self, decision: Decision) -> list[tuple[str, str, str]]:
+        """The facts the case does not establish, as (id, field, question), escaped."""
+        return [(self.esc(u.id), self.esc(u.field), self.esc(u.text)) for u in decision.undetermined]
 
     def evidence_lines(self, decision: Decision, node: CriterionResult) -> list[str]:
         lines = [self.word("note_line", text=note) for note in node_notes(decision, node)]
@@ -143,6 +154,10 @@ def render_markdown(items: Sequence[ReviewCase], kb: "KnowledgeBase") -> str:
             for r in d.reasons:
                 extra = r.details_text()
                 out.append(f"- **{esc(r.id)}** {esc(r.text)}" + (f" ({esc(extra)})" if extra else ""))
+            out.append("")
+        if d.undetermined:
+            out += [f"### {w('undetermined_heading')}", ""]
+            out += [f"- **{rid}** ({where}) {question}" for rid, where, question in page.undetermined_lines(d)]
             out.append("")
         out += [f"### {w('missing_heading')}", ""]
         for depth, line in page.missing_lines(item):
@@ -225,6 +240,11 @@ def render_html(items: Sequence[ReviewCase], kb: "KnowledgeBase") -> str:
             for r in d.reasons:
                 extra = r.details_text()
                 out.append(f'<li><span class="id">{esc(r.id)}</span> {esc(r.text)}' + (f" ({esc(extra)})" if extra else "") + "</li>")
+            out.append("</ul>")
+        if d.undetermined:
+            out.append(f"<h3>{w('undetermined_heading')}</h3>")
+            out.append('<ul class="undetermined">')
+            out += [f'<li data-field="{where}"><span class="id">{rid}</span> ({where}) {question}</li>' for rid, where, question in page.undetermined_lines(d)]
             out.append("</ul>")
         out.append(f"<h3>{w('missing_heading')}</h3>")
         out += _html_missing(page.missing_lines(item))

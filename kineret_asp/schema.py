@@ -26,6 +26,7 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from .errors import CaseError, did_you_mean
+from .names import NameIndex
 from .terms import Const, Value
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_LIST_ITEMS = 1000
 MAX_TEXT = 1000
 MAX_ERRORS = 20
+MAX_NAME_TEXT = 200  # longer text is never read as a name of a key
 CLINGO_INT = 2**31 - 1
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 DATE_PATTERN = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
@@ -49,6 +51,7 @@ OPEN_KEY = "open_key"
 KEYED = (KEY, OPEN_KEY)  # kinds whose values are (or may be) keys of a vocabulary
 # the roles of field_role/2 that the program itself reads
 FORMAT_VERSION, CASE_ID, EXPECTATIONS, DATE_OF_SERVICE, POLICY_SELECTOR = "format_version", "case_id", "expectations", "date_of_service", "policy_selector"
+UNDETERMINED = "undetermined"  # the role of the field listing the facts an input could not establish
 
 
 @dataclass(frozen=True)
@@ -179,10 +182,11 @@ def encodable(text: str) -> bool:
 class CaseSchema:
     """The inputs of one policy version, as the KB declares them."""
 
-    def __init__(self, fields: Sequence[Field], vocabularies: dict[str, dict[str, str]], nouns: dict[str, str], where: "Mapping[str, str] | Callable[[], Mapping[str, str]]"):
+    def __init__(self, fields: Sequence[Field], vocabularies: dict[str, dict[str, str]], nouns: dict[str, str], where: "Mapping[str, str] | Callable[[], Mapping[str, str]]", names: "Optional[Mapping[str, NameIndex]]" = None):
         self.fields = tuple(fields)
         self.by_name = {f.name: f for f in self.fields}
         self.vocabularies = vocabularies
+        self.names = dict(names or {})  # vocabulary -> the other names of its keys (key_name/3)
         self.nouns = nouns
         self._where = where
         self._roles = {role: f.name for f in self.fields for role in f.roles}
@@ -265,12 +269,12 @@ class CaseSchema:
         names = [f.name for f in fields]
         if len(set(names)) != len(names):
             problems.append(f"a case field is declared twice: {sorted(n for n in names if names.count(n) > 1)}")
-        # the expectations are written last, after the policy's fields
-        fields.sort(key=lambda f: EXPECTATIONS in f.roles)
+        # the facts an input could not establish, then the expectations, are written last, after the policy's fields
+        fields.sort(key=lambda f: (EXPECTATIONS in f.roles, UNDETERMINED in f.roles))
         vocab = kb.vocabulary
         if problems:
             raise KbError([Diagnostic(where, 0, 0, "error", f"case schema: {p}") for p in problems])
-        return cls(fields, vocab.keys, vocab.nouns, partial(_declared_in, kb))
+        return cls(fields, vocab.keys, vocab.nouns, partial(_declared_in, kb), vocab.names)
 
     def _input_predicates(self) -> dict[tuple[str, int], tuple[ArgKind, ...]]:
         out: dict[tuple[str, int], tuple[ArgKind, ...]] = {}
@@ -573,6 +577,9 @@ class CaseSchema:
             problems.add(path, f"expected {what} key (a string), got {describe(raw)}")
             return None
         if raw not in table:
+            named = self._named(v, raw, path, problems)
+            if named is not False:
+                return named
             shown = raw if len(raw) <= 60 else raw[:57] + "..."
             hint = did_you_mean(raw, table) if len(raw) <= 60 else ""
             if len(table) <= 20:
@@ -596,6 +603,9 @@ class CaseSchema:
             return None
         if raw in table:
             return raw
+        named = self._named(k.vocabulary or "", raw, path, problems, open_=True)
+        if named is not False:
+            return named
         shown = raw if len(raw) <= 60 else raw[:57] + "..."
         if not OPEN_NAME.match(raw):
             problems.add(path, f"expected {what} key or name ({OPEN_NAME_WORDS}), got {shown!r}")
@@ -606,6 +616,32 @@ class CaseSchema:
             problems.add(path, f"unknown {noun} {shown!r}; expected {what} key of the KB ({self.where.get(k.vocabulary or '', k.vocabulary)}); did you mean '{near}'?")
             return None
         return raw
+
+    def _named(self, vocabulary: str, raw: str, path: str, problems: Problems, open_: bool = False) -> "Optional[str] | bool":
+        """The key a name of the vocabulary stands for (``key_name/3``); None after a problem; False when it names no key.
+
+        A name that holds a key's name beside words the KB does not read
+        ("Humira biosimilar"), or the names of two keys, is no key: never
+        one of them (that could read another drug). In an open vocabulary it
+        stays a name the rules do not know; in a closed one it is refused,
+        without a suggestion.
+        """
+        index = self.names.get(vocabulary)
+        if index is None or len(raw) > MAX_NAME_TEXT:
+            return False
+        reading = index.read(raw)
+        if reading.key is not None:
+            return reading.key
+        if not reading.keys or open_:
+            return False
+        shown = raw if len(raw) <= 60 else raw[:57] + "..."
+        noun = self.noun(vocabulary).split(" ", 1)[-1]
+        labels = ", ".join(repr(k) for k in reading.keys[:5])
+        if reading.uncovered:
+            problems.add(path, f"{shown!r} names the {noun} {labels} beside words the KB does not read ({' '.join(reading.uncovered)}); give one {noun} by its key or a name the KB knows")
+        else:
+            problems.add(path, f"{shown!r} names several {noun}s ({labels}); give one {noun} per item")
+        return None
 
     def _name(self, k: Kind, raw: Any, path: str, problems: Problems) -> Optional[str]:
         what = self.noun(k.vocabulary or "")
@@ -879,9 +915,11 @@ def near_key(raw: str, table: Mapping[str, str]) -> Optional[str]:
     """The key of ``table`` that ``raw`` comes too close to, if any.
 
     Compared without regard to case and to anything but letters and digits:
-    equal to a key or its words, within 1 edit (names of at most 5
-    characters) or 2 edits of one, or holding a key of 5 or more characters
-    ("Humira Pen"). The closest key wins, then the first in KB order.
+    equal to a key or its words, or within 1 edit (names of at most 5
+    characters) or 2 edits of one: a mistyped key ("enbrl"). A name that only
+    holds a key ("chloroquine" holds no key: "hydroxychloroquine" is another
+    drug) is not a near miss. The closest key wins, then the first in KB
+    order.
     """
     name = _normal(raw)
     if not name:
@@ -893,8 +931,6 @@ def near_key(raw: str, table: Mapping[str, str]) -> Optional[str]:
                 continue
             limit = 1 if min(len(name), len(known)) <= 5 else 2
             distance = edit_distance(name, known, limit)
-            if distance > limit and ((len(known) >= 5 and known in name) or (len(name) >= 5 and name in known)):
-                distance = limit
             if distance <= limit and (best is None or (distance, rank) < best[:2]):
                 best = (distance, rank, key)
     return best[2] if best else None

@@ -19,16 +19,23 @@ the completeness tests compare this with a search over every key.
 from __future__ import annotations
 
 from .knowledge import KnowledgeBase
+from .names import NAMING_PREDICATES
 from .program import constants_in_rule_bodies
 from .terms import Const, Value
 
 _HOLE = Const("$")
 
 
-def _mentions(value: Value, key: str) -> bool:
+def _constants(value: Value, into: set) -> set:
+    """Every constant a static atom holds, at any depth (a function of no arguments counts as its name)."""
     if isinstance(value, tuple):
-        return any(_mentions(v, key) for v in value[1:]) or value[0] == key and len(value) == 1
-    return isinstance(value, Const) and value == key
+        if len(value) == 1:
+            into.add(value[0])
+        for v in value[1:]:
+            _constants(v, into)
+    elif isinstance(value, Const):
+        into.add(value)
+    return into
 
 
 def _swap(value: Value, key: str) -> Value:
@@ -45,13 +52,20 @@ def key_classes(kb: KnowledgeBase, vocabulary: str) -> dict[str, tuple[str, ...]
     """For every key of a vocabulary, the keys interchangeable with it (itself included), in KB order."""
     keys = list(kb.vocabulary.keys.get(vocabulary, {}))
     special = kb.derived("rule_constants", lambda: constants_in_rule_bodies([s.node for s in kb.statements]))
-    model = kb.static_model
+    wanted = set(keys)
+    about: dict[str, list[Value]] = {k: [] for k in keys}  # each key's static atoms, found in one walk of the model
+    for atom in kb.static_model:
+        if isinstance(atom, tuple) and atom[0] in NAMING_PREDICATES:
+            continue
+        for c in _constants(atom, set()):
+            if c in wanted:
+                about[str(c)].append(atom)
     signature: dict[str, frozenset] = {}
     for k in keys:
         if k in special:
             signature[k] = frozenset({("special", k)})
             continue
-        signature[k] = frozenset(_swap(a, k) for a in model if _mentions(a, k))
+        signature[k] = frozenset(_swap(a, k) for a in about[k])
     groups: dict[frozenset, list[str]] = {}
     for k in keys:
         groups.setdefault(signature[k], []).append(k)

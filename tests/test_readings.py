@@ -368,13 +368,21 @@ def test_the_reauthorization_criterion_shows_only_for_continuation():
     assert [c.id for c in decide(ra_case(FULL_RA, request="continuation")).criteria] == ["3", "R"]
 
 
-def test_nc2_a_current_drug_the_policy_does_not_name_is_never_approved_over():
-    """NC.2: "(See APPENDIX for examples)": the Appendix gives examples, so an unnamed current drug may be a biologic."""
+def test_nc2_a_biologic_outside_the_appendix_is_concurrent_use():
+    """NC.2: "(See APPENDIX for examples)": the Appendix gives examples; canakinumab (Ilaris) is a biologic it does not list."""
     approved = decide({"indication": "sjia", "prescriber_specialties": ["rheumatology"]})
     assert approved.decision == "approved"
-    d = decide({"indication": "sjia", "prescriber_specialties": ["rheumatology"], "current_medications": ["ilaris"]})
+    d = decide({"indication": "sjia", "prescriber_specialties": ["rheumatology"], "current_medications": ["Ilaris"]})
     assert d.decision == "not_covered" and d.route == "clinical_review"
-    assert [(r.id, r.details) for r in d.reasons] == [("NC.2", {"current_medications": ["ilaris"]})]
+    assert [(r.id, r.details) for r in d.reasons] == [("NC.2", {"current_medications": ["canakinumab"]})]
+
+
+def test_nc2_a_current_drug_the_kb_cannot_class_is_undetermined_never_approved():
+    """NC.2: "(See APPENDIX for examples)": a current drug nobody classed may be a biologic: the decision asks, never approves."""
+    d = decide({"indication": "sjia", "prescriber_specialties": ["rheumatology"], "current_medications": ["zorbitrex"]})
+    assert d.decision == "undetermined" and d.route == "clinical_review" and not d.reasons
+    assert d.blocking == ("NC.2",) and [u.field for u in d.undetermined] == ["current_medications[0]"]
+    assert "zorbitrex" in d.undetermined[0].text and "biologic" in d.undetermined[0].text
 
 
 def test_nc2_a_concurrent_csdmard_the_policy_names_is_still_allowed():

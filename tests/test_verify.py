@@ -13,7 +13,7 @@ from kineret_asp.verify import verify_kb
 
 from .conftest import KB_DIR
 
-PROPERTIES = {"one_decision", "criteria_both_ways", "approvable", "monotonic", "continuation_needs_initial"}
+PROPERTIES = {"one_decision", "criteria_both_ways", "approvable", "monotonic", "continuation_needs_initial", "undetermined_never_approved", "non_biologic_co_medication"}
 
 
 def append(path: Path, text: str) -> None:
@@ -40,6 +40,26 @@ def test_monotonicity_violation_gives_a_reproducible_counterexample(kb_copy):
     added = set(b["current_medications"]) - set(a["current_medications"])
     assert added and added <= {"methotrexate"}
     assert by_name(verify_kb(kb_copy))["one_decision"].holds
+
+
+@pytest.mark.slow
+def test_an_approval_over_an_undetermined_drug_is_caught(kb_copy):
+    decision = kb_copy.parents[2] / "framework" / "decision.lp"
+    decision.write_text(decision.read_text().replace("is_approved :- request_criteria_met, not is_not_covered, not is_other_policy, not is_undetermined.", "is_approved :- request_criteria_met, not is_not_covered, not is_other_policy."))
+    r = by_name(verify_kb(kb_copy))["undetermined_never_approved"]
+    assert not r.holds
+    case = r.counterexample["a"]
+    assert "zorbitrex" in case["current_medications"] and not by_name(verify_kb(kb_copy))["one_decision"].holds
+
+
+@pytest.mark.slow
+def test_a_non_biologic_read_as_concurrent_use_is_caught(kb_copy):
+    append(kb_copy / "conditions_not_covered.lp", "% § NC.2 - a wrong reading: any drug the KB classes excludes\nnot_covered_reason(\"NC.2\") :- case_current_medication(D), category_of(D, other).")
+    r = by_name(verify_kb(kb_copy))["non_biologic_co_medication"]
+    assert not r.holds
+    case = r.counterexample["a"]
+    assert set(case["current_medications"]) <= {"methotrexate", "prednisone", "zorbitrex"}
+    assert evaluate(case, kb_copy).decision == "not_covered"
 
 
 @pytest.mark.slow
@@ -100,7 +120,7 @@ def test_authors_can_add_their_own_property(kb_copy):
 def test_verify_command_exit_codes_and_json(kb_copy):
     runner = CliRunner()
     ok = runner.invoke(main, ["verify"])
-    assert ok.exit_code == 0 and "5 of 5 properties hold" in ok.output
+    assert ok.exit_code == 0 and "7 of 7 properties hold" in ok.output
     append(kb_copy / "conditions_not_covered.lp", "% § NC.2 - wrong\nconcurrent_biologic_or_tsdmard(D) :- case_current_medication(D), csdmard(D).")
     bad = runner.invoke(main, ["verify", "--kb", str(kb_copy), "--format", "json"])
     assert bad.exit_code == 1

@@ -373,7 +373,7 @@ def test_a_cases_date_of_service_says_which_version_runs_it(own_tree):
 def test_test_finds_the_packaged_cases_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run("test")
-    assert result.exit_code == 0 and result.output.splitlines()[-1] == "55 passed, 0 failed"
+    assert result.exit_code == 0 and result.output.splitlines()[-1] == "64 passed, 0 failed"
 
 
 @pytest.mark.slow
@@ -391,7 +391,7 @@ def test_test_runs_the_cases_of_an_installed_package(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "kineret_asp", "test"], cwd=elsewhere, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == f"KB: {target / 'kineret_asp' / 'kb'}"
-    assert proc.stdout.splitlines()[-1] == "55 passed, 0 failed"
+    assert proc.stdout.splitlines()[-1] == "64 passed, 0 failed"
 
 
 # --- diff and check across versions --------------------------------------------------
