@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from .errors import CaseError
-from .fhir import BUNDLE, RESOURCE_TYPE, annotate, bundle_case, doubtful_fields
+from .fhir import BUNDLE, PATIENT, RESOURCE_TYPE, NoOrder, annotate, bundle_case, doubtful_fields
 
 if TYPE_CHECKING:  # pragma: no cover
     from .abduction import Missing
@@ -138,7 +138,7 @@ def coverage_information(decision: "Decision", kb: "KnowledgeBase", coverage: Op
                 {"url": "doc-needed", "valueCode": "clinical"}, {"url": "doc-purpose", "valueCode": "withpa"}]
         if questionnaire:
             sub.append({"url": "questionnaire", "valueCanonical": questionnaire})  # crd-ci-q1: doc-needed is set
-    reasons = [r.text for r in decision.reasons] or [v.route_texts.get(decision.route, decision.route)]
+    reasons = [r.text for r in decision.reasons] or [u.text for u in decision.undetermined] or [v.route_texts.get(decision.route, decision.route)]
     sub.append({"url": "reason", "valueCodeableConcept": {"text": " ".join(reasons)}})
     sub.append({"url": "date", "valueDate": today.isoformat()})
     sub.append({"url": "coverage-assertion-id", "valueString": assertion})
@@ -163,8 +163,11 @@ def answer(body: Mapping[str, Any], kb: "KnowledgeBase", base_url: str, missing_
     v = kb.vocabulary
     w = v.word
     bundle = request_bundle(body, "<cds-hooks request>")
-    case, converted = bundle_case(bundle, "<cds-hooks request>", kb)
-    if converted.order is None:
+    patient_id = body["context"].get("patientId")
+    patient = f"{PATIENT}/{patient_id}" if isinstance(patient_id, str) and patient_id else None
+    try:
+        case, converted = bundle_case(bundle, "<cds-hooks request>", kb, patient)
+    except NoOrder:  # the hook fires for every order signed: one for another drug is none of this service's business
         return HookAnswer({"cards": [], "systemActions": []})
     decision = annotate(evaluate(case, kb), converted.notes)
     assertion = assertion_id(decision, kb, case.atoms())
@@ -188,6 +191,9 @@ def answer(body: Mapping[str, Any], kb: "KnowledgeBase", base_url: str, missing_
     if blocking:
         detail.append(f"**{w('cds_blocking_heading')}**")
         detail += [f"- {cid}: {v.criteria[cid].text}" for cid in blocking if cid in v.criteria]
+    if decision.undetermined:
+        detail.append(f"**{w('undetermined_heading')}**")
+        detail += [f"- {u.id} ({u.field}): {u.text}" for u in decision.undetermined]
     if decision.reasons:
         detail.append(f"**{w('cds_reasons_heading')}**")
         detail += [f"- {r.id}: {r.text}" for r in decision.reasons]

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Optional, Union
 
 from .errors import CaseError
-from .fhirmap import FhirMapping, Meaning, mapping_for
-from .schema import ENTRIES, KEY, LIST, NAME, OPEN_KEY, OPEN_NAME, describe
+from .fhirmap import CLOSED, OPEN, UNKNOWN, FhirMapping, Meaning, Row, mapping_for
+from .schema import ENTRIES, KEY, LIST, NAME, OPEN_KEY, OPEN_NAME, UNDETERMINED, describe
 
 if TYPE_CHECKING:  # pragma: no cover
     from .case import Case
@@ -34,6 +34,10 @@ if TYPE_CHECKING:  # pragma: no cover
 RESOURCE_TYPE = "resourceType"
 BUNDLE = "Bundle"
 MAX_ENTRIES = 5000
+MAX_WHY = 1000  # the longest why of an undetermined fact (the case format's text limit)
+MAX_PROBLEMS = 20
+PATIENT = "Patient"  # the resource type that is the patient itself (FHIR R4)
+FALLBACK = "fallback"  # a mapping row read only when the rows above gave nothing (framework/interop.lp)
 _PY_TYPES = {"str": "a string", "int": "a number", "float": "a number", "bool": "true or false", "dict": "an object", "list": "a list", "NoneType": "null"}
 
 
@@ -185,11 +189,37 @@ def _element(obj: Any, path: str) -> list[Any]:
     return values
 
 
+_PARTIAL_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
 def _date(value: Any) -> Optional[datetime.date]:
     d = getattr(value, "date", None)
     if isinstance(d, datetime.datetime):
         return d.date()
     return d if isinstance(d, datetime.date) else None
+
+
+def date_bounds(value: Any) -> Optional[tuple[datetime.date, datetime.date]]:
+    """The first and last day a FHIR date or dateTime allows: "2023" is 2023-01-01 .. 2023-12-31."""
+    raw = getattr(value, "origval", None)
+    if not isinstance(raw, str):
+        d = _date(value)
+        return (d, d) if d is not None else None
+    m = _PARTIAL_DATE.match(raw)
+    if not m:
+        return None
+    year, month, day = int(m.group(1)), m.group(2), m.group(3)
+    try:
+        if day is not None:
+            d = datetime.date(year, int(month), int(day))
+            return d, d
+        if month is not None:
+            first = datetime.date(year, int(month), 1)
+            following = datetime.date(year + (first.month == 12), first.month % 12 + 1, 1)
+            return first, following - datetime.timedelta(days=1)
+        return datetime.date(year, 1, 1), datetime.date(year, 12, 31)
+    except ValueError:
+        return None
 
 
 def whole_months(start: datetime.date, end: datetime.date) -> int:
@@ -205,11 +235,33 @@ class Target(NamedTuple):
     kind: str
 
 
+class NoOrder(CaseError):
+    """A Bundle with no order for the requested drug: not a request the policy decides."""
+
+
+@dataclass
+class Denial:
+    """A concept whose own words deny its code ("DIRA ruled out"): it places nothing."""
+
+    where: str
+    keys: tuple[str, ...]
+    words: str
+    text: str
+
+
 class Reader:
-    """Reads one Bundle's resources into case data through a KB's mapping."""
+    """Reads one Bundle's resources into case data through a KB's mapping.
+
+    Values are read as FHIR means them: the statuses each group filters on,
+    periods at their least favourable reading, references within the Bundle,
+    every resource about the order's patient. Two records that say
+    different things of one fact, and a record that denies itself, are not
+    settled by order of appearance: the fact goes to the case's list of
+    undetermined facts, with the records named, and the reviewer settles it.
+    """
 
     def __init__(self, kb: "KnowledgeBase", resources: list[tuple[str, Optional[str], Any]], source: str):
-        from .abduction import optional_fill
+        from .wording import optional_fill
 
         self.kb = kb
         self.map: FhirMapping = mapping_for(kb)
@@ -229,17 +281,20 @@ class Reader:
         self.notes: list[SourceNote] = []
         self._noted: set[tuple] = set()
         self.as_of: dict[str, datetime.date] = {}
+        self.undetermined: list[dict[str, str]] = []
+        self.denials: list[Denial] = []
 
     # resource groups
     def label(self, model: Any) -> str:
         return self.labels.get(id(model), getattr(model, "resource_type", "?"))
 
-    def _holds(self, model: Any, element: str, wanted: Any) -> bool:
+    def _holds(self, model: Any, element: str, wanted: Any, lenient: bool = False) -> bool:
+        """Whether the element holds the value; ``lenient``: a coding without a system matches by its code alone."""
         for value in _element(model, element):
             if isinstance(wanted, tuple) and wanted and wanted[0] == "code":
                 alias, code = wanted[1], wanted[2]
                 uri = self.map.systems.get(alias)
-                if any(c.system == uri and c.code == code for c in (getattr(value, "coding", None) or [])):
+                if any(c.code == code and (c.system == uri or (lenient and not c.system)) for c in (getattr(value, "coding", None) or [])):
                     return True
             elif isinstance(wanted, tuple) and wanted and wanted[0] == "field":
                 uri = self.map.interop_systems.get("field")
@@ -250,20 +305,26 @@ class Reader:
         return False
 
     def in_use(self, model: Any, use: str) -> bool:
+        """Whether a resource belongs to a group: its type, every filter held, no skip held.
+
+        A skip (entered in error, refuted) matches a status coding that
+        omits its system, as a filter never does: a record that may be
+        mistaken is left out rather than read.
+        """
         if getattr(model, "resource_type", None) != self.map.uses.get(use):
             return False
         for element, wanted in self.map.filters.get(use, {}).items():
             if not any(self._holds(model, element, w) for w in wanted):
                 return False
         for element, unwanted in self.map.skips.get(use, {}).items():
-            if any(self._holds(model, element, w) for w in unwanted):
+            if any(self._holds(model, element, w, lenient=True) for w in unwanted):
                 return False
         return True
 
     def group(self, use: str) -> list[Any]:
         if any(use == u for u, _, _ in self.map.orders):
             return list(self.order)
-        return [m for m in self.resources if self.in_use(m, use)]
+        return [m for m in self.resources if m not in self.order and self.in_use(m, use)]
 
     def resolve(self, ref: Any, owner: Any) -> Optional[Any]:
         text = getattr(ref, "reference", None)
@@ -279,115 +340,34 @@ class Reader:
             found = self.by_ref.get("/".join(text.rstrip("/").split("/")[-2:]))
         return found
 
-    # notes
+    def canonical(self, ref: Any, owner: Any) -> Optional[str]:
+        """A reference as Type/id, through the Bundle where it can be resolved (fullUrl, absolute URL)."""
+        found = self.resolve(ref, owner)
+        if found is not None:
+            return self.label(found)
+        text = getattr(ref, "reference", None)
+        if not isinstance(text, str) or not text:
+            return None
+        return "/".join(text.rstrip("/").split("/")[-2:]) if "/" in text else text
+
+    # notes and undetermined facts
     def note(self, model: Any, field_path: str, text: str) -> None:
         key = (self.label(model), field_path, text)
         if key not in self._noted:
             self._noted.add(key)
             self.notes.append(SourceNote(self.label(model), field_path, text))
 
-    # reading values
-    def target(self, name: str, list_field: Optional[str] = None) -> "Target":
-        """What a field holds: the vocabulary of its keys and its kind."""
-        f = self.schema.by_name[list_field].entry_field(name) if list_field else self.schema.by_name[name]
-        kind = f.kind.item if f.kind.name == LIST and f.kind.item is not None else f.kind
-        return Target(kind.vocabulary, kind.name)
+    def undetermine(self, field_name: str, why: str) -> None:
+        item = {"field": field_name, "why": why[:MAX_WHY]}
+        if item not in self.undetermined:
+            self.undetermined.append(item)
 
-    def codings(self, concept: Any, alias: Optional[str], vocabulary: Optional[str], with_class: bool, model: Any, path: str, kind: str) -> list[str]:
-        """The keys a CodeableConcept means, noting a concept of which no coding means anything."""
-        codings = getattr(concept, "coding", None) or []
-        words = " ".join([getattr(concept, "text", None) or ""] + [c.display or "" for c in codings])
-        own = self.map.vocabulary_system(vocabulary) if vocabulary else None
-        found: list[str] = []
-        class_noted = False
-        for c in codings:
-            if not c.code:
-                continue
-            if c.system == own and c.code in self.kb.vocabulary.keys.get(vocabulary or "", {}):
-                found.append(c.code)
-                continue
-            system = self.map.by_uri.get(c.system or "")
-            if system is None or system != alias or vocabulary is None:
-                continue
-            meaning: Meaning = self.map.meaning(system, c.code, vocabulary, words)
-            if meaning.candidates:
-                labels = self.words("list_separator").join(self.kb.vocabulary.label(vocabulary, k) for k in meaning.candidates)
-                self.note(model, path, self.fill("fhir_needs_words", system=self.map.system_names.get(system, system), code=c.code, display=c.display, keys=labels))
-                class_noted = True
-                continue
-            if meaning.class_only and not with_class:
-                self.note(model, path, self.fill("fhir_class_only", system=self.map.system_names.get(system, system), code=c.code, display=c.display, label=self.kb.vocabulary.label(vocabulary, meaning.keys[0])))
-                class_noted = True
-                continue
-            found.extend(meaning.keys)
-        if not found and not class_noted:
-            if kind == NAME:
-                shown = [c.display for c in codings if c.display] + ([concept.text] if getattr(concept, "text", None) else [])
-                if shown:
-                    return [shown[0]]
-            known = [c for c in codings if c.code and (self.map.by_uri.get(c.system or "") or c.system == own)]
-            first = known[0] if known else (codings[0] if codings else None)
-            if first is not None:
-                name = self.map.system_names.get(self.map.by_uri.get(first.system or "", ""), first.system or "?")
-                self.note(model, path, self.fill("fhir_unknown_code", system=name, code=first.code, display=first.display))
-                if kind == OPEN_KEY:  # an open vocabulary takes it by name: the rules see a drug they do not name
-                    return [open_name(f"{name} {first.code}", self.words("fhir_not_coded"))]
-            elif getattr(concept, "text", None):
-                self.note(model, path, self.fill("fhir_unknown_code", system=self.words("fhir_not_coded"), code=repr(concept.text[:60]), display=""))
-                if kind == OPEN_KEY:
-                    return [open_name(f"{self.words('fhir_not_coded')} {concept.text}", self.words("fhir_not_coded"))]
-        return list(dict.fromkeys(found))
+    def conflict(self, field_name: str, found: Mapping[Any, list[str]], vocabulary: Optional[str]) -> str:
+        where = ", ".join(sorted({w for ws in found.values() for w in ws}))
+        shown = "; ".join(f"{self.kb.vocabulary.label(vocabulary or '', v)} ({', '.join(ws)})" for v, ws in found.items())
+        return self.fill("fhir_ambiguous", field=field_name, where=where, values=shown)
 
-    def read(self, model: Any, element: str, how: Any, target: "Target", path: str) -> list[Any]:
-        """The values one mapping row reads from one resource."""
-        vocabulary, kind = target
-        values = _element(model, element)
-        if not values:
-            return []
-        head = how[0] if isinstance(how, tuple) else how
-        if head in ("code", "class", "key"):
-            alias = how[1] if isinstance(how, tuple) else None
-            out: list[Any] = []
-            for concept in values:
-                out.extend(self.codings(concept, alias, vocabulary, head == "class", model, path, kind))
-            return out
-        if head == "present":
-            return [how[1]]
-        if head == "value":
-            return [v for v in values if isinstance(v, (bool, int, str))]
-        if head == "lookup":
-            table = self.map.lookups.get(how[1], {})
-            return [table[v] for v in values if isinstance(v, str) and v in table]
-        if head == "extension":
-            return [True] if any(getattr(e, "url", None) == how[1] and getattr(e, "valueBoolean", None) is True for e in values) else []
-        if head == "months":
-            end_default = self.as_of.get(how[1])
-            out = []
-            for period in values:
-                start, end = _date(getattr(period, "start", None)), _date(getattr(period, "end", None)) or end_default
-                if start is not None and end is not None:
-                    out.append(min(whole_months(start, end), 1200))
-            return out
-        if head == "via":
-            _, use2, element2, how2 = how
-            out = []
-            for ref in values:
-                found = self.resolve(ref, model)
-                if found is None:
-                    self.note(model, path, self.fill("fhir_bad_reference", reference=getattr(ref, "reference", "?")))
-                elif self.in_use(found, use2):
-                    out.extend(self.read(found, element2, how2, target, path))
-            return out
-        if head == "component":
-            _, alias, code, how2 = how
-            uri = self.map.systems.get(alias)
-            out = []
-            for comp in values:
-                if any(c.system == uri and c.code == code for c in (getattr(getattr(comp, "code", None), "coding", None) or [])):
-                    out.extend(self.read(comp, "valueCodeableConcept", how2, target, path))
-            return out
-        return []
-
+    # the order and its patient
     def find_order(self) -> None:
         """The order under review: a resource of the order group naming the requested drug."""
         requested = set(self.map.requested)
@@ -401,9 +381,227 @@ class Reader:
         for name, (use, element) in self.map.as_of.items():
             for model in self.group(use):
                 for value in _element(model, element):
-                    d = _date(value)
-                    if d is not None:
-                        self.as_of.setdefault(name, d)
+                    bounds = date_bounds(value)
+                    if bounds is not None:
+                        self.as_of.setdefault(name, bounds[0])
+
+    def no_order(self) -> str:
+        """What the Bundle orders instead, in words, for the one line that refuses it."""
+        orders = []
+        for use, element, how in self.map.orders:
+            for model in self.resources:
+                if getattr(model, "resource_type", None) == self.map.uses.get(use) and self.in_use(model, use) and _element(model, element):
+                    concepts = [c for v in _element(model, element) for c in ([self.resolve(v, model)] if getattr(v, "reference", None) else [v]) if c is not None]
+                    concepts = [getattr(c, "code", c) if getattr(c, "resource_type", None) else c for c in concepts]
+                    shown = [c.display or c.code for concept in concepts for c in (getattr(concept, "coding", None) or []) if c.display or c.code]
+                    text = next((getattr(concept, "text", None) for concept in concepts if getattr(concept, "text", None)), None)
+                    orders.append(f"{text or (shown[0] if shown else self.words('fhir_not_coded'))} ({self.label(model)})")
+        drug = self.kb.vocabulary.drug_name
+        return self.fill("fhir_no_order", drug=drug, orders=", ".join(dict.fromkeys(orders)) or self.words("fhir_orders_nothing"))
+
+    def check_patient(self, patient: Optional[str]) -> None:
+        """Every resource must be about the order's patient (and the hook's, when given).
+
+        One about another patient is refused with one line; one that names
+        no patient where FHIR lets it is left out with a note.
+        """
+        order = self.order[0]
+        expected = self.canonical(getattr(order, "subject", None), order)
+        problems = []
+        if patient is not None and expected != patient:
+            problems.append(CaseError(self.source, self.label(order), self.fill("fhir_other_patient", where=self.label(order), patient=expected, expected=patient)))
+            expected = patient
+        kept = []
+        for model in self.resources:
+            kind = getattr(model, "resource_type", None)
+            element = self.map.patients.get(kind or "")
+            if kind == PATIENT:
+                about: Optional[str] = self.label(model)
+            elif element is None:
+                kept.append(model)
+                continue
+            else:
+                refs = _element(model, element)
+                about = self.canonical(refs[0], model) if refs else None
+            if about is None:
+                self.note(model, "", self.words("fhir_no_patient"))
+                continue
+            if about != expected:
+                problems.append(CaseError(self.source, self.label(model), self.fill("fhir_other_patient", where=self.label(model), patient=about, expected=expected)))
+                continue
+            kept.append(model)
+        if problems:
+            raise CaseError.many(problems[:MAX_PROBLEMS])
+        self.resources = kept
+
+    # reading values
+    def target(self, name: str, list_field: Optional[str] = None) -> "Target":
+        """What a field holds: the vocabulary of its keys and its kind."""
+        f = self.schema.by_name[list_field].entry_field(name) if list_field else self.schema.by_name[name]
+        kind = f.kind.item if f.kind.name == LIST and f.kind.item is not None else f.kind
+        return Target(kind.vocabulary, kind.name)
+
+    def by_name(self, vocabulary: Optional[str], text: str) -> Optional[str]:
+        index = self.kb.vocabulary.names.get(vocabulary or "")
+        return index.key_of(text) if index is not None and text else None
+
+    def codings(self, concept: Any, alias: Optional[str], vocabulary: Optional[str], with_class: bool, model: Any, path: str, kind: str, otherwise: Optional[str] = None) -> list[str]:
+        """The keys a CodeableConcept means, noting a concept of which no coding means anything.
+
+        ``otherwise``: the key a coding of the system means when no table row
+        places it (a reason for this very drug: another use).
+        """
+        codings = getattr(concept, "coding", None) or []
+        text = getattr(concept, "text", None) or ""
+        words = " ".join([text] + [c.display or "" for c in codings])
+        own = self.map.vocabulary_system(vocabulary) if vocabulary else None
+        by_uri = self.map.by_uri
+        found: list[str] = []
+        class_noted = False
+        for c in codings:
+            if not c.code:
+                continue
+            if c.system == own and c.code in self.kb.vocabulary.keys.get(vocabulary or "", {}):
+                found.append(c.code)
+                continue
+            system = by_uri.get(c.system or "")
+            if system is None or system != alias or vocabulary is None:
+                continue
+            meaning: Meaning = self.map.meaning(system, c.code, vocabulary, words)
+            if meaning.candidates:
+                labels = self.words("list_separator").join(self.kb.vocabulary.label(vocabulary, k) for k in meaning.candidates)
+                self.note(model, path, self.fill("fhir_needs_words", system=self.map.system_names.get(system, system), code=c.code, display=c.display, keys=labels))
+                class_noted = True
+                continue
+            if meaning.class_only and not with_class:
+                self.note(model, path, self.fill("fhir_class_only", system=self.map.system_names.get(system, system), code=c.code, display=c.display, label=self.kb.vocabulary.label(vocabulary, meaning.keys[0])))
+                class_noted = True
+                continue
+            if not meaning.keys and vocabulary in self.map.named.get(system, ()):
+                named = self.by_name(vocabulary, c.display or "")
+                if named is not None:
+                    found.append(named)
+                    continue
+            if not meaning.keys and otherwise is not None:
+                self.note(model, path, self.fill("fhir_unknown_code", system=self.map.system_names.get(system, system), code=c.code, display=c.display))
+                found.append(otherwise)
+                continue
+            found.extend(meaning.keys)
+        if not found and not class_noted and not codings and text:
+            named = self.by_name(vocabulary, text)
+            if named is not None:
+                found.append(named)
+        denied = self.map.denies(text) if text else None
+        if found and denied:
+            self.denials.append(Denial(self.label(model), tuple(dict.fromkeys(found)), denied, text[:120]))
+            return []
+        if not found and not class_noted and any(by_uri.get(c.system or "") not in (None, alias) for c in codings) and not any(by_uri.get(c.system or "") == alias for c in codings):
+            return []  # codings of another system only: the row that reads that system speaks for them
+        if not found and not class_noted:
+            if kind == NAME:
+                shown = [c.display for c in codings if c.display] + ([text] if text else [])
+                if shown:
+                    return [shown[0]]
+            known = [c for c in codings if c.code and by_uri.get(c.system or "") == alias] or [c for c in codings if c.code and (by_uri.get(c.system or "") or c.system == own)]
+            first = known[0] if known else (codings[0] if codings else None)
+            if first is not None:
+                name = self.map.system_names.get(by_uri.get(first.system or "", ""), first.system or "?")
+                self.note(model, path, self.fill("fhir_unknown_code", system=name, code=first.code, display=first.display))
+                if kind == OPEN_KEY:  # an open vocabulary takes it by name: the rules see a drug they do not name
+                    return [open_name(f"{name} {first.code}" + (f" {first.display}" if first.display else ""), self.words("fhir_not_coded"))]
+            elif text:
+                self.note(model, path, self.fill("fhir_unknown_code", system=self.words("fhir_not_coded"), code=repr(text[:60]), display=""))
+                if kind == OPEN_KEY:
+                    return [open_name(text, self.words("fhir_not_coded"))]
+        return list(dict.fromkeys(found))
+
+    def read(self, model: Any, element: str, how: Any, target: "Target", path: str, use: Optional[str] = None) -> list[Any]:
+        """The values one mapping row reads from one resource."""
+        vocabulary, kind = target
+        values = _element(model, element)
+        if not values:
+            return []
+        head = how[0] if isinstance(how, tuple) else how
+        if head == FALLBACK:
+            return self.read(model, element, how[1], target, path, use)
+        if head in ("code", "class", "key", "code_else"):
+            alias = how[1] if isinstance(how, tuple) else None
+            otherwise = str(how[2]) if head == "code_else" else None
+            out: list[Any] = []
+            for concept in values:
+                out.extend(self.codings(concept, alias, vocabulary, head == "class", model, path, kind, otherwise))
+            return out
+        if head == "present":
+            return [how[1]]
+        if head == "value":
+            return [v for v in values if isinstance(v, (bool, int, str))]
+        if head == "lookup":
+            table = self.map.lookups.get(how[1], {})
+            return [table[v] for v in values if isinstance(v, str) and v in table]
+        if head == "extension":
+            return [True] if any(getattr(e, "url", None) == how[1] and getattr(e, "valueBoolean", None) is True for e in values) else []
+        if head == "months":
+            return self.months(model, values, how[1], use)
+        if head == "via":
+            _, use2, element2, how2 = how
+            out = []
+            for ref in values:
+                found = self.resolve(ref, model)
+                if found is None:
+                    self.note(model, path, self.fill("fhir_bad_reference", reference=getattr(ref, "reference", "?")))
+                elif self.in_use(found, use2):
+                    out.extend(self.read(found, element2, how2, target, path, use2))
+            return out
+        if head == "component":
+            _, alias, code, how2 = how
+            uri = self.map.systems.get(alias)
+            out = []
+            for comp in values:
+                if any(c.system == uri and c.code == code for c in (getattr(getattr(comp, "code", None), "coding", None) or [])):
+                    out.extend(self.read(comp, "valueCodeableConcept", how2, target, path, use))
+            return out
+        if head == "where":
+            _, sub, alias, code, how2 = how
+            chosen = [v for v in values if self._holds(v, sub, ("code", alias, code))]
+            if not chosen:
+                return []
+            head2 = how2[0] if isinstance(how2, tuple) else how2
+            return [how2[1]] if head2 == "present" else []
+        return []
+
+    def months(self, model: Any, periods: list[Any], as_of_name: str, use: Optional[str]) -> list[int]:
+        """Whole months of a period, at the least favourable reading its dates and the resource's status allow."""
+        reading = self.map.periods.get((use or "", str(getattr(model, "status", ""))), CLOSED)
+        if reading == UNKNOWN:
+            return []
+        as_of = self.as_of.get(as_of_name)
+        out = []
+        for period in periods:
+            start = date_bounds(getattr(period, "start", None))
+            end = date_bounds(getattr(period, "end", None))
+            if start is None:
+                continue
+            last = end[0] if end is not None else (as_of if reading == OPEN else None)
+            if last is None:
+                continue
+            if as_of is not None:
+                last = min(last, as_of)
+            out.append(min(whole_months(start[1], last), 1200))
+        return out
+
+    def rows_read(self, model: Any, rows: list[Row], target: "Target", path: str) -> tuple[list[Any], bool]:
+        """The values a group of rows reads from one resource (a fallback row only when those above gave none), and whether any of their elements is there."""
+        out: list[Any] = []
+        present = False
+        for row in rows:
+            if _is_fallback(row.how) and out:
+                continue
+            present = present or bool(_element(model, row.element))
+            out.extend(self.read(model, row.element, row.how, target, path, row.use))
+        return out, present
+
+    def denial_text(self, d: Denial) -> str:
+        return self.fill("fhir_denied", where=d.where, words=d.words, text=d.text)
 
     def case_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -416,27 +614,61 @@ class Reader:
             rows = self.map.rows_for(f.name)
             if not rows:
                 continue
+            target = self.target(f.name)
             if f.kind.name == LIST:
-                items: list[Any] = []
-                for row in rows:
-                    for model in self.group(row.use):
-                        items.extend(v for v in self.read(model, row.element, row.how, self.target(f.name), f.name) if v not in items)
+                items = self.list_items(f.name, rows, target)
                 if items:
                     data[f.name] = items
                 continue
-            for row in rows:
-                found: dict[Any, list[str]] = {}
-                for model in self.group(row.use):
-                    for v in self.read(model, row.element, row.how, self.target(f.name), f.name):
-                        found.setdefault(v, []).append(self.label(model))
-                if len(found) > 1:
-                    labels = {v: self.kb.vocabulary.label(self.target(f.name).vocabulary or "", v) for v in found}
-                    where = ", ".join(sorted({w for ws in found.values() for w in ws}))
-                    raise CaseError(self.source, f.name, self.fill("fhir_ambiguous", field=f.name, where=where, values="; ".join(f"{labels[v]} ({', '.join(ws)})" for v, ws in found.items())))
-                if found:
-                    data[f.name] = next(iter(found))
-                    break
+            value = self.single(f.name, rows, target)
+            if value is not None:
+                data[f.name] = value
+            elif f.presence == "required" and not any(u["field"] == f.name for u in self.undetermined):
+                self.undetermine(f.name, self.words("fhir_nothing_read"))
         return data
+
+    def list_items(self, name: str, rows: list[Row], target: "Target") -> list[Any]:
+        """Every value the rows read; a resource of the field's groups that gives none, in an open vocabulary, by a name that says so."""
+        items: list[Any] = []
+        for use in dict.fromkeys(r.use for r in rows):
+            use_rows = [r for r in rows if r.use == use]
+            for model in self.group(use):
+                noted = len(self.notes)
+                values, _ = self.rows_read(model, use_rows, target, name)
+                if not values and target.kind == OPEN_KEY:
+                    why = next((n.text for n in self.notes[noted:] if n.where == self.label(model)), self.words("fhir_not_read"))
+                    values = [open_name(self.fill("fhir_unreadable", where=self.label(model), why=why), self.label(model))]
+                items.extend(v for v in values if v not in items)
+        return items
+
+    def single(self, name: str, rows: list[Row], target: "Target") -> Optional[Any]:
+        """A single-valued field: the first group that reads a value gives it; two values, or a denial, leave it undetermined."""
+        for use in dict.fromkeys(r.use for r in rows):
+            use_rows = [r for r in rows if r.use == use]
+            found: dict[Any, list[str]] = {}
+            present = False
+            before, noted = len(self.denials), len(self.notes)
+            for model in self.group(use):
+                values, here = self.rows_read(model, use_rows, target, name)
+                present = present or here
+                for v in dict.fromkeys(values):
+                    found.setdefault(v, []).append(self.label(model))
+            fresh = self.denials[before:]
+            if len(found) > 1:
+                self.undetermine(name, self.conflict(name, found, target.vocabulary))
+                return None
+            denials = [d for d in fresh if set(d.keys) & set(found) or not found]
+            if denials:  # a record denies what it codes: alone, or against another record, it settles nothing
+                self.undetermine(name, self.denial_text(denials[0]))
+                return None
+            if found:
+                return next(iter(found))
+            if (name, use) in self.map.decisive and present:
+                where = ", ".join(self.label(m) for m in self.group(use))
+                what = "; ".join(dict.fromkeys(n.text for n in self.notes[noted:])) or self.words("fhir_not_read")
+                self.undetermine(name, self.fill("fhir_reason_unplaced", where=where, what=what))
+                return None
+        return None
 
     def entries(self, list_name: str) -> list[dict[str, Any]]:
         lst = self.schema.by_name[list_name]
@@ -446,47 +678,76 @@ class Reader:
             for model in self.group(use):
                 entry: dict[str, Any] = {}
                 missing: Optional[str] = None
+                unsettled: Optional[str] = None
+                path_of = f"{list_name}[{len(out)}]"
                 for e in lst.entry_fields:
                     rows = self.map.entry_rows(list_name, e.name, use)
-                    path = f"{list_name}[{len(out)}].{e.name}"
-                    for row in rows:
-                        values = self.read(model, row.element, row.how, self.target(e.name, list_name), path)
-                        if values:
-                            entry[e.name] = values[0]
-                            break
-                    if e.name not in entry and e.presence == "required":
+                    before, noted = len(self.denials), len(self.notes)
+                    values, present = self.rows_read(model, rows, self.target(e.name, list_name), f"{path_of}.{e.name}")
+                    distinct = list(dict.fromkeys(values))
+                    fresh = self.denials[before:]
+                    if len(distinct) > 1:
+                        unsettled = self.conflict(f"{list_name}.{e.name}", {v: [self.label(model)] for v in distinct}, self.target(e.name, list_name).vocabulary)
+                    elif fresh:
+                        unsettled = self.denial_text(fresh[0])
+                    elif not distinct and present and (e.name, use) in self.map.decisive:
+                        what = "; ".join(dict.fromkeys(n.text for n in self.notes[noted:])) or self.words("fhir_not_read")
+                        unsettled = self.fill("fhir_reason_unplaced", where=self.label(model), what=what)
+                    if unsettled is not None:
+                        break
+                    if distinct:
+                        entry[e.name] = distinct[0]
+                    elif e.presence == "required":
                         missing = e.name
+                if unsettled is not None:
+                    self.notes = [n for n in self.notes if not (n.where == self.label(model) and n.field.startswith(path_of))]
+                    self.undetermine(list_name, f"{self.label(model)}: {unsettled}")
+                    continue
                 if missing is not None:
                     reason = next((n.text for n in reversed(self.notes) if n.where == self.label(model)), self.words("fhir_not_read"))
-                    self.notes = [n for n in self.notes if not (n.where == self.label(model) and n.field.startswith(f"{list_name}[{len(out)}]"))]
+                    self.notes = [n for n in self.notes if not (n.where == self.label(model) and n.field.startswith(path_of))]
                     self.note(model, list_name, self.fill("fhir_entry_left_out", field=missing, reason=reason))
                     continue
                 out.append(entry)
         return out
 
 
-def convert_bundle(data: Mapping[str, Any], source: str, kb: "KnowledgeBase") -> Converted:
-    """Read a Bundle into case data (not yet validated as a case) and notes."""
+def _is_fallback(how: Any) -> bool:
+    return isinstance(how, tuple) and bool(how) and how[0] == FALLBACK
+
+
+def convert_bundle(data: Mapping[str, Any], source: str, kb: "KnowledgeBase", patient: Optional[str] = None) -> Converted:
+    """Read a Bundle into case data (not yet validated as a case) and notes.
+
+    ``patient``: the patient the request is about (a CDS Hooks context's
+    ``patientId``, as ``Patient/<id>``); without it, the order's subject.
+    """
     resources = bundle_resources(data, source)
     reader = Reader(kb, resources, source)
     reader.find_order()
+    if not reader.order:
+        raise NoOrder(source, "entry", reader.no_order())
     if len(reader.order) > 1:
         raise CaseError(source, "entry", reader.fill("fhir_two_orders", where=", ".join(reader.label(o) for o in reader.order)))
+    reader.check_patient(patient)
     case_data = reader.case_data()
     id_field = kb.schema.role("case_id")
     bundle_id = data.get("id")
     if id_field and isinstance(bundle_id, str):
         case_data[id_field] = bundle_id
-    converted = Converted(case_data, reader.notes, reader.label(reader.order[0]) if reader.order else None)
-    converted.resources = {reader.label(m): m for m in reader.resources}
+    undetermined_field = kb.schema.role(UNDETERMINED)
+    if reader.undetermined and undetermined_field:
+        case_data[undetermined_field] = reader.undetermined
+    converted = Converted(case_data, reader.notes, reader.label(reader.order[0]))
+    converted.resources = {reader.label(m): m for m in reader.resources + reader.order}
     return converted
 
 
-def bundle_case(data: Mapping[str, Any], source: str, kb: "KnowledgeBase") -> tuple["Case", Converted]:
-    """A validated Case from a Bundle, with the conversion (notes, order)."""
+def bundle_case(data: Mapping[str, Any], source: str, kb: "KnowledgeBase", patient: Optional[str] = None) -> tuple["Case", Converted]:
+    """A validated Case from a Bundle, with the conversion (notes, order); ``patient`` as for :func:`convert_bundle`."""
     from .case import parse_case
 
-    converted = convert_bundle(data, source, kb)
+    converted = convert_bundle(data, source, kb, patient)
     try:
         return parse_case(converted.data, source, kb), converted
     except CaseError as exc:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .knowledge import KnowledgeBase
 
 EXACT, PREFIX = "exact", "prefix"
+OPEN, CLOSED, UNKNOWN = "open", "closed", "unknown"  # how a period of a resource of some status is read (fhir_period/3)
+PERIOD_READINGS = (OPEN, CLOSED, UNKNOWN)
 
 
 def plain(value: Value) -> Any:
@@ -81,10 +83,17 @@ class FhirMapping:
     change_system: str
     interop_systems: dict[str, str]
     requested: tuple[str, ...] = field(default=())
+    aliases: dict[str, str] = field(default_factory=dict)  # another URI -> system alias (code_system_uri/2)
+    named: dict[str, set[str]] = field(default_factory=dict)  # system alias -> vocabularies its displays name keys of (code_names/2)
+    decisive: set[tuple[str, str]] = field(default_factory=set)  # (field, use): when the use has the element, only it counts
+    periods: dict[tuple[str, str], str] = field(default_factory=dict)  # (use, status) -> open | closed | unknown
+    patients: dict[str, str] = field(default_factory=dict)  # resource type -> the element naming its patient
+    negations: tuple[str, ...] = ()  # words of a concept's text that deny it
+    same: dict[str, set[frozenset[str]]] = field(default_factory=dict)  # vocabulary -> pairs of keys naming one thing (key_same/3)
 
     @property
     def by_uri(self) -> dict[str, str]:
-        return {uri: alias for alias, uri in self.systems.items()}
+        return {**self.aliases, **{uri: alias for alias, uri in self.systems.items()}}
 
     def vocabulary_system(self, vocabulary: str) -> str:
         """The system URI whose codes are the keys of a case vocabulary."""
@@ -93,9 +102,11 @@ class FhirMapping:
     def meaning(self, alias: str, code: str, vocabulary: str, words: str = "") -> Meaning:
         """What a code of a system means for a vocabulary (empty keys when nothing)."""
         key = (alias, normal_code(code))
-        narrowed = {k for v, k, w in self.texts.get(key, ()) if v == vocabulary and _says(words, w)}
+        narrowed = list(dict.fromkeys(k for v, k, w in self.texts.get(key, ()) if v == vocabulary and _says(words, w)))
+        if len(narrowed) > 1 and all(frozenset((narrowed[0], k)) in self.same.get(vocabulary, ()) for k in narrowed[1:]):
+            narrowed = narrowed[:1]  # two names of one condition (key_same/3): the first, in the KB's order
         if len(narrowed) == 1:
-            return Meaning((narrowed.pop(),))
+            return Meaning((narrowed[0],))
         exact = [k for v, k in self.codes.get(key, ()) if v == vocabulary]
         if exact:
             return Meaning(tuple(dict.fromkeys(exact)))
@@ -106,6 +117,13 @@ class FhirMapping:
         if classes:
             return Meaning((classes[0],), class_only=True)
         return Meaning((), candidates=tuple(dict.fromkeys(k for v, k, _ in self.texts.get(key, ()) if v == vocabulary)))
+
+    def says(self, words: str, phrase: str) -> bool:
+        return _says(words, phrase)
+
+    def denies(self, words: str) -> Optional[str]:
+        """The words of negation (fhir_negation/1) a concept's text holds, if any: it denies its own code."""
+        return next((w for w in self.negations if _says(words, w)), None)
 
     def rows_for(self, name: str) -> list[Row]:
         return [r for r in self.values if r.field == name]
@@ -179,6 +197,20 @@ def read_mapping(kb: "KnowledgeBase") -> FhirMapping:
         lookups.setdefault(str(table), {})[str(value)] = str(key)
     prefix_rows = kb.facts("vocabulary_system_prefix", 1)
     change_rows = kb.facts("change_system", 1)
+    aliases = {str(u): str(a) for a, u in kb.facts("code_system_uri", 2)}
+    named: dict[str, set[str]] = {}
+    for alias, vocabulary in kb.facts("code_names", 2):
+        named.setdefault(str(alias), set()).add(str(vocabulary))
+    for alias in [*aliases.values(), *named]:
+        if alias not in systems:
+            problems.append(f"code_system_uri/code_names name the system {alias!r}, which no code_system/3 declares")
+    same: dict[str, set[frozenset[str]]] = {}
+    for vocabulary, a, b in kb.facts("key_same", 3):
+        known(str(vocabulary), str(a), "key_same")
+        known(str(vocabulary), str(b), "key_same")
+        same.setdefault(str(vocabulary), set()).add(frozenset((str(a), str(b))))
+    periods = {(str(u), str(v)): str(how) for u, v, how in kb.facts("fhir_period", 3)}
+    problems += [f"fhir_period({u}, {v!r}, {how}): expected open, closed or unknown" for (u, v), how in periods.items() if how not in PERIOD_READINGS]
     if problems:
         raise KbError([Diagnostic(where, 0, 0, "error", f"FHIR mapping: {p}") for p in problems])
     return FhirMapping(
@@ -201,6 +233,13 @@ def read_mapping(kb: "KnowledgeBase") -> FhirMapping:
         change_system=str(change_rows[0][0]) if change_rows else "",
         interop_systems={str(n): str(u) for n, u in kb.facts("interop_system", 2)},
         requested=tuple(str(r[0]) for r in kb.facts("requested_drug", 1)),
+        aliases=aliases,
+        named=named,
+        decisive={(str(f), str(u)) for f, u in kb.facts("fhir_decisive", 2)},
+        periods=periods,
+        patients={str(t): str(e) for t, e in kb.facts("fhir_patient", 2)},
+        negations=tuple(str(w) for (w,) in kb.facts("fhir_negation", 1)),
+        same=same,
     )
 
 

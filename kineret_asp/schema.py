@@ -384,16 +384,33 @@ class CaseSchema:
                 problems.add(_join("", k), f"unknown field{hint}; expected one of {', '.join(names)}")
         values: dict[str, Any] = {}
         get = data.get
+        absent: list[Field] = []
         for f, read, default in self._plan:
             raw = get(f.name)
             if raw is None:
                 if f.presence == "required":
-                    problems.add(f.name, "missing required field" if f.name not in data else f"expected {self._expected(f)}, got null")
+                    absent.append(f)
                     continue
                 values[f.name] = default
                 continue
             values[f.name] = read(raw, f.name, problems)
+        if absent:
+            unsettled = self._undetermined_fields(values)
+            for f in absent:
+                if f.name in unsettled:  # a required field may be left out when the case says it is undetermined
+                    values[f.name] = None
+                else:
+                    problems.add(f.name, "missing required field" if f.name not in data else f"expected {self._expected(f)}, got null")
         return values
+
+    def _undetermined_fields(self, values: Mapping[str, Any]) -> set[str]:
+        """The fields the case's own list of undetermined facts names (the field of role ``undetermined``)."""
+        name = self.role(UNDETERMINED)
+        spec = self.by_name.get(name or "")
+        if spec is None or spec.kind.name != ENTRIES:
+            return set()
+        keyed = [e.name for e in spec.entry_fields if e.kind.name == KEY][:1]
+        return {str(entry[k]) for entry in values.get(spec.name) or () for k in keyed}
 
     def _default(self, f: Field) -> Any:
         if f.kind.name in (LIST, ENTRIES):
