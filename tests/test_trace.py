@@ -235,7 +235,8 @@ def test_diff_lists_the_changed_passages_beside_the_decision_changes(kb_copy):
     assert "3.A.i" in change["ids"]
     behind = [data["classes"][n - 1] for n in change["classes"]]
     assert behind and all(any(f["id"] == "3.A.i" for f in c["criteria"]) for c in behind)
-    assert {(c["old"], c["new"]) for c in behind} == {("approved", "criteria_not_met")}
+    # patients approved before, and those only waiting on a drug the KB cannot class, now fail 3.A.i
+    assert {(c["old"], c["new"]) for c in behind} == {("approved", "criteria_not_met"), ("undetermined", "criteria_not_met")}
     text = run("diff", str(KB_DIR), str(kb_copy)).output
     assert "1 change(s) in the policy's text:" in text
     assert "- P" in text and "i. Failure after 3 months" in text and "+ P" in text and "i. Failure after 6 months" in text
