@@ -166,7 +166,7 @@ def answer(body: Mapping[str, Any], kb: "KnowledgeBase", base_url: str, missing_
     patient_id = body["context"].get("patientId")
     patient = f"{PATIENT}/{patient_id}" if isinstance(patient_id, str) and patient_id else None
     try:
-        case, converted = bundle_case(bundle, "<cds-hooks request>", kb, patient)
+        case, converted = bundle_case(bundle, "<cds-hooks request>", kb, patient, order_first=True)
     except NoOrder:  # the hook fires for every order signed: one for another drug is none of this service's business
         return HookAnswer({"cards": [], "systemActions": []})
     decision = annotate(evaluate(case, kb), converted.notes)

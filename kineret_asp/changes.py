@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 from .case import Case, parse_case
 from .errors import CaseError, did_you_mean
 from .knowledge import KnowledgeBase
-from .schema import field_name
+from .schema import KEY, UNDETERMINED, field_name
 
 OPS = ("add", "remove", "set")
 MAX_INDEX_DIGITS = 6
@@ -168,7 +168,18 @@ def _apply(case: Case, changes: Iterable[ChangeLike], kb: KnowledgeBase) -> Case
                     data.pop(fld, None)
                 else:
                     data[fld] = copy.deepcopy(change.value)
+                    settle(data, fld, schema)
     return parse_case(data, f"{case.source} (after changes)", kb)
+
+
+def settle(data: dict, fld: str, schema: Any) -> None:
+    """A field set to a value is no longer undetermined: the case's undetermined facts about it go."""
+    name = schema.role(UNDETERMINED)
+    spec = schema.by_name.get(name or "")
+    if spec is None or not data.get(spec.name):
+        return
+    keyed = [e.name for e in spec.entry_fields if e.kind.name == KEY][:1]
+    data[spec.name] = [u for u in data[spec.name] if not any(isinstance(u, dict) and u.get(k) == fld for k in keyed)]
 
 
 def data_defaults(schema, list_field: str) -> dict[str, Any]:

@@ -110,6 +110,24 @@ def _validation_lines(exc: Exception, path: str) -> Iterable[tuple[str, str]]:
         yield path + extra, message
 
 
+def parse_leniently(data: Mapping[str, Any]) -> Optional[Any]:
+    """A resource that failed validation, read as far as it goes (fhirclient's non-strict mode), or None."""
+    import logging
+
+    from fhirclient.models.fhirelementfactory import FHIRElementFactory
+
+    kind = data.get(RESOURCE_TYPE)
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)  # fhirclient logs each problem it passes over
+    try:
+        model = type(FHIRElementFactory.instantiate(kind, None))(dict(data), strict=False)
+    except Exception:  # noqa: BLE001 - anything it cannot read is simply not read
+        return None
+    finally:
+        logging.disable(previous)
+    return model if getattr(model, "resource_type", None) == kind else None
+
+
 def parse_resource(data: Any, where: str, source: str) -> Any:
     """One FHIR R4 resource as a fhirclient model, or CaseError with every problem found."""
     from fhirclient.models.fhirabstractbase import FHIRValidationError
@@ -133,8 +151,16 @@ def parse_resource(data: Any, where: str, source: str) -> Any:
     return model
 
 
-def bundle_resources(data: Mapping[str, Any], source: str) -> list[tuple[str, Optional[str], Any]]:
-    """Every resource of a Bundle as (Type/id, fullUrl, model), validating them all."""
+def bundle_resources(data: Mapping[str, Any], source: str, read_types: Optional[set[str]] = None, invalid: Optional[list[CaseError]] = None) -> list[tuple[str, Optional[str], Any]]:
+    """Every resource of a Bundle as (Type/id, fullUrl, model), validating them all.
+
+    ``read_types``: the resource types the mapping reads; a resource of any
+    other type is left out unread (an EHR's request carries orders and
+    records no rule looks at, and some of them are not valid FHIR).
+    ``invalid``: where to put what does not validate instead of raising it;
+    each such resource is then read as far as it goes, so that the caller
+    can tell whether the Bundle is a request of this policy at all.
+    """
     if data.get(RESOURCE_TYPE) != BUNDLE:
         raise CaseError(source, RESOURCE_TYPE, f"expected a FHIR Bundle, got the resource type {str(data.get(RESOURCE_TYPE))[:60]!r}")
     entries = data.get("entry", [])
@@ -155,16 +181,22 @@ def bundle_resources(data: Mapping[str, Any], source: str) -> list[tuple[str, Op
             errors.append(CaseError(source, f"{where}.resource", f"expected an entry with a resource, got {describe(entry)}"))
             continue
         resource = entry["resource"]
+        if read_types is not None and resource.get(RESOURCE_TYPE) not in read_types:
+            continue
         rid = resource.get("id")
         label = f"{resource.get(RESOURCE_TYPE)}/{rid}" if isinstance(rid, str) else f"{resource.get(RESOURCE_TYPE)}#{i}"
         try:
             model = parse_resource(resource, f"{where}.resource({label})", source)
         except CaseError as exc:
             errors.extend(exc.errors)
-            continue
+            model = parse_leniently(resource) if invalid is not None else None
+            if model is None:
+                continue
         full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
         out.append((label, full_url, model))
-    if errors:
+    if errors and invalid is not None:
+        invalid.extend(errors)
+    elif errors:
         raise CaseError.many(errors[:20])
     return out
 
@@ -716,15 +748,22 @@ def _is_fallback(how: Any) -> bool:
     return isinstance(how, tuple) and bool(how) and how[0] == FALLBACK
 
 
-def convert_bundle(data: Mapping[str, Any], source: str, kb: "KnowledgeBase", patient: Optional[str] = None) -> Converted:
+def convert_bundle(data: Mapping[str, Any], source: str, kb: "KnowledgeBase", patient: Optional[str] = None, order_first: bool = False) -> Converted:
     """Read a Bundle into case data (not yet validated as a case) and notes.
 
     ``patient``: the patient the request is about (a CDS Hooks context's
     ``patientId``, as ``Patient/<id>``); without it, the order's subject.
+    ``order_first``: a Bundle with no order for the requested drug is
+    :class:`NoOrder` even when some of its resources are not valid FHIR (a
+    CDS hook answers every order an EHR signs, and has nothing to say of
+    another drug's); otherwise what does not validate is the error.
     """
-    resources = bundle_resources(data, source)
+    invalid: list[CaseError] = []
+    resources = bundle_resources(data, source, {*mapping_for(kb).uses.values(), PATIENT}, invalid)
     reader = Reader(kb, resources, source)
     reader.find_order()
+    if invalid and (reader.order or not order_first):
+        raise CaseError.many(invalid[:MAX_PROBLEMS])
     if not reader.order:
         raise NoOrder(source, "entry", reader.no_order())
     if len(reader.order) > 1:
@@ -743,11 +782,11 @@ def convert_bundle(data: Mapping[str, Any], source: str, kb: "KnowledgeBase", pa
     return converted
 
 
-def bundle_case(data: Mapping[str, Any], source: str, kb: "KnowledgeBase", patient: Optional[str] = None) -> tuple["Case", Converted]:
-    """A validated Case from a Bundle, with the conversion (notes, order); ``patient`` as for :func:`convert_bundle`."""
+def bundle_case(data: Mapping[str, Any], source: str, kb: "KnowledgeBase", patient: Optional[str] = None, order_first: bool = False) -> tuple["Case", Converted]:
+    """A validated Case from a Bundle, with the conversion (notes, order); ``patient``, ``order_first`` as for :func:`convert_bundle`."""
     from .case import parse_case
 
-    converted = convert_bundle(data, source, kb, patient)
+    converted = convert_bundle(data, source, kb, patient, order_first)
     try:
         return parse_case(converted.data, source, kb), converted
     except CaseError as exc:

@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
-from .changes import Change, apply_changes, change_list
+from .changes import Change, apply_changes, change_list, settle
 from .errors import CaseError
 from .schema import INTEGER, LIST
 
@@ -211,6 +211,7 @@ def answer_step(data: Mapping[str, Any], changes: Sequence[Any], kb: Any = None)
         for c in parsed:
             if c.op == "set" and c.path in required:
                 state[c.path] = c.value
+                settle(state, c.path, knowledge.schema)
         parsed = [c for c in parsed if not (c.op == "set" and c.path in required)]
     if not parsed:
         return state
