@@ -208,3 +208,16 @@ def test_an_unread_history_entry_cannot_undo_an_approval(client):
     """Codes the tables do not know in the medication history can only leave a case short: the approval stands."""
     info = coverage_info(call(client, example("ra_approved")))
     assert info["covered"] == ["covered"] and info["pa-needed"] == ["satisfied"]
+
+
+def test_an_undetermined_current_drug_is_a_question_on_the_card_and_conditional_in_crd(client):
+    """The card and the coverage information say what the decision says: undetermined, with the question."""
+    bundle = example("ra_approved")
+    bundle["entry"].append({"resource": {"resourceType": "MedicationStatement", "id": "unknown-now", "status": "active", "subject": {"reference": "Patient/p1"},
+                                         "medicationCodeableConcept": {"text": "zorbitrex 20 mg"}}})
+    answer = call(client, bundle)
+    card = answer["cards"][0]
+    assert "UNDETERMINED" in card["summary"] and "Is zorbitrex 20 mg a biologic or a targeted synthetic DMARD" in card["detail"]
+    info = coverage_info(answer)
+    assert info["covered"] == ["conditional"] and info["pa-needed"] == ["auth-needed"] and "satisfied-pa-id" not in info
+    assert "zorbitrex 20 mg" in info["reason"][0]["text"]

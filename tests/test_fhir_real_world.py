@@ -368,3 +368,19 @@ def test_a_coverage_that_names_no_plan_type_leaves_it_unknown():
 def test_familial_mediterranean_fever_alone_is_any_other_use():
     d = decide(condition("fmf", cc(ICD, "M04.1")), order(), role())
     assert d.decision == "not_covered" and [r.id for r in d.reasons] == ["NC.other"]
+
+
+def test_an_order_given_as_free_text_is_the_anakinra_order():
+    rest = [r for r in APPROVED_RA if r["resourceType"] != "MedicationRequest"]
+    assert decide(*rest, order("ra", medication={"text": "Kineret 100 mg/0.67 mL syringe"})).decision == "approved"
+
+
+@pytest.mark.parametrize("code, key", [("9524", "sulfasalazine"), ("105586", "methotrexate"), ("27169", "leflunomide"), ("214555", "etanercept"), ("1921017", "humira")])
+def test_rxnorm_codes_of_every_level_are_read(code, key):
+    case, _ = read(RA, order("ra"), statement("x", cc(RX, code), "stopped", "2023-01-01", "2023-06-01", "failure"))
+    assert case.medication_history[0]["drug"] == key
+
+
+def test_an_rxnorm_code_not_in_the_tables_is_read_by_its_normalized_name():
+    case, _ = read(RA, order("ra"), statement("x", cc(RX, "999999", "adalimumab 40 MG/0.4ML Auto-Injector [Humira]"), "stopped", "2023-01-01", "2023-06-01", "failure"))
+    assert case.medication_history[0]["drug"] == "humira"
