@@ -28,6 +28,9 @@ from .terms import Const, FactWriter, SymbolDecoder
 
 SIZE_CLASSES = (1, 2, 3, 4, 6, 8)
 MAX_EXTRA_VALUES = 200  # values outside the vocabularies (months, genes) kept in the domains
+LAZY_KEYS = 40
+"""A vocabulary with more keys than this (the drugs) is declared only as cases bring its keys, each
+with the keys the KB cannot tell apart from it: every key declared makes every solve walk its atoms."""
 NUMBER_BLOCK = 12
 """A number outside a domain widens it by its whole block of 12 (months 37 brings 36..47): cases
 bring nearby numbers one after another, and each widening grounds every size class again."""
@@ -45,13 +48,20 @@ def initial_values(kind) -> list:
     return []
 
 
+def lazy_vocabularies(kb: KnowledgeBase) -> set[str]:
+    """The vocabularies whose keys are declared as cases bring them (more than LAZY_KEYS keys)."""
+    return {v for v, keys in kb.vocabulary.keys.items() if len(keys) > LAZY_KEYS}
+
+
 def external_program(kb: KnowledgeBase, slots: int, extra: dict[Position, list]) -> str:
     """#external declarations for every input atom over the domains.
 
     Each argument ranges over ``dom__(Predicate, Index, Value)``: entry
-    numbers up to ``slots``, the keys of its vocabulary, and the extra values
-    (numbers, names) seen so far.
+    numbers up to ``slots``, the keys of its vocabulary (of a large one, only
+    the keys cases brought so far), and the extra values (numbers, names)
+    seen so far.
     """
+    lazy = lazy_vocabularies(kb)
     writer = FactWriter()
     lines = []
     for (name, arity), args in sorted(kb.schema.input_predicates.items()):
@@ -62,7 +72,7 @@ def external_program(kb: KnowledgeBase, slots: int, extra: dict[Position, list])
             head = f'dom__("{name}", {i}, X)'
             if arg.index:
                 lines.append(f"{head} :- X = 0..{slots - 1}.")
-            elif arg.kind.name in (KEY, OPEN_KEY, NAME) and arg.kind.vocabulary:
+            elif arg.kind.name in (KEY, OPEN_KEY, NAME) and arg.kind.vocabulary and arg.kind.vocabulary not in lazy:
                 lines.append(f"{head} :- {arg.kind.vocabulary}(X, _).")
             lines += [writer.fact(("dom__", name, i, v)) for v in extra.get((name, i), ())]
         cond = ", ".join(f'dom__("{name}", {i}, X{i})' for i in range(arity))
@@ -101,6 +111,8 @@ class ResidentEngine:
             if not arg.index and arg.kind.name in (INTEGER, DATE, NAME, KEY, OPEN_KEY)
         }
         self.extra: dict[Position, list] = {pos: initial_values(kind) for pos, kind in self.open_positions.items()}
+        lazy = lazy_vocabularies(kb)
+        self.lazy_positions = {pos: kind.vocabulary for pos, kind in self.open_positions.items() if kind.name in (KEY, OPEN_KEY) and kind.vocabulary in lazy}
         self._sized: dict[int, _Sized] = {}
         self._lock = threading.Lock()
         self.numbered = {name for (name, _), args in kb.schema.input_predicates.items() if args and args[0].index}
@@ -119,19 +131,31 @@ class ResidentEngine:
         for atom in atoms:
             for i, value in enumerate(atom[1:]):
                 pos = (atom[0], i)
-                if pos in self.open_positions and not isinstance(value, Const) and value not in self.extra[pos]:
+                if pos not in self.open_positions or value in self.extra[pos]:
+                    continue
+                if pos in self.lazy_positions and isinstance(value, Const):
+                    new.setdefault(pos, set()).update(Const(k) for k in self._class_of(self.lazy_positions[pos], str(value)))
+                elif not isinstance(value, Const):
                     new.setdefault(pos, set()).update(self._block(self.open_positions[pos], value))
         for pos in new:
             new[pos] -= set(self.extra[pos])
         if not new:
             return True
-        if sum(len(v) for v in self.extra.values()) + sum(len(v) for v in new.values()) > MAX_EXTRA_VALUES + sum(len(initial_values(k)) for k in self.open_positions.values()):
+        bounded = [pos for pos in {*self.extra, *new} if pos not in self.lazy_positions]
+        if sum(len(self.extra.get(p, ())) + len(new.get(p, ())) for p in bounded) > MAX_EXTRA_VALUES + sum(len(initial_values(k)) for k in self.open_positions.values()):
             return False
         for pos, values in new.items():
             self.extra[pos] = sorted(set(self.extra[pos]) | values, key=repr)
         self._sized.clear()
         self.rebuilds += 1
         return True
+
+    def _class_of(self, vocabulary: str, key: str) -> tuple[str, ...]:
+        """A key with every key the KB cannot tell apart from it: declared together, they are one widening."""
+        from .symmetry import key_classes
+
+        classes = self.kb.derived(f"key_classes:{vocabulary}", lambda: key_classes(self.kb, vocabulary))
+        return classes.get(key, (key,))
 
     @staticmethod
     def _block(kind, value) -> list:

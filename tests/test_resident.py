@@ -63,3 +63,16 @@ def test_nearby_new_months_widen_the_domain_once():
         case = load_case({"indication": "rheumatoid_arthritis", "plan": "employer_group", "prescriber_specialties": ["rheumatology"], "medication_history": [{"drug": "methotrexate", "outcome": "failure", "months": months}, {"drug": "cimzia", "outcome": "failure"}, {"drug": "rinvoq", "outcome": "failure"}]}, kb)
         assert same(resident.run_one(case.atoms()), chunk.run([case.atoms()])[0])
     assert resident.rebuilds == 1 and resident.fallbacks == 0
+
+
+def test_the_drugs_are_declared_as_cases_bring_them_each_with_the_keys_like_it():
+    """A large vocabulary is declared lazily: every declared key makes every solve walk its atoms."""
+    kb, chunk, resident = engines()
+    first = load_case({"indication": "sjia", "prescriber_specialties": ["rheumatology"], "current_medications": ["prednisone"]}, kb)
+    assert same(resident.run_one(first.atoms()), chunk.run([first.atoms()])[0])
+    declared = {str(v) for v in resident.extra[("case_current_medication", 0)]}
+    assert "prednisone" in declared and "enbrel" not in declared and len(declared) < len(kb.vocabulary.keys["drug"]) // 4
+    second = load_case({"indication": "sjia", "prescriber_specialties": ["rheumatology"], "current_medications": ["enbrel", "zorbitrex"]}, kb)
+    answer = resident.run_one(second.atoms())
+    assert same(answer, chunk.run([second.atoms()])[0]) and answer["decision"] == [("not_covered",)]
+    assert "enbrel" in {str(v) for v in resident.extra[("case_current_medication", 0)]} and resident.fallbacks == 0
