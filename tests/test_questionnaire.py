@@ -154,3 +154,28 @@ def test_next_question_accepts_a_bare_questionnaire_response_and_a_none_answer(c
     assert done["status"] == "completed" and "CRITERIA NOT MET" in done["contained"][0]["item"][-1]["text"]
     bad = dict(qr, item=[{"linkId": "q1", "answer": [{"valueCoding": {"system": "x", "code": "y"}}]}])
     assert client.post("/Questionnaire/$next-question", json=bad).status_code == 422
+
+
+def test_an_undetermined_drug_is_asked_about_until_it_is_settled():
+    """Its discontinuation is offered first; declined, its category is asked; either answer approves."""
+    kb = load_kb(KB_DIR)
+    state = {"indication": "sjia", "prescriber_specialties": ["rheumatology"], "current_medications": ["zorbitrex"]}
+    first = next_step(state, [], kb)
+    assert first.status != DECIDED and "zorbitrex" in first.question.text
+    declined = [c.to_dict() for o in first.question.options for c in o.changes]
+    second = next_step(state, declined, kb)
+    assert second.status != DECIDED and "zorbitrex" in second.question.text and second.question.text != first.question.text
+    for step in (first, second):
+        pick = next(o for o in step.question.options if o.code != NONE_CODE)
+        after = answer_step(state, [c.to_dict() for c in pick.changes], kb)
+        assert next_step(after, [], kb).decision.decision == "approved"
+
+
+def test_an_undetermined_indication_is_asked_and_the_answer_settles_it():
+    kb = load_kb(KB_DIR)
+    state = {"undetermined": [{"field": "indication", "why": "two conditions name it differently"}], "prescriber_specialties": ["rheumatology"]}
+    step = next_step(state, [], kb)
+    assert step.question.field == "indication"
+    pick = next(o for o in step.question.options if o.code == "sjia")
+    after = answer_step(state, [c.to_dict() for c in pick.changes], kb)
+    assert after["undetermined"] == [] and next_step(after, [], kb).decision.decision == "approved"
