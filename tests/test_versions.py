@@ -130,7 +130,7 @@ def test_check_test_and_diff_work_on_a_new_version_at_once(tmp_path):
     text = f"{root / 'policies' / POLICY / OLD / 'policy.lp'}:22:1: error: the policy's text takes effect on {OLD}, but the version is in force from {NEW} (effective_from/1)"
     assert findings(root) == before + before + Counter({text: 1})
     assert lines[-1].startswith("next: ")
-    assert run("test", "--kb", str(root)).output.splitlines()[-1] == "110 passed, 0 failed"
+    assert run("test", "--kb", str(root)).output.splitlines()[-1] == "128 passed, 0 failed"
     assert run("diff", "--from", OLD, "--to", NEW, "--kb", str(root)).output.splitlines()[-1] == "no decision changes"
 
 
@@ -351,7 +351,7 @@ def test_test_runs_every_versions_cases_against_that_version(tree, tmp_path, mon
     monkeypatch.chdir(tmp_path)  # cases are found from the KB, not from the working folder
     data = json.loads(run("test", "--kb", str(tree), "--format", "json").output)
     results = data["results"]
-    assert data["kb"] == str(tree.resolve()) and len(results) == 110
+    assert data["kb"] == str(tree.resolve()) and len(results) == 128
     old_folder, new_folder = f"policies/{POLICY}/{OLD}/cases/", f"policies/{POLICY}/{NEW}/cases/"
     assert all(r["passed"] and r["version"] == f"{POLICY} {OLD}" for r in results if old_folder in r["path"])
     failed = sorted(r["path"].split(new_folder)[1] for r in results if not r["passed"])
