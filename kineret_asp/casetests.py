@@ -53,15 +53,22 @@ class CaseTestResult:
 
 @dataclass
 class Coverage:
-    """For every criterion id, in how many cases it applied and was met, or unmet."""
+    """For every criterion id of one version, in how many cases it applied and was met, or unmet.
+
+    Criterion ids are a version's own: ``1.A.i`` may be one syndrome in one
+    version and another in the next, so cases count only toward the
+    version that decided them.
+    """
 
     met: dict[str, int]
     unmet: dict[str, int]
+    version: str = ""  # "IP0243 2024-06-01..2024-12-31"
+    folder: str = ""  # policies/IP0243/2024-06-01
 
     @classmethod
-    def empty(cls, criterion_ids: Iterable[str]) -> "Coverage":
+    def empty(cls, criterion_ids: Iterable[str], version: str = "", folder: str = "") -> "Coverage":
         ids = list(criterion_ids)
-        return cls({i: 0 for i in ids}, {i: 0 for i in ids})
+        return cls({i: 0 for i in ids}, {i: 0 for i in ids}, version, folder)
 
     def add(self, decision: Decision) -> None:
         for cid, is_met in decision.statuses().items():
@@ -79,9 +86,35 @@ class Coverage:
 
 
 @dataclass
+class VersionCoverage:
+    """The coverage of each version whose cases ran, in the tree's order."""
+
+    versions: list[Coverage]
+
+    def of(self, label: str) -> Coverage:
+        return next(c for c in self.versions if c.version == label)
+
+    def not_both_ways(self) -> list[str]:
+        """Criteria not exercised both ways: ids for one version; ``version id`` when several ran."""
+        if len(self.versions) == 1:
+            return self.versions[0].not_both_ways()
+        return [f"{c.version} {cid}" for c in self.versions for cid in c.not_both_ways()]
+
+    def to_dict(self) -> dict:
+        """Each version's coverage; ``criteria`` and ``not_exercised_both_ways`` as before for one version (with the version in each row when several ran)."""
+        several = len(self.versions) > 1
+        rows = [{**row, **({"version": c.version} if several else {})} for c in self.versions for row in c.to_dict()["criteria"]]
+        return {
+            "criteria": rows,
+            "not_exercised_both_ways": self.not_both_ways(),
+            "versions": [{"version": c.version, "folder": c.folder, **c.to_dict()} for c in self.versions],
+        }
+
+
+@dataclass
 class CaseTestReport:
     results: list[CaseTestResult]
-    coverage: Coverage
+    coverage: VersionCoverage
     skipped: list[str] = field(default_factory=list)
 
     @property
@@ -191,17 +224,22 @@ def run_case_tests(paths: Sequence[Path], kb: Any = None) -> CaseTestReport:
             runnable.append((shown, case, choice))
         except CaseError as exc:
             results.append(CaseTestResult(shown, None, error=exc.line()))
-    used = [c.kb for _, _, c in runnable] or [chooser.default()]
-    criteria: dict[str, None] = {}
-    for version in dict.fromkeys(used):
-        criteria.update(dict.fromkeys(version.vocabulary.criteria))
-    coverage = Coverage.empty(criteria)
+    used = set(id(c.kb) for _, _, c in runnable)
+    versions = [v for v in chooser.versions() if id(v) in used] or [chooser.default()]
+    versions += [c.kb for _, _, c in runnable if c.kb not in versions]
+    coverages = {id(v): Coverage.empty(v.vocabulary.criteria, version_label(v), v.folder) for v in dict.fromkeys(versions)}
     decisions = list(decide_many([(c, choice) for _, c, choice in runnable])) if runnable else []
-    for (shown, case, _), decision in zip(runnable, decisions):
-        coverage.add(decision)
+    for (shown, case, choice), decision in zip(runnable, decisions):
+        coverages[id(choice.kb)].add(decision)
         results.append(CaseTestResult(shown, case.id, compare(dict(case.expect or {}), decision), decision=decision))
     results.sort(key=lambda r: r.path)
-    return CaseTestReport(results, coverage, skipped)
+    return CaseTestReport(results, VersionCoverage(list(coverages.values())), skipped)
+
+
+def version_label(kb: Any) -> str:
+    """A version as the test report names it: its policy and effective period."""
+    ident = kb.identity
+    return f"{ident.policy} {ident.period}"
 
 
 def format_report(report: CaseTestReport, show_coverage: bool = False) -> str:
@@ -224,13 +262,14 @@ def format_report(report: CaseTestReport, show_coverage: bool = False) -> str:
                 if extra:
                     lines.append(f"     {' ' * len(key)}  + extra   {', '.join(extra)}")
     if show_coverage:
-        cov = report.coverage
         lines.append("")
         lines.append("Coverage (cases where the criterion applied: met / unmet)")
-        for cid in cov.met:
-            flag = "" if cov.met[cid] and cov.unmet.get(cid, 0) else "   <- not exercised both ways"
-            lines.append(f"  {cid:<10} met {cov.met[cid]:>3}  unmet {cov.unmet.get(cid, 0):>3}{flag}")
-        gaps = cov.not_both_ways()
-        lines.append(f"{len(cov.met) - len(gaps)} of {len(cov.met)} criteria exercised both ways" + (f"; not both ways: {', '.join(gaps)}" if gaps else ""))
+        for cov in report.coverage.versions:
+            lines.append(f"{cov.version} ({cov.folder})")
+            for cid in cov.met:
+                flag = "" if cov.met[cid] and cov.unmet.get(cid, 0) else "   <- not exercised both ways"
+                lines.append(f"  {cid:<10} met {cov.met[cid]:>3}  unmet {cov.unmet.get(cid, 0):>3}{flag}")
+            gaps = cov.not_both_ways()
+            lines.append(f"{len(cov.met) - len(gaps)} of {len(cov.met)} criteria exercised both ways" + (f"; not both ways: {', '.join(gaps)}" if gaps else ""))
     lines.append(f"{report.passed} passed, {report.failed} failed")
     return "\n".join(lines) + "\n"

@@ -76,3 +76,42 @@ def test_no_case_with_an_expect_block_is_an_error(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps({"indication": "sjia"}))
     result = run("test", str(tmp_path))
     assert result.exit_code == 2 and "no case with an expect block" in result.output
+
+
+@pytest.mark.slow
+def test_coverage_is_counted_per_version(tmp_path):
+    """A criterion id is a version's own: each version's block counts only the cases that version decided."""
+    from kineret_asp.newversion import new_version
+
+    root = tmp_path / "kb"
+    shutil.copytree(KB_DIR, root)
+    new_version("IP0243", "2025-01-01", root)
+    alone = json.loads(run("test", "--coverage", "--format", "json", "--kb", str(root / "policies" / "IP0243" / "2024-06-01")).output)["coverage"]
+    both = json.loads(run("test", "--coverage", "--format", "json", "--kb", str(root)).output)["coverage"]
+    assert [v["folder"] for v in both["versions"]] == ["policies/IP0243/2024-06-01", "policies/IP0243/2025-01-01"]
+    for block in both["versions"]:
+        assert block["criteria"] == alone["criteria"]  # the copied cases, each counted once, by its own version
+    assert all(row["version"] for row in both["criteria"]) and len(both["criteria"]) == 2 * len(alone["criteria"])
+    text = run("test", "--coverage", "--kb", str(root)).output
+    assert "IP0243 2024-06-01..2024-12-31 (policies/IP0243/2024-06-01)" in text and "IP0243 2025-01-01.. (policies/IP0243/2025-01-01)" in text
+    assert text.count("criteria exercised both ways") == 2
+
+
+def test_criteria_are_listed_by_id_within_their_parent_written_or_derived(kb_copy):
+    """A table's derived rows (3.C.A ...) stand under their parent, in id order, whatever order the table writes them in."""
+    from kineret_asp import load_kb
+    from kineret_asp.knowledge import outline_key
+
+    path = kb_copy / "tables" / "non_preferred_products.lp"
+    lines = path.read_text().splitlines()
+    rows = [i for i, line in enumerate(lines) if line.startswith("non_preferred_row(employer_group")]
+    block = [lines[i] for i in rows]
+    for i, line in zip(rows, reversed(block)):  # rows F ... A
+        lines[i] = line
+    path.write_text("\n".join(lines) + "\n")
+    order = list(load_kb(kb_copy).vocabulary.criteria)
+    assert order.index("3.C") == order.index("3.B") + 1 and order.index("3.C.F") < order.index("4") < order.index("R")
+    assert order[order.index("3.C.A"):order.index("3.C.F") + 1] == ["3.C.A", "3.C.B", "3.C.C", "3.C.D", "3.C.E", "3.C.F"]
+    assert sorted(["3.C.ii", "R", "3.C.x", "10", "3.C.i", "3", "3.C.iv"], key=outline_key) == ["3", "3.C.i", "3.C.ii", "3.C.iv", "3.C.x", "10", "R"]
+    listed = [l.split()[0] for l in run("test", str(FACTS), "--coverage", "--kb", str(kb_copy)).output.splitlines() if l.startswith("  ") and " met " in l]
+    assert listed == order
