@@ -28,6 +28,7 @@ warning).
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,7 +193,13 @@ def _inputs(kb: KnowledgeBase) -> set[Signature]:
         return set()
 
 
-def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragraphs) -> list[Diagnostic]:
+def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragraphs, unread: frozenset[str] = frozenset()) -> list[Diagnostic]:
+    """Predicates used but never defined, defined but never used.
+
+    ``unread`` are the names a file that does not parse mentions: its rules
+    were not read, so a predicate it defines or uses is not reported as
+    missing or unused elsewhere (the syntax error is the one to fix).
+    """
     out = []
     inputs = _inputs(kb)
     declared = {(s.node.name, s.node.arity) for s in kb.statements if s.node.ast_type in (ASTType.Defined,)} | inputs
@@ -207,6 +214,8 @@ def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragra
     for name, arity in defined:
         names_by_arity[arity].append(name)
     for o in occs:
+        if o.sig[0] in unread:
+            continue
         if o.role == "body" and o.sig not in defined and (o.sig, o.file, o.line) not in reported:
             reported.add((o.sig, o.file, o.line))
             hint = did_you_mean(o.sig[0], names_by_arity[o.sig[1]])
@@ -217,7 +226,7 @@ def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragra
         if o.role == "head":
             first_def.setdefault(o.sig, o)
     for sig, o in sorted(first_def.items(), key=lambda kv: (kv[1].file, kv[1].line)):
-        if sig in used or sig in declared:
+        if sig in used or sig in declared or sig[0] in unread:
             continue
         if any(paras.suppressed(x.file, x.line) for x in occs if x.sig == sig and x.role == "head"):
             continue
@@ -486,7 +495,7 @@ def check_version(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
     paras = _Paragraphs(kb.texts)
     occs = occurrences(kb)
     diags += _check_sections(kb, paras)
-    diags += _check_predicates(kb, occs, paras)
+    diags += _check_predicates(kb, occs, paras, _unread_names(kb))
     diags += _check_documentation(kb)
     grounding = _check_grounding(kb) if not kb.errors else []
     diags += grounding
@@ -501,6 +510,18 @@ def check_version(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
             diags += _check_keys(kb)
             diags += check_sources(kb, strict)
     return diags
+
+
+_NAME = re.compile(r"[a-z_][A-Za-z0-9_']*")
+
+
+def _unread_names(kb: KnowledgeBase) -> frozenset[str]:
+    """Every name the files that do not parse mention (their rules were not read)."""
+    broken = {d.file for d in kb.errors}
+    names: set[str] = set()
+    for file in broken:
+        names.update(_NAME.findall(kb.texts.get(file, "")))
+    return frozenset(names)
 
 
 def _iso(text: Optional[str]) -> bool:
@@ -619,5 +640,6 @@ def check_kb(path: Optional[Path | str] = None, strict: bool = False) -> CheckRe
             diags += check_versions(parsed)
     except KbError as exc:
         return CheckReport(exc.diagnostics)
-    unique = sorted(set(diags), key=lambda d: (d.file, d.line, d.column, d.severity, d.message))
+    syntax = {d for kb in parsed for d in kb.errors}  # listed first: fix them before anything else
+    unique = sorted(set(diags), key=lambda d: (d not in syntax, d.file, d.line, d.column, d.severity, d.message))
     return CheckReport(unique)

@@ -187,3 +187,19 @@ def test_a_copy_shares_the_syntax_trees_of_its_unchanged_files_only(tmp_path):
     assert [str(n) for n in b["4_stills_disease.lp"]].count("stills_alias(stills_disease).") == 1
     assert [d.message.split(" (")[0] for d in findings(second, "warning")] == ["stills_alias/1 is defined but never used"]
     assert findings(first, "warning") == []
+
+
+# --- the silent mistakes of an author's revision (each fails on a KB copy without its check) ---
+
+
+@pytest.mark.slow
+def test_a_syntax_error_comes_first_and_hides_what_it_causes_elsewhere(kb_copy):
+    """A table file that does not parse: its error is listed first, without the "used but never defined" its missing facts cause in other files; an unrelated typo is still found."""
+    edit(kb_copy / "tables" / "appendix_drug_classes.lp", 'drug(kevzara, "Kevzara").', 'drug(kevzara, "Kevzara"')
+    edit(kb_copy / "criteria" / "4_stills_disease.lp", 'accepted_specialty("4", rheumatology).', 'accepted_specialty("4", rheumatology).\n\n% § 4 - a typo.\nmet("4") :- case_specialtyy(rheumatology).')
+    result = CliRunner().invoke(main, ["check", "--kb", str(kb_copy)])
+    lines = result.output.splitlines()
+    assert "appendix_drug_classes.lp" in lines[0] and "syntax error" in lines[0]
+    undefined = [l for l in lines if "used but never defined" in l]
+    assert len(undefined) == 1 and "case_specialtyy/1" in undefined[0], undefined
+    assert not any("csdmard" in l or "drug/2" in l for l in lines)
