@@ -203,3 +203,17 @@ def test_a_syntax_error_comes_first_and_hides_what_it_causes_elsewhere(kb_copy):
     undefined = [l for l in lines if "used but never defined" in l]
     assert len(undefined) == 1 and "case_specialtyy/1" in undefined[0], undefined
     assert not any("csdmard" in l or "drug/2" in l for l in lines)
+
+
+@pytest.mark.slow
+def test_a_passage_left_uncovered_by_a_deleted_table_row_is_a_warning_of_plain_check(kb_copy):
+    """Deleting the Employer Group row D leaves its passage of the text cited by nothing: plain check warns (and passes), --strict fails."""
+    edit(kb_copy / "tables" / "non_preferred_products.lp", 'non_preferred_row(employer_group, "3.C", "3.C.D", enbrel,         "D. Enbrel [requires prior authorization]").\n', "")
+    plain = check_kb(kb_copy)
+    (warning,) = [d for d in plain.diagnostics if d.code == "coverage"]
+    assert warning.severity == "warning" and plain.errors == 0
+    assert warning.file.endswith(".txt") and "Employer Group Plans" in warning.message and "D. Enbrel" in warning.message and "neither cited by a rule nor waived" in warning.message
+    strict = check_kb(kb_copy, strict=True)
+    assert [d.severity for d in strict.diagnostics if d.code == "coverage"] == ["error"]
+    result = CliRunner().invoke(main, ["check", "--kb", str(kb_copy)])
+    assert result.exit_code == 0 and result.output.strip().splitlines()[-1].startswith("0 error(s), 1 warning(s)")
