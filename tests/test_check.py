@@ -217,3 +217,15 @@ def test_a_passage_left_uncovered_by_a_deleted_table_row_is_a_warning_of_plain_c
     assert [d.severity for d in strict.diagnostics if d.code == "coverage"] == ["error"]
     result = CliRunner().invoke(main, ["check", "--kb", str(kb_copy)])
     assert result.exit_code == 0 and result.output.strip().splitlines()[-1].startswith("0 error(s), 1 warning(s)")
+
+
+@pytest.mark.slow
+def test_an_ambiguous_quotation_names_the_section_the_new_text_does_not_have(kb_copy):
+    """A new text whose table heading reads differently: the rows' quotations stand in two tables, and the error says why the § header names neither (the section declaration), not only that it does not."""
+    from .conftest import revise_source
+
+    revise_source(kb_copy, "\nEmployer Group Plans\t", "\nPlans of Employer Groups\t")
+    source = [d for d in check_kb(kb_copy).diagnostics if d.code == "quote" and "places of the policy's text" in d.message]
+    assert source, "expected an ambiguous quotation"
+    assert all("section employer_group (\"Employer Group Plans\"): no line after the previous section begins with \"Employer Group Plans\"" in d.message for d in source), source[0].message
+    assert all("source_section/4" in d.message for d in source)
