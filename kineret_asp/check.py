@@ -42,7 +42,7 @@ from .errors import Diagnostic, KbError, did_you_mean
 from .knowledge import KnowledgeBase, parse_version, rule_head, tree_root, version_folders
 from .memo import IdentityMemo
 from .program import Signature, dynamic_predicates, rule_atoms
-from .schema import KEYED
+from .schema import ENTRIES, KEYED
 from .solving import MessageLog, new_control
 from .source import SOURCE_READS, check_sources, paragraph_ids
 
@@ -441,6 +441,39 @@ def _check_documentation(kb: KnowledgeBase) -> list[Diagnostic]:
     return out
 
 
+def _check_fhir_mapping(kb: KnowledgeBase, strict: bool) -> list[Diagnostic]:
+    """Every input the rules read has a FHIR mapping, when the version reads FHIR at all.
+
+    A field no ``fhir_value/4`` (or, for an entries list, ``fhir_entry/2``)
+    fills is never given by a case read from a FHIR Bundle: a criterion that
+    reads it is silently unmet for every such case. So is an entries list
+    whose required entry field no ``fhir_entry_value/5`` reads (every entry
+    is left out). A warning; with ``--strict`` an error.
+    """
+    values = {str(f) for f, *_ in kb.facts("fhir_value", 4)}
+    entries = {str(lst) for lst, _ in kb.facts("fhir_entry", 2)}
+    entry_values = {(str(lst), str(f)) for lst, f, *_ in kb.facts("fhir_entry_value", 5)}
+    if not (values or entries):
+        return []  # the version reads no FHIR: nothing to compare with
+    severity = "error" if strict else "warning"
+    index = _FactIndex(kb)
+    out = []
+    for f in kb.schema.fields:
+        if f.atom is None:
+            continue  # the rules never read it
+        file, line, col = index.locations("input_field", f.name)[0]
+        if f.kind.name == ENTRIES:
+            if f.name not in entries and f.name not in values:
+                out.append(Diagnostic(file, line, col, severity, f"input {f.name} has no FHIR mapping (fhir_entry/2 and fhir_entry_value/5 in the version's codes/): a case read from FHIR never has an entry, so what reads it is unmet for every such case", "fhir"))
+                continue
+            for e in f.entry_fields:
+                if e.presence == "required" and (f.name, e.name) not in entry_values:
+                    out.append(Diagnostic(file, line, col, severity, f"entry field {f.name}.{e.name} is required but no fhir_entry_value/5 reads it: every entry read from FHIR would be left out", "fhir"))
+        elif f.name not in values:
+            out.append(Diagnostic(file, line, col, severity, f"input {f.name} has no FHIR mapping (fhir_value/4 in the version's codes/): a case read from FHIR never gives it, so a criterion that reads it is unmet for every such case", "fhir"))
+    return out
+
+
 def _check_grounding(kb: KnowledgeBase) -> list[Diagnostic]:
     """Ground the KB without a case: clingo's own errors and warnings."""
     log = MessageLog(kb.display_path(kb.path))
@@ -508,6 +541,7 @@ def check_version(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
         else:
             diags += _check_criteria(kb)
             diags += _check_keys(kb)
+            diags += _check_fhir_mapping(kb, strict)
             diags += check_sources(kb, strict)
     return diags
 

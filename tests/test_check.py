@@ -229,3 +229,27 @@ def test_an_ambiguous_quotation_names_the_section_the_new_text_does_not_have(kb_
     assert source, "expected an ambiguous quotation"
     assert all("section employer_group (\"Employer Group Plans\"): no line after the previous section begins with \"Employer Group Plans\"" in d.message for d in source), source[0].message
     assert all("source_section/4" in d.message for d in source)
+
+
+INPUT = (
+    "\n% § 4 - how long the disease has lasted.\n"
+    'input_field(disease_duration_months, integer(0, 1200), optional, "How many months the patient has had the disease.").\n'
+    "input_atom(disease_duration_months, case_disease_duration).\n"
+)
+
+
+@pytest.mark.slow
+def test_an_input_with_no_fhir_mapping_is_a_warning_and_with_strict_an_error(kb_copy):
+    """A new input no fhir_value/4 fills: a FHIR twin of a case would silently lack it; so would every entry whose required field no fhir_entry_value/5 reads."""
+    path = kb_copy / "inputs.lp"
+    path.write_text(path.read_text() + INPUT)
+    (warning,) = [d for d in check_kb(kb_copy).diagnostics if d.code == "fhir"]
+    assert warning.severity == "warning" and warning.file.endswith("inputs.lp") and "input disease_duration_months has no FHIR mapping" in warning.message
+    assert [d.severity for d in check_kb(kb_copy, strict=True).diagnostics if d.code == "fhir"] == ["error"]
+    fhir = kb_copy / "codes" / "fhir.lp"
+    fhir.write_text(fhir.read_text() + '\n% § 4 - the onset of the condition the order is for.\n% check: reference\nfhir_value(disease_duration_months, order, "reasonReference", via(condition, "onsetPeriod", months(order_date))).\n')
+    assert not [d for d in check_kb(kb_copy).diagnostics if d.code == "fhir"]
+    edit(fhir, 'fhir_entry_value(genetic_tests, result, variant, "valueCodeableConcept", code(loinc)).', "")
+    edit(fhir, 'fhir_entry_value(genetic_tests, result, variant, "status", lookup(unfinished)).', "")
+    (entry,) = [d for d in check_kb(kb_copy).diagnostics if d.code == "fhir"]
+    assert "entry field genetic_tests.result is required but no fhir_entry_value/5 reads it" in entry.message
