@@ -474,6 +474,82 @@ def _check_fhir_mapping(kb: KnowledgeBase, strict: bool) -> list[Diagnostic]:
     return out
 
 
+def _string_arg(node: ast.AST) -> Optional[str]:
+    """The text of a string argument as written (None for anything else)."""
+    if node.ast_type == ASTType.SymbolicTerm and node.symbol.type == clingo.SymbolType.String:
+        return node.symbol.string
+    return None
+
+
+def _documented_values(kb: KnowledgeBase) -> dict[str, set[str]]:
+    """For each kind of documentation, the values its words are filled with (from what its documents/2 rules change)."""
+    out: dict[str, set[str]] = {}
+    for s in kb.statements:
+        head = rule_head(s.node)
+        if head is None or head.name != "documents" or len(head.args) != 2 or head.first_functor is None:
+            continue
+        change = head.args[1]
+        names = out.setdefault(head.first_functor, set())
+        if change.ast_type != ASTType.Function:
+            continue
+        if change.name == "add" and len(change.arguments) == 1:
+            lst = kb.schema.by_name.get(str(change.arguments[0]))
+            names.update(e.name for e in (lst.entry_fields if lst is not None else ()))
+        elif len(change.arguments) == 4:
+            names.update(("value", "index", "entry"))
+        elif len(change.arguments) == 2:
+            names.add("value")
+    return out
+
+
+def _check_templates(kb: KnowledgeBase) -> list[Diagnostic]:
+    """Every ``{placeholder}`` of a word template is one its template is filled with.
+
+    A placeholder nothing fills is printed as written (``{feild} documented
+    ...``): the words of text/2 are filled by the program (the names it
+    passes are read from its source), those of documentation_text/4 with
+    the values of the change their documents/2 rules make, and entry_text/2
+    with the fields of the list's entries.
+    """
+    from .wording import filled_by_the_program, placeholders
+
+    documented = _documented_values(kb)
+    entry_fields = {f.name: {e.name for e in f.entry_fields} for f in kb.schema.fields}
+    out = []
+
+    def report(s: Any, arg: ast.AST, text: str, allowed: Optional[set[str] | frozenset[str]], what: str) -> None:
+        if allowed is None:
+            return
+        unknown = [n for n in placeholders(text) if n not in allowed]
+        if unknown:
+            loc = arg.location.begin
+            known = ", ".join("{" + n + "}" for n in sorted(allowed)) or "none"
+            out.append(Diagnostic(s.file, loc.line, loc.column, "error", f"{what} has {', '.join('{' + n + '}' for n in unknown)}, which nothing fills (it is filled with: {known}); it would be printed as written", "words"))
+
+    for s in kb.statements:
+        head = rule_head(s.node)
+        if head is None or not head.fact:
+            continue
+        args = head.args
+        if head.name == "text" and len(args) == 2:
+            text = _string_arg(args[1])
+            if text is not None:
+                report(s, args[1], text, filled_by_the_program(head.first_text), f"the words text({head.first_text}, ...)")
+        elif head.name == "documentation_text" and len(args) == 4:
+            kind = head.first_text
+            for i, arg in enumerate(args[1:], start=1):
+                text = _string_arg(arg)
+                if text is None:
+                    continue
+                allowed = {"subject", "choice"} if i == 1 else documented.get(kind)
+                report(s, arg, text, allowed, f"documentation_text({kind}, ...) ({('sentence', 'choice', 'subject')[i - 1]})")
+        elif head.name == "entry_text" and len(args) == 2:
+            text = _string_arg(args[1])
+            if text is not None:
+                report(s, args[1], text, entry_fields.get(head.first_text), f"entry_text({head.first_text}, ...)")
+    return out
+
+
 def _check_grounding(kb: KnowledgeBase) -> list[Diagnostic]:
     """Ground the KB without a case: clingo's own errors and warnings."""
     log = MessageLog(kb.display_path(kb.path))
@@ -542,6 +618,7 @@ def check_version(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
             diags += _check_criteria(kb)
             diags += _check_keys(kb)
             diags += _check_fhir_mapping(kb, strict)
+            diags += _check_templates(kb)
             diags += check_sources(kb, strict)
     return diags
 

@@ -253,3 +253,31 @@ def test_an_input_with_no_fhir_mapping_is_a_warning_and_with_strict_an_error(kb_
     edit(fhir, 'fhir_entry_value(genetic_tests, result, variant, "status", lookup(unfinished)).', "")
     (entry,) = [d for d in check_kb(kb_copy).diagnostics if d.code == "fhir"]
     assert "entry field genetic_tests.result is required but no fhir_entry_value/5 reads it" in entry.message
+
+
+@pytest.mark.slow
+def test_a_placeholder_nothing_fills_is_an_error_in_every_word_template(kb_copy):
+    """{field} in a documentation text, {idd} in a policy's own text/2, {reslt} in an entry's words: each would be printed as written."""
+    doc = kb_copy / "documentation.lp"
+    line = edit(doc, '"{subject} documented to have lasted at least {choice}"', '"{field} documented to have lasted at least {choice}"')
+    edit(doc, 'entry_text(genetic_tests, "{gene}: {result}").', 'entry_text(genetic_tests, "{gene}: {reslt}").')
+    words = kb_copy / "policy.lp"
+    words.write_text(words.read_text() + '\n% § Header - the policy says how a case is named.\n% check: own words - the heading of an answer.\ntext(missing_case, "Case {idd}: {decision}").\n')
+    found = {d.message.split(" has ")[1].split(",")[0]: d for d in findings(kb_copy) if d.code == "words"}
+    assert set(found) == {"{field}", "{reslt}", "{idd}"}, found
+    assert found["{field}"].file.endswith("documentation.lp") and found["{field}"].line == line
+    assert "documentation_text(months, ...) (sentence)" in found["{field}"].message and "{choice}, {subject}" in found["{field}"].message
+    assert "entry_text(genetic_tests, ...)" in found["{reslt}"].message and "{gene}, {result}" in found["{reslt}"].message
+    assert "text(missing_case, ...)" in found["{idd}"].message and "{decision}, {id}" in found["{idd}"].message
+
+
+def test_the_words_the_program_fills_are_read_from_its_source():
+    """The check knows what each framework word is filled with; every placeholder the shipped words use is one of them."""
+    from kineret_asp import load_kb
+    from kineret_asp.wording import filled_by_the_program, placeholders
+
+    assert filled_by_the_program("missing_case") == {"id", "decision"}
+    assert filled_by_the_program("chosen_by_date_of_service") == {"date"}  # an f-string key: f"chosen_by_{how}"
+    words = load_kb(KB_DIR).vocabulary.words
+    known = [k for k, v in words.items() if placeholders(v) and filled_by_the_program(k) is not None]
+    assert len(known) >= 60
