@@ -503,17 +503,21 @@ def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
 @click.option("--from", "from_version", metavar="DATE", help="The old version: its effective-from date.")
 @click.option("--to", "to_version", metavar="DATE", help="The new version: its effective-from date.")
 @click.option("--exit-code", "exit_code", is_flag=True, help="Exit 1 when some decision changes, 0 when none does (like git diff --exit-code).")
+@click.option("--examples", type=click.IntRange(1, 20), default=1, show_default=True, help="Up to N examples per class, smallest first, each read differently by the versions (other criteria met or unmet, other reasons).")
+@click.option("--where", "where", multiple=True, metavar="FIELD=VALUE", help="Only the cases whose FIELD has VALUE (none: not given; LIST.FIELD=VALUE: some entry has it); repeatable, all must hold.")
 @format_option
 @kb_option
 @limited(600.0)
 @handle_errors
-def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[str], from_version: Optional[str], to_version: Optional[str], exit_code: bool, fmt: str, kb_dir: Optional[Path]) -> None:
-    """Which classes of cases change decision from OLD_KB to NEW_KB (over NEW_KB's space).
+def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[str], from_version: Optional[str], to_version: Optional[str], exit_code: bool, examples: int, where: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
+    """Which classes of cases change decision from OLD_KB to NEW_KB (over both versions' case spaces).
 
     Either two folders, or two versions of one tree: --from DATE --to DATE
-    (with --policy ID when the tree holds several policies).
+    (with --policy ID when the tree holds several policies). Each version
+    decides a case on the fields it declares; classes are grouped by the
+    change in the criteria's outcomes.
     """
-    from .diff import diff, render_diff
+    from .diff import diff, parse_where, render_diff
     from .knowledge import load_kb
 
     from .trace import relate, render_changes, text_changes
@@ -528,16 +532,16 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
         old, new = load_kb(old_kb), load_kb(new_kb)
     else:
         fail("diff takes two KB folders, or --from DATE --to DATE (and --policy ID) over one KB tree (--kb)")
-    report = diff(old, new)
+    report = diff(old, new, examples=examples, where=[parse_where(w) for w in where])
     changes = text_changes(old, new)
     if changes:
         relate(changes, report.classes, old, new)
     versions = {"from": _version_of(old), "to": _version_of(new)}
     if fmt == "json":
-        click.echo(dump_json({**versions, "changes": len(report.classes), "classes": [c.to_dict(new) for c in report.classes], "text_changes": None if changes is None else [c.to_dict() for c in changes]}))
+        click.echo(dump_json({**versions, "changes": len(report.classes), "classes": [c.to_dict(new, old) for c in report.classes], "text_changes": None if changes is None else [c.to_dict() for c in changes]}))
     else:
         click.echo(f"{versions['from']['label']} -> {versions['to']['label']}")
-        click.echo(render_diff(report, new) + render_changes(changes, new), nl=False)
+        click.echo(render_diff(report, new, changes, old) + render_changes(changes, new), nl=False)
     if exit_code and report.classes:
         sys.exit(EXIT_FAILED)
 

@@ -65,11 +65,12 @@ def test_diff_command_text_and_json(kb_copy):
     replace_line(kb_copy / TABLE, 'non_preferred_row(employer_group, "3.C", "3.C.D", enbrel,', "")
     runner = CliRunner()
     text = runner.invoke(main, ["diff", str(KB_DIR), str(kb_copy)]).output
-    assert text.split("\n", 1)[1].startswith("2 class(es) of cases change decision:")
-    assert "Rheumatoid Arthritis, initial authorization, Employer Group Plans: approved -> criteria_not_met" in text
-    assert "3.C.D met -> n/a [D. Enbrel [requires prior authorization]]" in text
+    assert text.split("\n", 1)[1].startswith("2 class(es) of cases change decision, in 2 kind(s) of change:\n")
+    assert "\napproved -> criteria_not_met (criteria: 3 met -> unmet, 3.C met -> unmet, 3.C.D met -> n/a [D. Enbrel [requires prior authorization]])\n" in text
+    assert "\n  1. Rheumatoid Arthritis, initial authorization, Employer Group Plans\n" in text
     data = json.loads(runner.invoke(main, ["diff", str(KB_DIR), str(kb_copy), "--format", "json"]).output)
     assert data["changes"] == 2 and all(c["example"]["plan"] == "employer_group" for c in data["classes"])
+    assert data["classes"][0]["label"] == "Rheumatoid Arthritis, initial authorization, Employer Group Plans: approved -> criteria_not_met (criteria: 3 met -> unmet, 3.C met -> unmet, 3.C.D met -> n/a [D. Enbrel [requires prior authorization]])"
 
 
 def test_diff_with_a_broken_kb_exits_2(kb_copy):
