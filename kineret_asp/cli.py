@@ -741,6 +741,22 @@ def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, t
     serve(chooser, host, port, token, max_body, time_limit)
 
 
+@main.command("lsp")
+def lsp_cmd() -> None:
+    """Serve the Language Server Protocol on stdin/stdout for the .lp files of a KB: check's diagnostics as you type, hover, go to definition, completion.
+
+    Start it from an editor (docs/authoring.md shows VS Code and Neovim);
+    it needs pygls: pip install 'kineret-asp[lsp]'.
+    """
+    try:
+        import pygls  # noqa: F401
+    except ImportError:
+        fail("lsp needs pygls: pip install 'kineret-asp[lsp]'")
+    from .lsp import serve_stdio
+
+    serve_stdio()
+
+
 @main.command("schema")
 @click.argument("name", required=False, metavar="case|decision|change|record")
 @click.option("--write", "write_dir", type=click.Path(path_type=Path, file_okay=False), help="Write every schema of every version of the KB tree under DIR/<policy>/<version>/ (the repository keeps them in schemas/).")
