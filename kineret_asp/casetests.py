@@ -347,12 +347,17 @@ class ExpectUpdate:
     text: str  # the whole file with the new block
 
     def diff_lines(self) -> list[str]:
-        """The changed lines of the block, ``-`` before and ``+`` after (as JSON, two spaces a level)."""
-        import difflib
-
-        old = json.dumps(self.before, indent=2, ensure_ascii=False).splitlines()
-        new = json.dumps(self.after, indent=2, ensure_ascii=False).splitlines()
-        return [line for line in difflib.unified_diff(old, new, lineterm="", n=0) if line[:1] in "-+" and not line.startswith(("---", "+++"))]
+        """Each changed expectation of the block, ``-`` before and ``+`` after, one JSON line each."""
+        out = []
+        for key in dict.fromkeys([*self.before, *self.after]):
+            old, new = self.before.get(key), self.after.get(key)
+            if key in self.before and key in self.after and old == new:
+                continue
+            if key in self.before:
+                out.append(f"-  {json.dumps(key)}: {json.dumps(old, ensure_ascii=False)}")
+            if key in self.after:
+                out.append(f"+  {json.dumps(key)}: {json.dumps(new, ensure_ascii=False)}")
+        return out
 
     def write(self) -> None:
         Path(self.file).write_text(self.text, encoding="utf-8")
