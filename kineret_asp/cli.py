@@ -503,7 +503,7 @@ def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
 @click.option("--from", "from_version", metavar="DATE", help="The old version: its effective-from date.")
 @click.option("--to", "to_version", metavar="DATE", help="The new version: its effective-from date.")
 @click.option("--exit-code", "exit_code", is_flag=True, help="Exit 1 when some decision changes, 0 when none does (like git diff --exit-code).")
-@click.option("--examples", type=click.IntRange(1, 20), default=1, show_default=True, help="Up to N examples per class, smallest first, each read differently by the versions (other criteria met or unmet, other reasons).")
+@click.option("--examples", type=click.IntRange(1, 20), default=1, show_default=True, help="Up to N examples per class, smallest first, each read differently by the versions (a different set of criteria met and unmet, or of reasons).")
 @click.option("--where", "where", multiple=True, metavar="FIELD=VALUE", help="Only the cases whose FIELD has VALUE (none: not given; LIST.FIELD=VALUE: some entry has it); repeatable, all must hold.")
 @format_option
 @kb_option

@@ -238,7 +238,7 @@ def criterion_hover(kb: KnowledgeBase, cid: str) -> Optional[str]:
             return None
         lines.append(f"**{cid}**: {reason}")
     try:
-        analysis = analyse(kb)
+        analysis = kb.derived("lsp_source_analysis", lambda: analyse(kb))
     except KbError:
         analysis = None
     if analysis is not None and analysis.source is not None:
@@ -254,7 +254,7 @@ def quotation_hover(kb: KnowledgeBase, file: Path, line: int, column: int) -> Op
     from .source import QuoteReader, analyse, resolve
 
     try:
-        analysis = analyse(kb)
+        analysis = kb.derived("lsp_source_analysis", lambda: analyse(kb))
     except KbError:
         return None
     if analysis.source is None:
