@@ -595,7 +595,8 @@ def _literal(atoms: Any, symbol: clingo.Symbol, w: Where, what: str) -> int:
     if symbol not in atoms:
         name = symbol.arguments[0].name
         known = sorted({str(a.symbol.arguments[-1]).strip('"') for a in atoms.by_signature(symbol.name, len(symbol.arguments)) if a.symbol.arguments[0].name == name and (len(symbol.arguments) < 3 or a.symbol.arguments[1] == symbol.arguments[1])})
-        raise DiffError(f"--where {w.path}={w.value}: no case of the space has {what} {w.value!r}{did_you_mean(w.value, known)}; the space gives: {', '.join(known[:20])}")
+        hint = did_you_mean(w.value, known)
+        raise DiffError(f"--where {w.path}={w.value}: no case of the space has {what} {w.value!r}" + (hint or f"; the space gives: {', '.join(known[:20])}"))
     return atoms[symbol].literal
 
 

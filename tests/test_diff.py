@@ -135,3 +135,28 @@ def test_a_key_the_old_validator_refuses_is_named_with_the_class_not_an_abort(tm
     assert refused and all(any(e["drug"] == "otezla_xr" for e in c["example"]["medication_history"]) for c in refused)
     assert all(c["versions"]["old"]["refused"].startswith("diff class ") and "did you mean 'otezla'" in c["versions"]["old"]["refused"] for c in refused)
     assert "<dict>" not in result.output
+
+
+@pytest.mark.slow
+def test_examples_differ_in_what_the_rules_read_and_where_focuses(kb_copy):
+    """--examples 3: up to three examples a class, each read differently (another set of criteria met or unmet); --where keeps the cases that have a value."""
+    replace_line(kb_copy / TABLE, 'non_preferred_row(employer_group, "3.C", "3.C.D", enbrel,', "")
+    data = json.loads(CliRunner().invoke(main, ["diff", str(KB_DIR), str(kb_copy), "--examples", "3", "--format", "json"]).output)
+    assert any(len(c["examples"]) > 1 for c in data["classes"])
+    for c in data["classes"]:
+        assert c["examples"][0] == c["example"] and len(c["examples"]) <= 3
+        readings = set()
+        for example in c["examples"]:
+            before, after = evaluate(example, KB_DIR), evaluate(example, kb_copy)
+            assert (before.decision, after.decision) == (c["old"], c["new"])
+            readings.add((tuple(sorted(before.statuses().items())), tuple(sorted(after.statuses().items()))))
+        assert len(readings) == len(c["examples"])  # no two examples the rules read the same way
+    focused = json.loads(CliRunner().invoke(main, ["diff", str(KB_DIR), str(kb_copy), "--where", "request=continuation", "--format", "json"]).output)
+    assert focused["classes"] and all(c["request"] == "continuation" for c in focused["classes"])
+    assert {c["label"] for c in focused["classes"]} < {c["label"] for c in data["classes"]}
+    entry = json.loads(CliRunner().invoke(main, ["diff", str(KB_DIR), str(kb_copy), "--where", "medication_history.outcome=failure", "--format", "json"]).output)
+    assert entry["classes"] and all(any(e["outcome"] == "failure" for e in c["example"]["medication_history"]) for c in entry["classes"])
+    bad = CliRunner().invoke(main, ["diff", str(KB_DIR), str(kb_copy), "--where", "pln=employer_group"])
+    assert bad.exit_code == 2 and bad.output == "kineret-asp: --where pln: no field 'pln' in either version; did you mean 'plan'?\n"
+    value = CliRunner().invoke(main, ["diff", str(KB_DIR), str(kb_copy), "--where", "plan=employer_grup"])
+    assert value.exit_code == 2 and "did you mean 'employer_group'?" in value.output
