@@ -25,7 +25,6 @@ itself.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 import tempfile
@@ -64,18 +63,6 @@ def utf16_column(line: str, byte_column: int) -> int:
     data = line.encode("utf-8")
     prefix = data[: max(byte_column - 1, 0)].decode("utf-8", errors="ignore")
     return sum(2 if ord(ch) > 0xFFFF else 1 for ch in prefix)
-
-
-def byte_column(line: str, utf16: int) -> int:
-    """clingo's 1-based byte column of an LSP character offset on a line."""
-    count = 0
-    chars = 0
-    for ch in line:
-        if count >= utf16:
-            break
-        count += 2 if ord(ch) > 0xFFFF else 1
-        chars += 1
-    return len(line[:chars].encode("utf-8")) + 1
 
 
 _OUTLINE_ID = re.compile(r"[A-Za-z0-9]+(?:\.[A-Za-z0-9_]+)+")
