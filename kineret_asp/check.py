@@ -28,6 +28,7 @@ warning).
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ from .errors import Diagnostic, KbError, did_you_mean
 from .knowledge import KnowledgeBase, parse_version, rule_head, tree_root, version_folders
 from .memo import IdentityMemo
 from .program import Signature, dynamic_predicates, rule_atoms
-from .schema import KEYED
+from .schema import ENTRIES, KEYED
 from .solving import MessageLog, new_control
 from .source import SOURCE_READS, check_sources, paragraph_ids
 
@@ -54,6 +55,7 @@ PACKAGE_READS: set[Signature] = {
     ("input_field", 4), ("input_atom", 2), ("entry_field", 5), ("entry_atom", 3), ("field_role", 2),
     ("header_field", 3), ("kb_problem", 2), ("claim", 3), ("prevails_over", 1),
     ("key_name", 3), ("key_name_filler", 2), ("key_name_numbers", 1), ("key_narrows", 3), ("undetermined_text", 2), ("undetermined", 3),
+    ("fhir_not_read", 2),
     # read by the schema and vocabulary commands
     ("output_format", 2), ("output_field", 3), ("key_detail", 4),
     # read by verify and diff from the property and space parts
@@ -193,7 +195,13 @@ def _inputs(kb: KnowledgeBase) -> set[Signature]:
         return set()
 
 
-def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragraphs) -> list[Diagnostic]:
+def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragraphs, unread: frozenset[str] = frozenset()) -> list[Diagnostic]:
+    """Predicates used but never defined, defined but never used.
+
+    ``unread`` are the names a file that does not parse mentions: its rules
+    were not read, so a predicate it defines or uses is not reported as
+    missing or unused elsewhere (the syntax error is the one to fix).
+    """
     out = []
     inputs = _inputs(kb)
     declared = {(s.node.name, s.node.arity) for s in kb.statements if s.node.ast_type in (ASTType.Defined,)} | inputs
@@ -208,6 +216,8 @@ def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragra
     for name, arity in defined:
         names_by_arity[arity].append(name)
     for o in occs:
+        if o.sig[0] in unread:
+            continue
         if o.role == "body" and o.sig not in defined and (o.sig, o.file, o.line) not in reported:
             reported.add((o.sig, o.file, o.line))
             hint = did_you_mean(o.sig[0], names_by_arity[o.sig[1]])
@@ -218,7 +228,7 @@ def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragra
         if o.role == "head":
             first_def.setdefault(o.sig, o)
     for sig, o in sorted(first_def.items(), key=lambda kv: (kv[1].file, kv[1].line)):
-        if sig in used or sig in declared:
+        if sig in used or sig in declared or sig[0] in unread:
             continue
         if any(paras.suppressed(x.file, x.line) for x in occs if x.sig == sig and x.role == "head"):
             continue
@@ -433,6 +443,143 @@ def _check_documentation(kb: KnowledgeBase) -> list[Diagnostic]:
     return out
 
 
+def _check_key_names(kb: KnowledgeBase) -> list[Diagnostic]:
+    """Every other name of a key (key_name/3) names a key of a vocabulary, and no two keys share a name.
+
+    A name is read as its key wherever a case gives a value of the
+    vocabulary: a name shared by two keys would read one drug as another.
+    """
+    from .names import NameIndex
+
+    keys = kb.vocabulary.keys
+    index = _FactIndex(kb)
+    out = []
+    rows: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for v, k, n in kb.facts("key_name", 3):
+        where = index.locations("key_name", str(v))[0]
+        if str(v) not in keys:
+            out.append(Diagnostic(*where, "error", f"key_name({v}, ...): {str(v)!r} is not a vocabulary{did_you_mean(str(v), keys)}", "key"))
+        elif str(k) not in keys[str(v)]:
+            out.append(Diagnostic(*where, "error", f"key_name({v}, {k}, {str(n)!r}): {str(k)!r} is not a key of {str(v)!r}{did_you_mean(str(k), keys[str(v)])}", "key"))
+        else:
+            rows[str(v)].append((str(k), str(n)))
+    for v, given in rows.items():
+        built = NameIndex.build(keys[v], given, (), False, ())
+        for name, key, other in built.clashes:
+            out.append(Diagnostic(*index.locations("key_name", v)[0], "error", f"key_name({v}, {key}, {name!r}): the name is already a name of {other!r}; a case giving it would be read as {other}", "key"))
+    return out
+
+
+def _check_fhir_mapping(kb: KnowledgeBase, strict: bool) -> list[Diagnostic]:
+    """Every input the rules read has a FHIR mapping, when the version reads FHIR at all.
+
+    A field no ``fhir_value/4`` (or, for an entries list, ``fhir_entry/2``)
+    fills is never given by a case read from a FHIR Bundle: a criterion that
+    reads it is silently unmet for every such case. So is an entries list
+    whose required entry field no ``fhir_entry_value/5`` reads (every entry
+    is left out). A warning; with ``--strict`` an error.
+    """
+    unread = {str(f) for f, _ in kb.facts("fhir_not_read", 2)}  # inputs no record gives, on purpose
+    values = {str(f) for f, *_ in kb.facts("fhir_value", 4)}
+    entries = {str(lst) for lst, _ in kb.facts("fhir_entry", 2)}
+    entry_values = {(str(lst), str(f)) for lst, f, *_ in kb.facts("fhir_entry_value", 5)}
+    if not (values or entries):
+        return []  # the version reads no FHIR: nothing to compare with
+    severity = "error" if strict else "warning"
+    index = _FactIndex(kb)
+    out = []
+    for f in kb.schema.fields:
+        if f.atom is None or f.name in unread:
+            continue  # the rules never read it, or no FHIR record gives it on purpose
+        file, line, col = index.locations("input_field", f.name)[0]
+        if f.kind.name == ENTRIES:
+            if f.name not in entries and f.name not in values:
+                out.append(Diagnostic(file, line, col, severity, f"input {f.name} has no FHIR mapping (fhir_entry/2 and fhir_entry_value/5 in the version's codes/): a case read from FHIR never has an entry, so what reads it is unmet for every such case", "fhir"))
+                continue
+            for e in f.entry_fields:
+                if e.presence == "required" and (f.name, e.name) not in entry_values:
+                    out.append(Diagnostic(file, line, col, severity, f"entry field {f.name}.{e.name} is required but no fhir_entry_value/5 reads it: every entry read from FHIR would be left out", "fhir"))
+        elif f.name not in values:
+            out.append(Diagnostic(file, line, col, severity, f"input {f.name} has no FHIR mapping (fhir_value/4 in the version's codes/): a case read from FHIR never gives it, so a criterion that reads it is unmet for every such case", "fhir"))
+    return out
+
+
+def _string_arg(node: ast.AST) -> Optional[str]:
+    """The text of a string argument as written (None for anything else)."""
+    if node.ast_type == ASTType.SymbolicTerm and node.symbol.type == clingo.SymbolType.String:
+        return node.symbol.string
+    return None
+
+
+def _documented_values(kb: KnowledgeBase) -> dict[str, set[str]]:
+    """For each kind of documentation, the values its words are filled with (from what its documents/2 rules change)."""
+    out: dict[str, set[str]] = {}
+    for s in kb.statements:
+        head = rule_head(s.node)
+        if head is None or head.name != "documents" or len(head.args) != 2 or head.first_functor is None:
+            continue
+        change = head.args[1]
+        names = out.setdefault(head.first_functor, set())
+        if change.ast_type != ASTType.Function:
+            continue
+        if change.name == "add" and len(change.arguments) == 1:
+            lst = kb.schema.by_name.get(str(change.arguments[0]))
+            names.update(e.name for e in (lst.entry_fields if lst is not None else ()))
+        elif len(change.arguments) == 4:
+            names.update(("value", "index", "entry"))
+        elif len(change.arguments) == 2:
+            names.add("value")
+    return out
+
+
+def _check_templates(kb: KnowledgeBase) -> list[Diagnostic]:
+    """Every ``{placeholder}`` of a word template is one its template is filled with.
+
+    A placeholder nothing fills is printed as written (``{feild} documented
+    ...``): the words of text/2 are filled by the program (the names it
+    passes are read from its source), those of documentation_text/4 with
+    the values of the change their documents/2 rules make, and entry_text/2
+    with the fields of the list's entries.
+    """
+    from .wording import filled_by_the_program, placeholders
+
+    documented = _documented_values(kb)
+    entry_fields = {f.name: {e.name for e in f.entry_fields} for f in kb.schema.fields}
+    out = []
+
+    def report(s: Any, arg: ast.AST, text: str, allowed: Optional[set[str] | frozenset[str]], what: str) -> None:
+        if allowed is None:
+            return
+        unknown = [n for n in placeholders(text) if n not in allowed]
+        if unknown:
+            loc = arg.location.begin
+            known = ", ".join("{" + n + "}" for n in sorted(allowed)) or "none"
+            out.append(Diagnostic(s.file, loc.line, loc.column, "error", f"{what} has {', '.join('{' + n + '}' for n in unknown)}, which nothing fills (it is filled with: {known}); it would be printed as written", "words"))
+
+    for s in kb.statements:
+        head = rule_head(s.node)
+        if head is None or not head.fact:
+            continue
+        args = head.args
+        if head.name == "text" and len(args) == 2:
+            text = _string_arg(args[1])
+            if text is not None:
+                report(s, args[1], text, filled_by_the_program(head.first_text), f"the words text({head.first_text}, ...)")
+        elif head.name == "documentation_text" and len(args) == 4:
+            kind = head.first_text
+            for i, arg in enumerate(args[1:], start=1):
+                text = _string_arg(arg)
+                if text is None:
+                    continue
+                allowed = {"subject", "choice"} if i == 1 else documented.get(kind)
+                report(s, arg, text, allowed, f"documentation_text({kind}, ...) ({('sentence', 'choice', 'subject')[i - 1]})")
+        elif head.name == "entry_text" and len(args) == 2:
+            text = _string_arg(args[1])
+            if text is not None:
+                report(s, args[1], text, entry_fields.get(head.first_text), f"entry_text({head.first_text}, ...)")
+    return out
+
+
 def _check_grounding(kb: KnowledgeBase) -> list[Diagnostic]:
     """Ground the KB without a case: clingo's own errors and warnings."""
     log = MessageLog(kb.display_path(kb.path))
@@ -487,7 +634,7 @@ def check_version(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
     paras = _Paragraphs(kb.texts)
     occs = occurrences(kb)
     diags += _check_sections(kb, paras)
-    diags += _check_predicates(kb, occs, paras)
+    diags += _check_predicates(kb, occs, paras, _unread_names(kb))
     diags += _check_documentation(kb)
     grounding = _check_grounding(kb) if not kb.errors else []
     diags += grounding
@@ -500,8 +647,23 @@ def check_version(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
         else:
             diags += _check_criteria(kb)
             diags += _check_keys(kb)
+            diags += _check_fhir_mapping(kb, strict)
+            diags += _check_key_names(kb)
+            diags += _check_templates(kb)
             diags += check_sources(kb, strict)
     return diags
+
+
+_NAME = re.compile(r"[a-z_][A-Za-z0-9_']*")
+
+
+def _unread_names(kb: KnowledgeBase) -> frozenset[str]:
+    """Every name the files that do not parse mention (their rules were not read)."""
+    broken = {d.file for d in kb.errors}
+    names: set[str] = set()
+    for file in broken:
+        names.update(_NAME.findall(kb.texts.get(file, "")))
+    return frozenset(names)
 
 
 def _iso(text: Optional[str]) -> bool:
@@ -620,5 +782,6 @@ def check_kb(path: Optional[Path | str] = None, strict: bool = False) -> CheckRe
             diags += check_versions(parsed)
     except KbError as exc:
         return CheckReport(exc.diagnostics)
-    unique = sorted(set(diags), key=lambda d: (d.file, d.line, d.column, d.severity, d.message))
+    syntax = {d for kb in parsed for d in kb.errors}  # listed first: fix them before anything else
+    unique = sorted(set(diags), key=lambda d: (d not in syntax, d.file, d.line, d.column, d.severity, d.message))
     return CheckReport(unique)

@@ -88,19 +88,25 @@ def handle_errors(func: Callable) -> Callable:
     return wrapper
 
 
-def _captured(func: Callable, args: tuple, kwargs: dict) -> tuple[bytes, bytes, int]:
-    """Run a command's body with its output kept (in a worker: the parent writes it)."""
+def _captured(func: Callable, args: tuple, kwargs: dict) -> tuple[bytes, bytes, int, Any]:
+    """Run a command's body with its output kept (in a worker: the parent writes it).
+
+    A body may return a follow-up (an object with ``finish() -> exit code``)
+    for what only the parent can do once the output is written: ask the
+    user at the terminal (``test --update`` without ``--yes``).
+    """
     out, err = io.BytesIO(), io.BytesIO()
     sys.stdout = io.TextIOWrapper(out, encoding="utf-8", errors="backslashreplace", write_through=True)
     sys.stderr = io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace", write_through=True)
     code = 0
+    follow_up = None
     try:
-        func(*args, **kwargs)
+        follow_up = func(*args, **kwargs)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_FAILED)
     sys.stdout.flush()
     sys.stderr.flush()
-    return out.getvalue(), err.getvalue(), code
+    return out.getvalue(), err.getvalue(), code, follow_up if hasattr(follow_up, "finish") else None
 
 
 def limited(default_seconds: float) -> Callable[[Callable], Callable]:
@@ -116,11 +122,13 @@ def limited(default_seconds: float) -> Callable[[Callable], Callable]:
                 if outcome.status in ("time", "memory"):
                     fail(f"{name}: stopped at {limits.describe(outcome.status)}; nothing was decided", code=EXIT_LIMIT)
                 fail(f"{name}: internal error: {outcome.detail}", code=EXIT_FAILED)
-            out, err, code = outcome.value
+            out, err, code, follow_up = outcome.value
             write_stdout(out)
             if err:
                 sys.stderr.buffer.write(err)
                 sys.stderr.flush()
+            if follow_up is not None:
+                code = follow_up.finish()
             sys.exit(code)
 
         wrapper = click.option("--memory-limit", type=MegaBytes(), default=DEFAULT_MEMORY_MB, show_default=True, help="Memory the worker process may use, in MB.")(wrapper)
@@ -306,13 +314,15 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
 
 @main.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--coverage", is_flag=True, help="List, for every criterion, the cases where it was met and unmet.")
+@click.option("--coverage", is_flag=True, help="List, for every criterion of each version, the cases where it was met and unmet.")
 @click.option("--junit-xml", "junit_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write the results as JUnit XML (for CI test reports).")
+@click.option("--update", is_flag=True, help="Show, as a diff, the expect block each failing case would need, and write it (asked for each; --yes writes all). A case whose input fails validation is never touched.")
+@click.option("--yes", "-y", is_flag=True, help="With --update: write every new expect block without asking.")
 @format_option
 @kb_option
 @limited(300.0)
 @handle_errors
-def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> None:
+def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path], update: bool, yes: bool, fmt: str, kb_dir: Optional[Path]) -> Any:
     """Run the example cases that carry an expect block.
 
     Without PATHS: the cases/ folder of every version of the KB, each case
@@ -322,6 +332,10 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
     from .knowledge import display_path
     from .versions import Chooser
 
+    if yes and not update:
+        fail("--yes goes with --update")
+    if update and fmt == "json" and not yes:
+        fail("--update --format json cannot ask for each block: add --yes")
     chooser = Chooser.of(kb_dir)
     targets = list(paths) or example_folders(chooser)
     for t in targets:
@@ -330,6 +344,8 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
     report = run_case_tests(targets, chooser)
     if not report.results:
         fail(f"no case with an expect block under {', '.join(display_path(t) for t in targets) or chooser.root}")
+    if update:
+        return _test_update(report, chooser, coverage, junit_path, yes, fmt)
     if junit_path is not None:
         from .reports import junit_xml
 
@@ -487,17 +503,21 @@ def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
 @click.option("--from", "from_version", metavar="DATE", help="The old version: its effective-from date.")
 @click.option("--to", "to_version", metavar="DATE", help="The new version: its effective-from date.")
 @click.option("--exit-code", "exit_code", is_flag=True, help="Exit 1 when some decision changes, 0 when none does (like git diff --exit-code).")
+@click.option("--examples", type=click.IntRange(1, 20), default=1, show_default=True, help="Up to N examples per class, smallest first, each read differently by the versions (a different set of criteria met and unmet, or of reasons).")
+@click.option("--where", "where", multiple=True, metavar="FIELD=VALUE", help="Only the cases whose FIELD has VALUE (none: not given; LIST.FIELD=VALUE: some entry has it); repeatable, all must hold.")
 @format_option
 @kb_option
 @limited(600.0)
 @handle_errors
-def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[str], from_version: Optional[str], to_version: Optional[str], exit_code: bool, fmt: str, kb_dir: Optional[Path]) -> None:
-    """Which classes of cases change decision from OLD_KB to NEW_KB (over NEW_KB's space).
+def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[str], from_version: Optional[str], to_version: Optional[str], exit_code: bool, examples: int, where: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
+    """Which classes of cases change decision from OLD_KB to NEW_KB (over both versions' case spaces).
 
     Either two folders, or two versions of one tree: --from DATE --to DATE
-    (with --policy ID when the tree holds several policies).
+    (with --policy ID when the tree holds several policies). Each version
+    decides a case on the fields it declares; classes are grouped by the
+    change in the criteria's outcomes.
     """
-    from .diff import diff, render_diff
+    from .diff import diff, parse_where, render_diff
     from .knowledge import load_kb
 
     from .trace import relate, render_changes, text_changes
@@ -512,18 +532,47 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
         old, new = load_kb(old_kb), load_kb(new_kb)
     else:
         fail("diff takes two KB folders, or --from DATE --to DATE (and --policy ID) over one KB tree (--kb)")
-    report = diff(old, new)
+    report = diff(old, new, examples=examples, where=[parse_where(w) for w in where])
     changes = text_changes(old, new)
     if changes:
         relate(changes, report.classes, old, new)
     versions = {"from": _version_of(old), "to": _version_of(new)}
     if fmt == "json":
-        click.echo(dump_json({**versions, "changes": len(report.classes), "classes": [c.to_dict(new) for c in report.classes], "text_changes": None if changes is None else [c.to_dict() for c in changes]}))
+        click.echo(dump_json({**versions, "changes": len(report.classes), "classes": [c.to_dict(new, old) for c in report.classes], "text_changes": None if changes is None else [c.to_dict() for c in changes]}))
     else:
         click.echo(f"{versions['from']['label']} -> {versions['to']['label']}")
-        click.echo(render_diff(report, new) + render_changes(changes, new), nl=False)
+        click.echo(render_diff(report, new, changes, old) + render_changes(changes, new), nl=False)
     if exit_code and report.classes:
         sys.exit(EXIT_FAILED)
+
+
+def _test_update(report: Any, chooser: Any, coverage: bool, junit_path: Optional[Path], yes: bool, fmt: str) -> Any:
+    """test --update: the failing cases' new expect blocks, written (--yes) or asked for in the parent (a follow-up)."""
+    from .casetests import UpdateSession, format_report, proposed_updates
+
+    updates, _ = proposed_updates(report)
+    session = UpdateSession(updates, report.passed, report.failed - len(updates), {k: v for k, v in chooser.default().vocabulary.words.items() if k.startswith("test_update")})
+    if not yes:
+        click.echo(kb_line(chooser.default()) if chooser.fixed is not None else f"KB: {chooser.root}")
+        click.echo(format_report(report, coverage, leave_out={u.path for u in updates}), nl=False)
+        return session
+    written = session.write_all()
+    if junit_path is not None:
+        from .reports import junit_xml
+
+        try:
+            junit_path.write_text(junit_xml(report), encoding="utf-8")
+        except OSError as exc:
+            fail(io_error_line(exc, str(junit_path)), code=EXIT_FAILED)
+    if fmt == "json":
+        payload: dict[str, Any] = {"kb": str(chooser.root), "passed": report.passed + len(written), "failed": report.failed - len(written), "updated": [u.to_dict() for u in written], "results": [r.to_dict() for r in report.results]}
+        if coverage:
+            payload["coverage"] = report.coverage.to_dict()
+        click.echo(dump_json(payload))
+    else:
+        click.echo(kb_line(chooser.default()) if chooser.fixed is not None else f"KB: {chooser.root}")
+        click.echo(format_report(report, coverage, updated=written, words=session.words), nl=False)
+    sys.exit(1 if report.failed - len(written) else 0)
 
 
 def _version_of(kb: Any) -> dict:
@@ -690,6 +739,22 @@ def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, t
     kb = chooser.default()
     click.echo(f"kineret-asp: serving {kb.vocabulary.policy_id} ({kb.display_path(kb.path)}) on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
     serve(chooser, host, port, token, max_body, time_limit)
+
+
+@main.command("lsp")
+def lsp_cmd() -> None:
+    """Serve the Language Server Protocol on stdin/stdout for the .lp files of a KB: check's diagnostics as you type, hover, go to definition, completion.
+
+    Start it from an editor (docs/authoring.md shows VS Code and Neovim);
+    it needs pygls: pip install 'kineret-asp[lsp]'.
+    """
+    try:
+        import pygls  # noqa: F401
+    except ImportError:
+        fail("lsp needs pygls: pip install 'kineret-asp[lsp]'")
+    from .lsp import serve_stdio
+
+    serve_stdio()
 
 
 @main.command("schema")

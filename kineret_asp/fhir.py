@@ -603,7 +603,10 @@ class Reader:
 
     def months(self, model: Any, periods: list[Any], as_of_name: str, use: Optional[str]) -> list[int]:
         """Whole months of a period, at the least favourable reading its dates and the resource's status allow."""
-        reading = self.map.periods.get((use or "", str(getattr(model, "status", ""))), CLOSED)
+        declared = self.map.periods
+        reading = declared.get((use or "", str(getattr(model, "status", ""))))
+        if reading is None:  # a group that says how its statuses read periods: any other status needs both ends
+            reading = CLOSED if any(u == use for u, _ in declared) else OPEN
         if reading == UNKNOWN:
             return []
         as_of = self.as_of.get(as_of_name)

@@ -303,6 +303,8 @@ class _Builder:
             "reasons": {"type": "array", "items": self.reason_ids()},
             "route": decision["route"],
             "met": ids,
+            "blocking": ids,
+            "unmet_includes": ids,
         }
         return {name: self.obj("expect", {k: shapes[k] for k in EXPECT_KEYS}, [])}
 

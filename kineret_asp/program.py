@@ -421,12 +421,25 @@ class Compiled:
     @cached_property
     def space_text(self) -> str:
         """The case space of verify and diff, for one case: choices over every input the schema declares."""
+        return self._space(choices=True)
+
+    @cached_property
+    def space_domain_text(self) -> str:
+        """The values the case space gives each field (``space_dom__(Field, X)``, ``space_dom__((List, Field), X)``), without the choices.
+
+        ``diff`` joins two versions' domains into one space over both schemas.
+        """
+        return self._space(choices=False)
+
+    def _space(self, choices: bool) -> str:
         from .schema import BOOLEAN, ENTRIES, INTEGER, KEY, LIST, NAME, OPEN_KEY
 
         s = self.schema
         lines = [
             "#defined space_value/2.", "#defined space_entry_value/3.", "#defined space_entry_key/2.",
         ]
+        if not choices:
+            lines.append("#defined space_dom__/2.")
 
         def domain(target: str, kind, restricted: str, declared: str) -> None:
             # the declared values, or else every value of the field's vocabulary
@@ -441,6 +454,16 @@ class Compiled:
             if f.atom is None:
                 continue
             k = f.kind
+            if not choices:  # the domains alone
+                if k.name == LIST:
+                    domain(f.name, k.item, "", f"space_value({f.name}, X)")
+                elif k.name == ENTRIES:
+                    for e in f.entry_fields:
+                        if e.kind.name != BOOLEAN:
+                            domain(f"({f.name}, {e.name})", e.kind, "", f"space_entry_value({f.name}, {e.name}, X)")
+                elif k.name != BOOLEAN:
+                    domain(f.name, k, "", f"space_value({f.name}, X)")
+                continue
             if k.name == BOOLEAN:
                 lines.append(f"{{ {f.atom} }}.")
             elif k.name == LIST:
@@ -578,7 +601,12 @@ class Compiled:
 
         lines = []
         for name in parts:
-            statements = self.part(name) if name != "space" else [*parse_text(self.space_text), *self.part(name)]
+            if name == "space":
+                statements = [*parse_text(self.space_text), *self.part(name)]
+            elif name == "space_domains":
+                statements = [*parse_text(self.space_domain_text), *self.part("space")]
+            else:
+                statements = self.part(name)
             for node in statements:
                 kind = node.ast_type
                 if kind in (ASTType.ShowSignature, ASTType.ShowTerm):

@@ -181,6 +181,7 @@ class SourceText:
         self.raw = raw
         self.sections = sections
         self.problems = problems  # sections the text does not have
+        self.missing: list[Section] = []  # the declared sections no line of the text begins
         self.passages: list[Passage] = []
         self.pieces: list[Piece] = []
         self.joined = ""
@@ -206,6 +207,7 @@ class SourceText:
                     break
             if found is None:
                 self.problems.append(f"section {section.id}: no line of the text after the previous section begins with \"{section.first_line}\"")
+                self.missing.append(section)
                 continue
             starts.append((found, section))
             after = found
@@ -889,7 +891,19 @@ def resolve(source: SourceText, quote: Quote) -> tuple[list[tuple[Passage, ...]]
         return named, None
     listed = "; ".join(", ".join(f"{x.id} ({x.place()})" for x in p) for p in places[:6])
     header = f"\"§ {quote.locator}\" names none of them" if quote.locator else "it has none"
-    return places, Diagnostic(quote.file, quote.line, quote.column, "error", f"quotation found in {len(places)} places of the policy's text ({listed}): name the one meant in the § header ({header})", "quote")
+    message = f"quotation found in {len(places)} places of the policy's text ({listed}): name the one meant in the § header ({header})"
+    cause = _missing_section_cause(source, quote)
+    return places, Diagnostic(quote.file, quote.line, quote.column, "error", f"{message}{cause}", "quote")
+
+
+def _missing_section_cause(source: SourceText, quote: Quote) -> str:
+    """Why a § header may name no place: a section it names (or any) that the text does not have as declared."""
+    if not source.missing:
+        return ""
+    locator = quote.locator.lower()
+    named = [s for s in source.missing if s.name and s.name.lower() in locator] or source.missing
+    shown = "; ".join(f"section {s.id} (\"{s.name}\"): no line after the previous section begins with \"{s.first_line}\"" for s in named[:3])
+    return f"; the cause may be a section the text does not have as declared: {shown} (a new text needs its sections declared again, source_section/4)"
 
 
 def _not_found(quote: Quote, source: SourceText, shown: str) -> Diagnostic:
@@ -956,9 +970,12 @@ def check_sources(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
     diags = list(analysis.diagnostics)
     if strict:
         diags = [Diagnostic(d.file, d.line, d.column, "error", d.message, d.code) if d.code == "source" and d.severity == "warning" else d for d in diags]
-        if analysis.source is not None:
-            shown = display_path(analysis.source.path)
-            for p in analysis.uncovered(strict_only=True):
-                diags.append(Diagnostic(shown, p.line, 1, "error", f"passage {p.id} ({p.place()}) is neither cited by a rule nor waived: \"{p.text if len(p.text) <= 120 else p.text[:117] + '...'}\"", "coverage"))
+    if analysis.source is not None:
+        # a passage of a strict section that nothing cites nor waives (a deleted table row was its only
+        # citation, a new text's passage not yet encoded): an error with --strict, a warning otherwise
+        shown = display_path(analysis.source.path)
+        severity = "error" if strict else "warning"
+        for p in analysis.uncovered(strict_only=True):
+            diags.append(Diagnostic(shown, p.line, 1, severity, f"passage {p.id} ({p.place()}) is neither cited by a rule nor waived: \"{p.text if len(p.text) <= 120 else p.text[:117] + '...'}\"", "coverage"))
     return diags
 

@@ -256,14 +256,9 @@ def relate(changes: list[TextChange], classes: list[Any], old: KnowledgeBase, ne
     decide a criterion that flipped in the class, or a reason its example
     gets in one version and not in the other.
     """
-    from .api import evaluate
-
     touched: list[set[str]] = []
     for c in classes:
-        ids = {f["id"] for f in c.flipped}
-        if c.example:
-            before, after = evaluate(c.example, old), evaluate(c.example, new)
-            ids |= {r.id for r in before.reasons} ^ {r.id for r in after.reasons}
+        ids = {f["id"] for f in c.flipped} | set(getattr(c, "reason_flips", ()))  # diff decided each example with both versions
         touched.append(ids)
     for change in changes:
         ids = set(change.ids)

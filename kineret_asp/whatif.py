@@ -7,7 +7,7 @@ from typing import Iterable, Optional
 from .api import CaseLike, KbLike, decide
 from .case import Case
 from .changes import Change, ChangeLike, apply_changes, change_list
-from .decision import Decision
+from .decision import Decision, Reason
 from .knowledge import KnowledgeBase
 from .versions import Chooser
 
@@ -26,6 +26,19 @@ class CriterionChange:
 
 
 @dataclass(frozen=True)
+class ReasonChange:
+    """A reason (a Condition Not Covered, another policy's use) that applies on one side only, or with other details."""
+
+    id: str
+    text: str
+    before: Optional[Reason]
+    after: Optional[Reason]
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "text": self.text, "before": None if self.before is None else self.before.to_dict(), "after": None if self.after is None else self.after.to_dict()}
+
+
+@dataclass(frozen=True)
 class WhatIf:
     """The answer to a what-if question."""
 
@@ -35,6 +48,23 @@ class WhatIf:
     before: Decision
     after: Decision
     flipped: tuple[CriterionChange, ...]
+    reasons: tuple[ReasonChange, ...] = ()
+
+    @property
+    def decision_changed(self) -> bool:
+        return self.before.decision != self.after.decision
+
+    @property
+    def months_changed(self) -> bool:
+        return self.before.authorization_months != self.after.authorization_months
+
+    @property
+    def route_changed(self) -> bool:
+        return self.before.route != self.after.route
+
+    @property
+    def anything_changed(self) -> bool:
+        return bool(self.decision_changed or self.months_changed or self.route_changed or self.reasons or self.flipped)
 
     def to_dict(self) -> dict:
         return {
@@ -42,6 +72,12 @@ class WhatIf:
             "before": _summary(self.before),
             "after": _summary(self.after),
             "flipped": [f.to_dict() for f in self.flipped],
+            "changed": {
+                "decision": self.decision_changed,
+                "authorization_months": self.months_changed,
+                "route": self.route_changed,
+                "reasons": [r.to_dict() for r in self.reasons],
+            },
             "case_after": self.changed_case.to_dict(),
         }
 
@@ -61,6 +97,14 @@ def flipped_criteria(before: Decision, after: Decision, texts: dict) -> list[Cri
     return [CriterionChange(i, texts[i].text, b.get(i), a.get(i)) for i in ids if b.get(i) != a.get(i)]
 
 
+def changed_reasons(before: Decision, after: Decision) -> list[ReasonChange]:
+    """Reasons that apply before or after only, or with other details, in the order the decisions list them."""
+    b = {r.id: r for r in before.reasons}
+    a = {r.id: r for r in after.reasons}
+    ids = list(dict.fromkeys([*b, *a]))
+    return [ReasonChange(i, (a.get(i) or b[i]).text, b.get(i), a.get(i)) for i in ids if b.get(i) != a.get(i)]
+
+
 def what_if(case: CaseLike, changes: Iterable[ChangeLike], kb: KbLike = None) -> WhatIf:
     """Decide a case before and after changes, and report the criteria that flipped.
 
@@ -76,7 +120,7 @@ def what_if(case: CaseLike, changes: Iterable[ChangeLike], kb: KbLike = None) ->
     after = decide(changed, after_choice)
     texts = {**knowledge.vocabulary.criteria, **{k: v for k, v in after_choice.kb.vocabulary.criteria.items() if k not in knowledge.vocabulary.criteria}}
     flips = flipped_criteria(before, after, texts)
-    return WhatIf(tuple(parsed), original, changed, before, after, tuple(flips))
+    return WhatIf(tuple(parsed), original, changed, before, after, tuple(flips), tuple(changed_reasons(before, after)))
 
 
 def render_what_if(result: WhatIf, kb: "KnowledgeBase") -> str:
@@ -91,6 +135,33 @@ def render_what_if(result: WhatIf, kb: "KnowledgeBase") -> str:
     lines.append(w("before_line", verdict=verdict(result.before, vocab), route=result.before.route))
     lines.append(w("after_line", verdict=verdict(result.after, vocab), route=result.after.route))
     lines.append("")
+    if not result.anything_changed:
+        lines.append(w("nothing_changed"))
+        return "\n".join(lines) + "\n"
+    outcome = []
+    if result.decision_changed:
+        words = vocab.decision_texts
+        outcome.append(w("decision_changed", before=words.get(result.before.decision, result.before.decision), after=words.get(result.after.decision, result.after.decision)))
+    if result.months_changed:
+        months = {None: w("no_authorization")}
+        outcome.append(w("months_changed", before=months.get(result.before.authorization_months) or w("months", months=result.before.authorization_months), after=months.get(result.after.authorization_months) or w("months", months=result.after.authorization_months)))
+    if result.route_changed:
+        outcome.append(w("route_changed", before=result.before.route, after=result.after.route))
+    if outcome:
+        lines.append(w("outcome_heading"))
+        lines += [f"  {line}" for line in outcome]
+    if result.reasons:
+        lines.append(w("reasons_changed_heading"))
+        for r in result.reasons:
+            if r.after is None:
+                lines.append("  " + w("reason_removed", id=r.id, text=r.text))
+            elif r.before is None:
+                lines.append("  " + w("reason_added", id=r.id, text=r.text))
+            else:
+                lines.append("  " + w("reason_details_changed", id=r.id, before=r.before.details_text(), after=r.after.details_text()))
+            details = (r.after or r.before).details_text() if r.before is None or r.after is None else ""  # type: ignore[union-attr]
+            if details:
+                lines.append("    " + w("reason_details", details=details))
     if result.flipped:
         lines.append(w("flipped_heading"))
         width = max(len(f.id) for f in result.flipped)

@@ -187,3 +187,97 @@ def test_a_copy_shares_the_syntax_trees_of_its_unchanged_files_only(tmp_path):
     assert [str(n) for n in b["4_stills_disease.lp"]].count("stills_alias(stills_disease).") == 1
     assert [d.message.split(" (")[0] for d in findings(second, "warning")] == ["stills_alias/1 is defined but never used"]
     assert findings(first, "warning") == []
+
+
+# --- the silent mistakes of an author's revision (each fails on a KB copy without its check) ---
+
+
+@pytest.mark.slow
+def test_a_syntax_error_comes_first_and_hides_what_it_causes_elsewhere(kb_copy):
+    """A table file that does not parse: its error is listed first, without the "used but never defined" its missing facts cause in other files; an unrelated typo is still found."""
+    edit(kb_copy / "tables" / "appendix_drug_classes.lp", 'drug(kevzara, "Kevzara").', 'drug(kevzara, "Kevzara"')
+    edit(kb_copy / "criteria" / "4_stills_disease.lp", 'accepted_specialty("4", rheumatology).', 'accepted_specialty("4", rheumatology).\n\n% § 4 - a typo.\nmet("4") :- case_specialtyy(rheumatology).')
+    result = CliRunner().invoke(main, ["check", "--kb", str(kb_copy)])
+    lines = result.output.splitlines()
+    assert "appendix_drug_classes.lp" in lines[0] and "syntax error" in lines[0]
+    undefined = [l for l in lines if "used but never defined" in l]
+    assert len(undefined) == 1 and "case_specialtyy/1" in undefined[0], undefined
+    assert not any("csdmard" in l or "drug/2" in l for l in lines)
+
+
+@pytest.mark.slow
+def test_a_passage_left_uncovered_by_a_deleted_table_row_is_a_warning_of_plain_check(kb_copy):
+    """Deleting the Employer Group row D leaves its passage of the text cited by nothing: plain check warns (and passes), --strict fails."""
+    edit(kb_copy / "tables" / "non_preferred_products.lp", 'non_preferred_row(employer_group, "3.C", "3.C.D", enbrel,         "D. Enbrel [requires prior authorization]").\n', "")
+    plain = check_kb(kb_copy)
+    (warning,) = [d for d in plain.diagnostics if d.code == "coverage"]
+    assert warning.severity == "warning" and plain.errors == 0
+    assert warning.file.endswith(".txt") and "Employer Group Plans" in warning.message and "D. Enbrel" in warning.message and "neither cited by a rule nor waived" in warning.message
+    strict = check_kb(kb_copy, strict=True)
+    assert [d.severity for d in strict.diagnostics if d.code == "coverage"] == ["error"]
+    result = CliRunner().invoke(main, ["check", "--kb", str(kb_copy)])
+    assert result.exit_code == 0 and result.output.strip().splitlines()[-1].startswith("0 error(s), 1 warning(s)")
+
+
+@pytest.mark.slow
+def test_an_ambiguous_quotation_names_the_section_the_new_text_does_not_have(kb_copy):
+    """A new text whose table heading reads differently: the rows' quotations stand in two tables, and the error says why the § header names neither (the section declaration), not only that it does not."""
+    from .conftest import revise_source
+
+    revise_source(kb_copy, "\nEmployer Group Plans\t", "\nPlans of Employer Groups\t")
+    source = [d for d in check_kb(kb_copy).diagnostics if d.code == "quote" and "places of the policy's text" in d.message]
+    assert source, "expected an ambiguous quotation"
+    assert all("section employer_group (\"Employer Group Plans\"): no line after the previous section begins with \"Employer Group Plans\"" in d.message for d in source), source[0].message
+    assert all("source_section/4" in d.message for d in source)
+
+
+INPUT = (
+    "\n% § 4 - how long the disease has lasted.\n"
+    'input_field(disease_duration_months, integer(0, 1200), optional, "How many months the patient has had the disease.").\n'
+    "input_atom(disease_duration_months, case_disease_duration).\n"
+)
+
+
+@pytest.mark.slow
+def test_an_input_with_no_fhir_mapping_is_a_warning_and_with_strict_an_error(kb_copy):
+    """A new input no fhir_value/4 fills: a FHIR twin of a case would silently lack it; so would every entry whose required field no fhir_entry_value/5 reads."""
+    path = kb_copy / "inputs.lp"
+    path.write_text(path.read_text() + INPUT)
+    (warning,) = [d for d in check_kb(kb_copy).diagnostics if d.code == "fhir"]
+    assert warning.severity == "warning" and warning.file.endswith("inputs.lp") and "input disease_duration_months has no FHIR mapping" in warning.message
+    assert [d.severity for d in check_kb(kb_copy, strict=True).diagnostics if d.code == "fhir"] == ["error"]
+    fhir = kb_copy / "codes" / "fhir.lp"
+    fhir.write_text(fhir.read_text() + '\n% § 4 - the onset of the condition the order is for.\n% check: reference\nfhir_value(disease_duration_months, order, "reasonReference", via(condition, "onsetPeriod", months(order_date))).\n')
+    assert not [d for d in check_kb(kb_copy).diagnostics if d.code == "fhir"]
+    edit(fhir, 'fhir_entry_value(genetic_tests, result, variant, "valueCodeableConcept", fallback(code(loinc))).', "")
+    edit(fhir, 'fhir_entry_value(genetic_tests, result, variant, "status", lookup(unfinished)).', "")
+    (entry,) = [d for d in check_kb(kb_copy).diagnostics if d.code == "fhir"]
+    assert "entry field genetic_tests.result is required but no fhir_entry_value/5 reads it" in entry.message
+
+
+@pytest.mark.slow
+def test_a_placeholder_nothing_fills_is_an_error_in_every_word_template(kb_copy):
+    """{field} in a documentation text, {idd} in a policy's own text/2, {reslt} in an entry's words: each would be printed as written."""
+    doc = kb_copy / "documentation.lp"
+    line = edit(doc, '"{subject} documented to have lasted at least {choice}"', '"{field} documented to have lasted at least {choice}"')
+    edit(doc, 'entry_text(genetic_tests, "{gene}: {result}").', 'entry_text(genetic_tests, "{gene}: {reslt}").')
+    words = kb_copy / "policy.lp"
+    words.write_text(words.read_text() + '\n% § Header - the policy says how a case is named.\n% check: own words - the heading of an answer.\ntext(missing_case, "Case {idd}: {decision}").\n')
+    found = {d.message.split(" has ")[1].split(",")[0]: d for d in findings(kb_copy) if d.code == "words"}
+    assert set(found) == {"{field}", "{reslt}", "{idd}"}, found
+    assert found["{field}"].file.endswith("documentation.lp") and found["{field}"].line == line
+    assert "documentation_text(months, ...) (sentence)" in found["{field}"].message and "{choice}, {subject}" in found["{field}"].message
+    assert "entry_text(genetic_tests, ...)" in found["{reslt}"].message and "{gene}, {result}" in found["{reslt}"].message
+    assert "text(missing_case, ...)" in found["{idd}"].message and "{decision}, {id}" in found["{idd}"].message
+
+
+def test_the_words_the_program_fills_are_read_from_its_source():
+    """The check knows what each framework word is filled with; every placeholder the shipped words use is one of them."""
+    from kineret_asp import load_kb
+    from kineret_asp.wording import filled_by_the_program, placeholders
+
+    assert filled_by_the_program("missing_case") == {"id", "decision"}
+    assert filled_by_the_program("chosen_by_date_of_service") == {"date"}  # an f-string key: f"chosen_by_{how}"
+    words = load_kb(KB_DIR).vocabulary.words
+    known = [k for k, v in words.items() if placeholders(v) and filled_by_the_program(k) is not None]
+    assert len(known) >= 60

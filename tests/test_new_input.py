@@ -1,6 +1,6 @@
 """A new input is a KB change only: the edit of docs/authoring.md's "Adding an input", made and used end to end.
 
-The four `.lp` edits are read from the guide itself (so the guide is the
+The five `.lp` edits are read from the guide itself (so the guide is the
 recipe that is tested); every command of the package must then work with the
 new field: evaluate (JSON and .lp), what-if, missing, check, verify, diff,
 batch and schema case.
@@ -77,9 +77,9 @@ def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return run_cli(*args, cwd=cwd)
 
 
-def test_the_guide_makes_four_lp_edits_and_the_package_does_not_name_the_field(edited):
+def test_the_guide_makes_five_lp_edits_and_the_package_does_not_name_the_field(edited):
     edits = guide_edits()
-    assert [Path(rel).name for rel, _, _ in edits] == ["inputs.lp", "4_stills_disease.lp", "documentation.lp", "space.lp"]
+    assert [Path(rel).name for rel, _, _ in edits] == ["inputs.lp", "4_stills_disease.lp", "documentation.lp", "space.lp", "fhir.lp"]
     assert all(rel.startswith(str(VERSION)) for rel, _, _ in edits)
     package = "\n".join(p.read_text() for p in (ROOT / "kineret_asp").glob("*.py"))
     assert FIELD not in package and ATOM not in package
@@ -197,3 +197,17 @@ def test_schema_case_describes_the_new_field(edited):
     out = cli("schema", "case", "--kb", str(edited))
     assert out.returncode == 0 and json.loads(out.stdout)["properties"][FIELD]["description"] == declared.description
     assert FIELD not in json_schema(load_kb(KB_DIR), "case")["properties"]
+
+
+def test_a_fhir_bundle_gives_the_new_field_through_its_mapping(edited):
+    """Step 5: the condition the order is for, with an onset period, gives the duration in whole months up to the order's date."""
+    from kineret_asp.fhir import bundle_case
+
+    from .test_fhir import bundle, condition, order, role
+
+    onset = condition("c", "M06.1", onsetPeriod={"start": "2023-01-15"})
+    case, _ = bundle_case(bundle(onset, order("c", authored="2024-07-20"), role("207RR0500X")), "<test>", load_kb(edited))
+    assert case.get(FIELD) == 18
+    assert evaluate(case, edited).decision == "approved"
+    late, _ = bundle_case(bundle(condition("c", "M06.1", onsetPeriod={"start": "2024-03-01"}), order("c", authored="2024-07-20"), role("207RR0500X")), "<test>", load_kb(edited))
+    assert late.get(FIELD) == 4 and evaluate(late, edited).unmet == ("4", "4.B")

@@ -357,7 +357,7 @@ def test_test_runs_every_versions_cases_against_that_version(tree, tmp_path, mon
     failed = sorted(r["path"].split(new_folder)[1] for r in results if not r["passed"])
     assert all(new_folder in r["path"] and r["version"] == f"{POLICY} {NEW}" for r in results if not r["passed"])
     # the revision's two changes, exactly where they apply
-    assert "sjia/approved.json" in failed and "ra/approved_employer_group.json" in failed and len(failed) == 28
+    assert "sjia/approved.json" in failed and "ra/approved_employer_group.json" in failed and len(failed) == 35
     assert "ra/approved_individual_family_contraindications.json" in failed  # 6 months now
     assert "not_covered/osteoarthritis.json" not in failed
 
@@ -403,21 +403,27 @@ def test_diff_from_to_names_exactly_the_changed_classes(tree):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert (data["from"]["version"], data["to"]["version"]) == (OLD, NEW)
-    got = {(c["indication"], c["request"], c["plan"], c["old"], c["new"], c["old_months"], c["new_months"]) for c in data["classes"]}
-    # initial approvals now last 6 months, whatever the plan; Enbrel no longer counts in the Employer Group table
-    shorter = {(i, "initial", p, "approved", "approved", 12, 6) for i in ("cinca", "fcas", "muckle_wells", "nomid", "dira", "sjia", "stills_disease") for p in (None, "employer_group", "individual_family")}
-    shorter |= {("rheumatoid_arthritis", "initial", p, "approved", "approved", 12, 6) for p in ("employer_group", "individual_family")}
-    enbrel = {("rheumatoid_arthritis", r, "employer_group", "approved", "criteria_not_met", 12, None) for r in ("initial", "continuation")}
-    assert got == shorter | enbrel and data["changes"] == len(data["classes"]) == 25
+    got = {(c["indication"], c["request"], c.get("plan", "any"), c["old"], c["new"], c["old_months"], c["new_months"], tuple(f["id"] for f in c["criteria"])) for c in data["classes"]}
+    # initial approvals now last 6 months, whatever the plan (which no rule of these indications reads: no class is split by it);
+    # Enbrel no longer counts in the Employer Group table (rheumatoid arthritis: the plan is read)
+    shorter = {(i, "initial", "any", "approved", "approved", 12, 6, ()) for i in ("cinca", "fcas", "muckle_wells", "nomid", "dira", "sjia", "stills_disease")}
+    shorter |= {("rheumatoid_arthritis", "initial", "individual_family", "approved", "approved", 12, 6, ())}
+    shorter |= {("rheumatoid_arthritis", "initial", "employer_group", "approved", "approved", 12, 6, ("3.C.D",))}
+    enbrel = {("rheumatoid_arthritis", "initial", "employer_group", "approved", "criteria_not_met", 12, None, ("3", "3.C", "3.C.D"))}
+    enbrel |= {("rheumatoid_arthritis", "continuation", "employer_group", "approved", "criteria_not_met", 12, None, ("3", "3.C", "3.C.D", "R", "R.A"))}
+    # and the same patients waiting only on a drug the KB cannot class: undetermined before, criteria not met now
+    enbrel |= {(i, r, p, "undetermined", "criteria_not_met", None, None, ids) for (i, r, p, _, _, _, _, ids) in set(enbrel)}
+    assert got == shorter | enbrel and data["changes"] == len(data["classes"]) == 14
+    assert all(c["not_split_by"] == ["plan"] for c in data["classes"] if c["indication"] != "rheumatoid_arthritis")
     for c in data["classes"]:  # (diff decides every example again with both versions, and fails if one does not reproduce)
         if c["new"] == "criteria_not_met":
             assert "enbrel" in {e["drug"] for e in c["example"]["medication_history"]}
-    example = next(c["example"] for c in data["classes"] if c["new"] == "criteria_not_met")
+    example = next(c["example"] for c in data["classes"] if c["new"] == "criteria_not_met" and c["old"] == "approved")
     assert [d.decision for d in evaluate_many([dated(example, "2024-12-31"), dated(example, NEW)], tree)] == ["approved", "criteria_not_met"]
     text = run("diff", "--from", OLD, "--to", NEW, "--kb", str(tree)).output.splitlines()
     assert text[0] == f"IP0243 2024-06-01..2024-12-31 ({tree.resolve() / 'policies/IP0243/2024-06-01'}) -> IP0243 2025-01-01.. ({tree.resolve() / 'policies/IP0243/2025-01-01'})"
-    assert text[1] == "25 class(es) of cases change decision:"
-    assert any(line.endswith("Still's Disease, initial authorization, plan not given: approved (12 months) -> approved (6 months)") for line in text)
+    assert text[1] == "14 class(es) of cases change decision, in 7 kind(s) of change:" and text[2] == "approved (12 months) -> approved (6 months)"
+    assert any(line.endswith(". Still's Disease, initial authorization") for line in text)
 
 
 def test_diff_names_an_unknown_version_in_one_line(tree):

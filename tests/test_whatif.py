@@ -106,3 +106,20 @@ def test_what_if_command_bad_change_exits_2():
     result = CliRunner().invoke(main, ["what-if", str(ADALIMUMAB_ONCE), "--add", "current_medications=enbrl"])
     assert result.exit_code == 2
     assert "current_medications[0]: unknown drug 'enbrl'" in result.output and "did you mean 'enbrel'?" in result.output
+
+
+def test_a_reason_that_stops_applying_is_reported_with_the_decision_and_the_duration():
+    """NOT COVERED -> APPROVED with no criterion flipping: the reason, the decision, the length and the route that changed are all named."""
+    case = {"indication": "sjia", "prescriber_specialties": ["rheumatology"], "current_medications": ["enbrel"]}
+    r = what_if(case, [Change.remove("current_medications", "enbrel")])
+    assert r.flipped == () and r.decision_changed and r.months_changed and r.route_changed
+    assert [(x.id, x.before is not None, x.after is not None) for x in r.reasons] == [("NC.2", True, False)]
+    data = r.to_dict()["changed"]
+    assert data["decision"] and data["authorization_months"] and data["reasons"][0]["id"] == "NC.2" and data["reasons"][0]["after"] is None
+    out = CliRunner().invoke(main, ["what-if", "-", "--remove", "current_medications=enbrel"], input=json.dumps(case)).output
+    assert "decision: NOT COVERED -> APPROVED" in out and "authorization: none -> 12 months" in out
+    assert "- NC.2 no longer applies: Concurrent Use" in out and "(current_medications: enbrel)" in out
+    swapped = CliRunner().invoke(main, ["what-if", "-", "--set", 'current_medications=["xeljanz"]'], input=json.dumps(case)).output
+    assert "~ NC.2 applies for other facts: current_medications: enbrel -> current_medications: xeljanz" in swapped
+    same = CliRunner().invoke(main, ["what-if", "-"], input=json.dumps(case)).output
+    assert "Nothing changed" in same and "No criterion changed" not in same
