@@ -319,16 +319,12 @@ def definition(kb: KnowledgeBase, word: str, quoted: bool) -> Optional[tuple[str
 
 
 def completions(kb: KnowledgeBase) -> list[tuple[str, str, str, str]]:
-    """Every vocabulary key and case field name: (label, kind, detail, documentation)."""
+    """Every case field name and vocabulary key: (label, kind, detail, documentation).
+
+    Field names come first: a vocabulary whose keys are field names (the case's own field list)
+    must not make a field look like an enum member in the editor."""
     out: list[tuple[str, str, str, str]] = []
     seen: set[str] = set()
-    vocab = kb.vocabulary
-    for v, keys in vocab.keys.items():
-        for key, label in keys.items():
-            if key in seen or not _IDENT.fullmatch(key):
-                continue
-            seen.add(key)
-            out.append((key, "key", f"{v}: {label}", vocab.nouns.get(v, "")))
     for f in kb.schema.fields:
         if f.name not in seen:
             seen.add(f.name)
@@ -337,6 +333,13 @@ def completions(kb: KnowledgeBase) -> list[tuple[str, str, str, str]]:
             if e.name not in seen:
                 seen.add(e.name)
                 out.append((e.name, "field", f"entry field of {f.name} ({e.kind.name})", e.description))
+    vocab = kb.vocabulary
+    for v, keys in vocab.keys.items():
+        for key, label in keys.items():
+            if key in seen or not _IDENT.fullmatch(key):
+                continue
+            seen.add(key)
+            out.append((key, "key", f"{v}: {label}", vocab.nouns.get(v, "")))
     return out
 
 
