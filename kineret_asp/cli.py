@@ -580,6 +580,7 @@ def new_version_cmd(policy: str, effective: str, kb_dir: Optional[Path]) -> None
 @click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write the literate page here: the policy's text with the rules, cases and properties of each passage.")
 @format_option
 @kb_option
+@limited(120.0)
 @handle_errors
 def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> None:
     """Per section of the policy's text: the passages rules cite, the KB waives, and neither."""
@@ -600,7 +601,7 @@ def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> No
 
 @main.command("batch")
 @click.argument("input_path", metavar="IN.jsonl", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", "output_path", type=click.Path(path_type=Path, dir_okay=False), help="Write records here (default: stdout); locked against a second writer.")
+@click.option("-o", "--output", "output_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True), help="Write records here (default, or -: stdout); locked against a second writer; never the input file.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
 @click.option("--resume", is_flag=True, help="Continue after the last complete record of --output.")
 @click.option("--chunk-size", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="Cases per clingo grounding (a chunk also closes at 2 MB of input).")
@@ -624,6 +625,8 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
 
     if kb_dir is not None:
         _check_folder(kb_dir)  # a missing or unreadable folder is one line before any work starts
+    if output_path is not None and str(output_path) == "-":
+        output_path = None  # -o - is stdout
     if resume and output_path is None:
         fail("--resume needs --output: records written to stdout cannot be resumed")
     name = "<stdin>" if str(input_path) == "-" else str(input_path)
@@ -632,14 +635,16 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
             source = sys.stdin.buffer if name == "<stdin>" else files.enter_context(open(input_path, "rb"))
         except OSError as exc:
             fail(f"{input_path}: cannot read: {exc.strerror or exc}")
+        _refuse_same_file(source, name, output_path)  # before anything is opened for writing
         sink: Any = sys.stdout.buffer
         start = 0
         if output_path is not None:
             try:
                 if OutputLock.needed(output_path):
-                    files.enter_context(OutputLock(output_path))
-                start = resume_point(output_path) if resume else 0
-                sink = files.enter_context(open(output_path, "ab" if resume else "wb", buffering=0))
+                    sink, start = files.enter_context(OutputLock.writing(output_path, resume))
+                else:
+                    start = resume_point(output_path) if resume else 0
+                    sink = files.enter_context(open(output_path, "ab" if resume else "wb", buffering=0))
             except OutputBusy as exc:
                 fail(str(exc), code=EXIT_FAILED)
             except OSError as exc:
@@ -664,6 +669,29 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
         click.echo(f"kineret-asp batch: {summary.records} records ({summary.errors} errors{resumed}) in {summary.seconds:.2f} s, {rate:,.0f} cases/s (KB: {(kb_dir or default_kb_path()).resolve()})", err=True)
     if summary.errors and not allow_errors:
         sys.exit(EXIT_FAILED)
+
+
+def _refuse_same_file(source: Any, name: str, output_path: Optional[Path]) -> None:
+    """Exit 2 when the output (a path, through any link, or stdout) is the input's very file (same device and inode).
+
+    ``batch x.jsonl -o x.jsonl`` would truncate its input before reading a
+    line; ``--resume`` would take the cases for finished records. Only
+    regular files are compared (a terminal is both stdin and stdout).
+    """
+    import os
+    import stat
+
+    try:
+        given = os.fstat(source.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return
+    try:
+        taken = os.stat(output_path) if output_path is not None else os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return
+    if stat.S_ISREG(given.st_mode) and (given.st_dev, given.st_ino) == (taken.st_dev, taken.st_ino):
+        where = str(output_path) if output_path is not None else "stdout"
+        fail(f"{where}: is the input file {name} itself: its cases would be overwritten by their records; write the records to another file")
 
 
 @main.command("serve")
@@ -696,6 +724,7 @@ def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, t
 @click.argument("name", required=False, metavar="case|decision|change|record")
 @click.option("--write", "write_dir", type=click.Path(path_type=Path, file_okay=False), help="Write every schema of every version of the KB tree under DIR/<policy>/<version>/ (the repository keeps them in schemas/).")
 @kb_option
+@limited(120.0)
 @handle_errors
 def schema_cmd(name: Optional[str], write_dir: Optional[Path], kb_dir: Optional[Path]) -> None:
     """Print the JSON Schema (draft 2020-12) of a case, a decision, a what-if change or a batch record."""
@@ -719,6 +748,7 @@ def schema_cmd(name: Optional[str], write_dir: Optional[Path], kb_dir: Optional[
 @click.argument("name", required=False)
 @format_option
 @kb_option
+@limited(120.0)
 @handle_errors
 def vocabulary_cmd(name: Optional[str], fmt: str, kb_dir: Optional[Path]) -> None:
     """List every vocabulary (or NAME's) with its keys, their words and details: the keys a case may use."""
