@@ -102,3 +102,20 @@ def did_you_mean(value: str, known: Iterable[str]) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest known value, or ``""``."""
     matches = difflib.get_close_matches(value.lower(), list(known), n=1, cutoff=0.6)
     return f"; did you mean '{matches[0]}'?" if matches else ""
+
+
+FEW = 3
+"""How many items an error about many shows before saying how many more there are."""
+
+
+def few(items: "Sequence[str]", separator: str = "; ", more: str = "{shown}{separator}and {more} more ({total} in all)", shown: int = FEW) -> str:
+    """Items joined for one line; past ``shown`` of them, the first few and how many more (never a 500 KB line).
+
+    ``more`` is the template for the long form (a KB's ``list_more`` words).
+    """
+    items = list(items)
+    if len(items) <= shown + 1:
+        return separator.join(items)
+    from .knowledge import fill
+
+    return fill(more, {"shown": separator.join(items[:shown]), "separator": separator, "more": f"{len(items) - shown:,}", "total": f"{len(items):,}"})

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Optional, Union
 
-from .errors import CaseError
+from .errors import CaseError, few
 from .fhirmap import FhirMapping, Meaning, mapping_for
 from .schema import ENTRIES, KEY, LIST, NAME, OPEN_KEY, OPEN_NAME, describe
 
@@ -431,8 +431,9 @@ class Reader:
                         found.setdefault(v, []).append(self.label(model))
                 if len(found) > 1:
                     labels = {v: self.kb.vocabulary.label(self.target(f.name).vocabulary or "", v) for v in found}
-                    where = ", ".join(sorted({w for ws in found.values() for w in ws}))
-                    raise CaseError(self.source, f.name, self.fill("fhir_ambiguous", field=f.name, where=where, values="; ".join(f"{labels[v]} ({', '.join(ws)})" for v, ws in found.items())))
+                    more = self.kb.vocabulary.word("list_more")
+                    where = few(sorted({w for ws in found.values() for w in ws}), ", ", more)
+                    raise CaseError(self.source, f.name, self.fill("fhir_ambiguous", field=f.name, where=where, values=few([f"{labels[v]} ({few(ws, ', ', more)})" for v, ws in found.items()], "; ", more)))
                 if found:
                     data[f.name] = next(iter(found))
                     break
@@ -494,7 +495,7 @@ def bundle_case(data: Mapping[str, Any], source: str, kb: "KnowledgeBase") -> tu
         lines = []
         for e in exc.errors:
             why = [f"{n.where}: {n.text}" for n in converted.notes if n.field.split("[")[0] == e.path.split("[")[0].split(".")[0]]
-            lines.append(CaseError(e.source, e.path, e.message + (f" ({'; '.join(why)})" if why else "")))
+            lines.append(CaseError(e.source, e.path, e.message + (f" ({few(why, '; ', kb.vocabulary.word('list_more'))})" if why else "")))
         raise CaseError.many(lines) from None
 
 
