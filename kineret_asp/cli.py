@@ -699,25 +699,32 @@ def _refuse_same_file(source: Any, name: str, output_path: Optional[Path]) -> No
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
 @click.option("--token-file", type=click.Path(path_type=Path, dir_okay=False), default=None, help="File whose first line is the bearer token every request must carry.")
 @click.option("--max-body", type=click.IntRange(1), default=1_000_000, show_default=True, help="Largest request body accepted, in bytes (batch streams have their own cap).")
-@click.option("--time-limit", type=click.FloatRange(min=0.001, max=3600), default=10.0, show_default=True, help="Seconds a request may take.")
+@click.option("--max-batch-body", type=click.IntRange(1), default=256 * 1024 * 1024, show_default=True, help="Bytes of one POST /batch stream decided; each line past it gets an error record naming this cap.")
+@click.option("--time-limit", type=click.FloatRange(min=0.001, max=3600), default=10.0, show_default=True, help="Seconds a request may take; its worker process is killed at the limit (504).")
+@click.option("--memory-limit", type=MegaBytes(), default=DEFAULT_MEMORY_MB, show_default=True, help="Memory each worker process may use (and the start), in MB.")
+@click.option("--start-time-limit", type=PositiveSeconds(), default=120.0, show_default=True, help="Seconds loading and grounding the KB may take at start.")
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Worker processes deciding requests (default: one per core).")
+@click.option("--queue", "queue_limit", type=click.IntRange(1), default=None, help="Requests that may wait for a worker; more are refused with 503 (default: 64 per worker).")
 @kb_option
 @handle_errors
-def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, time_limit: float, kb_dir: Optional[Path]) -> None:
+def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, max_batch_body: int, time_limit: float, memory_limit: int, start_time_limit: float, workers: Optional[int], queue_limit: Optional[int], kb_dir: Optional[Path]) -> None:
     """Serve the policy over HTTP: evaluate, missing, what-if, batch, CDS Hooks, questionnaire."""
-    from .server import read_token, serve
+    from .server import ServeError, read_token, serve
 
     try:
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError:
         fail("serve needs FastAPI and uvicorn: pip install 'kineret-asp[serve]'")
-    from .versions import Chooser
-
     token = read_token(token_file)
-    chooser = Chooser.of(kb_dir)  # each case decided by the version its date of service chooses, as on the command line
-    kb = chooser.default()
-    click.echo(f"kineret-asp: serving {kb.vocabulary.policy_id} ({kb.display_path(kb.path)}) on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
-    serve(chooser, host, port, token, max_body, time_limit)
+
+    def announce(kb: Any) -> None:
+        click.echo(f"kineret-asp: serving {kb.vocabulary.policy_id} ({kb.display_path(kb.path)}) on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
+
+    try:  # each case decided by the version its date of service chooses, as on the command line
+        serve(kb_dir, host, port, token, max_body, time_limit, workers, memory_limit, start_time_limit, queue_limit, max_batch_body, announce)
+    except ServeError as exc:
+        fail(str(exc), code=exc.code)
 
 
 @main.command("schema")
