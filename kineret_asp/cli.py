@@ -705,11 +705,12 @@ def _refuse_same_file(source: Any, name: str, output_path: Optional[Path]) -> No
 @click.option("--start-time-limit", type=PositiveSeconds(), default=120.0, show_default=True, help="Seconds loading and grounding the KB may take at start.")
 @click.option("--workers", type=click.IntRange(1, 256), default=None, help="Worker processes deciding requests (default: one per core).")
 @click.option("--queue", "queue_limit", type=click.IntRange(1), default=None, help="Requests that may wait for a worker; more are refused with 503 (default: 64 per worker).")
+@click.option("--no-answer-cache", is_flag=True, help="Decide every request, even one a worker has answered before (each remembers its last 2,000 answers by request).")
 @kb_option
 @handle_errors
-def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, max_batch_body: int, time_limit: float, memory_limit: int, start_time_limit: float, workers: Optional[int], queue_limit: Optional[int], kb_dir: Optional[Path]) -> None:
+def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, max_batch_body: int, time_limit: float, memory_limit: int, start_time_limit: float, workers: Optional[int], queue_limit: Optional[int], no_answer_cache: bool, kb_dir: Optional[Path]) -> None:
     """Serve the policy over HTTP: evaluate, missing, what-if, batch, CDS Hooks, questionnaire."""
-    from .server import ServeError, read_token, serve
+    from .server import ANSWERS_KEPT, ServeError, read_token, serve
 
     try:
         import fastapi  # noqa: F401
@@ -722,7 +723,7 @@ def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, m
         click.echo(f"kineret-asp: serving {kb.vocabulary.policy_id} ({kb.display_path(kb.path)}) on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
 
     try:  # each case decided by the version its date of service chooses, as on the command line
-        serve(kb_dir, host, port, token, max_body, time_limit, workers, memory_limit, start_time_limit, queue_limit, max_batch_body, announce)
+        serve(kb_dir, host, port, token, max_body, time_limit, workers, memory_limit, start_time_limit, queue_limit, max_batch_body, announce, answers=0 if no_answer_cache else ANSWERS_KEPT)
     except ServeError as exc:
         fail(str(exc), code=exc.code)
 

@@ -90,7 +90,10 @@ class Pool:
     def _fork(self) -> Worker:
         def serve(message: list) -> list:
             if not getattr(serve, "frozen", False):
+                from .solving import killed_at_limit
+
                 gc.freeze()  # what the parent loaded lives as long as the worker: the collector leaves it alone
+                killed_at_limit()  # this process is killed at each job's deadline: the solver needs no limit of its own
                 serve.frozen = True  # type: ignore[attr-defined]
             return self.serve(message)
 
@@ -124,7 +127,7 @@ class Pool:
 
     def _dispatch(self) -> None:
         while self.idle and self.pending:
-            slot = self.idle.popleft()
+            slot = self.idle.pop()  # the worker used last: its caches are warm
             first = self.pending.popleft()
             jobs = [first]
             if first.kind in CHUNK_KINDS and not first.alone:

@@ -44,6 +44,12 @@ REPORTS_KEPT = 1000
 CHUNK_MIN = 24
 """Evaluate requests waiting together are decided in one grounding from this many on (one at a
 time from the warm engine below: about 1.3 ms a case against 0.85 at 32; measured, bench figures)."""
+ANSWERS_KEPT = 2000
+"""Answers a worker remembers, by route and request body: the same request again is answered at once.
+Exact: a worker's KB never changes, and no answer of these routes reads the clock (CDS Hooks answers
+carry today's date, and are never remembered). ``--no-answer-cache`` turns it off."""
+REMEMBERED = frozenset({"evaluate", "missing", "what-if", "questionnaire", "next-question"})
+MAX_REMEMBERED_BODY = 64 * 1024
 QUEUE_PER_WORKER = 64
 """Requests that may wait for a worker, per worker, before more are refused with 503 (--queue)."""
 
@@ -180,16 +186,38 @@ class Handler:
     were forked.
     """
 
-    def __init__(self, chooser: Any, time_limit: float):
+    def __init__(self, chooser: Any, time_limit: float, answers: int = ANSWERS_KEPT):
+        from .memo import Memo
+
         self.chooser = chooser
         self.knowledge = chooser.default()
         self.time_limit = time_limit
         self._batch: Any = None
+        self.answers: Memo = Memo(answers)
 
     def __call__(self, message: list) -> list:
-        if len(message) >= CHUNK_MIN and all(kind == "evaluate" for kind, _ in message):
-            return self._evaluate_chunk([payload for _, payload in message])
-        return [self.one(kind, payload) for kind, payload in message]
+        """The replies to a message of jobs; the same request again gets the answer it got (:data:`ANSWERS_KEPT`)."""
+        replies: list = [None] * len(message)
+        todo = []
+        for i, (kind, payload) in enumerate(message):
+            known = self.answers.get((kind, payload)) if self._rememberable(kind, payload) else None
+            if known is None:
+                todo.append(i)
+            else:
+                replies[i] = known
+        if len(todo) >= CHUNK_MIN and all(message[i][0] == "evaluate" for i in todo):
+            done = self._evaluate_chunk([message[i][1] for i in todo])
+        else:
+            done = [self.one(*message[i]) for i in todo]
+        for i, reply in zip(todo, done):
+            replies[i] = reply
+            kind, payload = message[i]
+            if self._rememberable(kind, payload) and reply[0] < 500:
+                self.answers.put((kind, payload), reply)
+        return replies
+
+    def _rememberable(self, kind: str, payload: Any) -> bool:
+        return self.answers.size > 0 and kind in REMEMBERED and isinstance(payload, bytes) and len(payload) <= MAX_REMEMBERED_BODY
 
     def one(self, kind: str, payload: Any) -> tuple:
         try:
@@ -322,7 +350,7 @@ class Handler:
         return (200, text.encode("utf-8"), "application/x-ndjson", errors)
 
 
-def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, batch_limit: int = DEFAULT_BATCH_LIMIT, workers: int = 0, memory_limit: Optional[int] = DEFAULT_MEMORY_MB, queue_limit: Optional[int] = None):
+def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, batch_limit: int = DEFAULT_BATCH_LIMIT, workers: int = 0, memory_limit: Optional[int] = DEFAULT_MEMORY_MB, queue_limit: Optional[int] = None, answers: int = ANSWERS_KEPT):
     """The ASGI application.
 
     ``kb`` is a KnowledgeBase (every case decided by it), a KB tree's folder,
@@ -333,6 +361,7 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
     killed at ``time_limit`` and capped at ``memory_limit`` MB, at most
     ``queue_limit`` requests waiting (503 past it); with 0, in a thread of
     this process (an application embedded in a test or another program).
+    Each worker remembers its last ``answers`` answers by request (0: none).
     """
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -348,7 +377,7 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
     v = knowledge.vocabulary
     w = v.word
     reports: "OrderedDict[str, Any]" = OrderedDict()
-    handler = Handler(chooser, time_limit)
+    handler = Handler(chooser, time_limit, answers)
     queue = queue_limit if queue_limit is not None else QUEUE_PER_WORKER * max(1, workers)
     runner: Any = Pool(handler, workers, Limits(None, memory_limit), queue).start() if workers > 0 else InProcess(handler)
 
@@ -406,10 +435,6 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
 
         return wrapper
 
-    async def work(kind: str, payload: Any) -> Response:
-        status, body, media_type, _ = await runner.submit(kind, payload, time_limit)
-        return Response(body, status_code=status, media_type=media_type)
-
     @app.get("/health", summary="Liveness: the KB in use answers")
     async def health() -> dict:
         return {"status": "ok", "policy": v.policy_id, "effective_from": v.effective_from, "kb_sha256": knowledge.digest}
@@ -430,20 +455,72 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
             return errors(404, [w("api_not_found", path=f"/schemas/{name}")])
         return JSONResponse(documents[name], media_type="application/schema+json")
 
-    @app.post("/evaluate", summary="Decide a case (the case format, or a FHIR R4 Bundle); the decision format back")
-    @handled
-    async def evaluate_route(request: Request):
-        return await work("evaluate", await read_body(request, body_limit))
+    async def body_of(receive: Any, limit: int) -> bytes:
+        """A request's whole body from its ASGI messages, refused as soon as it goes over the cap."""
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise Disconnected()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise LimitExceeded()
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
-    @app.post("/missing", summary="What documentation is missing for approval (as missing --format json)")
-    @handled
-    async def missing_route(request: Request):
-        return await work("missing", await read_body(request, body_limit))
+    async def reply(send: Any, status: int, body: bytes, media_type: str, headers: Optional[dict] = None) -> None:
+        raw = [(b"content-type", media_type.encode("latin-1")), (b"content-length", str(len(body)).encode("latin-1"))]
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
 
-    @app.post("/what-if", summary="Decide a case before and after changes: {\"case\": ..., \"changes\": [...]}")
-    @handled
-    async def what_if_route(request: Request):
-        return await work("what-if", await read_body(request, body_limit))
+    async def refuse(send: Any, status: int, lines: list, headers: Optional[dict] = None) -> None:
+        await reply(send, status, json_bytes({"errors": lines}), "application/json", headers)
+
+    def worked(kind: str) -> Callable:
+        """A POST route as a plain ASGI app (the request path the server answers most: no framework work
+        beyond routing): the body read within its cap, the job done by the pool, its answer written as made."""
+
+        async def endpoint(scope: dict, receive: Any, send: Any) -> None:
+            if scope.get("method") != "POST":
+                await refuse(send, 405, [w("api_method", method=scope.get("method"), path=scope.get("path", ""), allowed="POST")], {"Allow": "POST"})
+                return
+            headers = dict(scope.get("headers") or [])
+            declared = headers.get(b"content-length", b"").decode("latin-1")
+            try:
+                if declared.isdigit() and int(declared) > body_limit:
+                    raise LimitExceeded()
+                status, body, media_type, _ = await runner.submit(kind, await body_of(receive, body_limit), time_limit)
+            except Disconnected:
+                return
+            except LimitExceeded:
+                await refuse(send, 413, [w("api_too_large", limit=body_limit)])
+                return
+            except PoolBusy:
+                await refuse(send, 503, [w("api_busy", queued=queue)], {"Retry-After": "1"})
+                return
+            except JobStopped as exc:
+                response = stopped(exc)
+                await reply(send, response.status_code, response.body, "application/json")
+                return
+            await reply(send, status, body, media_type)
+
+        return endpoint
+
+    from starlette.routing import Route
+
+    POSTED = {
+        "/evaluate": ("evaluate", "Decide a case (the case format, or a FHIR R4 Bundle); the decision format back"),
+        "/missing": ("missing", "What documentation is missing for approval (as missing --format json)"),
+        "/what-if": ("what-if", 'Decide a case before and after changes: {"case": ..., "changes": [...]}'),
+        "/questionnaire/next": ("questionnaire", 'The next question for a partial case: {"case": {...}, "declined": [changes]}'),
+        "/Questionnaire/$next-question": ("next-question", "DTR/SDC $next-question: a QuestionnaireResponse with a contained Questionnaire"),
+    }
+    for path, (kind, _) in POSTED.items():
+        app.router.routes.append(Route(path, AsgiEndpoint(worked(kind)), methods=["POST"]))
 
     async def batch_asgi(scope: dict, receive: Any, send: Any) -> None:
         """POST /batch as a plain ASGI app: the body is read while records are written."""
@@ -501,14 +578,16 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
             await flush(chunk)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    from starlette.routing import Route
-
     app.router.routes.append(Route("/batch", AsgiEndpoint(batch_asgi), methods=["POST"]))
     documented = app.openapi
 
     def openapi() -> dict:
         schema = documented()
-        schema.setdefault("paths", {})["/batch"] = {"post": {"summary": "NDJSON in, NDJSON out: one decision (or error) record per input line, in order", "requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}, "responses": {"200": {"description": "one record per input line", "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}}}}
+        paths = schema.setdefault("paths", {})
+        for path, (_, summary) in POSTED.items():
+            media = "application/fhir+json" if path.startswith("/Questionnaire") else "application/json"
+            paths[path] = {"post": {"summary": summary, "requestBody": {"content": {media: {"schema": {"type": "object"}}}}, "responses": {"200": {"description": "the answer", "content": {media: {"schema": {"type": "object"}}}}, "422": {"description": '{"errors": [lines]}'}}}}
+        paths["/batch"] = {"post": {"summary": "NDJSON in, NDJSON out: one decision (or error) record per input line, in order", "requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}, "responses": {"200": {"description": "one record per input line", "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}}}}
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -544,16 +623,6 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
         if format == "json":
             return decision
         return PlainTextResponse(text)
-
-    @app.post("/questionnaire/next", summary="The next question for a partial case: {\"case\": {...}, \"declined\": [changes]}")
-    @handled
-    async def questionnaire_next(request: Request):
-        return await work("questionnaire", await read_body(request, body_limit))
-
-    @app.post("/Questionnaire/$next-question", summary="DTR/SDC $next-question: a QuestionnaireResponse with a contained Questionnaire")
-    @handled
-    async def fhir_next_question(request: Request):
-        return await work("next-question", await read_body(request, body_limit))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -614,9 +683,9 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _load_everything(kb: Any) -> Any:
+def _load_everything(kb: Any, warm: bool = True) -> Any:
     """Every version loaded and grounded as the workers need it: the resident engine and the program of ``missing``."""
-    from .api import resident_for
+    from .api import engine_for, resident_for
     from .program import compiled
     from .versions import Chooser
 
@@ -624,14 +693,42 @@ def _load_everything(kb: Any) -> Any:
     for version in chooser.versions():
         version.vocabulary
         resident_for(version)  # ground every version before the first request
+        engine_for(version).program.chunk_text  # the program of many requests decided together
         compiled(version).abduction_text  # and build the program `missing` grounds
+    if warm:
+        _warm(chooser)
     return chooser
+
+
+def _warm(chooser: Any, examples: int = 2) -> None:
+    """Answer a few of each version's example cases on every route once, so that what is built on
+    first use is built before the workers are forked (a cold worker's first missing took a second)."""
+    handler = Handler(chooser, DEFAULT_TIME_LIMIT, answers=0)
+    for version in chooser.versions():
+        folder = version.path / "cases"
+        try:
+            files = sorted(p for p in folder.rglob("*.json") if p.is_file() and not p.is_symlink())[:examples * 4]
+        except OSError:
+            continue
+        used = 0
+        for path in files:
+            try:
+                body = path.read_bytes()[:MAX_REMEMBERED_BODY]
+            except OSError:
+                continue
+            if handler.one("evaluate", body)[0] != 200:
+                continue
+            handler.one("missing", body)
+            handler.one("what-if", json_bytes({"case": json.loads(body), "changes": []}))
+            used += 1
+            if used >= examples:
+                break
 
 
 def _trial(kb: Any) -> tuple:
     """The start, in a worker: ("ok", None), or ("kb", the error's line)."""
     try:
-        _load_everything(kb)
+        _load_everything(kb, warm=False)
     except KbError as exc:
         return ("kb", exc.summary_line())
     except KineretError as exc:
@@ -659,7 +756,7 @@ def start(kb: Any, limits: Limits) -> Any:
     return _load_everything(kb)
 
 
-def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, workers: Optional[int] = None, memory_limit: Optional[int] = DEFAULT_MEMORY_MB, start_limit: float = DEFAULT_START_LIMIT, queue_limit: Optional[int] = None, batch_limit: int = DEFAULT_BATCH_LIMIT, announce: Optional[Callable[[Any], None]] = None) -> None:
+def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, workers: Optional[int] = None, memory_limit: Optional[int] = DEFAULT_MEMORY_MB, start_limit: float = DEFAULT_START_LIMIT, queue_limit: Optional[int] = None, batch_limit: int = DEFAULT_BATCH_LIMIT, announce: Optional[Callable[[Any], None]] = None, answers: int = ANSWERS_KEPT) -> None:
     """Run the server until SIGINT or SIGTERM; in-flight requests finish first.
 
     The port is bound first (a busy one ends the start at once), then the KB
@@ -687,7 +784,10 @@ def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[st
         chooser = start(kb, Limits(start_limit, memory_limit))
         if announce is not None:
             announce(chooser.default())
-        app = create_app(chooser, token, body_limit, time_limit, batch_limit, workers if workers is not None else default_workers(), memory_limit, queue_limit)
+        import gc
+
+        gc.freeze()  # the loaded KB lives as long as the server: the collector no longer walks it (pauses of 30-50 ms)
+        app = create_app(chooser, token, body_limit, time_limit, batch_limit, workers if workers is not None else default_workers(), memory_limit, queue_limit, answers)
         try:
             Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=60)).run(sockets=[sock])
         finally:
