@@ -157,9 +157,32 @@ def blank_includes(text: str) -> str:
     """The text with every ``#include`` (in code, string or comment) made spaces of the same length.
 
     Whatever the scan decides, clingo's parser then never meets the
-    directive: it cannot open a file. Lines and columns stay where they were.
+    directive: it cannot open a file. Where the directive goes on as one
+    (a quoted or ``<...>`` name and its period), that is blanked too, so the
+    rest of the file parses. Lines and columns stay where they were.
     """
-    return text.replace(INCLUDE, " " * len(INCLUDE)) if INCLUDE in text else text
+    if INCLUDE not in text:
+        return text
+    chars = list(text)
+    at = text.find(INCLUDE)
+    while at >= 0:
+        end = at + len(INCLUDE)
+        i = end
+        while i < len(text) and text[i] in " \t\r\n":
+            i += 1
+        close = {'"': '"', "<": ">"}.get(text[i]) if i < len(text) else None
+        if close is not None:
+            j = text.find(close, i + 1)
+            if j >= 0 and "\n" not in text[i:j]:
+                k = j + 1
+                while k < len(text) and text[k] in " \t":
+                    k += 1
+                end = k + 1 if k < len(text) and text[k] == "." else j + 1
+        for n in range(at, end):
+            if chars[n] != "\n":
+                chars[n] = " "
+        at = text.find(INCLUDE, end)
+    return "".join(chars)
 
 
 def line_col(text: str, offset: int) -> tuple[int, int]:
