@@ -676,6 +676,9 @@ def parse_files(files: Sequence[Path], root: Optional[Path] = None) -> Parsed:
     rank = 0
     for file in files:
         shown = display_path(file)
+        if not os.access(file, os.R_OK):
+            out.errors.append(Diagnostic(shown, 0, 0, "error", "file is not readable"))
+            continue
         try:
             data = read_tree_file(file, root)
         except TreeFileError as exc:
