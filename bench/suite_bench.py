@@ -39,10 +39,10 @@ def calibration() -> float:
     return best
 
 
-def suite(folder: Path, tests: list[str]) -> tuple[int, float]:
+def suite(folder: Path, tests: list[str], workers: str = "auto") -> tuple[int, float]:
     """(tests passed, seconds pytest reports) for the suite of the code in ``folder``."""
     env = {**os.environ, "PYTHONPATH": str(folder)}  # that tree's package, not the installed one
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "auto", "-q", "-p", "no:cacheprovider", *tests], cwd=folder, env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-n", workers, "-q", "-p", "no:cacheprovider", *tests], cwd=folder, env=env, capture_output=True, text=True)
     found = SUMMARY.findall(proc.stdout)
     if proc.returncode != 0 or not found:
         raise SystemExit(f"the suite failed in {folder}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
@@ -55,19 +55,20 @@ def main() -> None:
     parser.add_argument("--against", default="HEAD~1", help="the commit to compare with (default: HEAD~1)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--tests", nargs="*", default=[], help="only these test files (in both trees)")
+    parser.add_argument("-n", dest="workers", default="auto", help="pytest-xdist workers (default: auto, as the README's command)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         other = Path(tmp) / "other"
         other.mkdir()
         archive = subprocess.run(["git", "archive", "--format=tar", args.against], cwd=ROOT, check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(other)], input=archive, check=True)
-        print(f"test suite, pytest -n auto: this tree against {args.against}, {args.rounds} round(s), alternately")
+        print(f"test suite, pytest -n {args.workers}: this tree against {args.against}, {args.rounds} round(s), alternately")
         print(f"  {'round':>5}  {'tree':<10} {'calib s':>8} {'tests':>6} {'suite s':>8}")
         for n in range(1, args.rounds + 1):
             times = {}
             for name, folder in ((args.against, other), ("this tree", ROOT)):
                 calib = calibration()
-                passed, seconds = suite(folder, args.tests)
+                passed, seconds = suite(folder, args.tests, args.workers)
                 times[name] = seconds
                 print(f"  {n:>5}  {name:<10} {calib:8.3f} {passed:6d} {seconds:8.1f}")
             print(f"  {n:>5}  this tree / {args.against}: {times['this tree'] / times[args.against]:.2f}")
