@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -31,7 +32,10 @@ from .limits import DIED, MEMORY, OK, TIMEOUT, Limits, Worker
 CHUNK_KINDS = frozenset({"evaluate"})
 """Kinds of job that are sent to a worker together when several wait."""
 MAX_CHUNK = 64
-"""The most jobs sent to a worker in one message."""
+"""The most jobs sent to a worker in one message, when enough wait to be decided in one grounding."""
+SMALL_CHUNK = 4
+"""The most jobs sent in one message when fewer wait (each is then decided on its own, and every
+job of a message waits for the last: small messages keep the other workers busy and the tail short)."""
 
 
 class PoolBusy(Exception):
@@ -68,8 +72,11 @@ class _Slot:
 class Pool:
     """``size`` worker processes running ``serve(list of (kind, payload)) -> list of replies``."""
 
-    def __init__(self, serve: Callable[[list], list], size: int, limits: Limits, queue_limit: int):
+    def __init__(self, serve: Callable[[list], list], size: int, limits: Limits, queue_limit: int, chunk_min: int = MAX_CHUNK):
+        """``chunk_min``: from this many waiting jobs of a kind on, they go to a worker together (up to
+        :data:`MAX_CHUNK`), which decides them in one grounding; fewer go :data:`SMALL_CHUNK` at a time."""
         self.serve = serve
+        self.chunk_min = chunk_min
         self.size = max(1, size)
         self.limits = limits
         self.queue_limit = queue_limit
@@ -79,12 +86,25 @@ class Pool:
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.replaced = 0
 
-    def start(self) -> "Pool":
-        """Fork the workers (before serving: they start with what this process has loaded)."""
+    def start(self, warm: Any = None, seconds: Optional[float] = None) -> "Pool":
+        """Fork the workers (before serving: they start with what this process has loaded).
+
+        With ``warm``, each worker first does that job (kind, payload) once,
+        within ``seconds``: the pages it shares with this process that a
+        request touches are copied then (a fresh worker's first requests took
+        up to a second), not while a client waits.
+        """
         for _ in range(self.size):
             slot = _Slot(self._fork())
             self.slots.append(slot)
             self.idle.append(slot)
+        if warm is not None:
+            for slot in self.slots:
+                slot.worker.send([warm])
+            deadline = None if seconds is None else time.monotonic() + seconds
+            for slot in self.slots:
+                if not slot.worker.receive(deadline).ok:  # a worker that cannot warm up is replaced, cold
+                    slot.worker = self._fork()
         return self
 
     def _fork(self) -> Worker:
@@ -131,10 +151,12 @@ class Pool:
             first = self.pending.popleft()
             jobs = [first]
             if first.kind in CHUNK_KINDS and not first.alone:
+                waiting = 1 + sum(1 for job in self.pending if job.kind == first.kind and not job.alone)
+                most = MAX_CHUNK if waiting >= self.chunk_min else SMALL_CHUNK
                 rest: deque[Job] = deque()
                 while self.pending:
                     job = self.pending.popleft()
-                    if job.kind == first.kind and not job.alone and len(jobs) < MAX_CHUNK:
+                    if job.kind == first.kind and not job.alone and len(jobs) < most:
                         jobs.append(job)
                     else:
                         rest.append(job)

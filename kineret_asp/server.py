@@ -341,6 +341,11 @@ class Handler:
             report = (result.assertion, render_text(result.decision, knowledge.vocabulary), result.decision.to_dict())
         return self.ok(result.response, extra=report)
 
+    def do_warm(self, _: Any) -> tuple:
+        """A new worker's first job: answer the example cases once (see :func:`_warm`), nothing kept."""
+        _warm(self.chooser)
+        return (200, b"", "text/plain", None)
+
     def do_batch(self, lines: list) -> tuple:
         from .batch import BatchWorker
 
@@ -379,7 +384,7 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
     reports: "OrderedDict[str, Any]" = OrderedDict()
     handler = Handler(chooser, time_limit, answers)
     queue = queue_limit if queue_limit is not None else QUEUE_PER_WORKER * max(1, workers)
-    runner: Any = Pool(handler, workers, Limits(None, memory_limit), queue).start() if workers > 0 else InProcess(handler)
+    runner: Any = Pool(handler, workers, Limits(None, memory_limit), queue, CHUNK_MIN).start(("warm", None), DEFAULT_START_LIMIT) if workers > 0 else InProcess(handler)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
