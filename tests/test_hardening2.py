@@ -544,3 +544,37 @@ def test_every_http_error_has_one_format(tmp_path):
         body = answer.json()
         assert list(body) == ["errors"] and body["errors"] and all(isinstance(line, str) and "\n" not in line for line in body["errors"]), body
     assert "GET is not allowed on /evaluate" in answers[0].json()["errors"][0]
+
+
+# --- 6. a server that scales: requests that wait together ---------------------------------------------
+
+
+def test_evaluate_requests_decided_together_answer_as_one_at_a_time():
+    """From CHUNK_MIN waiting evaluate requests on, a worker decides them in one grounding: the same bytes as alone."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from cases import generate  # type: ignore[import-not-found]
+
+    from kineret_asp.server import CHUNK_MIN, Handler
+    from kineret_asp.versions import Chooser
+
+    handler = Handler(Chooser.of(KB_DIR), 10.0, answers=0)
+    bodies = [json.dumps(c).encode() for c in generate(CHUNK_MIN + 6, 11)]
+    bodies[3] = b"{not json"
+    bodies[7] = json.dumps({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrl", "outcome": "failure"}]}).encode()
+    bodies[9] = (FACTS / "fhir" / "ra_approved.json").read_bytes()
+    together = handler([("evaluate", b) for b in bodies])
+    alone = [handler.one("evaluate", b) for b in bodies]
+    assert together == alone
+    assert [r[0] for r in together].count(422) == 2 and together[9][0] == 200
+
+
+def test_a_worker_remembers_an_answer_by_its_request():
+    from kineret_asp.server import Handler
+    from kineret_asp.versions import Chooser
+
+    handler = Handler(Chooser.of(KB_DIR), 10.0)
+    body = CONCURRENT_ENBREL.read_bytes()
+    first = handler([("evaluate", body)])
+    assert handler.answers.get(("evaluate", body)) == first[0]
+    assert handler([("evaluate", body)]) == first
+    assert Handler(Chooser.of(KB_DIR), 10.0, answers=0)([("evaluate", body)]) == first  # the same answer, decided again
