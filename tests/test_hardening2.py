@@ -140,10 +140,14 @@ def test_a_cache_entry_linked_to_dev_zero_is_not_read(tmp_path):
 
 
 @pytest.mark.slow
-def test_serve_starts_with_a_fifo_cache_entry(tmp_path):
+@pytest.mark.parametrize("hostile", ["fifo", "link to /dev/zero"])
+def test_serve_starts_with_a_hostile_cache_entry(tmp_path, hostile):
     folder, names = entry_names(tmp_path)
     for name in names:
-        os.mkfifo(folder / name)
+        if hostile == "fifo":
+            os.mkfifo(folder / name)
+        else:
+            (folder / name).symlink_to("/dev/zero")
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "kineret_asp", "serve", "--port", str(port), "--workers", "1"], cwd=ROOT, env=env_with_cache(folder), stderr=subprocess.PIPE)
     try:
@@ -155,7 +159,7 @@ def test_serve_starts_with_a_fifo_cache_entry(tmp_path):
             except httpx.TransportError:
                 time.sleep(0.2)
         else:
-            pytest.fail("serve did not start with FIFO cache entries")
+            pytest.fail(f"serve did not start with a {hostile} for each cache entry")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
