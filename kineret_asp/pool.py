@@ -35,7 +35,7 @@ MAX_CHUNK = 64
 """The most jobs sent to a worker in one message, when enough wait to be decided in one grounding."""
 SMALL_CHUNK = 4
 """The most jobs sent in one message when fewer wait (each is then decided on its own, and every
-job of a message waits for the last: small messages keep the other workers busy and the tail short)."""
+job of a message waits for the last: small messages keep every worker busy and the tail short)."""
 
 
 class PoolBusy(Exception):
