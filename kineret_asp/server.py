@@ -708,6 +708,8 @@ def _load_everything(kb: Any, warm: bool = True) -> Any:
 def _warm(chooser: Any, examples: int = 2) -> None:
     """Answer a few of each version's example cases on every route once, so that what is built on
     first use is built before the workers are forked (a cold worker's first missing took a second)."""
+    from .treefiles import TreeFileError, read_tree_file
+
     handler = Handler(chooser, DEFAULT_TIME_LIMIT, answers=0)
     for version in chooser.versions():
         folder = version.path / "cases"
@@ -717,9 +719,9 @@ def _warm(chooser: Any, examples: int = 2) -> None:
             continue
         used = 0
         for path in files:
-            try:
-                body = path.read_bytes()[:MAX_REMEMBERED_BODY]
-            except OSError:
+            try:  # a regular file of the tree, small: never a FIFO, a link out of the tree or a big file
+                body = read_tree_file(path, version.root, MAX_REMEMBERED_BODY)
+            except TreeFileError:
                 continue
             if handler.one("evaluate", body)[0] != 200:
                 continue
