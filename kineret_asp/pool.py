@@ -85,15 +85,18 @@ class Pool:
         self.pending: deque[Job] = deque()
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.replaced = 0
+        self.rewarm: Any = None
 
-    def start(self, warm: Any = None, seconds: Optional[float] = None) -> "Pool":
+    def start(self, warm: Any = None, seconds: Optional[float] = None, rewarm: Any = None) -> "Pool":
         """Fork the workers (before serving: they start with what this process has loaded).
 
         With ``warm``, each worker first does that job (kind, payload) once,
         within ``seconds``: the pages it shares with this process that a
         request touches are copied then (a fresh worker's first requests took
-        up to a second), not while a client waits.
+        up to a second), not while a client waits. ``rewarm``: the (lighter)
+        job a worker that replaces a killed one does before it takes requests.
         """
+        self.rewarm = rewarm
         for _ in range(self.size):
             slot = _Slot(self._fork())
             self.slots.append(slot)
@@ -182,7 +185,7 @@ class Pool:
         if status != OK:
             self._kill(slot)
             self._fail(jobs, status, value or "")
-            self._replace(slot)
+            self._replace(slot, rewarm=bool(jobs))  # a worker that failed warming up is not warmed again
         else:
             for job, reply in zip(jobs, value):
                 if not job.future.done():
@@ -214,6 +217,10 @@ class Pool:
     def _lost(self, slot: _Slot, status: str) -> None:
         """A worker that ended without an answer (its memory limit, or a crash): its jobs fail, a new one takes its place."""
         jobs, slot.jobs = slot.jobs, []
+        if not jobs:  # it was warming up
+            self._replace(slot, rewarm=False)
+            self._dispatch()
+            return
         if len(jobs) > 1:  # which one was at fault is not known: each is tried again alone
             for job in reversed(jobs):
                 job.alone = True
@@ -237,7 +244,7 @@ class Pool:
                 pass
         slot.worker.stop()
 
-    def _replace(self, slot: _Slot) -> None:
+    def _replace(self, slot: _Slot, rewarm: bool = True) -> None:
         self._kill(slot)
         if slot in self.idle:
             self.idle.remove(slot)
@@ -245,7 +252,13 @@ class Pool:
         self.replaced += 1
         if self.loop is not None:
             self.loop.add_reader(slot.worker.conn.fileno(), self._on_reply, slot)
-        self.idle.append(slot)
+        if rewarm and self.rewarm is not None:  # a new worker's first requests are slow (its pages are copied as it touches them)
+            try:
+                slot.worker.send([self.rewarm])  # it joins the idle ones when it answers (_on_reply)
+                return
+            except (OSError, ValueError):
+                pass
+        self.idle.appendleft(slot)  # taken last
 
     def close(self) -> None:
         for slot in self.slots:

@@ -341,9 +341,10 @@ class Handler:
             report = (result.assertion, render_text(result.decision, knowledge.vocabulary), result.decision.to_dict())
         return self.ok(result.response, extra=report)
 
-    def do_warm(self, _: Any) -> tuple:
-        """A new worker's first job: answer the example cases once (see :func:`_warm`), nothing kept."""
-        _warm(self.chooser)
+    def do_warm(self, what: Any) -> tuple:
+        """A new worker's first job: answer the example cases once (see :func:`_warm`), nothing kept;
+        ``"decide"``: only decide them (a worker replacing a killed one, quickly)."""
+        _warm(self.chooser, routes=("evaluate",) if what == "decide" else ("evaluate", "missing", "what-if"))
         return (200, b"", "text/plain", None)
 
     def do_batch(self, lines: list) -> tuple:
@@ -384,7 +385,7 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
     reports: "OrderedDict[str, Any]" = OrderedDict()
     handler = Handler(chooser, time_limit, answers)
     queue = queue_limit if queue_limit is not None else QUEUE_PER_WORKER * max(1, workers)
-    runner: Any = Pool(handler, workers, Limits(None, memory_limit), queue, CHUNK_MIN).start(("warm", None), DEFAULT_START_LIMIT) if workers > 0 else InProcess(handler)
+    runner: Any = Pool(handler, workers, Limits(None, memory_limit), queue, CHUNK_MIN).start(("warm", None), DEFAULT_START_LIMIT, ("warm", "decide")) if workers > 0 else InProcess(handler)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -705,7 +706,7 @@ def _load_everything(kb: Any, warm: bool = True) -> Any:
     return chooser
 
 
-def _warm(chooser: Any, examples: int = 2) -> None:
+def _warm(chooser: Any, examples: int = 2, routes: tuple = ("evaluate", "missing", "what-if")) -> None:
     """Answer a few of each version's example cases on every route once, so that what is built on
     first use is built before the workers are forked (a cold worker's first missing took a second)."""
     from .treefiles import TreeFileError, read_tree_file
@@ -725,8 +726,10 @@ def _warm(chooser: Any, examples: int = 2) -> None:
                 continue
             if handler.one("evaluate", body)[0] != 200:
                 continue
-            handler.one("missing", body)
-            handler.one("what-if", json_bytes({"case": json.loads(body), "changes": []}))
+            if "missing" in routes:
+                handler.one("missing", body)
+            if "what-if" in routes:
+                handler.one("what-if", json_bytes({"case": json.loads(body), "changes": []}))
             used += 1
             if used >= examples:
                 break
