@@ -28,6 +28,7 @@ warning).
 """
 from __future__ import annotations
 
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -582,21 +583,32 @@ def _check_templates(kb: KnowledgeBase) -> list[Diagnostic]:
 
 def _check_grounding(kb: KnowledgeBase) -> list[Diagnostic]:
     """Ground the KB without a case: clingo's own errors and warnings."""
+    import tempfile
+
+    from .treefiles import blank_includes
+
     log = MessageLog(kb.display_path(kb.path))
     control = new_control([], log, message_limit=200, warnings="all")
-    try:
-        for f in kb.files:
-            control.load(str(f))
-        control.add("base", [], _inputs_defined(kb))
-        control.ground([("base", [])])
-    except RuntimeError:
-        pass
+    names: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="kineret-asp-check-") as tmp:
+        try:  # the texts the loader read (never the files again: they may have changed, or be links)
+            for i, f in enumerate(kb.files):
+                shown = kb.display_path(f)
+                copy = os.path.join(tmp, f"{i}.lp")
+                with open(copy, "w", encoding="utf-8") as out_file:
+                    out_file.write(blank_includes(kb.texts.get(shown, "")))
+                names[copy] = shown
+                control.load(copy)
+            control.add("base", [], _inputs_defined(kb))
+            control.ground([("base", [])])
+        except RuntimeError:
+            pass
     out = []
     for d in log.diagnostics:
         if "does not occur in any rule head" in d.message:
             continue  # reported, with a suggestion, as "used but never defined"
         sev = "error" if d.severity == "error" else "warning"
-        out.append(Diagnostic(d.file, d.line, d.column, sev, d.message, "clingo"))
+        out.append(Diagnostic(names.get(d.file, d.file), d.line, d.column, sev, d.message, "clingo"))
     return out
 
 

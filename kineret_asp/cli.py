@@ -629,6 +629,7 @@ def new_version_cmd(policy: str, effective: str, kb_dir: Optional[Path]) -> None
 @click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write the literate page here: the policy's text with the rules, cases and properties of each passage.")
 @format_option
 @kb_option
+@limited(120.0)
 @handle_errors
 def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> None:
     """Per section of the policy's text: the passages rules cite, the KB waives, and neither."""
@@ -649,7 +650,7 @@ def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> No
 
 @main.command("batch")
 @click.argument("input_path", metavar="IN.jsonl", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", "output_path", type=click.Path(path_type=Path, dir_okay=False), help="Write records here (default: stdout); locked against a second writer.")
+@click.option("-o", "--output", "output_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True), help="Write records here (default, or -: stdout); locked against a second writer; never the input file.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
 @click.option("--resume", is_flag=True, help="Continue after the last complete record of --output.")
 @click.option("--chunk-size", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="Cases per clingo grounding (a chunk also closes at 2 MB of input).")
@@ -673,6 +674,8 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
 
     if kb_dir is not None:
         _check_folder(kb_dir)  # a missing or unreadable folder is one line before any work starts
+    if output_path is not None and str(output_path) == "-":
+        output_path = None  # -o - is stdout
     if resume and output_path is None:
         fail("--resume needs --output: records written to stdout cannot be resumed")
     name = "<stdin>" if str(input_path) == "-" else str(input_path)
@@ -681,14 +684,16 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
             source = sys.stdin.buffer if name == "<stdin>" else files.enter_context(open(input_path, "rb"))
         except OSError as exc:
             fail(f"{input_path}: cannot read: {exc.strerror or exc}")
+        _refuse_same_file(source, name, output_path)  # before anything is opened for writing
         sink: Any = sys.stdout.buffer
         start = 0
         if output_path is not None:
             try:
                 if OutputLock.needed(output_path):
-                    files.enter_context(OutputLock(output_path))
-                start = resume_point(output_path) if resume else 0
-                sink = files.enter_context(open(output_path, "ab" if resume else "wb", buffering=0))
+                    sink, start = files.enter_context(OutputLock.writing(output_path, resume))
+                else:
+                    start = resume_point(output_path) if resume else 0
+                    sink = files.enter_context(open(output_path, "ab" if resume else "wb", buffering=0))
             except OutputBusy as exc:
                 fail(str(exc), code=EXIT_FAILED)
             except OSError as exc:
@@ -715,30 +720,61 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
         sys.exit(EXIT_FAILED)
 
 
+def _refuse_same_file(source: Any, name: str, output_path: Optional[Path]) -> None:
+    """Exit 2 when the output (a path, through any link, or stdout) is the input's very file (same device and inode).
+
+    ``batch x.jsonl -o x.jsonl`` would truncate its input before reading a
+    line; ``--resume`` would take the cases for finished records. Only
+    regular files are compared (a terminal is both stdin and stdout).
+    """
+    import os
+    import stat
+
+    try:
+        given = os.fstat(source.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return
+    try:
+        taken = os.stat(output_path) if output_path is not None else os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return
+    if stat.S_ISREG(given.st_mode) and (given.st_dev, given.st_ino) == (taken.st_dev, taken.st_ino):
+        where = str(output_path) if output_path is not None else "stdout"
+        fail(f"{where}: is the input file {name} itself: its cases would be overwritten by their records; write the records to another file")
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (the default answers this machine only).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
 @click.option("--token-file", type=click.Path(path_type=Path, dir_okay=False), default=None, help="File whose first line is the bearer token every request must carry.")
 @click.option("--max-body", type=click.IntRange(1), default=1_000_000, show_default=True, help="Largest request body accepted, in bytes (batch streams have their own cap).")
-@click.option("--time-limit", type=click.FloatRange(min=0.001, max=3600), default=10.0, show_default=True, help="Seconds a request may take.")
+@click.option("--max-batch-body", type=click.IntRange(1), default=256 * 1024 * 1024, show_default=True, help="Bytes of one POST /batch stream decided; each line past it gets an error record naming this cap.")
+@click.option("--time-limit", type=click.FloatRange(min=0.001, max=3600), default=10.0, show_default=True, help="Seconds a request may take; its worker process is killed at the limit (504).")
+@click.option("--memory-limit", type=MegaBytes(), default=DEFAULT_MEMORY_MB, show_default=True, help="Memory each worker process may use (and the start), in MB.")
+@click.option("--start-time-limit", type=PositiveSeconds(), default=120.0, show_default=True, help="Seconds loading and grounding the KB may take at start.")
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Worker processes deciding requests (default: one per core).")
+@click.option("--queue", "queue_limit", type=click.IntRange(1), default=None, help="Requests that may wait for a worker; more are refused with 503 (default: 64 per worker).")
+@click.option("--no-answer-cache", is_flag=True, help="Decide every request, even one a worker has answered before (each remembers its last 2,000 answers by request).")
 @kb_option
 @handle_errors
-def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, time_limit: float, kb_dir: Optional[Path]) -> None:
+def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, max_batch_body: int, time_limit: float, memory_limit: int, start_time_limit: float, workers: Optional[int], queue_limit: Optional[int], no_answer_cache: bool, kb_dir: Optional[Path]) -> None:
     """Serve the policy over HTTP: evaluate, missing, what-if, batch, CDS Hooks, questionnaire."""
-    from .server import read_token, serve
+    from .server import ANSWERS_KEPT, ServeError, read_token, serve
 
     try:
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError:
         fail("serve needs FastAPI and uvicorn: pip install 'kineret-asp[serve]'")
-    from .versions import Chooser
-
     token = read_token(token_file)
-    chooser = Chooser.of(kb_dir)  # each case decided by the version its date of service chooses, as on the command line
-    kb = chooser.default()
-    click.echo(f"kineret-asp: serving {kb.vocabulary.policy_id} ({kb.display_path(kb.path)}) on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
-    serve(chooser, host, port, token, max_body, time_limit)
+
+    def announce(kb: Any) -> None:
+        click.echo(f"kineret-asp: serving {kb.vocabulary.policy_id} ({kb.display_path(kb.path)}) on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
+
+    try:  # each case decided by the version its date of service chooses, as on the command line
+        serve(kb_dir, host, port, token, max_body, time_limit, workers, memory_limit, start_time_limit, queue_limit, max_batch_body, announce, answers=0 if no_answer_cache else ANSWERS_KEPT)
+    except ServeError as exc:
+        fail(str(exc), code=exc.code)
 
 
 @main.command("lsp")
@@ -761,6 +797,7 @@ def lsp_cmd() -> None:
 @click.argument("name", required=False, metavar="case|decision|change|record")
 @click.option("--write", "write_dir", type=click.Path(path_type=Path, file_okay=False), help="Write every schema of every version of the KB tree under DIR/<policy>/<version>/ (the repository keeps them in schemas/).")
 @kb_option
+@limited(120.0)
 @handle_errors
 def schema_cmd(name: Optional[str], write_dir: Optional[Path], kb_dir: Optional[Path]) -> None:
     """Print the JSON Schema (draft 2020-12) of a case, a decision, a what-if change or a batch record."""
@@ -784,6 +821,7 @@ def schema_cmd(name: Optional[str], write_dir: Optional[Path], kb_dir: Optional[
 @click.argument("name", required=False)
 @format_option
 @kb_option
+@limited(120.0)
 @handle_errors
 def vocabulary_cmd(name: Optional[str], fmt: str, kb_dir: Optional[Path]) -> None:
     """List every vocabulary (or NAME's) with its keys, their words and details: the keys a case may use."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Optional, Union
 
-from .errors import CaseError
+from .errors import CaseError, few, list_more
 from .fhirmap import CLOSED, OPEN, UNKNOWN, FhirMapping, Meaning, Row, mapping_for
 from .schema import ENTRIES, KEY, LIST, NAME, OPEN_KEY, OPEN_NAME, UNDETERMINED, describe
 
@@ -395,8 +395,9 @@ class Reader:
             self.undetermined.append(item)
 
     def conflict(self, field_name: str, found: Mapping[Any, list[str]], vocabulary: Optional[str]) -> str:
-        where = ", ".join(sorted({w for ws in found.values() for w in ws}))
-        shown = "; ".join(f"{self.kb.vocabulary.label(vocabulary or '', v)} ({', '.join(ws)})" for v, ws in found.items())
+        more = list_more(self.kb.vocabulary.words)
+        where = few(sorted({w for ws in found.values() for w in ws}), ", ", more)
+        shown = few([f"{self.kb.vocabulary.label(vocabulary or '', v)} ({few(ws, ', ', more)})" for v, ws in found.items()], "; ", more)
         return self.fill("fhir_ambiguous", field=field_name, where=where, values=shown)
 
     # the order and its patient
@@ -797,7 +798,7 @@ def bundle_case(data: Mapping[str, Any], source: str, kb: "KnowledgeBase", patie
         lines = []
         for e in exc.errors:
             why = [f"{n.where}: {n.text}" for n in converted.notes if n.field.split("[")[0] == e.path.split("[")[0].split(".")[0]]
-            lines.append(CaseError(e.source, e.path, e.message + (f" ({'; '.join(why)})" if why else "")))
+            lines.append(CaseError(e.source, e.path, e.message + (f" ({few(why, '; ', list_more(kb.vocabulary.words))})" if why else "")))
         raise CaseError.many(lines) from None
 
 

@@ -123,7 +123,9 @@ def _rule_entries(folder: Path) -> list[tuple[tuple[str, ...], os.DirEntry]]:
     One ``scandir`` per folder, without pathlib's per-path parsing: every
     ``evaluate`` with a KB folder walks the folder to notice an edited file,
     and a ``rglob`` walk took half of a warm decision's time. Folders that
-    hold no rules are not entered; links to folders are not followed.
+    hold no rules are not entered; links to folders are not followed (a link
+    cannot loop). A file named ``.lp`` that is a link or not a regular file
+    is listed: reading it (:func:`parse_files`) says whether it may be read.
     """
     out: list[tuple[tuple[str, ...], os.DirEntry]] = []
 
@@ -138,7 +140,7 @@ def _rule_entries(folder: Path) -> list[tuple[tuple[str, ...], os.DirEntry]]:
                 if entry.is_dir(follow_symlinks=False):
                     if entry.name not in NOT_RULES:
                         walk(entry.path, (*parts, entry.name))
-                elif entry.name.endswith(".lp") and entry.is_file():
+                elif entry.name.endswith(".lp"):  # a link or a special file too: the loader says what it is
                     out.append(((*parts, entry.name), entry))
             except OSError:
                 continue
@@ -221,7 +223,7 @@ class KnowledgeBase:
     itself, so it lives exactly as long as the KB does.
     """
 
-    def __init__(self, path: Path, root: Path, files: list[Path], statements: list[Statement], comments: list[Statement], messages: list[Diagnostic], errors: list[Diagnostic], texts: dict[str, str]):
+    def __init__(self, path: Path, root: Path, files: list[Path], statements: list[Statement], comments: list[Statement], messages: list[Diagnostic], errors: list[Diagnostic], texts: dict[str, str], raw: Optional[dict[str, bytes]] = None):
         self.path = path  # the version folder
         self.root = root  # the tree's root folder
         self.files = files
@@ -230,6 +232,7 @@ class KnowledgeBase:
         self.messages = messages
         self.errors = errors
         self.texts = texts
+        self.raw = raw or {}  # the bytes of files whose text differs from them (see _hash)
         self._lock = threading.RLock()
         self._derived: dict[str, Any] = {}
 
@@ -381,7 +384,9 @@ class KnowledgeBase:
     def _hash(self, files: Iterable[Path], base: Path) -> str:
         h = hashlib.sha256()
         for file in files:
-            h.update(os.path.relpath(file, base).replace(os.sep, "/").encode() + b"\0" + self.texts.get(display_path(file), "").encode() + b"\0")
+            shown = display_path(file)
+            data = self.raw.get(shown)
+            h.update(os.path.relpath(file, base).replace(os.sep, "/").encode() + b"\0" + (data if data is not None else self.texts.get(shown, "").encode()) + b"\0")
         return h.hexdigest()
 
     @cached_property
@@ -717,6 +722,7 @@ class Parsed:
     errors: list[Diagnostic] = field(default_factory=list)
     messages: list[Diagnostic] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)
+    raw: dict[str, bytes] = field(default_factory=dict)  # a file's bytes, where they are not its text in UTF-8 (CR line ends)
 
 
 _PARSED = Memo(512)
@@ -744,8 +750,15 @@ def _parse_text(text: str, shown: str) -> tuple[Optional[list], MessageLog]:
     return parsed, log
 
 
-def parse_files(files: Sequence[Path]) -> Parsed:
-    """Parse each file on its own (so every syntax error is reported), keeping places and comments."""
+def parse_files(files: Sequence[Path], root: Optional[Path] = None) -> Parsed:
+    """Parse each file on its own (so every syntax error is reported), keeping places and comments.
+
+    Files are read as :mod:`~kineret_asp.treefiles` says: with ``root``, a
+    link is followed only to a file inside that tree; only regular files are
+    read; ``#include`` and ``#script`` are refused, one error each.
+    """
+    from .treefiles import INCLUDE, TreeFileError, blank_includes, directives, line_col, read_tree_file
+
     out = Parsed()
     rank = 0
     for file in files:
@@ -754,12 +767,25 @@ def parse_files(files: Sequence[Path]) -> Parsed:
             out.errors.append(Diagnostic(shown, 0, 0, "error", "file is not readable"))
             continue
         try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            data = read_tree_file(file, root)
+        except TreeFileError as exc:
+            out.errors.append(Diagnostic(shown, 0, 0, "error", str(exc)))
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
             out.errors.append(Diagnostic(shown, 0, 0, "error", f"cannot read file: {exc}"))
             continue
+        text = text.replace("\r\n", "\n").replace("\r", "\n")  # as a text-mode read gives it
         out.texts[shown] = text
-        parsed, log = _parse_text(text, shown)
+        if text.encode("utf-8") != data:
+            out.raw[shown] = data  # hashed as read: every byte counts
+        refused = [(kind, offset) for kind, offset, code in directives(text) if code]
+        for kind, offset in refused:
+            line, col = line_col(text, offset)
+            why = "a KB is its folders' rule files: put the rules in a file of the KB, or link a file of the same tree" if kind == INCLUDE else "the package never runs scripts: write the rule in ASP"
+            out.errors.append(Diagnostic(shown, line, col, "error", f"{kind} is not allowed in a KB ({why})", "directive"))
+        parsed, log = _parse_text(blank_includes(text), shown)
         if parsed is None:
             out.errors.extend(_relocate(d, shown) for d in log.errors())
             if not log.errors():
@@ -771,6 +797,11 @@ def parse_files(files: Sequence[Path]) -> Parsed:
             rank += 1
             if node.ast_type == ast.ASTType.Comment:
                 out.comments.append(Statement(part, node, shown, rank))
+                continue
+            if node.ast_type == ast.ASTType.Script:
+                if not refused:
+                    loc = node.location.begin
+                    out.errors.append(Diagnostic(shown, loc.line, loc.column, "error", "#script is not allowed in a KB (the package never runs scripts: write the rule in ASP)", "directive"))
                 continue
             if node.ast_type == ast.ASTType.Program:
                 part = node.name
@@ -821,8 +852,8 @@ def _versions_with_entries(root: Path) -> list[tuple[VersionFolder, list]]:
     policies = root / POLICIES
     if not policies.is_dir():
         return out
-    for policy in sorted(p for p in policies.iterdir() if p.is_dir()):
-        for version in sorted(v for v in policy.iterdir() if v.is_dir()):
+    for policy in sorted(p for p in policies.iterdir() if p.is_dir() and not p.is_symlink()):  # links to folders are not followed
+        for version in sorted(v for v in policy.iterdir() if v.is_dir() and not v.is_symlink()):
             entries = _rule_entries(version)
             if entries:
                 out.append((VersionFolder(policy.name, version.name, version), entries))
@@ -833,8 +864,11 @@ def _stats(entries: list) -> tuple:
     """Each rule file's path, modification time and size."""
     out = []
     for _, entry in entries:
-        st = entry.stat()
-        out.append((entry.path, st.st_mtime_ns, st.st_size))
+        try:
+            st = entry.stat()
+        except OSError:  # a link to nothing: loading it says so
+            st = entry.stat(follow_symlinks=False)
+        out.append((entry.path, st.st_mtime_ns, st.st_size, st.st_ino))
     return tuple(out)
 
 
@@ -857,10 +891,10 @@ def parse_version(root: Path, version: Path, strict: bool = True) -> KnowledgeBa
     if not own:
         raise KbError([Diagnostic(display_path(version), 0, 0, "error", "the version folder holds no .lp file")])
     files = rule_files(framework) + own
-    parsed = parse_files(files)
+    parsed = parse_files(files, root)
     if parsed.errors and strict:
         raise KbError(parsed.errors)
-    return KnowledgeBase(version, root, files, parsed.statements, parsed.comments, parsed.messages, parsed.errors, parsed.texts)
+    return KnowledgeBase(version, root, files, parsed.statements, parsed.comments, parsed.messages, parsed.errors, parsed.texts, parsed.raw)
 
 
 def parse_kb(path: Path, strict: bool = True) -> KnowledgeBase:
@@ -1027,12 +1061,30 @@ def load_tree(path: Path | str | None = None) -> KbTree:
 
 
 def tree_digest(root: Path) -> str:
-    """A hash of every file of a KB tree (names and contents): whether two trees hold the same KB."""
+    """A hash of every file of a KB tree (names and contents): whether two trees hold the same KB.
+
+    Links are hashed by where they lead, never followed; special files
+    (FIFOs, devices) by their kind, never read.
+    """
+    import stat as stat_
+
     h = hashlib.sha256()
-    for file in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            found.append(os.path.join(folder, name))
+    for file in sorted(found):
         try:
-            data = file.read_bytes()
+            st = os.lstat(file)
+            if stat_.S_ISLNK(st.st_mode):
+                data = b"\0link " + os.readlink(file).encode("utf-8", "surrogateescape")
+            elif stat_.S_ISREG(st.st_mode):
+                with open(file, "rb") as handle:
+                    data = handle.read()
+            else:
+                data = b"\0special"
         except OSError:
             data = b"\0unreadable"
-        h.update(file.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha256(data).digest())
+        h.update(Path(os.path.relpath(file, root)).as_posix().encode("utf-8", "surrogateescape") + b"\0" + hashlib.sha256(data).digest())
     return h.hexdigest()

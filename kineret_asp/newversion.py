@@ -13,18 +13,28 @@ on the old date).
 The two dates are rewritten in place, in the files that declare them
 (found through the KB's own parse, not by file name), so that the rest of
 each file stays as the author wrote it.
+
+The KB folder may not be trusted: the copy is built aside (a hidden folder
+in the tree's root, where no command looks for versions) and moved into
+place whole, so that a failure leaves nothing behind; links are copied as
+links and never followed, and a link out of the tree, a link to nothing or
+a special file stops the copy before anything is written
+(:func:`~kineret_asp.treefiles.copy_tree`).
 """
 from __future__ import annotations
 
 import datetime
+import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from .errors import KineretError
 from .knowledge import KnowledgeBase, Statement, display_path, load_tree
+from .treefiles import TreeFileError, copy_tree
 from .versions import iso_date, near, shift
 
 START, END = "effective_from", "effective_to"  # what a version declares about its period (framework/versions.lp)
@@ -79,18 +89,61 @@ def new_version(policy: str, effective: str, kb: Path | str | None = None) -> Ne
     if end is not None:
         _plain_fact(end, END)
 
-    shutil.copytree(latest.path, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    edits = []
-    copied = folder / latest.file_of(first).relative_to(latest.path)
-    edits.append((copied, first.line, _set_date(copied, first.line, START, effective)))
-    if end is not None:  # the copy is open-ended: a later version closes it
-        _drop_line(folder / latest.file_of(end).relative_to(latest.path), end.line)
-        edits.append(_set_end(latest, end, last_day))
-    else:
-        edits.append(_add_end(latest, first, last_day, effective))
+    aside = Path(tempfile.mkdtemp(prefix=f".new-version-{effective}-", dir=tree.root))  # outside policies/: no command sees it as a version
+    try:
+        built = aside / effective
+        try:
+            copy_tree(latest.path, built, tree.root)
+        except TreeFileError as exc:
+            raise NewVersionError(f"{exc}; nothing was written") from None
+        except OSError as exc:
+            raise NewVersionError(f"{display_path(latest.path)}: cannot copy: {exc.strerror or exc}; nothing was written") from None
+        copied = built / latest.file_of(first).relative_to(latest.path)
+        line_start = (folder / copied.relative_to(built), first.line, _set_date(copied, first.line, START, effective))
+        if end is not None:  # the copy is open-ended: a later version closes it
+            _drop_line(built / latest.file_of(end).relative_to(latest.path), end.line)
+            closing = _set_end(latest, end, last_day)
+        else:
+            closing = _add_end(latest, first, last_day, effective)
+        try:
+            os.rename(built, folder)  # the new version appears whole, or not at all
+        except OSError as exc:
+            raise NewVersionError(f"{display_path(folder)}: cannot create: {exc.strerror or exc}; nothing was written") from None
+        try:
+            _write(*closing[:2], through_link=True)
+        except OSError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise NewVersionError(f"{display_path(closing[0])}: cannot write: {exc.strerror or exc}; nothing was written") from None
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+    edits = [line_start, (closing[0], closing[2], closing[3])]
     declared = latest.written(TEXT)
     text = (folder / latest.file_of(declared[0]).relative_to(latest.path), declared[0].line) if declared else None
     return NewVersion(policy, folder, latest, tuple(edits), text)
+
+
+def _write(path: Path, text: str, through_link: bool = False) -> None:
+    """Write a file whole (a new file moved over the old): a link in a copy is replaced, never written through.
+
+    ``through_link``: the file a link leads to is written instead (a file of
+    the previous version shared through a link stays shared).
+    """
+    target = Path(os.path.realpath(path)) if through_link else path
+    fd, tmp = tempfile.mkstemp(prefix=".new-version-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        try:
+            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
+        except OSError:
+            pass
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _one_fact(kb: KnowledgeBase, name: str) -> Statement:
@@ -109,7 +162,14 @@ def _plain_fact(statement: Statement, name: str) -> Statement:
 
 
 def _set_date(path: Path, line: int, name: str, date: str) -> str:
-    """Set the date of the fact ``name("...")`` on a line of a file; returns the fact as written."""
+    """Set the date of the fact ``name("...")`` on a line of a file of the new copy; returns the fact as written."""
+    text, fact = _dated(path, line, name, date)
+    _write(path, text)
+    return fact
+
+
+def _dated(path: Path, line: int, name: str, date: str) -> tuple[str, str]:
+    """A file's text with the date of the fact ``name("...")`` on a line set, and the fact as written."""
     lines = path.read_text(encoding="utf-8").split("\n")
     pattern = re.compile(rf'\b{name}\(\s*"[^"]*"\s*\)')
     fact = f'{name}("{date}")'
@@ -117,23 +177,24 @@ def _set_date(path: Path, line: int, name: str, date: str) -> str:
     if not count:
         raise NewVersionError(f"{display_path(path)}:{line}: expected {name}(\"YYYY-MM-DD\") on this line")
     lines[line - 1] = new
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return fact + "."
+    return "\n".join(lines), fact + "."
 
 
 def _drop_line(path: Path, line: int) -> None:
     lines = path.read_text(encoding="utf-8").split("\n")
     del lines[line - 1]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    _write(path, "\n".join(lines))
 
 
-def _set_end(kb: KnowledgeBase, end: Statement, last_day: str) -> tuple[Path, int, str]:
+def _set_end(kb: KnowledgeBase, end: Statement, last_day: str) -> tuple[Path, str, int, str]:
+    """Where and how the previous version's period is closed: (file, its new text, line, fact); nothing written yet."""
     path = kb.file_of(end)
-    return (path, end.line, _set_date(path, end.line, END, last_day))
+    text, fact = _dated(path, end.line, END, last_day)
+    return (path, text, end.line, fact)
 
 
-def _add_end(kb: KnowledgeBase, first: Statement, last_day: str, effective: str) -> tuple[Path, int, str]:
-    """Close a version's period: a paragraph after the one declaring its start (with the § comment check asks for)."""
+def _add_end(kb: KnowledgeBase, first: Statement, last_day: str, effective: str) -> tuple[Path, str, int, str]:
+    """Close a version's period: a paragraph after the one declaring its start (with the § comment check asks for); nothing written yet."""
     path = kb.file_of(first)
     lines = path.read_text(encoding="utf-8").split("\n")
     at = first.node.location.end.line  # 1-based line of the fact; find the end of its paragraph
@@ -147,8 +208,7 @@ def _add_end(kb: KnowledgeBase, first: Statement, last_day: str, effective: str)
         fact,
     ]
     lines[at:at] = paragraph
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return (path, at + len(paragraph), fact)
+    return (path, "\n".join(lines), at + len(paragraph), fact)
 
 
 def render(result: NewVersion) -> str:

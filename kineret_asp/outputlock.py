@@ -2,7 +2,8 @@
 
 Two ``batch -o OUT --resume`` at once would both append every record (or
 interleave two inputs into lines no reader can parse). Before an output file
-is opened for writing, its lock file ``OUT.lock`` is locked with
+is opened for writing, its lock file ``OUT.lock`` (beside the file a link
+leads to) is locked with
 ``fcntl.flock`` (held until the process ends, released by the kernel even
 after ``kill -9``) and holds the holder's pid, so that a second writer
 refuses with one line naming it. Outputs that are not regular files
@@ -12,8 +13,9 @@ from __future__ import annotations
 
 import os
 import stat
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import IO, Iterator, Optional
 
 from .errors import KineretError
 
@@ -23,12 +25,52 @@ class OutputBusy(KineretError):
 
 
 class OutputLock:
-    """An exclusive lock on ``path`` (through ``path.lock``); :meth:`release` removes the lock file."""
+    """An exclusive lock on ``path`` (through ``path.lock``); :meth:`release` removes the lock file.
+
+    The lock is the output's real file's: a path through links is resolved
+    first (so a link to a file being written finds its lock, and the
+    holder's pid), and :meth:`writing` also locks the file itself by its
+    device and inode (so a hard link, a second name of the same file, is
+    refused too).
+    """
 
     def __init__(self, path: Path):
         self.path = path
-        self.lock_path = path.with_name(path.name + ".lock")
+        real = Path(os.path.realpath(path))
+        self.lock_path = real.with_name(real.name + ".lock")
         self.fd: Optional[int] = None
+
+    @staticmethod
+    @contextmanager
+    def writing(path: Path, resume: bool) -> Iterator[tuple[IO[bytes], int]]:
+        """The output opened for writing under its locks, and the records to skip (``resume``).
+
+        The file is opened without truncating it, locked (``flock``, by
+        inode), and only then cut: to nothing, or (``resume``) back to its
+        last complete record.
+        """
+        from .batch import resume_point
+
+        with OutputLock(path) as lock:
+            real = Path(os.path.realpath(path))
+            fd = os.open(real, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            try:
+                import fcntl
+
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise OutputBusy(f"{path}: another kineret-asp batch is writing this file (under another name: {lock.lock_path} is not its lock); wait for it to end, or write elsewhere") from None
+                start = resume_point(real) if resume else 0
+                if not resume:
+                    os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_END)
+                sink = os.fdopen(fd, "wb", buffering=0)
+            except BaseException:
+                os.close(fd)
+                raise
+            with sink:
+                yield sink, start
 
     @staticmethod
     def needed(path: Path) -> bool:

@@ -200,7 +200,7 @@ class ResidentEngine:
         output: Output = {name: [] for name, _ in self.shown}
         decode = self.decode
         try:
-            for model in models(sized.control, self.time_limit):
+            for model in models(sized.control, self.time_limit, decided=True):  # the decision part is stratified
                 for symbol in model.symbols(shown=True):
                     atom = decode(symbol)
                     if isinstance(atom, tuple):

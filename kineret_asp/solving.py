@@ -69,13 +69,32 @@ def new_control(options: Sequence[str] = (), logger: Optional[Callable[[clingo.M
     return clingo.Control([f"--warn={warnings}", *options], logger=logger or _quiet, message_limit=message_limit)
 
 
-def models(control: clingo.Control, time_limit: Optional[float], assumptions: Sequence[int] = ()) -> Iterator[clingo.Model]:
+_KILLED_AT_LIMIT = False
+
+
+def killed_at_limit() -> None:
+    """Say that this process is killed at its time limit (a server's worker): a search that needs
+    no limit of its own (see :func:`models`) then runs in this thread. Waiting for a solver thread
+    costs a thread switch or two a solve: on a busy machine, 1.6-4.6 ms a warm decision against
+    1.4 ms (measured)."""
+    global _KILLED_AT_LIMIT
+    _KILLED_AT_LIMIT = True
+
+
+def models(control: clingo.Control, time_limit: Optional[float], assumptions: Sequence[int] = (), decided: bool = False) -> Iterator[clingo.Model]:
     """Yield the models of a grounded control, one at a time.
 
     Raises :class:`SolveTimeout` when the next model (or the proof that there
     is none) takes longer than ``time_limit`` seconds; the search is stopped.
-    A model is valid only until the next one is asked for.
+    A model is valid only until the next one is asked for. ``decided``: the
+    program's grounding decides its one answer (no search can run away), so
+    in a process killed at its limit (:func:`killed_at_limit`) the solver runs
+    in this thread.
     """
+    if decided and _KILLED_AT_LIMIT:
+        with control.solve(assumptions=list(assumptions), yield_=True) as handle:
+            yield from handle
+        return
     with control.solve(assumptions=list(assumptions), yield_=True, async_=True) as handle:
         while True:
             handle.resume()

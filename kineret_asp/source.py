@@ -38,6 +38,7 @@ from .errors import Diagnostic, KbError
 from .knowledge import FRAMEWORK, KnowledgeBase, Statement, display_path, rule_head, version_folders
 from .memo import IdentityMemo
 from .terms import Value, to_value
+from .treefiles import TreeFileError, inside, read_tree_file
 
 # What the package reads of a version's source declarations (check's "never used" list).
 SOURCE_READS = {("policy_source", 5), ("source_section", 4), ("strict_section", 1), ("source_outline", 2), ("source_waiver", 2), ("waiver_reason", 2), ("policy_words", 4)}
@@ -804,12 +805,12 @@ def _other_sources(kb: KnowledgeBase) -> list[SourceText]:
     out = []
     for version in version_folders(kb.root):
         folder = version.path / "source"
-        if version.path.resolve() == kb.path.resolve() or not folder.is_dir():
+        if version.path.resolve() == kb.path.resolve() or not folder.is_dir() or folder.is_symlink():
             continue
         for path in sorted(folder.iterdir()):
-            try:
-                raw = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+            try:  # never a link out of the tree, never a FIFO or device
+                raw = read_tree_file(path, kb.root).decode("utf-8")
+            except (TreeFileError, UnicodeDecodeError):
                 continue
             out.append(SourceText(path, raw, [Section("text", None, "", "")], []))
     return out
@@ -825,13 +826,13 @@ def analyse(kb: KnowledgeBase) -> SourceAnalysis:
         return analysis
     file, line, col = declared.where
     path = kb.path / declared.file
-    if (kb.path / "source").resolve() not in path.resolve().parents:
+    if (kb.path / "source").resolve() not in path.resolve().parents or not inside(path, kb.root):
         diags.append(Diagnostic(file, line, col, "error", f"the policy's text must lie in the version's source/ folder, not at {declared.file}", "source"))
         return analysis
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        diags.append(Diagnostic(file, line, col, "error", f"the policy's text {display_path(path)} cannot be read: {exc.strerror or exc}", "source"))
+        data = read_tree_file(path, kb.root)
+    except TreeFileError as exc:
+        diags.append(Diagnostic(file, line, col, "error", f"the policy's text {display_path(path)} cannot be read: {exc}", "source"))
         return analysis
     analysis.sha256 = hashlib.sha256(data).hexdigest()
     if analysis.sha256 != declared.sha256.lower():

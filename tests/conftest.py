@@ -24,6 +24,8 @@ def pytest_collection_finish(session) -> None:
 
 # keep the suite's derived-program cache apart from the user's (subprocesses inherit it)
 os.environ.setdefault("KINERET_ASP_CACHE", tempfile.mkdtemp(prefix="kineret-asp-test-cache-"))
+# and its key (kept outside the cache folder) apart from the user's too
+os.environ.setdefault("KINERET_ASP_CACHE_KEY", os.path.join(tempfile.mkdtemp(prefix="kineret-asp-test-key-"), "cache-key"))
 
 from kineret_asp import evaluate, load_kb
 
