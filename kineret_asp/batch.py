@@ -109,9 +109,10 @@ class BatchWorker:
     grouped by version, one grounding per version and chunk.
     """
 
-    def __init__(self, kb: Any, source: str, time_limit: Optional[float] = 10.0, cache: int = CACHE_ENTRIES):
+    def __init__(self, kb: Any, source: str, time_limit: Optional[float] = 10.0, cache: int = CACHE_ENTRIES, log: Any = None):
         self.chooser = kb if isinstance(kb, Chooser) else Chooser.of(kb)
         self.source = source
+        self.log = log  # a decision log (or its URL): every decided line recorded, a chunk in one transaction
         self.time_limit = time_limit
         self.engines: dict[int, ChunkEngine] = {}
         self.cache = _Cache(cache)
@@ -237,7 +238,27 @@ class BatchWorker:
             self.cache.put(key, rest)
             for n, case in group:
                 texts[n] = f'{{"line": {n}, "id": {id_text(case.id)}, {rest}'
+        if self.log is not None:
+            self._record(parsed, texts)
         return "".join(texts[n] + "\n" for n, _ in parsed), errors
+
+    def _record(self, parsed: list, texts: dict[int, str]) -> None:
+        """The chunk's decided lines in the decision log (source: batch; request id: where the line was)."""
+        from .decisionlog import Entry, open_log
+
+        if isinstance(self.log, str):
+            self.log = open_log(self.log)
+        entries = []
+        for n, c in parsed:
+            if isinstance(c, BatchRecord):
+                continue
+            record = json.loads(texts[n])
+            if "decision" not in record:
+                continue
+            record.pop("line", None)
+            entries.append(Entry("batch", c[0].to_dict(), record, f"{self.source}:{n}"))
+        if entries:
+            self.log.record_many(entries, self.kb)
 
 
 def read_lines(stream: IO[bytes], start: int = 0) -> Iterator[tuple[int, Optional[bytes]]]:
@@ -422,7 +443,7 @@ def frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _batch_server(kb: Any, source: str, time_limit: Optional[float], cache: int) -> Callable[[tuple], Any]:
+def _batch_server(kb: Any, source: str, time_limit: Optional[float], cache: int, log: Optional[str] = None) -> Callable[[tuple], Any]:
     """What a worker process runs: ("start", None) loads the KB, ("chunk", lines) decides them."""
     state: dict[str, BatchWorker] = {}
 
@@ -430,7 +451,7 @@ def _batch_server(kb: Any, source: str, time_limit: Optional[float], cache: int)
         kind, payload = request
         if kind == "start":
             try:
-                worker = state["worker"] = BatchWorker(kb if isinstance(kb, Chooser) else Chooser.of(kb), source, time_limit, cache)
+                worker = state["worker"] = BatchWorker(kb if isinstance(kb, Chooser) else Chooser.of(kb), source, time_limit, cache, log)
                 for version in worker.chooser.versions():  # rewrite (or read from the cache) now, not within a chunk's deadline
                     worker.engine(version).program
                 batch_collector()  # what is loaded lives as long as the worker
@@ -587,6 +608,7 @@ def run_batch(
     progress: Optional[Progress] = None,
     memory_limit: Optional[int] = DEFAULT_MEMORY_MB,
     chunk_bytes: int = CHUNK_BYTES,
+    log: Optional[str] = None,
 ) -> BatchSummary:
     """Decide every line of ``source`` and write one record per line to ``sink``.
 
@@ -595,7 +617,8 @@ def run_batch(
     a :class:`~kineret_asp.versions.Chooser`, or None (the packaged KB). With
     a ``time_limit`` (seconds per case) the cases are decided in ``jobs``
     worker processes that are stopped at the limit, grounding included;
-    without one and with one job, in this process.
+    without one and with one job, in this process. ``log``: the URL of a
+    decision log every decided line is recorded in (``--log``).
     """
     began = time.perf_counter()
     progress = progress or Progress(False)
@@ -603,12 +626,12 @@ def run_batch(
     done = errors = 0
     supervisor: Optional[Supervisor] = None
     if time_limit is None and jobs <= 1:
-        worker = BatchWorker(kb, source_name, time_limit, cache)
+        worker = BatchWorker(kb, source_name, time_limit, cache, log)
         for version in worker.chooser.versions():
             worker.engine(version).program
         results: Iterable[tuple[str, int]] = (worker.decide(c) for c in work)
     else:
-        supervisor = Supervisor(_batch_server(kb, source_name, time_limit, cache), jobs, Limits(time_limit, memory_limit), source_name)
+        supervisor = Supervisor(_batch_server(kb, source_name, time_limit, cache, log), jobs, Limits(time_limit, memory_limit), source_name)
         results = supervisor.results(work)
     try:
         with frozen_heap():

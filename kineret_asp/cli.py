@@ -272,10 +272,12 @@ def main() -> None:
 @main.command()
 @click.argument("cases", nargs=-1, required=True)
 @report_format_option
+@click.option("--log", "log_it", is_flag=True, help="Also record each decision in the decision log (--db).")
+@click.option("--db", "db_url", default=None, metavar="URL", help="The decision log of --log: postgresql://..., sqlite:///path, or a file (default: $KINERET_ASP_DB, else ~/.local/state/kineret-asp/decisions.sqlite3).")
 @kb_option
 @limited(60.0)
 @handle_errors
-def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
+def evaluate(cases: tuple[str, ...], fmt: str, log_it: bool, db_url: Optional[str], kb_dir: Optional[Path]) -> None:
     """Decide one or more cases (JSON, a FHIR R4 Bundle, or .lp case facts; - reads stdin)."""
     from .api import decide_many
     from .decision import render_text
@@ -294,6 +296,8 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
         except CaseError as exc:
             errors.extend(exc.lines())
     decisions = [(c, annotate(d, n)) for c, d, n in zip(loaded, decide_many(loaded), notes)]
+    if log_it and decisions:
+        _log_decisions(db_url, [(case, choice.kb, d) for (case, choice), d in decisions])
     if fmt == "json":
         payload = [d.to_dict() for _, d in decisions]
         if decisions:
@@ -310,6 +314,19 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
         click.echo(f"kineret-asp: {line}", err=True)
     if errors:
         sys.exit(EXIT_INPUT)
+
+
+def _log_decisions(db_url: Optional[str], decided: list) -> None:
+    """evaluate --log: each decision recorded (source: evaluate); a log that cannot be written is one line, exit 1."""
+    from .decision import render_text
+    from .decisionlog import Entry, LogError, open_log
+
+    try:
+        log = open_log(db_url)
+        for case, kb, decision in decided:
+            log.record(Entry("evaluate", case.to_dict(), decision.to_dict(), None, None, None, render_text(decision, kb.vocabulary, case, kb)), kb)
+    except LogError as exc:
+        fail(str(exc), code=EXIT_FAILED)
 
 
 @main.command("test")
@@ -660,9 +677,11 @@ def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> No
 @click.option("--no-cache", is_flag=True, help="Solve every case, even one whose facts were seen before.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary on stderr.")
 @click.option("--progress/--no-progress", "show_progress", default=None, help="Force the progress bar on or off (default: on when stderr is a terminal).")
+@click.option("--log", "log_it", is_flag=True, help="Also record each decision in the decision log (--db), with its line number.")
+@click.option("--db", "db_url", default=None, metavar="URL", help="The decision log of --log (default: $KINERET_ASP_DB, else ~/.local/state/kineret-asp/decisions.sqlite3).")
 @kb_option
 @handle_errors
-def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: bool, chunk_size: int, time_limit: float, memory_limit: int, allow_errors: bool, no_cache: bool, quiet: bool, show_progress: Optional[bool], kb_dir: Optional[Path]) -> None:
+def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: bool, chunk_size: int, time_limit: float, memory_limit: int, allow_errors: bool, no_cache: bool, quiet: bool, show_progress: Optional[bool], log_it: bool, db_url: Optional[str], kb_dir: Optional[Path]) -> None:
     """Decide every line of IN.jsonl (one case per line); one record per line, in order.
 
     Exit 0 when every line was decided, 1 when some record is an error (see
@@ -674,6 +693,14 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
 
     if kb_dir is not None:
         _check_folder(kb_dir)  # a missing or unreadable folder is one line before any work starts
+    log_url = None
+    if log_it:
+        from .decisionlog import LogError, open_log
+
+        try:
+            log_url = open_log(db_url).url  # created or migrated once, before the workers start
+        except LogError as exc:
+            fail(str(exc), code=exc.code)
     if output_path is not None and str(output_path) == "-":
         output_path = None  # -o - is stdout
     if resume and output_path is None:
@@ -700,7 +727,7 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
                 fail(f"{output_path}: cannot write: {exc.strerror or exc}", code=EXIT_FAILED)
         enabled = (sys.stderr.isatty() if show_progress is None else show_progress) and not quiet
         try:
-            summary = run_batch(source, sink, kb_dir, name, jobs=jobs, chunk_size=chunk_size, start=start, time_limit=time_limit, cache=0 if no_cache else CACHE_ENTRIES, progress=Progress(enabled), memory_limit=memory_limit)
+            summary = run_batch(source, sink, kb_dir, name, jobs=jobs, chunk_size=chunk_size, start=start, time_limit=time_limit, cache=0 if no_cache else CACHE_ENTRIES, progress=Progress(enabled), memory_limit=memory_limit, log=log_url)
         except BatchStopped as exc:
             fail(*exc.lines, code=exc.code)
         except OutputError as exc:
@@ -755,11 +782,22 @@ def _refuse_same_file(source: Any, name: str, output_path: Optional[Path]) -> No
 @click.option("--workers", type=click.IntRange(1, 256), default=None, help="Worker processes deciding requests (default: one per core).")
 @click.option("--queue", "queue_limit", type=click.IntRange(1), default=None, help="Requests that may wait for a worker; more are refused with 503 (default: 64 per worker).")
 @click.option("--no-answer-cache", is_flag=True, help="Decide every request, even one a worker has answered before (each remembers its last 2,000 answers by request).")
+@click.option("--base-url", default=None, metavar="URL", help="Where clients reach this server (behind TLS termination: its https:// address): card links, the Questionnaire's canonical URL, the audience of CDS Hooks JWTs (default: http://HOST:PORT).")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME", help="A Host header this server answers to; repeatable (default: the address bound and, on loopback, localhost; and the host of --base-url).")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN", help="A browser origin (https://ehr.example.org) allowed to call this server; repeatable (default: none).")
+@click.option("--jwt-issuers", "jwt_issuers", type=click.Path(path_type=Path, dir_okay=False), default=None, help="JSON file of the CDS clients trusted: their iss and JWK Set (or allowed jku URLs); CDS Hooks calls then need a signed JWT (docs/integration.md).")
+@click.option("--fhir-server", "fhir_servers", multiple=True, metavar="URL", help="A FHIR base URL missing prefetch may be fetched from (with the request's fhirAuthorization); repeatable (default: none: 412).")
+@click.option("--db", "db_url", default=None, metavar="URL", help="The decision log: postgresql://..., sqlite:///path, or a file (default: $KINERET_ASP_DB, else ~/.local/state/kineret-asp/decisions.sqlite3).")
+@click.option("--no-log", is_flag=True, help="Keep no decision (no prior-authorization number can then be issued).")
+@click.option("--advisory-card", is_flag=True, help="Add a CDS card beside the coverage information: the criteria that block approval and what would meet them.")
 @kb_option
 @handle_errors
-def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, max_batch_body: int, time_limit: float, memory_limit: int, start_time_limit: float, workers: Optional[int], queue_limit: Optional[int], no_answer_cache: bool, kb_dir: Optional[Path]) -> None:
-    """Serve the policy over HTTP: evaluate, missing, what-if, batch, CDS Hooks, questionnaire."""
-    from .server import ANSWERS_KEPT, ServeError, read_token, serve
+def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, max_batch_body: int, time_limit: float, memory_limit: int, start_time_limit: float, workers: Optional[int], queue_limit: Optional[int], no_answer_cache: bool,
+              base_url: Optional[str], allowed_hosts: tuple[str, ...], cors_origins: tuple[str, ...], jwt_issuers: Optional[Path], fhir_servers: tuple[str, ...], db_url: Optional[str], no_log: bool, advisory_card: bool, kb_dir: Optional[Path]) -> None:
+    """Serve the policy over HTTP: evaluate, missing, what-if, batch, CDS Hooks (Da Vinci CRD), the DTR questionnaire, the decision log."""
+    from .decisionlog import LogError
+    from .hookauth import AuthConfig
+    from .server import ANSWERS_KEPT, Integration, ServeError, read_token, serve
 
     try:
         import fastapi  # noqa: F401
@@ -767,14 +805,27 @@ def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, m
     except ImportError:
         fail("serve needs FastAPI and uvicorn: pip install 'kineret-asp[serve]'")
     token = read_token(token_file)
+    if host in ("0.0.0.0", "::", "") and not allowed_hosts and not base_url:
+        fail(f"--host {host or '(all)'}: a server on every address answers to names only you know: give them with --allowed-host NAME (or --base-url)")
+    if no_log and db_url:
+        fail("--no-log and --db: choose one")
+    integration = Integration(base_url, allowed_hosts, cors_origins, AuthConfig.load(jwt_issuers, token), fhir_servers, False if no_log else db_url, advisory_card)
 
     def announce(kb: Any) -> None:
         click.echo(f"kineret-asp: serving {kb.vocabulary.policy_id} ({kb.display_path(kb.path)}) on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
 
     try:  # each case decided by the version its date of service chooses, as on the command line
-        serve(kb_dir, host, port, token, max_body, time_limit, workers, memory_limit, start_time_limit, queue_limit, max_batch_body, announce, answers=0 if no_answer_cache else ANSWERS_KEPT)
+        serve(kb_dir, host, port, token, max_body, time_limit, workers, memory_limit, start_time_limit, queue_limit, max_batch_body, announce, answers=0 if no_answer_cache else ANSWERS_KEPT, integration=integration)
     except ServeError as exc:
         fail(str(exc), code=exc.code)
+    except LogError as exc:
+        fail(str(exc), code=exc.code)
+
+
+from .logcli import decisions as _decisions, readjudicate_cmd as _readjudicate  # noqa: E402 - the log's commands, beside the others
+
+main.add_command(_decisions)
+main.add_command(_readjudicate)
 
 
 @main.command("lsp")

@@ -472,7 +472,7 @@ def answer(body: bytes, hook: str, kb: "KnowledgeBase", settings: Settings, log:
     decision = annotate(evaluate(case, kb), converted.notes)
     doubtful = doubtful_fields(case, converted.notes, kb) if decision.approved else []
     approved = decision.approved and not doubtful
-    entry = Entry(f"{SOURCE}:{hook}", case.to_dict(), decision.to_dict(), request.instance, request.patient, sha256_of(body), render_text(decision, v))
+    entry = Entry(f"{SOURCE}:{hook}", case.to_dict(), decision.to_dict(), request.instance, request.patient, sha256_of(body), render_text(served(decision), v))
     if log is not None:
         record = log.record(entry, kb, issue_pa=approved and not special)
         assertion, number = record.id, record.pa_number
@@ -490,6 +490,17 @@ def answer(body: bytes, hook: str, kb: "KnowledgeBase", settings: Settings, log:
     action = {"type": "update", "description": w("cds_action", policy=v.policy_id), "resource": with_extension(target, extension, coverage)}
     cards = [advisory_card(decision, kb, settings, assertion, result, doubtful)] if settings.advisory_card and not special else []
     return Answer({"cards": cards, "systemActions": [action]}, 200, record, decision)
+
+
+def served(decision: "Decision") -> "Decision":
+    """A decision as a served report shows it: the KB named by its folder's name, not this machine's path."""
+    import dataclasses
+    import os
+
+    provenance = decision.provenance
+    if provenance is None:
+        return decision
+    return dataclasses.replace(decision, provenance=dataclasses.replace(provenance, kb=os.path.basename(str(provenance.kb).rstrip("/"))))
 
 
 def advisory_card(decision: "Decision", kb: "KnowledgeBase", settings: Settings, assertion: str, result: Any, doubtful: list) -> dict:

@@ -396,4 +396,6 @@ def _completion(log: "DecisionLog", kb: "KnowledgeBase", state: dict, decision: 
         for earlier in log.find(ANSWER_SOURCE, parent=session.id):
             if earlier.pa_number and earlier.case == case:
                 return earlier
-    return log.record(Entry(ANSWER_SOURCE, case, decision.to_dict(), None, subject, None, render_text(decision, kb.vocabulary), session.id if session is not None else None), kb, issue_pa=issue)
+    from .crd import served
+
+    return log.record(Entry(ANSWER_SOURCE, case, decision.to_dict(), None, subject, None, render_text(served(decision), kb.vocabulary), session.id if session is not None else None), kb, issue_pa=issue)

@@ -25,6 +25,7 @@ import json
 import logging
 import signal
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator, Optional, Sequence
 
@@ -409,7 +410,7 @@ class Handler:
         from .batch import BatchWorker
 
         if self._batch is None:
-            self._batch = BatchWorker(self.chooser, "<request>", self.time_limit, cache=2000)
+            self._batch = BatchWorker(self.chooser, "<request>", self.time_limit, cache=2000, log=self.log)
         text, errors = self._batch.decide(lines)
         return (200, text.encode("utf-8"), "application/x-ndjson", errors)
 
@@ -893,7 +894,29 @@ def start(kb: Any, limits: Limits) -> Any:
     return _load_everything(kb)
 
 
-def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, workers: Optional[int] = None, memory_limit: Optional[int] = DEFAULT_MEMORY_MB, start_limit: float = DEFAULT_START_LIMIT, queue_limit: Optional[int] = None, batch_limit: int = DEFAULT_BATCH_LIMIT, announce: Optional[Callable[[Any], None]] = None, answers: int = ANSWERS_KEPT) -> None:
+@dataclass
+class Integration:
+    """How ``serve`` meets EHRs and payers (docs/integration.md); see :func:`create_app` for each."""
+
+    base_url: Optional[str] = None  # default: http://HOST:PORT
+    allowed_hosts: Sequence[str] = ()  # default: the address bound (loopback's names on loopback) and the base URL's host
+    cors_origins: Sequence[str] = ()
+    auth: Any = None
+    fhir_servers: Sequence[str] = ()
+    db: Any = None  # None: the default log file; False: no log; a URL
+    advisory_card: bool = False
+
+    def resolved(self, host: str, port: int) -> "Integration":
+        from urllib.parse import urlsplit
+
+        from .webguard import default_hosts
+
+        base = self.base_url or f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        hosts = list(self.allowed_hosts) or [*default_hosts(host), (urlsplit(base).hostname or "").lower()]
+        return Integration(base, hosts, self.cors_origins, self.auth, self.fhir_servers, self.db, self.advisory_card)
+
+
+def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, workers: Optional[int] = None, memory_limit: Optional[int] = DEFAULT_MEMORY_MB, start_limit: float = DEFAULT_START_LIMIT, queue_limit: Optional[int] = None, batch_limit: int = DEFAULT_BATCH_LIMIT, announce: Optional[Callable[[Any], None]] = None, answers: int = ANSWERS_KEPT, integration: Optional[Integration] = None) -> None:
     """Run the server until SIGINT or SIGTERM; in-flight requests finish first.
 
     The port is bound first (a busy one ends the start at once), then the KB
@@ -917,14 +940,19 @@ def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[st
                     signal.signal(s, handler)
 
     sock = bind(host, port)
+    setup = (integration or Integration()).resolved(host, port)
     try:
+        from .decisionlog import DecisionLog, default_location
+
+        log = None if setup.db is False else DecisionLog(str(setup.db) if setup.db else str(default_location()))  # created or migrated before any worker starts
         chooser = start(kb, Limits(start_limit, memory_limit))
         if announce is not None:
             announce(chooser.default())
         import gc
 
         gc.freeze()  # the loaded KB lives as long as the server: the collector no longer walks it (pauses of 30-50 ms)
-        app = create_app(chooser, token, body_limit, time_limit, batch_limit, workers if workers is not None else default_workers(), memory_limit, queue_limit, answers)
+        app = create_app(chooser, token, body_limit, time_limit, batch_limit, workers if workers is not None else default_workers(), memory_limit, queue_limit, answers,
+                         base_url=setup.base_url, allowed_hosts=setup.allowed_hosts, cors_origins=setup.cors_origins, auth=setup.auth, db=log if log is not None else False, fhir_servers=setup.fhir_servers, advisory_card=setup.advisory_card)
         try:
             Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=60)).run(sockets=[sock])
         finally:
