@@ -161,6 +161,18 @@ class Request:
     resources: list[dict]  # every other resource of the request
     unsatisfied: list[str] = field(default_factory=list)  # prefetch keys neither sent nor fetched
     targets: list[Any] = field(default_factory=list)  # what the action updates (an order, or an appointment), as sent
+    full_urls: dict[int, str] = field(default_factory=dict)  # id() of a resource -> the fullUrl of its entry (references resolve by it)
+
+
+def _full_urls(values: Any) -> dict[int, str]:
+    """The fullUrl of each Bundle entry's resource, by the resource's id()."""
+    out = {}
+    for value in values:
+        if isinstance(value, Mapping) and value.get(RESOURCE_TYPE) == BUNDLE:
+            for e in value.get("entry") or []:
+                if isinstance(e, Mapping) and isinstance(e.get("resource"), Mapping) and isinstance(e.get("fullUrl"), str):
+                    out[id(e["resource"])] = e["fullUrl"]
+    return out
 
 
 def _entries(value: Any) -> list[Any]:
@@ -263,7 +275,8 @@ def parse_request(body: Any, raw: Any, hook: str, kb: "KnowledgeBase", fetched: 
                 orders.append(plain)
                 targets.append(based[_label(plain)])
         raw_orders = list(orders)
-    return Request(hook, instance, f"{PATIENT}/{patient_id}", dict(context), orders, raw_orders, others, unsatisfied, targets)
+    full_urls = _full_urls([*prefetch.values(), context.get("draftOrders"), context.get("appointments")])
+    return Request(hook, instance, f"{PATIENT}/{patient_id}", dict(context), orders, raw_orders, others, unsatisfied, targets, full_urls)
 
 
 def reading_bundle(request: Request, kb: "KnowledgeBase") -> dict:
@@ -279,17 +292,23 @@ def reading_bundle(request: Request, kb: "KnowledgeBase") -> dict:
     use = next((u for u, _, _ in mapping.orders), None)
     statuses = [v for v in (mapping.filters.get(use or "", {}).get("status") or []) if isinstance(v, str)]
     entries, seen = [], set()
+
+    def entry(r: dict, original: dict) -> dict:
+        url = request.full_urls.get(id(original))
+        return {"resource": r, "fullUrl": url} if url else {"resource": r}
+
     for r in request.orders:
+        original = r
         if request.hook in ("order-dispatch", "appointment-book") and statuses and r.get("status") not in statuses:
             r = {**r, "status": statuses[0]}
-        entries.append({"resource": r})
+        entries.append(entry(r, original))
         seen.add(_label(r))
     for r in request.resources:
         if _label(r) in seen and r.get("id"):
             continue
         if r.get("id"):
             seen.add(_label(r))
-        entries.append({"resource": r})
+        entries.append(entry(r, r))
     return {RESOURCE_TYPE: BUNDLE, "type": "collection", "entry": entries}
 
 
@@ -463,7 +482,7 @@ def answer(body: bytes, hook: str, kb: "KnowledgeBase", settings: Settings, log:
     except CaseError as exc:  # not valid FHIR, or another patient's resource (hook-13: 400)
         raise FhirProblem.from_case_error(exc, 400, "invalid" if not isinstance(exc, OtherPatient) else "security") from None
     if request.unsatisfied:
-        raise FhirProblem(412, [Issue(w("crd_prefetch_missing", key=k, template=prefetch_templates(kb)[k]), f"prefetch.{k}", "incomplete") for k in request.unsatisfied])
+        raise FhirProblem(412, [Issue(w("crd_prefetch_missing", name=k, template=prefetch_templates(kb)[k]), f"prefetch.{k}", "incomplete") for k in request.unsatisfied])
     coverage, special = active_coverage(converted.resources, kb, today)
     order_label = converted.order
     index = next((i for i, o in enumerate(request.orders) if _label(o) == order_label), 0)

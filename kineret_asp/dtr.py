@@ -249,7 +249,7 @@ def next_question(body: Any, kb: "KnowledgeBase", base_url: str = "", log: Optio
     from .decision import verdict
     from .fhir import parse_resource
     from .fhirmap import mapping_for
-    from .questionnaire import DECIDED, NONE_CODE, answer_step, next_step
+    from .questionnaire import DECIDED, NONE_CODE, _code, answer_step, next_step
 
     v = kb.vocabulary
     w = v.word
@@ -304,7 +304,7 @@ def next_question(body: Any, kb: "KnowledgeBase", base_url: str = "", log: Optio
         if link != expected:
             raise _bad(kb, "dtr_not_asked", where, link=str(link)[:100], expected=expected)
         question = step.question
-        offered = {o.code: o for o in question.options}
+        offered = {_code(o.changes): o for o in question.options}
         item_q = _question_item(expected, question, kb, system)
         code = _coding(item, where, kb, system)
         asked.append(item_q)

@@ -126,7 +126,7 @@ def fetch_missing(body: Any, kb: "KnowledgeBase", allowed: Sequence[str]) -> dic
         try:
             out[key] = _get(f"{base}/{query.lstrip('/')}", token)
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            problems.append(Issue(w("crd_fetch_failed", key=key, why=" ".join(str(exc).split())[:200]), f"prefetch.{key}", "incomplete"))
+            problems.append(Issue(w("crd_fetch_failed", name=key, why=" ".join(str(exc).split())[:200]), f"prefetch.{key}", "incomplete"))
     if problems:
         raise FhirProblem(412, problems)
     return out

@@ -593,6 +593,7 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
                 await reply(send, response.status_code, response.body, response.media_type or "application/json")
                 return
             if status >= 500 and failure is not None:
+                LOG.warning(w("api_failed", detail=out.decode("utf-8", "replace")[:300]))
                 rescued = await failure(scope, body, str(status))
                 if rescued is not None:
                     await reply(send, 200, rescued, "application/json")
@@ -711,6 +712,7 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
         hook = hook_of(knowledge, scope.get("path", "").rsplit("/", 1)[-1])
         if hook is None:
             return None
+        LOG.warning(w("api_indeterminate", path=scope.get("path", ""), why=why))
         return await anyio.to_thread.run_sync(indeterminate, body, hook, knowledge, settings, log, why)
 
     app.router.routes.append(Route("/cds-services/{service}", AsgiEndpoint(worked("cds", hook_job, hook_failed)), methods=["POST"]))
