@@ -239,7 +239,16 @@ class BatchWorker:
             for n, case in group:
                 texts[n] = f'{{"line": {n}, "id": {id_text(case.id)}, {rest}'
         if self.log is not None:
-            self._record(parsed, texts)
+            from .decisionlog import LogError
+
+            try:
+                self._record(parsed, texts)
+            except LogError as exc:  # a decision that cannot be recorded is not given: each becomes an error record
+                for n, c in parsed:
+                    if not isinstance(c, BatchRecord) and "decision" in json.loads(texts[n]):
+                        message = f"{self.source}:{n}: {exc}"
+                        texts[n] = self.dumps({"line": n, "id": c[0].id, "error": message, "errors": [message]})
+                        errors += 1
         return "".join(texts[n] + "\n" for n, _ in parsed), errors
 
     def _record(self, parsed: list, texts: dict[int, str]) -> None:

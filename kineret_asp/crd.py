@@ -491,8 +491,8 @@ def answer(body: bytes, hook: str, kb: "KnowledgeBase", settings: Settings, log:
     decision = annotate(evaluate(case, kb), converted.notes)
     doubtful = doubtful_fields(case, converted.notes, kb) if decision.approved else []
     approved = decision.approved and not doubtful
-    entry = Entry(f"{SOURCE}:{hook}", case.to_dict(), decision.to_dict(), request.instance, request.patient, sha256_of(body), render_text(served(decision), v))
     if log is not None:
+        entry = Entry(f"{SOURCE}:{hook}", case.to_dict(), decision.to_dict(), request.instance, request.patient, sha256_of(body), render_text(served(decision), v))
         record = log.record(entry, kb, issue_pa=approved and not special)
         assertion, number = record.id, record.pa_number
     else:  # no log: nothing is kept, so no number can be issued (an approval then says authorization is still to be had)

@@ -415,8 +415,8 @@ class DecisionLog:
         decision = public_decision(entry.decision)
         provenance = decision.get("provenance") or {}
         policy = str(provenance.get("policy") or decision.get("policy") or "")
-        files = rule_files(kb) if kb is not None else {}
         rules, framework = str(provenance.get("rules_sha256") or ""), str(provenance.get("framework_sha256") or "")
+        files = rule_files(kb) if kb is not None and (rules, framework) not in self._rule_sets and (rules, framework) == (kb.rules_sha256, kb.framework_sha256) else {}
         b = self.backend
         for _ in range(8):
             rid = str(uuid.uuid4())
@@ -446,7 +446,7 @@ class DecisionLog:
     def record_many(self, entries: list[Entry], kb: Optional["KnowledgeBase"] = None) -> list[Record]:
         """Append several records in one transaction (a batch chunk): all of them, or none."""
         b = self.backend
-        files = rule_files(kb) if kb is not None else {}
+        files = rule_files(kb) if kb is not None and (kb.rules_sha256, kb.framework_sha256) not in self._rule_sets else {}
         rows = []
         for entry in entries:
             decision = public_decision(entry.decision)
@@ -457,7 +457,7 @@ class DecisionLog:
 
         def work(conn: Any) -> list[int]:
             mine = (kb.rules_sha256, kb.framework_sha256) if kb is not None else None
-            for key in ({(r[11], r[12]) for r in rows} - self._rule_sets) & {mine} if files else ():
+            for key in ({(r[11], r[12]) for r in rows} - self._rule_sets) & {mine} if files else ():  # the files are this KB's
                 conn.execute(b.sql("INSERT INTO rule_sets (rules_sha256, framework_sha256, files) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"), (*key, _json(files)))
             sql = b.sql(f"INSERT INTO decisions ({', '.join(_COLUMNS[1:])}) VALUES ({', '.join('?' for _ in _COLUMNS[1:])}) RETURNING seq")
             return [int(conn.execute(sql, row).fetchone()[0]) for row in rows]
@@ -467,8 +467,9 @@ class DecisionLog:
         except b.errors() as exc:
             raise LogError(f"--db {redact(self.url)}: cannot write to the decision log: {' '.join(str(exc).split())[:300]}") from None
         out = []
+        if files and kb is not None:
+            self._rule_sets.add((kb.rules_sha256, kb.framework_sha256))
         for seq, row, entry in zip(seqs, rows, entries):
-            self._rule_sets.add((row[11], row[12]))
             out.append(Record(seq, row[0], row[1], entry.source, entry.request_id, entry.subject, entry.case, entry.input_sha256, json.loads(row[7]), row[8], row[9], row[10], row[11], row[12], row[13], None, entry.report, entry.parent))
         return out
 

@@ -240,8 +240,11 @@ class Handler:
         from .decisionlog import Entry, LogError
 
         _, case, digest = extra
+        decision = json.loads(body)
+        rules = (decision.get("provenance") or {}).get("rules_sha256")
+        kb = next((k for k in self.chooser.versions() if k.rules_sha256 == rules), None)  # its rule files are kept once
         try:
-            record = self.log.record(Entry("evaluate", case, json.loads(body), None, None, digest))
+            record = self.log.record(Entry("evaluate", case, decision, None, None, digest), kb)
         except LogError as exc:
             return self.errors(503, [self.word("api_log_failed", why=str(exc))])
         return (status, body, media, {"headers": {"X-Decision-Id": record.id}})
