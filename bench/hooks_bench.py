@@ -1,6 +1,6 @@
 """Load test of the CDS Hooks service with the decision log on PostgreSQL, beside the same load with no log.
 
-    python bench/hooks_bench.py [--requests 2000] [--concurrency 32] [--seconds 60] [--workers 2] [--sqlite]
+    python bench/hooks_bench.py [--requests 1200] [--concurrency 32] [--seconds 60] [--workers 2] [--sqlite]
 
 Starts a private PostgreSQL server (tests/pgtemp.py: a temporary folder,
 127.0.0.1, a free port), then ``kineret-asp serve`` as a real process,
@@ -188,7 +188,7 @@ def run(name: str, options: list[str], requests: list, args: argparse.Namespace,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=1200)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60.0, help="the most each run may send for (bounded)")
     parser.add_argument("--workers", type=int, default=2)
