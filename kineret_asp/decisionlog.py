@@ -327,6 +327,7 @@ class DecisionLog:
         self._local = threading.local()
         self._rule_sets: set[tuple[str, str]] = set()
         self.migrate()
+        self.close()  # no connection is carried into a process forked from this one (each opens its own on first use)
 
     def __repr__(self) -> str:
         return f"DecisionLog({redact(self.url)!r})"

@@ -165,3 +165,12 @@ def test_a_synthea_patient_with_an_anakinra_order_gets_coverage_information_and_
     valid_r4(body["systemActions"][0]["resource"])
     stroman = client.post("/cds-services/ip0243-order-sign", json=synthea_request("randall_stroman_ra_concurrent_etanercept")).json()
     assert coverage_info(stroman)["covered"] == ["not-covered"] and stroman["cards"] == []
+
+
+@pytest.mark.parametrize("name, hook", [("davinci-crd-CRDServiceRequest2", "order-dispatch"), ("davinci-crd-CRDServiceRequest3", "order-sign"), ("davinci-crd-CRDServiceRequest4", "appointment-book")])
+def test_the_crd_guides_requests_of_every_hook_order_no_anakinra(client, name, hook):
+    """The CRD 2.2.1 guide's own requests (order-dispatch, order-sign, appointment-book): valid CDS Hooks, nothing this policy decides."""
+    request = json.loads((DATA / "third_party" / f"{name}.json").read_text())
+    assert request["hook"] == hook and request["fhirServer"].startswith("http://example.org/")  # a public name: never on the allow-list
+    answer = client.post(f"/cds-services/ip0243-{hook}", json=request)
+    assert answer.status_code == 200 and answer.json() == {"cards": []}
