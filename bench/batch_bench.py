@@ -45,12 +45,12 @@ import clingo  # noqa: E402
 import cases as generator  # noqa: E402
 import pure_python  # noqa: E402
 from kineret_asp import evaluate  # noqa: E402
-from kineret_asp.batch import CACHE_ENTRIES, DEFAULT_CHUNK, run_batch  # noqa: E402
-from kineret_asp.case import validated  # noqa: E402
-from kineret_asp.decision import build_decision, builder  # noqa: E402
-from kineret_asp.program import CASE_GUARD, compiled  # noqa: E402
-from kineret_asp.terms import SymbolDecoder, fact_text, to_symbol  # noqa: E402
-from kineret_asp.versions import Chooser  # noqa: E402
+from kineret_asp.batch.run import CACHE_ENTRIES, DEFAULT_CHUNK, run_batch  # noqa: E402
+from kineret_asp.cases.case import validated  # noqa: E402
+from kineret_asp.decisions.decision import build_decision, builder  # noqa: E402
+from kineret_asp.engine.program import CASE_GUARD, compiled  # noqa: E402
+from kineret_asp.asp.symbols import SymbolDecoder, fact_text, to_symbol  # noqa: E402
+from kineret_asp.cases.versions import Chooser  # noqa: E402
 
 TARGET = 0.5  # batch 1 job / clingo floor
 

@@ -97,7 +97,7 @@ def build_requests(n: int, seed: int, tree: Path) -> list[tuple[str, str, bytes,
 def expected_answers(tree: Path, seed: int) -> dict:
     """What the tree's own code answers, in process, deciding with the KB tree as the server does (run in that tree's code)."""
     from kineret_asp import evaluate, load_kb, missing, what_if
-    from kineret_asp.fhir import annotate, load_input
+    from kineret_asp.interop.fhir_bundle import annotate, load_input
 
     kb_tree = tree / "kb"
     cases = list(generate(400, seed))
@@ -125,8 +125,8 @@ def in_process(seconds: float) -> dict[str, tuple[float, float, float]]:
     """Warm in this process (this tree's code), one case at a time: evaluate() alone, and the server's
     whole path without HTTP (JSON text in, decision JSON text out). Cases/s, median and p99 ms."""
     from kineret_asp import evaluate, load_kb
-    from kineret_asp.case import parse_json_text
-    from kineret_asp.fhir import annotate, read_input
+    from kineret_asp.cases.case import parse_json_text
+    from kineret_asp.interop.fhir_bundle import annotate, read_input
 
     kb = load_kb(ROOT / "kb")
     cases = list(generate(2000, 99))

@@ -4,13 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
-from .case import Case
-from .decision import Decision, build_decision
-from .engine import CaseFailure, ChunkEngine
+from .cases.case import Case
+from .decisions.decision import Decision, build_decision
+from .engine.chunked import CaseFailure, ChunkEngine
 from .errors import KineretError
-from .knowledge import KnowledgeBase
-from .resident import ResidentEngine
-from .versions import Choice, Chooser, load_chosen
+from .knowledge.base import KnowledgeBase
+from .engine.warm import ResidentEngine
+from .cases.versions import Choice, Chooser, load_chosen
 
 CaseLike = Union[Case, Mapping[str, Any], str, Path]
 KbLike = Union[KnowledgeBase, Path, str, None]

@@ -42,7 +42,7 @@ def _kb_in_use(ctx: click.Context, param: click.Parameter, value: Optional[Path]
         if not value.is_dir():
             fail(f"{value}: KB path is not a folder")
         return value
-    from .versions import shadowing_warning
+    from .cases.versions import shadowing_warning
 
     warning = shadowing_warning(Path.cwd())
     if warning:
@@ -157,8 +157,8 @@ def read_input_arg(arg: str, chooser: Any):
     own schema); a Bundle is read with the default version, and its case then
     goes to the version its date of service chooses.
     """
-    from .case import MAX_FILE_BYTES, parse_json_text, read_case_file, read_case_stream, validated
-    from .fhir import is_fhir, read_input
+    from .cases.case import MAX_FILE_BYTES, parse_json_text, read_case_file, read_case_stream, validated
+    from .interop.fhir_bundle import is_fhir, read_input
 
     if arg == "-":
         source, raw = "<stdin>", read_case_stream(sys.stdin.buffer, "<stdin>")
@@ -278,9 +278,9 @@ def main() -> None:
 def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
     """Decide one or more cases (JSON, a FHIR R4 Bundle, or .lp case facts; - reads stdin)."""
     from .api import decide_many
-    from .decision import render_text
-    from .fhir import annotate
-    from .versions import Chooser
+    from .decisions.decision import render_text
+    from .interop.fhir_bundle import annotate
+    from .cases.versions import Chooser
 
     chooser = Chooser.of(kb_dir)
     loaded = []
@@ -299,7 +299,7 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
         if decisions:
             click.echo(dump_json(payload[0] if len(cases) == 1 else payload))
     elif fmt in ("markdown", "html"):
-        from .report import render_report, review_items
+        from .explain.review_page import render_report, review_items
 
         if decisions:  # missing is answered with each case's own version; the page takes the first case's words
             words = decisions[0][0][1].kb
@@ -328,9 +328,9 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
     Without PATHS: the cases/ folder of every version of the KB, each case
     decided by its own version (its date of service, else its folder).
     """
-    from .casetests import example_folders, format_report, run_case_tests
-    from .knowledge import display_path
-    from .versions import Chooser
+    from .author.example_cases import example_folders, format_report, run_case_tests
+    from .knowledge.base import display_path
+    from .cases.versions import Chooser
 
     if yes and not update:
         fail("--yes goes with --update")
@@ -347,7 +347,7 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
     if update:
         return _test_update(report, chooser, coverage, junit_path, yes, fmt)
     if junit_path is not None:
-        from .reports import junit_xml
+        from .author.ci_reports import junit_xml
 
         try:
             junit_path.write_text(junit_xml(report), encoding="utf-8")
@@ -379,17 +379,17 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
 
     Options apply in order: --changes, then every --remove, --set, --add.
     """
-    from .case import parse_json_text
-    from .changes import parse_assignment
-    from .decision import provenance_lines
-    from .versions import Chooser
-    from .whatif import render_what_if, what_if
+    from .cases.case import parse_json_text
+    from .cases.changes import parse_assignment
+    from .decisions.decision import provenance_lines
+    from .cases.versions import Chooser
+    from .explain.whatif import render_what_if, what_if
 
     chooser = Chooser.of(kb_dir)
     loaded, choice = read_case_arg(case, chooser)
     changes: list[Any] = []
     if changes_file is not None:
-        from .case import MAX_FILE_BYTES, read_case_file
+        from .cases.case import MAX_FILE_BYTES, read_case_file
 
         data = parse_json_text(read_case_file(changes_file, str(changes_file), MAX_FILE_BYTES), str(changes_file))
         if not isinstance(data, list):
@@ -419,16 +419,16 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
 @handle_errors
 def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> None:
     """What documentation is missing for approval: every smallest way to get there."""
-    from .abduction import missing, render_missing
-    from .decision import provenance_lines
-    from .versions import Chooser
+    from .explain.missing import missing, render_missing
+    from .decisions.decision import provenance_lines
+    from .cases.versions import Chooser
 
     chooser = Chooser.of(kb_dir)
     loaded, choice = read_case_arg(case, chooser)
     kb = choice.kb
     result = missing(loaded, chooser)
     if fmt in ("markdown", "html"):
-        from .report import ReviewCase, render_report
+        from .explain.review_page import ReviewCase, render_report
 
         click.echo(render_report([ReviewCase(result.case, result.decision, result)], kb, fmt), nl=False)
         return
@@ -453,13 +453,13 @@ def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> No
 @limited(300.0)
 def check_cmd(kb_dir: Optional[Path], fmt: str, strict: bool) -> None:
     """Check a KB like a compiler: file:line:col: error|warning: message."""
-    from .check import check_kb
-    from .knowledge import default_kb_path, tree_root
+    from .author.check import check_kb
+    from .knowledge.base import default_kb_path, tree_root
 
     report = check_kb(kb_dir, strict=strict)
     folder = (kb_dir or default_kb_path()).resolve()
     if fmt == "sarif":
-        from .reports import sarif_log
+        from .author.ci_reports import sarif_log
 
         click.echo(dump_json(sarif_log(report)))
     elif fmt == "json":
@@ -481,8 +481,8 @@ def check_cmd(kb_dir: Optional[Path], fmt: str, strict: bool) -> None:
 @handle_errors
 def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
     """Check the KB's properties over every case of its declared space."""
-    from .knowledge import load_kb
-    from .verify import render_results, verify_kb
+    from .knowledge.base import load_kb
+    from .author.verify import render_results, verify_kb
 
     kb = load_kb(kb_dir)
     results = verify_kb(kb, list(only) or None)
@@ -517,15 +517,15 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
     decides a case on the fields it declares; classes are grouped by the
     change in the criteria's outcomes.
     """
-    from .diff import diff, parse_where, render_diff
-    from .knowledge import load_kb
+    from .author.diff import diff, parse_where, render_diff
+    from .knowledge.base import load_kb
 
-    from .trace import relate, render_changes, text_changes
+    from .author.trace import relate, render_changes, text_changes
 
     if from_version or to_version or policy:
         if old_kb or new_kb or not (from_version and to_version):
             fail("diff takes two KB folders, or --from DATE --to DATE (and --policy ID) over one KB tree (--kb)")
-        from .versions import find_version
+        from .cases.versions import find_version
 
         old, new = find_version(kb_dir, policy, from_version), find_version(kb_dir, policy, to_version)  # type: ignore[arg-type]
     elif old_kb and new_kb:
@@ -548,7 +548,7 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
 
 def _test_update(report: Any, chooser: Any, coverage: bool, junit_path: Optional[Path], yes: bool, fmt: str) -> Any:
     """test --update: the failing cases' new expect blocks, written (--yes) or asked for in the parent (a follow-up)."""
-    from .casetests import UpdateSession, format_report, proposed_updates
+    from .author.example_cases import UpdateSession, format_report, proposed_updates
 
     updates, _ = proposed_updates(report)
     session = UpdateSession(updates, report.passed, report.failed - len(updates), {k: v for k, v in chooser.default().vocabulary.words.items() if k.startswith("test_update")})
@@ -558,7 +558,7 @@ def _test_update(report: Any, chooser: Any, coverage: bool, junit_path: Optional
         return session
     written = session.write_all()
     if junit_path is not None:
-        from .reports import junit_xml
+        from .author.ci_reports import junit_xml
 
         try:
             junit_path.write_text(junit_xml(report), encoding="utf-8")
@@ -588,7 +588,7 @@ def _version_of(kb: Any) -> dict:
 @handle_errors
 def policies_cmd(fmt: str, kb_dir: Optional[Path]) -> None:
     """The policies of a KB tree and each one's versions: effective period, folder, content hash."""
-    from .knowledge import load_tree
+    from .knowledge.base import load_tree
 
     tree = load_tree(kb_dir)
     listing = []
@@ -620,7 +620,7 @@ def policies_cmd(fmt: str, kb_dir: Optional[Path]) -> None:
 @handle_errors
 def new_version_cmd(policy: str, effective: str, kb_dir: Optional[Path]) -> None:
     """Start a new version of POLICY: copy its latest version to a folder named --effective, and close the previous period the day before."""
-    from .newversion import new_version, render
+    from .author.new_version import new_version, render
 
     click.echo(render(new_version(policy, effective, kb_dir)), nl=False)
 
@@ -633,13 +633,13 @@ def new_version_cmd(policy: str, effective: str, kb_dir: Optional[Path]) -> None
 @handle_errors
 def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> None:
     """Per section of the policy's text: the passages rules cite, the KB waives, and neither."""
-    from .knowledge import load_kb
-    from .trace import render_text, trace
+    from .knowledge.base import load_kb
+    from .author.trace import render_text, trace
 
     kb = load_kb(kb_dir)
     result = trace(kb)
     if html_path is not None:
-        from .literate import render_page
+        from .author.trace_page import render_page
 
         try:
             html_path.write_text(render_page(result), encoding="utf-8")
@@ -668,9 +668,9 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
     Exit 0 when every line was decided, 1 when some record is an error (see
     --allow-errors) or the output cannot be written, 2 for a bad KB or option.
     """
-    from .batch import CACHE_ENTRIES, BatchStopped, OutputError, Progress, resume_point, run_batch
-    from .knowledge import _check_folder
-    from .outputlock import OutputBusy, OutputLock
+    from .batch.run import CACHE_ENTRIES, BatchStopped, OutputError, Progress, resume_point, run_batch
+    from .knowledge.base import _check_folder
+    from .batch.output_lock import OutputBusy, OutputLock
 
     if kb_dir is not None:
         _check_folder(kb_dir)  # a missing or unreadable folder is one line before any work starts
@@ -713,7 +713,7 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
     if not quiet:
         rate = summary.records / max(summary.seconds, 1e-9)
         resumed = f", resumed after {start}" if start else ""
-        from .knowledge import default_kb_path
+        from .knowledge.base import default_kb_path
 
         click.echo(f"kineret-asp batch: {summary.records} records ({summary.errors} errors{resumed}) in {summary.seconds:.2f} s, {rate:,.0f} cases/s (KB: {(kb_dir or default_kb_path()).resolve()})", err=True)
     if summary.errors and not allow_errors:
@@ -788,7 +788,7 @@ def lsp_cmd() -> None:
         import pygls  # noqa: F401
     except ImportError:
         fail("lsp needs pygls: pip install 'kineret-asp[lsp]'")
-    from .lsp import serve_stdio
+    from .author.language_server import serve_stdio
 
     serve_stdio()
 
@@ -802,8 +802,8 @@ def lsp_cmd() -> None:
 def schema_cmd(name: Optional[str], write_dir: Optional[Path], kb_dir: Optional[Path]) -> None:
     """Print the JSON Schema (draft 2020-12) of a case, a decision, a what-if change or a batch record."""
     from .errors import did_you_mean
-    from .jsonschema_export import NAMES, schema_text, write_schemas
-    from .knowledge import load_kb
+    from .author.json_schemas import NAMES, schema_text, write_schemas
+    from .knowledge.base import load_kb
 
     if write_dir is not None:
         if name is not None:
@@ -825,8 +825,8 @@ def schema_cmd(name: Optional[str], write_dir: Optional[Path], kb_dir: Optional[
 @handle_errors
 def vocabulary_cmd(name: Optional[str], fmt: str, kb_dir: Optional[Path]) -> None:
     """List every vocabulary (or NAME's) with its keys, their words and details: the keys a case may use."""
-    from .knowledge import load_kb
-    from .listing import listing_json, render_listing, vocabularies
+    from .knowledge.base import load_kb
+    from .author.vocabulary_listing import listing_json, render_listing, vocabularies
 
     kb = load_kb(kb_dir)
     listings = vocabularies(kb, name)

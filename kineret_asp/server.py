@@ -8,10 +8,10 @@ its status (401, 404, 405, 413, 422, 500, 503, 504): bad input is 422 with
 the command line's one-line messages. Every request body is capped, and
 with a token file every request without ``Authorization: Bearer <token>``
 is refused with 401. CDS Hooks services and the adaptive questionnaire live
-here too (:mod:`kineret_asp.cds`, :mod:`kineret_asp.questionnaire`).
+here too (:mod:`kineret_asp.interop.cds_hooks`, :mod:`kineret_asp.interop.questionnaire`).
 
 The work of every request (reading the case, deciding, ``missing``, a batch
-chunk) runs in a pool of worker processes (:mod:`kineret_asp.pool`,
+chunk) runs in a pool of worker processes (:mod:`kineret_asp.server_pool`,
 ``--workers``, one per core by default), each started warm from the loaded
 KB: a request has a time limit, and at the limit its worker is killed and
 replaced (504), so that nothing goes on computing for an answer already
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator, Optional
 
 from .errors import CaseError, KbError, KineretError
-from .knowledge import KnowledgeBase, version_folders
+from .knowledge.base import KnowledgeBase, version_folders
 from .limits import DEFAULT_MEMORY_MB, MEMORY, TIMEOUT, Limits
 
 DEFAULT_BODY_LIMIT = 1_000_000
@@ -77,7 +77,7 @@ def json_bytes(content: Any) -> bytes:
 
 def schema_documents(kb: KnowledgeBase) -> dict[str, dict]:
     """The JSON Schemas the server publishes, by name: those `kineret-asp schema` prints."""
-    from .jsonschema_export import NAMES, json_schema
+    from .author.json_schemas import NAMES, json_schema
 
     return {name: json_schema(kb, name) for name in NAMES}
 
@@ -247,14 +247,14 @@ class Handler:
         return (200, json_bytes(content), media_type, extra)
 
     def json(self, body: bytes, source: str = "<request>") -> Any:
-        from .case import parse_json_text
+        from .cases.case import parse_json_text
 
         return parse_json_text(body, source)
 
     def case_of(self, data: Any, source: str = "<request>"):
         """A case with the version chosen for it (a Bundle is read with the default version first), and a Bundle's notes."""
-        from .case import validated
-        from .fhir import is_fhir, read_input
+        from .cases.case import validated
+        from .interop.fhir_bundle import is_fhir, read_input
 
         if is_fhir(data):
             case, notes = read_input(data, source, self.knowledge)
@@ -264,7 +264,7 @@ class Handler:
 
     def do_evaluate(self, body: bytes) -> tuple:
         from .api import evaluate
-        from .fhir import annotate
+        from .interop.fhir_bundle import annotate
 
         case, notes = self.case_of(self.json(body))
         return self.ok(annotate(evaluate(case, self.chooser), notes).to_dict())
@@ -272,9 +272,9 @@ class Handler:
     def _evaluate_chunk(self, bodies: list) -> list:
         """Many evaluate requests at once: read each, decide the good ones in one grounding per version."""
         from .api import engine_for
-        from .decision import build_decision
-        from .engine import CaseFailure
-        from .fhir import annotate
+        from .decisions.decision import build_decision
+        from .engine.chunked import CaseFailure
+        from .interop.fhir_bundle import annotate
 
         replies: list = [None] * len(bodies)
         chosen = []
@@ -298,13 +298,13 @@ class Handler:
         return replies
 
     def do_missing(self, body: bytes) -> tuple:
-        from .abduction import missing
+        from .explain.missing import missing
 
         case, _ = self.case_of(self.json(body))
         return self.ok(missing(case, self.chooser).to_dict())
 
     def do_what_if(self, body: bytes) -> tuple:
-        from .whatif import what_if
+        from .explain.whatif import what_if
 
         data = self.json(body)
         if not isinstance(data, dict) or "case" not in data or not isinstance(data.get("changes", []), list):
@@ -316,7 +316,7 @@ class Handler:
         return self.ok(what_if(case, data.get("changes", []), self.chooser).to_dict())
 
     def do_questionnaire(self, body: bytes) -> tuple:
-        from .questionnaire import next_step
+        from .interop.questionnaire import next_step
 
         data = self.json(body)
         if not isinstance(data, dict) or not isinstance(data.get("case", {}), dict) or not isinstance(data.get("declined", []), list):
@@ -324,14 +324,14 @@ class Handler:
         return self.ok(next_step(data.get("case", {}), data.get("declined", []), self.knowledge).to_dict(self.knowledge))
 
     def do_next_question(self, body: bytes) -> tuple:
-        from .questionnaire import next_question
+        from .interop.questionnaire import next_question
 
         return self.ok(next_question(self.json(body, "<$next-question>"), self.knowledge), "application/fhir+json")
 
     def do_cds(self, payload: tuple) -> tuple:
-        from .abduction import missing
-        from .cds import answer
-        from .decision import render_text
+        from .explain.missing import missing
+        from .interop.cds_hooks import answer
+        from .decisions.decision import render_text
 
         body, base = payload
         knowledge = self.knowledge
@@ -348,7 +348,7 @@ class Handler:
         return (200, b"", "text/plain", None)
 
     def do_batch(self, lines: list) -> tuple:
-        from .batch import BatchWorker
+        from .batch.run import BatchWorker
 
         if self._batch is None:
             self._batch = BatchWorker(self.chooser, "<request>", self.time_limit, cache=2000)
@@ -360,7 +360,7 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
     """The ASGI application.
 
     ``kb`` is a KnowledgeBase (every case decided by it), a KB tree's folder,
-    a :class:`~kineret_asp.versions.Chooser`, or None (the packaged KB): with a
+    a :class:`~kineret_asp.cases.versions.Chooser`, or None (the packaged KB): with a
     tree, each case is decided by the version in force on its date of service,
     as on the command line. With ``workers`` (``serve`` gives one per core)
     requests are decided in that many worker processes, each request's worker
@@ -375,8 +375,8 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from . import __version__
-    from .pool import InProcess, JobStopped, Pool, PoolBusy
-    from .versions import Chooser
+    from .server_pool import InProcess, JobStopped, Pool, PoolBusy
+    from .cases.versions import Chooser
 
     chooser = Chooser.of(kb)
     knowledge = chooser.default()
@@ -530,7 +530,7 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
 
     async def batch_asgi(scope: dict, receive: Any, send: Any) -> None:
         """POST /batch as a plain ASGI app: the body is read while records are written."""
-        from .batch import CASE_ALLOWANCE, CASE_ALLOWANCE_ALONE, CHUNK_ALLOWANCE, MAX_LINE_BYTES, BatchRecord, error_record
+        from .batch.run import CASE_ALLOWANCE, CASE_ALLOWANCE_ALONE, CHUNK_ALLOWANCE, MAX_LINE_BYTES, BatchRecord, error_record
         from .safetext import safe_json
 
         if scope.get("method") != "POST":
@@ -600,14 +600,14 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
 
     @app.get("/cds-services", summary="CDS Hooks discovery: the order-sign and order-select services")
     async def cds_discovery() -> dict:
-        from .cds import discovery
+        from .interop.cds_hooks import discovery
 
         return discovery(knowledge)
 
     @app.post("/cds-services/{service}", summary="A CDS Hooks call: CRD cards and the coverage-information system action")
     @handled
     async def cds_call(request: Request, service: str):
-        from .cds import hook_of
+        from .interop.cds_hooks import hook_of
 
         if hook_of(knowledge, service) is None:
             return errors(404, [w("api_no_service", id=service)])
@@ -692,8 +692,8 @@ def bind(host: str, port: int) -> socket.socket:
 def _load_everything(kb: Any, warm: bool = True) -> Any:
     """Every version loaded and grounded as the workers need it: the resident engine and the program of ``missing``."""
     from .api import engine_for, resident_for
-    from .program import compiled
-    from .versions import Chooser
+    from .engine.program import compiled
+    from .cases.versions import Chooser
 
     chooser = Chooser.of(kb)
     for version in chooser.versions():
@@ -709,7 +709,7 @@ def _load_everything(kb: Any, warm: bool = True) -> Any:
 def _warm(chooser: Any, examples: int = 2, routes: tuple = ("evaluate", "missing", "what-if")) -> None:
     """Answer a few of each version's example cases on every route once, so that what is built on
     first use is built before the workers are forked (a cold worker's first missing took a second)."""
-    from .treefiles import TreeFileError, read_tree_file
+    from .knowledge.tree_files import TreeFileError, read_tree_file
 
     handler = Handler(chooser, DEFAULT_TIME_LIMIT, answers=0)
     for version in chooser.versions():
@@ -775,7 +775,7 @@ def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[st
     """
     import uvicorn
 
-    from .pool import default_workers
+    from .server_pool import default_workers
 
     class Server(uvicorn.Server):
         """uvicorn's server, exiting with status 0 after a graceful stop (it re-raises the signal)."""

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from kineret_asp import Case, CaseError, MedicationEntry, load_case
-from kineret_asp.case import MAX_LIST_ITEMS, parse_json_text
+from kineret_asp.cases.case import MAX_LIST_ITEMS, parse_json_text
 
 from .conftest import decide
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kineret_asp.check import check_kb
+from kineret_asp.author.check import check_kb
 from kineret_asp.cli import main
 
 from .conftest import KB_DIR, copy_kb
@@ -170,7 +170,7 @@ def test_check_on_a_missing_folder(tmp_path):
 
 
 def test_a_copy_shares_the_syntax_trees_of_its_unchanged_files_only(tmp_path):
-    from kineret_asp.knowledge import parse_files, rule_files
+    from kineret_asp.knowledge.base import parse_files, rule_files
 
     first, second = copy_kb(tmp_path / "a"), copy_kb(tmp_path / "b")
     edit(second / "criteria" / "4_stills_disease.lp", 'indication_criteria(stills_disease, "4").', 'indication_criteria(stills_disease, "4").\nstills_alias(stills_disease).')
@@ -274,7 +274,7 @@ def test_a_placeholder_nothing_fills_is_an_error_in_every_word_template(kb_copy)
 def test_the_words_the_program_fills_are_read_from_its_source():
     """The check knows what each framework word is filled with; every placeholder the shipped words use is one of them."""
     from kineret_asp import load_kb
-    from kineret_asp.wording import filled_by_the_program, placeholders
+    from kineret_asp.decisions.words import filled_by_the_program, placeholders
 
     assert filled_by_the_program("missing_case") == {"id", "decision"}
     assert filled_by_the_program("chosen_by_date_of_service") == {"date"}  # an f-string key: f"chosen_by_{how}"

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 
 from kineret_asp import CaseError, KbError, evaluate, load_kb
-from kineret_asp.fhir import bundle_case, load_input, whole_months
-from kineret_asp.fhirmap import read_mapping
+from kineret_asp.interop.fhir_bundle import bundle_case, load_input, whole_months
+from kineret_asp.interop.fhir_mapping import read_mapping
 
 from .conftest import FACTS, KB_DIR, cli
 

@@ -110,7 +110,7 @@ EXAMPLES = approved_examples()
 
 
 def bundle_decision(bundle: dict) -> str:
-    from kineret_asp.fhir import bundle_case
+    from kineret_asp.interop.fhir_bundle import bundle_case
 
     try:
         case, _ = bundle_case(bundle, "<edit>", load_kb(KB_DIR))

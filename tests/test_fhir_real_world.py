@@ -17,7 +17,7 @@ import json
 import pytest
 
 from kineret_asp import CaseError, evaluate, load_kb
-from kineret_asp.fhir import NoOrder, bundle_case
+from kineret_asp.interop.fhir_bundle import NoOrder, bundle_case
 
 from .conftest import KB_DIR
 

@@ -178,7 +178,7 @@ def test_every_word_the_program_asks_for_is_in_the_kb(kb):
     from .conftest import ROOT
 
     keys = set()
-    for path in (ROOT / "kineret_asp").glob("*.py"):
+    for path in (ROOT / "kineret_asp").rglob("*.py"):
         source = path.read_text(encoding="utf-8")
         keys |= set(re.findall(r"""(?:\bw|\bword)\(\s*["']([a-z_]+)["']""", source))
         for a, b in re.findall(r"""(?:\bw|\bword)\(\s*["']([a-z_]+)["'] if [^()]* else ["']([a-z_]+)["']""", source):

@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
 from kineret_asp import evaluate, evaluate_many, load_case, load_kb
-from kineret_asp.abduction import item_changes
-from kineret_asp.batch import batch_evaluate
-from kineret_asp.casetests import discover
+from kineret_asp.explain.missing import item_changes
+from kineret_asp.batch.run import batch_evaluate
+from kineret_asp.author.example_cases import discover
 from kineret_asp.errors import CaseError
-from kineret_asp.jsonschema_export import NAMES, REFRESH, json_schema, relative_path, schema_text, stale_files, write_schemas
-from kineret_asp.schema import BOOLEAN, DATE, ENTRIES, INTEGER, KEY, LIST, NAME, OBJECT, TEXT
+from kineret_asp.author.json_schemas import NAMES, REFRESH, json_schema, relative_path, schema_text, stale_files, write_schemas
+from kineret_asp.cases.schema import BOOLEAN, DATE, ENTRIES, INTEGER, KEY, LIST, NAME, OBJECT, TEXT
 
 from .conftest import FACTS, KB_DIR, ROOT, cli
 
@@ -402,7 +402,7 @@ def test_the_readme_case_format_table_is_the_schema():
 def test_the_readme_case_example_is_real_json_valid_and_decides_as_it_expects():
     import re
 
-    from kineret_asp.casetests import compare
+    from kineret_asp.author.example_cases import compare
 
     blocks = re.findall(r"```json\n(.*?)```", readme_case_section(), re.S)
     assert len(blocks) == 1 and " | " not in blocks[0]
@@ -438,7 +438,7 @@ def _entry_field_values():
 @given(st.data())
 def test_a_value_an_entry_reader_skips_is_one_it_would_return_unchanged(data):
     """The quick test that lets validation skip a reader agrees with that reader, kind by kind."""
-    from kineret_asp.schema import Problems
+    from kineret_asp.cases.schema import Problems
 
     schema = KB.schema
     readers = [(e, read, as_given) for rows in schema._entry_readers.values() for e, read, _, as_given in rows if as_given is not None]

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from kineret_asp import load_kb
-from kineret_asp.batch import BatchWorker
+from kineret_asp.batch.run import BatchWorker
 
 from .conftest import FACTS, KB_DIR, ROOT
 from .conftest import cli as run_cli

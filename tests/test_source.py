@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from kineret_asp import evaluate
-from kineret_asp.check import check_kb
-from kineret_asp.knowledge import parse_kb, rule_files
-from kineret_asp.source import analyse, normalise
+from kineret_asp.author.check import check_kb
+from kineret_asp.knowledge.base import parse_kb, rule_files
+from kineret_asp.author.policy_text import analyse, normalise
 
 from .conftest import KB_DIR, VERSION
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kineret_asp import CaseError, evaluate, load_kb
-from kineret_asp.fhir import NoOrder, bundle_case, load_input
+from kineret_asp.interop.fhir_bundle import NoOrder, bundle_case, load_input
 
 from .conftest import KB_DIR
 
@@ -64,7 +64,7 @@ def spec_order_sign() -> dict:
 
 
 def test_the_cds_hooks_specifications_order_sign_example_orders_no_anakinra():
-    from kineret_asp.cds import request_bundle
+    from kineret_asp.interop.cds_hooks import request_bundle
 
     bundle = request_bundle(spec_order_sign(), "<spec>")
     with pytest.raises(NoOrder) as info:
@@ -109,7 +109,7 @@ def test_the_crd_guides_coverage_with_an_anakinra_order_is_an_employer_group_pla
              "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "72435", "display": "anakinra"}]}, "reasonReference": [{"reference": "Condition/ra"}]}
     request["context"]["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}
     request["prefetch"] = {"coverage": request["prefetch"]["coverage"], "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": ra}]}}
-    from kineret_asp.cds import request_bundle
+    from kineret_asp.interop.cds_hooks import request_bundle
 
     case, _ = bundle_case(request_bundle(request, "<crd>"), "<crd>", load_kb(KB_DIR), "Patient/123")
     assert case.plan == "employer_group" and case.indication == "rheumatoid_arthritis"

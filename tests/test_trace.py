@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kineret_asp.check import check_kb
+from kineret_asp.author.check import check_kb
 from kineret_asp.cli import main
-from kineret_asp.literate import render_page
-from kineret_asp.trace import text_changes, trace
+from kineret_asp.author.trace_page import render_page
+from kineret_asp.author.trace import text_changes, trace
 
 from .conftest import KB_DIR, revise_source
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from kineret_asp import evaluate
 from kineret_asp.cli import main
-from kineret_asp.verify import verify_kb
+from kineret_asp.author.verify import verify_kb
 
 from .conftest import KB_DIR
 

@@ -21,11 +21,11 @@ import pytest
 from click.testing import CliRunner
 
 from kineret_asp import batch_evaluate, evaluate, evaluate_many, load_case, load_kb, missing, what_if
-from kineret_asp.batch import BatchWorker, run_batch
-from kineret_asp.check import check_kb, check_versions
+from kineret_asp.batch.run import BatchWorker, run_batch
+from kineret_asp.author.check import check_kb, check_versions
 from kineret_asp.cli import main
-from kineret_asp.knowledge import load_tree
-from kineret_asp.versions import Chooser
+from kineret_asp.knowledge.base import load_tree
+from kineret_asp.cases.versions import Chooser
 
 from .conftest import FACTS, KB_DIR, ROOT
 
@@ -331,7 +331,7 @@ def test_the_same_case_with_the_same_kb_gives_the_same_bytes(tree, tmp_path):
     assert len(fresh) == 1 and fresh.pop().decode() == run("evaluate", str(case), "--kb", str(tree)).output
 
 
-DECIDING = ("versions", "knowledge", "case", "schema", "api", "batch", "engine", "resident", "decision", "whatif", "abduction", "casetests", "diff", "newversion", "check")
+DECIDING = ("cases/versions", "knowledge/base", "cases/case", "cases/schema", "api", "batch/run", "engine/chunked", "engine/warm", "decisions/decision", "explain/whatif", "explain/missing", "author/example_cases", "author/diff", "author/new_version", "author/check")
 
 
 def test_no_module_reads_the_clock_to_decide():

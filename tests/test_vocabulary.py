@@ -8,8 +8,8 @@ import subprocess
 import pytest
 
 from kineret_asp import evaluate, load_kb
-from kineret_asp.check import check_kb
-from kineret_asp.listing import field_vocabularies, render_listing, vocabularies
+from kineret_asp.author.check import check_kb
+from kineret_asp.author.vocabulary_listing import field_vocabularies, render_listing, vocabularies
 
 from .conftest import KB_DIR, add_newmab, cli
 
