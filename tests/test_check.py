@@ -274,7 +274,8 @@ def test_a_placeholder_nothing_fills_is_an_error_in_every_word_template(kb_copy)
 def test_the_words_the_program_fills_are_read_from_its_source():
     """The check knows what each framework word is filled with; every placeholder the shipped words use is one of them."""
     from kineret_asp import load_kb
-    from kineret_asp.decisions.words import filled_by_the_program, placeholders
+    from kineret_asp.author.words_filled import filled_by_the_program
+    from kineret_asp.templates import placeholders
 
     assert filled_by_the_program("missing_case") == {"id", "decision"}
     assert filled_by_the_program("chosen_by_date_of_service") == {"date"}  # an f-string key: f"chosen_by_{how}"

@@ -542,7 +542,8 @@ def _check_templates(kb: KnowledgeBase) -> list[Diagnostic]:
     the values of the change their documents/2 rules make, and entry_text/2
     with the fields of the list's entries.
     """
-    from ..decisions.words import filled_by_the_program, placeholders
+    from ..templates import placeholders
+    from .words_filled import filled_by_the_program
 
     documented = _documented_values(kb)
     entry_fields = {f.name: {e.name for e in f.entry_fields} for f in kb.schema.fields}

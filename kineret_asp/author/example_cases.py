@@ -327,7 +327,7 @@ def format_report(report: CaseTestReport, show_coverage: bool = False, updated: 
 
 
 def _fill(words: dict, key: str, **values: Any) -> str:
-    from ..knowledge.base import fill
+    from ..templates import fill
 
     return fill(words.get(key, key), values)
 

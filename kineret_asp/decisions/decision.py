@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..errors import KineretError
-from ..knowledge.base import Vocabulary, fill
+from ..knowledge.base import Vocabulary
+from ..templates import fill
 from ..memo import IdentityMemo, Memo
 from ..safetext import dumps, safe_text
 from ..cases.schema import ENTRIES, LIST

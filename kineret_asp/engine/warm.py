@@ -152,7 +152,7 @@ class ResidentEngine:
 
     def _class_of(self, vocabulary: str, key: str) -> tuple[str, ...]:
         """A key with every key the KB cannot tell apart from it: declared together, they are one widening."""
-        from ..knowledge.symmetry import key_classes
+        from .symmetry import key_classes
 
         classes = self.kb.derived(f"key_classes:{vocabulary}", lambda: key_classes(self.kb, vocabulary))
         return classes.get(key, (key,))

@@ -15,7 +15,7 @@ Two reductions keep the answer readable, both exact:
 
 - keys the KB cannot tell apart and groups together (the brands of one
   product) are chosen through one representative and offered together
-  (:mod:`kineret_asp.knowledge.symmetry`);
+  (:mod:`kineret_asp.engine.symmetry`);
 - options that differ in one item of the same kind are shown as one option
   with an any-of group. ``Option.expanded()`` gives back every single
   option, each a list of case changes that :func:`what_if` can apply.
@@ -37,14 +37,15 @@ from ..cases.case import Case
 from ..cases.changes import Change
 from ..decisions.decision import APPROVED, Decision
 from ..errors import KineretError, SolveTimeout
-from ..knowledge.base import KnowledgeBase, fill
+from ..knowledge.base import KnowledgeBase
+from ..templates import PLACEHOLDER, fill, optional_fill
 from ..cases.versions import load_chosen
 from ..engine.program import GIVEN, HYP, compiled
 from ..cases.schema import KEY, CaseSchema, Kind
 from ..asp.solving import ground_program, models
-from ..knowledge.symmetry import group_classes, nonrepresentatives
+from ..engine.symmetry import group_classes, nonrepresentatives
 from ..asp.symbols import Const, SymbolDecoder, Value, term_text
-from ..decisions.words import PLACEHOLDER, entry_templates, entry_words, optional_fill
+from ..decisions.words import entry_templates, entry_words
 
 MAX_MODELS = 50_000
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from ..decisions.decision import CriterionResult, Decision, header_facts, node_notes, verdict
-from ..knowledge.base import fill
+from ..templates import fill
 from ..safetext import safe_html, safe_markdown
 
 if TYPE_CHECKING:  # pragma: no cover

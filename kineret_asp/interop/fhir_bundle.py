@@ -293,7 +293,7 @@ class Reader:
     """
 
     def __init__(self, kb: "KnowledgeBase", resources: list[tuple[str, Optional[str], Any]], source: str):
-        from ..decisions.words import optional_fill
+        from ..templates import optional_fill
 
         self.kb = kb
         self.map: FhirMapping = mapping_for(kb)

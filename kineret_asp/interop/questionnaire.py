@@ -89,7 +89,7 @@ def _code(changes: Sequence[Change]) -> str:
 
 def change_words(change: Change, kb: "KnowledgeBase") -> str:
     """A change in the KB's words: a key's label, an entry through entry_text/2."""
-    from ..explain.missing import optional_fill
+    from ..templates import optional_fill
 
     schema = kb.schema
     f = schema.by_name.get(change.path.split("[")[0])

@@ -31,7 +31,7 @@ import clingo.ast as ast
 from ..errors import Diagnostic, KbError
 from ..memo import IdentityMemo, Memo
 from .names import NameIndex
-from ..safetext import safe_text
+from ..templates import fill
 from ..asp.solving import MessageLog, new_control
 from ..asp.symbols import Const, SymbolDecoder, Value
 
@@ -189,30 +189,6 @@ class Vocabulary:
 
     def criterion_rank(self) -> dict[str, int]:
         return {cid: i for i, cid in enumerate(self.criteria)}
-
-
-def fill(template: str, values: dict[str, Any]) -> str:
-    """Fill ``{name}`` placeholders; an unknown name is left as written.
-
-    A value is put in as one line (:func:`~kineret_asp.safetext.safe_text`):
-    a case id or a file name can never start a line of its own.
-    """
-    out = []
-    i = 0
-    while i < len(template):
-        start = template.find("{", i)
-        if start < 0:
-            out.append(template[i:])
-            break
-        end = template.find("}", start)
-        if end < 0:
-            out.append(template[i:])
-            break
-        out.append(template[i:start])
-        name = template[start + 1:end]
-        out.append(safe_text(values[name]) if name in values else template[start:end + 1])
-        i = end + 1
-    return "".join(out)
 
 
 class KnowledgeBase:

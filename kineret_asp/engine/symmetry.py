@@ -18,9 +18,9 @@ the completeness tests compare this with a search over every key.
 """
 from __future__ import annotations
 
-from .base import KnowledgeBase
-from .names import NAMING_PREDICATES
-from ..engine.program import constants_in_rule_bodies
+from ..knowledge.base import KnowledgeBase
+from ..knowledge.names import NAMING_PREDICATES
+from .program import constants_in_rule_bodies
 from ..asp.symbols import Const, Value
 
 _HOLE = Const("$")
