@@ -27,7 +27,7 @@ _EXPORTS = {
     "Case": "cases.case",
     "GeneticTest": "cases.case",
     "MedicationEntry": "cases.case",
-    "load_case": "cases.case",
+    "load_case": "cases.load",
     "CriterionResult": "decisions.decision",
     "Decision": "decisions.decision",
     "Note": "decisions.decision",
@@ -47,7 +47,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .explain.missing import Missing, Option, Requirement, missing
     from .api import CaseUndecided, evaluate, evaluate_many
     from .batch.run import batch_evaluate
-    from .cases.case import Case, GeneticTest, MedicationEntry, load_case
+    from .cases.case import Case, GeneticTest, MedicationEntry
+    from .cases.load import load_case
     from .cases.changes import Change
     from .decisions.decision import CriterionResult, Decision, Note, Reason
     from .errors import CaseError, Diagnostic, KbError, KineretError

@@ -144,36 +144,11 @@ def write_stdout(data: bytes) -> None:
     sys.stdout.flush()
 
 
-def read_case_arg(arg: str, chooser: Any):
-    """A case from a path, or from stdin for ``-`` (at most MAX_CASE_BYTES bytes), with the version chosen for it."""
-    case, choice, _ = read_input_arg(arg, chooser)
-    return case, choice
+def read_arg(arg: str, chooser: Any):
+    """A case argument (a JSON case, a FHIR Bundle or ``.lp`` facts; ``-``: stdin, capped) read by the one loader."""
+    from .cases.load import load
 
-
-def read_input_arg(arg: str, chooser: Any):
-    """A case (JSON, FHIR Bundle or .lp facts) from a path or capped stdin, the version chosen for it, and the notes of a Bundle.
-
-    The version is chosen before the case is validated (each version has its
-    own schema); a Bundle is read with the default version, and its case then
-    goes to the version its date of service chooses.
-    """
-    from .cases.case import MAX_FILE_BYTES, parse_json_text, read_case_file, read_case_stream, validated
-    from .interop.fhir_bundle import is_fhir, read_input
-
-    if arg == "-":
-        source, raw = "<stdin>", read_case_stream(sys.stdin.buffer, "<stdin>")
-    elif Path(arg).suffix == ".lp":
-        case, choice = chooser.load(arg)
-        return case, choice, []
-    else:
-        source, raw = arg, read_case_file(Path(arg), arg, MAX_FILE_BYTES)
-    data = parse_json_text(raw, source)
-    if is_fhir(data):
-        case, notes = read_input(data, source, chooser.default())
-        case, choice = chooser.load(case)
-        return case, choice, notes
-    choice = chooser.choose(data, source)
-    return validated(data, source, choice.kb, choice), choice, []
+    return load(sys.stdin.buffer, chooser, shown="<stdin>") if arg == "-" else load(arg, chooser)
 
 
 def kb_line(kb: Any) -> str:
@@ -279,21 +254,17 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
     """Decide one or more cases (JSON, a FHIR R4 Bundle, or .lp case facts; - reads stdin)."""
     from .api import decide_many
     from .decisions.decision import render_text
-    from .interop.fhir_bundle import annotate
     from .cases.versions import Chooser
 
     chooser = Chooser.of(kb_dir)
     loaded = []
-    notes = []
     errors = []
     for arg in cases:
         try:
-            case, choice, source_notes = read_input_arg(arg, chooser)
-            loaded.append((case, choice))
-            notes.append(source_notes)
+            loaded.append(read_arg(arg, chooser))
         except CaseError as exc:
             errors.extend(exc.lines())
-    decisions = [(c, annotate(d, n)) for c, d, n in zip(loaded, decide_many(loaded), notes)]
+    decisions = [((item.case, item.choice), d) for item, d in zip(loaded, decide_many(loaded))]
     if fmt == "json":
         payload = [d.to_dict() for _, d in decisions]
         if decisions:
@@ -379,18 +350,17 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
 
     Options apply in order: --changes, then every --remove, --set, --add.
     """
-    from .cases.case import parse_json_text
     from .cases.changes import parse_assignment
-    from .decisions.decision import provenance_lines
+    from .cases.files import MAX_FILE_BYTES, parse_json_text, read_case_file
     from .cases.versions import Chooser
+    from .decisions.decision import provenance_lines
     from .explain.whatif import render_what_if, what_if
 
     chooser = Chooser.of(kb_dir)
-    loaded, choice = read_case_arg(case, chooser)
+    read = read_arg(case, chooser)
+    loaded, choice = read.case, read.choice
     changes: list[Any] = []
     if changes_file is not None:
-        from .cases.case import MAX_FILE_BYTES, read_case_file
-
         data = parse_json_text(read_case_file(changes_file, str(changes_file), MAX_FILE_BYTES), str(changes_file))
         if not isinstance(data, list):
             raise CaseError(str(changes_file), "", "expected a JSON list of changes")
@@ -424,9 +394,9 @@ def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> No
     from .cases.versions import Chooser
 
     chooser = Chooser.of(kb_dir)
-    loaded, choice = read_case_arg(case, chooser)
-    kb = choice.kb
-    result = missing(loaded, chooser)
+    read = read_arg(case, chooser)
+    kb = read.choice.kb
+    result = missing(read.case, chooser)
     if fmt in ("markdown", "html"):
         from .explain.review_page import ReviewCase, render_report
 

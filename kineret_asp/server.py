@@ -20,7 +20,6 @@ The server's start (loading and grounding every version) is bounded too:
 it is tried first in a worker stopped at ``--start-time-limit`` and
 ``--memory-limit``.
 """
-import asyncio
 import contextlib
 import functools
 import hmac
@@ -247,60 +246,51 @@ class Handler:
         return (200, json_bytes(content), media_type, extra)
 
     def json(self, body: bytes, source: str = "<request>") -> Any:
-        from .cases.case import parse_json_text
+        from .cases.files import parse_json_text
 
         return parse_json_text(body, source)
 
-    def case_of(self, data: Any, source: str = "<request>"):
-        """A case with the version chosen for it (a Bundle is read with the default version first), and a Bundle's notes."""
-        from .cases.case import validated
-        from .interop.fhir_bundle import is_fhir, read_input
+    def load(self, data: Any, source: str = "<request>"):
+        """A request's case (or FHIR Bundle) read by the one loader, with the version chosen for it."""
+        from .cases.load import load
 
-        if is_fhir(data):
-            case, notes = read_input(data, source, self.knowledge)
-            return self.chooser.load(case)[0], notes
-        choice = self.chooser.choose(data, source)
-        return validated(data, source, choice.kb, choice), []
+        return load(data, self.chooser, shown=source)
 
     def do_evaluate(self, body: bytes) -> tuple:
-        from .api import evaluate
-        from .interop.fhir_bundle import annotate
+        from .api import decide
 
-        case, notes = self.case_of(self.json(body))
-        return self.ok(annotate(evaluate(case, self.chooser), notes).to_dict())
+        return self.ok(decide(self.load(self.json(body))).to_dict())
 
     def _evaluate_chunk(self, bodies: list) -> list:
         """Many evaluate requests at once: read each, decide the good ones in one grounding per version."""
         from .api import engine_for
-        from .decisions.decision import build_decision
+        from .decisions.decision import build_decision, with_input_notes
         from .engine.chunked import CaseFailure
-        from .interop.fhir_bundle import annotate
 
         replies: list = [None] * len(bodies)
         chosen = []
         for i, body in enumerate(bodies):
             try:
-                case, notes = self.case_of(self.json(body))
-                chosen.append((i, case, notes, self.chooser.load(case)[1]))
+                chosen.append((i, self.load(self.json(body))))
             except Exception:  # noqa: BLE001 - answered one by one below, in the same words
                 replies[i] = self.one("evaluate", body)
         groups: dict[int, list] = {}
         for item in chosen:
-            groups.setdefault(id(item[3].kb), []).append(item)
+            groups.setdefault(id(item[1].choice.kb), []).append(item)
         for members in groups.values():
-            kb = members[0][3].kb
-            outputs = engine_for(kb).run([case.atoms() for _, case, _, _ in members])
-            for (i, case, notes, choice), out in zip(members, outputs):
+            kb = members[0][1].choice.kb
+            outputs = engine_for(kb).run([loaded.case.atoms() for _, loaded in members])
+            for (i, loaded), out in zip(members, outputs):
                 if isinstance(out, CaseFailure):
                     replies[i] = self.one("evaluate", bodies[i])  # the warm engine says why, as alone
                     continue
-                replies[i] = self.ok(annotate(build_decision(case, out, kb, choice.how), notes).to_dict())
+                replies[i] = self.ok(with_input_notes(build_decision(loaded.case, out, kb, loaded.choice.how), loaded.notes).to_dict())
         return replies
 
     def do_missing(self, body: bytes) -> tuple:
         from .explain.missing import missing
 
-        case, _ = self.case_of(self.json(body))
+        case = self.load(self.json(body)).case
         return self.ok(missing(case, self.chooser).to_dict())
 
     def do_what_if(self, body: bytes) -> tuple:
@@ -312,7 +302,7 @@ class Handler:
         extra = sorted(set(data) - {"case", "changes"})
         if extra:
             raise CaseError("<request>", extra[0], "unknown field; expected case, changes")
-        case, _ = self.case_of(data["case"])
+        case = self.load(data["case"]).case
         return self.ok(what_if(case, data.get("changes", []), self.chooser).to_dict())
 
     def do_questionnaire(self, body: bytes) -> tuple:

@@ -78,11 +78,11 @@ def test_the_decision_encoder_writes_the_bytes_of_to_dict(kb):
 
 
 def test_cases_with_the_same_answer_key_get_the_same_decision_but_for_the_id(kb):
-    from kineret_asp.cases.case import validated
+    from kineret_asp.cases.load import load
     from kineret_asp.decisions.decision import builder
     from kineret_asp.engine.chunked import ChunkEngine
 
-    cases = [validated(c, f"<{i}>", kb) for i, c in enumerate(generate(1500, seed=21))]
+    cases = [load(c, kb, shown=f"<{i}>").case for i, c in enumerate(generate(1500, seed=21))]
     outputs = ChunkEngine(kb).run([c.atoms() for c in cases])
     made = builder(kb)
     texts: dict = {}

@@ -174,7 +174,7 @@ def test_stdin_is_capped():
 
 
 def test_json_values_are_counted_before_parsing():
-    from kineret_asp.cases.case import parse_json_text
+    from kineret_asp.cases.files import parse_json_text
 
     bomb = b'{"indication": "sjia", "id": [' + b"{}," * MAX_JSON_VALUES + b"{}]}"
     with pytest.raises(CaseError, match="too many values"):
@@ -540,10 +540,11 @@ json_texts = st.one_of(
 @FUZZ
 @given(json_texts)
 def test_fuzz_the_json_reader_gives_a_case_or_one_line_errors(raw):
-    from kineret_asp.cases.case import parse_case, parse_json_text
+    from kineret_asp.cases.files import parse_json_text
+    from kineret_asp.cases.load import load
 
     try:
-        parse_case(parse_json_text(raw, "<fuzz>"), "<fuzz>", KB)
+        load(parse_json_text(raw, "<fuzz>"), KB, shown="<fuzz>")
     except CaseError as exc:
         assert exc.lines() and all("\n" not in line and "\r" not in line for line in exc.lines())
 

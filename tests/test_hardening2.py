@@ -24,7 +24,7 @@ import pytest
 
 from kineret_asp.author.check import check_kb
 
-from .conftest import FACTS, KB_DIR, ROOT, VERSION, cli, copy_kb
+from .conftest import FACTS, KB_DIR, ROOT, cli, copy_kb
 from .test_hardening import RUNAWAY_CASE_RULE, RUNAWAY_KB_RULE, kb_with, lines_file, one_line, ra_line, run_cli
 from .test_server import free_port, running
 

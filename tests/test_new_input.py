@@ -201,7 +201,7 @@ def test_schema_case_describes_the_new_field(edited):
 
 def test_a_fhir_bundle_gives_the_new_field_through_its_mapping(edited):
     """Step 5: the condition the order is for, with an onset period, gives the duration in whole months up to the order's date."""
-    from kineret_asp.interop.fhir_bundle import bundle_case
+    from kineret_asp.cases.fhir_bundle import bundle_case
 
     from .test_fhir import bundle, condition, order, role
 

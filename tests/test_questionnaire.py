@@ -7,9 +7,9 @@ from fastapi.testclient import TestClient
 
 from kineret_asp import load_kb
 from kineret_asp.explain.missing import missing
-from kineret_asp.cases.case import parse_case
+from kineret_asp.cases.load import load
 from kineret_asp.cases.changes import change_list
-from kineret_asp.interop.fhir_mapping import mapping_for
+from kineret_asp.knowledge.fhir_mapping import mapping_for
 from kineret_asp.interop.questionnaire import DECIDED, NONE_CODE, answer_step, next_step
 from kineret_asp.server import create_app
 
@@ -57,7 +57,7 @@ def landscape(state: dict, declined: list, kb) -> tuple:
     """The decision and every way left to approval (smallest options without the declined changes)."""
     from kineret_asp.interop.questionnaire import _code, _remaining
 
-    result = missing(parse_case(state, "<test>", kb), kb)
+    result = missing(load(state, kb, shown="<test>").case, kb)
     codes = {_code([c]) for c in change_list(declined)}
     return (result.decision.decision, sorted(tuple(sorted(_code(alts) for _, alts in option)) for option in _remaining(result, codes)))
 

@@ -98,7 +98,9 @@ def test_the_warm_and_the_chunk_engines_agree_on_unnamed_drugs():
 
 
 def test_the_json_schema_of_an_open_key_takes_a_key_or_a_name(kb):
-    schema = kb.schema.json_schema("case", "urn:case")
+    from kineret_asp.author.json_schemas import CaseFormatSchema
+
+    schema = CaseFormatSchema(kb.schema).document("case", "urn:case")
     item = schema["properties"]["medication_history"]["anyOf"][0]["items"]
     key, name = item["properties"]["drug"]["anyOf"]
     assert key == {"$ref": "#/$defs/drug_key"} and "amjevita" in schema["$defs"]["drug_key"]["enum"]

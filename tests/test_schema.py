@@ -15,7 +15,7 @@ from kineret_asp.batch.run import batch_evaluate
 from kineret_asp.author.example_cases import discover
 from kineret_asp.errors import CaseError
 from kineret_asp.author.json_schemas import NAMES, REFRESH, json_schema, relative_path, schema_text, stale_files, write_schemas
-from kineret_asp.cases.schema import BOOLEAN, DATE, ENTRIES, INTEGER, KEY, LIST, NAME, OBJECT, TEXT
+from kineret_asp.knowledge.schema import BOOLEAN, DATE, ENTRIES, INTEGER, KEY, LIST, NAME, OBJECT, TEXT
 
 from .conftest import FACTS, KB_DIR, ROOT, cli
 
@@ -438,10 +438,9 @@ def _entry_field_values():
 @given(st.data())
 def test_a_value_an_entry_reader_skips_is_one_it_would_return_unchanged(data):
     """The quick test that lets validation skip a reader agrees with that reader, kind by kind."""
-    from kineret_asp.cases.schema import Problems
+    from kineret_asp.cases.validation import Problems, validator
 
-    schema = KB.schema
-    readers = [(e, read, as_given) for rows in schema._entry_readers.values() for e, read, _, as_given in rows if as_given is not None]
+    readers = [(e, read, as_given) for rows in validator(KB.schema)._entry_readers.values() for e, read, _, as_given in rows if as_given is not None]
     assert {e.kind.name for e, _, _ in readers} >= {KEY, INTEGER, BOOLEAN}
     e, read, as_given = data.draw(st.sampled_from(readers))
     value = data.draw(_entry_field_values())

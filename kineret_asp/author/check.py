@@ -43,7 +43,7 @@ from ..errors import Diagnostic, KbError, did_you_mean
 from ..knowledge.base import KnowledgeBase, parse_version, rule_head, tree_root, version_folders
 from ..memo import IdentityMemo
 from ..engine.program import Signature, dynamic_predicates, rule_atoms
-from ..cases.schema import ENTRIES, KEYED
+from ..knowledge.schema import ENTRIES, KEYED
 from ..asp.solving import MessageLog, new_control
 from .policy_text import SOURCE_READS, check_sources, paragraph_ids
 

@@ -39,7 +39,7 @@ import clingo
 from ..errors import CaseError, Diagnostic, KbError, KineretError, SolveTimeout, did_you_mean
 from ..knowledge.base import KnowledgeBase, outline_key, resolve_kb
 from ..engine.program import compiled
-from ..cases.schema import BOOLEAN, DATE, ENTRIES, INTEGER, KEY, LIST, Field, Kind
+from ..knowledge.schema import BOOLEAN, DATE, ENTRIES, INTEGER, KEY, LIST, Field, Kind
 from ..asp.solving import ground_program, models
 from ..asp.symbols import Const, SymbolDecoder, term_text, to_symbol
 
@@ -695,18 +695,18 @@ def _outcome(decision: Any) -> tuple:
 def _decide(cases: list[tuple[str, dict]], kb: KnowledgeBase) -> list[Any]:
     """Decide case data (each named for its messages) with one version: a Decision, or the CaseError it raises."""
     from ..api import decide_many
-    from ..cases.case import validated
+    from ..cases.load import load
     from ..cases.versions import Chooser
 
-    choice = Chooser.of(kb)._given
+    chooser = Chooser.of(kb)
     out: list[Any] = [None] * len(cases)
     loaded = []
     for i, (source, data) in enumerate(cases):
         try:
-            loaded.append((i, validated(data, source, kb, choice)))
+            loaded.append((i, load(data, chooser, shown=source)))
         except CaseError as exc:
             out[i] = exc
-    for (i, _), decision in zip(loaded, decide_many([(case, choice) for _, case in loaded])):
+    for (i, _), decision in zip(loaded, decide_many([item for _, item in loaded])):
         out[i] = decision
     return out
 

@@ -148,7 +148,7 @@ def discover(paths: Sequence[Path]) -> list[Path]:
 
 def _fhir_file(path: Path) -> bool:
     """Whether a file holds a FHIR resource (an example Bundle beside its case twin), not a case."""
-    from ..interop.fhir_bundle import is_fhir
+    from ..cases.fhir_bundle import is_fhir
 
     try:
         return is_fhir(json.loads(path.read_bytes()))
@@ -243,6 +243,7 @@ def run_case_tests(paths: Sequence[Path], kb: Any = None) -> CaseTestReport:
     KnowledgeBase or a version folder decides every case.
     """
     from ..api import decide_many
+    from ..cases.load import Loaded, load
     from ..cases.versions import Chooser
 
     chooser = kb if isinstance(kb, Chooser) else Chooser.of(kb)
@@ -255,7 +256,8 @@ def run_case_tests(paths: Sequence[Path], kb: Any = None) -> CaseTestReport:
             if path.suffix != ".lp" and _fhir_file(path):  # a FHIR Bundle has no expect block: skipped
                 skipped.append(shown)
                 continue
-            case, choice = chooser.load(path, by_folder=True)
+            read = load(path, chooser, by_folder=True)
+            case, choice = read.case, read.choice
             if case.expect is None:
                 skipped.append(shown)
                 continue
@@ -267,7 +269,7 @@ def run_case_tests(paths: Sequence[Path], kb: Any = None) -> CaseTestReport:
     versions = [v for v in chooser.versions() if id(v) in used] or [chooser.default()]
     versions += [c.kb for _, _, c, _ in runnable if c.kb not in versions]
     coverages = {id(v): Coverage.empty(v.vocabulary.criteria, version_label(v), v.folder) for v in dict.fromkeys(versions)}
-    decisions = list(decide_many([(c, choice) for _, c, choice, _ in runnable])) if runnable else []
+    decisions = list(decide_many([Loaded(c, choice) for _, c, choice, _ in runnable])) if runnable else []
     for (shown, case, choice, path), decision in zip(runnable, decisions):
         coverages[id(choice.kb)].add(decision)
         expect = dict(case.expect or {})

@@ -20,19 +20,20 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from .example_cases import EXPECT_KEYS
 from ..cases.changes import MAX_INDEX_DIGITS, OPS
 from ..decisions.decision import COUNTED, NOT_COUNTED
 from ..knowledge.base import KnowledgeBase, load_kb, version_folders
-from ..cases.schema import CASE_ID, ENTRIES, EXPECTATIONS, JSON_SCHEMA_DRAFT, LIST, CaseSchema, Field
+from ..knowledge.schema import BOOLEAN, CASE_ID, DATE, DATE_PATTERN, ENTRIES, EXPECTATIONS, FORMAT_VERSION, INTEGER, KEY, KEYED, LIST, MAX_LIST_ITEMS, MAX_TEXT, NAME, NAME_PATTERN, OBJECT, OPEN_KEY, OPEN_NAME, CaseSchema, Field, Kind
 
 NAMES = ("case", "decision", "change", "record")
 SUFFIX = ".schema.json"
 ID_PREFIX = "urn:kineret-asp:schema"
 REFRESH = "kineret-asp schema --write schemas"
 ADD, REMOVE, SET = OPS
+JSON_SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def relative_path(kb: KnowledgeBase, name: str) -> Path:
@@ -96,6 +97,7 @@ class _Builder:
         self.kb = kb
         self.vocab = kb.vocabulary
         self.schema: CaseSchema = kb.schema
+        self.case_format = CaseFormatSchema(kb.schema)
         self.words = {(str(fmt), str(name)): str(text) for fmt, name, text in kb.facts("output_field", 3)}
         self.formats = {str(fmt): str(text) for fmt, text in kb.facts("output_format", 2)}
 
@@ -130,14 +132,14 @@ class _Builder:
         return {
             "criterion_id": {"type": "string", "enum": list(self.vocab.criteria)},
             "reason_id": {"type": "string", "enum": list(self.vocab.reason_texts)},
-            **self.schema.json_key_defs(),
+            **self.case_format.key_defs(),
         }
 
     def case_id(self) -> dict:
         name = self.schema.role(CASE_ID)
         if name is None:
             return {"type": "null"}
-        return {"anyOf": [self.schema.json_value(self.schema.by_name[name]), {"type": "null"}]}
+        return {"anyOf": [self.case_format.value(self.schema.by_name[name]), {"type": "null"}]}
 
     def field_path(self) -> dict:
         """A case field path as a decision's note gives it: field, field[N], field[N].name."""
@@ -209,7 +211,7 @@ class _Builder:
         for (name,) in self.kb.facts("decision_echo", 1):
             f = self.schema.by_name.get(str(name))
             if f is not None:
-                shown = self.schema.json_field(f)
+                shown = self.case_format.field(f)
                 shown.pop("default", None)
                 echo[f.name] = shown
         return {
@@ -273,17 +275,17 @@ class _Builder:
         ]
         for f in s.fields:
             if f.kind.name in (LIST, ENTRIES):
-                item = s.json_entry(f) if f.kind.name == ENTRIES else s.json_kind(f.kind.item)  # type: ignore[arg-type]
-                pattern = s.json_entry(f, partial=True) if f.kind.name == ENTRIES else item
+                item = self.case_format.entry(f) if f.kind.name == ENTRIES else self.case_format.kind(f.kind.item)  # type: ignore[arg-type]
+                pattern = self.case_format.entry(f, partial=True) if f.kind.name == ENTRIES else item
                 rules.append(_when(ADD, f"^{re.escape(f.name)}$", _value(item, f.description)))
                 rules.append(_when(REMOVE, f"^{re.escape(f.name)}$", _value(pattern, f.description)))
-                rules.append(_when(SET, f"^{re.escape(f.name)}$", _value(s.json_value(f), f.description)))
+                rules.append(_when(SET, f"^{re.escape(f.name)}$", _value(self.case_format.value(f), f.description)))
                 if f.kind.name == ENTRIES:
                     rules.append(_when(SET, f"^{re.escape(f.name)}{index}$", _value(item, f.description)))
                     for e in f.entry_fields:
-                        rules.append(_when(SET, f"^{re.escape(f.name)}{index}\\.{re.escape(e.name)}$", _value(s.json_field(e), e.description)))
+                        rules.append(_when(SET, f"^{re.escape(f.name)}{index}\\.{re.escape(e.name)}$", _value(self.case_format.field(e), e.description)))
             else:
-                rules.append(_when(SET, f"^{re.escape(f.name)}$", _value(s.json_field(f, self.object_schemas().get(f.name)), f.description)))
+                rules.append(_when(SET, f"^{re.escape(f.name)}$", _value(self.case_format.field(f, self.object_schemas().get(f.name)), f.description)))
         body = self.obj("change", {"op": {"enum": list(OPS)}, "path": {"type": "string"}, "value": {}}, ["op", "path"])
         return {**self.header("change"), **body, "allOf": rules, "$defs": self.shared_defs()}
 
@@ -310,7 +312,7 @@ class _Builder:
 
     def case(self) -> dict:
         h = self.header("case")
-        out = self.schema.json_schema(h["title"], h["$id"], self.object_schemas())
+        out = self.case_format.document(h["title"], h["$id"], self.object_schemas())
         out["$defs"] = self.shared_defs()
         return out
 
@@ -329,3 +331,92 @@ def _when(op: str, path: Optional[str], then: dict) -> dict:
 
 def _value(schema: dict, description: str) -> dict:
     return {"properties": {"value": {**schema, "description": description}}}
+
+
+class CaseFormatSchema:
+    """The case format of one version as a JSON Schema, and the schema of each of its fields and values."""
+
+    def __init__(self, schema: CaseSchema):
+        self.schema = schema
+
+    def document(self, title: str, schema_id: str, objects: Optional[Mapping[str, dict]] = None) -> dict:
+        """The case format as a JSON Schema (draft 2020-12), descriptions from the KB.
+
+        ``objects`` gives the schema of an ``object`` field (by field name),
+        which the case schema itself leaves open; optional fields also accept
+        null, which the validator reads as "not given".
+        """
+        objects = objects or {}
+        return {
+            "$schema": JSON_SCHEMA_DRAFT,
+            "$id": schema_id,
+            "title": title,
+            "type": "object",
+            "properties": {f.name: self.field(f, objects.get(f.name)) for f in self.schema.fields},
+            "required": [f.name for f in self.schema.fields if f.presence == "required"],
+            "additionalProperties": False,
+            "$defs": self.key_defs(),
+        }
+
+    def key_defs(self) -> dict:
+        """The keys of every vocabulary a field takes, once each: ``#/$defs/<vocabulary>_key``."""
+        used: list[str] = []
+        for f in self.schema.fields:
+            for k in (f.kind, f.kind.item, *(e.kind for e in f.entry_fields)):
+                if k is not None and k.name in KEYED and k.vocabulary and k.vocabulary not in used:
+                    used.append(k.vocabulary)
+        return {f"{v}_key": {"type": "string", "enum": list(self.schema.vocabularies.get(v, {})), "description": self.schema.noun(v)} for v in used}
+
+    def field(self, f: Field, object_schema: Optional[dict] = None) -> dict:
+        """One field as a JSON Schema: its kind, null when it may be left out, its default and description."""
+        out = self.value(f, object_schema)
+        if f.presence != "required":
+            out = {"anyOf": [out, {"type": "null"}]}
+            if f.presence == "default" and f.default is not None:
+                out["default"] = self.schema.default(f)
+        out["description"] = f.description
+        return out
+
+    def value(self, f: Field, object_schema: Optional[dict] = None) -> dict:
+        """What a given (not null) value of a field must be."""
+        k = f.kind
+        if FORMAT_VERSION in f.roles:
+            return {"type": "integer", "const": k.maximum}
+        if k.name == LIST:
+            return {"type": "array", "items": self.kind(k.item), "maxItems": MAX_LIST_ITEMS}  # type: ignore[arg-type]
+        if k.name == ENTRIES:
+            return {"type": "array", "items": self.entry(f), "maxItems": MAX_LIST_ITEMS}
+        if k.name == OBJECT:
+            return dict(object_schema) if object_schema is not None else {"type": "object"}
+        return self.kind(k)
+
+    def entry(self, f: Field, partial: bool = False) -> dict:
+        """An entry of an entries list (``partial``: any of its fields, as a removal pattern gives them)."""
+        return {
+            "type": "object",
+            "properties": {e.name: self.field(e) for e in f.entry_fields},
+            "required": [] if partial else [e.name for e in f.entry_fields if e.presence == "required"],
+            "additionalProperties": False,
+        }
+
+    def kind(self, k: Kind) -> dict:
+        """A value of a scalar kind, with the limits the validator applies."""
+        if k.name == KEY:
+            return {"$ref": f"#/$defs/{k.vocabulary}_key"}
+        if k.name == OPEN_KEY:  # a key, or any other name of the open vocabulary
+            return {"anyOf": [{"$ref": f"#/$defs/{k.vocabulary}_key"}, {"type": "string", "pattern": _anchored(OPEN_NAME)}]}
+        if k.name == NAME:
+            return {"type": "string", "pattern": _anchored(NAME_PATTERN)}
+        if k.name == INTEGER:
+            return {"type": "integer", "minimum": k.minimum, "maximum": k.maximum}
+        if k.name == BOOLEAN:
+            return {"type": "boolean"}
+        if k.name == DATE:
+            return {"type": "string", "format": "date", "pattern": _anchored(DATE_PATTERN)}
+        return {"type": "string", "maxLength": MAX_TEXT, "pattern": "^[^\\u0000]*$"}
+
+
+def _anchored(pattern: "re.Pattern[str]") -> str:
+    """A validator's regular expression (ending in \\Z) as a JSON Schema pattern (^...$)."""
+    text = pattern.pattern
+    return "^" + (text[:-2] if text.endswith("\\Z") else text) + "$"

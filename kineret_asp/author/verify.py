@@ -24,6 +24,8 @@ from typing import Any, Optional
 import clingo
 from clingo.ast import ASTType
 
+from ..cases.atoms import data_from_atoms
+from ..cases.load import load
 from ..decisions.decision import KbAnswerError
 from ..errors import Diagnostic, KbError, KineretError, SolveTimeout
 from ..knowledge.base import KnowledgeBase, Statement, resolve_kb
@@ -45,11 +47,9 @@ def minimize_inputs(kb: KnowledgeBase, tagged: bool) -> str:
 
 def atoms_to_case(atoms: list[tuple], kb: KnowledgeBase) -> dict:
     """Input atoms (no copy argument) as a case dict in the JSON format."""
-    from ..cases.case import parse_case
-
     atoms = [a if isinstance(a, tuple) else (str(a),) for a in atoms]
-    data, _ = kb.schema.data_from_atoms([(a, "<space>") for a in sorted(atoms, key=repr)], "<space>")
-    return parse_case(data, "<space>", kb).to_dict()
+    data, _ = data_from_atoms(kb.schema, [(a, "<space>") for a in sorted(atoms, key=repr)], "<space>")
+    return load(data, kb, shown="<space>").case.to_dict()
 
 
 @dataclass

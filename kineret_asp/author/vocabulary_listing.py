@@ -15,7 +15,7 @@ from typing import Optional
 
 from ..errors import KineretError, did_you_mean
 from ..knowledge.base import KnowledgeBase
-from ..cases.schema import KEY, LIST, NAME, OPEN_KEY
+from ..knowledge.schema import KEY, LIST, NAME, OPEN_KEY
 
 
 @dataclass(frozen=True)

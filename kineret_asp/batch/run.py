@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 from ..cases.caps import MAX_LINE_BYTES
-from ..cases.case import Case, parse_json_text, validated
-from ..decisions.decision import Decision, DecisionEncoder, build_decision, builder
+from ..cases.case import Case
+from ..cases.files import parse_json_text
+from ..cases.load import Loaded, load
+from ..decisions.decision import Decision, DecisionEncoder, build_decision, builder, with_input_notes
 from ..engine.chunked import CaseFailure, ChunkEngine, Output
 from ..errors import CaseError, KbError, KineretError
 from ..knowledge.base import KnowledgeBase
@@ -131,18 +133,16 @@ class BatchWorker:
             engine = self.engines[id(kb)] = ChunkEngine(kb, time_limit=self.time_limit)
         return engine
 
-    def parse(self, number: int, raw: Union[bytes, str, dict, Case, None]) -> Union[tuple[Case, Choice], BatchRecord]:
+    def parse(self, number: int, raw: Union[bytes, str, dict, Case, None]) -> Union[Loaded, BatchRecord]:
+        """A line (JSON text: a case or a FHIR Bundle), a dict or a Case, read by the one loader; an error record otherwise."""
         where = f"{self.source}:{number}"
         if raw is None:
             return BatchRecord(number, None, error=f"{where}: line longer than {MAX_LINE_BYTES} bytes: expected one JSON case per line")
         data: Any = raw
         try:
-            if isinstance(raw, Case):
-                return self.chooser.load(raw)
             if isinstance(raw, (bytes, str)):
                 data = parse_json_text(raw, where)
-            choice = self.chooser.choose(data, where)
-            return validated(data, where, choice.kb, choice), choice
+            return load(data, self.chooser, shown=where)
         except CaseError as exc:
             return BatchRecord(number, _id_of(data), error=exc.line(), errors=tuple(exc.lines()))
 
@@ -163,9 +163,9 @@ class BatchWorker:
                 yield key, groups[key], out
 
     @staticmethod
-    def _key(case: Case, choice: Choice) -> tuple:
-        """What a decision depends on: the version, how it was chosen (the provenance says), the case's facts."""
-        return (str(choice.kb.path), choice.how, tuple(case.atoms()))
+    def _key(loaded: Loaded) -> tuple:
+        """What a decision depends on: the version, how it was chosen (the provenance says), the case's facts, a Bundle's notes."""
+        return (str(loaded.choice.kb.path), loaded.choice.how, loaded.notes, tuple(loaded.case.atoms()))
 
     @staticmethod
     def _failure(case: Case, out: CaseFailure) -> str:
@@ -176,18 +176,22 @@ class BatchWorker:
         parsed = [(n, self.parse(n, raw)) for n, raw in lines]
         chosen = {n: p for n, p in parsed if not isinstance(p, BatchRecord)}
         done: dict[int, BatchRecord] = {}
-        for key, group, out in self._decided([(n, c, ch, self._key(c, ch)) for n, (c, ch) in chosen.items()]):
+        for key, group, out in self._decided([(n, p.case, p.choice, self._key(p)) for n, p in chosen.items()]):
             for n, case in group:
                 if isinstance(out, CaseFailure):
                     done[n] = BatchRecord(n, case.id, error=self._failure(case, out))
                 else:
-                    choice = chosen[n][1]
-                    done[n] = BatchRecord(n, case.id, decision=build_decision(case, out, choice.kb, choice.how))
+                    loaded = chosen[n]
+                    done[n] = BatchRecord(n, case.id, decision=with_input_notes(build_decision(case, out, loaded.choice.kb, loaded.choice.how), loaded.notes))
         return [done[n] if n in chosen else p for n, p in parsed]  # type: ignore[misc]
 
-    def _decision_text(self, case: Case, out: Output, choice: Choice) -> str:
+    def _decision_text(self, case: Case, out: Output, choice: Choice, notes: tuple = ()) -> str:
         """A decision's JSON text after its id, made once for every distinct answer (:meth:`DecisionBuilder.answer_key`)."""
         made = builder(choice.kb)
+        if notes:  # a Bundle's notes are its own: built for it alone
+            fields = self.encoder.fields(with_input_notes(made.build(case, out, choice.how), notes))
+            fields.pop("id")
+            return self.encoder.encode(fields)[1:]
         key = made.answer_key(case, out, choice.how)
         if key is not None:
             key = (str(choice.kb.path), key)
@@ -217,8 +221,8 @@ class BatchWorker:
                 texts[n] = self.dumps(c.to_dict())
                 errors += 1
                 continue
-            case, choice = c
-            key = self._key(case, choice)
+            case, choice = c.case, c.choice
+            key = self._key(c)
             rest = self.cache.get(key)
             if rest is not None:
                 texts[n] = f'{{"line": {n}, "id": {id_text(case.id)}, {rest}'
@@ -233,7 +237,7 @@ class BatchWorker:
                     texts[n] = self.dumps({"line": n, "id": case.id, "error": message, "errors": [message]})
                 errors += len(group)
                 continue
-            rest = self._decision_text(group[0][1], out, choices[key])
+            rest = self._decision_text(group[0][1], out, choices[key], key[2])
             self.cache.put(key, rest)
             for n, case in group:
                 texts[n] = f'{{"line": {n}, "id": {id_text(case.id)}, {rest}'

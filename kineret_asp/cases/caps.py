@@ -6,7 +6,7 @@ endless pipe ends at once with one line instead of filling memory; and the
 JSON values in it are counted before ``json.loads`` builds them, so a few
 megabytes of ``[{},{},...]`` cannot become hundreds of megabytes of Python
 objects. The case format itself caps each list at
-:data:`~kineret_asp.cases.schema.MAX_LIST_ITEMS` entries (checked when the case is
+:data:`~kineret_asp.knowledge.schema.MAX_LIST_ITEMS` entries (checked when the case is
 validated).
 
 The caps (README, "Reliability"):

@@ -1,26 +1,22 @@
-"""Patient cases: reading them (JSON, ``.lp`` facts, dicts, objects) and writing them back.
+"""A patient case as a value: its fields by the names the KB gives them, and its entries.
 
-Every way a case arrives ends in :meth:`CaseSchema.validate
-<kineret_asp.cases.schema.CaseSchema.validate>`, built from the KB's own
-declarations, so all of them get the same checks and the same messages, and
-nothing a user gives is dropped: an unknown field is an error, not ignored.
-
-:class:`Case` holds a validated case's fields by the names the KB gives
-them (``case.indication``, ``case.medication_history``); a Case built in
-Python (``Case(indication="sjia")``) is validated when it is used.
+:class:`Case` holds a validated case's fields (``case.indication``,
+``case.medication_history``) and writes them back as JSON or as the KB's
+input atoms; a Case built in Python (``Case(indication="sjia")``) is
+validated when it is used. Reading a case from anywhere is
+:mod:`kineret_asp.cases.load`'s job, validating it
+:mod:`kineret_asp.cases.validation`'s.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 
-from .caps import MAX_CASE_BYTES, MAX_JSON_VALUES, read_capped, too_many_values
 from ..errors import CaseError
-from ..knowledge.base import KnowledgeBase
-from .schema import MAX_LIST_ITEMS, CaseSchema, Field, field_name  # noqa: F401 - re-exported
+from .atoms import case_atoms
 
-MAX_FILE_BYTES = MAX_CASE_BYTES
+if TYPE_CHECKING:  # pragma: no cover
+    from ..knowledge.schema import CaseSchema, Field
+
 FORMAT_VERSION = 1
 
 
@@ -39,7 +35,7 @@ class Entry:
         object.__setattr__(self, "_field", None)
 
     @classmethod
-    def _bound(cls, list_field: Field, values: dict[str, Any]) -> "Entry":
+    def _bound(cls, list_field: "Field", values: dict[str, Any]) -> "Entry":
         entry = cls(**values)
         object.__setattr__(entry, "_field", list_field)
         return entry
@@ -101,7 +97,7 @@ MedicationEntry = Entry
 GeneticTest = Entry
 
 
-def _written(fields: tuple[Field, ...], values: Mapping[str, Any]) -> dict[str, Any]:
+def _written(fields: "tuple[Field, ...]", values: Mapping[str, Any]) -> dict[str, Any]:
     """Field values as JSON, in declaration order: defaults and lists always, others when given."""
     out: dict[str, Any] = {}
     for f in fields:
@@ -123,17 +119,16 @@ class Case:
     validated when it is used, like any other input.
     """
 
-    __slots__ = ("_values", "_schema", "_chosen", "expect", "source")
+    __slots__ = ("_values", "_schema", "expect", "source")
 
     def __init__(self, source: str = "<case>", **fields: Any):
         object.__setattr__(self, "_values", dict(fields))
         object.__setattr__(self, "_schema", None)
-        object.__setattr__(self, "_chosen", None)  # the version chosen for it (a versions.Choice), once loaded
         object.__setattr__(self, "expect", None)
         object.__setattr__(self, "source", source)
 
     @classmethod
-    def _bound(cls, schema: CaseSchema, values: dict[str, Any], expect: Optional[Mapping[str, Any]], source: str) -> "Case":
+    def _bound(cls, schema: "CaseSchema", values: dict[str, Any], expect: Optional[Mapping[str, Any]], source: str) -> "Case":
         case = cls(source, **values)
         object.__setattr__(case, "_schema", schema)
         object.__setattr__(case, "expect", dict(expect) if expect is not None else None)
@@ -155,7 +150,7 @@ class Case:
         return self._schema is not None
 
     @property
-    def schema(self) -> Optional[CaseSchema]:
+    def schema(self) -> "Optional[CaseSchema]":
         return self._schema
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -186,7 +181,7 @@ class Case:
         """The case as input atoms of the KB (``(predicate, *arguments)``)."""
         if self._schema is None:
             raise CaseError(self.source, "", "this case has not been validated: pass it to load_case, evaluate or what_if")
-        return self._schema.atoms(self._values)
+        return case_atoms(self._schema, self._values)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Case):
@@ -207,148 +202,3 @@ def _frozen(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_frozen(v) for v in value)
     return value
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key {k!r}")
-        out[k] = v
-    return out
-
-
-def parse_json_text(text: Union[str, bytes], source: str) -> Any:
-    """Decode JSON, turning every failure into a one-line CaseError."""
-    if too_many_values(text):  # counted before json.loads builds them
-        raise CaseError(source, "", f"too many values (a case holds at most {MAX_JSON_VALUES:,} JSON values; a list at most {MAX_LIST_ITEMS:,} entries)")
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CaseError(source, "", f"not UTF-8 text (byte {exc.start}): expected a JSON case") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if not text.strip():
-        raise CaseError(source, "", "empty input: expected a JSON object (a case)")
-    try:
-        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise CaseError(source, "", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except ValueError as exc:
-        raise CaseError(source, "", f"invalid JSON: {exc}") from None
-    except RecursionError:
-        raise CaseError(source, "", "invalid JSON: nested too deeply") from None
-
-
-def parse_case(data: Any, source: str = "<dict>", kb: "KnowledgeBase | Path | str | None" = None) -> Case:
-    """Validate a decoded case (a dict) against the schema of the version that decides it.
-
-    With a KB tree (or None, the packaged KB) the version is chosen by the
-    case's date of service (:mod:`kineret_asp.cases.versions`); a KnowledgeBase or
-    a version folder is used as it is.
-    """
-    if not isinstance(kb, KnowledgeBase):
-        from .versions import Chooser
-
-        chooser = Chooser.of(kb)
-        choice = chooser.choose(data, source)
-        return _chosen(_validate(data, source, choice.kb), choice)
-    return _validate(data, source, kb)
-
-
-def _validate(data: Any, source: str, kb: KnowledgeBase) -> Case:
-    schema = kb.schema
-    try:
-        return schema.validate(data, source)
-    except RecursionError:
-        raise CaseError(source, "", "nested too deeply") from None
-
-
-def load_case(source: Union[str, Path, Mapping[str, Any], Case], kb: "KnowledgeBase | Path | str | None" = None) -> Case:
-    """Load a case from a file path (``.json``, or ``.lp`` facts), a dict, or a Case.
-
-    With a KB tree (or None, the packaged KB) the case is validated against
-    the version that decides it (by its date of service; see
-    :mod:`kineret_asp.cases.versions`); a KnowledgeBase or a version folder is used
-    as it is. A Case is validated again unless it was validated against
-    that very version. Raises :class:`CaseError` for anything that is not a
-    valid version-1 case.
-    """
-    if isinstance(kb, KnowledgeBase):
-        return load_case_in(source, kb)
-    from .versions import load_chosen
-
-    return load_chosen(source, kb)[0]
-
-
-def _chosen(case: Case, choice: Any) -> Case:
-    object.__setattr__(case, "_chosen", choice)
-    return case
-
-
-def load_case_in(source: Any, knowledge: KnowledgeBase, choice: Any = None) -> Case:
-    """A case validated against one version (``choice`` records how that version was chosen).
-
-    ``source`` is a Case, a dict (or other decoded data) or a path.
-    """
-    if isinstance(source, Case):
-        if source.schema is knowledge.schema:
-            return _chosen(source, choice) if choice is not None and source._chosen is None else source
-        case = _validate(source.to_dict(with_expect=True), source.source, knowledge)
-    elif isinstance(source, (str, Path)):
-        case = _read(Path(source), str(source), knowledge)
-    else:
-        case = _validate(dict(source) if isinstance(source, Mapping) else source, "<dict>", knowledge)
-    return _chosen(case, choice) if choice is not None else case
-
-
-def validated(data: Any, source: str, knowledge: KnowledgeBase, choice: Any = None) -> Case:
-    """Decoded case data validated against one version, named ``source`` in messages."""
-    case = _validate(data, source, knowledge)
-    return _chosen(case, choice) if choice is not None else case
-
-
-def _read(path: Path, shown: str, knowledge: KnowledgeBase) -> Case:
-    if path.suffix == ".lp":
-        from .lp_case import read_lp_case
-
-        return read_lp_case(path, shown, knowledge)
-    raw = read_case_file(path, shown, MAX_FILE_BYTES)
-    return _validate(parse_json_text(raw, shown), shown, knowledge)
-
-
-def read_case_stream(stream: Any, shown: str, cap: int = MAX_CASE_BYTES) -> bytes:
-    """A case's bytes from a stream (stdin), refused once more than ``cap`` bytes arrive."""
-    try:
-        raw, more = read_capped(stream, cap)
-    except OSError as exc:
-        raise CaseError(shown, "", f"cannot read: {exc.strerror or exc}") from None
-    if more:
-        raise CaseError(shown, "", f"input too large (over {cap} bytes; a case is at most {cap} bytes)")
-    return raw
-
-
-def reading_error(exc: OSError, shown: str) -> CaseError:
-    """A case file that cannot be read, as one line naming it."""
-    if isinstance(exc, FileNotFoundError):
-        return CaseError(shown, "", "no such file")
-    if isinstance(exc, IsADirectoryError):
-        return CaseError(shown, "", "is a folder, expected a case file")
-    return CaseError(shown, "", f"cannot read file: {exc.strerror or exc}")
-
-
-def read_case_file(path: Path, shown: str, cap: int) -> bytes:
-    """A case file's bytes, refused before reading when larger than ``cap``."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(cap + 1)
-    except OSError as exc:
-        raise reading_error(exc, shown) from None
-    if len(raw) > cap:
-        raise CaseError(shown, "", f"file too large (over {cap} bytes; a case is at most {cap} bytes)")
-    return raw

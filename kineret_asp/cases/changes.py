@@ -21,10 +21,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
-from .case import Case, parse_case
+from .case import Case
+from .validation import validate
 from ..errors import CaseError, did_you_mean
 from ..knowledge.base import KnowledgeBase
-from .schema import KEY, UNDETERMINED, field_name
+from ..knowledge.schema import KEY, UNDETERMINED, field_name
 
 OPS = ("add", "remove", "set")
 MAX_INDEX_DIGITS = 6
@@ -169,7 +170,7 @@ def _apply(case: Case, changes: Iterable[ChangeLike], kb: KnowledgeBase) -> Case
                 else:
                     data[fld] = copy.deepcopy(change.value)
                     settle(data, fld, schema)
-    return parse_case(data, f"{case.source} (after changes)", kb)
+    return validate(kb.schema, data, f"{case.source} (after changes)")
 
 
 def settle(data: dict, fld: str, schema: Any) -> None:

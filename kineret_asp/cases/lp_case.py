@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .case import Case, reading_error
+from .case import Case
+from .files import reading_error
+from .validation import validate
+from .atoms import data_from_atoms
 from ..errors import CaseError
 from ..knowledge.base import KnowledgeBase
 from ..asp.fact_files import MAX_LP_BYTES, ArgSpec, LpFactError, read_lp_file
-from .schema import CaseSchema, INTEGER, KEY, NAME, DATE, OPEN_KEY
+from ..knowledge.schema import CaseSchema, INTEGER, KEY, NAME, DATE, OPEN_KEY
 
 
 def lp_specs(schema: CaseSchema) -> dict[tuple[str, int], tuple[ArgSpec, ...]]:
@@ -57,9 +60,9 @@ def read_lp_case(path: Path, shown: str, kb: KnowledgeBase, max_bytes: int = MAX
     except OSError as exc:
         raise reading_error(exc, shown) from None
     atoms = [((f.predicate, *f.args), f"{shown}:{f.line}:{f.column}") for f in facts]
-    data, places = schema.data_from_atoms(atoms, shown)
+    data, places = data_from_atoms(schema, atoms, shown)
     try:
-        return schema.validate(data, shown)
+        return validate(schema, data, shown)
     except CaseError as exc:
         raise CaseError.many([_located(e, places) for e in exc.errors]) from None
 

@@ -30,14 +30,13 @@ import datetime
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
-from ..errors import CaseError, did_you_mean
+from ..errors import CaseError, KineretError, did_you_mean
 from ..knowledge.base import FRAMEWORK, KbTree, KnowledgeBase, default_kb_path, load_kb, load_tree, tree_digest, tree_root
-from .schema import DATE_OF_SERVICE, DATE_PATTERN, POLICY_SELECTOR, Problems
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .case import Case
+from ..knowledge.schema import DATE_OF_SERVICE, DATE_PATTERN, POLICY_SELECTOR
+from .case import Case
+from .validation import Problems, validate, validator
 
 # how a version was chosen (the provenance's chosen_by)
 BY_DATE, BY_FOLDER, LATEST, GIVEN = "date_of_service", "folder", "latest", "given"
@@ -104,8 +103,6 @@ class Choice:
 
 def _values(data: Any) -> Mapping[str, Any]:
     """The fields of a case as given (a dict, or a Case's fields), before validation."""
-    from .case import Case
-
     if isinstance(data, Case):
         return dict(data.fields())
     return data if isinstance(data, Mapping) else {}
@@ -217,7 +214,7 @@ class Chooser:
         if raw is None:
             return None
         problems = Problems(source)
-        date = schema._date(raw, field, problems)
+        date = validator(schema).date(raw, field, problems)
         problems.raise_any()
         return date
 
@@ -253,52 +250,9 @@ class Chooser:
             raise CaseError(source, date_field or "", f"no policy of the KB is in force on {date}; " + "; ".join(no_version_message(p, date, policies[p]) for p in candidates))
         if not claiming:
             for c in in_force:  # a case no policy claims may be no valid case at all: say what is wrong with it first
-                c.kb.schema.validate(dict(values), source)
+                validate(c.kb.schema, dict(values), source)
             raise CaseError(source, policy_field or "", f"no policy of the KB decides this case{on} (policies: {names}); name one in {policy_field}")
         raise CaseError(source, policy_field or "", f"several policies decide this case{on} ({names}); name one in {policy_field}")
-
-    # --- loading a case with its version ------------------------------------------------
-
-    def load(self, case: Any, by_folder: bool = False) -> tuple["Case", Choice]:
-        """A case validated against the version that decides it, with that choice.
-
-        Takes what :func:`~kineret_asp.cases.case.load_case` takes: a Case, a dict,
-        or a path to a ``.json`` or ``.lp`` case file. Where a file is kept
-        never changes its decision; only ``by_folder`` (for a version's own
-        example cases, run by ``kineret-asp test``) lets the version folder
-        holding an undated case choose.
-        """
-        from .case import MAX_FILE_BYTES, Case, load_case_in, parse_json_text, read_case_file, validated
-
-        if isinstance(case, Case):
-            chosen = case._chosen
-            if chosen is not None and chosen.kb in self.versions():
-                return case, chosen
-            choice = self.choose(case, case.source)
-            return load_case_in(case, choice.kb, choice), choice
-        if isinstance(case, (str, Path)):
-            path = Path(case)
-            shown = str(case)
-            if path.suffix == ".lp":
-                choice = self.choose({}, shown, where=path if by_folder else None)
-                return load_case_in(path, choice.kb, choice), choice
-            data = parse_json_text(read_case_file(path, shown, MAX_FILE_BYTES), shown)
-            choice = self.choose(data, shown, where=path if by_folder else None)
-            return validated(data, shown, choice.kb, choice), choice
-        data = dict(case) if isinstance(case, Mapping) else case
-        choice = self.choose(data, "<dict>")
-        return load_case_in(data, choice.kb, choice), choice
-
-    def reload(self, original: "Case", choice: Choice, changed: "Case") -> tuple["Case", Choice]:
-        """A changed case with the version that decides it: the original's, unless the change moved its date or policy."""
-        from .case import load_case_in
-
-        if self.fixed is None:
-            schema = choice.kb.schema
-            selectors = [f for f in (schema.role(DATE_OF_SERVICE), schema.role(POLICY_SELECTOR)) if f]
-            if any(original.get(f) != changed.get(f) for f in selectors):
-                choice = self.choose(changed, changed.source)
-        return load_case_in(changed, choice.kb, choice), choice
 
 
 def covers(kb: KnowledgeBase, values: Mapping[str, Any]) -> bool:
@@ -340,11 +294,6 @@ def no_version_message(policy: str, date: str, versions: tuple[KnowledgeBase, ..
     return f"no version of {policy} in force on {date}; versions: {', '.join(kb.identity.period for kb in versions)}"
 
 
-def load_chosen(case: Any, kb: KbLike = None) -> tuple["Case", Choice]:
-    """A case validated against the version that decides it (see :class:`Chooser`)."""
-    return Chooser.of(kb).load(case)
-
-
 def shadowing_warning(cwd: Path) -> Optional[str]:
     """When ``cwd/kb`` is a KB tree that differs from the packaged KB in use, one line saying so.
 
@@ -365,8 +314,6 @@ def shadowing_warning(cwd: Path) -> Optional[str]:
 
 def find_version(kb: KbLike, policy: Optional[str], version: str) -> KnowledgeBase:
     """A version of a tree by its policy and effective-from date (the folder's name also works)."""
-    from ..errors import KineretError
-
     tree = load_tree(kb.root if isinstance(kb, KnowledgeBase) else kb)  # type: ignore[arg-type]
     policies = tree.policies
     if policy is None:

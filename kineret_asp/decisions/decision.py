@@ -8,15 +8,16 @@ public decision format; ``render_text`` is what a reviewer reads.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from ..errors import KineretError
 from ..knowledge.base import Vocabulary
 from ..templates import fill
 from ..memo import IdentityMemo, Memo
 from ..safetext import dumps, safe_text
-from ..cases.schema import ENTRIES, LIST
+from ..knowledge.schema import ENTRIES, LIST
 from ..asp.symbols import Const, Value
 from .words import entry_templates, entry_words
 
@@ -145,6 +146,16 @@ class Note:
 
     def to_dict(self) -> dict:
         return {"id": self.id, "text": self.text, "field": self.field}
+
+
+def with_input_notes(decision: "Decision", notes: Iterable[Any]) -> "Decision":
+    """The decision with its input's notes (what a FHIR Bundle left out) after its own: same format, more notes.
+
+    A note of the input has ``where`` (the resource), ``field`` (the case
+    field it would have filled) and ``text``.
+    """
+    extra = tuple(Note(n.where, n.text, n.field) for n in notes)
+    return dataclasses.replace(decision, notes=decision.notes + extra) if extra else decision
 
 
 @dataclass(frozen=True)
@@ -722,7 +733,7 @@ def provenance_lines(decision: Decision, vocab: Vocabulary, case: "Optional[Case
     w = vocab.word
     date = None
     if case is not None and case.schema is not None:
-        from ..cases.schema import DATE_OF_SERVICE
+        from ..knowledge.schema import DATE_OF_SERVICE
 
         name = case.schema.role(DATE_OF_SERVICE)
         date = case.get(name) if name else None

@@ -15,7 +15,7 @@ from ..templates import optional_fill
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..knowledge.base import KnowledgeBase
-    from ..cases.schema import CaseSchema, Field
+    from ..knowledge.schema import CaseSchema, Field
 
 
 def entry_templates(kb: "KnowledgeBase") -> dict[str, str]:

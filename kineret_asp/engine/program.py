@@ -432,7 +432,7 @@ class Compiled:
         return self._space(choices=False)
 
     def _space(self, choices: bool) -> str:
-        from ..cases.schema import BOOLEAN, ENTRIES, INTEGER, KEY, LIST, NAME, OPEN_KEY
+        from ..knowledge.schema import BOOLEAN, ENTRIES, INTEGER, KEY, LIST, NAME, OPEN_KEY
 
         s = self.schema
         lines = [
@@ -526,7 +526,7 @@ class Compiled:
     @cached_property
     def abduction_text(self) -> str:
         """The case as given and the case with chosen documentation, in one program."""
-        from ..cases.schema import BOOLEAN, ENTRIES, LIST
+        from ..knowledge.schema import BOOLEAN, ENTRIES, LIST
 
         def build() -> str:
             # only what the question reads: the decision, what is met, the reasons, the documentation

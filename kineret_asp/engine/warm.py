@@ -22,7 +22,7 @@ from .chunked import CaseFailure, ChunkEngine, Output
 from ..errors import SolveTimeout
 from ..knowledge.base import KnowledgeBase
 from .program import compiled
-from ..cases.schema import DATE, INTEGER, KEY, NAME, OPEN_KEY
+from ..knowledge.schema import DATE, INTEGER, KEY, NAME, OPEN_KEY
 from ..asp.solving import ground_program, models
 from ..asp.symbols import Const, FactWriter, SymbolDecoder
 

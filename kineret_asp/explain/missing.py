@@ -39,9 +39,9 @@ from ..decisions.decision import APPROVED, Decision
 from ..errors import KineretError, SolveTimeout
 from ..knowledge.base import KnowledgeBase
 from ..templates import PLACEHOLDER, fill, optional_fill
-from ..cases.versions import load_chosen
+from ..cases.load import load
 from ..engine.program import GIVEN, HYP, compiled
-from ..cases.schema import KEY, CaseSchema, Kind
+from ..knowledge.schema import CaseSchema, Kind
 from ..asp.solving import ground_program, models
 from ..engine.symmetry import group_classes, nonrepresentatives
 from ..asp.symbols import Const, SymbolDecoder, Value, term_text
@@ -528,9 +528,9 @@ def missing(case: CaseLike, kb: KbLike = None) -> Missing:
     size), or ``no_option`` with the blockers: the reasons that hold
     whatever is added, or the unmet criteria no documentation can meet.
     """
-    loaded, choice = load_chosen(case, kb)
-    knowledge = choice.kb
-    decision = decide(loaded, choice)
+    read = load(case, kb)
+    loaded, knowledge = read.case, read.choice.kb
+    decision = decide(read)
     if decision.approved:
         return Missing(loaded, decision, "approved")
     choices, documentation = minimal_choices(loaded, knowledge)
@@ -584,8 +584,8 @@ def render_missing(result: Missing, kb: KnowledgeBase) -> str:
 
 def item_changes(case: CaseLike, kb: KbLike = None) -> dict[Value, Change]:
     """Every documentation item the KB lets a prescriber add to this case, with its case change (every key, no grouping)."""
-    loaded, choice = load_chosen(case, kb)
-    knowledge = choice.kb
+    read = load(case, kb)
+    loaded, knowledge = read.case, read.choice.kb
     # the items of the case as given: true in its one answer (grounding alone may leave them undecided)
     control = _ground(loaded, knowledge, [], ["#show.", ":- abduce(_).", f"#show item__(I) : abducible({GIVEN}, I)."])
     documentation = Documentation.read(control)

@@ -9,6 +9,7 @@ from ..cases.case import Case
 from ..cases.changes import Change, ChangeLike, apply_changes, change_list
 from ..decisions.decision import Decision, Reason
 from ..knowledge.base import KnowledgeBase
+from ..cases.load import load, load_changed
 from ..cases.versions import Chooser
 
 
@@ -112,12 +113,13 @@ def what_if(case: CaseLike, changes: Iterable[ChangeLike], kb: KbLike = None) ->
     An invalid change, or one that makes the case invalid, raises CaseError.
     """
     chooser = Chooser.of(kb)
-    original, choice = chooser.load(case)
-    knowledge = choice.kb
+    loaded = load(case, chooser)
+    original, knowledge = loaded.case, loaded.choice.kb
     parsed = change_list(list(changes))
-    changed, after_choice = chooser.reload(original, choice, apply_changes(original, parsed, knowledge))
-    before = decide(original, choice)
-    after = decide(changed, after_choice)
+    after_loaded = load_changed(loaded, apply_changes(original, parsed, knowledge), chooser)
+    changed, after_choice = after_loaded.case, after_loaded.choice
+    before = decide(loaded)
+    after = decide(after_loaded)
     texts = {**knowledge.vocabulary.criteria, **{k: v for k, v in after_choice.kb.vocabulary.criteria.items() if k not in knowledge.vocabulary.criteria}}
     flips = flipped_criteria(before, after, texts)
     return WhatIf(tuple(parsed), original, changed, before, after, tuple(flips), tuple(changed_reasons(before, after)))

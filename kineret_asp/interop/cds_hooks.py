@@ -3,7 +3,7 @@
 ``order-sign`` and ``order-select`` services decide the draft
 MedicationRequest for the requested drug: the request's ``draftOrders``
 and ``prefetch`` resources become one Bundle, read like any Bundle
-(:mod:`kineret_asp.interop.fhir_bundle`). The answer is a card (the decision, the criteria
+(:mod:`kineret_asp.cases.fhir_bundle`). The answer is a card (the decision, the criteria
 that block approval, what is missing, a link to the report) and a system
 action that updates the draft order with the CRD coverage-information
 extension. The structure and names follow CDS Hooks 2.0 and the CRD
@@ -16,14 +16,19 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
+from ..api import evaluate
+from ..cases.changes import Change, apply_changes
+from ..cases.fhir_bundle import BUNDLE, PATIENT, RESOURCE_TYPE, NoOrder, SourceNote, bundle_case
+from ..decisions.decision import with_input_notes
 from ..errors import CaseError
-from .fhir_bundle import BUNDLE, PATIENT, RESOURCE_TYPE, NoOrder, annotate, bundle_case, doubtful_fields
+from ..knowledge.schema import KEY, LIST
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..explain.missing import Missing
+    from ..cases.case import Case
     from ..decisions.decision import Decision
+    from ..explain.missing import Missing
     from ..knowledge.base import KnowledgeBase
 
 HOOKS = ("order-sign", "order-select")
@@ -158,8 +163,6 @@ class HookAnswer:
 
 def answer(body: Mapping[str, Any], kb: "KnowledgeBase", base_url: str, missing_of, today: Optional[datetime.date] = None) -> HookAnswer:
     """POST /cds-services/<id>: cards and the system action for the draft order."""
-    from ..api import evaluate
-
     v = kb.vocabulary
     w = v.word
     bundle = request_bundle(body, "<cds-hooks request>")
@@ -169,7 +172,7 @@ def answer(body: Mapping[str, Any], kb: "KnowledgeBase", base_url: str, missing_
         case, converted = bundle_case(bundle, "<cds-hooks request>", kb, patient, order_first=True)
     except NoOrder:  # the hook fires for every order signed: one for another drug is none of this service's business
         return HookAnswer({"cards": [], "systemActions": []})
-    decision = annotate(evaluate(case, kb), converted.notes)
+    decision = with_input_notes(evaluate(case, kb), converted.notes)
     assertion = assertion_id(decision, kb, case.atoms())
     result: "Missing" = missing_of(case)
     blocking = blocking_criteria(decision, kb)
@@ -223,3 +226,25 @@ def answer(body: Mapping[str, Any], kb: "KnowledgeBase", base_url: str, missing_
     order["extension"] = [e for e in order.get("extension", []) if e.get("url") != CRD_EXTENSION] + [extension]
     action = {"type": "update", "description": w("cds_action", policy=v.policy_id), "resource": order}
     return HookAnswer({"cards": [card], "systemActions": [action]}, decision, assertion)
+
+
+def doubtful_fields(case: "Case", notes: Iterable[SourceNote], kb: "KnowledgeBase") -> list[str]:
+    """The list fields a Bundle left something unread in, where one more key could undo an approval.
+
+    A code the tables do not know counts for nothing; for most fields that
+    can only leave a case short of approval, but a key added to some field
+    (a drug taken now) can take an approval away. The solver says which:
+    each key of the field's vocabulary is added in turn.
+    """
+    if not evaluate(case, kb).approved:
+        return []
+    out = []
+    for name in dict.fromkeys(n.field.split("[")[0] for n in notes):
+        f = kb.schema.by_name.get(name)
+        if f is None or f.kind.name != LIST or f.kind.item is None or f.kind.item.name != KEY:
+            continue
+        for key in kb.vocabulary.keys.get(f.kind.item.vocabulary or "", {}):
+            if not evaluate(apply_changes(case, [Change.add(name, key)], kb), kb).approved:
+                out.append(name)
+                break
+    return out

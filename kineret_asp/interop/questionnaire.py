@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from ..cases.changes import Change, apply_changes, change_list, settle
+from ..cases.load import load
 from ..errors import CaseError
-from ..cases.schema import INTEGER, LIST
+from ..knowledge.schema import INTEGER, LIST
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..explain.missing import Missing
@@ -108,9 +109,8 @@ def change_words(change: Change, kb: "KnowledgeBase") -> str:
 
 def _outcome(data: dict, kb: "KnowledgeBase") -> tuple:
     from ..explain.missing import missing
-    from ..cases.case import parse_case
 
-    result = missing(parse_case(data, "<questionnaire>", kb), kb)
+    result = missing(load(data, kb, shown="<questionnaire>").case, kb)
     return (result.decision.decision, result.status)
 
 
@@ -143,7 +143,6 @@ def next_step(data: Mapping[str, Any], declined: Sequence[Any] = (), kb: Any = N
     """The next question for a partial case, or the decision when no question can change it."""
     from ..explain.missing import missing
     from ..api import evaluate
-    from ..cases.case import parse_case
     from ..knowledge.base import resolve_kb
 
     knowledge = resolve_kb(kb)
@@ -156,7 +155,7 @@ def next_step(data: Mapping[str, Any], declined: Sequence[Any] = (), kb: Any = N
     for f in schema.fields:
         if f.presence == "required" and state.get(f.name) is None and f.kind.vocabulary:
             return Step(QUESTION, state, _field_question(f, knowledge))
-    case = parse_case(state, "<questionnaire>", knowledge)
+    case = load(state, knowledge, shown="<questionnaire>").case
     decision = evaluate(case, knowledge)
     if decision.approved:
         return Step(DECIDED, case.to_dict(), decision=decision)
@@ -200,7 +199,6 @@ def next_step(data: Mapping[str, Any], declined: Sequence[Any] = (), kb: Any = N
 
 def answer_step(data: Mapping[str, Any], changes: Sequence[Any], kb: Any = None) -> dict:
     """A partial case with an answer's changes applied (validated when complete enough)."""
-    from ..cases.case import parse_case
     from ..knowledge.base import resolve_kb
 
     knowledge = resolve_kb(kb)
@@ -217,7 +215,7 @@ def answer_step(data: Mapping[str, Any], changes: Sequence[Any], kb: Any = None)
         return state
     if any(state.get(n) is None for n in required):
         raise CaseError("<questionnaire>", required[0], "answer this question first")
-    return apply_changes(parse_case(state, "<questionnaire>", knowledge), parsed, knowledge).to_dict()
+    return apply_changes(load(state, knowledge, shown="<questionnaire>").case, parsed, knowledge).to_dict()
 
 
 # --- the FHIR form: $next-question -------------------------------------------------------
@@ -233,8 +231,8 @@ def _questionnaire_of(qr: dict) -> dict:
 
 def next_question(body: Mapping[str, Any], kb: Any = None) -> dict:
     """DTR/SDC $next-question: a QuestionnaireResponse (or Parameters{in}) in, the same with the next question out."""
-    from .fhir_bundle import parse_resource
-    from .fhir_mapping import mapping_for
+    from ..cases.fhir_bundle import parse_resource
+    from ..knowledge.fhir_mapping import mapping_for
     from ..knowledge.base import resolve_kb
 
     knowledge = resolve_kb(kb)

@@ -25,7 +25,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-import clingo
 import clingo.ast as ast
 
 from ..errors import Diagnostic, KbError
@@ -432,7 +431,7 @@ class KnowledgeBase:
 
     @cached_property
     def schema(self):
-        from ..cases.schema import CaseSchema
+        from .schema import CaseSchema
 
         return CaseSchema.from_kb(self)
 

@@ -4,7 +4,7 @@ A policy version declares which code of which system means which key of
 its vocabularies (``code/5``, ``code_class/4``, ``code_text/5``) and which
 FHIR element fills which case field (``fhir_use/2``, ``fhir_value/4``,
 ``fhir_entry/2`` ...). :class:`FhirMapping` holds those facts in the KB's
-order and answers the two questions :mod:`kineret_asp.interop.fhir_bundle` asks: what does
+order and answers the two questions :mod:`kineret_asp.cases.fhir_bundle` asks: what does
 this coding mean for this vocabulary, and which rows fill this field. A row
 that names a key its vocabulary does not declare is a KB error, reported
 when the mapping is first read.

@@ -4,7 +4,7 @@ Resources are parsed and validated by ``fhirclient`` (its models are
 generated from FHIR 4.0.1, the release Da Vinci CRD and DTR build on); a
 resource that does not validate is an error naming the entry and the
 element. The valid resources are then read into a case through the mapping
-the KB declares (:mod:`kineret_asp.interop.fhir_mapping`): which resources form which
+the KB declares (:mod:`kineret_asp.knowledge.fhir_mapping`): which resources form which
 group, which element of them fills which case field, which code means which
 key. Nothing here names a field, a key or a code.
 
@@ -15,20 +15,19 @@ is the same one-line error a JSON case without one is.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Optional
 
 from ..errors import CaseError, few, list_more
-from .fhir_mapping import CLOSED, OPEN, UNKNOWN, FhirMapping, Meaning, Row, mapping_for
-from ..cases.schema import ENTRIES, KEY, LIST, NAME, OPEN_KEY, OPEN_NAME, UNDETERMINED, describe
+from ..templates import optional_fill
+from .validation import validate
+from ..knowledge.fhir_mapping import CLOSED, OPEN, UNKNOWN, FhirMapping, Meaning, Row, mapping_for
+from ..knowledge.schema import ENTRIES, KEY, LIST, NAME, OPEN_KEY, OPEN_NAME, UNDETERMINED, describe
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..cases.case import Case
-    from ..decisions.decision import Decision
+    from .case import Case
     from ..knowledge.base import KnowledgeBase
 
 RESOURCE_TYPE = "resourceType"
@@ -53,11 +52,6 @@ class SourceNote:
     where: str  # the resource, as Type/id
     field: str  # the case field it would have filled
     text: str
-
-    def to_note(self):
-        from ..decisions.decision import Note
-
-        return Note(self.where, self.text, self.field)
 
 
 @dataclass
@@ -293,8 +287,6 @@ class Reader:
     """
 
     def __init__(self, kb: "KnowledgeBase", resources: list[tuple[str, Optional[str], Any]], source: str):
-        from ..templates import optional_fill
-
         self.kb = kb
         self.map: FhirMapping = mapping_for(kb)
         self.schema = kb.schema
@@ -788,11 +780,9 @@ def convert_bundle(data: Mapping[str, Any], source: str, kb: "KnowledgeBase", pa
 
 def bundle_case(data: Mapping[str, Any], source: str, kb: "KnowledgeBase", patient: Optional[str] = None, order_first: bool = False) -> tuple["Case", Converted]:
     """A validated Case from a Bundle, with the conversion (notes, order); ``patient``, ``order_first`` as for :func:`convert_bundle`."""
-    from ..cases.case import parse_case
-
     converted = convert_bundle(data, source, kb, patient, order_first)
     try:
-        return parse_case(converted.data, source, kb), converted
+        return validate(kb.schema, converted.data, source), converted
     except CaseError as exc:
         # say why a field the case needs was not read from the Bundle
         lines = []
@@ -800,58 +790,6 @@ def bundle_case(data: Mapping[str, Any], source: str, kb: "KnowledgeBase", patie
             why = [f"{n.where}: {n.text}" for n in converted.notes if n.field.split("[")[0] == e.path.split("[")[0].split(".")[0]]
             lines.append(CaseError(e.source, e.path, e.message + (f" ({few(why, '; ', list_more(kb.vocabulary.words))})" if why else "")))
         raise CaseError.many(lines) from None
-
-
-def annotate(decision: "Decision", notes: Iterable[SourceNote]) -> "Decision":
-    """The decision with the input's notes added after its own (same format, more notes)."""
-    extra = tuple(n.to_note() for n in notes)
-    return dataclasses.replace(decision, notes=decision.notes + extra) if extra else decision
-
-
-def read_input(data: Any, source: str, kb: "KnowledgeBase") -> tuple["Case", list[SourceNote]]:
-    """A case from decoded JSON: a case object, or a FHIR Bundle (detected by its resourceType)."""
-    from ..cases.case import parse_case
-
-    if is_fhir(data):
-        case, converted = bundle_case(data, source, kb)
-        return case, converted.notes
-    return parse_case(data, source, kb), []
-
-
-def load_input(arg: Union[str, Path], kb: "KnowledgeBase") -> tuple["Case", list[SourceNote]]:
-    """A case file (JSON case, FHIR Bundle, or .lp facts) with the notes of a Bundle."""
-    from ..cases.case import MAX_FILE_BYTES, load_case, parse_json_text, read_case_file
-
-    path = Path(arg)
-    if path.suffix == ".lp":
-        return load_case(path, kb), []
-    raw = read_case_file(path, str(arg), MAX_FILE_BYTES)
-    return read_input(parse_json_text(raw, str(arg)), str(arg), kb)
-
-
-def doubtful_fields(case: "Case", notes: Iterable[SourceNote], kb: "KnowledgeBase") -> list[str]:
-    """The list fields a Bundle left something unread in, where one more key could undo an approval.
-
-    A code the tables do not know counts for nothing; for most fields that
-    can only leave a case short of approval, but a key added to some field
-    (a drug taken now) can take an approval away. The solver says which:
-    each key of the field's vocabulary is added in turn.
-    """
-    from ..api import evaluate
-    from ..cases.changes import Change, apply_changes
-
-    if not evaluate(case, kb).approved:
-        return []
-    out = []
-    for name in dict.fromkeys(n.field.split("[")[0] for n in notes):
-        f = kb.schema.by_name.get(name)
-        if f is None or f.kind.name != LIST or f.kind.item is None or f.kind.item.name != KEY:
-            continue
-        for key in kb.vocabulary.keys.get(f.kind.item.vocabulary or "", {}):
-            if not evaluate(apply_changes(case, [Change.add(name, key)], kb), kb).approved:
-                out.append(name)
-                break
-    return out
 
 
 def open_name(text: str, fallback: str) -> str:
