@@ -296,7 +296,7 @@ def test_every_passage_of_a_waived_range_is_waived(analysis):
 
 @pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
 def test_the_declared_text_must_lie_in_the_source_folder(kb_copy):
-    edit(kb_copy / "policy.lp", 'policy_source("source/IP0243-anakinra-2024-06-01.txt"', 'policy_source("../../../framework/words.lp"')
+    edit(kb_copy / "policy.lp", 'policy_source("source/IP0243-anakinra-2024-06-01.txt"', 'policy_source("../../../framework/words/answers.lp"')
     (err,) = errors(kb_copy)
     assert err.file.endswith("policy.lp") and "source/ folder" in err.message
 
