@@ -1,5 +1,5 @@
 """How the KB's files are laid out: the framework's words apart from its rules, long rule bodies
-one literal per line."""
+one literal per line, and a criterion file's paragraphs in a fixed order."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,6 +11,7 @@ from .conftest import KB_DIR
 
 FRAMEWORK = KB_DIR / "framework"
 WORDS = FRAMEWORK / "words"
+CRITERIA = sorted((KB_DIR / "policies").glob("*/*/criteria/*.lp"))
 
 # the facts a program prints, never reads: words, output formats
 PRESENTATION = {("text", 2), ("decision_text", 2), ("route_text", 2), ("evidence_text", 2), ("entry_text", 2),
@@ -54,3 +55,25 @@ def test_rule_bodies_of_more_than_three_literals_are_one_literal_per_line(path):
         where = f"{path.relative_to(KB_DIR)}:{rule.location.begin.line}"
         assert lines[0] > rule.location.begin.line and lines == list(range(lines[0], lines[0] + len(lines))), where
         assert all(b.location.end.line == b.location.begin.line for b in rule.body), where
+
+
+DECIDE, EXPLAIN, WORDS_, DOCUMENTATION = range(4)
+KINDS = {"note": EXPLAIN, "evidence_for": EXPLAIN, "note_text": WORDS_, "evidence_text": WORDS_, "text": WORDS_, "key_detail": WORDS_,
+         "abducible": DOCUMENTATION, "documents": DOCUMENTATION, "documents_entry": DOCUMENTATION}
+
+
+@pytest.mark.parametrize("path", CRITERIA, ids=lambda p: p.name)
+def test_a_criterion_file_decides_then_explains_then_words_then_documentation(path):
+    """Each paragraph is of the latest kind any of its heads is; the kinds never go back."""
+    text = path.read_text(encoding="utf-8")
+    paragraph, blank = [0], True
+    for line in text.splitlines():
+        paragraph.append(paragraph[-1] + (1 if blank and line.strip() else 0))
+        blank = not line.strip()
+    kinds: dict[int, int] = {}
+    for rule in statements(path):
+        h = head(rule)
+        p = paragraph[rule.location.begin.line]
+        kinds[p] = max(kinds.get(p, DECIDE), KINDS.get(h[0], DECIDE) if h else DECIDE)
+    order = [kinds[p] for p in sorted(kinds)]
+    assert CRITERIA and order == sorted(order), [("decide", "explain", "words", "documentation")[k] for k in order]
