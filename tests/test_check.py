@@ -144,6 +144,14 @@ def test_rule_without_a_section_comment(kb_copy):
 
 
 @pytest.mark.slow
+def test_a_framework_rule_names_no_section(kb_copy):
+    """The framework is every policy's: its rules and tables are explained in plain prose, never by a § of one policy."""
+    framework = kb_copy.parents[2] / "framework" / "criteria.lp"
+    framework.write_text(framework.read_text() + "\n% A criterion that applies and is met.\nmet_and_applies(C) :- applies(C), met(C).\n#show met_and_applies/1.\n")
+    assert not [d for d in findings(kb_copy) if d.code == "section"], [str(d) for d in findings(kb_copy)]
+
+
+@pytest.mark.slow
 def test_table_typo_breaks_an_integrity_constraint(kb_copy):
     edit(kb_copy / "tables" / "appendix_drug_classes.lp", "appendix_row(1, enbrel,         tnf_inhibitor,", "appendix_row(1, enbrel,         tnf_inhibitr,")
     errs = findings(kb_copy)

@@ -124,7 +124,7 @@ def test_a_drug_name_from_the_case_is_escaped_in_the_evidence(tmp_path):
 
 @pytest.mark.slow  # a KB copy derived anew for one page
 def test_the_pages_words_come_from_the_kb(kb_copy):
-    words = kb_copy.parent.parent.parent / "framework" / "words.lp"
+    words = kb_copy.parent.parent.parent / "framework" / "words" / "answers.lp"
     text = words.read_text()
     assert 'text(blocking_heading, "Blocking criteria").' in text
     words.write_text(text.replace('text(blocking_heading, "Blocking criteria").', 'text(blocking_heading, "Standing between this case and approval").'))

@@ -11,8 +11,9 @@ line and column it is about:
 - drug, specialty, indication (and other vocabulary) keys used in rules but
   absent from the vocabulary tables, found by inferring which argument of
   which predicate holds which kind of key;
-- rules and tables with no comment naming the policy section (``§``) they
-  implement;
+- rules and tables of a policy version with no comment naming the policy
+  section (``§``) they implement; a ``§`` comment in the framework, which
+  every policy shares and which therefore cites none;
 - across the versions of a tree: versions of one policy whose effective
   periods overlap or leave a gap, an effective-to before its
   effective-from, a folder not named by its policy and effective-from
@@ -178,14 +179,26 @@ class _Paragraphs:
 
 
 def _check_sections(kb: KnowledgeBase, paras: _Paragraphs) -> list[Diagnostic]:
+    """A policy version's rules and tables name the section they encode; the framework cites no policy.
+
+    The framework (``kb/framework/``) is shared by every policy: a ``§``
+    citation there would quote one policy's text for all of them, so its
+    comments are plain prose and a ``§`` comment in it is an error.
+    """
+    framework = {kb.display_path(f) for f in kb.framework_files}
     out = []
     for s in kb.statements:
-        if s.node.ast_type != ASTType.Rule:
+        if s.node.ast_type != ASTType.Rule or s.file in framework:
             continue
         file, line, col = _loc(s.node, s.file)
         if not paras.has_section(file, line):
             kind = "table fact" if not s.node.body else "rule"
             out.append(Diagnostic(file, line, col, "error", f"{kind} has no comment naming the policy section it implements (a '% §' comment above it, in the same paragraph)", "section"))
+    for file in sorted(framework):
+        for number, line in enumerate(kb.texts.get(file, "").splitlines(), start=1):
+            comment = line.lstrip()
+            if comment.startswith("%") and comment.lstrip("%*").lstrip().startswith("§"):
+                out.append(Diagnostic(file, number, len(line) - len(comment) + 1, "error", "the framework is shared by every policy and cites none: a '§' comment belongs in a policy version's files; write the framework's comments as plain prose", "section"))
     return out
 
 

@@ -7,7 +7,7 @@ the decision's values from ``decision_text/2``, ``route_text/2``,
 ``criterion/4`` and ``reason_text/2``, the echoed case fields from
 ``decision_echo/1``, change paths from the case's field names, and every
 description from ``input_field/4``, ``entry_field/5`` or
-``output_field/3`` (``kb/framework/formats.lp``). Python only knows the
+``output_field/3`` (``kb/framework/words/formats.lp``). Python only knows the
 shape of its own output formats (``Decision.to_dict``, ``Change``, batch
 records), never a field of a case.
 

@@ -10,10 +10,11 @@ each declaration means. This module
   rows, and the sentences of every other line;
 - normalises text the same way for the source and for a quotation, so that
   only layout differs (see :func:`normalise`);
-- reads every quotation of the KB: the double-quoted text of a ``%``
-  comment after a ``§`` header, and the strings of the facts the KB declares
-  to hold the policy's words (``policy_words/4``), except in a paragraph
-  marked ``% check: own words``;
+- reads every quotation of the version's files: the double-quoted text of
+  a ``%`` comment after a ``§`` header, and the strings of the facts the KB
+  declares to hold the policy's words (``policy_words/4``), except in a
+  paragraph marked ``% check: own words`` (the framework, shared by every
+  policy, quotes none);
 - finds each quotation in the text, and the passages it cites; a quotation
   found in several places cites those the ``§`` header names (``§ 3.B``,
   ``§ Conditions Not Covered 2``, ``§ Employer Group Plans``).
@@ -35,7 +36,7 @@ import clingo
 from clingo.ast import ASTType
 
 from ..errors import Diagnostic, KbError
-from ..knowledge.base import FRAMEWORK, KnowledgeBase, Statement, display_path, rule_head, version_folders
+from ..knowledge.base import FRAMEWORK, KnowledgeBase, Statement, display_path, rule_head
 from ..memo import IdentityMemo
 from ..asp.symbols import Value, to_value
 from ..knowledge.tree_files import TreeFileError, inside, read_tree_file
@@ -796,26 +797,6 @@ def _declared(kb: KnowledgeBase, diags: list[Diagnostic]) -> Optional[PolicySour
     return PolicySource(*(str(a) for a in args), where=where)
 
 
-def _other_sources(kb: KnowledgeBase) -> list[SourceText]:
-    """The texts of the tree's other versions, each searched as one section.
-
-    A framework file is shared by every version: its quotations may quote
-    the text of any version of the tree.
-    """
-    out = []
-    for version in version_folders(kb.root):
-        folder = version.path / "source"
-        if version.path.resolve() == kb.path.resolve() or not folder.is_dir() or folder.is_symlink():
-            continue
-        for path in sorted(folder.iterdir()):
-            try:  # never a link out of the tree, never a FIFO or device
-                raw = read_tree_file(path, kb.root).decode("utf-8")
-            except (TreeFileError, UnicodeDecodeError):
-                continue
-            out.append(SourceText(path, raw, [Section("text", None, "", "")], []))
-    return out
-
-
 def analyse(kb: KnowledgeBase) -> SourceAnalysis:
     """Read a version's source, check its hash, find every quotation and waiver in it."""
     diags: list[Diagnostic] = []
@@ -854,16 +835,12 @@ def analyse(kb: KnowledgeBase) -> SourceAnalysis:
     reader = QuoteReader(kb, words)
     diags.extend(reader.problems)
     framework = kb.root / FRAMEWORK
-    others: Optional[list[SourceText]] = None
     declaring = _declaring(kb)
     for quote in reader.quotes:
+        if framework in Path(quote.file).resolve().parents:
+            continue  # the framework cites no policy (check reports a § comment there)
         analysis.quotes += 1
         places, problem = resolve(source, quote)
-        if problem is not None and not places and framework in Path(quote.file).resolve().parents:
-            if others is None:
-                others = _other_sources(kb)
-            if any(o.occurrences(quote.text) for o in others):
-                continue  # a framework quotation of another version's text
         if problem is not None:
             diags.append(problem)
             continue
