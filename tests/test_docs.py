@@ -6,7 +6,9 @@ lacks or names wrongly, so that moving a file tells which line to write.
 """
 from __future__ import annotations
 
+import ast
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,99 @@ def test_the_kb_file_table_is_the_files_headers():
             continue
         assert path in files, f"docs/authoring.md lists kb/{path}, which is not a rule file of the KB"
         assert description == files[path], f"kb/{path}: the table says {description!r}, its header {files[path]!r}"
+
+
+# --- the package: every module, by layer ---------------------------------------------------------
+
+
+def package_modules() -> set[str]:
+    """Every module of the package, relative to kineret_asp/, its __init__ files aside."""
+    return {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" and "__pycache__" not in p.parts}
+
+
+def subpackages() -> list[Path]:
+    return sorted(p.parent for p in PACKAGE.glob("*/__init__.py"))
+
+
+def documented_modules() -> dict[str, str]:
+    """The architecture page's module tables: module path -> the '### ' layer heading it stands under."""
+    part = section(ARCHITECTURE.read_text(encoding="utf-8"), "## The package")
+    found: dict[str, str] = {}
+    layer = None
+    for line in part.splitlines():
+        if line.startswith("### "):
+            layer = line[4:].strip()
+        elif line.startswith("| `"):
+            path = table_rows(line)[0][0].strip("`")
+            assert path not in found, f"docs/architecture.md lists {path} twice"
+            found[path] = layer
+    return found
+
+
+def test_the_architecture_lists_every_module_of_the_package():
+    modules, documented = package_modules(), documented_modules()
+    assert len(modules) > 40
+    missing = sorted(modules - set(documented))
+    assert not missing, "modules missing from docs/architecture.md (## The package), one line each: " + ", ".join(missing)
+    gone = sorted(set(documented) - modules)
+    assert not gone, "docs/architecture.md lists modules the package does not have: " + ", ".join(gone)
+
+
+def test_the_architecture_gives_each_subpackage_its_stated_purpose():
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    for folder in subpackages():
+        purpose = ast.get_docstring(ast.parse((folder / "__init__.py").read_text(encoding="utf-8")))
+        assert purpose and "\n" not in purpose, f"kineret_asp/{folder.name}/__init__.py has no one-line purpose"
+        assert f"*{purpose}*" in text, f"docs/architecture.md does not state the purpose of {folder.name}/: {purpose!r}"
+
+
+def diagram() -> list[str]:
+    """The layer diagram of docs/architecture.md, top first: one line per layer."""
+    part = section(ARCHITECTURE.read_text(encoding="utf-8"), "## The layers")
+    blocks = re.findall(r"```\n(.*?)```", part, re.S)
+    assert len(blocks) == 1, "## The layers should draw the stack in one code block"
+    return [" ".join(line.split()) for line in blocks[0].splitlines() if line.strip()]
+
+
+def members(layer: str) -> list[str]:
+    return [m.strip() for m in re.split(r"[|:]", layer)]
+
+
+def test_every_top_level_module_stands_in_one_layer_of_the_diagram():
+    tops = {p.stem for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py")} | {p.name for p in subpackages()}
+    drawn = [m for layer in diagram() for m in members(layer)]
+    assert sorted(drawn) == sorted(set(drawn)), "a module stands in two layers of the diagram"
+    assert set(drawn) == tops, f"drawn but absent: {sorted(set(drawn) - tops)}; absent from the diagram: {sorted(tops - set(drawn))}"
+
+
+def test_each_module_is_listed_under_its_layer():
+    layers = diagram()
+    documented = documented_modules()
+    assert list(dict.fromkeys(documented.values())) == layers, "the ### headings of ## The package are not the diagram's layers, in its order"
+    for path, layer in documented.items():
+        top = Path(path).parts[0].removesuffix(".py")
+        top = "cli" if top == "__main__" else top  # `python -m kineret_asp` is the command line
+        assert top in members(layer), f"{path} is listed under {layer!r}"
+
+
+def import_contract() -> list[str] | None:
+    """The layers of pyproject.toml's import-linter contract, top first, the package prefix taken off."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts = config.get("tool", {}).get("importlinter", {}).get("contracts", [])
+    layered = [c for c in contracts if c.get("type") == "layers" and not c.get("containers")]
+    if not layered:
+        return None
+    assert len(layered) == 1, "more than one layers contract over the whole package: the diagram draws one"
+    root = config["tool"]["importlinter"]["root_package"] + "."
+    return [" ".join(layer.replace(root, "").split()) for layer in layered[0]["layers"]]
+
+
+def test_the_layer_diagram_is_the_import_contract():
+    layers = import_contract()
+    if layers is None:
+        pytest.skip("pyproject.toml declares no import-linter layers contract to compare the diagram with")
+    assert diagram() == layers
