@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import KB_DIR, ROOT
+from .conftest import KB_DIR, ROOT, cli
 
 DOCS = ROOT / "docs"
 PACKAGE = ROOT / "kineret_asp"
@@ -113,6 +113,14 @@ def test_the_kb_file_table_is_the_files_headers():
         assert description == files[path], f"kb/{path}: the table says {description!r}, its header {files[path]!r}"
 
 
+def test_the_readme_and_the_architecture_link_to_the_one_kb_table():
+    for page in (README, ARCHITECTURE):
+        text = page.read_text(encoding="utf-8")
+        assert "authoring.md#layout" in text, f"{page.name} does not link to the KB's file table"
+        listed = [cells[0] for cells in table_rows(text) if cells[0].strip("`").endswith(".lp")]
+        assert not listed, f"{page.name} lists KB files itself: {listed}"
+
+
 # --- the package: every module, by layer ---------------------------------------------------------
 
 
@@ -207,3 +215,127 @@ def test_the_layer_diagram_is_the_import_contract():
     if layers is None:
         pytest.skip("pyproject.toml declares no import-linter layers contract to compare the diagram with")
     assert diagram() == layers
+
+
+# --- the README: a front door --------------------------------------------------------------------
+
+
+def test_the_readme_is_a_front_door():
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 150
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    test_command = ci.split("# --- the README's test command, verbatim ---\n", 1)[1].splitlines()[0]
+    assert f"```sh\n{test_command}\n```" in text, "the README's test command is not the one .ci/run runs"
+    assert re.search(r"```sh\npython3 -m venv \.venv && \.venv/bin/pip install -q \. && \.venv/bin/kineret-asp evaluate facts/\S+\.json\n```", text)
+    for title in ("## Start here", "## Commands", "## Exit codes"):
+        assert f"\n{title}\n" in text, f"the README has no section {title!r}"
+
+
+def test_the_readme_example_command_decides_its_example():
+    case = re.search(r"\.venv/bin/kineret-asp evaluate (facts/\S+\.json)", README.read_text(encoding="utf-8")).group(1)
+    result = cli("evaluate", case)
+    assert result.returncode == 0 and "Decision: " in result.stdout, result.stderr
+
+
+def test_the_readme_command_table_is_the_cli():
+    from kineret_asp.cli import main
+
+    rows = table_rows(section(README.read_text(encoding="utf-8"), "## Commands"))
+    listed = [re.fullmatch(r"`kineret-asp ([a-z-]+)[^`]*`", cells[0]).group(1) for cells in rows]
+    assert sorted(listed) == sorted(set(listed)), "a command has two rows"
+    assert set(listed) == set(main.commands), f"missing: {sorted(set(main.commands) - set(listed))}; not a command: {sorted(set(listed) - set(main.commands))}"
+
+
+def test_the_readme_exit_codes_are_those_the_commands_use():
+    from kineret_asp.cli import EXIT_FAILED, EXIT_INPUT, EXIT_LIMIT
+
+    text = section(README.read_text(encoding="utf-8"), "## Exit codes")
+    codes = {int(c) for c in re.findall(r"^\| (\d+) \|", text, re.M)}
+    assert codes == {0, EXIT_FAILED, EXIT_INPUT, EXIT_LIMIT, 130}  # 130: interrupted, as a shell reports Ctrl-C
+
+
+# --- the pages: an index, and links that lead somewhere ------------------------------------------
+
+
+def test_the_docs_index_lists_every_page():
+    index = (DOCS / "README.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\(([a-z0-9-]+\.md)\)", index))
+    pages = {p.name for p in DOCS.glob("*.md")} - {"README.md"}
+    assert linked == pages, f"unlisted: {sorted(pages - linked)}; listed but absent: {sorted(linked - pages)}"
+    assert "docs/README.md" in README.read_text(encoding="utf-8")
+
+
+def slug(heading: str) -> str:
+    """The anchor a Markdown heading gets on GitHub."""
+    text = heading.strip().lower().replace("`", "")
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+    found: set[str] = set()
+    for heading in re.findall(r"^#+ (.+)$", text, re.M):
+        base, n = slug(heading), 0
+        while (base if n == 0 else f"{base}-{n}") in found:
+            n += 1
+        found.add(base if n == 0 else f"{base}-{n}")
+    return found
+
+
+def test_the_slug_is_githubs():
+    assert slug("Batch, evaluate, memory: `python bench/batch_bench.py`") == "batch-evaluate-memory-python-benchbatch_benchpy"
+    assert slug("A KB is code: what the loader reads, and what it refuses") == "a-kb-is-code-what-the-loader-reads-and-what-it-refuses"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_link_of_a_page_leads_somewhere(page):
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue
+        file, _, anchor = target.partition("#")
+        path = (page.parent / file).resolve() if file else page
+        assert path.exists(), f"{page.relative_to(ROOT)}: link to {target}, which does not exist"
+        if anchor:
+            assert path.is_file() and anchor in anchors(path), f"{page.relative_to(ROOT)}: link to {target}: no such heading"
+
+
+# --- what the pages show, run ---------------------------------------------------------------------
+
+
+SHOWN = re.compile(r"^(\S.*?)\s+# ('[^']*'|\([^)]*\)|True|False)(?:\W|$)")
+
+
+def test_the_python_api_page_runs_as_shown(monkeypatch):
+    """Every Python block of docs/python-api.md runs; a line commented with a value gives that value."""
+    monkeypatch.chdir(ROOT)
+    blocks = re.findall(r"```python\n(.*?)```", (DOCS / "python-api.md").read_text(encoding="utf-8"), re.S)
+    checked = 0
+    for block in blocks:
+        lines = []
+        for line in block.splitlines():
+            shown = SHOWN.match(line)
+            if shown and not re.match(r"(for|from|import) |\w+ = ", line):
+                lines.append(f"assert ({shown.group(1)}) == {shown.group(2)}, {line!r}")
+                checked += 1
+            else:
+                lines.append(line)
+        code = "\n".join(lines).replace('"path/to/kb-copy"', repr(str(KB_DIR)))  # any KB folder: the packaged one
+        exec(compile(code, "docs/python-api.md", "exec"), {})
+    assert checked >= 5
+
+
+def test_the_python_api_page_names_every_public_name():
+    import kineret_asp
+
+    rows = table_rows(section((DOCS / "python-api.md").read_text(encoding="utf-8"), "## The public names"))
+    named = {name for cells in rows for name in re.findall(r"`(\w+)`", cells[0])}
+    assert named == set(kineret_asp.__all__), f"unnamed: {sorted(set(kineret_asp.__all__) - named)}; not public: {sorted(named - set(kineret_asp.__all__))}"
+
+
+def test_the_bench_page_names_every_script():
+    rows = table_rows((ROOT / "bench" / "README.md").read_text(encoding="utf-8"))
+    listed = {cells[0].strip("`") for cells in rows}
+    scripts = {p.name for p in (ROOT / "bench").glob("*.py")}
+    assert scripts <= listed, f"bench/README.md does not name {sorted(scripts - listed)}"
