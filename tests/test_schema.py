@@ -373,17 +373,17 @@ def test_a_new_kb_key_reaches_the_schema(kb_copy):
     assert relative_path(kb, "case") == relative_path(KB, "case")
 
 
-# --- the README's case-format section -----------------------------------------------------------------
+# --- the case-format section of docs/formats.md --------------------------------------------------------
 
 
-def readme_case_section() -> str:
-    text = (ROOT / "README.md").read_text()
+def formats_case_section() -> str:
+    text = (ROOT / "docs" / "formats.md").read_text()
     return text.split("## Case format (version 1)", 1)[1].split("\n## ", 1)[0]
 
 
-def test_the_readme_case_format_table_is_the_schema():
+def test_the_documented_case_format_table_is_the_schema():
     rows = {}
-    for line in readme_case_section().splitlines():
+    for line in formats_case_section().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 4 and cells[0].startswith("`"):
             rows[cells[0].strip("`")] = cells
@@ -399,12 +399,12 @@ def test_the_readme_case_format_table_is_the_schema():
         assert presence.split()[0] == {"default": "default"}.get(f.presence, f.presence), path
 
 
-def test_the_readme_case_example_is_real_json_valid_and_decides_as_it_expects():
+def test_the_documented_case_example_is_real_json_valid_and_decides_as_it_expects():
     import re
 
     from kineret_asp.author.example_cases import compare
 
-    blocks = re.findall(r"```json\n(.*?)```", readme_case_section(), re.S)
+    blocks = re.findall(r"```json\n(.*?)```", formats_case_section(), re.S)
     assert len(blocks) == 1 and " | " not in blocks[0]
     case = json.loads(blocks[0])
     assert errors(CASE, case) == []
@@ -413,8 +413,8 @@ def test_the_readme_case_example_is_real_json_valid_and_decides_as_it_expects():
     assert compare(dict(loaded.expect), evaluate(loaded, KB)) == {}
 
 
-def test_the_readme_points_to_the_schema_files_and_commands():
-    section = readme_case_section()
+def test_the_case_format_docs_point_to_the_schema_files_and_commands():
+    section = formats_case_section()
     assert str(relative_path(KB, "case").parent) in section
     assert "kineret-asp schema case" in section and "kineret-asp vocabulary" in section and REFRESH in section
 

@@ -1,18 +1,15 @@
-"""The case schema, read from the KB: one validator for every way a case arrives.
+"""The case schema as the KB declares it: fields, kinds, presence, roles, entry fields and defaults.
 
 A policy version declares its inputs in the KB (``input_field/4``,
 ``input_atom/2``, ``entry_field/5``, ``entry_atom/3``; the
 framework declares the fields every case has, and what each kind means:
 ``kb/framework/case_format.lp``). :class:`CaseSchema` reads those facts
-and derives from them everything the package knows about a case:
-
-- validation of a decoded case (JSON, a dict, a :class:`~kineret_asp.cases.case.Case`,
-  the facts of an ``.lp`` case, a case after what-if changes), collecting
-  every error with its field path;
-- the input atoms a case becomes, and the case a set of atoms describes;
-- the input predicates and the kind of each of their arguments (for the
-  engines, ``check``, ``verify`` and ``diff``);
-- the JSON Schema of the case format.
+for every other module: the fields, their kinds, presence and roles, the
+entry fields of lists, the defaults, and the input predicates with the kind
+of each argument (for the engines, ``check``, ``verify`` and ``diff``).
+Validation is :mod:`kineret_asp.cases.validation`, a case's atoms
+:mod:`kineret_asp.cases.atoms`, the JSON Schema
+:mod:`kineret_asp.author.json_schemas`.
 
 No field name, vocabulary or key is written in Python: they all come from
 the KB.
