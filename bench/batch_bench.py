@@ -45,12 +45,12 @@ import clingo  # noqa: E402
 import cases as generator  # noqa: E402
 import pure_python  # noqa: E402
 from kineret_asp import evaluate  # noqa: E402
-from kineret_asp.batch import CACHE_ENTRIES, DEFAULT_CHUNK, run_batch  # noqa: E402
-from kineret_asp.case import validated  # noqa: E402
-from kineret_asp.decision import build_decision, builder  # noqa: E402
-from kineret_asp.program import CASE_GUARD, compiled  # noqa: E402
-from kineret_asp.terms import SymbolDecoder, fact_text, to_symbol  # noqa: E402
-from kineret_asp.versions import Chooser  # noqa: E402
+from kineret_asp.batch.run import CACHE_ENTRIES, DEFAULT_CHUNK, run_batch  # noqa: E402
+from kineret_asp.cases.load import load  # noqa: E402
+from kineret_asp.decisions.decision import build_decision, builder  # noqa: E402
+from kineret_asp.engine.program import CASE_GUARD, compiled  # noqa: E402
+from kineret_asp.asp.symbols import SymbolDecoder, fact_text, to_symbol  # noqa: E402
+from kineret_asp.cases.versions import Chooser  # noqa: E402
 
 TARGET = 0.5  # batch 1 job / clingo floor
 
@@ -71,7 +71,7 @@ def floor_chunks(lines: list[bytes], chooser: Chooser) -> list[list[clingo.Symbo
         for k, line in enumerate(lines[start:start + DEFAULT_CHUNK]):
             number = clingo.Number(k)
             symbols.append(clingo.Function(CASE_GUARD, [number]))
-            for atom in validated(json.loads(line), "bench", kb).atoms():
+            for atom in load(json.loads(line), kb, shown="bench").case.atoms():
                 symbols.append(clingo.Function(atom[0], [number, *map(to_symbol, atom[1:])]))
         out.append(symbols)
     return out
@@ -128,7 +128,7 @@ def per_case_control(lines: list[bytes], chooser: Chooser) -> list[tuple]:
     decode = SymbolDecoder()
     out = []
     for n, line in enumerate(lines, 1):
-        case = validated(json.loads(line), f"line {n}", kb)
+        case = load(json.loads(line), kb, shown=f"line {n}").case
         control = clingo.Control(["--warn=none"])
         for f in kb.files:
             control.load(str(f))

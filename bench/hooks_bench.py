@@ -64,7 +64,7 @@ def hook_request(bundle: dict, keys: list[str]) -> dict:
 
 def build(n: int) -> list[tuple[str, bytes]]:
     from kineret_asp import load_kb
-    from kineret_asp.crd import prefetch_templates
+    from kineret_asp.interop.crd import prefetch_templates
 
     keys = list(prefetch_templates(load_kb(ROOT / "kb")))
     folder = ROOT / "kb" / "policies" / "IP0243" / "2024-06-01" / "cases" / "fhir"
@@ -153,7 +153,7 @@ def assertion(body: bytes) -> tuple[str, str | None]:
 
 def logged(url: str, instances: set[str]) -> dict[str, list[tuple[str, str | None]]]:
     """The log's records of these hookInstances: instance -> [(record id, prior-authorization number)]."""
-    from kineret_asp.decisionlog import DecisionLog
+    from kineret_asp.decision_log import DecisionLog
 
     out: dict = {}
     for r in DecisionLog(url).each("cds:order-sign"):

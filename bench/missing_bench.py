@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kineret_asp import load_case, load_kb  # noqa: E402
-from kineret_asp.abduction import missing  # noqa: E402
-from kineret_asp.casetests import discover  # noqa: E402
+from kineret_asp.explain.missing import missing  # noqa: E402
+from kineret_asp.author.example_cases import discover  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -42,7 +42,7 @@ import clingo  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 import cases as generator  # noqa: E402
-from kineret_asp.batch import run_batch  # noqa: E402
+from kineret_asp.batch.run import run_batch  # noqa: E402
 from kineret_asp.cli import main as cli  # noqa: E402
 
 OLD, NEW = "2024-06-01", "2025-01-01"

@@ -42,7 +42,7 @@ def _kb_in_use(ctx: click.Context, param: click.Parameter, value: Optional[Path]
         if not value.is_dir():
             fail(f"{value}: KB path is not a folder")
         return value
-    from .versions import shadowing_warning
+    from .cases.versions import shadowing_warning
 
     warning = shadowing_warning(Path.cwd())
     if warning:
@@ -144,36 +144,11 @@ def write_stdout(data: bytes) -> None:
     sys.stdout.flush()
 
 
-def read_case_arg(arg: str, chooser: Any):
-    """A case from a path, or from stdin for ``-`` (at most MAX_CASE_BYTES bytes), with the version chosen for it."""
-    case, choice, _ = read_input_arg(arg, chooser)
-    return case, choice
+def read_arg(arg: str, chooser: Any):
+    """A case argument (a JSON case, a FHIR Bundle or ``.lp`` facts; ``-``: stdin, capped) read by the one loader."""
+    from .cases.load import load
 
-
-def read_input_arg(arg: str, chooser: Any):
-    """A case (JSON, FHIR Bundle or .lp facts) from a path or capped stdin, the version chosen for it, and the notes of a Bundle.
-
-    The version is chosen before the case is validated (each version has its
-    own schema); a Bundle is read with the default version, and its case then
-    goes to the version its date of service chooses.
-    """
-    from .case import MAX_FILE_BYTES, parse_json_text, read_case_file, read_case_stream, validated
-    from .fhir import is_fhir, read_input
-
-    if arg == "-":
-        source, raw = "<stdin>", read_case_stream(sys.stdin.buffer, "<stdin>")
-    elif Path(arg).suffix == ".lp":
-        case, choice = chooser.load(arg)
-        return case, choice, []
-    else:
-        source, raw = arg, read_case_file(Path(arg), arg, MAX_FILE_BYTES)
-    data = parse_json_text(raw, source)
-    if is_fhir(data):
-        case, notes = read_input(data, source, chooser.default())
-        case, choice = chooser.load(case)
-        return case, choice, notes
-    choice = chooser.choose(data, source)
-    return validated(data, source, choice.kb, choice), choice, []
+    return load(sys.stdin.buffer, chooser, shown="<stdin>") if arg == "-" else load(arg, chooser)
 
 
 def kb_line(kb: Any) -> str:
@@ -280,22 +255,18 @@ def main() -> None:
 def evaluate(cases: tuple[str, ...], fmt: str, log_it: bool, db_url: Optional[str], kb_dir: Optional[Path]) -> None:
     """Decide one or more cases (JSON, a FHIR R4 Bundle, or .lp case facts; - reads stdin)."""
     from .api import decide_many
-    from .decision import render_text
-    from .fhir import annotate
-    from .versions import Chooser
+    from .decisions.decision import render_text
+    from .cases.versions import Chooser
 
     chooser = Chooser.of(kb_dir)
     loaded = []
-    notes = []
     errors = []
     for arg in cases:
         try:
-            case, choice, source_notes = read_input_arg(arg, chooser)
-            loaded.append((case, choice))
-            notes.append(source_notes)
+            loaded.append(read_arg(arg, chooser))
         except CaseError as exc:
             errors.extend(exc.lines())
-    decisions = [(c, annotate(d, n)) for c, d, n in zip(loaded, decide_many(loaded), notes)]
+    decisions = [((item.case, item.choice), d) for item, d in zip(loaded, decide_many(loaded))]
     if log_it and decisions:
         _log_decisions(db_url, [(case, choice.kb, d) for (case, choice), d in decisions])
     if fmt == "json":
@@ -303,7 +274,7 @@ def evaluate(cases: tuple[str, ...], fmt: str, log_it: bool, db_url: Optional[st
         if decisions:
             click.echo(dump_json(payload[0] if len(cases) == 1 else payload))
     elif fmt in ("markdown", "html"):
-        from .report import render_report, review_items
+        from .explain.review_page import render_report, review_items
 
         if decisions:  # missing is answered with each case's own version; the page takes the first case's words
             words = decisions[0][0][1].kb
@@ -318,8 +289,8 @@ def evaluate(cases: tuple[str, ...], fmt: str, log_it: bool, db_url: Optional[st
 
 def _log_decisions(db_url: Optional[str], decided: list) -> None:
     """evaluate --log: each decision recorded (source: evaluate); a log that cannot be written is one line, exit 1."""
-    from .decision import render_text
-    from .decisionlog import Entry, LogError, open_log
+    from .decisions.decision import render_text
+    from .decision_log import Entry, LogError, open_log
 
     try:
         log = open_log(db_url)
@@ -345,9 +316,9 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
     Without PATHS: the cases/ folder of every version of the KB, each case
     decided by its own version (its date of service, else its folder).
     """
-    from .casetests import example_folders, format_report, run_case_tests
-    from .knowledge import display_path
-    from .versions import Chooser
+    from .author.example_cases import example_folders, format_report, run_case_tests
+    from .knowledge.base import display_path
+    from .cases.versions import Chooser
 
     if yes and not update:
         fail("--yes goes with --update")
@@ -364,7 +335,7 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
     if update:
         return _test_update(report, chooser, coverage, junit_path, yes, fmt)
     if junit_path is not None:
-        from .reports import junit_xml
+        from .author.ci_reports import junit_xml
 
         try:
             junit_path.write_text(junit_xml(report), encoding="utf-8")
@@ -396,18 +367,17 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
 
     Options apply in order: --changes, then every --remove, --set, --add.
     """
-    from .case import parse_json_text
-    from .changes import parse_assignment
-    from .decision import provenance_lines
-    from .versions import Chooser
-    from .whatif import render_what_if, what_if
+    from .cases.changes import parse_assignment
+    from .cases.files import MAX_FILE_BYTES, parse_json_text, read_case_file
+    from .cases.versions import Chooser
+    from .decisions.decision import provenance_lines
+    from .explain.whatif import render_what_if, what_if
 
     chooser = Chooser.of(kb_dir)
-    loaded, choice = read_case_arg(case, chooser)
+    read = read_arg(case, chooser)
+    loaded, choice = read.case, read.choice
     changes: list[Any] = []
     if changes_file is not None:
-        from .case import MAX_FILE_BYTES, read_case_file
-
         data = parse_json_text(read_case_file(changes_file, str(changes_file), MAX_FILE_BYTES), str(changes_file))
         if not isinstance(data, list):
             raise CaseError(str(changes_file), "", "expected a JSON list of changes")
@@ -436,16 +406,16 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
 @handle_errors
 def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> None:
     """What documentation is missing for approval: every smallest way to get there."""
-    from .abduction import missing, render_missing
-    from .decision import provenance_lines
-    from .versions import Chooser
+    from .explain.missing import missing, render_missing
+    from .decisions.decision import provenance_lines
+    from .cases.versions import Chooser
 
     chooser = Chooser.of(kb_dir)
-    loaded, choice = read_case_arg(case, chooser)
-    kb = choice.kb
-    result = missing(loaded, chooser)
+    read = read_arg(case, chooser)
+    kb = read.choice.kb
+    result = missing(read.case, chooser)
     if fmt in ("markdown", "html"):
-        from .report import ReviewCase, render_report
+        from .explain.review_page import ReviewCase, render_report
 
         click.echo(render_report([ReviewCase(result.case, result.decision, result)], kb, fmt), nl=False)
         return
@@ -470,13 +440,13 @@ def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> No
 @limited(300.0)
 def check_cmd(kb_dir: Optional[Path], fmt: str, strict: bool) -> None:
     """Check a KB like a compiler: file:line:col: error|warning: message."""
-    from .check import check_kb
-    from .knowledge import default_kb_path, tree_root
+    from .author.check import check_kb
+    from .knowledge.base import default_kb_path, tree_root
 
     report = check_kb(kb_dir, strict=strict)
     folder = (kb_dir or default_kb_path()).resolve()
     if fmt == "sarif":
-        from .reports import sarif_log
+        from .author.ci_reports import sarif_log
 
         click.echo(dump_json(sarif_log(report)))
     elif fmt == "json":
@@ -498,8 +468,8 @@ def check_cmd(kb_dir: Optional[Path], fmt: str, strict: bool) -> None:
 @handle_errors
 def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
     """Check the KB's properties over every case of its declared space."""
-    from .knowledge import load_kb
-    from .verify import render_results, verify_kb
+    from .knowledge.base import load_kb
+    from .author.verify import render_results, verify_kb
 
     kb = load_kb(kb_dir)
     results = verify_kb(kb, list(only) or None)
@@ -534,15 +504,15 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
     decides a case on the fields it declares; classes are grouped by the
     change in the criteria's outcomes.
     """
-    from .diff import diff, parse_where, render_diff
-    from .knowledge import load_kb
+    from .author.diff import diff, parse_where, render_diff
+    from .knowledge.base import load_kb
 
-    from .trace import relate, render_changes, text_changes
+    from .author.trace import relate, render_changes, text_changes
 
     if from_version or to_version or policy:
         if old_kb or new_kb or not (from_version and to_version):
             fail("diff takes two KB folders, or --from DATE --to DATE (and --policy ID) over one KB tree (--kb)")
-        from .versions import find_version
+        from .cases.versions import find_version
 
         old, new = find_version(kb_dir, policy, from_version), find_version(kb_dir, policy, to_version)  # type: ignore[arg-type]
     elif old_kb and new_kb:
@@ -565,7 +535,7 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
 
 def _test_update(report: Any, chooser: Any, coverage: bool, junit_path: Optional[Path], yes: bool, fmt: str) -> Any:
     """test --update: the failing cases' new expect blocks, written (--yes) or asked for in the parent (a follow-up)."""
-    from .casetests import UpdateSession, format_report, proposed_updates
+    from .author.example_cases import UpdateSession, format_report, proposed_updates
 
     updates, _ = proposed_updates(report)
     session = UpdateSession(updates, report.passed, report.failed - len(updates), {k: v for k, v in chooser.default().vocabulary.words.items() if k.startswith("test_update")})
@@ -575,7 +545,7 @@ def _test_update(report: Any, chooser: Any, coverage: bool, junit_path: Optional
         return session
     written = session.write_all()
     if junit_path is not None:
-        from .reports import junit_xml
+        from .author.ci_reports import junit_xml
 
         try:
             junit_path.write_text(junit_xml(report), encoding="utf-8")
@@ -605,7 +575,7 @@ def _version_of(kb: Any) -> dict:
 @handle_errors
 def policies_cmd(fmt: str, kb_dir: Optional[Path]) -> None:
     """The policies of a KB tree and each one's versions: effective period, folder, content hash."""
-    from .knowledge import load_tree
+    from .knowledge.base import load_tree
 
     tree = load_tree(kb_dir)
     listing = []
@@ -637,7 +607,7 @@ def policies_cmd(fmt: str, kb_dir: Optional[Path]) -> None:
 @handle_errors
 def new_version_cmd(policy: str, effective: str, kb_dir: Optional[Path]) -> None:
     """Start a new version of POLICY: copy its latest version to a folder named --effective, and close the previous period the day before."""
-    from .newversion import new_version, render
+    from .author.new_version import new_version, render
 
     click.echo(render(new_version(policy, effective, kb_dir)), nl=False)
 
@@ -650,13 +620,13 @@ def new_version_cmd(policy: str, effective: str, kb_dir: Optional[Path]) -> None
 @handle_errors
 def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> None:
     """Per section of the policy's text: the passages rules cite, the KB waives, and neither."""
-    from .knowledge import load_kb
-    from .trace import render_text, trace
+    from .knowledge.base import load_kb
+    from .author.trace import render_text, trace
 
     kb = load_kb(kb_dir)
     result = trace(kb)
     if html_path is not None:
-        from .literate import render_page
+        from .author.trace_page import render_page
 
         try:
             html_path.write_text(render_page(result), encoding="utf-8")
@@ -687,15 +657,15 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
     Exit 0 when every line was decided, 1 when some record is an error (see
     --allow-errors) or the output cannot be written, 2 for a bad KB or option.
     """
-    from .batch import CACHE_ENTRIES, BatchStopped, OutputError, Progress, resume_point, run_batch
-    from .knowledge import _check_folder
-    from .outputlock import OutputBusy, OutputLock
+    from .batch.run import CACHE_ENTRIES, BatchStopped, OutputError, Progress, resume_point, run_batch
+    from .knowledge.base import _check_folder
+    from .batch.output_lock import OutputBusy, OutputLock
 
     if kb_dir is not None:
         _check_folder(kb_dir)  # a missing or unreadable folder is one line before any work starts
     log_url = None
     if log_it:
-        from .decisionlog import LogError, open_log
+        from .decision_log import LogError, open_log
 
         try:
             log_url = open_log(db_url).url  # created or migrated once, before the workers start
@@ -740,7 +710,7 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
     if not quiet:
         rate = summary.records / max(summary.seconds, 1e-9)
         resumed = f", resumed after {start}" if start else ""
-        from .knowledge import default_kb_path
+        from .knowledge.base import default_kb_path
 
         click.echo(f"kineret-asp batch: {summary.records} records ({summary.errors} errors{resumed}) in {summary.seconds:.2f} s, {rate:,.0f} cases/s (KB: {(kb_dir or default_kb_path()).resolve()})", err=True)
     if summary.errors and not allow_errors:
@@ -795,8 +765,8 @@ def _refuse_same_file(source: Any, name: str, output_path: Optional[Path]) -> No
 def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, max_batch_body: int, time_limit: float, memory_limit: int, start_time_limit: float, workers: Optional[int], queue_limit: Optional[int], no_answer_cache: bool,
               base_url: Optional[str], allowed_hosts: tuple[str, ...], cors_origins: tuple[str, ...], jwt_issuers: Optional[Path], fhir_servers: tuple[str, ...], db_url: Optional[str], no_log: bool, advisory_card: bool, kb_dir: Optional[Path]) -> None:
     """Serve the policy over HTTP: evaluate, missing, what-if, batch, CDS Hooks (Da Vinci CRD), the DTR questionnaire, the decision log."""
-    from .decisionlog import LogError
-    from .hookauth import AuthConfig
+    from .decision_log import LogError
+    from .web.auth import AuthConfig
     from .server import ANSWERS_KEPT, Integration, ServeError, read_token, serve
 
     try:
@@ -822,10 +792,147 @@ def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, m
         fail(str(exc), code=exc.code)
 
 
-from .logcli import decisions as _decisions, readjudicate_cmd as _readjudicate  # noqa: E402 - the log's commands, beside the others
+# --- the decision log: decisions list|show|export, readjudicate ----------------------------------------
 
-main.add_command(_decisions)
-main.add_command(_readjudicate)
+DB_HELP = "The decision log: postgresql://..., sqlite:///path, or a file path (default: $KINERET_ASP_DB, else ~/.local/state/kineret-asp/decisions.sqlite3)."
+
+
+def db_option(func: Callable) -> Callable:
+    return click.option("--db", "db_url", default=None, metavar="URL", help=DB_HELP)(func)
+
+
+def _open_log(db_url: Optional[str]) -> Any:
+    from .decision_log import LogError, default_location, open_log
+
+    if db_url is None and not default_location().exists():
+        fail(f"--db: no decision log at {default_location()} (serve writes one there; name another with --db)")
+    try:
+        return open_log(db_url)
+    except LogError as exc:
+        fail(str(exc), code=exc.code)
+
+
+def _log_words() -> Any:
+    from .knowledge.base import load_kb
+
+    return load_kb(None).vocabulary
+
+
+def _log_line(record: Any, words: Any) -> str:
+    d = record.decision.get("decision", "") if isinstance(record.decision, dict) else ""
+    return words.word("decisions_line", seq=record.seq, id=record.id, when=record.recorded_at, source=safe_text(record.source), decision=words.decision_texts.get(d, d) or "-", number=record.pa_number or "-")
+
+
+@main.group("decisions")
+def decisions() -> None:
+    """The decision log: every decision the service made (and evaluate/batch --log), append-only."""
+
+
+@decisions.command("list")
+@click.option("--source", default=None, help="Only records of this source (cds:order-sign, evaluate, batch, dtr:next-question ...).")
+@click.option("--after", type=click.IntRange(0), default=0, show_default=True, help="Only records after this sequence number.")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many records.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@db_option
+def list_cmd(source: Optional[str], after: int, limit: int, fmt: str, db_url: Optional[str]) -> None:
+    """List records in the order they were written: sequence, id, time, source, decision, prior-authorization number."""
+    from .decision_log import LogError
+
+    log = _open_log(db_url)
+    try:
+        records = log.find(source, after, limit)
+    except LogError as exc:
+        fail(str(exc), code=exc.code)
+    if fmt == "json":
+        click.echo(dump_json([r.to_dict() for r in records]))
+        return
+    words = _log_words()
+    for r in records:
+        click.echo(_log_line(r, words))
+
+
+@decisions.command("show")
+@click.argument("key", metavar="ID|PA-NUMBER")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="json", show_default=True, help="json: the whole record; text: the decision report kept with it.")
+@db_option
+def show_cmd(key: str, fmt: str, db_url: Optional[str]) -> None:
+    """One record by its id (the coverage-assertion-id) or its prior-authorization number: request, decision, provenance, time."""
+    from .decision_log import LogError
+
+    log = _open_log(db_url)
+    try:
+        record = log.get(key)
+    except LogError as exc:
+        fail(str(exc), code=exc.code)
+    if record is None:
+        fail(_log_words().word("api_no_decision", id=key))
+    click.echo(dump_json(record.to_dict()) if fmt == "json" else (record.report or _log_line(record, _log_words())), nl=fmt == "json" or not record.report)
+
+
+@decisions.command("export")
+@click.option("-o", "--output", "output_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True), default="-", show_default=True, help="Write the records here (NDJSON, one record a line).")
+@click.option("--source", default=None, help="Only records of this source.")
+@db_option
+def export_cmd(output_path: Path, source: Optional[str], db_url: Optional[str]) -> None:
+    """Every record as NDJSON (one JSON record per line, in the order written), for an auditor or another system."""
+    from .decision_log import LogError
+
+    log = _open_log(db_url)
+    try:
+        out = sys.stdout if str(output_path) == "-" else open(output_path, "w", encoding="utf-8")
+    except OSError as exc:
+        fail(f"{output_path}: cannot write: {exc.strerror or exc}", code=1)
+    count = 0
+    try:
+        for record in log.each(source):
+            out.write(dumps(record.to_dict(), indent=None, separators=(",", ":")) + "\n")
+            count += 1
+    except LogError as exc:
+        fail(str(exc), code=exc.code)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    click.echo(_log_words().word("decisions_exported", count=count), err=True)
+
+
+@main.command("readjudicate")
+@click.option("--kb", "kb_dir", type=click.Path(path_type=Path, file_okay=False), default=None, help="The KB to decide with: a tree (each case by its date of service), a version folder, or a KB copy (default: the packaged KB).")
+@click.option("--policy", default=None, metavar="ID", help="With --to: the policy of the tree whose version to use.")
+@click.option("--to", "to_version", default=None, metavar="DATE", help="Decide every logged case with this version of the tree (its effective-from date).")
+@click.option("--source", default=None, help="Only records of this source.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--exit-code", "exit_code", is_flag=True, help="Exit 1 when some decision would change, 0 when none would (like diff --exit-code).")
+@db_option
+def readjudicate_cmd(kb_dir: Optional[Path], policy: Optional[str], to_version: Optional[str], source: Optional[str], fmt: str, exit_code: bool, db_url: Optional[str]) -> None:
+    """Decide the logged requests again under another version (or a KB copy) and report what would change: diff, on real traffic."""
+    from .decision_log import LogError
+    from .errors import KbError, KineretError
+    from .author.readjudicate import readjudicate, render
+
+    log = _open_log(db_url)
+    try:
+        target: Any = kb_dir
+        if to_version or policy:
+            if not to_version:
+                fail("readjudicate: --policy goes with --to DATE")
+            from .cases.versions import find_version
+
+            target = find_version(kb_dir, policy, to_version)  # type: ignore[arg-type]
+        report = readjudicate(log, target, source)
+    except LogError as exc:
+        fail(str(exc), code=exc.code)
+    except KbError as exc:
+        fail(exc.summary_log_line())
+    except KineretError as exc:
+        fail(str(exc))
+    if fmt == "json":
+        click.echo(dump_json(report.to_dict()))
+    else:
+        from .cases.versions import Chooser
+
+        click.echo(render(report, Chooser.of(target).default().vocabulary), nl=False)
+    if exit_code and report.changes:
+        sys.exit(EXIT_FAILED)
 
 
 @main.command("lsp")
@@ -839,7 +946,7 @@ def lsp_cmd() -> None:
         import pygls  # noqa: F401
     except ImportError:
         fail("lsp needs pygls: pip install 'kineret-asp[lsp]'")
-    from .lsp import serve_stdio
+    from .author.language_server import serve_stdio
 
     serve_stdio()
 
@@ -853,8 +960,8 @@ def lsp_cmd() -> None:
 def schema_cmd(name: Optional[str], write_dir: Optional[Path], kb_dir: Optional[Path]) -> None:
     """Print the JSON Schema (draft 2020-12) of a case, a decision, a what-if change or a batch record."""
     from .errors import did_you_mean
-    from .jsonschema_export import NAMES, schema_text, write_schemas
-    from .knowledge import load_kb
+    from .author.json_schemas import NAMES, schema_text, write_schemas
+    from .knowledge.base import load_kb
 
     if write_dir is not None:
         if name is not None:
@@ -876,8 +983,8 @@ def schema_cmd(name: Optional[str], write_dir: Optional[Path], kb_dir: Optional[
 @handle_errors
 def vocabulary_cmd(name: Optional[str], fmt: str, kb_dir: Optional[Path]) -> None:
     """List every vocabulary (or NAME's) with its keys, their words and details: the keys a case may use."""
-    from .knowledge import load_kb
-    from .listing import listing_json, render_listing, vocabularies
+    from .knowledge.base import load_kb
+    from .author.vocabulary_listing import listing_json, render_listing, vocabularies
 
     kb = load_kb(kb_dir)
     listings = vocabularies(kb, name)

@@ -121,7 +121,7 @@ def list_more(words: "Mapping[str, str]") -> "Callable[[str, str, str, str], str
 
 
 def _say(key: str, words: "Mapping[str, str]", **values: str) -> str:
-    from .knowledge import fill
+    from .templates import fill
 
     return fill(words.get(key, _LIST_MORE), values)
 

@@ -3,15 +3,20 @@
 Requests and responses use the JSON of the command line: a case (or a FHIR
 Bundle) in, the decision format out; ``missing`` and ``what-if`` answer as
 ``--format json`` does; ``batch`` streams NDJSON both ways, one record per
-input line, never a line lost. Every error is ``{"errors": [lines]}`` with
-its status (401, 404, 405, 413, 422, 500, 503, 504): bad input is 422 with
-the command line's one-line messages. Every request body is capped, and
-with a token file every request without ``Authorization: Bearer <token>``
-is refused with 401. CDS Hooks services and the adaptive questionnaire live
-here too (:mod:`kineret_asp.cds`, :mod:`kineret_asp.questionnaire`).
+input line, never a line lost. Every error of the JSON API is ``{"errors":
+[lines]}`` with its status (400, 401, 403, 404, 405, 413, 422, 500, 503,
+504): bad input is 422 with the command line's one-line messages. The
+FHIR-facing routes (CDS Hooks and Da Vinci CRD, :mod:`kineret_asp.interop.crd`;
+the DTR adaptive questionnaire, :mod:`kineret_asp.interop.dtr`) answer errors
+as OperationOutcomes. Every decision is kept in the decision log
+(:mod:`kineret_asp.decision_log`), which issues the ids and
+prior-authorization numbers. Every request body is capped; before any route
+a request passes the Host, CORS and authentication checks of
+:mod:`kineret_asp.web.guard` (a static token, CDS Hooks JWTs:
+:mod:`kineret_asp.web.auth`).
 
 The work of every request (reading the case, deciding, ``missing``, a batch
-chunk) runs in a pool of worker processes (:mod:`kineret_asp.pool`,
+chunk) runs in a pool of worker processes (:mod:`kineret_asp.server_pool`,
 ``--workers``, one per core by default), each started warm from the loaded
 KB: a request has a time limit, and at the limit its worker is killed and
 replaced (504), so that nothing goes on computing for an answer already
@@ -30,8 +35,9 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator, Optional, Sequence
 
 from .errors import CaseError, KbError, KineretError
-from .knowledge import KnowledgeBase, version_folders
+from .knowledge.base import KnowledgeBase, version_folders
 from .limits import DEFAULT_MEMORY_MB, MEMORY, TIMEOUT, Limits
+from .web.guard import json_bytes
 
 DEFAULT_BODY_LIMIT = 1_000_000
 DEFAULT_BATCH_LIMIT = 256 * 1024 * 1024
@@ -68,14 +74,6 @@ OVER_CAP = object()
 """A line of a batch stream that came after the stream passed its cap (its bytes are not kept)."""
 
 
-def json_bytes(content: Any) -> bytes:
-    """JSON as the server writes it: compact UTF-8, every separator, control and format character escaped
-    (U+2028, U+202E, U+0085 ... as \\uXXXX, as the command line writes them)."""
-    from .safetext import safe_json
-
-    return safe_json(json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))).encode("utf-8")
-
-
 def scrub(content: Any) -> Any:
     """An answer without this machine's folders: every provenance's ``kb`` (the KB's absolute path) left out."""
     if isinstance(content, dict):
@@ -87,7 +85,7 @@ def scrub(content: Any) -> Any:
 
 def schema_documents(kb: KnowledgeBase) -> dict[str, dict]:
     """The JSON Schemas the server publishes, by name: those `kineret-asp schema` prints."""
-    from .jsonschema_export import NAMES, json_schema
+    from .author.json_schemas import NAMES, json_schema
 
     return {name: json_schema(kb, name) for name in NAMES}
 
@@ -197,7 +195,7 @@ class Handler:
     """
 
     def __init__(self, chooser: Any, time_limit: float, answers: int = ANSWERS_KEPT, settings: Any = None, log: Any = None):
-        from .crd import Settings
+        from .interop.crd import Settings
         from .memo import Memo
 
         self.chooser = chooser
@@ -237,7 +235,7 @@ class Handler:
         status, body, media, extra = reply
         if kind != "evaluate" or status != 200 or not isinstance(extra, tuple) or extra[:1] != ("log",):
             return reply
-        from .decisionlog import Entry, LogError
+        from .decision_log import Entry, LogError
 
         _, case, digest = extra
         decision = json.loads(body)
@@ -253,8 +251,8 @@ class Handler:
         return self.answers.size > 0 and kind in REMEMBERED and isinstance(payload, bytes) and len(payload) <= MAX_REMEMBERED_BODY
 
     def one(self, kind: str, payload: Any) -> tuple:
-        from .decisionlog import LogError
-        from .outcome import FHIR_JSON, FhirProblem
+        from .decision_log import LogError
+        from .interop.operation_outcome import FHIR_JSON, FhirProblem
 
         try:
             return getattr(self, "do_" + kind.replace("-", "_"))(payload)
@@ -287,75 +285,68 @@ class Handler:
         return (200, json_bytes(scrub(content)), media_type, extra)
 
     def json(self, body: bytes, source: str = "<request>") -> Any:
-        from .case import parse_json_text
+        from .cases.files import parse_json_text
 
         return parse_json_text(body, source)
 
-    def case_of(self, data: Any, source: str = "<request>"):
-        """A case with the version chosen for it (a Bundle is read with the default version first), and a Bundle's notes."""
-        from .case import validated
-        from .fhir import is_fhir, read_input
+    def load(self, data: Any, source: str = "<request>"):
+        """A request's case (or FHIR Bundle) read by the one loader, with the version chosen for it."""
+        from .cases.load import load
 
-        if is_fhir(data):
-            case, notes = read_input(data, source, self.knowledge)
-            return self.chooser.load(case)[0], notes
-        choice = self.chooser.choose(data, source)
-        return validated(data, source, choice.kb, choice), []
+        return load(data, self.chooser, shown=source)
 
     def _log_extra(self, case: Any, data: Any, body: bytes) -> Any:
         """What the decision log keeps of an evaluate request (None without a log): the case, and a FHIR input's hash."""
         if self.log is None:
             return None
-        from .decisionlog import sha256_of
-        from .fhir import is_fhir
+        from .decision_log import sha256_of
+        from .cases.fhir_bundle import is_fhir
 
         return ("log", case.to_dict(), sha256_of(body) if is_fhir(data) else None)
 
     def do_evaluate(self, body: bytes) -> tuple:
-        from .api import evaluate
-        from .fhir import annotate
+        from .api import decide
 
         data = self.json(body)
-        case, notes = self.case_of(data)
-        return self.ok(annotate(evaluate(case, self.chooser), notes).to_dict(), extra=self._log_extra(case, data, body))
+        loaded = self.load(data)
+        return self.ok(decide(loaded).to_dict(), extra=self._log_extra(loaded.case, data, body))
 
     def _evaluate_chunk(self, bodies: list) -> list:
         """Many evaluate requests at once: read each, decide the good ones in one grounding per version."""
         from .api import engine_for
-        from .decision import build_decision
-        from .engine import CaseFailure
-        from .fhir import annotate
+        from .decisions.decision import build_decision, with_input_notes
+        from .engine.chunked import CaseFailure
 
         replies: list = [None] * len(bodies)
         chosen = []
         for i, body in enumerate(bodies):
             try:
                 data = self.json(body)
-                case, notes = self.case_of(data)
-                chosen.append((i, case, notes, self.chooser.load(case)[1], self._log_extra(case, data, body)))
+                loaded = self.load(data)
+                chosen.append((i, loaded, self._log_extra(loaded.case, data, body)))
             except Exception:  # noqa: BLE001 - answered one by one below, in the same words
                 replies[i] = self.one("evaluate", body)
         groups: dict[int, list] = {}
         for item in chosen:
-            groups.setdefault(id(item[3].kb), []).append(item)
+            groups.setdefault(id(item[1].choice.kb), []).append(item)
         for members in groups.values():
-            kb = members[0][3].kb
-            outputs = engine_for(kb).run([case.atoms() for _, case, _, _, _ in members])
-            for (i, case, notes, choice, extra), out in zip(members, outputs):
+            kb = members[0][1].choice.kb
+            outputs = engine_for(kb).run([loaded.case.atoms() for _, loaded, _ in members])
+            for (i, loaded, extra), out in zip(members, outputs):
                 if isinstance(out, CaseFailure):
                     replies[i] = self.one("evaluate", bodies[i])  # the warm engine says why, as alone
                     continue
-                replies[i] = self.ok(annotate(build_decision(case, out, kb, choice.how), notes).to_dict(), extra=extra)
+                replies[i] = self.ok(with_input_notes(build_decision(loaded.case, out, kb, loaded.choice.how), loaded.notes).to_dict(), extra=extra)
         return replies
 
     def do_missing(self, body: bytes) -> tuple:
-        from .abduction import missing
+        from .explain.missing import missing
 
-        case, _ = self.case_of(self.json(body))
+        case = self.load(self.json(body)).case
         return self.ok(missing(case, self.chooser).to_dict())
 
     def do_what_if(self, body: bytes) -> tuple:
-        from .whatif import what_if
+        from .explain.whatif import what_if
 
         data = self.json(body)
         if not isinstance(data, dict) or "case" not in data or not isinstance(data.get("changes", []), list):
@@ -363,11 +354,11 @@ class Handler:
         extra = sorted(set(data) - {"case", "changes"})
         if extra:
             raise CaseError("<request>", extra[0], "unknown field; expected case, changes")
-        case, _ = self.case_of(data["case"])
+        case = self.load(data["case"]).case
         return self.ok(what_if(case, data.get("changes", []), self.chooser).to_dict())
 
     def do_questionnaire(self, body: bytes) -> tuple:
-        from .questionnaire import next_step
+        from .interop.questionnaire import next_step
 
         data = self.json(body)
         if not isinstance(data, dict) or not isinstance(data.get("case", {}), dict) or not isinstance(data.get("declined", []), list):
@@ -376,7 +367,7 @@ class Handler:
 
     def fhir_json(self, body: bytes, source: str) -> Any:
         """A FHIR request's JSON: what does not parse is 400 with an OperationOutcome."""
-        from .outcome import FhirProblem
+        from .interop.operation_outcome import FhirProblem
 
         try:
             return self.json(body, source)
@@ -384,19 +375,19 @@ class Handler:
             raise FhirProblem.from_case_error(exc, 400, "structure") from None
 
     def do_next_question(self, body: bytes) -> tuple:
-        from .dtr import next_question
+        from .interop.dtr import next_question
 
         return self.ok(next_question(self.fhir_json(body, "<$next-question>"), self.knowledge, self.settings.base_url, self.log), "application/fhir+json")
 
     def do_questionnaire_package(self, body: bytes) -> tuple:
-        from .dtr import package
+        from .interop.dtr import package
 
         return self.ok(package(self.fhir_json(body, "<$questionnaire-package>"), self.knowledge, self.settings.base_url, self.log), "application/fhir+json")
 
     def do_cds(self, payload: tuple) -> tuple:
-        """A CDS Hooks call (Da Vinci CRD): the answer's bytes keep the order as it was sent (:mod:`kineret_asp.crd`)."""
-        from .abduction import missing
-        from .crd import answer, response_bytes
+        """A CDS Hooks call (Da Vinci CRD): the answer's bytes keep the order as it was sent (:mod:`kineret_asp.interop.crd`)."""
+        from .explain.missing import missing
+        from .interop.crd import answer, response_bytes
 
         body, hook, fetched = payload
         knowledge = self.knowledge
@@ -410,7 +401,7 @@ class Handler:
         return (200, b"", "text/plain", None)
 
     def do_batch(self, lines: list) -> tuple:
-        from .batch import BatchWorker
+        from .batch.run import BatchWorker
 
         if self._batch is None:
             self._batch = BatchWorker(self.chooser, "<request>", self.time_limit, cache=2000, log=self.log)
@@ -423,7 +414,7 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
     """The ASGI application.
 
     ``kb`` is a KnowledgeBase (every case decided by it), a KB tree's folder,
-    a :class:`~kineret_asp.versions.Chooser`, or None (the packaged KB): with a
+    a :class:`~kineret_asp.cases.versions.Chooser`, or None (the packaged KB): with a
     tree, each case is decided by the version in force on its date of service,
     as on the command line. With ``workers`` (``serve`` gives one per core)
     requests are decided in that many worker processes, each request's worker
@@ -436,9 +427,9 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
     the server (card links, the Questionnaire's canonical URL, a JWT's
     ``aud``); ``allowed_hosts`` the Host names it answers to (None: any);
     ``cors_origins`` the browser origins allowed; ``auth`` an
-    :class:`~kineret_asp.hookauth.AuthConfig` (JWT issuers; ``token`` is its
+    :class:`~kineret_asp.web.auth.AuthConfig` (JWT issuers; ``token`` is its
     static token); ``db`` the decision log (a URL or a
-    :class:`~kineret_asp.decisionlog.DecisionLog`; None: a private SQLite file
+    :class:`~kineret_asp.decision_log.DecisionLog`; None: a private SQLite file
     for this application; False: no log); ``fhir_servers`` the FHIR servers
     missing prefetch may be fetched from; ``advisory_card``: a CDS card beside
     the coverage information.
@@ -449,12 +440,12 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from . import __version__
-    from .crd import Settings
-    from .decisionlog import DecisionLog
-    from .hookauth import AuthConfig, Verifier
-    from .pool import InProcess, JobStopped, Pool, PoolBusy
-    from .versions import Chooser
-    from .webguard import Guard, error_body
+    from .interop.crd import Settings
+    from .decision_log import DecisionLog
+    from .web.auth import AuthConfig, Verifier
+    from .server_pool import InProcess, JobStopped, Pool, PoolBusy
+    from .cases.versions import Chooser
+    from .web.guard import Guard, error_body
 
     chooser = Chooser.of(kb)
     knowledge = chooser.default()
@@ -620,7 +611,7 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
 
     async def batch_asgi(scope: dict, receive: Any, send: Any) -> None:
         """POST /batch as a plain ASGI app: the body is read while records are written."""
-        from .batch import CASE_ALLOWANCE, CASE_ALLOWANCE_ALONE, CHUNK_ALLOWANCE, MAX_LINE_BYTES, BatchRecord, error_record
+        from .batch.run import CASE_ALLOWANCE, CASE_ALLOWANCE_ALONE, CHUNK_ALLOWANCE, MAX_LINE_BYTES, BatchRecord, error_record
         from .safetext import safe_json
 
         if scope.get("method") != "POST":
@@ -677,15 +668,15 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
     app.router.routes.append(Route("/batch", AsgiEndpoint(batch_asgi), methods=["POST"]))
     @app.get("/cds-services", summary="CDS Hooks discovery: a service per hook, with prefetch templates and the Da Vinci CRD version")
     async def cds_discovery() -> dict:
-        from .crd import discovery
+        from .interop.crd import discovery
 
         return discovery(knowledge)
 
     async def hook_job(scope: dict, body: bytes) -> Any:
         """The CDS call's job: the hook, and the prefetch fetched from an allowed FHIR server (in a thread)."""
-        from .crd import hook_of
-        from .outcome import FHIR_JSON, FhirProblem
-        from .prefetch import fetch_missing
+        from .interop.crd import hook_of
+        from .interop.operation_outcome import FHIR_JSON, FhirProblem
+        from .interop.prefetch import fetch_missing
 
         service = scope.get("path", "").rsplit("/", 1)[-1]
         hook = hook_of(knowledge, service)
@@ -710,7 +701,7 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
         """CRD resp-43: a technical failure is coverage 'indeterminate' on the order (read here, in the server's process)."""
         import anyio
 
-        from .crd import hook_of, indeterminate
+        from .interop.crd import hook_of, indeterminate
 
         hook = hook_of(knowledge, scope.get("path", "").rsplit("/", 1)[-1])
         if hook is None:
@@ -722,7 +713,7 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
 
     @app.get("/Questionnaire/{qid}", summary="The adaptive Questionnaire at its canonical URL (Da Vinci DTR AdaptiveQuestionnaire-Search)")
     async def get_questionnaire(qid: str):
-        from .dtr import _qid, questionnaire
+        from .interop.dtr import _qid, questionnaire
 
         if qid != _qid(knowledge):
             return errors(404, [w("api_not_found", path=f"/Questionnaire/{qid}")], path="/Questionnaire")
@@ -751,7 +742,7 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
             return Response(json_bytes(record.decision), media_type="application/json")
         return PlainTextResponse(record.report or "")
 
-    from .openapi_doc import add_docs
+    from .web.openapi import add_docs
 
     add_docs(app, knowledge, documents, POSTED)
 
@@ -825,8 +816,8 @@ def bind(host: str, port: int) -> socket.socket:
 def _load_everything(kb: Any, warm: bool = True) -> Any:
     """Every version loaded and grounded as the workers need it: the resident engine and the program of ``missing``."""
     from .api import engine_for, resident_for
-    from .program import compiled
-    from .versions import Chooser
+    from .engine.program import compiled
+    from .cases.versions import Chooser
 
     chooser = Chooser.of(kb)
     for version in chooser.versions():
@@ -842,7 +833,7 @@ def _load_everything(kb: Any, warm: bool = True) -> Any:
 def _warm(chooser: Any, examples: int = 2, routes: tuple = ("evaluate", "missing", "what-if")) -> None:
     """Answer a few of each version's example cases on every route once, so that what is built on
     first use is built before the workers are forked (a cold worker's first missing took a second)."""
-    from .treefiles import TreeFileError, read_tree_file
+    from .knowledge.tree_files import TreeFileError, read_tree_file
 
     handler = Handler(chooser, DEFAULT_TIME_LIMIT, answers=0)
     for version in chooser.versions():
@@ -914,7 +905,7 @@ class Integration:
     def resolved(self, host: str, port: int) -> "Integration":
         from urllib.parse import urlsplit
 
-        from .webguard import default_hosts
+        from .web.guard import default_hosts
 
         base = self.base_url or f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         hosts = list(self.allowed_hosts) or [*default_hosts(host), (urlsplit(base).hostname or "").lower()]
@@ -930,7 +921,7 @@ def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[st
     """
     import uvicorn
 
-    from .pool import default_workers
+    from .server_pool import default_workers
 
     class Server(uvicorn.Server):
         """uvicorn's server, exiting with status 0 after a graceful stop (it re-raises the signal)."""
@@ -947,7 +938,7 @@ def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[st
     sock = bind(host, port)
     setup = (integration or Integration()).resolved(host, port)
     try:
-        from .decisionlog import DecisionLog, default_location
+        from .decision_log import DecisionLog, default_location
 
         log = None if setup.db is False else DecisionLog(str(setup.db) if setup.db else str(default_location()))  # created or migrated before any worker starts
         chooser = start(kb, Limits(start_limit, memory_limit))

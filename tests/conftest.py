@@ -48,9 +48,9 @@ def _warm_kb() -> None:
     the unchanged rules' syntax trees, and what was read of them, with it
     (about 0.25 s saved on the first command on each edited copy).
     """
-    from kineret_asp.abduction import missing
-    from kineret_asp.check import check_kb
-    from kineret_asp.program import compiled
+    from kineret_asp.explain.missing import missing
+    from kineret_asp.author.check import check_kb
+    from kineret_asp.engine.program import compiled
 
     example = FACTS / "sjia" / "approved.json"
     evaluate(example, KB_DIR)

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kineret_asp import load_kb
-from kineret_asp.crd import CRD_EXTENSION, CRD_TEMP, CRD_VERSION, HOOKS, prefetch_templates
+from kineret_asp.interop.crd import CRD_EXTENSION, CRD_TEMP, CRD_VERSION, HOOKS, prefetch_templates
 from kineret_asp.server import create_app
 
 from .conftest import FACTS, KB_DIR

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from kineret_asp import evaluate, load_kb
-from kineret_asp.decisionlog import SCHEMA_VERSION, DecisionLog, Entry, LogError, backend_for
+from kineret_asp.decision_log import SCHEMA_VERSION, DecisionLog, Entry, LogError, backend_for
 
 from .conftest import FACTS, KB_DIR, ROOT
 from .pgtemp import TempPostgres, binaries
@@ -127,7 +127,7 @@ def test_thirty_two_concurrent_writers_lose_and_duplicate_nothing(url):
 
 WRITER = textwrap.dedent("""
     import sys
-    from kineret_asp.decisionlog import DecisionLog, Entry
+    from kineret_asp.decision_log import DecisionLog, Entry
     log = DecisionLog(sys.argv[1])
     decision = {"decision": "approved", "policy": "IP0243", "provenance": {"policy": "IP0243", "version": "2024-06-01", "rules_sha256": "r", "framework_sha256": "f", "package_version": "0"}}
     i = 0

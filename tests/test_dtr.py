@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kineret_asp import load_kb
-from kineret_asp.dtr import ADAPTIVE_SEARCH, QR_PARAMETERS, SDC_ADAPTIVE
+from kineret_asp.interop.dtr import ADAPTIVE_SEARCH, QR_PARAMETERS, SDC_ADAPTIVE
 from kineret_asp.server import create_app
 
 from .conftest import KB_DIR

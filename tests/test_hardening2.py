@@ -22,9 +22,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kineret_asp.check import check_kb
+from kineret_asp.author.check import check_kb
 
-from .conftest import FACTS, KB_DIR, ROOT, VERSION, cli, copy_kb
+from .conftest import FACTS, KB_DIR, ROOT, cli, copy_kb
 from .test_hardening import RUNAWAY_CASE_RULE, RUNAWAY_KB_RULE, kb_with, lines_file, one_line, ra_line, run_cli
 from .test_server import free_port, running
 
@@ -167,7 +167,7 @@ def test_serve_starts_with_a_hostile_cache_entry(tmp_path, hostile):
 
 @pytest.mark.slow
 def test_the_rules_hash_covers_every_byte_of_a_rule_file(tmp_path):
-    from kineret_asp.knowledge import parse_kb
+    from kineret_asp.knowledge.base import parse_kb
 
     version = copy_kb(tmp_path)
     before = parse_kb(version).rules_sha256
@@ -220,7 +220,7 @@ def test_an_include_is_refused_by_check_and_the_loader(tmp_path, where):
 
 
 def test_an_include_hidden_in_a_comment_or_string_never_opens_a_file(tmp_path):
-    from kineret_asp.treefiles import blank_includes, directives
+    from kineret_asp.knowledge.tree_files import blank_includes, directives
 
     fifo = tmp_path / "fifo.lp"
     os.mkfifo(fifo)
@@ -348,7 +348,7 @@ def test_batch_with_its_input_as_its_output_leaves_the_input_byte_identical(tmp_
 
 @pytest.mark.slow
 def test_a_second_batch_writing_through_a_link_is_refused_naming_the_writer(tmp_path):
-    from kineret_asp.outputlock import OutputLock
+    from kineret_asp.batch.output_lock import OutputLock
 
     out = tmp_path / "out.jsonl"
     link = tmp_path / "link.jsonl"
@@ -559,7 +559,7 @@ def test_evaluate_requests_decided_together_answer_as_one_at_a_time():
     from cases import generate  # type: ignore[import-not-found]
 
     from kineret_asp.server import CHUNK_MIN, Handler
-    from kineret_asp.versions import Chooser
+    from kineret_asp.cases.versions import Chooser
 
     handler = Handler(Chooser.of(KB_DIR), 10.0, answers=0)
     bodies = [json.dumps(c).encode() for c in generate(CHUNK_MIN + 6, 11)]
@@ -574,7 +574,7 @@ def test_evaluate_requests_decided_together_answer_as_one_at_a_time():
 
 def test_a_worker_remembers_an_answer_by_its_request():
     from kineret_asp.server import Handler
-    from kineret_asp.versions import Chooser
+    from kineret_asp.cases.versions import Chooser
 
     handler = Handler(Chooser.of(KB_DIR), 10.0)
     body = CONCURRENT_ENBREL.read_bytes()

@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
 from kineret_asp import load_kb
-from kineret_asp.hookauth import AuthConfig
+from kineret_asp.web.auth import AuthConfig
 from kineret_asp.server import create_app
-from kineret_asp.webguard import default_hosts, host_name
+from kineret_asp.web.guard import default_hosts, host_name
 
 from .conftest import KB_DIR
 from .test_cds import BASE, coverage_info, example, hook_request
@@ -195,7 +195,7 @@ def test_a_jwks_is_fetched_from_a_jku_on_the_issuers_list_only(keys, tmp_path):
 
 @pytest.mark.parametrize("content, where", [("{", "issuers"), ('{"issuers": []}', "issuers"), ('{"issuers": [{"iss": "x"}]}', "issuers[0]"), ('{"issuers": [{"iss": "x", "jwks": {"keys": []}, "extra": 1}]}', "issuers[0].extra")])
 def test_a_bad_issuers_file_is_one_line_naming_the_field(tmp_path, content, where):
-    from kineret_asp.hookauth import AuthConfigError
+    from kineret_asp.web.auth import AuthConfigError
 
     path = tmp_path / "issuers.json"
     path.write_text(content)

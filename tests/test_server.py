@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from kineret_asp import load_kb
-from kineret_asp.batch import BatchWorker
+from kineret_asp.author.json_schemas import CaseFormatSchema
+from kineret_asp.batch.run import BatchWorker
 
 from .conftest import FACTS, KB_DIR, ROOT
 from .conftest import cli as run_cli
@@ -95,7 +96,7 @@ def test_openapi_lists_every_route(server):
 def test_the_case_schema_is_the_kbs(server):
     kb = load_kb(KB_DIR)
     schema = httpx.get(server.url + "/schemas/case").json()
-    assert schema["properties"].keys() == kb.schema.json_schema("x", "y")["properties"].keys()
+    assert schema["properties"].keys() == CaseFormatSchema(kb.schema).document("x", "y")["properties"].keys()
     assert httpx.get(server.url + "/schemas/nope").status_code == 404
 
 

@@ -1,0 +1,1 @@
+"""Health IT standards: CDS Hooks and Da Vinci CRD, the DTR adaptive questionnaire, FHIR errors."""
