@@ -80,6 +80,8 @@ def call(client, bundle: dict, hook: str = "order-sign") -> dict:
 
 
 def coverage_info(answer: dict) -> dict[str, list]:
+    """The coverage-information extension of an answer's system action, by sub-extension; every test that reads one
+    thereby checks it against every invariant of CRD 2.2.1 (:func:`crd_violations`)."""
     action = answer["systemActions"][0]
     ext = [e for e in action["resource"]["extension"] if e["url"] == CRD_EXTENSION]
     assert len(ext) == 1
@@ -88,11 +90,48 @@ def coverage_info(answer: dict) -> dict[str, list]:
         values = [v for k, v in sub.items() if k.startswith("value")] or [sub.get("extension")]
         assert len(values) == 1, sub  # one value[x] (or sub-extensions) per sub-extension
         out.setdefault(sub["url"], []).append(values[0])
+    assert crd_violations(out) == [], out
     return out
 
 
 def values(info: dict, url: str) -> list:
     return info.get(url, [])
+
+
+def crd_violations(info: dict) -> list[str]:
+    """What a coverage-information extension breaks of CRD 2.2.1: its cardinalities, value sets and crd-ci-q1 .. q9."""
+    v = lambda url: values(info, url)  # noqa: E731
+    bad = [f"{one}: exactly one" for one in ("coverage", "covered", "date", "coverage-assertion-id") if len(v(one)) != 1]
+    bad += [f"{most}: at most one" for most in ("pa-needed", "satisfied-pa-id", "expiry-date") if len(v(most)) > 1]
+    if not set(v("covered")) <= {"covered", "not-covered", "conditional", "indeterminate"}:
+        bad.append("covered: not in its value set")
+    if not set(v("pa-needed")) <= {"no-auth", "auth-needed", "satisfied", "performpa", "conditional", "indeterminate"}:
+        bad.append("pa-needed: not in its value set")
+    if not set(v("doc-needed")) <= {"clinical", "admin", "patient", "conditional", "indeterminate"}:
+        bad.append("doc-needed: not in its value set")
+    if not set(v("info-needed")) <= {"performer", "location", "timeframe", "contract-window", "detail-code", "OTH"}:
+        bad.append("info-needed: not in its value set")
+    if not all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", d) for d in v("date") + v("expiry-date")):
+        bad.append("date: not a date")
+    if v("questionnaire") and not v("doc-needed"):
+        bad.append("crd-ci-q1: questionnaire without doc-needed")
+    if "not-covered" in v("covered") and v("pa-needed"):
+        bad.append("crd-ci-q2: not-covered with pa-needed")
+    if bool(v("info-needed")) != ("conditional" in v("covered") + v("pa-needed") + v("doc-needed")):
+        bad.append("crd-ci-q3: info-needed and conditional do not go together")
+    if set(v("pa-needed")) & {"satisfied", "no-auth", "not-covered"} and "withpa" in v("doc-purpose"):
+        bad.append("crd-ci-q4: withpa once no authorization is needed")
+    if (v("pa-needed") == ["satisfied"]) != bool(v("satisfied-pa-id")):
+        bad.append("crd-ci-q5: satisfied-pa-id and satisfied do not go together")
+    if "OTH" in v("info-needed") and not v("reason"):
+        bad.append("crd-ci-q6: info-needed OTH without a reason")
+    if not all(r.get("text") for r in v("reason")):
+        bad.append("crd-ci-q7: a reason without text")
+    if [p for p in v("doc-purpose") if p != "conditional"] and not v("reason"):
+        bad.append("crd-ci-q8: doc-purpose without a reason")
+    if "indeterminate" in v("covered") + v("pa-needed") + v("doc-needed") and not v("reason"):
+        bad.append("crd-ci-q9: indeterminate without a reason")
+    return bad
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +253,27 @@ def test_crd_ci_q8_doc_purpose_has_a_reason(answers):
     for info in infos(answers):
         if [p for p in values(info, "doc-purpose") if p != "conditional"]:
             assert values(info, "reason")
+
+
+def test_the_invariant_check_every_test_applies_finds_each_violation():
+    """coverage_info checks every answer a test reads against crd_violations: it must see each broken invariant."""
+    good = {"coverage": [{"reference": "Coverage/c"}], "covered": ["covered"], "pa-needed": ["satisfied"], "date": ["2024-07-01"],
+            "coverage-assertion-id": ["a"], "satisfied-pa-id": ["n"], "reason": [{"text": "met"}]}
+    assert crd_violations(good) == []
+    broken = {
+        "crd-ci-q1": {**good, "questionnaire": ["q"]},
+        "crd-ci-q2": {**good, "covered": ["not-covered"]},
+        "crd-ci-q3": {**good, "info-needed": ["OTH"]},
+        "crd-ci-q4": {**good, "doc-purpose": ["withpa"]},
+        "crd-ci-q5": {k: x for k, x in good.items() if k != "satisfied-pa-id"},
+        "crd-ci-q6": {**{k: x for k, x in good.items() if k != "reason"}, "covered": ["conditional"], "pa-needed": ["auth-needed"], "satisfied-pa-id": [], "info-needed": ["OTH"]},
+        "crd-ci-q7": {**good, "reason": [{"coding": [{"code": "x"}]}]},
+        "crd-ci-q8": {**{k: x for k, x in good.items() if k != "reason"}, "pa-needed": ["auth-needed"], "satisfied-pa-id": [], "doc-purpose": ["withpa"]},
+        "crd-ci-q9": {**{k: x for k, x in good.items() if k != "reason"}, "covered": ["indeterminate"], "pa-needed": ["indeterminate"], "satisfied-pa-id": []},
+        "coverage": {k: x for k, x in good.items() if k != "coverage"},
+    }
+    for invariant, info in broken.items():
+        assert any(b.startswith(invariant) for b in crd_violations(info)), invariant
 
 
 def test_crd_ci_q9_indeterminate_has_a_reason():
