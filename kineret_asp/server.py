@@ -75,9 +75,13 @@ OVER_CAP = object()
 
 
 def scrub(content: Any) -> Any:
-    """An answer without this machine's folders: every provenance's ``kb`` (the KB's absolute path) left out."""
+    """An answer without this machine's folders: every provenance's ``kb`` (the KB's absolute path) named by the
+    folder's own name instead (:func:`~kineret_asp.cases.versions.served_kb`), so that it stays the decision format."""
+    from .cases.versions import served_kb
+
     if isinstance(content, dict):
-        return {k: scrub(v) for k, v in content.items() if not (k == "kb" and "rules_sha256" in content)}
+        provenance = "rules_sha256" in content and isinstance(content.get("kb"), str)
+        return {k: served_kb(v) if provenance and k == "kb" else scrub(v) for k, v in content.items()}
     if isinstance(content, list):
         return [scrub(v) for v in content]
     return content
@@ -404,7 +408,7 @@ class Handler:
         from .batch.run import BatchWorker
 
         if self._batch is None:
-            self._batch = BatchWorker(self.chooser, "<request>", self.time_limit, cache=2000, log=self.log)
+            self._batch = BatchWorker(self.chooser, "<request>", self.time_limit, cache=2000, log=self.log, served=True)
         text, errors = self._batch.decide(lines)
         return (200, text.encode("utf-8"), "application/x-ndjson", errors)
 

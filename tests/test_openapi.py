@@ -70,3 +70,22 @@ def test_the_docs_page_loads_its_assets_from_this_server(client):
     for asset in assets:
         assert client.get(asset).status_code == 200, asset
     assert "cdn" not in page.lower()
+
+
+def test_the_answers_are_what_their_schemas_say(client):
+    """The service's /evaluate answer and /batch records validate against the decision and record schemas it publishes
+    (which name the KB folder in every provenance: over HTTP, by the folder's name alone)."""
+    import jsonschema
+
+    from .conftest import FACTS
+
+    documents = schema_documents(load_kb(KB_DIR))
+    body = (FACTS / "stills" / "approved.json").read_bytes()
+    answer = client.post("/evaluate", content=body).json()
+    jsonschema.validate(answer, documents["decision"])
+    assert answer["provenance"]["kb"] == KB_DIR.name
+    records = client.post("/batch", content=body.replace(b"\n", b" ") + b"\n").text.splitlines()
+    assert len(records) == 1
+    record = json.loads(records[0])
+    jsonschema.validate(record, documents["record"])
+    assert record["provenance"]["kb"] == KB_DIR.name and str(KB_DIR) not in records[0]

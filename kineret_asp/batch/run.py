@@ -111,7 +111,7 @@ class BatchWorker:
     grouped by version, one grounding per version and chunk.
     """
 
-    def __init__(self, kb: Any, source: str, time_limit: Optional[float] = 10.0, cache: int = CACHE_ENTRIES, log: Any = None):
+    def __init__(self, kb: Any, source: str, time_limit: Optional[float] = 10.0, cache: int = CACHE_ENTRIES, log: Any = None, served: bool = False):
         self.chooser = kb if isinstance(kb, Chooser) else Chooser.of(kb)
         self.source = source
         self.log = log  # a decision log (or its URL): every decided line recorded, a chunk in one transaction
@@ -121,7 +121,7 @@ class BatchWorker:
         self.answers = _Cache(ANSWERS_KEPT)  # decision texts by answer: no solving saved, only building (always on)
         encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
         self.dumps: Callable[[Any], str] = lambda data: safe_json(encode(data))
-        self.encoder = DecisionEncoder(self.dumps)
+        self.encoder = DecisionEncoder(self.dumps, served=served)  # served: records as the HTTP service gives them (the KB named by its folder's name)
 
     @property
     def kb(self) -> KnowledgeBase:

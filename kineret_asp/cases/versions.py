@@ -27,7 +27,8 @@ Every decision carries a :class:`Provenance`: which rules produced it.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
@@ -75,6 +76,15 @@ class Provenance:
             "package_version": self.package_version,
             "chosen_by": self.chosen_by,
         }
+
+    def served(self) -> "Provenance":
+        """This provenance as the HTTP service gives it: the KB named by its folder's name (:func:`served_kb`)."""
+        return replace(self, kb=served_kb(self.kb))
+
+
+def served_kb(kb: str) -> str:
+    """How an answer over HTTP names the KB folder: by its own name, never this machine's path to it."""
+    return os.path.basename(str(kb).rstrip("/" + os.sep)) or str(kb)
 
 
 def provenance(kb: KnowledgeBase, chosen_by: str = GIVEN) -> Provenance:

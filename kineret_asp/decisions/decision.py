@@ -279,14 +279,16 @@ class DecisionEncoder:
     package writes.
     """
 
-    def __init__(self, encode: Callable[[Any], str], size: int = TEXTS_KEPT):
+    def __init__(self, encode: Callable[[Any], str], size: int = TEXTS_KEPT, served: bool = False):
         self._encode = encode
         self._texts = IdentityMemo(size)
+        self._served = served  # a provenance as the HTTP service gives it (Provenance.served)
 
     def shared(self, part: Any) -> _Text:
         """The JSON text of a shared part (a criteria tuple, a provenance), made once."""
         def make() -> _Text:
-            plain = part.to_dict() if hasattr(part, "to_dict") else [p.to_dict() for p in part]
+            shown = part.served() if self._served and hasattr(part, "served") else part
+            plain = shown.to_dict() if hasattr(shown, "to_dict") else [p.to_dict() for p in shown]
             return _Text(self._encode(plain))
 
         return self._texts.of(part, make)

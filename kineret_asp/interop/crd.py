@@ -499,12 +499,10 @@ def answer(body: bytes, hook: str, kb: "KnowledgeBase", settings: Settings, log:
 def served(decision: "Decision") -> "Decision":
     """A decision as a served report shows it: the KB named by its folder's name, not this machine's path."""
     import dataclasses
-    import os
 
-    provenance = decision.provenance
-    if provenance is None:
+    if decision.provenance is None:
         return decision
-    return dataclasses.replace(decision, provenance=dataclasses.replace(provenance, kb=os.path.basename(str(provenance.kb).rstrip("/"))))
+    return dataclasses.replace(decision, provenance=decision.provenance.served())
 
 
 def advisory_card(decision: "Decision", kb: "KnowledgeBase", settings: Settings, assertion: str, result: Any, doubtful: list) -> dict:
