@@ -89,3 +89,8 @@ def test_toolchain_bench_smoke():
 @pytest.mark.slow
 def test_versions_bench_smoke():
     passed(run("versions_bench.py", "--n", "300", "--repeat", "1"), "every record names the version its date selects")
+
+
+def test_import_bench_smoke():
+    """The command line starts without clingo or the server's libraries (what keeps `--help` and usage errors quick)."""
+    passed(run("import_bench.py", "--repeat", "1"), "checks: the command line starts without clingo or the server")
