@@ -156,6 +156,29 @@ def kb_line(kb: Any) -> str:
     return kb.vocabulary.word("kb_line", kb=kb.root, folder=kb.folder)
 
 
+def version_options(func: Callable) -> Callable:
+    """``--policy`` and ``--version``: which version of a KB tree a command that decides no case reads."""
+    func = click.option("--version", "version", metavar="DATE", help="The version to read: its effective-from date, or any date it is in force on (default: the latest).")(func)
+    return click.option("--policy", "policy", metavar="ID", help="The policy to read (default: the tree's only policy).")(func)
+
+
+def chosen_kb(kb_dir: Optional[Path], policy: Optional[str], version: Optional[str], *, to_stderr: bool = True) -> Any:
+    """The version --kb, --policy and --version choose, loaded; the line saying which (on stderr unless the caller prints it)."""
+    from .knowledge.base import choose_version, version_folders
+
+    choice = choose_version(kb_dir, policy=policy, version=version)
+    if to_stderr and choice.how != "folder" and (choice.how != "latest" or len(version_folders(choice.kb.root)) > 1):
+        click.echo(version_line(choice), err=True)  # which version, when the tree leaves a choice (a tree of one version has none)
+    return choice
+
+
+def version_line(choice: Any) -> str:
+    """``KB: kb (policies/IP0243/2024-06-01: the latest version of IP0243)``, in the KB's words."""
+    kb = choice.kb
+    how = kb.vocabulary.word(f"version_chosen_{choice.how}", policy=choice.policy, date=choice.on or "")
+    return kb.vocabulary.word("kb_version_line", kb=kb.root, folder=kb.folder, how=how)
+
+
 def dump_json(data: Any) -> str:
     return dumps(data, indent=2)
 
@@ -464,21 +487,22 @@ def check_cmd(kb_dir: Optional[Path], fmt: str, strict: bool) -> None:
 @click.option("--property", "only", multiple=True, help="Check only this property (by name); repeatable.")
 @format_option
 @kb_option
+@version_options
 @limited(600.0)
 @handle_errors
-def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
-    """Check the KB's properties over every case of its declared space."""
-    from .knowledge.base import load_kb
+def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path], policy: Optional[str], version: Optional[str]) -> None:
+    """Check the KB's properties over every case of its declared space (one version: --policy, --version; default the latest)."""
     from .author.verify import render_results, verify_kb
 
-    kb = load_kb(kb_dir)
+    choice = chosen_kb(kb_dir, policy, version, to_stderr=False)
+    kb = choice.kb
     results = verify_kb(kb, list(only) or None)
     if only and not results:
         fail(f"no property named {', '.join(only)}")
     if fmt == "json":
-        click.echo(dump_json({"kb": str(kb.root), "version": kb.folder, "holds": all(r.holds for r in results), "properties": [r.to_dict() for r in results]}))
+        click.echo(dump_json({"kb": str(kb.root), "version": kb.folder, "chosen_by": choice.how, "holds": all(r.holds for r in results), "properties": [r.to_dict() for r in results]}))
     else:
-        click.echo(kb_line(kb))
+        click.echo(version_line(choice))
         click.echo(render_results(results), nl=False)
     sys.exit(0 if all(r.holds for r in results) else 1)
 
@@ -512,9 +536,8 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
     if from_version or to_version or policy:
         if old_kb or new_kb or not (from_version and to_version):
             fail("diff takes two KB folders, or --from DATE --to DATE (and --policy ID) over one KB tree (--kb)")
-        from .cases.versions import find_version
 
-        old, new = find_version(kb_dir, policy, from_version), find_version(kb_dir, policy, to_version)  # type: ignore[arg-type]
+        old, new = load_kb(kb_dir, policy=policy, version=from_version), load_kb(kb_dir, policy=policy, version=to_version)
     elif old_kb and new_kb:
         old, new = load_kb(old_kb), load_kb(new_kb)
     else:
@@ -616,14 +639,14 @@ def new_version_cmd(policy: str, effective: str, kb_dir: Optional[Path]) -> None
 @click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write the literate page here: the policy's text with the rules, cases and properties of each passage.")
 @format_option
 @kb_option
+@version_options
 @limited(120.0)
 @handle_errors
-def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> None:
-    """Per section of the policy's text: the passages rules cite, the KB waives, and neither."""
-    from .knowledge.base import load_kb
+def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path], policy: Optional[str], version: Optional[str]) -> None:
+    """Per section of the policy's text: the passages rules cite, the KB waives, and neither (one version: --policy, --version)."""
     from .author.trace import render_text, trace
 
-    kb = load_kb(kb_dir)
+    kb = chosen_kb(kb_dir, policy, version).kb
     result = trace(kb)
     if html_path is not None:
         from .author.trace_page import render_page
@@ -898,7 +921,7 @@ def export_cmd(output_path: Path, source: Optional[str], db_url: Optional[str]) 
 @main.command("readjudicate")
 @click.option("--kb", "kb_dir", type=click.Path(path_type=Path, file_okay=False), default=None, help="The KB to decide with: a tree (each case by its date of service), a version folder, or a KB copy (default: the packaged KB).")
 @click.option("--policy", default=None, metavar="ID", help="With --to: the policy of the tree whose version to use.")
-@click.option("--to", "to_version", default=None, metavar="DATE", help="Decide every logged case with this version of the tree (its effective-from date).")
+@click.option("--to", "to_version", default=None, metavar="DATE", help="Decide every logged case with this version of the tree: its effective-from date, or any date it is in force on.")
 @click.option("--source", default=None, help="Only records of this source.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--exit-code", "exit_code", is_flag=True, help="Exit 1 when some decision would change, 0 when none would (like diff --exit-code).")
@@ -915,14 +938,14 @@ def readjudicate_cmd(kb_dir: Optional[Path], policy: Optional[str], to_version: 
         if to_version or policy:
             if not to_version:
                 fail("readjudicate: --policy goes with --to DATE")
-            from .cases.versions import find_version
+            from .knowledge.base import load_kb
 
-            target = find_version(kb_dir, policy, to_version)  # type: ignore[arg-type]
+            target = load_kb(kb_dir, policy=policy, version=to_version)
         report = readjudicate(log, target, source)
     except LogError as exc:
         fail(str(exc), code=exc.code)
     except KbError as exc:
-        fail(exc.summary_log_line())
+        fail(exc.summary_line())
     except KineretError as exc:
         fail(str(exc))
     if fmt == "json":
@@ -955,37 +978,39 @@ def lsp_cmd() -> None:
 @click.argument("name", required=False, metavar="case|decision|change|record")
 @click.option("--write", "write_dir", type=click.Path(path_type=Path, file_okay=False), help="Write every schema of every version of the KB tree under DIR/<policy>/<version>/ (the repository keeps them in schemas/).")
 @kb_option
+@version_options
 @limited(120.0)
 @handle_errors
-def schema_cmd(name: Optional[str], write_dir: Optional[Path], kb_dir: Optional[Path]) -> None:
+def schema_cmd(name: Optional[str], write_dir: Optional[Path], kb_dir: Optional[Path], policy: Optional[str], version: Optional[str]) -> None:
     """Print the JSON Schema (draft 2020-12) of a case, a decision, a what-if change or a batch record."""
     from .errors import did_you_mean
     from .author.json_schemas import NAMES, schema_text, write_schemas
-    from .knowledge.base import load_kb
 
     if write_dir is not None:
         if name is not None:
             fail("--write writes every schema: give no NAME with it")
+        if policy is not None or version is not None:
+            fail("--write writes the schemas of every version of the tree: give no --policy or --version with it")
         for path in write_schemas(kb_dir, write_dir):
             click.echo(f"wrote {path}", err=True)
         return
     if name not in NAMES:
         hint = did_you_mean(name, NAMES) if name else ""
         fail(f"expected a schema name, one of {', '.join(NAMES)}, got {name!r}{hint}" if name else f"expected a schema name: one of {', '.join(NAMES)}")
-    click.echo(schema_text(load_kb(kb_dir), name), nl=False)
+    click.echo(schema_text(chosen_kb(kb_dir, policy, version).kb, name), nl=False)
 
 
 @main.command("vocabulary")
 @click.argument("name", required=False)
 @format_option
 @kb_option
+@version_options
 @limited(120.0)
 @handle_errors
-def vocabulary_cmd(name: Optional[str], fmt: str, kb_dir: Optional[Path]) -> None:
-    """List every vocabulary (or NAME's) with its keys, their words and details: the keys a case may use."""
-    from .knowledge.base import load_kb
+def vocabulary_cmd(name: Optional[str], fmt: str, kb_dir: Optional[Path], policy: Optional[str], version: Optional[str]) -> None:
+    """List every vocabulary (or NAME's) with its keys, their words and details: the keys a case may use (one version: --policy, --version)."""
     from .author.vocabulary_listing import listing_json, render_listing, vocabularies
 
-    kb = load_kb(kb_dir)
+    kb = chosen_kb(kb_dir, policy, version).kb
     listings = vocabularies(kb, name)
     click.echo(listing_json(listings) if fmt == "json" else render_listing(listings, kb), nl=fmt == "json")

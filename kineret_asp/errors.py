@@ -57,6 +57,10 @@ class KbError(KineretError):
         return first + (f" (and {more} more; run 'kineret-asp check' to see all)" if more > 0 else "")
 
 
+class KbChoiceError(KineretError):
+    """Which version of a KB tree to use cannot be settled from what was given: one line naming what to pass."""
+
+
 class CaseError(KineretError):
     """A case that does not follow the case format.
 

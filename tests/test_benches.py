@@ -106,3 +106,8 @@ def test_hooks_bench_smoke():
     proc = run("hooks_bench.py", "--requests", "40", "--concurrency", "8", "--seconds", "30", "--warmup", "6")
     passed(proc, "every request answered, every decision logged once: yes")
     assert "40/40" in proc.stdout and "log on PostgreSQL" in proc.stdout and "no log" in proc.stdout
+
+
+def test_import_bench_smoke():
+    """The command line starts without clingo or the server's libraries (what keeps `--help` and usage errors quick)."""
+    passed(run("import_bench.py", "--repeat", "1"), "checks: the command line starts without clingo or the server")

@@ -246,3 +246,21 @@ def test_readjudicate_reports_what_a_new_version_would_change(tmp_path, kb_copy)
     assert "2 logged decisions decided again: 1 would change" in changed.stdout and "APPROVED -> CRITERIA NOT MET: 1" in changed.stdout
     report = json.loads(run_cli("readjudicate", "--db", db, "--kb", str(kb_copy), "--format", "json").stdout)
     assert report["changes"][0]["before"]["decision"] == "approved" and report["changes"][0]["after"]["blocking"] == ["5"]
+
+
+def test_readjudicate_chooses_a_version_by_date_and_names_a_bad_choice_or_a_broken_kb_in_one_line(tmp_path, kb_copy):
+    from click.testing import CliRunner
+
+    from kineret_asp.cli import main
+
+    db = str(tmp_path / "log.sqlite3")
+    case = json.loads((FACTS / "sjia" / "approved.json").read_text())
+    DecisionLog(db).record(Entry("evaluate", case, evaluate(case, KB_DIR).to_dict()))
+    same = CliRunner().invoke(main, ["readjudicate", "--db", db, "--kb", str(KB_DIR), "--to", "2024-07-01", "--format", "json"])
+    assert same.exit_code == 0, same.output
+    assert json.loads(same.output)["decided"] == 1 and json.loads(same.output)["changed"] == 0  # the version in force that day
+    nowhere = CliRunner().invoke(main, ["readjudicate", "--db", db, "--kb", str(KB_DIR), "--to", "2020-01-01"])
+    assert nowhere.exit_code == 2 and nowhere.output.count("\n") == 1 and "no version of" in nowhere.output and "Traceback" not in nowhere.output
+    (kb_copy / "criteria" / "5_sjia.lp").write_text("criterion(\n")
+    broken = CliRunner().invoke(main, ["readjudicate", "--db", db, "--kb", str(kb_copy)])
+    assert broken.exit_code == 2 and broken.output.count("\n") == 1 and "5_sjia.lp" in broken.output, broken.output

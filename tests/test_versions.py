@@ -130,7 +130,7 @@ def test_check_test_and_diff_work_on_a_new_version_at_once(tmp_path):
     text = f"{root / 'policies' / POLICY / OLD / 'policy.lp'}:22:1: error: the policy's text takes effect on {OLD}, but the version is in force from {NEW} (effective_from/1)"
     assert findings(root) == before + before + Counter({text: 1})
     assert lines[-1].startswith("next: ")
-    assert run("test", "--kb", str(root)).output.splitlines()[-1] == "128 passed, 0 failed"
+    assert run("test", "--kb", str(root)).output.splitlines()[-1] == "410 passed, 0 failed"
     assert run("diff", "--from", OLD, "--to", NEW, "--kb", str(root)).output.splitlines()[-1] == "no decision changes"
 
 
@@ -351,13 +351,13 @@ def test_test_runs_every_versions_cases_against_that_version(tree, tmp_path, mon
     monkeypatch.chdir(tmp_path)  # cases are found from the KB, not from the working folder
     data = json.loads(run("test", "--kb", str(tree), "--format", "json").output)
     results = data["results"]
-    assert data["kb"] == str(tree.resolve()) and len(results) == 128
+    assert data["kb"] == str(tree.resolve()) and len(results) == 410
     old_folder, new_folder = f"policies/{POLICY}/{OLD}/cases/", f"policies/{POLICY}/{NEW}/cases/"
     assert all(r["passed"] and r["version"] == f"{POLICY} {OLD}" for r in results if old_folder in r["path"])
     failed = sorted(r["path"].split(new_folder)[1] for r in results if not r["passed"])
     assert all(new_folder in r["path"] and r["version"] == f"{POLICY} {NEW}" for r in results if not r["passed"])
     # the revision's two changes, exactly where they apply
-    assert "sjia/approved.json" in failed and "ra/approved_employer_group.json" in failed and len(failed) == 35
+    assert "sjia/approved.json" in failed and "ra/approved_employer_group.json" in failed and len(failed) == 63
     assert "ra/approved_individual_family_contraindications.json" in failed  # 6 months now
     assert "not_covered/osteoarthritis.json" not in failed
 
@@ -373,7 +373,7 @@ def test_a_cases_date_of_service_says_which_version_runs_it(own_tree):
 def test_test_finds_the_packaged_cases_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run("test")
-    assert result.exit_code == 0 and result.output.splitlines()[-1] == "64 passed, 0 failed"
+    assert result.exit_code == 0 and result.output.splitlines()[-1] == "205 passed, 0 failed"
 
 
 @pytest.mark.slow
@@ -391,7 +391,7 @@ def test_test_runs_the_cases_of_an_installed_package(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "kineret_asp", "test"], cwd=elsewhere, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == f"KB: {target / 'kineret_asp' / 'kb'}"
-    assert proc.stdout.splitlines()[-1] == "64 passed, 0 failed"
+    assert proc.stdout.splitlines()[-1] == "205 passed, 0 failed"
 
 
 # --- diff and check across versions --------------------------------------------------
@@ -427,9 +427,83 @@ def test_diff_from_to_names_exactly_the_changed_classes(tree):
 
 
 def test_diff_names_an_unknown_version_in_one_line(tree):
-    result = run("diff", "--from", OLD, "--to", "2025-02-01", "--kb", str(tree))
-    assert result.exit_code == 2 and result.output == "kineret-asp: no version 2025-02-01 of IP0243; versions: 2024-06-01, 2025-01-01; did you mean '2025-01-01'?\n"
+    result = run("diff", "--from", OLD, "--to", "2023-02-01", "--kb", str(tree))
+    assert result.exit_code == 2 and result.output == "kineret-asp: --version: no version of IP0243 is in force on 2023-02-01; its versions: 2024-06-01..2024-12-31, 2025-01-01..\n"
     assert run("diff", "--from", OLD, "--kb", str(tree)).exit_code == 2
+
+
+# --- one meaning of --kb where no case is decided: --policy and --version, the latest by default ---
+
+
+@pytest.mark.parametrize("version, folder, how", [
+    (None, NEW, "latest"),
+    (OLD, OLD, "named"),
+    ("2024-09-30", OLD, "in_force"),  # any day a version is in force on names it
+    ("2025-02-01", NEW, "in_force"),
+])
+def test_load_kb_reads_the_version_named_or_the_latest(tree, version, folder, how):
+    from kineret_asp.knowledge.base import choose_version
+
+    choice = choose_version(tree, version=version)
+    assert (choice.kb.path.name, choice.how, choice.policy) == (folder, how, POLICY)
+    assert load_kb(tree, version=version) is choice.kb  # load_kb is the same choice
+
+
+def test_a_version_folder_is_read_as_it_is_and_must_agree_with_the_options(tree):
+    from kineret_asp import KineretError
+    from kineret_asp.knowledge.base import choose_version
+
+    folder = tree / "policies" / POLICY / OLD
+    assert choose_version(folder).how == "folder" and load_kb(folder).path.name == OLD
+    assert load_kb(folder, policy=POLICY, version=OLD).path.name == OLD
+    with pytest.raises(KineretError, match="is the folder of IP0243 2024-06-01"):
+        load_kb(folder, version=NEW)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--version", "2023-01-01"], "--version: no version of IP0243 is in force on 2023-01-01; its versions: 2024-06-01..2024-12-31, 2025-01-01.."),
+    (["--version", "june"], "--version: expected a date YYYY-MM-DD (a version's effective-from date, or a day it is in force), got 'june'; IP0243's versions: 2024-06-01, 2025-01-01"),
+    (["--policy", "IP0234"], "no policy 'IP0234' in "),
+])
+def test_a_version_that_cannot_be_chosen_is_one_line_without_a_kb_location(tree, args, words):
+    for command in (["verify"], ["trace"], ["schema", "case"], ["vocabulary", "plan"]):
+        result = run(*command, "--kb", str(tree), *args)
+        assert result.exit_code == 2, (command, result.output)
+        line = result.output.splitlines()[-1]
+        assert words in line and ":0:0:" not in line, (command, result.output)
+
+
+@pytest.mark.parametrize("command", [["trace", "--format", "json"], ["schema", "case"], ["vocabulary", "plan", "--format", "json"]])
+def test_commands_without_a_case_say_which_version_they_read_on_stderr(tree, command):
+    proc = subprocess.run([sys.executable, "-m", "kineret_asp", *command, "--kb", str(tree), "--version", OLD], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[-1] == f"KB: {tree} (policies/{POLICY}/{OLD}: the version --version {OLD} names)"
+    json.loads(proc.stdout)  # the output itself stays what it was: JSON a program reads
+
+
+def test_the_version_chosen_reads_that_versions_rules(tree):
+    """schema reads the version asked for: each version's case schema names it in its $id."""
+    old = run("schema", "case", "--kb", str(tree), "--version", OLD)
+    new = run("schema", "case", "--kb", str(tree))
+    assert old.exit_code == new.exit_code == 0
+    assert f'"$id": "urn:kineret-asp:schema:{POLICY}:{OLD}:' in old.output
+    assert f'"$id": "urn:kineret-asp:schema:{POLICY}:{NEW}:' in new.output
+
+
+def test_verify_prints_the_version_it_checked_and_how(tree):
+    result = run("verify", "--kb", str(tree), "--property", "one_decision", "--version", "2024-12-31")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == f"KB: {tree} (policies/{POLICY}/{OLD}: the version in force on 2024-12-31)"
+    as_json = json.loads(run("verify", "--kb", str(tree), "--property", "one_decision", "--format", "json").output)
+    assert (as_json["version"], as_json["chosen_by"]) == (f"policies/{POLICY}/{NEW}", "latest")
+
+
+def test_several_policies_ask_for_policy_in_one_line(own_tree):
+    add_policy(own_tree, "IP9999", "2025-03-01")
+    result = run("vocabulary", "plan", "--kb", str(own_tree))
+    assert result.exit_code == 2 and result.output == "kineret-asp: the KB holds several policies (IP0243, IP9999): pass --policy with one of them\n"
+    chosen = run("vocabulary", "plan", "--kb", str(own_tree), "--policy", "IP9999")
+    assert chosen.exit_code == 0 and f"policies/IP9999/2025-03-01: the latest version of IP9999" in chosen.output
 
 
 @pytest.mark.slow  # every check of a three-version tree, and the command's

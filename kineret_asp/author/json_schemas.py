@@ -305,7 +305,7 @@ class _Builder:
             "reasons": {"type": "array", "items": self.reason_ids()},
             "route": decision["route"],
             "met": ids,
-            "blocking": ids,
+            "blocking": {"type": "array", "items": self.blocking_ids()},  # as a decision's: a criterion, or a rule a fact is undetermined for
             "unmet_includes": ids,
         }
         return {name: self.obj("expect", {k: shapes[k] for k in EXPECT_KEYS}, [])}

@@ -33,7 +33,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
-from ..errors import CaseError, KineretError, did_you_mean
+from ..errors import CaseError, did_you_mean
 from ..knowledge.base import FRAMEWORK, KbTree, KnowledgeBase, default_kb_path, load_kb, load_tree, tree_digest, tree_root
 from ..knowledge.schema import DATE_OF_SERVICE, DATE_PATTERN, POLICY_SELECTOR
 from .case import Case
@@ -320,24 +320,6 @@ def shadowing_warning(cwd: Path) -> Optional[str]:
     except OSError:
         return None
     return f"./kb differs from the KB in use ({in_use}); pass --kb kb to use it, or install with pip install -e ."
-
-
-def find_version(kb: KbLike, policy: Optional[str], version: str) -> KnowledgeBase:
-    """A version of a tree by its policy and effective-from date (the folder's name also works)."""
-    tree = load_tree(kb.root if isinstance(kb, KnowledgeBase) else kb)  # type: ignore[arg-type]
-    policies = tree.policies
-    if policy is None:
-        if len(policies) != 1:
-            raise KineretError(f"the KB holds several policies ({', '.join(policies)}): name one with --policy")
-        policy = next(iter(policies))
-    if policy not in policies:
-        known = list(policies)
-        raise KineretError(f"no policy {policy!r} in the KB; expected one of {', '.join(known)}{near(policy, known)}")
-    for kb_version in policies[policy]:
-        if version in (kb_version.identity.effective_from, kb_version.path.name):
-            return kb_version
-    dates = [v.identity.effective_from for v in policies[policy]]
-    raise KineretError(f"no version {version} of {policy}; versions: {', '.join(dates)}{did_you_mean(version, dates)}")
 
 
 def near(value: str, known: list[str]) -> str:

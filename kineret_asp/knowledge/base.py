@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -27,7 +28,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 import clingo.ast as ast
 
-from ..errors import Diagnostic, KbError
+from ..errors import Diagnostic, KbChoiceError, KbError, did_you_mean
 from ..memo import IdentityMemo, Memo
 from .names import NameIndex
 from ..templates import fill
@@ -911,13 +912,81 @@ def _cwd() -> str:
         return ""
 
 
-def load_kb(path: Path | str | None = None) -> KnowledgeBase:
-    """Load (and cache) a version's program: a version folder, or a tree's latest version."""
+def load_kb(path: Path | str | None = None, *, policy: Optional[str] = None, version: Optional[str] = None) -> KnowledgeBase:
+    """Load (and cache) one version's program; which one is :func:`choose_version`'s answer.
+
+    ``path`` is a KB tree (default: the packaged KB) or one version's
+    folder. In a tree, ``policy`` names the policy (default: the tree's only
+    one) and ``version`` its version: the effective-from date that names a
+    version folder, or any date (the version in force on it); by default the
+    latest. This is where no case is involved (``verify``, ``trace``,
+    ``schema``, ``vocabulary``); where a case is decided, the version is the
+    one its date of service chooses (:mod:`kineret_asp.cases.versions`).
+    """
+    return choose_version(path, policy=policy, version=version).kb
+
+
+@dataclass(frozen=True)
+class VersionChoice:
+    """The version a command without a case uses, and how it was chosen (printed beside its output)."""
+
+    kb: KnowledgeBase
+    how: str  # "folder": a version folder was given; "latest"; "named": --version named it; "in_force": in force on --version
+    policy: str  # the policy folder's name
+    on: Optional[str] = None  # the date --version gave
+
+
+def choose_version(path: Path | str | None = None, *, policy: Optional[str] = None, version: Optional[str] = None) -> VersionChoice:
+    """The version of a KB a command without a case uses: the same default everywhere.
+
+    A version folder is used as it is (``policy`` and ``version``, when
+    given, must name it). In a tree: the policy ``policy`` names (needed
+    when the tree holds several), and its version named by ``version`` (a
+    version folder's effective-from date, or a date the version is in force
+    on), else its latest version. Raises :class:`KbChoiceError` (one line,
+    naming what to pass) when the choice cannot be made.
+    """
     folder = Path(path) if path is not None else default_kb_path()
     _check_folder(folder)
-    root, version = tree_root(folder.resolve())
+    root, given = tree_root(folder.resolve())
+    if given is None and not version_folders(root):  # a single folder that is not a tree
+        if policy is not None or version is not None:
+            raise KbChoiceError(f"{display_path(folder)} is one KB folder, not a tree of policies and versions: --policy and --version name versions of a tree")
+        return VersionChoice(_load_version(root, parse_kb(folder).path), "folder", "")
+    folders = version_folders(root)
+    if given is not None:
+        named = next((f for f in folders if f.path == given), None)
+        if named is not None and ((policy is not None and policy != named.policy) or (version is not None and version != named.name)):
+            raise KbChoiceError(f"{display_path(folder)} is the folder of {named.policy} {named.name}: --policy and --version, when given with a version folder, name that version")
+        return VersionChoice(_load_version(root, given), "folder", named.policy if named else "")
+    policies = sorted({f.policy for f in folders})
+    if policy is None:
+        if len(policies) > 1:
+            raise KbChoiceError(f"the KB holds several policies ({', '.join(policies)}): pass --policy with one of them")
+        policy = policies[0]
+    elif policy not in policies:
+        raise KbChoiceError(f"no policy {policy!r} in {display_path(folder)}; expected one of {', '.join(policies)}{did_you_mean(policy, policies)}")
+    own = [f for f in folders if f.policy == policy]  # oldest first: folders are named by their effective-from date
     if version is None:
-        version = parse_kb(folder).path if not version_folders(root) else _latest(root, folder)
+        return VersionChoice(_load_version(root, own[-1].path), "latest", policy)
+    exact = next((f for f in own if f.name == version), None)
+    if exact is not None:
+        return VersionChoice(_load_version(root, exact.path), "named", policy, version)
+    if not _ISO_DATE.fullmatch(version):
+        raise KbChoiceError(f"--version: expected a date YYYY-MM-DD (a version's effective-from date, or a day it is in force), got {version!r}; {policy}'s versions: {', '.join(f.name for f in own)}")
+    for f in reversed(own):
+        kb = _load_version(root, f.path)
+        if kb.identity.in_force(version):
+            return VersionChoice(kb, "in_force", policy, version)
+    periods = ", ".join(_load_version(root, f.path).identity.period for f in own)
+    raise KbChoiceError(f"--version: no version of {policy} is in force on {version}; its versions: {periods}")
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _load_version(root: Path, version: Path) -> KnowledgeBase:
+    """Load (and cache) the program of one version folder of a tree."""
     key = (str(root), str(version), _fingerprint(root, version), _cwd())  # messages name files relative to the working folder
     with _CACHE_LOCK:
         cached = _CACHE.pop(key, None)
@@ -932,14 +1001,6 @@ def load_kb(path: Path | str | None = None) -> KnowledgeBase:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = kb
     return kb
-
-
-def _latest(root: Path, shown: Path) -> Path:
-    versions = version_folders(root)
-    policies = sorted({v.policy for v in versions})
-    if len(policies) > 1:
-        raise KbError([Diagnostic(display_path(shown), 0, 0, "error", f"the KB holds several policies ({', '.join(policies)}): name a version folder")])
-    return versions[-1].path
 
 
 def resolve_kb(kb: "KnowledgeBase | Path | str | None") -> KnowledgeBase:
