@@ -279,14 +279,14 @@ def test_batch_evaluate_selects_per_case(tree):
 
 
 def test_every_decision_and_batch_record_carries_the_provenance(tree):
-    keys = ["policy", "version", "effective_to", "folder", "kb", "rules_sha256", "framework_sha256", "package_version", "chosen_by"]
+    keys = ["policy", "version", "effective_to", "folder", "kb", "rules_sha256", "framework_sha256", "package_version", "chosen_by", "policy_chosen_by", "claim"]
     from kineret_asp import __version__
 
     data = json.loads(run("evaluate", "-", "--kb", str(tree), "--format", "json", input=json.dumps(dated(SJIA, "2024-08-01"))).output)
     p = data["provenance"]
     assert list(p) == keys
     old = load_kb(tree / "policies" / POLICY / OLD)
-    assert p == {"policy": POLICY, "version": OLD, "effective_to": "2024-12-31", "folder": f"policies/{POLICY}/{OLD}", "kb": str(tree.resolve()), "rules_sha256": old.rules_sha256, "framework_sha256": old.framework_sha256, "package_version": __version__, "chosen_by": "date_of_service"}
+    assert p == {"policy": POLICY, "version": OLD, "effective_to": "2024-12-31", "folder": f"policies/{POLICY}/{OLD}", "kb": str(tree.resolve()), "rules_sha256": old.rules_sha256, "framework_sha256": old.framework_sha256, "package_version": __version__, "chosen_by": "date_of_service", "policy_chosen_by": "only_policy", "claim": None}
     assert re.fullmatch(r"[0-9a-f]{64}", p["rules_sha256"]) and re.fullmatch(r"[0-9a-f]{64}", p["framework_sha256"])
     sink = io.BytesIO()
     run_batch(io.BytesIO(b"".join(json.dumps(c).encode() + b"\n" for c in (SJIA, dated(SJIA, "2024-08-01")))), sink, tree, "<in>")

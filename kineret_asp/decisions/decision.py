@@ -24,7 +24,7 @@ from .words import entry_templates, entry_words
 if TYPE_CHECKING:  # pragma: no cover
     from ..cases.case import Case
     from ..knowledge.base import KnowledgeBase
-    from ..cases.versions import Provenance
+    from ..cases.versions import Provenance, Route
 
 APPROVED = "approved"  # the decision format's word for an approval
 
@@ -634,8 +634,8 @@ def builder(kb: "KnowledgeBase") -> DecisionBuilder:
     return kb.derived("decision_builder", lambda: DecisionBuilder(kb))
 
 
-def build_decision(case: "Case", output: dict[str, list[tuple]], kb: "KnowledgeBase", chosen_by: Optional[str] = None) -> Decision:
-    """Arrange one case's answer atoms into a Decision (``chosen_by``: how the version was chosen)."""
+def build_decision(case: "Case", output: dict[str, list[tuple]], kb: "KnowledgeBase", chosen_by: "Optional[str | Route]" = None) -> Decision:
+    """Arrange one case's answer atoms into a Decision (``chosen_by``: how the version was chosen, or a Route: how the version and the policy were)."""
     return builder(kb).build(case, output, chosen_by)
 
 

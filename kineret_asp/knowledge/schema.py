@@ -43,6 +43,7 @@ OPEN_KEY = "open_key"
 KEYED = (KEY, OPEN_KEY)  # kinds whose values are (or may be) keys of a vocabulary
 # the roles of field_role/2 that the program itself reads
 FORMAT_VERSION, CASE_ID, EXPECTATIONS, DATE_OF_SERVICE, POLICY_SELECTOR = "format_version", "case_id", "expectations", "date_of_service", "policy_selector"
+REQUESTED_DRUG = "requested_drug"  # the role of the field naming the drug a request asks for
 UNDETERMINED = "undetermined"  # the role of the field listing the facts an input could not establish
 
 
