@@ -229,8 +229,8 @@ class Chooser:
         if date is None and where is not None:
             held = tree.holding(where)
             if held is not None and held.identity.policy in candidates:
-                choice = Choice(held, BY_FOLDER, BY_FOLDER)
-                return choice if asked is None else choice.routed(BY_FOLDER, *own_drug(held, values, asked, source, drug_field or ""))
+                choice = Choice(held, BY_FOLDER, BY_FOLDER if len(policies) > 1 else ONLY_POLICY)
+                return choice if asked is None else choice.routed(choice.policy_how, *own_drug(held, values, asked, source, drug_field or ""))
         if len(candidates) == 1:
             choice = self._version(candidates[0], date, source, date_field).routed(NAMED if named is not None else ONLY_POLICY)
             if asked is not None:
