@@ -21,6 +21,7 @@ from .fhir_bundle import Converted, NoOrder, SourceNote, bundle_case, is_fhir
 from .files import MAX_FILE_BYTES, parse_json_text, read_case_file, read_case_stream
 from .lp_case import read_lp_case
 from .validation import validate
+from ..errors import CaseError
 from ..knowledge.schema import DATE_OF_SERVICE, POLICY_SELECTOR, REQUESTED_DRUG
 from .versions import Choice, Chooser, KbLike
 
@@ -63,8 +64,7 @@ def load(source: Any, kb: KbLike = None, *, shown: Optional[str] = None, by_fold
         shown = shown or str(source)
         where = path if by_folder else None
         if path.suffix == ".lp":
-            choice = chooser.choose({}, shown, where=where)
-            return Loaded(read_lp_case(path, shown, choice.kb), choice)
+            return _lp(path, chooser, shown, where)
         data = parse_json_text(read_case_file(path, shown, MAX_FILE_BYTES), shown)
         return _data(data, chooser, shown, where, patient, order_first)
     if isinstance(source, (bytes, bytearray)):
@@ -118,6 +118,24 @@ def _drug_read(data: Any, choice: Choice) -> Any:
     if field is None or not isinstance(data, dict) or data.get(field) == choice.drug:
         return data
     return {**data, field: choice.drug}
+
+
+def _lp(path: Path, chooser: Chooser, shown: str, where: Optional[Path]) -> Loaded:
+    """``.lp`` facts: read by the version chosen without them, or, in a tree of several policies, by the policy whose claims the facts' case meets."""
+    if chooser.tree is None or len(chooser.tree.policies) == 1 or (where is not None and chooser.tree.holding(where) is not None):
+        choice = chooser.choose({}, shown, where=where)
+        return Loaded(read_lp_case(path, shown, choice.kb), choice)
+    first: Optional[CaseError] = None
+    for versions in chooser.tree.policies.values():
+        try:
+            read = read_lp_case(path, shown, versions[-1])
+        except CaseError as exc:  # facts of another policy's inputs
+            first = first or exc
+            continue
+        choice = chooser.choose(read.to_dict(with_expect=True), shown)
+        return Loaded(_in(read, choice), choice)
+    assert first is not None
+    raise first
 
 
 def _bundle(data: Any, chooser: Chooser, shown: str, patient: Optional[str], order_first: bool) -> tuple[Case, Converted]:

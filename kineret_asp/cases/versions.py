@@ -234,7 +234,8 @@ class Chooser:
         if len(candidates) == 1:
             choice = self._version(candidates[0], date, source, date_field).routed(NAMED if named is not None else ONLY_POLICY)
             if asked is not None:
-                choice = choice.routed(choice.policy_how, *own_drug(choice.kb, values, asked, source, drug_field or ""))
+                others = [versions[-1] for pid, versions in policies.items() if pid != candidates[0]]
+                choice = choice.routed(choice.policy_how, *own_drug(choice.kb, values, asked, source, drug_field or "", others))
         else:
             choice = self._claimed(candidates, values, date, source, date_field, policy_field, drug_field, asked)
         if plain and len(candidates) == 1:  # with several policies the claims read other fields too
@@ -338,7 +339,7 @@ def _prevailing(claiming: list[tuple[Choice, tuple[str, str, str]]]) -> list[tup
     return [(c, claim) for c, claim in claiming if c.kb.identity.policy not in beaten]
 
 
-def own_drug(kb: KnowledgeBase, values: Mapping[str, Any], asked: Any, source: str, field: str) -> tuple[Optional[tuple[str, str, str]], str]:
+def own_drug(kb: KnowledgeBase, values: Mapping[str, Any], asked: Any, source: str, field: str, others: "list[KnowledgeBase] | tuple" = ()) -> tuple[Optional[tuple[str, str, str]], str]:
     """The claim of a version that covers a case asking for a drug (if any) and the drug's key, when it decides that drug; else the case is refused.
 
     A drug the version does not know is refused as its schema reads it (a
@@ -346,12 +347,16 @@ def own_drug(kb: KnowledgeBase, values: Mapping[str, Any], asked: Any, source: s
     drugs it does.
     """
     key = drug_key(kb, asked)
+    elsewhere = [o.identity.policy for o in others if drug_key(o, asked) in drugs_of(o)]
+    if key is None and elsewhere:  # another policy of the tree decides it: say so before this version's schema does
+        raise CaseError(source, field, f"{kb.identity.policy} does not decide requests for {drug_key(next(o for o in others if o.identity.policy == elsewhere[0]), asked)} ({', '.join(elsewhere)} does); it decides requests for {', '.join(drugs_of(kb)) or 'no drug'}")
     if key is None:
         validate(kb.schema, dict(values), source)
         raise CaseError(source, field, f"unknown drug {_shown(asked)}")
     own = drugs_of(kb)
     if key not in own:
-        raise CaseError(source, field, f"{kb.identity.policy} does not decide requests for {key}; it decides requests for {', '.join(own) or 'no drug'}")
+        also = f" ({', '.join(elsewhere)} does)" if elsewhere else ""
+        raise CaseError(source, field, f"{kb.identity.policy} does not decide requests for {key}{also}; it decides requests for {', '.join(own) or 'no drug'}")
     return covering(kb, values, key), key
 
 

@@ -1,0 +1,172 @@
+"""Several policies in one KB tree: each request routed to its drug's policy.
+
+The module fixture is the packaged KB with a second, fictional policy beside
+IP0243: FX0001 (``tests/data/second_policy``), for the made-up drug
+zelkimab, which claims FMF (IP0243 does not know it) and SJIA (IP0243 claims
+it too, for anakinra). Every request is routed by the drug it asks for
+(``requested_drug``), then by the claims (``claim/3``); provenance says how.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kineret_asp import batch_evaluate, evaluate, evaluate_many, load_case
+from kineret_asp.cases.load import load
+from kineret_asp.cases.versions import Chooser
+from kineret_asp.cli import main
+
+from .conftest import FACTS, KB_DIR, ROOT
+
+FIXTURE = ROOT / "tests" / "data" / "second_policy"
+EXAMPLES = KB_DIR / "policies" / "IP0243" / "2024-06-01" / "cases"
+FMF = {"indication": "fmf", "age": 5, "prescriber_specialties": ["rheumatology"], "medication_history": [{"drug": "anakinra", "outcome": "failure"}]}
+SJIA = {"indication": "sjia", "age": 9, "crp_mg_l": 12, "prescriber_specialties": ["rheumatology"]}
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory) -> Path:
+    """The packaged KB with FX0001 beside IP0243."""
+    root = tmp_path_factory.mktemp("two") / "kb"
+    shutil.copytree(KB_DIR, root)
+    shutil.copytree(FIXTURE / "FX0001", root / "policies" / "FX0001")
+    return root
+
+
+@pytest.fixture(scope="module")
+def chooser(two) -> Chooser:
+    return Chooser.of(two)
+
+
+def routed(decision) -> tuple:
+    p = decision.provenance
+    return (decision.decision, p.policy, p.policy_chosen_by, p.claim)
+
+
+def test_each_request_is_decided_by_its_drugs_policy_in_one_evaluate_and_one_batch(two, chooser, tmp_path):
+    cases = [
+        {**SJIA, "id": "a", "requested_drug": "zelkimab"},
+        {"id": "b", "indication": "sjia", "prescriber_specialties": ["rheumatology"], "requested_drug": "Kineret"},  # a brand, read as its key
+        {**FMF, "id": "c"},  # only FX0001 claims FMF: no drug needed
+        {"id": "d", "indication": "rheumatoid_arthritis", "prescriber_specialties": ["rheumatology"]},  # only IP0243 claims RA
+    ]
+    expected = [
+        ("approved", "FX0001", "claim", ("zelkimab", "indication", "sjia")),
+        ("approved", "IP0243", "claim", ("kineret", "indication", "sjia")),
+        ("approved", "FX0001", "claim", ("zelkimab", "indication", "fmf")),
+        ("criteria_not_met", "IP0243", "claim", ("kineret", "indication", "rheumatoid_arthritis")),
+    ]
+    assert [routed(d) for d in evaluate_many(cases, chooser)] == expected
+    records = list(batch_evaluate(cases, two))
+    assert [(r.decision.decision, r.decision.provenance.policy, r.decision.provenance.to_dict()["claim"]) for r in records] == [
+        (d, p, dict(zip(("drug", "field", "value"), c))) for d, p, _, c in expected
+    ]
+    # and on the command line, one evaluate run over several files, each decision saying how its policy was chosen
+    paths = []
+    for case in cases:
+        paths.append(tmp_path / f"{case['id']}.json")
+        paths[-1].write_text(json.dumps(case))
+    result = run("evaluate", *map(str, paths), "--kb", str(two))
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Policy: ")]
+    assert lines == [
+        "Policy: FX0001, chosen by its claim of zelkimab for indication sjia",
+        "Policy: IP0243, chosen by its claim of kineret for indication sjia",
+        "Policy: FX0001, chosen by its claim of zelkimab for indication fmf",
+        "Policy: IP0243, chosen by its claim of kineret for indication rheumatoid_arthritis",
+    ]
+
+
+def test_a_request_without_a_drug_two_policies_claim_is_refused_naming_the_drugs_and_policies(two):
+    result = run("evaluate", "-", "--kb", str(two), input=json.dumps(SJIA))
+    assert result.exit_code == 2
+    assert result.output == "kineret-asp: <stdin>: requested_drug: several policies could decide this case (FX0001 for zelkimab; IP0243 for kineret); name the drug it asks for in requested_drug\n"
+
+
+def test_a_drug_no_policy_of_the_tree_decides_is_refused_in_one_line(two):
+    result = run("evaluate", "-", "--kb", str(two), input=json.dumps({**SJIA, "requested_drug": "humira"}))
+    assert result.exit_code == 2
+    assert result.output == "kineret-asp: <stdin>: requested_drug: no policy of the KB decides requests for humira (policies: FX0001 for zelkimab; IP0243 for kineret)\n"
+    typo = run("evaluate", "-", "--kb", str(two), input=json.dumps({**SJIA, "requested_drug": "zelkimabb"}))
+    assert typo.exit_code == 2 and len(typo.output.splitlines()) == 1 and "did you mean 'zelkimab'?" in typo.output
+
+
+def test_a_request_for_the_other_drug_is_checked_against_its_own_policys_schema(two):
+    """An FMF request is FX0001's (never refused with IP0243's 'unknown indication'), an IP0243 field is refused by FX0001 for zelkimab."""
+    assert routed(evaluate({**FMF, "requested_drug": "Zelkira"}, two))[:2] == ("approved", "FX0001")
+    result = run("evaluate", "-", "--kb", str(two), input=json.dumps({**SJIA, "requested_drug": "zelkimab", "plan": "employer_group"}))
+    assert result.exit_code == 2 and result.output.startswith("kineret-asp: <stdin>: plan: unknown field")
+    wrong = run("evaluate", "-", "--kb", str(two), input=json.dumps({**FMF, "requested_drug": "kineret"}))
+    assert wrong.exit_code == 2 and "indication: unknown indication 'fmf'" in wrong.output  # anakinra for FMF is IP0243's to refuse
+
+
+def test_a_case_naming_a_policy_that_does_not_decide_its_drug_is_refused(two):
+    result = run("evaluate", "-", "--kb", str(two), input=json.dumps({"indication": "sjia", "requested_drug": "zelkimab", "policy": "IP0243"}))
+    assert result.exit_code == 2
+    assert result.output == "kineret-asp: <stdin>: requested_drug: IP0243 does not decide requests for zelkimab (FX0001 does); it decides requests for kineret\n"
+
+
+def test_a_v1_case_without_a_drug_is_decided_as_before_in_a_tree_of_ip0243_alone():
+    case = FACTS / "sjia" / "approved.json"
+    decision = evaluate(case)
+    assert decision.decision == json.loads(case.read_text())["expect"]["decision"]
+    assert decision.provenance.to_dict()["policy_chosen_by"] == "only_policy" and decision.provenance.claim is None
+    named = evaluate({**json.loads(case.read_text()), "requested_drug": "anakinra"})
+    assert named.decision == decision.decision and named.provenance.claim == ("kineret", "indication", "sjia")
+
+
+def test_a_requested_drug_is_read_by_its_key_name_or_rxnorm_code():
+    base = {"indication": "sjia", "prescriber_specialties": ["rheumatology"]}
+    for given in ("kineret", "Kineret", "anakinra", "72435"):
+        assert load_case({**base, "requested_drug": given}).get("requested_drug") == "kineret", given
+    other = run("evaluate", "-", input=json.dumps({**base, "requested_drug": "humira"}))
+    assert other.exit_code == 2 and other.output == "kineret-asp: <stdin>: requested_drug: IP0243 does not decide requests for humira; it decides requests for kineret\n"
+
+
+def test_the_fhir_orders_medication_fills_the_requested_drug(two):
+    alone = load(FACTS / "fhir" / "sjia_concurrent_etanercept.json")
+    assert alone.case.get("requested_drug") == "kineret"
+    # in the two-policy tree, the Bundle's SJIA order is anakinra's, so IP0243 decides it by its claim
+    decision = evaluate(FACTS / "fhir" / "sjia_concurrent_etanercept.json", two)
+    assert decision.provenance.policy == "IP0243" and decision.provenance.claim == ("kineret", "indication", "sjia")
+
+
+def test_every_ip0243_example_routed_through_the_two_policy_tree_decides_as_with_ip0243_alone(two, chooser):
+    """COVID-19 included; an SJIA case that names no drug is refused there, and decides as alone once it names anakinra."""
+    paths = sorted(p for p in EXAMPLES.rglob("*") if p.suffix in (".json", ".lp") and p.is_file())
+    assert len(paths) > 50 and any("covid" in p.name for p in paths)
+    alone = Chooser.of(KB_DIR)
+    pairs, refused = [], []
+    for path in paths:
+        try:
+            pairs.append((load(path, chooser), load(path, alone)))
+        except Exception as exc:  # only an SJIA request naming no drug may be refused: FX0001 claims SJIA too
+            data = json.loads(path.read_text())
+            assert data.get("indication") == "sjia" and "requested_drug" not in data and "requested_drug: several policies could decide" in str(exc), path
+            refused.append(path)
+            named = {**data, "requested_drug": "anakinra"}
+            pairs.append((load(named, chooser, shown=str(path)), load(named, alone, shown=str(path))))
+    assert refused  # the SJIA examples exercise the refusal
+    from kineret_asp.api import decide_many
+
+    routed_decisions = list(decide_many([a for a, _ in pairs]))
+    alone_decisions = list(decide_many([b for _, b in pairs]))
+    for (a, _), x, y in zip(pairs, routed_decisions, alone_decisions):
+        assert x.provenance.policy == "IP0243", a.case.source
+        assert {k: v for k, v in x.to_dict().items() if k != "provenance"} == {k: v for k, v in y.to_dict().items() if k != "provenance"}, a.case.source
+    covid = [x for (a, _), x in zip(pairs, routed_decisions) if "covid" in a.case.source]
+    assert covid and all(d.decision == "other_policy" for d in covid)
+
+
+def test_the_example_cases_of_both_policies_pass_in_the_tree(two):
+    result = run("test", str(two / "policies" / "FX0001"), "--kb", str(two))
+    assert result.exit_code == 0, result.output
+    assert "2 passed, 0 failed" in result.output
