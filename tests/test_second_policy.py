@@ -170,3 +170,64 @@ def test_the_example_cases_of_both_policies_pass_in_the_tree(two):
     result = run("test", str(two / "policies" / "FX0001"), "--kb", str(two))
     assert result.exit_code == 0, result.output
     assert "2 passed, 0 failed" in result.output
+
+
+# --- decimal quantities with units (FX0001's C-reactive protein: decimal(mg_per_l, 1), 2.B needs 10 mg/L) ---------
+
+def crp(two, value) -> object:
+    return evaluate({**SJIA, "requested_drug": "zelkimab", "crp_mg_l": value}, two)
+
+
+def test_a_crp_of_9_5_mg_l_is_accepted_and_is_below_a_10_mg_l_threshold(two):
+    decision = crp(two, 9.5)
+    assert decision.decision == "criteria_not_met" and "2.B" in [c for c in decision.blocking]
+    assert load({**SJIA, "requested_drug": "zelkimab", "crp_mg_l": 9.5}, two).case.atoms().count(("case_crp", 95)) == 1
+
+
+def test_a_crp_of_10_mg_l_meets_a_10_mg_l_threshold(two):
+    assert crp(two, 10).decision == "approved" and crp(two, 10.0).decision == "approved"
+
+
+def test_a_crp_of_0_95_mg_dl_is_read_as_9_5_mg_l(two):
+    assert load({**SJIA, "requested_drug": "zelkimab", "crp_mg_l": {"value": 0.95, "unit": "mg/dL"}}, two).case.get("crp_mg_l") == 9.5
+    assert crp(two, {"value": 0.95, "unit": "mg/dL"}).decision == "criteria_not_met"
+    assert crp(two, {"value": 1, "unit": "MG/DL"}).decision == "approved"
+
+
+def test_a_value_in_a_unit_the_kb_cannot_convert_is_refused_in_one_line(two):
+    result = run("evaluate", "-", "--kb", str(two), input=json.dumps({**SJIA, "requested_drug": "zelkimab", "crp_mg_l": {"value": 1, "unit": "mmol/L"}}))
+    assert result.exit_code == 2
+    assert result.output == "kineret-asp: <stdin>: crp_mg_l.unit: no conversion from 'mmol/L' to mg/L is declared; expected one of mg/L, mg/dL\n"
+
+
+def test_a_value_with_more_decimal_places_than_declared_is_refused_not_rounded(two):
+    result = run("evaluate", "-", "--kb", str(two), input=json.dumps({**SJIA, "requested_drug": "zelkimab", "crp_mg_l": 9.95}))
+    assert result.exit_code == 2
+    assert result.output == "kineret-asp: <stdin>: crp_mg_l: expected a number in mg/L with at most 1 decimal place(s), got 9.95\n"
+
+
+def test_missing_offers_a_crp_of_at_least_10_mg_l(two):
+    result = run("missing", str(FIXTURE / "FX0001" / "2025-01-01" / "cases" / "sjia_low_crp.json"), "--kb", str(two))
+    assert result.exit_code == 0, result.output
+    assert "     - a C-reactive protein of at least 10 mg/L" in result.output.splitlines()
+
+
+def test_what_if_sets_a_decimal_given_with_a_unit(two):
+    result = run("what-if", str(FIXTURE / "FX0001" / "2025-01-01" / "cases" / "sjia_low_crp.json"), "--kb", str(two), "--set", 'crp_mg_l={"value": 1.2, "unit": "mg/dL"}')
+    assert result.exit_code == 0, result.output
+    assert "After:  APPROVED for up to 6 months  [auto_approve]" in result.output
+
+
+def test_an_lp_case_gives_a_decimal_as_the_whole_number_the_rules_read(two, tmp_path):
+    facts = tmp_path / "crp.lp"
+    facts.write_text("case_indication(sjia).\ncase_crp(95).\ncase_age(9).\ncase_specialty(rheumatology).\n")
+    loaded = load(facts, two / "policies" / "FX0001" / "2025-01-01")
+    assert loaded.case.get("crp_mg_l") == 9.5 and evaluate(loaded.case, two / "policies" / "FX0001" / "2025-01-01").decision == "criteria_not_met"
+
+
+def test_the_json_schema_of_a_decimal_field_takes_a_number_or_a_value_with_a_convertible_unit(two):
+    result = run("schema", "case", "--kb", str(two), "--policy", "FX0001")
+    assert result.exit_code == 0, result.output
+    field = json.loads(result.stdout)["properties"]["crp_mg_l"]["anyOf"][0]
+    assert field["anyOf"][0] == {"type": "number"} and field["description"] == "in mg/L"
+    assert field["anyOf"][1]["properties"]["unit"]["enum"][:2] == ["mg/L", "mg/dL"]

@@ -26,7 +26,7 @@ from .example_cases import EXPECT_KEYS
 from ..cases.changes import MAX_INDEX_DIGITS, OPS
 from ..decisions.decision import COUNTED, NOT_COUNTED
 from ..knowledge.base import KnowledgeBase, load_kb, version_folders
-from ..knowledge.schema import BOOLEAN, CASE_ID, DATE, DATE_PATTERN, ENTRIES, EXPECTATIONS, FORMAT_VERSION, INTEGER, KEY, KEYED, LIST, MAX_LIST_ITEMS, MAX_TEXT, NAME, NAME_PATTERN, OBJECT, OPEN_KEY, OPEN_NAME, REQUESTED_DRUG, CaseSchema, Field, Kind
+from ..knowledge.schema import BOOLEAN, CASE_ID, DATE, DECIMAL, UNIT_VOCABULARY, DATE_PATTERN, ENTRIES, EXPECTATIONS, FORMAT_VERSION, INTEGER, KEY, KEYED, LIST, MAX_LIST_ITEMS, MAX_TEXT, NAME, NAME_PATTERN, OBJECT, OPEN_KEY, OPEN_NAME, REQUESTED_DRUG, CaseSchema, Field, Kind
 
 NAMES = ("case", "decision", "change", "record")
 SUFFIX = ".schema.json"
@@ -416,6 +416,12 @@ class CaseFormatSchema:
             return {"type": "string", "pattern": _anchored(NAME_PATTERN)}
         if k.name == INTEGER:
             return {"type": "integer", "minimum": k.minimum, "maximum": k.maximum}
+        if k.name == DECIMAL:  # a number in the field's unit, or a value with a unit the KB converts
+            units = self.schema.vocabularies.get(UNIT_VOCABULARY, {})
+            convertible = [k.unit] + sorted({a for a, b in self.schema.conversions if b == k.unit} | {b for a, b in self.schema.conversions if a == k.unit})
+            number = {"type": "number" if k.places else "integer"}
+            quantity = {"type": "object", "properties": {"value": {"type": "number"}, "unit": {"enum": [units.get(u or "", u) for u in convertible] + [u for u in convertible]}}, "required": ["value"], "additionalProperties": False}
+            return {"anyOf": [number, quantity], "description": f"in {units.get(k.unit or '', k.unit)}"}
         if k.name == BOOLEAN:
             return {"type": "boolean"}
         if k.name == DATE:
