@@ -231,3 +231,77 @@ def test_the_json_schema_of_a_decimal_field_takes_a_number_or_a_value_with_a_con
     field = json.loads(result.stdout)["properties"]["crp_mg_l"]["anyOf"][0]
     assert field["anyOf"][0] == {"type": "number"} and field["description"] == "in mg/L"
     assert field["anyOf"][1]["properties"]["unit"]["enum"][:2] == ["mg/L", "mg/dL"]
+
+
+# --- every command at home in a tree of several policies ----------------------------------------------------------
+
+def test_verify_runs_every_policy_of_the_tree_labelled_without_naming_one(two):
+    result = run("verify", "--kb", str(two))
+    assert result.exit_code == 0, result.output
+    labels = [line for line in result.output.splitlines() if line.startswith("KB: ")]
+    assert [line.split("(")[1].split(":")[0] for line in labels] == ["policies/FX0001/2025-01-01", "policies/IP0243/2024-06-01"]
+    assert "5 of 5 properties hold" in result.output and "9 of 9 properties hold" in result.output
+    as_json = json.loads(run("verify", "--kb", str(two), "--format", "json").output)
+    assert as_json["holds"] and [v["version"] for v in as_json["versions"]] == ["policies/FX0001/2025-01-01", "policies/IP0243/2024-06-01"]
+
+
+def test_vocabulary_and_schema_list_every_policy_of_the_tree_labelled(two):
+    listing = run("vocabulary", "indication", "--kb", str(two))
+    assert listing.exit_code == 0, listing.output
+    assert "policies/FX0001/2025-01-01" in listing.output.split("fmf")[0] and "policies/IP0243/2024-06-01" in listing.output
+    units = run("vocabulary", "unit", "--kb", str(two))  # only FX0001 has units: only it is listed
+    assert units.exit_code == 0 and "mg_per_dl  mg/dL" in units.output and "IP0243" not in units.output
+    schemas = CliRunner().invoke(main, ["schema", "case", "--kb", str(two)])
+    assert schemas.exit_code == 0, schemas.output
+    by_folder = json.loads(schemas.stdout)
+    assert list(by_folder) == ["policies/FX0001/2025-01-01", "policies/IP0243/2024-06-01"]
+    assert "crp_mg_l" in by_folder["policies/FX0001/2025-01-01"]["properties"] and "plan" in by_folder["policies/IP0243/2024-06-01"]["properties"]
+    narrowed = CliRunner().invoke(main, ["schema", "case", "--kb", str(two), "--policy", "IP0243"])
+    assert json.loads(narrowed.stdout)["properties"]["requested_drug"]["anyOf"][0] == {"type": "string", "enum": ["kineret"]}
+
+
+def test_trace_runs_every_policy_of_the_tree_and_says_which_has_no_text(two):
+    result = CliRunner().invoke(main, ["trace", "--kb", str(two)])
+    assert result.exit_code == 0, result.output
+    assert "policies/IP0243/2024-06-01" in result.stdout and "IP0243 Anakinra, effective 2024-06-01" in result.stdout
+    assert "policies/FX0001/2025-01-01:0:0: error: the version declares no policy text" in result.stderr
+
+
+def test_diff_of_two_trees_of_several_policies_labels_each_policy(two, tmp_path):
+    new = tmp_path / "kb"
+    shutil.copytree(two, new)
+    rules = new / "policies" / "FX0001" / "2025-01-01" / "criteria.lp"
+    rules.write_text(rules.read_text().replace("V >= 100.", "V >= 95."))
+    result = run("diff", str(two), str(new))
+    assert result.exit_code == 0, result.output
+    fx, ip = result.output.split("\n\nIP0243 ")
+    assert fx.startswith("FX0001 2025-01-01.. (") and "criteria_not_met -> approved" in fx and '"crp_mg_l": 9.5' in fx
+    assert ip.splitlines()[1] == "no decision changes"
+
+
+def test_test_coverage_counts_each_policy_of_the_tree_apart(two):
+    result = run("test", "--kb", str(two), "--coverage", "--format", "json")
+    payload = json.loads(result.output)
+    by_version = {c["version"]: c for c in payload["coverage"]["versions"]} if "versions" in payload["coverage"] else None
+    assert by_version is not None and set(by_version) >= {"FX0001 2025-01-01..", "IP0243 2024-06-01.."}
+
+
+# --- routing that cannot change silently --------------------------------------------------------------------------
+
+def test_test_routes_every_example_through_the_tree_and_fails_one_it_would_refuse(two):
+    result = run("test", "--kb", str(two))
+    assert result.exit_code != 0
+    failed = [line for line in result.output.splitlines() if line.startswith("FAIL ")]
+    assert [line.split("/cases/")[1].split()[0] for line in failed] == ["not_covered/concurrent_tsdmard_sjia.json", "sjia/approved.json", "sjia/no_rheumatologist.json"]
+    assert "routed through the tree as a request, it is refused: requested_drug: several policies could decide this case (FX0001 for zelkimab; IP0243 for kineret)" in result.output
+
+
+def test_check_warns_of_two_drugs_claiming_one_use_and_of_the_examples_it_reroutes(two):
+    from kineret_asp.author.check import check_kb
+
+    warnings = [d for d in check_kb(two).diagnostics if d.severity == "warning" and d.code in ("versions", "routing")]
+    claims = [d for d in warnings if d.code == "versions"]
+    assert len(claims) == 1 and claims[0].file.endswith("FX0001/2025-01-01/policy.lp")
+    assert claims[0].message == "FX0001 2025-01-01.. claims indication sjia for zelkimab, as IP0243 2024-06-01.. does for kineret, from 2025-01-01: such a request that names no drug (requested_drug) is refused"
+    assert sorted(Path(d.file).name for d in warnings if d.code == "routing") == ["approved.json", "concurrent_tsdmard_sjia.json", "no_rheumatologist.json"]
+    assert not [d for d in check_kb(two).diagnostics if d.severity == "error"]

@@ -40,7 +40,7 @@ import clingo
 import clingo.ast as ast
 from clingo.ast import ASTType
 
-from ..errors import Diagnostic, KbError, did_you_mean
+from ..errors import CaseError, Diagnostic, KbError, did_you_mean
 from ..knowledge.base import KnowledgeBase, parse_version, rule_head, tree_root, version_folders
 from ..memo import IdentityMemo
 from ..engine.program import Signature, dynamic_predicates, rule_atoms
@@ -779,6 +779,14 @@ def _check_claims(kbs: list[KnowledgeBase], claims: Any, prevails_over: Any) -> 
             if first > last:
                 continue
             shared = sorted(set(claims(a)) & set(claims(b)))
+            uses_a, uses_b = {(f, v): d for d, f, v in claims(a)}, {(f, v): d for d, f, v in claims(b)}
+            other_drugs = sorted(u for u in set(uses_a) & set(uses_b) if uses_a[u] != uses_b[u])
+            if other_drugs:  # the same use for two drugs: only a request naming its drug can be routed
+                later = b if (y.effective_from, b.folder) >= (x.effective_from, a.folder) else a
+                other = a if later is b else b
+                which = ", ".join(f"{f} {v}" for f, v in other_drugs[:5]) + (f" and {len(other_drugs) - 5} more" if len(other_drugs) > 5 else "")
+                mine, theirs = (uses_b, uses_a) if later is b else (uses_a, uses_b)
+                out.append(Diagnostic(*_written_at(later, "claim"), "warning", f"{later.identity.policy} {later.identity.period} claims {which} for {mine[other_drugs[0]]}, as {other.identity.policy} {other.identity.period} does for {theirs[other_drugs[0]]}, from {first}: such a request that names no drug (requested_drug) is refused", "versions"))
             if not shared:
                 continue
             later = b if (y.effective_from, b.folder) >= (x.effective_from, a.folder) else a
@@ -786,6 +794,28 @@ def _check_claims(kbs: list[KnowledgeBase], claims: Any, prevails_over: Any) -> 
             uses = ", ".join(f"{field} {value}" for _, field, value in shared[:5]) + (f" and {len(shared) - 5} more" if len(shared) > 5 else "")
             drugs = ", ".join(sorted({d for d, _, _ in shared}))
             out.append(Diagnostic(*_written_at(later, "claim"), "error", f"{later.identity.policy} {later.identity.period} and {other.identity.policy} {other.identity.period} both claim {drugs} for {uses} from {first}: a case that names no policy cannot be decided; end one period, or declare prevails_over(\"{other.identity.policy}\") in one", "versions"))
+    return out
+
+
+def check_routing(root: Path) -> list[Diagnostic]:
+    """In a tree of several policies, each example case the tree would route to another policy than its folder's, or refuse (a warning at the case)."""
+    from .example_cases import _misrouted, discover, example_folders
+    from ..cases.load import load
+    from ..cases.versions import Chooser
+
+    out = []
+    try:
+        chooser = Chooser.of(root)
+    except (KbError, CaseError):
+        return []  # the versions' own errors say why
+    for path in discover(example_folders(chooser)):
+        try:
+            choice = load(path, chooser, by_folder=True).choice
+        except CaseError:
+            continue  # `test` reports a case that is not valid
+        why = _misrouted(path, str(path), chooser, choice)
+        if why is not None:
+            out.append(Diagnostic(str(path), 0, 0, "warning", f"{why}: adding a policy or a claim changed who decides this example", "routing"))
     return out
 
 
@@ -806,6 +836,8 @@ def check_kb(path: Optional[Path | str] = None, strict: bool = False) -> CheckRe
             diags += check_version(kb, strict)
         if version is None:  # the whole tree: its versions side by side
             diags += check_versions(parsed)
+            if len({kb.identity.policy for kb in parsed}) > 1:
+                diags += check_routing(root)
     except KbError as exc:
         return CheckReport(exc.diagnostics)
     syntax = {d for kb in parsed for d in kb.errors}  # listed first: fix them before anything else
