@@ -669,6 +669,20 @@ def new_version_cmd(policy: str, effective: str, kb_dir: Optional[Path]) -> None
     click.echo(render(new_version(policy, effective, kb_dir)), nl=False)
 
 
+@main.command("new-policy")
+@click.argument("policy", metavar="ID")
+@click.option("--drug", required=True, metavar="KEY", help="The key of the drug the policy authorizes (lower-case letters, digits and _).")
+@click.option("--effective", required=True, metavar="YYYY-MM-DD", help="The first day the policy is in force.")
+@kb_option
+@limited(120.0)
+@handle_errors
+def new_policy_cmd(policy: str, drug: str, effective: str, kb_dir: Optional[Path]) -> None:
+    """Start a policy for another drug: the smallest first version that passes check, in policies/ID/--effective."""
+    from .author.new_policy import new_policy, render
+
+    click.echo(render(new_policy(policy, drug, effective, kb_dir)), nl=False)
+
+
 @main.command("trace")
 @click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write the literate page here: the policy's text with the rules, cases and properties of each passage.")
 @format_option

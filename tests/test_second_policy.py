@@ -305,3 +305,35 @@ def test_check_warns_of_two_drugs_claiming_one_use_and_of_the_examples_it_rerout
     assert claims[0].message == "FX0001 2025-01-01.. claims indication sjia for zelkimab, as IP0243 2024-06-01.. does for kineret, from 2025-01-01: such a request that names no drug (requested_drug) is refused"
     assert sorted(Path(d.file).name for d in warnings if d.code == "routing") == ["approved.json", "concurrent_tsdmard_sjia.json", "no_rheumatologist.json"]
     assert not [d for d in check_kb(two).diagnostics if d.severity == "error"]
+
+
+# --- the contract of a version, and a new policy ---------------------------------------------------------------------
+
+def test_new_policy_writes_a_first_version_that_passes_check(tmp_path):
+    from kineret_asp.author.check import check_kb
+
+    root = tmp_path / "kb"
+    shutil.copytree(KB_DIR, root, ignore=shutil.ignore_patterns("cases"))
+    result = run("new-policy", "FX0002", "--drug", "zelkimab", "--effective", "2025-02-01", "--kb", str(root))
+    assert result.exit_code == 0, result.output
+    folder = root / "policies" / "FX0002" / "2025-02-01"
+    assert sorted(p.name for p in folder.iterdir()) == ["criteria.lp", "inputs.lp", "policy.lp", "vocabulary.lp"]
+    assert result.output.splitlines()[0] == f"new policy {folder} for zelkimab, effective 2025-02-01"
+    errors = [d for d in check_kb(root).diagnostics if d.severity == "error" and "FX0002" in d.file]
+    assert errors == []
+    again = run("new-policy", "FX0002", "--drug", "zelkimab", "--effective", "2025-03-01", "--kb", str(root))
+    assert again.exit_code == 2 and again.output == f"kineret-asp: policy FX0002 is already in {root}: start its next version with kineret-asp new-version FX0002 --effective 2025-03-01\n"
+
+
+def test_a_version_missing_criterion_4_gets_one_error_naming_its_folder(tmp_path):
+    from kineret_asp.author.check import check_kb
+
+    root = tmp_path / "kb"
+    shutil.copytree(KB_DIR, root, ignore=shutil.ignore_patterns("cases"))
+    assert run("new-policy", "FX0002", "--drug", "zelkimab", "--effective", "2025-02-01", "--kb", str(root)).exit_code == 0
+    folder = root / "policies" / "FX0002" / "2025-02-01"
+    criteria = folder / "criteria.lp"
+    criteria.write_text("\n".join(line for line in criteria.read_text().splitlines() if not line.startswith("criterion(")) + "\n")
+    errors = [d for d in check_kb(root).diagnostics if d.severity == "error"]
+    assert len(errors) == 1, errors
+    assert errors[0].file == str(folder) and errors[0].message.startswith("the version does not define criterion/4, which every version must: its criteria: criterion(Id, Parent, Rule, \"the policy's words\")")

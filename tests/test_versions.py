@@ -498,10 +498,13 @@ def test_verify_prints_the_version_it_checked_and_how(tree):
     assert (as_json["version"], as_json["chosen_by"]) == (f"policies/{POLICY}/{NEW}", "latest")
 
 
-def test_several_policies_ask_for_policy_in_one_line(own_tree):
+def test_several_policies_are_each_listed_or_a_version_asks_for_policy_in_one_line(own_tree):
     add_policy(own_tree, "IP9999", "2025-03-01")
-    result = run("vocabulary", "plan", "--kb", str(own_tree))
+    result = run("vocabulary", "plan", "--kb", str(own_tree), "--version", "2025-03-01")
     assert result.exit_code == 2 and result.output == "kineret-asp: the KB holds several policies (IP0243, IP9999): pass --policy with one of them\n"
+    every = run("vocabulary", "plan", "--kb", str(own_tree))
+    assert every.exit_code == 0 and [line.split(" (")[1].split(":")[0] for line in every.output.splitlines() if line.startswith("KB: ")] == [
+        f"policies/{POLICY}/{OLD}", f"policies/{POLICY}/{NEW}", "policies/IP9999/2025-03-01"]
     chosen = run("vocabulary", "plan", "--kb", str(own_tree), "--policy", "IP9999")
     assert chosen.exit_code == 0 and f"policies/IP9999/2025-03-01: the latest version of IP9999" in chosen.output
 

@@ -55,7 +55,7 @@ PACKAGE_READS: set[Signature] = {
     ("note_text", 2), ("text", 2), ("decision_text", 2), ("route_text", 2), ("abducible", 1), ("documents", 2),
     ("documents_entry", 3), ("documentation_text", 4), ("documentation_value", 3), ("question", 1), ("entry_text", 2), ("evidence_text", 2), ("decision_echo", 1),
     ("input_field", 4), ("input_atom", 2), ("entry_field", 5), ("entry_atom", 3), ("field_role", 2),
-    ("header_field", 3), ("kb_problem", 2), ("claim", 3), ("prevails_over", 1),
+    ("header_field", 3), ("kb_problem", 2), ("claim", 3), ("prevails_over", 1), ("version_defines", 3),
     ("key_name", 3), ("key_name_filler", 2), ("key_name_numbers", 1), ("key_narrows", 3), ("undetermined_text", 2), ("undetermined", 3),
     ("fhir_not_read", 2),
     # read by the schema and vocabulary commands
@@ -226,6 +226,12 @@ def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragra
     defined |= {(name, arity + 1) for name, arity in dynamic}
     used = {o.sig for o in occs if o.role == "body"} | shown | PACKAGE_READS | set(vocabulary_kinds(kb))
     reported: set[tuple] = set()
+    own = {o.sig for o in occs if o.role == "head" and _in_folder(o.file, kb.path)}
+    missing = [(sig, words) for sig, words in _contract(kb) if sig not in own and sig[0] not in unread]
+    for (name, arity), words in missing:  # reported once, at the version's folder, in the contract's words
+        out.append(Diagnostic(kb.display_path(kb.path), 0, 0, "error", f"the version does not define {name}/{arity}, which every version must: {words} (framework/versions.lp)", "contract"))
+    if missing:  # what the framework derives from them is undefined too: the contract's errors say why
+        reported |= {(o.sig, o.file, o.line) for o in occs if o.role == "body" and not _in_folder(o.file, kb.path)}
     names_by_arity: dict[int, list[str]] = defaultdict(list)
     for name, arity in defined:
         names_by_arity[arity].append(name)
@@ -248,6 +254,32 @@ def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragra
             continue
         out.append(Diagnostic(o.file, o.line, o.column, "warning", f"{sig[0]}/{sig[1]} is defined but never used (mark reference tables with '% {SUPPRESS_UNUSED}')", "unused"))
     return out
+
+
+def _contract(kb: KnowledgeBase) -> list[tuple[Signature, str]]:
+    """What every version must define (framework/versions.lp's version_defines/3 facts), read from the parsed rules."""
+    out = []
+    for s in kb.statements:
+        node = s.node
+        if node.ast_type != ASTType.Rule or node.body:
+            continue
+        term = getattr(getattr(node.head, "atom", None), "symbol", None)
+        if term is None or term.ast_type != ASTType.Function or term.name != "version_defines" or len(term.arguments) != 3:
+            continue
+        args = term.arguments
+        if all(x.ast_type == ASTType.SymbolicTerm for x in args):
+            name, arity, words = (x.symbol for x in args)
+            if name.type == clingo.SymbolType.Function and arity.type == clingo.SymbolType.Number and words.type == clingo.SymbolType.String:
+                out.append(((name.name, arity.number), words.string))
+    return out
+
+
+def _in_folder(file: str, folder: Path) -> bool:
+    """Whether a file (as occurrences name it) lies in a version's folder."""
+    try:
+        return Path(file).resolve().is_relative_to(folder.resolve())
+    except (OSError, ValueError):
+        return False
 
 
 class _KeyKinds:
