@@ -54,7 +54,7 @@ def decide(loaded: Loaded) -> Decision:
     result = resident_for(choice.kb).run_one(case.atoms())
     if isinstance(result, CaseFailure):
         raise CaseUndecided(f"{case.source}: {result.message}")
-    return with_input_notes(build_decision(case, result, choice.kb, choice.how), loaded.notes)
+    return with_input_notes(build_decision(case, result, choice.kb, choice.route), loaded.notes)
 
 
 def _evaluate_limited(case: CaseLike, kb: KbLike, time_limit: Optional[float], memory_limit: Optional[int]) -> Decision:
@@ -73,7 +73,7 @@ def _evaluate_limited(case: CaseLike, kb: KbLike, time_limit: Optional[float], m
             result = engine_for(loaded.choice.kb).run([loaded.case.atoms()])[0]
             if isinstance(result, CaseFailure):
                 raise CaseUndecided(f"{loaded.case.source}: {result.message}")
-            return ("ok", with_input_notes(build_decision(loaded.case, result, loaded.choice.kb, loaded.choice.how), loaded.notes))
+            return ("ok", with_input_notes(build_decision(loaded.case, result, loaded.choice.kb, loaded.choice.route), loaded.notes))
         except KineretError as exc:
             return ("raise", exc)
 
@@ -107,4 +107,4 @@ def decide_many(loaded: Sequence[Loaded]) -> Iterator[Decision]:
         result = results[i]
         if isinstance(result, CaseFailure):
             raise CaseUndecided(f"{item.case.source}: {result.message}")
-        yield with_input_notes(build_decision(item.case, result, item.choice.kb, item.choice.how), item.notes)
+        yield with_input_notes(build_decision(item.case, result, item.choice.kb, item.choice.route), item.notes)

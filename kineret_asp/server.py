@@ -284,7 +284,7 @@ class Handler:
                 if isinstance(out, CaseFailure):
                     replies[i] = self.one("evaluate", bodies[i])  # the warm engine says why, as alone
                     continue
-                replies[i] = self.ok(with_input_notes(build_decision(loaded.case, out, kb, loaded.choice.how), loaded.notes).to_dict())
+                replies[i] = self.ok(with_input_notes(build_decision(loaded.case, out, kb, loaded.choice.route), loaded.notes).to_dict())
         return replies
 
     def do_missing(self, body: bytes) -> tuple:

@@ -287,6 +287,10 @@ def value_strategy(kind, schema=KB.schema):
 
 
 def field_strategy(f):
+    if "requested_drug" in f.roles:  # a request asks for a drug its version decides (another is refused before validation)
+        from kineret_asp.cases.versions import drugs_of
+
+        return st.sampled_from(list(drugs_of(KB)))
     if f.kind.name == ENTRIES:
         entry = st.fixed_dictionaries(
             {e.name: value_strategy(e.kind) for e in f.entry_fields if e.presence == "required"},

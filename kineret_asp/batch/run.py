@@ -165,7 +165,7 @@ class BatchWorker:
     @staticmethod
     def _key(loaded: Loaded) -> tuple:
         """What a decision depends on: the version, how it was chosen (the provenance says), the case's facts, a Bundle's notes."""
-        return (str(loaded.choice.kb.path), loaded.choice.how, loaded.notes, tuple(loaded.case.atoms()))
+        return (str(loaded.choice.kb.path), loaded.choice.route, loaded.notes, tuple(loaded.case.atoms()))
 
     @staticmethod
     def _failure(case: Case, out: CaseFailure) -> str:
@@ -182,23 +182,23 @@ class BatchWorker:
                     done[n] = BatchRecord(n, case.id, error=self._failure(case, out))
                 else:
                     loaded = chosen[n]
-                    done[n] = BatchRecord(n, case.id, decision=with_input_notes(build_decision(case, out, loaded.choice.kb, loaded.choice.how), loaded.notes))
+                    done[n] = BatchRecord(n, case.id, decision=with_input_notes(build_decision(case, out, loaded.choice.kb, loaded.choice.route), loaded.notes))
         return [done[n] if n in chosen else p for n, p in parsed]  # type: ignore[misc]
 
     def _decision_text(self, case: Case, out: Output, choice: Choice, notes: tuple = ()) -> str:
         """A decision's JSON text after its id, made once for every distinct answer (:meth:`DecisionBuilder.answer_key`)."""
         made = builder(choice.kb)
         if notes:  # a Bundle's notes are its own: built for it alone
-            fields = self.encoder.fields(with_input_notes(made.build(case, out, choice.how), notes))
+            fields = self.encoder.fields(with_input_notes(made.build(case, out, choice.route), notes))
             fields.pop("id")
             return self.encoder.encode(fields)[1:]
-        key = made.answer_key(case, out, choice.how)
+        key = made.answer_key(case, out, choice.route)
         if key is not None:
             key = (str(choice.kb.path), key)
             rest = self.answers.get(key)
             if rest is not None:
                 return rest
-        fields = self.encoder.fields(made.build(case, out, choice.how))
+        fields = self.encoder.fields(made.build(case, out, choice.route))
         fields.pop("id")
         rest = self.encoder.encode(fields)[1:]
         if key is not None:

@@ -24,9 +24,10 @@ from .words import entry_templates, entry_words
 if TYPE_CHECKING:  # pragma: no cover
     from ..cases.case import Case
     from ..knowledge.base import KnowledgeBase
-    from ..cases.versions import Provenance
+    from ..cases.versions import Provenance, Route
 
 APPROVED = "approved"  # the decision format's word for an approval
+SHOWN_POLICY_CHOICES = ("named", "claim", "drug", "case_format", "folder")  # the provenance's policy_chosen_by a text header shows (a tree of several policies)
 
 
 EVIDENCE = "evidence"  # the shown predicate of the evidence atoms (framework/evidence.lp)
@@ -634,8 +635,8 @@ def builder(kb: "KnowledgeBase") -> DecisionBuilder:
     return kb.derived("decision_builder", lambda: DecisionBuilder(kb))
 
 
-def build_decision(case: "Case", output: dict[str, list[tuple]], kb: "KnowledgeBase", chosen_by: Optional[str] = None) -> Decision:
-    """Arrange one case's answer atoms into a Decision (``chosen_by``: how the version was chosen)."""
+def build_decision(case: "Case", output: dict[str, list[tuple]], kb: "KnowledgeBase", chosen_by: "Optional[str | Route]" = None) -> Decision:
+    """Arrange one case's answer atoms into a Decision (``chosen_by``: how the version was chosen, or a Route: how the version and the policy were)."""
     return builder(kb).build(case, output, chosen_by)
 
 
@@ -738,8 +739,14 @@ def provenance_lines(decision: Decision, vocab: Vocabulary, case: "Optional[Case
         name = case.schema.role(DATE_OF_SERVICE)
         date = case.get(name) if name else None
     how = w(f"chosen_by_{p.chosen_by}", date=date or "")
+    policy = []
+    if p.policy_chosen_by in SHOWN_POLICY_CHOICES:  # several policies: say how this one was chosen
+        drug, field_, value = p.claim or ("", "", "")
+        chosen = w(f"policy_chosen_by_{p.policy_chosen_by}", drug=drug, field=field_, value=value)
+        policy = [w("policy_line", policy=p.policy, chosen=chosen)]
     return [
         w("rules_line", policy=p.policy, version=p.version, period=f"{p.version}..{p.effective_to or ''}", chosen=how),
+        *policy,
         w("kb_line", kb=p.kb, folder=p.folder),
         w("hash_line", rules=p.rules_sha256, framework=p.framework_sha256, package=p.package_version),
     ]

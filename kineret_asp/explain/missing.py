@@ -41,7 +41,7 @@ from ..knowledge.base import KnowledgeBase
 from ..templates import PLACEHOLDER, fill, optional_fill
 from ..cases.load import load
 from ..engine.program import GIVEN, HYP, compiled
-from ..knowledge.schema import CaseSchema, Kind
+from ..knowledge.schema import DECIMAL, CaseSchema, Kind
 from ..asp.solving import ground_program, models
 from ..engine.symmetry import group_classes, nonrepresentatives
 from ..asp.symbols import Const, SymbolDecoder, Value, term_text
@@ -282,9 +282,9 @@ class Words:
             return Change.add(str(field), {k: _plain(v) for k, v in self._entry_order(str(field), values)})
         if op == "set" and len(rest) == 3:
             n, sub, value = rest
-            return Change.set(f"{field}[{n}].{sub}", _plain(value))
+            return Change.set(f"{field}[{n}].{sub}", _plain(_from_term(self._kind_of(str(field), str(sub)), value)))
         if op in ("add", "set", "remove") and len(rest) == 1:
-            return Change(op, str(field), _plain(rest[0]))
+            return Change(op, str(field), _plain(_from_term(self._kind_of(str(field)), rest[0])))
         raise KineretError(f"documents/2 of {term_text(item)} names a change this program cannot make: {term_text(term)}")
 
     def _entry_order(self, field: str, values: dict[str, Value]) -> list[tuple[str, Value]]:
@@ -324,6 +324,7 @@ class Words:
     def label(self, kind: Optional[Kind], value: Value) -> str:
         if kind is None:
             return str(value)
+        value = _from_term(kind, value)
         words = self.value_words.get((kind.vocabulary or "", str(value)))
         return words if words is not None else self.schema.value_label(kind, _plain(value))
 
@@ -410,6 +411,13 @@ def _or_join(words: list[str], separator: str, last: str) -> str:
     if len(words) <= 1:
         return "".join(words)
     return separator.join(words[:-1]) + last + words[-1]
+
+
+def _from_term(kind: Optional[Kind], value: Value) -> Value:
+    """A term of the rules as the case's value: a decimal's whole number (times 10**places) as the number it stands for."""
+    if kind is not None and kind.name == DECIMAL and isinstance(value, int) and not isinstance(value, bool):
+        return kind.unscaled(value)
+    return value
 
 
 def _plain(value: Value) -> Any:
