@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from ..errors import CaseError, did_you_mean
-from ..knowledge.base import FRAMEWORK, KbTree, KnowledgeBase, default_kb_path, load_kb, load_tree, tree_digest, tree_root
+from ..knowledge.base import FRAMEWORK, KbTree, kb_shown, KnowledgeBase, default_kb_path, load_kb, load_tree, tree_digest, tree_root
 from ..knowledge.schema import DATE_OF_SERVICE, DATE_PATTERN, POLICY_SELECTOR
 from .case import Case
 from .validation import Problems, validate, validator
@@ -84,7 +84,7 @@ def provenance(kb: KnowledgeBase, chosen_by: str = GIVEN) -> Provenance:
         from .. import __version__
 
         ident = kb.identity
-        return Provenance(ident.policy, ident.effective_from, ident.effective_to, kb.folder, str(kb.root), kb.rules_sha256, kb.framework_sha256, __version__, chosen_by)
+        return Provenance(ident.policy, ident.effective_from, ident.effective_to, kb.folder, kb_shown(kb.root), kb.rules_sha256, kb.framework_sha256, __version__, chosen_by)
 
     return kb.derived(f"provenance:{chosen_by}", make)
 

@@ -204,6 +204,8 @@ class Decision:
     blocking: tuple[str, ...] = ()
     provenance: "Optional[Provenance]" = field(default=None, compare=False)  # which rules decided (versions.py)
     undetermined: tuple[Undetermined, ...] = ()
+    needs: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
+    """How many children each counted criterion needs met (needs/2): what a review page counts; not in the decision format."""
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -535,6 +537,7 @@ class DecisionBuilder:
             blocking=blocked,
             provenance=self.provenance(chosen_by),
             undetermined=undetermined,
+            needs=needs,
         )
 
     def undetermined(self, case: "Case", atoms: Any) -> tuple[Undetermined, ...]:

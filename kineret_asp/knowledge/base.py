@@ -112,6 +112,22 @@ def display_path(path: Path | str) -> str:
     return str(path) if rel.startswith("..") else rel
 
 
+def kb_shown(root: Path | str) -> str:
+    """A KB folder as outputs name it: the packaged KB relative to the project that ships it (``kb``), any other as :func:`display_path` writes it.
+
+    No record, message or page carries the absolute path of the installed
+    KB (it says nothing to a reader elsewhere, and it made outputs differ
+    from one machine to the next).
+    """
+    packaged = default_kb_path()
+    try:
+        if Path(root).resolve() == packaged.resolve():
+            return Path(os.path.relpath(packaged, Path(__file__).resolve().parent.parent.parent)).as_posix()
+    except (OSError, ValueError):
+        pass
+    return display_path(root)
+
+
 def rule_files(folder: Path) -> list[Path]:
     """The ``.lp`` files of a framework or version folder, in a stable order (cases and sources left out)."""
     return [folder.joinpath(*parts) for parts, _ in _rule_entries(folder)]
