@@ -269,7 +269,8 @@ def main() -> None:
 
 @main.command()
 @click.argument("cases", nargs=-1, required=True)
-@report_format_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "jsonl", "markdown", "html"]), default="text", show_default=True,
+              help="Output format. jsonl: one decision per line, whatever the number of cases (one shape for a program to read); json: one decision for one case, a list for several (kept as it was); markdown and html: a review page with what to ask the prescriber.")
 @kb_option
 @limited(60.0)
 @handle_errors
@@ -288,7 +289,10 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
         except CaseError as exc:
             errors.extend(exc.lines())
     decisions = [((item.case, item.choice), d) for item, d in zip(loaded, decide_many(loaded))]
-    if fmt == "json":
+    if fmt == "jsonl":
+        for _, d in decisions:
+            click.echo(dumps(d.to_dict(), indent=None))
+    elif fmt == "json":
         payload = [d.to_dict() for _, d in decisions]
         if decisions:
             click.echo(dump_json(payload[0] if len(cases) == 1 else payload))

@@ -646,7 +646,7 @@ def verdict(decision: Decision, vocab: Vocabulary, with_unmet: bool = True) -> s
     """The decision's headline words: APPROVED for up to 12 months, CRITERIA NOT MET (blocking: ...)."""
     words = vocab.decision_texts.get(decision.decision, decision.decision)
     if decision.approved:
-        return vocab.word("approved_for", decision=words, months=decision.authorization_months)
+        return vocab.counted("approved_for", decision.authorization_months, decision=words, months=decision.authorization_months)
     if decision.reasons:
         return f"{words} ({', '.join(r.id for r in decision.reasons)})"
     if with_unmet and decision.blocking:

@@ -575,7 +575,7 @@ def render_missing(result: Missing, kb: KnowledgeBase) -> str:
         for b in result.blockers:
             lines.append(f"  {b.id}  {b.text}")
     else:
-        lines.append(w("missing_options", count=len(result.options)))
+        lines.append(kb.vocabulary.counted("missing_options", len(result.options), count=len(result.options)))
         for n, opt in enumerate(result.options, 1):
             lines.append("  " + w("missing_option", n=n, counts=option_counts(opt, kb)))
             lines.extend("     " + "  " * depth + text for depth, text in option_lines(opt, kb))

@@ -111,12 +111,6 @@ def _headings(kb: "KnowledgeBase") -> Headings:
     return Headings(w("decision_heading"), w("blocking_heading"), w("criteria_heading"), w("reasons_heading"), w("notes_heading"), w("provenance_heading"))
 
 
-def counted_word(key: str, kb: "KnowledgeBase", count: int, **values: Any) -> str:
-    """A KB word for a count: its ``_one`` form for one, when the KB gives it."""
-    words = kb.vocabulary.words
-    return kb.vocabulary.word(f"{key}_one" if count == 1 and f"{key}_one" in words else key, **values)
-
-
 def _asks(d: Decision, kb: "KnowledgeBase") -> list[Ask]:
     """What to ask, in the decision's order: the reasons, the blocking criteria, each undetermined fact."""
     v = kb.vocabulary
@@ -142,13 +136,13 @@ def _settle(item: ReviewCase, kb: "KnowledgeBase") -> list[tuple[int, str]]:
     if result.status == "no_option":
         return [(0, w("missing_none"))] + [(1, f"{b.id} {b.text}") for b in result.blockers]
     total = len(result.options)
-    out = [(0, counted_word("ask_options", kb, total))]
+    out = [(0, kb.vocabulary.counted("ask_options", total))]
     for n, option in enumerate(result.options[:OPTIONS_SHOWN], 1):
         out.append((1, w("missing_option", n=n, counts=option_counts(option, kb))))
         out.extend((2 + depth, line) for depth, line in option_lines(option, kb))
     if total > OPTIONS_SHOWN:
         more = total - OPTIONS_SHOWN
-        out.append((0, counted_word("ask_more_options", kb, more, more=more, total=total)))
+        out.append((0, kb.vocabulary.counted("ask_more_options", more, more=more, total=total)))
     return out
 
 

@@ -203,6 +203,10 @@ class Vocabulary:
         template = self.words.get(key, key)
         return fill(template, values)
 
+    def counted(self, key: str, number: Any, /, **values: Any) -> str:
+        """A text for a count: its ``KEY_one`` form when the count is one and the KB gives it ("1 month", "12 months")."""
+        return self.word(f"{key}_one" if number == 1 and f"{key}_one" in self.words else key, **values)
+
     def criterion_rank(self) -> dict[str, int]:
         return {cid: i for i, cid in enumerate(self.criteria)}
 
