@@ -96,3 +96,28 @@ def test_what_if_reports_what_changed_and_never_says_no_criterion_changed_when_t
     text = render_what_if(settled, kb)
     assert "blocking: NC.2 -> none" in text and "settled: NC.2 (current_medications[1]) Is zorbitrex" in text
     assert settled.to_dict()["changed"]["blocking"] is True and settled.to_dict()["changed"]["undetermined"] is True
+
+
+def test_batch_progress_gives_total_percent_rate_and_time_left_for_a_file_and_the_summary_shows_the_first_errors(tmp_path, kb):
+    import io
+
+    from kineret_asp.batch.run import Progress, count_lines
+
+    shown = io.StringIO()
+    bar = Progress(True, shown, total=200, words=lambda: kb.vocabulary)
+    assert bar.line(50, 2.0) == "kineret-asp batch: 50 of 200 cases (25%), 25 cases/s, about 0:06 left"
+    assert Progress(True, shown, words=lambda: kb.vocabulary).line(50, 2.0) == "kineret-asp batch: 50 cases, 25 cases/s"  # stdin: no total
+    good = json.dumps(ra_case(APPROVED_RA))
+    bad = ["not json", json.dumps({"id": "typo", "indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrl", "outcome": "failure"}]})]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join([good, bad[0], good, bad[1], good, "[1]", "{}"]))  # no newline after the last line: still a line
+    with open(src, "rb") as f:
+        assert count_lines(f) == 7 and f.tell() == 0
+    result = CliRunner().invoke(main, ["batch", str(src), "-o", str(tmp_path / "out.jsonl"), "--progress", "--allow-errors", "--time-limit", "30"])
+    assert result.exit_code == 0, result.output
+    err = result.stderr
+    assert "\rkineret-asp batch: 7 of 7 cases (100%), " in err and " cases/s, about 0:00 left" in err
+    summary = err[err.index("records (") - 20:].splitlines()
+    first = summary.index("kineret-asp batch: the first 3 of 4 errors:")
+    assert summary[first + 1].startswith(f"  {src}:2: ") and "enbrl" in summary[first + 2] and summary[first + 3].startswith(f"  {src}:6: ")
+    assert len(summary) == first + 4  # three lines, not every error
