@@ -121,3 +121,24 @@ def test_batch_progress_gives_total_percent_rate_and_time_left_for_a_file_and_th
     first = summary.index("kineret-asp batch: the first 3 of 4 errors:")
     assert summary[first + 1].startswith(f"  {src}:2: ") and "enbrl" in summary[first + 2] and summary[first + 3].startswith(f"  {src}:6: ")
     assert len(summary) == first + 4  # three lines, not every error
+
+
+def test_missing_opens_with_what_the_policy_requires_for_the_cases_indication_before_the_options(kb):
+    from kineret_asp.explain.missing import missing, render_missing
+
+    text = render_missing(missing({"id": "open", "indication": "RA"}, KB_DIR), kb)
+    lines = text.splitlines()
+    opening = lines.index("What IP0243 requires for this case:")
+    options = next(n for n, line in enumerate(lines) if line.endswith("options, smallest first; each is enough on its own:"))
+    assert lines[opening - 1] == "Case open: criteria not met" and opening < options
+    rows = lines[opening + 1:options - 1]
+    assert rows[0].startswith("  3  Rheumatoid Arthritis. Individual meets ALL") and rows[0].endswith("(unmet)")
+    assert [r.split()[0] for r in rows] == ["3", "3.A", "3.A.i", "3.A.ii", "3.B", "3.C"] and lines[options - 1] == ""
+    # a met ONE-of's unused row reads as not needed, not as a failure
+    almost = render_missing(missing(ra_case(APPROVED_RA[:1], prescriber_specialties=["dermatology"]), KB_DIR), kb)
+    assert "    3.A  Documentation of ONE of the following: (met)" in almost and "3.A.ii  Already tried" in almost
+    assert next(line for line in almost.splitlines() if "3.A.ii" in line).endswith("(not needed)")
+    assert next(line for line in almost.splitlines() if line.startswith("    3.B")).endswith("(unmet)")
+    assert "requires" not in render_missing(missing(ra_case(APPROVED_RA), KB_DIR), kb)  # approved: nothing to require
+    counted = render_missing(missing(FACTS / "ra" / "adalimumab_brands_count_once.json", KB_DIR), kb)
+    assert "(unmet; 1 of 2 required products documented)" in counted  # a TWO-of says how many of its rows are documented
