@@ -3,7 +3,7 @@
 The browser test drives Debian's Chromium through its DevTools protocol over
 a pipe (``--remote-debugging-pipe``: no port, no extra package), against the
 server on a loopback port. Its screenshots and the printed PDF are kept in
-the test's temporary folder (``<pytest tmp>/test_a_reviewer_opens_the_unclas0/``:
+the test's temporary folder (``<pytest tmp>/test_a_reviewer_opens_the_uncl0/`` (under ``popen-gwN/`` with ``-n``):
 ``1-opened.png``, ``2-approved.png``, ``review.pdf``; pytest keeps the last
 three runs' folders, ``--basetemp`` names the place).
 """

@@ -200,11 +200,19 @@ def _kb_of(chooser: Any, decision: Any) -> Any:
 
 
 STYLE = _STYLE + """
-body { max-width: 68rem; }
+body { max-width: 100rem; }
+@media screen and (min-width: 60rem) {
+  main { display: grid; grid-template-columns: minmax(18rem, 2fr) 3fr; gap: 0 1.5rem; align-items: start; }
+  .open { grid-column: 1 / -1; }
+  .changes { grid-column: 1; grid-row: 2; }
+  .review { grid-column: 2; grid-row: 2; }
+}
 header h1 { font-size: 1.4rem; }
 form.change fieldset, #wb-open { border: 1px solid #bbb; padding: .5rem .8rem; margin: .5rem 0; }
 label { display: block; margin-top: .4rem; font-weight: bold; }
-textarea { width: 100%; font-family: monospace; }
+textarea { width: 100%; box-sizing: border-box; font-family: monospace; }
+select, input { max-width: 100%; }
+fieldset { min-width: 0; }
 button { margin: .5rem .5rem 0 0; padding: .3rem .8rem; }
 button:focus, input:focus, select:focus, textarea:focus { outline: 3px solid #1a5fb4; outline-offset: 1px; }
 .description { color: #333; font-size: .9rem; margin: .1rem 0; }
