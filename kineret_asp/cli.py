@@ -284,7 +284,8 @@ def main() -> None:
 
 @main.command()
 @click.argument("cases", nargs=-1, required=True)
-@report_format_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "jsonl", "markdown", "html"]), default="text", show_default=True,
+              help="Output format. jsonl: one decision per line, whatever the number of cases (one shape for a program to read); json: one decision for one case, a list for several (kept as it was); markdown and html: a review page with what to ask the prescriber.")
 @kb_option
 @limited(60.0)
 @handle_errors
@@ -303,7 +304,10 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
         except CaseError as exc:
             errors.extend(exc.lines())
     decisions = [((item.case, item.choice), d) for item, d in zip(loaded, decide_many(loaded))]
-    if fmt == "json":
+    if fmt == "jsonl":
+        for _, d in decisions:
+            click.echo(dumps(d.to_dict(), indent=None))
+    elif fmt == "json":
         payload = [d.to_dict() for _, d in decisions]
         if decisions:
             click.echo(dump_json(payload[0] if len(cases) == 1 else payload))
@@ -744,7 +748,8 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
     Exit 0 when every line was decided, 1 when some record is an error (see
     --allow-errors) or the output cannot be written, 2 for a bad KB or option.
     """
-    from .batch.run import CACHE_ENTRIES, BatchStopped, OutputError, Progress, resume_point, run_batch
+    from .batch.run import CACHE_ENTRIES, BatchStopped, OutputError, Progress, count_lines, resume_point, run_batch
+    from .cases.versions import Chooser
     from .knowledge.base import _check_folder
     from .batch.output_lock import OutputBusy, OutputLock
 
@@ -775,8 +780,16 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
             except OSError as exc:
                 fail(f"{output_path}: cannot write: {exc.strerror or exc}", code=EXIT_FAILED)
         enabled = (sys.stderr.isatty() if show_progress is None else show_progress) and not quiet
+        words = functools.lru_cache(maxsize=1)(lambda: Chooser.of(kb_dir).default().vocabulary)
+        total = None
+        if enabled:
+            try:
+                lines = count_lines(source)  # a file's size is known: the bar gives a total, a percent and the time left
+            except OSError as exc:
+                fail(f"{name}: cannot read: {exc.strerror or exc}", code=EXIT_FAILED)
+            total = None if lines is None else max(lines - start, 0)
         try:
-            summary = run_batch(source, sink, kb_dir, name, jobs=jobs, chunk_size=chunk_size, start=start, time_limit=time_limit, cache=0 if no_cache else CACHE_ENTRIES, progress=Progress(enabled), memory_limit=memory_limit)
+            summary = run_batch(source, sink, kb_dir, name, jobs=jobs, chunk_size=chunk_size, start=start, time_limit=time_limit, cache=0 if no_cache else CACHE_ENTRIES, progress=Progress(enabled, total=total, words=words), memory_limit=memory_limit)
         except BatchStopped as exc:
             fail(*exc.lines, code=exc.code)
         except OutputError as exc:
@@ -787,11 +800,17 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
         except OSError as exc:
             fail(f"{name}: cannot read: {exc.strerror or exc}", code=EXIT_FAILED)
     if not quiet:
-        rate = summary.records / max(summary.seconds, 1e-9)
-        resumed = f", resumed after {start}" if start else ""
         from .knowledge.base import default_kb_path
 
-        click.echo(f"kineret-asp batch: {summary.records} records ({summary.errors} errors{resumed}) in {summary.seconds:.2f} s, {rate:,.0f} cases/s (KB: {(kb_dir or default_kb_path()).resolve()})", err=True)
+        vocabulary = words()
+        rate = summary.records / max(summary.seconds, 1e-9)
+        resumed = vocabulary.word("batch_resumed", start=start) if start else ""
+        click.echo(vocabulary.word("batch_summary", records=summary.records, errors=summary.errors, resumed=resumed, seconds=f"{summary.seconds:.2f}", rate=f"{rate:,.0f}", kb=(kb_dir or default_kb_path()).resolve()), err=True)
+        if summary.first_errors:
+            shown = len(summary.first_errors)
+            click.echo(vocabulary.counted("batch_first_errors", summary.errors, shown=shown, errors=summary.errors), err=True)
+            for message in summary.first_errors:
+                click.echo(vocabulary.word("batch_error_line", error=message), err=True)
     if summary.errors and not allow_errors:
         sys.exit(EXIT_FAILED)
 

@@ -57,7 +57,7 @@ PACKAGE_READS: set[Signature] = {
     ("input_field", 4), ("input_atom", 2), ("entry_field", 5), ("entry_atom", 3), ("field_role", 2),
     ("header_field", 3), ("kb_problem", 2), ("claim", 3), ("prevails_over", 1), ("version_defines", 3),
     ("key_name", 3), ("key_name_filler", 2), ("key_name_numbers", 1), ("key_narrows", 3), ("undetermined_text", 2), ("undetermined", 3),
-    ("fhir_not_read", 2),
+    ("fhir_not_read", 2), ("needs_text", 2),
     # read by the schema and vocabulary commands
     ("output_format", 2), ("output_field", 3), ("key_detail", 4),
     # read by verify and diff from the property and space parts

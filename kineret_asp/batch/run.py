@@ -314,14 +314,76 @@ def resume_point(path: Path) -> int:
     return count
 
 
-class Progress:
-    """A one-line progress report on stderr for long runs."""
+FIRST_ERRORS = 3
+"""Error records whose lines the batch's summary repeats (the rest are in the output)."""
 
-    def __init__(self, enabled: bool, stream: Optional[IO[str]] = None):
+
+def count_lines(stream: IO[bytes]) -> Optional[int]:
+    """Lines in a regular file from its current position (the stream left where it was); None for a pipe or a terminal."""
+    import os
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode) or not stream.seekable():
+            return None
+        at = stream.tell()
+    except (OSError, ValueError, AttributeError):
+        return None
+    lines = 0
+    last = b"\n"
+    try:
+        while True:
+            block = stream.read(1 << 20)
+            if not block:
+                break
+            lines += block.count(b"\n")
+            last = block[-1:]
+    finally:
+        stream.seek(at)
+    return lines + (last != b"\n")
+
+
+def clock(seconds: float) -> str:
+    """Seconds as h:mm:ss or m:ss."""
+    whole = max(int(round(seconds)), 0)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class Progress:
+    """A one-line progress report on stderr for long runs, in the KB's words.
+
+    With ``total`` (the cases of an input file, known before the run) the
+    line gives the count of the total, the percent done, the rate and the
+    time left at that rate; without it (stdin), the count and the rate.
+    ``words`` gives the KB's :class:`~kineret_asp.knowledge.base.Vocabulary`
+    when the first line is written (the KB is loaded by then).
+    """
+
+    def __init__(self, enabled: bool, stream: Optional[IO[str]] = None, total: Optional[int] = None, words: Optional[Callable[[], Any]] = None):
         self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
+        self.total = total
+        self.words = words
         self.start = time.perf_counter()
         self.last = 0.0
+        self.width = 0
+
+    def line(self, done: int, seconds: float) -> str:
+        """The progress line after ``done`` cases in ``seconds``."""
+        vocabulary = self.words() if self.words is not None else None
+        rate = done / max(seconds, 1e-9)
+        values: dict[str, Any] = {"done": f"{done:,}", "rate": f"{rate:,.0f}"}
+        if self.total:
+            left = max(self.total - done, 0)
+            values.update(total=f"{self.total:,}", percent=f"{min(100.0, 100.0 * done / self.total):.0f}", eta=clock(left / rate) if rate > 0 else "?")
+            key = "batch_progress"
+        else:
+            key = "batch_progress_open"
+        if vocabulary is None:
+            return " ".join(f"{k}={v}" for k, v in values.items())
+        return vocabulary.word(key, **values)
 
     def update(self, done: int, force: bool = False) -> None:
         if not self.enabled:
@@ -329,8 +391,9 @@ class Progress:
         now = time.perf_counter()
         if force or now - self.last >= 0.5:
             self.last = now
-            rate = done / max(now - self.start, 1e-9)
-            self.stream.write(f"\rkineret-asp batch: {done} cases, {rate:,.0f} cases/s")
+            text = self.line(done, now - self.start)
+            self.stream.write("\r" + text + " " * max(self.width - len(text), 0))
+            self.width = len(text)
             self.stream.flush()
 
     def close(self, done: int) -> None:
@@ -340,6 +403,19 @@ class Progress:
             self.stream.flush()
 
 
+def error_lines(text: str) -> list[str]:
+    """The ``error`` of each error record among JSON lines."""
+    found = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("error"), str):
+            found.append(record["error"])
+    return found
+
+
 @dataclass
 class BatchSummary:
     records: int
@@ -347,6 +423,8 @@ class BatchSummary:
     skipped: int
     seconds: float
     over_limit: int = 0
+    first_errors: tuple[str, ...] = ()
+    """The first FIRST_ERRORS error records' messages, in input order."""
 
 
 class BatchStopped(KineretError):
@@ -605,6 +683,7 @@ def run_batch(
     progress = progress or Progress(False)
     work = chunks(read_lines(source, start), chunk_size, chunk_bytes)
     done = errors = 0
+    first: list[str] = []
     supervisor: Optional[Supervisor] = None
     if time_limit is None and jobs <= 1:
         worker = BatchWorker(kb, source_name, time_limit, cache)
@@ -620,12 +699,14 @@ def run_batch(
                 write_all(sink, text.encode("utf-8"))
                 done += text.count("\n")
                 errors += bad
+                if bad and len(first) < FIRST_ERRORS:
+                    first.extend(error_lines(text)[:FIRST_ERRORS - len(first)])
                 progress.update(done)
     finally:
         if supervisor is not None:
             supervisor.close()
     progress.close(done)
-    return BatchSummary(done, errors, start, time.perf_counter() - began, supervisor.over_limit if supervisor else 0)
+    return BatchSummary(done, errors, start, time.perf_counter() - began, supervisor.over_limit if supervisor else 0, tuple(first))
 
 
 def batch_evaluate(

@@ -538,7 +538,7 @@ class Reader:
                 if kind == OPEN_KEY:  # an open vocabulary takes it by name: the rules see a drug they do not name
                     return [open_name(f"{name} {first.code}" + (f" {first.display}" if first.display else ""), self.words("fhir_not_coded"))]
             elif text:
-                self.note(model, path, self.fill("fhir_unknown_code", system=self.words("fhir_not_coded"), code=repr(text[:60]), display=""))
+                self.note(model, path, self.fill("fhir_uncoded_words", text=repr(text[:60])))
                 if kind == OPEN_KEY:
                     return [open_name(text, self.words("fhir_not_coded"))]
         return list(dict.fromkeys(found))

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from ..errors import CaseError, did_you_mean
-from ..knowledge.base import FRAMEWORK, KbTree, KnowledgeBase, default_kb_path, load_kb, load_tree, tree_digest, tree_root
+from ..knowledge.base import FRAMEWORK, KbTree, KnowledgeBase, default_kb_path, kb_shown, load_kb, load_tree, tree_digest, tree_root
 from ..knowledge.schema import DATE_OF_SERVICE, DATE_PATTERN, MAX_NAME_TEXT, POLICY_SELECTOR, REQUESTED_DRUG
 from .case import Case
 from .validation import Problems, validate, validator
@@ -102,7 +102,7 @@ def provenance(kb: KnowledgeBase, chosen_by: "str | Route" = GIVEN) -> Provenanc
         from .. import __version__
 
         ident = kb.identity
-        return Provenance(ident.policy, ident.effective_from, ident.effective_to, kb.folder, str(kb.root), kb.rules_sha256, kb.framework_sha256, __version__, route.how, route.policy_how, route.claim)
+        return Provenance(ident.policy, ident.effective_from, ident.effective_to, kb.folder, kb_shown(kb.root), kb.rules_sha256, kb.framework_sha256, __version__, route.how, route.policy_how, route.claim)
 
     return kb.derived(f"provenance:{route.how}:{route.policy_how}:{route.claim}", make)
 

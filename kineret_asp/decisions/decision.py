@@ -205,6 +205,8 @@ class Decision:
     blocking: tuple[str, ...] = ()
     provenance: "Optional[Provenance]" = field(default=None, compare=False)  # which rules decided (versions.py)
     undetermined: tuple[Undetermined, ...] = ()
+    needs: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
+    """How many children each counted criterion needs met (needs/2): what a review page counts; not in the decision format."""
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -536,6 +538,7 @@ class DecisionBuilder:
             blocking=blocked,
             provenance=self.provenance(chosen_by),
             undetermined=undetermined,
+            needs=needs,
         )
 
     def undetermined(self, case: "Case", atoms: Any) -> tuple[Undetermined, ...]:
@@ -644,7 +647,7 @@ def verdict(decision: Decision, vocab: Vocabulary, with_unmet: bool = True) -> s
     """The decision's headline words: APPROVED for up to 12 months, CRITERIA NOT MET (blocking: ...)."""
     words = vocab.decision_texts.get(decision.decision, decision.decision)
     if decision.approved:
-        return vocab.word("approved_for", decision=words, months=decision.authorization_months)
+        return vocab.counted("approved_for", decision.authorization_months, decision=words, months=decision.authorization_months)
     if decision.reasons:
         return f"{words} ({', '.join(r.id for r in decision.reasons)})"
     if with_unmet and decision.blocking:

@@ -572,18 +572,51 @@ def option_lines(option: Option, kb: KnowledgeBase) -> list[tuple[int, str]]:
     return out
 
 
+def requirement_lines(decision: Decision, kb: KnowledgeBase) -> list[str]:
+    """What the policy requires for the case (its criteria tree, each row met, unmet or not needed), then a blank line.
+
+    A row under a met criterion was not needed (its parent is met without
+    it); the rows left unmet are what the options settle.
+    """
+    if not decision.criteria:
+        return []
+    v = kb.vocabulary
+    w = v.word
+    lines = [w("missing_requires", policy=v.policy_id)]
+    needs = dict(decision.needs)
+    own = {str(c): str(t) for c, t in kb.facts("needs_text", 2)}
+
+    def show(node: Any, depth: int, needed: bool) -> None:
+        status = w("status_met" if node.met else "status_unmet" if needed else "status_not_needed")
+        need = needs.get(node.id)
+        if need is not None and 2 <= need < len(v.children.get(node.id, ())) and node.children:
+            documented = sum(c.met for c in node.children)  # a TWO-of says how many of its rows are documented
+            count = fill(own[node.id], {"count": documented, "need": need}) if node.id in own else w("needs_count", count=documented, need=need)
+            lines.append("  " * depth + w("missing_requires_count_row", id=node.id, text=node.text, status=status, count=count))
+        else:
+            lines.append("  " * depth + w("missing_requires_row", id=node.id, text=node.text, status=status))
+        for child in node.children:
+            show(child, depth + 1, needed and not node.met)
+
+    for root in decision.criteria:
+        show(root, 1, True)
+    return lines + [""]
+
+
 def render_missing(result: Missing, kb: KnowledgeBase) -> str:
     w = kb.vocabulary.word
     d = result.decision
     lines = [w("missing_case", id=result.case.id or w("no_id"), decision=kb.vocabulary.decision_texts.get(d.decision, d.decision).lower())]
     if result.status == "approved":
         lines.append(w("missing_approved"))
-    elif result.status == "no_option":
+        return "\n".join(lines) + "\n"
+    lines.extend(requirement_lines(d, kb))
+    if result.status == "no_option":
         lines.append(w("missing_none"))
         for b in result.blockers:
             lines.append(f"  {b.id}  {b.text}")
     else:
-        lines.append(w("missing_options", count=len(result.options)))
+        lines.append(kb.vocabulary.counted("missing_options", len(result.options), count=len(result.options)))
         for n, opt in enumerate(result.options, 1):
             lines.append("  " + w("missing_option", n=n, counts=option_counts(opt, kb)))
             lines.extend("     " + "  " * depth + text for depth, text in option_lines(opt, kb))
