@@ -20,12 +20,10 @@ many input lines.
 """
 from __future__ import annotations
 
-import gc
 import json
 import sys
 import time
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -35,12 +33,12 @@ from ..cases.caps import MAX_LINE_BYTES
 from ..cases.case import Case
 from ..cases.files import parse_json_text
 from ..cases.load import Loaded, load
-from ..decisions.decision import Decision, DecisionEncoder, build_decision, builder, with_input_notes
+from ..decisions.decision import Decision, DecisionEncoder, builder, with_input_notes
 from ..engine.chunked import CaseFailure, ChunkEngine, Output
 from ..errors import CaseError, KbError, KineretError
 from ..knowledge.base import KnowledgeBase
 from ..limits import DEFAULT_MEMORY_MB, EXIT_LIMIT, START_ALLOWANCE, Limits, Outcome, Worker
-from ..memo import Memo
+from ..memo import BATCH_GC_THRESHOLD, Memo, batch_collector, frozen_heap  # noqa: F401 - the collector's settings, kept importable here
 from ..safetext import safe_json
 from ..cases.versions import Choice, Chooser
 
@@ -177,12 +175,14 @@ class BatchWorker:
         chosen = {n: p for n, p in parsed if not isinstance(p, BatchRecord)}
         done: dict[int, BatchRecord] = {}
         for key, group, out in self._decided([(n, p.case, p.choice, self._key(p)) for n, p in chosen.items()]):
-            for n, case in group:
-                if isinstance(out, CaseFailure):
+            if isinstance(out, CaseFailure):
+                for n, case in group:
                     done[n] = BatchRecord(n, case.id, error=self._failure(case, out))
-                else:
-                    loaded = chosen[n]
-                    done[n] = BatchRecord(n, case.id, decision=with_input_notes(build_decision(case, out, loaded.choice.kb, loaded.choice.route), loaded.notes))
+                continue
+            loaded = chosen[group[0][0]]  # the cases of a group have the same version, facts and notes: one decision, each case's id and source
+            made = with_input_notes(builder(loaded.choice.kb).build(loaded.case, out, loaded.choice.route, deferred=True), loaded.notes)
+            for n, case in group:
+                done[n] = BatchRecord(n, case.id, decision=made._for(case.id, case.source))
         return [done[n] if n in chosen else p for n, p in parsed]  # type: ignore[misc]
 
     def _decision_text(self, case: Case, out: Output, choice: Choice, notes: tuple = ()) -> str:
@@ -471,39 +471,6 @@ def error_record(number: int, raw: Optional[bytes], message: str) -> str:
     return safe_json(_RECORD({"line": number, "id": _id_of(data), "error": message})) + "\n"
 
 
-BATCH_GC_THRESHOLD = (20_000, 20, 20)
-"""The collector's thresholds during a batch: a young generation of 20,000 objects instead of 700.
-
-Each case makes and drops thousands of short-lived objects with no cycles;
-collecting every 700 allocations walked them again and again. Measured in
-CPU seconds on 20,000 cases: 15-20 % more cases a second."""
-
-
-def batch_collector() -> tuple:
-    """Set the collector up for a batch and return the settings to restore.
-
-    The objects that exist now (the loaded KB, its programs and engines)
-    are left out of garbage collection (``gc.freeze``): the KB's syntax
-    trees are most of the live objects and never die, and the collector
-    walked them at every full collection (about a tenth of a batch's time).
-    """
-    before = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(*BATCH_GC_THRESHOLD)
-    return before
-
-
-@contextmanager
-def frozen_heap() -> Iterator[None]:
-    """:func:`batch_collector` for the time of a batch; the collector as it was afterwards."""
-    before = batch_collector()
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
-
-
 def _batch_server(kb: Any, source: str, time_limit: Optional[float], cache: int) -> Callable[[tuple], Any]:
     """What a worker process runs: ("start", None) loads the KB, ("chunk", lines) decides them."""
     state: dict[str, BatchWorker] = {}
@@ -725,6 +692,7 @@ def batch_evaluate(
     numbered = ((n, dict(c) if isinstance(c, Mapping) and not isinstance(c, dict) else c) for n, c in enumerate(cases, start=1))
     for chunk in chunks(numbered, chunk_size):
         usable = [(n, c) for n, c in chunk if isinstance(c, (str, bytes, dict, Case))]
-        decided = {r.line: r for r in worker.records(usable)} if usable else {}
+        with frozen_heap():  # a chunk's work with the batch's collector; the caller's code between chunks with its own
+            decided = {r.line: r for r in worker.records(usable)} if usable else {}
         for n, c in chunk:
             yield decided.get(n) or BatchRecord(n, None, error=f"{source}:{n}: expected a case (a JSON text, a dict or a Case), got {type(c).__name__}")
