@@ -7,11 +7,12 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 from .cases.case import Case
 from .cases.load import CaseLike, Loaded, load
 from .cases.versions import Chooser, KbLike
-from .decisions.decision import Decision, build_decision, with_input_notes
+from .decisions.decision import Decision, build_decision, builder, with_input_notes
 from .engine.chunked import CaseFailure, ChunkEngine
 from .engine.warm import ResidentEngine
 from .errors import KineretError
 from .knowledge.base import KnowledgeBase
+from .memo import frozen_heap
 
 __all__ = ["CaseLike", "CaseUndecided", "KbLike", "decide", "decide_many", "engine_for", "evaluate", "evaluate_many", "resident_for"]
 
@@ -54,7 +55,7 @@ def decide(loaded: Loaded) -> Decision:
     result = resident_for(choice.kb).run_one(case.atoms())
     if isinstance(result, CaseFailure):
         raise CaseUndecided(f"{case.source}: {result.message}")
-    return with_input_notes(build_decision(case, result, choice.kb, choice.how), loaded.notes)
+    return with_input_notes(build_decision(case, result, choice.kb, choice.route), loaded.notes)
 
 
 def _evaluate_limited(case: CaseLike, kb: KbLike, time_limit: Optional[float], memory_limit: Optional[int]) -> Decision:
@@ -73,7 +74,7 @@ def _evaluate_limited(case: CaseLike, kb: KbLike, time_limit: Optional[float], m
             result = engine_for(loaded.choice.kb).run([loaded.case.atoms()])[0]
             if isinstance(result, CaseFailure):
                 raise CaseUndecided(f"{loaded.case.source}: {result.message}")
-            return ("ok", with_input_notes(build_decision(loaded.case, result, loaded.choice.kb, loaded.choice.how), loaded.notes))
+            return ("ok", with_input_notes(build_decision(loaded.case, result, loaded.choice.kb, loaded.choice.route), loaded.notes))
         except KineretError as exc:
             return ("raise", exc)
 
@@ -90,7 +91,9 @@ def _evaluate_limited(case: CaseLike, kb: KbLike, time_limit: Optional[float], m
 def evaluate_many(cases: Iterable[CaseLike], kb: KbLike = None) -> Iterator[Decision]:
     """Decide many cases in chunks, each with the version chosen for it; yields decisions in input order."""
     chooser = Chooser.of(kb)
-    yield from decide_many([load(c, chooser) for c in cases])
+    with frozen_heap():  # the collector of a batch while the cases are read
+        loaded = [load(c, chooser) for c in cases]
+    yield from decide_many(loaded)
 
 
 def decide_many(loaded: Sequence[Loaded]) -> Iterator[Decision]:
@@ -99,12 +102,13 @@ def decide_many(loaded: Sequence[Loaded]) -> Iterator[Decision]:
     for i, item in enumerate(loaded):
         groups.setdefault(id(item.choice.kb), []).append(i)
     results: dict[int, Any] = {}
-    for members in groups.values():
-        knowledge = loaded[members[0]].choice.kb
-        outputs = engine_for(knowledge).run([loaded[i].case.atoms() for i in members])
-        results.update(zip(members, outputs))
+    with frozen_heap():  # the collector of a batch while the engine runs
+        for members in groups.values():
+            knowledge = loaded[members[0]].choice.kb
+            outputs = engine_for(knowledge).run([loaded[i].case.atoms() for i in members])
+            results.update(zip(members, outputs))
     for i, item in enumerate(loaded):
         result = results[i]
         if isinstance(result, CaseFailure):
             raise CaseUndecided(f"{item.case.source}: {result.message}")
-        yield with_input_notes(build_decision(item.case, result, item.choice.kb, item.choice.how), item.notes)
+        yield with_input_notes(builder(item.choice.kb).build(item.case, result, item.choice.route, deferred=True), item.notes)

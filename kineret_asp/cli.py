@@ -172,6 +172,21 @@ def chosen_kb(kb_dir: Optional[Path], policy: Optional[str], version: Optional[s
     return choice
 
 
+def every_version(kb_dir: Optional[Path], policy: Optional[str], version: Optional[str]) -> list:
+    """The versions a command without a case reads: every version of every policy in a tree of several (none narrowed by --policy or --version), else the one chosen_kb chooses."""
+    from .knowledge.base import VersionChoice, _check_folder, default_kb_path, load_tree, tree_root
+
+    if policy is None and version is None:
+        folder = Path(kb_dir) if kb_dir is not None else default_kb_path()
+        _check_folder(folder)
+        _, given = tree_root(folder.resolve())
+        if given is None:
+            policies = load_tree(folder).policies
+            if len(policies) > 1:
+                return [VersionChoice(kb, "every", pid) for pid, versions in policies.items() for kb in versions]
+    return [chosen_kb(kb_dir, policy, version, to_stderr=False)]
+
+
 def version_line(choice: Any) -> str:
     """``KB: kb (policies/IP0243/2024-06-01: the latest version of IP0243)``, in the KB's words."""
     kb = choice.kb
@@ -269,7 +284,8 @@ def main() -> None:
 
 @main.command()
 @click.argument("cases", nargs=-1, required=True)
-@report_format_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "jsonl", "markdown", "html"]), default="text", show_default=True,
+              help="Output format. jsonl: one decision per line, whatever the number of cases (one shape for a program to read); json: one decision for one case, a list for several (kept as it was); markdown and html: a review page with what to ask the prescriber.")
 @click.option("--log", "log_it", is_flag=True, help="Also record each decision in the decision log (--db).")
 @click.option("--db", "db_url", default=None, metavar="URL", help="The decision log of --log: postgresql://..., sqlite:///path, or a file (default: $KINERET_ASP_DB, else ~/.local/state/kineret-asp/decisions.sqlite3).")
 @kb_option
@@ -292,7 +308,10 @@ def evaluate(cases: tuple[str, ...], fmt: str, log_it: bool, db_url: Optional[st
     decisions = [((item.case, item.choice), d) for item, d in zip(loaded, decide_many(loaded))]
     if log_it and decisions:
         _log_decisions(db_url, [(case, choice.kb, d) for (case, choice), d in decisions])
-    if fmt == "json":
+    if fmt == "jsonl":
+        for _, d in decisions:
+            click.echo(dumps(d.to_dict(), indent=None))
+    elif fmt == "json":
         payload = [d.to_dict() for _, d in decisions]
         if decisions:
             click.echo(dump_json(payload[0] if len(cases) == 1 else payload))
@@ -494,17 +513,19 @@ def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path], policy: 
     """Check the KB's properties over every case of its declared space (one version: --policy, --version; default the latest)."""
     from .author.verify import render_results, verify_kb
 
-    choice = chosen_kb(kb_dir, policy, version, to_stderr=False)
-    kb = choice.kb
-    results = verify_kb(kb, list(only) or None)
-    if only and not results:
+    choices = every_version(kb_dir, policy, version)
+    runs = [(choice, verify_kb(choice.kb, list(only) or None)) for choice in choices]
+    if only and not any(results for _, results in runs):
         fail(f"no property named {', '.join(only)}")
+    holds = all(r.holds for _, results in runs for r in results)
+    reports = [{"kb": str(c.kb.root), "version": c.kb.folder, "chosen_by": c.how, "holds": all(r.holds for r in results), "properties": [r.to_dict() for r in results]} for c, results in runs]
     if fmt == "json":
-        click.echo(dump_json({"kb": str(kb.root), "version": kb.folder, "chosen_by": choice.how, "holds": all(r.holds for r in results), "properties": [r.to_dict() for r in results]}))
+        click.echo(dump_json(reports[0] if len(choices) == 1 else {"kb": reports[0]["kb"], "holds": holds, "versions": reports}))
     else:
-        click.echo(version_line(choice))
-        click.echo(render_results(results), nl=False)
-    sys.exit(0 if all(r.holds for r in results) else 1)
+        for n, (choice, results) in enumerate(runs):
+            click.echo(("\n" if n else "") + version_line(choice))
+            click.echo(render_results(results), nl=False)
+    sys.exit(0 if holds else 1)
 
 
 @main.command("diff")
@@ -539,6 +560,22 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
 
         old, new = load_kb(kb_dir, policy=policy, version=from_version), load_kb(kb_dir, policy=policy, version=to_version)
     elif old_kb and new_kb:
+        pairs = _policy_pairs(old_kb, new_kb)
+        if pairs is not None:  # two trees, one of them of several policies: each policy's latest versions, labelled
+            changed = False
+            out = []
+            for old, new in pairs:
+                report = diff(old, new, examples=examples, where=[parse_where(w) for w in where])
+                changed = changed or bool(report.classes)
+                versions = {"from": _version_of(old), "to": _version_of(new)}
+                if fmt == "json":
+                    out.append({**versions, "changes": len(report.classes), "classes": [c.to_dict(new, old) for c in report.classes]})
+                else:
+                    out.append(f"{versions['from']['label']} -> {versions['to']['label']}\n" + render_diff(report, new, None, old))
+            click.echo(dump_json({"policies": out}) if fmt == "json" else "\n".join(out), nl=fmt == "json")  # type: ignore[arg-type]
+            if exit_code and changed:
+                sys.exit(EXIT_FAILED)
+            return
         old, new = load_kb(old_kb), load_kb(new_kb)
     else:
         fail("diff takes two KB folders, or --from DATE --to DATE (and --policy ID) over one KB tree (--kb)")
@@ -554,6 +591,24 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
         click.echo(render_diff(report, new, changes, old) + render_changes(changes, new), nl=False)
     if exit_code and report.classes:
         sys.exit(EXIT_FAILED)
+
+
+def _policy_pairs(old_kb: Path, new_kb: Path) -> Optional[list]:
+    """Two KB trees of which one holds several policies: the latest version of each policy in both, old and new (None otherwise)."""
+    from .knowledge.base import _check_folder, load_tree, tree_root
+
+    trees = []
+    for folder in (old_kb, new_kb):
+        _check_folder(folder)
+        if tree_root(folder.resolve())[1] is not None:
+            return None  # a version folder: one version
+        trees.append(load_tree(folder).policies)
+    if max(len(trees[0]), len(trees[1])) < 2:
+        return None
+    both = [pid for pid in trees[0] if pid in trees[1]]
+    if not both:
+        fail(f"the two KB trees share no policy ({', '.join(trees[0])}; {', '.join(trees[1])})")
+    return [(trees[0][pid][-1], trees[1][pid][-1]) for pid in both]
 
 
 def _test_update(report: Any, chooser: Any, coverage: bool, junit_path: Optional[Path], yes: bool, fmt: str) -> Any:
@@ -635,6 +690,20 @@ def new_version_cmd(policy: str, effective: str, kb_dir: Optional[Path]) -> None
     click.echo(render(new_version(policy, effective, kb_dir)), nl=False)
 
 
+@main.command("new-policy")
+@click.argument("policy", metavar="ID")
+@click.option("--drug", required=True, metavar="KEY", help="The key of the drug the policy authorizes (lower-case letters, digits and _).")
+@click.option("--effective", required=True, metavar="YYYY-MM-DD", help="The first day the policy is in force.")
+@kb_option
+@limited(120.0)
+@handle_errors
+def new_policy_cmd(policy: str, drug: str, effective: str, kb_dir: Optional[Path]) -> None:
+    """Start a policy for another drug: the smallest first version that passes check, in policies/ID/--effective."""
+    from .author.new_policy import new_policy, render
+
+    click.echo(render(new_policy(policy, drug, effective, kb_dir)), nl=False)
+
+
 @main.command("trace")
 @click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write the literate page here: the policy's text with the rules, cases and properties of each passage.")
 @format_option
@@ -646,6 +715,24 @@ def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path], polic
     """Per section of the policy's text: the passages rules cite, the KB waives, and neither (one version: --policy, --version)."""
     from .author.trace import render_text, trace
 
+    choices = every_version(kb_dir, policy, version)
+    if len(choices) > 1:  # a tree of several policies: each version's trace, labelled
+        if html_path is not None:
+            fail("--html writes one version's page: pass --policy (and --version) with it")
+        results = []
+        for c in choices:
+            try:
+                results.append((c, trace(c.kb)))
+            except KbError as exc:  # a version without its policy's text (check warns of it): said, and the others traced
+                click.echo(version_line(c), err=True)
+                click.echo(str(exc).splitlines()[0], err=True)
+        if not results:
+            fail("no version of the tree declares its policy's text (policy_source/5)")
+        if fmt == "json":
+            click.echo(dump_json({"versions": [{"version": c.kb.folder, **r.to_dict()} for c, r in results]}))
+        else:
+            click.echo("\n".join(version_line(c) + "\n" + render_text(r) for c, r in results), nl=False)
+        return
     kb = chosen_kb(kb_dir, policy, version).kb
     result = trace(kb)
     if html_path is not None:
@@ -680,7 +767,8 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
     Exit 0 when every line was decided, 1 when some record is an error (see
     --allow-errors) or the output cannot be written, 2 for a bad KB or option.
     """
-    from .batch.run import CACHE_ENTRIES, BatchStopped, OutputError, Progress, resume_point, run_batch
+    from .batch.run import CACHE_ENTRIES, BatchStopped, OutputError, Progress, count_lines, resume_point, run_batch
+    from .cases.versions import Chooser
     from .knowledge.base import _check_folder
     from .batch.output_lock import OutputBusy, OutputLock
 
@@ -719,8 +807,16 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
             except OSError as exc:
                 fail(f"{output_path}: cannot write: {exc.strerror or exc}", code=EXIT_FAILED)
         enabled = (sys.stderr.isatty() if show_progress is None else show_progress) and not quiet
+        words = functools.lru_cache(maxsize=1)(lambda: Chooser.of(kb_dir).default().vocabulary)
+        total = None
+        if enabled:
+            try:
+                lines = count_lines(source)  # a file's size is known: the bar gives a total, a percent and the time left
+            except OSError as exc:
+                fail(f"{name}: cannot read: {exc.strerror or exc}", code=EXIT_FAILED)
+            total = None if lines is None else max(lines - start, 0)
         try:
-            summary = run_batch(source, sink, kb_dir, name, jobs=jobs, chunk_size=chunk_size, start=start, time_limit=time_limit, cache=0 if no_cache else CACHE_ENTRIES, progress=Progress(enabled), memory_limit=memory_limit, log=log_url)
+            summary = run_batch(source, sink, kb_dir, name, jobs=jobs, chunk_size=chunk_size, start=start, time_limit=time_limit, cache=0 if no_cache else CACHE_ENTRIES, progress=Progress(enabled, total=total, words=words), memory_limit=memory_limit, log=log_url)
         except BatchStopped as exc:
             fail(*exc.lines, code=exc.code)
         except OutputError as exc:
@@ -731,11 +827,17 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
         except OSError as exc:
             fail(f"{name}: cannot read: {exc.strerror or exc}", code=EXIT_FAILED)
     if not quiet:
-        rate = summary.records / max(summary.seconds, 1e-9)
-        resumed = f", resumed after {start}" if start else ""
         from .knowledge.base import default_kb_path
 
-        click.echo(f"kineret-asp batch: {summary.records} records ({summary.errors} errors{resumed}) in {summary.seconds:.2f} s, {rate:,.0f} cases/s (KB: {(kb_dir or default_kb_path()).resolve()})", err=True)
+        vocabulary = words()
+        rate = summary.records / max(summary.seconds, 1e-9)
+        resumed = vocabulary.word("batch_resumed", start=start) if start else ""
+        click.echo(vocabulary.word("batch_summary", records=summary.records, errors=summary.errors, resumed=resumed, seconds=f"{summary.seconds:.2f}", rate=f"{rate:,.0f}", kb=(kb_dir or default_kb_path()).resolve()), err=True)
+        if summary.first_errors:
+            shown = len(summary.first_errors)
+            click.echo(vocabulary.counted("batch_first_errors", summary.errors, shown=shown, errors=summary.errors), err=True)
+            for message in summary.first_errors:
+                click.echo(vocabulary.word("batch_error_line", error=message), err=True)
     if summary.errors and not allow_errors:
         sys.exit(EXIT_FAILED)
 
@@ -997,6 +1099,14 @@ def schema_cmd(name: Optional[str], write_dir: Optional[Path], kb_dir: Optional[
     if name not in NAMES:
         hint = did_you_mean(name, NAMES) if name else ""
         fail(f"expected a schema name, one of {', '.join(NAMES)}, got {name!r}{hint}" if name else f"expected a schema name: one of {', '.join(NAMES)}")
+    choices = every_version(kb_dir, policy, version)
+    if len(choices) > 1:  # a tree of several policies: every version's schema, by its folder
+        from .author.json_schemas import json_schema
+
+        for c in choices:
+            click.echo(version_line(c), err=True)
+        click.echo(dump_json({c.kb.folder: json_schema(c.kb, name) for c in choices}))
+        return
     click.echo(schema_text(chosen_kb(kb_dir, policy, version).kb, name), nl=False)
 
 
@@ -1011,6 +1121,15 @@ def vocabulary_cmd(name: Optional[str], fmt: str, kb_dir: Optional[Path], policy
     """List every vocabulary (or NAME's) with its keys, their words and details: the keys a case may use (one version: --policy, --version)."""
     from .author.vocabulary_listing import listing_json, render_listing, vocabularies
 
+    choices = every_version(kb_dir, policy, version)
+    if len(choices) > 1 and name is not None:  # only the versions that have the vocabulary (the first one says so when none has)
+        choices = [c for c in choices if name in c.kb.vocabulary.keys] or choices[:1]
+    if len(choices) > 1 or choices[0].how == "every":  # a tree of several policies: every version's listing, labelled
+        if fmt == "json":
+            click.echo("{\"versions\": [" + ", ".join(f"{{\"version\": {dumps(c.kb.folder)}, \"listing\": {listing_json(vocabularies(c.kb, name))}}}" for c in choices) + "]}")
+        else:
+            click.echo("\n".join(version_line(c) + "\n" + render_listing(vocabularies(c.kb, name), c.kb) for c in choices), nl=False)
+        return
     kb = chosen_kb(kb_dir, policy, version).kb
     listings = vocabularies(kb, name)
     click.echo(listing_json(listings) if fmt == "json" else render_listing(listings, kb), nl=fmt == "json")

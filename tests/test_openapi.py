@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from kineret_asp import load_kb
 from kineret_asp.server import create_app, schema_documents
 
-from .conftest import KB_DIR
+from .conftest import FACTS as FACTS_DIR, KB_DIR
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -77,10 +77,8 @@ def test_the_answers_are_what_their_schemas_say(client):
     (which name the KB folder in every provenance: over HTTP, by the folder's name alone)."""
     import jsonschema
 
-    from .conftest import FACTS
-
     documents = schema_documents(load_kb(KB_DIR))
-    body = (FACTS / "stills" / "approved.json").read_bytes()
+    body = (FACTS_DIR / "stills" / "approved.json").read_bytes()
     answer = client.post("/evaluate", content=body).json()
     jsonschema.validate(answer, documents["decision"])
     assert answer["provenance"]["kb"] == KB_DIR.name
@@ -89,3 +87,13 @@ def test_the_answers_are_what_their_schemas_say(client):
     record = json.loads(records[0])
     jsonschema.validate(record, documents["record"])
     assert record["provenance"]["kb"] == KB_DIR.name and str(KB_DIR) not in records[0]
+
+
+def test_a_kb_outside_the_working_folder_is_named_by_its_folder_alone(kb_copy):
+    """A KB the command line names by its absolute path (it lies outside the working folder) is named over HTTP
+    by its folder's name: no answer carries a path of this machine."""
+    tree = kb_copy.parents[2]
+    client = TestClient(create_app(tree))
+    answer = client.post("/evaluate", content=(FACTS_DIR / "stills" / "approved.json").read_bytes())
+    assert answer.status_code == 200 and answer.json()["provenance"]["kb"] == tree.name == "kb"
+    assert str(tree) not in answer.text

@@ -69,13 +69,13 @@ def parse(page: str) -> Elements:
 def test_the_markdown_page_has_every_section_in_the_kbs_words():
     page = run("evaluate", str(NO_RESPONSE), "--format", "markdown")
     assert page.startswith("# Coverage review: IP0243 Anakinra (Kineret), effective 2024-06-01\n")
-    for heading in ["### Decision", "### Blocking criteria", "### Criteria", "### What is missing", "### Notes"]:
+    for heading in ["### Decision", "### What to ask the prescriber", "### Criteria", "### Notes", "### Rules that decided"]:
         assert heading + "\n" in page
     assert "**Decision: CRITERIA NOT MET (blocking: R.B)**" in page
-    assert "- **R.B** Beneficial response is demonstrated" in page
+    assert "- **R.B** Ask for documentation that meets R.B: Beneficial response is demonstrated" in page
     assert "- \\[unmet\\] **R.B** Beneficial response is demonstrated" in page
     assert "evidence: medication\\_history\\[0\\] (methotrexate failure, 4 months): counted" in page
-    assert "1. \\[1 addition\\]\n   - a documented beneficial response" in page
+    assert "This would settle it:\n\n1. \\[1 addition\\]\n   - a documented beneficial response" in page
 
 
 def test_the_missing_page_shows_a_question_apart_from_documentation():
@@ -93,14 +93,14 @@ def test_the_html_page_is_self_contained_and_well_formed():
     assert page.startswith("<!DOCTYPE html>") and page.count("<html") == 1 and '<meta charset="utf-8">' in page
     p = parse(page)
     assert p.joined("decision") == "Decision: CRITERIA NOT MET (blocking: R.B)"
-    assert p.joined("blocking") == "R.B Beneficial response is demonstrated"
+    assert p.joined("blocking") == "R.B Ask for documentation that meets R.B: Beneficial response is demonstrated"
 
 
 def test_several_cases_make_one_page_with_a_section_each():
     page = run("evaluate", str(NO_RESPONSE), str(FACTS / "ra" / "approved_employer_group.json"), "--format", "html")
     assert page.count("<html") == 1 and page.count('<section class="case"') == 2
     p = parse(page)
-    assert p.joined("blocking").split(" ")[:1] == ["R.B"] and "none" in p.joined("blocking")
+    assert p.joined("blocking").split(" ")[:1] == ["R.B"] and "Nothing: the case is approved as it is." in p.joined("blocking")
 
 
 def test_user_strings_are_escaped_in_both_pages(tmp_path):
@@ -126,10 +126,10 @@ def test_a_drug_name_from_the_case_is_escaped_in_the_evidence(tmp_path):
 def test_the_pages_words_come_from_the_kb(kb_copy):
     words = kb_copy.parent.parent.parent / "framework" / "words" / "answers.lp"
     text = words.read_text()
-    assert 'text(blocking_heading, "Blocking criteria").' in text
-    words.write_text(text.replace('text(blocking_heading, "Blocking criteria").', 'text(blocking_heading, "Standing between this case and approval").'))
+    assert 'text(blocking_heading, "What to ask the prescriber").' in text
+    words.write_text(text.replace('text(blocking_heading, "What to ask the prescriber").', 'text(blocking_heading, "Standing between this case and approval").'))
     page = run("evaluate", str(NO_RESPONSE), "--format", "markdown", "--kb", str(kb_copy))
-    assert "### Standing between this case and approval\n" in page and "Blocking criteria" not in page
+    assert "### Standing between this case and approval\n" in page and "What to ask the prescriber" not in page
 
 
 def chromium() -> str | None:
@@ -167,7 +167,7 @@ def test_chromium_renders_the_blocking_criteria_and_the_decision(tmp_path):
     assert "display: none" not in dom and "visibility: hidden" not in dom, style
     decisions = [" ".join(t.split()) for t in "".join(p.text["decision"]).split("Decision:") if t.strip()]
     assert decisions == ["CRITERIA NOT MET (blocking: R.B)", "CRITERIA NOT MET (blocking: 3.C)"]
-    assert p.joined("blocking") == "R.B Beneficial response is demonstrated 3.C Non-Preferred Product Criteria is met, refer to the below table(s) [Employer Group Plans, Individual and Family Plans]"
+    assert p.joined("blocking") == "R.B Ask for documentation that meets R.B: Beneficial response is demonstrated 3.C Ask for documentation that meets 3.C: Non-Preferred Product Criteria is met, refer to the below table(s) [Employer Group Plans, Individual and Family Plans]"
     assert "state the plan type: Employer Group Plans or Individual and Family Plan" in p.joined("missing")
 
 

@@ -279,14 +279,14 @@ def test_batch_evaluate_selects_per_case(tree):
 
 
 def test_every_decision_and_batch_record_carries_the_provenance(tree):
-    keys = ["policy", "version", "effective_to", "folder", "kb", "rules_sha256", "framework_sha256", "package_version", "chosen_by"]
+    keys = ["policy", "version", "effective_to", "folder", "kb", "rules_sha256", "framework_sha256", "package_version", "chosen_by", "policy_chosen_by", "claim"]
     from kineret_asp import __version__
 
     data = json.loads(run("evaluate", "-", "--kb", str(tree), "--format", "json", input=json.dumps(dated(SJIA, "2024-08-01"))).output)
     p = data["provenance"]
     assert list(p) == keys
     old = load_kb(tree / "policies" / POLICY / OLD)
-    assert p == {"policy": POLICY, "version": OLD, "effective_to": "2024-12-31", "folder": f"policies/{POLICY}/{OLD}", "kb": str(tree.resolve()), "rules_sha256": old.rules_sha256, "framework_sha256": old.framework_sha256, "package_version": __version__, "chosen_by": "date_of_service"}
+    assert p == {"policy": POLICY, "version": OLD, "effective_to": "2024-12-31", "folder": f"policies/{POLICY}/{OLD}", "kb": str(tree.resolve()), "rules_sha256": old.rules_sha256, "framework_sha256": old.framework_sha256, "package_version": __version__, "chosen_by": "date_of_service", "policy_chosen_by": "only_policy", "claim": None}
     assert re.fullmatch(r"[0-9a-f]{64}", p["rules_sha256"]) and re.fullmatch(r"[0-9a-f]{64}", p["framework_sha256"])
     sink = io.BytesIO()
     run_batch(io.BytesIO(b"".join(json.dumps(c).encode() + b"\n" for c in (SJIA, dated(SJIA, "2024-08-01")))), sink, tree, "<in>")
@@ -498,10 +498,13 @@ def test_verify_prints_the_version_it_checked_and_how(tree):
     assert (as_json["version"], as_json["chosen_by"]) == (f"policies/{POLICY}/{NEW}", "latest")
 
 
-def test_several_policies_ask_for_policy_in_one_line(own_tree):
+def test_several_policies_are_each_listed_or_a_version_asks_for_policy_in_one_line(own_tree):
     add_policy(own_tree, "IP9999", "2025-03-01")
-    result = run("vocabulary", "plan", "--kb", str(own_tree))
+    result = run("vocabulary", "plan", "--kb", str(own_tree), "--version", "2025-03-01")
     assert result.exit_code == 2 and result.output == "kineret-asp: the KB holds several policies (IP0243, IP9999): pass --policy with one of them\n"
+    every = run("vocabulary", "plan", "--kb", str(own_tree))
+    assert every.exit_code == 0 and [line.split(" (")[1].split(":")[0] for line in every.output.splitlines() if line.startswith("KB: ")] == [
+        f"policies/{POLICY}/{OLD}", f"policies/{POLICY}/{NEW}", "policies/IP9999/2025-03-01"]
     chosen = run("vocabulary", "plan", "--kb", str(own_tree), "--policy", "IP9999")
     assert chosen.exit_code == 0 and f"policies/IP9999/2025-03-01: the latest version of IP9999" in chosen.output
 

@@ -56,7 +56,7 @@ def test_vocabularies_a_case_uses_come_first_with_their_fields():
     fields = {x.name: x.fields for x in vocabularies(KB)}
     for name, paths in used.items():
         assert list(fields[name]) == [p for p, _ in paths]
-    assert fields["drug"] == ("medication_history.drug", "current_medications", "drug_categories.drug")
+    assert fields["drug"] == ("requested_drug", "medication_history.drug", "current_medications", "drug_categories.drug")
     unused = [x for x in vocabularies(KB) if not x.fields]
     assert unused and all("used by no case field" in render_listing([x], KB) for x in unused)
 
@@ -115,7 +115,7 @@ def test_the_text_listing_and_one_vocabulary():
     out = run("drug")
     assert out.returncode == 0
     lines = out.stdout.splitlines()
-    assert lines[0] == "drug (a drug)" and lines[1] == "  used by: medication_history.drug, current_medications, drug_categories.drug"
+    assert lines[0] == "drug (a drug)" and lines[1] == "  used by: requested_drug, medication_history.drug, current_medications, drug_categories.drug"
     assert all(any(line.split()[:1] == [k] for line in lines) for k in KB.vocabulary.keys["drug"])
     assert "      Appendix table: Table 1. Approved TNFis for Targeted Indications." in lines
     assert "indication (" not in out.stdout

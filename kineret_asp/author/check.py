@@ -40,7 +40,7 @@ import clingo
 import clingo.ast as ast
 from clingo.ast import ASTType
 
-from ..errors import Diagnostic, KbError, did_you_mean
+from ..errors import CaseError, Diagnostic, KbError, did_you_mean
 from ..knowledge.base import KnowledgeBase, parse_version, rule_head, tree_root, version_folders
 from ..memo import IdentityMemo
 from ..engine.program import Signature, dynamic_predicates, rule_atoms
@@ -55,9 +55,9 @@ PACKAGE_READS: set[Signature] = {
     ("note_text", 2), ("text", 2), ("decision_text", 2), ("route_text", 2), ("abducible", 1), ("documents", 2),
     ("documents_entry", 3), ("documentation_text", 4), ("documentation_value", 3), ("question", 1), ("entry_text", 2), ("evidence_text", 2), ("decision_echo", 1),
     ("input_field", 4), ("input_atom", 2), ("entry_field", 5), ("entry_atom", 3), ("field_role", 2),
-    ("header_field", 3), ("kb_problem", 2), ("claim", 3), ("prevails_over", 1),
+    ("header_field", 3), ("kb_problem", 2), ("claim", 3), ("prevails_over", 1), ("version_defines", 3),
     ("key_name", 3), ("key_name_filler", 2), ("key_name_numbers", 1), ("key_narrows", 3), ("undetermined_text", 2), ("undetermined", 3),
-    ("fhir_not_read", 2),
+    ("fhir_not_read", 2), ("needs_text", 2),
     # read by the schema and vocabulary commands
     ("output_format", 2), ("output_field", 3), ("key_detail", 4),
     # read by verify and diff from the property and space parts
@@ -226,6 +226,12 @@ def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragra
     defined |= {(name, arity + 1) for name, arity in dynamic}
     used = {o.sig for o in occs if o.role == "body"} | shown | PACKAGE_READS | set(vocabulary_kinds(kb))
     reported: set[tuple] = set()
+    own = {o.sig for o in occs if o.role == "head" and _in_folder(o.file, kb.path)}
+    missing = [(sig, words) for sig, words in _contract(kb) if sig not in own and sig[0] not in unread]
+    for (name, arity), words in missing:  # reported once, at the version's folder, in the contract's words
+        out.append(Diagnostic(kb.display_path(kb.path), 0, 0, "error", f"the version does not define {name}/{arity}, which every version must: {words} (framework/versions.lp)", "contract"))
+    if missing:  # what the framework derives from them is undefined too: the contract's errors say why
+        reported |= {(o.sig, o.file, o.line) for o in occs if o.role == "body" and not _in_folder(o.file, kb.path)}
     names_by_arity: dict[int, list[str]] = defaultdict(list)
     for name, arity in defined:
         names_by_arity[arity].append(name)
@@ -248,6 +254,32 @@ def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragra
             continue
         out.append(Diagnostic(o.file, o.line, o.column, "warning", f"{sig[0]}/{sig[1]} is defined but never used (mark reference tables with '% {SUPPRESS_UNUSED}')", "unused"))
     return out
+
+
+def _contract(kb: KnowledgeBase) -> list[tuple[Signature, str]]:
+    """What every version must define (framework/versions.lp's version_defines/3 facts), read from the parsed rules."""
+    out = []
+    for s in kb.statements:
+        node = s.node
+        if node.ast_type != ASTType.Rule or node.body:
+            continue
+        term = getattr(getattr(node.head, "atom", None), "symbol", None)
+        if term is None or term.ast_type != ASTType.Function or term.name != "version_defines" or len(term.arguments) != 3:
+            continue
+        args = term.arguments
+        if all(x.ast_type == ASTType.SymbolicTerm for x in args):
+            name, arity, words = (x.symbol for x in args)
+            if name.type == clingo.SymbolType.Function and arity.type == clingo.SymbolType.Number and words.type == clingo.SymbolType.String:
+                out.append(((name.name, arity.number), words.string))
+    return out
+
+
+def _in_folder(file: str, folder: Path) -> bool:
+    """Whether a file (as occurrences name it) lies in a version's folder."""
+    try:
+        return Path(file).resolve().is_relative_to(folder.resolve())
+    except (OSError, ValueError):
+        return False
 
 
 class _KeyKinds:
@@ -779,6 +811,14 @@ def _check_claims(kbs: list[KnowledgeBase], claims: Any, prevails_over: Any) -> 
             if first > last:
                 continue
             shared = sorted(set(claims(a)) & set(claims(b)))
+            uses_a, uses_b = {(f, v): d for d, f, v in claims(a)}, {(f, v): d for d, f, v in claims(b)}
+            other_drugs = sorted(u for u in set(uses_a) & set(uses_b) if uses_a[u] != uses_b[u])
+            if other_drugs:  # the same use for two drugs: only a request naming its drug can be routed
+                later = b if (y.effective_from, b.folder) >= (x.effective_from, a.folder) else a
+                other = a if later is b else b
+                which = ", ".join(f"{f} {v}" for f, v in other_drugs[:5]) + (f" and {len(other_drugs) - 5} more" if len(other_drugs) > 5 else "")
+                mine, theirs = (uses_b, uses_a) if later is b else (uses_a, uses_b)
+                out.append(Diagnostic(*_written_at(later, "claim"), "warning", f"{later.identity.policy} {later.identity.period} claims {which} for {mine[other_drugs[0]]}, as {other.identity.policy} {other.identity.period} does for {theirs[other_drugs[0]]}, from {first}: such a request that names no drug (requested_drug) is refused", "versions"))
             if not shared:
                 continue
             later = b if (y.effective_from, b.folder) >= (x.effective_from, a.folder) else a
@@ -786,6 +826,28 @@ def _check_claims(kbs: list[KnowledgeBase], claims: Any, prevails_over: Any) -> 
             uses = ", ".join(f"{field} {value}" for _, field, value in shared[:5]) + (f" and {len(shared) - 5} more" if len(shared) > 5 else "")
             drugs = ", ".join(sorted({d for d, _, _ in shared}))
             out.append(Diagnostic(*_written_at(later, "claim"), "error", f"{later.identity.policy} {later.identity.period} and {other.identity.policy} {other.identity.period} both claim {drugs} for {uses} from {first}: a case that names no policy cannot be decided; end one period, or declare prevails_over(\"{other.identity.policy}\") in one", "versions"))
+    return out
+
+
+def check_routing(root: Path) -> list[Diagnostic]:
+    """In a tree of several policies, each example case the tree would route to another policy than its folder's, or refuse (a warning at the case)."""
+    from .example_cases import _misrouted, discover, example_folders
+    from ..cases.load import load
+    from ..cases.versions import Chooser
+
+    out = []
+    try:
+        chooser = Chooser.of(root)
+    except (KbError, CaseError):
+        return []  # the versions' own errors say why
+    for path in discover(example_folders(chooser)):
+        try:
+            choice = load(path, chooser, by_folder=True).choice
+        except CaseError:
+            continue  # `test` reports a case that is not valid
+        why = _misrouted(path, str(path), chooser, choice)
+        if why is not None:
+            out.append(Diagnostic(str(path), 0, 0, "warning", f"{why}: adding a policy or a claim changed who decides this example", "routing"))
     return out
 
 
@@ -806,6 +868,8 @@ def check_kb(path: Optional[Path | str] = None, strict: bool = False) -> CheckRe
             diags += check_version(kb, strict)
         if version is None:  # the whole tree: its versions side by side
             diags += check_versions(parsed)
+            if len({kb.identity.policy for kb in parsed}) > 1:
+                diags += check_routing(root)
     except KbError as exc:
         return CheckReport(exc.diagnostics)
     syntax = {d for kb in parsed for d in kb.errors}  # listed first: fix them before anything else

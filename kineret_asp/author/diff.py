@@ -39,7 +39,7 @@ import clingo
 from ..errors import CaseError, Diagnostic, KbError, KineretError, SolveTimeout, did_you_mean
 from ..knowledge.base import KnowledgeBase, outline_key, resolve_kb
 from ..engine.program import compiled
-from ..knowledge.schema import BOOLEAN, DATE, ENTRIES, INTEGER, KEY, LIST, Field, Kind
+from ..knowledge.schema import BOOLEAN, DATE, DECIMAL, ENTRIES, INTEGER, KEY, LIST, Field, Kind
 from ..asp.solving import ground_program, models
 from ..asp.symbols import Const, SymbolDecoder, term_text, to_symbol
 
@@ -322,6 +322,8 @@ def _plain(value: Any, kind: Optional[Kind]) -> Any:
     if kind is not None and kind.name == DATE and isinstance(value, int):
         text = str(value)
         return f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    if kind is not None and kind.name == DECIMAL and isinstance(value, int) and not isinstance(value, bool):
+        return kind.unscaled(value)  # the rules' whole number (times 10**places) as the case's number
     return value
 
 

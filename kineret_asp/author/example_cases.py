@@ -261,6 +261,10 @@ def run_case_tests(paths: Sequence[Path], kb: Any = None) -> CaseTestReport:
             if case.expect is None:
                 skipped.append(shown)
                 continue
+            routing = _misrouted(path, shown, chooser, choice)
+            if routing is not None:
+                results.append(CaseTestResult(shown, case.id, error=routing, file=path))
+                continue
             check_expect(case.expect, shown)
             runnable.append((shown, case, choice, path))
         except CaseError as exc:
@@ -276,6 +280,28 @@ def run_case_tests(paths: Sequence[Path], kb: Any = None) -> CaseTestReport:
         results.append(CaseTestResult(shown, case.id, compare(expect, decision), decision=decision, file=path, expect=expect))
     results.sort(key=lambda r: r.path)
     return CaseTestReport(results, VersionCoverage(list(coverages.values())), skipped)
+
+
+def _misrouted(path: Path, shown: str, chooser: Any, choice: Any) -> Optional[str]:
+    """In a tree of several policies, why an example case kept in one policy's folder would not reach that policy as a request (None when it would).
+
+    A case is decided by its folder's version when ``test`` runs it; a
+    request is routed by its drug and the policies' claims. An example the
+    tree would route elsewhere, or refuse, shows that adding a policy or a
+    claim changed who decides it.
+    """
+    from ..cases.load import load
+
+    if chooser.tree is None or len(chooser.tree.policies) < 2 or choice.policy_how != "folder":
+        return None
+    own = choice.kb.identity.policy
+    try:
+        routed = load(path, chooser).choice
+    except CaseError as exc:
+        return f"routed through the tree as a request, it is refused: {exc.line().split(': ', 1)[-1]}"
+    if routed.kb.identity.policy != own:
+        return f"routed through the tree as a request, it is decided by {routed.kb.identity.policy}, not by {own} whose folder keeps it"
+    return None
 
 
 def version_label(kb: Any) -> str:

@@ -20,13 +20,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from .example_cases import EXPECT_KEYS
 from ..cases.changes import MAX_INDEX_DIGITS, OPS
 from ..decisions.decision import COUNTED, NOT_COUNTED
 from ..knowledge.base import KnowledgeBase, load_kb, version_folders
-from ..knowledge.schema import BOOLEAN, CASE_ID, DATE, DATE_PATTERN, ENTRIES, EXPECTATIONS, FORMAT_VERSION, INTEGER, KEY, KEYED, LIST, MAX_LIST_ITEMS, MAX_TEXT, NAME, NAME_PATTERN, OBJECT, OPEN_KEY, OPEN_NAME, CaseSchema, Field, Kind
+from ..knowledge.schema import BOOLEAN, CASE_ID, DATE, DECIMAL, UNIT_VOCABULARY, DATE_PATTERN, ENTRIES, EXPECTATIONS, FORMAT_VERSION, INTEGER, KEY, KEYED, LIST, MAX_LIST_ITEMS, MAX_TEXT, NAME, NAME_PATTERN, OBJECT, OPEN_KEY, OPEN_NAME, REQUESTED_DRUG, CaseSchema, Field, Kind
 
 NAMES = ("case", "decision", "change", "record")
 SUFFIX = ".schema.json"
@@ -97,7 +97,9 @@ class _Builder:
         self.kb = kb
         self.vocab = kb.vocabulary
         self.schema: CaseSchema = kb.schema
-        self.case_format = CaseFormatSchema(kb.schema)
+        from ..cases.versions import drugs_of
+
+        self.case_format = CaseFormatSchema(kb.schema, drugs_of(kb))
         self.words = {(str(fmt), str(name)): str(text) for fmt, name, text in kb.facts("output_field", 3)}
         self.formats = {str(fmt): str(text) for fmt, text in kb.facts("output_format", 2)}
 
@@ -185,7 +187,7 @@ class _Builder:
 
     def provenance(self) -> dict:
         """Which rules decided (versions.Provenance.to_dict), for this version."""
-        from ..cases.versions import BY_DATE, BY_FOLDER, GIVEN, LATEST
+        from ..cases.versions import BY_CLAIM, BY_DATE, BY_DRUG, BY_FOLDER, BY_FORMAT, GIVEN, LATEST, NAMED, ONLY_POLICY
 
         ident = self.kb.identity
         sha = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
@@ -199,6 +201,8 @@ class _Builder:
             "framework_sha256": sha,
             "package_version": {"type": "string", "minLength": 1},
             "chosen_by": {"enum": [BY_DATE, LATEST, BY_FOLDER, GIVEN]},
+            "policy_chosen_by": {"enum": [ONLY_POLICY, NAMED, BY_CLAIM, BY_DRUG, BY_FORMAT, BY_FOLDER, GIVEN]},
+            "claim": {"anyOf": [{"type": "null"}, self.obj("claim", {k: {"type": "string", "minLength": 1} for k in ("drug", "field", "value")}, ["drug", "field", "value"])]},
         }
         return self.obj("provenance", props, list(props))
 
@@ -336,8 +340,9 @@ def _value(schema: dict, description: str) -> dict:
 class CaseFormatSchema:
     """The case format of one version as a JSON Schema, and the schema of each of its fields and values."""
 
-    def __init__(self, schema: CaseSchema):
+    def __init__(self, schema: CaseSchema, drugs: Sequence[str] = ()):
         self.schema = schema
+        self.drugs = tuple(drugs)  # the drugs the version decides requests for (the requested drug's values)
 
     def document(self, title: str, schema_id: str, objects: Optional[Mapping[str, dict]] = None) -> dict:
         """The case format as a JSON Schema (draft 2020-12), descriptions from the KB.
@@ -382,6 +387,8 @@ class CaseFormatSchema:
         k = f.kind
         if FORMAT_VERSION in f.roles:
             return {"type": "integer", "const": k.maximum}
+        if REQUESTED_DRUG in f.roles:  # the drugs this version decides requests for (their other names are read too)
+            return {"type": "string", "enum": list(self.drugs)}
         if k.name == LIST:
             return {"type": "array", "items": self.kind(k.item), "maxItems": MAX_LIST_ITEMS}  # type: ignore[arg-type]
         if k.name == ENTRIES:
@@ -409,6 +416,12 @@ class CaseFormatSchema:
             return {"type": "string", "pattern": _anchored(NAME_PATTERN)}
         if k.name == INTEGER:
             return {"type": "integer", "minimum": k.minimum, "maximum": k.maximum}
+        if k.name == DECIMAL:  # a number in the field's unit, or a value with a unit the KB converts
+            units = self.schema.vocabularies.get(UNIT_VOCABULARY, {})
+            convertible = [k.unit] + sorted({a for a, b in self.schema.conversions if b == k.unit} | {b for a, b in self.schema.conversions if a == k.unit})
+            number = {"type": "number" if k.places else "integer"}
+            quantity = {"type": "object", "properties": {"value": {"type": "number"}, "unit": {"enum": [units.get(u or "", u) for u in convertible] + [u for u in convertible]}}, "required": ["value"], "additionalProperties": False}
+            return {"anyOf": [number, quantity], "description": f"in {units.get(k.unit or '', k.unit)}"}
         if k.name == BOOLEAN:
             return {"type": "boolean"}
         if k.name == DATE:

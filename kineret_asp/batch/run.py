@@ -20,12 +20,10 @@ many input lines.
 """
 from __future__ import annotations
 
-import gc
 import json
 import sys
 import time
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -35,12 +33,12 @@ from ..cases.caps import MAX_LINE_BYTES
 from ..cases.case import Case
 from ..cases.files import parse_json_text
 from ..cases.load import Loaded, load
-from ..decisions.decision import Decision, DecisionEncoder, build_decision, builder, with_input_notes
+from ..decisions.decision import Decision, DecisionEncoder, builder, with_input_notes
 from ..engine.chunked import CaseFailure, ChunkEngine, Output
 from ..errors import CaseError, KbError, KineretError
 from ..knowledge.base import KnowledgeBase
 from ..limits import DEFAULT_MEMORY_MB, EXIT_LIMIT, START_ALLOWANCE, Limits, Outcome, Worker
-from ..memo import Memo
+from ..memo import BATCH_GC_THRESHOLD, Memo, batch_collector, frozen_heap  # noqa: F401 - the collector's settings, kept importable here
 from ..safetext import safe_json
 from ..cases.versions import Choice, Chooser
 
@@ -166,7 +164,7 @@ class BatchWorker:
     @staticmethod
     def _key(loaded: Loaded) -> tuple:
         """What a decision depends on: the version, how it was chosen (the provenance says), the case's facts, a Bundle's notes."""
-        return (str(loaded.choice.kb.path), loaded.choice.how, loaded.notes, tuple(loaded.case.atoms()))
+        return (str(loaded.choice.kb.path), loaded.choice.route, loaded.notes, tuple(loaded.case.atoms()))
 
     @staticmethod
     def _failure(case: Case, out: CaseFailure) -> str:
@@ -178,28 +176,30 @@ class BatchWorker:
         chosen = {n: p for n, p in parsed if not isinstance(p, BatchRecord)}
         done: dict[int, BatchRecord] = {}
         for key, group, out in self._decided([(n, p.case, p.choice, self._key(p)) for n, p in chosen.items()]):
-            for n, case in group:
-                if isinstance(out, CaseFailure):
+            if isinstance(out, CaseFailure):
+                for n, case in group:
                     done[n] = BatchRecord(n, case.id, error=self._failure(case, out))
-                else:
-                    loaded = chosen[n]
-                    done[n] = BatchRecord(n, case.id, decision=with_input_notes(build_decision(case, out, loaded.choice.kb, loaded.choice.how), loaded.notes))
+                continue
+            loaded = chosen[group[0][0]]  # the cases of a group have the same version, facts and notes: one decision, each case's id and source
+            made = with_input_notes(builder(loaded.choice.kb).build(loaded.case, out, loaded.choice.route, deferred=True), loaded.notes)
+            for n, case in group:
+                done[n] = BatchRecord(n, case.id, decision=made._for(case.id, case.source))
         return [done[n] if n in chosen else p for n, p in parsed]  # type: ignore[misc]
 
     def _decision_text(self, case: Case, out: Output, choice: Choice, notes: tuple = ()) -> str:
         """A decision's JSON text after its id, made once for every distinct answer (:meth:`DecisionBuilder.answer_key`)."""
         made = builder(choice.kb)
         if notes:  # a Bundle's notes are its own: built for it alone
-            fields = self.encoder.fields(with_input_notes(made.build(case, out, choice.how), notes))
+            fields = self.encoder.fields(with_input_notes(made.build(case, out, choice.route), notes))
             fields.pop("id")
             return self.encoder.encode(fields)[1:]
-        key = made.answer_key(case, out, choice.how)
+        key = made.answer_key(case, out, choice.route)
         if key is not None:
             key = (str(choice.kb.path), key)
             rest = self.answers.get(key)
             if rest is not None:
                 return rest
-        fields = self.encoder.fields(made.build(case, out, choice.how))
+        fields = self.encoder.fields(made.build(case, out, choice.route))
         fields.pop("id")
         rest = self.encoder.encode(fields)[1:]
         if key is not None:
@@ -345,14 +345,76 @@ def resume_point(path: Path) -> int:
     return count
 
 
-class Progress:
-    """A one-line progress report on stderr for long runs."""
+FIRST_ERRORS = 3
+"""Error records whose lines the batch's summary repeats (the rest are in the output)."""
 
-    def __init__(self, enabled: bool, stream: Optional[IO[str]] = None):
+
+def count_lines(stream: IO[bytes]) -> Optional[int]:
+    """Lines in a regular file from its current position (the stream left where it was); None for a pipe or a terminal."""
+    import os
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode) or not stream.seekable():
+            return None
+        at = stream.tell()
+    except (OSError, ValueError, AttributeError):
+        return None
+    lines = 0
+    last = b"\n"
+    try:
+        while True:
+            block = stream.read(1 << 20)
+            if not block:
+                break
+            lines += block.count(b"\n")
+            last = block[-1:]
+    finally:
+        stream.seek(at)
+    return lines + (last != b"\n")
+
+
+def clock(seconds: float) -> str:
+    """Seconds as h:mm:ss or m:ss."""
+    whole = max(int(round(seconds)), 0)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class Progress:
+    """A one-line progress report on stderr for long runs, in the KB's words.
+
+    With ``total`` (the cases of an input file, known before the run) the
+    line gives the count of the total, the percent done, the rate and the
+    time left at that rate; without it (stdin), the count and the rate.
+    ``words`` gives the KB's :class:`~kineret_asp.knowledge.base.Vocabulary`
+    when the first line is written (the KB is loaded by then).
+    """
+
+    def __init__(self, enabled: bool, stream: Optional[IO[str]] = None, total: Optional[int] = None, words: Optional[Callable[[], Any]] = None):
         self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
+        self.total = total
+        self.words = words
         self.start = time.perf_counter()
         self.last = 0.0
+        self.width = 0
+
+    def line(self, done: int, seconds: float) -> str:
+        """The progress line after ``done`` cases in ``seconds``."""
+        vocabulary = self.words() if self.words is not None else None
+        rate = done / max(seconds, 1e-9)
+        values: dict[str, Any] = {"done": f"{done:,}", "rate": f"{rate:,.0f}"}
+        if self.total:
+            left = max(self.total - done, 0)
+            values.update(total=f"{self.total:,}", percent=f"{min(100.0, 100.0 * done / self.total):.0f}", eta=clock(left / rate) if rate > 0 else "?")
+            key = "batch_progress"
+        else:
+            key = "batch_progress_open"
+        if vocabulary is None:
+            return " ".join(f"{k}={v}" for k, v in values.items())
+        return vocabulary.word(key, **values)
 
     def update(self, done: int, force: bool = False) -> None:
         if not self.enabled:
@@ -360,8 +422,9 @@ class Progress:
         now = time.perf_counter()
         if force or now - self.last >= 0.5:
             self.last = now
-            rate = done / max(now - self.start, 1e-9)
-            self.stream.write(f"\rkineret-asp batch: {done} cases, {rate:,.0f} cases/s")
+            text = self.line(done, now - self.start)
+            self.stream.write("\r" + text + " " * max(self.width - len(text), 0))
+            self.width = len(text)
             self.stream.flush()
 
     def close(self, done: int) -> None:
@@ -371,6 +434,19 @@ class Progress:
             self.stream.flush()
 
 
+def error_lines(text: str) -> list[str]:
+    """The ``error`` of each error record among JSON lines."""
+    found = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("error"), str):
+            found.append(record["error"])
+    return found
+
+
 @dataclass
 class BatchSummary:
     records: int
@@ -378,6 +454,8 @@ class BatchSummary:
     skipped: int
     seconds: float
     over_limit: int = 0
+    first_errors: tuple[str, ...] = ()
+    """The first FIRST_ERRORS error records' messages, in input order."""
 
 
 class BatchStopped(KineretError):
@@ -422,39 +500,6 @@ def error_record(number: int, raw: Optional[bytes], message: str) -> str:
         except (ValueError, RecursionError):
             data = None
     return safe_json(_RECORD({"line": number, "id": _id_of(data), "error": message})) + "\n"
-
-
-BATCH_GC_THRESHOLD = (20_000, 20, 20)
-"""The collector's thresholds during a batch: a young generation of 20,000 objects instead of 700.
-
-Each case makes and drops thousands of short-lived objects with no cycles;
-collecting every 700 allocations walked them again and again. Measured in
-CPU seconds on 20,000 cases: 15-20 % more cases a second."""
-
-
-def batch_collector() -> tuple:
-    """Set the collector up for a batch and return the settings to restore.
-
-    The objects that exist now (the loaded KB, its programs and engines)
-    are left out of garbage collection (``gc.freeze``): the KB's syntax
-    trees are most of the live objects and never die, and the collector
-    walked them at every full collection (about a tenth of a batch's time).
-    """
-    before = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(*BATCH_GC_THRESHOLD)
-    return before
-
-
-@contextmanager
-def frozen_heap() -> Iterator[None]:
-    """:func:`batch_collector` for the time of a batch; the collector as it was afterwards."""
-    before = batch_collector()
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
 
 
 def _batch_server(kb: Any, source: str, time_limit: Optional[float], cache: int, log: Optional[str] = None) -> Callable[[tuple], Any]:
@@ -638,6 +683,7 @@ def run_batch(
     progress = progress or Progress(False)
     work = chunks(read_lines(source, start), chunk_size, chunk_bytes)
     done = errors = 0
+    first: list[str] = []
     supervisor: Optional[Supervisor] = None
     if time_limit is None and jobs <= 1:
         worker = BatchWorker(kb, source_name, time_limit, cache, log)
@@ -653,12 +699,14 @@ def run_batch(
                 write_all(sink, text.encode("utf-8"))
                 done += text.count("\n")
                 errors += bad
+                if bad and len(first) < FIRST_ERRORS:
+                    first.extend(error_lines(text)[:FIRST_ERRORS - len(first)])
                 progress.update(done)
     finally:
         if supervisor is not None:
             supervisor.close()
     progress.close(done)
-    return BatchSummary(done, errors, start, time.perf_counter() - began, supervisor.over_limit if supervisor else 0)
+    return BatchSummary(done, errors, start, time.perf_counter() - began, supervisor.over_limit if supervisor else 0, tuple(first))
 
 
 def batch_evaluate(
@@ -677,6 +725,7 @@ def batch_evaluate(
     numbered = ((n, dict(c) if isinstance(c, Mapping) and not isinstance(c, dict) else c) for n, c in enumerate(cases, start=1))
     for chunk in chunks(numbered, chunk_size):
         usable = [(n, c) for n, c in chunk if isinstance(c, (str, bytes, dict, Case))]
-        decided = {r.line: r for r in worker.records(usable)} if usable else {}
+        with frozen_heap():  # a chunk's work with the batch's collector; the caller's code between chunks with its own
+            decided = {r.line: r for r in worker.records(usable)} if usable else {}
         for n, c in chunk:
             yield decided.get(n) or BatchRecord(n, None, error=f"{source}:{n}: expected a case (a JSON text, a dict or a Case), got {type(c).__name__}")

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 from ..asp.symbols import Const
 from ..errors import CaseError
-from ..knowledge.schema import BOOLEAN, DATE, ENTRIES, KEY, KEYED, LIST, OPEN_KEY, CaseSchema, Kind, plain_value
+from ..knowledge.schema import BOOLEAN, DATE, DECIMAL, ENTRIES, KEY, KEYED, LIST, OPEN_KEY, CaseSchema, Kind, plain_value
 
 
 def atom_writer(schema: CaseSchema) -> "AtomWriter":
@@ -123,6 +123,8 @@ class AtomWriter:
                     places[f"{f.name}[{len(data.get(f.name, []))}]"] = where
                     data.setdefault(f.name, []).append(args[0])
                 else:
+                    if f.kind.name == DECIMAL and isinstance(args[0], int) and not isinstance(args[0], bool):
+                        args[0] = f.kind.unscaled(args[0])
                     if f.name in data and data[f.name] != args[0]:
                         raise CaseError(where, f.name, f"given twice ({data[f.name]} and {args[0]}, the first at {places[f.name]}); a case has one {f.name}")
                     data[f.name] = args[0]
@@ -135,7 +137,7 @@ class AtomWriter:
             entry = entries.setdefault(lst.name, {}).setdefault(number, {})
             if name == lst.atom:
                 placed = sorted((e for e in lst.entry_fields if e.place is not None), key=lambda e: e.place)  # type: ignore[arg-type, return-value]
-                given = {e.name: v for e, v in zip(placed, args[1:])}
+                given = {e.name: (e.kind.unscaled(v) if e.kind.name == DECIMAL and isinstance(v, int) and not isinstance(v, bool) else v) for e, v in zip(placed, args[1:])}
                 if (lst.name, number) in entry_places:
                     raise CaseError(where, "", f"two entries of {lst.name} numbered {number!r} (first written at {entry_places[(lst.name, number)]}); each entry needs its own number")
                 entry_places[(lst.name, number)] = where
@@ -143,6 +145,8 @@ class AtomWriter:
             else:
                 e = next(x for x in lst.entry_fields if x.atom == name)
                 value = True if e.kind.name == BOOLEAN else args[1]
+                if e.kind.name == DECIMAL and isinstance(value, int) and not isinstance(value, bool):
+                    value = e.kind.unscaled(value)
                 if e.name in entry and entry[e.name] != value:
                     raise CaseError(where, "", f"{lst.name} entry {number!r} has two values for {e.name} ({entry[e.name]!r} and {value!r})")
                 entry[e.name] = value
@@ -170,4 +174,6 @@ def _term(kind: Optional[Kind], value: Any) -> Any:
         return Const(value)
     if kind.name == DATE:
         return int(str(value).replace("-", ""))
+    if kind.name == DECIMAL:
+        return kind.scaled(value)
     return value

@@ -24,7 +24,7 @@ from ..errors import CaseError, few, list_more
 from ..templates import optional_fill
 from .validation import validate
 from ..knowledge.fhir_mapping import CLOSED, OPEN, UNKNOWN, FhirMapping, Meaning, Row, mapping_for
-from ..knowledge.schema import ENTRIES, KEY, LIST, NAME, OPEN_KEY, OPEN_NAME, UNDETERMINED, describe
+from ..knowledge.schema import ENTRIES, KEY, LIST, NAME, OPEN_KEY, OPEN_NAME, REQUESTED_DRUG, UNDETERMINED, describe
 
 if TYPE_CHECKING:  # pragma: no cover
     from .case import Case
@@ -304,6 +304,7 @@ class Reader:
         self.by_ref: dict[str, Any] = {}
         self.labels: dict[int, str] = {}
         self.order: list[Any] = []
+        self.ordered: set[str] = set()  # the requested drugs the order's medication names
         for label, full_url, model in resources:
             self.by_ref[label] = model
             self.labels[id(model)] = label
@@ -409,8 +410,10 @@ class Reader:
             for model in self.resources:
                 if model in self.order or not self.in_use(model, use):
                     continue
-                if requested & set(self.read(model, element, how, Target(vocabulary, KEY), use)):
+                ordered = requested & set(self.read(model, element, how, Target(vocabulary, KEY), use))
+                if ordered:
                     self.order.append(model)
+                    self.ordered.update(ordered)
         for name, (use, element) in self.map.as_of.items():
             for model in self.group(use):
                 for value in _element(model, element):
@@ -543,7 +546,7 @@ class Reader:
                 if kind == OPEN_KEY:  # an open vocabulary takes it by name: the rules see a drug they do not name
                     return [open_name(f"{name} {first.code}" + (f" {first.display}" if first.display else ""), self.words("fhir_not_coded"))]
             elif text:
-                self.note(model, path, self.fill("fhir_unknown_code", system=self.words("fhir_not_coded"), code=repr(text[:60]), display=""))
+                self.note(model, path, self.fill("fhir_uncoded_words", text=repr(text[:60])))
                 if kind == OPEN_KEY:
                     return [open_name(text, self.words("fhir_not_coded"))]
         return list(dict.fromkeys(found))
@@ -778,6 +781,9 @@ def convert_bundle(data: Mapping[str, Any], source: str, kb: "KnowledgeBase", pa
     bundle_id = data.get("id")
     if id_field and isinstance(bundle_id, str):
         case_data[id_field] = bundle_id
+    drug_field = kb.schema.role(REQUESTED_DRUG)
+    if drug_field and len(reader.ordered) == 1:  # the order's medication is the drug the request asks for
+        case_data[drug_field] = next(iter(reader.ordered))
     undetermined_field = kb.schema.role(UNDETERMINED)
     if reader.undetermined and undetermined_field:
         case_data[undetermined_field] = reader.undetermined

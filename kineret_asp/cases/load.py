@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from .case import Case
-from .fhir_bundle import Converted, SourceNote, bundle_case, is_fhir
+from .fhir_bundle import Converted, NoOrder, SourceNote, bundle_case, is_fhir
 from .files import MAX_FILE_BYTES, parse_json_text, read_case_file, read_case_stream
 from .lp_case import read_lp_case
 from .validation import validate
-from ..knowledge.schema import DATE_OF_SERVICE, POLICY_SELECTOR
+from ..errors import CaseError
+from ..knowledge.schema import DATE_OF_SERVICE, POLICY_SELECTOR, REQUESTED_DRUG
 from .versions import Choice, Chooser, KbLike
 
 CaseLike = Union[Case, Mapping[str, Any], str, Path]
@@ -63,8 +64,7 @@ def load(source: Any, kb: KbLike = None, *, shown: Optional[str] = None, by_fold
         shown = shown or str(source)
         where = path if by_folder else None
         if path.suffix == ".lp":
-            choice = chooser.choose({}, shown, where=where)
-            return Loaded(read_lp_case(path, shown, choice.kb), choice)
+            return _lp(path, chooser, shown, where)
         data = parse_json_text(read_case_file(path, shown, MAX_FILE_BYTES), shown)
         return _data(data, chooser, shown, where, patient, order_first)
     if isinstance(source, (bytes, bytearray)):
@@ -96,7 +96,7 @@ def load_changed(before: Loaded, changed: Case, kb: KbLike = None) -> Loaded:
     choice = before.choice
     if chooser.fixed is None:
         schema = choice.kb.schema
-        selectors = [f for f in (schema.role(DATE_OF_SERVICE), schema.role(POLICY_SELECTOR)) if f]
+        selectors = [f for f in (schema.role(DATE_OF_SERVICE), schema.role(POLICY_SELECTOR), schema.role(REQUESTED_DRUG)) if f]
         if any(before.case.get(f) != changed.get(f) for f in selectors):
             choice = chooser.choose(changed, changed.source)
     return Loaded(_in(changed, choice), choice, before.notes, before.bundle)
@@ -105,11 +105,49 @@ def load_changed(before: Loaded, changed: Case, kb: KbLike = None) -> Loaded:
 def _data(data: Any, chooser: Chooser, shown: str, where: Optional[Path], patient: Optional[str], order_first: bool) -> Loaded:
     """Decoded JSON: a case, or a Bundle read into one."""
     if is_fhir(data):
-        read, converted = bundle_case(data, shown, chooser.default(), patient, order_first)
+        read, converted = _bundle(data, chooser, shown, patient, order_first)
         choice = chooser.choose(read, shown)
         return Loaded(_in(read, choice), choice, tuple(converted.notes), converted)
     choice = chooser.choose(data, shown, where=where)
-    return Loaded(validate(choice.kb.schema, data, shown), choice)
+    return Loaded(validate(choice.kb.schema, _drug_read(data, choice), shown), choice)
+
+
+def _drug_read(data: Any, choice: Choice) -> Any:
+    """The case with its requested drug as the key the chosen version read it as (a name or a code the KB knows)."""
+    field = choice.kb.schema.role(REQUESTED_DRUG) if choice.drug is not None else None
+    if field is None or not isinstance(data, dict) or data.get(field) == choice.drug:
+        return data
+    return {**data, field: choice.drug}
+
+
+def _lp(path: Path, chooser: Chooser, shown: str, where: Optional[Path]) -> Loaded:
+    """``.lp`` facts: read by the version chosen without them, or, in a tree of several policies, by the policy whose claims the facts' case meets."""
+    if chooser.tree is None or len(chooser.tree.policies) == 1 or (where is not None and chooser.tree.holding(where) is not None):
+        choice = chooser.choose({}, shown, where=where)
+        return Loaded(read_lp_case(path, shown, choice.kb), choice)
+    first: Optional[CaseError] = None
+    for versions in chooser.tree.policies.values():
+        try:
+            read = read_lp_case(path, shown, versions[-1])
+        except CaseError as exc:  # facts of another policy's inputs
+            first = first or exc
+            continue
+        choice = chooser.choose(read.to_dict(with_expect=True), shown)
+        return Loaded(_in(read, choice), choice)
+    assert first is not None
+    raise first
+
+
+def _bundle(data: Any, chooser: Chooser, shown: str, patient: Optional[str], order_first: bool) -> tuple[Case, Converted]:
+    """A Bundle read through the FHIR mapping of the policy whose requested drug its order names (the latest version of each, in turn)."""
+    if chooser.tree is None or len(chooser.tree.policies) == 1:
+        return bundle_case(data, shown, chooser.default(), patient, order_first)
+    for versions in chooser.tree.policies.values():
+        try:
+            return bundle_case(data, shown, versions[-1], patient, True)
+        except NoOrder:
+            continue  # another policy's drug: its mapping finds no order
+    return bundle_case(data, shown, chooser.default(), patient, order_first)  # no policy's order: the first policy's error
 
 
 def _case(case: Case, chooser: Chooser) -> Loaded:

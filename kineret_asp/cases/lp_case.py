@@ -18,7 +18,7 @@ from .atoms import data_from_atoms
 from ..errors import CaseError
 from ..knowledge.base import KnowledgeBase
 from ..asp.fact_files import MAX_LP_BYTES, ArgSpec, LpFactError, read_lp_file
-from ..knowledge.schema import CaseSchema, INTEGER, KEY, NAME, DATE, OPEN_KEY
+from ..knowledge.schema import CaseSchema, DECIMAL, INTEGER, KEY, NAME, DATE, OPEN_KEY
 
 
 def lp_specs(schema: CaseSchema) -> dict[tuple[str, int], tuple[ArgSpec, ...]]:
@@ -40,6 +40,8 @@ def lp_specs(schema: CaseSchema) -> dict[tuple[str, int], tuple[ArgSpec, ...]]:
                 specs.append(ArgSpec("constant", open=True, label=f"{schema.noun(arg.kind.vocabulary or '')} key or name"))
             elif arg.kind.name in (INTEGER, DATE):
                 specs.append(ArgSpec("integer", label="a whole number"))
+            elif arg.kind.name == DECIMAL:  # the value times 10**places, as the rules read it
+                specs.append(ArgSpec("integer", label=f"a whole number (the value times {10 ** arg.kind.places})"))
             elif arg.kind.name == NAME:
                 specs.append(ArgSpec("name", label=f"{schema.noun(arg.kind.vocabulary or '')} name"))
             else:

@@ -10,6 +10,8 @@ ignored. What each field's value goes through is worked out once per schema
 from __future__ import annotations
 
 import datetime
+import decimal
+import math
 import re
 from dataclasses import dataclass, field
 from functools import partial
@@ -18,12 +20,17 @@ from typing import Any, Callable, Mapping, Optional
 from ..errors import CaseError, did_you_mean
 from ..knowledge.schema import (
     BOOLEAN,
+    CLINGO_INT,
     DATE,
     DATE_PATTERN,
+    UNIT_VOCABULARY,
+    decimal_of,
+    plain_number,
     ENTRIES,
     EXPECTATIONS,
     FORMAT_VERSION,
     INTEGER,
+    DECIMAL,
     KEY,
     LIST,
     MAX_LIST_ITEMS,
@@ -99,6 +106,7 @@ class Validator:
         self.schema = schema
         self.vocabularies = schema.vocabularies
         self.names = schema.names
+        self.conversions = schema.conversions
         self.by_name = schema.by_name
         self.noun = schema.noun
         self.role = schema.role
@@ -200,6 +208,8 @@ class Validator:
             return partial(self._name, k)
         if k.name == INTEGER:
             return partial(self._integer, k)
+        if k.name == DECIMAL:
+            return partial(self._decimal, k)
         if k.name == BOOLEAN:
             return self._boolean
         if k.name == DATE:
@@ -300,6 +310,55 @@ class Validator:
             problems.add(path, f"expected a whole number from {k.minimum} to {k.maximum}, got {shown}")
             return None
         return raw
+
+    def unit_key(self, text: Any) -> Optional[str]:
+        """The unit a case names: its key (unit/2), or its UCUM code (the unit's label), without regard to case."""
+        units = self.vocabularies.get(UNIT_VOCABULARY, {})
+        if not isinstance(text, str):
+            return None
+        if text in units:
+            return text
+        lowered = {label.lower(): key for key, label in units.items()}
+        return lowered.get(text.strip().lower())
+
+    def _decimal(self, k: Kind, raw: Any, path: str, problems: Problems) -> Any:
+        """A number in the field's unit, or {"value": number, "unit": code} converted by the KB's unit_conversion/3."""
+        units = self.vocabularies.get(UNIT_VOCABULARY, {})
+        label = units.get(k.unit or "", k.unit or "")
+        value, unit = raw, None
+        if isinstance(raw, Mapping):
+            extra = sorted(str(x) for x in raw if x not in ("value", "unit"))
+            if extra or "value" not in raw:
+                problems.add(path, f"expected a number in {label}, or {{\"value\": number, \"unit\": code}}, got an object with {', '.join(extra) or 'no value'}")
+                return None
+            value, unit = raw.get("value"), raw.get("unit")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
+            problems.add(path, f"expected a number in {label}, got {describe(value)}")
+            return None
+        exact = decimal_of(value)
+        if unit is not None:
+            key = self.unit_key(unit)
+            factor = None
+            if key == k.unit:
+                factor = decimal.Decimal(1)
+            elif key is not None and (key, k.unit) in self.conversions:
+                factor = self.conversions[(key, k.unit)]
+            elif key is not None and (k.unit, key) in self.conversions:
+                factor = 1 / self.conversions[(k.unit, key)]
+            if factor is None:
+                known = [units.get(u, u) for u in [k.unit or ""] + sorted({a for a, b in self.conversions if b == k.unit} | {b for a, b in self.conversions if a == k.unit})]
+                shown = unit if isinstance(unit, str) and len(unit) <= 30 else describe(unit)
+                problems.add(path + ".unit", f"no conversion from {shown!r} to {label} is declared; expected one of {', '.join(dict.fromkeys(known))}")
+                return None
+            exact = exact * factor
+        scaled = exact.scaleb(k.places)
+        if scaled != scaled.to_integral_value():
+            problems.add(path, f"expected a number in {label} with at most {k.places} decimal place(s), got {plain_number(exact)}")
+            return None
+        if abs(scaled) > CLINGO_INT:
+            problems.add(path, f"expected a number in {label} of at most {decimal.Decimal(CLINGO_INT).scaleb(-k.places)}, got {describe(value)}")
+            return None
+        return plain_number(exact)
 
     def _boolean(self, raw: Any, path: str, problems: Problems) -> Optional[bool]:
         if not isinstance(raw, bool):

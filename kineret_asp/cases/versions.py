@@ -8,7 +8,12 @@ it is validated, because each version declares its own case schema:
 
 - a case that names a policy (the field whose role is ``policy_selector``)
   is decided by that policy; in a tree of several policies, a case that
-  names none is decided by the one whose claims (``claim/3``) cover it;
+  names none is decided by the one whose claims (``claim/3``) cover it:
+  the drug it asks for (the field whose role is ``requested_drug``: a key,
+  a name or a code of the KB's drug vocabulary) first, then its other
+  fields; a case that names no drug is decided only where one policy alone
+  could claim it, and refused naming the candidate drugs and policies
+  otherwise; a drug no policy (or not the named one) claims is refused;
 - a case with a date of service (the field whose role is
   ``date_of_service``) is decided by the version in force on that date; a
   date before every version, or in a gap between two, is an error naming
@@ -34,13 +39,17 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from ..errors import CaseError, did_you_mean
-from ..knowledge.base import FRAMEWORK, KbTree, KnowledgeBase, default_kb_path, load_kb, load_tree, tree_digest, tree_root
-from ..knowledge.schema import DATE_OF_SERVICE, DATE_PATTERN, POLICY_SELECTOR
+from ..knowledge.base import FRAMEWORK, KbTree, KnowledgeBase, default_kb_path, kb_shown, load_kb, load_tree, tree_digest, tree_root
+from ..knowledge.schema import DATE_OF_SERVICE, DATE_PATTERN, MAX_NAME_TEXT, POLICY_SELECTOR, REQUESTED_DRUG
 from .case import Case
 from .validation import Problems, validate, validator
 
 # how a version was chosen (the provenance's chosen_by)
 BY_DATE, BY_FOLDER, LATEST, GIVEN = "date_of_service", "folder", "latest", "given"
+# how a policy was chosen (the provenance's policy_chosen_by): the only policy of the tree, the one
+# the case names, the one whose claim covers it, the only one claiming the drug it asks for, the
+# only one whose case format accepts it; BY_FOLDER and GIVEN as above
+ONLY_POLICY, NAMED, BY_CLAIM, BY_DRUG, BY_FORMAT = "only_policy", "named", "claim", "drug", "case_format"
 
 KbLike = Union[KnowledgeBase, "Chooser", Path, str, None]
 
@@ -63,6 +72,8 @@ class Provenance:
     framework_sha256: str
     package_version: str
     chosen_by: str  # date_of_service | folder | latest | given
+    policy_chosen_by: str = GIVEN  # only_policy | named | claim | drug | case_format | folder | given
+    claim: Optional[tuple[str, str, str]] = None  # the claim/3 (drug, field, value) that chose the policy
 
     def to_dict(self) -> dict:
         return {
@@ -75,6 +86,8 @@ class Provenance:
             "framework_sha256": self.framework_sha256,
             "package_version": self.package_version,
             "chosen_by": self.chosen_by,
+            "policy_chosen_by": self.policy_chosen_by,
+            "claim": None if self.claim is None else dict(zip(("drug", "field", "value"), self.claim)),
         }
 
     def served(self) -> "Provenance":
@@ -87,28 +100,52 @@ def served_kb(kb: str) -> str:
     return os.path.basename(str(kb).rstrip("/" + os.sep)) or str(kb)
 
 
-def provenance(kb: KnowledgeBase, chosen_by: str = GIVEN) -> Provenance:
-    """The provenance of the decisions a version makes (built once per version and way of choosing)."""
+def provenance(kb: KnowledgeBase, chosen_by: "str | Route" = GIVEN) -> Provenance:
+    """The provenance of the decisions a version makes (built once per version and way of choosing).
+
+    ``chosen_by`` is how the version was chosen, or a :class:`Route` (how
+    the version and the policy were chosen, and the claim that chose it).
+    """
+    route = chosen_by if isinstance(chosen_by, Route) else Route(chosen_by)
 
     def make() -> Provenance:
         from .. import __version__
 
         ident = kb.identity
-        return Provenance(ident.policy, ident.effective_from, ident.effective_to, kb.folder, str(kb.root), kb.rules_sha256, kb.framework_sha256, __version__, chosen_by)
+        return Provenance(ident.policy, ident.effective_from, ident.effective_to, kb.folder, kb_shown(kb.root), kb.rules_sha256, kb.framework_sha256, __version__, route.how, route.policy_how, route.claim)
 
-    return kb.derived(f"provenance:{chosen_by}", make)
+    return kb.derived(f"provenance:{route.how}:{route.policy_how}:{route.claim}", make)
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a case reached its version: how the version was chosen, how the policy was, and the claim that chose it."""
+
+    how: str
+    policy_how: str = GIVEN
+    claim: Optional[tuple[str, str, str]] = None
 
 
 @dataclass(frozen=True)
 class Choice:
-    """The version that decides a case, and how it was chosen."""
+    """The version that decides a case, and how it was chosen (the version, the policy, the claim)."""
 
     kb: KnowledgeBase
     how: str
+    policy_how: str = GIVEN
+    claim: Optional[tuple[str, str, str]] = None
+    drug: Optional[str] = None  # the key of the drug the case asks for, as this version reads it
+
+    @property
+    def route(self) -> Route:
+        return Route(self.how, self.policy_how, self.claim)
 
     @property
     def provenance(self) -> Provenance:
-        return provenance(self.kb, self.how)
+        return provenance(self.kb, self.route)
+
+    def routed(self, policy_how: str, claim: Optional[tuple[str, str, str]] = None, drug: Optional[str] = None) -> "Choice":
+        return Choice(self.kb, self.how, policy_how, claim, drug if drug is not None else (claim[0] if claim else None))
 
 
 def _values(data: Any) -> Mapping[str, Any]:
@@ -164,22 +201,25 @@ class Chooser:
     # --- choosing ------------------------------------------------------------------
 
     @cached_property
-    def _fields(self) -> tuple[Optional[str], Optional[str], Any]:
+    def _fields(self) -> tuple[Optional[str], Optional[str], Optional[str], Any]:
         """The fields that choose (found by the framework's roles, the same in every version), and a schema to check them."""
         schema = self.default().schema
-        return schema.role(DATE_OF_SERVICE), schema.role(POLICY_SELECTOR), schema
+        return schema.role(DATE_OF_SERVICE), schema.role(POLICY_SELECTOR), schema.role(REQUESTED_DRUG), schema
 
     def choose(self, data: Any, source: str, where: Optional[Path] = None) -> Choice:
         """The version that decides a case given as decoded data (or a Case), from a file at ``where``."""
+        values = data if type(data) is dict else _values(data)
+        date_field, policy_field, drug_field, schema = self._fields
+        asked = values.get(drug_field) if drug_field else None
         if self.fixed is not None:
-            return self._given
+            if asked is None:
+                return self._given
+            return self._given.routed(GIVEN, *own_drug(self.fixed, values, asked, source, drug_field or ""))
         tree = self.tree
         assert tree is not None
-        values = data if type(data) is dict else _values(data)
-        date_field, policy_field, schema = self._fields
         raw = values.get(date_field) if date_field else None
         named = values.get(policy_field) if policy_field else None
-        plain = named is None and where is None and (raw is None or type(raw) is str)
+        plain = named is None and asked is None and where is None and (raw is None or type(raw) is str)
         if plain:  # the common case: memoized by date (a batch repeats its dates)
             hit = self._by_date.get(raw)
             if hit is not None:
@@ -199,11 +239,15 @@ class Chooser:
         if date is None and where is not None:
             held = tree.holding(where)
             if held is not None and held.identity.policy in candidates:
-                return Choice(held, BY_FOLDER)
+                choice = Choice(held, BY_FOLDER, BY_FOLDER if len(policies) > 1 else ONLY_POLICY)
+                return choice if asked is None else choice.routed(choice.policy_how, *own_drug(held, values, asked, source, drug_field or ""))
         if len(candidates) == 1:
-            choice = self._version(candidates[0], date, source, date_field)
+            choice = self._version(candidates[0], date, source, date_field).routed(NAMED if named is not None else ONLY_POLICY)
+            if asked is not None:
+                others = [versions[-1] for pid, versions in policies.items() if pid != candidates[0]]
+                choice = choice.routed(choice.policy_how, *own_drug(choice.kb, values, asked, source, drug_field or "", others))
         else:
-            choice = self._claimed(candidates, values, date, source, date_field, policy_field)
+            choice = self._claimed(candidates, values, date, source, date_field, policy_field, drug_field, asked)
         if plain and len(candidates) == 1:  # with several policies the claims read other fields too
             if len(self._by_date) > 10_000:
                 self._by_date.clear()
@@ -237,8 +281,8 @@ class Chooser:
             return Choice(in_force[-1], BY_DATE)  # overlapping periods are a `check` error; the later one decides
         raise CaseError(source, date_field or "", no_version_message(policy, date, versions))
 
-    def _claimed(self, candidates: list[str], values: Mapping[str, Any], date: Optional[str], source: str, date_field: Optional[str], policy_field: Optional[str]) -> Choice:
-        """In a tree of several policies, the one whose claims cover the case on its date."""
+    def _claimed(self, candidates: list[str], values: Mapping[str, Any], date: Optional[str], source: str, date_field: Optional[str], policy_field: Optional[str], drug_field: Optional[str], asked: Any) -> Choice:
+        """In a tree of several policies, the one whose claims cover the case on its date: by the drug it asks for first."""
         policies = self.tree.policies  # type: ignore[union-attr]
         in_force: list[Choice] = []
         for pid in candidates:
@@ -249,30 +293,121 @@ class Chooser:
                 now = [kb for kb in versions if kb.identity.in_force(date)]
                 if now:
                     in_force.append(Choice(now[-1], BY_DATE))
-        claiming = [c for c in in_force if covers(c.kb, values)]
-        beaten = {p for c in claiming for p in prevails_over(c.kb)}
-        claiming = [c for c in claiming if c.kb.identity.policy not in beaten]
-        if len(claiming) == 1:
-            return claiming[0]
         on = f" on {date}" if date else ""
-        names = ", ".join(c.kb.identity.policy for c in (claiming or in_force)) or ", ".join(candidates)
         if not in_force and date is not None:
             raise CaseError(source, date_field or "", f"no policy of the KB is in force on {date}; " + "; ".join(no_version_message(p, date, policies[p]) for p in candidates))
-        if not claiming:
-            for c in in_force:  # a case no policy claims may be no valid case at all: say what is wrong with it first
+        offered = "; ".join(f"{c.kb.identity.policy} for {', '.join(drugs_of(c.kb)) or '-'}" for c in in_force)
+        drug_path, policy_path = drug_field or "", policy_field or ""
+        if asked is not None:
+            keyed = [(c, drug_key(c.kb, asked)) for c in in_force]
+            if all(k is None for _, k in keyed):
+                for c in in_force:  # a drug no version knows: say what is wrong with it as each version reads it
+                    validate(c.kb.schema, dict(values), source)
+                raise CaseError(source, drug_path, f"no policy of the KB knows the drug {_shown(asked)}{on} (policies: {offered})")
+            mine = [(c, k) for c, k in keyed if k is not None and k in drugs_of(c.kb)]
+            if not mine:
+                drug = next(k for _, k in keyed if k is not None)
+                raise CaseError(source, drug_path, f"no policy of the KB decides requests for {drug}{on} (policies: {offered})")
+            claiming = _prevailing([(c, claim) for c, k in mine for claim in [covering(c.kb, values, k)] if claim is not None])
+            if len(claiming) == 1:
+                return claiming[0][0].routed(BY_CLAIM, claiming[0][1])
+            if not claiming and len(mine) == 1:
+                return mine[0][0].routed(BY_DRUG, None, mine[0][1])
+            names = ", ".join(c.kb.identity.policy for c, _ in (claiming or mine))
+            raise CaseError(source, policy_path, f"several policies decide requests for {mine[0][1]} in this case{on} ({names}); name one in {policy_field}")
+        claiming = _prevailing([(c, claim) for c in in_force for claim in [covering(c.kb, values, None)] if claim is not None])
+        if len(claiming) == 1:
+            return claiming[0][0].routed(BY_CLAIM, claiming[0][1])
+        if claiming:
+            names = ", ".join(c.kb.identity.policy for c, _ in claiming)
+            if len({claim[0] for _, claim in claiming}) > 1:
+                who = "; ".join(f"{c.kb.identity.policy} for {claim[0]}" for c, claim in claiming)
+                raise CaseError(source, drug_path, f"several policies could decide this case{on} ({who}); name the drug it asks for in {drug_field}")
+            raise CaseError(source, policy_path, f"several policies decide this case{on} ({names}); name one in {policy_field}")
+        accepted: list[Choice] = []
+        refused: list[CaseError] = []
+        for c in in_force:  # no claim covers it: a case only one policy's format accepts is that policy's
+            try:
                 validate(c.kb.schema, dict(values), source)
-            raise CaseError(source, policy_field or "", f"no policy of the KB decides this case{on} (policies: {names}); name one in {policy_field}")
-        raise CaseError(source, policy_field or "", f"several policies decide this case{on} ({names}); name one in {policy_field}")
+                accepted.append(c)
+            except CaseError as exc:
+                refused.append(exc)
+        if len(accepted) == 1:
+            return accepted[0].routed(BY_FORMAT)
+        if not accepted:
+            raise refused[0]
+        raise CaseError(source, drug_path, f"no policy of the KB decides this case{on} by its claims (policies: {offered}); name the drug it asks for in {drug_field}, or the policy in {policy_field}")
 
 
-def covers(kb: KnowledgeBase, values: Mapping[str, Any]) -> bool:
-    """Whether a version claims a case: some claim/3 names a field the case gives that value."""
-    for _, field, value in claims(kb):
+def _shown(value: Any) -> str:
+    return repr(value[:60]) if isinstance(value, str) else repr(value)[:60]
+
+
+def _prevailing(claiming: list[tuple[Choice, tuple[str, str, str]]]) -> list[tuple[Choice, tuple[str, str, str]]]:
+    """The claiming versions but those another claiming one prevails over (prevails_over/1)."""
+    beaten = {p for c, _ in claiming for p in prevails_over(c.kb)}
+    return [(c, claim) for c, claim in claiming if c.kb.identity.policy not in beaten]
+
+
+def own_drug(kb: KnowledgeBase, values: Mapping[str, Any], asked: Any, source: str, field: str, others: "list[KnowledgeBase] | tuple" = ()) -> tuple[Optional[tuple[str, str, str]], str]:
+    """The claim of a version that covers a case asking for a drug (if any) and the drug's key, when it decides that drug; else the case is refused.
+
+    A drug the version does not know is refused as its schema reads it (a
+    near key suggested); a drug it knows but does not authorize, naming the
+    drugs it does.
+    """
+    key = drug_key(kb, asked)
+    elsewhere = [o.identity.policy for o in others if drug_key(o, asked) in drugs_of(o)]
+    if key is None and elsewhere:  # another policy of the tree decides it: say so before this version's schema does
+        raise CaseError(source, field, f"{kb.identity.policy} does not decide requests for {drug_key(next(o for o in others if o.identity.policy == elsewhere[0]), asked)} ({', '.join(elsewhere)} does); it decides requests for {', '.join(drugs_of(kb)) or 'no drug'}")
+    if key is None:
+        validate(kb.schema, dict(values), source)
+        raise CaseError(source, field, f"unknown drug {_shown(asked)}")
+    own = drugs_of(kb)
+    if key not in own:
+        also = f" ({', '.join(elsewhere)} does)" if elsewhere else ""
+        raise CaseError(source, field, f"{kb.identity.policy} does not decide requests for {key}{also}; it decides requests for {', '.join(own) or 'no drug'}")
+    return covering(kb, values, key), key
+
+
+def covering(kb: KnowledgeBase, values: Mapping[str, Any], drug: Optional[str]) -> Optional[tuple[str, str, str]]:
+    """The first claim/3 of a version (for ``drug``, or for any drug) that covers a case: a field the case gives that value."""
+    for claim in claims(kb):
+        d, field, value = claim
+        if drug is not None and d != drug:
+            continue
         given = values.get(field)
         items = given if isinstance(given, (list, tuple)) else [given]
         if any(isinstance(v, str) and v == value for v in items):
-            return True
-    return False
+            return claim
+    return None
+
+
+def drugs_of(kb: KnowledgeBase) -> tuple[str, ...]:
+    """The drugs a version decides requests for: those its claims name, and the one it authorizes (requested_drug/1)."""
+    return kb.derived("claimed_drugs", lambda: tuple(sorted({d for d, _, _ in claims(kb)} | {str(a[0]) for a in kb.facts("requested_drug", 1)})))
+
+
+def drug_key(kb: KnowledgeBase, raw: Any) -> Optional[str]:
+    """The key of the drug vocabulary a requested drug stands for in a version: a key, a name the KB knows (key_name/3), or a code of its tables."""
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_NAME_TEXT:
+        return None
+    memo = kb.derived("requested_drug_keys", dict)
+    if raw in memo:
+        return memo[raw]
+    schema = kb.schema
+    field = schema.by_name.get(schema.role(REQUESTED_DRUG) or "")
+    vocabulary = field.kind.vocabulary if field is not None else None
+    keys = schema.vocabularies.get(vocabulary or "", {})
+    key: Optional[str] = raw if raw in keys else None
+    if key is None and vocabulary in schema.names:
+        key = schema.names[vocabulary].key_of(raw)
+    if key is None:
+        coded = {str(k) for _system, code, match, v, k in kb.facts("code", 5) if str(code) == raw.strip() and str(v) == vocabulary and str(match) == "exact"}
+        key = coded.pop() if len(coded) == 1 else None
+    if len(memo) < 10_000:
+        memo[raw] = key
+    return key
 
 
 def claims(kb: KnowledgeBase) -> tuple[tuple[str, str, str], ...]:

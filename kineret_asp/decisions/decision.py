@@ -24,9 +24,10 @@ from .words import entry_templates, entry_words
 if TYPE_CHECKING:  # pragma: no cover
     from ..cases.case import Case
     from ..knowledge.base import KnowledgeBase
-    from ..cases.versions import Provenance
+    from ..cases.versions import Provenance, Route
 
 APPROVED = "approved"  # the decision format's word for an approval
+SHOWN_POLICY_CHOICES = ("named", "claim", "drug", "case_format", "folder")  # the provenance's policy_chosen_by a text header shows (a tree of several policies)
 
 
 EVIDENCE = "evidence"  # the shown predicate of the evidence atoms (framework/evidence.lp)
@@ -181,12 +182,43 @@ class Undetermined:
         return {"id": self.id, "field": self.field, "value": self.value, "text": self.text}
 
 
+DEFERRED = ("criteria", "unmet", "blocking", "undetermined")
+"""The parts of a decision the many-case paths build when first read (:meth:`DecisionBuilder.build` with ``deferred``)."""
+
+
+class _Deferred:
+    """A decision's deferred parts: made once, on first read, and shared by the decisions of equal answers."""
+
+    __slots__ = ("make", "parts")
+
+    def __init__(self, make: Callable[[], tuple]):
+        self.make: Optional[Callable[[], tuple]] = make
+        self.parts: Optional[tuple] = None
+
+    def get(self) -> tuple:
+        parts = self.parts
+        if parts is None:
+            make = self.make
+            if make is None:  # made meanwhile by another thread
+                return self.parts  # type: ignore[return-value]
+            parts = self.parts = make()
+            self.make = None
+        return parts
+
+
 @dataclass(frozen=True)
 class Decision:
     """The decision on one case (the public decision format, via ``to_dict``).
 
     ``echo`` holds the case fields the KB says a decision repeats
     (``decision_echo/1``), readable as attributes (``decision.indication``).
+
+    A decision of :func:`~kineret_asp.api.evaluate_many` or
+    ``batch_evaluate`` builds its criteria tree, ``unmet``, ``blocking`` and
+    ``undetermined`` when one of them is first read (equality, ``repr``,
+    ``to_dict``, pickling and ``dataclasses.replace`` read them too), and
+    decisions of equal answers share them: the values are the same as a
+    decision built at once.
     """
 
     id: Optional[str]
@@ -204,6 +236,8 @@ class Decision:
     blocking: tuple[str, ...] = ()
     provenance: "Optional[Provenance]" = field(default=None, compare=False)  # which rules decided (versions.py)
     undetermined: tuple[Undetermined, ...] = ()
+    needs: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
+    """How many children each counted criterion needs met (needs/2): what a review page counts; not in the decision format."""
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -212,6 +246,38 @@ class Decision:
             if key == name:
                 return value
         raise AttributeError(name)
+
+    def _undefer(self) -> dict:
+        """The decision's attributes with its deferred parts made (once) and put in place."""
+        state = object.__getattribute__(self, "__dict__")
+        deferred = state.get("_deferred")
+        if deferred is not None:
+            for key, value in zip(DEFERRED, deferred.get()):
+                state[key] = value
+            state.pop("_deferred", None)
+        return state
+
+    def __getstate__(self) -> dict:
+        """What a decision is pickled (and copied) as: every part, made."""
+        return {k: v for k, v in self._undefer().items() if k != "_deferred"}
+
+    @classmethod
+    def _made(cls, fields: dict, make: Callable[[], tuple]) -> "Decision":
+        """A decision of every field but :data:`DEFERRED`, which ``make()`` returns (in that order) when first read."""
+        decision = object.__new__(cls)
+        state = object.__getattribute__(decision, "__dict__")
+        state.update(fields)
+        state["_deferred"] = _Deferred(make)
+        return decision
+
+    def _for(self, case_id: Optional[str], source: str) -> "Decision":
+        """The same decision for another case with an equal answer: its own id and source, every other part shared."""
+        decision = object.__new__(type(self))
+        state = object.__getattribute__(decision, "__dict__")
+        state.update(object.__getattribute__(self, "__dict__"))
+        state["id"] = case_id
+        state["source"] = source
+        return decision
 
     @property
     def approved(self) -> bool:
@@ -257,6 +323,33 @@ class Decision:
         return dumps(self.to_dict(), indent=indent)
 
 
+class _DeferredPart:
+    """A deferred part's attribute: a decision's own value (made when first read); on the class, the field's default.
+
+    It gives way to the value in the decision's ``__dict__`` (a decision
+    built at once, or one whose parts were read), as any class attribute does.
+    """
+
+    __slots__ = ("name", "default")
+
+    def __init__(self, name: str, default: Any):
+        self.name = name
+        self.default = default
+
+    def __get__(self, decision: Optional[Decision], owner: Any = None) -> Any:
+        if decision is None:
+            if self.default is dataclasses.MISSING:
+                raise AttributeError(self.name)
+            return self.default
+        return decision._undefer()[self.name]
+
+
+for _field in dataclasses.fields(Decision):
+    if _field.name in DEFERRED:
+        setattr(Decision, _field.name, _DeferredPart(_field.name, _field.default))
+del _field
+
+
 class _Text:
     """JSON text standing for a value in a dict that :class:`DecisionEncoder` writes."""
 
@@ -282,16 +375,37 @@ class DecisionEncoder:
     def __init__(self, encode: Callable[[Any], str], size: int = TEXTS_KEPT, served: bool = False):
         self._encode = encode
         self._texts = IdentityMemo(size)
+        self._heads: Memo[tuple, str] = Memo(size)  # a node's id, text and met, as the start of its object
+        self._evidence = IdentityMemo(EVIDENCE_KEPT)  # a piece of evidence's text (the builder shares the objects)
         self._served = served  # a provenance as the HTTP service gives it (Provenance.served)
 
     def shared(self, part: Any) -> _Text:
         """The JSON text of a shared part (a criteria tuple, a provenance), made once."""
         def make() -> _Text:
-            shown = part.served() if self._served and hasattr(part, "served") else part
-            plain = shown.to_dict() if hasattr(shown, "to_dict") else [p.to_dict() for p in shown]
-            return _Text(self._encode(plain))
+            if hasattr(part, "to_dict"):
+                shown = part.served() if self._served and hasattr(part, "served") else part
+                return _Text(self._encode(shown.to_dict()))
+            return _Text(self._nodes(part))
 
         return self._texts.of(part, make)
+
+    def _nodes(self, nodes: tuple[CriterionResult, ...]) -> str:
+        """A list of criteria as JSON text, put together from each node's parts (the bytes of encoding the list's dicts).
+
+        A tree new to the encoder is mostly nodes and evidence it has written
+        before (the trees of a batch differ in a few pieces of evidence):
+        each node's start and each piece of evidence is encoded once.
+        """
+        return "[" + ", ".join([self._node(n) for n in nodes]) + "]"
+
+    def _node(self, node: CriterionResult) -> str:
+        key = (node.id, node.text, node.met)
+        head = self._heads.get(key)
+        if head is None:
+            head = self._heads.put(key, self._encode({"id": node.id, "text": node.text, "met": node.met})[:-1])
+        notes = f', "notes": {self._encode(list(node.notes))}' if node.notes else ""
+        evidence = ", ".join([self._evidence.of(e, lambda e=e: self._encode(e.to_dict())) for e in node.evidence])
+        return f'{head}, "children": {self._nodes(node.children)}{notes}, "evidence": [{evidence}]}}'
 
     def fields(self, decision: Decision) -> dict:
         """The decision format's fields, the shared parts as their text (for :meth:`encode`)."""
@@ -488,8 +602,12 @@ class DecisionBuilder:
             return None
         return key
 
-    def build(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> Decision:
-        """Arrange one case's answer atoms into a Decision."""
+    def build(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None, deferred: bool = False) -> Decision:
+        """Arrange one case's answer atoms into a Decision.
+
+        ``deferred``: the criteria tree, ``unmet``, ``blocking`` and
+        ``undetermined`` are made when first read (the same values).
+        """
         vocab = self.vocab
         applies = frozenset(str(a[0]) for a in output.get("applies", []))
         unmet_ids = frozenset(str(a[0]) for a in output.get("unmet", []))
@@ -500,8 +618,6 @@ class DecisionBuilder:
             notes.append(Note(str(cid), text, field_path(where)))
             if str(cid) in applies and text not in node_notes.get(str(cid), []):
                 node_notes.setdefault(str(cid), []).append(text)
-        node_evidence = self.evidence(case, output.get(EVIDENCE, []))
-        criteria, unmet = self.tree(applies, unmet_ids, tuple(sorted((k, tuple(v)) for k, v in node_notes.items())), node_evidence)
         details: dict[str, dict[str, list]] = {}
         for rid, detail in sorted(output.get("reason_detail", []), key=repr):
             name, value = (detail[0], detail[1]) if isinstance(detail, tuple) and len(detail) == 2 else (str(detail), None)
@@ -512,32 +628,39 @@ class DecisionBuilder:
         )
         months = _one(output, "authorization_months", required=False)
         needs = tuple(sorted((str(c), int(n)) for c, n in output.get("needs", []) if isinstance(n, int)))
-        refers = tuple(sorted((str(c), str(d)) for c, d in output.get("refers_to", [])))
-        block_key = (applies, unmet_ids, needs, refers)
-        blocked = self._blocking.get(block_key)
-        if blocked is None:
-            blocked = self._blocking.put(block_key, blocking(criteria, dict(needs), dict(refers)))
-        undetermined = self.undetermined(case, output.get(UNDETERMINED, ()))
-        decision = str(_one(output, "decision"))
-        if undetermined and not reasons:  # what stands in the way: the facts to establish, after the criteria
-            blocked = tuple(dict.fromkeys(blocked + tuple(u.id for u in undetermined)))
-        return Decision(
+
+        def parts() -> tuple:
+            """The criteria tree, unmet, blocking and undetermined (:data:`DEFERRED`)."""
+            node_evidence = self.evidence(case, output.get(EVIDENCE, []))
+            criteria, unmet = self.tree(applies, unmet_ids, tuple(sorted((k, tuple(v)) for k, v in node_notes.items())), node_evidence)
+            refers = tuple(sorted((str(c), str(d)) for c, d in output.get("refers_to", [])))
+            block_key = (applies, unmet_ids, needs, refers)
+            blocked = self._blocking.get(block_key)
+            if blocked is None:
+                blocked = self._blocking.put(block_key, blocking(criteria, dict(needs), dict(refers)))
+            undetermined = self.undetermined(case, output.get(UNDETERMINED, ()))
+            if undetermined and not reasons:  # what stands in the way: the facts to establish, after the criteria
+                blocked = tuple(dict.fromkeys(blocked + tuple(u.id for u in undetermined)))
+            return criteria, unmet, blocked, undetermined
+
+        made = None if deferred else parts()  # built at once: any malformed answer is reported here, as always
+        fields = dict(
             id=case.id,
             policy=vocab.policy_id,
             effective_date=vocab.effective_from,
             echo=tuple((name, case.get(name)) for name in self.echo_fields),
-            decision=decision,
+            decision=str(_one(output, "decision")),
             authorization_months=int(months) if months is not None else None,
-            criteria=criteria,
-            unmet=unmet,
             reasons=reasons,
             route=str(_one(output, "route")),
             notes=tuple(notes),
             source=case.source,
-            blocking=blocked,
             provenance=self.provenance(chosen_by),
-            undetermined=undetermined,
+            needs=needs,
         )
+        if made is None:
+            return Decision._made(fields, parts)
+        return Decision(**fields, **dict(zip(DEFERRED, made)))
 
     def undetermined(self, case: "Case", atoms: Any) -> tuple[Undetermined, ...]:
         """The facts the case does not establish, worded as questions, in the order of the case's fields."""
@@ -636,8 +759,8 @@ def builder(kb: "KnowledgeBase") -> DecisionBuilder:
     return kb.derived("decision_builder", lambda: DecisionBuilder(kb))
 
 
-def build_decision(case: "Case", output: dict[str, list[tuple]], kb: "KnowledgeBase", chosen_by: Optional[str] = None) -> Decision:
-    """Arrange one case's answer atoms into a Decision (``chosen_by``: how the version was chosen)."""
+def build_decision(case: "Case", output: dict[str, list[tuple]], kb: "KnowledgeBase", chosen_by: "Optional[str | Route]" = None) -> Decision:
+    """Arrange one case's answer atoms into a Decision (``chosen_by``: how the version was chosen, or a Route: how the version and the policy were)."""
     return builder(kb).build(case, output, chosen_by)
 
 
@@ -645,7 +768,7 @@ def verdict(decision: Decision, vocab: Vocabulary, with_unmet: bool = True) -> s
     """The decision's headline words: APPROVED for up to 12 months, CRITERIA NOT MET (blocking: ...)."""
     words = vocab.decision_texts.get(decision.decision, decision.decision)
     if decision.approved:
-        return vocab.word("approved_for", decision=words, months=decision.authorization_months)
+        return vocab.counted("approved_for", decision.authorization_months, decision=words, months=decision.authorization_months)
     if decision.reasons:
         return f"{words} ({', '.join(r.id for r in decision.reasons)})"
     if with_unmet and decision.blocking:
@@ -740,8 +863,14 @@ def provenance_lines(decision: Decision, vocab: Vocabulary, case: "Optional[Case
         name = case.schema.role(DATE_OF_SERVICE)
         date = case.get(name) if name else None
     how = w(f"chosen_by_{p.chosen_by}", date=date or "")
+    policy = []
+    if p.policy_chosen_by in SHOWN_POLICY_CHOICES:  # several policies: say how this one was chosen
+        drug, field_, value = p.claim or ("", "", "")
+        chosen = w(f"policy_chosen_by_{p.policy_chosen_by}", drug=drug, field=field_, value=value)
+        policy = [w("policy_line", policy=p.policy, chosen=chosen)]
     return [
         w("rules_line", policy=p.policy, version=p.version, period=f"{p.version}..{p.effective_to or ''}", chosen=how),
+        *policy,
         w("kb_line", kb=p.kb, folder=p.folder),
         w("hash_line", rules=p.rules_sha256, framework=p.framework_sha256, package=p.package_version),
     ]

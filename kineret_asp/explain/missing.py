@@ -41,7 +41,7 @@ from ..knowledge.base import KnowledgeBase
 from ..templates import PLACEHOLDER, fill, optional_fill
 from ..cases.load import load
 from ..engine.program import GIVEN, HYP, compiled
-from ..knowledge.schema import CaseSchema, Kind
+from ..knowledge.schema import DECIMAL, CaseSchema, Kind
 from ..asp.solving import ground_program, models
 from ..engine.symmetry import group_classes, nonrepresentatives
 from ..asp.symbols import Const, SymbolDecoder, Value, term_text
@@ -282,9 +282,9 @@ class Words:
             return Change.add(str(field), {k: _plain(v) for k, v in self._entry_order(str(field), values)})
         if op == "set" and len(rest) == 3:
             n, sub, value = rest
-            return Change.set(f"{field}[{n}].{sub}", _plain(value))
+            return Change.set(f"{field}[{n}].{sub}", _plain(_from_term(self._kind_of(str(field), str(sub)), value)))
         if op in ("add", "set", "remove") and len(rest) == 1:
-            return Change(op, str(field), _plain(rest[0]))
+            return Change(op, str(field), _plain(_from_term(self._kind_of(str(field)), rest[0])))
         raise KineretError(f"documents/2 of {term_text(item)} names a change this program cannot make: {term_text(term)}")
 
     def _entry_order(self, field: str, values: dict[str, Value]) -> list[tuple[str, Value]]:
@@ -324,6 +324,7 @@ class Words:
     def label(self, kind: Optional[Kind], value: Value) -> str:
         if kind is None:
             return str(value)
+        value = _from_term(kind, value)
         words = self.value_words.get((kind.vocabulary or "", str(value)))
         return words if words is not None else self.schema.value_label(kind, _plain(value))
 
@@ -410,6 +411,13 @@ def _or_join(words: list[str], separator: str, last: str) -> str:
     if len(words) <= 1:
         return "".join(words)
     return separator.join(words[:-1]) + last + words[-1]
+
+
+def _from_term(kind: Optional[Kind], value: Value) -> Value:
+    """A term of the rules as the case's value: a decimal's whole number (times 10**places) as the number it stands for."""
+    if kind is not None and kind.name == DECIMAL and isinstance(value, int) and not isinstance(value, bool):
+        return kind.unscaled(value)
+    return value
 
 
 def _plain(value: Value) -> Any:
@@ -564,18 +572,51 @@ def option_lines(option: Option, kb: KnowledgeBase) -> list[tuple[int, str]]:
     return out
 
 
+def requirement_lines(decision: Decision, kb: KnowledgeBase) -> list[str]:
+    """What the policy requires for the case (its criteria tree, each row met, unmet or not needed), then a blank line.
+
+    A row under a met criterion was not needed (its parent is met without
+    it); the rows left unmet are what the options settle.
+    """
+    if not decision.criteria:
+        return []
+    v = kb.vocabulary
+    w = v.word
+    lines = [w("missing_requires", policy=v.policy_id)]
+    needs = dict(decision.needs)
+    own = {str(c): str(t) for c, t in kb.facts("needs_text", 2)}
+
+    def show(node: Any, depth: int, needed: bool) -> None:
+        status = w("status_met" if node.met else "status_unmet" if needed else "status_not_needed")
+        need = needs.get(node.id)
+        if need is not None and 2 <= need < len(v.children.get(node.id, ())) and node.children:
+            documented = sum(c.met for c in node.children)  # a TWO-of says how many of its rows are documented
+            count = fill(own[node.id], {"count": documented, "need": need}) if node.id in own else w("needs_count", count=documented, need=need)
+            lines.append("  " * depth + w("missing_requires_count_row", id=node.id, text=node.text, status=status, count=count))
+        else:
+            lines.append("  " * depth + w("missing_requires_row", id=node.id, text=node.text, status=status))
+        for child in node.children:
+            show(child, depth + 1, needed and not node.met)
+
+    for root in decision.criteria:
+        show(root, 1, True)
+    return lines + [""]
+
+
 def render_missing(result: Missing, kb: KnowledgeBase) -> str:
     w = kb.vocabulary.word
     d = result.decision
     lines = [w("missing_case", id=result.case.id or w("no_id"), decision=kb.vocabulary.decision_texts.get(d.decision, d.decision).lower())]
     if result.status == "approved":
         lines.append(w("missing_approved"))
-    elif result.status == "no_option":
+        return "\n".join(lines) + "\n"
+    lines.extend(requirement_lines(d, kb))
+    if result.status == "no_option":
         lines.append(w("missing_none"))
         for b in result.blockers:
             lines.append(f"  {b.id}  {b.text}")
     else:
-        lines.append(w("missing_options", count=len(result.options)))
+        lines.append(kb.vocabulary.counted("missing_options", len(result.options), count=len(result.options)))
         for n, opt in enumerate(result.options, 1):
             lines.append("  " + w("missing_option", n=n, counts=option_counts(opt, kb)))
             lines.extend("     " + "  " * depth + text for depth, text in option_lines(opt, kb))

@@ -64,8 +64,16 @@ class WhatIf:
         return self.before.route != self.after.route
 
     @property
+    def blocking_changed(self) -> bool:
+        return self.before.blocking != self.after.blocking
+
+    @property
+    def undetermined_changed(self) -> bool:
+        return [u.to_dict() for u in self.before.undetermined] != [u.to_dict() for u in self.after.undetermined]
+
+    @property
     def anything_changed(self) -> bool:
-        return bool(self.decision_changed or self.months_changed or self.route_changed or self.reasons or self.flipped)
+        return bool(self.decision_changed or self.months_changed or self.route_changed or self.blocking_changed or self.undetermined_changed or self.reasons or self.flipped)
 
     def to_dict(self) -> dict:
         return {
@@ -78,6 +86,8 @@ class WhatIf:
                 "authorization_months": self.months_changed,
                 "route": self.route_changed,
                 "reasons": [r.to_dict() for r in self.reasons],
+                "blocking": self.blocking_changed,
+                "undetermined": self.undetermined_changed,
             },
             "case_after": self.changed_case.to_dict(),
         }
@@ -146,9 +156,18 @@ def render_what_if(result: WhatIf, kb: "KnowledgeBase") -> str:
         outcome.append(w("decision_changed", before=words.get(result.before.decision, result.before.decision), after=words.get(result.after.decision, result.after.decision)))
     if result.months_changed:
         months = {None: w("no_authorization")}
-        outcome.append(w("months_changed", before=months.get(result.before.authorization_months) or w("months", months=result.before.authorization_months), after=months.get(result.after.authorization_months) or w("months", months=result.after.authorization_months)))
+        before, after = result.before.authorization_months, result.after.authorization_months
+        outcome.append(w("months_changed", before=months.get(before) or vocab.counted("months", before, months=before), after=months.get(after) or vocab.counted("months", after, months=after)))
     if result.route_changed:
         outcome.append(w("route_changed", before=result.before.route, after=result.after.route))
+    if result.blocking_changed:
+        none = w("no_authorization")
+        outcome.append(w("blocking_changed", before=w("list_separator").join(result.before.blocking) or none, after=w("list_separator").join(result.after.blocking) or none))
+    if result.undetermined_changed:
+        was = {(u.id, u.field): u for u in result.before.undetermined}
+        now = {(u.id, u.field): u for u in result.after.undetermined}
+        outcome += [w("undetermined_settled", id=u.id, field=u.field, text=u.text) for k, u in was.items() if k not in now]
+        outcome += [w("undetermined_raised", id=u.id, field=u.field, text=u.text) for k, u in now.items() if k not in was]
     if outcome:
         lines.append(w("outcome_heading"))
         lines += [f"  {line}" for line in outcome]
@@ -169,6 +188,6 @@ def render_what_if(result: WhatIf, kb: "KnowledgeBase") -> str:
         width = max(len(f.id) for f in result.flipped)
         for f in result.flipped:
             lines.append(f"  {f.id:<{width}}  {mark[f.before]} -> {mark[f.after]}  {f.text}")
-    else:
+    elif not outcome and not result.reasons:
         lines.append(w("nothing_flipped"))
     return "\n".join(lines) + "\n"

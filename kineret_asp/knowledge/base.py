@@ -112,6 +112,22 @@ def display_path(path: Path | str) -> str:
     return str(path) if rel.startswith("..") else rel
 
 
+def kb_shown(root: Path | str) -> str:
+    """A KB folder as outputs name it: the packaged KB relative to the project that ships it (``kb``), any other as :func:`display_path` writes it.
+
+    No record, message or page carries the absolute path of the installed
+    KB (it says nothing to a reader elsewhere, and it made outputs differ
+    from one machine to the next).
+    """
+    packaged = default_kb_path()
+    try:
+        if Path(root).resolve() == packaged.resolve():
+            return Path(os.path.relpath(packaged, Path(__file__).resolve().parent.parent.parent)).as_posix()
+    except (OSError, ValueError):
+        pass
+    return display_path(root)
+
+
 def rule_files(folder: Path) -> list[Path]:
     """The ``.lp`` files of a framework or version folder, in a stable order (cases and sources left out)."""
     return [folder.joinpath(*parts) for parts, _ in _rule_entries(folder)]
@@ -186,6 +202,10 @@ class Vocabulary:
         """A framework or policy text (text/2), with its {placeholders} filled in."""
         template = self.words.get(key, key)
         return fill(template, values)
+
+    def counted(self, key: str, number: Any, /, **values: Any) -> str:
+        """A text for a count: its ``KEY_one`` form when the count is one and the KB gives it ("1 month", "12 months")."""
+        return self.word(f"{key}_one" if number == 1 and f"{key}_one" in self.words else key, **values)
 
     def criterion_rank(self) -> dict[str, int]:
         return {cid: i for i, cid in enumerate(self.criteria)}

@@ -16,6 +16,7 @@ the KB.
 """
 from __future__ import annotations
 
+import decimal
 import re
 from dataclasses import dataclass
 from functools import partial
@@ -40,9 +41,13 @@ OPEN_NAME_WORDS = "letters, digits, spaces and . / + & _ -, at most 80 character
 # the kinds of framework/case_format.lp
 KEY, NAME, INTEGER, BOOLEAN, DATE, TEXT, LIST, ENTRIES, OBJECT = "key", "name", "integer", "boolean", "date", "text", "list", "entries", "object"
 OPEN_KEY = "open_key"
+DECIMAL = "decimal"  # decimal(Unit, Places): a number in a declared unit, kept to so many decimal places
+MAX_PLACES = 6
+UNIT_VOCABULARY = "unit"  # the framework's vocabulary of units: unit(Key, "UCUM code")
 KEYED = (KEY, OPEN_KEY)  # kinds whose values are (or may be) keys of a vocabulary
 # the roles of field_role/2 that the program itself reads
 FORMAT_VERSION, CASE_ID, EXPECTATIONS, DATE_OF_SERVICE, POLICY_SELECTOR = "format_version", "case_id", "expectations", "date_of_service", "policy_selector"
+REQUESTED_DRUG = "requested_drug"  # the role of the field naming the drug a request asks for
 UNDETERMINED = "undetermined"  # the role of the field listing the facts an input could not establish
 
 
@@ -55,6 +60,16 @@ class Kind:
     minimum: Optional[int] = None
     maximum: Optional[int] = None
     item: Optional["Kind"] = None
+    unit: Optional[str] = None  # decimal: the unit's key (unit/2), the one the rules read the value in
+    places: int = 0  # decimal: the decimal places kept; the rules read the value times 10**places
+
+    def scaled(self, value: Any) -> int:
+        """A decimal value as the whole number the rules read (the value times 10**places)."""
+        return int(decimal_of(value).scaleb(self.places).to_integral_value())
+
+    def unscaled(self, number: int) -> Any:
+        """The whole number the rules read back as the decimal value of the case."""
+        return plain_number(decimal.Decimal(number).scaleb(-self.places))
 
     @classmethod
     def from_value(cls, value: Value, where: str) -> "Kind":
@@ -68,16 +83,20 @@ class Kind:
                 if not -CLINGO_INT <= args[0] <= args[1] <= CLINGO_INT:
                     raise ValueError(f"{where}: integer(Min, Max) needs Min <= Max within clingo's numbers (|n| <= {CLINGO_INT})")
                 return cls(INTEGER, minimum=args[0], maximum=args[1])
+            if head == DECIMAL and len(args) == 2 and isinstance(args[0], Const) and isinstance(args[1], int):
+                if not 0 <= args[1] <= MAX_PLACES:
+                    raise ValueError(f"{where}: decimal(Unit, Places) keeps 0 to {MAX_PLACES} decimal places")
+                return cls(DECIMAL, unit=str(args[0]), places=args[1])
             if head == LIST and len(args) == 1:
                 item = cls.from_value(args[0], where)
                 if item.name in (LIST, ENTRIES, OBJECT, TEXT):
                     raise ValueError(f"{where}: a list holds keys, names, numbers, dates or booleans, not {item.name}")
                 return cls(LIST, item=item)
-        raise ValueError(f"{where}: unknown kind {value!r}; expected key(V), open_key(V), name(V), integer(Min, Max), boolean, date, text, list(Kind), entries or object")
+        raise ValueError(f"{where}: unknown kind {value!r}; expected key(V), open_key(V), name(V), integer(Min, Max), decimal(Unit, Places), boolean, date, text, list(Kind), entries or object")
 
     @property
     def scalar(self) -> bool:
-        return self.name in (KEY, OPEN_KEY, NAME, INTEGER, BOOLEAN, DATE)
+        return self.name in (KEY, OPEN_KEY, NAME, INTEGER, DECIMAL, BOOLEAN, DATE)
 
 
 @dataclass(frozen=True)
@@ -148,6 +167,7 @@ class CaseSchema:
         self.by_name = {f.name: f for f in self.fields}
         self.vocabularies = vocabularies
         self.names = dict(names or {})  # vocabulary -> the other names of its keys (key_name/3)
+        self.conversions: dict[tuple[str, str], decimal.Decimal] = {}  # (from unit, to unit) -> factor (unit_conversion/3)
         self.nouns = nouns
         self._where = where
         self._roles = {role: f.name for f in self.fields for role in f.roles}
@@ -232,7 +252,13 @@ class CaseSchema:
         vocab = kb.vocabulary
         if problems:
             raise KbError([Diagnostic(where, 0, 0, "error", f"case schema: {p}") for p in problems])
-        return cls(fields, vocab.keys, vocab.nouns, partial(_declared_in, kb), vocab.names)
+        made = cls(fields, vocab.keys, vocab.nouns, partial(_declared_in, kb), vocab.names)
+        for a, b, factor in kb.facts("unit_conversion", 3):
+            try:
+                made.conversions[(str(a), str(b))] = decimal.Decimal(str(factor))
+            except decimal.InvalidOperation:
+                raise KbError([Diagnostic(where, 0, 0, "error", f"case schema: unit_conversion({a}, {b}, {factor!r}): the factor must be a decimal number in a string")]) from None
+        return made
 
     def _input_predicates(self) -> dict[tuple[str, int], tuple[ArgKind, ...]]:
         out: dict[tuple[str, int], tuple[ArgKind, ...]] = {}
@@ -325,7 +351,19 @@ class CaseSchema:
             return self.vocabularies.get(kind.vocabulary, {}).get(str(value), str(value))
         if kind.name == LIST and kind.item is not None:
             return self.value_label(kind.item, value)
+        if kind.name == DECIMAL:  # a case's value in its unit: "9.5 mg/L"
+            return f"{value} {self.vocabularies.get(UNIT_VOCABULARY, {}).get(kind.unit or '', kind.unit)}"
         return str(value)
+
+
+def decimal_of(value: Any) -> decimal.Decimal:
+    """A number of a case as an exact decimal (a float by its shortest repr: 9.5 is 9.5)."""
+    return decimal.Decimal(repr(value)) if isinstance(value, float) else decimal.Decimal(value)
+
+
+def plain_number(value: decimal.Decimal) -> Any:
+    """An exact decimal as a JSON number: a whole number as an int, else the float that prints as it."""
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def plain_value(value: Any) -> Any:
