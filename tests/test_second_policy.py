@@ -363,6 +363,31 @@ def test_diff_of_two_trees_of_several_policies_labels_each_policy(two, tmp_path)
     assert ip.splitlines()[1] == "no decision changes"
 
 
+def test_diff_from_to_dates_in_a_tree_of_several_policies_diffs_each_policys_versions_in_force_labelled(two, tmp_path):
+    """Without --policy: each policy's versions in force on the two dates; a policy not yet in force, or with one version on both dates, is named and not diffed."""
+    tree = tmp_path / "kb"
+    shutil.copytree(two, tree)
+    later = tree / "policies" / "FX0001" / "2025-07-01"
+    shutil.copytree(tree / "policies" / "FX0001" / "2025-01-01", later)
+    shutil.rmtree(later / "cases")
+    (later / "policy.lp").write_text((later / "policy.lp").read_text().replace('effective_from("2025-01-01")', 'effective_from("2025-07-01")'))
+    (later / "criteria.lp").write_text((later / "criteria.lp").read_text().replace("V >= 100.", "V >= 95."))
+    result = run("diff", "--from", "2025-02-01", "--to", "2025-08-01", "--kb", str(tree))
+    assert result.exit_code == 0, result.output
+    fx, ip = result.output.split("\n\nIP0243 ")
+    assert fx.startswith("FX0001 2025-01-01.. (") and " -> FX0001 2025-07-01.. (" in fx.splitlines()[0]
+    assert "criteria_not_met -> approved" in fx and '"crp_mg_l": 9.5' in fx
+    assert ip.rstrip("\n").endswith(": the same version is in force on 2025-02-01 and 2025-08-01: no change")
+    assert run("diff", "--from", "2025-02-01", "--to", "2025-08-01", "--kb", str(tree), "--exit-code").exit_code == 1
+    before = json.loads(run("diff", "--from", "2024-07-01", "--to", "2025-02-01", "--kb", str(tree), "--format", "json").output)
+    assert [(p["policy"], p["from"] and p["from"]["version"], p["to"]["version"], p["changes"], p.get("note")) for p in before["policies"]] == [
+        ("FX0001", None, "2025-01-01", 0, "no version in force on 2024-07-01; its versions: 2025-01-01.., 2025-07-01.."),
+        ("IP0243", "2024-06-01", "2024-06-01", 0, "the same version is in force on 2024-07-01 and 2025-02-01: no change"),
+    ]
+    narrowed = run("diff", "--from", "2025-02-01", "--to", "2025-08-01", "--kb", str(tree), "--policy", "FX0001")
+    assert narrowed.exit_code == 0 and "IP0243" not in narrowed.output and "criteria_not_met -> approved" in narrowed.output
+
+
 def test_test_coverage_counts_each_policy_of_the_tree_apart(two):
     result = run("test", "--kb", str(two), "--coverage", "--format", "json")
     payload = json.loads(result.output)
