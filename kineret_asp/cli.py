@@ -545,7 +545,11 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
     """Which classes of cases change decision from OLD_KB to NEW_KB (over both versions' case spaces).
 
     Either two folders, or two versions of one tree: --from DATE --to DATE
-    (with --policy ID when the tree holds several policies). Each version
+    (each a version's effective-from date, or a day it is in force). In a
+    tree of several policies, --policy ID narrows to one; without it, each
+    policy's versions in force on the two dates are diffed, labelled (a
+    policy not in force on one date, or with one version on both, is named
+    and not diffed). Each version
     decides a case on the fields it declares; classes are grouped by the
     change in the criteria's outcomes.
     """
@@ -557,7 +561,8 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
     if from_version or to_version or policy:
         if old_kb or new_kb or not (from_version and to_version):
             fail("diff takes two KB folders, or --from DATE --to DATE (and --policy ID) over one KB tree (--kb)")
-
+        if policy is None and _diff_dates_over_policies(kb_dir, from_version, to_version, examples, where, fmt, exit_code):
+            return
         old, new = load_kb(kb_dir, policy=policy, version=from_version), load_kb(kb_dir, policy=policy, version=to_version)
     elif old_kb and new_kb:
         pairs = _policy_pairs(old_kb, new_kb)
@@ -591,6 +596,53 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
         click.echo(render_diff(report, new, changes, old) + render_changes(changes, new), nl=False)
     if exit_code and report.classes:
         sys.exit(EXIT_FAILED)
+
+
+def _diff_dates_over_policies(kb_dir: Optional[Path], from_date: str, to_date: str, examples: int, where: tuple[str, ...], fmt: str, exit_code: bool) -> bool:
+    """diff --from DATE --to DATE over a tree of several policies: each policy's versions in force on the two dates, labelled.
+
+    A policy with no version in force on one of the dates, or with the same
+    version on both, is named with what it has, and not diffed. False when
+    the tree holds one policy (the caller diffs it as before).
+    """
+    from .author.diff import diff, parse_where, render_diff
+    from .errors import KbChoiceError
+    from .knowledge.base import choose_version, load_tree
+
+    policies = load_tree(kb_dir).policies
+    if len(policies) < 2:
+        return False
+    changed = False
+    out: list[Any] = []
+    for pid in sorted(policies):
+        ends = []
+        for date in (from_date, to_date):
+            try:
+                ends.append(choose_version(kb_dir, policy=pid, version=date).kb)
+            except KbChoiceError:
+                ends.append(None)
+        old, new = ends
+        versions = {"policy": pid, "from": _version_of(old) if old is not None else None, "to": _version_of(new) if new is not None else None}
+        if old is None or new is None or old.folder == new.folder:
+            periods = ", ".join(kb.identity.period for kb in policies[pid])
+            note = (f"no version in force on {from_date if old is None else to_date}; its versions: {periods}" if old is None or new is None
+                    else f"the same version is in force on {from_date} and {to_date}: no change")
+            if fmt == "json":
+                out.append({**versions, "changes": 0, "classes": [], "note": note})
+            else:
+                shown = (old or new).identity.policy if (old or new) is not None else pid
+                out.append(f"{versions['from']['label'] if old is not None else shown} -> {versions['to']['label'] if new is not None else shown}: {note}\n")
+            continue
+        report = diff(old, new, examples=examples, where=[parse_where(w) for w in where])
+        changed = changed or bool(report.classes)
+        if fmt == "json":
+            out.append({**versions, "changes": len(report.classes), "classes": [c.to_dict(new, old) for c in report.classes]})
+        else:
+            out.append(f"{versions['from']['label']} -> {versions['to']['label']}\n" + render_diff(report, new, None, old))
+    click.echo(dump_json({"policies": out}) if fmt == "json" else "\n".join(out), nl=fmt == "json")  # type: ignore[arg-type]
+    if exit_code and changed:
+        sys.exit(EXIT_FAILED)
+    return True
 
 
 def _policy_pairs(old_kb: Path, new_kb: Path) -> Optional[list]:

@@ -237,6 +237,90 @@ def test_the_json_schema_of_a_decimal_field_takes_a_number_or_a_value_with_a_con
     assert field["anyOf"][1]["properties"]["unit"]["enum"][:2] == ["mg/L", "mg/dL"]
 
 
+# --- decimal quantities from FHIR: an Observation's valueQuantity (UCUM) through FX0001's codes/fhir.lp -----------
+
+UCUM = "http://unitsofmeasure.org"
+UNSETTLED = ("criteria_not_met", ["crp_mg_l"])  # never approved: 2.B unmet, the CRP named as the fact to establish
+
+
+def crp_bundle(tmp_path, *quantities: dict) -> Path:
+    """A Bundle ordering zelkimab for SJIA from a rheumatologist, with one final CRP Observation per quantity."""
+    own = "urn:kineret-asp:vocabulary:"
+    entries = [
+        {"resource": {"resourceType": "Patient", "id": "p"}},
+        {"resource": {"resourceType": "MedicationRequest", "id": "order", "status": "draft", "intent": "order", "subject": {"reference": "Patient/p"},
+                      "medicationCodeableConcept": {"coding": [{"system": own + "drug", "code": "zelkimab"}]},
+                      "reasonCode": [{"coding": [{"system": own + "indication", "code": "sjia"}]}]}},
+        {"resource": {"resourceType": "PractitionerRole", "id": "role", "specialty": [{"coding": [{"system": own + "specialty", "code": "rheumatology"}]}]}},
+    ]
+    for i, q in enumerate(quantities):
+        entries.append({"resource": {"resourceType": "Observation", "id": f"crp{i}", "status": "final", "subject": {"reference": "Patient/p"},
+                                     "code": {"coding": [{"system": "http://loinc.org", "code": "1988-5"}]}, "valueQuantity": q}})
+    path = tmp_path / f"crp_bundle_{len(list(tmp_path.glob('crp_bundle_*')))}.json"
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}))
+    return path
+
+
+def decided(path: Path, two: Path, chooser: Chooser) -> tuple[str, list[str]]:
+    """The decision of the case read from the Bundle (with the age FX0001 takes from the request form, fhir_not_read), and the facts it lists as undetermined.
+
+    An undetermined fact is never approved (framework/decision.lp); with
+    2.B unmet for want of a value, the decision is criteria_not_met with the
+    CRP listed as the fact to establish: a clinical review either way.
+    """
+    answer = evaluate({**load(path, chooser).case.to_dict(), "age": 9}, two).to_dict()
+    return answer["decision"], [u["id"] for u in answer["undetermined"]]
+
+
+def test_a_fhir_crp_of_9_5_mg_l_is_read_and_is_below_a_10_mg_l_threshold(two, chooser, tmp_path):
+    path = crp_bundle(tmp_path, {"value": 9.5, "system": UCUM, "code": "mg/L", "unit": "mg/L"})
+    loaded = load(path, chooser)
+    assert loaded.case.get("crp_mg_l") == 9.5 and not loaded.case.get("undetermined")
+    assert routed(evaluate(path, two))[1] == "FX0001" and decided(path, two, chooser) == ("criteria_not_met", [])
+    above = crp_bundle(tmp_path, {"value": 12, "system": UCUM, "code": "mg/L"})
+    assert decided(above, two, chooser) == ("approved", [])
+
+
+def test_a_fhir_crp_of_0_95_mg_dl_is_converted_to_9_5_mg_l(two, chooser, tmp_path):
+    path = crp_bundle(tmp_path, {"value": 0.95, "system": UCUM, "code": "mg/dL"})
+    assert load(path, chooser).case.get("crp_mg_l") == 9.5
+    assert decided(path, two, chooser) == ("criteria_not_met", [])
+    assert decided(crp_bundle(tmp_path, {"value": 1.2, "system": UCUM, "code": "mg/dL"}), two, chooser) == ("approved", [])
+
+
+def test_a_fhir_crp_in_a_unit_the_kb_cannot_convert_is_undetermined_never_approved(two, chooser, tmp_path):
+    """Even at a value that would meet the threshold in mg/L: the unit says it is not mg/L."""
+    path = crp_bundle(tmp_path, {"value": 120, "system": UCUM, "code": "nmol/L"})
+    case = load(path, chooser).case
+    assert case.get("crp_mg_l") is None
+    assert [(u.field, u.why) for u in case.get("undetermined")] == [("crp_mg_l", "Observation/crp0: 120 nmol/L: no conversion to mg/L is declared (the units the KB reads: mg/L, mg/dL)")]
+    assert decided(path, two, chooser) == UNSETTLED
+    # a unit given only as display text (no UCUM code) is not read as one either
+    text_only = crp_bundle(tmp_path, {"value": 12, "unit": "mg/L"})
+    assert decided(text_only, two, chooser) == UNSETTLED
+    assert "its unit is not coded in UCUM" in load(text_only, chooser).case.get("undetermined")[0].why
+
+
+def test_a_fhir_crp_with_a_comparator_is_a_bound_neither_meeting_nor_failing_the_threshold(two, chooser, tmp_path):
+    """FHIR R4 Quantity.comparator: "<10 mg/L" says the value is below 10, not that it is 9.99; ">10" is never taken as 10 or more here either."""
+    for comparator, value in (("<", 10), (">", 10), ("<=", 9.5), (">=", 12), ("ad", 12)):
+        path = crp_bundle(tmp_path, {"value": value, "comparator": comparator, "system": UCUM, "code": "mg/L"})
+        case = load(path, chooser).case
+        assert case.get("crp_mg_l") is None, comparator
+        assert [u.why for u in case.get("undetermined")] == [f"Observation/crp0: {comparator}{value} mg/L is a bound (FHIR Quantity.comparator), not a value; the value itself is not known"]
+        assert decided(path, two, chooser) == UNSETTLED, comparator
+    # a bound beside an exact value settles nothing: the reviewer reads both
+    both = crp_bundle(tmp_path, {"value": 12, "system": UCUM, "code": "mg/L"}, {"value": 10, "comparator": "<", "system": UCUM, "code": "mg/L"})
+    assert decided(both, two, chooser) == UNSETTLED
+
+
+def test_a_fhir_crp_more_precise_than_the_field_is_undetermined_not_rounded(two, chooser, tmp_path):
+    path = crp_bundle(tmp_path, {"value": 0.996, "system": UCUM, "code": "mg/dL"})  # 9.96 mg/L: rounded to 10.0 it would meet 2.B
+    case = load(path, chooser).case
+    assert case.get("crp_mg_l") is None and "more precise than the 1 decimal place(s) in mg/L" in case.get("undetermined")[0].why
+    assert decided(path, two, chooser) == UNSETTLED
+
+
 # --- every command at home in a tree of several policies ----------------------------------------------------------
 
 def test_verify_runs_every_policy_of_the_tree_labelled_without_naming_one(two):
@@ -281,6 +365,31 @@ def test_diff_of_two_trees_of_several_policies_labels_each_policy(two, tmp_path)
     fx, ip = result.output.split("\n\nIP0243 ")
     assert fx.startswith("FX0001 2025-01-01.. (") and "criteria_not_met -> approved" in fx and '"crp_mg_l": 9.5' in fx
     assert ip.splitlines()[1] == "no decision changes"
+
+
+def test_diff_from_to_dates_in_a_tree_of_several_policies_diffs_each_policys_versions_in_force_labelled(two, tmp_path):
+    """Without --policy: each policy's versions in force on the two dates; a policy not yet in force, or with one version on both dates, is named and not diffed."""
+    tree = tmp_path / "kb"
+    shutil.copytree(two, tree)
+    later = tree / "policies" / "FX0001" / "2025-07-01"
+    shutil.copytree(tree / "policies" / "FX0001" / "2025-01-01", later)
+    shutil.rmtree(later / "cases")
+    (later / "policy.lp").write_text((later / "policy.lp").read_text().replace('effective_from("2025-01-01")', 'effective_from("2025-07-01")'))
+    (later / "criteria.lp").write_text((later / "criteria.lp").read_text().replace("V >= 100.", "V >= 95."))
+    result = run("diff", "--from", "2025-02-01", "--to", "2025-08-01", "--kb", str(tree))
+    assert result.exit_code == 0, result.output
+    fx, ip = result.output.split("\n\nIP0243 ")
+    assert fx.startswith("FX0001 2025-01-01.. (") and " -> FX0001 2025-07-01.. (" in fx.splitlines()[0]
+    assert "criteria_not_met -> approved" in fx and '"crp_mg_l": 9.5' in fx
+    assert ip.rstrip("\n").endswith(": the same version is in force on 2025-02-01 and 2025-08-01: no change")
+    assert run("diff", "--from", "2025-02-01", "--to", "2025-08-01", "--kb", str(tree), "--exit-code").exit_code == 1
+    before = json.loads(run("diff", "--from", "2024-07-01", "--to", "2025-02-01", "--kb", str(tree), "--format", "json").output)
+    assert [(p["policy"], p["from"] and p["from"]["version"], p["to"]["version"], p["changes"], p.get("note")) for p in before["policies"]] == [
+        ("FX0001", None, "2025-01-01", 0, "no version in force on 2024-07-01; its versions: 2025-01-01.., 2025-07-01.."),
+        ("IP0243", "2024-06-01", "2024-06-01", 0, "the same version is in force on 2024-07-01 and 2025-02-01: no change"),
+    ]
+    narrowed = run("diff", "--from", "2025-02-01", "--to", "2025-08-01", "--kb", str(tree), "--policy", "FX0001")
+    assert narrowed.exit_code == 0 and "IP0243" not in narrowed.output and "criteria_not_met -> approved" in narrowed.output
 
 
 def test_test_coverage_counts_each_policy_of_the_tree_apart(two):

@@ -24,7 +24,7 @@ from ..errors import CaseError, few, list_more
 from ..templates import optional_fill
 from .validation import validate
 from ..knowledge.fhir_mapping import CLOSED, OPEN, UNKNOWN, FhirMapping, Meaning, Row, mapping_for
-from ..knowledge.schema import ENTRIES, KEY, LIST, NAME, OPEN_KEY, OPEN_NAME, REQUESTED_DRUG, UNDETERMINED, describe
+from ..knowledge.schema import ENTRIES, KEY, LIST, NAME, OPEN_KEY, OPEN_NAME, REQUESTED_DRUG, UNDETERMINED, UNIT_VOCABULARY, decimal_of, describe, plain_number
 
 if TYPE_CHECKING:  # pragma: no cover
     from .case import Case
@@ -259,6 +259,8 @@ class Target(NamedTuple):
 
     vocabulary: Optional[str]
     kind: str
+    unit: Optional[str] = None  # a decimal's unit key (unit/2)
+    places: int = 0  # a decimal's places
 
 
 class NoOrder(CaseError):
@@ -275,12 +277,18 @@ class TwoOrders(CaseError):
 
 @dataclass
 class Denial:
-    """A concept whose own words deny its code ("DIRA ruled out"): it places nothing."""
+    """A concept whose own words deny its code ("DIRA ruled out"): it places nothing.
+
+    ``reason``: a record that gives the field no value it can be read as (a
+    quantity that is only a bound, or in a unit the KB cannot convert): the
+    field is undetermined whatever else the records say, with these words.
+    """
 
     where: str
     keys: tuple[str, ...]
     words: str
     text: str
+    reason: Optional[str] = None
 
 
 class Reader:
@@ -475,7 +483,7 @@ class Reader:
         """What a field holds: the vocabulary of its keys and its kind."""
         f = self.schema.by_name[list_field].entry_field(name) if list_field else self.schema.by_name[name]
         kind = f.kind.item if f.kind.name == LIST and f.kind.item is not None else f.kind
-        return Target(kind.vocabulary, kind.name)
+        return Target(kind.vocabulary, kind.name, kind.unit, kind.places)
 
     def by_name(self, vocabulary: Optional[str], text: str) -> Optional[str]:
         index = self.kb.vocabulary.names.get(vocabulary or "")
@@ -553,7 +561,7 @@ class Reader:
 
     def read(self, model: Any, element: str, how: Any, target: "Target", path: str, use: Optional[str] = None) -> list[Any]:
         """The values one mapping row reads from one resource."""
-        vocabulary, kind = target
+        vocabulary, kind = target.vocabulary, target.kind
         values = _element(model, element)
         if not values:
             return []
@@ -578,6 +586,8 @@ class Reader:
             return [True] if any(getattr(e, "url", None) == how[1] and getattr(e, "valueBoolean", None) is True for e in values) else []
         if head == "months":
             return self.months(model, values, how[1], use)
+        if head == "quantity":
+            return self.quantities(model, values, how[1], target)
         if head == "via":
             _, use2, element2, how2 = how
             out = []
@@ -604,6 +614,45 @@ class Reader:
             head2 = how2[0] if isinstance(how2, tuple) else how2
             return [how2[1]] if head2 == "present" else []
         return []
+
+    def quantities(self, model: Any, values: list[Any], alias: str, target: "Target") -> list[Any]:
+        """The numbers of Quantities in the field's unit, through the KB's unit conversions.
+
+        FHIR R4 Quantity: the unit is the one its code names in its system
+        (the human-readable unit is display only); a comparator (<, <=, >=,
+        >, ad) makes the value a bound, not the value. A quantity that is a
+        bound, whose unit is not coded in the system, whose unit the KB
+        cannot convert, or that is more precise than the rules read, gives
+        no value: it leaves the field undetermined, with its words.
+        """
+        uri = self.map.systems.get(alias)
+        out: list[Any] = []
+        for q in values:
+            number = getattr(q, "value", None)
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                continue
+            shown = f"{getattr(q, 'comparator', None) or ''}{plain_number(decimal_of(number))} {getattr(q, 'code', None) or getattr(q, 'unit', None) or ''}".strip()
+            unit_label = self.schema.vocabularies.get(UNIT_VOCABULARY, {}).get(target.unit or "", target.unit or "")
+            why = None
+            code = getattr(q, "code", None)
+            key = self.schema.unit_key(code) if getattr(q, "system", None) == uri and code else None
+            factor = self.schema.conversion_factor(key, target.unit)
+            if getattr(q, "comparator", None):
+                why = self.fill("fhir_quantity_bound", value=shown)
+            elif getattr(q, "system", None) != uri or not code:
+                why = self.fill("fhir_quantity_uncoded", value=shown, system=self.map.system_names.get(alias, alias))
+            elif factor is None:
+                known = [self.schema.vocabularies.get(UNIT_VOCABULARY, {}).get(u, u) for u in sorted({a for a, b in self.schema.conversions if b == target.unit} | {b for a, b in self.schema.conversions if a == target.unit})]
+                why = self.fill("fhir_quantity_unit", value=shown, unit=unit_label, known=", ".join([unit_label] + known))
+            else:
+                exact = decimal_of(number) * factor
+                if exact.scaleb(target.places) != exact.scaleb(target.places).to_integral_value():
+                    why = self.fill("fhir_quantity_precision", value=shown, unit=unit_label, places=target.places)
+                else:
+                    out.append(plain_number(exact))
+                    continue
+            self.denials.append(Denial(self.label(model), (), "", shown, self.fill("fhir_quantity_unread", where=self.label(model), why=why)))
+        return out
 
     def months(self, model: Any, periods: list[Any], as_of_name: str, use: Optional[str]) -> list[int]:
         """Whole months of a period, at the least favourable reading its dates and the resource's status allow."""
@@ -640,6 +689,8 @@ class Reader:
         return out, present
 
     def denial_text(self, d: Denial) -> str:
+        if d.reason is not None:
+            return d.reason
         return self.fill("fhir_denied", where=d.where, words=d.words, text=d.text)
 
     def case_data(self) -> dict[str, Any]:
@@ -696,7 +747,7 @@ class Reader:
             if len(found) > 1:
                 self.undetermine(name, self.conflict(name, found, target.vocabulary))
                 return None
-            denials = [d for d in fresh if set(d.keys) & set(found) or not found]
+            denials = [d for d in fresh if d.reason is not None or set(d.keys) & set(found) or not found]
             if denials:  # a record denies what it codes: alone, or against another record, it settles nothing
                 self.undetermine(name, self.denial_text(denials[0]))
                 return None

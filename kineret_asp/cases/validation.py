@@ -313,13 +313,7 @@ class Validator:
 
     def unit_key(self, text: Any) -> Optional[str]:
         """The unit a case names: its key (unit/2), or its UCUM code (the unit's label), without regard to case."""
-        units = self.vocabularies.get(UNIT_VOCABULARY, {})
-        if not isinstance(text, str):
-            return None
-        if text in units:
-            return text
-        lowered = {label.lower(): key for key, label in units.items()}
-        return lowered.get(text.strip().lower())
+        return self.schema.unit_key(text)
 
     def _decimal(self, k: Kind, raw: Any, path: str, problems: Problems) -> Any:
         """A number in the field's unit, or {"value": number, "unit": code} converted by the KB's unit_conversion/3."""
@@ -338,13 +332,7 @@ class Validator:
         exact = decimal_of(value)
         if unit is not None:
             key = self.unit_key(unit)
-            factor = None
-            if key == k.unit:
-                factor = decimal.Decimal(1)
-            elif key is not None and (key, k.unit) in self.conversions:
-                factor = self.conversions[(key, k.unit)]
-            elif key is not None and (k.unit, key) in self.conversions:
-                factor = 1 / self.conversions[(k.unit, key)]
+            factor = self.schema.conversion_factor(key, k.unit)
             if factor is None:
                 known = [units.get(u, u) for u in [k.unit or ""] + sorted({a for a, b in self.conversions if b == k.unit} | {b for a, b in self.conversions if a == k.unit})]
                 shown = unit if isinstance(unit, str) and len(unit) <= 30 else describe(unit)

@@ -192,6 +192,10 @@ def read_mapping(kb: "KnowledgeBase") -> FhirMapping:
     for row in [*values, *entry_values]:
         if row.use not in uses:
             problems.append(f"a mapping row of {row.field} reads {row.use!r}, which no fhir_use/2 declares")
+    for row in [*values, *entry_values]:
+        how = row.how
+        if isinstance(how, tuple) and how and how[0] == "quantity" and (len(how) != 2 or how[1] not in systems):
+            problems.append(f"a mapping row of {row.field} reads a quantity in {how[1:]!r}: expected quantity(System) with a system code_system/3 declares (UCUM)")
     lookups: dict[str, dict[str, str]] = {}
     for table, value, key in kb.facts("fhir_lookup", 3):
         lookups.setdefault(str(table), {})[str(value)] = str(key)

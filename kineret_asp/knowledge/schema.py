@@ -174,6 +174,28 @@ class CaseSchema:
         self._predicates = self._input_predicates()
         self._derived: dict[str, Any] = {}
 
+    def unit_key(self, text: Any) -> Optional[str]:
+        """The unit a value names: its key (unit/2), or its UCUM code (the unit's label), without regard to case."""
+        units = self.vocabularies.get(UNIT_VOCABULARY, {})
+        if not isinstance(text, str):
+            return None
+        if text in units:
+            return text
+        lowered = {label.lower(): key for key, label in units.items()}
+        return lowered.get(text.strip().lower())
+
+    def conversion_factor(self, unit: Optional[str], to: Optional[str]) -> Optional[decimal.Decimal]:
+        """What a value in unit is multiplied by to be in to (unit_conversion/3, either way), or None when none is declared."""
+        if unit is None or to is None:
+            return None
+        if unit == to:
+            return decimal.Decimal(1)
+        if (unit, to) in self.conversions:
+            return self.conversions[(unit, to)]
+        if (to, unit) in self.conversions:
+            return 1 / self.conversions[(to, unit)]
+        return None
+
     def derived(self, key: str, make: Callable[[], Any]) -> Any:
         """A value derived from this schema once and kept with it (a validator, an atom writer).
 
