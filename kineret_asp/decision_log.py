@@ -311,7 +311,7 @@ def backend_for(url: str) -> _Backend:
     if url.lower().startswith("sqlite:"):
         path = re.sub(r"(?i)^sqlite:(//)?", "", url)
         if not path or path in (":memory:", "/:memory:"):
-            raise LogError(f"--db {url}: expected sqlite:///path/to/file (a file other processes can open), postgresql://..., or a file path", 2)
+            raise LogError(f"--db {url}: expected sqlite:///path/to/file (a file every worker process can open), postgresql://..., or a file path", 2)
         return _Sqlite(Path(path))
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", url):
         raise LogError(f"--db {redact(url)}: expected postgresql://..., sqlite:///path, or a file path", 2)

@@ -161,7 +161,7 @@ def test_a_writer_killed_mid_write_loses_nothing_committed(url, tmp_path):
 
 
 def test_bad_urls_are_one_line(tmp_path):
-    for url, expected in [("ftp://x/y", "expected postgresql://"), ("sqlite::memory:", "a file other processes can open"), (str(tmp_path / "missing" / "deep" / "x.sqlite3"), None)]:
+    for url, expected in [("ftp://x/y", "expected postgresql://"), ("sqlite::memory:", "a file every worker process can open"), (str(tmp_path / "missing" / "deep" / "x.sqlite3"), None)]:
         if expected is None:
             DecisionLog(url).close()  # folders are made
             continue
