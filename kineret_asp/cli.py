@@ -318,20 +318,36 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
 @click.option("--junit-xml", "junit_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write the results as JUnit XML (for CI test reports).")
 @click.option("--update", is_flag=True, help="Show, as a diff, the expect block each failing case would need, and write it (asked for each; --yes writes all). A case whose input fails validation is never touched.")
 @click.option("--yes", "-y", is_flag=True, help="With --update: write every new expect block without asking.")
-@format_option
+@click.option("--mutate", is_flag=True, help="Change the version's deciding rules and tables one edit at a time (a mutant) and run its examples and properties on each: the mutation score, and every mutant they miss with a case that tells it apart.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="With --mutate: worker processes sharing the mutants.")
+@click.option("--since", "since", metavar="REV", help="With --mutate: only the statements changed since the git revision REV.")
+@click.option("--mutant-time-limit", type=PositiveSeconds(), default=10.0, show_default=True, help="With --mutate: seconds each solve of a mutant may take.")
+@click.option("--min-score", type=click.FloatRange(0, 100), default=None, help="With --mutate: exit 1 when the mutation score is below this percentage (default: when a survivor has no known-gap comment).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True, help="Output format (sarif, with --mutate: each survivor and equivalent mutant at its place).")
 @kb_option
 @limited(300.0)
 @handle_errors
-def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path], update: bool, yes: bool, fmt: str, kb_dir: Optional[Path]) -> Any:
+def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path], update: bool, yes: bool, mutate: bool, jobs: int, since: Optional[str], mutant_time_limit: float, min_score: Optional[float], fmt: str, kb_dir: Optional[Path]) -> Any:
     """Run the example cases that carry an expect block.
 
     Without PATHS: the cases/ folder of every version of the KB, each case
     decided by its own version (its date of service, else its folder).
+    With --mutate: how many wrong edits of the version's rules and tables
+    its examples and properties would notice.
     """
     from .casetests import example_folders, format_report, run_case_tests
     from .knowledge import display_path
     from .versions import Chooser
 
+    if mutate:
+        if paths or update or coverage or junit_path is not None:
+            fail("--mutate runs the version's own examples and properties: give it no PATHS, --update, --coverage or --junit-xml")
+        return _test_mutate(kb_dir, jobs, since, mutant_time_limit, min_score, fmt)
+    if fmt == "sarif":
+        fail("--format sarif goes with --mutate")
+    for name, given in (("--jobs", jobs != 1), ("--since", since is not None), ("--min-score", min_score is not None)):
+        if given:
+            fail(f"{name} goes with --mutate")
     if yes and not update:
         fail("--yes goes with --update")
     if update and fmt == "json" and not yes:
@@ -544,6 +560,29 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
         click.echo(render_diff(report, new, changes, old) + render_changes(changes, new), nl=False)
     if exit_code and report.classes:
         sys.exit(EXIT_FAILED)
+
+
+def _test_mutate(kb_dir: Optional[Path], jobs: int, since: Optional[str], time_limit: float, min_score: Optional[float], fmt: str) -> None:
+    """test --mutate: the mutation run, as text, JSON or SARIF; exit 1 below --min-score, or on a survivor no known-gap comment explains."""
+    from .knowledge import load_kb
+    from .mutate import MutateError, mutate, mutation_diagnostics, render_mutation
+
+    kb = load_kb(kb_dir)
+    try:
+        report = mutate(kb, jobs=jobs, time_limit=time_limit, since=since)
+    except MutateError as exc:
+        fail(str(exc))
+    if fmt == "json":
+        click.echo(dump_json(report.to_dict()))
+    elif fmt == "sarif":
+        from .check import CheckReport
+        from .reports import sarif_log
+
+        click.echo(dump_json(sarif_log(CheckReport(mutation_diagnostics(report)))))
+    else:
+        click.echo(render_mutation(report), nl=False)
+    below = min_score is not None and report.score is not None and report.score < min_score
+    sys.exit(1 if below or (min_score is None and report.unexplained()) else 0)
 
 
 def _test_update(report: Any, chooser: Any, coverage: bool, junit_path: Optional[Path], yes: bool, fmt: str) -> Any:
