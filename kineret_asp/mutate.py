@@ -45,6 +45,7 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
@@ -71,12 +72,17 @@ DOCUMENTATION: tuple[Signature, ...] = (("abducible", 1), ("documents", 2), ("do
 ROW_DELETED, CELL_DELETED, POOL_DELETED = "row_deleted", "cell_deleted", "pooled_term_deleted"
 LITERAL_DELETED, LITERAL_NEGATED, COMPARISON_SWAPPED, NUMBER_CHANGED = "literal_deleted", "literal_negated", "comparison_swapped", "number_changed"
 CELL_ADDED = "cell_added"
-KINDS = (ROW_DELETED, CELL_DELETED, POOL_DELETED, LITERAL_DELETED, LITERAL_NEGATED, COMPARISON_SWAPPED, NUMBER_CHANGED)
+KINDS = (ROW_DELETED, CELL_DELETED, CELL_ADDED, POOL_DELETED, LITERAL_DELETED, LITERAL_NEGATED, COMPARISON_SWAPPED, NUMBER_CHANGED)
+TABLE_KINDS = (ROW_DELETED, CELL_DELETED, CELL_ADDED)
+"""What the coverage of a version's tables runs: every row and cell deleted, and every cell added where a row lacks it."""
 
 # what became of a mutant
 KILLED, SURVIVED, EQUIVALENT, INVALID = "killed", "survived", "equivalent", "invalid"
 BY_CONSTRAINTS, BY_EXAMPLES, BY_PROPERTIES, BY_TIME = "constraints", "examples", "properties", "time"
 STATIC, IN_SPACE = "static", "space"  # why a mutant is equivalent
+
+BATCH = 250
+"""Mutants folded into one program at most: each solve walks the whole program, the mutants' variants included."""
 
 GAP_MARK = "mutate: known gap"
 """A paragraph comment ``% mutate: known gap - why`` explains the survivors of its statements."""
@@ -309,6 +315,119 @@ def _changes(node: ast.AST, src: _Source) -> list[_Change]:
     return out
 
 
+MAX_COLUMN = 16
+"""A pooled column with more values than this lists members, not marks: no value is added to its cells."""
+
+
+class _Columns:
+    """The columns of the version's tables whose rows hold several values (pooled somewhere, or a one-column
+    table), and the values a cell of each may be given: the keys the case space gives its vocabulary (every
+    key when the space does not restrict it), or else the values the column holds in other rows."""
+
+    def __init__(self, kb: KnowledgeBase, nodes: Sequence[ast.AST], deciding: set[Signature]):
+        from .check import _KeyKinds
+
+        facts: dict[Signature, list[ast.AST]] = {}
+        for n in nodes:
+            if n.ast_type == ASTType.Rule and not n.body and n.head.ast_type == ASTType.Literal and n.head.atom.ast_type == ASTType.SymbolicAtom:
+                symbol = n.head.atom.symbol
+                if symbol.ast_type == ASTType.Function and (symbol.name, len(symbol.arguments)) in deciding:
+                    facts.setdefault((symbol.name, len(symbol.arguments)), []).append(symbol)
+        kinds = _KeyKinds(kb).kinds
+        space = _space_values(kb)
+        self.values: dict[tuple[str, int, int], list[str]] = {}
+        self.last: dict[Signature, tuple] = {}
+        for (name, arity), symbols in facts.items():
+            for i in range(arity):
+                pooled = any(s.arguments[i].ast_type == ASTType.Pool for s in symbols)
+                if not pooled and arity != 1:
+                    continue
+                vocabularies = sorted(kinds.get((name, arity, i), set()))
+                values = [x for v in vocabularies for x in space.get(v, [])]
+                if vocabularies and not values:
+                    values = [x for v in vocabularies for x in kb.vocabulary.keys.get(v, {})]
+                column = list(dict.fromkeys(str(e) for s in symbols for e in _elements(s.arguments[i])))
+                if arity == 1 and len(symbols) == 1:
+                    continue  # one value, not a list of them (the drug a policy authorizes)
+                if arity == 1:  # a one-column table: a key of the space it lacks, added once (to its last row)
+                    self.last[(name, arity)] = _place(symbols[-1])
+                    values = [x for x in values if x not in column]
+                elif len(column) <= MAX_COLUMN:
+                    values = column
+                else:  # a list of members (a group's drugs, a row's brands): the KB's constraints keep each in one place
+                    continue
+                self.values[(name, arity, i)] = list(dict.fromkeys(values))
+
+    def of(self, symbol: ast.AST, i: int) -> list[str]:
+        key = (symbol.name, len(symbol.arguments))
+        if key in self.last and self.last[key] != _place(symbol):
+            return []
+        return self.values.get((*key, i), [])
+
+
+def _place(node: ast.AST) -> tuple:
+    begin = node.location.begin
+    return (begin.filename, begin.line, begin.column)
+
+
+def _elements(term: ast.AST) -> list[ast.AST]:
+    return list(term.arguments) if term.ast_type == ASTType.Pool else [term]
+
+
+def _additions(node: ast.AST, src: _Source, columns: Optional[_Columns]) -> list[_Change]:
+    """Each value a cell column of a fact lacks, added to it (a check mark, a brand, a specialty, a csDMARD)."""
+    if columns is None or node.head.ast_type != ASTType.Literal or node.head.atom.ast_type != ASTType.SymbolicAtom:
+        return []
+    symbol = node.head.atom.symbol
+    if symbol.ast_type != ASTType.Function:
+        return []
+    out = []
+    for i, arg in enumerate(symbol.arguments):
+        have = {str(e) for e in _elements(arg)}
+        for value in columns.of(symbol, i):
+            if value in have:
+                continue
+            if arg.ast_type == ASTType.Pool:
+                at = src.span(arg.arguments[-1])[1]
+                out.append(_Change(CELL_ADDED, arg, "", value, at, at, f"; {value}"))
+            else:
+                b, e = src.span(arg)
+                out.append(_Change(CELL_ADDED, arg, "", value, b, e, f"({src.piece(b, e)}; {value})"))
+    return out
+
+
+def _space_values(kb: KnowledgeBase) -> dict[str, list[str]]:
+    """The keys the case space gives each vocabulary (the constants of its fields' and entry fields' domains)."""
+    from .program import compiled
+    from .schema import ENTRIES, LIST
+    from .solving import ground_program
+
+    c = compiled(kb)
+    text = "\n".join([kb.part_text("base"), c.space_domain_text, *(str(n) for n in c.part("space"))])
+    control = ground_program(kb, [text], [], "the case space")
+    by_target: dict[str, str] = {}
+    for f in kb.schema.fields:
+        if f.atom is None:
+            continue
+        if f.kind.name == ENTRIES:
+            for e in f.entry_fields:
+                if e.kind.vocabulary:
+                    by_target[f"({f.name},{e.name})"] = e.kind.vocabulary
+        else:
+            kind = f.kind.item if f.kind.name == LIST else f.kind
+            if kind is not None and kind.vocabulary:
+                by_target[f.name] = kind.vocabulary
+    out: dict[str, list[str]] = {}
+    for a in control.symbolic_atoms.by_signature("space_dom__", 2):
+        target, value = a.symbol.arguments
+        v = by_target.get(str(target).replace(" ", ""))
+        if v is not None and value.type == clingo.SymbolType.Function and not value.arguments:
+            out.setdefault(v, [])
+            if value.name not in out[v]:
+                out[v].append(value.name)
+    return {v: sorted(values) for v, values in out.items()}
+
+
 def _parse_at(text: str, loc: Any) -> Optional[ast.AST]:
     """The one statement a text holds, placed where the statement it replaces began (None when it is not one rule)."""
     pad = "\n" * (loc.begin.line - 1) + " " * (loc.begin.column - 1)
@@ -352,6 +471,7 @@ def generate(kb: KnowledgeBase, kinds: Sequence[str] = KINDS, only_lines: Option
     mine = {display_path(f) for f in kb.version_files}
     paras = _Paragraphs({f: t for f, t in kb.texts.items() if f in mine})
     sources: dict[str, _Source] = {}
+    columns = _Columns(kb, [s.node for s in kb.statements if s.file in mine and s.part == "base"], deciding) if CELL_ADDED in kinds else None
     left = LeftOut()
     out: list[Mutant] = []
     invalid: list[Mutant] = []
@@ -386,6 +506,8 @@ def generate(kb: KnowledgeBase, kinds: Sequence[str] = KINDS, only_lines: Option
         row = str(node) if not node.body else ""
         s_start, s_end = src.span(node)
         changes = [c for c in _changes(node, src) if c.kind in kinds]
+        if CELL_ADDED in kinds and not node.body:
+            changes += _additions(node, src, columns)
         if changes:
             mutated += 1
         for c in changes:
@@ -466,10 +588,12 @@ class Example:
     case: Any  # Case
     choice: Any  # Choice
     expect: dict
+    source: Any = None  # what a mutated version validates again: the case's data, or its .lp file
 
 
 def load_examples(kb: KnowledgeBase) -> tuple[list[Example], list[str]]:
     """The version's own example cases (its cases/ folder) that carry an expect block, and the ones that fail to load."""
+    from .case import MAX_FILE_BYTES, parse_json_text, read_case_file
     from .casetests import check_expect, discover
     from .errors import CaseError
     from .knowledge import CASES
@@ -485,7 +609,8 @@ def load_examples(kb: KnowledgeBase) -> tuple[list[Example], list[str]]:
             case, choice = chooser.load(path, by_folder=True)
             if case.expect is None:
                 continue
-            out.append(Example(shown, case, choice, dict(check_expect(case.expect, shown))))
+            source: Any = path if path.suffix == ".lp" else parse_json_text(read_case_file(path, shown, MAX_FILE_BYTES), shown)
+            out.append(Example(shown, case, choice, dict(check_expect(case.expect, shown)), source))
         except CaseError as exc:
             errors.append(exc.line())
     return out, errors
@@ -620,7 +745,7 @@ class _Readers:
 
 
 PACKAGE_VALIDATES: set[Signature] = {
-    ("vocabulary", 2), ("key_name", 3), ("key_name_filler", 2), ("key_name_numbers", 1), ("key_narrows", 3),
+    ("vocabulary", 2), ("criterion", 4), ("key_name", 3), ("key_name_filler", 2), ("key_name_numbers", 1), ("key_narrows", 3),
     ("input_field", 4), ("input_atom", 2), ("entry_field", 5), ("entry_atom", 3), ("field_role", 2),
     ("policy", 2), ("effective_from", 1), ("effective_to", 1), ("claim", 3), ("prevails_over", 1), ("requested_drug", 1),
 }
@@ -659,6 +784,7 @@ class _Share:
         self.nodes: dict[int, Optional[ast.AST]] = {}
         self.slow: set[int] = set()  # mutants Python must read the mutated KB for (a key, a criterion, a name)
         self.unchecked: dict[int, list[str]] = {}  # examples whose outcome a mutant changes unnoticed
+        self.patch: dict[int, tuple[frozenset, frozenset]] = {}  # a slow mutant's static atoms: taken away, added
 
     def run(self) -> dict[int, Outcome]:
         live = self._valid(self.mutants)
@@ -701,15 +827,23 @@ class _Share:
         mine = [m for m in mutants if self._is_static(m)]
         if not mine:
             return mutants
+        readers = _Readers(self.kb, base_nodes(self.kb), self.dynamic)
+        for start in range(0, len(mine), BATCH):
+            self._static_batch(mine[start:start + BATCH], readers)
+        return [m for m in mutants if m.index not in self.out]
+
+    def _static_batch(self, mine: list[Mutant], readers: "_Readers") -> None:
+        from .solving import new_control
+
         schema = Schema(self.kb, mine, self.nodes)
-        text = "\n".join([*(str(n) for n in _static_nodes(schema.nodes, self.dynamic)), schema.externals()])
+        shown = ["#show."] + [f"#show {n}/{a}." for n, a in sorted({*readers.patterns, *readers.package})]  # what can matter
+        text = "\n".join([*(str(n) for n in _static_nodes(schema.nodes, self.dynamic)), schema.externals(), *shown])
         control = new_control([])
         control.add("base", [], text)
         control.ground([("base", [])])
         base = self._atoms(control, [])
         if base is None:
             raise MutateError("the KB's static program has no answer")
-        readers = _Readers(self.kb, base_nodes(self.kb), self.dynamic)
         for m in mine:
             with _Switched(control, m.index):
                 atoms = self._atoms(control, [])
@@ -719,9 +853,9 @@ class _Share:
             changed = base ^ atoms
             if any(readers.python_reads(s) for s in changed):
                 self.slow.add(m.index)
+                self.patch[m.index] = (base - atoms, atoms - base)
             elif not any(readers.read(s) for s in changed):
                 self.out[m.index] = Outcome(EQUIVALENT, why=STATIC)
-        return [m for m in mutants if m.index not in self.out]
 
     def _atoms(self, control: clingo.Control, assumptions: list[int]) -> Optional[frozenset]:
         from .errors import SolveTimeout
@@ -729,17 +863,17 @@ class _Share:
 
         try:
             for model in models(control, self.limit, assumptions):
-                return frozenset(s for s in model.symbols(atoms=True) if s.name != GUARD)
+                return frozenset(model.symbols(shown=True))
         except SolveTimeout:
             return None
         return None
 
     # 2. the example cases
     def _examples(self, mutants: list[Mutant]) -> list[Mutant]:
-        slow = [m for m in mutants if m.index in self.slow]
         fast = [m for m in mutants if m.index not in self.slow]
-        for m in slow:
-            self._examples_slow(m)
+        for m in mutants:
+            if m.index in self.slow and self._examples_slow(m):
+                fast.append(m)  # Python reads the same cases and criteria: the program alone tells
         if fast and self.examples:
             self._examples_fast(fast)
         return [m for m in mutants if m.index not in self.out]
@@ -824,29 +958,58 @@ class _Share:
             return True
         return bool(compare(example.expect, decision))
 
-    def _examples_slow(self, m: Mutant) -> None:
-        from .casetests import run_case_tests
-        from .knowledge import CASES
+    def _examples_slow(self, m: Mutant) -> bool:
+        """The examples validated (and, unless Python reads them as before, decided) with the mutated version, as ``test`` would.
+
+        Returns whether Python reads every example as it did and the
+        criteria are the same: then the mutant schema decides them.
+        """
+        from .api import decide_many
+        from .casetests import compare
+        from .case import load_case_in
+        from .errors import CaseError
+        from .versions import Choice
 
         with _no_disk_cache():
+            mutant_kb = mutated_kb(self.kb, m, self.nodes.get(m.index))
+            patch = self.patch.get(m.index)
+            if patch is not None:  # the static model is the original's with the change's atoms: no grounding
+                mutant_kb.__dict__["ordered_model"] = _patched(self.kb.ordered_model, patch)
             try:
-                mutant_kb = mutated_kb(self.kb, m, self.nodes.get(m.index))
                 mutant_kb.vocabulary
                 mutant_kb.schema
             except KbError:
                 self.out[m.index] = Outcome(KILLED, BY_CONSTRAINTS)
-                return
-            folder = self.kb.path / CASES
-            if not folder.is_dir():
-                return
+                return False
+            noticed: list[str] = []
+            loaded = []
+            same = mutant_kb.vocabulary.criteria == self.kb.vocabulary.criteria
+            for example in self.examples:
+                choice = Choice(mutant_kb, example.choice.how)
+                try:
+                    case = load_case_in(example.source, mutant_kb, choice)
+                except CaseError:
+                    noticed.append(example.path)
+                    continue
+                loaded.append((example, case, choice))
+                same = same and sorted(map(repr, case.atoms())) == sorted(map(repr, example.case.atoms()))  # a key is not its name
+            if noticed:
+                self.out[m.index] = Outcome(KILLED, BY_EXAMPLES, noticed=sorted(noticed))
+                return False
+            if same:
+                return True
+            mutant_kb.__dict__.pop("ordered_model", None)  # decided for real: the model grounded
             try:
-                report = run_case_tests([folder], mutant_kb)
+                decisions = list(decide_many([(case, choice) for _, case, choice in loaded]))
             except KineretError:
                 self.out[m.index] = Outcome(KILLED, BY_EXAMPLES, noticed=["(no answer)"])
-                return
-        failed = [r.path for r in report.results if not r.passed]
-        if failed:
-            self.out[m.index] = Outcome(KILLED, BY_EXAMPLES, noticed=failed)
+                return False
+        for (example, _, _), decision in zip(loaded, decisions):
+            if compare(example.expect, decision):
+                noticed.append(example.path)
+        if noticed:
+            self.out[m.index] = Outcome(KILLED, BY_EXAMPLES, noticed=sorted(noticed))
+        return False
 
     # 3. the properties
     def _properties(self, mutants: list[Mutant]) -> list[Mutant]:
@@ -1029,6 +1192,73 @@ class _no_disk_cache:
             os.environ["KINERET_ASP_CACHE"] = self.before
 
 
+class MutatedKB(KnowledgeBase):
+    """A version with one mutant's change, in memory: its statements are the original's but one.
+
+    It shares what does not depend on the change: the facts' places in the
+    files (an atom the change adds stands after them), the statements'
+    texts, the decoded symbols.
+    """
+
+    original: KnowledgeBase
+
+    @cached_property
+    def declaration_rank(self) -> dict[tuple, tuple[int, int]]:
+        return self.original.declaration_rank
+
+    def part_text(self, name: str) -> str:
+        from .program import node_text
+
+        return "\n".join(node_text(s.node) for s in self.statements if s.part == name and s.node.ast_type != ASTType.Program)
+
+    def _ground_static(self) -> list[tuple]:
+        from .knowledge import as_atom
+        from .solving import MessageLog, new_control
+
+        where = display_path(self.path)
+        log = MessageLog(where)
+        control = new_control([], log, message_limit=100)
+        try:
+            control.add("base", [], self.part_text("base"))
+            control.ground([("base", [])])
+        except RuntimeError:
+            raise KbError(log.errors() or [Diagnostic(where, 0, 0, "error", "the KB does not ground")]) from None
+        atoms: list[tuple] = []
+        result = control.solve(on_model=lambda m: atoms.extend(as_atom(_DECODE(s)) for s in m.symbols(atoms=True)))
+        if not result.satisfiable:
+            raise KbError([Diagnostic(where, 0, 0, "error", "an integrity constraint fails with no case at all")])
+        return atoms
+
+
+def _patched(model: list[tuple], patch: tuple[frozenset, frozenset]) -> list[tuple]:
+    """A static model with the atoms a change took away left out and those it added at the end."""
+    from .knowledge import as_atom
+
+    removed = {as_atom(_DECODE(s)) for s in patch[0]}
+    added = sorted((as_atom(_DECODE(s)) for s in patch[1]), key=repr)
+    return [a for a in model if a not in removed] + added
+
+
+def _decoder() -> Any:
+    from .terms import SymbolDecoder
+
+    return SymbolDecoder()
+
+
+class _LazyDecoder:
+    """One symbol decoder for every mutated KB of a process: their static models are mostly the same symbols."""
+
+    decoder: Any = None
+
+    def __call__(self, symbol: clingo.Symbol) -> Any:
+        if self.decoder is None:
+            self.decoder = _decoder()
+        return self.decoder(symbol)
+
+
+_DECODE = _LazyDecoder()
+
+
 def mutated_kb(kb: KnowledgeBase, m: Mutant, node: Optional[ast.AST] = None) -> KnowledgeBase:
     """The version with the mutant's change, in memory (its file's text changed too: another digest)."""
     if node is None and m.text:
@@ -1041,7 +1271,9 @@ def mutated_kb(kb: KnowledgeBase, m: Mutant, node: Optional[ast.AST] = None) -> 
         statements[m.statement] = Statement(old.part, node, old.file, old.rank)
     texts = dict(kb.texts)
     texts[m.file] = m.apply(texts[m.file])
-    return KnowledgeBase(kb.path, kb.root, kb.files, statements, kb.comments, kb.messages, kb.errors, texts)
+    mutant = MutatedKB(kb.path, kb.root, kb.files, statements, kb.comments, kb.messages, kb.errors, texts)
+    mutant.original = kb
+    return mutant
 
 
 # --- a run ----------------------------------------------------------------------------------
