@@ -753,7 +753,14 @@ PACKAGE_VALIDATES: set[Signature] = {
 
 
 SEARCH_RULES = """
-changed :- flip(C, A, B).
+parent__(old, C, P) :- old__criterion(C, P, _, _).
+parent__(new, C, P) :- new__criterion(C, P, _, _).
+shown__(V, C) :- applies__(V, C), parent__(V, C, none).
+shown__(V, C) :- applies__(V, C), parent__(V, C, P), shown__(V, P).
+outcome__(V, C, met) :- shown__(V, C), not unmet__(V, C).
+outcome__(V, C, unmet) :- shown__(V, C), unmet__(V, C).
+changed :- outcome__(old, C, S), not outcome__(new, C, S).
+changed :- outcome__(new, C, S), not outcome__(old, C, S).
 changed :- footprint__(old, rs(R)), not footprint__(new, rs(R)).
 changed :- footprint__(new, rs(R)), not footprint__(old, rs(R)).
 decision_changed__ :- decided(old, D), not decided(new, D).
@@ -764,8 +771,9 @@ decision_changed__ :- months__(new, M), not months__(old, M).
 :- prefer_decision__, not decision_changed__.
 :- not changed.
 """
-"""diff's joint program, asked for any change an expect block can state: a criterion's outcome and the
-reasons besides the decision and its length (a change of the decision preferred when there is one)."""
+"""diff's joint program, asked for any change an expect block can state: the outcome of a criterion a
+decision shows (one that applies under criteria that apply, as its tree does) and the reasons besides
+the decision and its length (a change of the decision preferred when there is one)."""
 
 
 class _Share:
