@@ -20,7 +20,10 @@ line and column it is about:
   with neither prevailing;
 - the policy's text (``source.py``): its declared SHA-256, every quotation
   found in it, every waiver; with ``--strict``, every passage of a strict
-  section cited by a rule or waived.
+  section cited by a rule or waived;
+- with ``--strict``, every row and cell of the tables a case depends on
+  pinned by an example case or a property: deleted, or (a value its column
+  holds) added, some example or property notices it (``mutate.py``).
 
 A paragraph (lines between blank lines) may carry ``% check: reference`` to
 say that its facts are reference data no rule reads (no "never used"
@@ -651,6 +654,10 @@ def check_version(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
             diags += _check_key_names(kb)
             diags += _check_templates(kb)
             diags += check_sources(kb, strict)
+            if strict and not any(d.severity == "error" for d in diags):
+                from .mutate import pinning_diagnostics
+
+                diags += pinning_diagnostics(kb)  # every table row and cell a case depends on: pinned by an example or property
     return diags
 
 

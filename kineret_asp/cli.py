@@ -369,15 +369,42 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
             junit_path.write_text(junit_xml(report), encoding="utf-8")
         except OSError as exc:
             fail(io_error_line(exc, str(junit_path)), code=EXIT_FAILED)
+    tables = _table_coverage(report) if coverage else []
     if fmt == "json":
         payload: dict[str, Any] = {"kb": str(chooser.root), "passed": report.passed, "failed": report.failed, "results": [r.to_dict() for r in report.results]}
         if coverage:
-            payload["coverage"] = report.coverage.to_dict()
+            from .mutate import table_coverage_dict
+
+            payload["coverage"] = {**report.coverage.to_dict(), "tables": [table_coverage_dict(t) if not isinstance(t, str) else {"not_measured": t} for t in tables]}
         click.echo(dump_json(payload))
     else:
         click.echo(kb_line(chooser.default()) if chooser.fixed is not None else f"KB: {chooser.root}")
-        click.echo(format_report(report, coverage), nl=False)
+        text = format_report(report, coverage)
+        if tables:
+            from .mutate import render_table_coverage
+
+            summary = text.splitlines()[-1]
+            text = "\n".join(text.splitlines()[:-1]) + "\n" + "".join(render_table_coverage(t) if not isinstance(t, str) else f"\n{t}\n" for t in tables) + summary + "\n"
+        click.echo(text, nl=False)
     sys.exit(1 if report.failed else 0)
+
+
+def _table_coverage(report: Any) -> list:
+    """test --coverage: the tables' pinning of each version whose cases ran (or why it is not measured: its cases fail)."""
+    from .knowledge import load_kb
+    from .mutate import MutateError, table_pinning
+
+    out: list = []
+    for cov in report.coverage.versions:
+        kb = next((r.decision.provenance for r in report.results if r.decision is not None and r.decision.provenance is not None and r.decision.provenance.folder == cov.folder), None)
+        if kb is None:
+            continue
+        version = load_kb(Path(kb.kb) / kb.folder)
+        try:
+            out.append(table_pinning(version))
+        except MutateError as exc:
+            out.append(version.vocabulary.word("pinning_not_measured", why=str(exc)))
+    return out
 
 
 @main.command("what-if")

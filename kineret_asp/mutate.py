@@ -793,6 +793,7 @@ class _Share:
         self.slow: set[int] = set()  # mutants Python must read the mutated KB for (a key, a criterion, a name)
         self.unchecked: dict[int, list[str]] = {}  # examples whose outcome a mutant changes unnoticed
         self.patch: dict[int, tuple[frozenset, frozenset]] = {}  # a slow mutant's static atoms: taken away, added
+        self.builders: dict[int, KnowledgeBase] = {}  # a mutant whose decisions its own criteria arrange
 
     def run(self) -> dict[int, Outcome]:
         live = self._valid(self.mutants)
@@ -944,10 +945,11 @@ class _Share:
                 self.out[m.index] = Outcome(KILLED, BY_CONSTRAINTS if not self.examples else BY_EXAMPLES, noticed=["(no answer)"])
                 continue
             noticed, unchecked = [], []
+            worded = m.index in self.builders  # its own criteria arrange every decision, the same atoms too
             for example, output, before in zip(self.examples, got, base_sets):
-                if {k: frozenset(v) for k, v in output.items()} == before:
+                if not worded and {k: frozenset(v) for k, v in output.items()} == before:
                     continue
-                if self._fails(example, output):
+                if self._fails(example, output, self.builders.get(m.index, self.kb)):
                     noticed.append(example.path)
                 else:
                     unchecked.append(example.path)
@@ -956,12 +958,12 @@ class _Share:
             elif unchecked:
                 self.unchecked[m.index] = unchecked
 
-    def _fails(self, example: Example, output: dict) -> bool:
+    def _fails(self, example: Example, output: dict, kb: KnowledgeBase) -> bool:
         from .casetests import compare
         from .decision import build_decision
 
         try:
-            decision = build_decision(example.case, output, self.kb, example.choice.how)
+            decision = build_decision(example.case, output, kb, example.choice.how)
         except KineretError:
             return True
         return bool(compare(example.expect, decision))
@@ -991,7 +993,7 @@ class _Share:
                 return False
             noticed: list[str] = []
             loaded = []
-            same = mutant_kb.vocabulary.criteria == self.kb.vocabulary.criteria
+            same = True
             for example in self.examples:
                 choice = Choice(mutant_kb, example.choice.how)
                 try:
@@ -1004,7 +1006,9 @@ class _Share:
             if noticed:
                 self.out[m.index] = Outcome(KILLED, BY_EXAMPLES, noticed=sorted(noticed))
                 return False
-            if same:
+            if same:  # Python reads the cases as before: the program decides, and the mutated version words the decisions
+                if mutant_kb.vocabulary.criteria != self.kb.vocabulary.criteria:
+                    self.builders[m.index] = mutant_kb
                 return True
             mutant_kb.__dict__.pop("ordered_model", None)  # decided for real: the model grounded
             try:
@@ -1487,3 +1491,118 @@ def _case_text(o: Outcome) -> str:
     from .safetext import dumps
 
     return dumps(o.case, indent=None) if o.case is not None else "-"
+
+
+# --- the tables: which rows and cells the examples and properties pin --------------------
+
+
+def _from_dict(cls: Any, data: dict) -> Any:
+    return cls(**{k: (tuple(v) if isinstance(v, list) and k == "splice" else v) for k, v in data.items()})
+
+
+def table_pinning(kb: KnowledgeBase, jobs: int = 2, time_limit: float = 10.0) -> MutationReport:
+    """Every row and cell of the version's deciding tables deleted, and every cell a row lacks added,
+    through the version's examples and properties (a mutation run of the table kinds).
+
+    Kept in the disk cache under the version's rules and its example cases:
+    ``check --strict`` and ``test --coverage`` ask for it on the same KB.
+    """
+    import hashlib
+    import json
+
+    from .diskcache import cached_text
+    from .knowledge import CASES
+
+    h = hashlib.sha256(f"{kb.digest}:{','.join(TABLE_KINDS)}:{time_limit}".encode())
+    folder = kb.path / CASES
+    if folder.is_dir():
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            h.update(path.relative_to(folder).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+
+    def compute() -> str:
+        report = mutate(kb, jobs=jobs, time_limit=time_limit, kinds=TABLE_KINDS)
+        return json.dumps({"seconds": report.seconds, "jobs": report.jobs, "statements": report.statements, "left_out": report.left_out.to_dict(),
+                           "mutants": [{**_fields(m)} for m in report.mutants], "outcomes": {str(k): _fields(o) for k, o in report.outcomes.items()}})
+
+    data = json.loads(cached_text("pinning", h.hexdigest(), compute))
+    mutants = [_from_dict(Mutant, m) for m in data["mutants"]]
+    outcomes = {int(k): _from_dict(Outcome, o) for k, o in data["outcomes"].items()}
+    return MutationReport(kb, mutants, outcomes, LeftOut(**data["left_out"]), data["statements"], data["seconds"], data["jobs"])
+
+
+def _fields(obj: Any) -> dict:
+    from dataclasses import fields
+
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+PINNED_BY = {BY_EXAMPLES: "pinned_examples", BY_PROPERTIES: "pinned_properties", BY_CONSTRAINTS: "pinned_constraints", BY_TIME: "pinned_time"}
+
+
+def pinned_words(report: MutationReport, m: Mutant) -> str:
+    """How a table row or cell is pinned, in the KB's words."""
+    w = report.kb.vocabulary.word
+    o = report.outcomes[m.index]
+    if o.status == KILLED:
+        if o.by == BY_EXAMPLES:
+            return w("pinned_examples", count=len(o.noticed))
+        if o.by == BY_PROPERTIES:
+            return w("pinned_properties", properties=", ".join(o.noticed))
+        return w(PINNED_BY.get(o.by, "pinned_constraints"))
+    if o.status == EQUIVALENT:
+        return w("pinned_not_read" if o.why == STATIC else "pinned_no_case")
+    if o.status == SURVIVED:
+        return w("pinned_gap_known", reason=m.gap) if m.gap else w("pinned_gap")
+    return w("pinned_invalid")
+
+
+def render_table_coverage(report: MutationReport) -> str:
+    """The tables' rows and cells a case can depend on, each with how it is pinned; the others counted."""
+    kb = report.kb
+    w = kb.vocabulary.word
+    lines = ["", w("coverage_tables_heading"), w("coverage_tables_version", version=f"{kb.identity.policy} {kb.identity.period}", folder=kb.folder)]
+    shown_file = ""
+    for m in report.mutants:
+        o = report.outcomes[m.index]
+        if o.status == INVALID or (o.status == EQUIVALENT and o.why == STATIC) or (o.status == KILLED and o.by == BY_CONSTRAINTS):
+            continue
+        if m.file != shown_file:
+            lines.append(f"  {m.file}")
+            shown_file = m.file
+        lines.append(w("coverage_table_line", place=f"{m.line}:{m.column}", change=change_words(m, kb), pinned=pinned_words(report, m)))
+    gaps = report.with_status(SURVIVED)
+    lines.append(w("coverage_tables_summary", total=len([m for m in report.mutants if report.outcomes[m.index].status != INVALID]),
+                   examples=report.count(KILLED, BY_EXAMPLES), properties=report.count(KILLED, BY_PROPERTIES), constraints=report.count(KILLED, BY_CONSTRAINTS),
+                   unread=sum(1 for _, o in report.with_status(EQUIVALENT) if o.why == STATIC), space=sum(1 for _, o in report.with_status(EQUIVALENT) if o.why == IN_SPACE),
+                   gaps=len(gaps)))
+    return "\n".join(lines) + "\n"
+
+
+def table_coverage_dict(report: MutationReport) -> dict:
+    """The same as JSON: every row and cell changed, and the counts."""
+    kb = report.kb
+    rows = []
+    for m in report.mutants:
+        o = report.outcomes[m.index]
+        rows.append({"file": m.file, "line": m.line, "column": m.column, "kind": m.kind, "change": change_words(m, kb), "row": m.row or None,
+                     "status": o.status, "by": o.by or None, "why": o.why or None, "noticed": o.noticed, "case": o.case, "gap": m.gap or None})
+    return {"version": kb.folder, "cells": rows, "not_pinned": [r for r in rows if r["status"] == SURVIVED]}
+
+
+def pinning_diagnostics(kb: KnowledgeBase) -> list[Diagnostic]:
+    """``check --strict``: every table row or cell a case can depend on that no example case or property pins.
+
+    A known gap (its paragraph's ``% mutate: known gap - why``) is a
+    warning; the pinning is not measured while the version's own examples
+    or properties fail (a warning: ``test`` and ``verify`` say why).
+    """
+    w = kb.vocabulary.word
+    try:
+        report = table_pinning(kb)
+    except MutateError as exc:
+        return [Diagnostic(kb.display_path(kb.path), 0, 0, "warning", w("pinning_not_measured", why=str(exc)), "pinned")]
+    out = []
+    for m, o in report.with_status(SURVIVED):
+        message = w("pinning_gap", change=change_words(m, kb), case=_case_text(o))
+        out.append(Diagnostic(m.file, m.line, m.column, "warning" if m.gap else "error", message + (" " + w("pinning_known_gap", reason=m.gap) if m.gap else ""), "pinned"))
+    return out
