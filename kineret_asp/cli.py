@@ -369,7 +369,7 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
             junit_path.write_text(junit_xml(report), encoding="utf-8")
         except OSError as exc:
             fail(io_error_line(exc, str(junit_path)), code=EXIT_FAILED)
-    tables = _table_coverage(report) if coverage else []
+    tables = (_table_coverage(report) if not paths else [chooser.default().vocabulary.word("pinning_own_cases")]) if coverage else []
     if fmt == "json":
         payload: dict[str, Any] = {"kb": str(chooser.root), "passed": report.passed, "failed": report.failed, "results": [r.to_dict() for r in report.results]}
         if coverage:
@@ -396,12 +396,13 @@ def _table_coverage(report: Any) -> list:
 
     out: list = []
     for cov in report.coverage.versions:
-        kb = next((r.decision.provenance for r in report.results if r.decision is not None and r.decision.provenance is not None and r.decision.provenance.folder == cov.folder), None)
-        if kb is None:
+        ran = [r for r in report.results if r.decision is not None and r.decision.provenance is not None and r.decision.provenance.folder == cov.folder and r.file is not None]
+        if not ran:
             continue
-        version = load_kb(Path(kb.kb) / kb.folder)
+        p = ran[0].decision.provenance
+        version = load_kb(Path(p.kb) / p.folder)
         try:
-            out.append(table_pinning(version))
+            out.append(table_pinning(version, cases=[r.file for r in ran]))
         except MutateError as exc:
             out.append(version.vocabulary.word("pinning_not_measured", why=str(exc)))
     return out
@@ -598,7 +599,7 @@ def _test_mutate(kb_dir: Optional[Path], jobs: int, since: Optional[str], time_l
     try:
         report = mutate(kb, jobs=jobs, time_limit=time_limit, since=since)
     except MutateError as exc:
-        fail(str(exc))
+        fail(str(exc), code=exc.code)
     if fmt == "json":
         click.echo(dump_json(report.to_dict()))
     elif fmt == "sarif":

@@ -100,7 +100,15 @@ SWAPS = {
 
 
 class MutateError(KineretError):
-    """A mutation run that cannot start (the KB's own tests fail, a revision git does not know)."""
+    """A mutation run that cannot start: a revision git does not know (exit code 2), the KB's own tests fail (``code`` 1)."""
+
+    code = 2
+
+
+class OwnTestsFail(MutateError):
+    """The version's own examples or properties fail: there is nothing to measure a mutant against."""
+
+    code = 1
 
 
 # --- the mutants ----------------------------------------------------------------------------
@@ -591,19 +599,28 @@ class Example:
     source: Any = None  # what a mutated version validates again: the case's data, or its .lp file
 
 
-def load_examples(kb: KnowledgeBase) -> tuple[list[Example], list[str]]:
-    """The version's own example cases (its cases/ folder) that carry an expect block, and the ones that fail to load."""
-    from .case import MAX_FILE_BYTES, parse_json_text, read_case_file
-    from .casetests import check_expect, discover
-    from .errors import CaseError
+def example_files(kb: KnowledgeBase, cases: Optional[Sequence[Path]] = None) -> list[Path]:
+    """The example case files a run reads: the given files or folders, else the version's own cases/ folder."""
+    from .casetests import discover
     from .knowledge import CASES
+
+    if cases is not None:
+        return discover(list(cases))
+    folder = kb.path / CASES
+    return discover([folder]) if folder.is_dir() else []
+
+
+def load_examples(kb: KnowledgeBase, cases: Optional[Sequence[Path]] = None) -> tuple[list[Example], list[str]]:
+    """The example cases (the version's own, unless given) that carry an expect block, and the ones that fail to load."""
+    from .case import MAX_FILE_BYTES, parse_json_text, read_case_file
+    from .casetests import check_expect
+    from .errors import CaseError
     from .versions import Chooser
 
     chooser = Chooser(fixed=kb)
-    folder = kb.path / CASES
     out: list[Example] = []
     errors: list[str] = []
-    for path in discover([folder]) if folder.is_dir() else []:
+    for path in example_files(kb, cases):
         shown = display_path(path)
         try:
             case, choice = chooser.load(path, by_folder=True)
@@ -1349,34 +1366,35 @@ def _shares(mutants: Sequence[Mutant], jobs: int) -> list[list[Mutant]]:
     return shares
 
 
-def mutate(kb: Any = None, jobs: int = 1, time_limit: float = 10.0, since: Optional[str] = None, kinds: Sequence[str] = KINDS, memory_mb: Optional[int] = None) -> MutationReport:
+def mutate(kb: Any = None, jobs: int = 1, time_limit: float = 10.0, since: Optional[str] = None, kinds: Sequence[str] = KINDS, memory_mb: Optional[int] = None, cases: Optional[Sequence[Path]] = None) -> MutationReport:
     """Mutate a version's deciding rules and tables and run its examples and properties on every mutant.
 
     ``jobs`` worker processes share the mutants; ``time_limit`` bounds each
     solve a mutant takes (a phase: its examples, a property, the search for a
-    case); ``since`` (a git revision) mutates only the statements changed since.
-    The version's own examples and properties must pass first.
+    case); ``since`` (a git revision) mutates only the statements changed since;
+    ``cases``: the example case files or folders (default: the version's cases/).
+    The examples and the version's properties must pass first.
     """
     from .casetests import run_case_tests
-    from .knowledge import CASES, resolve_kb
+    from .knowledge import resolve_kb
     from .limits import DEFAULT_MEMORY_MB, Limits, Worker
     from .verify import verify_kb
 
     start = time.perf_counter()
     knowledge = resolve_kb(kb)
-    folder = knowledge.path / CASES
-    if folder.is_dir():
-        report = run_case_tests([folder], knowledge)
+    files = example_files(knowledge, cases)
+    if files:
+        report = run_case_tests(files, knowledge)
         failing = [r.path for r in report.results if not r.passed]
         if failing:
-            raise MutateError(f"the version's own examples fail ({', '.join(failing[:3])}{' ...' if len(failing) > 3 else ''}): fix them before mutating")
+            raise OwnTestsFail(f"the version's own examples fail ({', '.join(failing[:3])}{' ...' if len(failing) > 3 else ''}): fix them before mutating")
     if _has_properties(knowledge):
         broken = [r.name for r in verify_kb(knowledge) if not r.holds]
         if broken:
-            raise MutateError(f"the version's own properties fail ({', '.join(broken)}): fix them before mutating")
+            raise OwnTestsFail(f"the version's own properties fail ({', '.join(broken)}): fix them before mutating")
     only = changed_lines(knowledge, since) if since is not None else None
     generated = generate(knowledge, kinds, only)
-    examples, _ = load_examples(knowledge)
+    examples, _ = load_examples(knowledge, files)
     outcomes: dict[int, Outcome] = {m.index: Outcome(INVALID, detail="the change does not parse as one rule") for m in generated.invalid}
     shares = _shares(generated.mutants, jobs)
     limits = Limits(None, memory_mb or DEFAULT_MEMORY_MB)
@@ -1500,7 +1518,7 @@ def _from_dict(cls: Any, data: dict) -> Any:
     return cls(**{k: (tuple(v) if isinstance(v, list) and k == "splice" else v) for k, v in data.items()})
 
 
-def table_pinning(kb: KnowledgeBase, jobs: int = 2, time_limit: float = 10.0) -> MutationReport:
+def table_pinning(kb: KnowledgeBase, jobs: int = 2, time_limit: float = 10.0, cases: Optional[Sequence[Path]] = None) -> MutationReport:
     """Every row and cell of the version's deciding tables deleted, and every cell a row lacks added,
     through the version's examples and properties (a mutation run of the table kinds).
 
@@ -1511,16 +1529,14 @@ def table_pinning(kb: KnowledgeBase, jobs: int = 2, time_limit: float = 10.0) ->
     import json
 
     from .diskcache import cached_text
-    from .knowledge import CASES
 
+    files = example_files(kb, cases)
     h = hashlib.sha256(f"{kb.digest}:{','.join(TABLE_KINDS)}:{time_limit}".encode())
-    folder = kb.path / CASES
-    if folder.is_dir():
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            h.update(path.relative_to(folder).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    for path in files:
+        h.update(str(path.resolve()).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
 
     def compute() -> str:
-        report = mutate(kb, jobs=jobs, time_limit=time_limit, kinds=TABLE_KINDS)
+        report = mutate(kb, jobs=jobs, time_limit=time_limit, kinds=TABLE_KINDS, cases=files)
         return json.dumps({"seconds": report.seconds, "jobs": report.jobs, "statements": report.statements, "left_out": report.left_out.to_dict(),
                            "mutants": [{**_fields(m)} for m in report.mutants], "outcomes": {str(k): _fields(o) for k, o in report.outcomes.items()}})
 
@@ -1597,6 +1613,8 @@ def pinning_diagnostics(kb: KnowledgeBase) -> list[Diagnostic]:
     or properties fail (a warning: ``test`` and ``verify`` say why).
     """
     w = kb.vocabulary.word
+    if not example_files(kb):
+        return [Diagnostic(kb.display_path(kb.path), 0, 0, "warning", w("pinning_not_measured", why=w("pinning_no_examples")), "pinned")]
     try:
         report = table_pinning(kb)
     except MutateError as exc:

@@ -35,7 +35,8 @@ def test_a_kb_edit_that_changes_a_decision_fails_with_a_diff(kb_copy):
     assert "FAIL " in out and "stills/no_rheumatologist.json (stills-no-rheumatologist)" in out
     assert 'decision: expected "criteria_not_met"' in out and 'actual   "approved"' in out
     assert "- missing 4" in out
-    assert out.strip().splitlines()[-1].endswith("passed, 1 failed")
+    assert "stills/other_specialists_only.json (stills-other-specialists)" in out  # the example that pins the cell's absence
+    assert out.strip().splitlines()[-1].endswith("passed, 2 failed")
 
 
 def test_coverage_counts_met_and_unmet_per_criterion(tmp_path):

@@ -18,7 +18,7 @@ def test_there_are_examples_for_every_path():
     for key in ["cinca", "fcas", "muckle_wells", "nomid", "dira", "rheumatoid_arthritis", "stills_disease", "sjia", "covid_19", "other"]:
         assert key in indications
     decisions = {load_case(p).expect["decision"] for p in CASES}
-    assert decisions == {"approved", "criteria_not_met", "not_covered", "other_policy"}
+    assert decisions == {"approved", "criteria_not_met", "not_covered", "other_policy", "undetermined"}
     reasons = {r for p in CASES for r in load_case(p).expect.get("reasons", [])}
     assert {"NC.1", "NC.2", "NC.3", "NC.4", "NC.5", "NC.6", "NC.other", "OV.covid_19"} <= reasons
     requests = {(load_case(p).request, load_case(p).expect["decision"]) for p in CASES}

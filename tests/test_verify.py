@@ -13,7 +13,7 @@ from kineret_asp.verify import verify_kb
 
 from .conftest import KB_DIR
 
-PROPERTIES = {"one_decision", "criteria_both_ways", "approvable", "monotonic", "continuation_needs_initial", "undetermined_never_approved", "non_biologic_co_medication"}
+PROPERTIES = {"one_decision", "criteria_both_ways", "approvable", "monotonic", "continuation_needs_initial", "undetermined_never_approved", "non_biologic_co_medication", "reauthorization_covered_only"}
 
 
 def append(path: Path, text: str) -> None:
@@ -120,7 +120,7 @@ def test_authors_can_add_their_own_property(kb_copy):
 def test_verify_command_exit_codes_and_json(kb_copy):
     runner = CliRunner()
     ok = runner.invoke(main, ["verify"])
-    assert ok.exit_code == 0 and "7 of 7 properties hold" in ok.output
+    assert ok.exit_code == 0 and "8 of 8 properties hold" in ok.output
     append(kb_copy / "conditions_not_covered.lp", "% § NC.2 - wrong\nconcurrent_biologic_or_tsdmard(D) :- case_current_medication(D), csdmard(D).")
     bad = runner.invoke(main, ["verify", "--kb", str(kb_copy), "--format", "json"])
     assert bad.exit_code == 1
