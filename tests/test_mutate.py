@@ -307,3 +307,42 @@ def test_the_mutation_bench_runs_tiny():
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "mutate_bench.py"), "--tiny"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "jobs 2 / jobs 1" in proc.stdout and "mutants" in proc.stdout
+
+
+def _guide_steps() -> list[tuple[str, list[str]]]:
+    text = (ROOT / "docs" / "authoring.md").read_text()
+    start = text.index("## Tests that notice a wrong edit")
+    section = text[start:text.index("\n## ", start + 1)]
+    steps: list[tuple[str, list[str]]] = []
+    for block in re.findall(r"```\n(.*?)```", section, re.S):
+        current = None
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                current = (line[2:], [])
+                steps.append(current)
+            elif current is not None:
+                current[1].append(line)
+    return steps
+
+
+@pytest.mark.slow
+def test_the_guides_loop_runs_as_shown(tmp_path):
+    """docs/authoring.md, "Tests that notice a wrong edit": the edit, the survivor and its case, the example added, none left."""
+    import shlex
+
+    from .test_versions import lines_match
+
+    work = tmp_path / "kb-mut"
+    steps = _guide_steps()
+    assert [c.split()[0] for c, _ in steps] == ["cp", "git", "rm", "sed", "kineret-asp", "echo", "kineret-asp"]
+    for command, shown in steps:
+        command = command.replace("/tmp/kb-mut", str(work))
+        if command.startswith("cp -r kb "):
+            shutil.copytree(KB_DIR, work)
+            continue
+        if not command.startswith("kineret-asp "):
+            subprocess.run(["bash", "-c", command], check=True, cwd=tmp_path)
+            continue
+        result = CliRunner().invoke(main, shlex.split(command)[1:])
+        output = result.output.replace(str(work.resolve()), "/tmp/kb-mut").replace(str(work), "/tmp/kb-mut")
+        assert lines_match(shown, output.splitlines()), f"$ {command}\n{output}"
