@@ -62,11 +62,20 @@ def peak_mb(args: list[str]) -> tuple[float, float, int]:
     return int(out[2]) / 1024, float(out[1]), int(out[0])
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--big", type=int, default=2000, help="cases of 1,000 entries for the memory figure")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--lines", type=int, default=20000, help="cases of the resume runs")
+    parser.add_argument("--runaway-lines", type=int, default=1000, help="cases of the batch with one runaway case")
+    parser.add_argument("--cold", action=argparse.BooleanOptionalAction, default=True, help="time cold starts and warm evaluate() (--no-cold: the CI smoke run)")
     args = parser.parse_args()
+    failed: list[str] = []
+
+    def check(label: str, holds: bool) -> None:
+        if not holds:
+            failed.append(label)
+
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         env = dict(os.environ, KINERET_ASP_CACHE=str(tmp / "cache"))
@@ -77,18 +86,22 @@ def main() -> None:
         for command in (["evaluate", str(CASE)], ["missing", str(CASE)], ["verify"]):
             seconds, proc = cli(*command, "--kb", str(runaway), "--time-limit", "1", env=env)
             row(f"{command[0]}, KB grounds without end, --time-limit 1", f"{seconds:.2f} s", f"exit {proc.returncode}")
+            check(f"{command[0]} stopped at its time limit", proc.returncode == 3)
         seconds, proc = cli("evaluate", str(CASE), "--kb", str(runaway), "--memory-limit", "300", "--time-limit", "600", env=env)
         row("evaluate, KB grounds without end, --memory-limit 300", f"{seconds:.2f} s", f"exit {proc.returncode}")
+        check("evaluate stopped at its memory limit", proc.returncode == 3)
         src = tmp / "runaway.jsonl"
-        src.write_text("".join(json.dumps(ra(n, 1200 if n == 500 else n % 40)) + "\n" for n in range(1000)))
+        src.write_text("".join(json.dumps(ra(n, 1200 if n == args.runaway_lines // 2 else n % 40)) + "\n" for n in range(args.runaway_lines)))
         for jobs in ("1", "2"):
             seconds, proc = cli("batch", str(src), "--kb", str(one_case), "--time-limit", "1", "--jobs", jobs, "-o", str(tmp / "r.jsonl"), env=env)
             errors = sum('"error"' in line for line in (tmp / "r.jsonl").read_text().splitlines())
-            row(f"batch of 1,000, one case grounds without end, --jobs {jobs}", f"{seconds:.2f} s", f"exit {proc.returncode}, {errors} error record(s), 999 decided")
+            row(f"batch of {args.runaway_lines:,}, one case grounds without end, --jobs {jobs}", f"{seconds:.2f} s", f"exit {proc.returncode}, {errors} error record(s), {args.runaway_lines - errors:,} decided")
+            check(f"batch --jobs {jobs}: the runaway case alone is an error record", errors == 1 and proc.returncode == 1)
 
         print("capped reads")
         seconds, proc = cli("evaluate", "/dev/zero", env=env)
         row("evaluate /dev/zero", f"{seconds:.2f} s", f"exit {proc.returncode}")
+        check("evaluate /dev/zero is refused", proc.returncode == 2)
         began = time.perf_counter()
         proc = subprocess.run(f"head -c 200000000 /dev/zero | {sys.executable} -m kineret_asp evaluate -", shell=True, cwd=ROOT, capture_output=True, env=env)
         row("evaluate - with 200 MB on stdin", f"{time.perf_counter() - began:.2f} s", f"exit {proc.returncode}")
@@ -102,7 +115,7 @@ def main() -> None:
 
         print("faults survived")
         src = tmp / "in.jsonl"
-        src.write_text("".join(json.dumps(ra(n, n % 40)) + "\n" for n in range(20000)))
+        src.write_text("".join(json.dumps(ra(n, n % 40)) + "\n" for n in range(args.lines)))
         full = tmp / "full.jsonl"
         cli("batch", str(src), "-o", str(full), "--quiet", "--chunk-size", "200", env=env)
         out = tmp / "out.jsonl"
@@ -114,6 +127,7 @@ def main() -> None:
             proc.wait()
         cli("batch", str(src), "-o", str(out), "--quiet", "--resume", "--chunk-size", "200", env=env)
         row("resume after two kill -9 mid-write (--jobs 2): byte-identical", "yes" if out.read_bytes() == full.read_bytes() else "NO")
+        check("resume after kill -9 is byte-identical", out.read_bytes() == full.read_bytes())
         out.unlink()
         size = full.stat().st_size // 3
 
@@ -121,14 +135,20 @@ def main() -> None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
 
         _, first = cli("batch", str(src), "-o", str(out), "--quiet", "--chunk-size", "200", env=env, preexec_fn=fill_at_a_third)
-        partial = out.read_bytes().endswith(b"\n")
+        written = out.read_bytes()
+        partial = not written or written.endswith(b"\n")  # cut back to its last complete record (none, when the first chunk did not fit)
         cli("batch", str(src), "-o", str(out), "--quiet", "--resume", "--chunk-size", "200", env=env)
         row("resume after a full disk: byte-identical", "yes" if out.read_bytes() == full.read_bytes() else "NO", f"exit {first.returncode}, no partial record: {'yes' if partial else 'NO'}")
+        check("resume after a full disk is byte-identical, with no partial record", out.read_bytes() == full.read_bytes() and partial)
         with open("/dev/full", "wb") as sink:
             proc = subprocess.run([sys.executable, "-m", "kineret_asp", "evaluate", str(CASE)], cwd=ROOT, stdout=sink, stderr=subprocess.PIPE, env=env)
         row("evaluate > /dev/full", f"exit {proc.returncode}", f"{proc.stderr.decode().count(chr(10))} line on stderr")
+        check("evaluate > /dev/full is one line and exit 1", proc.returncode == 1 and proc.stderr.decode().count(chr(10)) == 1)
         proc = subprocess.run(f"{sys.executable} -m kineret_asp batch {src} --quiet | head -1", shell=True, cwd=ROOT, capture_output=True, env=env)
         row("batch | head -1", "traceback" if b"Traceback" in proc.stderr else "clean", f"{len(proc.stderr)} bytes on stderr")
+        check("batch | head -1 prints no traceback", b"Traceback" not in proc.stderr)
+        if not args.cold:
+            return report(failed)
 
         print(f"cold start, one `kineret-asp evaluate` in a new process (median of {args.repeat})")
         cold_env = dict(os.environ, KINERET_ASP_CACHE=str(tmp / "cold"))
@@ -161,7 +181,14 @@ def main() -> None:
             limited.append(time.perf_counter() - began)
         row("evaluate(case) median, no limit (in process)", f"{statistics.median(fast) * 1000:.2f} ms")
         row("evaluate(case, time_limit=10) median (a worker process)", f"{statistics.median(limited) * 1000:.1f} ms")
+    return report(failed)
+
+
+def report(failed: list[str]) -> int:
+    """The bench's own checks: exit 1 when one failed (the figures are printed, not judged)."""
+    print("checks: " + ("all hold" if not failed else "FAILED: " + "; ".join(failed)))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

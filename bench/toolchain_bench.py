@@ -21,16 +21,21 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"check": 1.0, "test": None, "verify": 10.0, "diff": 10.0}
 
 
-def timed(args: list[str]) -> float:
+EXPECTED = {"check": 0, "test": 0, "verify": 0, "diff": 1}
+"""Each command's exit code: the packaged KB checks, its cases pass, its properties hold, and the edit changes decisions."""
+
+
+def timed(args: list[str], codes: list[int]) -> float:
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "kineret_asp", *args], cwd=ROOT, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(args)} failed: {proc.stderr}")
+    codes.append(proc.returncode)
     return elapsed
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
@@ -47,17 +52,23 @@ def main() -> None:
             "check": ["check"],
             "test": ["test"],
             "verify": ["verify"],
-            "diff": ["diff", "kb", str(edited)],
+            "diff": ["diff", "kb", str(edited), "--exit-code"],
         }
+        wrong = []
         print(f"author's loop on the packaged KB, fresh process per run, median of {args.repeat}")
         print(f"  {'command':<8} {'seconds':>8} {'target':>8} {'ratio':>7}")
         for name, cmd in commands.items():
-            median = statistics.median(timed(cmd) for _ in range(args.repeat))
+            codes: list[int] = []
+            median = statistics.median(timed(cmd, codes) for _ in range(args.repeat))
+            if set(codes) != {EXPECTED[name]}:
+                wrong.append(f"{name} exited {sorted(set(codes))}, expected {EXPECTED[name]}")
             target = TARGETS[name]
             ratio = f"{median / target:7.2f}" if target else "      -"
             shown = f"{target:8.1f}" if target else "       -"
             print(f"  {name:<8} {median:8.2f} {shown} {ratio}")
+    print("checks: " + ("every command answered as expected" if not wrong else "FAILED: " + "; ".join(wrong)))
+    return 1 if wrong else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

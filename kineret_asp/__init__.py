@@ -16,43 +16,44 @@ _EXPORTS = {
     "evaluate": "api",
     "evaluate_many": "api",
     "CaseUndecided": "api",
-    "batch_evaluate": "batch",
-    "missing": "abduction",
-    "Missing": "abduction",
-    "Option": "abduction",
-    "Requirement": "abduction",
-    "what_if": "whatif",
-    "WhatIf": "whatif",
-    "Change": "changes",
-    "Case": "case",
-    "GeneticTest": "case",
-    "MedicationEntry": "case",
-    "load_case": "case",
-    "CriterionResult": "decision",
-    "Decision": "decision",
-    "Note": "decision",
-    "Reason": "decision",
+    "batch_evaluate": "batch.run",
+    "missing": "explain.missing",
+    "Missing": "explain.missing",
+    "Option": "explain.missing",
+    "Requirement": "explain.missing",
+    "what_if": "explain.whatif",
+    "WhatIf": "explain.whatif",
+    "Change": "cases.changes",
+    "Case": "cases.case",
+    "GeneticTest": "cases.case",
+    "MedicationEntry": "cases.case",
+    "load_case": "cases.load",
+    "CriterionResult": "decisions.decision",
+    "Decision": "decisions.decision",
+    "Note": "decisions.decision",
+    "Reason": "decisions.decision",
     "CaseError": "errors",
     "Diagnostic": "errors",
     "KbError": "errors",
     "KineretError": "errors",
-    "KnowledgeBase": "knowledge",
-    "load_kb": "knowledge",
+    "KnowledgeBase": "knowledge.base",
+    "load_kb": "knowledge.base",
 }
 
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from .abduction import Missing, Option, Requirement, missing
+    from .explain.missing import Missing, Option, Requirement, missing
     from .api import CaseUndecided, evaluate, evaluate_many
-    from .batch import batch_evaluate
-    from .case import Case, GeneticTest, MedicationEntry, load_case
-    from .changes import Change
-    from .decision import CriterionResult, Decision, Note, Reason
+    from .batch.run import batch_evaluate
+    from .cases.case import Case, GeneticTest, MedicationEntry
+    from .cases.load import load_case
+    from .cases.changes import Change
+    from .decisions.decision import CriterionResult, Decision, Note, Reason
     from .errors import CaseError, Diagnostic, KbError, KineretError
-    from .knowledge import KnowledgeBase, load_kb
-    from .whatif import WhatIf, what_if
+    from .knowledge.base import KnowledgeBase, load_kb
+    from .explain.whatif import WhatIf, what_if
 
 
 def __getattr__(name: str) -> Any:

@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
-from .case import Case
-from .decision import Decision, build_decision
-from .engine import CaseFailure, ChunkEngine
+from .cases.case import Case
+from .cases.load import CaseLike, Loaded, load
+from .cases.versions import Chooser, KbLike
+from .decisions.decision import Decision, build_decision, with_input_notes
+from .engine.chunked import CaseFailure, ChunkEngine
+from .engine.warm import ResidentEngine
 from .errors import KineretError
-from .knowledge import KnowledgeBase
-from .resident import ResidentEngine
-from .versions import Choice, Chooser, load_chosen
+from .knowledge.base import KnowledgeBase
 
-CaseLike = Union[Case, Mapping[str, Any], str, Path]
-KbLike = Union[KnowledgeBase, Path, str, None]
+__all__ = ["CaseLike", "CaseUndecided", "KbLike", "decide", "decide_many", "engine_for", "evaluate", "evaluate_many", "resident_for"]
 
 
 class CaseUndecided(KineretError):
@@ -45,16 +45,16 @@ def evaluate(case: CaseLike, kb: KbLike = None, time_limit: Optional[float] = No
     """
     if time_limit is not None or memory_limit is not None:
         return _evaluate_limited(case, kb, time_limit, memory_limit)
-    loaded, choice = load_chosen(case, kb)
-    return decide(loaded, choice)
+    return decide(load(case, kb))
 
 
-def decide(loaded: Case, choice: Choice) -> Decision:
-    """Decide a case already validated against the version chosen for it."""
-    result = resident_for(choice.kb).run_one(loaded.atoms())
+def decide(loaded: Loaded) -> Decision:
+    """Decide a case already loaded (validated against the version chosen for it), with its input's notes."""
+    case, choice = loaded.case, loaded.choice
+    result = resident_for(choice.kb).run_one(case.atoms())
     if isinstance(result, CaseFailure):
-        raise CaseUndecided(f"{loaded.source}: {result.message}")
-    return build_decision(loaded, result, choice.kb, choice.how)
+        raise CaseUndecided(f"{case.source}: {result.message}")
+    return with_input_notes(build_decision(case, result, choice.kb, choice.how), loaded.notes)
 
 
 def _evaluate_limited(case: CaseLike, kb: KbLike, time_limit: Optional[float], memory_limit: Optional[int]) -> Decision:
@@ -69,11 +69,11 @@ def _evaluate_limited(case: CaseLike, kb: KbLike, time_limit: Optional[float], m
 
     def work() -> tuple:
         try:
-            loaded, choice = load_chosen(case, kb)
-            result = engine_for(choice.kb).run([loaded.atoms()])[0]
+            loaded = load(case, kb)
+            result = engine_for(loaded.choice.kb).run([loaded.case.atoms()])[0]
             if isinstance(result, CaseFailure):
-                raise CaseUndecided(f"{loaded.source}: {result.message}")
-            return ("ok", build_decision(loaded, result, choice.kb, choice.how))
+                raise CaseUndecided(f"{loaded.case.source}: {result.message}")
+            return ("ok", with_input_notes(build_decision(loaded.case, result, loaded.choice.kb, loaded.choice.how), loaded.notes))
         except KineretError as exc:
             return ("raise", exc)
 
@@ -90,21 +90,21 @@ def _evaluate_limited(case: CaseLike, kb: KbLike, time_limit: Optional[float], m
 def evaluate_many(cases: Iterable[CaseLike], kb: KbLike = None) -> Iterator[Decision]:
     """Decide many cases in chunks, each with the version chosen for it; yields decisions in input order."""
     chooser = Chooser.of(kb)
-    yield from decide_many([chooser.load(c) for c in cases])
+    yield from decide_many([load(c, chooser) for c in cases])
 
 
-def decide_many(chosen: Sequence[tuple[Case, Choice]]) -> Iterator[Decision]:
-    """Decide cases already matched to their versions: one engine run per version, in input order."""
+def decide_many(loaded: Sequence[Loaded]) -> Iterator[Decision]:
+    """Decide cases already loaded: one engine run per version, in input order, each with its input's notes."""
     groups: dict[int, list[int]] = {}
-    for i, (_, choice) in enumerate(chosen):
-        groups.setdefault(id(choice.kb), []).append(i)
+    for i, item in enumerate(loaded):
+        groups.setdefault(id(item.choice.kb), []).append(i)
     results: dict[int, Any] = {}
     for members in groups.values():
-        knowledge = chosen[members[0]][1].kb
-        outputs = engine_for(knowledge).run([chosen[i][0].atoms() for i in members])
+        knowledge = loaded[members[0]].choice.kb
+        outputs = engine_for(knowledge).run([loaded[i].case.atoms() for i in members])
         results.update(zip(members, outputs))
-    for i, (case, choice) in enumerate(chosen):
+    for i, item in enumerate(loaded):
         result = results[i]
         if isinstance(result, CaseFailure):
-            raise CaseUndecided(f"{case.source}: {result.message}")
-        yield build_decision(case, result, choice.kb, choice.how)
+            raise CaseUndecided(f"{item.case.source}: {result.message}")
+        yield with_input_notes(build_decision(item.case, result, item.choice.kb, item.choice.how), item.notes)

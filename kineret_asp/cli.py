@@ -42,7 +42,7 @@ def _kb_in_use(ctx: click.Context, param: click.Parameter, value: Optional[Path]
         if not value.is_dir():
             fail(f"{value}: KB path is not a folder")
         return value
-    from .versions import shadowing_warning
+    from .cases.versions import shadowing_warning
 
     warning = shadowing_warning(Path.cwd())
     if warning:
@@ -144,36 +144,11 @@ def write_stdout(data: bytes) -> None:
     sys.stdout.flush()
 
 
-def read_case_arg(arg: str, chooser: Any):
-    """A case from a path, or from stdin for ``-`` (at most MAX_CASE_BYTES bytes), with the version chosen for it."""
-    case, choice, _ = read_input_arg(arg, chooser)
-    return case, choice
+def read_arg(arg: str, chooser: Any):
+    """A case argument (a JSON case, a FHIR Bundle or ``.lp`` facts; ``-``: stdin, capped) read by the one loader."""
+    from .cases.load import load
 
-
-def read_input_arg(arg: str, chooser: Any):
-    """A case (JSON, FHIR Bundle or .lp facts) from a path or capped stdin, the version chosen for it, and the notes of a Bundle.
-
-    The version is chosen before the case is validated (each version has its
-    own schema); a Bundle is read with the default version, and its case then
-    goes to the version its date of service chooses.
-    """
-    from .case import MAX_FILE_BYTES, parse_json_text, read_case_file, read_case_stream, validated
-    from .fhir import is_fhir, read_input
-
-    if arg == "-":
-        source, raw = "<stdin>", read_case_stream(sys.stdin.buffer, "<stdin>")
-    elif Path(arg).suffix == ".lp":
-        case, choice = chooser.load(arg)
-        return case, choice, []
-    else:
-        source, raw = arg, read_case_file(Path(arg), arg, MAX_FILE_BYTES)
-    data = parse_json_text(raw, source)
-    if is_fhir(data):
-        case, notes = read_input(data, source, chooser.default())
-        case, choice = chooser.load(case)
-        return case, choice, notes
-    choice = chooser.choose(data, source)
-    return validated(data, source, choice.kb, choice), choice, []
+    return load(sys.stdin.buffer, chooser, shown="<stdin>") if arg == "-" else load(arg, chooser)
 
 
 def kb_line(kb: Any) -> str:
@@ -278,28 +253,24 @@ def main() -> None:
 def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
     """Decide one or more cases (JSON, a FHIR R4 Bundle, or .lp case facts; - reads stdin)."""
     from .api import decide_many
-    from .decision import render_text
-    from .fhir import annotate
-    from .versions import Chooser
+    from .decisions.decision import render_text
+    from .cases.versions import Chooser
 
     chooser = Chooser.of(kb_dir)
     loaded = []
-    notes = []
     errors = []
     for arg in cases:
         try:
-            case, choice, source_notes = read_input_arg(arg, chooser)
-            loaded.append((case, choice))
-            notes.append(source_notes)
+            loaded.append(read_arg(arg, chooser))
         except CaseError as exc:
             errors.extend(exc.lines())
-    decisions = [(c, annotate(d, n)) for c, d, n in zip(loaded, decide_many(loaded), notes)]
+    decisions = [((item.case, item.choice), d) for item, d in zip(loaded, decide_many(loaded))]
     if fmt == "json":
         payload = [d.to_dict() for _, d in decisions]
         if decisions:
             click.echo(dump_json(payload[0] if len(cases) == 1 else payload))
     elif fmt in ("markdown", "html"):
-        from .report import render_report, review_items
+        from .explain.review_page import render_report, review_items
 
         if decisions:  # missing is answered with each case's own version; the page takes the first case's words
             words = decisions[0][0][1].kb
@@ -335,9 +306,9 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
     With --mutate: how many wrong edits of the version's rules and tables
     its examples and properties would notice.
     """
-    from .casetests import example_folders, format_report, run_case_tests
-    from .knowledge import display_path
-    from .versions import Chooser
+    from .author.example_cases import example_folders, format_report, run_case_tests
+    from .knowledge.base import display_path
+    from .cases.versions import Chooser
 
     if mutate:
         if paths or update or coverage or junit_path is not None:
@@ -363,7 +334,7 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
     if update:
         return _test_update(report, chooser, coverage, junit_path, yes, fmt)
     if junit_path is not None:
-        from .reports import junit_xml
+        from .author.ci_reports import junit_xml
 
         try:
             junit_path.write_text(junit_xml(report), encoding="utf-8")
@@ -373,7 +344,7 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
     if fmt == "json":
         payload: dict[str, Any] = {"kb": str(chooser.root), "passed": report.passed, "failed": report.failed, "results": [r.to_dict() for r in report.results]}
         if coverage:
-            from .mutate import table_coverage_dict
+            from .author.mutation import table_coverage_dict
 
             payload["coverage"] = {**report.coverage.to_dict(), "tables": [table_coverage_dict(t) if not isinstance(t, str) else {"not_measured": t} for t in tables]}
         click.echo(dump_json(payload))
@@ -381,7 +352,7 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
         click.echo(kb_line(chooser.default()) if chooser.fixed is not None else f"KB: {chooser.root}")
         text = format_report(report, coverage)
         if tables:
-            from .mutate import render_table_coverage
+            from .author.mutation import render_table_coverage
 
             summary = text.splitlines()[-1]
             text = "\n".join(text.splitlines()[:-1]) + "\n" + "".join(render_table_coverage(t) if not isinstance(t, str) else f"\n{t}\n" for t in tables) + summary + "\n"
@@ -391,8 +362,8 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
 
 def _table_coverage(report: Any) -> list:
     """test --coverage: the tables' pinning of each version whose cases ran (or why it is not measured: its cases fail)."""
-    from .knowledge import load_kb
-    from .mutate import MutateError, table_pinning
+    from .knowledge.base import load_kb
+    from .author.mutation import MutateError, table_pinning
 
     out: list = []
     for cov in report.coverage.versions:
@@ -423,18 +394,17 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
 
     Options apply in order: --changes, then every --remove, --set, --add.
     """
-    from .case import parse_json_text
-    from .changes import parse_assignment
-    from .decision import provenance_lines
-    from .versions import Chooser
-    from .whatif import render_what_if, what_if
+    from .cases.changes import parse_assignment
+    from .cases.files import MAX_FILE_BYTES, parse_json_text, read_case_file
+    from .cases.versions import Chooser
+    from .decisions.decision import provenance_lines
+    from .explain.whatif import render_what_if, what_if
 
     chooser = Chooser.of(kb_dir)
-    loaded, choice = read_case_arg(case, chooser)
+    read = read_arg(case, chooser)
+    loaded, choice = read.case, read.choice
     changes: list[Any] = []
     if changes_file is not None:
-        from .case import MAX_FILE_BYTES, read_case_file
-
         data = parse_json_text(read_case_file(changes_file, str(changes_file), MAX_FILE_BYTES), str(changes_file))
         if not isinstance(data, list):
             raise CaseError(str(changes_file), "", "expected a JSON list of changes")
@@ -463,16 +433,16 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
 @handle_errors
 def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> None:
     """What documentation is missing for approval: every smallest way to get there."""
-    from .abduction import missing, render_missing
-    from .decision import provenance_lines
-    from .versions import Chooser
+    from .explain.missing import missing, render_missing
+    from .decisions.decision import provenance_lines
+    from .cases.versions import Chooser
 
     chooser = Chooser.of(kb_dir)
-    loaded, choice = read_case_arg(case, chooser)
-    kb = choice.kb
-    result = missing(loaded, chooser)
+    read = read_arg(case, chooser)
+    kb = read.choice.kb
+    result = missing(read.case, chooser)
     if fmt in ("markdown", "html"):
-        from .report import ReviewCase, render_report
+        from .explain.review_page import ReviewCase, render_report
 
         click.echo(render_report([ReviewCase(result.case, result.decision, result)], kb, fmt), nl=False)
         return
@@ -497,13 +467,13 @@ def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> No
 @limited(300.0)
 def check_cmd(kb_dir: Optional[Path], fmt: str, strict: bool) -> None:
     """Check a KB like a compiler: file:line:col: error|warning: message."""
-    from .check import check_kb
-    from .knowledge import default_kb_path, tree_root
+    from .author.check import check_kb
+    from .knowledge.base import default_kb_path, tree_root
 
     report = check_kb(kb_dir, strict=strict)
     folder = (kb_dir or default_kb_path()).resolve()
     if fmt == "sarif":
-        from .reports import sarif_log
+        from .author.ci_reports import sarif_log
 
         click.echo(dump_json(sarif_log(report)))
     elif fmt == "json":
@@ -525,8 +495,8 @@ def check_cmd(kb_dir: Optional[Path], fmt: str, strict: bool) -> None:
 @handle_errors
 def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
     """Check the KB's properties over every case of its declared space."""
-    from .knowledge import load_kb
-    from .verify import render_results, verify_kb
+    from .knowledge.base import load_kb
+    from .author.verify import render_results, verify_kb
 
     kb = load_kb(kb_dir)
     results = verify_kb(kb, list(only) or None)
@@ -561,15 +531,15 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
     decides a case on the fields it declares; classes are grouped by the
     change in the criteria's outcomes.
     """
-    from .diff import diff, parse_where, render_diff
-    from .knowledge import load_kb
+    from .author.diff import diff, parse_where, render_diff
+    from .knowledge.base import load_kb
 
-    from .trace import relate, render_changes, text_changes
+    from .author.trace import relate, render_changes, text_changes
 
     if from_version or to_version or policy:
         if old_kb or new_kb or not (from_version and to_version):
             fail("diff takes two KB folders, or --from DATE --to DATE (and --policy ID) over one KB tree (--kb)")
-        from .versions import find_version
+        from .cases.versions import find_version
 
         old, new = find_version(kb_dir, policy, from_version), find_version(kb_dir, policy, to_version)  # type: ignore[arg-type]
     elif old_kb and new_kb:
@@ -592,8 +562,8 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
 
 def _test_mutate(kb_dir: Optional[Path], jobs: int, since: Optional[str], time_limit: float, min_score: Optional[float], fmt: str) -> None:
     """test --mutate: the mutation run, as text, JSON or SARIF; exit 1 below --min-score, or on a survivor no known-gap comment explains."""
-    from .knowledge import load_kb
-    from .mutate import MutateError, mutate, mutation_diagnostics, render_mutation
+    from .knowledge.base import load_kb
+    from .author.mutation import MutateError, mutate, mutation_diagnostics, render_mutation
 
     kb = load_kb(kb_dir)
     try:
@@ -603,8 +573,8 @@ def _test_mutate(kb_dir: Optional[Path], jobs: int, since: Optional[str], time_l
     if fmt == "json":
         click.echo(dump_json(report.to_dict()))
     elif fmt == "sarif":
-        from .check import CheckReport
-        from .reports import sarif_log
+        from .author.check import CheckReport
+        from .author.ci_reports import sarif_log
 
         click.echo(dump_json(sarif_log(CheckReport(mutation_diagnostics(report)))))
     else:
@@ -615,7 +585,7 @@ def _test_mutate(kb_dir: Optional[Path], jobs: int, since: Optional[str], time_l
 
 def _test_update(report: Any, chooser: Any, coverage: bool, junit_path: Optional[Path], yes: bool, fmt: str) -> Any:
     """test --update: the failing cases' new expect blocks, written (--yes) or asked for in the parent (a follow-up)."""
-    from .casetests import UpdateSession, format_report, proposed_updates
+    from .author.example_cases import UpdateSession, format_report, proposed_updates
 
     updates, _ = proposed_updates(report)
     session = UpdateSession(updates, report.passed, report.failed - len(updates), {k: v for k, v in chooser.default().vocabulary.words.items() if k.startswith("test_update")})
@@ -625,7 +595,7 @@ def _test_update(report: Any, chooser: Any, coverage: bool, junit_path: Optional
         return session
     written = session.write_all()
     if junit_path is not None:
-        from .reports import junit_xml
+        from .author.ci_reports import junit_xml
 
         try:
             junit_path.write_text(junit_xml(report), encoding="utf-8")
@@ -655,7 +625,7 @@ def _version_of(kb: Any) -> dict:
 @handle_errors
 def policies_cmd(fmt: str, kb_dir: Optional[Path]) -> None:
     """The policies of a KB tree and each one's versions: effective period, folder, content hash."""
-    from .knowledge import load_tree
+    from .knowledge.base import load_tree
 
     tree = load_tree(kb_dir)
     listing = []
@@ -687,7 +657,7 @@ def policies_cmd(fmt: str, kb_dir: Optional[Path]) -> None:
 @handle_errors
 def new_version_cmd(policy: str, effective: str, kb_dir: Optional[Path]) -> None:
     """Start a new version of POLICY: copy its latest version to a folder named --effective, and close the previous period the day before."""
-    from .newversion import new_version, render
+    from .author.new_version import new_version, render
 
     click.echo(render(new_version(policy, effective, kb_dir)), nl=False)
 
@@ -696,16 +666,17 @@ def new_version_cmd(policy: str, effective: str, kb_dir: Optional[Path]) -> None
 @click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write the literate page here: the policy's text with the rules, cases and properties of each passage.")
 @format_option
 @kb_option
+@limited(120.0)
 @handle_errors
 def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> None:
     """Per section of the policy's text: the passages rules cite, the KB waives, and neither."""
-    from .knowledge import load_kb
-    from .trace import render_text, trace
+    from .knowledge.base import load_kb
+    from .author.trace import render_text, trace
 
     kb = load_kb(kb_dir)
     result = trace(kb)
     if html_path is not None:
-        from .literate import render_page
+        from .author.trace_page import render_page
 
         try:
             html_path.write_text(render_page(result), encoding="utf-8")
@@ -716,7 +687,7 @@ def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path]) -> No
 
 @main.command("batch")
 @click.argument("input_path", metavar="IN.jsonl", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", "output_path", type=click.Path(path_type=Path, dir_okay=False), help="Write records here (default: stdout); locked against a second writer.")
+@click.option("-o", "--output", "output_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True), help="Write records here (default, or -: stdout); locked against a second writer; never the input file.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
 @click.option("--resume", is_flag=True, help="Continue after the last complete record of --output.")
 @click.option("--chunk-size", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="Cases per clingo grounding (a chunk also closes at 2 MB of input).")
@@ -734,12 +705,14 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
     Exit 0 when every line was decided, 1 when some record is an error (see
     --allow-errors) or the output cannot be written, 2 for a bad KB or option.
     """
-    from .batch import CACHE_ENTRIES, BatchStopped, OutputError, Progress, resume_point, run_batch
-    from .knowledge import _check_folder
-    from .outputlock import OutputBusy, OutputLock
+    from .batch.run import CACHE_ENTRIES, BatchStopped, OutputError, Progress, resume_point, run_batch
+    from .knowledge.base import _check_folder
+    from .batch.output_lock import OutputBusy, OutputLock
 
     if kb_dir is not None:
         _check_folder(kb_dir)  # a missing or unreadable folder is one line before any work starts
+    if output_path is not None and str(output_path) == "-":
+        output_path = None  # -o - is stdout
     if resume and output_path is None:
         fail("--resume needs --output: records written to stdout cannot be resumed")
     name = "<stdin>" if str(input_path) == "-" else str(input_path)
@@ -748,14 +721,16 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
             source = sys.stdin.buffer if name == "<stdin>" else files.enter_context(open(input_path, "rb"))
         except OSError as exc:
             fail(f"{input_path}: cannot read: {exc.strerror or exc}")
+        _refuse_same_file(source, name, output_path)  # before anything is opened for writing
         sink: Any = sys.stdout.buffer
         start = 0
         if output_path is not None:
             try:
                 if OutputLock.needed(output_path):
-                    files.enter_context(OutputLock(output_path))
-                start = resume_point(output_path) if resume else 0
-                sink = files.enter_context(open(output_path, "ab" if resume else "wb", buffering=0))
+                    sink, start = files.enter_context(OutputLock.writing(output_path, resume))
+                else:
+                    start = resume_point(output_path) if resume else 0
+                    sink = files.enter_context(open(output_path, "ab" if resume else "wb", buffering=0))
             except OutputBusy as exc:
                 fail(str(exc), code=EXIT_FAILED)
             except OSError as exc:
@@ -775,11 +750,34 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
     if not quiet:
         rate = summary.records / max(summary.seconds, 1e-9)
         resumed = f", resumed after {start}" if start else ""
-        from .knowledge import default_kb_path
+        from .knowledge.base import default_kb_path
 
         click.echo(f"kineret-asp batch: {summary.records} records ({summary.errors} errors{resumed}) in {summary.seconds:.2f} s, {rate:,.0f} cases/s (KB: {(kb_dir or default_kb_path()).resolve()})", err=True)
     if summary.errors and not allow_errors:
         sys.exit(EXIT_FAILED)
+
+
+def _refuse_same_file(source: Any, name: str, output_path: Optional[Path]) -> None:
+    """Exit 2 when the output (a path, through any link, or stdout) is the input's very file (same device and inode).
+
+    ``batch x.jsonl -o x.jsonl`` would truncate its input before reading a
+    line; ``--resume`` would take the cases for finished records. Only
+    regular files are compared (a terminal is both stdin and stdout).
+    """
+    import os
+    import stat
+
+    try:
+        given = os.fstat(source.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return
+    try:
+        taken = os.stat(output_path) if output_path is not None else os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return
+    if stat.S_ISREG(given.st_mode) and (given.st_dev, given.st_ino) == (taken.st_dev, taken.st_ino):
+        where = str(output_path) if output_path is not None else "stdout"
+        fail(f"{where}: is the input file {name} itself: its cases would be overwritten by their records; write the records to another file")
 
 
 @main.command("serve")
@@ -787,25 +785,33 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
 @click.option("--token-file", type=click.Path(path_type=Path, dir_okay=False), default=None, help="File whose first line is the bearer token every request must carry.")
 @click.option("--max-body", type=click.IntRange(1), default=1_000_000, show_default=True, help="Largest request body accepted, in bytes (batch streams have their own cap).")
-@click.option("--time-limit", type=click.FloatRange(min=0.001, max=3600), default=10.0, show_default=True, help="Seconds a request may take.")
+@click.option("--max-batch-body", type=click.IntRange(1), default=256 * 1024 * 1024, show_default=True, help="Bytes of one POST /batch stream decided; each line past it gets an error record naming this cap.")
+@click.option("--time-limit", type=click.FloatRange(min=0.001, max=3600), default=10.0, show_default=True, help="Seconds a request may take; its worker process is killed at the limit (504).")
+@click.option("--memory-limit", type=MegaBytes(), default=DEFAULT_MEMORY_MB, show_default=True, help="Memory each worker process may use (and the start), in MB.")
+@click.option("--start-time-limit", type=PositiveSeconds(), default=120.0, show_default=True, help="Seconds loading and grounding the KB may take at start.")
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Worker processes deciding requests (default: one per core).")
+@click.option("--queue", "queue_limit", type=click.IntRange(1), default=None, help="Requests that may wait for a worker; more are refused with 503 (default: 64 per worker).")
+@click.option("--no-answer-cache", is_flag=True, help="Decide every request, even one a worker has answered before (each remembers its last 2,000 answers by request).")
 @kb_option
 @handle_errors
-def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, time_limit: float, kb_dir: Optional[Path]) -> None:
+def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, max_batch_body: int, time_limit: float, memory_limit: int, start_time_limit: float, workers: Optional[int], queue_limit: Optional[int], no_answer_cache: bool, kb_dir: Optional[Path]) -> None:
     """Serve the policy over HTTP: evaluate, missing, what-if, batch, CDS Hooks, questionnaire."""
-    from .server import read_token, serve
+    from .server import ANSWERS_KEPT, ServeError, read_token, serve
 
     try:
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError:
         fail("serve needs FastAPI and uvicorn: pip install 'kineret-asp[serve]'")
-    from .versions import Chooser
-
     token = read_token(token_file)
-    chooser = Chooser.of(kb_dir)  # each case decided by the version its date of service chooses, as on the command line
-    kb = chooser.default()
-    click.echo(f"kineret-asp: serving {kb.vocabulary.policy_id} ({kb.display_path(kb.path)}) on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
-    serve(chooser, host, port, token, max_body, time_limit)
+
+    def announce(kb: Any) -> None:
+        click.echo(f"kineret-asp: serving {kb.vocabulary.policy_id} ({kb.display_path(kb.path)}) on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
+
+    try:  # each case decided by the version its date of service chooses, as on the command line
+        serve(kb_dir, host, port, token, max_body, time_limit, workers, memory_limit, start_time_limit, queue_limit, max_batch_body, announce, answers=0 if no_answer_cache else ANSWERS_KEPT)
+    except ServeError as exc:
+        fail(str(exc), code=exc.code)
 
 
 @main.command("lsp")
@@ -819,7 +825,7 @@ def lsp_cmd() -> None:
         import pygls  # noqa: F401
     except ImportError:
         fail("lsp needs pygls: pip install 'kineret-asp[lsp]'")
-    from .lsp import serve_stdio
+    from .author.language_server import serve_stdio
 
     serve_stdio()
 
@@ -828,12 +834,13 @@ def lsp_cmd() -> None:
 @click.argument("name", required=False, metavar="case|decision|change|record")
 @click.option("--write", "write_dir", type=click.Path(path_type=Path, file_okay=False), help="Write every schema of every version of the KB tree under DIR/<policy>/<version>/ (the repository keeps them in schemas/).")
 @kb_option
+@limited(120.0)
 @handle_errors
 def schema_cmd(name: Optional[str], write_dir: Optional[Path], kb_dir: Optional[Path]) -> None:
     """Print the JSON Schema (draft 2020-12) of a case, a decision, a what-if change or a batch record."""
     from .errors import did_you_mean
-    from .jsonschema_export import NAMES, schema_text, write_schemas
-    from .knowledge import load_kb
+    from .author.json_schemas import NAMES, schema_text, write_schemas
+    from .knowledge.base import load_kb
 
     if write_dir is not None:
         if name is not None:
@@ -851,11 +858,12 @@ def schema_cmd(name: Optional[str], write_dir: Optional[Path], kb_dir: Optional[
 @click.argument("name", required=False)
 @format_option
 @kb_option
+@limited(120.0)
 @handle_errors
 def vocabulary_cmd(name: Optional[str], fmt: str, kb_dir: Optional[Path]) -> None:
     """List every vocabulary (or NAME's) with its keys, their words and details: the keys a case may use."""
-    from .knowledge import load_kb
-    from .listing import listing_json, render_listing, vocabularies
+    from .knowledge.base import load_kb
+    from .author.vocabulary_listing import listing_json, render_listing, vocabularies
 
     kb = load_kb(kb_dir)
     listings = vocabularies(kb, name)

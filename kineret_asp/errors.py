@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 
 class KineretError(Exception):
@@ -102,3 +102,37 @@ def did_you_mean(value: str, known: Iterable[str]) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest known value, or ``""``."""
     matches = difflib.get_close_matches(value.lower(), list(known), n=1, cutoff=0.6)
     return f"; did you mean '{matches[0]}'?" if matches else ""
+
+
+FEW = 3
+"""How many items an error about many shows before saying how many more there are."""
+
+
+_LIST_MORE = "{shown}{separator}and {more} more ({total} in all)"
+
+
+def list_more(words: "Mapping[str, str]") -> "Callable[[str, str, str, str], str]":
+    """The KB's ``list_more`` words, filled by name (what :func:`few` prints past its first few items)."""
+
+    def more(shown: str, separator: str, count: str, total: str) -> str:
+        return _say("list_more", words, shown=shown, separator=separator, more=count, total=total)
+
+    return more
+
+
+def _say(key: str, words: "Mapping[str, str]", **values: str) -> str:
+    from .templates import fill
+
+    return fill(words.get(key, _LIST_MORE), values)
+
+
+def few(items: "Sequence[str]", separator: str = "; ", more: "Optional[Callable[[str, str, str, str], str]]" = None, shown: int = FEW) -> str:
+    """Items joined for one line; past ``shown`` of them, the first few and how many more (never a 500 KB line).
+
+    ``more`` says the long form (:func:`list_more` over a KB's words).
+    """
+    items = list(items)
+    if len(items) <= shown + 1:
+        return separator.join(items)
+    say = more or list_more({})
+    return say(separator.join(items[:shown]), separator, f"{len(items) - shown:,}", f"{len(items):,}")

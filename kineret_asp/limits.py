@@ -145,7 +145,29 @@ def _cap_memory(memory_mb: Optional[int]) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (size, hard))
 
 
-def _serve(serve: Callable[[Any], Any], conn: Any, parent_end: Any, memory_mb: Optional[int], parent_pid: int) -> None:
+def _release_inherited(keep: int) -> None:
+    """Let go of every file the parent had open (its sockets above all), but the pipe ``keep`` and 0-2.
+
+    A worker forked by a server would otherwise hold the server's client
+    connections open after the server closed them. Each is replaced by
+    ``/dev/null`` rather than closed: a Python object of the parent that
+    still names the number can only ever close that, never a file the
+    worker opens later.
+    """
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in fds:
+        if fd > 2 and fd not in (keep, null):
+            try:
+                os.dup2(null, fd)
+            except OSError:
+                pass
+
+
+def _serve(serve: Callable[[Any], Any], conn: Any, parent_end: Any, memory_mb: Optional[int], parent_pid: int, release: bool = False) -> None:
     """The worker's loop: one call per message, until the pipe closes. Never returns."""
     code = 0
     try:
@@ -157,6 +179,8 @@ def _serve(serve: Callable[[Any], Any], conn: Any, parent_end: Any, memory_mb: O
             os._exit(0)
         devnull = open(os.devnull, "w")
         sys.stdout = sys.stderr = devnull
+        if release:
+            _release_inherited(conn.fileno())
         _cap_memory(memory_mb)
         while True:
             try:
@@ -186,7 +210,8 @@ def _serve(serve: Callable[[Any], Any], conn: Any, parent_end: Any, memory_mb: O
 class Worker:
     """A forked process that answers calls of ``serve``, one at a time, each within a deadline."""
 
-    def __init__(self, serve: Callable[[Any], Any], limits: Limits):
+    def __init__(self, serve: Callable[[Any], Any], limits: Limits, release: bool = False):
+        """``release``: the worker lets go of every file its parent had open (a server's sockets)."""
         self.limits = limits
         self.conn, child = multiprocessing.Pipe()
         parent_pid = os.getpid()
@@ -198,7 +223,7 @@ class Worker:
         _prctl()
         self.pid = os.fork()
         if self.pid == 0:
-            _serve(serve, child, self.conn, limits.memory_mb, parent_pid)
+            _serve(serve, child, self.conn, limits.memory_mb, parent_pid, release)
         child.close()
         self.status: Optional[int] = None
         self.busy = False

@@ -32,6 +32,8 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # the characters that start Markdown markup inside a line: emphasis, code,
 # links and images, raw HTML, headings, tables, strikethrough
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~!])")
+# what starts an autolink in GitHub-flavoured Markdown: the colon of scheme://, the dot after www
+_AUTOLINK = re.compile(r"(?i)(?<=\bwww)\.|:(?=//)")
 
 
 def is_unsafe(char: str) -> bool:
@@ -61,8 +63,13 @@ def safe_text(value: Any) -> str:
 
 
 def safe_markdown(value: Any) -> str:
-    """``value`` for Markdown: one line, and no character Markdown would read as markup."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", safe_text(value))
+    """``value`` for Markdown: one line, and no character Markdown would read as markup.
+
+    URLs are no links either: GitHub-flavoured Markdown makes a link of any
+    ``scheme://...`` and ``www.`` in plain text (an autolink), so the ``:``
+    of ``://`` and the dot after ``www`` are escaped too (they show as written).
+    """
+    return _AUTOLINK.sub(lambda m: "\\" + m.group(0), _MARKDOWN_SPECIAL.sub(r"\\\1", safe_text(value)))
 
 
 def safe_html(value: Any) -> str:

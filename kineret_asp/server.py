@@ -3,51 +3,80 @@
 Requests and responses use the JSON of the command line: a case (or a FHIR
 Bundle) in, the decision format out; ``missing`` and ``what-if`` answer as
 ``--format json`` does; ``batch`` streams NDJSON both ways, one record per
-input line, never a line lost. Bad input is HTTP 422 with the same one-line
-messages (``{"errors": [...]}``). Every request body is capped, every
-request has a time limit, and with a token file every request without
-``Authorization: Bearer <token>`` is refused with 401. CDS Hooks services
-and the adaptive questionnaire live here too (:mod:`kineret_asp.cds`,
-:mod:`kineret_asp.questionnaire`).
+input line, never a line lost. Every error is ``{"errors": [lines]}`` with
+its status (401, 404, 405, 413, 422, 500, 503, 504): bad input is 422 with
+the command line's one-line messages. Every request body is capped, and
+with a token file every request without ``Authorization: Bearer <token>``
+is refused with 401. CDS Hooks services and the adaptive questionnaire live
+here too (:mod:`kineret_asp.interop.cds_hooks`, :mod:`kineret_asp.interop.questionnaire`).
+
+The work of every request (reading the case, deciding, ``missing``, a batch
+chunk) runs in a pool of worker processes (:mod:`kineret_asp.server_pool`,
+``--workers``, one per core by default), each started warm from the loaded
+KB: a request has a time limit, and at the limit its worker is killed and
+replaced (504), so that nothing goes on computing for an answer already
+given up; a worker has a memory limit; the queue is bounded (503 when full).
+The server's start (loading and grounding every version) is bounded too:
+it is tried first in a worker stopped at ``--start-time-limit`` and
+``--memory-limit``.
 """
-import asyncio
 import contextlib
 import functools
 import hmac
+import json
 import signal
+import socket
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator, Optional
 
 from .errors import CaseError, KbError, KineretError
-from .knowledge import KnowledgeBase, version_folders
+from .knowledge.base import KnowledgeBase, version_folders
+from .limits import DEFAULT_MEMORY_MB, MEMORY, TIMEOUT, Limits
 
 DEFAULT_BODY_LIMIT = 1_000_000
 DEFAULT_BATCH_LIMIT = 256 * 1024 * 1024
 DEFAULT_TIME_LIMIT = 10.0
+DEFAULT_START_LIMIT = 120.0
 BATCH_CHUNK = 200
 REPORTS_KEPT = 1000
+CHUNK_MIN = 24
+"""Evaluate requests waiting together are decided in one grounding from this many on (one at a
+time from the warm engine below: about 1.3 ms a case against 0.85 at 32; measured, bench figures)."""
+ANSWERS_KEPT = 2000
+"""Answers a worker remembers, by route and request body: the same request again is answered at once.
+Exact: a worker's KB never changes, and no answer of these routes reads the clock (CDS Hooks answers
+carry today's date, and are never remembered). ``--no-answer-cache`` turns it off."""
+REMEMBERED = frozenset({"evaluate", "missing", "what-if", "questionnaire", "next-question"})
+MAX_REMEMBERED_BODY = 64 * 1024
+QUEUE_PER_WORKER = 64
+"""Requests that may wait for a worker, per worker, before more are refused with 503 (--queue)."""
 
 
 class LimitExceeded(Exception):
     """A request body went over its cap."""
 
 
-def run_limited(func: Callable[[], Any], seconds: float) -> Any:
-    """Run blocking work off the event loop, stopped waiting for at ``seconds``.
+class ServeError(KineretError):
+    """The server cannot start: ``code`` is the exit code (1: the environment, 2: the KB, 3: a limit)."""
 
-    The one call to switch to process-isolated limits (kineret_asp.limits)
-    once they exist: today the work runs in a thread, and the solver's own
-    time limits end it.
-    """
-    import anyio
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
 
-    return asyncio.wait_for(anyio.to_thread.run_sync(func), seconds)
+
+OVER_CAP = object()
+"""A line of a batch stream that came after the stream passed its cap (its bytes are not kept)."""
+
+
+def json_bytes(content: Any) -> bytes:
+    """JSON as the server writes it (the bytes FastAPI's JSONResponse writes)."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
 
 
 def schema_documents(kb: KnowledgeBase) -> dict[str, dict]:
     """The JSON Schemas the server publishes, by name: those `kineret-asp schema` prints."""
-    from .jsonschema_export import NAMES, json_schema
+    from .author.json_schemas import NAMES, json_schema
 
     return {name: json_schema(kb, name) for name in NAMES}
 
@@ -90,63 +119,276 @@ class Disconnected(Exception):
     """The client went away before its request body ended."""
 
 
-async def asgi_lines(receive: Any, max_line: int, limit: int) -> AsyncIterator[Optional[bytes]]:
-    """The lines of a streamed ASGI body (None for one over ``max_line``), as batch reads a file."""
+async def asgi_lines(receive: Any, max_line: int, limit: int) -> AsyncIterator[Any]:
+    """The lines of a streamed ASGI body (None for one over ``max_line``), as batch reads a file.
+
+    Past ``limit`` bytes of body the stream is still read to its end, but
+    each line not whole within the cap is :data:`OVER_CAP` (its bytes are
+    not kept): every line received gets its record.
+    """
     buffer = b""
     skipping = False
     size = 0
     more = True
+    over = False
+    current = False  # past the cap: the line being read has its record already
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise Disconnected()
         body = message.get("body", b"")
         more = message.get("more_body", False)
-        size += len(body)
-        if size > limit:
-            raise LimitExceeded()
-        buffer += body
-        while True:
-            cut = buffer.find(b"\n")
-            if cut < 0:
-                if len(buffer) > max_line and not skipping:
-                    skipping = True
-                    yield None
+        if not over:
+            room = limit - size
+            size += len(body)
+            head, body = (body, b"") if size <= limit else (body[:room], body[room:])
+            buffer += head
+            while True:
+                cut = buffer.find(b"\n")
+                if cut < 0:
+                    if len(buffer) > max_line and not skipping:
+                        skipping = True
+                        yield None
+                    if skipping:
+                        buffer = b""
+                    break
+                line, buffer = buffer[:cut], buffer[cut + 1:]
                 if skipping:
-                    buffer = b""
-                break
-            line, buffer = buffer[:cut], buffer[cut + 1:]
-            if skipping:
-                skipping = False
+                    skipping = False
+                    continue
+                yield None if len(line) > max_line else line.rstrip(b"\r")
+            if size <= limit:
                 continue
-            yield None if len(line) > max_line else line.rstrip(b"\r")
-    if buffer and not skipping:
+            over = True
+            current = skipping  # an overlong line being skipped has its record
+            if buffer and not skipping:
+                yield OVER_CAP  # the line the cap cut
+                current = True
+            buffer = b""
+        for k, segment in enumerate(body.split(b"\n")):
+            if k:  # a line ended
+                if not current:
+                    yield OVER_CAP
+                current = False
+            if segment and not current:
+                yield OVER_CAP
+                current = True
+    if buffer and not skipping and not over:
         yield buffer.rstrip(b"\r")
 
 
-def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, batch_limit: int = DEFAULT_BATCH_LIMIT):
-    """The ASGI application: one KB, decided in this process.
+class Handler:
+    """What a worker process does with a message of jobs: each job's (status, body, media type, extra).
+
+    Runs where the pool runs it (a worker process, or a thread of an
+    embedding program); everything it needs was loaded before the workers
+    were forked.
+    """
+
+    def __init__(self, chooser: Any, time_limit: float, answers: int = ANSWERS_KEPT):
+        from .memo import Memo
+
+        self.chooser = chooser
+        self.knowledge = chooser.default()
+        self.time_limit = time_limit
+        self._batch: Any = None
+        self.answers: Memo = Memo(answers)
+
+    def __call__(self, message: list) -> list:
+        """The replies to a message of jobs; the same request again gets the answer it got (:data:`ANSWERS_KEPT`)."""
+        replies: list = [None] * len(message)
+        todo = []
+        for i, (kind, payload) in enumerate(message):
+            known = self.answers.get((kind, payload)) if self._rememberable(kind, payload) else None
+            if known is None:
+                todo.append(i)
+            else:
+                replies[i] = known
+        if len(todo) >= CHUNK_MIN and all(message[i][0] == "evaluate" for i in todo):
+            done = self._evaluate_chunk([message[i][1] for i in todo])
+        else:
+            done = [self.one(*message[i]) for i in todo]
+        for i, reply in zip(todo, done):
+            replies[i] = reply
+            kind, payload = message[i]
+            if self._rememberable(kind, payload) and reply[0] < 500:
+                self.answers.put((kind, payload), reply)
+        return replies
+
+    def _rememberable(self, kind: str, payload: Any) -> bool:
+        return self.answers.size > 0 and kind in REMEMBERED and isinstance(payload, bytes) and len(payload) <= MAX_REMEMBERED_BODY
+
+    def one(self, kind: str, payload: Any) -> tuple:
+        try:
+            return getattr(self, "do_" + kind.replace("-", "_"))(payload)
+        except CaseError as exc:
+            return self.errors(422, exc.lines())
+        except KbError as exc:
+            return self.errors(500, [str(d) for d in exc.diagnostics])
+        except KineretError as exc:
+            return self.errors(422, [str(exc)])
+        except RecursionError:
+            return self.errors(422, [self.word("api_bad_request", where="<request>", message="nested too deeply")])
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one answer in the API's format, never a traceback
+            return self.errors(500, [self.word("api_failed", detail=f"{type(exc).__name__}: {exc}"[:300])])
+
+    def word(self, key: str, **values: Any) -> str:
+        return self.knowledge.vocabulary.word(key, **values)
+
+    @staticmethod
+    def errors(status: int, lines: list) -> tuple:
+        return (status, json_bytes({"errors": lines}), "application/json", None)
+
+    @staticmethod
+    def ok(content: Any, media_type: str = "application/json", extra: Any = None) -> tuple:
+        return (200, json_bytes(content), media_type, extra)
+
+    def json(self, body: bytes, source: str = "<request>") -> Any:
+        from .cases.files import parse_json_text
+
+        return parse_json_text(body, source)
+
+    def load(self, data: Any, source: str = "<request>"):
+        """A request's case (or FHIR Bundle) read by the one loader, with the version chosen for it."""
+        from .cases.load import load
+
+        return load(data, self.chooser, shown=source)
+
+    def do_evaluate(self, body: bytes) -> tuple:
+        from .api import decide
+
+        return self.ok(decide(self.load(self.json(body))).to_dict())
+
+    def _evaluate_chunk(self, bodies: list) -> list:
+        """Many evaluate requests at once: read each, decide the good ones in one grounding per version."""
+        from .api import engine_for
+        from .decisions.decision import build_decision, with_input_notes
+        from .engine.chunked import CaseFailure
+
+        replies: list = [None] * len(bodies)
+        chosen = []
+        for i, body in enumerate(bodies):
+            try:
+                chosen.append((i, self.load(self.json(body))))
+            except Exception:  # noqa: BLE001 - answered one by one below, in the same words
+                replies[i] = self.one("evaluate", body)
+        groups: dict[int, list] = {}
+        for item in chosen:
+            groups.setdefault(id(item[1].choice.kb), []).append(item)
+        for members in groups.values():
+            kb = members[0][1].choice.kb
+            outputs = engine_for(kb).run([loaded.case.atoms() for _, loaded in members])
+            for (i, loaded), out in zip(members, outputs):
+                if isinstance(out, CaseFailure):
+                    replies[i] = self.one("evaluate", bodies[i])  # the warm engine says why, as alone
+                    continue
+                replies[i] = self.ok(with_input_notes(build_decision(loaded.case, out, kb, loaded.choice.how), loaded.notes).to_dict())
+        return replies
+
+    def do_missing(self, body: bytes) -> tuple:
+        from .explain.missing import missing
+
+        case = self.load(self.json(body)).case
+        return self.ok(missing(case, self.chooser).to_dict())
+
+    def do_what_if(self, body: bytes) -> tuple:
+        from .explain.whatif import what_if
+
+        data = self.json(body)
+        if not isinstance(data, dict) or "case" not in data or not isinstance(data.get("changes", []), list):
+            raise CaseError("<request>", "", self.word("api_bad_body", where="body", what='{"case": {...}, "changes": [{"op", "path", "value"}, ...]}'))
+        extra = sorted(set(data) - {"case", "changes"})
+        if extra:
+            raise CaseError("<request>", extra[0], "unknown field; expected case, changes")
+        case = self.load(data["case"]).case
+        return self.ok(what_if(case, data.get("changes", []), self.chooser).to_dict())
+
+    def do_questionnaire(self, body: bytes) -> tuple:
+        from .interop.questionnaire import next_step
+
+        data = self.json(body)
+        if not isinstance(data, dict) or not isinstance(data.get("case", {}), dict) or not isinstance(data.get("declined", []), list):
+            raise CaseError("<request>", "", self.word("api_bad_body", where="body", what='{"case": {...}, "declined": [changes]}'))
+        return self.ok(next_step(data.get("case", {}), data.get("declined", []), self.knowledge).to_dict(self.knowledge))
+
+    def do_next_question(self, body: bytes) -> tuple:
+        from .interop.questionnaire import next_question
+
+        return self.ok(next_question(self.json(body, "<$next-question>"), self.knowledge), "application/fhir+json")
+
+    def do_cds(self, payload: tuple) -> tuple:
+        from .explain.missing import missing
+        from .interop.cds_hooks import answer
+        from .decisions.decision import render_text
+
+        body, base = payload
+        knowledge = self.knowledge
+        result = answer(self.json(body, "<cds-hooks request>"), knowledge, base, lambda case: missing(case, knowledge))
+        report = None
+        if result.assertion is not None:
+            report = (result.assertion, render_text(result.decision, knowledge.vocabulary), result.decision.to_dict())
+        return self.ok(result.response, extra=report)
+
+    def do_warm(self, what: Any) -> tuple:
+        """A new worker's first job: answer the example cases once (see :func:`_warm`), nothing kept;
+        ``"decide"``: only decide them (a worker replacing a killed one, quickly)."""
+        _warm(self.chooser, routes=("evaluate",) if what == "decide" else ("evaluate", "missing", "what-if"))
+        return (200, b"", "text/plain", None)
+
+    def do_batch(self, lines: list) -> tuple:
+        from .batch.run import BatchWorker
+
+        if self._batch is None:
+            self._batch = BatchWorker(self.chooser, "<request>", self.time_limit, cache=2000)
+        text, errors = self._batch.decide(lines)
+        return (200, text.encode("utf-8"), "application/x-ndjson", errors)
+
+
+def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, batch_limit: int = DEFAULT_BATCH_LIMIT, workers: int = 0, memory_limit: Optional[int] = DEFAULT_MEMORY_MB, queue_limit: Optional[int] = None, answers: int = ANSWERS_KEPT):
+    """The ASGI application.
 
     ``kb`` is a KnowledgeBase (every case decided by it), a KB tree's folder,
-    a :class:`~kineret_asp.versions.Chooser`, or None (the packaged KB): with a
+    a :class:`~kineret_asp.cases.versions.Chooser`, or None (the packaged KB): with a
     tree, each case is decided by the version in force on its date of service,
-    as on the command line.
+    as on the command line. With ``workers`` (``serve`` gives one per core)
+    requests are decided in that many worker processes, each request's worker
+    killed at ``time_limit`` and capped at ``memory_limit`` MB, at most
+    ``queue_limit`` requests waiting (503 past it); with 0, in a thread of
+    this process (an application embedded in a test or another program).
+    Each worker remembers its last ``answers`` answers by request (0: none).
     """
     from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, PlainTextResponse, Response
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from . import __version__
-    from .versions import Chooser
+    from .server_pool import InProcess, JobStopped, Pool, PoolBusy
+    from .cases.versions import Chooser
 
     chooser = Chooser.of(kb)
     knowledge = chooser.default()
     v = knowledge.vocabulary
     w = v.word
     reports: "OrderedDict[str, Any]" = OrderedDict()
-    app = FastAPI(title=f"kineret-asp: {v.policy_id} {v.title} ({v.drug_name})", version=__version__, description=f"{v.policy_id} {v.title}, effective {v.effective_from}, decided by clingo rules. Anything but an approval is routed to a clinical reviewer.")
+    handler = Handler(chooser, time_limit, answers)
+    queue = queue_limit if queue_limit is not None else QUEUE_PER_WORKER * max(1, workers)
+    runner: Any = Pool(handler, workers, Limits(None, memory_limit), queue, CHUNK_MIN).start(("warm", None), DEFAULT_START_LIMIT, ("warm", "decide")) if workers > 0 else InProcess(handler)
 
-    def errors(status: int, lines: list[str]) -> JSONResponse:
-        return JSONResponse({"errors": lines}, status_code=status)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            runner.close()
+
+    app = FastAPI(title=f"kineret-asp: {v.policy_id} {v.title} ({v.drug_name})", version=__version__, description=f"{v.policy_id} {v.title}, effective {v.effective_from}, decided by clingo rules. Anything but an approval is routed to a clinical reviewer.", lifespan=lifespan)
+    app.state.pool = runner
+
+    def errors(status: int, lines: list[str], headers: Optional[dict] = None) -> JSONResponse:
+        return JSONResponse({"errors": lines}, status_code=status, headers=headers)
 
     class BearerGuard:
         """Refuse every request without the bearer token (pure ASGI: request streams pass through)."""
@@ -166,8 +408,15 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
 
     app.add_middleware(BearerGuard)
 
+    def stopped(exc: JobStopped) -> JSONResponse:
+        if exc.status == TIMEOUT:
+            return errors(504, [w("api_timeout", seconds=f"{time_limit:g}")])
+        if exc.status == MEMORY:
+            return errors(503, [w("api_memory", megabytes=memory_limit)])
+        return errors(500, [w("api_failed", detail=exc.detail or "a worker process ended without an answer")])
+
     def handled(func: Callable) -> Callable:
-        """The package's errors as HTTP answers: 422 for bad input, 413, 504, 500 for a broken KB."""
+        """The request's limits as HTTP answers: 413 for a body over its cap, 503 when busy, 504 past the time limit."""
 
         @functools.wraps(func)
         async def wrapper(request: Request, *args: Any, **kwargs: Any):
@@ -175,35 +424,12 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
                 return await func(request, *args, **kwargs)
             except LimitExceeded:
                 return errors(413, [w("api_too_large", limit=body_limit)])
-            except CaseError as exc:
-                return errors(422, exc.lines())
-            except asyncio.TimeoutError:
-                return errors(504, [w("api_timeout", seconds=f"{time_limit:g}")])
-            except KbError as exc:
-                return errors(500, [str(d) for d in exc.diagnostics])
-            except KineretError as exc:
-                return errors(422, [str(exc)])
+            except PoolBusy:
+                return errors(503, [w("api_busy", queued=queue)], {"Retry-After": "1"})
+            except JobStopped as exc:
+                return stopped(exc)
 
         return wrapper
-
-    async def json_body(request: Request, source: str) -> Any:
-        from .case import parse_json_text
-
-        return parse_json_text(await read_body(request, body_limit), source)
-
-    async def solve(func: Callable[[], Any]) -> Any:
-        return await run_limited(func, time_limit)
-
-    def case_of(data: Any, source: str):
-        """A case with the version chosen for it (a Bundle is read with the default version first), and a Bundle's notes."""
-        from .case import validated
-        from .fhir import is_fhir, read_input
-
-        if is_fhir(data):
-            case, notes = read_input(data, source, knowledge)
-            return chooser.load(case)[0], notes
-        choice = chooser.choose(data, source)
-        return validated(data, source, choice.kb, choice), []
 
     @app.get("/health", summary="Liveness: the KB in use answers")
     async def health() -> dict:
@@ -213,69 +439,128 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
     async def list_policies() -> dict:
         return policies(knowledge)
 
+    documents = schema_documents(knowledge)
+
     @app.get("/schemas", summary="The names of the JSON Schemas published")
     async def list_schemas() -> dict:
-        return {"schemas": sorted(schema_documents(knowledge))}
+        return {"schemas": sorted(documents)}
 
     @app.get("/schemas/{name}", summary="A JSON Schema (case: the case format)")
     async def get_schema(name: str):
-        docs = schema_documents(knowledge)
-        if name not in docs:
+        if name not in documents:
             return errors(404, [w("api_not_found", path=f"/schemas/{name}")])
-        return JSONResponse(docs[name], media_type="application/schema+json")
+        return JSONResponse(documents[name], media_type="application/schema+json")
 
-    @app.post("/evaluate", summary="Decide a case (the case format, or a FHIR R4 Bundle); the decision format back")
-    @handled
-    async def evaluate_route(request: Request):
-        from .api import evaluate
-        from .fhir import annotate
+    async def body_of(receive: Any, limit: int) -> bytes:
+        """A request's whole body from its ASGI messages, refused as soon as it goes over the cap."""
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise Disconnected()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise LimitExceeded()
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
-        case, notes = case_of(await json_body(request, "<request>"), "<request>")
-        decision = await solve(lambda: annotate(evaluate(case, chooser), notes))
-        return JSONResponse(decision.to_dict())
+    async def reply(send: Any, status: int, body: bytes, media_type: str, headers: Optional[dict] = None) -> None:
+        raw = [(b"content-type", media_type.encode("latin-1")), (b"content-length", str(len(body)).encode("latin-1"))]
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
 
-    @app.post("/missing", summary="What documentation is missing for approval (as missing --format json)")
-    @handled
-    async def missing_route(request: Request):
-        from .abduction import missing
+    async def refuse(send: Any, status: int, lines: list, headers: Optional[dict] = None) -> None:
+        await reply(send, status, json_bytes({"errors": lines}), "application/json", headers)
 
-        case, _ = case_of(await json_body(request, "<request>"), "<request>")
-        result = await solve(lambda: missing(case, chooser))
-        return JSONResponse(result.to_dict())
+    def worked(kind: str) -> Callable:
+        """A POST route as a plain ASGI app (the request path the server answers most: no framework work
+        beyond routing): the body read within its cap, the job done by the pool, its answer written as made."""
 
-    @app.post("/what-if", summary="Decide a case before and after changes: {\"case\": ..., \"changes\": [...]}")
-    @handled
-    async def what_if_route(request: Request):
-        from .whatif import what_if
+        async def endpoint(scope: dict, receive: Any, send: Any) -> None:
+            if scope.get("method") != "POST":
+                await refuse(send, 405, [w("api_method", method=scope.get("method"), path=scope.get("path", ""), allowed="POST")], {"Allow": "POST"})
+                return
+            headers = dict(scope.get("headers") or [])
+            declared = headers.get(b"content-length", b"").decode("latin-1")
+            try:
+                if declared.isdigit() and int(declared) > body_limit:
+                    raise LimitExceeded()
+                status, body, media_type, _ = await runner.submit(kind, await body_of(receive, body_limit), time_limit)
+            except Disconnected:
+                return
+            except LimitExceeded:
+                await refuse(send, 413, [w("api_too_large", limit=body_limit)])
+                return
+            except PoolBusy:
+                await refuse(send, 503, [w("api_busy", queued=queue)], {"Retry-After": "1"})
+                return
+            except JobStopped as exc:
+                response = stopped(exc)
+                await reply(send, response.status_code, response.body, "application/json")
+                return
+            await reply(send, status, body, media_type)
 
-        body = await json_body(request, "<request>")
-        if not isinstance(body, dict) or "case" not in body or not isinstance(body.get("changes", []), list):
-            raise CaseError("<request>", "", w("api_bad_body", where="body", what='{"case": {...}, "changes": [{"op", "path", "value"}, ...]}'))
-        extra = sorted(set(body) - {"case", "changes"})
-        if extra:
-            raise CaseError("<request>", extra[0], "unknown field; expected case, changes")
-        case, _ = case_of(body["case"], "<request>")
-        result = await solve(lambda: what_if(case, body.get("changes", []), chooser))
-        return JSONResponse(result.to_dict())
+        return endpoint
+
+    from starlette.routing import Route
+
+    POSTED = {
+        "/evaluate": ("evaluate", "Decide a case (the case format, or a FHIR R4 Bundle); the decision format back"),
+        "/missing": ("missing", "What documentation is missing for approval (as missing --format json)"),
+        "/what-if": ("what-if", 'Decide a case before and after changes: {"case": ..., "changes": [...]}'),
+        "/questionnaire/next": ("questionnaire", 'The next question for a partial case: {"case": {...}, "declined": [changes]}'),
+        "/Questionnaire/$next-question": ("next-question", "DTR/SDC $next-question: a QuestionnaireResponse with a contained Questionnaire"),
+    }
+    for path, (kind, _) in POSTED.items():
+        app.router.routes.append(Route(path, AsgiEndpoint(worked(kind)), methods=["POST"]))
 
     async def batch_asgi(scope: dict, receive: Any, send: Any) -> None:
         """POST /batch as a plain ASGI app: the body is read while records are written."""
-        import anyio
+        from .batch.run import CASE_ALLOWANCE, CASE_ALLOWANCE_ALONE, CHUNK_ALLOWANCE, MAX_LINE_BYTES, BatchRecord, error_record
+        from .safetext import safe_json
 
-        from .batch import MAX_LINE_BYTES, BatchWorker
-
-        worker = BatchWorker(chooser, "<request>", time_limit, cache=2000)
         if scope.get("method") != "POST":
-            await JSONResponse({"errors": [w("api_not_found", path="GET /batch")]}, status_code=405)(scope, receive, send)
+            await errors(405, [w("api_method", method=scope.get("method"), path="/batch", allowed="POST")], {"Allow": "POST"})(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"").decode("latin-1")
+        if declared.isdigit() and int(declared) > batch_limit:  # refused before any record
+            await errors(413, [w("api_too_large", limit=batch_limit)])(scope, receive, send)
             return
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/x-ndjson")]})
+        encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+
+        async def decided(lines: list) -> str:
+            seconds = time_limit + CHUNK_ALLOWANCE + len(lines) * CASE_ALLOWANCE
+            try:
+                return (await runner.submit("batch", lines, seconds, queued=False))[1].decode("utf-8")
+            except JobStopped as exc:
+                if len(lines) == 1:
+                    (number, raw), = lines
+                    return error_record(number, raw, f"<request>:{number}: not decided: stopped at {Limits(time_limit, memory_limit).describe(exc.status, options=False)}")
+            texts = []  # the chunk again, one line at a time: the line at fault alone becomes an error record
+            for number, raw in lines:
+                try:
+                    texts.append((await runner.submit("batch", [(number, raw)], time_limit + CASE_ALLOWANCE_ALONE, queued=False))[1].decode("utf-8"))
+                except JobStopped as exc:
+                    what = Limits(time_limit, memory_limit).describe(exc.status, options=False)
+                    texts.append(error_record(number, raw, f"<request>:{number}: not decided: stopped at {what}"))
+            return "".join(texts)
 
         async def flush(chunk: list) -> None:
-            text = await anyio.to_thread.run_sync(worker.json_lines, chunk)
+            lines = [(n, line) for n, line in chunk if line is not OVER_CAP]
+            text = await decided(lines) if lines else ""
+            for n, line in chunk:
+                if line is OVER_CAP:
+                    message = w("api_batch_cap", where=f"<request>:{n}", limit=batch_limit)
+                    text += safe_json(encode(BatchRecord(n, None, error=message).to_dict())) + "\n"
             await send({"type": "http.response.body", "body": text.encode("utf-8"), "more_body": True})
 
         number = 0
-        chunk: list[tuple[int, Optional[bytes]]] = []
+        chunk: list[tuple[int, Any]] = []
         try:
             async for line in asgi_lines(receive, MAX_LINE_BYTES, batch_limit):
                 number += 1
@@ -283,84 +568,77 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
                 if len(chunk) >= BATCH_CHUNK:
                     await flush(chunk)
                     chunk = []
-        except LimitExceeded:
-            number += 1
-            chunk.append((number, None))
         except Disconnected:
             return
         if chunk:
             await flush(chunk)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    from starlette.routing import Route
-
     app.router.routes.append(Route("/batch", AsgiEndpoint(batch_asgi), methods=["POST"]))
     documented = app.openapi
 
     def openapi() -> dict:
         schema = documented()
-        schema.setdefault("paths", {})["/batch"] = {"post": {"summary": "NDJSON in, NDJSON out: one decision (or error) record per input line, in order", "requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}, "responses": {"200": {"description": "one record per input line", "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}}}}
+        paths = schema.setdefault("paths", {})
+        for path, (_, summary) in POSTED.items():
+            media = "application/fhir+json" if path.startswith("/Questionnaire") else "application/json"
+            paths[path] = {"post": {"summary": summary, "requestBody": {"content": {media: {"schema": {"type": "object"}}}}, "responses": {"200": {"description": "the answer", "content": {media: {"schema": {"type": "object"}}}}, "422": {"description": '{"errors": [lines]}'}}}}
+        paths["/batch"] = {"post": {"summary": "NDJSON in, NDJSON out: one decision (or error) record per input line, in order", "requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}, "responses": {"200": {"description": "one record per input line", "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}}}}
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/cds-services", summary="CDS Hooks discovery: the order-sign and order-select services")
     async def cds_discovery() -> dict:
-        from .cds import discovery
+        from .interop.cds_hooks import discovery
 
         return discovery(knowledge)
 
     @app.post("/cds-services/{service}", summary="A CDS Hooks call: CRD cards and the coverage-information system action")
     @handled
     async def cds_call(request: Request, service: str):
-        from .abduction import missing
-        from .cds import answer, hook_of
+        from .interop.cds_hooks import hook_of
 
         if hook_of(knowledge, service) is None:
             return errors(404, [w("api_no_service", id=service)])
-        body = await json_body(request, "<cds-hooks request>")
-        base = str(request.base_url)
-        result = await solve(lambda: answer(body, knowledge, base, lambda case: missing(case, knowledge)))
-        if result.assertion is not None:
-            reports[result.assertion] = result.decision
+        body = await read_body(request, body_limit)
+        status, content, media_type, report = await runner.submit("cds", (body, str(request.base_url)), time_limit)
+        if report is not None:
+            assertion, text, decision = report
+            reports[assertion] = (text, decision)
             while len(reports) > REPORTS_KEPT:
                 reports.popitem(last=False)
-        return JSONResponse(result.response)
+        return Response(content, status_code=status, media_type=media_type)
 
     @app.get("/reports/{assertion}", summary="The decision report behind a CDS card (text; ?format=json for the decision format)")
     async def report(assertion: str, format: str = "text"):  # noqa: A002 - the query parameter's name
-        from .decision import render_text
-
-        decision = reports.get(assertion)
-        if decision is None:
+        kept = reports.get(assertion)
+        if kept is None:
             return errors(404, [w("api_not_found", path=f"/reports/{assertion}")])
+        text, decision = kept
         if format == "json":
-            return decision.to_dict()
-        return PlainTextResponse(render_text(decision, v))
+            return decision
+        return PlainTextResponse(text)
 
-    @app.post("/questionnaire/next", summary="The next question for a partial case: {\"case\": {...}, \"declined\": [changes]}")
-    @handled
-    async def questionnaire_next(request: Request):
-        from .questionnaire import next_step
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Every HTTP error in the API's one format: {"errors": [lines]}."""
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 404:
+            return errors(404, [w("api_not_found", path=request.url.path)])
+        if exc.status_code == 405:
+            allowed = (headers or {}).get("Allow", "")
+            return errors(405, [w("api_method", method=request.method, path=request.url.path, allowed=allowed)], headers)
+        return errors(exc.status_code, [str(exc.detail)], headers)
 
-        body = await json_body(request, "<request>")
-        if not isinstance(body, dict) or not isinstance(body.get("case", {}), dict) or not isinstance(body.get("declined", []), list):
-            raise CaseError("<request>", "", w("api_bad_body", where="body", what='{"case": {...}, "declined": [changes]}'))
-        step = await solve(lambda: next_step(body.get("case", {}), body.get("declined", []), knowledge))
-        return JSONResponse(step.to_dict(knowledge))
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        lines = [w("api_bad_request", where=".".join(str(p) for p in e.get("loc", ())), message=e.get("msg", "")) for e in exc.errors()]
+        return errors(422, lines or [w("api_bad_request", where="<request>", message="invalid")])
 
-    @app.post("/Questionnaire/$next-question", summary="DTR/SDC $next-question: a QuestionnaireResponse with a contained Questionnaire")
-    @handled
-    async def fhir_next_question(request: Request):
-        from .questionnaire import next_question
-
-        body = await json_body(request, "<$next-question>")
-        result = await solve(lambda: next_question(body, knowledge))
-        return JSONResponse(result, media_type="application/fhir+json")
-
-    @app.exception_handler(404)
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return errors(404, [w("api_not_found", path=request.url.path)])
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception) -> Response:
+        return errors(500, [w("api_failed", detail=type(exc).__name__)])
 
     return app
 
@@ -378,12 +656,116 @@ def read_token(path: Optional[Path]) -> Optional[str]:
     return text[0].strip()
 
 
-def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT) -> None:
-    """Run the server until SIGINT or SIGTERM; in-flight requests finish first."""
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket (bound before anything is loaded): a busy port is one line, exit 1."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ServeError(f"--host {host}: cannot listen there: {exc.strerror or exc}", 2) from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        import errno
+
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeError(f"port {port} on {host} is in use (another server listens there): choose another with --port", 1) from None
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _load_everything(kb: Any, warm: bool = True) -> Any:
+    """Every version loaded and grounded as the workers need it: the resident engine and the program of ``missing``."""
+    from .api import engine_for, resident_for
+    from .engine.program import compiled
+    from .cases.versions import Chooser
+
+    chooser = Chooser.of(kb)
+    for version in chooser.versions():
+        version.vocabulary
+        resident_for(version)  # ground every version before the first request
+        engine_for(version).program.chunk_text  # the program of many requests decided together
+        compiled(version).abduction_text  # and build the program `missing` grounds
+    if warm:
+        _warm(chooser)
+    return chooser
+
+
+def _warm(chooser: Any, examples: int = 2, routes: tuple = ("evaluate", "missing", "what-if")) -> None:
+    """Answer a few of each version's example cases on every route once, so that what is built on
+    first use is built before the workers are forked (a cold worker's first missing took a second)."""
+    from .knowledge.tree_files import TreeFileError, read_tree_file
+
+    handler = Handler(chooser, DEFAULT_TIME_LIMIT, answers=0)
+    for version in chooser.versions():
+        folder = version.path / "cases"
+        try:
+            files = sorted(p for p in folder.rglob("*.json") if p.is_file() and not p.is_symlink())[:examples * 4]
+        except OSError:
+            continue
+        used = 0
+        for path in files:
+            try:  # a regular file of the tree, small: never a FIFO, a link out of the tree or a big file
+                body = read_tree_file(path, version.root, MAX_REMEMBERED_BODY)
+            except TreeFileError:
+                continue
+            if handler.one("evaluate", body)[0] != 200:
+                continue
+            if "missing" in routes:
+                handler.one("missing", body)
+            if "what-if" in routes:
+                handler.one("what-if", json_bytes({"case": json.loads(body), "changes": []}))
+            used += 1
+            if used >= examples:
+                break
+
+
+def _trial(kb: Any) -> tuple:
+    """The start, in a worker: ("ok", None), or ("kb", the error's line)."""
+    try:
+        _load_everything(kb, warm=False)
+    except KbError as exc:
+        return ("kb", exc.summary_line())
+    except KineretError as exc:
+        return ("kb", str(exc))
+    return ("ok", None)
+
+
+def start(kb: Any, limits: Limits) -> Any:
+    """Load the KB for serving within the limits: tried first in a worker stopped at them, then here.
+
+    A KB that grounds without end (or past the memory limit) ends the
+    start with one line naming the limit (exit 3); a broken KB with its
+    first error (exit 2).
+    """
+    from .limits import run_limited
+
+    outcome = run_limited(lambda: _trial(kb), limits)
+    if not outcome.ok:
+        if outcome.status in (TIMEOUT, MEMORY):
+            raise ServeError(f"serve: the KB could not be loaded within {limits.describe(outcome.status).replace('--time-limit', '--start-time-limit')}; nothing is served", 3)
+        raise ServeError(f"serve: internal error while loading the KB: {outcome.detail}", 1)
+    kind, line = outcome.value
+    if kind == "kb":
+        raise ServeError(line, 2)
+    return _load_everything(kb)
+
+
+def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, workers: Optional[int] = None, memory_limit: Optional[int] = DEFAULT_MEMORY_MB, start_limit: float = DEFAULT_START_LIMIT, queue_limit: Optional[int] = None, batch_limit: int = DEFAULT_BATCH_LIMIT, announce: Optional[Callable[[Any], None]] = None, answers: int = ANSWERS_KEPT) -> None:
+    """Run the server until SIGINT or SIGTERM; in-flight requests finish first.
+
+    The port is bound first (a busy one ends the start at once), then the KB
+    is loaded within ``start_limit`` seconds and ``memory_limit`` MB, then the
+    workers are forked. :class:`ServeError` says why the server did not start.
+    """
     import uvicorn
 
-    from .api import resident_for
-    from .program import compiled
+    from .server_pool import default_workers
 
     class Server(uvicorn.Server):
         """uvicorn's server, exiting with status 0 after a graceful stop (it re-raises the signal)."""
@@ -397,11 +779,18 @@ def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[st
                 for s, handler in previous.items():
                     signal.signal(s, handler)
 
-    from .versions import Chooser
+    sock = bind(host, port)
+    try:
+        chooser = start(kb, Limits(start_limit, memory_limit))
+        if announce is not None:
+            announce(chooser.default())
+        import gc
 
-    chooser = Chooser.of(kb)
-    for version in chooser.versions():
-        resident_for(version)  # ground every version before the first request
-        compiled(version).abduction_text  # and build the program `missing` grounds
-    app = create_app(chooser, token, body_limit, time_limit)
-    Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=60)).run()
+        gc.freeze()  # the loaded KB lives as long as the server: the collector no longer walks it (pauses of 30-50 ms)
+        app = create_app(chooser, token, body_limit, time_limit, batch_limit, workers if workers is not None else default_workers(), memory_limit, queue_limit, answers)
+        try:
+            Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=60)).run(sockets=[sock])
+        finally:
+            app.state.pool.close()
+    finally:
+        sock.close()

@@ -24,6 +24,8 @@ def pytest_collection_finish(session) -> None:
 
 # keep the suite's derived-program cache apart from the user's (subprocesses inherit it)
 os.environ.setdefault("KINERET_ASP_CACHE", tempfile.mkdtemp(prefix="kineret-asp-test-cache-"))
+# and its key (kept outside the cache folder) apart from the user's too
+os.environ.setdefault("KINERET_ASP_CACHE_KEY", os.path.join(tempfile.mkdtemp(prefix="kineret-asp-test-key-"), "cache-key"))
 
 from kineret_asp import evaluate, load_kb
 
@@ -44,9 +46,9 @@ def _warm_kb() -> None:
     the unchanged rules' syntax trees, and what was read of them, with it
     (about 0.25 s saved on the first command on each edited copy).
     """
-    from kineret_asp.abduction import missing
-    from kineret_asp.check import check_kb
-    from kineret_asp.program import compiled
+    from kineret_asp.explain.missing import missing
+    from kineret_asp.author.check import check_kb
+    from kineret_asp.engine.program import compiled
 
     example = FACTS / "sjia" / "approved.json"
     evaluate(example, KB_DIR)

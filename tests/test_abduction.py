@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from kineret_asp import evaluate_many, load_case
-from kineret_asp.abduction import item_changes, missing
-from kineret_asp.casetests import discover
-from kineret_asp.changes import apply_changes
+from kineret_asp.explain.missing import item_changes, missing
+from kineret_asp.author.example_cases import discover
+from kineret_asp.cases.changes import apply_changes
 from kineret_asp.cli import main
 
 from .conftest import FACTS, KB_DIR, copy_kb, ra_case

@@ -6,11 +6,11 @@ import pytest
 import shutil
 
 from kineret_asp import evaluate
-from kineret_asp.casetests import run_case_tests
-from kineret_asp.check import check_kb
-from kineret_asp.diff import diff
-from kineret_asp.knowledge import load_kb
-from kineret_asp.verify import verify_kb
+from kineret_asp.author.example_cases import run_case_tests
+from kineret_asp.author.check import check_kb
+from kineret_asp.author.diff import diff
+from kineret_asp.knowledge.base import load_kb
+from kineret_asp.author.verify import verify_kb
 
 from .conftest import FACTS, KB_DIR, ROOT, cli, copy_kb, revise_source
 

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from kineret_asp import CaseError, evaluate, load_case, load_kb
-from kineret_asp.batch import BatchWorker, batch_evaluate, resume_point, run_batch
-from kineret_asp.casetests import discover
+from kineret_asp.batch.run import BatchWorker, batch_evaluate, resume_point, run_batch
+from kineret_asp.author.example_cases import discover
 from kineret_asp.cli import main
 
 from .conftest import FACTS, KB_DIR, ROOT, cli, copy_kb

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from kineret_asp import Case, CaseError, MedicationEntry, load_case
-from kineret_asp.case import MAX_LIST_ITEMS, parse_json_text
+from kineret_asp.cases.files import parse_json_text
+from kineret_asp.knowledge.schema import MAX_LIST_ITEMS
 
 from .conftest import decide
 

@@ -82,7 +82,7 @@ def test_no_case_with_an_expect_block_is_an_error(tmp_path):
 @pytest.mark.slow
 def test_coverage_is_counted_per_version(tmp_path):
     """A criterion id is a version's own: each version's block counts only the cases that version decided."""
-    from kineret_asp.newversion import new_version
+    from kineret_asp.author.new_version import new_version
 
     root = tmp_path / "kb"
     shutil.copytree(KB_DIR, root)
@@ -101,7 +101,7 @@ def test_coverage_is_counted_per_version(tmp_path):
 def test_criteria_are_listed_by_id_within_their_parent_written_or_derived(kb_copy):
     """A table's derived rows (3.C.A ...) stand under their parent, in id order, whatever order the table writes them in."""
     from kineret_asp import load_kb
-    from kineret_asp.knowledge import outline_key
+    from kineret_asp.knowledge.base import outline_key
 
     path = kb_copy / "tables" / "non_preferred_products.lp"
     lines = path.read_text().splitlines()
@@ -182,7 +182,7 @@ def test_update_never_touches_a_case_whose_input_fails_validation(tmp_path):
 
 
 def test_update_asks_for_each_block_at_a_terminal_and_writes_only_what_is_agreed(tmp_path, monkeypatch):
-    from kineret_asp import casetests
+    from kineret_asp.author import example_cases as casetests
 
     first = _case(tmp_path, "a.json", {"indication": "sjia", "prescriber_specialties": ["rheumatology"], "expect": {"decision": "criteria_not_met"}})
     second = _case(tmp_path, "b.json", {"indication": "stills_disease", "prescriber_specialties": ["rheumatology"], "expect": {"decision": "not_covered"}})

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kineret_asp import load_kb
-from kineret_asp.cds import CRD_EXTENSION, HOOKS, blocking_criteria
+from kineret_asp.interop.cds_hooks import CRD_EXTENSION, HOOKS, blocking_criteria
 from kineret_asp.server import create_app
 
 from .conftest import FACTS, KB_DIR

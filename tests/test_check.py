@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kineret_asp.check import check_kb
+from kineret_asp.author.check import check_kb
 from kineret_asp.cli import main
 
 from .conftest import KB_DIR, copy_kb
@@ -144,6 +144,14 @@ def test_rule_without_a_section_comment(kb_copy):
 
 
 @pytest.mark.slow
+def test_a_framework_rule_names_no_section(kb_copy):
+    """The framework is every policy's: its rules and tables are explained in plain prose, never by a § of one policy."""
+    framework = kb_copy.parents[2] / "framework" / "criteria.lp"
+    framework.write_text(framework.read_text() + "\n% A criterion that applies and is met.\nmet_and_applies(C) :- applies(C), met(C).\n#show met_and_applies/1.\n")
+    assert not [d for d in findings(kb_copy) if d.code == "section"], [str(d) for d in findings(kb_copy)]
+
+
+@pytest.mark.slow
 def test_table_typo_breaks_an_integrity_constraint(kb_copy):
     edit(kb_copy / "tables" / "appendix_drug_classes.lp", "appendix_row(1, enbrel,         tnf_inhibitor,", "appendix_row(1, enbrel,         tnf_inhibitr,")
     errs = findings(kb_copy)
@@ -170,7 +178,7 @@ def test_check_on_a_missing_folder(tmp_path):
 
 
 def test_a_copy_shares_the_syntax_trees_of_its_unchanged_files_only(tmp_path):
-    from kineret_asp.knowledge import parse_files, rule_files
+    from kineret_asp.knowledge.base import parse_files, rule_files
 
     first, second = copy_kb(tmp_path / "a"), copy_kb(tmp_path / "b")
     edit(second / "criteria" / "4_stills_disease.lp", 'indication_criteria(stills_disease, "4").', 'indication_criteria(stills_disease, "4").\nstills_alias(stills_disease).')
@@ -274,7 +282,8 @@ def test_a_placeholder_nothing_fills_is_an_error_in_every_word_template(kb_copy)
 def test_the_words_the_program_fills_are_read_from_its_source():
     """The check knows what each framework word is filled with; every placeholder the shipped words use is one of them."""
     from kineret_asp import load_kb
-    from kineret_asp.wording import filled_by_the_program, placeholders
+    from kineret_asp.author.words_filled import filled_by_the_program
+    from kineret_asp.templates import placeholders
 
     assert filled_by_the_program("missing_case") == {"id", "decision"}
     assert filled_by_the_program("chosen_by_date_of_service") == {"date"}  # an f-string key: f"chosen_by_{how}"

@@ -22,8 +22,8 @@ DIGEST = r"""
 import hashlib, json, sys
 from pathlib import Path
 from kineret_asp import evaluate, missing
-from kineret_asp.casetests import discover
-from kineret_asp.versions import Chooser
+from kineret_asp.author.example_cases import discover
+from kineret_asp.cases.versions import Chooser
 
 chooser = Chooser.of(Path("kb"))
 digest = hashlib.sha256()

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from kineret_asp import evaluate
 from kineret_asp.cli import main
-from kineret_asp.diff import diff
+from kineret_asp.author.diff import diff
 
 from .conftest import KB_DIR
 
@@ -87,7 +87,7 @@ def test_diff_with_a_broken_kb_exits_2(kb_copy):
 def _new_version(tmp_path: Path) -> tuple[Path, Path]:
     import shutil
 
-    from kineret_asp.newversion import new_version
+    from kineret_asp.author.new_version import new_version
 
     root = tmp_path / "kb"
     shutil.copytree(KB_DIR, root, ignore=shutil.ignore_patterns("cases"))

@@ -8,9 +8,10 @@ import subprocess
 import sys
 import time
 
-from kineret_asp import diskcache, evaluate
-from kineret_asp.knowledge import parse_kb
-from kineret_asp.program import Compiled
+from kineret_asp import evaluate
+from kineret_asp.knowledge import diskcache
+from kineret_asp.knowledge.base import parse_kb
+from kineret_asp.engine.program import Compiled
 
 from .conftest import FACTS, KB_DIR, copy_kb
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from kineret_asp.batch import run_batch
+from kineret_asp.batch.run import run_batch
 
 from .conftest import KB_DIR, ROOT
 
@@ -26,7 +26,7 @@ def local_records(path, kb) -> list[str]:
 
 @pytest.mark.slow
 def test_dask_bag_over_jsonl_partitions_matches_local_batch(tmp_path):
-    from kineret_asp.distributed import dask_batch
+    from kineret_asp.batch.distributed import dask_batch
 
     paths = []
     for part in range(3):
@@ -47,8 +47,8 @@ def test_dask_bag_over_jsonl_partitions_matches_local_batch(tmp_path):
 
 
 def test_the_kb_travels_as_package_data():
-    from kineret_asp.distributed import decide_partition
-    from kineret_asp.knowledge import default_kb_path
+    from kineret_asp.batch.distributed import decide_partition
+    from kineret_asp.knowledge.base import default_kb_path
 
     assert (default_kb_path() / "framework" / "decision.lp").is_file()
     (record,) = decide_partition(['{"id": "p", "indication": "sjia", "prescriber_specialties": ["rheumatology"]}'])

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from kineret_asp import CaseError, evaluate, load_case, load_kb
-from kineret_asp.abduction import missing
+from kineret_asp.explain.missing import missing
 from kineret_asp.cli import main
-from kineret_asp.names import NameIndex
+from kineret_asp.knowledge.names import NameIndex
 
 from .conftest import KB_DIR, decide, ra_case
 
@@ -69,7 +69,7 @@ def test_the_name_index_reads_only_the_kb_words():
 
 
 def test_two_keys_that_share_a_name_or_a_name_of_no_key_are_check_errors(kb_copy):
-    from kineret_asp.check import check_kb
+    from kineret_asp.author.check import check_kb
 
     names = kb_copy / "codes" / "drug_names.lp"
     names.write_text(names.read_text() + '\n% § Appendix Table 1 - "Enbrel".\nkey_name(drug, cimzia, "Enbrel").\nkey_name(drug, enbrell, "Enbrel Mini Pen").\n')

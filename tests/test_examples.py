@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from kineret_asp import load_case
-from kineret_asp.casetests import compare, discover
+from kineret_asp.author.example_cases import compare, discover
 
 from .conftest import FACTS, decide
 

@@ -1,4 +1,4 @@
-"""Every speed path gives what the plain path gives: clingo's C layer (kineret_asp._fast) and its
+"""Every speed path gives what the plain path gives: clingo's C layer (kineret_asp.asp._clingo_c) and its
 public-API twin, the decision encoder and ``json.dumps`` of ``to_dict()``."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from kineret_asp import _fast
+from kineret_asp.asp import _clingo_c as _fast
 
 from .conftest import ROOT
 
@@ -35,8 +35,8 @@ def test_the_public_api_path_gives_the_same_bytes_on_hundreds_of_cases():
 
 
 def test_the_public_path_is_what_runs_when_asked_for(monkeypatch):
-    from kineret_asp.backendfacts import FactAdder, ShownReader
-    from kineret_asp.terms import SymbolDecoder
+    from kineret_asp.asp.facts import FactAdder, ShownReader
+    from kineret_asp.asp.symbols import SymbolDecoder
 
     monkeypatch.setenv("KINERET_ASP_PUBLIC_API", "1")
     assert not _fast.enabled()
@@ -47,8 +47,8 @@ def test_the_public_path_is_what_runs_when_asked_for(monkeypatch):
 
 
 def test_only_the_fast_module_reaches_under_the_public_api():
-    for path in sorted((ROOT / "kineret_asp").glob("*.py")):
-        if path.name == "_fast.py":
+    for path in sorted((ROOT / "kineret_asp").rglob("*.py")):
+        if path.name == "_clingo_c.py":
             continue
         text = path.read_text(encoding="utf-8")
         assert "clingo._internal" not in text and not re.search(r"\._rep\b", text), path.name
@@ -58,8 +58,8 @@ def test_the_decision_encoder_writes_the_bytes_of_to_dict(kb):
     import json as plain_json
 
     from kineret_asp import evaluate_many
-    from kineret_asp.casetests import discover
-    from kineret_asp.decision import DecisionEncoder
+    from kineret_asp.author.example_cases import discover
+    from kineret_asp.decisions.decision import DecisionEncoder
     from kineret_asp.safetext import safe_json
 
     from .conftest import FACTS
@@ -78,11 +78,11 @@ def test_the_decision_encoder_writes_the_bytes_of_to_dict(kb):
 
 
 def test_cases_with_the_same_answer_key_get_the_same_decision_but_for_the_id(kb):
-    from kineret_asp.case import validated
-    from kineret_asp.decision import builder
-    from kineret_asp.engine import ChunkEngine
+    from kineret_asp.cases.load import load
+    from kineret_asp.decisions.decision import builder
+    from kineret_asp.engine.chunked import ChunkEngine
 
-    cases = [validated(c, f"<{i}>", kb) for i, c in enumerate(generate(1500, seed=21))]
+    cases = [load(c, kb, shown=f"<{i}>").case for i, c in enumerate(generate(1500, seed=21))]
     outputs = ChunkEngine(kb).run([c.atoms() for c in cases])
     made = builder(kb)
     texts: dict = {}

@@ -8,8 +8,9 @@ import subprocess
 import pytest
 
 from kineret_asp import CaseError, KbError, evaluate, load_kb
-from kineret_asp.fhir import bundle_case, load_input, whole_months
-from kineret_asp.fhirmap import read_mapping
+from kineret_asp.cases.fhir_bundle import bundle_case, whole_months
+from kineret_asp.cases.load import load
+from kineret_asp.knowledge.fhir_mapping import read_mapping
 
 from .conftest import FACTS, KB_DIR, cli
 
@@ -321,8 +322,8 @@ def test_there_are_at_least_five_example_bundles_each_with_its_twin():
 @pytest.mark.parametrize("path", BUNDLES, ids=lambda p: p.stem)
 def test_a_bundle_and_its_json_twin_give_the_same_decision(path, kb):
     twin = path.with_name(path.stem + ".case.json")
-    bundle_case_, _ = load_input(path, kb)
-    twin_case, _ = load_input(twin, kb)
+    bundle_case_ = load(path, kb).case
+    twin_case = load(twin, kb).case
     a, b = evaluate(bundle_case_, kb).to_dict(), evaluate(twin_case, kb).to_dict()
     assert {k: v for k, v in a.items() if k != "notes"} == {k: v for k, v in b.items() if k != "notes"}
     expect = json.loads(twin.read_text())["expect"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -110,7 +110,7 @@ EXAMPLES = approved_examples()
 
 
 def bundle_decision(bundle: dict) -> str:
-    from kineret_asp.fhir import bundle_case
+    from kineret_asp.cases.fhir_bundle import bundle_case
 
     try:
         case, _ = bundle_case(bundle, "<edit>", load_kb(KB_DIR))

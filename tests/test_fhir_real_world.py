@@ -12,12 +12,11 @@ other settle nothing.
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
 from kineret_asp import CaseError, evaluate, load_kb
-from kineret_asp.fhir import NoOrder, bundle_case
+from kineret_asp.cases.fhir_bundle import NoOrder, bundle_case
 
 from .conftest import KB_DIR
 

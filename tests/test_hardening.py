@@ -20,8 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 from kineret_asp import CaseError, evaluate, load_kb
-from kineret_asp.batch import batch_evaluate, resume_point
-from kineret_asp.caps import MAX_CASE_BYTES, MAX_JSON_VALUES
+from kineret_asp.batch.run import batch_evaluate, resume_point
+from kineret_asp.cases.caps import MAX_CASE_BYTES, MAX_JSON_VALUES
 from kineret_asp.cli import main
 from kineret_asp.safetext import UNSAFE_CATEGORIES, safe_html, safe_json, safe_markdown, safe_text
 
@@ -174,7 +174,7 @@ def test_stdin_is_capped():
 
 
 def test_json_values_are_counted_before_parsing():
-    from kineret_asp.case import parse_json_text
+    from kineret_asp.cases.files import parse_json_text
 
     bomb = b'{"indication": "sjia", "id": [' + b"{}," * MAX_JSON_VALUES + b"{}]}"
     with pytest.raises(CaseError, match="too many values"):
@@ -215,7 +215,7 @@ def test_batch_memory_is_flat_in_the_size_of_cases(tmp_path):
 
 @pytest.mark.slow
 def test_a_second_writer_refuses_naming_the_holder(tmp_path):
-    from kineret_asp.outputlock import OutputLock
+    from kineret_asp.batch.output_lock import OutputLock
 
     out = tmp_path / "out.jsonl"
     src = lines_file(tmp_path / "in.jsonl", [ra_line(n) for n in range(3)])
@@ -540,10 +540,11 @@ json_texts = st.one_of(
 @FUZZ
 @given(json_texts)
 def test_fuzz_the_json_reader_gives_a_case_or_one_line_errors(raw):
-    from kineret_asp.case import parse_case, parse_json_text
+    from kineret_asp.cases.files import parse_json_text
+    from kineret_asp.cases.load import load
 
     try:
-        parse_case(parse_json_text(raw, "<fuzz>"), "<fuzz>", KB)
+        load(parse_json_text(raw, "<fuzz>"), KB, shown="<fuzz>")
     except CaseError as exc:
         assert exc.lines() and all("\n" not in line and "\r" not in line for line in exc.lines())
 
@@ -556,8 +557,8 @@ values = st.one_of(st.text(max_size=40), json_values.map(json.dumps), st.integer
 @FUZZ
 @given(st.sampled_from(["add", "remove", "set"]), paths, st.booleans(), values)
 def test_fuzz_the_what_if_change_parser_gives_a_change_or_one_line(op, path, with_value, value):
-    from kineret_asp.case import load_case
-    from kineret_asp.changes import apply_changes, parse_assignment
+    from kineret_asp.cases.case import load_case
+    from kineret_asp.cases.changes import apply_changes, parse_assignment
 
     text = f"{path}={value}" if with_value else path
     try:

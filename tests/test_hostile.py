@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kineret_asp import CaseError, evaluate, load_case, load_kb
-from kineret_asp.backendfacts import FactAdder
-from kineret_asp.batch import batch_evaluate
-from kineret_asp.terms import Const, FactWriter, term_text
+from kineret_asp.asp.facts import FactAdder
+from kineret_asp.batch.run import batch_evaluate
+from kineret_asp.asp.symbols import Const, FactWriter, term_text
 
 from .conftest import KB_DIR, ROOT, cli
 
@@ -288,6 +288,6 @@ symbols = st.recursive(
 @settings(max_examples=150, deadline=None, derandomize=True, database=None)
 @given(symbols)
 def test_reading_a_symbol_from_its_text_gives_what_clingos_api_gives(symbol):
-    from kineret_asp.terms import to_value, value_of_text
+    from kineret_asp.asp.symbols import to_value, value_of_text
 
     assert repr(value_of_text(str(symbol))) == repr(to_value(symbol))

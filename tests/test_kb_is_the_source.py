@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from kineret_asp import evaluate, load_kb
-from kineret_asp.abduction import missing
-from kineret_asp.check import check_kb
+from kineret_asp.explain.missing import missing
+from kineret_asp.author.check import check_kb
 
 import pytest
 
@@ -58,7 +58,7 @@ def _python_literals():
 
     from .conftest import ROOT
 
-    for path in sorted((ROOT / "kineret_asp").glob("*.py")):
+    for path in sorted((ROOT / "kineret_asp").rglob("*.py")):
         tree = pyast.parse(path.read_text(encoding="utf-8"))
         docs = {
             id(n.body[0].value)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kineret_asp.lpfacts import MAX_LP_BYTES, ArgSpec, LpFact, LpFactError, read_lp_facts, read_lp_file
+from kineret_asp.asp.fact_files import MAX_LP_BYTES, ArgSpec, LpFact, LpFactError, read_lp_facts, read_lp_file
 
 DRUGS = frozenset({"methotrexate", "hydroxychloroquine", "leflunomide", "sulfasalazine"})
 OUTCOMES = frozenset({"failure", "intolerance", "contraindication"})

@@ -20,8 +20,8 @@ from lsprotocol import types as lsp  # noqa: E402
 from pygls.lsp.client import LanguageClient  # noqa: E402
 
 from kineret_asp import load_kb  # noqa: E402
-from kineret_asp.check import check_kb  # noqa: E402
-from kineret_asp.source import analyse  # noqa: E402
+from kineret_asp.author.check import check_kb  # noqa: E402
+from kineret_asp.author.policy_text import analyse  # noqa: E402
 
 from .conftest import KB_DIR, ROOT, VERSION  # noqa: E402
 

@@ -5,10 +5,10 @@ import json
 import sys
 from pathlib import Path
 
-from kineret_asp.batch import BatchWorker
-from kineret_asp.decision import builder
+from kineret_asp.batch.run import BatchWorker
+from kineret_asp.decisions.decision import builder
 from kineret_asp.memo import Memo
-from kineret_asp.versions import Chooser
+from kineret_asp.cases.versions import Chooser
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -57,7 +57,7 @@ def test_a_batch_collects_garbage_less_often_and_gives_the_collector_back():
     import gc
     import io
 
-    from kineret_asp.batch import BATCH_GC_THRESHOLD, run_batch
+    from kineret_asp.batch.run import BATCH_GC_THRESHOLD, run_batch
 
     class Sink(io.BytesIO):
         seen: list = []
@@ -76,7 +76,7 @@ def test_a_batch_collects_garbage_less_often_and_gives_the_collector_back():
 
 def test_an_id_is_written_as_the_batch_encoder_writes_it():
     """The short way to write a case id gives the bytes of the encoder every other field goes through."""
-    from kineret_asp.batch import id_text
+    from kineret_asp.batch.run import id_text
 
     worker = BatchWorker(Chooser.of(ROOT / "kb"), "in", None)
     for value in (None, "", "c7", 'quote " and \\ backslash', "line\nbreak", "\u2028\x85 odd", "é ñ 漢字", "\x00\x1f", "\ud800"):

@@ -21,21 +21,22 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kineret_asp.casetests import run_case_tests
+from kineret_asp.author.example_cases import run_case_tests
 from kineret_asp.cli import main
 from kineret_asp.errors import KbError
-from kineret_asp.knowledge import load_kb
-from kineret_asp.mutate import (
+from kineret_asp.knowledge.base import load_kb
+from kineret_asp.author.mutation import (
     CELL_ADDED, CELL_DELETED, COMPARISON_SWAPPED, EQUIVALENT, IN_SPACE, INVALID, KILLED, KINDS, LITERAL_DELETED, LITERAL_NEGATED,
     NUMBER_CHANGED, POOL_DELETED, ROW_DELETED, STATIC, SURVIVED, TABLE_KINDS, _Share, generate, load_examples, mutate, mutated_kb,
 )
-from kineret_asp.verify import verify_kb
+from kineret_asp.author.verify import verify_kb
 
 from .conftest import KB_DIR, ROOT, VERSION
 
 VERSION_DIR = KB_DIR / VERSION
 APPENDIX = "tables/appendix_drug_classes.lp"
-README_SCORE = re.compile(r"mutation score of the shipped KB: ([0-9.]+) %")
+GUIDE = ROOT / "docs" / "authoring.md"
+RECORDED_SCORE = re.compile(r"mutation score of the shipped KB: ([0-9.]+) %")
 
 
 def run(*args: str):
@@ -50,6 +51,18 @@ def generated():
 
 def _in(m, name: str) -> bool:
     return m.file.endswith(name)
+
+
+def place(version: Path, file: str, needle: str, word: str) -> tuple[int, int]:
+    """Line and column of ``word`` on the line of ``file`` that holds ``needle`` (where a mutant of it is reported)."""
+    for number, line in enumerate((version / file).read_text().splitlines(), start=1):
+        if needle in line:
+            return number, line.index(word, line.index(needle)) + 1
+    raise AssertionError(f"{needle!r} is not in {file}")
+
+
+DIRA = "criteria/2_dira.lp"
+SPECIALTIES_2B = 'accepted_specialty("2.B"'
 
 
 def test_every_kind_of_change_is_made_and_the_rest_of_the_file_stays(generated):
@@ -169,11 +182,11 @@ def test_deleting_an_appendix_row_tick_or_brand_makes_test_or_verify_fail(tmp_pa
 
 
 @pytest.mark.slow
-def test_the_shipped_kb_scores_at_least_what_the_readme_records():
+def test_the_shipped_kb_scores_at_least_what_the_guide_records():
     """The CI lane: the whole mutation run, two jobs; every survivor listed with a case or explained as a known gap."""
-    from kineret_asp.mutate import render_mutation
+    from kineret_asp.author.mutation import render_mutation
 
-    recorded = float(README_SCORE.search((ROOT / "README.md").read_text()).group(1))
+    recorded = float(RECORDED_SCORE.search(GUIDE.read_text()).group(1))
     report = mutate(VERSION_DIR, jobs=2)
     assert report.score is not None and report.score >= recorded, [(m.location, m.kind, m.before, o.case) for m, o in report.with_status(SURVIVED)]
     assert report.killed > 800 and report.count(EQUIVALENT) > 100
@@ -213,16 +226,17 @@ def test_the_loop_a_survivor_its_case_added_as_an_example_then_killed(tmp_path):
     (version / "cases" / "dira" / "dermatologist.json").unlink()  # the example that pins DIRA's dermatologist
     dira = version / "criteria" / "2_dira.lp"
     dira.write_text(dira.read_text().replace("(rheumatology; genetics; dermatology; autoinflammatory)", "(rheumatology; genetics;  dermatology; autoinflammatory)"))
+    line, column = place(version, DIRA, SPECIALTIES_2B, "dermatology")
     result = run("test", "--mutate", "--since", "HEAD", "--kb", str(version), "--format", "json")
     assert result.exit_code == 1, result.output
     data = json.loads(result.output)
     assert data["since"] == "HEAD" and len(data["mutants"]) == 5 and data["survived"] == 1
     (survivor,) = [m for m in data["mutants"] if m["status"] == SURVIVED]
-    assert survivor["kind"] == CELL_DELETED and survivor["before"] == "dermatology" and survivor["line"] == 33
+    assert survivor["kind"] == CELL_DELETED and survivor["before"] == "dermatology" and (survivor["line"], survivor["column"]) == (line, column)
     case = survivor["case"]
     assert case["indication"] == "dira" and case["prescriber_specialties"] == ["dermatology"]
     text = run("test", "--mutate", "--since", "HEAD", "--kb", str(version)).output
-    assert f"SURVIVED {version / 'criteria' / '2_dira.lp'}:33:52: cell deleted: dermatology" in text.replace(str(Path.cwd()) + "/", "")
+    assert f"SURVIVED {version / 'criteria' / '2_dira.lp'}:{line}:{column}: cell deleted: dermatology" in text.replace(str(Path.cwd()) + "/", "")
     decision = json.loads(CliRunner().invoke(main, ["evaluate", "--format", "json", "--kb", str(version), "-"], input=json.dumps(case)).output)
     assert decision["decision"] == "approved"  # what the original decides: the suggested example's expect block
     (version / "cases" / "dira" / "suggested.json").write_text(json.dumps({**case, "expect": {"decision": decision["decision"], "unmet": decision["unmet"]}}))
@@ -237,6 +251,7 @@ def test_a_known_gap_explains_a_survivor(tmp_path):
     (version / "cases" / "dira" / "dermatologist.json").unlink()
     dira = version / "criteria" / "2_dira.lp"
     dira.write_text(dira.read_text().replace("% autoinflammatory disorders\".\n", "% autoinflammatory disorders\".\n% mutate: known gap - the dermatologist's DIRA case is kept elsewhere\n").replace("(rheumatology; genetics; dermatology; autoinflammatory)", "(rheumatology; genetics;  dermatology; autoinflammatory)"))
+    line, column = place(version, DIRA, SPECIALTIES_2B, "dermatology")
     result = run("test", "--mutate", "--since", "HEAD", "--kb", str(version))
     assert result.exit_code == 0, result.output  # explained: not a failure
     assert "known gap: the dermatologist's DIRA case is kept elsewhere" in result.output
@@ -244,7 +259,7 @@ def test_a_known_gap_explains_a_survivor(tmp_path):
     assert below.exit_code == 1 and "mutation score: 80.0 %" in below.output
     sarif = json.loads(run("test", "--mutate", "--since", "HEAD", "--kb", str(version), "--format", "sarif").output)
     (found,) = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "mutant-survived"]
-    assert found["level"] == "warning" and found["locations"][0]["physicalLocation"]["region"] == {"startLine": 33, "startColumn": 52}
+    assert found["level"] == "warning" and found["locations"][0]["physicalLocation"]["region"] == {"startLine": line, "startColumn": column}
     assert "dermatology" in found["message"]["text"]
 
 
@@ -276,8 +291,10 @@ def test_failing_examples_stop_the_run_before_any_mutant(kb_copy):
 def test_coverage_lists_table_rows_and_cells_and_check_strict_fails_on_one_nothing_pins(tmp_path):
     text = run("test", "--coverage").output
     assert "Tables (each row and cell deleted" in text
-    assert re.search(r"33:52  cell deleted: dermatology of accepted_specialty\(\"2\.B\", \.\.\.\) \[§ 2\.B\]: 1 example case\(s\)", text), text
-    assert re.search(r"95:27  cell added: genetics to accepted_specialty\(\"3\.B\", rheumatology\) \[§ 3\.B\]: \d example case\(s\)", text), text
+    line, column = place(VERSION_DIR, DIRA, SPECIALTIES_2B, "dermatology")
+    line_3b, column_3b = place(VERSION_DIR, "criteria/3_rheumatoid_arthritis.lp", 'accepted_specialty("3.B"', "rheumatology")
+    assert re.search(rf"{line}:{column}  cell deleted: dermatology of accepted_specialty\(\"2\.B\", \.\.\.\) \[§ 2\.B\]: 1 example case\(s\)", text), text
+    assert re.search(rf"{line_3b}:{column_3b}  cell added: genetics to accepted_specialty\(\"3\.B\", rheumatology\) \[§ 3\.B\]: \d example case\(s\)", text), text
     assert re.search(r"\d+ table edits: \d+ noticed by example cases, .* 0 not pinned", text)
     assert "read by no rule that decides a case" not in text.split("Tables")[1].split("table edits")[0]  # the unread ones are counted, not listed
     data = json.loads(run("test", "--coverage", "--format", "json").output)
@@ -292,7 +309,7 @@ def test_coverage_lists_table_rows_and_cells_and_check_strict_fails_on_one_nothi
     strict = run("check", "--strict", "--kb", str(version))
     assert strict.exit_code == 1
     (error,) = [l for l in strict.output.splitlines() if ": error: " in l]
-    assert error.endswith("2_dira.lp:33:52: error: no example case or property notices this table edit: cell deleted: dermatology of accepted_specialty(\"2.B\", ...) [§ 2.B]; a case it decides otherwise: {\"request\": \"initial\", \"indication\": \"dira\", \"prescriber_specialties\": [\"dermatology\"], \"genetic_tests\": [{\"gene\": \"IL1RN\", \"result\": \"mutation_confirmed\"}]} (add it as an example case)"), error
+    assert error.endswith(f"2_dira.lp:{line}:{column}" + ": error: no example case or property notices this table edit: cell deleted: dermatology of accepted_specialty(\"2.B\", ...) [§ 2.B]; a case it decides otherwise: {\"request\": \"initial\", \"indication\": \"dira\", \"prescriber_specialties\": [\"dermatology\"], \"genetic_tests\": [{\"gene\": \"IL1RN\", \"result\": \"mutation_confirmed\"}]} (add it as an example case)"), error
     assert "NOT PINNED" in run("test", "--coverage", "--kb", str(version)).output  # the same run, from the cache
 
 

@@ -16,13 +16,13 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from kineret_asp import CaseError, evaluate, evaluate_many, load_case, load_kb, what_if
-from kineret_asp.abduction import missing, render_missing
-from kineret_asp.batch import batch_evaluate
-from kineret_asp.changes import Change
-from kineret_asp.check import check_kb
-from kineret_asp.diff import diff
-from kineret_asp.jsonschema_export import json_schema
-from kineret_asp.verify import verify_kb
+from kineret_asp.explain.missing import missing, render_missing
+from kineret_asp.batch.run import batch_evaluate
+from kineret_asp.cases.changes import Change
+from kineret_asp.author.check import check_kb
+from kineret_asp.author.diff import diff
+from kineret_asp.author.json_schemas import json_schema
+from kineret_asp.author.verify import verify_kb
 
 from .conftest import KB_DIR, ROOT, VERSION, copy_kb, revise_source
 from .conftest import cli as run_cli
@@ -81,7 +81,7 @@ def test_the_guide_makes_five_lp_edits_and_the_package_does_not_name_the_field(e
     edits = guide_edits()
     assert [Path(rel).name for rel, _, _ in edits] == ["inputs.lp", "4_stills_disease.lp", "documentation.lp", "space.lp", "fhir.lp"]
     assert all(rel.startswith(str(VERSION)) for rel, _, _ in edits)
-    package = "\n".join(p.read_text() for p in (ROOT / "kineret_asp").glob("*.py"))
+    package = "\n".join(p.read_text() for p in (ROOT / "kineret_asp").rglob("*.py"))
     assert FIELD not in package and ATOM not in package
     assert FIELD not in load_kb(KB_DIR).schema.by_name and FIELD in load_kb(edited).schema.by_name
 
@@ -201,7 +201,7 @@ def test_schema_case_describes_the_new_field(edited):
 
 def test_a_fhir_bundle_gives_the_new_field_through_its_mapping(edited):
     """Step 5: the condition the order is for, with an onset period, gives the duration in whole months up to the order's date."""
-    from kineret_asp.fhir import bundle_case
+    from kineret_asp.cases.fhir_bundle import bundle_case
 
     from .test_fhir import bundle, condition, order, role
 

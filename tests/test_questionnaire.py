@@ -6,11 +6,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kineret_asp import load_kb
-from kineret_asp.abduction import missing
-from kineret_asp.case import parse_case
-from kineret_asp.changes import change_list
-from kineret_asp.fhirmap import mapping_for
-from kineret_asp.questionnaire import DECIDED, NONE_CODE, answer_step, next_step
+from kineret_asp.explain.missing import missing
+from kineret_asp.cases.load import load
+from kineret_asp.cases.changes import change_list
+from kineret_asp.knowledge.fhir_mapping import mapping_for
+from kineret_asp.interop.questionnaire import DECIDED, NONE_CODE, answer_step, next_step
 from kineret_asp.server import create_app
 
 from .conftest import KB_DIR
@@ -55,9 +55,9 @@ def test_a_rheumatoid_arthritis_dialogue_from_nothing_to_approval():
 
 def landscape(state: dict, declined: list, kb) -> tuple:
     """The decision and every way left to approval (smallest options without the declined changes)."""
-    from kineret_asp.questionnaire import _code, _remaining
+    from kineret_asp.interop.questionnaire import _code, _remaining
 
-    result = missing(parse_case(state, "<test>", kb), kb)
+    result = missing(load(state, kb, shown="<test>").case, kb)
     codes = {_code([c]) for c in change_list(declined)}
     return (result.decision.decision, sorted(tuple(sorted(_code(alts) for _, alts in option)) for option in _remaining(result, codes)))
 

@@ -124,7 +124,7 @@ def test_a_drug_name_from_the_case_is_escaped_in_the_evidence(tmp_path):
 
 @pytest.mark.slow  # a KB copy derived anew for one page
 def test_the_pages_words_come_from_the_kb(kb_copy):
-    words = kb_copy.parent.parent.parent / "framework" / "words.lp"
+    words = kb_copy.parent.parent.parent / "framework" / "words" / "answers.lp"
     text = words.read_text()
     assert 'text(blocking_heading, "Blocking criteria").' in text
     words.write_text(text.replace('text(blocking_heading, "Blocking criteria").', 'text(blocking_heading, "Standing between this case and approval").'))
@@ -178,7 +178,7 @@ def test_every_word_the_program_asks_for_is_in_the_kb(kb):
     from .conftest import ROOT
 
     keys = set()
-    for path in (ROOT / "kineret_asp").glob("*.py"):
+    for path in (ROOT / "kineret_asp").rglob("*.py"):
         source = path.read_text(encoding="utf-8")
         keys |= set(re.findall(r"""(?:\bw|\bword)\(\s*["']([a-z_]+)["']""", source))
         for a, b in re.findall(r"""(?:\bw|\bword)\(\s*["']([a-z_]+)["'] if [^()]* else ["']([a-z_]+)["']""", source):

@@ -5,8 +5,8 @@ import pytest
 import sys
 
 from kineret_asp import load_case, load_kb
-from kineret_asp.engine import ChunkEngine
-from kineret_asp.resident import SIZE_CLASSES, ResidentEngine
+from kineret_asp.engine.chunked import ChunkEngine
+from kineret_asp.engine.warm import SIZE_CLASSES, ResidentEngine
 
 from .conftest import KB_DIR, ROOT
 

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from kineret_asp import CaseError, evaluate, evaluate_many, load_case, what_if
-from kineret_asp.abduction import missing
+from kineret_asp.explain.missing import missing
 from kineret_asp.cli import main
-from kineret_asp.terms import Const
+from kineret_asp.asp.symbols import Const
 
 from .conftest import FACTS, KB_DIR, decide, ra_case
 
@@ -98,7 +98,9 @@ def test_the_warm_and_the_chunk_engines_agree_on_unnamed_drugs():
 
 
 def test_the_json_schema_of_an_open_key_takes_a_key_or_a_name(kb):
-    schema = kb.schema.json_schema("case", "urn:case")
+    from kineret_asp.author.json_schemas import CaseFormatSchema
+
+    schema = CaseFormatSchema(kb.schema).document("case", "urn:case")
     item = schema["properties"]["medication_history"]["anyOf"][0]["items"]
     key, name = item["properties"]["drug"]["anyOf"]
     assert key == {"$ref": "#/$defs/drug_key"} and "amjevita" in schema["$defs"]["drug_key"]["enum"]
@@ -150,7 +152,7 @@ def test_tocilizumab_biosimilars_are_not_actemra_sc_for_row_a():
 
 def test_verify_space_exercises_the_for_field(kb_copy):
     """Without the rule that an entry keeps what it was taken for, monotonic fails: adding 'for' another condition takes a trial away."""
-    from kineret_asp.verify import verify_kb
+    from kineret_asp.author.verify import verify_kb
 
     path = kb_copy / "properties" / "monotonic.lp"
     text = path.read_text()
@@ -166,7 +168,7 @@ def test_verify_space_exercises_the_for_field(kb_copy):
 
 @pytest.mark.slow  # check on a KB copy (0.8 s)
 def test_check_reads_space_values_by_the_field_they_name(kb_copy):
-    from kineret_asp.check import check_kb
+    from kineret_asp.author.check import check_kb
 
     path = kb_copy / "verify" / "space.lp"
     text = path.read_text()
@@ -307,7 +309,7 @@ def test_blocking_names_the_unmet_criteria_between_the_case_and_approval(case, b
 
 
 def test_blocking_takes_the_closest_alternatives_under_a_one_of_node():
-    from kineret_asp.decision import CriterionResult as N, blocking
+    from kineret_asp.decisions.decision import CriterionResult as N, blocking
 
     def leaf(cid, met=False):
         return N(cid, cid, met)
@@ -403,7 +405,7 @@ BROKEN = [r"[{}]", r"  ", r" ,", r" ;", r"\bof tried\b", r"\btried of\b", r"\bor
 
 def rendered_phrases(case, kb):
     """Every documentation item of a case in words: alone, and all items of a kind together."""
-    from kineret_asp.abduction import Documentation, Words, _ground, item_changes
+    from kineret_asp.explain.missing import Documentation, Words, _ground, item_changes
 
     loaded = load_case(case, kb)
     items = list(item_changes(loaded, kb))
@@ -473,7 +475,7 @@ def test_a_what_if_change_that_breaks_the_case_reports_every_problem():
 
 
 def test_a_batch_error_record_carries_every_problem(tmp_path):
-    from kineret_asp.batch import batch_evaluate
+    from kineret_asp.batch.run import batch_evaluate
 
     records = batch_evaluate([json.dumps(THREE_MISTAKES), json.dumps(ra_case(FULL_RA))], KB_DIR)
     bad, good = (r.to_dict() for r in records)

@@ -135,7 +135,7 @@ def test_the_revision_guide_runs_as_shown(tmp_path):
 
 
 def test_the_revision_adds_two_inputs_a_specialty_a_drug_and_changes_two_durations(revised):
-    from kineret_asp.knowledge import load_kb
+    from kineret_asp.knowledge.base import load_kb
 
     old, new = load_kb(revised / "policies" / "IP0243" / OLD), load_kb(revised / "policies" / "IP0243" / NEW)
     assert set(new.schema.by_name) - set(old.schema.by_name) == set(ADDED)

@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
 from kineret_asp import evaluate, evaluate_many, load_case, load_kb
-from kineret_asp.abduction import item_changes
-from kineret_asp.batch import batch_evaluate
-from kineret_asp.casetests import discover
+from kineret_asp.explain.missing import item_changes
+from kineret_asp.batch.run import batch_evaluate
+from kineret_asp.author.example_cases import discover
 from kineret_asp.errors import CaseError
-from kineret_asp.jsonschema_export import NAMES, REFRESH, json_schema, relative_path, schema_text, stale_files, write_schemas
-from kineret_asp.schema import BOOLEAN, DATE, ENTRIES, INTEGER, KEY, LIST, NAME, OBJECT, TEXT
+from kineret_asp.author.json_schemas import NAMES, REFRESH, json_schema, relative_path, schema_text, stale_files, write_schemas
+from kineret_asp.knowledge.schema import BOOLEAN, DATE, ENTRIES, INTEGER, KEY, LIST, NAME, OBJECT, TEXT
 
 from .conftest import FACTS, KB_DIR, ROOT, cli
 
@@ -373,17 +373,17 @@ def test_a_new_kb_key_reaches_the_schema(kb_copy):
     assert relative_path(kb, "case") == relative_path(KB, "case")
 
 
-# --- the README's case-format section -----------------------------------------------------------------
+# --- the case-format section of docs/formats.md --------------------------------------------------------
 
 
-def readme_case_section() -> str:
-    text = (ROOT / "README.md").read_text()
+def formats_case_section() -> str:
+    text = (ROOT / "docs" / "formats.md").read_text()
     return text.split("## Case format (version 1)", 1)[1].split("\n## ", 1)[0]
 
 
-def test_the_readme_case_format_table_is_the_schema():
+def test_the_documented_case_format_table_is_the_schema():
     rows = {}
-    for line in readme_case_section().splitlines():
+    for line in formats_case_section().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 4 and cells[0].startswith("`"):
             rows[cells[0].strip("`")] = cells
@@ -399,12 +399,12 @@ def test_the_readme_case_format_table_is_the_schema():
         assert presence.split()[0] == {"default": "default"}.get(f.presence, f.presence), path
 
 
-def test_the_readme_case_example_is_real_json_valid_and_decides_as_it_expects():
+def test_the_documented_case_example_is_real_json_valid_and_decides_as_it_expects():
     import re
 
-    from kineret_asp.casetests import compare
+    from kineret_asp.author.example_cases import compare
 
-    blocks = re.findall(r"```json\n(.*?)```", readme_case_section(), re.S)
+    blocks = re.findall(r"```json\n(.*?)```", formats_case_section(), re.S)
     assert len(blocks) == 1 and " | " not in blocks[0]
     case = json.loads(blocks[0])
     assert errors(CASE, case) == []
@@ -413,8 +413,8 @@ def test_the_readme_case_example_is_real_json_valid_and_decides_as_it_expects():
     assert compare(dict(loaded.expect), evaluate(loaded, KB)) == {}
 
 
-def test_the_readme_points_to_the_schema_files_and_commands():
-    section = readme_case_section()
+def test_the_case_format_docs_point_to_the_schema_files_and_commands():
+    section = formats_case_section()
     assert str(relative_path(KB, "case").parent) in section
     assert "kineret-asp schema case" in section and "kineret-asp vocabulary" in section and REFRESH in section
 
@@ -438,10 +438,9 @@ def _entry_field_values():
 @given(st.data())
 def test_a_value_an_entry_reader_skips_is_one_it_would_return_unchanged(data):
     """The quick test that lets validation skip a reader agrees with that reader, kind by kind."""
-    from kineret_asp.schema import Problems
+    from kineret_asp.cases.validation import Problems, validator
 
-    schema = KB.schema
-    readers = [(e, read, as_given) for rows in schema._entry_readers.values() for e, read, _, as_given in rows if as_given is not None]
+    readers = [(e, read, as_given) for rows in validator(KB.schema)._entry_readers.values() for e, read, _, as_given in rows if as_given is not None]
     assert {e.kind.name for e, _, _ in readers} >= {KEY, INTEGER, BOOLEAN}
     e, read, as_given = data.draw(st.sampled_from(readers))
     value = data.draw(_entry_field_values())

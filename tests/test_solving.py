@@ -7,7 +7,7 @@ import clingo
 import pytest
 
 from kineret_asp.errors import SolveTimeout
-from kineret_asp.solving import WAIT_SLICE, _wait, models
+from kineret_asp.asp.solving import WAIT_SLICE, _wait, models
 
 PIGEONS = "pigeon(1..13). hole(1..12). 1 { sits(P, H) : hole(H) } 1 :- pigeon(P). :- sits(P, H), sits(Q, H), P < Q."
 

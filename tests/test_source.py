@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from kineret_asp import evaluate
-from kineret_asp.check import check_kb
-from kineret_asp.knowledge import parse_kb, rule_files
-from kineret_asp.source import analyse, normalise
+from kineret_asp.author.check import check_kb
+from kineret_asp.knowledge.base import parse_kb, rule_files
+from kineret_asp.author.policy_text import analyse, normalise
 
 from .conftest import KB_DIR, VERSION
 
@@ -256,11 +256,21 @@ def test_a_quotation_in_several_places_its_header_does_not_name_is_an_error(kb_c
 
 
 @pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
-def test_a_framework_quotation_is_checked_too(kb_copy):
+def test_the_framework_cites_no_policy(kb_copy):
+    """The framework is shared by every policy: a § citation there is an error, and it cites no passage."""
     framework = kb_copy.parents[2] / "framework" / "criteria.lp"
-    line = edit(framework, '"Individual meets ALL of the following criteria"', '"Individual meets ALL of these criteria"')
+    line = edit(framework, "% BOTH / ALL of the following:", '% § Medical Necessity Criteria - "Individual meets ALL of the following criteria":')
     (err,) = errors(kb_copy)
-    assert err.file.endswith("framework/criteria.lp") and err.line == line
+    assert err.file.endswith("framework/criteria.lp") and err.line == line and err.code == "section"
+    assert "shared by every policy" in err.message and "plain prose" in err.message
+    assert not [c for c in analyse(parse_kb(kb_copy)).citations if "/kb/framework/" in Path(c.quote.file).resolve().as_posix()]
+
+
+def test_no_framework_file_cites_the_policy(analysis):
+    """The shipped framework quotes no policy: every citation of the text is a policy version's."""
+    framework = KB_DIR / "framework"
+    assert not [f for f in rule_files(framework) if re.search(r"^\s*%+\s*§", f.read_text(encoding="utf-8"), re.M)]
+    assert analysis.citations and all("/policies/" in Path(c.quote.file).resolve().as_posix() for c in analysis.citations)
 
 
 # --- waivers -------------------------------------------------------------------------------------
@@ -296,27 +306,8 @@ def test_every_passage_of_a_waived_range_is_waived(analysis):
 
 @pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
 def test_the_declared_text_must_lie_in_the_source_folder(kb_copy):
-    edit(kb_copy / "policy.lp", 'policy_source("source/IP0243-anakinra-2024-06-01.txt"', 'policy_source("../../../framework/words.lp"')
+    edit(kb_copy / "policy.lp", 'policy_source("source/IP0243-anakinra-2024-06-01.txt"', 'policy_source("../../../framework/words/answers.lp"')
     (err,) = errors(kb_copy)
     assert err.file.endswith("policy.lp") and "source/ folder" in err.message
 
 
-@pytest.mark.slow  # check on a KB copy (0.8 s a run); the fast lane keeps the changed byte, the paraphrase and the waiver's quotation
-def test_a_framework_quotation_may_quote_another_version_of_the_tree(kb_copy):
-    """The framework is shared: its quotation of 2024-06-01's words still holds beside a version that rewords them."""
-    import shutil
-
-    from .conftest import revise_source
-
-    later = kb_copy.parent / "2025-01-01"
-    shutil.copytree(kb_copy, later)
-    revise_source(later, "Individual meets **ALL** of the following criteria", "Individual meets **EVERY ONE** of the following criteria")
-    for name, old, new in (("policy.lp", '"2024-06-01", "', '"2025-01-01", "'), ("policy.lp", 'effective_from("2024-06-01")', 'effective_from("2025-01-01")'),
-                           ("criteria/3_rheumatoid_arthritis.lp", "Individual meets ALL of the following criteria", "Individual meets EVERY ONE of the following criteria")):
-        edit(later / name, old, new)
-    edit(kb_copy / "policy.lp", 'effective_from("2024-06-01").', 'effective_from("2024-06-01").\n\n% § Header - "Effective Date": until the later version.\neffective_to("2024-12-31").')  # one version a day
-    report = check_kb(kb_copy.parents[2])
-    assert report.errors == 0, [str(d) for d in report.diagnostics]
-    edit(kb_copy.parents[2] / "framework" / "criteria.lp", '"Individual meets ALL of the following criteria"', '"Individual meets ALL the following criteria"')
-    flagged = [d for d in check_kb(kb_copy.parents[2]).diagnostics if d.severity == "error"]
-    assert flagged and all(d.file.endswith("framework/criteria.lp") for d in flagged)

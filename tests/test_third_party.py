@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from kineret_asp import CaseError, evaluate, load_kb
-from kineret_asp.fhir import NoOrder, bundle_case, load_input
+from kineret_asp.cases.fhir_bundle import NoOrder, bundle_case
+from kineret_asp.cases.load import load
 
 from .conftest import KB_DIR
 
@@ -29,7 +30,8 @@ SYNTHEA = {
 
 @pytest.mark.parametrize("name", sorted(SYNTHEA))
 def test_a_synthea_patient_is_decided_as_the_policy_says(name):
-    case, notes = load_input(DATA / "synthea" / f"{name}.json", load_kb(KB_DIR))
+    read = load(DATA / "synthea" / f"{name}.json", KB_DIR)
+    case, notes = read.case, read.notes
     d = evaluate(case, KB_DIR)
     decision, blocking, reasons = SYNTHEA[name]
     assert (d.decision, d.blocking, tuple(r.id for r in d.reasons)) == (decision, blocking, reasons)
@@ -43,7 +45,7 @@ def test_every_synthea_file_is_listed_in_its_source_note():
 
 
 def test_synthea_problem_lists_in_snomed_ct_name_rheumatoid_arthritis():
-    case, _ = load_input(DATA / "synthea" / "laticia_dibbert_ra_no_reason_no_plan.json", load_kb(KB_DIR))
+    case = load(DATA / "synthea" / "laticia_dibbert_ra_no_reason_no_plan.json", KB_DIR).case
     assert case.indication == "rheumatoid_arthritis"
     assert "naproxen" in case.current_medications  # RxNorm 198014, read as a drug that is no biologic
 
@@ -64,7 +66,7 @@ def spec_order_sign() -> dict:
 
 
 def test_the_cds_hooks_specifications_order_sign_example_orders_no_anakinra():
-    from kineret_asp.cds import request_bundle
+    from kineret_asp.interop.cds_hooks import request_bundle
 
     bundle = request_bundle(spec_order_sign(), "<spec>")
     with pytest.raises(NoOrder) as info:
@@ -109,7 +111,7 @@ def test_the_crd_guides_coverage_with_an_anakinra_order_is_an_employer_group_pla
              "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "72435", "display": "anakinra"}]}, "reasonReference": [{"reference": "Condition/ra"}]}
     request["context"]["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}
     request["prefetch"] = {"coverage": request["prefetch"]["coverage"], "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": ra}]}}
-    from kineret_asp.cds import request_bundle
+    from kineret_asp.interop.cds_hooks import request_bundle
 
     case, _ = bundle_case(request_bundle(request, "<crd>"), "<crd>", load_kb(KB_DIR), "Patient/123")
     assert case.plan == "employer_group" and case.indication == "rheumatoid_arthritis"

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kineret_asp.check import check_kb
+from kineret_asp.author.check import check_kb
 from kineret_asp.cli import main
-from kineret_asp.literate import render_page
-from kineret_asp.trace import text_changes, trace
+from kineret_asp.author.trace_page import render_page
+from kineret_asp.author.trace import text_changes, trace
 
 from .conftest import KB_DIR, revise_source
 
@@ -250,10 +250,10 @@ def test_diff_of_a_kb_with_itself_prints_no_text_section(kb_copy):
     assert json.loads(run("diff", str(KB_DIR), str(kb_copy), "--format", "json").output)["text_changes"] == []
 
 
-def test_the_readme_shows_the_trace_summary_of_the_shipped_kb(monkeypatch):
+def test_the_authoring_guide_shows_the_trace_summary_of_the_shipped_kb(monkeypatch):
     from .conftest import ROOT
 
     monkeypatch.chdir(ROOT)
-    readme = (ROOT / "README.md").read_text()
-    shown = readme.split("$ kineret-asp trace\n", 1)[1].split("```", 1)[0]
+    guide = (ROOT / "docs" / "authoring.md").read_text()
+    shown = guide.split("$ kineret-asp trace\n", 1)[1].split("```", 1)[0]
     assert shown == run("trace").output

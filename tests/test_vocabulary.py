@@ -8,8 +8,8 @@ import subprocess
 import pytest
 
 from kineret_asp import evaluate, load_kb
-from kineret_asp.check import check_kb
-from kineret_asp.listing import field_vocabularies, render_listing, vocabularies
+from kineret_asp.author.check import check_kb
+from kineret_asp.author.vocabulary_listing import field_vocabularies, render_listing, vocabularies
 
 from .conftest import KB_DIR, add_newmab, cli
 
@@ -144,7 +144,7 @@ def test_a_new_drug_is_listed_with_its_details_after_a_kb_edit_only(kb_copy):
 
 
 def test_the_listing_words_come_from_the_kb(kb_copy):
-    words = kb_copy.parents[2] / "framework" / "words.lp"
+    words = kb_copy.parents[2] / "framework" / "words" / "author.lp"
     words.write_text(words.read_text().replace('text(vocabulary_fields, "used by: {fields}").', 'text(vocabulary_fields, "fields: {fields}").'))
     out = run("plan", "--kb", str(kb_copy))
     assert out.returncode == 0 and "  fields: plan" in out.stdout and "used by" not in out.stdout

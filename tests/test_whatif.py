@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 from kineret_asp import CaseError
-from kineret_asp.changes import Change, apply_changes
+from kineret_asp.cases.changes import Change, apply_changes
 from kineret_asp.cli import main
-from kineret_asp.whatif import what_if
+from kineret_asp.explain.whatif import what_if
 
 from .conftest import FACTS, ra_case
 

@@ -78,8 +78,8 @@ def cli(*args: str) -> str:
 def outputs(command: str, kb: Path, extra: tuple[str, ...] = ()) -> dict[str, tuple[str, str]]:
     """Text (from the command line) and JSON (the same value the command prints with --format json) for every case."""
     from kineret_asp import evaluate, what_if
-    from kineret_asp.abduction import missing
-    from kineret_asp.changes import parse_assignment
+    from kineret_asp.explain.missing import missing
+    from kineret_asp.cases.changes import parse_assignment
 
     knowledge = kb  # the tree, as the command line uses it: the version is chosen the same way
     out = {}

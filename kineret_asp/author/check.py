@@ -1,0 +1,624 @@
+"""``kineret-asp check``: find mistakes in a KB the way a compiler would.
+
+Every finding is a :class:`~kineret_asp.errors.Diagnostic` with the file,
+line and column it is about:
+
+- syntax errors and clingo's own messages (grounding the KB without a case);
+- predicates used in a rule body that nothing defines (a typo such as
+  ``biologc(D)``), and predicates defined but never used;
+- criterion ids without the policy's words, with a missing parent, declared
+  twice, with an unknown combination rule; indications no section decides;
+- drug, specialty, indication (and other vocabulary) keys used in rules but
+  absent from the vocabulary tables, found by inferring which argument of
+  which predicate holds which kind of key;
+- rules and tables of a policy version with no comment naming the policy
+  section (``§``) they implement; a ``§`` comment in the framework, which
+  every policy shares and which therefore cites none;
+- across the versions of a tree: versions of one policy whose effective
+  periods overlap or leave a gap, an effective-to before its
+  effective-from, a folder not named by its policy and effective-from
+  date, and two policies claiming the same drug and use on the same day
+  with neither prevailing;
+- the policy's text (``source.py``): its declared SHA-256, every quotation
+  found in it, every waiver; with ``--strict``, every passage of a strict
+  section cited by a rule or waived;
+- with ``--strict``, every row and cell of the tables a case depends on
+  pinned by an example case or a property: deleted, or (a value its column
+  holds) added, some example or property notices it (``mutation.py``).
+
+A paragraph (lines between blank lines) may carry ``% check: reference`` to
+say that its facts are reference data no rule reads (no "never used"
+warning).
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import clingo
+import clingo.ast as ast
+from clingo.ast import ASTType
+
+from ..errors import Diagnostic, KbError, did_you_mean
+from ..knowledge.base import KnowledgeBase, parse_version, rule_head, tree_root, version_folders
+from ..engine.program import Signature, dynamic_predicates, rule_atoms
+from ..knowledge.schema import ENTRIES
+from ..asp.solving import MessageLog, new_control
+from .kb_reading import SUPPRESS_UNUSED, KeyKinds, Paragraphs, declared_inputs, vocabulary_kinds
+from .mutation import pinning_diagnostics
+from .policy_text import SOURCE_READS, check_sources
+
+# What the package itself reads from a KB, or defines for it (framework names).
+PACKAGE_READS: set[Signature] = {
+    ("policy", 2), ("effective_from", 1), ("effective_to", 1), ("policy_drug_name", 1), ("vocabulary", 2),
+    ("key_group", 3), ("key_group_name", 3), ("criterion", 4), ("combinator", 2), ("reason_text", 2),
+    ("note_text", 2), ("text", 2), ("decision_text", 2), ("route_text", 2), ("abducible", 1), ("documents", 2),
+    ("documents_entry", 3), ("documentation_text", 4), ("documentation_value", 3), ("question", 1), ("entry_text", 2), ("evidence_text", 2), ("decision_echo", 1),
+    ("input_field", 4), ("input_atom", 2), ("entry_field", 5), ("entry_atom", 3), ("field_role", 2),
+    ("header_field", 3), ("kb_problem", 2), ("claim", 3), ("prevails_over", 1),
+    ("key_name", 3), ("key_name_filler", 2), ("key_name_numbers", 1), ("key_narrows", 3), ("undetermined_text", 2), ("undetermined", 3),
+    ("fhir_not_read", 2),
+    # read by the schema and vocabulary commands
+    ("output_format", 2), ("output_field", 3), ("key_detail", 4),
+    # read by verify and diff from the property and space parts
+    ("property", 2), ("counterexample", 0), ("witness", 1), ("expected_witness", 1), ("copy", 1),
+    ("space_value", 2), ("space_entry_value", 3), ("space_entry_key", 2),
+}
+PACKAGE_READS |= SOURCE_READS  # the policy's text, its sections and waivers (source.py)
+PACKAGE_DEFINES: set[Signature] = {("abduce", 1), ("copy", 1), ("input_fact", 3), ("differs", 3)}
+@dataclass
+class Occurrence:
+    sig: Signature
+    file: str
+    line: int
+    column: int
+    role: str  # "head" | "body"
+    part: str
+
+
+def _loc(node: ast.AST, file: str) -> tuple[str, int, int]:
+    loc = node.location.begin
+    return file, loc.line, loc.column
+
+
+def occurrences(kb: KnowledgeBase) -> list[Occurrence]:
+    """Every predicate occurrence, as definition (head) or use (body, condition)."""
+    out: list[Occurrence] = []
+    for s in kb.statements:
+        if s.node.ast_type != ASTType.Rule:
+            continue
+        defines, reads = rule_atoms(s.node)
+        out.extend(Occurrence(sig, *_loc(sym, s.file), "head", s.part) for sig, sym in defines)
+        out.extend(Occurrence(sig, *_loc(sym, s.file), "body", s.part) for sig, sym in reads)
+    return out
+
+
+def _check_sections(kb: KnowledgeBase, paras: Paragraphs) -> list[Diagnostic]:
+    """A policy version's rules and tables name the section they encode; the framework cites no policy.
+
+    The framework (``kb/framework/``) is shared by every policy: a ``§``
+    citation there would quote one policy's text for all of them, so its
+    comments are plain prose and a ``§`` comment in it is an error.
+    """
+    framework = {kb.display_path(f) for f in kb.framework_files}
+    out = []
+    for s in kb.statements:
+        if s.node.ast_type != ASTType.Rule or s.file in framework:
+            continue
+        file, line, col = _loc(s.node, s.file)
+        if not paras.has_section(file, line):
+            kind = "table fact" if not s.node.body else "rule"
+            out.append(Diagnostic(file, line, col, "error", f"{kind} has no comment naming the policy section it implements (a '% §' comment above it, in the same paragraph)", "section"))
+    for file in sorted(framework):
+        for number, line in enumerate(kb.texts.get(file, "").splitlines(), start=1):
+            comment = line.lstrip()
+            if comment.startswith("%") and comment.lstrip("%*").lstrip().startswith("§"):
+                out.append(Diagnostic(file, number, len(line) - len(comment) + 1, "error", "the framework is shared by every policy and cites none: a '§' comment belongs in a policy version's files; write the framework's comments as plain prose", "section"))
+    return out
+
+
+def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: Paragraphs, unread: frozenset[str] = frozenset()) -> list[Diagnostic]:
+    """Predicates used but never defined, defined but never used.
+
+    ``unread`` are the names a file that does not parse mentions: its rules
+    were not read, so a predicate it defines or uses is not reported as
+    missing or unused elsewhere (the syntax error is the one to fix).
+    """
+    out = []
+    inputs = declared_inputs(kb)
+    declared = {(s.node.name, s.node.arity) for s in kb.statements if s.node.ast_type in (ASTType.Defined,)} | inputs
+    shown = {(s.node.name, s.node.arity) for s in kb.statements if s.node.ast_type == ASTType.ShowSignature}
+    defined = {o.sig for o in occs if o.role == "head"} | declared | PACKAGE_DEFINES
+    # properties name case-dependent predicates with the copy as first argument
+    dynamic = dynamic_predicates([s.node for s in kb.part("base")] + [s.node for s in kb.part("space")], inputs)
+    defined |= {(name, arity + 1) for name, arity in dynamic}
+    used = {o.sig for o in occs if o.role == "body"} | shown | PACKAGE_READS | set(vocabulary_kinds(kb))
+    reported: set[tuple] = set()
+    names_by_arity: dict[int, list[str]] = defaultdict(list)
+    for name, arity in defined:
+        names_by_arity[arity].append(name)
+    for o in occs:
+        if o.sig[0] in unread:
+            continue
+        if o.role == "body" and o.sig not in defined and (o.sig, o.file, o.line) not in reported:
+            reported.add((o.sig, o.file, o.line))
+            hint = did_you_mean(o.sig[0], names_by_arity[o.sig[1]])
+            hint = hint.replace("'?", f"/{o.sig[1]}'?") if hint else ""
+            out.append(Diagnostic(o.file, o.line, o.column, "error", f"{o.sig[0]}/{o.sig[1]} is used but never defined{hint}", "undefined"))
+    first_def: dict[Signature, Occurrence] = {}
+    for o in occs:
+        if o.role == "head":
+            first_def.setdefault(o.sig, o)
+    for sig, o in sorted(first_def.items(), key=lambda kv: (kv[1].file, kv[1].line)):
+        if sig in used or sig in declared or sig[0] in unread:
+            continue
+        if any(paras.suppressed(x.file, x.line) for x in occs if x.sig == sig and x.role == "head"):
+            continue
+        out.append(Diagnostic(o.file, o.line, o.column, "warning", f"{sig[0]}/{sig[1]} is defined but never used (mark reference tables with '% {SUPPRESS_UNUSED}')", "unused"))
+    return out
+
+
+def _check_keys(kb: KnowledgeBase) -> list[Diagnostic]:
+    keys = {v: set(k) for v, k in kb.vocabulary.keys.items()}
+    inference = KeyKinds(kb)
+    out = []
+    defining = {(name, arity, 0) for name, arity in vocabulary_kinds(kb)}
+    for s, terms in zip(inference.rules, inference._terms):
+        for pos, _, name, line, col in terms:
+            if name is None or pos in defining:
+                continue
+            kinds = inference.kinds.get(pos)
+            if not kinds or name == "none":
+                continue
+            allowed = set().union(*(keys.get(k, set()) for k in kinds))
+            if name not in allowed:
+                file = s.file
+                what = " or ".join(sorted(kinds))
+                out.append(Diagnostic(file, line, col, "error", f"unknown {what} key '{name}' (not in the vocabulary tables){did_you_mean(name, allowed)}", "key"))
+    return out
+
+
+class _FactIndex:
+    """Where facts ``name(first, ...)`` are written, built in one pass over the KB."""
+
+    def __init__(self, kb: KnowledgeBase):
+        self.kb = kb
+        self.facts: dict[tuple[str, str], list[tuple[str, int, int]]] = defaultdict(list)
+        self.rules: dict[str, tuple[str, int, int]] = {}
+        for s in kb.statements:
+            head = rule_head(s.node)
+            if head is None:
+                continue
+            if not head.fact:
+                self.rules.setdefault(head.name, (s.file, head.line, head.column))
+            elif head.args:
+                self.facts[(head.name, head.first_text)].append((s.file, head.line, head.column))
+
+    def locations(self, name: str, first: str) -> list[tuple[str, int, int]]:
+        found = self.facts.get((name, first))
+        if found:
+            return found
+        if name in self.rules:
+            return [self.rules[name]]
+        return [(self.kb.display_path(self.kb.path), 0, 0)]
+
+
+def _check_criteria(kb: KnowledgeBase) -> list[Diagnostic]:
+    out = []
+    index = _FactIndex(kb)
+    rows = kb.facts("criterion", 4)
+    combinators = {str(c) for c, _ in kb.facts("combinator", 2)}
+    by_id: dict[str, list[tuple]] = defaultdict(list)
+    for cid, parent, rule, text in rows:
+        by_id[str(cid)].append((parent, rule, text))
+    children: dict[str, int] = defaultdict(int)
+    for cid, parent, rule, text in rows:
+        if str(parent) != "none":
+            children[str(parent)] += 1
+    for cid in by_id:
+        defs = by_id[cid]
+        where = index.locations("criterion", cid)
+        file, line, col = where[0]
+        if len(defs) > 1:
+            loc = where[1] if len(where) > 1 else where[0]
+            out.append(Diagnostic(loc[0], loc[1], loc[2], "error", f"criterion id {cid} is declared {len(defs)} times with different parents, rules or words", "criteria"))
+        for parent, rule, text in defs:
+            if not str(text).strip():
+                out.append(Diagnostic(file, line, col, "error", f"criterion {cid} has no words: quote the policy's text for it", "criteria"))
+            if str(parent) != "none" and str(parent) not in by_id:
+                out.append(Diagnostic(file, line, col, "error", f"criterion {cid} has parent {parent}, which is not a criterion", "criteria"))
+            rule_name = rule[0] if isinstance(rule, tuple) else str(rule)
+            if rule_name not in combinators:
+                out.append(Diagnostic(file, line, col, "error", f"criterion {cid} combines its children by '{rule_name}'; expected one of {', '.join(sorted(combinators))} (combinator/2)", "criteria"))
+            if rule_name in ("all", "at_least") and not children[cid]:
+                out.append(Diagnostic(file, line, col, "error", f"criterion {cid} combines its children ({rule_name}) but has none", "criteria"))
+    # the policy's own checks: kb_problem(Name(Key), "message") is reported where Name(Key, ...) is written
+    for about, message in kb.facts("kb_problem", 2):
+        name, key = (about[0], str(about[1])) if isinstance(about, tuple) and len(about) >= 2 else (str(about), "")
+        file, line, col = index.locations(name, key)[0]
+        out.append(Diagnostic(file, line, col, "error", f"{key}: {message}" if key else str(message), "policy"))
+    return out
+
+
+def _check_documentation(kb: KnowledgeBase) -> list[Diagnostic]:
+    """Every kind of abducible documentation says what it changes in a case (documents/2)."""
+    abducible: dict[str, tuple[str, int, int]] = {}
+    documented: set[str] = set()
+    for s in kb.statements:
+        head = rule_head(s.node)
+        if head is None or head.name not in ("abducible", "documents"):
+            continue
+        functor = head.first_functor
+        if functor is None:
+            continue
+        if head.name == "abducible" and len(head.args) == 1:
+            abducible.setdefault(functor, (s.file, head.line, head.column))
+        elif head.name == "documents" and len(head.args) == 2:
+            documented.add(functor)
+    out = []
+    for functor, (file, line, col) in sorted(abducible.items()):
+        if functor not in documented:
+            out.append(Diagnostic(file, line, col, "error", f"documentation {functor}(...) has no documents/2 rule saying what it changes in a case", "documentation"))
+    return out
+
+
+def _check_key_names(kb: KnowledgeBase) -> list[Diagnostic]:
+    """Every other name of a key (key_name/3) names a key of a vocabulary, and no two keys share a name.
+
+    A name is read as its key wherever a case gives a value of the
+    vocabulary: a name shared by two keys would read one drug as another.
+    """
+    from ..knowledge.names import NameIndex
+
+    keys = kb.vocabulary.keys
+    index = _FactIndex(kb)
+    out = []
+    rows: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for v, k, n in kb.facts("key_name", 3):
+        where = index.locations("key_name", str(v))[0]
+        if str(v) not in keys:
+            out.append(Diagnostic(*where, "error", f"key_name({v}, ...): {str(v)!r} is not a vocabulary{did_you_mean(str(v), keys)}", "key"))
+        elif str(k) not in keys[str(v)]:
+            out.append(Diagnostic(*where, "error", f"key_name({v}, {k}, {str(n)!r}): {str(k)!r} is not a key of {str(v)!r}{did_you_mean(str(k), keys[str(v)])}", "key"))
+        else:
+            rows[str(v)].append((str(k), str(n)))
+    for v, given in rows.items():
+        built = NameIndex.build(keys[v], given, (), False, ())
+        for name, key, other in built.clashes:
+            out.append(Diagnostic(*index.locations("key_name", v)[0], "error", f"key_name({v}, {key}, {name!r}): the name is already a name of {other!r}; a case giving it would be read as {other}", "key"))
+    return out
+
+
+def _check_fhir_mapping(kb: KnowledgeBase, strict: bool) -> list[Diagnostic]:
+    """Every input the rules read has a FHIR mapping, when the version reads FHIR at all.
+
+    A field no ``fhir_value/4`` (or, for an entries list, ``fhir_entry/2``)
+    fills is never given by a case read from a FHIR Bundle: a criterion that
+    reads it is silently unmet for every such case. So is an entries list
+    whose required entry field no ``fhir_entry_value/5`` reads (every entry
+    is left out). A warning; with ``--strict`` an error.
+    """
+    unread = {str(f) for f, _ in kb.facts("fhir_not_read", 2)}  # inputs no record gives, on purpose
+    values = {str(f) for f, *_ in kb.facts("fhir_value", 4)}
+    entries = {str(lst) for lst, _ in kb.facts("fhir_entry", 2)}
+    entry_values = {(str(lst), str(f)) for lst, f, *_ in kb.facts("fhir_entry_value", 5)}
+    if not (values or entries):
+        return []  # the version reads no FHIR: nothing to compare with
+    severity = "error" if strict else "warning"
+    index = _FactIndex(kb)
+    out = []
+    for f in kb.schema.fields:
+        if f.atom is None or f.name in unread:
+            continue  # the rules never read it, or no FHIR record gives it on purpose
+        file, line, col = index.locations("input_field", f.name)[0]
+        if f.kind.name == ENTRIES:
+            if f.name not in entries and f.name not in values:
+                out.append(Diagnostic(file, line, col, severity, f"input {f.name} has no FHIR mapping (fhir_entry/2 and fhir_entry_value/5 in the version's codes/): a case read from FHIR never has an entry, so what reads it is unmet for every such case", "fhir"))
+                continue
+            for e in f.entry_fields:
+                if e.presence == "required" and (f.name, e.name) not in entry_values:
+                    out.append(Diagnostic(file, line, col, severity, f"entry field {f.name}.{e.name} is required but no fhir_entry_value/5 reads it: every entry read from FHIR would be left out", "fhir"))
+        elif f.name not in values:
+            out.append(Diagnostic(file, line, col, severity, f"input {f.name} has no FHIR mapping (fhir_value/4 in the version's codes/): a case read from FHIR never gives it, so a criterion that reads it is unmet for every such case", "fhir"))
+    return out
+
+
+def _string_arg(node: ast.AST) -> Optional[str]:
+    """The text of a string argument as written (None for anything else)."""
+    if node.ast_type == ASTType.SymbolicTerm and node.symbol.type == clingo.SymbolType.String:
+        return node.symbol.string
+    return None
+
+
+def _documented_values(kb: KnowledgeBase) -> dict[str, set[str]]:
+    """For each kind of documentation, the values its words are filled with (from what its documents/2 rules change)."""
+    out: dict[str, set[str]] = {}
+    for s in kb.statements:
+        head = rule_head(s.node)
+        if head is None or head.name != "documents" or len(head.args) != 2 or head.first_functor is None:
+            continue
+        change = head.args[1]
+        names = out.setdefault(head.first_functor, set())
+        if change.ast_type != ASTType.Function:
+            continue
+        if change.name == "add" and len(change.arguments) == 1:
+            lst = kb.schema.by_name.get(str(change.arguments[0]))
+            names.update(e.name for e in (lst.entry_fields if lst is not None else ()))
+        elif len(change.arguments) == 4:
+            names.update(("value", "index", "entry"))
+        elif len(change.arguments) == 2:
+            names.add("value")
+    return out
+
+
+def _check_templates(kb: KnowledgeBase) -> list[Diagnostic]:
+    """Every ``{placeholder}`` of a word template is one its template is filled with.
+
+    A placeholder nothing fills is printed as written (``{feild} documented
+    ...``): the words of text/2 are filled by the program (the names it
+    passes are read from its source), those of documentation_text/4 with
+    the values of the change their documents/2 rules make, and entry_text/2
+    with the fields of the list's entries.
+    """
+    from ..templates import placeholders
+    from .words_filled import filled_by_the_program
+
+    documented = _documented_values(kb)
+    entry_fields = {f.name: {e.name for e in f.entry_fields} for f in kb.schema.fields}
+    out = []
+
+    def report(s: Any, arg: ast.AST, text: str, allowed: Optional[set[str] | frozenset[str]], what: str) -> None:
+        if allowed is None:
+            return
+        unknown = [n for n in placeholders(text) if n not in allowed]
+        if unknown:
+            loc = arg.location.begin
+            known = ", ".join("{" + n + "}" for n in sorted(allowed)) or "none"
+            out.append(Diagnostic(s.file, loc.line, loc.column, "error", f"{what} has {', '.join('{' + n + '}' for n in unknown)}, which nothing fills (it is filled with: {known}); it would be printed as written", "words"))
+
+    for s in kb.statements:
+        head = rule_head(s.node)
+        if head is None or not head.fact:
+            continue
+        args = head.args
+        if head.name == "text" and len(args) == 2:
+            text = _string_arg(args[1])
+            if text is not None:
+                report(s, args[1], text, filled_by_the_program(head.first_text), f"the words text({head.first_text}, ...)")
+        elif head.name == "documentation_text" and len(args) == 4:
+            kind = head.first_text
+            for i, arg in enumerate(args[1:], start=1):
+                text = _string_arg(arg)
+                if text is None:
+                    continue
+                allowed = {"subject", "choice"} if i == 1 else documented.get(kind)
+                report(s, arg, text, allowed, f"documentation_text({kind}, ...) ({('sentence', 'choice', 'subject')[i - 1]})")
+        elif head.name == "entry_text" and len(args) == 2:
+            text = _string_arg(args[1])
+            if text is not None:
+                report(s, args[1], text, entry_fields.get(head.first_text), f"entry_text({head.first_text}, ...)")
+    return out
+
+
+def _check_grounding(kb: KnowledgeBase) -> list[Diagnostic]:
+    """Ground the KB without a case: clingo's own errors and warnings."""
+    import tempfile
+
+    from ..knowledge.tree_files import blank_includes
+
+    log = MessageLog(kb.display_path(kb.path))
+    control = new_control([], log, message_limit=200, warnings="all")
+    names: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="kineret-asp-check-") as tmp:
+        try:  # the texts the loader read (never the files again: they may have changed, or be links)
+            for i, f in enumerate(kb.files):
+                shown = kb.display_path(f)
+                copy = os.path.join(tmp, f"{i}.lp")
+                with open(copy, "w", encoding="utf-8") as out_file:
+                    out_file.write(blank_includes(kb.texts.get(shown, "")))
+                names[copy] = shown
+                control.load(copy)
+            control.add("base", [], _inputs_defined(kb))
+            control.ground([("base", [])])
+        except RuntimeError:
+            pass
+    out = []
+    for d in log.diagnostics:
+        if "does not occur in any rule head" in d.message:
+            continue  # reported, with a suggestion, as "used but never defined"
+        sev = "error" if d.severity == "error" else "warning"
+        out.append(Diagnostic(names.get(d.file, d.file), d.line, d.column, sev, d.message, "clingo"))
+    return out
+
+
+def _inputs_defined(kb: KnowledgeBase) -> str:
+    try:
+        return kb.schema.defined_text()
+    except KbError:
+        return ""
+
+
+@dataclass
+class CheckReport:
+    diagnostics: list[Diagnostic]
+
+    @property
+    def errors(self) -> int:
+        return sum(d.severity == "error" for d in self.diagnostics)
+
+    @property
+    def warnings(self) -> int:
+        return sum(d.severity == "warning" for d in self.diagnostics)
+
+    def to_dict(self) -> dict:
+        return {"errors": self.errors, "warnings": self.warnings, "diagnostics": [d.to_dict() for d in self.diagnostics]}
+
+
+def check_version(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
+    """Every check on one version's program (the framework's files and the version's).
+
+    With ``strict``, a passage of the policy's text that a strict section
+    holds and that no rule cites nor the KB waives is an error.
+    """
+    diags = list(kb.errors)
+    diags.extend(d for d in kb.messages if d.severity != "info")
+    paras = Paragraphs(kb.texts)
+    occs = occurrences(kb)
+    diags += _check_sections(kb, paras)
+    diags += _check_predicates(kb, occs, paras, _unread_names(kb))
+    diags += _check_documentation(kb)
+    grounding = _check_grounding(kb) if not kb.errors else []
+    diags += grounding
+    if not kb.errors and not any(d.severity == "error" for d in grounding):
+        try:
+            kb.vocabulary
+            kb.schema
+        except KbError as exc:
+            diags += exc.diagnostics
+        else:
+            diags += _check_criteria(kb)
+            diags += _check_keys(kb)
+            diags += _check_fhir_mapping(kb, strict)
+            diags += _check_key_names(kb)
+            diags += _check_templates(kb)
+            diags += check_sources(kb, strict)
+            if strict and not any(d.severity == "error" for d in diags):
+                diags += pinning_diagnostics(kb)  # every table row and cell a case depends on: pinned by an example or property
+    return diags
+
+
+_NAME = re.compile(r"[a-z_][A-Za-z0-9_']*")
+
+
+def _unread_names(kb: KnowledgeBase) -> frozenset[str]:
+    """Every name the files that do not parse mention (their rules were not read)."""
+    broken = {d.file for d in kb.errors}
+    names: set[str] = set()
+    for file in broken:
+        names.update(_NAME.findall(kb.texts.get(file, "")))
+    return frozenset(names)
+
+
+def _iso(text: Optional[str]) -> bool:
+    from ..cases.versions import iso_date
+
+    return text is None or iso_date(text) is not None
+
+
+def _written_at(kb: KnowledgeBase, name: str) -> tuple[str, int, int]:
+    """Where a version writes ``name(...)`` (its folder when nowhere)."""
+    found = kb.written(name)
+    if not found:
+        return (kb.display_path(kb.path), 0, 0)
+    return _loc(found[0].node, found[0].file)
+
+
+def check_versions(kbs: Iterable[KnowledgeBase]) -> list[Diagnostic]:
+    """Checks across the versions of a tree: folders, periods (overlaps, gaps, reversed), and claims.
+
+    Every version's period must be where a date of service finds it: one
+    version of a policy in force on any day from the first version's start,
+    and two policies claiming the same request on the same day only when
+    one prevails over the other (or a case could not be decided without
+    naming its policy).
+    """
+    from ..cases.versions import claims, prevails_over, shift
+
+    usable: list[KnowledgeBase] = []
+    out: list[Diagnostic] = []
+    for kb in kbs:
+        if kb.errors:
+            continue
+        try:
+            ident = kb.identity
+        except KbError:
+            continue  # reported by the version's own checks
+        start, end = _written_at(kb, "effective_from"), _written_at(kb, "effective_to")
+        if not (_iso(ident.effective_from) and _iso(ident.effective_to)):
+            bad = ident.effective_from if not _iso(ident.effective_from) else ident.effective_to
+            out.append(Diagnostic(*(start if bad == ident.effective_from else end), "error", f"{bad!r} is not a date YYYY-MM-DD", "versions"))
+            continue
+        if kb.path.parent.name != ident.policy:
+            out.append(Diagnostic(*_written_at(kb, "policy"), "error", f"the version declares policy {ident.policy} but is kept under policies/{kb.path.parent.name}/: a version's folder is policies/<its policy>/<its effective-from date>", "versions"))
+        if kb.path.name != ident.effective_from:
+            out.append(Diagnostic(*start, "error", f"the version is effective from {ident.effective_from} but its folder is named {kb.path.name}: name the folder by its effective-from date", "versions"))
+        if ident.effective_to is not None and ident.effective_to < ident.effective_from:
+            out.append(Diagnostic(*end, "error", f"effective_to {ident.effective_to} is before effective_from {ident.effective_from}: the version would never be in force", "versions"))
+            continue
+        schema_fields = _schema_fields(kb)
+        for drug, field, value in claims(kb):
+            if schema_fields is not None and field not in schema_fields:
+                out.append(Diagnostic(*_written_at(kb, "claim"), "error", f"claim({drug}, {field}, {value}) names the case field {field!r}, which the version does not declare{did_you_mean(field, schema_fields)}", "versions"))
+        usable.append(kb)
+    by_policy: dict[str, list[KnowledgeBase]] = defaultdict(list)
+    for kb in usable:
+        by_policy[kb.identity.policy].append(kb)
+    for pid, versions in sorted(by_policy.items()):
+        versions.sort(key=lambda k: (k.identity.effective_from, k.folder))
+        for a, b in zip(versions, versions[1:]):
+            x, y = a.identity, b.identity
+            where = _written_at(a, "effective_to" if x.effective_to else "effective_from")
+            if x.effective_to is None or x.effective_to >= y.effective_from:
+                out.append(Diagnostic(*where, "error", f"{pid} {x.period} overlaps {pid} {y.period} ({b.folder}): end it the day before, effective_to(\"{shift(y.effective_from, -1)}\")", "versions"))
+            elif shift(x.effective_to, 1) < y.effective_from:
+                out.append(Diagnostic(*where, "error", f"no version of {pid} is in force from {shift(x.effective_to, 1)} to {shift(y.effective_from, -1)} (between {x.period} and {y.period}): a date of service there cannot be decided", "versions"))
+    out += _check_claims(usable, claims, prevails_over)
+    return out
+
+
+def _schema_fields(kb: KnowledgeBase) -> Optional[list[str]]:
+    try:
+        return [f.name for f in kb.schema.fields]
+    except KbError:
+        return None
+
+
+def _check_claims(kbs: list[KnowledgeBase], claims: Any, prevails_over: Any) -> list[Diagnostic]:
+    """Two policies claiming the same drug and use on a common day, neither prevailing over the other."""
+    out = []
+    for i, a in enumerate(kbs):
+        for b in kbs[i + 1:]:
+            x, y = a.identity, b.identity
+            if x.policy == y.policy or x.policy in prevails_over(b) or y.policy in prevails_over(a):
+                continue
+            first = max(x.effective_from, y.effective_from)
+            last = min(d for d in (x.effective_to, y.effective_to, "9999-12-31") if d is not None)
+            if first > last:
+                continue
+            shared = sorted(set(claims(a)) & set(claims(b)))
+            if not shared:
+                continue
+            later = b if (y.effective_from, b.folder) >= (x.effective_from, a.folder) else a
+            other = a if later is b else b
+            uses = ", ".join(f"{field} {value}" for _, field, value in shared[:5]) + (f" and {len(shared) - 5} more" if len(shared) > 5 else "")
+            drugs = ", ".join(sorted({d for d, _, _ in shared}))
+            out.append(Diagnostic(*_written_at(later, "claim"), "error", f"{later.identity.policy} {later.identity.period} and {other.identity.policy} {other.identity.period} both claim {drugs} for {uses} from {first}: a case that names no policy cannot be decided; end one period, or declare prevails_over(\"{other.identity.policy}\") in one", "versions"))
+    return out
+
+
+def check_kb(path: Optional[Path | str] = None, strict: bool = False) -> CheckReport:
+    """Run every check on a KB: every version of a tree, or the one version a folder holds."""
+    from ..knowledge.base import _check_folder, default_kb_path
+
+    folder = Path(path) if path is not None else default_kb_path()
+    try:
+        _check_folder(folder)
+        root, version = tree_root(folder.resolve())
+        versions = [version] if version is not None else [v.path for v in version_folders(root)]
+        if not versions:
+            raise KbError([Diagnostic(str(folder), 0, 0, "error", "not a KB: no policies/<ID>/<version>/ folder with .lp files")])
+        diags: list[Diagnostic] = []
+        parsed = [parse_version(root, v, strict=False) for v in versions]
+        for kb in parsed:
+            diags += check_version(kb, strict)
+        if version is None:  # the whole tree: its versions side by side
+            diags += check_versions(parsed)
+    except KbError as exc:
+        return CheckReport(exc.diagnostics)
+    syntax = {d for kb in parsed for d in kb.errors}  # listed first: fix them before anything else
+    unique = sorted(set(diags), key=lambda d: (d not in syntax, d.file, d.line, d.column, d.severity, d.message))
+    return CheckReport(unique)

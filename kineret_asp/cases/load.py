@@ -1,0 +1,125 @@
+"""Every way a case arrives, read into a validated case with the version that decides it: the one loader.
+
+A JSON case file, a FHIR R4 Bundle (a file, its bytes or decoded), ``.lp``
+facts, a stream (stdin), JSON text, a dict or a :class:`~kineret_asp.cases.case.Case`:
+whatever the input, :func:`load` chooses the version first (each version
+declares its own schema; :mod:`kineret_asp.cases.versions` says how), then
+validates the case against that version's schema. A Bundle is read through
+the default version's FHIR mapping, and its case then goes to the version
+its date of service chooses. Every command, the Python API, batch and the
+HTTP service call :func:`load`; :func:`load_case` is its public face for a
+caller who wants the case alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+from .case import Case
+from .fhir_bundle import Converted, SourceNote, bundle_case, is_fhir
+from .files import MAX_FILE_BYTES, parse_json_text, read_case_file, read_case_stream
+from .lp_case import read_lp_case
+from .validation import validate
+from ..knowledge.schema import DATE_OF_SERVICE, POLICY_SELECTOR
+from .versions import Choice, Chooser, KbLike
+
+CaseLike = Union[Case, Mapping[str, Any], str, Path]
+"""What :func:`load_case` and the Python API take: a Case, a dict in the case format (or a Bundle), or a file's path."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A validated case, the version chosen for it (and how), and what a FHIR Bundle left out of it."""
+
+    case: Case
+    choice: Choice
+    notes: tuple[SourceNote, ...] = ()  # a Bundle's codes the tables do not know, resources left out
+    bundle: Optional[Converted] = None  # a Bundle's reading: the order under review and its resources
+
+
+def load(source: Any, kb: KbLike = None, *, shown: Optional[str] = None, by_folder: bool = False, patient: Optional[str] = None, order_first: bool = False) -> Loaded:
+    """Any input read into a validated case, with the version that decides it.
+
+    ``source`` is a :class:`Case`, a mapping (a case, or a FHIR Bundle), a
+    path (``str`` or :class:`Path`: a ``.json`` case or Bundle, or ``.lp``
+    facts), JSON text as ``bytes``, or a binary stream (stdin) read within
+    the case cap. ``kb`` is a KB tree (each case by its date of service), a
+    version, or a :class:`Chooser`. ``shown`` names the input in messages
+    (default: the path, ``<dict>``, ``<bytes>``, ``<stdin>``).
+    ``by_folder``: an undated case kept in a version's ``cases/`` folder is
+    decided by that version (``kineret-asp test`` only: anywhere else, where
+    a file is kept never changes its decision). ``patient`` and
+    ``order_first`` are for a Bundle (see
+    :func:`~kineret_asp.cases.fhir_bundle.convert_bundle`). Raises
+    :class:`~kineret_asp.errors.CaseError` for anything that is not a valid
+    case.
+    """
+    chooser = Chooser.of(kb)
+    if isinstance(source, Case):
+        return _case(source, chooser)
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        shown = shown or str(source)
+        where = path if by_folder else None
+        if path.suffix == ".lp":
+            choice = chooser.choose({}, shown, where=where)
+            return Loaded(read_lp_case(path, shown, choice.kb), choice)
+        data = parse_json_text(read_case_file(path, shown, MAX_FILE_BYTES), shown)
+        return _data(data, chooser, shown, where, patient, order_first)
+    if isinstance(source, (bytes, bytearray)):
+        shown = shown or "<bytes>"
+        return _data(parse_json_text(bytes(source), shown), chooser, shown, None, patient, order_first)
+    if hasattr(source, "read"):
+        shown = shown or "<stdin>"
+        return _data(parse_json_text(read_case_stream(source, shown), shown), chooser, shown, None, patient, order_first)
+    data = dict(source) if isinstance(source, Mapping) and type(source) is not dict else source
+    return _data(data, chooser, shown or "<dict>", None, patient, order_first)
+
+
+def load_case(source: CaseLike, kb: KbLike = None) -> Case:
+    """A case from a file path (``.json``, a FHIR Bundle, or ``.lp`` facts), a dict, or a Case, validated.
+
+    With a KB tree (or None, the packaged KB) the case is validated against
+    the version that decides it (by its date of service; see
+    :mod:`kineret_asp.cases.versions`); a KnowledgeBase or a version folder
+    is used as it is. A Case is validated again unless it was validated
+    against that very version. Raises :class:`~kineret_asp.errors.CaseError`
+    for anything that is not a valid version-1 case.
+    """
+    return load(source, kb).case
+
+
+def load_changed(before: Loaded, changed: Case, kb: KbLike = None) -> Loaded:
+    """A changed case with the version that decides it: the original's, unless the change moved its date or policy."""
+    chooser = Chooser.of(kb)
+    choice = before.choice
+    if chooser.fixed is None:
+        schema = choice.kb.schema
+        selectors = [f for f in (schema.role(DATE_OF_SERVICE), schema.role(POLICY_SELECTOR)) if f]
+        if any(before.case.get(f) != changed.get(f) for f in selectors):
+            choice = chooser.choose(changed, changed.source)
+    return Loaded(_in(changed, choice), choice, before.notes, before.bundle)
+
+
+def _data(data: Any, chooser: Chooser, shown: str, where: Optional[Path], patient: Optional[str], order_first: bool) -> Loaded:
+    """Decoded JSON: a case, or a Bundle read into one."""
+    if is_fhir(data):
+        read, converted = bundle_case(data, shown, chooser.default(), patient, order_first)
+        choice = chooser.choose(read, shown)
+        return Loaded(_in(read, choice), choice, tuple(converted.notes), converted)
+    choice = chooser.choose(data, shown, where=where)
+    return Loaded(validate(choice.kb.schema, data, shown), choice)
+
+
+def _case(case: Case, chooser: Chooser) -> Loaded:
+    choice = chooser.choose(case, case.source)
+    return Loaded(_in(case, choice), choice)
+
+
+def _in(case: Case, choice: Choice) -> Case:
+    """A case validated against the chosen version's schema (again only when it was validated against another)."""
+    schema = choice.kb.schema
+    if case.schema is schema:
+        return case
+    return validate(schema, case.to_dict(with_expect=True), case.source)

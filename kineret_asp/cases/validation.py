@@ -1,0 +1,482 @@
+"""Validating a case against the schema its version declares: one validator for every way a case arrives.
+
+A case in JSON, a dict, a :class:`~kineret_asp.cases.case.Case`, the facts
+of an ``.lp`` case or a case after what-if changes all end here, so all of
+them get the same checks and the same messages, each with its field path,
+and nothing a user gives is dropped: an unknown field is an error, not
+ignored. What each field's value goes through is worked out once per schema
+(a batch validates millions of cases).
+"""
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable, Mapping, Optional
+
+from ..errors import CaseError, did_you_mean
+from ..knowledge.schema import (
+    BOOLEAN,
+    DATE,
+    DATE_PATTERN,
+    ENTRIES,
+    EXPECTATIONS,
+    FORMAT_VERSION,
+    INTEGER,
+    KEY,
+    LIST,
+    MAX_LIST_ITEMS,
+    MAX_NAME_TEXT,
+    MAX_TEXT,
+    NAME,
+    NAME_PATTERN,
+    OBJECT,
+    OPEN_KEY,
+    OPEN_NAME,
+    OPEN_NAME_WORDS,
+    TEXT,
+    UNDETERMINED,
+    CaseSchema,
+    Field,
+    Kind,
+    describe,
+    field_name,
+)
+from .case import Case, Entry
+
+MAX_ERRORS = 20
+
+
+@dataclass
+class Problems:
+    """The errors found in one case, each a CaseError; at most MAX_ERRORS are kept."""
+
+    source: str
+    errors: list[CaseError] = field(default_factory=list)
+
+    def add(self, path: str, message: str) -> None:
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(CaseError(self.source, path, message))
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise CaseError.many(self.errors)
+
+
+def _join(path: str, name: Any) -> str:
+    shown = field_name(name)
+    if shown.startswith("["):
+        return f"{path}{shown}"
+    return f"{path}.{shown}" if path else shown
+
+
+def encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def validator(schema: CaseSchema) -> "Validator":
+    """The validator of a schema (made once, kept with the schema)."""
+    return schema.derived("validator", lambda: Validator(schema))
+
+
+def validate(schema: CaseSchema, data: Any, source: str) -> Case:
+    """A validated, normalized Case, or CaseError listing every problem found (at most MAX_ERRORS)."""
+    try:
+        return validator(schema).validate(data, source)
+    except RecursionError:
+        raise CaseError(source, "", "nested too deeply") from None
+
+
+class Validator:
+    """Reads decoded case data against one schema, collecting every problem with its path."""
+
+    def __init__(self, schema: CaseSchema):
+        self.schema = schema
+        self.vocabularies = schema.vocabularies
+        self.names = schema.names
+        self.by_name = schema.by_name
+        self.noun = schema.noun
+        self.role = schema.role
+        self._names = [f.name for f in schema.fields]
+        self._readers = {f.name: self._reader(f) for f in schema.fields}
+        self._entry_readers = {f.name: [(e, self._reader(e), schema.default(e), self._valid_as_given(e.kind)) for e in f.entry_fields] for f in schema.fields if f.kind.name == ENTRIES}
+        self._entry_names = {f.name: frozenset(e.name for e in f.entry_fields) for f in schema.fields if f.kind.name == ENTRIES}
+        self._plan = [(f, self._readers[f.name], schema.default(f)) for f in schema.fields]
+
+    @property
+    def where(self) -> Mapping[str, str]:
+        return self.schema.where
+
+    def validate(self, data: Any, source: str) -> "Case":
+        """A validated, normalized Case, or CaseError listing every problem found."""
+        problems = Problems(source)
+        values = self._top(data, problems)
+        problems.raise_any()
+        expect_field = self.role(EXPECTATIONS)
+        expect = values.pop(expect_field, None) if expect_field else None
+        return Case._bound(self.schema, values, expect, source)
+
+    def _top(self, data: Any, problems: Problems) -> dict[str, Any]:
+        if type(data) is not dict and not isinstance(data, Mapping):
+            problems.add("", f"expected a JSON object (a case), got {describe(data)}")
+            return {}
+        names = self._names
+        by_name = self.by_name
+        for k in data:
+            if k not in by_name:
+                hint = did_you_mean(str(k), names) if len(str(k)) <= 60 else ""
+                problems.add(_join("", k), f"unknown field{hint}; expected one of {', '.join(names)}")
+        values: dict[str, Any] = {}
+        get = data.get
+        absent: list[Field] = []
+        for f, read, default in self._plan:
+            raw = get(f.name)
+            if raw is None:
+                if f.presence == "required":
+                    absent.append(f)
+                    continue
+                values[f.name] = default
+                continue
+            values[f.name] = read(raw, f.name, problems)
+        if absent:
+            unsettled = self._undetermined_fields(values)
+            for f in absent:
+                if f.name in unsettled:  # a required field may be left out when the case says it is undetermined
+                    values[f.name] = None
+                else:
+                    problems.add(f.name, "missing required field" if f.name not in data else f"expected {self.schema.expected(f)}, got null")
+        return values
+
+    def _undetermined_fields(self, values: Mapping[str, Any]) -> set[str]:
+        """The fields the case's own list of undetermined facts names (the field of role ``undetermined``)."""
+        name = self.role(UNDETERMINED)
+        spec = self.by_name.get(name or "")
+        if spec is None or spec.kind.name != ENTRIES:
+            return set()
+        keyed = [e.name for e in spec.entry_fields if e.kind.name == KEY][:1]
+        return {str(entry[k]) for entry in values.get(spec.name) or () for k in keyed}
+
+    def _reader(self, f: Field) -> Callable[[Any, str, Problems], Any]:
+        """How a given (not null) value of a field is read: ``read(raw, path, problems)``."""
+        k = f.kind
+        if FORMAT_VERSION in f.roles:
+            return partial(self._format_version, f)
+        if k.name == LIST:
+            return partial(self._list, self._scalar_reader(k.item))  # type: ignore[arg-type]
+        if k.name == ENTRIES:
+            return partial(self._entries, f)
+        if k.name == OBJECT:
+            return self._object
+        return self._scalar_reader(k)
+
+    def _valid_as_given(self, k: Kind) -> Optional[Callable[[Any], bool]]:
+        """A quick test of a value the reader of kind ``k`` would accept and return unchanged (None: no quick test).
+
+        Most values of a batch are such (a known key, a number in range); the
+        reader, which builds the value's path for its messages, is then skipped.
+        """
+        if k.name in (KEY, OPEN_KEY):
+            table = self.vocabularies.get(k.vocabulary or "", {})
+            return lambda raw: type(raw) is str and raw in table
+        if k.name == INTEGER:
+            low, high = k.minimum, k.maximum
+            return lambda raw: type(raw) is int and (low is None or raw >= low) and (high is None or raw <= high)
+        if k.name == BOOLEAN:
+            return lambda raw: type(raw) is bool
+        return None
+
+    def _scalar_reader(self, k: Kind) -> Callable[[Any, str, Problems], Any]:
+        """How a value of a scalar kind is read (:meth:`_scalar` for one kind)."""
+        if k.name == KEY:
+            return partial(self._key, k)
+        if k.name == OPEN_KEY:
+            return partial(self._open_key, k)
+        if k.name == NAME:
+            return partial(self._name, k)
+        if k.name == INTEGER:
+            return partial(self._integer, k)
+        if k.name == BOOLEAN:
+            return self._boolean
+        if k.name == DATE:
+            return self.date
+        if k.name == TEXT:
+            return self._text
+        return partial(self._misplaced, k)
+
+    def _value(self, f: Field, raw: Any, path: str, problems: Problems) -> Any:
+        return self._reader(f)(raw, path, problems)
+
+    def _list(self, read: Callable[[Any, str, Problems], Any], raw: Any, path: str, problems: Problems) -> tuple:
+        out = []
+        for i, x in enumerate(self._items(raw, path, problems)):
+            v = read(x, f"{path}[{i}]", problems)
+            if v is not None:
+                out.append(v)
+        return tuple(out)
+
+    def _entries(self, f: Field, raw: Any, path: str, problems: Problems) -> tuple:
+        bound = Entry._bound
+        out = []
+        for i, item in enumerate(self._items(raw, path, problems)):
+            values = self._entry(f, item, f"{path}[{i}]", problems)
+            if values is not None:
+                out.append(bound(f, values))
+        return tuple(out)
+
+    def _object(self, raw: Any, path: str, problems: Problems) -> Optional[dict]:
+        if not isinstance(raw, Mapping):
+            problems.add(path, f"expected an object, got {describe(raw)}")
+            return None
+        return dict(raw)
+
+    def _format_version(self, f: Field, raw: Any, path: str, problems: Problems) -> Any:
+        supported = f.kind.maximum
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            problems.add(path, f"expected the format version number {supported}, got {describe(raw)}")
+            return None
+        if not (f.kind.minimum or 0) <= raw <= (supported or 0):
+            problems.add(path, f"unsupported case format version {raw}; this program reads version {supported}")
+            return None
+        return raw
+
+    def _items(self, raw: Any, path: str, problems: Problems) -> list:
+        if type(raw) is list and len(raw) <= MAX_LIST_ITEMS and not any(type(x) not in _PLAIN_ITEMS for x in raw):
+            return raw  # decoded JSON: nothing to convert
+        if isinstance(raw, tuple):
+            raw = list(raw)
+        if not isinstance(raw, list):
+            problems.add(path, f"expected a list, got {describe(raw)}")
+            return []
+        if len(raw) > MAX_LIST_ITEMS:
+            problems.add(path, f"expected at most {MAX_LIST_ITEMS} entries, got {len(raw)}")
+            return []
+        return [x.to_dict() if isinstance(x, Entry) and x._field is not None else x for x in raw]
+
+    def _entry(self, f: Field, raw: Any, path: str, problems: Problems) -> Optional[dict[str, Any]]:
+        if type(raw) is not dict:
+            if isinstance(raw, Entry):
+                raw = raw.as_dict([e.name for e in f.entry_fields])
+            if not isinstance(raw, Mapping):
+                names = [e.name for e in f.entry_fields]
+                problems.add(path, f"expected an object with {', '.join(names)}, got {describe(raw)}")
+                return None
+        before = len(problems.errors)
+        known = self._entry_names[f.name]
+        for k in raw:
+            if k not in known:
+                names = [e.name for e in f.entry_fields]
+                hint = did_you_mean(str(k), names) if len(str(k)) <= 60 else ""
+                problems.add(_join(path, k), f"unknown field{hint}; expected one of {', '.join(names)}")
+        values: dict[str, Any] = {}
+        get = raw.get
+        for e, read, default, as_given in self._entry_readers[f.name]:
+            value = get(e.name)
+            if value is None:
+                if e.presence == "required":
+                    problems.add(f"{path}.{e.name}", "missing required field" if e.name not in raw else f"expected {self.schema.expected(e)}, got null")
+                    continue
+                values[e.name] = default
+                continue
+            if as_given is not None and as_given(value):
+                values[e.name] = value  # what the reader would return, without making its path
+                continue
+            values[e.name] = read(value, f"{path}.{e.name}", problems)
+        return values if len(problems.errors) == before else None
+
+    def _scalar(self, k: Kind, raw: Any, path: str, problems: Problems) -> Any:
+        return self._scalar_reader(k)(raw, path, problems)
+
+    def _integer(self, k: Kind, raw: Any, path: str, problems: Problems) -> Optional[int]:
+        if type(raw) is not int and (isinstance(raw, bool) or not isinstance(raw, int)):  # a bool is no number to the case format
+            problems.add(path, f"expected a whole number, got {describe(raw)}")
+            return None
+        if not (k.minimum is None or raw >= k.minimum) or not (k.maximum is None or raw <= k.maximum):
+            shown = raw if abs(raw) < 10**12 else f"{str(raw)[:12]}..."
+            problems.add(path, f"expected a whole number from {k.minimum} to {k.maximum}, got {shown}")
+            return None
+        return raw
+
+    def _boolean(self, raw: Any, path: str, problems: Problems) -> Optional[bool]:
+        if not isinstance(raw, bool):
+            problems.add(path, f"expected true or false, got {describe(raw)}")
+            return None
+        return raw
+
+    def _misplaced(self, k: Kind, raw: Any, path: str, problems: Problems) -> None:
+        problems.add(path, f"a {k.name} cannot stand here")
+        return None
+
+    def _key(self, k: Kind, raw: Any, path: str, problems: Problems) -> Optional[str]:
+        v = k.vocabulary or ""
+        table = self.vocabularies.get(v, {})
+        if type(raw) is str and raw in table:
+            return raw
+        what = self.noun(v)
+        noun = what.split(" ", 1)[-1]
+        if not isinstance(raw, str):
+            problems.add(path, f"expected {what} key (a string), got {describe(raw)}")
+            return None
+        if raw not in table:
+            named = self._named(v, raw, path, problems)
+            if named is not False:
+                return named
+            shown = raw if len(raw) <= 60 else raw[:57] + "..."
+            hint = did_you_mean(raw, table) if len(raw) <= 60 else ""
+            if len(table) <= 20:
+                expected = f"expected one of {', '.join(sorted(table))}"
+            else:
+                expected = f"expected {what} key of the KB ({self.where.get(v, v)})"
+            problems.add(path, f"unknown {noun} {shown!r}; {expected}{hint}")
+            return None
+        return raw
+
+    def _open_key(self, k: Kind, raw: Any, path: str, problems: Problems) -> Optional[str]:
+        """A key of the vocabulary, or any other name that is not a near miss of one.
+
+        A name a small edit away from a key (or holding one) is refused with
+        the key suggested: a mistyped key must never pass for another name.
+        """
+        what = self.noun(k.vocabulary or "")
+        table = self.vocabularies.get(k.vocabulary or "", {})
+        if not isinstance(raw, str):
+            problems.add(path, f"expected {what} key or name (a string), got {describe(raw)}")
+            return None
+        if raw in table:
+            return raw
+        named = self._named(k.vocabulary or "", raw, path, problems, open_=True)
+        if named is not False:
+            return named
+        shown = raw if len(raw) <= 60 else raw[:57] + "..."
+        if not OPEN_NAME.match(raw):
+            problems.add(path, f"expected {what} key or name ({OPEN_NAME_WORDS}), got {shown!r}")
+            return None
+        near = near_key(raw, table)
+        if near is not None:  # reported as the closed vocabulary would report it
+            noun = what.split(" ", 1)[-1]
+            problems.add(path, f"unknown {noun} {shown!r}; expected {what} key of the KB ({self.where.get(k.vocabulary or '', k.vocabulary)}); did you mean '{near}'?")
+            return None
+        return raw
+
+    def _named(self, vocabulary: str, raw: str, path: str, problems: Problems, open_: bool = False) -> "Optional[str] | bool":
+        """The key a name of the vocabulary stands for (``key_name/3``); None after a problem; False when it names no key.
+
+        A name that holds a key's name beside words the KB does not read
+        ("Humira biosimilar"), or the names of two keys, is no key: never
+        one of them (that could read another drug). In an open vocabulary it
+        stays a name the rules do not know; in a closed one it is refused,
+        without a suggestion.
+        """
+        index = self.names.get(vocabulary)
+        if index is None or len(raw) > MAX_NAME_TEXT:
+            return False
+        reading = index.read(raw)
+        if reading.key is not None:
+            return reading.key
+        if not reading.keys or open_:
+            return False
+        shown = raw if len(raw) <= 60 else raw[:57] + "..."
+        noun = self.noun(vocabulary).split(" ", 1)[-1]
+        labels = ", ".join(repr(k) for k in reading.keys[:5])
+        if reading.uncovered:
+            problems.add(path, f"{shown!r} names the {noun} {labels} beside words the KB does not read ({' '.join(reading.uncovered)}); give one {noun} by its key or a name the KB knows")
+        else:
+            problems.add(path, f"{shown!r} names several {noun}s ({labels}); give one {noun} per item")
+        return None
+
+    def _name(self, k: Kind, raw: Any, path: str, problems: Problems) -> Optional[str]:
+        what = self.noun(k.vocabulary or "")
+        if not isinstance(raw, str):
+            problems.add(path, f"expected {what} name (a string), got {describe(raw)}")
+            return None
+        if not NAME_PATTERN.match(raw):
+            problems.add(path, f"expected {what} name: letters, digits, '.', '_' or '-', at most 64 characters")
+            return None
+        for known in self.vocabularies.get(k.vocabulary or "", {}):
+            if known.lower() == raw.lower():
+                return known
+        return raw
+
+    def date(self, raw: Any, path: str, problems: Problems) -> Optional[str]:
+        """A date as the case format reads it (YYYY-MM-DD, a real day), or None after a problem."""
+        if not isinstance(raw, str):
+            problems.add(path, f"expected a date YYYY-MM-DD (a string), got {describe(raw)}")
+            return None
+        m = DATE_PATTERN.match(raw)
+        try:
+            if not m:
+                raise ValueError
+            datetime.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError:
+            shown = raw if len(raw) <= 40 else raw[:37] + "..."
+            problems.add(path, f"expected a date YYYY-MM-DD, got {shown!r}")
+            return None
+        return raw
+
+    def _text(self, raw: Any, path: str, problems: Problems) -> Optional[str]:
+        if not isinstance(raw, str):
+            problems.add(path, f"expected a string, got {describe(raw)}")
+            return None
+        if len(raw) > MAX_TEXT:
+            problems.add(path, f"expected at most {MAX_TEXT} characters, got {len(raw)}")
+            return None
+        if "\x00" in raw:
+            problems.add(path, "a NUL character is not allowed")
+            return None
+        if not encodable(raw):
+            problems.add(path, "not valid Unicode text (a lone surrogate)")
+            return None
+        return raw
+
+
+_PLAIN_ITEMS = frozenset({dict, list, str, int, float, bool, type(None)})
+"""The types of decoded JSON: a list of only these holds no Entry object to convert."""
+
+
+def _normal(text: str) -> str:
+    """A name as compared with keys: lower case letters and digits only."""
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance of two strings, or ``limit + 1`` once it is known to exceed ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+def near_key(raw: str, table: Mapping[str, str]) -> Optional[str]:
+    """The key of ``table`` that ``raw`` comes too close to, if any.
+
+    Compared without regard to case and to anything but letters and digits:
+    equal to a key or its words, or within 1 edit (names of at most 5
+    characters) or 2 edits of one: a mistyped key ("enbrl"). A name that only
+    holds a key ("chloroquine" holds no key: "hydroxychloroquine" is another
+    drug) is not a near miss. The closest key wins, then the first in KB
+    order.
+    """
+    name = _normal(raw)
+    if not name:
+        return None
+    best: Optional[tuple[int, int, str]] = None
+    for rank, (key, label) in enumerate(table.items()):
+        for known in {_normal(key), _normal(label)}:
+            if not known:
+                continue
+            limit = 1 if min(len(name), len(known)) <= 5 else 2
+            distance = edit_distance(name, known, limit)
+            if distance <= limit and (best is None or (distance, rank) < best[:2]):
+                best = (distance, rank, key)
+    return best[2] if best else None

@@ -1,0 +1,745 @@
+"""The decision on a case: what the solver answered, as a value and as text.
+
+:func:`build_decision` turns the atoms a KB shows for one case into a
+:class:`Decision`; nothing here decides anything, it only arranges the
+solver's answer (criteria tree, unmet ids, reasons, notes, the evidence of
+each criterion) with the KB's words, in the KB's order. ``to_dict`` is the
+public decision format; ``render_text`` is what a reviewer reads.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
+
+from ..errors import KineretError
+from ..knowledge.base import Vocabulary
+from ..templates import fill
+from ..memo import IdentityMemo, Memo
+from ..safetext import dumps, safe_text
+from ..knowledge.schema import ENTRIES, LIST
+from ..asp.symbols import Const, Value
+from .words import entry_templates, entry_words
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..cases.case import Case
+    from ..knowledge.base import KnowledgeBase
+    from ..cases.versions import Provenance
+
+APPROVED = "approved"  # the decision format's word for an approval
+
+
+EVIDENCE = "evidence"  # the shown predicate of the evidence atoms (framework/evidence.lp)
+UNDETERMINED = "undetermined"  # the shown predicate of facts a case does not establish (framework/decision.lp)
+SHOWN_AT = {EVIDENCE: 1, UNDETERMINED: 2}  # predicates whose argument at this place is a case fact a decision shows
+COUNTED = "counted"  # the framework's status of a case fact that counted (framework/evidence.lp)
+NOT_COUNTED = "not_counted"
+TREES_KEPT = 2_000
+"""Criteria trees a builder remembers: they carry each case's evidence, so few recur (about one build in five)."""
+EVIDENCE_KEPT = 20_000
+"""Pieces of evidence a builder remembers, by the case values they show."""
+BLOCKING_KEPT = 2_000
+"""Blocking lists a builder remembers, by the tree's shape (a few hundred recur)."""
+TEXTS_KEPT = 1_000
+"""JSON texts of shared decision parts a :class:`DecisionEncoder` remembers."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A case fact a criterion read: where it is, its values, whether it counted and why not.
+
+    ``value`` is the fact as the case format writes it (an entry's fields,
+    a list item, a field's value; held hashable in ``data``); ``subject``
+    names it in the KB's words; ``reason`` is the KB's key for why it did
+    not count.
+    """
+
+    field: str
+    subject: str
+    status: str  # COUNTED | NOT_COUNTED
+    reason: Optional[str]
+    text: str
+    data: Any = None
+
+    @property
+    def counted(self) -> bool:
+        return self.status == COUNTED
+
+    @property
+    def value(self) -> Any:
+        return _thawed(self.data)
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"field": self.field, "value": self.value, "status": self.status}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        out["text"] = self.text
+        return out
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, dict):
+        return ("__object__", tuple((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return ("__list__", tuple(_frozen(v) for v in value))
+    return value
+
+
+def _thawed(value: Any) -> Any:
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "__object__":
+        return {k: _thawed(v) for k, v in value[1]}
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "__list__":
+        return [_thawed(v) for v in value[1]]
+    return value
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    """One node of the criteria tree: the policy's id and words, met or not, and its evidence."""
+
+    id: str
+    text: str
+    met: bool
+    children: tuple["CriterionResult", ...] = ()
+    notes: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"id": self.id, "text": self.text, "met": self.met, "children": [c.to_dict() for c in self.children]}
+        if self.notes:
+            out["notes"] = list(self.notes)
+        out["evidence"] = [e.to_dict() for e in self.evidence]
+        return out
+
+    def walk(self):
+        yield self
+        for c in self.children:
+            yield from c.walk()
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a request is not covered or belongs to another policy."""
+
+    id: str
+    text: str
+    details: dict[str, list] = field(default_factory=dict)
+
+    def details_text(self) -> str:
+        """The case values that made the reason apply, as one phrase ("" when none)."""
+        return "; ".join(f"{k}: {', '.join(map(safe_text, v))}" for k, v in self.details.items())
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"id": self.id, "text": self.text}
+        if self.details:
+            out["details"] = {k: list(v) for k, v in self.details.items()}
+        return out
+
+
+@dataclass(frozen=True)
+class Note:
+    """A remark of the explanation tied to a rule id and a case field."""
+
+    id: str
+    text: str
+    field: str
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "text": self.text, "field": self.field}
+
+
+def with_input_notes(decision: "Decision", notes: Iterable[Any]) -> "Decision":
+    """The decision with its input's notes (what a FHIR Bundle left out) after its own: same format, more notes.
+
+    A note of the input has ``where`` (the resource), ``field`` (the case
+    field it would have filled) and ``text``.
+    """
+    extra = tuple(Note(n.where, n.text, n.field) for n in notes)
+    return dataclasses.replace(decision, notes=decision.notes + extra) if extra else decision
+
+
+@dataclass(frozen=True)
+class Undetermined:
+    """A fact the case does not establish, on which a rule depends (framework/decision.lp).
+
+    ``id`` is the rule (or the case field) it stands in the way of,
+    ``field`` the case fact as a field path, ``text`` the question a
+    reviewer answers to settle it, ``value`` the fact as the case gives it.
+    """
+
+    id: str
+    kind: str
+    field: str
+    text: str
+    data: Any = None
+
+    @property
+    def value(self) -> Any:
+        return _thawed(self.data)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "field": self.field, "value": self.value, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The decision on one case (the public decision format, via ``to_dict``).
+
+    ``echo`` holds the case fields the KB says a decision repeats
+    (``decision_echo/1``), readable as attributes (``decision.indication``).
+    """
+
+    id: Optional[str]
+    policy: str
+    effective_date: str
+    echo: tuple[tuple[str, Any], ...]
+    decision: str
+    authorization_months: Optional[int]
+    criteria: tuple[CriterionResult, ...]
+    unmet: tuple[str, ...]
+    reasons: tuple[Reason, ...]
+    route: str
+    notes: tuple[Note, ...] = ()
+    source: str = field(default="<case>", compare=False)
+    blocking: tuple[str, ...] = ()
+    provenance: "Optional[Provenance]" = field(default=None, compare=False)  # which rules decided (versions.py)
+    undetermined: tuple[Undetermined, ...] = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        for key, value in object.__getattribute__(self, "echo"):
+            if key == name:
+                return value
+        raise AttributeError(name)
+
+    @property
+    def approved(self) -> bool:
+        return self.decision == APPROVED
+
+    def met(self, criterion_id: str) -> Optional[bool]:
+        """Whether a criterion that applies is met; None when it does not apply."""
+        for root in self.criteria:
+            for node in root.walk():
+                if node.id == criterion_id:
+                    return node.met
+        return None
+
+    def statuses(self) -> dict[str, bool]:
+        """Every criterion that applies, with whether it is met."""
+        return {n.id: n.met for root in self.criteria for n in root.walk()}
+
+    def to_dict(self, shared: Optional[Callable[[Any], Any]] = None) -> dict:
+        """The public decision format.
+
+        ``shared`` writes the two parts that many decisions share (the
+        criteria tree, the provenance): by default as dicts;
+        :class:`DecisionEncoder` puts in their JSON text, made once.
+        """
+        return {
+            "id": self.id,
+            "policy": self.policy,
+            "effective_date": self.effective_date,
+            **dict(self.echo),
+            "decision": self.decision,
+            "authorization_months": self.authorization_months,
+            "criteria": shared(self.criteria) if shared is not None else [c.to_dict() for c in self.criteria],
+            "unmet": list(self.unmet),
+            "blocking": list(self.blocking),
+            "undetermined": [u.to_dict() for u in self.undetermined],
+            "reasons": [r.to_dict() for r in self.reasons],
+            "route": self.route,
+            "notes": [n.to_dict() for n in self.notes],
+            **({"provenance": shared(self.provenance) if shared is not None else self.provenance.to_dict()} if self.provenance is not None else {}),
+        }
+
+    def to_json(self, indent: Optional[int] = 2) -> str:
+        return dumps(self.to_dict(), indent=indent)
+
+
+class _Text:
+    """JSON text standing for a value in a dict that :class:`DecisionEncoder` writes."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+class DecisionEncoder:
+    """Decisions as one-line JSON text, the same bytes as ``encode(decision.to_dict())``, made faster.
+
+    The criteria tree is most of a decision's text, and a batch decides
+    thousands of cases over the few hundred trees :class:`DecisionBuilder`
+    shares between them (and one provenance). The text of each shared part
+    is made once and kept with the part itself (by identity, the part held
+    so that its identity is never reused); the rest of a decision is
+    encoded as usual. ``encode`` must write dicts as ``{"key": value, ...}``
+    with ``", "`` and ``": "`` between items, like every JSON line the
+    package writes.
+    """
+
+    def __init__(self, encode: Callable[[Any], str], size: int = TEXTS_KEPT):
+        self._encode = encode
+        self._texts = IdentityMemo(size)
+
+    def shared(self, part: Any) -> _Text:
+        """The JSON text of a shared part (a criteria tuple, a provenance), made once."""
+        def make() -> _Text:
+            plain = part.to_dict() if hasattr(part, "to_dict") else [p.to_dict() for p in part]
+            return _Text(self._encode(plain))
+
+        return self._texts.of(part, make)
+
+    def fields(self, decision: Decision) -> dict:
+        """The decision format's fields, the shared parts as their text (for :meth:`encode`)."""
+        return decision.to_dict(self.shared)
+
+    def encode(self, fields: dict) -> str:
+        """A dict of :meth:`fields` (some may be removed or added) as one line of JSON."""
+        encode = self._encode
+        out: list[str] = []
+        run: dict = {}
+        for key, value in fields.items():
+            if type(value) is _Text:
+                if run:
+                    out.append(encode(run)[1:-1])
+                    run = {}
+                out.append(f"{encode(key)}: {value.text}")
+            else:
+                run[key] = value
+        if run:
+            out.append(encode(run)[1:-1])
+        return "{" + ", ".join(out) + "}"
+
+
+class KbAnswerError(KineretError):
+    """The KB's answer for a case is malformed (a KB bug, not a case error)."""
+
+
+def field_path(value: Value) -> str:
+    """``f(1)`` -> ``f[1]``; ``plan`` -> ``plan``: a note's place as a case field path."""
+    if isinstance(value, tuple):
+        name, *args = value
+        return name + "".join(f"[{a}]" for a in args)
+    return str(value)
+
+
+def _plain_value(value: Value) -> Any:
+    """A value the solver answered, as the case format writes it."""
+    return str(value) if isinstance(value, Const) else value
+
+
+def _one(output: dict[str, list[tuple]], name: str, required: bool = True) -> Optional[Value]:
+    values = output.get(name, [])
+    if len(values) > 1:
+        raise KbAnswerError(f"the KB answered {len(values)} values for {name}: {sorted(map(repr, values))}")
+    if not values:
+        if required:
+            raise KbAnswerError(f"the KB gave no {name}")
+        return None
+    return values[0][0]
+
+
+class DecisionBuilder:
+    """Arranges answers into decisions for one KB; criteria trees are memoized (few patterns recur)."""
+
+    def __init__(self, kb: "KnowledgeBase"):
+        self.kb = kb
+        self.vocab = kb.vocabulary
+        self.rank = self.vocab.criterion_rank()
+        self.reason_rank = {r: i for i, r in enumerate(self.vocab.reason_texts)}
+        self.echo_fields = [str(a[0]) for a in kb.facts("decision_echo", 1)]
+        self.evidence_texts = {k: str(t) for k, t in kb.facts("evidence_text", 2)}
+        self.entry_texts = entry_templates(kb)
+        self._trees: Memo[tuple, tuple[tuple[CriterionResult, ...], tuple[str, ...]]] = Memo(TREES_KEPT)
+        self._blocking: Memo[tuple, tuple[str, ...]] = Memo(BLOCKING_KEPT)
+        self._evidence: Memo[tuple, tuple[tuple, Evidence]] = Memo(EVIDENCE_KEPT)
+        self._entries: Memo[tuple, tuple[str, Any]] = Memo(EVIDENCE_KEPT)  # an entry's words and value, by its values
+        self._provenance: dict[Optional[str], Any] = {}
+
+    def forget(self) -> None:
+        """Drop what was remembered between cases (as a new process starts), for fair measurements."""
+        for memo in (self._trees, self._blocking, self._evidence, self._entries):
+            memo.data.clear()
+
+    def id_order(self, cid: str) -> tuple:
+        return (0, self.rank[cid], "") if cid in self.rank else (1, 0, cid)
+
+    def tree(self, applies: frozenset, unmet_ids: frozenset, node_notes: tuple, node_evidence: tuple = ()) -> tuple[tuple[CriterionResult, ...], tuple[str, ...]]:
+        key = (applies, unmet_ids, node_notes, node_evidence)
+        hit = self._trees.get(key)
+        if hit is not None:
+            return hit
+        vocab = self.vocab
+        notes = dict(node_notes)
+        evidence = dict(node_evidence)
+
+        def node(cid: str) -> CriterionResult:
+            crit = vocab.criteria.get(cid)
+            if crit is None:
+                raise KbAnswerError(f"the KB says criterion {cid!r} applies but declares no criterion({cid!r}, ...)")
+            kids = tuple(node(k) for k in vocab.children.get(cid, ()) if k in applies)
+            return CriterionResult(cid, crit.text, cid not in unmet_ids, kids, notes.get(cid, ()), evidence.get(cid, ()))
+
+        roots = sorted((c for c in applies if c in vocab.criteria and vocab.criteria[c].parent is None), key=self.id_order)
+        criteria = tuple(node(r) for r in roots)
+        unmet = tuple(n.id for root in criteria for n in root.walk() if not n.met)
+        return self._trees.put(key, (criteria, unmet))
+
+    def evidence(self, case: "Case", atoms: list[tuple]) -> tuple[tuple[str, tuple[Evidence, ...]], ...]:
+        """Each criterion's evidence, with the case's values filled in, in the case's order."""
+        per_node: dict[str, list[tuple[tuple, Evidence]]] = {}
+        for cid, where, status in atoms:
+            per_node.setdefault(str(cid), []).append(self._ranked_evidence(case, where, status))
+        return tuple((cid, tuple(e for _, e in sorted(items, key=_first))) for cid, items in sorted(per_node.items()))
+
+    def field_ranks(self, case: "Case") -> dict[str, int]:
+        """Evidence comes in the order the case format declares its fields (entries by number)."""
+        schema = case.schema
+        return self.kb.derived("field_ranks", lambda: {f.name: i for i, f in enumerate(schema.fields)}) if schema is not None else {}
+
+    def resolve(self, case: "Case", where: Value) -> tuple[str, str, Any]:
+        """A field path term as (path, words, value): ``f(2)`` entry 2 of an entries field, ``f(v)`` an item of a list, ``f`` a field."""
+        schema = case.schema
+        if schema is None:
+            raise KbAnswerError("evidence needs a validated case")
+        name, arg = (where[0], where[1]) if isinstance(where, tuple) and len(where) == 2 else (str(where), None)
+        f = schema.by_name.get(name)
+        if f is None:
+            raise KbAnswerError(f"the KB gives evidence about {field_path(where)}, which is not a case field")
+        values = case.get(name)
+        if f.kind.name == ENTRIES and isinstance(arg, int) and values is not None and 0 <= arg < len(values):
+            entry = values[arg]
+            key = (name, entry.ordered())
+            try:
+                shown = self._entries.get(key)
+            except TypeError:  # a value that cannot be hashed: worded every time
+                key, shown = None, None
+            if shown is None:
+                shown = (entry_words(schema, self.entry_texts, f, entry), _frozen(entry.to_dict()))
+                if key is not None:
+                    self._entries.put(key, shown)
+            return (f"{name}[{arg}]", *shown)
+        if f.kind.name == LIST and arg is not None and values is not None:
+            plain = _plain_value(arg)
+            index = next((i for i, v in enumerate(values) if v == plain), None)
+            path = f"{name}[{index}]" if index is not None else name
+            return path, schema.value_label(f.kind, plain), plain
+        if arg is None:
+            return name, schema.value_label(f.kind, values) if values is not None else "", _frozen(values)
+        raise KbAnswerError(f"the KB gives evidence about {field_path(where)}, which the case does not have")
+
+    @staticmethod
+    def shown_value(case: "Case", where: Value) -> Any:
+        """The case value a piece of evidence about ``where`` shows (with what locates it), hashable."""
+        name, arg = (where[0], where[1]) if isinstance(where, tuple) and len(where) == 2 else (str(where), None)
+        value = case.get(name)
+        if isinstance(arg, int) and isinstance(value, tuple) and 0 <= arg < len(value):
+            value = value[arg].ordered() if hasattr(value[arg], "ordered") else value[arg]  # the entry the fact is
+        return value
+
+    def cached_evidence(self, case: "Case", where: Value, status: Value) -> Evidence:
+        """One piece of evidence, memoized by the case values it shows (a batch repeats few of them)."""
+        return self._ranked_evidence(case, where, status)[1]
+
+    def _ranked_evidence(self, case: "Case", where: Value, status: Value) -> tuple[tuple, Evidence]:
+        """A piece of evidence with its place among a criterion's (field order, path, status), memoized."""
+        key = (where, status, self.shown_value(case, where))
+        hit = self._evidence.get(key)
+        if hit is None:
+            item = self.one_evidence(case, where, status)
+            ranks = self.field_ranks(case)
+            name = where[0] if isinstance(where, tuple) else str(where)
+            hit = ((ranks.get(name, len(ranks)), len(item.field), item.field, item.status, item.reason or ""), item)
+            self._evidence.put(key, hit)
+        return hit
+
+    def one_evidence(self, case: "Case", where: Value, status: Value) -> Evidence:
+        path, subject, value = self.resolve(case, where)
+        counted = self.evidence_texts.get(COUNTED, COUNTED)
+        if isinstance(status, tuple) and len(status) == 2 and status[0] == NOT_COUNTED:
+            reason = status[1]
+            words = self.evidence_texts.get(reason, str(reason))
+            return Evidence(path, subject, NOT_COUNTED, str(reason), self.vocab.word("not_counted", reason=words), value)
+        if str(status) == COUNTED:
+            return Evidence(path, subject, COUNTED, None, counted, value)
+        raise KbAnswerError(f"the KB gives evidence with status {status!r}; expected {COUNTED} or {NOT_COUNTED}(Reason)")
+
+    def answer_key(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> Optional[tuple]:
+        """Everything :meth:`build` reads, but the case's id and source: equal keys, equal decisions but for those.
+
+        That is the answer's atoms, the case values its evidence shows, the
+        fields a decision repeats (``decision_echo/1``) and how the version
+        was chosen. Cases whose facts differ where no rule looked (a
+        not-covered indication's medication history) share a key, so a
+        batch builds and writes their decision once. None when some value is
+        not hashable (the decision is then built as usual).
+        """
+        shown = self.shown_value
+        atoms = [(name, a) for name, values in output.items() if name not in SHOWN_AT for a in values]
+        atoms += [(name, a, shown(case, a[at])) for name, at in SHOWN_AT.items() for a in output.get(name, ())]
+        key = (chosen_by, tuple(case.get(name) for name in self.echo_fields), frozenset(atoms))
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def build(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> Decision:
+        """Arrange one case's answer atoms into a Decision."""
+        vocab = self.vocab
+        applies = frozenset(str(a[0]) for a in output.get("applies", []))
+        unmet_ids = frozenset(str(a[0]) for a in output.get("unmet", []))
+        node_notes: dict[str, list[str]] = {}
+        notes: list[Note] = []
+        for cid, kind, where in sorted(output.get("note", []), key=lambda a: (self.id_order(str(a[0])), repr(a[1]), repr(a[2]))):
+            text = vocab.note_texts.get(kind, str(kind))
+            notes.append(Note(str(cid), text, field_path(where)))
+            if str(cid) in applies and text not in node_notes.get(str(cid), []):
+                node_notes.setdefault(str(cid), []).append(text)
+        node_evidence = self.evidence(case, output.get(EVIDENCE, []))
+        criteria, unmet = self.tree(applies, unmet_ids, tuple(sorted((k, tuple(v)) for k, v in node_notes.items())), node_evidence)
+        details: dict[str, dict[str, list]] = {}
+        for rid, detail in sorted(output.get("reason_detail", []), key=repr):
+            name, value = (detail[0], detail[1]) if isinstance(detail, tuple) and len(detail) == 2 else (str(detail), None)
+            details.setdefault(str(rid), {}).setdefault(name, []).append(str(value) if isinstance(value, Const) else value)
+        reasons = tuple(
+            Reason(rid, vocab.reason_texts.get(rid, rid), details.get(rid, {}))
+            for rid in sorted({str(a[0]) for a in output.get("reason", [])}, key=lambda r: (self.reason_rank.get(r, len(self.reason_rank)), r))
+        )
+        months = _one(output, "authorization_months", required=False)
+        needs = tuple(sorted((str(c), int(n)) for c, n in output.get("needs", []) if isinstance(n, int)))
+        refers = tuple(sorted((str(c), str(d)) for c, d in output.get("refers_to", [])))
+        block_key = (applies, unmet_ids, needs, refers)
+        blocked = self._blocking.get(block_key)
+        if blocked is None:
+            blocked = self._blocking.put(block_key, blocking(criteria, dict(needs), dict(refers)))
+        undetermined = self.undetermined(case, output.get(UNDETERMINED, ()))
+        decision = str(_one(output, "decision"))
+        if undetermined and not reasons:  # what stands in the way: the facts to establish, after the criteria
+            blocked = tuple(dict.fromkeys(blocked + tuple(u.id for u in undetermined)))
+        return Decision(
+            id=case.id,
+            policy=vocab.policy_id,
+            effective_date=vocab.effective_from,
+            echo=tuple((name, case.get(name)) for name in self.echo_fields),
+            decision=decision,
+            authorization_months=int(months) if months is not None else None,
+            criteria=criteria,
+            unmet=unmet,
+            reasons=reasons,
+            route=str(_one(output, "route")),
+            notes=tuple(notes),
+            source=case.source,
+            blocking=blocked,
+            provenance=self.provenance(chosen_by),
+            undetermined=undetermined,
+        )
+
+    def undetermined(self, case: "Case", atoms: Any) -> tuple[Undetermined, ...]:
+        """The facts the case does not establish, worded as questions, in the order of the case's fields."""
+        out = []
+        texts = self.vocab.undetermined_texts
+        for rid, kind, where in atoms:
+            path, subject, value = self.resolve(case, where)
+            template = texts.get(str(kind))
+            if template is None:
+                raise KbAnswerError(f"the KB says a fact is undetermined as {kind!r} but gives no undetermined_text({kind}, ...)")
+            out.append(Undetermined(str(rid), str(kind), path, fill(template, {"subject": subject}), value))
+        ranks = self.field_ranks(case)
+        out.sort(key=lambda u: (self.id_order(u.id), ranks.get(u.field.split("[")[0], len(ranks)), u.field))
+        return tuple(out)
+
+    def provenance(self, chosen_by: Optional[str]) -> "Provenance":
+        found = self._provenance.get(chosen_by)
+        if found is None:
+            from ..cases.versions import GIVEN, provenance
+
+            found = self._provenance[chosen_by] = provenance(self.kb, chosen_by or GIVEN)
+        return found
+
+
+def _first(pair: tuple) -> Any:
+    return pair[0]
+
+
+def blocking(criteria: tuple[CriterionResult, ...], needs: dict[str, int], refers: dict[str, str]) -> tuple[str, ...]:
+    """The unmet criteria that stand between a case and approval, in tree order.
+
+    Under an unmet criterion that needs N of its children, the unmet
+    children with the fewest unmet criteria below them are taken, as many
+    as are still missing; when the choice is open (two children as close as
+    each other for the last place), the criterion itself is named, since any
+    of them will do. A criterion without children (or whose rule the KB
+    does not count, needs/2) blocks itself; one that refers to another
+    (refers_to/2) blocks by that one's blockers.
+    """
+    nodes = {n.id: n for root in criteria for n in root.walk()}
+    order = {cid: i for i, cid in enumerate(nodes)}
+    costs: dict[str, float] = {}
+
+    def target(node: CriterionResult, seen: frozenset) -> Optional[CriterionResult]:
+        other = refers.get(node.id)
+        return nodes.get(other) if other is not None and other not in seen else None
+
+    def cost(node: CriterionResult, seen: frozenset = frozenset()) -> float:
+        if node.met:
+            return 0
+        if node.id in costs:
+            return costs[node.id]
+        other = target(node, seen | {node.id})
+        if other is not None:
+            value = cost(other, seen | {node.id})
+        elif not node.children or node.id not in needs:
+            value = 1
+        else:
+            ranked = sorted(cost(k, seen | {node.id}) for k in node.children)
+            need = needs[node.id]
+            value = sum(ranked[:need]) + max(0, need - len(ranked))
+        costs[node.id] = value
+        return value
+
+    found: list[str] = []
+
+    def walk(node: CriterionResult, seen: frozenset) -> None:
+        if node.met or node.id in seen:
+            return
+        seen = seen | {node.id}
+        other = target(node, seen)
+        if other is not None:
+            walk(other, seen)
+            return
+        if not node.children or node.id not in needs:
+            found.append(node.id)
+            return
+        unmet = sorted((k for k in node.children if not k.met), key=lambda k: (cost(k), order[k.id]))
+        missing = needs[node.id] - (len(node.children) - len(unmet))
+        if missing <= 0 or missing > len(unmet):
+            found.append(node.id)
+            return
+        if len(unmet) > missing and cost(unmet[missing - 1]) == cost(unmet[missing]):
+            found.append(node.id)  # an open choice: any of the closest will do
+            return
+        for child in unmet[:missing]:
+            walk(child, seen)
+
+    for root in criteria:
+        walk(root, frozenset())
+    return tuple(dict.fromkeys(found))
+
+
+def builder(kb: "KnowledgeBase") -> DecisionBuilder:
+    """The decision builder of a KB, made once per loaded KB."""
+    return kb.derived("decision_builder", lambda: DecisionBuilder(kb))
+
+
+def build_decision(case: "Case", output: dict[str, list[tuple]], kb: "KnowledgeBase", chosen_by: Optional[str] = None) -> Decision:
+    """Arrange one case's answer atoms into a Decision (``chosen_by``: how the version was chosen)."""
+    return builder(kb).build(case, output, chosen_by)
+
+
+def verdict(decision: Decision, vocab: Vocabulary, with_unmet: bool = True) -> str:
+    """The decision's headline words: APPROVED for up to 12 months, CRITERIA NOT MET (blocking: ...)."""
+    words = vocab.decision_texts.get(decision.decision, decision.decision)
+    if decision.approved:
+        return vocab.word("approved_for", decision=words, months=decision.authorization_months)
+    if decision.reasons:
+        return f"{words} ({', '.join(r.id for r in decision.reasons)})"
+    if with_unmet and decision.blocking:
+        return f"{words} ({vocab.word('blocking_label', ids=', '.join(decision.blocking))})"
+    if with_unmet and decision.unmet:
+        return f"{words} ({vocab.word('unmet_label', ids=', '.join(decision.unmet))})"
+    return words
+
+
+def header_facts(vocab: Vocabulary, case: "Optional[Case]", kb: "Optional[KnowledgeBase]") -> str:
+    """The case fields a decision's header shows (header_field/3), in the KB's words; "" when none."""
+    if case is None or case.schema is None or kb is None:
+        return ""
+    w = vocab.word
+    facts = []
+    for name, label, absent in kb.facts("header_field", 3):
+        f = case.schema.by_name.get(str(name))
+        value = case.get(str(name))
+        shown = case.schema.value_label(f.kind, value) if f is not None and value is not None else str(absent)
+        facts.append(w("field_line", label=label, value=shown))
+    return w("field_separator").join(facts)
+
+
+def node_notes(decision: Decision, node: CriterionResult) -> list[str]:
+    """A node's notes a reader still needs once its evidence is shown: those about other case facts."""
+    shown = {e.field for e in node.evidence}
+    about = [n for n in decision.notes if n.id == node.id]
+    if not about:
+        return list(node.notes)
+    return [t for t in node.notes if not all(n.field in shown for n in about if n.text == t)]
+
+
+def render_text(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = None, kb: "Optional[KnowledgeBase]" = None) -> str:
+    """The decision as a reviewer reads it: header, criteria tree, reasons, decision."""
+    w = vocab.word
+    lines = [w("decision_header", policy=vocab.policy_id, title=vocab.title, drug=vocab.drug_name, effective=decision.effective_date)]
+    lines += provenance_lines(decision, vocab, case)
+    lines.append(w("case_line", id=decision.id or w("no_id"), source=decision.source))
+    facts = header_facts(vocab, case, kb)
+    if facts:
+        lines.append(facts)
+    if decision.criteria:
+        lines.append("")
+        lines.append(w("criteria_heading"))
+        pad = " " * (len(w("unmet_mark")) + 3)
+
+        def show(node: CriterionResult, depth: int) -> None:
+            mark = w("met_mark") if node.met else w("unmet_mark")
+            lines.append(f"{'  ' * depth}{mark} {node.id}  {node.text}")
+            for note in node_notes(decision, node):
+                lines.append(f"{'  ' * depth}{pad}{w('note_line', text=note)}")
+            for e in node.evidence:
+                lines.append(f"{'  ' * depth}{pad}{w('evidence_line', field=e.field, subject=e.subject, status=e.text)}")
+            for child in node.children:
+                show(child, depth + 1)
+
+        for root in decision.criteria:
+            show(root, 1)
+    if decision.reasons:
+        lines.append("")
+        lines.append(w("reasons_heading"))
+        for r in decision.reasons:
+            extra = r.details_text()
+            lines.append(f"  {r.id}  {r.text}" + (f" ({extra})" if extra else ""))
+    if decision.undetermined:
+        lines.append("")
+        lines.append(w("undetermined_heading"))
+        for u in decision.undetermined:
+            lines.append(f"  {u.id} ({u.field})  {u.text}")
+    loose = [n for n in decision.notes if decision.met(n.id) not in (True, False)]
+    if loose:
+        lines.append("")
+        lines.append(w("notes_heading"))
+        for n in loose:
+            lines.append(f"  {n.id} ({n.field})  {n.text}")
+    lines.append("")
+    lines.append(w("verdict_line", verdict=verdict(decision, vocab)))
+    lines.append(w("route_line", route=decision.route, text=vocab.route_texts.get(decision.route, decision.route)))
+    return "\n".join(lines) + "\n"
+
+
+def provenance_lines(decision: Decision, vocab: Vocabulary, case: "Optional[Case]" = None) -> list[str]:
+    """The header lines that say which rules decided: version, how it was chosen, KB folder, hashes."""
+    p = decision.provenance
+    if p is None:
+        return []
+    w = vocab.word
+    date = None
+    if case is not None and case.schema is not None:
+        from ..knowledge.schema import DATE_OF_SERVICE
+
+        name = case.schema.role(DATE_OF_SERVICE)
+        date = case.get(name) if name else None
+    how = w(f"chosen_by_{p.chosen_by}", date=date or "")
+    return [
+        w("rules_line", policy=p.policy, version=p.version, period=f"{p.version}..{p.effective_to or ''}", chosen=how),
+        w("kb_line", kb=p.kb, folder=p.folder),
+        w("hash_line", rules=p.rules_sha256, framework=p.framework_sha256, package=p.package_version),
+    ]

@@ -1,0 +1,1 @@
+"""Running the KB on cases: the programs derived from it, the chunk engine, the warm one-case engine."""

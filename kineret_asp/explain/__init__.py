@@ -1,0 +1,1 @@
+"""Explaining a decision: what-if, what is missing, and the reviewer's page."""
