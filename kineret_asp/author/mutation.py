@@ -1329,6 +1329,7 @@ def mutate(kb: Any = None, jobs: int = 1, time_limit: float = 10.0, since: Optio
     """
     start = time.perf_counter()
     knowledge = resolve_kb(kb)
+    only = changed_lines(knowledge, since) if since is not None else None  # a revision git does not know stops the run at once
     files = example_files(knowledge, cases)
     if files:
         report = run_case_tests(files, knowledge)
@@ -1339,7 +1340,6 @@ def mutate(kb: Any = None, jobs: int = 1, time_limit: float = 10.0, since: Optio
         broken = [r.name for r in verify_kb(knowledge) if not r.holds]
         if broken:
             raise OwnTestsFail(f"the version's own properties fail ({', '.join(broken)}): fix them before mutating")
-    only = changed_lines(knowledge, since) if since is not None else None
     generated = generate(knowledge, kinds, only)
     examples, _ = load_examples(knowledge, files)
     outcomes: dict[int, Outcome] = {m.index: Outcome(INVALID, detail="the change does not parse as one rule") for m in generated.invalid}
