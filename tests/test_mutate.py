@@ -288,7 +288,7 @@ def test_failing_examples_stop_the_run_before_any_mutant(kb_copy):
 
 
 @pytest.mark.slow
-def test_coverage_lists_table_rows_and_cells_and_check_strict_fails_on_one_nothing_pins(tmp_path):
+def test_coverage_lists_table_rows_and_cells_and_check_strict_fails_on_one_nothing_pins(tmp_path, monkeypatch):
     text = run("test", "--coverage").output
     assert "Tables (each row and cell deleted" in text
     line, column = place(VERSION_DIR, DIRA, SPECIALTIES_2B, "dermatology")
@@ -311,6 +311,28 @@ def test_coverage_lists_table_rows_and_cells_and_check_strict_fails_on_one_nothi
     (error,) = [l for l in strict.output.splitlines() if ": error: " in l]
     assert error.endswith(f"2_dira.lp:{line}:{column}" + ": error: no example case or property notices this table edit: cell deleted: dermatology of accepted_specialty(\"2.B\", ...) [§ 2.B]; a case it decides otherwise: {\"request\": \"initial\", \"indication\": \"dira\", \"prescriber_specialties\": [\"dermatology\"], \"genetic_tests\": [{\"gene\": \"IL1RN\", \"result\": \"mutation_confirmed\"}]} (add it as an example case)"), error
     assert "NOT PINNED" in run("test", "--coverage", "--kb", str(version)).output  # the same run, from the cache
+    assert_a_copy_finds_the_pinning(root, tmp_path, monkeypatch)
+
+
+def assert_a_copy_finds_the_pinning(root: Path, tmp_path: Path, monkeypatch) -> None:
+    """A copy of a version whose pinning was measured reads it from the cache, with its own paths, shown from any folder."""
+    from kineret_asp.author import mutation
+
+    copy = tmp_path / "elsewhere" / "kb-copy"
+    shutil.copytree(root, copy)
+    monkeypatch.chdir(tmp_path)  # paths below the working folder are shown relative to it
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("the pinning was measured again")
+
+    monkeypatch.setattr(mutation, "mutate", not_again)
+    report = mutation.table_pinning(load_kb(copy / VERSION))
+    shown = f"elsewhere/kb-copy/{VERSION.as_posix()}/"
+    assert report.mutants and all(m.file.startswith(shown) for m in report.mutants)
+    (gap, _), = report.with_status(SURVIVED)
+    assert gap.file == shown + DIRA
+    noticed = [p for o in report.outcomes.values() for p in o.noticed if o.by == "examples" and p != "(no answer)"]
+    assert noticed and all(p.startswith(shown + "cases/") for p in noticed)
 
 
 @pytest.mark.slow

@@ -1463,23 +1463,51 @@ def table_pinning(kb: KnowledgeBase, jobs: int = 2, time_limit: float = 10.0, ca
     """Every row and cell of the version's deciding tables deleted, and every cell a row lacks added,
     through the version's examples and properties (a mutation run of the table kinds).
 
-    Kept in the disk cache under the version's rules and its example cases:
-    ``check --strict`` and ``test --coverage`` ask for it on the same KB.
+    Kept in the disk cache under the version's rules and its example cases
+    (their contents, and their paths within the version folder): ``check
+    --strict`` and ``test --coverage`` ask for it on the same KB, and a copy
+    of the version (an author's working copy, a new KB tree) finds it too.
+    Paths are kept relative to the version folder and shown as the working
+    folder of each run shows them.
     """
     files = example_files(kb, cases)
+    folder = kb.path.resolve()
     h = hashlib.sha256(f"{kb.digest}:{','.join(TABLE_KINDS)}:{time_limit}".encode())
     for path in files:
-        h.update(str(path.resolve()).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        h.update(_kept(str(path), folder).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
 
     def compute() -> str:
         report = mutate(kb, jobs=jobs, time_limit=time_limit, kinds=TABLE_KINDS, cases=files)
-        return json.dumps({"seconds": report.seconds, "jobs": report.jobs, "statements": report.statements, "left_out": report.left_out.to_dict(),
-                           "mutants": [{**_fields(m)} for m in report.mutants], "outcomes": {str(k): _fields(o) for k, o in report.outcomes.items()}})
+        mutants = [{**_fields(m), "file": _kept(m.file, folder)} for m in report.mutants]
+        outcomes = {str(k): {**_fields(o), "noticed": [_kept(p, folder) for p in o.noticed], "unchecked": [_kept(p, folder) for p in o.unchecked]} for k, o in report.outcomes.items()}
+        return json.dumps({"seconds": report.seconds, "jobs": report.jobs, "statements": report.statements, "left_out": report.left_out.to_dict(), "mutants": mutants, "outcomes": outcomes})
 
     data = json.loads(cached_text("pinning", h.hexdigest(), compute))
-    mutants = [_from_dict(Mutant, m) for m in data["mutants"]]
-    outcomes = {int(k): _from_dict(Outcome, o) for k, o in data["outcomes"].items()}
+    mutants = [_from_dict(Mutant, {**m, "file": _shown(m["file"], folder)}) for m in data["mutants"]]
+    outcomes = {int(k): _from_dict(Outcome, {**o, "noticed": [_shown(p, folder) for p in o["noticed"]], "unchecked": [_shown(p, folder) for p in o["unchecked"]]}) for k, o in data["outcomes"].items()}
     return MutationReport(kb, mutants, outcomes, LeftOut(**data["left_out"]), data["statements"], data["seconds"], data["jobs"])
+
+
+INSIDE = "version:"
+"""A kept path inside the version folder: this mark, then the path relative to it."""
+
+
+def _kept(shown: str, folder: Path) -> str:
+    """A path as the cache keeps it: relative to the version folder (marked) when inside it, else absolute."""
+    if shown.startswith("("):  # not a path: "(no answer)"
+        return shown
+    path = Path(shown).resolve()
+    try:
+        return INSIDE + path.relative_to(folder).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _shown(kept: str, folder: Path) -> str:
+    """A kept path as this run shows it (relative below the working folder)."""
+    if kept.startswith(INSIDE):
+        return display_path(folder / kept[len(INSIDE):])
+    return display_path(kept) if Path(kept).is_absolute() else kept
 
 
 def _fields(obj: Any) -> dict:
