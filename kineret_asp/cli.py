@@ -294,11 +294,13 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
 @click.option("--since", "since", metavar="REV", help="With --mutate: only the statements changed since the git revision REV.")
 @click.option("--mutant-time-limit", type=PositiveSeconds(), default=10.0, show_default=True, help="With --mutate: seconds each solve of a mutant may take.")
 @click.option("--min-score", type=click.FloatRange(0, 100), default=None, help="With --mutate: exit 1 when the mutation score is below this percentage (default: when a survivor has no known-gap comment).")
+@click.option("--sample", type=click.IntRange(1, None), default=None, metavar="N", help="With --mutate: only N of the mutants, drawn at random (the same N every run for one --seed): a quick estimate of the score.")
+@click.option("--seed", type=int, default=0, show_default=True, help="With --sample: the seed of the draw.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True, help="Output format (sarif, with --mutate: each survivor and equivalent mutant at its place).")
 @kb_option
 @limited(300.0)
 @handle_errors
-def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path], update: bool, yes: bool, mutate: bool, jobs: int, since: Optional[str], mutant_time_limit: float, min_score: Optional[float], fmt: str, kb_dir: Optional[Path]) -> Any:
+def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path], update: bool, yes: bool, mutate: bool, jobs: int, since: Optional[str], mutant_time_limit: float, min_score: Optional[float], sample: Optional[int], seed: int, fmt: str, kb_dir: Optional[Path]) -> Any:
     """Run the example cases that carry an expect block.
 
     Without PATHS: the cases/ folder of every version of the KB, each case
@@ -313,10 +315,10 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
     if mutate:
         if paths or update or coverage or junit_path is not None:
             fail("--mutate runs the version's own examples and properties: give it no PATHS, --update, --coverage or --junit-xml")
-        return _test_mutate(kb_dir, jobs, since, mutant_time_limit, min_score, fmt)
+        return _test_mutate(kb_dir, jobs, since, mutant_time_limit, min_score, sample, seed, fmt)
     if fmt == "sarif":
         fail("--format sarif goes with --mutate")
-    for name, given in (("--jobs", jobs != 1), ("--since", since is not None), ("--min-score", min_score is not None)):
+    for name, given in (("--jobs", jobs != 1), ("--since", since is not None), ("--min-score", min_score is not None), ("--sample", sample is not None), ("--seed", seed != 0)):
         if given:
             fail(f"{name} goes with --mutate")
     if yes and not update:
@@ -560,14 +562,14 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
         sys.exit(EXIT_FAILED)
 
 
-def _test_mutate(kb_dir: Optional[Path], jobs: int, since: Optional[str], time_limit: float, min_score: Optional[float], fmt: str) -> None:
+def _test_mutate(kb_dir: Optional[Path], jobs: int, since: Optional[str], time_limit: float, min_score: Optional[float], sample: Optional[int], seed: int, fmt: str) -> None:
     """test --mutate: the mutation run, as text, JSON or SARIF; exit 1 below --min-score, or on a survivor no known-gap comment explains."""
     from .knowledge.base import load_kb
     from .author.mutation import MutateError, mutate, mutation_diagnostics, render_mutation
 
     kb = load_kb(kb_dir)
     try:
-        report = mutate(kb, jobs=jobs, time_limit=time_limit, since=since)
+        report = mutate(kb, jobs=jobs, time_limit=time_limit, since=since, sample=sample, seed=seed)
     except MutateError as exc:
         fail(str(exc), code=exc.code)
     if fmt == "json":

@@ -264,7 +264,9 @@ def test_a_known_gap_explains_a_survivor(tmp_path):
 
 
 def test_mutate_takes_no_paths_and_its_options_go_with_it():
-    for args, words in ((["test", "--mutate", "facts"], "--mutate runs the version's own examples"), (["test", "--format", "sarif"], "--format sarif goes with --mutate"), (["test", "--jobs", "2"], "--jobs goes with --mutate"), (["test", "--since", "HEAD"], "--since goes with --mutate")):
+    for args, words in ((["test", "--mutate", "facts"], "--mutate runs the version's own examples"), (["test", "--format", "sarif"], "--format sarif goes with --mutate"),
+                        (["test", "--jobs", "2"], "--jobs goes with --mutate"), (["test", "--since", "HEAD"], "--since goes with --mutate"),
+                        (["test", "--sample", "10"], "--sample goes with --mutate"), (["test", "--seed", "3"], "--seed goes with --mutate")):
         result = run(*args)
         assert result.exit_code == 2 and words in result.output, (args, result.output)
 

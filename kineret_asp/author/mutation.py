@@ -43,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import re
 import subprocess
 import time
@@ -1272,6 +1273,8 @@ class MutationReport:
     seconds: float = 0.0
     jobs: int = 1
     since: Optional[str] = None
+    drawn_from: Optional[int] = None  # a sample: the number of mutants it was drawn from
+    seed: Optional[int] = None  # a sample: the seed of the draw
 
     def with_status(self, status: str) -> list[tuple[Mutant, Outcome]]:
         return [(m, self.outcomes[m.index]) for m in self.mutants if self.outcomes[m.index].status == status]
@@ -1304,6 +1307,7 @@ class MutationReport:
     def to_dict(self) -> dict:
         return {
             "kb": str(self.kb.root), "version": self.kb.folder, "since": self.since, "seconds": round(self.seconds, 2), "jobs": self.jobs,
+            "sample": None if self.drawn_from is None else {"mutants": len(self.mutants), "drawn_from": self.drawn_from, "seed": self.seed},
             "score": None if self.score is None else round(self.score, 2), "killed": self.killed, "survived": self.survived,
             "equivalent": self.count(EQUIVALENT), "invalid": self.count(INVALID), "statements": self.statements, "left_out": self.left_out.to_dict(),
             "mutants": [{**m.to_dict(), **self.outcomes[m.index].to_dict(), "gap": m.gap or None} for m in self.mutants],
@@ -1318,13 +1322,15 @@ def _shares(mutants: Sequence[Mutant], jobs: int) -> list[list[Mutant]]:
     return shares
 
 
-def mutate(kb: Any = None, jobs: int = 1, time_limit: float = 10.0, since: Optional[str] = None, kinds: Sequence[str] = KINDS, memory_mb: Optional[int] = None, cases: Optional[Sequence[Path]] = None) -> MutationReport:
+def mutate(kb: Any = None, jobs: int = 1, time_limit: float = 10.0, since: Optional[str] = None, kinds: Sequence[str] = KINDS, memory_mb: Optional[int] = None, cases: Optional[Sequence[Path]] = None, sample: Optional[int] = None, seed: int = 0) -> MutationReport:
     """Mutate a version's deciding rules and tables and run its examples and properties on every mutant.
 
     ``jobs`` worker processes share the mutants; ``time_limit`` bounds each
     solve a mutant takes (a phase: its examples, a property, the search for a
     case); ``since`` (a git revision) mutates only the statements changed since;
-    ``cases``: the example case files or folders (default: the version's cases/).
+    ``cases``: the example case files or folders (default: the version's cases/);
+    ``sample``: only that many of the mutants, drawn at random with ``seed``
+    (the same draw every run: a quick estimate of the score).
     The examples and the version's properties must pass first.
     """
     start = time.perf_counter()
@@ -1341,6 +1347,10 @@ def mutate(kb: Any = None, jobs: int = 1, time_limit: float = 10.0, since: Optio
         if broken:
             raise OwnTestsFail(f"the version's own properties fail ({', '.join(broken)}): fix them before mutating")
     generated = generate(knowledge, kinds, only)
+    total = len(generated.mutants) + len(generated.invalid)
+    if sample is not None and sample < total:
+        drawn = set(random.Random(seed).sample(range(total), sample))
+        generated = Generated([m for m in generated.mutants if m.index in drawn], generated.left_out, generated.statements, [m for m in generated.invalid if m.index in drawn])
     examples, _ = load_examples(knowledge, files)
     outcomes: dict[int, Outcome] = {m.index: Outcome(INVALID, detail="the change does not parse as one rule") for m in generated.invalid}
     shares = _shares(generated.mutants, jobs)
@@ -1359,7 +1369,8 @@ def mutate(kb: Any = None, jobs: int = 1, time_limit: float = 10.0, since: Optio
             for worker in workers:
                 worker.close()
     mutants = sorted([*generated.mutants, *generated.invalid], key=lambda m: m.index)
-    return MutationReport(knowledge, mutants, outcomes, generated.left_out, generated.statements, time.perf_counter() - start, len(shares), since)
+    drawn_from = total if sample is not None and sample < total else None
+    return MutationReport(knowledge, mutants, outcomes, generated.left_out, generated.statements, time.perf_counter() - start, len(shares), since, drawn_from, seed if drawn_from is not None else None)
 
 
 def _has_properties(kb: KnowledgeBase) -> bool:
@@ -1399,9 +1410,11 @@ def render_mutation(report: MutationReport) -> str:
     w = kb.vocabulary.word
     lo = report.left_out
     lines = [w("kb_line", kb=kb.root, folder=kb.folder)]
-    lines.append(w("mutate_heading", mutants=len(report.mutants), statements=report.statements, words=lo.words, evidence=lo.evidence, documentation=lo.documentation, checks=lo.checks))
+    lines.append(w("mutate_heading", mutants=report.drawn_from or len(report.mutants), statements=report.statements, words=lo.words, evidence=lo.evidence, documentation=lo.documentation, checks=lo.checks))
     if report.since is not None:
         lines.append(w("mutate_since", rev=report.since, unchanged=lo.unchanged))
+    if report.drawn_from is not None:
+        lines.append(w("mutate_sample", sample=len(report.mutants), total=report.drawn_from, seed=report.seed))
     if not report.mutants:
         lines.append(w("mutate_no_mutants"))
         return "\n".join(lines) + "\n"
