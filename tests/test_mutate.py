@@ -15,7 +15,6 @@ import random
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -341,13 +340,6 @@ def assert_a_copy_finds_the_pinning(root: Path, tmp_path: Path, monkeypatch) -> 
 def test_check_strict_without_examples_only_warns(kb_copy):
     result = run("check", "--strict", "--kb", str(kb_copy))
     assert "warning: the tables' pinning is not measured: the version has no example case" in result.output
-
-
-@pytest.mark.slow
-def test_the_mutation_bench_runs_tiny():
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "mutate_bench.py"), "--tiny"], capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "jobs 2 / jobs 1" in proc.stdout and "mutants" in proc.stdout
 
 
 def _guide_steps() -> list[tuple[str, list[str]]]:
