@@ -331,20 +331,38 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
 @click.option("--junit-xml", "junit_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write the results as JUnit XML (for CI test reports).")
 @click.option("--update", is_flag=True, help="Show, as a diff, the expect block each failing case would need, and write it (asked for each; --yes writes all). A case whose input fails validation is never touched.")
 @click.option("--yes", "-y", is_flag=True, help="With --update: write every new expect block without asking.")
-@format_option
+@click.option("--mutate", is_flag=True, help="Change the version's deciding rules and tables one edit at a time (a mutant) and run its examples and properties on each: the mutation score, and every mutant they miss with a case that tells it apart.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="With --mutate: worker processes sharing the mutants.")
+@click.option("--since", "since", metavar="REV", help="With --mutate: only the statements changed since the git revision REV.")
+@click.option("--mutant-time-limit", type=PositiveSeconds(), default=10.0, show_default=True, help="With --mutate: seconds each solve of a mutant may take.")
+@click.option("--min-score", type=click.FloatRange(0, 100), default=None, help="With --mutate: exit 1 when the mutation score is below this percentage (default: when a survivor has no known-gap comment).")
+@click.option("--sample", type=click.IntRange(1, None), default=None, metavar="N", help="With --mutate: only N of the mutants, drawn at random (the same N every run for one --seed): a quick estimate of the score.")
+@click.option("--seed", type=int, default=0, show_default=True, help="With --sample: the seed of the draw.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True, help="Output format (sarif, with --mutate: each survivor and equivalent mutant at its place).")
 @kb_option
 @limited(300.0)
 @handle_errors
-def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path], update: bool, yes: bool, fmt: str, kb_dir: Optional[Path]) -> Any:
+def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path], update: bool, yes: bool, mutate: bool, jobs: int, since: Optional[str], mutant_time_limit: float, min_score: Optional[float], sample: Optional[int], seed: int, fmt: str, kb_dir: Optional[Path]) -> Any:
     """Run the example cases that carry an expect block.
 
     Without PATHS: the cases/ folder of every version of the KB, each case
     decided by its own version (its date of service, else its folder).
+    With --mutate: how many wrong edits of the version's rules and tables
+    its examples and properties would notice.
     """
     from .author.example_cases import example_folders, format_report, run_case_tests
     from .knowledge.base import display_path
     from .cases.versions import Chooser
 
+    if mutate:
+        if paths or update or coverage or junit_path is not None:
+            fail("--mutate runs the version's own examples and properties: give it no PATHS, --update, --coverage or --junit-xml")
+        return _test_mutate(kb_dir, jobs, since, mutant_time_limit, min_score, sample, seed, fmt)
+    if fmt == "sarif":
+        fail("--format sarif goes with --mutate")
+    for name, given in (("--jobs", jobs != 1), ("--since", since is not None), ("--min-score", min_score is not None), ("--sample", sample is not None), ("--seed", seed != 0)):
+        if given:
+            fail(f"{name} goes with --mutate")
     if yes and not update:
         fail("--yes goes with --update")
     if update and fmt == "json" and not yes:
@@ -366,15 +384,43 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
             junit_path.write_text(junit_xml(report), encoding="utf-8")
         except OSError as exc:
             fail(io_error_line(exc, str(junit_path)), code=EXIT_FAILED)
+    tables = (_table_coverage(report) if not paths else [chooser.default().vocabulary.word("pinning_own_cases")]) if coverage else []
     if fmt == "json":
         payload: dict[str, Any] = {"kb": str(chooser.root), "passed": report.passed, "failed": report.failed, "results": [r.to_dict() for r in report.results]}
         if coverage:
-            payload["coverage"] = report.coverage.to_dict()
+            from .author.mutation import table_coverage_dict
+
+            payload["coverage"] = {**report.coverage.to_dict(), "tables": [table_coverage_dict(t) if not isinstance(t, str) else {"not_measured": t} for t in tables]}
         click.echo(dump_json(payload))
     else:
         click.echo(kb_line(chooser.default()) if chooser.fixed is not None else f"KB: {chooser.root}")
-        click.echo(format_report(report, coverage), nl=False)
+        text = format_report(report, coverage)
+        if tables:
+            from .author.mutation import render_table_coverage
+
+            summary = text.splitlines()[-1]
+            text = "\n".join(text.splitlines()[:-1]) + "\n" + "".join(render_table_coverage(t) if not isinstance(t, str) else f"\n{t}\n" for t in tables) + summary + "\n"
+        click.echo(text, nl=False)
     sys.exit(1 if report.failed else 0)
+
+
+def _table_coverage(report: Any) -> list:
+    """test --coverage: the tables' pinning of each version whose cases ran (or why it is not measured: its cases fail)."""
+    from .knowledge.base import load_kb
+    from .author.mutation import MutateError, table_pinning
+
+    out: list = []
+    for cov in report.coverage.versions:
+        ran = [r for r in report.results if r.decision is not None and r.decision.provenance is not None and r.decision.provenance.folder == cov.folder and r.file is not None]
+        if not ran:
+            continue
+        p = ran[0].decision.provenance
+        version = load_kb(Path(p.kb) / p.folder)
+        try:
+            out.append(table_pinning(version, cases=[r.file for r in ran]))
+        except MutateError as exc:
+            out.append(version.vocabulary.word("pinning_not_measured", why=str(exc)))
+    return out
 
 
 @main.command("what-if")
@@ -644,6 +690,28 @@ def _policy_pairs(old_kb: Path, new_kb: Path) -> Optional[list]:
     if not both:
         fail(f"the two KB trees share no policy ({', '.join(trees[0])}; {', '.join(trees[1])})")
     return [(trees[0][pid][-1], trees[1][pid][-1]) for pid in both]
+
+def _test_mutate(kb_dir: Optional[Path], jobs: int, since: Optional[str], time_limit: float, min_score: Optional[float], sample: Optional[int], seed: int, fmt: str) -> None:
+    """test --mutate: the mutation run, as text, JSON or SARIF; exit 1 below --min-score, or on a survivor no known-gap comment explains."""
+    from .knowledge.base import load_kb
+    from .author.mutation import MutateError, mutate, mutation_diagnostics, render_mutation
+
+    kb = load_kb(kb_dir)
+    try:
+        report = mutate(kb, jobs=jobs, time_limit=time_limit, since=since, sample=sample, seed=seed)
+    except MutateError as exc:
+        fail(str(exc), code=exc.code)
+    if fmt == "json":
+        click.echo(dump_json(report.to_dict()))
+    elif fmt == "sarif":
+        from .author.check import CheckReport
+        from .author.ci_reports import sarif_log
+
+        click.echo(dump_json(sarif_log(CheckReport(mutation_diagnostics(report)))))
+    else:
+        click.echo(render_mutation(report), nl=False)
+    below = min_score is not None and report.score is not None and report.score < min_score
+    sys.exit(1 if below or (min_score is None and report.unexplained()) else 0)
 
 
 def _test_update(report: Any, chooser: Any, coverage: bool, junit_path: Optional[Path], yes: bool, fmt: str) -> Any:

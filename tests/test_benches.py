@@ -70,6 +70,14 @@ def test_missing_bench_smoke():
 
 
 @pytest.mark.slow
+def test_mutate_bench_smoke():
+    """A few mutants (--since HEAD on a touched copy) with one job and two, the same answers; one Appendix row deleted in a copy, noticed."""
+    proc = run("mutate_bench.py", "--tiny")
+    passed(proc, "jobs 2 / jobs 1: ")
+    assert "test then verify in a fresh process: 1 of 1 noticed" in proc.stdout, proc.stdout
+
+
+@pytest.mark.slow
 def test_reliability_bench_smoke():
     passed(run("reliability_bench.py", "--big", "2", "--repeat", "1", "--lines", "400", "--runaway-lines", "30", "--no-cold"), "checks: all hold")
 

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from kineret_asp.author.check import check_kb
+from kineret_asp.author.policy_text import check_sources
 from kineret_asp.cli import main
 from kineret_asp.author.trace_page import render_page
 from kineret_asp.author.trace import text_changes, trace
@@ -42,7 +43,10 @@ def test_trace_on_the_shipped_kb_cites_or_waives_every_passage(kb):
         assert c.cited + c.waived == c.passages and c.covered == 100.0
     criteria = next(c for c in t.sections if c.section.id == "criteria")
     assert criteria.cited > criteria.waived  # the criteria are encoded, not waived
-    assert check_kb(KB_DIR, strict=True).errors == 0
+    # check --strict's reading of the text; the rest of check --strict, the tables' pinning, is a mutation run of the
+    # version, left to the slow lane: test_revision_guide.py runs it on the shipped version's tables and examples
+    # (0 errors), test_mutate.py on a copy that lacks an example
+    assert [d for d in check_sources(kb, strict=True) if d.severity == "error"] == []
 
 
 def test_trace_text_and_json(kb):

@@ -14,7 +14,7 @@ from kineret_asp.author.verify import verify_kb
 from .conftest import KB_DIR
 
 PROPERTIES = {"one_decision", "criteria_both_ways", "approvable", "monotonic", "continuation_needs_initial", "undetermined_never_approved", "non_biologic_co_medication",
-              "evidence_agrees", "met_shows_evidence"}
+              "evidence_agrees", "met_shows_evidence", "reauthorization_covered_only"}
 
 
 def append(path: Path, text: str) -> None:
@@ -142,7 +142,7 @@ def test_authors_can_add_their_own_property(kb_copy):
 def test_verify_command_exit_codes_and_json(kb_copy):
     runner = CliRunner()
     ok = runner.invoke(main, ["verify"])
-    assert ok.exit_code == 0 and "9 of 9 properties hold" in ok.output
+    assert ok.exit_code == 0 and "10 of 10 properties hold" in ok.output
     append(kb_copy / "conditions_not_covered.lp", "% § NC.2 - wrong\nconcurrent_biologic_or_tsdmard(D) :- case_current_medication(D), csdmard(D).")
     bad = runner.invoke(main, ["verify", "--kb", str(kb_copy), "--format", "json"])
     assert bad.exit_code == 1
@@ -167,7 +167,7 @@ def test_counted_evidence_under_an_unmet_criterion_fails_verify(kb_copy):
          'evidence_for("3.A.i", medication_history(N), counted) :- trial(D, failure, N), csdmard(D).')
     out = CliRunner().invoke(main, ["verify", "--kb", str(kb_copy)])
     assert out.exit_code == 1
-    assert "FAILS  evidence_agrees" in out.output and "counterexample, copy a" in out.output and "8 of 9 properties hold" in out.output
+    assert "FAILS  evidence_agrees" in out.output and "counterexample, copy a" in out.output and "9 of 10 properties hold" in out.output
     r = by_name(verify_kb(kb_copy, only=list(EVIDENCE)))["evidence_agrees"]
     assert not r.holds
     node = criterion(evaluate(r.counterexample["a"], kb_copy), "3.A.i")

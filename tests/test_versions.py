@@ -130,7 +130,7 @@ def test_check_test_and_diff_work_on_a_new_version_at_once(tmp_path):
     text = f"{root / 'policies' / POLICY / OLD / 'policy.lp'}:22:1: error: the policy's text takes effect on {OLD}, but the version is in force from {NEW} (effective_from/1)"
     assert findings(root) == before + before + Counter({text: 1})
     assert lines[-1].startswith("next: ")
-    assert run("test", "--kb", str(root)).output.splitlines()[-1] == "410 passed, 0 failed"
+    assert run("test", "--kb", str(root)).output.splitlines()[-1] == "474 passed, 0 failed"
     assert run("diff", "--from", OLD, "--to", NEW, "--kb", str(root)).output.splitlines()[-1] == "no decision changes"
 
 
@@ -351,13 +351,13 @@ def test_test_runs_every_versions_cases_against_that_version(tree, tmp_path, mon
     monkeypatch.chdir(tmp_path)  # cases are found from the KB, not from the working folder
     data = json.loads(run("test", "--kb", str(tree), "--format", "json").output)
     results = data["results"]
-    assert data["kb"] == str(tree.resolve()) and len(results) == 410
+    assert data["kb"] == str(tree.resolve()) and len(results) == 474
     old_folder, new_folder = f"policies/{POLICY}/{OLD}/cases/", f"policies/{POLICY}/{NEW}/cases/"
     assert all(r["passed"] and r["version"] == f"{POLICY} {OLD}" for r in results if old_folder in r["path"])
     failed = sorted(r["path"].split(new_folder)[1] for r in results if not r["passed"])
     assert all(new_folder in r["path"] and r["version"] == f"{POLICY} {NEW}" for r in results if not r["passed"])
     # the revision's two changes, exactly where they apply
-    assert "sjia/approved.json" in failed and "ra/approved_employer_group.json" in failed and len(failed) == 63
+    assert "sjia/approved.json" in failed and "ra/approved_employer_group.json" in failed and len(failed) == 89
     assert "ra/approved_individual_family_contraindications.json" in failed  # 6 months now
     assert "not_covered/osteoarthritis.json" not in failed
 
@@ -373,7 +373,7 @@ def test_a_cases_date_of_service_says_which_version_runs_it(own_tree):
 def test_test_finds_the_packaged_cases_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run("test")
-    assert result.exit_code == 0 and result.output.splitlines()[-1] == "205 passed, 0 failed"
+    assert result.exit_code == 0 and result.output.splitlines()[-1] == "237 passed, 0 failed"
 
 
 @pytest.mark.slow
@@ -391,7 +391,7 @@ def test_test_runs_the_cases_of_an_installed_package(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "kineret_asp", "test"], cwd=elsewhere, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == f"KB: {target / 'kineret_asp' / 'kb'}"
-    assert proc.stdout.splitlines()[-1] == "205 passed, 0 failed"
+    assert proc.stdout.splitlines()[-1] == "237 passed, 0 failed"
 
 
 # --- diff and check across versions --------------------------------------------------

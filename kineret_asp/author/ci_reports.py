@@ -30,6 +30,9 @@ RULE_WORDS = {
     "policy": "a problem the KB reports about itself",
     "documentation": "documentation that says nothing about what it changes",
     "kb": "the KB cannot be read",
+    "pinned": "a table row or cell a case depends on that no example case or property notices changed (check --strict)",
+    "mutant-survived": "a wrong edit of a rule or table that no example case or property notices (kineret-asp test --mutate)",
+    "mutant-equivalent": "an edit of a rule or table that decides no case otherwise (kineret-asp test --mutate)",
 }
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 
