@@ -286,10 +286,12 @@ def main() -> None:
 @click.argument("cases", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "jsonl", "markdown", "html"]), default="text", show_default=True,
               help="Output format. jsonl: one decision per line, whatever the number of cases (one shape for a program to read); json: one decision for one case, a list for several (kept as it was); markdown and html: a review page with what to ask the prescriber.")
+@click.option("--log", "log_it", is_flag=True, help="Also record each decision in the decision log (--db).")
+@click.option("--db", "db_url", default=None, metavar="URL", help="The decision log of --log: postgresql://..., sqlite:///path, or a file (default: $KINERET_ASP_DB, else ~/.local/state/kineret-asp/decisions.sqlite3).")
 @kb_option
 @limited(60.0)
 @handle_errors
-def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
+def evaluate(cases: tuple[str, ...], fmt: str, log_it: bool, db_url: Optional[str], kb_dir: Optional[Path]) -> None:
     """Decide one or more cases (JSON, a FHIR R4 Bundle, or .lp case facts; - reads stdin)."""
     from .api import decide_many
     from .decisions.decision import render_text
@@ -304,6 +306,8 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
         except CaseError as exc:
             errors.extend(exc.lines())
     decisions = [((item.case, item.choice), d) for item, d in zip(loaded, decide_many(loaded))]
+    if log_it and decisions:
+        _log_decisions(db_url, [(case, choice.kb, d) for (case, choice), d in decisions])
     if fmt == "jsonl":
         for _, d in decisions:
             click.echo(dumps(d.to_dict(), indent=None))
@@ -323,6 +327,19 @@ def evaluate(cases: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
         click.echo(f"kineret-asp: {line}", err=True)
     if errors:
         sys.exit(EXIT_INPUT)
+
+
+def _log_decisions(db_url: Optional[str], decided: list) -> None:
+    """evaluate --log: each decision recorded (source: evaluate); a log that cannot be written is one line, exit 1."""
+    from .decisions.decision import render_text
+    from .decision_log import Entry, LogError, open_log
+
+    try:
+        log = open_log(db_url)
+        for case, kb, decision in decided:
+            log.record(Entry("evaluate", case.to_dict(), decision.to_dict(), None, None, None, render_text(decision, kb.vocabulary, case, kb)), kb)
+    except LogError as exc:
+        fail(str(exc), code=EXIT_FAILED)
 
 
 @main.command("test")
@@ -860,9 +877,11 @@ def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path], polic
 @click.option("--no-cache", is_flag=True, help="Solve every case, even one whose facts were seen before.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary on stderr.")
 @click.option("--progress/--no-progress", "show_progress", default=None, help="Force the progress bar on or off (default: on when stderr is a terminal).")
+@click.option("--log", "log_it", is_flag=True, help="Also record each decision in the decision log (--db), with its line number.")
+@click.option("--db", "db_url", default=None, metavar="URL", help="The decision log of --log (default: $KINERET_ASP_DB, else ~/.local/state/kineret-asp/decisions.sqlite3).")
 @kb_option
 @handle_errors
-def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: bool, chunk_size: int, time_limit: float, memory_limit: int, allow_errors: bool, no_cache: bool, quiet: bool, show_progress: Optional[bool], kb_dir: Optional[Path]) -> None:
+def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: bool, chunk_size: int, time_limit: float, memory_limit: int, allow_errors: bool, no_cache: bool, quiet: bool, show_progress: Optional[bool], log_it: bool, db_url: Optional[str], kb_dir: Optional[Path]) -> None:
     """Decide every line of IN.jsonl (one case per line); one record per line, in order.
 
     Exit 0 when every line was decided, 1 when some record is an error (see
@@ -875,6 +894,14 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
 
     if kb_dir is not None:
         _check_folder(kb_dir)  # a missing or unreadable folder is one line before any work starts
+    log_url = None
+    if log_it:
+        from .decision_log import LogError, open_log
+
+        try:
+            log_url = open_log(db_url).url  # created or migrated once, before the workers start
+        except LogError as exc:
+            fail(str(exc), code=exc.code)
     if output_path is not None and str(output_path) == "-":
         output_path = None  # -o - is stdout
     if resume and output_path is None:
@@ -909,7 +936,7 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
                 fail(f"{name}: cannot read: {exc.strerror or exc}", code=EXIT_FAILED)
             total = None if lines is None else max(lines - start, 0)
         try:
-            summary = run_batch(source, sink, kb_dir, name, jobs=jobs, chunk_size=chunk_size, start=start, time_limit=time_limit, cache=0 if no_cache else CACHE_ENTRIES, progress=Progress(enabled, total=total, words=words), memory_limit=memory_limit)
+            summary = run_batch(source, sink, kb_dir, name, jobs=jobs, chunk_size=chunk_size, start=start, time_limit=time_limit, cache=0 if no_cache else CACHE_ENTRIES, progress=Progress(enabled, total=total, words=words), memory_limit=memory_limit, log=log_url)
         except BatchStopped as exc:
             fail(*exc.lines, code=exc.code)
         except OutputError as exc:
@@ -970,11 +997,22 @@ def _refuse_same_file(source: Any, name: str, output_path: Optional[Path]) -> No
 @click.option("--workers", type=click.IntRange(1, 256), default=None, help="Worker processes deciding requests (default: one per core).")
 @click.option("--queue", "queue_limit", type=click.IntRange(1), default=None, help="Requests that may wait for a worker; more are refused with 503 (default: 64 per worker).")
 @click.option("--no-answer-cache", is_flag=True, help="Decide every request, even one a worker has answered before (each remembers its last 2,000 answers by request).")
+@click.option("--base-url", default=None, metavar="URL", help="Where clients reach this server (behind TLS termination: its https:// address): card links, the Questionnaire's canonical URL, the audience of CDS Hooks JWTs (default: http://HOST:PORT).")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME", help="A Host header this server answers to; repeatable (default: the address bound and, on loopback, localhost; and the host of --base-url).")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN", help="A browser origin (https://ehr.example.org) allowed to call this server; repeatable (default: none).")
+@click.option("--jwt-issuers", "jwt_issuers", type=click.Path(path_type=Path, dir_okay=False), default=None, help="JSON file of the CDS clients trusted: their iss and JWK Set (or allowed jku URLs); CDS Hooks calls then need a signed JWT (docs/integration.md).")
+@click.option("--fhir-server", "fhir_servers", multiple=True, metavar="URL", help="A FHIR base URL missing prefetch may be fetched from (with the request's fhirAuthorization); repeatable (default: none: 412).")
+@click.option("--db", "db_url", default=None, metavar="URL", help="The decision log: postgresql://..., sqlite:///path, or a file (default: $KINERET_ASP_DB, else ~/.local/state/kineret-asp/decisions.sqlite3).")
+@click.option("--no-log", is_flag=True, help="Keep no decision (no prior-authorization number can then be issued).")
+@click.option("--advisory-card", is_flag=True, help="Add a CDS card beside the coverage information: the criteria that block approval and what would meet them.")
 @kb_option
 @handle_errors
-def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, max_batch_body: int, time_limit: float, memory_limit: int, start_time_limit: float, workers: Optional[int], queue_limit: Optional[int], no_answer_cache: bool, kb_dir: Optional[Path]) -> None:
-    """Serve the policy over HTTP: evaluate, missing, what-if, batch, CDS Hooks, questionnaire."""
-    from .server import ANSWERS_KEPT, ServeError, read_token, serve
+def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, max_batch_body: int, time_limit: float, memory_limit: int, start_time_limit: float, workers: Optional[int], queue_limit: Optional[int], no_answer_cache: bool,
+              base_url: Optional[str], allowed_hosts: tuple[str, ...], cors_origins: tuple[str, ...], jwt_issuers: Optional[Path], fhir_servers: tuple[str, ...], db_url: Optional[str], no_log: bool, advisory_card: bool, kb_dir: Optional[Path]) -> None:
+    """Serve the policy over HTTP: evaluate, missing, what-if, batch, CDS Hooks (Da Vinci CRD), the DTR questionnaire, the decision log."""
+    from .decision_log import LogError
+    from .web.auth import AuthConfig
+    from .server import ANSWERS_KEPT, Integration, ServeError, read_token, serve
 
     try:
         import fastapi  # noqa: F401
@@ -982,14 +1020,164 @@ def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, m
     except ImportError:
         fail("serve needs FastAPI and uvicorn: pip install 'kineret-asp[serve]'")
     token = read_token(token_file)
+    if host in ("0.0.0.0", "::", "") and not allowed_hosts and not base_url:
+        fail(f"--host {host or '(all)'}: a server on every address answers to names only you know: give them with --allowed-host NAME (or --base-url)")
+    if no_log and db_url:
+        fail("--no-log and --db: choose one")
+    integration = Integration(base_url, allowed_hosts, cors_origins, AuthConfig.load(jwt_issuers, token), fhir_servers, False if no_log else db_url, advisory_card)
 
     def announce(kb: Any) -> None:
         click.echo(f"kineret-asp: serving {kb.vocabulary.policy_id} ({kb.display_path(kb.path)}) on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
 
     try:  # each case decided by the version its date of service chooses, as on the command line
-        serve(kb_dir, host, port, token, max_body, time_limit, workers, memory_limit, start_time_limit, queue_limit, max_batch_body, announce, answers=0 if no_answer_cache else ANSWERS_KEPT)
+        serve(kb_dir, host, port, token, max_body, time_limit, workers, memory_limit, start_time_limit, queue_limit, max_batch_body, announce, answers=0 if no_answer_cache else ANSWERS_KEPT, integration=integration)
     except ServeError as exc:
         fail(str(exc), code=exc.code)
+    except LogError as exc:
+        fail(str(exc), code=exc.code)
+
+
+# --- the decision log: decisions list|show|export, readjudicate ----------------------------------------
+
+DB_HELP = "The decision log: postgresql://..., sqlite:///path, or a file path (default: $KINERET_ASP_DB, else ~/.local/state/kineret-asp/decisions.sqlite3)."
+
+
+def db_option(func: Callable) -> Callable:
+    return click.option("--db", "db_url", default=None, metavar="URL", help=DB_HELP)(func)
+
+
+def _open_log(db_url: Optional[str]) -> Any:
+    from .decision_log import LogError, default_location, open_log
+
+    if db_url is None and not default_location().exists():
+        fail(f"--db: no decision log at {default_location()} (serve writes one there; name another with --db)")
+    try:
+        return open_log(db_url)
+    except LogError as exc:
+        fail(str(exc), code=exc.code)
+
+
+def _log_words() -> Any:
+    from .knowledge.base import load_kb
+
+    return load_kb(None).vocabulary
+
+
+def _log_line(record: Any, words: Any) -> str:
+    d = record.decision.get("decision", "") if isinstance(record.decision, dict) else ""
+    return words.word("decisions_line", seq=record.seq, id=record.id, when=record.recorded_at, source=safe_text(record.source), decision=words.decision_texts.get(d, d) or "-", number=record.pa_number or "-")
+
+
+@main.group("decisions")
+def decisions() -> None:
+    """The decision log: every decision the service made (and evaluate/batch --log), append-only."""
+
+
+@decisions.command("list")
+@click.option("--source", default=None, help="Only records of this source (cds:order-sign, evaluate, batch, dtr:next-question ...).")
+@click.option("--after", type=click.IntRange(0), default=0, show_default=True, help="Only records after this sequence number.")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many records.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@db_option
+def list_cmd(source: Optional[str], after: int, limit: int, fmt: str, db_url: Optional[str]) -> None:
+    """List records in the order they were written: sequence, id, time, source, decision, prior-authorization number."""
+    from .decision_log import LogError
+
+    log = _open_log(db_url)
+    try:
+        records = log.find(source, after, limit)
+    except LogError as exc:
+        fail(str(exc), code=exc.code)
+    if fmt == "json":
+        click.echo(dump_json([r.to_dict() for r in records]))
+        return
+    words = _log_words()
+    for r in records:
+        click.echo(_log_line(r, words))
+
+
+@decisions.command("show")
+@click.argument("key", metavar="ID|PA-NUMBER")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="json", show_default=True, help="json: the whole record; text: the decision report kept with it.")
+@db_option
+def show_cmd(key: str, fmt: str, db_url: Optional[str]) -> None:
+    """One record by its id (the coverage-assertion-id) or its prior-authorization number: request, decision, provenance, time."""
+    from .decision_log import LogError
+
+    log = _open_log(db_url)
+    try:
+        record = log.get(key)
+    except LogError as exc:
+        fail(str(exc), code=exc.code)
+    if record is None:
+        fail(_log_words().word("api_no_decision", id=key))
+    click.echo(dump_json(record.to_dict()) if fmt == "json" else (record.report or _log_line(record, _log_words())), nl=fmt == "json" or not record.report)
+
+
+@decisions.command("export")
+@click.option("-o", "--output", "output_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True), default="-", show_default=True, help="Write the records here (NDJSON, one record a line).")
+@click.option("--source", default=None, help="Only records of this source.")
+@db_option
+def export_cmd(output_path: Path, source: Optional[str], db_url: Optional[str]) -> None:
+    """Every record as NDJSON (one JSON record per line, in the order written), for an auditor or another system."""
+    from .decision_log import LogError
+
+    log = _open_log(db_url)
+    try:
+        out = sys.stdout if str(output_path) == "-" else open(output_path, "w", encoding="utf-8")
+    except OSError as exc:
+        fail(f"{output_path}: cannot write: {exc.strerror or exc}", code=1)
+    count = 0
+    try:
+        for record in log.each(source):
+            out.write(dumps(record.to_dict(), indent=None, separators=(",", ":")) + "\n")
+            count += 1
+    except LogError as exc:
+        fail(str(exc), code=exc.code)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    click.echo(_log_words().word("decisions_exported", count=count), err=True)
+
+
+@main.command("readjudicate")
+@click.option("--kb", "kb_dir", type=click.Path(path_type=Path, file_okay=False), default=None, help="The KB to decide with: a tree (each case by its date of service), a version folder, or a KB copy (default: the packaged KB).")
+@click.option("--policy", default=None, metavar="ID", help="With --to: the policy of the tree whose version to use.")
+@click.option("--to", "to_version", default=None, metavar="DATE", help="Decide every logged case with this version of the tree: its effective-from date, or any date it is in force on.")
+@click.option("--source", default=None, help="Only records of this source.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--exit-code", "exit_code", is_flag=True, help="Exit 1 when some decision would change, 0 when none would (like diff --exit-code).")
+@db_option
+def readjudicate_cmd(kb_dir: Optional[Path], policy: Optional[str], to_version: Optional[str], source: Optional[str], fmt: str, exit_code: bool, db_url: Optional[str]) -> None:
+    """Decide the logged requests again under another version (or a KB copy) and report what would change: diff, on real traffic."""
+    from .decision_log import LogError
+    from .errors import KbError, KineretError
+    from .author.readjudicate import readjudicate, render
+
+    log = _open_log(db_url)
+    try:
+        target: Any = kb_dir
+        if to_version or policy:
+            if not to_version:
+                fail("readjudicate: --policy goes with --to DATE")
+            from .knowledge.base import load_kb
+
+            target = load_kb(kb_dir, policy=policy, version=to_version)
+        report = readjudicate(log, target, source)
+    except LogError as exc:
+        fail(str(exc), code=exc.code)
+    except KbError as exc:
+        fail(exc.summary_line())
+    except KineretError as exc:
+        fail(str(exc))
+    if fmt == "json":
+        click.echo(dump_json(report.to_dict()))
+    else:
+        from .cases.versions import Chooser
+
+        click.echo(render(report, Chooser.of(target).default().vocabulary), nl=False)
+    if exit_code and report.changes:
+        sys.exit(EXIT_FAILED)
 
 
 @main.command("lsp")

@@ -3,12 +3,17 @@
 Requests and responses use the JSON of the command line: a case (or a FHIR
 Bundle) in, the decision format out; ``missing`` and ``what-if`` answer as
 ``--format json`` does; ``batch`` streams NDJSON both ways, one record per
-input line, never a line lost. Every error is ``{"errors": [lines]}`` with
-its status (401, 404, 405, 413, 422, 500, 503, 504): bad input is 422 with
-the command line's one-line messages. Every request body is capped, and
-with a token file every request without ``Authorization: Bearer <token>``
-is refused with 401. CDS Hooks services and the adaptive questionnaire live
-here too (:mod:`kineret_asp.interop.cds_hooks`, :mod:`kineret_asp.interop.questionnaire`).
+input line, never a line lost. Every error of the JSON API is ``{"errors":
+[lines]}`` with its status (400, 401, 403, 404, 405, 413, 422, 500, 503,
+504): bad input is 422 with the command line's one-line messages. The
+FHIR-facing routes (CDS Hooks and Da Vinci CRD, :mod:`kineret_asp.interop.crd`;
+the DTR adaptive questionnaire, :mod:`kineret_asp.interop.dtr`) answer errors
+as OperationOutcomes. Every decision is kept in the decision log
+(:mod:`kineret_asp.decision_log`), which issues the ids and
+prior-authorization numbers. Every request body is capped; before any route
+a request passes the Host, CORS and authentication checks of
+:mod:`kineret_asp.web.guard` (a static token, CDS Hooks JWTs:
+:mod:`kineret_asp.web.auth`).
 
 The work of every request (reading the case, deciding, ``missing``, a batch
 chunk) runs in a pool of worker processes (:mod:`kineret_asp.server_pool`,
@@ -21,25 +26,25 @@ it is tried first in a worker stopped at ``--start-time-limit`` and
 ``--memory-limit``.
 """
 import contextlib
-import functools
-import hmac
 import json
+import logging
 import signal
 import socket
-from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator, Optional
+from typing import Any, AsyncIterator, Callable, Iterator, Optional, Sequence
 
 from .errors import CaseError, KbError, KineretError
 from .knowledge.base import KnowledgeBase, version_folders
 from .limits import DEFAULT_MEMORY_MB, MEMORY, TIMEOUT, Limits
+from .web.guard import json_bytes
 
 DEFAULT_BODY_LIMIT = 1_000_000
 DEFAULT_BATCH_LIMIT = 256 * 1024 * 1024
 DEFAULT_TIME_LIMIT = 10.0
 DEFAULT_START_LIMIT = 120.0
 BATCH_CHUNK = 200
-REPORTS_KEPT = 1000
+LOG = logging.getLogger("kineret_asp.server")
 CHUNK_MIN = 24
 """Evaluate requests waiting together are decided in one grounding from this many on (one at a
 time from the warm engine below: about 1.3 ms a case against 0.85 at 32; measured, bench figures)."""
@@ -69,9 +74,17 @@ OVER_CAP = object()
 """A line of a batch stream that came after the stream passed its cap (its bytes are not kept)."""
 
 
-def json_bytes(content: Any) -> bytes:
-    """JSON as the server writes it (the bytes FastAPI's JSONResponse writes)."""
-    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
+def scrub(content: Any) -> Any:
+    """An answer without this machine's folders: every provenance's ``kb`` (the KB's absolute path) named by the
+    folder's own name instead (:func:`~kineret_asp.cases.versions.served_kb`), so that it stays the decision format."""
+    from .cases.versions import served_kb
+
+    if isinstance(content, dict):
+        provenance = "rules_sha256" in content and isinstance(content.get("kb"), str)
+        return {k: served_kb(v) if provenance and k == "kb" else scrub(v) for k, v in content.items()}
+    if isinstance(content, list):
+        return [scrub(v) for v in content]
+    return content
 
 
 def schema_documents(kb: KnowledgeBase) -> dict[str, dict]:
@@ -185,7 +198,8 @@ class Handler:
     were forked.
     """
 
-    def __init__(self, chooser: Any, time_limit: float, answers: int = ANSWERS_KEPT):
+    def __init__(self, chooser: Any, time_limit: float, answers: int = ANSWERS_KEPT, settings: Any = None, log: Any = None):
+        from .interop.crd import Settings
         from .memo import Memo
 
         self.chooser = chooser
@@ -193,6 +207,8 @@ class Handler:
         self.time_limit = time_limit
         self._batch: Any = None
         self.answers: Memo = Memo(answers)
+        self.settings = settings or Settings()
+        self.log = log  # the decision log (None: decisions are not kept)
 
     def __call__(self, message: list) -> list:
         """The replies to a message of jobs; the same request again gets the answer it got (:data:`ANSWERS_KEPT`)."""
@@ -213,14 +229,41 @@ class Handler:
             kind, payload = message[i]
             if self._rememberable(kind, payload) and reply[0] < 500:
                 self.answers.put((kind, payload), reply)
+        if self.log is not None:
+            replies = [self._logged(kind, payload, reply) for (kind, payload), reply in zip(message, replies)]
         return replies
+
+    def _logged(self, kind: str, payload: Any, reply: tuple) -> tuple:
+        """An evaluate answer recorded in the decision log (a remembered answer too: each request is a decision made);
+        its record's id goes back in a header."""
+        status, body, media, extra = reply
+        if kind != "evaluate" or status != 200 or not isinstance(extra, tuple) or extra[:1] != ("log",):
+            return reply
+        from .decision_log import Entry, LogError
+
+        _, case, digest = extra
+        decision = json.loads(body)
+        rules = (decision.get("provenance") or {}).get("rules_sha256")
+        kb = next((k for k in self.chooser.versions() if k.rules_sha256 == rules), None)  # its rule files are kept once
+        try:
+            record = self.log.record(Entry("evaluate", case, decision, None, None, digest), kb)
+        except LogError as exc:
+            return self.errors(503, [self.word("api_log_failed", why=str(exc))])
+        return (status, body, media, {"headers": {"X-Decision-Id": record.id}})
 
     def _rememberable(self, kind: str, payload: Any) -> bool:
         return self.answers.size > 0 and kind in REMEMBERED and isinstance(payload, bytes) and len(payload) <= MAX_REMEMBERED_BODY
 
     def one(self, kind: str, payload: Any) -> tuple:
+        from .decision_log import LogError
+        from .interop.operation_outcome import FHIR_JSON, FhirProblem
+
         try:
             return getattr(self, "do_" + kind.replace("-", "_"))(payload)
+        except FhirProblem as exc:
+            return (exc.status, json_bytes(exc.resource()), FHIR_JSON, None)
+        except LogError as exc:
+            return self.errors(503, [self.word("api_log_failed", why=str(exc))])
         except CaseError as exc:
             return self.errors(422, exc.lines())
         except KbError as exc:
@@ -243,7 +286,7 @@ class Handler:
 
     @staticmethod
     def ok(content: Any, media_type: str = "application/json", extra: Any = None) -> tuple:
-        return (200, json_bytes(content), media_type, extra)
+        return (200, json_bytes(scrub(content)), media_type, extra)
 
     def json(self, body: bytes, source: str = "<request>") -> Any:
         from .cases.files import parse_json_text
@@ -256,10 +299,21 @@ class Handler:
 
         return load(data, self.chooser, shown=source)
 
+    def _log_extra(self, case: Any, data: Any, body: bytes) -> Any:
+        """What the decision log keeps of an evaluate request (None without a log): the case, and a FHIR input's hash."""
+        if self.log is None:
+            return None
+        from .decision_log import sha256_of
+        from .cases.fhir_bundle import is_fhir
+
+        return ("log", case.to_dict(), sha256_of(body) if is_fhir(data) else None)
+
     def do_evaluate(self, body: bytes) -> tuple:
         from .api import decide
 
-        return self.ok(decide(self.load(self.json(body))).to_dict())
+        data = self.json(body)
+        loaded = self.load(data)
+        return self.ok(decide(loaded).to_dict(), extra=self._log_extra(loaded.case, data, body))
 
     def _evaluate_chunk(self, bodies: list) -> list:
         """Many evaluate requests at once: read each, decide the good ones in one grounding per version."""
@@ -271,7 +325,9 @@ class Handler:
         chosen = []
         for i, body in enumerate(bodies):
             try:
-                chosen.append((i, self.load(self.json(body))))
+                data = self.json(body)
+                loaded = self.load(data)
+                chosen.append((i, loaded, self._log_extra(loaded.case, data, body)))
             except Exception:  # noqa: BLE001 - answered one by one below, in the same words
                 replies[i] = self.one("evaluate", body)
         groups: dict[int, list] = {}
@@ -279,12 +335,12 @@ class Handler:
             groups.setdefault(id(item[1].choice.kb), []).append(item)
         for members in groups.values():
             kb = members[0][1].choice.kb
-            outputs = engine_for(kb).run([loaded.case.atoms() for _, loaded in members])
-            for (i, loaded), out in zip(members, outputs):
+            outputs = engine_for(kb).run([loaded.case.atoms() for _, loaded, _ in members])
+            for (i, loaded, extra), out in zip(members, outputs):
                 if isinstance(out, CaseFailure):
                     replies[i] = self.one("evaluate", bodies[i])  # the warm engine says why, as alone
                     continue
-                replies[i] = self.ok(with_input_notes(build_decision(loaded.case, out, kb, loaded.choice.route), loaded.notes).to_dict())
+                replies[i] = self.ok(with_input_notes(build_decision(loaded.case, out, kb, loaded.choice.route), loaded.notes).to_dict(), extra=extra)
         return replies
 
     def do_missing(self, body: bytes) -> tuple:
@@ -313,23 +369,34 @@ class Handler:
             raise CaseError("<request>", "", self.word("api_bad_body", where="body", what='{"case": {...}, "declined": [changes]}'))
         return self.ok(next_step(data.get("case", {}), data.get("declined", []), self.knowledge).to_dict(self.knowledge))
 
-    def do_next_question(self, body: bytes) -> tuple:
-        from .interop.questionnaire import next_question
+    def fhir_json(self, body: bytes, source: str) -> Any:
+        """A FHIR request's JSON: what does not parse is 400 with an OperationOutcome."""
+        from .interop.operation_outcome import FhirProblem
 
-        return self.ok(next_question(self.json(body, "<$next-question>"), self.knowledge), "application/fhir+json")
+        try:
+            return self.json(body, source)
+        except CaseError as exc:
+            raise FhirProblem.from_case_error(exc, 400, "structure") from None
+
+    def do_next_question(self, body: bytes) -> tuple:
+        from .interop.dtr import next_question
+
+        return self.ok(next_question(self.fhir_json(body, "<$next-question>"), self.knowledge, self.settings.base_url, self.log), "application/fhir+json")
+
+    def do_questionnaire_package(self, body: bytes) -> tuple:
+        from .interop.dtr import package
+
+        return self.ok(package(self.fhir_json(body, "<$questionnaire-package>"), self.knowledge, self.settings.base_url, self.log), "application/fhir+json")
 
     def do_cds(self, payload: tuple) -> tuple:
+        """A CDS Hooks call (Da Vinci CRD): the answer's bytes keep the order as it was sent (:mod:`kineret_asp.interop.crd`)."""
         from .explain.missing import missing
-        from .interop.cds_hooks import answer
-        from .decisions.decision import render_text
+        from .interop.crd import answer, response_bytes
 
-        body, base = payload
+        body, hook, fetched = payload
         knowledge = self.knowledge
-        result = answer(self.json(body, "<cds-hooks request>"), knowledge, base, lambda case: missing(case, knowledge))
-        report = None
-        if result.assertion is not None:
-            report = (result.assertion, render_text(result.decision, knowledge.vocabulary), result.decision.to_dict())
-        return self.ok(result.response, extra=report)
+        result = answer(body, hook, knowledge, self.settings, self.log, lambda case: missing(case, knowledge), fetched)
+        return (result.status, response_bytes(result.response), "application/json", None)
 
     def do_warm(self, what: Any) -> tuple:
         """A new worker's first job: answer the example cases once (see :func:`_warm`), nothing kept;
@@ -341,7 +408,7 @@ class Handler:
         from .batch.run import BatchWorker
 
         if self._batch is None:
-            self._batch = BatchWorker(self.chooser, "<request>", self.time_limit, cache=2000)
+            self._batch = BatchWorker(self.chooser, "<request>", self.time_limit, cache=2000, log=self.log, served=True)
         text, errors = self._batch.decide(lines)
         return (200, text.encode("utf-8"), "application/x-ndjson", errors)
 
@@ -357,7 +424,8 @@ class Handler:
         return (200, printable(self.json(body), self.chooser).encode("utf-8"), "text/html; charset=utf-8", None)
 
 
-def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, batch_limit: int = DEFAULT_BATCH_LIMIT, workers: int = 0, memory_limit: Optional[int] = DEFAULT_MEMORY_MB, queue_limit: Optional[int] = None, answers: int = ANSWERS_KEPT):
+def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, batch_limit: int = DEFAULT_BATCH_LIMIT, workers: int = 0, memory_limit: Optional[int] = DEFAULT_MEMORY_MB, queue_limit: Optional[int] = None, answers: int = ANSWERS_KEPT,
+               *, base_url: Optional[str] = None, allowed_hosts: Optional[Sequence[str]] = None, cors_origins: Sequence[str] = (), auth: Any = None, db: Any = None, fhir_servers: Sequence[str] = (), advisory_card: bool = False):
     """The ASGI application.
 
     ``kb`` is a KnowledgeBase (every case decided by it), a KB tree's folder,
@@ -369,6 +437,17 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
     ``queue_limit`` requests waiting (503 past it); with 0, in a thread of
     this process (an application embedded in a test or another program).
     Each worker remembers its last ``answers`` answers by request (0: none).
+
+    Integration (docs/integration.md): ``base_url`` is where clients reach
+    the server (card links, the Questionnaire's canonical URL, a JWT's
+    ``aud``); ``allowed_hosts`` the Host names it answers to (None: any);
+    ``cors_origins`` the browser origins allowed; ``auth`` an
+    :class:`~kineret_asp.web.auth.AuthConfig` (JWT issuers; ``token`` is its
+    static token); ``db`` the decision log (a URL or a
+    :class:`~kineret_asp.decision_log.DecisionLog`; None: a private SQLite file
+    for this application; False: no log); ``fhir_servers`` the FHIR servers
+    missing prefetch may be fetched from; ``advisory_card``: a CDS card beside
+    the coverage information.
     """
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -376,15 +455,26 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from . import __version__
+    from .interop.crd import Settings
+    from .decision_log import DecisionLog
+    from .web.auth import AuthConfig, Verifier
     from .server_pool import InProcess, JobStopped, Pool, PoolBusy
     from .cases.versions import Chooser
+    from .web.guard import Guard, error_body
 
     chooser = Chooser.of(kb)
     knowledge = chooser.default()
     v = knowledge.vocabulary
     w = v.word
-    reports: "OrderedDict[str, Any]" = OrderedDict()
-    handler = Handler(chooser, time_limit, answers)
+    settings = Settings(base_url or "http://127.0.0.1:8000", advisory_card)
+    private_db = None
+    if db is None:  # zero set-up: a private SQLite file for this application
+        import tempfile
+
+        private_db = tempfile.mkdtemp(prefix="kineret-asp-log-")
+        db = str(Path(private_db) / "decisions.sqlite3")
+    log: Optional[DecisionLog] = None if db is False else db if isinstance(db, DecisionLog) else DecisionLog(str(db))
+    handler = Handler(chooser, time_limit, answers, settings, log)
     queue = queue_limit if queue_limit is not None else QUEUE_PER_WORKER * max(1, workers)
     runner: Any = Pool(handler, workers, Limits(None, memory_limit), queue, CHUNK_MIN).start(("warm", None), DEFAULT_START_LIMIT, ("warm", "decide")) if workers > 0 else InProcess(handler)
 
@@ -394,53 +484,32 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
             yield
         finally:
             runner.close()
+            if private_db is not None:
+                import shutil
 
-    app = FastAPI(title=f"kineret-asp: {v.policy_id} {v.title} ({v.drug_name})", version=__version__, description=f"{v.policy_id} {v.title}, effective {v.effective_from}, decided by clingo rules. Anything but an approval is routed to a clinical reviewer.", lifespan=lifespan)
+                shutil.rmtree(private_db, ignore_errors=True)
+
+    app = FastAPI(title=f"kineret-asp: {v.policy_id} {v.title} ({v.drug_name})", version=__version__, description=f"{v.policy_id} {v.title}, effective {v.effective_from}, decided by clingo rules. Anything but an approval is routed to a clinical reviewer.", lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.pool = runner
+    app.state.log = log
 
-    def errors(status: int, lines: list[str], headers: Optional[dict] = None) -> JSONResponse:
-        return JSONResponse({"errors": lines}, status_code=status, headers=headers)
+    def errors(status: int, lines: list[str], headers: Optional[dict] = None, path: str = "") -> Response:
+        body, media = error_body(path, status, lines)
+        return Response(body, status_code=status, headers=headers, media_type=media)
 
-    class BearerGuard:
-        """Refuse every request without the bearer token (pure ASGI: request streams pass through)."""
+    config = auth if auth is not None else AuthConfig(token)
+    if auth is not None and token is not None and auth.token is None:
+        config = AuthConfig(token, auth.issuers, auth.leeway)
+    verifier = Verifier(config, settings.base_url)
+    app.add_middleware(Guard, word=w, allowed_hosts=allowed_hosts, cors_origins=cors_origins, verifier=verifier)
 
-        def __init__(self, inner: Any):
-            self.inner = inner
-
-        async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-            if scope["type"] == "http" and token is not None:
-                given = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
-                scheme, _, value = given.partition(" ")
-                if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
-                    response = JSONResponse({"errors": [w("api_unauthorized")]}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
-                    await response(scope, receive, send)
-                    return
-            await self.inner(scope, receive, send)
-
-    app.add_middleware(BearerGuard)
-
-    def stopped(exc: JobStopped) -> JSONResponse:
+    def stopped(exc: JobStopped, path: str = "") -> Response:
         if exc.status == TIMEOUT:
-            return errors(504, [w("api_timeout", seconds=f"{time_limit:g}")])
+            return errors(504, [w("api_timeout", seconds=f"{time_limit:g}")], path=path)
         if exc.status == MEMORY:
-            return errors(503, [w("api_memory", megabytes=memory_limit)])
-        return errors(500, [w("api_failed", detail=exc.detail or "a worker process ended without an answer")])
-
-    def handled(func: Callable) -> Callable:
-        """The request's limits as HTTP answers: 413 for a body over its cap, 503 when busy, 504 past the time limit."""
-
-        @functools.wraps(func)
-        async def wrapper(request: Request, *args: Any, **kwargs: Any):
-            try:
-                return await func(request, *args, **kwargs)
-            except LimitExceeded:
-                return errors(413, [w("api_too_large", limit=body_limit)])
-            except PoolBusy:
-                return errors(503, [w("api_busy", queued=queue)], {"Retry-After": "1"})
-            except JobStopped as exc:
-                return stopped(exc)
-
-        return wrapper
+            return errors(503, [w("api_memory", megabytes=memory_limit)], path=path)
+        return errors(500, [w("api_failed", detail=exc.detail or w("api_worker_died"))], path=path)
 
     @app.get("/health", summary="Liveness: the KB in use answers")
     async def health() -> dict:
@@ -484,36 +553,61 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
 
-    async def refuse(send: Any, status: int, lines: list, headers: Optional[dict] = None) -> None:
-        await reply(send, status, json_bytes({"errors": lines}), "application/json", headers)
+    async def refuse(send: Any, status: int, lines: list, headers: Optional[dict] = None, path: str = "") -> None:
+        body, media = error_body(path, status, lines)
+        await reply(send, status, body, media, headers)
 
-    def worked(kind: str) -> Callable:
+    def worked(kind: str, job: Optional[Callable] = None, failure: Optional[Callable] = None) -> Callable:
         """A POST route as a plain ASGI app (the request path the server answers most: no framework work
-        beyond routing): the body read within its cap, the job done by the pool, its answer written as made."""
+        beyond routing): the body read within its cap, the job done by the pool, its answer written as made.
+
+        ``job(scope, body)``: the job's payload (default: the body), or an
+        :class:`Answered` given without one; ``failure(scope, body, why)``: the
+        answer when the job was stopped or failed (CRD: indeterminate), or
+        None. A client that goes away is one line in the log, never a traceback.
+        """
 
         async def endpoint(scope: dict, receive: Any, send: Any) -> None:
+            path = scope.get("path", "")
             if scope.get("method") != "POST":
-                await refuse(send, 405, [w("api_method", method=scope.get("method"), path=scope.get("path", ""), allowed="POST")], {"Allow": "POST"})
+                await refuse(send, 405, [w("api_method", method=scope.get("method"), path=path, allowed="POST")], {"Allow": "POST"}, path)
                 return
             headers = dict(scope.get("headers") or [])
             declared = headers.get(b"content-length", b"").decode("latin-1")
+            body = b""
             try:
                 if declared.isdigit() and int(declared) > body_limit:
                     raise LimitExceeded()
-                status, body, media_type, _ = await runner.submit(kind, await body_of(receive, body_limit), time_limit)
+                body = await body_of(receive, body_limit)
+                payload = await job(scope, body) if job is not None else body
+                if isinstance(payload, Answered):
+                    await reply(send, *payload.reply)
+                    return
+                status, out, media_type, extra = await runner.submit(kind, payload, time_limit)
             except Disconnected:
+                LOG.warning(w("api_disconnected", path=path))
                 return
             except LimitExceeded:
-                await refuse(send, 413, [w("api_too_large", limit=body_limit)])
+                await refuse(send, 413, [w("api_too_large", limit=body_limit)], path=path)
                 return
             except PoolBusy:
-                await refuse(send, 503, [w("api_busy", queued=queue)], {"Retry-After": "1"})
+                await refuse(send, 503, [w("api_busy", queued=queue)], {"Retry-After": "1"}, path)
                 return
             except JobStopped as exc:
-                response = stopped(exc)
-                await reply(send, response.status_code, response.body, "application/json")
+                rescued = await failure(scope, body, exc.status) if failure is not None else None
+                if rescued is not None:
+                    await reply(send, 200, rescued, "application/json")
+                    return
+                response = stopped(exc, path)
+                await reply(send, response.status_code, response.body, response.media_type or "application/json")
                 return
-            await reply(send, status, body, media_type)
+            if status >= 500 and failure is not None:
+                LOG.warning(w("api_failed", detail=out.decode("utf-8", "replace")[:300]))
+                rescued = await failure(scope, body, str(status))
+                if rescued is not None:
+                    await reply(send, 200, rescued, "application/json")
+                    return
+            await reply(send, status, out, media_type, extra.get("headers") if isinstance(extra, dict) else None)
 
         return endpoint
 
@@ -524,7 +618,8 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
         "/missing": ("missing", "What documentation is missing for approval (as missing --format json)"),
         "/what-if": ("what-if", 'Decide a case before and after changes: {"case": ..., "changes": [...]}'),
         "/questionnaire/next": ("questionnaire", 'The next question for a partial case: {"case": {...}, "declined": [changes]}'),
-        "/Questionnaire/$next-question": ("next-question", "DTR/SDC $next-question: a QuestionnaireResponse with a contained Questionnaire"),
+        "/Questionnaire/$next-question": ("next-question", "Da Vinci DTR / SDC $next-question: a QuestionnaireResponse (bare, or as the Parameters questionnaire-response) with its contained Questionnaire; the next question, or the completed form"),
+        "/Questionnaire/$questionnaire-package": ("questionnaire-package", "Da Vinci DTR $questionnaire-package: Parameters (coverage, order, questionnaire, context) in; the adaptive Questionnaire and a pre-filled QuestionnaireResponse out"),
     }
     for path, (kind, _) in POSTED.items():
         app.router.routes.append(Route(path, AsgiEndpoint(worked(kind)), methods=["POST"]))
@@ -586,50 +681,85 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     app.router.routes.append(Route("/batch", AsgiEndpoint(batch_asgi), methods=["POST"]))
-    documented = app.openapi
-
-    def openapi() -> dict:
-        schema = documented()
-        paths = schema.setdefault("paths", {})
-        for path, (_, summary) in POSTED.items():
-            media = "application/fhir+json" if path.startswith("/Questionnaire") else "application/json"
-            paths[path] = {"post": {"summary": summary, "requestBody": {"content": {media: {"schema": {"type": "object"}}}}, "responses": {"200": {"description": "the answer", "content": {media: {"schema": {"type": "object"}}}}, "422": {"description": '{"errors": [lines]}'}}}}
-        paths["/batch"] = {"post": {"summary": "NDJSON in, NDJSON out: one decision (or error) record per input line, in order", "requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}, "responses": {"200": {"description": "one record per input line", "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}}}}
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-    @app.get("/cds-services", summary="CDS Hooks discovery: the order-sign and order-select services")
+    @app.get("/cds-services", summary="CDS Hooks discovery: a service per hook, with prefetch templates and the Da Vinci CRD version")
     async def cds_discovery() -> dict:
-        from .interop.cds_hooks import discovery
+        from .interop.crd import discovery
 
         return discovery(knowledge)
 
-    @app.post("/cds-services/{service}", summary="A CDS Hooks call: CRD cards and the coverage-information system action")
-    @handled
-    async def cds_call(request: Request, service: str):
-        from .interop.cds_hooks import hook_of
+    async def hook_job(scope: dict, body: bytes) -> Any:
+        """The CDS call's job: the hook, and the prefetch fetched from an allowed FHIR server (in a thread)."""
+        from .interop.crd import hook_of
+        from .interop.operation_outcome import FHIR_JSON, FhirProblem
+        from .interop.prefetch import fetch_missing
 
-        if hook_of(knowledge, service) is None:
-            return errors(404, [w("api_no_service", id=service)])
-        body = await read_body(request, body_limit)
-        status, content, media_type, report = await runner.submit("cds", (body, str(request.base_url)), time_limit)
-        if report is not None:
-            assertion, text, decision = report
-            reports[assertion] = (text, decision)
-            while len(reports) > REPORTS_KEPT:
-                reports.popitem(last=False)
-        return Response(content, status_code=status, media_type=media_type)
+        service = scope.get("path", "").rsplit("/", 1)[-1]
+        hook = hook_of(knowledge, service)
+        if hook is None:
+            return Answered(404, *error_body(scope.get("path", ""), 404, [w("api_no_service", id=service)]))
+        fetched: dict = {}
+        if fhir_servers:
+            import anyio
 
-    @app.get("/reports/{assertion}", summary="The decision report behind a CDS card (text; ?format=json for the decision format)")
+            try:
+                data = json.loads(body)
+            except (ValueError, RecursionError):
+                data = None  # the worker says why, as for any request
+            if data is not None:
+                try:
+                    fetched = await anyio.to_thread.run_sync(fetch_missing, data, knowledge, list(fhir_servers))
+                except FhirProblem as exc:
+                    return Answered(exc.status, json_bytes(exc.resource()), FHIR_JSON)
+        return (body, hook, fetched)
+
+    async def hook_failed(scope: dict, body: bytes, why: str) -> Optional[bytes]:
+        """CRD resp-43: a technical failure is coverage 'indeterminate' on the order (read here, in the server's process)."""
+        import anyio
+
+        from .interop.crd import hook_of, indeterminate
+
+        hook = hook_of(knowledge, scope.get("path", "").rsplit("/", 1)[-1])
+        if hook is None:
+            return None
+        LOG.warning(w("api_indeterminate", path=scope.get("path", ""), why=why))
+        return await anyio.to_thread.run_sync(indeterminate, body, hook, knowledge, settings, log, why)
+
+    app.router.routes.append(Route("/cds-services/{service}", AsgiEndpoint(worked("cds", hook_job, hook_failed)), methods=["POST"]))
+
+    @app.get("/Questionnaire/{qid}", summary="The adaptive Questionnaire at its canonical URL (Da Vinci DTR AdaptiveQuestionnaire-Search)")
+    async def get_questionnaire(qid: str):
+        from .interop.dtr import _qid, questionnaire
+
+        if qid != _qid(knowledge):
+            return errors(404, [w("api_not_found", path=f"/Questionnaire/{qid}")], path="/Questionnaire")
+        return Response(json_bytes(questionnaire(knowledge, settings.base_url)), media_type="application/fhir+json")
+
+    async def logged(key: str) -> Any:
+        if log is None:
+            return None
+        import anyio
+
+        return await anyio.to_thread.run_sync(log.get, key)
+
+    @app.get("/decisions/{key}", summary="A logged decision by its id (the coverage-assertion-id) or its prior-authorization number: request, decision, provenance, time")
+    async def get_decision(key: str):
+        record = await logged(key)
+        if record is None:
+            return errors(404, [w("api_no_decision", id=key)])
+        return Response(json_bytes(record.to_dict()), media_type="application/json")
+
+    @app.get("/reports/{assertion}", summary="The decision report of a logged decision (text; ?format=json for the decision format)")
     async def report(assertion: str, format: str = "text"):  # noqa: A002 - the query parameter's name
-        kept = reports.get(assertion)
-        if kept is None:
+        record = await logged(assertion)
+        if record is None or not record.decision:
             return errors(404, [w("api_not_found", path=f"/reports/{assertion}")])
-        text, decision = kept
         if format == "json":
-            return decision
-        return PlainTextResponse(text)
+            return Response(json_bytes(record.decision), media_type="application/json")
+        return PlainTextResponse(record.report or "")
+
+    from .web.openapi import add_docs
+
+    add_docs(app, knowledge, documents, POSTED)
 
     # The reviewer's workbench: its page, script and style (GET), and two POST routes answered in the pool.
     from .explain import workbench
@@ -651,25 +781,33 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        """Every HTTP error in the API's one format: {"errors": [lines]}."""
+        """Every HTTP error in the API's format: {"errors": [lines]}, an OperationOutcome on FHIR routes."""
         headers = getattr(exc, "headers", None)
+        path = request.url.path
         if exc.status_code == 404:
-            return errors(404, [w("api_not_found", path=request.url.path)])
+            return errors(404, [w("api_not_found", path=path)], path=path)
         if exc.status_code == 405:
             allowed = (headers or {}).get("Allow", "")
-            return errors(405, [w("api_method", method=request.method, path=request.url.path, allowed=allowed)], headers)
-        return errors(exc.status_code, [str(exc.detail)], headers)
+            return errors(405, [w("api_method", method=request.method, path=path, allowed=allowed)], headers, path)
+        return errors(exc.status_code, [str(exc.detail)], headers, path)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
         lines = [w("api_bad_request", where=".".join(str(p) for p in e.get("loc", ())), message=e.get("msg", "")) for e in exc.errors()]
-        return errors(422, lines or [w("api_bad_request", where="<request>", message="invalid")])
+        return errors(422, lines or [w("api_bad_request", where="<request>", message="invalid")], path=request.url.path)
 
     @app.exception_handler(Exception)
     async def failed(request: Request, exc: Exception) -> Response:
-        return errors(500, [w("api_failed", detail=type(exc).__name__)])
+        return errors(500, [w("api_failed", detail=type(exc).__name__)], path=request.url.path)
 
     return app
+
+
+class Answered:
+    """An answer a route gives without a job: ``reply`` is (status, body, media type, headers)."""
+
+    def __init__(self, status: int, body: bytes, media_type: str, headers: Optional[dict] = None):
+        self.reply = (status, body, media_type, headers)
 
 
 def read_token(path: Optional[Path]) -> Optional[str]:
@@ -785,7 +923,29 @@ def start(kb: Any, limits: Limits) -> Any:
     return _load_everything(kb)
 
 
-def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, workers: Optional[int] = None, memory_limit: Optional[int] = DEFAULT_MEMORY_MB, start_limit: float = DEFAULT_START_LIMIT, queue_limit: Optional[int] = None, batch_limit: int = DEFAULT_BATCH_LIMIT, announce: Optional[Callable[[Any], None]] = None, answers: int = ANSWERS_KEPT) -> None:
+@dataclass
+class Integration:
+    """How ``serve`` meets EHRs and payers (docs/integration.md); see :func:`create_app` for each."""
+
+    base_url: Optional[str] = None  # default: http://HOST:PORT
+    allowed_hosts: Sequence[str] = ()  # default: the address bound (loopback's names on loopback) and the base URL's host
+    cors_origins: Sequence[str] = ()
+    auth: Any = None
+    fhir_servers: Sequence[str] = ()
+    db: Any = None  # None: the default log file; False: no log; a URL
+    advisory_card: bool = False
+
+    def resolved(self, host: str, port: int) -> "Integration":
+        from urllib.parse import urlsplit
+
+        from .web.guard import default_hosts
+
+        base = self.base_url or f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        hosts = list(self.allowed_hosts) or [*default_hosts(host), (urlsplit(base).hostname or "").lower()]
+        return Integration(base, hosts, self.cors_origins, self.auth, self.fhir_servers, self.db, self.advisory_card)
+
+
+def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, workers: Optional[int] = None, memory_limit: Optional[int] = DEFAULT_MEMORY_MB, start_limit: float = DEFAULT_START_LIMIT, queue_limit: Optional[int] = None, batch_limit: int = DEFAULT_BATCH_LIMIT, announce: Optional[Callable[[Any], None]] = None, answers: int = ANSWERS_KEPT, integration: Optional[Integration] = None) -> None:
     """Run the server until SIGINT or SIGTERM; in-flight requests finish first.
 
     The port is bound first (a busy one ends the start at once), then the KB
@@ -809,14 +969,19 @@ def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[st
                     signal.signal(s, handler)
 
     sock = bind(host, port)
+    setup = (integration or Integration()).resolved(host, port)
     try:
+        from .decision_log import DecisionLog, default_location
+
+        log = None if setup.db is False else DecisionLog(str(setup.db) if setup.db else str(default_location()))  # created or migrated before any worker starts
         chooser = start(kb, Limits(start_limit, memory_limit))
         if announce is not None:
             announce(chooser.default())
         import gc
 
         gc.freeze()  # the loaded KB lives as long as the server: the collector no longer walks it (pauses of 30-50 ms)
-        app = create_app(chooser, token, body_limit, time_limit, batch_limit, workers if workers is not None else default_workers(), memory_limit, queue_limit, answers)
+        app = create_app(chooser, token, body_limit, time_limit, batch_limit, workers if workers is not None else default_workers(), memory_limit, queue_limit, answers,
+                         base_url=setup.base_url, allowed_hosts=setup.allowed_hosts, cors_origins=setup.cors_origins, auth=setup.auth, db=log if log is not None else False, fhir_servers=setup.fhir_servers, advisory_card=setup.advisory_card)
         try:
             Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=60)).run(sockets=[sock])
         finally:

@@ -26,6 +26,8 @@ def pytest_collection_finish(session) -> None:
 os.environ.setdefault("KINERET_ASP_CACHE", tempfile.mkdtemp(prefix="kineret-asp-test-cache-"))
 # and its key (kept outside the cache folder) apart from the user's too
 os.environ.setdefault("KINERET_ASP_CACHE_KEY", os.path.join(tempfile.mkdtemp(prefix="kineret-asp-test-key-"), "cache-key"))
+# and the decision log of every server the suite starts apart from the user's
+os.environ.setdefault("KINERET_ASP_DB", os.path.join(tempfile.mkdtemp(prefix="kineret-asp-test-log-"), "decisions.sqlite3"))
 
 from kineret_asp import evaluate, load_kb
 

@@ -99,6 +99,23 @@ def test_versions_bench_smoke():
     passed(run("versions_bench.py", "--n", "300", "--repeat", "1"), "every record names the version its date selects")
 
 
+@pytest.mark.slow
+def test_hooks_bench_smoke():
+    """The CDS Hooks load with the decision log on a real PostgreSQL server: every request answered, every decision logged once."""
+    import os
+
+    sys.path.insert(0, str(ROOT))
+    try:
+        from tests.pgtemp import binaries
+    finally:
+        sys.path.remove(str(ROOT))
+    if binaries() is None and not os.environ.get("KINERET_ASP_REQUIRE_POSTGRES"):
+        pytest.skip("PostgreSQL's server binaries are not installed here (.ci/run installs them)")
+    proc = run("hooks_bench.py", "--requests", "40", "--concurrency", "8", "--seconds", "30", "--warmup", "0")  # no warm-up: the smoke checks answers and records, it measures nothing
+    passed(proc, "every request answered, every decision logged once: yes")
+    assert "40/40" in proc.stdout and "log on PostgreSQL" in proc.stdout and "no log" in proc.stdout
+
+
 def test_import_bench_smoke():
     """The command line starts without clingo or the server's libraries (what keeps `--help` and usage errors quick)."""
     passed(run("import_bench.py", "--repeat", "1"), "checks: the command line starts without clingo or the server")

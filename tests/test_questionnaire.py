@@ -133,12 +133,15 @@ def test_next_question_on_a_questionnaire_response(client):
             break
         assert len(questionnaire["item"]) == n + 1 and item["type"] == "choice"
         codings = [o["valueCoding"] for o in item["answerOption"]]
-        assert all(c["system"] == system for c in codings)
-        pick = next((c for c in codings if '"stills_disease"' in c["code"] or '"rheumatology"' in c["code"]), codings[0])
+        if item["linkId"] == "issue-pa":  # the criteria are met: the last question offers the prior-authorization number
+            pick = next(c for c in codings if c["code"] == "not-now")
+        else:
+            assert all(c["system"] == system for c in codings)
+            pick = next((c for c in codings if '"stills_disease"' in c["code"] or '"rheumatology"' in c["code"]), codings[0])
         qr.setdefault("item", []).append({"linkId": item["linkId"], "text": item["text"], "answer": [{"valueCoding": pick}]})
     else:
         raise AssertionError("no decision")
-    assert [i["linkId"] for i in qr["item"]] == ["q1", "q2"]
+    assert [i["linkId"] for i in qr["item"]] == ["q1", "q2", "issue-pa"]
 
 
 def test_next_question_accepts_a_bare_questionnaire_response_and_a_none_answer(client):
@@ -153,7 +156,8 @@ def test_next_question_accepts_a_bare_questionnaire_response_and_a_none_answer(c
     done = client.post("/Questionnaire/$next-question", json=qr).json()
     assert done["status"] == "completed" and "CRITERIA NOT MET" in done["contained"][0]["item"][-1]["text"]
     bad = dict(qr, item=[{"linkId": "q1", "answer": [{"valueCoding": {"system": "x", "code": "y"}}]}])
-    assert client.post("/Questionnaire/$next-question", json=bad).status_code == 422
+    refused = client.post("/Questionnaire/$next-question", json=bad)
+    assert refused.status_code == 400 and refused.json()["resourceType"] == "OperationOutcome"
 
 
 def test_an_undetermined_drug_is_asked_about_until_it_is_settled():

@@ -106,7 +106,15 @@ def test_evaluate_answers_what_the_command_prints(server, name):
     response = httpx.post(server.url + "/evaluate", content=path.read_bytes())
     assert response.status_code == 200
     expected = json.loads(cli("evaluate", "--format", "json", str(path)).stdout)
-    assert response.json() == expected
+    assert response.json() == expected  # the packaged KB named as the command names it ("kb")
+    assert str(KB_DIR) not in response.text and "X-Decision-Id" in response.headers  # each decision kept in the log
+
+
+def scrubbed(data):
+    """Command-line JSON as the server answers it: no provenance names the KB's folder."""
+    from kineret_asp.server import scrub
+
+    return scrub(data)
 
 
 def test_bad_input_is_422_with_the_commands_lines(server):
@@ -121,11 +129,11 @@ def test_bad_input_is_422_with_the_commands_lines(server):
 def test_missing_and_what_if_answer_as_the_command(server):
     path = FACTS / "ra" / "failure_without_months.json"
     got = httpx.post(server.url + "/missing", content=path.read_bytes()).json()
-    assert got == json.loads(cli("missing", "--format", "json", str(path)).stdout)
+    assert got == scrubbed(json.loads(cli("missing", "--format", "json", str(path)).stdout))
     change = {"op": "set", "path": "medication_history[0].months", "value": 4}
     body = {"case": json.loads(path.read_text()), "changes": [change]}
     got = httpx.post(server.url + "/what-if", json=body).json()
-    expected = json.loads(cli("what-if", str(path), "--set", "medication_history[0].months=4", "--format", "json").stdout)
+    expected = scrubbed(json.loads(cli("what-if", str(path), "--set", "medication_history[0].months=4", "--format", "json").stdout))
     assert got == expected
     assert httpx.post(server.url + "/what-if", json={"case": {}, "changez": []}).status_code == 422
 
@@ -142,7 +150,7 @@ def batch_lines(n: int, seed: int = 7) -> list[str]:
 
 
 def expected_batch(lines: list[str]) -> str:
-    worker = BatchWorker(KB_DIR, "<request>", 1.5, cache=0)  # the tree, as the server (and the command line) use it
+    worker = BatchWorker(KB_DIR, "<request>", 1.5, cache=0, served=True)  # the tree, as the server (and the command line) use it, as served
     return worker.json_lines([(i, l.encode()) for i, l in enumerate(lines, 1)])
 
 
@@ -153,6 +161,8 @@ def test_batch_streams_one_record_per_line_in_order(server):
     assert response.text == expected_batch(lines)
     records = [json.loads(l) for l in response.text.splitlines()]
     assert [r["line"] for r in records] == list(range(1, 451))
+    decided = [r for r in records if "decision" in r]
+    assert decided and all(r["provenance"]["kb"] == KB_DIR.name for r in decided) and str(KB_DIR) not in response.text  # nothing of this machine's folders leaves it
     assert "error" in records[3] and "error" in records[5] and "enbrl" in records[8]["error"]
 
 

@@ -87,8 +87,10 @@ def client():
 
 
 def test_the_hook_answers_the_specifications_example_with_no_card(client):
-    answer = client.post("/cds-services/ip0243-order-sign", json=spec_order_sign())
-    assert answer.status_code == 200 and answer.json() == {"cards": [], "systemActions": []}
+    """The CDS Hooks specification's own order-sign request (a NutritionOrder and amoxicillin): 200, no card."""
+    request = spec_order_sign()
+    answer = client.post("/cds-services/ip0243-order-sign", json=request)
+    assert answer.status_code == 200 and answer.json() == {"cards": []}
 
 
 def crd_request() -> dict:
@@ -100,7 +102,7 @@ def crd_request() -> dict:
 
 def test_the_crd_guides_order_sign_example_orders_no_anakinra(client):
     answer = client.post("/cds-services/ip0243-order-sign", json=crd_request())
-    assert answer.status_code == 200 and answer.json() == {"cards": [], "systemActions": []}
+    assert answer.status_code == 200 and answer.json() == {"cards": []}
 
 
 def test_the_crd_guides_coverage_with_an_anakinra_order_is_an_employer_group_plan(client):
@@ -110,13 +112,18 @@ def test_the_crd_guides_coverage_with_an_anakinra_order_is_an_employer_group_pla
     order = {"resourceType": "MedicationRequest", "id": "kineret", "status": "draft", "intent": "order", "subject": patient, "authoredOn": "2024-07-01",
              "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "72435", "display": "anakinra"}]}, "reasonReference": [{"reference": "Condition/ra"}]}
     request["context"]["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}
-    request["prefetch"] = {"coverage": request["prefetch"]["coverage"], "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": ra}]}}
+    from kineret_asp.interop.crd import prefetch_templates
+
+    keys = {k: None for k in prefetch_templates(load_kb(KB_DIR))}  # the KB's templates: no data but these two
+    request["prefetch"] = {**keys, "coverage": request["prefetch"]["coverage"], "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": ra}]}}
     from kineret_asp.interop.cds_hooks import request_bundle
 
     case, _ = bundle_case(request_bundle(request, "<crd>"), "<crd>", load_kb(KB_DIR), "Patient/123")
     assert case.plan == "employer_group" and case.indication == "rheumatoid_arthritis"
     answer = client.post("/cds-services/ip0243-order-sign", json=request)
-    assert answer.status_code == 200 and answer.json()["systemActions"]  # decided, with the coverage information
+    assert answer.status_code == 200 and answer.json()["systemActions"] and answer.json()["cards"] == []  # decided: the coverage information, no card
+    ext = answer.json()["systemActions"][0]["resource"]["extension"][-1]["extension"]
+    assert {"url": "coverage", "valueReference": {"reference": "Coverage/COV1"}} in ext
 
 
 def test_a_hook_about_one_patient_with_another_patients_records_is_refused(client):
@@ -126,4 +133,46 @@ def test_a_hook_about_one_patient_with_another_patients_records_is_refused(clien
              "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "72435"}]}}
     request["context"]["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}
     answer = client.post("/cds-services/ip0243-order-sign", json=request)
-    assert answer.status_code == 422 and "not the order's patient Patient/someone-else" in answer.text
+    assert answer.status_code == 400 and answer.json()["resourceType"] == "OperationOutcome" and "not the order's patient Patient/someone-else" in answer.text
+    assert "satisfied-pa-id" not in answer.text
+
+
+def synthea_request(name: str) -> dict:
+    """A Synthea patient as an EHR would send it: urn:uuid references as Type/id, the draft order in the context, the rest prefetched."""
+    from .test_cds import hook_request
+
+    text = (DATA / "synthea" / f"{name}.json").read_text()
+    data = json.loads(text)
+    for e in data["entry"]:
+        if e.get("fullUrl", "").startswith("urn:uuid:"):
+            text = text.replace(f'"{e["fullUrl"]}"', f'"{e["resource"]["resourceType"]}/{e["resource"]["id"]}"')
+    data = json.loads(text)
+    patient = next(e["resource"]["id"] for e in data["entry"] if e["resource"]["resourceType"] == "Patient")
+    for e in data["entry"]:
+        e.pop("fullUrl", None)
+    return hook_request(data, patient=patient, coverage=False)
+
+
+def test_a_synthea_patient_with_an_anakinra_order_gets_coverage_information_and_no_card(client):
+    """Done when: a Synthea patient with an anakinra order gives a coverage-information system action and no card."""
+    from .fhirvalid import valid_r4
+    from .test_cds import coverage_info
+
+    answer = client.post("/cds-services/ip0243-order-sign", json=synthea_request("hershel_marvin_ra_approved"))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["cards"] == [] and len(body["systemActions"]) == 1
+    info = coverage_info(body)
+    assert info["covered"] == ["covered"] and info["pa-needed"] == ["satisfied"] and info["coverage"] == [{"reference": "Coverage/added-coverage"}]
+    valid_r4(body["systemActions"][0]["resource"])
+    stroman = client.post("/cds-services/ip0243-order-sign", json=synthea_request("randall_stroman_ra_concurrent_etanercept")).json()
+    assert coverage_info(stroman)["covered"] == ["not-covered"] and stroman["cards"] == []
+
+
+@pytest.mark.parametrize("name, hook", [("davinci-crd-CRDServiceRequest2", "order-dispatch"), ("davinci-crd-CRDServiceRequest3", "order-sign"), ("davinci-crd-CRDServiceRequest4", "appointment-book")])
+def test_the_crd_guides_requests_of_every_hook_order_no_anakinra(client, name, hook):
+    """The CRD 2.2.1 guide's own requests (order-dispatch, order-sign, appointment-book): valid CDS Hooks, nothing this policy decides."""
+    request = json.loads((DATA / "third_party" / f"{name}.json").read_text())
+    assert request["hook"] == hook and request["fhirServer"].startswith("http://example.org/")  # a public name: never on the allow-list
+    answer = client.post(f"/cds-services/ip0243-{hook}", json=request)
+    assert answer.status_code == 200 and answer.json() == {"cards": []}

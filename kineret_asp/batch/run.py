@@ -9,7 +9,7 @@ the line number and the case id::
 An error record holds the same one-line messages ``evaluate`` prints: the
 first as ``error``, every one found in the case (up to a cap) in ``errors``. Lines
 are read and decided in fixed-size chunks (one clingo grounding per chunk,
-:class:`~kineret_asp.engine.chunked.ChunkEngine`), so memory stays flat however long
+:class:`~kineret_asp.engine.chunked.chunked.ChunkEngine`), so memory stays flat however long
 the input. Decisions are cached by the case's input atoms: two cases with
 the same facts get the same decision, so a repeated pattern is not solved
 again (exact, and bounded in size).
@@ -109,16 +109,17 @@ class BatchWorker:
     grouped by version, one grounding per version and chunk.
     """
 
-    def __init__(self, kb: Any, source: str, time_limit: Optional[float] = 10.0, cache: int = CACHE_ENTRIES):
+    def __init__(self, kb: Any, source: str, time_limit: Optional[float] = 10.0, cache: int = CACHE_ENTRIES, log: Any = None, served: bool = False):
         self.chooser = kb if isinstance(kb, Chooser) else Chooser.of(kb)
         self.source = source
+        self.log = log  # a decision log (or its URL): every decided line recorded, a chunk in one transaction
         self.time_limit = time_limit
         self.engines: dict[int, ChunkEngine] = {}
         self.cache = _Cache(cache)
         self.answers = _Cache(ANSWERS_KEPT)  # decision texts by answer: no solving saved, only building (always on)
         encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
         self.dumps: Callable[[Any], str] = lambda data: safe_json(encode(data))
-        self.encoder = DecisionEncoder(self.dumps)
+        self.encoder = DecisionEncoder(self.dumps, served=served)  # served: records as the HTTP service gives them (the KB named by its folder's name)
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -241,7 +242,37 @@ class BatchWorker:
             self.cache.put(key, rest)
             for n, case in group:
                 texts[n] = f'{{"line": {n}, "id": {id_text(case.id)}, {rest}'
+        if self.log is not None:
+            from ..decision_log import LogError
+
+            try:
+                self._record(parsed, texts)
+            except LogError as exc:  # a decision that cannot be recorded is not given: each becomes an error record
+                for n, c in parsed:
+                    if not isinstance(c, BatchRecord) and "decision" in json.loads(texts[n]):
+                        message = f"{self.source}:{n}: {exc}"
+                        texts[n] = self.dumps({"line": n, "id": c.case.id, "error": message, "errors": [message]})
+                        errors += 1
         return "".join(texts[n] + "\n" for n, _ in parsed), errors
+
+    def _record(self, parsed: list, texts: dict[int, str]) -> None:
+        """The chunk's decided lines in the decision log (source: batch; request id: where the line was)."""
+        from ..decision_log import Entry, open_log
+
+        if isinstance(self.log, str):
+            self.log = open_log(self.log)
+        entries, versions = [], {}
+        for n, c in parsed:
+            if isinstance(c, BatchRecord):
+                continue
+            record = json.loads(texts[n])
+            if "decision" not in record:
+                continue
+            record.pop("line", None)
+            entries.append(Entry("batch", c.case.to_dict(), record, f"{self.source}:{n}"))
+            versions[id(c.choice.kb)] = c.choice.kb  # each line's rule files kept with the version that decided it
+        if entries:
+            self.log.record_many(entries, list(versions.values()))
 
 
 def read_lines(stream: IO[bytes], start: int = 0) -> Iterator[tuple[int, Optional[bytes]]]:
@@ -471,7 +502,7 @@ def error_record(number: int, raw: Optional[bytes], message: str) -> str:
     return safe_json(_RECORD({"line": number, "id": _id_of(data), "error": message})) + "\n"
 
 
-def _batch_server(kb: Any, source: str, time_limit: Optional[float], cache: int) -> Callable[[tuple], Any]:
+def _batch_server(kb: Any, source: str, time_limit: Optional[float], cache: int, log: Optional[str] = None) -> Callable[[tuple], Any]:
     """What a worker process runs: ("start", None) loads the KB, ("chunk", lines) decides them."""
     state: dict[str, BatchWorker] = {}
 
@@ -479,7 +510,7 @@ def _batch_server(kb: Any, source: str, time_limit: Optional[float], cache: int)
         kind, payload = request
         if kind == "start":
             try:
-                worker = state["worker"] = BatchWorker(kb if isinstance(kb, Chooser) else Chooser.of(kb), source, time_limit, cache)
+                worker = state["worker"] = BatchWorker(kb if isinstance(kb, Chooser) else Chooser.of(kb), source, time_limit, cache, log)
                 for version in worker.chooser.versions():  # rewrite (or read from the cache) now, not within a chunk's deadline
                     worker.engine(version).program
                 batch_collector()  # what is loaded lives as long as the worker
@@ -636,6 +667,7 @@ def run_batch(
     progress: Optional[Progress] = None,
     memory_limit: Optional[int] = DEFAULT_MEMORY_MB,
     chunk_bytes: int = CHUNK_BYTES,
+    log: Optional[str] = None,
 ) -> BatchSummary:
     """Decide every line of ``source`` and write one record per line to ``sink``.
 
@@ -644,7 +676,8 @@ def run_batch(
     a :class:`~kineret_asp.cases.versions.Chooser`, or None (the packaged KB). With
     a ``time_limit`` (seconds per case) the cases are decided in ``jobs``
     worker processes that are stopped at the limit, grounding included;
-    without one and with one job, in this process.
+    without one and with one job, in this process. ``log``: the URL of a
+    decision log every decided line is recorded in (``--log``).
     """
     began = time.perf_counter()
     progress = progress or Progress(False)
@@ -653,12 +686,12 @@ def run_batch(
     first: list[str] = []
     supervisor: Optional[Supervisor] = None
     if time_limit is None and jobs <= 1:
-        worker = BatchWorker(kb, source_name, time_limit, cache)
+        worker = BatchWorker(kb, source_name, time_limit, cache, log)
         for version in worker.chooser.versions():
             worker.engine(version).program
         results: Iterable[tuple[str, int]] = (worker.decide(c) for c in work)
     else:
-        supervisor = Supervisor(_batch_server(kb, source_name, time_limit, cache), jobs, Limits(time_limit, memory_limit), source_name)
+        supervisor = Supervisor(_batch_server(kb, source_name, time_limit, cache, log), jobs, Limits(time_limit, memory_limit), source_name)
         results = supervisor.results(work)
     try:
         with frozen_heap():

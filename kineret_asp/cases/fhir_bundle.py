@@ -267,6 +267,14 @@ class NoOrder(CaseError):
     """A Bundle with no order for the requested drug: not a request the policy decides."""
 
 
+class OtherPatient(CaseError):
+    """A resource about another patient than the order's (or the hook's): never read."""
+
+
+class TwoOrders(CaseError):
+    """More than one order for the requested drug in one Bundle."""
+
+
 @dataclass
 class Denial:
     """A concept whose own words deny its code ("DIRA ruled out"): it places nothing.
@@ -467,7 +475,7 @@ class Reader:
                 continue
             kept.append(model)
         if problems:
-            raise CaseError.many(problems[:MAX_PROBLEMS])
+            raise OtherPatient.many(problems[:MAX_PROBLEMS])
         self.resources = kept
 
     # reading values
@@ -817,7 +825,7 @@ def convert_bundle(data: Mapping[str, Any], source: str, kb: "KnowledgeBase", pa
     if not reader.order:
         raise NoOrder(source, "entry", reader.no_order())
     if len(reader.order) > 1:
-        raise CaseError(source, "entry", reader.fill("fhir_two_orders", where=", ".join(reader.label(o) for o in reader.order)))
+        raise TwoOrders(source, "entry", reader.fill("fhir_two_orders", where=", ".join(reader.label(o) for o in reader.order)))
     reader.check_patient(patient)
     case_data = reader.case_data()
     id_field = kb.schema.role("case_id")

@@ -32,7 +32,8 @@ Every decision carries a :class:`Provenance`: which rules produced it.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
@@ -88,6 +89,15 @@ class Provenance:
             "policy_chosen_by": self.policy_chosen_by,
             "claim": None if self.claim is None else dict(zip(("drug", "field", "value"), self.claim)),
         }
+
+    def served(self) -> "Provenance":
+        """This provenance as the HTTP service gives it: the KB named by its folder's name (:func:`served_kb`)."""
+        return replace(self, kb=served_kb(self.kb))
+
+
+def served_kb(kb: str) -> str:
+    """How an answer over HTTP names the KB folder: by its own name, never this machine's path to it."""
+    return os.path.basename(str(kb).rstrip("/" + os.sep)) or str(kb)
 
 
 def provenance(kb: KnowledgeBase, chosen_by: "str | Route" = GIVEN) -> Provenance:

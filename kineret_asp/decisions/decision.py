@@ -372,16 +372,20 @@ class DecisionEncoder:
     package writes.
     """
 
-    def __init__(self, encode: Callable[[Any], str], size: int = TEXTS_KEPT):
+    def __init__(self, encode: Callable[[Any], str], size: int = TEXTS_KEPT, served: bool = False):
         self._encode = encode
         self._texts = IdentityMemo(size)
         self._heads: Memo[tuple, str] = Memo(size)  # a node's id, text and met, as the start of its object
         self._evidence = IdentityMemo(EVIDENCE_KEPT)  # a piece of evidence's text (the builder shares the objects)
+        self._served = served  # a provenance as the HTTP service gives it (Provenance.served)
 
     def shared(self, part: Any) -> _Text:
         """The JSON text of a shared part (a criteria tuple, a provenance), made once."""
         def make() -> _Text:
-            return _Text(self._encode(part.to_dict()) if hasattr(part, "to_dict") else self._nodes(part))
+            if hasattr(part, "to_dict"):
+                shown = part.served() if self._served and hasattr(part, "served") else part
+                return _Text(self._encode(shown.to_dict()))
+            return _Text(self._nodes(part))
 
         return self._texts.of(part, make)
 

@@ -1,1 +1,1 @@
-"""Health IT standards: FHIR R4 Bundles, the KB's code tables, CDS Hooks and CRD, the adaptive questionnaire."""
+"""Health IT standards: CDS Hooks and Da Vinci CRD, the DTR adaptive questionnaire, FHIR errors."""

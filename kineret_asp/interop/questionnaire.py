@@ -15,8 +15,9 @@ Each step asks, in this order:
 Every option is a list of case changes: an answer becomes case facts by
 applying them. When the case is approved, or no remaining option can make
 it so, the dialogue is decided and says so. :func:`next_step` is the plain
-JSON form; :func:`next_question` wraps it as a DTR/SDC ``$next-question``
-on a QuestionnaireResponse with a contained Questionnaire.
+JSON form; :func:`kineret_asp.interop.dtr.next_question` plays it as the Da
+Vinci DTR adaptive form (``$next-question``), every answer checked against
+the options offered.
 """
 from __future__ import annotations
 
@@ -216,77 +217,3 @@ def answer_step(data: Mapping[str, Any], changes: Sequence[Any], kb: Any = None)
     if any(state.get(n) is None for n in required):
         raise CaseError("<questionnaire>", required[0], "answer this question first")
     return apply_changes(load(state, knowledge, shown="<questionnaire>").case, parsed, knowledge).to_dict()
-
-
-# --- the FHIR form: $next-question -------------------------------------------------------
-
-
-def _questionnaire_of(qr: dict) -> dict:
-    ref = str(qr.get("questionnaire") or "")
-    for c in qr.get("contained") or []:
-        if isinstance(c, Mapping) and c.get("resourceType") == "Questionnaire" and ("#" + str(c.get("id"))) == ref:
-            return dict(c)
-    raise CaseError("<$next-question>", "questionnaire", "expected a reference (#id) to a contained Questionnaire")
-
-
-def next_question(body: Mapping[str, Any], kb: Any = None) -> dict:
-    """DTR/SDC $next-question: a QuestionnaireResponse (or Parameters{in}) in, the same with the next question out."""
-    from ..cases.fhir_bundle import parse_resource
-    from ..knowledge.fhir_mapping import mapping_for
-    from ..knowledge.base import resolve_kb
-
-    knowledge = resolve_kb(kb)
-    v = knowledge.vocabulary
-    system = mapping_for(knowledge).change_system
-    wrapped = isinstance(body, Mapping) and body.get("resourceType") == "Parameters"
-    qr = body
-    if wrapped:
-        qr = next((p.get("resource") for p in body.get("parameter") or [] if isinstance(p, Mapping) and p.get("name") == "in"), None)
-    if not isinstance(qr, Mapping) or qr.get("resourceType") != "QuestionnaireResponse":
-        raise CaseError("<$next-question>", "", "expected a QuestionnaireResponse, or Parameters with it as 'in'")
-    qr = copy.deepcopy(dict(qr))
-    qr.setdefault("status", "in-progress")
-    if "questionnaire" not in qr:
-        qr["questionnaire"] = "#q"
-        qr["contained"] = [{"resourceType": "Questionnaire", "id": "q", "status": "active", "title": v.word("q_title", policy=v.policy_id, title=v.title, drug=v.drug_name), "item": []}]
-    parse_resource(qr, "QuestionnaireResponse", "<$next-question>")
-    questionnaire = _questionnaire_of(qr)
-    options = {i.get("linkId"): [o.get("valueCoding", {}) for o in i.get("answerOption") or []] for i in questionnaire.get("item") or []}
-    state: dict = {}
-    declined: list[dict] = []
-    for item in qr.get("item") or []:
-        for ans in item.get("answer") or []:
-            coding = ans.get("valueCoding") or {}
-            if coding.get("system") != system:
-                raise CaseError("<$next-question>", f"item({item.get('linkId')}).answer", "expected one of the question's answer options")
-            if coding.get("code") == NONE_CODE:
-                declined += [c for o in options.get(item.get("linkId"), []) if o.get("code") != NONE_CODE for c in json.loads(o.get("code") or "[]")]
-            else:
-                try:
-                    changes = json.loads(coding.get("code") or "")
-                except ValueError:
-                    raise CaseError("<$next-question>", f"item({item.get('linkId')}).answer", "not an answer option of this questionnaire") from None
-                state = answer_step(state, changes, knowledge)
-    step = next_step(state, declined, knowledge)
-    contained = [c for c in qr["contained"] if c is not None]
-    index = next(i for i, c in enumerate(contained) if isinstance(c, Mapping) and ("#" + str(c.get("id"))) == qr["questionnaire"])
-    q = dict(contained[index])
-    items = list(q.get("item") or [])
-    if step.question is not None:
-        question = step.question
-        answers = [{"valueCoding": {"system": system, "code": _code(o.changes), "display": o.text}} for o in question.options]
-        if question.declinable:
-            answers.append({"valueCoding": {"system": system, "code": NONE_CODE, "display": v.word("q_none")}})
-        items.append({"linkId": f"q{len(items) + 1}", "text": question.text, "type": "choice", "required": True, "answerOption": answers})
-        qr["status"] = "in-progress"
-    else:
-        from ..decisions.decision import verdict
-
-        items.append({"linkId": "decision", "text": v.word("q_decided", verdict=verdict(step.decision, v)), "type": "display"})
-        qr["status"] = "completed"
-    q["item"] = items
-    contained[index] = q
-    qr["contained"] = contained
-    if wrapped:
-        return {"resourceType": "Parameters", "parameter": [{"name": "return", "resource": qr}]}
-    return qr
