@@ -26,6 +26,7 @@ of its own with one table row touched, mutating only what changed since the
 commit (`--since HEAD`): a few mutants, the two runs sharing one cache, and
 one Appendix row deleted in a copy.
 """
+
 from __future__ import annotations
 
 import argparse

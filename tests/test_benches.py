@@ -7,6 +7,7 @@ resumes, one correct answer per request, the version each date selects) is.
 ``bench/pure_python.py`` is a module, not a script: batch_bench compares its
 decisions with the batch's.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,10 +1,11 @@
 """kineret-asp test: example cases with expect blocks, pass/fail diffs, coverage."""
+
 from __future__ import annotations
 
-import pytest
 import json
 import shutil
 
+import pytest
 from click.testing import CliRunner
 
 from kineret_asp.cli import main
@@ -114,7 +115,7 @@ def test_criteria_are_listed_by_id_within_their_parent_written_or_derived(kb_cop
     path.write_text("\n".join(lines) + "\n")
     order = list(load_kb(kb_copy).vocabulary.criteria)
     assert order.index("3.C") == order.index("3.B") + 1 and order.index("3.C.F") < order.index("4") < order.index("R")
-    assert order[order.index("3.C.A"):order.index("3.C.F") + 1] == ["3.C.A", "3.C.B", "3.C.C", "3.C.D", "3.C.E", "3.C.F"]
+    assert order[order.index("3.C.A") : order.index("3.C.F") + 1] == ["3.C.A", "3.C.B", "3.C.C", "3.C.D", "3.C.E", "3.C.F"]
     assert sorted(["3.C.ii", "R", "3.C.x", "10", "3.C.i", "3", "3.C.iv"], key=outline_key) == ["3", "3.C.i", "3.C.ii", "3.C.iv", "3.C.x", "10", "R"]
     listed = [l.split()[0] for l in run("test", str(FACTS), "--coverage", "--kb", str(kb_copy)).output.splitlines() if l.startswith("  ") and " met " in l]
     assert listed == order
@@ -131,7 +132,12 @@ def _case(tmp_path, name: str, case: dict):
 
 def test_expect_may_give_blocking_or_a_subset_of_unmet_instead_of_the_full_list(tmp_path):
     """An example says what it is about: the criteria that block it, or some of the unmet ones, not every row a revision may add."""
-    ra = {"indication": "rheumatoid_arthritis", "plan": "employer_group", "prescriber_specialties": ["rheumatology"], "medication_history": [{"drug": "methotrexate", "outcome": "failure", "months": 4}]}
+    ra = {
+        "indication": "rheumatoid_arthritis",
+        "plan": "employer_group",
+        "prescriber_specialties": ["rheumatology"],
+        "medication_history": [{"drug": "methotrexate", "outcome": "failure", "months": 4}],
+    }
     _case(tmp_path, "blocking.json", {**ra, "expect": {"decision": "criteria_not_met", "blocking": ["3.C"]}})
     _case(tmp_path, "includes.json", {**ra, "expect": {"unmet_includes": ["3.C", "3.C.A"]}})
     assert run("test", str(tmp_path)).exit_code == 0

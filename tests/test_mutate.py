@@ -13,6 +13,7 @@ mutants, a `--since` run of one edit); bench/mutate_bench.py runs all of
 it: every mutant of the shipped KB against the score the guide records,
 and every Appendix row, tick and brand deleted in a KB copy.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,14 +27,33 @@ import pytest
 from click.testing import CliRunner
 
 from kineret_asp.author.example_cases import run_case_tests
+from kineret_asp.author.mutation import (
+    BY_CONSTRAINTS,
+    BY_EXAMPLES,
+    BY_PROPERTIES,
+    CELL_ADDED,
+    CELL_DELETED,
+    COMPARISON_SWAPPED,
+    EQUIVALENT,
+    IN_SPACE,
+    INVALID,
+    KILLED,
+    KINDS,
+    LITERAL_DELETED,
+    LITERAL_NEGATED,
+    NUMBER_CHANGED,
+    POOL_DELETED,
+    ROW_DELETED,
+    STATIC,
+    SURVIVED,
+    _Share,
+    generate,
+    load_examples,
+)
+from kineret_asp.author.verify import verify_kb
 from kineret_asp.cli import main
 from kineret_asp.errors import KbError
 from kineret_asp.knowledge.base import load_kb, parse_version
-from kineret_asp.author.mutation import (
-    BY_CONSTRAINTS, BY_EXAMPLES, BY_PROPERTIES, CELL_ADDED, CELL_DELETED, EQUIVALENT, IN_SPACE, INVALID, KILLED, KINDS, LITERAL_DELETED,
-    LITERAL_NEGATED, NUMBER_CHANGED, POOL_DELETED, ROW_DELETED, STATIC, SURVIVED, COMPARISON_SWAPPED, _Share, generate, load_examples,
-)
-from kineret_asp.author.verify import verify_kb
 
 from .conftest import KB_DIR, ROOT, VERSION
 
@@ -159,7 +179,7 @@ def test_the_mutant_schema_agrees_with_test_and_verify_on_a_kb_copy(tmp_path, ge
     psoriasis = [outcomes[m.index] for m in sample if m.kind == CELL_DELETED and m.before == "pso"]
     assert psoriasis and all((o.status, o.why) == (EQUIVALENT, STATIC) for o in psoriasis)
     root = version_copy(tmp_path)
-    for (status, by, why), ms in _sample(outcomes, sample, 1, seed=SEED).items():
+    for (status, by, _why), ms in _sample(outcomes, sample, 1, seed=SEED).items():
         for m in ms:
             path = root / VERSION / Path(m.file).relative_to(VERSION_DIR.relative_to(ROOT) if not Path(m.file).is_absolute() else VERSION_DIR)
             original = path.read_text()
@@ -209,9 +229,11 @@ def test_deleting_an_appendix_row_tick_or_brand_makes_test_or_verify_fail(tmp_pa
     kb, g = generated
     pinning = _pinning_cases(g)
     rng = random.Random(SEED)
-    drawn = [*rng.sample([m for m in pinning if m.kind == ROW_DELETED], 3),
-             *rng.sample([m for m in pinning if m.kind == CELL_DELETED and m.row.startswith("appendix_row(")], 3),
-             *rng.sample([m for m in pinning if m.row.startswith("product_member(")], 2)]
+    drawn = [
+        *rng.sample([m for m in pinning if m.kind == ROW_DELETED], 3),
+        *rng.sample([m for m in pinning if m.kind == CELL_DELETED and m.row.startswith("appendix_row(")], 3),
+        *rng.sample([m for m in pinning if m.row.startswith("product_member(")], 2),
+    ]
     root = version_copy(tmp_path)
     table = root / VERSION / APPENDIX
     unnoticed = []
@@ -265,8 +287,12 @@ def test_a_known_gap_explains_a_survivor(tmp_path):
     (version / "cases" / "dira" / "dermatologist.json").unlink()
     dira = version / DIRA
     text = dira.read_text()
-    assert "% autoinflammatory disorders\".\n" in text and "(rheumatology; genetics; dermatology; autoinflammatory)" in text
-    dira.write_text(text.replace("% autoinflammatory disorders\".\n", "% autoinflammatory disorders\".\n% mutate: known gap - the dermatologist's DIRA case is kept elsewhere\n").replace("(rheumatology; genetics; dermatology; autoinflammatory)", "(rheumatology; genetics;  dermatology; autoinflammatory)"))
+    assert '% autoinflammatory disorders".\n' in text and "(rheumatology; genetics; dermatology; autoinflammatory)" in text
+    dira.write_text(
+        text.replace('% autoinflammatory disorders".\n', "% autoinflammatory disorders\".\n% mutate: known gap - the dermatologist's DIRA case is kept elsewhere\n").replace(
+            "(rheumatology; genetics; dermatology; autoinflammatory)", "(rheumatology; genetics;  dermatology; autoinflammatory)"
+        )
+    )
     line, column = place(version, DIRA, SPECIALTIES_2B, "dermatology")
     result = run("test", "--mutate", "--since", "HEAD", "--kb", str(version), "--format", "json")
     assert result.exit_code == 0, result.output  # explained: not a failure
@@ -286,9 +312,14 @@ def test_a_known_gap_explains_a_survivor(tmp_path):
 
 
 def test_mutate_takes_no_paths_and_its_options_go_with_it():
-    for args, words in ((["test", "--mutate", "facts"], "--mutate runs the version's own examples"), (["test", "--format", "sarif"], "--format sarif goes with --mutate"),
-                        (["test", "--jobs", "2"], "--jobs goes with --mutate"), (["test", "--since", "HEAD"], "--since goes with --mutate"),
-                        (["test", "--sample", "10"], "--sample goes with --mutate"), (["test", "--seed", "3"], "--seed goes with --mutate")):
+    for args, words in (
+        (["test", "--mutate", "facts"], "--mutate runs the version's own examples"),
+        (["test", "--format", "sarif"], "--format sarif goes with --mutate"),
+        (["test", "--jobs", "2"], "--jobs goes with --mutate"),
+        (["test", "--since", "HEAD"], "--since goes with --mutate"),
+        (["test", "--sample", "10"], "--sample goes with --mutate"),
+        (["test", "--seed", "3"], "--seed goes with --mutate"),
+    ):
         result = run(*args)
         assert result.exit_code == 2 and words in result.output, (args, result.output)
 
@@ -324,7 +355,9 @@ def test_coverage_lists_table_rows_and_cells_and_check_strict_fails_on_one_nothi
     strict = run("check", "--strict", "--kb", str(version))
     assert strict.exit_code == 1
     (error,) = [l for l in strict.output.splitlines() if ": error: " in l]
-    assert error.endswith(f"2_dira.lp:{line}:{column}: error: no example case or property notices this table edit: cell deleted: dermatology of accepted_specialty(\"2.B\", ...) [§ 2.B]; a case it decides otherwise: {{\"request\": \"initial\", \"indication\": \"dira\", \"prescriber_specialties\": [\"dermatology\"], \"genetic_tests\": [{{\"gene\": \"IL1RN\", \"result\": \"mutation_confirmed\"}}]}} (add it as an example case)"), error
+    assert error.endswith(
+        f'2_dira.lp:{line}:{column}: error: no example case or property notices this table edit: cell deleted: dermatology of accepted_specialty("2.B", ...) [§ 2.B]; a case it decides otherwise: {{"request": "initial", "indication": "dira", "prescriber_specialties": ["dermatology"], "genetic_tests": [{{"gene": "IL1RN", "result": "mutation_confirmed"}}]}} (add it as an example case)'
+    ), error
     text = run("test", "--coverage", "--kb", str(version)).output
     tables = text.split("Tables (each row and cell deleted")[1]
     assert re.search(rf"\n    {line}:{column}  cell deleted: dermatology of accepted_specialty\(\"2\.B\", \.\.\.\) \[§ 2\.B\]: NOT PINNED: no example case or property notices it\n", tables), tables
@@ -356,7 +389,7 @@ def assert_a_copy_finds_the_pinning(root: Path, tmp_path: Path, monkeypatch) -> 
     report = mutation.table_pinning(load_kb(copy / VERSION))
     shown = f"elsewhere/kb-copy/{VERSION.as_posix()}/"
     assert report.mutants and all(m.file.startswith(shown) for m in report.mutants)
-    (gap, _), = report.with_status(SURVIVED)
+    ((gap, _),) = report.with_status(SURVIVED)
     assert gap.file == shown + DIRA
     noticed = [p for o in report.outcomes.values() for p in o.noticed if o.by == "examples" and p != "(no answer)"]
     assert noticed and all(p.startswith(shown + "cases/") for p in noticed)
@@ -371,7 +404,7 @@ def test_check_strict_without_examples_only_warns(kb_copy):
 def _guide_steps() -> list[tuple[str, list[str]]]:
     text = GUIDE.read_text()
     start = text.index("## Tests that notice a wrong edit")
-    section = text[start:text.index("\n## ", start + 1)]
+    section = text[start : text.index("\n## ", start + 1)]
     steps: list[tuple[str, list[str]]] = []
     for block in re.findall(r"```\n(.*?)```", section, re.S):
         current = None

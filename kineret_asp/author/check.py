@@ -30,6 +30,7 @@ A paragraph (lines between blank lines) may carry ``% check: reference`` to
 say that its facts are reference data no rule reads (no "never used"
 warning).
 """
+
 from __future__ import annotations
 
 import os
@@ -43,33 +44,76 @@ import clingo
 import clingo.ast as ast
 from clingo.ast import ASTType
 
+from ..asp.solving import MessageLog, new_control
+from ..engine.program import Signature, dynamic_predicates, rule_atoms
 from ..errors import CaseError, Diagnostic, KbError, did_you_mean
 from ..knowledge.base import KnowledgeBase, parse_version, rule_head, tree_root, version_folders
-from ..engine.program import Signature, dynamic_predicates, rule_atoms
 from ..knowledge.schema import ENTRIES
-from ..asp.solving import MessageLog, new_control
 from .kb_reading import SUPPRESS_UNUSED, KeyKinds, Paragraphs, declared_inputs, vocabulary_kinds
 from .mutation import pinning_diagnostics
 from .policy_text import SOURCE_READS, check_sources
 
 # What the package itself reads from a KB, or defines for it (framework names).
 PACKAGE_READS: set[Signature] = {
-    ("policy", 2), ("effective_from", 1), ("effective_to", 1), ("policy_drug_name", 1), ("vocabulary", 2),
-    ("key_group", 3), ("key_group_name", 3), ("criterion", 4), ("combinator", 2), ("reason_text", 2),
-    ("note_text", 2), ("text", 2), ("decision_text", 2), ("route_text", 2), ("abducible", 1), ("documents", 2),
-    ("documents_entry", 3), ("documentation_text", 4), ("documentation_value", 3), ("question", 1), ("entry_text", 2), ("evidence_text", 2), ("decision_echo", 1),
-    ("input_field", 4), ("input_atom", 2), ("entry_field", 5), ("entry_atom", 3), ("field_role", 2),
-    ("header_field", 3), ("kb_problem", 2), ("claim", 3), ("prevails_over", 1), ("version_defines", 3),
-    ("key_name", 3), ("key_name_filler", 2), ("key_name_numbers", 1), ("key_narrows", 3), ("undetermined_text", 2), ("undetermined", 3),
-    ("fhir_not_read", 2), ("needs_text", 2),
+    ("policy", 2),
+    ("effective_from", 1),
+    ("effective_to", 1),
+    ("policy_drug_name", 1),
+    ("vocabulary", 2),
+    ("key_group", 3),
+    ("key_group_name", 3),
+    ("criterion", 4),
+    ("combinator", 2),
+    ("reason_text", 2),
+    ("note_text", 2),
+    ("text", 2),
+    ("decision_text", 2),
+    ("route_text", 2),
+    ("abducible", 1),
+    ("documents", 2),
+    ("documents_entry", 3),
+    ("documentation_text", 4),
+    ("documentation_value", 3),
+    ("question", 1),
+    ("entry_text", 2),
+    ("evidence_text", 2),
+    ("decision_echo", 1),
+    ("input_field", 4),
+    ("input_atom", 2),
+    ("entry_field", 5),
+    ("entry_atom", 3),
+    ("field_role", 2),
+    ("header_field", 3),
+    ("kb_problem", 2),
+    ("claim", 3),
+    ("prevails_over", 1),
+    ("version_defines", 3),
+    ("key_name", 3),
+    ("key_name_filler", 2),
+    ("key_name_numbers", 1),
+    ("key_narrows", 3),
+    ("undetermined_text", 2),
+    ("undetermined", 3),
+    ("fhir_not_read", 2),
+    ("needs_text", 2),
     # read by the schema and vocabulary commands
-    ("output_format", 2), ("output_field", 3), ("key_detail", 4),
+    ("output_format", 2),
+    ("output_field", 3),
+    ("key_detail", 4),
     # read by verify and diff from the property and space parts
-    ("property", 2), ("counterexample", 0), ("witness", 1), ("expected_witness", 1), ("copy", 1),
-    ("space_value", 2), ("space_entry_value", 3), ("space_entry_key", 2),
+    ("property", 2),
+    ("counterexample", 0),
+    ("witness", 1),
+    ("expected_witness", 1),
+    ("copy", 1),
+    ("space_value", 2),
+    ("space_entry_value", 3),
+    ("space_entry_key", 2),
 }
 PACKAGE_READS |= SOURCE_READS  # the policy's text, its sections and waivers (source.py)
 PACKAGE_DEFINES: set[Signature] = {("abduce", 1), ("copy", 1), ("input_fact", 3), ("differs", 3)}
+
+
 @dataclass
 class Occurrence:
     sig: Signature
@@ -117,7 +161,16 @@ def _check_sections(kb: KnowledgeBase, paras: Paragraphs) -> list[Diagnostic]:
         for number, line in enumerate(kb.texts.get(file, "").splitlines(), start=1):
             comment = line.lstrip()
             if comment.startswith("%") and comment.lstrip("%*").lstrip().startswith("§"):
-                out.append(Diagnostic(file, number, len(line) - len(comment) + 1, "error", "the framework is shared by every policy and cites none: a '§' comment belongs in a policy version's files; write the framework's comments as plain prose", "section"))
+                out.append(
+                    Diagnostic(
+                        file,
+                        number,
+                        len(line) - len(comment) + 1,
+                        "error",
+                        "the framework is shared by every policy and cites none: a '§' comment belongs in a policy version's files; write the framework's comments as plain prose",
+                        "section",
+                    )
+                )
     return out
 
 
@@ -248,7 +301,7 @@ def _check_criteria(kb: KnowledgeBase) -> list[Diagnostic]:
     for cid, parent, rule, text in rows:
         by_id[str(cid)].append((parent, rule, text))
     children: dict[str, int] = defaultdict(int)
-    for cid, parent, rule, text in rows:
+    for _cid, parent, _rule, _text in rows:
         if str(parent) != "none":
             children[str(parent)] += 1
     for cid in by_id:
@@ -321,7 +374,9 @@ def _check_key_names(kb: KnowledgeBase) -> list[Diagnostic]:
     for v, given in rows.items():
         built = NameIndex.build(keys[v], given, (), False, ())
         for name, key, other in built.clashes:
-            out.append(Diagnostic(*index.locations("key_name", v)[0], "error", f"key_name({v}, {key}, {name!r}): the name is already a name of {other!r}; a case giving it would be read as {other}", "key"))
+            out.append(
+                Diagnostic(*index.locations("key_name", v)[0], "error", f"key_name({v}, {key}, {name!r}): the name is already a name of {other!r}; a case giving it would be read as {other}", "key")
+            )
     return out
 
 
@@ -349,13 +404,33 @@ def _check_fhir_mapping(kb: KnowledgeBase, strict: bool) -> list[Diagnostic]:
         file, line, col = index.locations("input_field", f.name)[0]
         if f.kind.name == ENTRIES:
             if f.name not in entries and f.name not in values:
-                out.append(Diagnostic(file, line, col, severity, f"input {f.name} has no FHIR mapping (fhir_entry/2 and fhir_entry_value/5 in the version's codes/): a case read from FHIR never has an entry, so what reads it is unmet for every such case", "fhir"))
+                out.append(
+                    Diagnostic(
+                        file,
+                        line,
+                        col,
+                        severity,
+                        f"input {f.name} has no FHIR mapping (fhir_entry/2 and fhir_entry_value/5 in the version's codes/): a case read from FHIR never has an entry, so what reads it is unmet for every such case",
+                        "fhir",
+                    )
+                )
                 continue
             for e in f.entry_fields:
                 if e.presence == "required" and (f.name, e.name) not in entry_values:
-                    out.append(Diagnostic(file, line, col, severity, f"entry field {f.name}.{e.name} is required but no fhir_entry_value/5 reads it: every entry read from FHIR would be left out", "fhir"))
+                    out.append(
+                        Diagnostic(file, line, col, severity, f"entry field {f.name}.{e.name} is required but no fhir_entry_value/5 reads it: every entry read from FHIR would be left out", "fhir")
+                    )
         elif f.name not in values:
-            out.append(Diagnostic(file, line, col, severity, f"input {f.name} has no FHIR mapping (fhir_value/4 in the version's codes/): a case read from FHIR never gives it, so a criterion that reads it is unmet for every such case", "fhir"))
+            out.append(
+                Diagnostic(
+                    file,
+                    line,
+                    col,
+                    severity,
+                    f"input {f.name} has no FHIR mapping (fhir_value/4 in the version's codes/): a case read from FHIR never gives it, so a criterion that reads it is unmet for every such case",
+                    "fhir",
+                )
+            )
     return out
 
 
@@ -410,7 +485,16 @@ def _check_templates(kb: KnowledgeBase) -> list[Diagnostic]:
         if unknown:
             loc = arg.location.begin
             known = ", ".join("{" + n + "}" for n in sorted(allowed)) or "none"
-            out.append(Diagnostic(s.file, loc.line, loc.column, "error", f"{what} has {', '.join('{' + n + '}' for n in unknown)}, which nothing fills (it is filled with: {known}); it would be printed as written", "words"))
+            out.append(
+                Diagnostic(
+                    s.file,
+                    loc.line,
+                    loc.column,
+                    "error",
+                    f"{what} has {', '.join('{' + n + '}' for n in unknown)}, which nothing fills (it is filled with: {known}); it would be printed as written",
+                    "words",
+                )
+            )
 
     for s in kb.statements:
         head = rule_head(s.node)
@@ -575,16 +659,32 @@ def check_versions(kbs: Iterable[KnowledgeBase]) -> list[Diagnostic]:
             out.append(Diagnostic(*(start if bad == ident.effective_from else end), "error", f"{bad!r} is not a date YYYY-MM-DD", "versions"))
             continue
         if kb.path.parent.name != ident.policy:
-            out.append(Diagnostic(*_written_at(kb, "policy"), "error", f"the version declares policy {ident.policy} but is kept under policies/{kb.path.parent.name}/: a version's folder is policies/<its policy>/<its effective-from date>", "versions"))
+            out.append(
+                Diagnostic(
+                    *_written_at(kb, "policy"),
+                    "error",
+                    f"the version declares policy {ident.policy} but is kept under policies/{kb.path.parent.name}/: a version's folder is policies/<its policy>/<its effective-from date>",
+                    "versions",
+                )
+            )
         if kb.path.name != ident.effective_from:
-            out.append(Diagnostic(*start, "error", f"the version is effective from {ident.effective_from} but its folder is named {kb.path.name}: name the folder by its effective-from date", "versions"))
+            out.append(
+                Diagnostic(*start, "error", f"the version is effective from {ident.effective_from} but its folder is named {kb.path.name}: name the folder by its effective-from date", "versions")
+            )
         if ident.effective_to is not None and ident.effective_to < ident.effective_from:
             out.append(Diagnostic(*end, "error", f"effective_to {ident.effective_to} is before effective_from {ident.effective_from}: the version would never be in force", "versions"))
             continue
         schema_fields = _schema_fields(kb)
         for drug, field, value in claims(kb):
             if schema_fields is not None and field not in schema_fields:
-                out.append(Diagnostic(*_written_at(kb, "claim"), "error", f"claim({drug}, {field}, {value}) names the case field {field!r}, which the version does not declare{did_you_mean(field, schema_fields)}", "versions"))
+                out.append(
+                    Diagnostic(
+                        *_written_at(kb, "claim"),
+                        "error",
+                        f"claim({drug}, {field}, {value}) names the case field {field!r}, which the version does not declare{did_you_mean(field, schema_fields)}",
+                        "versions",
+                    )
+                )
         usable.append(kb)
     by_policy: dict[str, list[KnowledgeBase]] = defaultdict(list)
     for kb in usable:
@@ -595,9 +695,16 @@ def check_versions(kbs: Iterable[KnowledgeBase]) -> list[Diagnostic]:
             x, y = a.identity, b.identity
             where = _written_at(a, "effective_to" if x.effective_to else "effective_from")
             if x.effective_to is None or x.effective_to >= y.effective_from:
-                out.append(Diagnostic(*where, "error", f"{pid} {x.period} overlaps {pid} {y.period} ({b.folder}): end it the day before, effective_to(\"{shift(y.effective_from, -1)}\")", "versions"))
+                out.append(Diagnostic(*where, "error", f'{pid} {x.period} overlaps {pid} {y.period} ({b.folder}): end it the day before, effective_to("{shift(y.effective_from, -1)}")', "versions"))
             elif shift(x.effective_to, 1) < y.effective_from:
-                out.append(Diagnostic(*where, "error", f"no version of {pid} is in force from {shift(x.effective_to, 1)} to {shift(y.effective_from, -1)} (between {x.period} and {y.period}): a date of service there cannot be decided", "versions"))
+                out.append(
+                    Diagnostic(
+                        *where,
+                        "error",
+                        f"no version of {pid} is in force from {shift(x.effective_to, 1)} to {shift(y.effective_from, -1)} (between {x.period} and {y.period}): a date of service there cannot be decided",
+                        "versions",
+                    )
+                )
     out += _check_claims(usable, claims, prevails_over)
     return out
 
@@ -613,7 +720,7 @@ def _check_claims(kbs: list[KnowledgeBase], claims: Any, prevails_over: Any) -> 
     """Two policies claiming the same drug and use on a common day, neither prevailing over the other."""
     out = []
     for i, a in enumerate(kbs):
-        for b in kbs[i + 1:]:
+        for b in kbs[i + 1 :]:
             x, y = a.identity, b.identity
             if x.policy == y.policy or x.policy in prevails_over(b) or y.policy in prevails_over(a):
                 continue
@@ -629,22 +736,36 @@ def _check_claims(kbs: list[KnowledgeBase], claims: Any, prevails_over: Any) -> 
                 other = a if later is b else b
                 which = ", ".join(f"{f} {v}" for f, v in other_drugs[:5]) + (f" and {len(other_drugs) - 5} more" if len(other_drugs) > 5 else "")
                 mine, theirs = (uses_b, uses_a) if later is b else (uses_a, uses_b)
-                out.append(Diagnostic(*_written_at(later, "claim"), "warning", f"{later.identity.policy} {later.identity.period} claims {which} for {mine[other_drugs[0]]}, as {other.identity.policy} {other.identity.period} does for {theirs[other_drugs[0]]}, from {first}: such a request that names no drug (requested_drug) is refused", "versions"))
+                out.append(
+                    Diagnostic(
+                        *_written_at(later, "claim"),
+                        "warning",
+                        f"{later.identity.policy} {later.identity.period} claims {which} for {mine[other_drugs[0]]}, as {other.identity.policy} {other.identity.period} does for {theirs[other_drugs[0]]}, from {first}: such a request that names no drug (requested_drug) is refused",
+                        "versions",
+                    )
+                )
             if not shared:
                 continue
             later = b if (y.effective_from, b.folder) >= (x.effective_from, a.folder) else a
             other = a if later is b else b
             uses = ", ".join(f"{field} {value}" for _, field, value in shared[:5]) + (f" and {len(shared) - 5} more" if len(shared) > 5 else "")
             drugs = ", ".join(sorted({d for d, _, _ in shared}))
-            out.append(Diagnostic(*_written_at(later, "claim"), "error", f"{later.identity.policy} {later.identity.period} and {other.identity.policy} {other.identity.period} both claim {drugs} for {uses} from {first}: a case that names no policy cannot be decided; end one period, or declare prevails_over(\"{other.identity.policy}\") in one", "versions"))
+            out.append(
+                Diagnostic(
+                    *_written_at(later, "claim"),
+                    "error",
+                    f'{later.identity.policy} {later.identity.period} and {other.identity.policy} {other.identity.period} both claim {drugs} for {uses} from {first}: a case that names no policy cannot be decided; end one period, or declare prevails_over("{other.identity.policy}") in one',
+                    "versions",
+                )
+            )
     return out
 
 
 def check_routing(root: Path) -> list[Diagnostic]:
     """In a tree of several policies, each example case the tree would route to another policy than its folder's, or refuse (a warning at the case)."""
-    from .example_cases import _misrouted, discover, example_folders
     from ..cases.load import load
     from ..cases.versions import Chooser
+    from .example_cases import _misrouted, discover, example_folders
 
     out = []
     try:

@@ -9,6 +9,7 @@ tables, the case schema's inputs and the case space's declarations seed
 them, and a variable shared by two positions of a rule carries a kind from
 one to the other.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -34,7 +35,7 @@ POLYMORPHIC: tuple[tuple, ...] = (("documents", 2, 1), ("documents_entry", 3, 2)
 
 
 def _polymorphic(position: tuple) -> bool:
-    return any(position[:len(p)] == p for p in POLYMORPHIC)
+    return any(position[: len(p)] == p for p in POLYMORPHIC)
 
 
 def vocabulary_kinds(kb: KnowledgeBase) -> dict[Signature, str]:
@@ -83,7 +84,6 @@ def space_kinds(kb: KnowledgeBase) -> dict[Position, str]:
             if e.kind.name in KEYED and e.kind.vocabulary:
                 out[(f"{SPACE_ENTRY_VALUE[0]}:{f.name}:{e.name}", SPACE_ENTRY_VALUE[1], 2)] = e.kind.vocabulary
     return out
-
 
 
 def declared_inputs(kb: KnowledgeBase) -> set[Signature]:

@@ -38,6 +38,7 @@ that changes what Python reads of the KB (a vocabulary key, a criterion, a
 name) is decided the slow way, with the mutated KB built in memory.
 ``jobs`` worker processes share the mutants.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -64,8 +65,19 @@ from ..cases.load import Loaded, load
 from ..cases.versions import Choice, Chooser
 from ..decisions.decision import build_decision
 from ..engine.program import (
-    CASE_GUARD, CASE_VAR, Rewrite, Signature, _chunk_line, compiled, guard_atom, needed_statements, node_text, parse_text, rule_atoms,
-    rule_signatures, variable,
+    CASE_GUARD,
+    CASE_VAR,
+    Rewrite,
+    Signature,
+    _chunk_line,
+    compiled,
+    guard_atom,
+    needed_statements,
+    node_text,
+    parse_text,
+    rule_atoms,
+    rule_signatures,
+    variable,
 )
 from ..errors import CaseError, Diagnostic, KbError, KineretError, SolveTimeout
 from ..knowledge.base import CASES, KnowledgeBase, Statement, as_atom, display_path, is_constraint, resolve_kb
@@ -82,8 +94,15 @@ from .verify import _heads, declared_property, properties_of, verify_kb
 GUARD = "mutant__"
 
 DECIDING: tuple[Signature, ...] = (
-    ("decision", 1), ("authorization_months", 1), ("route", 1), ("applies", 1), ("unmet", 1),
-    ("reason", 1), ("needs", 2), ("refers_to", 2), ("undetermined", 3),
+    ("decision", 1),
+    ("authorization_months", 1),
+    ("route", 1),
+    ("applies", 1),
+    ("unmet", 1),
+    ("reason", 1),
+    ("needs", 2),
+    ("refers_to", 2),
+    ("undetermined", 3),
 )
 """What an example's outcome is made of (framework/decision.lp, criteria.lp): the cone of these is mutated."""
 
@@ -165,8 +184,17 @@ class Mutant:
         return (data[:start] + new.encode("utf-8") + data[end:]).decode("utf-8")
 
     def to_dict(self) -> dict:
-        return {"index": self.index, "kind": self.kind, "file": self.file, "line": self.line, "column": self.column,
-                "before": self.before, "after": self.after, "section": self.section, "row": self.row or None}
+        return {
+            "index": self.index,
+            "kind": self.kind,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "before": self.before,
+            "after": self.after,
+            "section": self.section,
+            "row": self.row or None,
+        }
 
 
 @dataclass
@@ -532,8 +560,8 @@ def generate(kb: KnowledgeBase, kinds: Sequence[str] = KINDS, only_lines: Option
         if changes:
             mutated += 1
         for c in changes:
-            data = src.data[:c.start] + c.new.encode("utf-8") + src.data[c.end:]
-            text = "" if c.kind == ROW_DELETED else data[s_start:s_end + len(c.new.encode("utf-8")) - (c.end - c.start)].decode("utf-8")
+            data = src.data[: c.start] + c.new.encode("utf-8") + src.data[c.end :]
+            text = "" if c.kind == ROW_DELETED else data[s_start : s_end + len(c.new.encode("utf-8")) - (c.end - c.start)].decode("utf-8")
             at = c.at.location.begin
             m = Mutant(len(out) + len(invalid), c.kind, s.file, at.line, at.column, c.before, c.after, i, text, (c.start, c.end, c.new), section, row, gap)
             if text and _parse_at(text, loc) is None:
@@ -597,8 +625,16 @@ class Outcome:
     detail: str = ""  # invalid: what clingo says of the changed rule
 
     def to_dict(self) -> dict:
-        return {"status": self.status, "by": self.by or None, "noticed": self.noticed, "unchecked": self.unchecked,
-                "why": self.why or None, "case": self.case, "change": self.change or None, "detail": self.detail or None}
+        return {
+            "status": self.status,
+            "by": self.by or None,
+            "noticed": self.noticed,
+            "unchecked": self.unchecked,
+            "why": self.why or None,
+            "case": self.case,
+            "change": self.change or None,
+            "detail": self.detail or None,
+        }
 
 
 @dataclass
@@ -768,9 +804,23 @@ class _Readers:
 
 
 PACKAGE_VALIDATES: set[Signature] = {
-    ("vocabulary", 2), ("criterion", 4), ("key_name", 3), ("key_name_filler", 2), ("key_name_numbers", 1), ("key_narrows", 3),
-    ("input_field", 4), ("input_atom", 2), ("entry_field", 5), ("entry_atom", 3), ("field_role", 2),
-    ("policy", 2), ("effective_from", 1), ("effective_to", 1), ("claim", 3), ("prevails_over", 1), ("requested_drug", 1),
+    ("vocabulary", 2),
+    ("criterion", 4),
+    ("key_name", 3),
+    ("key_name_filler", 2),
+    ("key_name_numbers", 1),
+    ("key_narrows", 3),
+    ("input_field", 4),
+    ("input_atom", 2),
+    ("entry_field", 5),
+    ("entry_atom", 3),
+    ("field_role", 2),
+    ("policy", 2),
+    ("effective_from", 1),
+    ("effective_to", 1),
+    ("claim", 3),
+    ("prevails_over", 1),
+    ("requested_drug", 1),
 }
 """Static facts Python reads to validate a case, choose its version and build its decision's tree."""
 
@@ -855,7 +905,7 @@ class _Share:
             return mutants
         readers = _Readers(self.kb, base_nodes(self.kb), self.dynamic)
         for start in range(0, len(mine), BATCH):
-            self._static_batch(mine[start:start + BATCH], readers)
+            self._static_batch(mine[start : start + BATCH], readers)
         return [m for m in mutants if m.index not in self.out]
 
     def _static_batch(self, mine: list[Mutant], readers: "_Readers") -> None:
@@ -1306,10 +1356,19 @@ class MutationReport:
 
     def to_dict(self) -> dict:
         return {
-            "kb": str(self.kb.root), "version": self.kb.folder, "since": self.since, "seconds": round(self.seconds, 2), "jobs": self.jobs,
+            "kb": str(self.kb.root),
+            "version": self.kb.folder,
+            "since": self.since,
+            "seconds": round(self.seconds, 2),
+            "jobs": self.jobs,
             "sample": None if self.drawn_from is None else {"mutants": len(self.mutants), "drawn_from": self.drawn_from, "seed": self.seed},
-            "score": None if self.score is None else round(self.score, 2), "killed": self.killed, "survived": self.survived,
-            "equivalent": self.count(EQUIVALENT), "invalid": self.count(INVALID), "statements": self.statements, "left_out": self.left_out.to_dict(),
+            "score": None if self.score is None else round(self.score, 2),
+            "killed": self.killed,
+            "survived": self.survived,
+            "equivalent": self.count(EQUIVALENT),
+            "invalid": self.count(INVALID),
+            "statements": self.statements,
+            "left_out": self.left_out.to_dict(),
             "mutants": [{**m.to_dict(), **self.outcomes[m.index].to_dict(), "gap": m.gap or None} for m in self.mutants],
         }
 
@@ -1322,7 +1381,17 @@ def _shares(mutants: Sequence[Mutant], jobs: int) -> list[list[Mutant]]:
     return shares
 
 
-def mutate(kb: Any = None, jobs: int = 1, time_limit: float = 10.0, since: Optional[str] = None, kinds: Sequence[str] = KINDS, memory_mb: Optional[int] = None, cases: Optional[Sequence[Path]] = None, sample: Optional[int] = None, seed: int = 0) -> MutationReport:
+def mutate(
+    kb: Any = None,
+    jobs: int = 1,
+    time_limit: float = 10.0,
+    since: Optional[str] = None,
+    kinds: Sequence[str] = KINDS,
+    memory_mb: Optional[int] = None,
+    cases: Optional[Sequence[Path]] = None,
+    sample: Optional[int] = None,
+    seed: int = 0,
+) -> MutationReport:
     """Mutate a version's deciding rules and tables and run its examples and properties on every mutant.
 
     ``jobs`` worker processes share the mutants; ``time_limit`` bounds each
@@ -1360,7 +1429,7 @@ def mutate(kb: Any = None, jobs: int = 1, time_limit: float = 10.0, since: Optio
         try:
             for worker, share in zip(workers, shares):
                 worker.send(share)
-            for worker, share in zip(workers, shares):
+            for worker, _share in zip(workers, shares):
                 answer = worker.receive(None)
                 if not answer.ok:
                     raise MutateError(f"a worker stopped without an answer ({answer.status} {answer.detail})".strip())
@@ -1410,7 +1479,9 @@ def render_mutation(report: MutationReport) -> str:
     w = kb.vocabulary.word
     lo = report.left_out
     lines = [w("kb_line", kb=kb.root, folder=kb.folder)]
-    lines.append(w("mutate_heading", mutants=report.drawn_from or len(report.mutants), statements=report.statements, words=lo.words, evidence=lo.evidence, documentation=lo.documentation, checks=lo.checks))
+    lines.append(
+        w("mutate_heading", mutants=report.drawn_from or len(report.mutants), statements=report.statements, words=lo.words, evidence=lo.evidence, documentation=lo.documentation, checks=lo.checks)
+    )
     if report.since is not None:
         lines.append(w("mutate_since", rev=report.since, unchanged=lo.unchanged))
     if report.drawn_from is not None:
@@ -1418,7 +1489,16 @@ def render_mutation(report: MutationReport) -> str:
     if not report.mutants:
         lines.append(w("mutate_no_mutants"))
         return "\n".join(lines) + "\n"
-    lines.append(w("mutate_killed", killed=report.killed, constraints=report.count(KILLED, BY_CONSTRAINTS), examples=report.count(KILLED, BY_EXAMPLES), properties=report.count(KILLED, BY_PROPERTIES), time=report.count(KILLED, BY_TIME)))
+    lines.append(
+        w(
+            "mutate_killed",
+            killed=report.killed,
+            constraints=report.count(KILLED, BY_CONSTRAINTS),
+            examples=report.count(KILLED, BY_EXAMPLES),
+            properties=report.count(KILLED, BY_PROPERTIES),
+            time=report.count(KILLED, BY_TIME),
+        )
+    )
     equivalent = report.with_status(EQUIVALENT)
     lines.append(w("mutate_equivalent", equivalent=len(equivalent), static=sum(o.why == STATIC for _, o in equivalent), space=sum(o.why == IN_SPACE for _, o in equivalent)))
     lines.append(w("mutate_invalid", invalid=report.count(INVALID)))
@@ -1437,11 +1517,13 @@ def render_mutation(report: MutationReport) -> str:
     in_space = [(m, o) for m, o in equivalent if o.why == IN_SPACE]
     if in_space:
         lines.append("")
-        for m, o in in_space:
+        for m, _o in in_space:
             lines.append(w("mutate_equivalent_line", location=m.location, change=change_words(m, kb), why=w("mutate_why_space")))
     lines.append("")
     score = report.score
-    lines.append(w("mutate_score", score="-" if score is None else f"{score:.1f}", killed=report.killed, scored=report.scored, survived=report.survived, seconds=f"{report.seconds:.1f}", jobs=report.jobs))
+    lines.append(
+        w("mutate_score", score="-" if score is None else f"{score:.1f}", killed=report.killed, scored=report.scored, survived=report.survived, seconds=f"{report.seconds:.1f}", jobs=report.jobs)
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -1519,7 +1601,7 @@ def _kept(shown: str, folder: Path) -> str:
 def _shown(kept: str, folder: Path) -> str:
     """A kept path as this run shows it (relative below the working folder)."""
     if kept.startswith(INSIDE):
-        return display_path(folder / kept[len(INSIDE):])
+        return display_path(folder / kept[len(INSIDE) :])
     return display_path(kept) if Path(kept).is_absolute() else kept
 
 
@@ -1562,10 +1644,18 @@ def render_table_coverage(report: MutationReport) -> str:
             shown_file = m.file
         lines.append(w("coverage_table_line", place=f"{m.line}:{m.column}", change=change_words(m, kb), pinned=pinned_words(report, m)))
     gaps = report.with_status(SURVIVED)
-    lines.append(w("coverage_tables_summary", total=len([m for m in report.mutants if report.outcomes[m.index].status != INVALID]),
-                   examples=report.count(KILLED, BY_EXAMPLES), properties=report.count(KILLED, BY_PROPERTIES), constraints=report.count(KILLED, BY_CONSTRAINTS),
-                   unread=sum(1 for _, o in report.with_status(EQUIVALENT) if o.why == STATIC), space=sum(1 for _, o in report.with_status(EQUIVALENT) if o.why == IN_SPACE),
-                   gaps=len(gaps)))
+    lines.append(
+        w(
+            "coverage_tables_summary",
+            total=len([m for m in report.mutants if report.outcomes[m.index].status != INVALID]),
+            examples=report.count(KILLED, BY_EXAMPLES),
+            properties=report.count(KILLED, BY_PROPERTIES),
+            constraints=report.count(KILLED, BY_CONSTRAINTS),
+            unread=sum(1 for _, o in report.with_status(EQUIVALENT) if o.why == STATIC),
+            space=sum(1 for _, o in report.with_status(EQUIVALENT) if o.why == IN_SPACE),
+            gaps=len(gaps),
+        )
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -1575,8 +1665,22 @@ def table_coverage_dict(report: MutationReport) -> dict:
     rows = []
     for m in report.mutants:
         o = report.outcomes[m.index]
-        rows.append({"file": m.file, "line": m.line, "column": m.column, "kind": m.kind, "change": change_words(m, kb), "row": m.row or None,
-                     "status": o.status, "by": o.by or None, "why": o.why or None, "noticed": o.noticed, "case": o.case, "gap": m.gap or None})
+        rows.append(
+            {
+                "file": m.file,
+                "line": m.line,
+                "column": m.column,
+                "kind": m.kind,
+                "change": change_words(m, kb),
+                "row": m.row or None,
+                "status": o.status,
+                "by": o.by or None,
+                "why": o.why or None,
+                "noticed": o.noticed,
+                "case": o.case,
+                "gap": m.gap or None,
+            }
+        )
     return {"version": kb.folder, "cells": rows, "not_pinned": [r for r in rows if r["status"] == SURVIVED]}
 
 
