@@ -29,6 +29,7 @@ requests carry; the first line says what the cases hold), prints side by side:
   peak memory of ``kineret-asp batch`` on 10,000 and 1,000,000 cases;
 - whether every way gave the same decisions (and the batches the same bytes).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,17 +48,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import clingo  # noqa: E402
-
 import cases as generator  # noqa: E402
+import clingo  # noqa: E402
 import pure_python  # noqa: E402
+
 from kineret_asp import batch_evaluate, evaluate, evaluate_many  # noqa: E402
+from kineret_asp.asp.symbols import SymbolDecoder, fact_text, to_symbol  # noqa: E402
 from kineret_asp.batch.run import CACHE_ENTRIES, DEFAULT_CHUNK, run_batch  # noqa: E402
 from kineret_asp.cases.load import load  # noqa: E402
+from kineret_asp.cases.versions import Chooser  # noqa: E402
 from kineret_asp.decisions.decision import build_decision, builder  # noqa: E402
 from kineret_asp.engine.program import CASE_GUARD, compiled  # noqa: E402
-from kineret_asp.asp.symbols import SymbolDecoder, fact_text, to_symbol  # noqa: E402
-from kineret_asp.cases.versions import Chooser  # noqa: E402
 
 TARGET = 0.6  # each many-case path (the command, batch in process, batch_evaluate, evaluate_many) / clingo floor
 
@@ -75,7 +76,7 @@ def floor_chunks(lines: list[bytes], chooser: Chooser) -> list[list[clingo.Symbo
     out = []
     for start in range(0, len(lines), DEFAULT_CHUNK):
         symbols = []
-        for k, line in enumerate(lines[start:start + DEFAULT_CHUNK]):
+        for k, line in enumerate(lines[start : start + DEFAULT_CHUNK]):
             number = clingo.Number(k)
             symbols.append(clingo.Function(CASE_GUARD, [number]))
             for atom in load(json.loads(line), kb, shown="bench").case.atoms():
@@ -227,8 +228,7 @@ def main() -> int:
         data = path.read_bytes()
         lines = data.splitlines()
         dicts = [json.loads(line) for line in lines]
-        print(f"{args.n:,} seeded random cases (bench/cases.py), chunks of {DEFAULT_CHUNK}, {args.rounds} rounds; "
-              f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, clingo {clingo.__version__}")
+        print(f"{args.n:,} seeded random cases (bench/cases.py), chunks of {DEFAULT_CHUNK}, {args.rounds} rounds; {os.cpu_count()} cores, Python {sys.version.split()[0]}, clingo {clingo.__version__}")
         print(f"the cases hold {generator.history_stats(dicts)}")
 
         chunks = floor_chunks(lines, chooser)
@@ -294,9 +294,12 @@ def main() -> int:
     # the API's decisions, read whole, are the batch's records (as dicts); read for triage, the same verdicts
     triaged = [(r["decision"], r["authorization_months"], r["route"]) for r in records]
     as_json = lambda items: [json.loads(json.dumps(x)) for x in items]  # noqa: E731 - tuples read as the JSON lists they are written as
-    api_same = (as_json(outputs["batch_evaluate_full"]) == records
-                and as_json(outputs["evaluate_many_full"]) == [{k: v for k, v in r.items() if k != "line"} for r in records]
-                and outputs["batch_evaluate"] == triaged and outputs["evaluate_many"] == triaged)
+    api_same = (
+        as_json(outputs["batch_evaluate_full"]) == records
+        and as_json(outputs["evaluate_many_full"]) == [{k: v for k, v in r.items() if k != "line"} for r in records]
+        and outputs["batch_evaluate"] == triaged
+        and outputs["evaluate_many"] == triaged
+    )
     agree = same_bytes and api_same and batch == pure and loop == batch[: len(loop)] and warm == batch[: len(warm)]
 
     print()
@@ -314,10 +317,19 @@ def main() -> int:
     row(f"per-case Control loop (sample of {len(sample)})", f"{loop_rate:,.0f}")
     row("pure-Python evaluator", f"{pure_rate:,.0f}")
     print("ratios (wall; per CPU second in brackets: this machine is shared, CPU time is steadier)")
-    for key, label in (("in_process", "batch 1 job, in this process"), ("command", "batch 1 job, `kineret-asp batch`"),
-                       ("batch_evaluate", "batch_evaluate, verdicts"), ("evaluate_many", "evaluate_many, verdicts")):
+    for key, label in (
+        ("in_process", "batch 1 job, in this process"),
+        ("command", "batch 1 job, `kineret-asp batch`"),
+        ("batch_evaluate", "batch_evaluate, verdicts"),
+        ("evaluate_many", "evaluate_many, verdicts"),
+    ):
         ratio, cpu_ratio = med[key] / med["floor"], med[key + "_cpu"] / med["floor_cpu"]
-        row(f"{label} / clingo floor", f"{ratio:.1%} ({cpu_ratio:.1%})", f">= {TARGET:.0%}", ok(ratio >= TARGET) + ("" if (ratio >= TARGET) == (cpu_ratio >= TARGET) else f" (CPU: {ok(cpu_ratio >= TARGET)})"))
+        row(
+            f"{label} / clingo floor",
+            f"{ratio:.1%} ({cpu_ratio:.1%})",
+            f">= {TARGET:.0%}",
+            ok(ratio >= TARGET) + ("" if (ratio >= TARGET) == (cpu_ratio >= TARGET) else f" (CPU: {ok(cpu_ratio >= TARGET)})"),
+        )
     for key, label in (("batch_evaluate_full", "batch_evaluate, to_dict()"), ("evaluate_many_full", "evaluate_many, to_dict()")):
         row(f"{label} / clingo floor", f"{med[key] / med['floor']:.1%} ({med[key + '_cpu'] / med['floor_cpu']:.1%})")
     row("batch 1 job, no cache / clingo floor", f"{med['no_cache'] / med['floor']:.0%} ({med['no_cache_cpu'] / med['floor_cpu']:.0%})")

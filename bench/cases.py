@@ -15,6 +15,7 @@ case on average); half of the cases also list current co-medications
 biologic, tsDMARD, csDMARD or Kineret. :func:`history_stats` says what a
 set of cases holds (the benches print it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,14 +24,54 @@ import random
 from typing import Iterable, Iterator
 
 INDICATIONS = [
-    "caps", "cinca", "fcas", "muckle_wells", "nomid", "dira", "rheumatoid_arthritis", "rheumatoid_arthritis",
-    "rheumatoid_arthritis", "stills_disease", "sjia", "ankylosing_spondylitis", "inflammatory_bowel_disease",
-    "crohns_disease", "ulcerative_colitis", "lupus_arthritis", "osteoarthritis", "reactive_arthritis", "covid_19", "other",
+    "caps",
+    "cinca",
+    "fcas",
+    "muckle_wells",
+    "nomid",
+    "dira",
+    "rheumatoid_arthritis",
+    "rheumatoid_arthritis",
+    "rheumatoid_arthritis",
+    "stills_disease",
+    "sjia",
+    "ankylosing_spondylitis",
+    "inflammatory_bowel_disease",
+    "crohns_disease",
+    "ulcerative_colitis",
+    "lupus_arthritis",
+    "osteoarthritis",
+    "reactive_arthritis",
+    "covid_19",
+    "other",
 ]
 SPECIALTIES = ["rheumatology", "genetics", "dermatology", "autoinflammatory"]
 CSDMARDS = ["methotrexate", "leflunomide", "hydroxychloroquine", "sulfasalazine"]
 PREFERRED = ["actemra_sc", "humira", "hyrimoz", "adalimumab_adaz", "cyltezo", "adalimumab_adbm", "simlandi", "adalimumab_ryvk", "cimzia", "enbrel", "rinvoq", "xeljanz", "xeljanz_xr"]
-OTHER_BIOLOGICS = ["actemra_iv", "xeljanz_oral_solution", "infliximab", "simponi", "simponi_aria", "cosentyx", "siliq", "taltz", "ilumya", "skyrizi_iv", "skyrizi_sc", "tremfya", "stelara_sc", "stelara_iv", "olumiant", "otezla", "zeposia", "sotyktu", "kevzara", "orencia_iv", "orencia_sc", "rituximab"]
+OTHER_BIOLOGICS = [
+    "actemra_iv",
+    "xeljanz_oral_solution",
+    "infliximab",
+    "simponi",
+    "simponi_aria",
+    "cosentyx",
+    "siliq",
+    "taltz",
+    "ilumya",
+    "skyrizi_iv",
+    "skyrizi_sc",
+    "tremfya",
+    "stelara_sc",
+    "stelara_iv",
+    "olumiant",
+    "otezla",
+    "zeposia",
+    "sotyktu",
+    "kevzara",
+    "orencia_iv",
+    "orencia_sc",
+    "rituximab",
+]
 OUTCOMES = ["failure", "intolerance", "contraindication", "tried"]
 SUPPORTIVE = ["prednisone", "prednisolone", "methylprednisolone", "ibuprofen", "naproxen", "celecoxib"]
 CO_MEDICATIONS = SUPPORTIVE + ["folic_acid", "colchicine"]

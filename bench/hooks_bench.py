@@ -18,6 +18,7 @@ coverage-information system action; with a log, every decision logged once
 coverage-assertion-id is that record's id, each prior-authorization number
 unique). Traffic goes to 127.0.0.1 only; every run stops by itself.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,7 +43,15 @@ from load_bench import Connection, free_port, pct  # noqa: E402
 
 EXT = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 EXAMPLES = ("ra_approved", "stills_adult_onset", "caps_muckle_wells", "dira_il1rn_confirmed", "sjia_concurrent_etanercept", "covid_19")
-KEY_OF = {"Condition": "conditions", "Coverage": "coverage", "PractitionerRole": "practitioner_role", "MedicationStatement": "medication_statements", "Medication": "medication_statements", "MedicationRequest": "medication_requests", "Observation": "genetic_variants"}
+KEY_OF = {
+    "Condition": "conditions",
+    "Coverage": "coverage",
+    "PractitionerRole": "practitioner_role",
+    "MedicationStatement": "medication_statements",
+    "Medication": "medication_statements",
+    "MedicationRequest": "medication_requests",
+    "Observation": "genetic_variants",
+}
 
 
 def hook_request(bundle: dict, keys: list[str]) -> dict:
@@ -172,8 +181,17 @@ def run(name: str, options: list[str], requests: list, args: argparse.Namespace,
         stop(proc)
     ok = [i for i, (status, body, _) in results.items() if status == 200 and len(json.loads(body).get("systemActions", [])) == 1]
     ms = [results[i][2] for i in ok]
-    row = {"run": name, "sent": len(requests), "answered": len(results), "ok": len(ok), "seconds": seconds, "rate": len(ok) / seconds if seconds else 0.0,
-           "p50": pct(ms, 50) if ms else float("nan"), "p99": pct(ms, 99) if ms else float("nan"), "logged_once": None}
+    row = {
+        "run": name,
+        "sent": len(requests),
+        "answered": len(results),
+        "ok": len(ok),
+        "seconds": seconds,
+        "rate": len(ok) / seconds if seconds else 0.0,
+        "p50": pct(ms, 50) if ms else float("nan"),
+        "p99": pct(ms, 99) if ms else float("nan"),
+        "logged_once": None,
+    }
     if url is not None:
         instances = {requests[i][0] for i in range(len(requests))}
         records = logged(url, instances)
@@ -216,7 +234,9 @@ def main() -> int:
     print(f"{'run':<20} {'answered':>10} {'ok':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p50 x':>6} {'p99 x':>6}  logged once")
     for r in rows:
         once = "-" if r["logged_once"] is None else ("yes" if r["logged_once"] else "NO")
-        print(f"{r['run']:<20} {r['answered']:>6}/{r['sent']:<4} {r['ok']:>5} {r['rate']:>8.1f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['p50'] / base['p50']:>6.2f} {r['p99'] / base['p99']:>6.2f}  {once}")
+        print(
+            f"{r['run']:<20} {r['answered']:>6}/{r['sent']:<4} {r['ok']:>5} {r['rate']:>8.1f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['p50'] / base['p50']:>6.2f} {r['p99'] / base['p99']:>6.2f}  {once}"
+        )
     good = all(r["answered"] == r["sent"] == r["ok"] for r in rows) and all(r["logged_once"] in (None, True) for r in rows)
     print(f"every request answered, every decision logged once: {'yes' if good else 'NO'}")
     return 0 if good else 1

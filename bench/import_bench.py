@@ -10,6 +10,7 @@ not: ``--help`` and a usage error need neither). ``--against DIR`` measures
 another checkout of the package in the same run, side by side, with the
 ratio (for instance the commit before a change, from ``git worktree add``).
 """
+
 from __future__ import annotations
 
 import argparse

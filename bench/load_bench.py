@@ -24,6 +24,7 @@ Exit status 1 when some request did not get exactly one correct answer
 Traffic goes to 127.0.0.1 only; each run stops by itself after its
 requests (or --deadline seconds).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -198,7 +199,9 @@ def load(tree: Path, requests: list, concurrency: int, deadline: float, warmup: 
     """Start ``tree``'s server, send ``warmup`` (not measured), then every request from ``concurrency`` clients, stop it: the answers and the seconds."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    server = subprocess.Popen([sys.executable, "-m", "kineret_asp", "serve", "--port", str(port), "--time-limit", "30", "--kb", str(tree / "kb"), *options], cwd=tree, env=env, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kineret_asp", "serve", "--port", str(port), "--time-limit", "30", "--kb", str(tree / "kb"), *options], cwd=tree, env=env, stderr=subprocess.DEVNULL
+    )
     try:
         started = time.monotonic()
         while True:
@@ -339,7 +342,10 @@ def main() -> int:
                 answers, elapsed = load(tree, requests, args.concurrency, args.deadline, warmup, options)
                 results[name].append((judge(requests, answers, expected[name]), elapsed))
 
-    print(f"load test: {args.requests} requests, {args.concurrency} concurrent clients, 127.0.0.1, seed {args.seed} (after {args.warmup} not measured)" + (", this tree's answer cache off" if args.no_answer_cache else ""))
+    print(
+        f"load test: {args.requests} requests, {args.concurrency} concurrent clients, 127.0.0.1, seed {args.seed} (after {args.warmup} not measured)"
+        + (", this tree's answer cache off" if args.no_answer_cache else "")
+    )
     ok = True
     rates: dict[str, list[float]] = {}
     p99s: dict[str, list[float]] = {}
@@ -368,7 +374,9 @@ def main() -> int:
     if args.against:
         theirs = statistics.median(rates[args.against])
         ratio = mine / theirs
-        print(f"throughput: this tree {mine:,.0f} requests/s, {args.against} {theirs:,.0f} requests/s: {ratio:.2f}x (target at least {THROUGHPUT_RATIO:g}x)  {'met' if ratio >= THROUGHPUT_RATIO else 'NOT met'}")
+        print(
+            f"throughput: this tree {mine:,.0f} requests/s, {args.against} {theirs:,.0f} requests/s: {ratio:.2f}x (target at least {THROUGHPUT_RATIO:g}x)  {'met' if ratio >= THROUGHPUT_RATIO else 'NOT met'}"
+        )
     print("every request got exactly one correct answer: " + ("yes" if ok else "NO"))
     return 0 if ok else 1
 

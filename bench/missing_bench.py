@@ -5,6 +5,7 @@
 Prints, per run, the median and 95th percentile over every example case under
 facts/ (each case timed --repeat times), next to the target (median < 50 ms).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kineret_asp import load_case, load_kb  # noqa: E402
-from kineret_asp.explain.missing import missing  # noqa: E402
 from kineret_asp.author.example_cases import discover  # noqa: E402
+from kineret_asp.explain.missing import missing  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

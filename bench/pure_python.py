@@ -7,6 +7,7 @@ benchmark uses it as the fastest this problem can be decided in Python, and
 compares its decisions with the KB's on every case: two independent
 readings of the policy that must agree.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,16 +16,67 @@ from typing import Iterable, Iterator
 CSDMARDS = {"methotrexate", "leflunomide", "hydroxychloroquine", "sulfasalazine"}
 ADALIMUMAB = {"humira", "hyrimoz", "adalimumab_adaz", "cyltezo", "adalimumab_adbm", "simlandi", "adalimumab_ryvk"}
 BIOLOGICS = ADALIMUMAB | {
-    "cimzia", "enbrel", "infliximab", "simponi", "simponi_aria", "cosentyx", "siliq", "taltz", "ilumya", "skyrizi_iv",
-    "skyrizi_sc", "tremfya", "stelara_sc", "stelara_iv", "olumiant", "rinvoq", "xeljanz", "xeljanz_oral_solution",
-    "xeljanz_xr", "otezla", "zeposia", "sotyktu", "actemra_iv", "actemra_sc", "kevzara", "kineret", "orencia_iv",
-    "orencia_sc", "rituximab",
+    "cimzia",
+    "enbrel",
+    "infliximab",
+    "simponi",
+    "simponi_aria",
+    "cosentyx",
+    "siliq",
+    "taltz",
+    "ilumya",
+    "skyrizi_iv",
+    "skyrizi_sc",
+    "tremfya",
+    "stelara_sc",
+    "stelara_iv",
+    "olumiant",
+    "rinvoq",
+    "xeljanz",
+    "xeljanz_oral_solution",
+    "xeljanz_xr",
+    "otezla",
+    "zeposia",
+    "sotyktu",
+    "actemra_iv",
+    "actemra_sc",
+    "kevzara",
+    "kineret",
+    "orencia_iv",
+    "orencia_sc",
+    "rituximab",
 }
 BIOSIMILARS = {
-    "amjevita", "adalimumab_atto", "hadlima", "adalimumab_bwwd", "yusimry", "adalimumab_aqvh", "hulio", "adalimumab_fkjp", "idacio",
-    "adalimumab_aacf", "yuflyma", "adalimumab_aaty", "abrilada", "adalimumab_afzb", "remicade", "inflectra", "renflexis", "avsola",
-    "rituxan", "truxima", "rituximab_abbs", "ruxience", "rituximab_pvvr", "riabni", "rituximab_arrx", "tofidence", "tyenne_iv",
-    "tyenne_sc", "avtozma_iv", "avtozma_sc",
+    "amjevita",
+    "adalimumab_atto",
+    "hadlima",
+    "adalimumab_bwwd",
+    "yusimry",
+    "adalimumab_aqvh",
+    "hulio",
+    "adalimumab_fkjp",
+    "idacio",
+    "adalimumab_aacf",
+    "yuflyma",
+    "adalimumab_aaty",
+    "abrilada",
+    "adalimumab_afzb",
+    "remicade",
+    "inflectra",
+    "renflexis",
+    "avsola",
+    "rituxan",
+    "truxima",
+    "rituximab_abbs",
+    "ruxience",
+    "rituximab_pvvr",
+    "riabni",
+    "rituximab_arrx",
+    "tofidence",
+    "tyenne_iv",
+    "tyenne_sc",
+    "avtozma_iv",
+    "avtozma_sc",
 }
 BIOLOGICS |= BIOSIMILARS
 NO_RA_TICK = {"cosentyx", "siliq", "taltz", "ilumya", "skyrizi_iv", "skyrizi_sc", "tremfya", "stelara_sc", "stelara_iv", "otezla", "zeposia", "sotyktu", "xeljanz_oral_solution"}
@@ -32,7 +84,15 @@ PRODUCT = {d: "adalimumab" for d in ADALIMUMAB} | {"xeljanz": "xeljanz_family", 
 ROWS = [("3.C.A", "actemra_sc"), ("3.C.B", "adalimumab"), ("3.C.C", "cimzia"), ("3.C.D", "enbrel"), ("3.C.E", "rinvoq"), ("3.C.F", "xeljanz_family")]
 CAPS = {"cinca": "1.A.i", "fcas": "1.A.ii", "muckle_wells": "1.A.iii", "nomid": "1.A.iv"}
 ROOT = {k: "1" for k in CAPS} | {"caps": "1", "dira": "2", "rheumatoid_arthritis": "3", "stills_disease": "4", "sjia": "5"}
-EXCLUDED = {"ankylosing_spondylitis": "NC.1", "inflammatory_bowel_disease": "NC.3", "crohns_disease": "NC.3", "ulcerative_colitis": "NC.3", "lupus_arthritis": "NC.4", "osteoarthritis": "NC.5", "reactive_arthritis": "NC.6"}
+EXCLUDED = {
+    "ankylosing_spondylitis": "NC.1",
+    "inflammatory_bowel_disease": "NC.3",
+    "crohns_disease": "NC.3",
+    "ulcerative_colitis": "NC.3",
+    "lupus_arthritis": "NC.4",
+    "osteoarthritis": "NC.5",
+    "reactive_arthritis": "NC.6",
+}
 
 
 def decide(case: dict) -> dict:
@@ -65,7 +125,8 @@ def decide(case: dict) -> dict:
         a1 = a1 or CSDMARDS <= {e["drug"] for e in history if e["outcome"] in ("contraindication", "intolerance")}
         continuation = case.get("request") == "continuation"
         a2 = any(
-            e["drug"] in BIOLOGICS and e["outcome"] in ("failure", "intolerance", "tried")
+            e["drug"] in BIOLOGICS
+            and e["outcome"] in ("failure", "intolerance", "tried")
             and (e.get("for") == "rheumatoid_arthritis" or (e.get("for") is None and e["drug"] not in NO_RA_TICK))
             and not (continuation and e["drug"] == "kineret")
             for e in history

@@ -9,6 +9,7 @@ after a full disk; exit codes of I/O failures; and the cold-start figures
 with and without the disk cache of derived programs (KINERET_ASP_CACHE=off),
 and warm evaluate() with and without a time limit.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,13 @@ def kb_with(tmp: Path, name: str, rule: str) -> Path:
 
 
 def ra(n: int, months: int) -> dict:
-    return {"id": f"c{n}", "indication": "rheumatoid_arthritis", "plan": "employer_group", "prescriber_specialties": ["rheumatology"], "medication_history": [{"drug": "methotrexate", "outcome": "failure", "months": months}, {"drug": "humira", "outcome": "failure"}, {"drug": "enbrel", "outcome": "failure"}]}
+    return {
+        "id": f"c{n}",
+        "indication": "rheumatoid_arthritis",
+        "plan": "employer_group",
+        "prescriber_specialties": ["rheumatology"],
+        "medication_history": [{"drug": "methotrexate", "outcome": "failure", "months": months}, {"drug": "humira", "outcome": "failure"}, {"drug": "enbrel", "outcome": "failure"}],
+    }
 
 
 def row(label: str, value: str, note: str = "") -> None:
@@ -95,7 +102,11 @@ def main() -> int:
         for jobs in ("1", "2"):
             seconds, proc = cli("batch", str(src), "--kb", str(one_case), "--time-limit", "1", "--jobs", jobs, "-o", str(tmp / "r.jsonl"), env=env)
             errors = sum('"error"' in line for line in (tmp / "r.jsonl").read_text().splitlines())
-            row(f"batch of {args.runaway_lines:,}, one case grounds without end, --jobs {jobs}", f"{seconds:.2f} s", f"exit {proc.returncode}, {errors} error record(s), {args.runaway_lines - errors:,} decided")
+            row(
+                f"batch of {args.runaway_lines:,}, one case grounds without end, --jobs {jobs}",
+                f"{seconds:.2f} s",
+                f"exit {proc.returncode}, {errors} error record(s), {args.runaway_lines - errors:,} decided",
+            )
             check(f"batch --jobs {jobs}: the runaway case alone is an error record", errors == 1 and proc.returncode == 1)
 
         print("capped reads")

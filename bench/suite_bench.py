@@ -12,6 +12,7 @@ ratio is the figure to read. ``COMMIT`` is exported with ``git archive``
 (the repository is not changed); ``--tests`` runs only those test files in
 both trees (the CI smoke run). Exit status 1 when a suite fails.
 """
+
 from __future__ import annotations
 
 import argparse

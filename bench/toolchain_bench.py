@@ -6,6 +6,7 @@ Each command runs in a fresh process, as an author runs it, so the figures
 include interpreter start, imports and KB loading. diff compares the KB with
 a copy that adds a preferred product (the edit of docs/authoring.md).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -20,6 +20,7 @@ the median ratio of two versions to one on the same input within a round
 the same load. Also checks that every record names the version its date
 selects.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,10 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import cases as generator  # noqa: E402
 import clingo  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-import cases as generator  # noqa: E402
 from kineret_asp.batch.run import run_batch  # noqa: E402
 from kineret_asp.cli import main as cli  # noqa: E402
 
@@ -57,14 +58,14 @@ def two_versions(dest: Path) -> Path:
     path = new / "reauthorization.lp"
     path.write_text(path.read_text().replace("authorization_duration(initial, 12).", "authorization_duration(initial, 6)."))
     path = new / "tables" / "non_preferred_products.lp"
-    path.write_text("\n".join(line for line in path.read_text().splitlines() if "\"3.C.D\", enbrel," not in line or "employer_group" not in line) + "\n")
+    path.write_text("\n".join(line for line in path.read_text().splitlines() if '"3.C.D", enbrel,' not in line or "employer_group" not in line) + "\n")
     return dest
 
 
 def dated_lines(n: int, seed: int) -> tuple[list[bytes], list[bytes], list[str]]:
     """The same cases undated and dated at random over 2024-06-01 .. 2025-12-31; and each one's version."""
     rng = random.Random(seed)
-    days = (366 + 365 - 152)  # 2024-06-01 .. 2025-12-31
+    days = 366 + 365 - 152  # 2024-06-01 .. 2025-12-31
     plain, dated, versions = [], [], []
     import datetime
 

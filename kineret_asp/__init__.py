@@ -7,6 +7,7 @@
 
 Names are imported on first use, so that the command line starts fast.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -44,16 +45,16 @@ __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from .explain.missing import Missing, Option, Requirement, missing
     from .api import CaseUndecided, evaluate, evaluate_many
     from .batch.run import batch_evaluate
     from .cases.case import Case, GeneticTest, MedicationEntry
-    from .cases.load import load_case
     from .cases.changes import Change
+    from .cases.load import load_case
     from .decisions.decision import CriterionResult, Decision, Note, Reason
     from .errors import CaseError, Diagnostic, KbError, KineretError
-    from .knowledge.base import KnowledgeBase, load_kb
+    from .explain.missing import Missing, Option, Requirement, missing
     from .explain.whatif import WhatIf, what_if
+    from .knowledge.base import KnowledgeBase, load_kb
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,5 @@
 """The Python entry points: evaluate one case or many, with any KB folder."""
+
 from __future__ import annotations
 
 from pathlib import Path

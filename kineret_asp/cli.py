@@ -11,6 +11,7 @@ Every command that grounds or solves runs its work in a worker process
 (:mod:`kineret_asp.limits`) that is stopped at the limits, so a KB that
 grounds without end cannot hang the command or fill the machine's memory.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,7 +32,14 @@ EXIT_INPUT = 2
 
 
 def kb_option(func: Callable) -> Callable:
-    return click.option("--kb", "kb_dir", type=click.Path(path_type=Path, readable=False), default=None, callback=_kb_in_use, help="KB folder to use: a KB tree (each case decided by the version in force on its date of service) or one version's folder (default: the packaged kb/).")(func)
+    return click.option(
+        "--kb",
+        "kb_dir",
+        type=click.Path(path_type=Path, readable=False),
+        default=None,
+        callback=_kb_in_use,
+        help="KB folder to use: a KB tree (each case decided by the version in force on its date of service) or one version's folder (default: the packaged kb/).",
+    )(func)
 
 
 def _kb_in_use(ctx: click.Context, param: click.Parameter, value: Optional[Path]) -> Optional[Path]:
@@ -50,15 +58,15 @@ def _kb_in_use(ctx: click.Context, param: click.Parameter, value: Optional[Path]
     return None
 
 
-
-
 def format_option(func: Callable) -> Callable:
     return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")(func)
 
 
 def report_format_option(func: Callable) -> Callable:
     """--format for the answers a reviewer files: text, json, or a Markdown or HTML review page."""
-    return click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text", show_default=True, help="Output format (markdown and html: a review page with what is missing).")(func)
+    return click.option(
+        "--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text", show_default=True, help="Output format (markdown and html: a review page with what is missing)."
+    )(func)
 
 
 def fail(*messages: str, code: int = EXIT_INPUT) -> None:
@@ -284,18 +292,30 @@ def main() -> None:
 
 @main.command()
 @click.argument("cases", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "jsonl", "markdown", "html"]), default="text", show_default=True,
-              help="Output format. jsonl: one decision per line, whatever the number of cases (one shape for a program to read); json: one decision for one case, a list for several (kept as it was); markdown and html: a review page with what to ask the prescriber.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "jsonl", "markdown", "html"]),
+    default="text",
+    show_default=True,
+    help="Output format. jsonl: one decision per line, whatever the number of cases (one shape for a program to read); json: one decision for one case, a list for several (kept as it was); markdown and html: a review page with what to ask the prescriber.",
+)
 @click.option("--log", "log_it", is_flag=True, help="Also record each decision in the decision log (--db).")
-@click.option("--db", "db_url", default=None, metavar="URL", help="The decision log of --log: postgresql://..., sqlite:///path, or a file (default: $KINERET_ASP_DB, else ~/.local/state/kineret-asp/decisions.sqlite3).")
+@click.option(
+    "--db",
+    "db_url",
+    default=None,
+    metavar="URL",
+    help="The decision log of --log: postgresql://..., sqlite:///path, or a file (default: $KINERET_ASP_DB, else ~/.local/state/kineret-asp/decisions.sqlite3).",
+)
 @kb_option
 @limited(60.0)
 @handle_errors
 def evaluate(cases: tuple[str, ...], fmt: str, log_it: bool, db_url: Optional[str], kb_dir: Optional[Path]) -> None:
     """Decide one or more cases (JSON, a FHIR R4 Bundle, or .lp case facts; - reads stdin)."""
     from .api import decide_many
-    from .decisions.decision import render_text
     from .cases.versions import Chooser
+    from .decisions.decision import render_text
 
     chooser = Chooser.of(kb_dir)
     loaded = []
@@ -331,8 +351,8 @@ def evaluate(cases: tuple[str, ...], fmt: str, log_it: bool, db_url: Optional[st
 
 def _log_decisions(db_url: Optional[str], decided: list) -> None:
     """evaluate --log: each decision recorded (source: evaluate); a log that cannot be written is one line, exit 1."""
-    from .decisions.decision import render_text
     from .decision_log import Entry, LogError, open_log
+    from .decisions.decision import render_text
 
     try:
         log = open_log(db_url)
@@ -346,22 +366,73 @@ def _log_decisions(db_url: Optional[str], decided: list) -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--coverage", is_flag=True, help="List, for every criterion of each version, the cases where it was met and unmet.")
 @click.option("--junit-xml", "junit_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write the results as JUnit XML (for CI test reports).")
-@click.option("--update", is_flag=True, help="Show, as a diff, the expect block each failing case would need, and write it (asked for each; --yes writes all). A case whose input fails validation is never touched.")
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Show, as a diff, the expect block each failing case would need, and write it (asked for each; --yes writes all). A case whose input fails validation is never touched.",
+)
 @click.option("--yes", "-y", is_flag=True, help="With --update: write every new expect block without asking.")
-@format_option
+@click.option(
+    "--mutate",
+    is_flag=True,
+    help="Change the version's deciding rules and tables one edit at a time (a mutant) and run its examples and properties on each: the mutation score, and every mutant they miss with a case that tells it apart.",
+)
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="With --mutate: worker processes sharing the mutants.")
+@click.option("--since", "since", metavar="REV", help="With --mutate: only the statements changed since the git revision REV.")
+@click.option("--mutant-time-limit", type=PositiveSeconds(), default=10.0, show_default=True, help="With --mutate: seconds each solve of a mutant may take.")
+@click.option(
+    "--min-score", type=click.FloatRange(0, 100), default=None, help="With --mutate: exit 1 when the mutation score is below this percentage (default: when a survivor has no known-gap comment)."
+)
+@click.option(
+    "--sample",
+    type=click.IntRange(1, None),
+    default=None,
+    metavar="N",
+    help="With --mutate: only N of the mutants, drawn at random (the same N every run for one --seed): a quick estimate of the score.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="With --sample: the seed of the draw.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True, help="Output format (sarif, with --mutate: each survivor and equivalent mutant at its place)."
+)
 @kb_option
 @limited(300.0)
 @handle_errors
-def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path], update: bool, yes: bool, fmt: str, kb_dir: Optional[Path]) -> Any:
+def test_cmd(
+    paths: tuple[Path, ...],
+    coverage: bool,
+    junit_path: Optional[Path],
+    update: bool,
+    yes: bool,
+    mutate: bool,
+    jobs: int,
+    since: Optional[str],
+    mutant_time_limit: float,
+    min_score: Optional[float],
+    sample: Optional[int],
+    seed: int,
+    fmt: str,
+    kb_dir: Optional[Path],
+) -> Any:
     """Run the example cases that carry an expect block.
 
     Without PATHS: the cases/ folder of every version of the KB, each case
     decided by its own version (its date of service, else its folder).
+    With --mutate: how many wrong edits of the version's rules and tables
+    its examples and properties would notice.
     """
     from .author.example_cases import example_folders, format_report, run_case_tests
-    from .knowledge.base import display_path
     from .cases.versions import Chooser
+    from .knowledge.base import display_path
 
+    if mutate:
+        if paths or update or coverage or junit_path is not None:
+            fail("--mutate runs the version's own examples and properties: give it no PATHS, --update, --coverage or --junit-xml")
+        return _test_mutate(kb_dir, jobs, since, mutant_time_limit, min_score, sample, seed, fmt)
+    if fmt == "sarif":
+        fail("--format sarif goes with --mutate")
+    for name, given in (("--jobs", jobs != 1), ("--since", since is not None), ("--min-score", min_score is not None), ("--sample", sample is not None), ("--seed", seed != 0)):
+        if given:
+            fail(f"{name} goes with --mutate")
     if yes and not update:
         fail("--yes goes with --update")
     if update and fmt == "json" and not yes:
@@ -383,20 +454,50 @@ def test_cmd(paths: tuple[Path, ...], coverage: bool, junit_path: Optional[Path]
             junit_path.write_text(junit_xml(report), encoding="utf-8")
         except OSError as exc:
             fail(io_error_line(exc, str(junit_path)), code=EXIT_FAILED)
+    tables = (_table_coverage(report) if not paths else [chooser.default().vocabulary.word("pinning_own_cases")]) if coverage else []
     if fmt == "json":
         payload: dict[str, Any] = {"kb": str(chooser.root), "passed": report.passed, "failed": report.failed, "results": [r.to_dict() for r in report.results]}
         if coverage:
-            payload["coverage"] = report.coverage.to_dict()
+            from .author.mutation import table_coverage_dict
+
+            payload["coverage"] = {**report.coverage.to_dict(), "tables": [table_coverage_dict(t) if not isinstance(t, str) else {"not_measured": t} for t in tables]}
         click.echo(dump_json(payload))
     else:
         click.echo(kb_line(chooser.default()) if chooser.fixed is not None else f"KB: {chooser.root}")
-        click.echo(format_report(report, coverage), nl=False)
+        text = format_report(report, coverage)
+        if tables:
+            from .author.mutation import render_table_coverage
+
+            summary = text.splitlines()[-1]
+            text = "\n".join(text.splitlines()[:-1]) + "\n" + "".join(render_table_coverage(t) if not isinstance(t, str) else f"\n{t}\n" for t in tables) + summary + "\n"
+        click.echo(text, nl=False)
     sys.exit(1 if report.failed else 0)
+
+
+def _table_coverage(report: Any) -> list:
+    """test --coverage: the tables' pinning of each version whose cases ran (or why it is not measured: its cases fail)."""
+    from .author.mutation import MutateError, table_pinning
+    from .knowledge.base import load_kb
+
+    out: list = []
+    for cov in report.coverage.versions:
+        ran = [r for r in report.results if r.decision is not None and r.decision.provenance is not None and r.decision.provenance.folder == cov.folder and r.file is not None]
+        if not ran:
+            continue
+        p = ran[0].decision.provenance
+        version = load_kb(Path(p.kb) / p.folder)
+        try:
+            out.append(table_pinning(version, cases=[r.file for r in ran]))
+        except MutateError as exc:
+            out.append(version.vocabulary.word("pinning_not_measured", why=str(exc)))
+    return out
 
 
 @main.command("what-if")
 @click.argument("case")
-@click.option("--add", "adds", multiple=True, metavar="PATH=VALUE", help="Add an item to a list field: FIELD=KEY, or FIELD='{...}' (JSON) for an entry with fields. 'kineret-asp schema case' lists the fields.")
+@click.option(
+    "--add", "adds", multiple=True, metavar="PATH=VALUE", help="Add an item to a list field: FIELD=KEY, or FIELD='{...}' (JSON) for an entry with fields. 'kineret-asp schema case' lists the fields."
+)
 @click.option("--remove", "removes", multiple=True, metavar="PATH[=VALUE]", help="Remove the matching items of a list field (FIELD=VALUE), or an entry by its index (FIELD[1]).")
 @click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Set a field (FIELD=VALUE) or a field of an entry (FIELD[0].NAME=VALUE); null clears it.")
 @click.option("--changes", "changes_file", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="A JSON list of changes [{op, path, value}], applied before the options.")
@@ -448,9 +549,9 @@ def what_if_cmd(case: str, adds: tuple[str, ...], removes: tuple[str, ...], sets
 @handle_errors
 def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> None:
     """What documentation is missing for approval: every smallest way to get there."""
-    from .explain.missing import missing, render_missing
-    from .decisions.decision import provenance_lines
     from .cases.versions import Chooser
+    from .decisions.decision import provenance_lines
+    from .explain.missing import missing, render_missing
 
     chooser = Chooser.of(kb_dir)
     read = read_arg(case, chooser)
@@ -535,13 +636,30 @@ def verify_cmd(only: tuple[str, ...], fmt: str, kb_dir: Optional[Path], policy: 
 @click.option("--from", "from_version", metavar="DATE", help="The old version: its effective-from date.")
 @click.option("--to", "to_version", metavar="DATE", help="The new version: its effective-from date.")
 @click.option("--exit-code", "exit_code", is_flag=True, help="Exit 1 when some decision changes, 0 when none does (like git diff --exit-code).")
-@click.option("--examples", type=click.IntRange(1, 20), default=1, show_default=True, help="Up to N examples per class, smallest first, each read differently by the versions (a different set of criteria met and unmet, or of reasons).")
+@click.option(
+    "--examples",
+    type=click.IntRange(1, 20),
+    default=1,
+    show_default=True,
+    help="Up to N examples per class, smallest first, each read differently by the versions (a different set of criteria met and unmet, or of reasons).",
+)
 @click.option("--where", "where", multiple=True, metavar="FIELD=VALUE", help="Only the cases whose FIELD has VALUE (none: not given; LIST.FIELD=VALUE: some entry has it); repeatable, all must hold.")
 @format_option
 @kb_option
 @limited(600.0)
 @handle_errors
-def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[str], from_version: Optional[str], to_version: Optional[str], exit_code: bool, examples: int, where: tuple[str, ...], fmt: str, kb_dir: Optional[Path]) -> None:
+def diff_cmd(
+    old_kb: Optional[Path],
+    new_kb: Optional[Path],
+    policy: Optional[str],
+    from_version: Optional[str],
+    to_version: Optional[str],
+    exit_code: bool,
+    examples: int,
+    where: tuple[str, ...],
+    fmt: str,
+    kb_dir: Optional[Path],
+) -> None:
     """Which classes of cases change decision from OLD_KB to NEW_KB (over both versions' case spaces).
 
     Either two folders, or two versions of one tree: --from DATE --to DATE
@@ -554,9 +672,8 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
     change in the criteria's outcomes.
     """
     from .author.diff import diff, parse_where, render_diff
-    from .knowledge.base import load_kb
-
     from .author.trace import relate, render_changes, text_changes
+    from .knowledge.base import load_kb
 
     if from_version or to_version or policy:
         if old_kb or new_kb or not (from_version and to_version):
@@ -590,7 +707,11 @@ def diff_cmd(old_kb: Optional[Path], new_kb: Optional[Path], policy: Optional[st
         relate(changes, report.classes, old, new)
     versions = {"from": _version_of(old), "to": _version_of(new)}
     if fmt == "json":
-        click.echo(dump_json({**versions, "changes": len(report.classes), "classes": [c.to_dict(new, old) for c in report.classes], "text_changes": None if changes is None else [c.to_dict() for c in changes]}))
+        click.echo(
+            dump_json(
+                {**versions, "changes": len(report.classes), "classes": [c.to_dict(new, old) for c in report.classes], "text_changes": None if changes is None else [c.to_dict() for c in changes]}
+            )
+        )
     else:
         click.echo(f"{versions['from']['label']} -> {versions['to']['label']}")
         click.echo(render_diff(report, new, changes, old) + render_changes(changes, new), nl=False)
@@ -625,8 +746,11 @@ def _diff_dates_over_policies(kb_dir: Optional[Path], from_date: str, to_date: s
         versions = {"policy": pid, "from": _version_of(old) if old is not None else None, "to": _version_of(new) if new is not None else None}
         if old is None or new is None or old.folder == new.folder:
             periods = ", ".join(kb.identity.period for kb in policies[pid])
-            note = (f"no version in force on {from_date if old is None else to_date}; its versions: {periods}" if old is None or new is None
-                    else f"the same version is in force on {from_date} and {to_date}: no change")
+            note = (
+                f"no version in force on {from_date if old is None else to_date}; its versions: {periods}"
+                if old is None or new is None
+                else f"the same version is in force on {from_date} and {to_date}: no change"
+            )
             if fmt == "json":
                 out.append({**versions, "changes": 0, "classes": [], "note": note})
             else:
@@ -663,6 +787,29 @@ def _policy_pairs(old_kb: Path, new_kb: Path) -> Optional[list]:
     return [(trees[0][pid][-1], trees[1][pid][-1]) for pid in both]
 
 
+def _test_mutate(kb_dir: Optional[Path], jobs: int, since: Optional[str], time_limit: float, min_score: Optional[float], sample: Optional[int], seed: int, fmt: str) -> None:
+    """test --mutate: the mutation run, as text, JSON or SARIF; exit 1 below --min-score, or on a survivor no known-gap comment explains."""
+    from .author.mutation import MutateError, mutate, mutation_diagnostics, render_mutation
+    from .knowledge.base import load_kb
+
+    kb = load_kb(kb_dir)
+    try:
+        report = mutate(kb, jobs=jobs, time_limit=time_limit, since=since, sample=sample, seed=seed)
+    except MutateError as exc:
+        fail(str(exc), code=exc.code)
+    if fmt == "json":
+        click.echo(dump_json(report.to_dict()))
+    elif fmt == "sarif":
+        from .author.check import CheckReport
+        from .author.ci_reports import sarif_log
+
+        click.echo(dump_json(sarif_log(CheckReport(mutation_diagnostics(report)))))
+    else:
+        click.echo(render_mutation(report), nl=False)
+    below = min_score is not None and report.score is not None and report.score < min_score
+    sys.exit(1 if below or (min_score is None and report.unexplained()) else 0)
+
+
 def _test_update(report: Any, chooser: Any, coverage: bool, junit_path: Optional[Path], yes: bool, fmt: str) -> Any:
     """test --update: the failing cases' new expect blocks, written (--yes) or asked for in the parent (a follow-up)."""
     from .author.example_cases import UpdateSession, format_report, proposed_updates
@@ -682,7 +829,13 @@ def _test_update(report: Any, chooser: Any, coverage: bool, junit_path: Optional
         except OSError as exc:
             fail(io_error_line(exc, str(junit_path)), code=EXIT_FAILED)
     if fmt == "json":
-        payload: dict[str, Any] = {"kb": str(chooser.root), "passed": report.passed + len(written), "failed": report.failed - len(written), "updated": [u.to_dict() for u in written], "results": [r.to_dict() for r in report.results]}
+        payload: dict[str, Any] = {
+            "kb": str(chooser.root),
+            "passed": report.passed + len(written),
+            "failed": report.failed - len(written),
+            "updated": [u.to_dict() for u in written],
+            "results": [r.to_dict() for r in report.results],
+        }
         if coverage:
             payload["coverage"] = report.coverage.to_dict()
         click.echo(dump_json(payload))
@@ -711,12 +864,14 @@ def policies_cmd(fmt: str, kb_dir: Optional[Path]) -> None:
     listing = []
     for pid, versions in tree.policies.items():
         latest = versions[-1]
-        listing.append({
-            "id": pid,
-            "title": latest.vocabulary.title,
-            "drug": latest.vocabulary.drug_name,
-            "versions": [{"effective_from": v.identity.effective_from, "effective_to": v.identity.effective_to, "folder": v.folder, "rules_sha256": v.rules_sha256} for v in versions],
-        })
+        listing.append(
+            {
+                "id": pid,
+                "title": latest.vocabulary.title,
+                "drug": latest.vocabulary.drug_name,
+                "versions": [{"effective_from": v.identity.effective_from, "effective_to": v.identity.effective_to, "folder": v.folder, "rules_sha256": v.rules_sha256} for v in versions],
+            }
+        )
     if fmt == "json":
         click.echo(dump_json({"kb": str(tree.root), "framework_sha256": tree.framework_sha256, "policies": listing}))
         return
@@ -799,7 +954,13 @@ def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path], polic
 
 @main.command("batch")
 @click.argument("input_path", metavar="IN.jsonl", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", "output_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True), help="Write records here (default, or -: stdout); locked against a second writer; never the input file.")
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    help="Write records here (default, or -: stdout); locked against a second writer; never the input file.",
+)
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
 @click.option("--resume", is_flag=True, help="Continue after the last complete record of --output.")
 @click.option("--chunk-size", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="Cases per clingo grounding (a chunk also closes at 2 MB of input).")
@@ -813,16 +974,31 @@ def trace_cmd(html_path: Optional[Path], fmt: str, kb_dir: Optional[Path], polic
 @click.option("--db", "db_url", default=None, metavar="URL", help="The decision log of --log (default: $KINERET_ASP_DB, else ~/.local/state/kineret-asp/decisions.sqlite3).")
 @kb_option
 @handle_errors
-def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: bool, chunk_size: int, time_limit: float, memory_limit: int, allow_errors: bool, no_cache: bool, quiet: bool, show_progress: Optional[bool], log_it: bool, db_url: Optional[str], kb_dir: Optional[Path]) -> None:
+def batch_cmd(
+    input_path: Path,
+    output_path: Optional[Path],
+    jobs: int,
+    resume: bool,
+    chunk_size: int,
+    time_limit: float,
+    memory_limit: int,
+    allow_errors: bool,
+    no_cache: bool,
+    quiet: bool,
+    show_progress: Optional[bool],
+    log_it: bool,
+    db_url: Optional[str],
+    kb_dir: Optional[Path],
+) -> None:
     """Decide every line of IN.jsonl (one case per line); one record per line, in order.
 
     Exit 0 when every line was decided, 1 when some record is an error (see
     --allow-errors) or the output cannot be written, 2 for a bad KB or option.
     """
+    from .batch.output_lock import OutputBusy, OutputLock
     from .batch.run import CACHE_ENTRIES, BatchStopped, OutputError, Progress, count_lines, resume_point, run_batch
     from .cases.versions import Chooser
     from .knowledge.base import _check_folder
-    from .batch.output_lock import OutputBusy, OutputLock
 
     if kb_dir is not None:
         _check_folder(kb_dir)  # a missing or unreadable folder is one line before any work starts
@@ -868,7 +1044,20 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
                 fail(f"{name}: cannot read: {exc.strerror or exc}", code=EXIT_FAILED)
             total = None if lines is None else max(lines - start, 0)
         try:
-            summary = run_batch(source, sink, kb_dir, name, jobs=jobs, chunk_size=chunk_size, start=start, time_limit=time_limit, cache=0 if no_cache else CACHE_ENTRIES, progress=Progress(enabled, total=total, words=words), memory_limit=memory_limit, log=log_url)
+            summary = run_batch(
+                source,
+                sink,
+                kb_dir,
+                name,
+                jobs=jobs,
+                chunk_size=chunk_size,
+                start=start,
+                time_limit=time_limit,
+                cache=0 if no_cache else CACHE_ENTRIES,
+                progress=Progress(enabled, total=total, words=words),
+                memory_limit=memory_limit,
+                log=log_url,
+            )
         except BatchStopped as exc:
             fail(*exc.lines, code=exc.code)
         except OutputError as exc:
@@ -884,7 +1073,12 @@ def batch_cmd(input_path: Path, output_path: Optional[Path], jobs: int, resume: 
         vocabulary = words()
         rate = summary.records / max(summary.seconds, 1e-9)
         resumed = vocabulary.word("batch_resumed", start=start) if start else ""
-        click.echo(vocabulary.word("batch_summary", records=summary.records, errors=summary.errors, resumed=resumed, seconds=f"{summary.seconds:.2f}", rate=f"{rate:,.0f}", kb=(kb_dir or default_kb_path()).resolve()), err=True)
+        click.echo(
+            vocabulary.word(
+                "batch_summary", records=summary.records, errors=summary.errors, resumed=resumed, seconds=f"{summary.seconds:.2f}", rate=f"{rate:,.0f}", kb=(kb_dir or default_kb_path()).resolve()
+            ),
+            err=True,
+        )
         if summary.first_errors:
             shown = len(summary.first_errors)
             click.echo(vocabulary.counted("batch_first_errors", summary.errors, shown=shown, errors=summary.errors), err=True)
@@ -922,29 +1116,72 @@ def _refuse_same_file(source: Any, name: str, output_path: Optional[Path]) -> No
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
 @click.option("--token-file", type=click.Path(path_type=Path, dir_okay=False), default=None, help="File whose first line is the bearer token every request must carry.")
 @click.option("--max-body", type=click.IntRange(1), default=1_000_000, show_default=True, help="Largest request body accepted, in bytes (batch streams have their own cap).")
-@click.option("--max-batch-body", type=click.IntRange(1), default=256 * 1024 * 1024, show_default=True, help="Bytes of one POST /batch stream decided; each line past it gets an error record naming this cap.")
+@click.option(
+    "--max-batch-body", type=click.IntRange(1), default=256 * 1024 * 1024, show_default=True, help="Bytes of one POST /batch stream decided; each line past it gets an error record naming this cap."
+)
 @click.option("--time-limit", type=click.FloatRange(min=0.001, max=3600), default=10.0, show_default=True, help="Seconds a request may take; its worker process is killed at the limit (504).")
 @click.option("--memory-limit", type=MegaBytes(), default=DEFAULT_MEMORY_MB, show_default=True, help="Memory each worker process may use (and the start), in MB.")
 @click.option("--start-time-limit", type=PositiveSeconds(), default=120.0, show_default=True, help="Seconds loading and grounding the KB may take at start.")
 @click.option("--workers", type=click.IntRange(1, 256), default=None, help="Worker processes deciding requests (default: one per core).")
 @click.option("--queue", "queue_limit", type=click.IntRange(1), default=None, help="Requests that may wait for a worker; more are refused with 503 (default: 64 per worker).")
 @click.option("--no-answer-cache", is_flag=True, help="Decide every request, even one a worker has answered before (each remembers its last 2,000 answers by request).")
-@click.option("--base-url", default=None, metavar="URL", help="Where clients reach this server (behind TLS termination: its https:// address): card links, the Questionnaire's canonical URL, the audience of CDS Hooks JWTs (default: http://HOST:PORT).")
-@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME", help="A Host header this server answers to; repeatable (default: the address bound and, on loopback, localhost; and the host of --base-url).")
+@click.option(
+    "--base-url",
+    default=None,
+    metavar="URL",
+    help="Where clients reach this server (behind TLS termination: its https:// address): card links, the Questionnaire's canonical URL, the audience of CDS Hooks JWTs (default: http://HOST:PORT).",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A Host header this server answers to; repeatable (default: the address bound and, on loopback, localhost; and the host of --base-url).",
+)
 @click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN", help="A browser origin (https://ehr.example.org) allowed to call this server; repeatable (default: none).")
-@click.option("--jwt-issuers", "jwt_issuers", type=click.Path(path_type=Path, dir_okay=False), default=None, help="JSON file of the CDS clients trusted: their iss and JWK Set (or allowed jku URLs); CDS Hooks calls then need a signed JWT (docs/integration.md).")
-@click.option("--fhir-server", "fhir_servers", multiple=True, metavar="URL", help="A FHIR base URL missing prefetch may be fetched from (with the request's fhirAuthorization); repeatable (default: none: 412).")
-@click.option("--db", "db_url", default=None, metavar="URL", help="The decision log: postgresql://..., sqlite:///path, or a file (default: $KINERET_ASP_DB, else ~/.local/state/kineret-asp/decisions.sqlite3).")
+@click.option(
+    "--jwt-issuers",
+    "jwt_issuers",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="JSON file of the CDS clients trusted: their iss and JWK Set (or allowed jku URLs); CDS Hooks calls then need a signed JWT (docs/integration.md).",
+)
+@click.option(
+    "--fhir-server", "fhir_servers", multiple=True, metavar="URL", help="A FHIR base URL missing prefetch may be fetched from (with the request's fhirAuthorization); repeatable (default: none: 412)."
+)
+@click.option(
+    "--db", "db_url", default=None, metavar="URL", help="The decision log: postgresql://..., sqlite:///path, or a file (default: $KINERET_ASP_DB, else ~/.local/state/kineret-asp/decisions.sqlite3)."
+)
 @click.option("--no-log", is_flag=True, help="Keep no decision (no prior-authorization number can then be issued).")
 @click.option("--advisory-card", is_flag=True, help="Add a CDS card beside the coverage information: the criteria that block approval and what would meet them.")
 @kb_option
 @handle_errors
-def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, max_batch_body: int, time_limit: float, memory_limit: int, start_time_limit: float, workers: Optional[int], queue_limit: Optional[int], no_answer_cache: bool,
-              base_url: Optional[str], allowed_hosts: tuple[str, ...], cors_origins: tuple[str, ...], jwt_issuers: Optional[Path], fhir_servers: tuple[str, ...], db_url: Optional[str], no_log: bool, advisory_card: bool, kb_dir: Optional[Path]) -> None:
+def serve_cmd(
+    host: str,
+    port: int,
+    token_file: Optional[Path],
+    max_body: int,
+    max_batch_body: int,
+    time_limit: float,
+    memory_limit: int,
+    start_time_limit: float,
+    workers: Optional[int],
+    queue_limit: Optional[int],
+    no_answer_cache: bool,
+    base_url: Optional[str],
+    allowed_hosts: tuple[str, ...],
+    cors_origins: tuple[str, ...],
+    jwt_issuers: Optional[Path],
+    fhir_servers: tuple[str, ...],
+    db_url: Optional[str],
+    no_log: bool,
+    advisory_card: bool,
+    kb_dir: Optional[Path],
+) -> None:
     """Serve the policy over HTTP: evaluate, missing, what-if, batch, CDS Hooks (Da Vinci CRD), the DTR questionnaire, the decision log."""
     from .decision_log import LogError
-    from .web.auth import AuthConfig
     from .server import ANSWERS_KEPT, Integration, ServeError, read_token, serve
+    from .web.auth import AuthConfig
 
     try:
         import fastapi  # noqa: F401
@@ -962,7 +1199,22 @@ def serve_cmd(host: str, port: int, token_file: Optional[Path], max_body: int, m
         click.echo(f"kineret-asp: serving {kb.vocabulary.policy_id} ({kb.display_path(kb.path)}) on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
 
     try:  # each case decided by the version its date of service chooses, as on the command line
-        serve(kb_dir, host, port, token, max_body, time_limit, workers, memory_limit, start_time_limit, queue_limit, max_batch_body, announce, answers=0 if no_answer_cache else ANSWERS_KEPT, integration=integration)
+        serve(
+            kb_dir,
+            host,
+            port,
+            token,
+            max_body,
+            time_limit,
+            workers,
+            memory_limit,
+            start_time_limit,
+            queue_limit,
+            max_batch_body,
+            announce,
+            answers=0 if no_answer_cache else ANSWERS_KEPT,
+            integration=integration,
+        )
     except ServeError as exc:
         fail(str(exc), code=exc.code)
     except LogError as exc:
@@ -997,7 +1249,9 @@ def _log_words() -> Any:
 
 def _log_line(record: Any, words: Any) -> str:
     d = record.decision.get("decision", "") if isinstance(record.decision, dict) else ""
-    return words.word("decisions_line", seq=record.seq, id=record.id, when=record.recorded_at, source=safe_text(record.source), decision=words.decision_texts.get(d, d) or "-", number=record.pa_number or "-")
+    return words.word(
+        "decisions_line", seq=record.seq, id=record.id, when=record.recorded_at, source=safe_text(record.source), decision=words.decision_texts.get(d, d) or "-", number=record.pa_number or "-"
+    )
 
 
 @main.group("decisions")
@@ -1047,7 +1301,9 @@ def show_cmd(key: str, fmt: str, db_url: Optional[str]) -> None:
 
 
 @decisions.command("export")
-@click.option("-o", "--output", "output_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True), default="-", show_default=True, help="Write the records here (NDJSON, one record a line).")
+@click.option(
+    "-o", "--output", "output_path", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True), default="-", show_default=True, help="Write the records here (NDJSON, one record a line)."
+)
 @click.option("--source", default=None, help="Only records of this source.")
 @db_option
 def export_cmd(output_path: Path, source: Optional[str], db_url: Optional[str]) -> None:
@@ -1073,7 +1329,13 @@ def export_cmd(output_path: Path, source: Optional[str], db_url: Optional[str]) 
 
 
 @main.command("readjudicate")
-@click.option("--kb", "kb_dir", type=click.Path(path_type=Path, file_okay=False), default=None, help="The KB to decide with: a tree (each case by its date of service), a version folder, or a KB copy (default: the packaged KB).")
+@click.option(
+    "--kb",
+    "kb_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The KB to decide with: a tree (each case by its date of service), a version folder, or a KB copy (default: the packaged KB).",
+)
 @click.option("--policy", default=None, metavar="ID", help="With --to: the policy of the tree whose version to use.")
 @click.option("--to", "to_version", default=None, metavar="DATE", help="Decide every logged case with this version of the tree: its effective-from date, or any date it is in force on.")
 @click.option("--source", default=None, help="Only records of this source.")
@@ -1082,9 +1344,9 @@ def export_cmd(output_path: Path, source: Optional[str], db_url: Optional[str]) 
 @db_option
 def readjudicate_cmd(kb_dir: Optional[Path], policy: Optional[str], to_version: Optional[str], source: Optional[str], fmt: str, exit_code: bool, db_url: Optional[str]) -> None:
     """Decide the logged requests again under another version (or a KB copy) and report what would change: diff, on real traffic."""
+    from .author.readjudicate import readjudicate, render
     from .decision_log import LogError
     from .errors import KbError, KineretError
-    from .author.readjudicate import readjudicate, render
 
     log = _open_log(db_url)
     try:
@@ -1130,15 +1392,20 @@ def lsp_cmd() -> None:
 
 @main.command("schema")
 @click.argument("name", required=False, metavar="case|decision|change|record")
-@click.option("--write", "write_dir", type=click.Path(path_type=Path, file_okay=False), help="Write every schema of every version of the KB tree under DIR/<policy>/<version>/ (the repository keeps them in schemas/).")
+@click.option(
+    "--write",
+    "write_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write every schema of every version of the KB tree under DIR/<policy>/<version>/ (the repository keeps them in schemas/).",
+)
 @kb_option
 @version_options
 @limited(120.0)
 @handle_errors
 def schema_cmd(name: Optional[str], write_dir: Optional[Path], kb_dir: Optional[Path], policy: Optional[str], version: Optional[str]) -> None:
     """Print the JSON Schema (draft 2020-12) of a case, a decision, a what-if change or a batch record."""
-    from .errors import did_you_mean
     from .author.json_schemas import NAMES, schema_text, write_schemas
+    from .errors import did_you_mean
 
     if write_dir is not None:
         if name is not None:
@@ -1178,7 +1445,7 @@ def vocabulary_cmd(name: Optional[str], fmt: str, kb_dir: Optional[Path], policy
         choices = [c for c in choices if name in c.kb.vocabulary.keys] or choices[:1]
     if len(choices) > 1 or choices[0].how == "every":  # a tree of several policies: every version's listing, labelled
         if fmt == "json":
-            click.echo("{\"versions\": [" + ", ".join(f"{{\"version\": {dumps(c.kb.folder)}, \"listing\": {listing_json(vocabularies(c.kb, name))}}}" for c in choices) + "]}")
+            click.echo('{"versions": [' + ", ".join(f'{{"version": {dumps(c.kb.folder)}, "listing": {listing_json(vocabularies(c.kb, name))}}}' for c in choices) + "]}")
         else:
             click.echo("\n".join(version_line(c) + "\n" + render_listing(vocabularies(c.kb, name), c.kb) for c in choices), nl=False)
         return

@@ -28,6 +28,7 @@ its version); a database written by a newer program is refused.
 Connections are made per process and thread, after a fork: a server's
 worker processes each write their own records.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -52,7 +53,26 @@ ENV_DB = "KINERET_ASP_DB"
 DEFAULT_FILE = "decisions.sqlite3"
 _PA_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32: no I, L, O, U to misread
 PA_RANDOM = 12  # random characters of a prior-authorization number (60 bits)
-_COLUMNS = ("seq", "id", "recorded_at", "source", "request_id", "subject", "input_case", "input_sha256", "decision", "outcome", "policy", "version", "rules_sha256", "framework_sha256", "package_version", "pa_number", "report", "parent")
+_COLUMNS = (
+    "seq",
+    "id",
+    "recorded_at",
+    "source",
+    "request_id",
+    "subject",
+    "input_case",
+    "input_sha256",
+    "decision",
+    "outcome",
+    "policy",
+    "version",
+    "rules_sha256",
+    "framework_sha256",
+    "package_version",
+    "pa_number",
+    "report",
+    "parent",
+)
 
 
 class LogError(KineretError):
@@ -397,7 +417,7 @@ class DecisionLog:
                 raise LogError(f"--db {redact(self.url)}: the decision log's schema is version {current}, newer than this program's {SCHEMA_VERSION}: upgrade kineret-asp", 2)
             for version in range(current + 1, upto + 1):
                 for statement in _MIGRATIONS[version]:
-                    for text in (b.append_only if statement == "{append_only}" else [statement]):
+                    for text in b.append_only if statement == "{append_only}" else [statement]:
                         conn.execute(text.replace("{serial}", b.serial))
                 conn.execute(b.sql("INSERT INTO kineret_log_schema (version, applied_at) VALUES (?, ?)"), (version, _now()))
 
@@ -423,13 +443,30 @@ class DecisionLog:
             rid = str(uuid.uuid4())
             now = _now()
             number = pa_number(policy, datetime.datetime.now(datetime.timezone.utc).date()) if issue_pa else None
-            row = (rid, now, entry.source, entry.request_id, entry.subject, _json(entry.case), entry.input_sha256, _json(decision), str(decision.get("decision", "")),
-                   policy, str(provenance.get("version") or ""), rules, framework, str(provenance.get("package_version") or ""), number, entry.report, entry.parent)
+            row = (
+                rid,
+                now,
+                entry.source,
+                entry.request_id,
+                entry.subject,
+                _json(entry.case),
+                entry.input_sha256,
+                _json(decision),
+                str(decision.get("decision", "")),
+                policy,
+                str(provenance.get("version") or ""),
+                rules,
+                framework,
+                str(provenance.get("package_version") or ""),
+                number,
+                entry.report,
+                entry.parent,
+            )
 
             def work(conn: Any) -> int:
                 if files and (rules, framework) not in self._rule_sets:
                     conn.execute(b.sql("INSERT INTO rule_sets (rules_sha256, framework_sha256, files) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"), (rules, framework, _json(files)))
-                cur = conn.execute(b.sql(f"INSERT INTO decisions ({', '.join(_COLUMNS[1:])}) VALUES ({', '.join('?' for _ in _COLUMNS[1:])}) RETURNING seq"), row)
+                cur = conn.execute(b.sql(f"INSERT INTO decisions ({', '.join(_COLUMNS[1:])}) VALUES ({', '.join('?' for _ in _COLUMNS[1:])}) RETURNING seq"), row)  # noqa: B023 (called at once, in this iteration)
                 return int(cur.fetchone()[0])
 
             try:
@@ -440,8 +477,26 @@ class DecisionLog:
                 raise LogError(f"--db {redact(self.url)}: cannot write to the decision log: {' '.join(str(exc).split())[:300]}") from None
             if files:
                 self._rule_sets.add((rules, framework))
-            return Record(seq, rid, now, entry.source, entry.request_id, entry.subject, entry.case, entry.input_sha256, decision, str(decision.get("decision", "")),
-                          policy, row[10], rules, framework, row[13], number, entry.report, entry.parent)
+            return Record(
+                seq,
+                rid,
+                now,
+                entry.source,
+                entry.request_id,
+                entry.subject,
+                entry.case,
+                entry.input_sha256,
+                decision,
+                str(decision.get("decision", "")),
+                policy,
+                row[10],
+                rules,
+                framework,
+                row[13],
+                number,
+                entry.report,
+                entry.parent,
+            )
         raise LogError(f"--db {redact(self.url)}: no unique id could be drawn")  # pragma: no cover - 2^-60 eight times
 
     def record_many(self, entries: list[Entry], kb: Any = None) -> list[Record]:
@@ -456,9 +511,27 @@ class DecisionLog:
         for entry in entries:
             decision = public_decision(entry.decision)
             provenance = decision.get("provenance") or {}
-            rows.append((str(uuid.uuid4()), _now(), entry.source, entry.request_id, entry.subject, _json(entry.case), entry.input_sha256, _json(decision), str(decision.get("decision", "")),
-                         str(provenance.get("policy") or decision.get("policy") or ""), str(provenance.get("version") or ""), str(provenance.get("rules_sha256") or ""),
-                         str(provenance.get("framework_sha256") or ""), str(provenance.get("package_version") or ""), None, entry.report, entry.parent))
+            rows.append(
+                (
+                    str(uuid.uuid4()),
+                    _now(),
+                    entry.source,
+                    entry.request_id,
+                    entry.subject,
+                    _json(entry.case),
+                    entry.input_sha256,
+                    _json(decision),
+                    str(decision.get("decision", "")),
+                    str(provenance.get("policy") or decision.get("policy") or ""),
+                    str(provenance.get("version") or ""),
+                    str(provenance.get("rules_sha256") or ""),
+                    str(provenance.get("framework_sha256") or ""),
+                    str(provenance.get("package_version") or ""),
+                    None,
+                    entry.report,
+                    entry.parent,
+                )
+            )
         used = {(r[11], r[12]) for r in rows}
         files = {(k.rules_sha256, k.framework_sha256): k for k in kbs if (k.rules_sha256, k.framework_sha256) in used - self._rule_sets}
         files = {key: rule_files(k) for key, k in files.items()}  # the files of each rule set not yet kept
@@ -476,7 +549,28 @@ class DecisionLog:
         self._rule_sets.update(files)
         out = []
         for seq, row, entry in zip(seqs, rows, entries):
-            out.append(Record(seq, row[0], row[1], entry.source, entry.request_id, entry.subject, entry.case, entry.input_sha256, json.loads(row[7]), row[8], row[9], row[10], row[11], row[12], row[13], None, entry.report, entry.parent))
+            out.append(
+                Record(
+                    seq,
+                    row[0],
+                    row[1],
+                    entry.source,
+                    entry.request_id,
+                    entry.subject,
+                    entry.case,
+                    entry.input_sha256,
+                    json.loads(row[7]),
+                    row[8],
+                    row[9],
+                    row[10],
+                    row[11],
+                    row[12],
+                    row[13],
+                    None,
+                    entry.report,
+                    entry.parent,
+                )
+            )
         return out
 
     # reading

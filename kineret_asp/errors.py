@@ -4,6 +4,7 @@ Every error a user can cause (a bad case, a broken KB) carries enough to be
 printed as one line that names the file, the place in it and what was
 expected, so the CLI never shows a traceback.
 """
+
 from __future__ import annotations
 
 import difflib

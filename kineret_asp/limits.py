@@ -15,6 +15,7 @@ its own stdout and stderr go nowhere, it ignores Ctrl-C (the caller decides),
 and it dies with its parent, so an interrupted command leaves no worker
 printing tracebacks into a closed pipe.
 """
+
 from __future__ import annotations
 
 import functools

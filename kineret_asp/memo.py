@@ -10,6 +10,7 @@ work (every many-case path uses it). The tables
 that remember what was read of a KB's syntax trees are shared by the threads
 of a server: a lookup never fails because another thread forgot the entry.
 """
+
 from __future__ import annotations
 
 import gc

@@ -19,6 +19,7 @@ separators), written as a Python-style escape (``\\n``, ``\\x85``,
 ``\\u2028``) so that the reader still sees that it was there. Printable text,
 spaces included, is left as it is.
 """
+
 from __future__ import annotations
 
 import html

@@ -25,6 +25,7 @@ The server's start (loading and grounding every version) is bounded too:
 it is tried first in a worker stopped at ``--start-time-limit`` and
 ``--memory-limit``.
 """
+
 import contextlib
 import json
 import logging
@@ -165,7 +166,7 @@ async def asgi_lines(receive: Any, max_line: int, limit: int) -> AsyncIterator[A
                     if skipping:
                         buffer = b""
                     break
-                line, buffer = buffer[:cut], buffer[cut + 1:]
+                line, buffer = buffer[:cut], buffer[cut + 1 :]
                 if skipping:
                     skipping = False
                     continue
@@ -303,8 +304,8 @@ class Handler:
         """What the decision log keeps of an evaluate request (None without a log): the case, and a FHIR input's hash."""
         if self.log is None:
             return None
-        from .decision_log import sha256_of
         from .cases.fhir_bundle import is_fhir
+        from .decision_log import sha256_of
 
         return ("log", case.to_dict(), sha256_of(body) if is_fhir(data) else None)
 
@@ -424,8 +425,25 @@ class Handler:
         return (200, printable(self.json(body), self.chooser).encode("utf-8"), "text/html; charset=utf-8", None)
 
 
-def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, batch_limit: int = DEFAULT_BATCH_LIMIT, workers: int = 0, memory_limit: Optional[int] = DEFAULT_MEMORY_MB, queue_limit: Optional[int] = None, answers: int = ANSWERS_KEPT,
-               *, base_url: Optional[str] = None, allowed_hosts: Optional[Sequence[str]] = None, cors_origins: Sequence[str] = (), auth: Any = None, db: Any = None, fhir_servers: Sequence[str] = (), advisory_card: bool = False):
+def create_app(
+    kb: Any = None,
+    token: Optional[str] = None,
+    body_limit: int = DEFAULT_BODY_LIMIT,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    batch_limit: int = DEFAULT_BATCH_LIMIT,
+    workers: int = 0,
+    memory_limit: Optional[int] = DEFAULT_MEMORY_MB,
+    queue_limit: Optional[int] = None,
+    answers: int = ANSWERS_KEPT,
+    *,
+    base_url: Optional[str] = None,
+    allowed_hosts: Optional[Sequence[str]] = None,
+    cors_origins: Sequence[str] = (),
+    auth: Any = None,
+    db: Any = None,
+    fhir_servers: Sequence[str] = (),
+    advisory_card: bool = False,
+):
     """The ASGI application.
 
     ``kb`` is a KnowledgeBase (every case decided by it), a KB tree's folder,
@@ -455,11 +473,11 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from . import __version__
-    from .interop.crd import Settings
-    from .decision_log import DecisionLog
-    from .web.auth import AuthConfig, Verifier
-    from .server_pool import InProcess, JobStopped, Pool, PoolBusy
     from .cases.versions import Chooser
+    from .decision_log import DecisionLog
+    from .interop.crd import Settings
+    from .server_pool import InProcess, JobStopped, Pool, PoolBusy
+    from .web.auth import AuthConfig, Verifier
     from .web.guard import Guard, error_body
 
     chooser = Chooser.of(kb)
@@ -489,8 +507,14 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
 
                 shutil.rmtree(private_db, ignore_errors=True)
 
-    app = FastAPI(title=f"kineret-asp: {v.policy_id} {v.title} ({v.drug_name})", version=__version__, description=f"{v.policy_id} {v.title}, effective {v.effective_from}, decided by clingo rules. Anything but an approval is routed to a clinical reviewer.", lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title=f"kineret-asp: {v.policy_id} {v.title} ({v.drug_name})",
+        version=__version__,
+        description=f"{v.policy_id} {v.title}, effective {v.effective_from}, decided by clingo rules. Anything but an approval is routed to a clinical reviewer.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.pool = runner
     app.state.log = log
 
@@ -618,8 +642,14 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
         "/missing": ("missing", "What documentation is missing for approval (as missing --format json)"),
         "/what-if": ("what-if", 'Decide a case before and after changes: {"case": ..., "changes": [...]}'),
         "/questionnaire/next": ("questionnaire", 'The next question for a partial case: {"case": {...}, "declined": [changes]}'),
-        "/Questionnaire/$next-question": ("next-question", "Da Vinci DTR / SDC $next-question: a QuestionnaireResponse (bare, or as the Parameters questionnaire-response) with its contained Questionnaire; the next question, or the completed form"),
-        "/Questionnaire/$questionnaire-package": ("questionnaire-package", "Da Vinci DTR $questionnaire-package: Parameters (coverage, order, questionnaire, context) in; the adaptive Questionnaire and a pre-filled QuestionnaireResponse out"),
+        "/Questionnaire/$next-question": (
+            "next-question",
+            "Da Vinci DTR / SDC $next-question: a QuestionnaireResponse (bare, or as the Parameters questionnaire-response) with its contained Questionnaire; the next question, or the completed form",
+        ),
+        "/Questionnaire/$questionnaire-package": (
+            "questionnaire-package",
+            "Da Vinci DTR $questionnaire-package: Parameters (coverage, order, questionnaire, context) in; the adaptive Questionnaire and a pre-filled QuestionnaireResponse out",
+        ),
     }
     for path, (kind, _) in POSTED.items():
         app.router.routes.append(Route(path, AsgiEndpoint(worked(kind)), methods=["POST"]))
@@ -645,7 +675,7 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
                 return (await runner.submit("batch", lines, seconds, queued=False))[1].decode("utf-8")
             except JobStopped as exc:
                 if len(lines) == 1:
-                    (number, raw), = lines
+                    ((number, raw),) = lines
                     return error_record(number, raw, f"<request>:{number}: not decided: stopped at {Limits(time_limit, memory_limit).describe(exc.status, options=False)}")
             texts = []  # the chunk again, one line at a time: the line at fault alone becomes an error record
             for number, raw in lines:
@@ -681,6 +711,7 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     app.router.routes.append(Route("/batch", AsgiEndpoint(batch_asgi), methods=["POST"]))
+
     @app.get("/cds-services", summary="CDS Hooks discovery: a service per hook, with prefetch templates and the Da Vinci CRD version")
     async def cds_discovery() -> dict:
         from .interop.crd import discovery
@@ -765,7 +796,11 @@ def create_app(kb: Any = None, token: Optional[str] = None, body_limit: int = DE
     from .explain import workbench
 
     bench_page = workbench.page(knowledge).encode("utf-8")
-    bench_files = {"/review": (bench_page, "text/html; charset=utf-8"), "/review/workbench.js": (workbench.SCRIPT.encode("utf-8"), "text/javascript; charset=utf-8"), "/review/workbench.css": (workbench.STYLE.encode("utf-8"), "text/css; charset=utf-8")}
+    bench_files = {
+        "/review": (bench_page, "text/html; charset=utf-8"),
+        "/review/workbench.js": (workbench.SCRIPT.encode("utf-8"), "text/javascript; charset=utf-8"),
+        "/review/workbench.css": (workbench.STYLE.encode("utf-8"), "text/css; charset=utf-8"),
+    }
 
     def bench_file(path: str) -> Callable:
         async def get() -> Response:
@@ -849,8 +884,8 @@ def bind(host: str, port: int) -> socket.socket:
 def _load_everything(kb: Any, warm: bool = True) -> Any:
     """Every version loaded and grounded as the workers need it: the resident engine and the program of ``missing``."""
     from .api import engine_for, resident_for
-    from .engine.program import compiled
     from .cases.versions import Chooser
+    from .engine.program import compiled
 
     chooser = Chooser.of(kb)
     for version in chooser.versions():
@@ -872,7 +907,7 @@ def _warm(chooser: Any, examples: int = 2, routes: tuple = ("evaluate", "missing
     for version in chooser.versions():
         folder = version.path / "cases"
         try:
-            files = sorted(p for p in folder.rglob("*.json") if p.is_file() and not p.is_symlink())[:examples * 4]
+            files = sorted(p for p in folder.rglob("*.json") if p.is_file() and not p.is_symlink())[: examples * 4]
         except OSError:
             continue
         used = 0
@@ -945,7 +980,22 @@ class Integration:
         return Integration(base, hosts, self.cors_origins, self.auth, self.fhir_servers, self.db, self.advisory_card)
 
 
-def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[str] = None, body_limit: int = DEFAULT_BODY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT, workers: Optional[int] = None, memory_limit: Optional[int] = DEFAULT_MEMORY_MB, start_limit: float = DEFAULT_START_LIMIT, queue_limit: Optional[int] = None, batch_limit: int = DEFAULT_BATCH_LIMIT, announce: Optional[Callable[[Any], None]] = None, answers: int = ANSWERS_KEPT, integration: Optional[Integration] = None) -> None:
+def serve(
+    kb: Any,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: Optional[str] = None,
+    body_limit: int = DEFAULT_BODY_LIMIT,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    workers: Optional[int] = None,
+    memory_limit: Optional[int] = DEFAULT_MEMORY_MB,
+    start_limit: float = DEFAULT_START_LIMIT,
+    queue_limit: Optional[int] = None,
+    batch_limit: int = DEFAULT_BATCH_LIMIT,
+    announce: Optional[Callable[[Any], None]] = None,
+    answers: int = ANSWERS_KEPT,
+    integration: Optional[Integration] = None,
+) -> None:
     """Run the server until SIGINT or SIGTERM; in-flight requests finish first.
 
     The port is bound first (a busy one ends the start at once), then the KB
@@ -980,8 +1030,24 @@ def serve(kb: Any, host: str = "127.0.0.1", port: int = 8000, token: Optional[st
         import gc
 
         gc.freeze()  # the loaded KB lives as long as the server: the collector no longer walks it (pauses of 30-50 ms)
-        app = create_app(chooser, token, body_limit, time_limit, batch_limit, workers if workers is not None else default_workers(), memory_limit, queue_limit, answers,
-                         base_url=setup.base_url, allowed_hosts=setup.allowed_hosts, cors_origins=setup.cors_origins, auth=setup.auth, db=log if log is not None else False, fhir_servers=setup.fhir_servers, advisory_card=setup.advisory_card)
+        app = create_app(
+            chooser,
+            token,
+            body_limit,
+            time_limit,
+            batch_limit,
+            workers if workers is not None else default_workers(),
+            memory_limit,
+            queue_limit,
+            answers,
+            base_url=setup.base_url,
+            allowed_hosts=setup.allowed_hosts,
+            cors_origins=setup.cors_origins,
+            auth=setup.auth,
+            db=log if log is not None else False,
+            fhir_servers=setup.fhir_servers,
+            advisory_card=setup.advisory_card,
+        )
         try:
             Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=60)).run(sockets=[sock])
         finally:

@@ -17,6 +17,7 @@ may decide them in one grounding where that is faster.
 process, without process limits, for an application embedded in a test or
 another program (``create_app(workers=0)``).
 """
+
 from __future__ import annotations
 
 import asyncio

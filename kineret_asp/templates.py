@@ -6,6 +6,7 @@ it is not given. Values go in as one line each
 (:func:`~kineret_asp.safetext.safe_text`), so no value can start a line of
 its own or fake one.
 """
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,8 @@ def fill(template: str, values: dict[str, Any]) -> str:
             out.append(template[i:])
             break
         out.append(template[i:start])
-        name = template[start + 1:end]
-        out.append(safe_text(values[name]) if name in values else template[start:end + 1])
+        name = template[start + 1 : end]
+        out.append(safe_text(values[name]) if name in values else template[start : end + 1])
         i = end + 1
     return "".join(out)
 
@@ -44,6 +45,7 @@ OPTIONAL = re.compile(r"\{\?((?:[^{}]|\{\w+\})*)\}")
 
 def optional_fill(template: str, values: Mapping[str, str]) -> str:
     """Fill {name} placeholders; a {?...} part is left out when a value in it is not given."""
+
     def part(m: re.Match) -> str:
         inner = m.group(1)
         return fill(inner, dict(values)) if all(n in values for n in PLACEHOLDER.findall(inner)) else ""

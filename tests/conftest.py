@@ -1,4 +1,5 @@
 """Shared fixtures: the packaged KB, and small builders of cases."""
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,7 @@ os.environ.setdefault("KINERET_ASP_CACHE_KEY", os.path.join(tempfile.mkdtemp(pre
 # and the decision log of every server the suite starts apart from the user's
 os.environ.setdefault("KINERET_ASP_DB", os.path.join(tempfile.mkdtemp(prefix="kineret-asp-test-log-"), "decisions.sqlite3"))
 
-from kineret_asp import evaluate, load_kb
+from kineret_asp import evaluate, load_kb  # noqa: E402 (the environment above first)
 
 ROOT = Path(__file__).resolve().parent.parent
 FACTS = ROOT / "facts"
@@ -48,9 +49,9 @@ def _warm_kb() -> None:
     the unchanged rules' syntax trees, and what was read of them, with it
     (about 0.25 s saved on the first command on each edited copy).
     """
-    from kineret_asp.explain.missing import missing
     from kineret_asp.author.check import check_kb
     from kineret_asp.engine.program import compiled
+    from kineret_asp.explain.missing import missing
 
     example = FACTS / "sjia" / "approved.json"
     evaluate(example, KB_DIR)
@@ -99,7 +100,10 @@ def add_newmab(version: Path) -> None:
     """A KB edit only: a new biologic, "Newmab", an interleukin-6 blocker with a rheumatoid-arthritis tick in Appendix Table 4."""
     table = version / "tables" / "appendix_drug_classes.lp"
     text = table.read_text()
-    text = text.replace("appendix_row(4, rituximab,      cd20_antibody,                   ra).", "appendix_row(4, rituximab,      cd20_antibody,                   ra).\nappendix_row(4, newmab,         il6_blocker,                     ra).")
+    text = text.replace(
+        "appendix_row(4, rituximab,      cd20_antibody,                   ra).",
+        "appendix_row(4, rituximab,      cd20_antibody,                   ra).\nappendix_row(4, newmab,         il6_blocker,                     ra).",
+    )
     text = text.replace('drug(rituximab, "Rituximab Intravenous Products").', 'drug(rituximab, "Rituximab Intravenous Products").\ndrug(newmab, "Newmab").')
     assert "newmab" in text
     table.write_text(text)
@@ -148,4 +152,3 @@ def cli(*args: str, input: str | bytes | None = None, cwd: Path = ROOT, text: bo
     if text:
         return subprocess.CompletedProcess(["kineret-asp", *args], result.exit_code, result.stdout, result.stderr)
     return subprocess.CompletedProcess(["kineret-asp", *args], result.exit_code, result.stdout_bytes, result.stderr_bytes)
-

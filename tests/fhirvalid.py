@@ -1,4 +1,5 @@
 """Two FHIR validators for every resource the service emits: fhirclient (R4, 4.0.1) and fhir.resources (R4B)."""
+
 from __future__ import annotations
 
 import json

@@ -7,6 +7,7 @@ so as root the server runs as the ``postgres`` user (the package creates
 it) through ``runuser``. Nothing listens anywhere but the loopback address,
 and only trusted local connections are accepted.
 """
+
 from __future__ import annotations
 
 import glob

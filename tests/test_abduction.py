@@ -1,4 +1,5 @@
 """What is missing: options are sound, minimal, complete, and read the policy right."""
+
 from __future__ import annotations
 
 import itertools
@@ -9,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from kineret_asp import evaluate_many, load_case
-from kineret_asp.explain.missing import item_changes, missing
 from kineret_asp.author.example_cases import discover
 from kineret_asp.cases.changes import apply_changes
 from kineret_asp.cli import main
+from kineret_asp.explain.missing import item_changes, missing
 
 from .conftest import FACTS, KB_DIR, copy_kb, ra_case
 
@@ -49,7 +50,7 @@ def check_sound_and_minimal(case, kb, sample: int | None = None):
         expanded.extend(combos)
     assert set(decisions(case, expanded, kb)) == {"approved"}
     # each set one change short of an option, decided once (options that share all but one group share these)
-    smaller = {frozenset(json.dumps(c.to_dict(), sort_keys=True) for c in combo[:i] + combo[i + 1:]): combo[:i] + combo[i + 1:] for combo in expanded for i in range(len(combo))}
+    smaller = {frozenset(json.dumps(c.to_dict(), sort_keys=True) for c in combo[:i] + combo[i + 1 :]): combo[:i] + combo[i + 1 :] for combo in expanded for i in range(len(combo))}
     assert "approved" not in decisions(case, list(smaller.values()), kb)
     return result
 
@@ -73,8 +74,7 @@ def random_case(rng: random.Random, kb) -> dict:
         "request": rng.choice(["initial", "continuation"]),
         "prescriber_specialties": rng.sample(list(v.keys["specialty"]), rng.randint(0, 2)),
         "medication_history": [
-            {"drug": rng.choice(drugs), "outcome": rng.choice(list(v.keys["outcome"])), "months": rng.choice([1, 2, 3, 6]), "sample": rng.random() < 0.15}
-            for _ in range(rng.randint(0, 3))
+            {"drug": rng.choice(drugs), "outcome": rng.choice(list(v.keys["outcome"])), "months": rng.choice([1, 2, 3, 6]), "sample": rng.random() < 0.15} for _ in range(rng.randint(0, 3))
         ],
         "current_medications": rng.sample(drugs, rng.randint(0, 1)),
         "beneficial_response": rng.random() < 0.5,
@@ -216,7 +216,7 @@ def test_the_abducible_vocabulary_lives_in_the_kb(tmp_path, kb):
     path = copy / "reauthorization.lp"
     text = path.read_text()
     assert "abducible(beneficial_response)" in text
-    path.write_text(text.replace("abducible(beneficial_response) :- applies(\"R.B\").", ""))
+    path.write_text(text.replace('abducible(beneficial_response) :- applies("R.B").', ""))
     case = FACTS / "continuation" / "ra_no_response.json"
     assert missing(case, KB_DIR).status == "options"
     assert missing(case, copy).status == "no_option"

@@ -1,16 +1,18 @@
 """The edit docs/authoring.md walks through, performed on a copy of the KB."""
+
 from __future__ import annotations
 
 import re
-import pytest
 import shutil
 
+import pytest
+
 from kineret_asp import evaluate
-from kineret_asp.author.example_cases import run_case_tests
 from kineret_asp.author.check import check_kb
 from kineret_asp.author.diff import diff
-from kineret_asp.knowledge.base import load_kb
+from kineret_asp.author.example_cases import run_case_tests
 from kineret_asp.author.verify import verify_kb
+from kineret_asp.knowledge.base import load_kb
 
 from .conftest import FACTS, KB_DIR, ROOT, cli, copy_kb, revise_source
 
@@ -76,6 +78,7 @@ def console_steps(text: str) -> list[tuple[str, list[str]]]:
 
 def shown_in(shown: list[str], actual: list[str]) -> bool:
     """Whether output matches what the guide shows: '...' skips lines; a line with '...' matches by its start."""
+
     def same(s: str, a: str) -> bool:
         return a.startswith(s.split("...", 1)[0]) if "..." in s else a == s
 

@@ -1,4 +1,5 @@
 """kineret-asp batch and batch_evaluate: order, error records, resume, jobs, streaming."""
+
 from __future__ import annotations
 
 import io
@@ -11,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from kineret_asp import CaseError, evaluate, load_case, load_kb
-from kineret_asp.batch.run import BatchWorker, batch_evaluate, resume_point, run_batch
 from kineret_asp.author.example_cases import discover
+from kineret_asp.batch.run import BatchWorker, batch_evaluate, resume_point, run_batch
 from kineret_asp.cli import main
 
 from .conftest import FACTS, KB_DIR, ROOT, cli, copy_kb
@@ -244,7 +245,7 @@ def test_bad_kb_exits_2_with_one_line(tmp_path, setup, words):
         kb = copy_kb(tmp_path)
         (kb / "policy.lp").write_text("policy(")
     if setup == "file":
-        kb.write_text("policy(\"IP0243\").")
+        kb.write_text('policy("IP0243").')
     proc = run_here("batch", str(src), "--kb", str(kb))
     assert proc.returncode == 2
     err = proc.stderr.decode()

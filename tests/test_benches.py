@@ -7,6 +7,7 @@ resumes, one correct answer per request, the version each date selects) is.
 ``bench/pure_python.py`` is a module, not a script: batch_bench compares its
 decisions with the batch's.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,6 +68,14 @@ def test_load_bench_fails_when_an_answer_is_wrong():
 @pytest.mark.slow
 def test_missing_bench_smoke():
     passed(run("missing_bench.py", "--repeat", "1", "--cases", "3"), "same answer every run: yes")
+
+
+@pytest.mark.slow
+def test_mutate_bench_smoke():
+    """A few mutants (--since HEAD on a touched copy) with one job and two, the same answers; one Appendix row deleted in a copy, noticed."""
+    proc = run("mutate_bench.py", "--tiny")
+    passed(proc, "jobs 2 / jobs 1: ")
+    assert "test then verify in a fresh process: 1 of 1 noticed" in proc.stdout, proc.stdout
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
 """The case format (v1): valid cases load; bad input gives one clear line."""
+
 from __future__ import annotations
 
 import json
@@ -54,14 +55,18 @@ def test_gene_symbols_match_the_kb_case_insensitively_and_keep_others():
         ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "months": "4"}]}, "medication_history[0].months", "expected a whole number, got"),
         ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "months": 2.5}]}, "medication_history[0].months", "expected a whole number, got"),
         ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "months": True}]}, "medication_history[0].months", "expected a whole number, got"),
-        ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "months": -1}]}, "medication_history[0].months", "expected a whole number from 0 to 1200, got -1"),
+        (
+            {"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "months": -1}]},
+            "medication_history[0].months",
+            "expected a whole number from 0 to 1200, got -1",
+        ),
         ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel"}]}, "medication_history[0].outcome", "missing required field"),
         ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "dose": 40}]}, "medication_history[0].dose", "unknown field"),
         ({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "sample": "yes"}]}, "medication_history[0].sample", "expected true or false"),
         ({"indication": "sjia", "beneficial_response": "yes"}, "beneficial_response", "expected true or false"),
         ({"indication": "sjia", "version": 2}, "version", "unsupported case format version 2"),
         ({"indication": "sjia", "id": 12}, "id", "expected a string"),
-        ({"indication": "dira", "genetic_tests": [{"gene": "IL1RN\"). approved(\"x", "result": "negative"}]}, "genetic_tests[0].gene", "expected a gene name: letters, digits"),
+        ({"indication": "dira", "genetic_tests": [{"gene": 'IL1RN"). approved("x', "result": "negative"}]}, "genetic_tests[0].gene", "expected a gene name: letters, digits"),
         ({"indication": "sjia", "current_medications": ["enbrel"] * (MAX_LIST_ITEMS + 1)}, "current_medications", f"expected at most {MAX_LIST_ITEMS} entries"),
         ([1, 2], "", "expected a JSON object (a case), got a list"),
     ],
@@ -79,7 +84,7 @@ def test_bad_input_names_the_field_and_what_was_expected(data, path, words):
     [
         (b"", "empty input"),
         (b"   \n", "empty input"),
-        (b"{\"indication\": ", "invalid JSON at line 1"),
+        (b'{"indication": ', "invalid JSON at line 1"),
         (b"\xff\xfe{}", "not UTF-8 text"),
         (b'{"indication": "sjia", "indication": "dira"}', "duplicate key 'indication'"),
         (b'{"indication": "sjia", "months": NaN}', "NaN is not valid JSON"),
@@ -97,7 +102,9 @@ def test_file_errors_name_the_file(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrl", "outcome": "failure"}]}))
     err = error_of(bad)
-    assert err.line() == f"{bad}: medication_history[0].drug: unknown drug 'enbrl'; expected a drug key of the KB (kb/policies/IP0243/2024-06-01/tables/appendix_drug_classes.lp); did you mean 'enbrel'?"
+    assert (
+        err.line() == f"{bad}: medication_history[0].drug: unknown drug 'enbrl'; expected a drug key of the KB (kb/policies/IP0243/2024-06-01/tables/appendix_drug_classes.lp); did you mean 'enbrel'?"
+    )
     assert error_of(tmp_path / "missing.json").line() == f"{tmp_path / 'missing.json'}: no such file"
     assert error_of(tmp_path).message.startswith("is a folder")
 
@@ -108,8 +115,8 @@ def test_lp_case_accepts_only_case_facts(tmp_path):
     assert decide(load_case(good)).decision == "approved"
     for text, words in [
         ("case_indication(sjia).\napproved :- case_indication(sjia).\n", "bad.lp:2:10: a rule or constraint"),
-        ('#script (python)\nprint(1)\n#end.\n', "only facts"),
-        ("case_indication(sjia).\n#include \"/etc/passwd\".\n", "only facts"),
+        ("#script (python)\nprint(1)\n#end.\n", "only facts"),
+        ('case_indication(sjia).\n#include "/etc/passwd".\n', "only facts"),
         ("case_indication(sjia).\ndecision(approved).\n", "bad.lp:2:1: unknown case fact decision/1"),
         ("case_indication(sjia). case_indication(dira).", "given twice"),
         ("case_indication(X).", "a variable ('X') is not allowed"),

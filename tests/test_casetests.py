@@ -1,10 +1,11 @@
 """kineret-asp test: example cases with expect blocks, pass/fail diffs, coverage."""
+
 from __future__ import annotations
 
-import pytest
 import json
 import shutil
 
+import pytest
 from click.testing import CliRunner
 
 from kineret_asp.cli import main
@@ -35,7 +36,8 @@ def test_a_kb_edit_that_changes_a_decision_fails_with_a_diff(kb_copy):
     assert "FAIL " in out and "stills/no_rheumatologist.json (stills-no-rheumatologist)" in out
     assert 'decision: expected "criteria_not_met"' in out and 'actual   "approved"' in out
     assert "- missing 4" in out
-    assert out.strip().splitlines()[-1].endswith("passed, 1 failed")
+    assert "stills/other_specialists_only.json (stills-other-specialists)" in out  # the example that pins the cell's absence
+    assert out.strip().splitlines()[-1].endswith("passed, 2 failed")
 
 
 def test_coverage_counts_met_and_unmet_per_criterion(tmp_path):
@@ -86,13 +88,15 @@ def test_coverage_is_counted_per_version(tmp_path):
     root = tmp_path / "kb"
     shutil.copytree(KB_DIR, root)
     new_version("IP0243", "2025-01-01", root)
-    alone = json.loads(run("test", "--coverage", "--format", "json", "--kb", str(root / "policies" / "IP0243" / "2024-06-01")).output)["coverage"]
-    both = json.loads(run("test", "--coverage", "--format", "json", "--kb", str(root)).output)["coverage"]
+    # the versions' cases/ folders named (the tables' pinning, a mutation run of each version, is not measured then)
+    cases = [str(root / "policies" / "IP0243" / v / "cases") for v in ("2024-06-01", "2025-01-01")]
+    alone = json.loads(run("test", cases[0], "--coverage", "--format", "json", "--kb", str(root / "policies" / "IP0243" / "2024-06-01")).output)["coverage"]
+    both = json.loads(run("test", *cases, "--coverage", "--format", "json", "--kb", str(root)).output)["coverage"]
     assert [v["folder"] for v in both["versions"]] == ["policies/IP0243/2024-06-01", "policies/IP0243/2025-01-01"]
     for block in both["versions"]:
         assert block["criteria"] == alone["criteria"]  # the copied cases, each counted once, by its own version
     assert all(row["version"] for row in both["criteria"]) and len(both["criteria"]) == 2 * len(alone["criteria"])
-    text = run("test", "--coverage", "--kb", str(root)).output
+    text = run("test", *cases, "--coverage", "--kb", str(root)).output
     assert "IP0243 2024-06-01..2024-12-31 (policies/IP0243/2024-06-01)" in text and "IP0243 2025-01-01.. (policies/IP0243/2025-01-01)" in text
     assert text.count("criteria exercised both ways") == 2
 
@@ -111,7 +115,7 @@ def test_criteria_are_listed_by_id_within_their_parent_written_or_derived(kb_cop
     path.write_text("\n".join(lines) + "\n")
     order = list(load_kb(kb_copy).vocabulary.criteria)
     assert order.index("3.C") == order.index("3.B") + 1 and order.index("3.C.F") < order.index("4") < order.index("R")
-    assert order[order.index("3.C.A"):order.index("3.C.F") + 1] == ["3.C.A", "3.C.B", "3.C.C", "3.C.D", "3.C.E", "3.C.F"]
+    assert order[order.index("3.C.A") : order.index("3.C.F") + 1] == ["3.C.A", "3.C.B", "3.C.C", "3.C.D", "3.C.E", "3.C.F"]
     assert sorted(["3.C.ii", "R", "3.C.x", "10", "3.C.i", "3", "3.C.iv"], key=outline_key) == ["3", "3.C.i", "3.C.ii", "3.C.iv", "3.C.x", "10", "R"]
     listed = [l.split()[0] for l in run("test", str(FACTS), "--coverage", "--kb", str(kb_copy)).output.splitlines() if l.startswith("  ") and " met " in l]
     assert listed == order
@@ -128,7 +132,12 @@ def _case(tmp_path, name: str, case: dict):
 
 def test_expect_may_give_blocking_or_a_subset_of_unmet_instead_of_the_full_list(tmp_path):
     """An example says what it is about: the criteria that block it, or some of the unmet ones, not every row a revision may add."""
-    ra = {"indication": "rheumatoid_arthritis", "plan": "employer_group", "prescriber_specialties": ["rheumatology"], "medication_history": [{"drug": "methotrexate", "outcome": "failure", "months": 4}]}
+    ra = {
+        "indication": "rheumatoid_arthritis",
+        "plan": "employer_group",
+        "prescriber_specialties": ["rheumatology"],
+        "medication_history": [{"drug": "methotrexate", "outcome": "failure", "months": 4}],
+    }
     _case(tmp_path, "blocking.json", {**ra, "expect": {"decision": "criteria_not_met", "blocking": ["3.C"]}})
     _case(tmp_path, "includes.json", {**ra, "expect": {"unmet_includes": ["3.C", "3.C.A"]}})
     assert run("test", str(tmp_path)).exit_code == 0

@@ -4,6 +4,7 @@ The requests are built from the example Bundles (facts/fhir): the draft
 order in the context, the other resources prefetched under the KB's own
 prefetch keys (null for a key with no data), and a Coverage of the patient.
 """
+
 from __future__ import annotations
 
 import copy
@@ -24,7 +25,15 @@ from .fhirvalid import emitted, valid_r4
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 BASE = "https://crd.payer.example"
 EXAMPLES = ("ra_approved", "stills_adult_onset", "caps_muckle_wells", "dira_il1rn_confirmed", "sjia_concurrent_etanercept", "covid_19")
-KEY_OF = {"Condition": "conditions", "Coverage": "coverage", "PractitionerRole": "practitioner_role", "MedicationStatement": "medication_statements", "Medication": "medication_statements", "MedicationRequest": "medication_requests", "Observation": "genetic_variants"}
+KEY_OF = {
+    "Condition": "conditions",
+    "Coverage": "coverage",
+    "PractitionerRole": "practitioner_role",
+    "MedicationStatement": "medication_statements",
+    "Medication": "medication_statements",
+    "MedicationRequest": "medication_requests",
+    "Observation": "genetic_variants",
+}
 
 
 @pytest.fixture(scope="module")
@@ -257,8 +266,15 @@ def test_crd_ci_q8_doc_purpose_has_a_reason(answers):
 
 def test_the_invariant_check_every_test_applies_finds_each_violation():
     """coverage_info checks every answer a test reads against crd_violations: it must see each broken invariant."""
-    good = {"coverage": [{"reference": "Coverage/c"}], "covered": ["covered"], "pa-needed": ["satisfied"], "date": ["2024-07-01"],
-            "coverage-assertion-id": ["a"], "satisfied-pa-id": ["n"], "reason": [{"text": "met"}]}
+    good = {
+        "coverage": [{"reference": "Coverage/c"}],
+        "covered": ["covered"],
+        "pa-needed": ["satisfied"],
+        "date": ["2024-07-01"],
+        "coverage-assertion-id": ["a"],
+        "satisfied-pa-id": ["n"],
+        "reason": [{"text": "met"}],
+    }
     assert crd_violations(good) == []
     broken = {
         "crd-ci-q1": {**good, "questionnaire": ["q"]},
@@ -320,8 +336,17 @@ def test_other_policy_is_conditional_with_information_needed(client):
 def test_an_approval_that_an_unread_current_medication_could_undo_is_not_asserted(client):
     """A current drug whose code the tables do not know may be a biologic (Conditions Not Covered 2): conditional."""
     bundle = example("stills_adult_onset")
-    bundle["entry"].append({"resource": {"resourceType": "MedicationStatement", "id": "unknown-now", "status": "active", "subject": {"reference": "Patient/p1"},
-                                         "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "999999", "display": "a new drug"}]}}})
+    bundle["entry"].append(
+        {
+            "resource": {
+                "resourceType": "MedicationStatement",
+                "id": "unknown-now",
+                "status": "active",
+                "subject": {"reference": "Patient/p1"},
+                "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "999999", "display": "a new drug"}]},
+            }
+        }
+    )
     info = coverage_info(call(client, bundle))
     assert info["covered"] == ["conditional"] and info["pa-needed"] == ["auth-needed"] and "satisfied-pa-id" not in info
 
@@ -333,7 +358,9 @@ def test_an_unread_history_entry_cannot_undo_an_approval(client):
 
 def test_an_undetermined_current_drug_is_conditional_with_its_question_as_the_reason(client):
     bundle = example("ra_approved")
-    bundle["entry"].append({"resource": {"resourceType": "MedicationStatement", "id": "unknown-now", "status": "active", "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": {"text": "zorbitrex 20 mg"}}})
+    bundle["entry"].append(
+        {"resource": {"resourceType": "MedicationStatement", "id": "unknown-now", "status": "active", "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": {"text": "zorbitrex 20 mg"}}}
+    )
     info = coverage_info(call(client, bundle))
     assert info["covered"] == ["conditional"] and info["pa-needed"] == ["auth-needed"] and "satisfied-pa-id" not in info
     assert "zorbitrex 20 mg" in info["reason"][0]["text"]
@@ -440,9 +467,19 @@ def test_every_number_resolves_to_its_request_decision_and_provenance(client):
 # --- the request ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("change, where", [(lambda r: r.pop("hook"), "hook"), (lambda r: r.pop("hookInstance"), "hookInstance"), (lambda r: r.update(hookInstance=5), "hookInstance"),
-                                           (lambda r: r["context"].pop("patientId"), "context.patientId"), (lambda r: r.update(context="x"), "context"), (lambda r: r.update(hook="order-select"), "hook"),
-                                           (lambda r: r["context"].update(draftOrders=[]), "context.draftOrders"), (lambda r: r.update(prefetch={"conditions": 5}), "prefetch.conditions")])
+@pytest.mark.parametrize(
+    "change, where",
+    [
+        (lambda r: r.pop("hook"), "hook"),
+        (lambda r: r.pop("hookInstance"), "hookInstance"),
+        (lambda r: r.update(hookInstance=5), "hookInstance"),
+        (lambda r: r["context"].pop("patientId"), "context.patientId"),
+        (lambda r: r.update(context="x"), "context"),
+        (lambda r: r.update(hook="order-select"), "hook"),
+        (lambda r: r["context"].update(draftOrders=[]), "context.draftOrders"),
+        (lambda r: r.update(prefetch={"conditions": 5}), "prefetch.conditions"),
+    ],
+)
 def test_a_request_that_is_not_cds_hooks_is_400_with_an_operation_outcome_hook_13(client, change, where):
     """hook-13: 400 "The request is not parsable as JSON or the content fails validation against FHIR core or CDS Hooks specification rules"."""
     request = hook_request(example("stills_adult_onset"))
@@ -535,8 +572,13 @@ def test_appointment_book_decides_the_order_an_appointment_is_based_on(client):
     request = hook_request(example("stills_adult_onset"))
     order = request["context"].pop("draftOrders")["entry"][0]["resource"]
     order["status"] = "active"
-    appointment = {"resourceType": "Appointment", "id": "apt1", "status": "proposed", "participant": [{"actor": {"reference": "Patient/p1"}, "status": "accepted"}],
-                   "basedOn": [{"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/alternate-reference", "valueReference": {"reference": f"MedicationRequest/{order['id']}"}}]}]}
+    appointment = {
+        "resourceType": "Appointment",
+        "id": "apt1",
+        "status": "proposed",
+        "participant": [{"actor": {"reference": "Patient/p1"}, "status": "accepted"}],
+        "basedOn": [{"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/alternate-reference", "valueReference": {"reference": f"MedicationRequest/{order['id']}"}}]}],
+    }
     request["hook"] = "appointment-book"
     request["context"]["appointments"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": appointment}]}
     request["prefetch"]["medication_requests"] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": order}]}
@@ -563,15 +605,24 @@ def test_card_texts_are_escaped_and_links_built_from_the_base_url(advisory):
     """Texts from the request (displays, ids) cannot become markup: no image, no script link, no remote tracker."""
     bundle = example("ra_approved")
     bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "PractitionerRole"]
-    bundle["entry"].append({"resource": {"resourceType": "MedicationStatement", "id": "x", "status": "active", "subject": {"reference": "Patient/p1"},
-                                         "medicationCodeableConcept": {"text": "<img src=x onerror=alert(1)> [click](javascript:alert(1)) ![t](https://tracker.example/p.gif)"}}})
+    bundle["entry"].append(
+        {
+            "resource": {
+                "resourceType": "MedicationStatement",
+                "id": "x",
+                "status": "active",
+                "subject": {"reference": "Patient/p1"},
+                "medicationCodeableConcept": {"text": "<img src=x onerror=alert(1)> [click](javascript:alert(1)) ![t](https://tracker.example/p.gif)"},
+            }
+        }
+    )
     response = advisory.post("/cds-services/ip0243-order-sign", json=hook_request(bundle), headers={"host": "evil.example"})
     card = response.json()["cards"][0]
     import cmarkgfm
     from cmarkgfm.cmark import Options
 
     html = cmarkgfm.github_flavored_markdown_to_html(card["detail"], options=Options.CMARK_OPT_UNSAFE)
-    assert "<img" not in html and "javascript:" not in html.split("href=")[-1][:20] and "href=" not in html and "tracker.example/p.gif\"" not in html
+    assert "<img" not in html and "javascript:" not in html.split("href=")[-1][:20] and "href=" not in html and 'tracker.example/p.gif"' not in html
     assert "&lt;img" in html or "\\<img" in card["detail"]
     assert all(link["url"].startswith(BASE + "/") for link in card["links"])
     assert "evil.example" not in response.text

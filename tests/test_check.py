@@ -1,4 +1,5 @@
 """kineret-asp check: every kind of mistake, in a broken copy of the KB."""
+
 from __future__ import annotations
 
 import json
@@ -62,7 +63,9 @@ def test_clingo_grounding_errors_keep_their_position(kb_copy):
 @pytest.mark.slow
 def test_typo_in_a_body_atom_is_used_but_never_defined(kb_copy):
     target = kb_copy / "criteria" / "3_rheumatoid_arthritis.lp"
-    line = edit(target, "biologic_trial(N) :- trial(D, (failure; intolerance; tried), N), biologic_or_tsdmard(D).", "biologic_trial(N) :- trial(D, (failure; intolerance; tried), N), biologc_or_tsdmard(D).")
+    line = edit(
+        target, "biologic_trial(N) :- trial(D, (failure; intolerance; tried), N), biologic_or_tsdmard(D).", "biologic_trial(N) :- trial(D, (failure; intolerance; tried), N), biologc_or_tsdmard(D)."
+    )
     errs = [d for d in findings(kb_copy) if "never defined" in d.message]
     assert len(errs) == 1
     (err,) = errs
@@ -80,7 +83,11 @@ def test_defined_but_never_used_is_a_warning(kb_copy):
 
 @pytest.mark.slow
 def test_reference_tables_can_be_marked(kb_copy):
-    edit(kb_copy / "criteria" / "4_stills_disease.lp", 'indication_criteria(stills_disease, "4").', 'indication_criteria(stills_disease, "4").\n\n% § 4 - reference only\n% check: reference\nstills_alias(stills_disease).')
+    edit(
+        kb_copy / "criteria" / "4_stills_disease.lp",
+        'indication_criteria(stills_disease, "4").',
+        'indication_criteria(stills_disease, "4").\n\n% § 4 - reference only\n% check: reference\nstills_alias(stills_disease).',
+    )
     assert findings(kb_copy, "warning") == []
 
 
@@ -117,11 +124,32 @@ def test_indication_with_no_criteria(kb_copy):
 @pytest.mark.parametrize(
     "file, old, new, kind, key, hint",
     [
-        ("conditions_not_covered.lp", 'excluded_indication("NC.4", lupus_arthritis).', 'excluded_indication("NC.4", lupus_arthritis).\n% § NC.5 - typo\nexcluded_indication("NC.5", osteoarthritiss).', "indication", "osteoarthritiss", "osteoarthritis"),
+        (
+            "conditions_not_covered.lp",
+            'excluded_indication("NC.4", lupus_arthritis).',
+            'excluded_indication("NC.4", lupus_arthritis).\n% § NC.5 - typo\nexcluded_indication("NC.5", osteoarthritiss).',
+            "indication",
+            "osteoarthritiss",
+            "osteoarthritis",
+        ),
         ("criteria/4_stills_disease.lp", 'accepted_specialty("4", rheumatology).', 'accepted_specialty("4", rheumatolgy).', "specialty", "rheumatolgy", "rheumatology"),
         ("policy.lp", "requested_drug(kineret).", "requested_drug(kinerett).", "drug", "kinerett", "kineret"),
-        ("tables/non_preferred_products.lp", 'non_preferred_row(employer_group, "3.C", "3.C.D", enbrel,', 'non_preferred_row(employer_group, "3.C", "3.C.D", enbrl,', "drug or product", "enbrl", "enbrel"),
-        ("criteria/3_rheumatoid_arthritis.lp", 'biologic_trial(N) :- trial(D, (failure; intolerance; tried), N), biologic_or_tsdmard(D).', 'biologic_trial(N) :- trial(D, (failure; intolerance; tryed), N), biologic_or_tsdmard(D).', "outcome", "tryed", "tried"),
+        (
+            "tables/non_preferred_products.lp",
+            'non_preferred_row(employer_group, "3.C", "3.C.D", enbrel,',
+            'non_preferred_row(employer_group, "3.C", "3.C.D", enbrl,',
+            "drug or product",
+            "enbrl",
+            "enbrel",
+        ),
+        (
+            "criteria/3_rheumatoid_arthritis.lp",
+            "biologic_trial(N) :- trial(D, (failure; intolerance; tried), N), biologic_or_tsdmard(D).",
+            "biologic_trial(N) :- trial(D, (failure; intolerance; tryed), N), biologic_or_tsdmard(D).",
+            "outcome",
+            "tryed",
+            "tried",
+        ),
     ],
 )
 @pytest.mark.slow
@@ -204,7 +232,9 @@ def test_a_copy_shares_the_syntax_trees_of_its_unchanged_files_only(tmp_path):
 def test_a_syntax_error_comes_first_and_hides_what_it_causes_elsewhere(kb_copy):
     """A table file that does not parse: its error is listed first, without the "used but never defined" its missing facts cause in other files; an unrelated typo is still found."""
     edit(kb_copy / "tables" / "appendix_drug_classes.lp", 'drug(kevzara, "Kevzara").', 'drug(kevzara, "Kevzara"')
-    edit(kb_copy / "criteria" / "4_stills_disease.lp", 'accepted_specialty("4", rheumatology).', 'accepted_specialty("4", rheumatology).\n\n% § 4 - a typo.\nmet("4") :- case_specialtyy(rheumatology).')
+    edit(
+        kb_copy / "criteria" / "4_stills_disease.lp", 'accepted_specialty("4", rheumatology).', 'accepted_specialty("4", rheumatology).\n\n% § 4 - a typo.\nmet("4") :- case_specialtyy(rheumatology).'
+    )
     result = CliRunner().invoke(main, ["check", "--kb", str(kb_copy)])
     lines = result.output.splitlines()
     assert "appendix_drug_classes.lp" in lines[0] and "syntax error" in lines[0]
@@ -235,7 +265,7 @@ def test_an_ambiguous_quotation_names_the_section_the_new_text_does_not_have(kb_
     revise_source(kb_copy, "\nEmployer Group Plans\t", "\nPlans of Employer Groups\t")
     source = [d for d in check_kb(kb_copy).diagnostics if d.code == "quote" and "places of the policy's text" in d.message]
     assert source, "expected an ambiguous quotation"
-    assert all("section employer_group (\"Employer Group Plans\"): no line after the previous section begins with \"Employer Group Plans\"" in d.message for d in source), source[0].message
+    assert all('section employer_group ("Employer Group Plans"): no line after the previous section begins with "Employer Group Plans"' in d.message for d in source), source[0].message
     assert all("source_section/4" in d.message for d in source)
 
 
@@ -255,7 +285,10 @@ def test_an_input_with_no_fhir_mapping_is_a_warning_and_with_strict_an_error(kb_
     assert warning.severity == "warning" and warning.file.endswith("inputs.lp") and "input disease_duration_months has no FHIR mapping" in warning.message
     assert [d.severity for d in check_kb(kb_copy, strict=True).diagnostics if d.code == "fhir"] == ["error"]
     fhir = kb_copy / "codes" / "fhir.lp"
-    fhir.write_text(fhir.read_text() + '\n% § 4 - the onset of the condition the order is for.\n% check: reference\nfhir_value(disease_duration_months, order, "reasonReference", via(condition, "onsetPeriod", months(order_date))).\n')
+    fhir.write_text(
+        fhir.read_text()
+        + '\n% § 4 - the onset of the condition the order is for.\n% check: reference\nfhir_value(disease_duration_months, order, "reasonReference", via(condition, "onsetPeriod", months(order_date))).\n'
+    )
     assert not [d for d in check_kb(kb_copy).diagnostics if d.code == "fhir"]
     edit(fhir, 'fhir_entry_value(genetic_tests, result, variant, "valueCodeableConcept", fallback(code(loinc))).', "")
     edit(fhir, 'fhir_entry_value(genetic_tests, result, variant, "status", lookup(unfinished)).', "")

@@ -1,11 +1,12 @@
 """The kineret-asp command: evaluate, output formats, exit codes."""
+
 from __future__ import annotations
 
-import pytest
 import json
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from kineret_asp.cli import main
@@ -39,7 +40,23 @@ def test_evaluate_text_routes_anything_else_to_a_clinical_reviewer():
 def test_evaluate_json_is_the_decision_format():
     result = run("evaluate", RA, "--format", "json")
     data = json.loads(result.output)
-    assert list(data) == ["id", "policy", "effective_date", "indication", "request", "decision", "authorization_months", "criteria", "unmet", "blocking", "undetermined", "reasons", "route", "notes", "provenance"]
+    assert list(data) == [
+        "id",
+        "policy",
+        "effective_date",
+        "indication",
+        "request",
+        "decision",
+        "authorization_months",
+        "criteria",
+        "unmet",
+        "blocking",
+        "undetermined",
+        "reasons",
+        "route",
+        "notes",
+        "provenance",
+    ]
     assert data["policy"] == "IP0243" and data["effective_date"] == "2024-06-01"
     assert data["decision"] == "approved" and data["route"] == "auto_approve"
     node = data["criteria"][0]

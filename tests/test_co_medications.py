@@ -5,6 +5,7 @@ policy); to each, co-medications are added as patients take them: drugs the
 KB classes as neither biologic nor tsDMARD (by any of their names, as
 records write them), now and then a biologic, and a few names nobody knows.
 """
+
 from __future__ import annotations
 
 import random

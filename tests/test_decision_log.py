@@ -4,6 +4,7 @@ The PostgreSQL server is a private one this module starts (tests/pgtemp.py:
 its own folder, 127.0.0.1, a free port); ``.ci/run`` installs PostgreSQL, so
 these tests are skipped only on a machine without its server binaries.
 """
+
 from __future__ import annotations
 
 import json
@@ -78,8 +79,14 @@ def test_an_older_schema_is_migrated_keeping_its_records(url):
     old.__setstate__({"url": url})
     old.migrate(upto=1)  # what the first version of the program created
     assert old.schema_version() == 1
-    old._transaction(lambda conn: conn.execute(old.backend.sql("INSERT INTO decisions (id, recorded_at, source, input_case, decision, outcome, policy, version, rules_sha256, framework_sha256, package_version) VALUES (?,?,?,?,?,?,?,?,?,?,?)"),
-                                                ("old-1", "2024-01-01T00:00:00+00:00", "evaluate", "{}", "{}", "approved", "IP0243", "2024-06-01", "r", "f", "0.1.0")))
+    old._transaction(
+        lambda conn: conn.execute(
+            old.backend.sql(
+                "INSERT INTO decisions (id, recorded_at, source, input_case, decision, outcome, policy, version, rules_sha256, framework_sha256, package_version) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            ),
+            ("old-1", "2024-01-01T00:00:00+00:00", "evaluate", "{}", "{}", "approved", "IP0243", "2024-06-01", "r", "f", "0.1.0"),
+        )
+    )
     old.close()
     log = DecisionLog(url)
     assert log.schema_version() == SCHEMA_VERSION == 2

@@ -6,6 +6,7 @@ and cases with the same facts share one decision but for their id and
 source. Whatever is read, and however, the values are those of a decision
 built at once.
 """
+
 from __future__ import annotations
 
 import copy

@@ -5,6 +5,7 @@ test inside one process cannot see output that depends on it: a new process
 with another seed (and no disk cache) decides every example case, and its
 bytes are compared with this process's, which has its own seed and a warm KB.
 """
+
 from __future__ import annotations
 
 import contextlib

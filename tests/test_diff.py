@@ -1,15 +1,16 @@
 """kineret-asp diff: which cases a KB edit changes, and none for an unchanged copy."""
+
 from __future__ import annotations
 
-import pytest
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from kineret_asp import evaluate
-from kineret_asp.cli import main
 from kineret_asp.author.diff import diff
+from kineret_asp.cli import main
 
 from .conftest import KB_DIR
 
@@ -52,7 +53,11 @@ def test_removing_enbrel_from_the_employer_group_table(kb_copy):
 
 @pytest.mark.slow
 def test_asking_for_one_product_in_individual_family_plans(kb_copy):
-    replace_line(kb_copy / TABLE, "non_preferred_criteria(individual_family,", 'non_preferred_criteria(individual_family, rheumatoid_arthritis, "3.C", 1, "Individual and Family Plan: Documentation of failure, contraindication or intolerance to ONE of the following").')
+    replace_line(
+        kb_copy / TABLE,
+        "non_preferred_criteria(individual_family,",
+        'non_preferred_criteria(individual_family, rheumatoid_arthritis, "3.C", 1, "Individual and Family Plan: Documentation of failure, contraindication or intolerance to ONE of the following").',
+    )
     report = diff(KB_DIR, kb_copy)
     assert report.classes
     assert "approved" in {c.new for c in report.classes}
@@ -75,7 +80,10 @@ def test_diff_command_text_and_json(kb_copy):
     assert "\n  1. Rheumatoid Arthritis, initial authorization, Employer Group Plans\n" in text
     data = json.loads(runner.invoke(main, ["diff", str(KB_DIR), str(kb_copy), "--format", "json"]).output)
     assert data["changes"] == 4 and all(c["example"]["plan"] == "employer_group" for c in data["classes"])
-    assert data["classes"][0]["label"] == "Rheumatoid Arthritis, initial authorization, Employer Group Plans: approved -> criteria_not_met (criteria: 3 met -> unmet, 3.C met -> unmet, 3.C.D met -> n/a [D. Enbrel [requires prior authorization]])"
+    assert (
+        data["classes"][0]["label"]
+        == "Rheumatoid Arthritis, initial authorization, Employer Group Plans: approved -> criteria_not_met (criteria: 3 met -> unmet, 3.C met -> unmet, 3.C.D met -> n/a [D. Enbrel [requires prior authorization]])"
+    )
 
 
 def test_diff_with_a_broken_kb_exits_2(kb_copy):
@@ -103,14 +111,23 @@ def _append(path: Path, text: str) -> None:
 def test_diff_across_versions_whose_schemas_differ_never_aborts(tmp_path):
     """The new version reads a field and a key the old schema refuses: each version decides an example on what it declares, and the class says what the old one cannot read."""
     root, new = _new_version(tmp_path)
-    _append(new / "inputs.lp", '% § Reauthorization Criteria - the kind of response.\ninput_field(response_kind, key(response_kind), optional, "The kind of response.").\ninput_atom(response_kind, case_response_kind).')
-    _append(new / "vocabulary.lp", '% § Reauthorization Criteria - kinds.\nvocabulary(response_kind, "a kind of response").\nresponse_kind(clinical, "clinical").\nresponse_kind(laboratory, "laboratory").')
+    _append(
+        new / "inputs.lp",
+        '% § Reauthorization Criteria - the kind of response.\ninput_field(response_kind, key(response_kind), optional, "The kind of response.").\ninput_atom(response_kind, case_response_kind).',
+    )
+    _append(
+        new / "vocabulary.lp", '% § Reauthorization Criteria - kinds.\nvocabulary(response_kind, "a kind of response").\nresponse_kind(clinical, "clinical").\nresponse_kind(laboratory, "laboratory").'
+    )
     reauth = new / "reauthorization.lp"
     reauth.write_text(reauth.read_text().replace('met("R.B") :- case_beneficial_response.', 'met("R.B") :- case_beneficial_response, case_response_kind(clinical).'))
     vocabulary = new / "vocabulary.lp"
-    vocabulary.write_text(vocabulary.read_text().replace('specialty(dermatology, "a dermatologist").', 'specialty(dermatology, "a dermatologist").\nspecialty(allergy_immunology, "an allergist or immunologist").'))
+    vocabulary.write_text(
+        vocabulary.read_text().replace('specialty(dermatology, "a dermatologist").', 'specialty(dermatology, "a dermatologist").\nspecialty(allergy_immunology, "an allergist or immunologist").')
+    )
     caps = new / "criteria" / "1_caps.lp"
-    caps.write_text(caps.read_text().replace("accepted_specialty(\"1.B\", (rheumatology; genetics; dermatology)).", "accepted_specialty(\"1.B\", (rheumatology; genetics; dermatology; allergy_immunology))."))
+    caps.write_text(
+        caps.read_text().replace('accepted_specialty("1.B", (rheumatology; genetics; dermatology)).', 'accepted_specialty("1.B", (rheumatology; genetics; dermatology; allergy_immunology)).')
+    )
     result = CliRunner().invoke(main, ["diff", "--from", "2024-06-01", "--to", "2025-01-01", "--kb", str(root), "--format", "json", "--exit-code"])
     assert result.exit_code == 1, result.output
     classes = json.loads(result.output)["classes"]
@@ -124,7 +141,7 @@ def test_diff_across_versions_whose_schemas_differ_never_aborts(tmp_path):
         assert evaluate(c["versions"]["old"]["case"], root / "policies" / "IP0243" / "2024-06-01").decision == c["old"]
         assert evaluate(c["versions"]["new"]["case"], new).decision == c["new"]
     text = CliRunner().invoke(main, ["diff", "--from", "2024-06-01", "--to", "2025-01-01", "--kb", str(root)]).output
-    assert "IP0243 2024-06-01 cannot express prescriber_specialties \"allergy_immunology\": it decides the example without it" in text
+    assert 'IP0243 2024-06-01 cannot express prescriber_specialties "allergy_immunology": it decides the example without it' in text
     assert "IP0243 2024-06-01 does not read response_kind: it decides the example without it" in text and "<dict>" not in text
 
 
@@ -133,7 +150,14 @@ def test_a_key_the_old_validator_refuses_is_named_with_the_class_not_an_abort(tm
     """A new drug key one edit from an old one (otezla_xr holds otezla): the old version's validator refuses the name, and the class says so, naming the class's example."""
     root, new = _new_version(tmp_path)
     table = new / "tables" / "appendix_drug_classes.lp"
-    table.write_text(table.read_text().replace('drug(otezla, "Otezla").', 'drug(otezla, "Otezla").\ndrug(otezla_xr, "Otezla XR").').replace("appendix_row(3, otezla,             pde4_inhibitor,        (psa; pso)).", "appendix_row(3, otezla,             pde4_inhibitor,        (psa; pso)).\nappendix_row(3, otezla_xr,          pde4_inhibitor,        (psa; pso))."))
+    table.write_text(
+        table.read_text()
+        .replace('drug(otezla, "Otezla").', 'drug(otezla, "Otezla").\ndrug(otezla_xr, "Otezla XR").')
+        .replace(
+            "appendix_row(3, otezla,             pde4_inhibitor,        (psa; pso)).",
+            "appendix_row(3, otezla,             pde4_inhibitor,        (psa; pso)).\nappendix_row(3, otezla_xr,          pde4_inhibitor,        (psa; pso)).",
+        )
+    )
     _append(new / "verify" / "space.lp", "% § Appendix Table 3 - the new tablet.\nspace_entry_value(medication_history, drug, otezla_xr).")
     result = CliRunner().invoke(main, ["diff", "--from", "2024-06-01", "--to", "2025-01-01", "--kb", str(root), "--format", "json"])
     assert result.exit_code == 0, result.output

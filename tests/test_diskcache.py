@@ -1,17 +1,19 @@
 """The cache of derived program texts: same answers, keyed by the KB's content, trusted only when its digest checks."""
+
 from __future__ import annotations
 
-import pytest
 import json
 import os
 import subprocess
 import sys
 import time
 
+import pytest
+
 from kineret_asp import evaluate
+from kineret_asp.engine.program import Compiled
 from kineret_asp.knowledge import diskcache
 from kineret_asp.knowledge.base import parse_kb
-from kineret_asp.engine.program import Compiled
 
 from .conftest import FACTS, KB_DIR, copy_kb
 

@@ -1,4 +1,5 @@
 """Batch on a distributed engine: a Dask bag in Dask's own local (process) mode."""
+
 from __future__ import annotations
 
 import io

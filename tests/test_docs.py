@@ -4,6 +4,7 @@ Each test reads the tree (the KB's files, the package's modules, the CLI's
 commands, pyproject.toml's import contract) and fails naming what a page
 lacks or names wrongly, so that moving a file tells which line to write.
 """
+
 from __future__ import annotations
 
 import ast
@@ -85,7 +86,7 @@ def test_every_kb_file_opens_with_a_header_that_names_it():
         header = header_of(KB_DIR / rel)
         assert header is not None, f"kb/{rel} does not open with a '% <path> - <description>' header under a rule of '='"
         named = Path(header[0]).parts
-        assert rel.parts[-len(named):] == named, f"kb/{rel}: its header names {header[0]}"
+        assert rel.parts[-len(named) :] == named, f"kb/{rel}: its header names {header[0]}"
 
 
 def kb_table() -> dict[str, str]:

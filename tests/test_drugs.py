@@ -8,14 +8,15 @@ DMARDs (e.g., MTX, leflunomide, hydroxychloroquine, and sulfasalazine) in
 combination with Kineret"; 3.A.ii counts "a biologic or targeted synthetic
 DMARD for rheumatoid arthritis"; the Non-Preferred Product rows name brands.
 """
+
 from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
 
 from kineret_asp import CaseError, evaluate, load_case, load_kb
-from kineret_asp.explain.missing import missing
 from kineret_asp.cli import main
+from kineret_asp.explain.missing import missing
 from kineret_asp.knowledge.names import NameIndex
 
 from .conftest import KB_DIR, decide, ra_case
@@ -34,15 +35,32 @@ def drug_key(name: str) -> str:
 @pytest.mark.parametrize(
     "name, key",
     [
-        ("Humira", "humira"), ("HUMIRA PEN 40 MG/0.8 ML", "humira"), ("adalimumab 40 MG/0.4ML Prefilled Syringe [Humira]", "humira"),
-        ("adalimumab", "adalimumab_unspecified"), ("etanercept", "etanercept"), ("Erelzi", "erelzi"), ("etanercept-szzs", "erelzi"),
-        ("Arava", "leflunomide"), ("certolizumab pegol", "certolizumab"), ("tofacitinib", "tofacitinib"),
-        ("Methotrexate 10 MG Oral Tablet", "methotrexate"), ("MTX", "methotrexate"), ("Azulfidine EN-tabs", "sulfasalazine"),
-        ("tofacitinib 1 MG/ML Oral Solution [Xeljanz]", "xeljanz_oral_solution"), ("Xeljanz 5 MG Oral Tablet", "xeljanz"),
-        ("Xeljanz XR", "xeljanz_xr"), ("Actemra ACTPen 162 mg", "actemra_sc"), ("Actemra", "tocilizumab"),
-        ("Kineret 100 mg/0.67 mL syringe", "kineret"), ("anakinra", "kineret"), ("infliximab [Remicade]", "remicade"),
-        ("predniSONE 5 MG Oral Tablet", "prednisone"), ("Acetaminophen 325 MG / HYDROcodone Bitartrate 5 MG Oral Tablet", "acetaminophen_hydrocodone"),
-        ("Colchicine 0.6 MG [Colcrys]", "colchicine"), ("chloroquine", "chloroquine"), ("Ilaris", "canakinumab"),
+        ("Humira", "humira"),
+        ("HUMIRA PEN 40 MG/0.8 ML", "humira"),
+        ("adalimumab 40 MG/0.4ML Prefilled Syringe [Humira]", "humira"),
+        ("adalimumab", "adalimumab_unspecified"),
+        ("etanercept", "etanercept"),
+        ("Erelzi", "erelzi"),
+        ("etanercept-szzs", "erelzi"),
+        ("Arava", "leflunomide"),
+        ("certolizumab pegol", "certolizumab"),
+        ("tofacitinib", "tofacitinib"),
+        ("Methotrexate 10 MG Oral Tablet", "methotrexate"),
+        ("MTX", "methotrexate"),
+        ("Azulfidine EN-tabs", "sulfasalazine"),
+        ("tofacitinib 1 MG/ML Oral Solution [Xeljanz]", "xeljanz_oral_solution"),
+        ("Xeljanz 5 MG Oral Tablet", "xeljanz"),
+        ("Xeljanz XR", "xeljanz_xr"),
+        ("Actemra ACTPen 162 mg", "actemra_sc"),
+        ("Actemra", "tocilizumab"),
+        ("Kineret 100 mg/0.67 mL syringe", "kineret"),
+        ("anakinra", "kineret"),
+        ("infliximab [Remicade]", "remicade"),
+        ("predniSONE 5 MG Oral Tablet", "prednisone"),
+        ("Acetaminophen 325 MG / HYDROcodone Bitartrate 5 MG Oral Tablet", "acetaminophen_hydrocodone"),
+        ("Colchicine 0.6 MG [Colcrys]", "colchicine"),
+        ("chloroquine", "chloroquine"),
+        ("Ilaris", "canakinumab"),
     ],
 )
 def test_a_drug_is_read_by_any_of_its_names(name, key):

@@ -4,6 +4,7 @@ Each DTR requirement is a named test quoting its id; a forged or malformed
 answer is 400 with an OperationOutcome and changes nothing (a property test
 over generated answers).
 """
+
 from __future__ import annotations
 
 import copy
@@ -11,7 +12,8 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kineret_asp import load_kb
 from kineret_asp.interop.dtr import ADAPTIVE_SEARCH, QR_PARAMETERS, SDC_ADAPTIVE
@@ -227,8 +229,21 @@ def test_a_malformed_answer_is_400_never_500(client, coding):
     assert response.status_code == 400 and response.json()["resourceType"] == "OperationOutcome"
 
 
-@pytest.mark.parametrize("body", [b"5", b"null", b"true", b"1e999", b"[" * 50000 + b"]" * 50000, b'{"resourceType": "Parameters", "parameter": 5}', b'{"resourceType": "Parameters", "parameter": [5]}',
-                                  b'{"resourceType": "QuestionnaireResponse", "status": "in-progress", "item": 5}', b'{"resourceType": "QuestionnaireResponse", "status": "in-progress", "item": [{"linkId": "q1", "answer": 5}]}', b"{"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"5",
+        b"null",
+        b"true",
+        b"1e999",
+        b"[" * 50000 + b"]" * 50000,
+        b'{"resourceType": "Parameters", "parameter": 5}',
+        b'{"resourceType": "Parameters", "parameter": [5]}',
+        b'{"resourceType": "QuestionnaireResponse", "status": "in-progress", "item": 5}',
+        b'{"resourceType": "QuestionnaireResponse", "status": "in-progress", "item": [{"linkId": "q1", "answer": 5}]}',
+        b"{",
+    ],
+)
 def test_a_malformed_body_is_400_never_500(client, body):
     for route in ("/Questionnaire/$next-question", "/Questionnaire/$questionnaire-package"):
         response = client.post(route, content=body)
@@ -237,9 +252,25 @@ def test_a_malformed_body_is_400_never_500(client, body):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], derandomize=True)
-@given(code=st.one_of(st.text(max_size=40), st.builds(lambda ops: json.dumps(ops), st.lists(st.fixed_dictionaries({"op": st.sampled_from(["set", "add", "remove"]), "path": st.sampled_from(["indication", "prescriber_specialties", "beneficial_response", "plan", "current_medications"]),
-                                                                                                                  "value": st.one_of(st.sampled_from(["sjia", "rheumatology", True, "employer_group", "cinqair"]), st.integers(), st.none())}), max_size=3))),
-       system=st.sampled_from([CHANGE, "urn:other"]))
+@given(
+    code=st.one_of(
+        st.text(max_size=40),
+        st.builds(
+            lambda ops: json.dumps(ops),
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "op": st.sampled_from(["set", "add", "remove"]),
+                        "path": st.sampled_from(["indication", "prescriber_specialties", "beneficial_response", "plan", "current_medications"]),
+                        "value": st.one_of(st.sampled_from(["sjia", "rheumatology", True, "employer_group", "cinqair"]), st.integers(), st.none()),
+                    }
+                ),
+                max_size=3,
+            ),
+        ),
+    ),
+    system=st.sampled_from([CHANGE, "urn:other"]),
+)
 def test_no_answer_outside_the_offered_options_changes_a_case(client, code, system):
     """Done when: "no answer outside the offered options changes a case" - generated codes are refused, and an offered one is accepted."""
     qr = returned(next_q(client, {"resourceType": "QuestionnaireResponse", "status": "in-progress"}))

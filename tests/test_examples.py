@@ -1,4 +1,5 @@
 """Every example case under facts/ decides as its expect block says."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """Every speed path gives what the plain path gives: clingo's C layer (kineret_asp.asp._clingo_c) and its
 public-API twin, the decision encoder and ``json.dumps`` of ``to_dict()``."""
+
 from __future__ import annotations
 
 import json

@@ -1,9 +1,9 @@
 """FHIR R4 input: code tables in the KB, the mapping, the ICD-10-CM traps, twins of the examples."""
+
 from __future__ import annotations
 
 import json
 import subprocess
-
 
 import pytest
 
@@ -39,7 +39,16 @@ def condition(cid: str, code: str, text: str | None = None, **extra) -> dict:
 
 
 def order(reason: str | None = None, authored: str = "2024-07-01", **extra) -> dict:
-    out = {"resourceType": "MedicationRequest", "id": "order", "status": "draft", "intent": "order", "subject": {"reference": "Patient/p"}, "medicationCodeableConcept": cc(RX, "72435", "anakinra"), "authoredOn": authored, **extra}
+    out = {
+        "resourceType": "MedicationRequest",
+        "id": "order",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/p"},
+        "medicationCodeableConcept": cc(RX, "72435", "anakinra"),
+        "authoredOn": authored,
+        **extra,
+    }
     if reason:
         out["reasonReference"] = [{"reference": f"Condition/{reason}"}]
     return out
@@ -251,7 +260,13 @@ def test_a_sample_counts_for_nothing():
 
 
 def test_an_ingredient_code_is_the_ingredient_it_counts_for_3Aii_never_for_a_3C_row():
-    case, _ = read(condition("c", "M05.79"), order("c"), role("207RR0500X"), statement("ada", cc(RX, "327361", "adalimumab"), "stopped", "2023-01-01", "2023-09-01", "failure"), statement("etan", cc(RX, "214555"), "active", "2024-01-01"))
+    case, _ = read(
+        condition("c", "M05.79"),
+        order("c"),
+        role("207RR0500X"),
+        statement("ada", cc(RX, "327361", "adalimumab"), "stopped", "2023-01-01", "2023-09-01", "failure"),
+        statement("etan", cc(RX, "214555"), "active", "2024-01-01"),
+    )
     assert [e["drug"] for e in case.medication_history][:1] == ["adalimumab_unspecified"]
     assert list(case.current_medications) == ["etanercept"]
     d = evaluate(case)
@@ -260,7 +275,12 @@ def test_an_ingredient_code_is_the_ingredient_it_counts_for_3Aii_never_for_a_3C_
 
 
 def test_an_unknown_code_is_a_note_never_a_crash():
-    case, converted = read(condition("c", "M05.79"), order("c"), statement("x", cc(RX, "999999", "unknowndrug"), "completed"), {"resourceType": "Condition", "id": "snomed", "subject": {"reference": "Patient/p"}, "code": cc("http://snomed.info/sct", "69896004")})
+    case, converted = read(
+        condition("c", "M05.79"),
+        order("c"),
+        statement("x", cc(RX, "999999", "unknowndrug"), "completed"),
+        {"resourceType": "Condition", "id": "snomed", "subject": {"reference": "Patient/p"}, "code": cc("http://snomed.info/sct", "69896004")},
+    )
     assert case.indication == "rheumatoid_arthritis"
     texts = [n.text for n in converted.notes]
     assert any("999999" in t for t in texts)
@@ -277,8 +297,15 @@ def test_a_medication_reference_is_resolved_in_the_bundle():
 
 def test_genetic_variant_assessment_becomes_a_genetic_test():
     def obs(status: str, answer: str) -> dict:
-        return {"resourceType": "Observation", "id": f"o-{status}", "status": status, "subject": {"reference": "Patient/p"}, "code": cc(LOINC, "69548-6"), "valueCodeableConcept": cc(LOINC, answer),
-                "component": [{"code": cc(LOINC, "48018-6"), "valueCodeableConcept": cc("http://www.genenames.org/geneId", "HGNC:6000", "IL1RN")}]}
+        return {
+            "resourceType": "Observation",
+            "id": f"o-{status}",
+            "status": status,
+            "subject": {"reference": "Patient/p"},
+            "code": cc(LOINC, "69548-6"),
+            "valueCodeableConcept": cc(LOINC, answer),
+            "component": [{"code": cc(LOINC, "48018-6"), "valueCodeableConcept": cc("http://www.genenames.org/geneId", "HGNC:6000", "IL1RN")}],
+        }
 
     case, _ = read(condition("c", "M04.8", text="DIRA"), order("c"), obs("final", "LA9633-4"), obs("preliminary", "LA9633-4"))
     tests = sorted((t["gene"], t["result"]) for t in case.genetic_tests)
@@ -305,7 +332,10 @@ def test_a_malformed_resource_is_an_error_naming_the_entry_and_element():
     assert any("entry[3].resource(Condition/x).onsetFoo: unknown element" in l for l in lines)
 
 
-@pytest.mark.parametrize("data", [{"resourceType": "Patient"}, {"resourceType": "Bundle", "entry": "x"}, {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Nope"}}]}, {"resourceType": 5}])
+@pytest.mark.parametrize(
+    "data",
+    [{"resourceType": "Patient"}, {"resourceType": "Bundle", "entry": "x"}, {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Nope"}}]}, {"resourceType": 5}],
+)
 def test_not_a_bundle_is_a_one_line_error(data):
     with pytest.raises(CaseError):
         bundle_case(data, "<test>", load_kb(KB_DIR))
@@ -346,7 +376,9 @@ def test_evaluate_accepts_a_bundle_and_shows_its_notes():
 
 
 def test_evaluate_of_a_malformed_bundle_exits_2_with_one_line_per_problem():
-    data = bundle(condition("c", "M05.79"), {"resourceType": "MedicationStatement", "id": "m", "status": "active", "subject": {"reference": "Patient/p"}, "medicationCodeableConcept": cc(RX, 5), "foo": 1})
+    data = bundle(
+        condition("c", "M05.79"), {"resourceType": "MedicationStatement", "id": "m", "status": "active", "subject": {"reference": "Patient/p"}, "medicationCodeableConcept": cc(RX, 5), "foo": 1}
+    )
     out = run_cli("evaluate", "-", stdin=json.dumps(data))
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "<stdin>: entry[1].resource(MedicationStatement/m).foo: unknown element" in out.stderr

@@ -8,6 +8,7 @@ edit has a meaning in the case format (a record left out, a period cut at
 the order's date), the case is edited the same way and decides what the
 Bundle may decide; where it has none, the Bundle must not be approved.
 """
+
 from __future__ import annotations
 
 import copy
@@ -28,9 +29,15 @@ PATIENT = {"reference": "Patient/p"}
 ORDER_DATE = "2024-07-01"
 # a diagnosis (code, words) for each indication an approved example has: the case's own vocabulary, as ICD-10-CM writes it
 DIAGNOSIS = {
-    "rheumatoid_arthritis": ("M05.79", None), "stills_disease": ("M06.1", None), "sjia": ("M08.20", None), "caps": ("M04.2", None),
-    "cinca": ("M04.2", "CINCA syndrome"), "fcas": ("M04.2", "Familial cold urticaria"), "muckle_wells": ("M04.2", "Muckle-Wells syndrome"),
-    "nomid": ("M04.2", "NOMID"), "dira": ("M04.8", "Deficiency of interleukin 1 receptor antagonist [DIRA]"),
+    "rheumatoid_arthritis": ("M05.79", None),
+    "stills_disease": ("M06.1", None),
+    "sjia": ("M08.20", None),
+    "caps": ("M04.2", None),
+    "cinca": ("M04.2", "CINCA syndrome"),
+    "fcas": ("M04.2", "Familial cold urticaria"),
+    "muckle_wells": ("M04.2", "Muckle-Wells syndrome"),
+    "nomid": ("M04.2", "NOMID"),
+    "dira": ("M04.8", "Deficiency of interleukin 1 receptor antagonist [DIRA]"),
 }
 SPECIALTY = {"rheumatology": "207RR0500X", "genetics": "207SG0201X", "dermatology": "207N00000X"}
 
@@ -56,10 +63,17 @@ def to_bundle(case: dict) -> Optional[dict]:
     code, words = DIAGNOSIS.get(case["indication"], (None, None))
     if code is None or case.get("plan") not in (None, "employer_group", "individual_family") or case.get("drug_categories"):
         return None  # a documented drug category is a reviewer's statement, no record an EHR sends
-    resources: list[dict] = [{"resourceType": "Patient", "id": "p"},
-                             {"resourceType": "Condition", "id": "dx", "subject": PATIENT, "code": coded(ICD, code, text=words)}]
-    order = {"resourceType": "MedicationRequest", "id": "order", "status": "draft", "intent": "order", "subject": PATIENT, "authoredOn": ORDER_DATE,
-             "medicationCodeableConcept": coded(RX, "72435", "anakinra"), "reasonReference": [{"reference": "Condition/dx"}]}
+    resources: list[dict] = [{"resourceType": "Patient", "id": "p"}, {"resourceType": "Condition", "id": "dx", "subject": PATIENT, "code": coded(ICD, code, text=words)}]
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "order",
+        "status": "draft",
+        "intent": "order",
+        "subject": PATIENT,
+        "authoredOn": ORDER_DATE,
+        "medicationCodeableConcept": coded(RX, "72435", "anakinra"),
+        "reasonReference": [{"reference": "Condition/dx"}],
+    }
     if case.get("request") == "continuation":
         order["priorPrescription"] = {"reference": "MedicationRequest/earlier"}
     resources.append(order)
@@ -70,8 +84,14 @@ def to_bundle(case: dict) -> Optional[dict]:
     if case.get("plan"):
         resources.append({"resourceType": "Coverage", "id": "cov", "status": "active", "beneficiary": PATIENT, "payor": [{"display": "Payer"}], "type": coded(VOCAB + "plan", case["plan"])})
     for n, entry in enumerate(case.get("medication_history", [])):
-        st_ = {"resourceType": "MedicationStatement", "id": f"h{n}", "status": "completed", "subject": PATIENT,
-               "medicationCodeableConcept": drug(entry["drug"]), "statusReason": [coded(VOCAB + "outcome", entry["outcome"])]}
+        st_ = {
+            "resourceType": "MedicationStatement",
+            "id": f"h{n}",
+            "status": "completed",
+            "subject": PATIENT,
+            "medicationCodeableConcept": drug(entry["drug"]),
+            "statusReason": [coded(VOCAB + "outcome", entry["outcome"])],
+        }
         if "months" in entry:
             st_["effectivePeriod"] = {"start": months_before(entry["months"]), "end": ORDER_DATE}
         if entry.get("for"):
@@ -87,8 +107,17 @@ def to_bundle(case: dict) -> Optional[dict]:
         answer = {"mutation_confirmed": "LA9633-4", "negative": "LA9634-2"}.get(test["result"])
         if answer is None or test["gene"] != "IL1RN":
             return None
-        resources.append({"resourceType": "Observation", "id": f"g{n}", "status": "final", "subject": PATIENT, "code": coded(LOINC, "69548-6"), "valueCodeableConcept": coded(LOINC, answer),
-                          "component": [{"code": coded(LOINC, "48018-6"), "valueCodeableConcept": coded("http://www.genenames.org/geneId", "HGNC:6000")}]})
+        resources.append(
+            {
+                "resourceType": "Observation",
+                "id": f"g{n}",
+                "status": "final",
+                "subject": PATIENT,
+                "code": coded(LOINC, "69548-6"),
+                "valueCodeableConcept": coded(LOINC, answer),
+                "component": [{"code": coded(LOINC, "48018-6"), "valueCodeableConcept": coded("http://www.genenames.org/geneId", "HGNC:6000")}],
+            }
+        )
     if case.get("beneficial_response"):
         resources.append({"resourceType": "Observation", "id": "resp", "status": "final", "subject": PATIENT, "code": coded("urn:kineret-asp:field", "beneficial_response"), "valueBoolean": True})
     return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}

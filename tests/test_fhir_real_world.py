@@ -9,6 +9,7 @@ question, never dropped; a Bundle that orders another drug is no request;
 every resource is about the order's patient; records that contradict each
 other settle nothing.
 """
+
 from __future__ import annotations
 
 import copy
@@ -40,8 +41,16 @@ def condition(cid: str, concept: dict, **extra) -> dict:
 
 
 def order(*reasons: str, codes: tuple[dict, ...] = (), medication: dict | None = None, status: str = "draft", **extra) -> dict:
-    out = {"resourceType": "MedicationRequest", "id": "order", "status": status, "intent": "order", "subject": PATIENT,
-           "medicationCodeableConcept": medication or cc(RX, "72435", "anakinra"), "authoredOn": "2024-07-01", **extra}
+    out = {
+        "resourceType": "MedicationRequest",
+        "id": "order",
+        "status": status,
+        "intent": "order",
+        "subject": PATIENT,
+        "medicationCodeableConcept": medication or cc(RX, "72435", "anakinra"),
+        "authoredOn": "2024-07-01",
+        **extra,
+    }
     if reasons:
         out["reasonReference"] = [{"reference": f"Condition/{r}"} for r in reasons]
     if codes:
@@ -54,8 +63,14 @@ def role(code: str = "207RR0500X") -> dict:
 
 
 def coverage() -> dict:
-    return {"resourceType": "Coverage", "id": "cov", "status": "active", "beneficiary": PATIENT, "payor": [{"display": "Payer"}],
-            "class": [{"type": cc("http://terminology.hl7.org/CodeSystem/coverage-class", "group"), "value": "g1", "name": "Employee group"}]}
+    return {
+        "resourceType": "Coverage",
+        "id": "cov",
+        "status": "active",
+        "beneficiary": PATIENT,
+        "payor": [{"display": "Payer"}],
+        "class": [{"type": cc("http://terminology.hl7.org/CodeSystem/coverage-class", "group"), "value": "g1", "name": "Employee group"}],
+    }
 
 
 def statement(sid: str, medication: dict, status: str = "stopped", start: str | None = None, end: str | None = None, outcome: str | None = None, **extra) -> dict:
@@ -120,8 +135,12 @@ def test_2_a_past_drugs_reason_fills_for_a_biologic_for_crohns_or_lymphoma_does_
     assert [e["for"] for e in case.medication_history] == ["crohns_disease", "other"]
     d = evaluate(case, KB_DIR)
     assert d.met("3.A.ii") is False and d.decision != "approved"
-    twin = {"indication": "rheumatoid_arthritis", "plan": "employer_group", "prescriber_specialties": ["rheumatology"],
-            "medication_history": [{"drug": "humira", "outcome": "failure", "months": 8, "for": "crohns_disease"}, {"drug": "rituximab", "outcome": "failure", "months": 2, "for": "other"}]}
+    twin = {
+        "indication": "rheumatoid_arthritis",
+        "plan": "employer_group",
+        "prescriber_specialties": ["rheumatology"],
+        "medication_history": [{"drug": "humira", "outcome": "failure", "months": 8, "for": "crohns_disease"}, {"drug": "rituximab", "outcome": "failure", "months": 2, "for": "other"}],
+    }
     assert evaluate(twin, KB_DIR).decision == d.decision
 
 
@@ -144,8 +163,16 @@ def test_3_a_period_given_by_years_counts_the_fewest_months_it_allows():
 
 
 def test_3_a_stopped_prescriptions_planned_period_says_nothing_of_how_long_it_was_taken():
-    rx = {"resourceType": "MedicationRequest", "id": "mtx-rx", "status": "stopped", "intent": "order", "subject": PATIENT, "medicationCodeableConcept": cc(RX, "6851"),
-          "statusReason": cc(VOCAB + "outcome", "failure"), "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": {"start": "2024-03-01", "end": "2025-03-01"}}}}]}
+    rx = {
+        "resourceType": "MedicationRequest",
+        "id": "mtx-rx",
+        "status": "stopped",
+        "intent": "order",
+        "subject": PATIENT,
+        "medicationCodeableConcept": cc(RX, "6851"),
+        "statusReason": cc(VOCAB + "outcome", "failure"),
+        "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": {"start": "2024-03-01", "end": "2025-03-01"}}}}],
+    }
     case, _ = read(RA, order("ra"), rx)
     assert "months" not in case.medication_history[0].to_dict()
 
@@ -284,9 +311,15 @@ def test_7_references_by_full_url_are_the_same_patient():
 
 
 def variant(vid: str, *answers: str) -> dict:
-    return {"resourceType": "Observation", "id": vid, "status": "final", "subject": PATIENT, "code": cc(LOINC, "69548-6"),
-            "valueCodeableConcept": {"coding": [{"system": LOINC, "code": a} for a in answers]},
-            "component": [{"code": cc(LOINC, "48018-6"), "valueCodeableConcept": cc("http://www.genenames.org/geneId", "HGNC:6000", "IL1RN")}]}
+    return {
+        "resourceType": "Observation",
+        "id": vid,
+        "status": "final",
+        "subject": PATIENT,
+        "code": cc(LOINC, "69548-6"),
+        "valueCodeableConcept": {"coding": [{"system": LOINC, "code": a} for a in answers]},
+        "component": [{"code": cc(LOINC, "48018-6"), "valueCodeableConcept": cc("http://www.genenames.org/geneId", "HGNC:6000", "IL1RN")}],
+    }
 
 
 DIRA = condition("dira", cc(ICD, "M04.8", text="Deficiency of interleukin 1 receptor antagonist [DIRA]"))
@@ -347,10 +380,26 @@ def test_nomid_named_with_cinca_is_the_one_syndrome():
 
 def test_the_crd_guides_employer_group_coverage_is_employer_group():
     """The Da Vinci CRD example Coverage: type ActCode PPO, class group "XYZ employee Group Plan"."""
-    cov = {"resourceType": "Coverage", "id": "COV1", "status": "active", "beneficiary": PATIENT, "payor": [{"display": "Payer"}],
-           "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PPO", "display": "preferred provider organization policy"}], "text": "PPO"},
-           "class": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-class", "code": "group", "display": "Group"}], "text": "An employee group"}, "value": "xyz", "name": "XYZ employee Group Plan"},
-                     {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-class", "code": "plan", "display": "Plan"}], "text": "A specific suite of benefits."}, "value": "gold", "name": "Acme Gold Plan"}]}
+    cov = {
+        "resourceType": "Coverage",
+        "id": "COV1",
+        "status": "active",
+        "beneficiary": PATIENT,
+        "payor": [{"display": "Payer"}],
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PPO", "display": "preferred provider organization policy"}], "text": "PPO"},
+        "class": [
+            {
+                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-class", "code": "group", "display": "Group"}], "text": "An employee group"},
+                "value": "xyz",
+                "name": "XYZ employee Group Plan",
+            },
+            {
+                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-class", "code": "plan", "display": "Plan"}], "text": "A specific suite of benefits."},
+                "value": "gold",
+                "name": "Acme Gold Plan",
+            },
+        ],
+    }
     rest = [r for r in APPROVED_RA if r["resourceType"] != "Coverage"]
     case, _ = read(*rest, cov)
     assert case.plan == "employer_group" and evaluate(case, KB_DIR).decision == "approved"

@@ -1,4 +1,5 @@
 """The small frictions a reviewer met trying the tool as a new user, each with its own test."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,7 +38,10 @@ def test_a_mistyped_specialty_key_is_still_refused_with_the_key_suggested():
         evaluate(ra_case(APPROVED_RA, prescriber_specialties=["rheumatolgy"]), KB_DIR)
 
 
-@pytest.mark.parametrize("written, key", [("RA", "rheumatoid_arthritis"), ("AOSD", "stills_disease"), ("SJIA", "sjia"), ("Muckle-Wells", "muckle_wells"), ("NOMID", "nomid"), ("FCAS", "fcas"), ("CINCA", "cinca"), ("CAPS", "caps")])
+@pytest.mark.parametrize(
+    "written, key",
+    [("RA", "rheumatoid_arthritis"), ("AOSD", "stills_disease"), ("SJIA", "sjia"), ("Muckle-Wells", "muckle_wells"), ("NOMID", "nomid"), ("FCAS", "fcas"), ("CINCA", "cinca"), ("CAPS", "caps")],
+)
 def test_common_abbreviations_of_indications_are_read_as_their_keys(written, key):
     assert evaluate({"indication": written}, KB_DIR).indication == key
 
@@ -117,7 +121,7 @@ def test_batch_progress_gives_total_percent_rate_and_time_left_for_a_file_and_th
     assert result.exit_code == 0, result.output
     err = result.stderr
     assert "\rkineret-asp batch: 7 of 7 cases (100%), " in err and " cases/s, about 0:00 left" in err
-    summary = err[err.index("records (") - 20:].splitlines()
+    summary = err[err.index("records (") - 20 :].splitlines()
     first = summary.index("kineret-asp batch: the first 3 of 4 errors:")
     assert summary[first + 1].startswith(f"  {src}:2: ") and "enbrl" in summary[first + 2] and summary[first + 3].startswith(f"  {src}:6: ")
     assert len(summary) == first + 4  # three lines, not every error
@@ -131,7 +135,7 @@ def test_missing_opens_with_what_the_policy_requires_for_the_cases_indication_be
     opening = lines.index("What IP0243 requires for this case:")
     options = next(n for n, line in enumerate(lines) if line.endswith("options, smallest first; each is enough on its own:"))
     assert lines[opening - 1] == "Case open: criteria not met" and opening < options
-    rows = lines[opening + 1:options - 1]
+    rows = lines[opening + 1 : options - 1]
     assert rows[0].startswith("  3  Rheumatoid Arthritis. Individual meets ALL") and rows[0].endswith("(unmet)")
     assert [r.split()[0] for r in rows] == ["3", "3.A", "3.A.i", "3.A.ii", "3.B", "3.C"] and lines[options - 1] == ""
     # a met ONE-of's unused row reads as not needed, not as a failure

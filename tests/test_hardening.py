@@ -3,6 +3,7 @@
 Defect 1 (a poisoned cache entry) is tested in ``test_diskcache.py``; the
 ``.lp`` case-file defects in ``test_lpfacts.py``.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,11 +34,7 @@ SPOOF = "x\n\nDecision: APPROVED for up to 12 months\nRoute: auto_approve (appro
 RUNAWAY_KB_RULE = "% § test: a rule that grounds without end\np(X) :- X = 1..100000000.\n"
 LIMIT = "0.5"
 """The time limit the limit tests set: any limit must hold; a short one keeps the suite quick."""
-RUNAWAY_CASE_RULE = (
-    "% § test: a rule that grounds without end for one case only (months 1200)\n"
-    "runaway(X) :- case_history_months(_, 1200), X = 1..100000000.\n"
-    "is_other_policy :- runaway(0).\n"
-)
+RUNAWAY_CASE_RULE = "% § test: a rule that grounds without end for one case only (months 1200)\nrunaway(X) :- case_history_months(_, 1200), X = 1..100000000.\nis_other_policy :- runaway(0).\n"
 
 
 def run_cli(*args: str, input: bytes | None = None, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
@@ -67,7 +64,13 @@ def lines_file(path: Path, cases: list) -> Path:
 
 
 def ra_line(n: int, months: int = 4) -> dict:
-    return {"id": f"c{n}", "indication": "rheumatoid_arthritis", "plan": "employer_group", "prescriber_specialties": ["rheumatology"], "medication_history": [{"drug": "methotrexate", "outcome": "failure", "months": months}]}
+    return {
+        "id": f"c{n}",
+        "indication": "rheumatoid_arthritis",
+        "plan": "employer_group",
+        "prescriber_specialties": ["rheumatology"],
+        "medication_history": [{"drug": "methotrexate", "outcome": "failure", "months": months}],
+    }
 
 
 # --- defect 2: limits that hold, grounding included ------------------------
@@ -115,6 +118,7 @@ def test_a_case_that_grounds_without_end_is_an_error_record_and_the_batch_goes_o
     assert [r["line"] for r in records] == list(range(1, 41))
     assert records[6] == {"line": 7, "id": "c7", "error": f"{src}:7: not decided: stopped at the time limit of {LIMIT} s (--time-limit)"}
     expected = [json.loads(line) for line in cli_bytes("batch", str(src)).stdout.splitlines()]  # the packaged KB, in this process
+
     def decided(record: dict) -> dict:  # the provenance names the KB copy, with its own rules' hash
         return {k: v for k, v in record.items() if k != "provenance"}
 
@@ -292,7 +296,9 @@ def test_resume_is_byte_identical_after_the_disk_fills(tmp_path):
 @pytest.mark.parametrize("command", [["evaluate", str(APPROVED_CASE)], ["evaluate", str(APPROVED_CASE), "--format", "json"], ["batch", "-"], ["check"]])
 def test_stdout_to_dev_full_is_one_line_and_exit_1(command):
     with open("/dev/full", "wb") as full:
-        proc = subprocess.run([sys.executable, "-m", "kineret_asp", *command], cwd=ROOT, stdout=full, stderr=subprocess.PIPE, input=APPROVED_CASE.read_bytes().replace(b"\n", b" ") + b"\n", timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "kineret_asp", *command], cwd=ROOT, stdout=full, stderr=subprocess.PIPE, input=APPROVED_CASE.read_bytes().replace(b"\n", b" ") + b"\n", timeout=120
+        )
     assert proc.returncode == 1
     assert "No space left on device" in one_line(proc.stderr)
 
@@ -334,7 +340,9 @@ def test_a_broken_pipe_is_not_a_traceback(tmp_path):
 @pytest.mark.slow
 def test_killing_the_parent_of_two_jobs_leaves_no_worker_behind(tmp_path):
     src = lines_file(tmp_path / "in.jsonl", [ra_line(n, months=n % 40) for n in range(40000)])
-    proc = subprocess.Popen([sys.executable, "-m", "kineret_asp", "batch", str(src), "--jobs", "2", "--quiet", "--chunk-size", "100"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kineret_asp", "batch", str(src), "--jobs", "2", "--quiet", "--chunk-size", "100"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     proc.stdout.read(1000)
     time.sleep(0.3)
     proc.send_signal(signal.SIGKILL)
@@ -532,7 +540,7 @@ json_texts = st.one_of(
     st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
     json_values.map(lambda v: json.dumps(v).encode()),
     st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=6).map(lambda v: json.dumps(v, ensure_ascii=False).encode()),
-    st.tuples(st.sampled_from(["[", "{\"a\":", "[{\"b\":"]), st.integers(1, 5000)).map(lambda p: (p[0] * p[1]).encode()),
+    st.tuples(st.sampled_from(["[", '{"a":', '[{"b":']), st.integers(1, 5000)).map(lambda p: (p[0] * p[1]).encode()),
 )
 
 

@@ -4,6 +4,7 @@ The cache, ``#include`` and ``#script``, untrusted KB folders (links, loops,
 ``new-version``), batch outputs, limits on every command and on the server's
 own work, and errors a person can read.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -380,6 +381,7 @@ def test_a_second_batch_writing_a_hard_link_of_the_output_is_refused(tmp_path):
 def test_post_batch_past_its_cap_gives_a_record_for_every_line_naming_the_cap():
     lines = [json.dumps({**ra_line(n), "description": "x" * 150}) for n in range(30)]
     with running("--max-batch-body", "2000", "--workers", "1") as s:
+
         def chunks():
             for line in lines:  # streamed (no length declared), as a client sends a long batch
                 yield (line + "\n").encode()
@@ -558,8 +560,8 @@ def test_evaluate_requests_decided_together_answer_as_one_at_a_time():
     sys.path.insert(0, str(ROOT / "bench"))
     from cases import generate  # type: ignore[import-not-found]
 
-    from kineret_asp.server import CHUNK_MIN, Handler
     from kineret_asp.cases.versions import Chooser
+    from kineret_asp.server import CHUNK_MIN, Handler
 
     handler = Handler(Chooser.of(KB_DIR), 10.0, answers=0)
     bodies = [json.dumps(c).encode() for c in generate(CHUNK_MIN + 6, 11)]
@@ -573,8 +575,8 @@ def test_evaluate_requests_decided_together_answer_as_one_at_a_time():
 
 
 def test_a_worker_remembers_an_answer_by_its_request():
-    from kineret_asp.server import Handler
     from kineret_asp.cases.versions import Chooser
+    from kineret_asp.server import Handler
 
     handler = Handler(Chooser.of(KB_DIR), 10.0)
     body = CONCURRENT_ENBREL.read_bytes()

@@ -3,6 +3,7 @@
 Every server, JWK Set and FHIR endpoint here listens on 127.0.0.1, started by
 the test; the requests' public ``fhirServer`` values are never contacted.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
 from kineret_asp import load_kb
-from kineret_asp.web.auth import AuthConfig
 from kineret_asp.server import create_app
+from kineret_asp.web.auth import AuthConfig
 from kineret_asp.web.guard import default_hosts, host_name
 
 from .conftest import KB_DIR
@@ -86,7 +87,9 @@ def test_the_default_hosts_are_the_bound_address_and_loopbacks_names():
 
 def test_cors_preflight_and_answers_for_an_allowed_origin_only():
     client = TestClient(create_app(load_kb(KB_DIR), cors_origins=["https://ehr.example.org"]))
-    ok = client.options("/cds-services/ip0243-order-sign", headers={"origin": "https://ehr.example.org", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type"})
+    ok = client.options(
+        "/cds-services/ip0243-order-sign", headers={"origin": "https://ehr.example.org", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type"}
+    )
     assert ok.status_code == 204 and ok.headers["access-control-allow-origin"] == "https://ehr.example.org"
     assert "POST" in ok.headers["access-control-allow-methods"] and "Authorization" in ok.headers["access-control-allow-headers"]
     refused = client.options("/cds-services", headers={"origin": "https://evil.example", "access-control-request-method": "GET"})
@@ -164,7 +167,7 @@ def test_a_replayed_jwt_is_401(secured, keys):
 
 @pytest.mark.parametrize("alg", ["HS256", "none"])
 def test_symmetric_and_unsigned_jwts_are_refused(secured, alg):
-    """"JWTs SHALL NOT be signed using the none algorithm" nor "any symmetric algorithm"."""
+    """ "JWTs SHALL NOT be signed using the none algorithm" nor "any symmetric algorithm"."""
     now = int(time.time())
     claims = {"iss": ISS, "aud": f"{BASE}/cds-services", "exp": now + 60, "iat": now, "jti": str(uuid.uuid4())}
     value = jwt.encode(claims, "shared-secret" if alg == "HS256" else None, algorithm=alg, headers={"kid": "k1", "typ": "JWT"})
@@ -181,7 +184,7 @@ def test_the_static_token_stays_and_other_routes_need_it(secured, keys):
 
 
 def test_a_jwks_is_fetched_from_a_jku_on_the_issuers_list_only(keys, tmp_path):
-    """"CDS Services SHOULD limit the CDS Clients they trust by maintaining an allowlist of iss and jku urls."""
+    """ "CDS Services SHOULD limit the CDS Clients they trust by maintaining an allowlist of iss and jku urls."""
     private, jwks = keys
     with local_server({"/jwks.json": jwks}) as (listed, seen), local_server({"/jwks.json": jwks}) as (unlisted, seen_elsewhere):
         path = tmp_path / "issuers.json"
@@ -193,7 +196,10 @@ def test_a_jwks_is_fetched_from_a_jku_on_the_issuers_list_only(keys, tmp_path):
         assert refused.status_code == 401 and seen_elsewhere == []  # never contacted
 
 
-@pytest.mark.parametrize("content, where", [("{", "issuers"), ('{"issuers": []}', "issuers"), ('{"issuers": [{"iss": "x"}]}', "issuers[0]"), ('{"issuers": [{"iss": "x", "jwks": {"keys": []}, "extra": 1}]}', "issuers[0].extra")])
+@pytest.mark.parametrize(
+    "content, where",
+    [("{", "issuers"), ('{"issuers": []}', "issuers"), ('{"issuers": [{"iss": "x"}]}', "issuers[0]"), ('{"issuers": [{"iss": "x", "jwks": {"keys": []}, "extra": 1}]}', "issuers[0].extra")],
+)
 def test_a_bad_issuers_file_is_one_line_naming_the_field(tmp_path, content, where):
     from kineret_asp.web.auth import AuthConfigError
 

@@ -1,4 +1,5 @@
 """Hostile input: generated cases (hypothesis), invalid files, and ASP injection."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ from hypothesis import strategies as st
 
 from kineret_asp import CaseError, evaluate, load_case, load_kb
 from kineret_asp.asp.facts import FactAdder
-from kineret_asp.batch.run import batch_evaluate
 from kineret_asp.asp.symbols import Const, FactWriter, term_text
+from kineret_asp.batch.run import batch_evaluate
 
 from .conftest import KB_DIR, ROOT, cli
 
@@ -116,7 +117,11 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=25,
 )
-case_shaped = st.dictionaries(st.sampled_from(["indication", "plan", "request", "prescriber_specialties", "medication_history", "genetic_tests", "current_medications", "beneficial_response", "id", "version", "bogus"]), json_values, max_size=6)
+case_shaped = st.dictionaries(
+    st.sampled_from(["indication", "plan", "request", "prescriber_specialties", "medication_history", "genetic_tests", "current_medications", "beneficial_response", "id", "version", "bogus"]),
+    json_values,
+    max_size=6,
+)
 
 
 @pytest.mark.slow
@@ -142,7 +147,7 @@ INJECTIONS = [
     "a\nb",
     "nul\x00byte",
     "' OR 1=1 --",
-    "\\\"\\",
+    '\\"\\',
     "%* comment",
     "rheumatology). case_specialty(rheumatology",
 ]
@@ -150,7 +155,12 @@ INJECTIONS = [
 
 @pytest.mark.parametrize("text", INJECTIONS)
 def test_injection_in_free_text_changes_no_decision(text):
-    clean = {"indication": "rheumatoid_arthritis", "plan": "employer_group", "prescriber_specialties": ["dermatology"], "medication_history": [{"drug": "methotrexate", "outcome": "failure", "months": 2}]}
+    clean = {
+        "indication": "rheumatoid_arthritis",
+        "plan": "employer_group",
+        "prescriber_specialties": ["dermatology"],
+        "medication_history": [{"drug": "methotrexate", "outcome": "failure", "months": 2}],
+    }
     baseline = evaluate(clean, KB_DIR).to_dict()
     for field in ("id", "description"):
         try:
@@ -163,9 +173,28 @@ def test_injection_in_free_text_changes_no_decision(text):
 
 
 @pytest.mark.parametrize("text", INJECTIONS)
-@pytest.mark.parametrize("path", ["indication", "plan", "request", "prescriber_specialties[0]", "medication_history[0].drug", "medication_history[0].outcome", "current_medications[0]", "genetic_tests[0].gene", "genetic_tests[0].result"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "indication",
+        "plan",
+        "request",
+        "prescriber_specialties[0]",
+        "medication_history[0].drug",
+        "medication_history[0].outcome",
+        "current_medications[0]",
+        "genetic_tests[0].gene",
+        "genetic_tests[0].result",
+    ],
+)
 def test_injection_in_keyed_fields_is_rejected_before_clingo(text, path):
-    case = {"indication": "dira", "prescriber_specialties": ["genetics"], "medication_history": [{"drug": "enbrel", "outcome": "failure"}], "current_medications": ["methotrexate"], "genetic_tests": [{"gene": "IL1RN", "result": "negative"}]}
+    case = {
+        "indication": "dira",
+        "prescriber_specialties": ["genetics"],
+        "medication_history": [{"drug": "enbrel", "outcome": "failure"}],
+        "current_medications": ["methotrexate"],
+        "genetic_tests": [{"gene": "IL1RN", "result": "negative"}],
+    }
     field, _, rest = path.partition("[")
     if not rest:
         case[field] = text
@@ -228,7 +257,7 @@ def test_hostile_file_gives_one_record_per_line(tmp_path):
         json.dumps({"indication": "sjia", "current_medications": ["enbrel"] * 5000}).encode(),
         json.dumps({"indication": 7, "plan": [], "request": {}}).encode(),
         json.dumps({"indication": "sjia", "id": "\u0000"}).encode(),
-        json.dumps({"indication": "sjia", "genetic_tests": [{"gene": "IL1RN\"). approved(\"x", "result": "negative"}]}).encode(),
+        json.dumps({"indication": "sjia", "genetic_tests": [{"gene": 'IL1RN"). approved("x', "result": "negative"}]}).encode(),
         b'{"indication": "sjia", "indication": "dira"}',
         b'{"indication": "sjia", "medication_history": [{"drug": "enbrel", "outcome": "failure", "months": 1e400}]}',
         b"\xef\xbb\xbf" + json.dumps({"indication": "stills_disease", "prescriber_specialties": ["rheumatology"]}).encode(),

@@ -1,11 +1,12 @@
 """A policy change is a kb/ change only: new keys and criteria work without Python edits."""
+
 from __future__ import annotations
 
-from kineret_asp import evaluate, load_kb
-from kineret_asp.explain.missing import missing
-from kineret_asp.author.check import check_kb
-
 import pytest
+
+from kineret_asp import evaluate, load_kb
+from kineret_asp.author.check import check_kb
+from kineret_asp.explain.missing import missing
 
 from .conftest import add_newmab, revise_source
 

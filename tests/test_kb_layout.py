@@ -1,5 +1,6 @@
 """How the KB's files are laid out: the framework's words apart from its rules, long rule bodies
 one literal per line, and a criterion file's paragraphs in a fixed order."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,7 @@ WORDS = FRAMEWORK / "words"
 CRITERIA = sorted((KB_DIR / "policies").glob("*/*/criteria/*.lp"))
 
 # the facts a program prints, never reads: words, output formats
-PRESENTATION = {("text", 2), ("decision_text", 2), ("route_text", 2), ("evidence_text", 2), ("entry_text", 2),
-                ("undetermined_text", 2), ("output_format", 2), ("output_field", 3)}
+PRESENTATION = {("text", 2), ("decision_text", 2), ("route_text", 2), ("evidence_text", 2), ("entry_text", 2), ("undetermined_text", 2), ("output_format", 2), ("output_field", 3)}
 
 
 def statements(path: Path) -> list[ast.AST]:
@@ -36,8 +36,7 @@ def head(rule: ast.AST) -> tuple[str, int] | None:
 
 def test_the_frameworks_words_and_formats_are_in_a_folder_of_their_own():
     """Every word and output-format fact of the framework is under framework/words/, which holds nothing else."""
-    outside = [(f.relative_to(KB_DIR), r.location.begin.line) for f in FRAMEWORK.rglob("*.lp") if WORDS not in f.parents
-               for r in statements(f) if head(r) in PRESENTATION]
+    outside = [(f.relative_to(KB_DIR), r.location.begin.line) for f in FRAMEWORK.rglob("*.lp") if WORDS not in f.parents for r in statements(f) if head(r) in PRESENTATION]
     assert not outside
     words = sorted(WORDS.glob("*.lp"))
     assert {f.name for f in words} >= {"answers.lp", "author.lp", "formats.lp", "interop.lp"}
@@ -58,8 +57,17 @@ def test_rule_bodies_of_more_than_three_literals_are_one_literal_per_line(path):
 
 
 DECIDE, EXPLAIN, WORDS_, DOCUMENTATION = range(4)
-KINDS = {"note": EXPLAIN, "evidence_for": EXPLAIN, "note_text": WORDS_, "evidence_text": WORDS_, "text": WORDS_, "key_detail": WORDS_,
-         "abducible": DOCUMENTATION, "documents": DOCUMENTATION, "documents_entry": DOCUMENTATION}
+KINDS = {
+    "note": EXPLAIN,
+    "evidence_for": EXPLAIN,
+    "note_text": WORDS_,
+    "evidence_text": WORDS_,
+    "text": WORDS_,
+    "key_detail": WORDS_,
+    "abducible": DOCUMENTATION,
+    "documents": DOCUMENTATION,
+    "documents_entry": DOCUMENTATION,
+}
 
 
 @pytest.mark.parametrize("path", CRITERIA, ids=lambda p: p.name)

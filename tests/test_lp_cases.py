@@ -5,6 +5,7 @@ was handed to clingo as program text has its own named test here, through
 the command a user runs: every one is refused with exit code 2 and one line
 naming the file and line, and none changes a decision.
 """
+
 from __future__ import annotations
 
 import os

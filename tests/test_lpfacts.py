@@ -1,4 +1,5 @@
 """The strict case-fact reader: what it accepts, what it refuses, where, and how fast."""
+
 from __future__ import annotations
 
 import os
@@ -59,6 +60,7 @@ def assert_refused(data: bytes | str, line: int, column: int, *words: str, **kw)
 
 # --- accepted input -----------------------------------------------------------------------------
 
+
 def test_accepts_the_example_with_values_quoting_and_places():
     facts = read(EXAMPLE)
     assert [(f.predicate, f.args, f.quoted, f.line, f.column) for f in facts] == [
@@ -81,8 +83,7 @@ def test_empty_and_comment_only_files_give_no_facts():
 
 def test_whitespace_crlf_and_tabs_between_tokens_are_accepted():
     facts = read(b"case_history (\t0 ,\r\n methotrexate , failure )\r\n . case_plan(employer_group).case_beneficial_response.")
-    assert [(f.predicate, f.line, f.column) for f in facts] == [
-        ("case_history", 1, 1), ("case_plan", 3, 4), ("case_beneficial_response", 3, 30)]
+    assert [(f.predicate, f.line, f.column) for f in facts] == [("case_history", 1, 1), ("case_plan", 3, 4), ("case_beneficial_response", 3, 30)]
     assert facts[0].args == (0, "methotrexate", "failure")
 
 
@@ -115,6 +116,7 @@ def test_indexes_are_not_interpreted_or_merged():
 
 # --- locations after comments and strings -------------------------------------------------------
 
+
 def test_lines_and_columns_after_block_comments():
     text = "%* one\ntwo\nthree *%  case_plan(employer_group).\n%* x *% case_specialty(rheumatology).\n"
     facts = read(text)
@@ -133,15 +135,16 @@ def test_lines_and_columns_after_strings():
 
 # --- whole-file refusals ------------------------------------------------------------------------
 
+
 def test_byte_order_mark_is_refused():
     assert_refused(b"\xef\xbb\xbf" + EXAMPLE, 1, 1, "byte-order mark")
 
 
 def test_invalid_utf8_reports_line_of_the_bad_byte():
-    assert_refused(b"case_plan(employer_group).\n% ok\ncase_note(\"ab\xff\").\n", 3, 14, "not valid UTF-8")
+    assert_refused(b'case_plan(employer_group).\n% ok\ncase_note("ab\xff").\n', 3, 14, "not valid UTF-8")
     assert_refused(b"\xc3(", 1, 1, "not valid UTF-8")
-    assert_refused(b"case_note(\"\xed\xa0\x80\").", 1, 12, "not valid UTF-8")  # an encoded surrogate
-    assert_refused(b"case_note(\"\xc0\xaf\").", 1, 12, "not valid UTF-8")  # an overlong form
+    assert_refused(b'case_note("\xed\xa0\x80").', 1, 12, "not valid UTF-8")  # an encoded surrogate
+    assert_refused(b'case_note("\xc0\xaf").', 1, 12, "not valid UTF-8")  # an overlong form
 
 
 def test_nul_byte_is_refused_in_a_comment():
@@ -153,7 +156,7 @@ def test_nul_byte_is_refused_in_a_string():
 
 
 def test_bare_nul_byte_is_refused():
-    assert_refused(b"case_plan(employer_group).\x00#include \"x\".", 1, 27, "NUL")
+    assert_refused(b'case_plan(employer_group).\x00#include "x".', 1, 27, "NUL")
     assert_refused(b"\x00", 1, 1, "NUL")
 
 
@@ -161,8 +164,8 @@ def test_other_control_characters_are_refused():
     assert_refused(b"case_plan(employer_group).\x07", 1, 27, "U+0007")
     assert_refused(b"a.\rb.", 1, 3, "carriage return")
     assert_refused(b"% x\x0b\n", 1, 4, "U+000B")
-    assert_refused(b"case_note(\"\x7f\").", 1, 12, "U+007F")
-    assert_refused("case_note(\"\u0085\").".encode(), 1, 12, "U+0085")
+    assert_refused(b'case_note("\x7f").', 1, 12, "U+007F")
+    assert_refused('case_note("\u0085").'.encode(), 1, 12, "U+0085")
 
 
 def test_the_earliest_encoding_problem_wins():
@@ -184,6 +187,7 @@ def test_input_over_the_byte_cap_is_refused():
 
 
 # --- statements that are not plain facts --------------------------------------------------------
+
 
 def test_include_directive_is_refused():
     assert_refused(b'case_plan(employer_group).\n#include "x".\n', 2, 1, "directive", "#include", "only facts of the case vocabulary")
@@ -255,7 +259,7 @@ def test_deep_nesting_is_refused_fast_without_recursion(depth):
         ("case_plan(employer_group) case_beneficial_response.", 27, "expected '.'"),
         ("_case_plan(employer_group).", 1, "variable"),
         ("Case_plan(employer_group).", 1, "variable"),
-        ("\"case_plan\".", 1, "only facts"),
+        ('"case_plan".', 1, "only facts"),
         ("case_plan(employer_group)..", 27, "only facts"),
     ],
 )
@@ -265,6 +269,7 @@ def test_other_syntax_is_refused_with_what_is_allowed(text, column, words):
 
 
 # --- integers -----------------------------------------------------------------------------------
+
 
 def test_integer_beyond_32_bits_is_refused_not_wrapped():
     err = assert_refused(b"case_history_months(0, 4294967299).", 1, 24, "4294967299", "0..1200")
@@ -296,6 +301,7 @@ def test_integer_where_a_key_is_expected_and_the_reverse():
 
 
 # --- vocabulary ---------------------------------------------------------------------------------
+
 
 def test_unknown_predicate_lists_known_ones_and_suggests():
     err = assert_refused(b"case_plan(employer_group).\ncase_indicaton(sjia).", 2, 1, "unknown case fact case_indicaton/1", "did you mean 'case_indication'")
@@ -344,11 +350,12 @@ def test_string_arguments_are_bounded():
 
 
 def test_the_first_problem_is_reported():
-    assert_refused(b"case_plan(nope).\n-x.\n#include \"y\".", 1, 11, "nope")
+    assert_refused(b'case_plan(nope).\n-x.\n#include "y".', 1, 11, "nope")
     assert_refused(b"case_plan(employer_group).\nzzz(X).\ncase_plan(nope).", 2, 5, "variable")
 
 
 # --- unterminated things ------------------------------------------------------------------------
+
 
 def test_unterminated_string_is_refused():
     assert_refused(b'case_plan(employer_group).\ncase_note("abc', 2, 11, "unterminated string")
@@ -380,6 +387,7 @@ def test_missing_final_period_at_end_of_file():
 
 
 # --- limits and speed ---------------------------------------------------------------------------
+
 
 def test_too_many_facts_is_refused_where_the_limit_is_crossed():
     data = b"case_beneficial_response.\n" * 5
@@ -420,6 +428,7 @@ def test_a_valid_megabyte_is_parsed_fast():
 
 # --- files --------------------------------------------------------------------------------------
 
+
 def test_read_lp_file_reads_a_case(tmp_path):
     path = tmp_path / "case.lp"
     path.write_bytes(EXAMPLE)
@@ -455,6 +464,7 @@ def test_read_lp_file_lets_os_errors_through(tmp_path):
 
 # --- the error and the schema -------------------------------------------------------------------
 
+
 def test_errors_pickle_and_print_with_their_place():
     err = refused(b"\ncase_plan(nope).")
     copy = pickle.loads(pickle.dumps(err))
@@ -474,6 +484,7 @@ def test_text_is_refused_bytes_are_required():
 
 # --- properties ---------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=300))
@@ -487,9 +498,45 @@ def test_random_bytes_raise_nothing_but_lp_fact_errors(data):
 
 
 FRAGMENTS = [
-    "case_history", "case_plan", "case_note", "case_count", "(", ")", ",", ".", " ", "\n", "\r\n", "\t", "%", "%*", "*%",
-    '"', "\\", "\\n", "-", "#include", ":-", "..", ";", "X", "_", "0", "007", "4294967299", "methotrexate", "employer_group",
-    "é", "f(", "not ", "{", "}", "'", "\x00", "\xff", "9" * 30,
+    "case_history",
+    "case_plan",
+    "case_note",
+    "case_count",
+    "(",
+    ")",
+    ",",
+    ".",
+    " ",
+    "\n",
+    "\r\n",
+    "\t",
+    "%",
+    "%*",
+    "*%",
+    '"',
+    "\\",
+    "\\n",
+    "-",
+    "#include",
+    ":-",
+    "..",
+    ";",
+    "X",
+    "_",
+    "0",
+    "007",
+    "4294967299",
+    "methotrexate",
+    "employer_group",
+    "é",
+    "f(",
+    "not ",
+    "{",
+    "}",
+    "'",
+    "\x00",
+    "\xff",
+    "9" * 30,
 ]
 
 

@@ -3,6 +3,7 @@
 The server runs as a subprocess (``python -m kineret_asp lsp``) and a
 pygls LanguageClient talks to it over stdio, as an editor would.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -85,7 +86,9 @@ class Session:
         return self.run(self.client.text_document_hover_async(lsp.HoverParams(text_document=where.text_document, position=where.position)))
 
     def definition(self, path: Path, needle: str, offset: int = 1):
-        return self.run(self.client.text_document_definition_async(lsp.DefinitionParams(text_document=lsp.TextDocumentIdentifier(uri=path.resolve().as_uri()), position=self.position(path, needle, offset))))
+        return self.run(
+            self.client.text_document_definition_async(lsp.DefinitionParams(text_document=lsp.TextDocumentIdentifier(uri=path.resolve().as_uri()), position=self.position(path, needle, offset)))
+        )
 
     def close(self) -> None:
         """Shut the server down as an editor does; kill it if it does not end (a loaded machine may be slow)."""
@@ -132,7 +135,7 @@ def test_opening_a_file_with_a_typo_publishes_the_diagnostics_check_prints(tree,
     shown = sorted((d.range.start.line, d.range.start.character, {lsp.DiagnosticSeverity.Error: "error", lsp.DiagnosticSeverity.Warning: "warning"}[d.severity], d.message) for d in got)
     assert shown == expected
     typo = next(d for d in got if "biologc" in d.message)
-    assert lines[typo.range.start.line][typo.range.start.character:typo.range.end.character] == "biologc_or_tsdmard"
+    assert lines[typo.range.start.line][typo.range.start.character : typo.range.end.character] == "biologc_or_tsdmard"
     assert all(d.source == "kineret-asp check" for d in got)
 
 
@@ -142,16 +145,25 @@ def test_typing_is_checked_without_saving_and_a_fix_clears_the_diagnostics(tree,
     session.open(path)
     before = session.versions.get(uri, 0)
     fixed = path.read_text().replace(TYPO_NEW, TYPO_OLD)
-    session.call(session.client.text_document_did_change, lsp.DidChangeTextDocumentParams(text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=2), content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=fixed)]))
+    session.call(
+        session.client.text_document_did_change,
+        lsp.DidChangeTextDocumentParams(text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=2), content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=fixed)]),
+    )
     assert session.wait_diagnostics(uri, after=before) == []
     assert TYPO_NEW in path.read_text()  # the file on disk was never written
     again = session.versions[uri]
     broken = fixed.replace("biologic_or_tsdmard(D), not requested_drug(D).", "biologic_or_tsdmard(D, not requested_drug(D).", 1)
     assert broken != fixed
-    session.call(session.client.text_document_did_change, lsp.DidChangeTextDocumentParams(text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=3), content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=broken)]))
+    session.call(
+        session.client.text_document_did_change,
+        lsp.DidChangeTextDocumentParams(text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=3), content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=broken)]),
+    )
     syntax = session.wait_diagnostics(uri, after=again)
     assert any("syntax error" in d.message for d in syntax) and not any("never defined" in d.message for d in syntax)
-    session.call(session.client.text_document_did_change, lsp.DidChangeTextDocumentParams(text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=4), content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=path.read_text())]))
+    session.call(
+        session.client.text_document_did_change,
+        lsp.DidChangeTextDocumentParams(text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=4), content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=path.read_text())]),
+    )
 
 
 def test_hover_on_a_criterion_id_shows_its_words_and_the_policy_text_of_it(tree, session):
@@ -193,7 +205,9 @@ def test_go_to_definition_from_a_key_and_a_criterion_id(tree, session):
 def test_completion_offers_vocabulary_keys_and_field_names(tree, session):
     path = tree / VERSION / "criteria" / "4_stills_disease.lp"
     session.open(path)
-    result = session.run(session.client.text_document_completion_async(lsp.CompletionParams(text_document=lsp.TextDocumentIdentifier(uri=path.resolve().as_uri()), position=lsp.Position(line=0, character=0))))
+    result = session.run(
+        session.client.text_document_completion_async(lsp.CompletionParams(text_document=lsp.TextDocumentIdentifier(uri=path.resolve().as_uri()), position=lsp.Position(line=0, character=0)))
+    )
     items = {i.label: i for i in result.items}
     kb = load_kb(KB_DIR)
     assert set(kb.vocabulary.keys["specialty"]) <= set(items) and set(kb.vocabulary.keys["drug"]) & set(items)

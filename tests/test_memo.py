@@ -1,4 +1,5 @@
 """Bounded memo tables: a long batch remembers a fixed amount, whatever its length."""
+
 from __future__ import annotations
 
 import json
@@ -6,9 +7,9 @@ import sys
 from pathlib import Path
 
 from kineret_asp.batch.run import BatchWorker
+from kineret_asp.cases.versions import Chooser
 from kineret_asp.decisions.decision import builder
 from kineret_asp.memo import Memo
-from kineret_asp.cases.versions import Chooser
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -39,14 +40,14 @@ def test_every_table_a_batch_keeps_stays_within_its_size(tmp_path, monkeypatch):
     lines = list(enumerate(path.read_bytes().splitlines(), start=1))
     chooser = Chooser.of(ROOT / "kb")
     big = BatchWorker(chooser, "in", None, cache=10_000)
-    expected = "".join(big.decide(lines[i:i + 100])[0] for i in range(0, len(lines), 100))
+    expected = "".join(big.decide(lines[i : i + 100])[0] for i in range(0, len(lines), 100))
     small = BatchWorker(chooser, "in", None, cache=25)
     small.answers.size = 15
     small.encoder._texts.size = 10
     built = builder(chooser.default())
     monkeypatch.setattr(built, "_trees", Memo(20))  # the shared builder's tables, small for this test only
     monkeypatch.setattr(built, "_evidence", Memo(30))
-    got = "".join(small.decide(lines[i:i + 100])[0] for i in range(0, len(lines), 100))
+    got = "".join(small.decide(lines[i : i + 100])[0] for i in range(0, len(lines), 100))
     assert got == expected
     assert len(small.cache) == 25 and len(small.answers) == 15 and len(small.encoder._texts) <= 10
     assert len(built._trees) == 20 and len(built._evidence) == 30

@@ -5,6 +5,7 @@ recipe that is tested); every command of the package must then work with the
 new field: evaluate (JSON and .lp), what-if, missing, check, verify, diff,
 batch and schema case.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,13 +17,13 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from kineret_asp import CaseError, evaluate, evaluate_many, load_case, load_kb, what_if
-from kineret_asp.explain.missing import missing, render_missing
-from kineret_asp.batch.run import batch_evaluate
-from kineret_asp.cases.changes import Change
 from kineret_asp.author.check import check_kb
 from kineret_asp.author.diff import diff
 from kineret_asp.author.json_schemas import json_schema
 from kineret_asp.author.verify import verify_kb
+from kineret_asp.batch.run import batch_evaluate
+from kineret_asp.cases.changes import Change
+from kineret_asp.explain.missing import missing, render_missing
 
 from .conftest import KB_DIR, ROOT, VERSION, copy_kb, revise_source
 from .conftest import cli as run_cli

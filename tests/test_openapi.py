@@ -1,4 +1,5 @@
 """The OpenAPI document describes every body from the KB's JSON Schemas, and /docs needs no internet."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,8 @@ from fastapi.testclient import TestClient
 from kineret_asp import load_kb
 from kineret_asp.server import create_app, schema_documents
 
-from .conftest import FACTS as FACTS_DIR, KB_DIR
+from .conftest import FACTS as FACTS_DIR
+from .conftest import KB_DIR
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -1,16 +1,16 @@
 """The adaptive questionnaire: one question at a time, from the KB, until the decision is reached."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
 
 from kineret_asp import load_kb
-from kineret_asp.explain.missing import missing
-from kineret_asp.cases.load import load
 from kineret_asp.cases.changes import change_list
-from kineret_asp.knowledge.fhir_mapping import mapping_for
+from kineret_asp.cases.load import load
+from kineret_asp.explain.missing import missing
 from kineret_asp.interop.questionnaire import DECIDED, NONE_CODE, answer_step, next_step
+from kineret_asp.knowledge.fhir_mapping import mapping_for
 from kineret_asp.server import create_app
 
 from .conftest import KB_DIR

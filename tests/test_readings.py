@@ -8,6 +8,7 @@ program's output. What an ``expect`` block cannot say (the notes and
 evidence a reviewer reads, a reason's details, the shape of the criteria
 tree) is asserted here, on the same case files.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

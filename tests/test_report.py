@@ -4,6 +4,7 @@ The HTML page is also opened in a real headless browser (Chromium from the
 system's packages; `.ci/install-browser` installs it), and the text of the
 blocking criteria and the decision is read back from the page it renders.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ from kineret_asp.cli import main
 from .conftest import FACTS, ra_case
 
 NO_RESPONSE = FACTS / "continuation" / "ra_no_response.json"
-HOSTILE_ID = '<script>alert(1)</script> **bold** [x](javascript:alert(1)) \u2028fake line \x1b[31m'
+HOSTILE_ID = "<script>alert(1)</script> **bold** [x](javascript:alert(1)) \u2028fake line \x1b[31m"
 
 
 def run(*args: str, input: str | None = None) -> str:
@@ -140,8 +141,17 @@ def chromium() -> str | None:
 def dump_dom(page: Path, profile: Path) -> str:
     """The DOM headless Chromium builds from a page (its process group ended however it goes)."""
     command = [
-        chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", f"--user-data-dir={profile}", "--dump-dom", page.as_uri(),
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--dump-dom",
+        page.as_uri(),
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True, text=True)
     try:
@@ -167,7 +177,10 @@ def test_chromium_renders_the_blocking_criteria_and_the_decision(tmp_path):
     assert "display: none" not in dom and "visibility: hidden" not in dom, style
     decisions = [" ".join(t.split()) for t in "".join(p.text["decision"]).split("Decision:") if t.strip()]
     assert decisions == ["CRITERIA NOT MET (blocking: R.B)", "CRITERIA NOT MET (blocking: 3.C)"]
-    assert p.joined("blocking") == "R.B Ask for documentation that meets R.B: Beneficial response is demonstrated 3.C Ask for documentation that meets 3.C: Non-Preferred Product Criteria is met, refer to the below table(s) [Employer Group Plans, Individual and Family Plans]"
+    assert (
+        p.joined("blocking")
+        == "R.B Ask for documentation that meets R.B: Beneficial response is demonstrated 3.C Ask for documentation that meets 3.C: Non-Preferred Product Criteria is met, refer to the below table(s) [Employer Group Plans, Individual and Family Plans]"
+    )
     assert "state the plan type: Employer Group Plans or Individual and Family Plan" in p.joined("missing")
 
 

@@ -1,8 +1,10 @@
 """The resident engine answers like the chunk engine, without grounding per case."""
+
 from __future__ import annotations
 
-import pytest
 import sys
+
+import pytest
 
 from kineret_asp import load_case, load_kb
 from kineret_asp.engine.chunked import ChunkEngine
@@ -39,7 +41,15 @@ def test_typical_cases_are_answered_without_falling_back():
 def test_a_case_larger_than_every_size_class_falls_back_to_the_chunk_engine():
     kb, chunk, resident = engines()
     history = [{"drug": "enbrel", "outcome": "tried"}] * (max(SIZE_CLASSES) + 1)
-    case = load_case({"indication": "rheumatoid_arthritis", "plan": "employer_group", "prescriber_specialties": ["rheumatology"], "medication_history": history + [{"drug": "cimzia", "outcome": "failure"}, {"drug": "enbrel", "outcome": "failure"}]}, kb)
+    case = load_case(
+        {
+            "indication": "rheumatoid_arthritis",
+            "plan": "employer_group",
+            "prescriber_specialties": ["rheumatology"],
+            "medication_history": history + [{"drug": "cimzia", "outcome": "failure"}, {"drug": "enbrel", "outcome": "failure"}],
+        },
+        kb,
+    )
     answer = resident.run_one(case.atoms())
     assert resident.fallbacks == 1
     assert same(answer, chunk.run([case.atoms()])[0]) and answer["decision"] == [("approved",)]
@@ -48,7 +58,15 @@ def test_a_case_larger_than_every_size_class_falls_back_to_the_chunk_engine():
 @pytest.mark.slow
 def test_new_months_and_genes_widen_the_domains():
     kb, chunk, resident = engines()
-    odd = load_case({"indication": "rheumatoid_arthritis", "plan": "employer_group", "prescriber_specialties": ["rheumatology"], "medication_history": [{"drug": "leflunomide", "outcome": "failure", "months": 999}, {"drug": "cimzia", "outcome": "failure"}, {"drug": "rinvoq", "outcome": "failure"}]}, kb)
+    odd = load_case(
+        {
+            "indication": "rheumatoid_arthritis",
+            "plan": "employer_group",
+            "prescriber_specialties": ["rheumatology"],
+            "medication_history": [{"drug": "leflunomide", "outcome": "failure", "months": 999}, {"drug": "cimzia", "outcome": "failure"}, {"drug": "rinvoq", "outcome": "failure"}],
+        },
+        kb,
+    )
     gene = load_case({"indication": "dira", "prescriber_specialties": ["genetics"], "genetic_tests": [{"gene": "TNFRSF1A", "result": "mutation_confirmed"}]}, kb)
     for case in (odd, gene):
         assert same(resident.run_one(case.atoms()), chunk.run([case.atoms()])[0])
@@ -60,7 +78,15 @@ def test_new_months_and_genes_widen_the_domains():
 def test_nearby_new_months_widen_the_domain_once():
     kb, chunk, resident = engines()
     for months in (37, 40, 43, 47):  # one block of 12 past the months declared at first (0..36)
-        case = load_case({"indication": "rheumatoid_arthritis", "plan": "employer_group", "prescriber_specialties": ["rheumatology"], "medication_history": [{"drug": "methotrexate", "outcome": "failure", "months": months}, {"drug": "cimzia", "outcome": "failure"}, {"drug": "rinvoq", "outcome": "failure"}]}, kb)
+        case = load_case(
+            {
+                "indication": "rheumatoid_arthritis",
+                "plan": "employer_group",
+                "prescriber_specialties": ["rheumatology"],
+                "medication_history": [{"drug": "methotrexate", "outcome": "failure", "months": months}, {"drug": "cimzia", "outcome": "failure"}, {"drug": "rinvoq", "outcome": "failure"}],
+            },
+            kb,
+        )
         assert same(resident.run_one(case.atoms()), chunk.run([case.atoms()])[0])
     assert resident.rebuilds == 1 and resident.fallbacks == 0
 

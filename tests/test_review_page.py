@@ -1,4 +1,5 @@
 """The review page read the way a reviewer reads it: what to ask first, rows not needed, counts, provenance."""
+
 from __future__ import annotations
 
 import json
@@ -6,9 +7,9 @@ import json
 from click.testing import CliRunner
 
 from kineret_asp import evaluate_many
+from kineret_asp.cases.load import load
 from kineret_asp.cli import main
 from kineret_asp.explain.review_page import render_html, render_markdown, review_items
-from kineret_asp.cases.load import load
 
 from .conftest import FACTS, KB_DIR, ROOT
 from .test_report import parse
@@ -83,7 +84,7 @@ def test_every_example_case_page_names_its_rules_in_markdown_and_html():
     for item in items:
         p = item.decision.provenance
         for text in (render_markdown([item], kb), render_html([item], kb)):
-            footer = text[text.index("Rules that decided"):]
+            footer = text[text.index("Rules that decided") :]
             for value in (f"Rules: {p.policy} version {p.version}..", p.rules_sha256, p.framework_sha256, f"kineret-asp {p.package_version}", "Date of service: "):
                 assert value in footer, (item.decision.source, value)
             assert f"KB: {p.kb} (policies/IP0243/2024-06-01)" in footer.replace("\\_", "_")

@@ -4,6 +4,7 @@ what blocks approval, every input error at once, and `missing` that reads well.
 The expectations come from the policy text (IP0243, 2024-06-01) and from the
 issue "Decisions a clinical reviewer can act on".
 """
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from kineret_asp import CaseError, evaluate, evaluate_many, load_case, what_if
-from kineret_asp.explain.missing import missing
-from kineret_asp.cli import main
 from kineret_asp.asp.symbols import Const
+from kineret_asp.cli import main
+from kineret_asp.explain.missing import missing
 
 from .conftest import FACTS, KB_DIR, decide, ra_case
 
@@ -124,7 +125,22 @@ def test_done_when_prednisone_and_amjevita_in_the_history_are_decided():
 
 
 BIOSIMILARS = {
-    "adalimumab": ["amjevita", "adalimumab_atto", "hadlima", "adalimumab_bwwd", "yusimry", "adalimumab_aqvh", "hulio", "adalimumab_fkjp", "idacio", "adalimumab_aacf", "yuflyma", "adalimumab_aaty", "abrilada", "adalimumab_afzb"],
+    "adalimumab": [
+        "amjevita",
+        "adalimumab_atto",
+        "hadlima",
+        "adalimumab_bwwd",
+        "yusimry",
+        "adalimumab_aqvh",
+        "hulio",
+        "adalimumab_fkjp",
+        "idacio",
+        "adalimumab_aacf",
+        "yuflyma",
+        "adalimumab_aaty",
+        "abrilada",
+        "adalimumab_afzb",
+    ],
     "infliximab": ["remicade", "inflectra", "renflexis", "avsola"],
     "rituximab": ["rituxan", "truxima", "rituximab_abbs", "ruxience", "rituximab_pvvr", "riabni", "rituximab_arrx"],
     "actemra_iv": ["tofidence", "tyenne_iv", "avtozma_iv"],
@@ -309,7 +325,8 @@ def test_blocking_names_the_unmet_criteria_between_the_case_and_approval(case, b
 
 
 def test_blocking_takes_the_closest_alternatives_under_a_one_of_node():
-    from kineret_asp.decisions.decision import CriterionResult as N, blocking
+    from kineret_asp.decisions.decision import CriterionResult as N
+    from kineret_asp.decisions.decision import blocking
 
     def leaf(cid, met=False):
         return N(cid, cid, met)
@@ -373,7 +390,7 @@ def test_missing_lists_each_requirement_on_its_line_and_its_alternatives_below_i
     assert lines[at + 2] == "       - documentation of failure after 3 months to one of: methotrexate, leflunomide, hydroxychloroquine, sulfasalazine"
     assert lines[at + 3].startswith("       - documentation of failure or intolerance to one of: ")
     four = lines.index("  4. [4 additions]")
-    assert lines[four + 1:four + 5] == [f"     - documentation of intolerance or contraindication to {d}" for d in ["methotrexate", "leflunomide", "hydroxychloroquine", "sulfasalazine"]]
+    assert lines[four + 1 : four + 5] == [f"     - documentation of intolerance or contraindication to {d}" for d in ["methotrexate", "leflunomide", "hydroxychloroquine", "sulfasalazine"]]
     data = json.loads(CliRunner().invoke(main, ["missing", str(FACTS / "ra" / "failure_too_short.json"), "--format", "json"]).output)
     req = data["options"][1]["requirements"][0]
     assert len(req["parts"]) == 2 and req["question"] is False and req["text"] == "; or ".join(req["parts"])
@@ -458,7 +475,7 @@ def test_a_json_case_with_several_mistakes_reports_every_one_on_its_own_line_wit
 
 def test_an_lp_case_with_several_mistakes_reports_each_at_its_line(tmp_path):
     path = tmp_path / "bad.lp"
-    path.write_text('case_indication(rheumatoid_artritis).\ncase_history(0, enbrl, failure).\ncase_history_months(0, 2000).\ncase_current_medication(humra).\n')
+    path.write_text("case_indication(rheumatoid_artritis).\ncase_history(0, enbrl, failure).\ncase_history_months(0, 2000).\ncase_current_medication(humra).\n")
     with pytest.raises(CaseError) as info:
         load_case(path, KB_DIR)
     lines = info.value.lines()
@@ -468,7 +485,15 @@ def test_an_lp_case_with_several_mistakes_reports_each_at_its_line(tmp_path):
 
 def test_a_what_if_change_that_breaks_the_case_reports_every_problem():
     with pytest.raises(CaseError) as info:
-        what_if(ra_case(FULL_RA), [{"op": "set", "path": "plan", "value": "employer"}, {"op": "add", "path": "current_medications", "value": "enbrell"}, {"op": "set", "path": "medication_history[0].outcome", "value": "failed"}], KB_DIR)
+        what_if(
+            ra_case(FULL_RA),
+            [
+                {"op": "set", "path": "plan", "value": "employer"},
+                {"op": "add", "path": "current_medications", "value": "enbrell"},
+                {"op": "set", "path": "medication_history[0].outcome", "value": "failed"},
+            ],
+            KB_DIR,
+        )
     assert [e.path for e in info.value.errors] == ["plan", "medication_history[0].outcome", "current_medications[0]"]
     result = CliRunner().invoke(main, ["what-if", "-", "--set", "plan=employer", "--add", "current_medications=enbrell"], input=json.dumps(ra_case(FULL_RA)))
     assert result.exit_code == 2 and len([line for line in result.output.splitlines() if line.startswith("kineret-asp: ")]) == 2

@@ -9,6 +9,7 @@ their schemas, with a class for each added input and none split by a field
 neither version reads, and ``test --update --yes`` must make ``test`` pass,
 a second run changing nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -80,7 +81,7 @@ def edit(root: Path, rel: str, line: str | None, body: str) -> None:
     lines = text.split("\n")
     hits = [i for i, x in enumerate(lines) if x.startswith(line)]
     assert len(hits) == 1, f"{rel}: {len(hits)} lines begin with {line!r}"
-    lines[hits[0]:hits[0] + 1] = body.rstrip("\n").split("\n")
+    lines[hits[0] : hits[0] + 1] = body.rstrip("\n").split("\n")
     path.write_text("\n".join(lines), encoding="utf-8")
 
 

@@ -1,4 +1,5 @@
 """The published JSON Schemas: current with the KB, and true of every case, decision and record the program reads or writes."""
+
 from __future__ import annotations
 
 import json
@@ -10,11 +11,11 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
 from kineret_asp import evaluate, evaluate_many, load_case, load_kb
-from kineret_asp.explain.missing import item_changes
-from kineret_asp.batch.run import batch_evaluate
 from kineret_asp.author.example_cases import discover
-from kineret_asp.errors import CaseError
 from kineret_asp.author.json_schemas import NAMES, REFRESH, json_schema, relative_path, schema_text, stale_files, write_schemas
+from kineret_asp.batch.run import batch_evaluate
+from kineret_asp.errors import CaseError
+from kineret_asp.explain.missing import item_changes
 from kineret_asp.knowledge.schema import BOOLEAN, DATE, ENTRIES, INTEGER, KEY, LIST, NAME, OBJECT, TEXT
 
 from .conftest import FACTS, KB_DIR, ROOT, cli

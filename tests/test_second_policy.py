@@ -6,6 +6,7 @@ zelkimab, which claims FMF (IP0243 does not know it) and SJIA (IP0243 claims
 it too, for anakinra). Every request is routed by the drug it asks for
 (``requested_drug``), then by the claims (``claim/3``); provenance says how.
 """
+
 from __future__ import annotations
 
 import json
@@ -178,6 +179,7 @@ def test_the_example_cases_of_both_policies_pass_in_the_tree(two):
 
 # --- decimal quantities with units (FX0001's C-reactive protein: decimal(mg_per_l, 1), 2.B needs 10 mg/L) ---------
 
+
 def crp(two, value) -> object:
     return evaluate({**SJIA, "requested_drug": "zelkimab", "crp_mg_l": value}, two)
 
@@ -248,14 +250,32 @@ def crp_bundle(tmp_path, *quantities: dict) -> Path:
     own = "urn:kineret-asp:vocabulary:"
     entries = [
         {"resource": {"resourceType": "Patient", "id": "p"}},
-        {"resource": {"resourceType": "MedicationRequest", "id": "order", "status": "draft", "intent": "order", "subject": {"reference": "Patient/p"},
-                      "medicationCodeableConcept": {"coding": [{"system": own + "drug", "code": "zelkimab"}]},
-                      "reasonCode": [{"coding": [{"system": own + "indication", "code": "sjia"}]}]}},
+        {
+            "resource": {
+                "resourceType": "MedicationRequest",
+                "id": "order",
+                "status": "draft",
+                "intent": "order",
+                "subject": {"reference": "Patient/p"},
+                "medicationCodeableConcept": {"coding": [{"system": own + "drug", "code": "zelkimab"}]},
+                "reasonCode": [{"coding": [{"system": own + "indication", "code": "sjia"}]}],
+            }
+        },
         {"resource": {"resourceType": "PractitionerRole", "id": "role", "specialty": [{"coding": [{"system": own + "specialty", "code": "rheumatology"}]}]}},
     ]
     for i, q in enumerate(quantities):
-        entries.append({"resource": {"resourceType": "Observation", "id": f"crp{i}", "status": "final", "subject": {"reference": "Patient/p"},
-                                     "code": {"coding": [{"system": "http://loinc.org", "code": "1988-5"}]}, "valueQuantity": q}})
+        entries.append(
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "id": f"crp{i}",
+                    "status": "final",
+                    "subject": {"reference": "Patient/p"},
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "1988-5"}]},
+                    "valueQuantity": q,
+                }
+            }
+        )
     path = tmp_path / f"crp_bundle_{len(list(tmp_path.glob('crp_bundle_*')))}.json"
     path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}))
     return path
@@ -323,12 +343,13 @@ def test_a_fhir_crp_more_precise_than_the_field_is_undetermined_not_rounded(two,
 
 # --- every command at home in a tree of several policies ----------------------------------------------------------
 
+
 def test_verify_runs_every_policy_of_the_tree_labelled_without_naming_one(two):
     result = run("verify", "--kb", str(two))
     assert result.exit_code == 0, result.output
     labels = [line for line in result.output.splitlines() if line.startswith("KB: ")]
     assert [line.split("(")[1].split(":")[0] for line in labels] == ["policies/FX0001/2025-01-01", "policies/IP0243/2024-06-01"]
-    assert "5 of 5 properties hold" in result.output and "9 of 9 properties hold" in result.output
+    assert "5 of 5 properties hold" in result.output and "10 of 10 properties hold" in result.output
     as_json = json.loads(run("verify", "--kb", str(two), "--format", "json").output)
     assert as_json["holds"] and [v["version"] for v in as_json["versions"]] == ["policies/FX0001/2025-01-01", "policies/IP0243/2024-06-01"]
 
@@ -401,6 +422,7 @@ def test_test_coverage_counts_each_policy_of_the_tree_apart(two):
 
 # --- routing that cannot change silently --------------------------------------------------------------------------
 
+
 def test_test_routes_every_example_through_the_tree_and_fails_one_it_would_refuse(two):
     result = run("test", "--kb", str(two))
     assert result.exit_code != 0
@@ -415,12 +437,16 @@ def test_check_warns_of_two_drugs_claiming_one_use_and_of_the_examples_it_rerout
     warnings = [d for d in check_kb(two).diagnostics if d.severity == "warning" and d.code in ("versions", "routing")]
     claims = [d for d in warnings if d.code == "versions"]
     assert len(claims) == 1 and claims[0].file.endswith("FX0001/2025-01-01/policy.lp")
-    assert claims[0].message == "FX0001 2025-01-01.. claims indication sjia for zelkimab, as IP0243 2024-06-01.. does for kineret, from 2025-01-01: such a request that names no drug (requested_drug) is refused"
+    assert (
+        claims[0].message
+        == "FX0001 2025-01-01.. claims indication sjia for zelkimab, as IP0243 2024-06-01.. does for kineret, from 2025-01-01: such a request that names no drug (requested_drug) is refused"
+    )
     assert sorted(Path(d.file).relative_to(two / "policies" / "IP0243" / "2024-06-01" / "cases").as_posix() for d in warnings if d.code == "routing") == SJIA_EXAMPLES
     assert not [d for d in check_kb(two).diagnostics if d.severity == "error"]
 
 
 # --- the contract of a version, and a new policy ---------------------------------------------------------------------
+
 
 def test_new_policy_writes_a_first_version_that_passes_check(tmp_path):
     from kineret_asp.author.check import check_kb
@@ -449,4 +475,6 @@ def test_a_version_missing_criterion_4_gets_one_error_naming_its_folder(tmp_path
     criteria.write_text("\n".join(line for line in criteria.read_text().splitlines() if not line.startswith("criterion(")) + "\n")
     errors = [d for d in check_kb(root).diagnostics if d.severity == "error"]
     assert len(errors) == 1, errors
-    assert errors[0].file == str(folder) and errors[0].message.startswith("the version does not define criterion/4, which every version must: its criteria: criterion(Id, Parent, Rule, \"the policy's words\")")
+    assert errors[0].file == str(folder) and errors[0].message.startswith(
+        'the version does not define criterion/4, which every version must: its criteria: criterion(Id, Parent, Rule, "the policy\'s words")'
+    )

@@ -1,4 +1,5 @@
 """kineret-asp serve: the HTTP API, started as a real uvicorn process on a free local port."""
+
 from __future__ import annotations
 
 import json
@@ -90,7 +91,19 @@ def test_health_and_policies(server):
 
 def test_openapi_lists_every_route(server):
     paths = set(httpx.get(server.url + "/openapi.json").json()["paths"])
-    assert {"/evaluate", "/missing", "/what-if", "/batch", "/schemas/{name}", "/policies", "/health", "/cds-services", "/cds-services/{service}", "/Questionnaire/$next-question", "/questionnaire/next"} <= paths
+    assert {
+        "/evaluate",
+        "/missing",
+        "/what-if",
+        "/batch",
+        "/schemas/{name}",
+        "/policies",
+        "/health",
+        "/cds-services",
+        "/cds-services/{service}",
+        "/Questionnaire/$next-question",
+        "/questionnaire/next",
+    } <= paths
 
 
 def test_the_case_schema_is_the_kbs(server):

@@ -1,4 +1,5 @@
 """Waiting for the solver: a deadline that holds, looked at again every slice."""
+
 from __future__ import annotations
 
 import time
@@ -6,8 +7,8 @@ import time
 import clingo
 import pytest
 
-from kineret_asp.errors import SolveTimeout
 from kineret_asp.asp.solving import WAIT_SLICE, _wait, models
+from kineret_asp.errors import SolveTimeout
 
 PIGEONS = "pigeon(1..13). hole(1..12). 1 { sits(P, H) : hole(H) } 1 :- pigeon(P). :- sits(P, H), sits(Q, H), P < Q."
 

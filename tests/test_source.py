@@ -1,4 +1,5 @@
 """The policy's text beside its rules: the declared source, verbatim quotations, passages, waivers."""
+
 from __future__ import annotations
 
 import hashlib
@@ -9,8 +10,8 @@ import pytest
 
 from kineret_asp import evaluate
 from kineret_asp.author.check import check_kb
-from kineret_asp.knowledge.base import parse_kb, rule_files
 from kineret_asp.author.policy_text import analyse, normalise
+from kineret_asp.knowledge.base import parse_kb, rule_files
 
 from .conftest import KB_DIR, VERSION
 
@@ -23,7 +24,7 @@ def edit(path: Path, old: str, new: str) -> int:
     text = path.read_text(encoding="utf-8")
     assert text.count(old) == 1, old
     path.write_text(text.replace(old, new), encoding="utf-8")
-    return text[:text.index(old)].count("\n") + 1
+    return text[: text.index(old)].count("\n") + 1
 
 
 def errors(kb: Path, severity: str = "error", strict: bool = False):
@@ -126,10 +127,10 @@ def test_normalisation_takes_out_layout_only():
     assert normalise("4. Still's Disease.** The medication") == "4. Still's Disease. The medication"
     assert normalise("not consistent.^{15,16} In a small") == "not consistent. In a small"
     assert normalise("daily.¹⁶ The Bath") == "daily. The Bath"
-    assert normalise("to TWO of the following: <ul style=\"list-style-type: none\"> A. Actemra") == "to TWO of the following: A. Actemra"
+    assert normalise('to TWO of the following: <ul style="list-style-type: none"> A. Actemra') == "to TWO of the following: A. Actemra"
     assert normalise("(See [APPENDIX](#) for examples)") == "(See APPENDIX for examples)"
     assert normalise("Adalimumab – adbm/Cyltezo , Adalimumab") == "Adalimumab-adbm/Cyltezo, Adalimumab"
-    assert normalise("customer’s “Cigna Companies”") == "customer's \"Cigna Companies\""
+    assert normalise("customer’s “Cigna Companies”") == 'customer\'s "Cigna Companies"'
     assert normalise("anakinra (Kineret®)\t and\n *IL1RN*") == "anakinra (Kineret) and IL1RN"
     # words, digits and the case of letters are compared as written
     assert normalise("ONE of the following") != normalise("one of the following")
@@ -243,8 +244,13 @@ def test_nc4_and_nc5_carry_the_policys_sentences(analysis, kb):
 def test_a_quotation_found_in_several_places_cites_those_its_header_names(analysis):
     sjia = [c for c in analysis.citations if c.quote.file.endswith("5_sjia.lp") and c.quote.kind == "comment"]
     assert sjia and all([p.label for p in c.passages] == ["5"] for c in sjia)
-    (shared,) = [c for c in analysis.citations if c.quote.file.endswith("medical_necessity.lp") and c.quote.text == "prescribed by, or in consultation with" and c.quote.line == min(
-        x.quote.line for x in analysis.citations if x.quote.file.endswith("medical_necessity.lp") and x.quote.text == "prescribed by, or in consultation with")]
+    (shared,) = [
+        c
+        for c in analysis.citations
+        if c.quote.file.endswith("medical_necessity.lp")
+        and c.quote.text == "prescribed by, or in consultation with"
+        and c.quote.line == min(x.quote.line for x in analysis.citations if x.quote.file.endswith("medical_necessity.lp") and x.quote.text == "prescribed by, or in consultation with")
+    ]
     assert [p.label for p in shared.passages] == ["1.B", "2.B", "3.B", "4", "5"]
 
 
@@ -285,8 +291,11 @@ def test_every_waiver_names_a_reason_the_kb_gives(kb_copy):
 
 @pytest.mark.slow  # check on a KB copy (0.8 s); the fast lane keeps the changed byte and the paraphrase
 def test_a_waiver_quotes_the_text_verbatim(kb_copy):
-    line = edit(kb_copy / "source_text.lp", 'source_waiver("Similar to other studies in this population, there was a significant placebo effect noted.", evidence).',
-                'source_waiver("Similar to other studies, there was a placebo effect.", evidence).')
+    line = edit(
+        kb_copy / "source_text.lp",
+        'source_waiver("Similar to other studies in this population, there was a significant placebo effect noted.", evidence).',
+        'source_waiver("Similar to other studies, there was a placebo effect.", evidence).',
+    )
     (err,) = errors(kb_copy)
     assert err.line == line and "quotation not found" in err.message and "Similar to other studies in this population" in err.message
 
@@ -309,5 +318,3 @@ def test_the_declared_text_must_lie_in_the_source_folder(kb_copy):
     edit(kb_copy / "policy.lp", 'policy_source("source/IP0243-anakinra-2024-06-01.txt"', 'policy_source("../../../framework/words/answers.lp"')
     (err,) = errors(kb_copy)
     assert err.file.endswith("policy.lp") and "source/ folder" in err.message
-
-

@@ -3,6 +3,7 @@
 The files and where each comes from are in tests/data/*/SOURCE.md; the
 expected decision of each is written there and here, with the reason.
 """
+
 from __future__ import annotations
 
 import copy
@@ -109,8 +110,16 @@ def test_the_crd_guides_coverage_with_an_anakinra_order_is_an_employer_group_pla
     request = crd_request()
     patient = {"reference": "Patient/123"}
     ra = {"resourceType": "Condition", "id": "ra", "subject": patient, "code": {"coding": [{"system": "http://snomed.info/sct", "code": "69896004", "display": "Rheumatoid arthritis"}]}}
-    order = {"resourceType": "MedicationRequest", "id": "kineret", "status": "draft", "intent": "order", "subject": patient, "authoredOn": "2024-07-01",
-             "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "72435", "display": "anakinra"}]}, "reasonReference": [{"reference": "Condition/ra"}]}
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "kineret",
+        "status": "draft",
+        "intent": "order",
+        "subject": patient,
+        "authoredOn": "2024-07-01",
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "72435", "display": "anakinra"}]},
+        "reasonReference": [{"reference": "Condition/ra"}],
+    }
     request["context"]["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}
     from kineret_asp.interop.crd import prefetch_templates
 
@@ -129,8 +138,14 @@ def test_the_crd_guides_coverage_with_an_anakinra_order_is_an_employer_group_pla
 def test_a_hook_about_one_patient_with_another_patients_records_is_refused(client):
     request = copy.deepcopy(crd_request())
     request["context"]["patientId"] = "someone-else"
-    order = {"resourceType": "MedicationRequest", "id": "kineret", "status": "draft", "intent": "order", "subject": {"reference": "Patient/123"},
-             "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "72435"}]}}
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "kineret",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/123"},
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "72435"}]},
+    }
     request["context"]["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}
     answer = client.post("/cds-services/ip0243-order-sign", json=request)
     assert answer.status_code == 400 and answer.json()["resourceType"] == "OperationOutcome" and "not the order's patient Patient/someone-else" in answer.text

@@ -1,4 +1,5 @@
 """kineret-asp trace: every passage of the text cited or waived; check --strict; the literate page; text changes in diff."""
+
 from __future__ import annotations
 
 import json
@@ -13,19 +14,20 @@ import pytest
 from click.testing import CliRunner
 
 from kineret_asp.author.check import check_kb
-from kineret_asp.cli import main
-from kineret_asp.author.trace_page import render_page
+from kineret_asp.author.policy_text import check_sources
 from kineret_asp.author.trace import text_changes, trace
+from kineret_asp.author.trace_page import render_page
+from kineret_asp.cli import main
 
 from .conftest import KB_DIR, revise_source
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-DURATION_RULE = '''% § Authorization Duration - "Initial approval duration is up to 12 months.
+DURATION_RULE = """% § Authorization Duration - "Initial approval duration is up to 12 months.
 % Reauthorization approval duration is up to 12 months."
 authorization_duration(initial, 12).
 authorization_duration(continuation, 12).
-approval_months(M) :- requested(R), authorization_duration(R, M).'''
+approval_months(M) :- requested(R), authorization_duration(R, M)."""
 
 
 def run(*args: str):
@@ -42,7 +44,10 @@ def test_trace_on_the_shipped_kb_cites_or_waives_every_passage(kb):
         assert c.cited + c.waived == c.passages and c.covered == 100.0
     criteria = next(c for c in t.sections if c.section.id == "criteria")
     assert criteria.cited > criteria.waived  # the criteria are encoded, not waived
-    assert check_kb(KB_DIR, strict=True).errors == 0
+    # check --strict's reading of the text; the rest of check --strict, the tables' pinning, is a mutation run of the
+    # version, left to the slow lane: test_revision_guide.py runs it on the shipped version's tables and examples
+    # (0 errors), test_mutate.py on a copy that lacks an example
+    assert [d for d in check_sources(kb, strict=True) if d.severity == "error"] == []
 
 
 def test_trace_text_and_json(kb):
@@ -195,9 +200,23 @@ def test_the_literate_page_renders_in_a_headless_browser(tmp_path, kb):
     assert result.exit_code == 0 and page.exists()
     profile = tmp_path / "profile"
     dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", f"--user-data-dir={profile}", "--dump-dom", page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(tmp_path)},
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HOME": str(tmp_path)},
     )
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.lstrip().lower().startswith("<!doctype html>") or dom.stdout.lstrip().startswith("<html")
@@ -230,7 +249,9 @@ def test_diff_lists_the_changed_passages_beside_the_decision_changes(kb_copy):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     (change,) = data["text_changes"]
-    assert [p["text"] for p in change["old"]] == ["i. Failure after 3 months to ONE conventional synthetic disease-modifying antirheumatic drug (csDMARD), unless contraindicated or intolerant to ALL csDMARDs"]
+    assert [p["text"] for p in change["old"]] == [
+        "i. Failure after 3 months to ONE conventional synthetic disease-modifying antirheumatic drug (csDMARD), unless contraindicated or intolerant to ALL csDMARDs"
+    ]
     assert change["new"][0]["text"].startswith("i. Failure after 6 months") and change["new"][0]["place"] == "Medical Necessity Criteria 3.A.i"
     assert "3.A.i" in change["ids"]
     behind = [data["classes"][n - 1] for n in change["classes"]]

@@ -1,20 +1,31 @@
 """kineret-asp verify: properties over the KB's case space, with counterexamples."""
+
 from __future__ import annotations
 
-import pytest
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from kineret_asp import evaluate
-from kineret_asp.cli import main
 from kineret_asp.author.verify import verify_kb
+from kineret_asp.cli import main
 
 from .conftest import KB_DIR
 
-PROPERTIES = {"one_decision", "criteria_both_ways", "approvable", "monotonic", "continuation_needs_initial", "undetermined_never_approved", "non_biologic_co_medication",
-              "evidence_agrees", "met_shows_evidence"}
+PROPERTIES = {
+    "one_decision",
+    "criteria_both_ways",
+    "approvable",
+    "monotonic",
+    "continuation_needs_initial",
+    "undetermined_never_approved",
+    "non_biologic_co_medication",
+    "evidence_agrees",
+    "met_shows_evidence",
+    "reauthorization_covered_only",
+}
 
 
 def append(path: Path, text: str) -> None:
@@ -76,7 +87,7 @@ def test_an_approval_over_an_undetermined_drug_is_caught(kb_copy):
 
 @pytest.mark.slow
 def test_a_non_biologic_read_as_concurrent_use_is_caught(kb_copy):
-    append(kb_copy / "conditions_not_covered.lp", "% § NC.2 - a wrong reading: any drug the KB classes excludes\nnot_covered_reason(\"NC.2\") :- case_current_medication(D), category_of(D, other).")
+    append(kb_copy / "conditions_not_covered.lp", '% § NC.2 - a wrong reading: any drug the KB classes excludes\nnot_covered_reason("NC.2") :- case_current_medication(D), category_of(D, other).')
     r = by_name(verify_kb(kb_copy))["non_biologic_co_medication"]
     assert not r.holds
     case = r.counterexample["a"]
@@ -98,7 +109,11 @@ def test_approved_and_not_covered_at_once_is_caught(kb_copy):
 @pytest.mark.slow
 def test_a_criterion_that_can_never_be_met(kb_copy):
     path = kb_copy / "criteria" / "1_caps.lp"
-    path.write_text(path.read_text().replace('accepted_specialty("1.B", (rheumatology; genetics; dermatology)).', 'accepted_specialty("1.B", rheumatology) :- case_specialty(genetics), not case_specialty(genetics).'))
+    path.write_text(
+        path.read_text().replace(
+            'accepted_specialty("1.B", (rheumatology; genetics; dermatology)).', 'accepted_specialty("1.B", rheumatology) :- case_specialty(genetics), not case_specialty(genetics).'
+        )
+    )
     results = by_name(verify_kb(kb_copy))
     assert results["criteria_both_ways"].missing_witnesses == ['met("1")', 'met("1.B")']
     assert results["approvable"].missing_witnesses == ['approvable("1")']
@@ -142,7 +157,7 @@ def test_authors_can_add_their_own_property(kb_copy):
 def test_verify_command_exit_codes_and_json(kb_copy):
     runner = CliRunner()
     ok = runner.invoke(main, ["verify"])
-    assert ok.exit_code == 0 and "9 of 9 properties hold" in ok.output
+    assert ok.exit_code == 0 and "10 of 10 properties hold" in ok.output
     append(kb_copy / "conditions_not_covered.lp", "% § NC.2 - wrong\nconcurrent_biologic_or_tsdmard(D) :- case_current_medication(D), csdmard(D).")
     bad = runner.invoke(main, ["verify", "--kb", str(kb_copy), "--format", "json"])
     assert bad.exit_code == 1
@@ -163,11 +178,14 @@ EVIDENCE = ("evidence_agrees", "met_shows_evidence")
 @pytest.mark.slow
 def test_counted_evidence_under_an_unmet_criterion_fails_verify(kb_copy):
     """An explanation twin that drifts from its decision rule: 3.A.i's evidence counts any csDMARD failure, its decision one of 3 months."""
-    edit(kb_copy / RA, 'evidence_for("3.A.i", medication_history(N), counted) :- csdmard_failure_counted(N).',
-         'evidence_for("3.A.i", medication_history(N), counted) :- trial(D, failure, N), csdmard(D).')
+    edit(
+        kb_copy / RA,
+        'evidence_for("3.A.i", medication_history(N), counted) :- csdmard_failure_counted(N).',
+        'evidence_for("3.A.i", medication_history(N), counted) :- trial(D, failure, N), csdmard(D).',
+    )
     out = CliRunner().invoke(main, ["verify", "--kb", str(kb_copy)])
     assert out.exit_code == 1
-    assert "FAILS  evidence_agrees" in out.output and "counterexample, copy a" in out.output and "8 of 9 properties hold" in out.output
+    assert "FAILS  evidence_agrees" in out.output and "counterexample, copy a" in out.output and "9 of 10 properties hold" in out.output
     r = by_name(verify_kb(kb_copy, only=list(EVIDENCE)))["evidence_agrees"]
     assert not r.holds
     node = criterion(evaluate(r.counterexample["a"], kb_copy), "3.A.i")
@@ -177,8 +195,11 @@ def test_counted_evidence_under_an_unmet_criterion_fails_verify(kb_copy):
 @pytest.mark.slow
 def test_a_met_criterion_showing_only_evidence_that_did_not_count_fails_verify(kb_copy):
     """2.A is met by a confirmed IL1RN mutation; its evidence rule calls that test not counted."""
-    edit(kb_copy / "criteria" / "2_dira.lp", 'evidence_for("2.A", genetic_tests(N), counted) :- case_genetic_test(N, "IL1RN", mutation_confirmed).',
-         'evidence_for("2.A", genetic_tests(N), not_counted(no_mutation_confirmed)) :- case_genetic_test(N, "IL1RN", mutation_confirmed).')
+    edit(
+        kb_copy / "criteria" / "2_dira.lp",
+        'evidence_for("2.A", genetic_tests(N), counted) :- case_genetic_test(N, "IL1RN", mutation_confirmed).',
+        'evidence_for("2.A", genetic_tests(N), not_counted(no_mutation_confirmed)) :- case_genetic_test(N, "IL1RN", mutation_confirmed).',
+    )
     results = by_name(verify_kb(kb_copy, only=list(EVIDENCE)))
     r = results["evidence_agrees"]
     assert not r.holds and results["met_shows_evidence"].holds  # 2.A now counts nothing in any case
@@ -189,8 +210,11 @@ def test_a_met_criterion_showing_only_evidence_that_did_not_count_fails_verify(k
 @pytest.mark.slow
 def test_a_fact_both_counted_and_not_counted_fails_verify(kb_copy):
     """A reason that reads every outcome as a mere trial: a failure after 3 months is then counted and not counted for 3.A.i at once."""
-    edit(kb_copy / RA, 'evidence_for("3.A.i", medication_history(N), not_counted(a_trial_is_not_a_failure)) :- trial(D, tried, N), csdmard(D).',
-         'evidence_for("3.A.i", medication_history(N), not_counted(a_trial_is_not_a_failure)) :- trial(D, _, N), csdmard(D).')
+    edit(
+        kb_copy / RA,
+        'evidence_for("3.A.i", medication_history(N), not_counted(a_trial_is_not_a_failure)) :- trial(D, tried, N), csdmard(D).',
+        'evidence_for("3.A.i", medication_history(N), not_counted(a_trial_is_not_a_failure)) :- trial(D, _, N), csdmard(D).',
+    )
     r = by_name(verify_kb(kb_copy, only=list(EVIDENCE)))["evidence_agrees"]
     assert not r.holds
     node = criterion(evaluate(r.counterexample["a"], kb_copy), "3.A.i")

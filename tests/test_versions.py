@@ -5,27 +5,28 @@ tree with ``kineret-asp new-version`` (effective 2025-01-01) and changes two
 things in it, as a revision would: initial approvals last 6 months instead
 of 12, and the Employer Group table drops Enbrel (row 3.C.D).
 """
+
 from __future__ import annotations
 
 import io
 import json
-from collections import Counter
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from kineret_asp import batch_evaluate, evaluate, evaluate_many, load_case, load_kb, missing, what_if
-from kineret_asp.batch.run import BatchWorker, run_batch
 from kineret_asp.author.check import check_kb, check_versions
+from kineret_asp.batch.run import BatchWorker, run_batch
+from kineret_asp.cases.versions import Chooser
 from kineret_asp.cli import main
 from kineret_asp.knowledge.base import load_tree
-from kineret_asp.cases.versions import Chooser
 
 from .conftest import FACTS, KB_DIR, ROOT
 
@@ -130,15 +131,18 @@ def test_check_test_and_diff_work_on_a_new_version_at_once(tmp_path):
     text = f"{root / 'policies' / POLICY / OLD / 'policy.lp'}:22:1: error: the policy's text takes effect on {OLD}, but the version is in force from {NEW} (effective_from/1)"
     assert findings(root) == before + before + Counter({text: 1})
     assert lines[-1].startswith("next: ")
-    assert run("test", "--kb", str(root)).output.splitlines()[-1] == "410 passed, 0 failed"
+    assert run("test", "--kb", str(root)).output.splitlines()[-1] == "474 passed, 0 failed"
     assert run("diff", "--from", OLD, "--to", NEW, "--kb", str(root)).output.splitlines()[-1] == "no decision changes"
 
 
-@pytest.mark.parametrize("args, words", [
-    (["IP0243", "--effective", "2024-06-01"], "must start after its latest version, which starts on 2024-06-01"),
-    (["IP0243", "--effective", "2025-02-30"], "--effective: expected a date YYYY-MM-DD, got '2025-02-30'"),
-    (["IP0234", "--effective", "2025-01-01"], "no policy 'IP0234'"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["IP0243", "--effective", "2024-06-01"], "must start after its latest version, which starts on 2024-06-01"),
+        (["IP0243", "--effective", "2025-02-30"], "--effective: expected a date YYYY-MM-DD, got '2025-02-30'"),
+        (["IP0234", "--effective", "2025-01-01"], "no policy 'IP0234'"),
+    ],
+)
 def test_new_version_refuses_with_one_line(tmp_path, args, words):
     root = copy_tree(tmp_path / "kb")
     result = run("new-version", *args, "--kb", str(root))
@@ -204,7 +208,9 @@ def test_without_a_date_the_latest_version_decides_and_the_decision_says_so(tree
 def test_selection_happens_before_the_case_is_validated(own_tree):
     """A field only the new version declares is valid on a date the new version decides, and unknown before."""
     inputs = own_tree / "policies" / POLICY / NEW / "inputs.lp"
-    inputs.write_text(inputs.read_text() + '\n% § Reauthorization Criteria - the prescriber\'s note (new in this version).\ninput_field(prescriber_note, text, optional, "A note from the prescriber.").\n')
+    inputs.write_text(
+        inputs.read_text() + '\n% § Reauthorization Criteria - the prescriber\'s note (new in this version).\ninput_field(prescriber_note, text, optional, "A note from the prescriber.").\n'
+    )
     assert evaluate({**dated(SJIA, "2025-03-01"), "prescriber_note": "stable"}, own_tree).decision == "approved"
     result = run("evaluate", "-", "--kb", str(own_tree), input=json.dumps({**dated(SJIA, "2024-09-01"), "prescriber_note": "stable"}))
     assert result.exit_code == 2 and "<stdin>: prescriber_note: unknown field" in result.output
@@ -286,7 +292,19 @@ def test_every_decision_and_batch_record_carries_the_provenance(tree):
     p = data["provenance"]
     assert list(p) == keys
     old = load_kb(tree / "policies" / POLICY / OLD)
-    assert p == {"policy": POLICY, "version": OLD, "effective_to": "2024-12-31", "folder": f"policies/{POLICY}/{OLD}", "kb": str(tree.resolve()), "rules_sha256": old.rules_sha256, "framework_sha256": old.framework_sha256, "package_version": __version__, "chosen_by": "date_of_service", "policy_chosen_by": "only_policy", "claim": None}
+    assert p == {
+        "policy": POLICY,
+        "version": OLD,
+        "effective_to": "2024-12-31",
+        "folder": f"policies/{POLICY}/{OLD}",
+        "kb": str(tree.resolve()),
+        "rules_sha256": old.rules_sha256,
+        "framework_sha256": old.framework_sha256,
+        "package_version": __version__,
+        "chosen_by": "date_of_service",
+        "policy_chosen_by": "only_policy",
+        "claim": None,
+    }
     assert re.fullmatch(r"[0-9a-f]{64}", p["rules_sha256"]) and re.fullmatch(r"[0-9a-f]{64}", p["framework_sha256"])
     sink = io.BytesIO()
     run_batch(io.BytesIO(b"".join(json.dumps(c).encode() + b"\n" for c in (SJIA, dated(SJIA, "2024-08-01")))), sink, tree, "<in>")
@@ -351,13 +369,13 @@ def test_test_runs_every_versions_cases_against_that_version(tree, tmp_path, mon
     monkeypatch.chdir(tmp_path)  # cases are found from the KB, not from the working folder
     data = json.loads(run("test", "--kb", str(tree), "--format", "json").output)
     results = data["results"]
-    assert data["kb"] == str(tree.resolve()) and len(results) == 410
+    assert data["kb"] == str(tree.resolve()) and len(results) == 474
     old_folder, new_folder = f"policies/{POLICY}/{OLD}/cases/", f"policies/{POLICY}/{NEW}/cases/"
     assert all(r["passed"] and r["version"] == f"{POLICY} {OLD}" for r in results if old_folder in r["path"])
     failed = sorted(r["path"].split(new_folder)[1] for r in results if not r["passed"])
     assert all(new_folder in r["path"] and r["version"] == f"{POLICY} {NEW}" for r in results if not r["passed"])
     # the revision's two changes, exactly where they apply
-    assert "sjia/approved.json" in failed and "ra/approved_employer_group.json" in failed and len(failed) == 63
+    assert "sjia/approved.json" in failed and "ra/approved_employer_group.json" in failed and len(failed) == 89
     assert "ra/approved_individual_family_contraindications.json" in failed  # 6 months now
     assert "not_covered/osteoarthritis.json" not in failed
 
@@ -373,7 +391,7 @@ def test_a_cases_date_of_service_says_which_version_runs_it(own_tree):
 def test_test_finds_the_packaged_cases_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run("test")
-    assert result.exit_code == 0 and result.output.splitlines()[-1] == "205 passed, 0 failed"
+    assert result.exit_code == 0 and result.output.splitlines()[-1] == "237 passed, 0 failed"
 
 
 @pytest.mark.slow
@@ -391,7 +409,7 @@ def test_test_runs_the_cases_of_an_installed_package(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "kineret_asp", "test"], cwd=elsewhere, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == f"KB: {target / 'kineret_asp' / 'kb'}"
-    assert proc.stdout.splitlines()[-1] == "205 passed, 0 failed"
+    assert proc.stdout.splitlines()[-1] == "237 passed, 0 failed"
 
 
 # --- diff and check across versions --------------------------------------------------
@@ -435,12 +453,15 @@ def test_diff_names_an_unknown_version_in_one_line(tree):
 # --- one meaning of --kb where no case is decided: --policy and --version, the latest by default ---
 
 
-@pytest.mark.parametrize("version, folder, how", [
-    (None, NEW, "latest"),
-    (OLD, OLD, "named"),
-    ("2024-09-30", OLD, "in_force"),  # any day a version is in force on names it
-    ("2025-02-01", NEW, "in_force"),
-])
+@pytest.mark.parametrize(
+    "version, folder, how",
+    [
+        (None, NEW, "latest"),
+        (OLD, OLD, "named"),
+        ("2024-09-30", OLD, "in_force"),  # any day a version is in force on names it
+        ("2025-02-01", NEW, "in_force"),
+    ],
+)
 def test_load_kb_reads_the_version_named_or_the_latest(tree, version, folder, how):
     from kineret_asp.knowledge.base import choose_version
 
@@ -460,11 +481,14 @@ def test_a_version_folder_is_read_as_it_is_and_must_agree_with_the_options(tree)
         load_kb(folder, version=NEW)
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--version", "2023-01-01"], "--version: no version of IP0243 is in force on 2023-01-01; its versions: 2024-06-01..2024-12-31, 2025-01-01.."),
-    (["--version", "june"], "--version: expected a date YYYY-MM-DD (a version's effective-from date, or a day it is in force), got 'june'; IP0243's versions: 2024-06-01, 2025-01-01"),
-    (["--policy", "IP0234"], "no policy 'IP0234' in "),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--version", "2023-01-01"], "--version: no version of IP0243 is in force on 2023-01-01; its versions: 2024-06-01..2024-12-31, 2025-01-01.."),
+        (["--version", "june"], "--version: expected a date YYYY-MM-DD (a version's effective-from date, or a day it is in force), got 'june'; IP0243's versions: 2024-06-01, 2025-01-01"),
+        (["--policy", "IP0234"], "no policy 'IP0234' in "),
+    ],
+)
 def test_a_version_that_cannot_be_chosen_is_one_line_without_a_kb_location(tree, args, words):
     for command in (["verify"], ["trace"], ["schema", "case"], ["vocabulary", "plan"]):
         result = run(*command, "--kb", str(tree), *args)
@@ -504,9 +528,12 @@ def test_several_policies_are_each_listed_or_a_version_asks_for_policy_in_one_li
     assert result.exit_code == 2 and result.output == "kineret-asp: the KB holds several policies (IP0243, IP9999): pass --policy with one of them\n"
     every = run("vocabulary", "plan", "--kb", str(own_tree))
     assert every.exit_code == 0 and [line.split(" (")[1].split(":")[0] for line in every.output.splitlines() if line.startswith("KB: ")] == [
-        f"policies/{POLICY}/{OLD}", f"policies/{POLICY}/{NEW}", "policies/IP9999/2025-03-01"]
+        f"policies/{POLICY}/{OLD}",
+        f"policies/{POLICY}/{NEW}",
+        "policies/IP9999/2025-03-01",
+    ]
     chosen = run("vocabulary", "plan", "--kb", str(own_tree), "--policy", "IP9999")
-    assert chosen.exit_code == 0 and f"policies/IP9999/2025-03-01: the latest version of IP9999" in chosen.output
+    assert chosen.exit_code == 0 and "policies/IP9999/2025-03-01: the latest version of IP9999" in chosen.output
 
 
 @pytest.mark.slow  # every check of a three-version tree, and the command's
@@ -517,7 +544,7 @@ def test_check_flags_an_introduced_overlap_and_a_gap(own_tree):
     where = f"{old_policy}:{line}:1"
     old_policy.write_text(text.replace('effective_to("2024-12-31").', 'effective_to("2025-03-31").'))
     overlap = [str(d) for d in check_kb(own_tree).diagnostics if d.code == "versions"]  # every check, once; then the checks across versions alone
-    assert overlap == [f"{where}: error: IP0243 2024-06-01..2025-03-31 overlaps IP0243 2025-01-01.. (policies/IP0243/2025-01-01): end it the day before, effective_to(\"2024-12-31\")"]
+    assert overlap == [f'{where}: error: IP0243 2024-06-01..2025-03-31 overlaps IP0243 2025-01-01.. (policies/IP0243/2025-01-01): end it the day before, effective_to("2024-12-31")']
     old_policy.write_text(text.replace('effective_to("2024-12-31").', 'effective_to("2024-10-31").'))
     gap = [str(d) for d in check_versions(load_tree(own_tree).versions)]
     assert gap == [f"{where}: error: no version of IP0243 is in force from 2024-11-01 to 2024-12-31 (between 2024-06-01..2024-10-31 and 2025-01-01..): a date of service there cannot be decided"]
@@ -601,7 +628,12 @@ def test_policies_lists_each_version_with_its_period_folder_and_hash(tree):
         f"  2025-01-01..            policies/IP0243/2025-01-01  sha256 {new.rules_sha256}",
     ]
     data = json.loads(run("policies", "--kb", str(tree), "--format", "json").output)
-    assert data["policies"][0]["drug"] == "Kineret" and data["policies"][0]["versions"][0] == {"effective_from": OLD, "effective_to": "2024-12-31", "folder": "policies/IP0243/2024-06-01", "rules_sha256": old.rules_sha256}
+    assert data["policies"][0]["drug"] == "Kineret" and data["policies"][0]["versions"][0] == {
+        "effective_from": OLD,
+        "effective_to": "2024-12-31",
+        "folder": "policies/IP0243/2024-06-01",
+        "rules_sha256": old.rules_sha256,
+    }
     assert [kb.folder for kb in load_tree(tree).versions] == ["policies/IP0243/2024-06-01", "policies/IP0243/2025-01-01"]
 
 
@@ -640,7 +672,7 @@ def guide_steps() -> list[tuple[str, list[str]]]:
     text = (ROOT / "docs" / "authoring.md").read_text()
     start = text.index("## Policies and versions")
     end = text.find("\n## ", start + 1)
-    section = text[start:end if end > 0 else len(text)]
+    section = text[start : end if end > 0 else len(text)]
     steps: list[tuple[str, list[str]]] = []
     for block in re.findall(r"```\n(.*?)```", section, re.S):
         current = None

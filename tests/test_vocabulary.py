@@ -1,4 +1,5 @@
 """kineret-asp vocabulary: every key a case may use, with its words and the details the KB derives for it."""
+
 from __future__ import annotations
 
 import functools

@@ -1,4 +1,5 @@
 """What-if: before and after, flipped criteria, and changes validated like input."""
+
 from __future__ import annotations
 
 import json

@@ -6,6 +6,7 @@ kind of documentation `missing` proposes (documentation_text/4). Text and
 JSON output of evaluate, what-if and missing must show the new words and
 none of the old.
 """
+
 from __future__ import annotations
 
 import json
@@ -78,8 +79,8 @@ def cli(*args: str) -> str:
 def outputs(command: str, kb: Path, extra: tuple[str, ...] = ()) -> dict[str, tuple[str, str]]:
     """Text (from the command line) and JSON (the same value the command prints with --format json) for every case."""
     from kineret_asp import evaluate, what_if
-    from kineret_asp.explain.missing import missing
     from kineret_asp.cases.changes import parse_assignment
+    from kineret_asp.explain.missing import missing
 
     knowledge = kb  # the tree, as the command line uses it: the version is chosen the same way
     out = {}

@@ -7,6 +7,7 @@ the test's temporary folder (``<pytest tmp>/test_a_reviewer_opens_the_uncl0/`` (
 ``1-opened.png``, ``2-approved.png``, ``review.pdf``; pytest keeps the last
 three runs' folders, ``--basetemp`` names the place).
 """
+
 from __future__ import annotations
 
 import base64
@@ -132,8 +133,20 @@ class Browser:
             os.dup2(to_browser_r, 3)
             os.dup2(from_browser_w, 4)
 
-        command = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                   "--disable-sync", "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"]
+        command = [
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-extensions",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-pipe",
+            "about:blank",
+        ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=fds, close_fds=False)
         os.close(to_browser_r)
         os.close(from_browser_w)
@@ -267,7 +280,7 @@ def test_a_reviewer_opens_the_unclassed_drug_case_answers_the_question_and_sees_
         assert ask == "What to ask the prescriber"
         # "What to ask the prescriber" with the question about the drug, before any criterion of the tree
         at = first.index(ask)
-        assert "zorbitrex" in first[at + 1] and first[at + 1].startswith("NC.2") and "Criteria" in first[at + 2:]
+        assert "zorbitrex" in first[at + 1] and first[at + 1].startswith("NC.2") and "Criteria" in first[at + 2 :]
         browser.screenshot(tmp_path / "1-opened.png")
         assert browser.js(ACCESSIBILITY) == [], "accessibility problems on the opened case"
         # answer it through the form made from the schema: drug_categories, zorbitrex is another kind of drug

@@ -12,6 +12,7 @@ on hundreds of cases and compare the output bytes. The fast path is used
 when clingo offers the functions it needs and ``KINERET_ASP_PUBLIC_API`` is
 not set; set it (to anything but ``0``) to use only the public API.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,9 @@ import clingo
 try:  # the C layer of clingo's Python package (clingo 5.6 - 5.8)
     from clingo._internal import _ffi, _lib
 
-    AVAILABLE = all(hasattr(_lib, name) for name in ("clingo_backend_rule", "clingo_backend_add_atom", "clingo_symbol_create_function", "clingo_model_symbols", "clingo_symbol_arguments", "clingo_symbol_name"))
+    AVAILABLE = all(
+        hasattr(_lib, name) for name in ("clingo_backend_rule", "clingo_backend_add_atom", "clingo_symbol_create_function", "clingo_model_symbols", "clingo_symbol_arguments", "clingo_symbol_name")
+    )
 except ImportError:  # pragma: no cover - another clingo build
     AVAILABLE = False
 

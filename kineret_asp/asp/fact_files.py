@@ -27,6 +27,7 @@ The tokenizer is a loop of compiled-regex ``match(text, pos)`` calls and has
 no recursion, so nesting depth cannot exhaust the stack, and every limit
 (bytes, facts, digits, string length) is checked before the work it bounds.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -67,7 +68,7 @@ _ESCAPE = re.compile(r'\\(["\\n])')
 _UNESCAPE = {'"': '"', "\\": "\\", "n": "\n"}
 _DIGITS = frozenset("0123456789")
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-_TOKEN_START = frozenset("abcdefghijklmnopqrstuvwxyz0123456789\"")  # an argument or a name can start here
+_TOKEN_START = frozenset('abcdefghijklmnopqrstuvwxyz0123456789"')  # an argument or a name can start here
 _NAME_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z", re.A)
 
 
@@ -177,9 +178,9 @@ def _describe(text: str, pos: int, in_args: bool) -> str:
     """Why the character at ``pos`` cannot appear here, for a message."""
     if pos >= len(text):
         return f"the file ends in the middle of a fact; {ALLOWED}"
-    c, two = text[pos], text[pos:pos + 2]
+    c, two = text[pos], text[pos : pos + 2]
     if ord(c) > 127:
-        return f"non-ASCII character {c!r} (U+{ord(c):04X}) outside a string or comment; write it inside a \"string\""
+        return f'non-ASCII character {c!r} (U+{ord(c):04X}) outside a string or comment; write it inside a "string"'
     if c == "-":
         if in_args:
             return f"a sign or negation ('-') in an argument is not allowed; {ALLOWED}"
@@ -195,7 +196,7 @@ def _describe(text: str, pos: int, in_args: bool) -> str:
         found = f"a directive ({'#' + (word.group() if word else '')!r})"
     elif two == "..":
         found = "an interval ('..')"
-    elif c == "." and text[pos + 1:pos + 2] in _DIGITS:
+    elif c == "." and text[pos + 1 : pos + 2] in _DIGITS:
         found = "a decimal number"
     elif c in "{}":
         found = "a choice or aggregate ('{' '}')"
@@ -208,7 +209,7 @@ def _describe(text: str, pos: int, in_args: bool) -> str:
     elif c == "(":
         found = "a tuple or extra parentheses" if in_args else "'(' without a name before it"
     elif c == "'":
-        found = "a prime (\"'\")"
+        found = 'a prime ("\'")'
     elif c == ":":
         found = "a condition (':')"
     else:
@@ -223,7 +224,7 @@ def _string_problem(text: str, pos: int) -> LpFactError:
         return _error(text, pos, "unterminated string: the file ends before its closing '\"'")
     if text[end] in "\r\n":
         return _error(text, pos, "unterminated string: a string must end on the line where it starts (strings cannot span lines; write a line break as \\n)")
-    return _error(text, end, f"unknown escape {text[end:end + 2]!r} in a string; only \\\" \\\\ and \\n are allowed")
+    return _error(text, end, f'unknown escape {text[end : end + 2]!r} in a string; only \\" \\\\ and \\n are allowed')
 
 
 def _block_problem(text: str, pos: int) -> LpFactError:
@@ -274,10 +275,10 @@ def _check_arg(text: str, pos: int, value: Union[int, str], quoted: bool, spec: 
             raise _error(text, pos, f"{where} must be {label} written as a constant, not a string{hint}")
         keys = sorted(spec.keys)
         listing = f"; expected one of {', '.join(keys)}" if len(keys) <= 12 else ""
-        extra = " (or any name as a quoted \"string\")" if spec.open else ""
+        extra = ' (or any name as a quoted "string")' if spec.open else ""
         raise _error(text, pos, f"{where}: {value!r} is not {label}{listing}{extra}{_suggest(value, keys)}")
     if not quoted:
-        raise _error(text, pos, f"{where} must be {label} written as a quoted string, e.g. \"{value}\"")
+        raise _error(text, pos, f'{where} must be {label} written as a quoted string, e.g. "{value}"')
     if kind == "string":
         limit = MAX_STRING_CHARS if spec.maximum is None else spec.maximum
         if len(value) > limit:
@@ -299,7 +300,7 @@ def _read_arg(text: str, pos: int) -> tuple[Union[int, str], bool, int]:
     if "0" <= c <= "9":
         end = _INT.match(text, pos).end()  # type: ignore[union-attr]
         digits = text[pos:end]
-        if text[end:end + 1] in _WORD_CHARS:
+        if text[end : end + 1] in _WORD_CHARS:
             word = _WORD.match(text, pos).group()  # type: ignore[union-attr]
             raise _error(text, pos, f"{word!r} is neither an integer nor a constant (constants start with a lowercase letter); {ALLOWED}")
         if len(digits) > 1 and digits[0] == "0":
@@ -310,7 +311,7 @@ def _read_arg(text: str, pos: int) -> tuple[Union[int, str], bool, int]:
     if "a" <= c <= "z":
         end = _NAME.match(text, pos).end()  # type: ignore[union-attr]
         after = _SKIP.match(text, end).end()  # type: ignore[union-attr]
-        if text[after:after + 1] == "(":
+        if text[after : after + 1] == "(":
             raise _error(text, pos, f"a nested term {text[pos:end]}(...) is not allowed: arguments are flat; {ALLOWED}")
         return text[pos:end], False, end
     raise _error(text, pos, _describe(text, pos, in_args=True))

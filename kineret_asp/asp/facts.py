@@ -6,6 +6,7 @@ which is most of what a chunk of small cases costs. Everything here uses
 clingo's public API; :mod:`kineret_asp.asp._clingo_c` does the same through clingo's
 C layer when it can (same answers, fewer Python objects).
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Optional, Sequence

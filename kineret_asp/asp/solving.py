@@ -6,6 +6,7 @@ aborts the process). Solving goes through :func:`models`, which stops the
 search at a time limit. A limit on grounding cannot be kept from inside
 clingo; :mod:`kineret_asp.limits` runs work in a process it can stop.
 """
+
 from __future__ import annotations
 
 import re
@@ -128,7 +129,9 @@ def _wait(handle: clingo.SolveHandle, deadline: float) -> bool:
             return True
 
 
-def ground_program(kb: "KnowledgeBase", texts: Sequence[str], options: Sequence[str] = (), what: str = "the program", before_ground: Optional[Callable[[clingo.Control], None]] = None) -> clingo.Control:
+def ground_program(
+    kb: "KnowledgeBase", texts: Sequence[str], options: Sequence[str] = (), what: str = "the program", before_ground: Optional[Callable[[clingo.Control], None]] = None
+) -> clingo.Control:
     """A control with the given program texts added and grounded.
 
     clingo's own messages become a KbError with their positions, so a KB

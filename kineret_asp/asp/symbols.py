@@ -11,6 +11,7 @@ Writing: :func:`fact_text` serializes an atom built from those values; it
 escapes strings by construction and accepts a constant only when it is a
 plain identifier, so no input can ever become program text.
 """
+
 from __future__ import annotations
 
 import re

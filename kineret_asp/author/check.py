@@ -21,12 +21,16 @@ line and column it is about:
   with neither prevailing;
 - the policy's text (``source.py``): its declared SHA-256, every quotation
   found in it, every waiver; with ``--strict``, every passage of a strict
-  section cited by a rule or waived.
+  section cited by a rule or waived;
+- with ``--strict``, every row and cell of the tables a case depends on
+  pinned by an example case or a property: deleted, or (a value its column
+  holds) added, some example or property notices it (``mutation.py``).
 
 A paragraph (lines between blank lines) may carry ``% check: reference`` to
 say that its facts are reference data no rule reads (no "never used"
 warning).
 """
+
 from __future__ import annotations
 
 import os
@@ -40,90 +44,74 @@ import clingo
 import clingo.ast as ast
 from clingo.ast import ASTType
 
+from ..asp.solving import MessageLog, new_control
+from ..engine.program import Signature, dynamic_predicates, rule_atoms
 from ..errors import CaseError, Diagnostic, KbError, did_you_mean
 from ..knowledge.base import KnowledgeBase, parse_version, rule_head, tree_root, version_folders
-from ..memo import IdentityMemo
-from ..engine.program import Signature, dynamic_predicates, rule_atoms
-from ..knowledge.schema import ENTRIES, KEYED
-from ..asp.solving import MessageLog, new_control
-from .policy_text import SOURCE_READS, check_sources, paragraph_ids
+from ..knowledge.schema import ENTRIES
+from .kb_reading import SUPPRESS_UNUSED, KeyKinds, Paragraphs, declared_inputs, vocabulary_kinds
+from .mutation import pinning_diagnostics
+from .policy_text import SOURCE_READS, check_sources
 
 # What the package itself reads from a KB, or defines for it (framework names).
 PACKAGE_READS: set[Signature] = {
-    ("policy", 2), ("effective_from", 1), ("effective_to", 1), ("policy_drug_name", 1), ("vocabulary", 2),
-    ("key_group", 3), ("key_group_name", 3), ("criterion", 4), ("combinator", 2), ("reason_text", 2),
-    ("note_text", 2), ("text", 2), ("decision_text", 2), ("route_text", 2), ("abducible", 1), ("documents", 2),
-    ("documents_entry", 3), ("documentation_text", 4), ("documentation_value", 3), ("question", 1), ("entry_text", 2), ("evidence_text", 2), ("decision_echo", 1),
-    ("input_field", 4), ("input_atom", 2), ("entry_field", 5), ("entry_atom", 3), ("field_role", 2),
-    ("header_field", 3), ("kb_problem", 2), ("claim", 3), ("prevails_over", 1), ("version_defines", 3),
-    ("key_name", 3), ("key_name_filler", 2), ("key_name_numbers", 1), ("key_narrows", 3), ("undetermined_text", 2), ("undetermined", 3),
-    ("fhir_not_read", 2), ("needs_text", 2),
+    ("policy", 2),
+    ("effective_from", 1),
+    ("effective_to", 1),
+    ("policy_drug_name", 1),
+    ("vocabulary", 2),
+    ("key_group", 3),
+    ("key_group_name", 3),
+    ("criterion", 4),
+    ("combinator", 2),
+    ("reason_text", 2),
+    ("note_text", 2),
+    ("text", 2),
+    ("decision_text", 2),
+    ("route_text", 2),
+    ("abducible", 1),
+    ("documents", 2),
+    ("documents_entry", 3),
+    ("documentation_text", 4),
+    ("documentation_value", 3),
+    ("question", 1),
+    ("entry_text", 2),
+    ("evidence_text", 2),
+    ("decision_echo", 1),
+    ("input_field", 4),
+    ("input_atom", 2),
+    ("entry_field", 5),
+    ("entry_atom", 3),
+    ("field_role", 2),
+    ("header_field", 3),
+    ("kb_problem", 2),
+    ("claim", 3),
+    ("prevails_over", 1),
+    ("version_defines", 3),
+    ("key_name", 3),
+    ("key_name_filler", 2),
+    ("key_name_numbers", 1),
+    ("key_narrows", 3),
+    ("undetermined_text", 2),
+    ("undetermined", 3),
+    ("fhir_not_read", 2),
+    ("needs_text", 2),
     # read by the schema and vocabulary commands
-    ("output_format", 2), ("output_field", 3), ("key_detail", 4),
+    ("output_format", 2),
+    ("output_field", 3),
+    ("key_detail", 4),
     # read by verify and diff from the property and space parts
-    ("property", 2), ("counterexample", 0), ("witness", 1), ("expected_witness", 1), ("copy", 1),
-    ("space_value", 2), ("space_entry_value", 3), ("space_entry_key", 2),
+    ("property", 2),
+    ("counterexample", 0),
+    ("witness", 1),
+    ("expected_witness", 1),
+    ("copy", 1),
+    ("space_value", 2),
+    ("space_entry_value", 3),
+    ("space_entry_key", 2),
 }
 PACKAGE_READS |= SOURCE_READS  # the policy's text, its sections and waivers (source.py)
 PACKAGE_DEFINES: set[Signature] = {("abduce", 1), ("copy", 1), ("input_fact", 3), ("differs", 3)}
-SUPPRESS_UNUSED = "check: reference"
-
-
-# framework positions that hold values of any kind (a change's value, an entry field's value,
-# a listed key, whose vocabulary is the fact's first argument)
-POLYMORPHIC: tuple[tuple, ...] = (("documents", 2, 1), ("documents_entry", 3, 2), ("key_detail", 4, 1))
-
-
-def _polymorphic(position: tuple) -> bool:
-    return any(position[:len(p)] == p for p in POLYMORPHIC)
-
-
-def vocabulary_kinds(kb: KnowledgeBase) -> dict[Signature, str]:
-    """Which vocabulary table holds the keys of which kind: the seeds of the key-kind inference."""
-    try:
-        return {(str(v), 2): str(v) for v, _ in kb.facts("vocabulary", 2)}
-    except KbError:
-        return {}
-
-
-def input_kinds(kb: KnowledgeBase) -> dict[tuple[str, int, int], str]:
-    """Where the case's input atoms hold keys of which vocabulary (from the case schema)."""
-    out = {}
-    for (name, arity), args in kb.schema.input_predicates.items():
-        for i, arg in enumerate(args):
-            if not arg.index and arg.kind.name in KEYED and arg.kind.vocabulary:
-                out[(name, arity, i)] = arg.kind.vocabulary
-    return out
-
-
-Position = tuple  # (name, arity, index, name, arity, index, ...) down nested terms
-
-# the case space's declarations (verify/space.lp): their value's kind is the kind of the field they name
-SPACE_VALUE, SPACE_ENTRY_VALUE = ("space_value", 2), ("space_entry_value", 3)
-
-
-def _space_position(sig: Signature, args: list) -> str:
-    """A space declaration's predicate name, specialised by the field it names (its value's kind is that field's)."""
-    if sig not in (SPACE_VALUE, SPACE_ENTRY_VALUE) or not all(a.ast_type == ASTType.SymbolicTerm or (a.ast_type == ASTType.Function and not a.arguments) for a in args[:-1]):
-        return sig[0]
-    return ":".join([sig[0], *(str(a) for a in args[:-1])])
-
-
-def space_kinds(kb: KnowledgeBase) -> dict[Position, str]:
-    """Where the case space's declarations hold keys of which vocabulary (from the case schema)."""
-    out: dict[Position, str] = {}
-    try:
-        fields = kb.schema.fields
-    except KbError:
-        return out
-    for f in fields:
-        item = f.kind.item or f.kind
-        if item.name in KEYED and item.vocabulary:
-            out[(f"{SPACE_VALUE[0]}:{f.name}", SPACE_VALUE[1], 1)] = item.vocabulary
-        for e in f.entry_fields:
-            if e.kind.name in KEYED and e.kind.vocabulary:
-                out[(f"{SPACE_ENTRY_VALUE[0]}:{f.name}:{e.name}", SPACE_ENTRY_VALUE[1], 2)] = e.kind.vocabulary
-    return out
 
 
 @dataclass
@@ -153,32 +141,7 @@ def occurrences(kb: KnowledgeBase) -> list[Occurrence]:
     return out
 
 
-class _Paragraphs:
-    """Lines between blank lines, and the comments in each, for every file."""
-
-    def __init__(self, texts: dict[str, str]):
-        self.para: dict[str, list[int]] = {}
-        self.comments: dict[tuple[str, int], list[tuple[int, str]]] = defaultdict(list)
-        for file, text in texts.items():
-            ids = paragraph_ids(text)
-            for number, line in enumerate(text.splitlines(), start=1):
-                stripped = line.strip()
-                if stripped.startswith("%"):
-                    self.comments[(file, ids[number])].append((number, stripped))
-            self.para[file] = ids
-
-    def of(self, file: str, line: int) -> int:
-        ids = self.para.get(file, [])
-        return ids[line] if line < len(ids) else -1
-
-    def has_section(self, file: str, line: int) -> bool:
-        return any("§" in text and number <= line for number, text in self.comments.get((file, self.of(file, line)), []))
-
-    def suppressed(self, file: str, line: int) -> bool:
-        return any(SUPPRESS_UNUSED in text for _, text in self.comments.get((file, self.of(file, line)), []))
-
-
-def _check_sections(kb: KnowledgeBase, paras: _Paragraphs) -> list[Diagnostic]:
+def _check_sections(kb: KnowledgeBase, paras: Paragraphs) -> list[Diagnostic]:
     """A policy version's rules and tables name the section they encode; the framework cites no policy.
 
     The framework (``kb/framework/``) is shared by every policy: a ``§``
@@ -198,18 +161,20 @@ def _check_sections(kb: KnowledgeBase, paras: _Paragraphs) -> list[Diagnostic]:
         for number, line in enumerate(kb.texts.get(file, "").splitlines(), start=1):
             comment = line.lstrip()
             if comment.startswith("%") and comment.lstrip("%*").lstrip().startswith("§"):
-                out.append(Diagnostic(file, number, len(line) - len(comment) + 1, "error", "the framework is shared by every policy and cites none: a '§' comment belongs in a policy version's files; write the framework's comments as plain prose", "section"))
+                out.append(
+                    Diagnostic(
+                        file,
+                        number,
+                        len(line) - len(comment) + 1,
+                        "error",
+                        "the framework is shared by every policy and cites none: a '§' comment belongs in a policy version's files; write the framework's comments as plain prose",
+                        "section",
+                    )
+                )
     return out
 
 
-def _inputs(kb: KnowledgeBase) -> set[Signature]:
-    try:
-        return kb.schema.input_signatures()
-    except KbError:
-        return set()
-
-
-def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragraphs, unread: frozenset[str] = frozenset()) -> list[Diagnostic]:
+def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: Paragraphs, unread: frozenset[str] = frozenset()) -> list[Diagnostic]:
     """Predicates used but never defined, defined but never used.
 
     ``unread`` are the names a file that does not parse mentions: its rules
@@ -217,7 +182,7 @@ def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: _Paragra
     missing or unused elsewhere (the syntax error is the one to fix).
     """
     out = []
-    inputs = _inputs(kb)
+    inputs = declared_inputs(kb)
     declared = {(s.node.name, s.node.arity) for s in kb.statements if s.node.ast_type in (ASTType.Defined,)} | inputs
     shown = {(s.node.name, s.node.arity) for s in kb.statements if s.node.ast_type == ASTType.ShowSignature}
     defined = {o.sig for o in occs if o.role == "head"} | declared | PACKAGE_DEFINES
@@ -282,112 +247,9 @@ def _in_folder(file: str, folder: Path) -> bool:
         return False
 
 
-class _KeyKinds:
-    """Infer which argument positions hold which kinds of vocabulary keys."""
-
-    def __init__(self, kb: KnowledgeBase):
-        self.kinds: dict[Position, set[str]] = defaultdict(set)
-        for (name, arity), kind in vocabulary_kinds(kb).items():
-            self.kinds[(name, arity, 0)].add(kind)
-        for (name, arity, index), kind in (input_kinds(kb) if _inputs(kb) else {}).items():
-            self.kinds[(name, arity, index)].add(kind)
-            self.kinds[(name, arity + 1, index + 1)].add(kind)  # with a copy argument (properties)
-        for position, kind in space_kinds(kb).items():
-            self.kinds[position].add(kind)
-        self.rules = [s for s in kb.statements if s.node.ast_type == ASTType.Rule]
-        self._terms = [_rule_terms(s.node) for s in self.rules]
-        self._infer()
-
-    @staticmethod
-    def terms(node: ast.AST, prefix: Position) -> Iterable[tuple[Position, ast.AST]]:
-        """(position, term) for every argument, down nested function terms and pools."""
-        if node.ast_type == ASTType.Pool:
-            for arg in node.arguments:
-                yield from _KeyKinds.terms(arg, prefix)
-            return
-        yield prefix, node
-        if node.ast_type == ASTType.Function and node.arguments:
-            for i, arg in enumerate(node.arguments):
-                yield from _KeyKinds.terms(arg, prefix + (node.name, len(node.arguments), i))
-
-    @staticmethod
-    def atom_terms(stm: ast.AST) -> list[tuple[Position, ast.AST]]:
-        """(position, term) for every argument of every atom of a rule (the walk check shares, :func:`rule_atoms`)."""
-        found = []
-        defines, reads = rule_atoms(stm)
-        for sig, sym in [*defines, *reads]:
-            if sym.ast_type == ASTType.Function:
-                args = sym.arguments
-                if len(args) == 1 and args[0].ast_type == ASTType.Pool and not sig[1] == 1:
-                    continue
-                name = _space_position(sig, args)
-                for i, arg in enumerate(args):
-                    found.extend(_KeyKinds.terms(arg, (name, sig[1], i)))
-        return found
-
-    def _infer(self) -> None:
-        per_rule = []
-        for terms in self._terms:
-            variables: dict[str, list[Position]] = defaultdict(list)
-            for pos, var, _, _, _ in terms:
-                if var is not None and var != "_" and not _polymorphic(pos):
-                    variables[var].append(pos)
-            per_rule.append(list(variables.values()))
-        changed = True
-        while changed:
-            changed = False
-            for groups in per_rule:
-                for positions in groups:
-                    union: set[str] = set()
-                    for p in positions:
-                        union |= self.kinds.get(p, set())
-                    if not union:
-                        continue
-                    for p in positions:
-                        if not union <= self.kinds[p]:
-                            self.kinds[p] |= union
-                            changed = True
-
-
-_RULE_TERMS = IdentityMemo(50_000)
-"""_rule_terms by rule (its identity): nodes are shared between a KB and its edited copies."""
-
-
-def _rule_terms(rule: ast.AST) -> list[tuple[Position, Optional[str], Optional[str], int, int]]:
-    """The arguments of a rule's atoms that key inference reads, read once: (position, variable, constant, line, column).
-
-    A variable gives its name (constant None); a constant (``p``, not
-    ``p(X)``) its name and place (variable None); other terms are left out.
-    """
-    return _RULE_TERMS.of(rule, lambda: _read_rule_terms(rule))  # type: ignore[return-value]
-
-
-def _read_rule_terms(rule: ast.AST) -> list[tuple[Position, Optional[str], Optional[str], int, int]]:
-    out: list[tuple[Position, Optional[str], Optional[str], int, int]] = []
-    for pos, term in _KeyKinds.atom_terms(rule):
-        kind = term.ast_type
-        if kind == ASTType.Variable:
-            out.append((pos, term.name, None, 0, 0))
-            continue
-        if kind == ASTType.Function:
-            if term.arguments:
-                continue
-            name = term.name
-        elif kind == ASTType.SymbolicTerm:
-            sym = term.symbol
-            if sym.type != clingo.SymbolType.Function or sym.arguments:
-                continue
-            name = sym.name
-        else:
-            continue
-        begin = term.location.begin
-        out.append((pos, None, name, begin.line, begin.column))
-    return out
-
-
 def _check_keys(kb: KnowledgeBase) -> list[Diagnostic]:
     keys = {v: set(k) for v, k in kb.vocabulary.keys.items()}
-    inference = _KeyKinds(kb)
+    inference = KeyKinds(kb)
     out = []
     defining = {(name, arity, 0) for name, arity in vocabulary_kinds(kb)}
     for s, terms in zip(inference.rules, inference._terms):
@@ -439,7 +301,7 @@ def _check_criteria(kb: KnowledgeBase) -> list[Diagnostic]:
     for cid, parent, rule, text in rows:
         by_id[str(cid)].append((parent, rule, text))
     children: dict[str, int] = defaultdict(int)
-    for cid, parent, rule, text in rows:
+    for _cid, parent, _rule, _text in rows:
         if str(parent) != "none":
             children[str(parent)] += 1
     for cid in by_id:
@@ -512,7 +374,9 @@ def _check_key_names(kb: KnowledgeBase) -> list[Diagnostic]:
     for v, given in rows.items():
         built = NameIndex.build(keys[v], given, (), False, ())
         for name, key, other in built.clashes:
-            out.append(Diagnostic(*index.locations("key_name", v)[0], "error", f"key_name({v}, {key}, {name!r}): the name is already a name of {other!r}; a case giving it would be read as {other}", "key"))
+            out.append(
+                Diagnostic(*index.locations("key_name", v)[0], "error", f"key_name({v}, {key}, {name!r}): the name is already a name of {other!r}; a case giving it would be read as {other}", "key")
+            )
     return out
 
 
@@ -540,13 +404,33 @@ def _check_fhir_mapping(kb: KnowledgeBase, strict: bool) -> list[Diagnostic]:
         file, line, col = index.locations("input_field", f.name)[0]
         if f.kind.name == ENTRIES:
             if f.name not in entries and f.name not in values:
-                out.append(Diagnostic(file, line, col, severity, f"input {f.name} has no FHIR mapping (fhir_entry/2 and fhir_entry_value/5 in the version's codes/): a case read from FHIR never has an entry, so what reads it is unmet for every such case", "fhir"))
+                out.append(
+                    Diagnostic(
+                        file,
+                        line,
+                        col,
+                        severity,
+                        f"input {f.name} has no FHIR mapping (fhir_entry/2 and fhir_entry_value/5 in the version's codes/): a case read from FHIR never has an entry, so what reads it is unmet for every such case",
+                        "fhir",
+                    )
+                )
                 continue
             for e in f.entry_fields:
                 if e.presence == "required" and (f.name, e.name) not in entry_values:
-                    out.append(Diagnostic(file, line, col, severity, f"entry field {f.name}.{e.name} is required but no fhir_entry_value/5 reads it: every entry read from FHIR would be left out", "fhir"))
+                    out.append(
+                        Diagnostic(file, line, col, severity, f"entry field {f.name}.{e.name} is required but no fhir_entry_value/5 reads it: every entry read from FHIR would be left out", "fhir")
+                    )
         elif f.name not in values:
-            out.append(Diagnostic(file, line, col, severity, f"input {f.name} has no FHIR mapping (fhir_value/4 in the version's codes/): a case read from FHIR never gives it, so a criterion that reads it is unmet for every such case", "fhir"))
+            out.append(
+                Diagnostic(
+                    file,
+                    line,
+                    col,
+                    severity,
+                    f"input {f.name} has no FHIR mapping (fhir_value/4 in the version's codes/): a case read from FHIR never gives it, so a criterion that reads it is unmet for every such case",
+                    "fhir",
+                )
+            )
     return out
 
 
@@ -601,7 +485,16 @@ def _check_templates(kb: KnowledgeBase) -> list[Diagnostic]:
         if unknown:
             loc = arg.location.begin
             known = ", ".join("{" + n + "}" for n in sorted(allowed)) or "none"
-            out.append(Diagnostic(s.file, loc.line, loc.column, "error", f"{what} has {', '.join('{' + n + '}' for n in unknown)}, which nothing fills (it is filled with: {known}); it would be printed as written", "words"))
+            out.append(
+                Diagnostic(
+                    s.file,
+                    loc.line,
+                    loc.column,
+                    "error",
+                    f"{what} has {', '.join('{' + n + '}' for n in unknown)}, which nothing fills (it is filled with: {known}); it would be printed as written",
+                    "words",
+                )
+            )
 
     for s in kb.statements:
         head = rule_head(s.node)
@@ -689,7 +582,7 @@ def check_version(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
     """
     diags = list(kb.errors)
     diags.extend(d for d in kb.messages if d.severity != "info")
-    paras = _Paragraphs(kb.texts)
+    paras = Paragraphs(kb.texts)
     occs = occurrences(kb)
     diags += _check_sections(kb, paras)
     diags += _check_predicates(kb, occs, paras, _unread_names(kb))
@@ -709,6 +602,8 @@ def check_version(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
             diags += _check_key_names(kb)
             diags += _check_templates(kb)
             diags += check_sources(kb, strict)
+            if strict and not any(d.severity == "error" for d in diags):
+                diags += pinning_diagnostics(kb)  # every table row and cell a case depends on: pinned by an example or property
     return diags
 
 
@@ -764,16 +659,32 @@ def check_versions(kbs: Iterable[KnowledgeBase]) -> list[Diagnostic]:
             out.append(Diagnostic(*(start if bad == ident.effective_from else end), "error", f"{bad!r} is not a date YYYY-MM-DD", "versions"))
             continue
         if kb.path.parent.name != ident.policy:
-            out.append(Diagnostic(*_written_at(kb, "policy"), "error", f"the version declares policy {ident.policy} but is kept under policies/{kb.path.parent.name}/: a version's folder is policies/<its policy>/<its effective-from date>", "versions"))
+            out.append(
+                Diagnostic(
+                    *_written_at(kb, "policy"),
+                    "error",
+                    f"the version declares policy {ident.policy} but is kept under policies/{kb.path.parent.name}/: a version's folder is policies/<its policy>/<its effective-from date>",
+                    "versions",
+                )
+            )
         if kb.path.name != ident.effective_from:
-            out.append(Diagnostic(*start, "error", f"the version is effective from {ident.effective_from} but its folder is named {kb.path.name}: name the folder by its effective-from date", "versions"))
+            out.append(
+                Diagnostic(*start, "error", f"the version is effective from {ident.effective_from} but its folder is named {kb.path.name}: name the folder by its effective-from date", "versions")
+            )
         if ident.effective_to is not None and ident.effective_to < ident.effective_from:
             out.append(Diagnostic(*end, "error", f"effective_to {ident.effective_to} is before effective_from {ident.effective_from}: the version would never be in force", "versions"))
             continue
         schema_fields = _schema_fields(kb)
         for drug, field, value in claims(kb):
             if schema_fields is not None and field not in schema_fields:
-                out.append(Diagnostic(*_written_at(kb, "claim"), "error", f"claim({drug}, {field}, {value}) names the case field {field!r}, which the version does not declare{did_you_mean(field, schema_fields)}", "versions"))
+                out.append(
+                    Diagnostic(
+                        *_written_at(kb, "claim"),
+                        "error",
+                        f"claim({drug}, {field}, {value}) names the case field {field!r}, which the version does not declare{did_you_mean(field, schema_fields)}",
+                        "versions",
+                    )
+                )
         usable.append(kb)
     by_policy: dict[str, list[KnowledgeBase]] = defaultdict(list)
     for kb in usable:
@@ -784,9 +695,16 @@ def check_versions(kbs: Iterable[KnowledgeBase]) -> list[Diagnostic]:
             x, y = a.identity, b.identity
             where = _written_at(a, "effective_to" if x.effective_to else "effective_from")
             if x.effective_to is None or x.effective_to >= y.effective_from:
-                out.append(Diagnostic(*where, "error", f"{pid} {x.period} overlaps {pid} {y.period} ({b.folder}): end it the day before, effective_to(\"{shift(y.effective_from, -1)}\")", "versions"))
+                out.append(Diagnostic(*where, "error", f'{pid} {x.period} overlaps {pid} {y.period} ({b.folder}): end it the day before, effective_to("{shift(y.effective_from, -1)}")', "versions"))
             elif shift(x.effective_to, 1) < y.effective_from:
-                out.append(Diagnostic(*where, "error", f"no version of {pid} is in force from {shift(x.effective_to, 1)} to {shift(y.effective_from, -1)} (between {x.period} and {y.period}): a date of service there cannot be decided", "versions"))
+                out.append(
+                    Diagnostic(
+                        *where,
+                        "error",
+                        f"no version of {pid} is in force from {shift(x.effective_to, 1)} to {shift(y.effective_from, -1)} (between {x.period} and {y.period}): a date of service there cannot be decided",
+                        "versions",
+                    )
+                )
     out += _check_claims(usable, claims, prevails_over)
     return out
 
@@ -802,7 +720,7 @@ def _check_claims(kbs: list[KnowledgeBase], claims: Any, prevails_over: Any) -> 
     """Two policies claiming the same drug and use on a common day, neither prevailing over the other."""
     out = []
     for i, a in enumerate(kbs):
-        for b in kbs[i + 1:]:
+        for b in kbs[i + 1 :]:
             x, y = a.identity, b.identity
             if x.policy == y.policy or x.policy in prevails_over(b) or y.policy in prevails_over(a):
                 continue
@@ -818,22 +736,36 @@ def _check_claims(kbs: list[KnowledgeBase], claims: Any, prevails_over: Any) -> 
                 other = a if later is b else b
                 which = ", ".join(f"{f} {v}" for f, v in other_drugs[:5]) + (f" and {len(other_drugs) - 5} more" if len(other_drugs) > 5 else "")
                 mine, theirs = (uses_b, uses_a) if later is b else (uses_a, uses_b)
-                out.append(Diagnostic(*_written_at(later, "claim"), "warning", f"{later.identity.policy} {later.identity.period} claims {which} for {mine[other_drugs[0]]}, as {other.identity.policy} {other.identity.period} does for {theirs[other_drugs[0]]}, from {first}: such a request that names no drug (requested_drug) is refused", "versions"))
+                out.append(
+                    Diagnostic(
+                        *_written_at(later, "claim"),
+                        "warning",
+                        f"{later.identity.policy} {later.identity.period} claims {which} for {mine[other_drugs[0]]}, as {other.identity.policy} {other.identity.period} does for {theirs[other_drugs[0]]}, from {first}: such a request that names no drug (requested_drug) is refused",
+                        "versions",
+                    )
+                )
             if not shared:
                 continue
             later = b if (y.effective_from, b.folder) >= (x.effective_from, a.folder) else a
             other = a if later is b else b
             uses = ", ".join(f"{field} {value}" for _, field, value in shared[:5]) + (f" and {len(shared) - 5} more" if len(shared) > 5 else "")
             drugs = ", ".join(sorted({d for d, _, _ in shared}))
-            out.append(Diagnostic(*_written_at(later, "claim"), "error", f"{later.identity.policy} {later.identity.period} and {other.identity.policy} {other.identity.period} both claim {drugs} for {uses} from {first}: a case that names no policy cannot be decided; end one period, or declare prevails_over(\"{other.identity.policy}\") in one", "versions"))
+            out.append(
+                Diagnostic(
+                    *_written_at(later, "claim"),
+                    "error",
+                    f'{later.identity.policy} {later.identity.period} and {other.identity.policy} {other.identity.period} both claim {drugs} for {uses} from {first}: a case that names no policy cannot be decided; end one period, or declare prevails_over("{other.identity.policy}") in one',
+                    "versions",
+                )
+            )
     return out
 
 
 def check_routing(root: Path) -> list[Diagnostic]:
     """In a tree of several policies, each example case the tree would route to another policy than its folder's, or refuse (a warning at the case)."""
-    from .example_cases import _misrouted, discover, example_folders
     from ..cases.load import load
     from ..cases.versions import Chooser
+    from .example_cases import _misrouted, discover, example_folders
 
     out = []
     try:

@@ -4,6 +4,7 @@ A code-scanning service reads SARIF and puts each finding on its line of
 the KB file; a CI server reads JUnit XML and lists every example case as a
 passed or failed test. Both carry exactly what the text output says.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,8 @@ from urllib.parse import quote
 from ..safetext import safe_text
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .example_cases import CaseTestReport
     from .check import CheckReport
+    from .example_cases import CaseTestReport
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -30,6 +31,9 @@ RULE_WORDS = {
     "policy": "a problem the KB reports about itself",
     "documentation": "documentation that says nothing about what it changes",
     "kb": "the KB cannot be read",
+    "pinned": "a table row or cell a case depends on that no example case or property notices changed (check --strict)",
+    "mutant-survived": "a wrong edit of a rule or table that no example case or property notices (kineret-asp test --mutate)",
+    "mutant-equivalent": "an edit of a rule or table that decides no case otherwise (kineret-asp test --mutate)",
 }
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 
@@ -58,13 +62,15 @@ def sarif_log(report: "CheckReport") -> dict[str, Any]:
         physical: dict[str, Any] = {"artifactLocation": {"uri": artifact_uri(d.file)}}
         if d.line > 0:
             physical["region"] = {"startLine": d.line, "startColumn": max(1, d.column)}
-        results.append({
-            "ruleId": code,
-            "ruleIndex": index[code],
-            "level": LEVELS.get(d.severity, "note"),
-            "message": {"text": safe_text(d.message)},
-            "locations": [{"physicalLocation": physical}],
-        })
+        results.append(
+            {
+                "ruleId": code,
+                "ruleIndex": index[code],
+                "level": LEVELS.get(d.severity, "note"),
+                "message": {"text": safe_text(d.message)},
+                "locations": [{"physicalLocation": physical}],
+            }
+        )
     driver = {"name": "kineret-asp", "version": __version__, "rules": rules}
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [{"tool": {"driver": driver}, "columnKind": "unicodeCodePoints", "results": results}]}
 

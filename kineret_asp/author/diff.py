@@ -28,6 +28,7 @@ version reads in a class (changing it changes no decision, approval length,
 criterion or reason of either version for the class's example) does not
 split it. Nothing is enumerated in Python.
 """
+
 from __future__ import annotations
 
 import time
@@ -36,12 +37,12 @@ from typing import Any, Optional, Sequence
 
 import clingo
 
-from ..errors import CaseError, Diagnostic, KbError, KineretError, SolveTimeout, did_you_mean
-from ..knowledge.base import KnowledgeBase, outline_key, resolve_kb
-from ..engine.program import compiled
-from ..knowledge.schema import BOOLEAN, DATE, DECIMAL, ENTRIES, INTEGER, KEY, LIST, Field, Kind
 from ..asp.solving import ground_program, models
 from ..asp.symbols import Const, SymbolDecoder, term_text, to_symbol
+from ..engine.program import compiled
+from ..errors import CaseError, Diagnostic, KbError, KineretError, SolveTimeout, did_you_mean
+from ..knowledge.base import KnowledgeBase, outline_key, resolve_kb
+from ..knowledge.schema import BOOLEAN, DATE, DECIMAL, ENTRIES, INTEGER, KEY, LIST, Field, Kind
 
 SIDES = ("old", "new")
 
@@ -515,7 +516,10 @@ class ChangeClass:
             "example": self.example,
             "examples": self.examples,
             "not_split_by": list(self.unsplit),
-            "versions": {side: {"case": r.data, "not_read": r.unread, "cannot_express": [{"path": p, "value": v} for p, v in r.dropped], "missing": r.missing, "refused": r.refused or None} for side, r in self.readings.items()},
+            "versions": {
+                side: {"case": r.data, "not_read": r.unread, "cannot_express": [{"path": p, "value": v} for p, v in r.dropped], "missing": r.missing, "refused": r.refused or None}
+                for side, r in self.readings.items()
+            },
         }
 
 
@@ -596,7 +600,13 @@ def _where_symbol(w: Where, kind: Kind) -> clingo.Symbol:
 def _literal(atoms: Any, symbol: clingo.Symbol, w: Where, what: str) -> int:
     if symbol not in atoms:
         name = symbol.arguments[0].name
-        known = sorted({str(a.symbol.arguments[-1]).strip('"') for a in atoms.by_signature(symbol.name, len(symbol.arguments)) if a.symbol.arguments[0].name == name and (len(symbol.arguments) < 3 or a.symbol.arguments[1] == symbol.arguments[1])})
+        known = sorted(
+            {
+                str(a.symbol.arguments[-1]).strip('"')
+                for a in atoms.by_signature(symbol.name, len(symbol.arguments))
+                if a.symbol.arguments[0].name == name and (len(symbol.arguments) < 3 or a.symbol.arguments[1] == symbol.arguments[1])
+            }
+        )
         hint = did_you_mean(w.value, known)
         raise DiffError(f"--where {w.path}={w.value}: no case of the space has {what} {w.value!r}" + (hint or f"; the space gives: {', '.join(known[:20])}"))
     return atoms[symbol].literal
@@ -716,7 +726,7 @@ def _decide(cases: list[tuple[str, dict]], kb: KnowledgeBase) -> list[Any]:
 def _fill_statuses(report: DiffReport, old_kb: KnowledgeBase, new_kb: KnowledgeBase) -> None:
     """Decide every example with both versions (each reading it through its schema), which also checks that it reproduces."""
     kbs = {"old": old_kb, "new": new_kb}
-    for n, c in enumerate(report.classes, 1):
+    for c in report.classes:
         c.readings = {side: reading(c.example, kb) for side, kb in kbs.items()}
     decided: dict[str, list[Any]] = {}
     for side, kb in kbs.items():
@@ -739,14 +749,34 @@ def _fill_statuses(report: DiffReport, old_kb: KnowledgeBase, new_kb: KnowledgeB
             if decision is None:
                 continue  # not a case of that version: the joint program's reading stands, and the class says so
             if (decision.decision, decision.authorization_months) != (want, months):
-                raise KbError([Diagnostic(new_kb.display_path(new_kb.path), 0, 0, "error", f"{where}: its example does not reproduce with {_name(kbs[side])}: {decision.decision}, expected {want}; example: {_dumps(c.example)}")])
+                raise KbError(
+                    [
+                        Diagnostic(
+                            new_kb.display_path(new_kb.path),
+                            0,
+                            0,
+                            "error",
+                            f"{where}: its example does not reproduce with {_name(kbs[side])}: {decision.decision}, expected {want}; example: {_dumps(c.example)}",
+                        )
+                    ]
+                )
         b = before.statuses() if before is not None else None
         a = after.statuses() if after is not None else None
         word = {True: "met", False: "unmet", None: None}
         for f in c.flipped:
             for side, statuses, want in (("old", b, f["old"]), ("new", a, f["new"])):
                 if statuses is not None and word[statuses.get(f["id"])] != want:
-                    raise KbError([Diagnostic(new_kb.display_path(new_kb.path), 0, 0, "error", f"{where}: criterion {f['id']} of its example is {word[statuses.get(f['id'])]} with {_name(kbs[side])}, expected {want}; example: {_dumps(c.example)}")])
+                    raise KbError(
+                        [
+                            Diagnostic(
+                                new_kb.display_path(new_kb.path),
+                                0,
+                                0,
+                                "error",
+                                f"{where}: criterion {f['id']} of its example is {word[statuses.get(f['id'])]} with {_name(kbs[side])}, expected {want}; example: {_dumps(c.example)}",
+                            )
+                        ]
+                    )
             crit = new_kb.vocabulary.criteria.get(f["id"]) or old_kb.vocabulary.criteria.get(f["id"])
             f["text"] = crit.text if crit is not None else ""
         c.reason_flips = ({r.id for r in before.reasons} if before is not None else set()) ^ ({r.id for r in after.reasons} if after is not None else set())

@@ -15,6 +15,7 @@ add. :func:`run_case_tests` decides each case with a KB and compares;
 which it was met and unmet; :func:`proposed_updates` gives the expect block
 each failing case would need to pass (``kineret-asp test --update``).
 """
+
 from __future__ import annotations
 
 import json
@@ -310,7 +311,9 @@ def version_label(kb: Any) -> str:
     return f"{ident.policy} {ident.period}"
 
 
-def format_report(report: CaseTestReport, show_coverage: bool = False, updated: Sequence["ExpectUpdate"] = (), leave_out: "set[str] | frozenset[str]" = frozenset(), words: Optional[dict] = None) -> str:
+def format_report(
+    report: CaseTestReport, show_coverage: bool = False, updated: Sequence["ExpectUpdate"] = (), leave_out: "set[str] | frozenset[str]" = frozenset(), words: Optional[dict] = None
+) -> str:
     """The report as text: PASS, FAIL with what differs, UPDATE with the block written (``updated``); ``leave_out`` (cases asked about later) and the summary left for the caller when given."""
     lines = []
     written = {u.path: u for u in updated}

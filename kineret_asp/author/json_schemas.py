@@ -15,6 +15,7 @@ The schemas of every version folder of the repository's KB are kept in
 ``schemas/<policy>/<version>/<name>.schema.json``; a test regenerates them
 and fails when one is stale.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,11 +23,36 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from .example_cases import EXPECT_KEYS
 from ..cases.changes import MAX_INDEX_DIGITS, OPS
 from ..decisions.decision import COUNTED, NOT_COUNTED
 from ..knowledge.base import KnowledgeBase, load_kb, version_folders
-from ..knowledge.schema import BOOLEAN, CASE_ID, DATE, DECIMAL, UNIT_VOCABULARY, DATE_PATTERN, ENTRIES, EXPECTATIONS, FORMAT_VERSION, INTEGER, KEY, KEYED, LIST, MAX_LIST_ITEMS, MAX_TEXT, NAME, NAME_PATTERN, OBJECT, OPEN_KEY, OPEN_NAME, REQUESTED_DRUG, CaseSchema, Field, Kind
+from ..knowledge.schema import (
+    BOOLEAN,
+    CASE_ID,
+    DATE,
+    DATE_PATTERN,
+    DECIMAL,
+    ENTRIES,
+    EXPECTATIONS,
+    FORMAT_VERSION,
+    INTEGER,
+    KEY,
+    KEYED,
+    LIST,
+    MAX_LIST_ITEMS,
+    MAX_TEXT,
+    NAME,
+    NAME_PATTERN,
+    OBJECT,
+    OPEN_KEY,
+    OPEN_NAME,
+    REQUESTED_DRUG,
+    UNIT_VOCABULARY,
+    CaseSchema,
+    Field,
+    Kind,
+)
+from .example_cases import EXPECT_KEYS
 
 NAMES = ("case", "decision", "change", "record")
 SUFFIX = ".schema.json"
@@ -157,26 +183,38 @@ class _Builder:
         return {"type": "string", "pattern": f"^({'|'.join(alternatives)})$"}
 
     def defs(self) -> dict:
-        criterion = self.obj("criterion", {
-            "id": self.criterion_ids(),
-            "text": {"type": "string"},
-            "met": {"type": "boolean"},
-            "children": {"type": "array", "items": {"$ref": "#/$defs/criterion"}},
-            "notes": {"type": "array", "items": {"type": "string"}},
-            "evidence": {"type": "array", "items": {"$ref": "#/$defs/evidence"}},
-        }, ["id", "text", "met", "children"])
-        evidence = self.obj("evidence", {
-            "field": self.field_path(),
-            "value": {},
-            "status": {"enum": [COUNTED, NOT_COUNTED]},
-            "reason": {"type": "string", "minLength": 1},
-            "text": {"type": "string"},
-        }, ["field", "value", "status", "text"])
-        reason = self.obj("reason", {
-            "id": self.reason_ids(),
-            "text": {"type": "string"},
-            "details": {"type": "object", "propertyNames": {"enum": [f.name for f in self.schema.fields]}, "additionalProperties": {"type": "array"}},
-        }, ["id", "text"])
+        criterion = self.obj(
+            "criterion",
+            {
+                "id": self.criterion_ids(),
+                "text": {"type": "string"},
+                "met": {"type": "boolean"},
+                "children": {"type": "array", "items": {"$ref": "#/$defs/criterion"}},
+                "notes": {"type": "array", "items": {"type": "string"}},
+                "evidence": {"type": "array", "items": {"$ref": "#/$defs/evidence"}},
+            },
+            ["id", "text", "met", "children"],
+        )
+        evidence = self.obj(
+            "evidence",
+            {
+                "field": self.field_path(),
+                "value": {},
+                "status": {"enum": [COUNTED, NOT_COUNTED]},
+                "reason": {"type": "string", "minLength": 1},
+                "text": {"type": "string"},
+            },
+            ["field", "value", "status", "text"],
+        )
+        reason = self.obj(
+            "reason",
+            {
+                "id": self.reason_ids(),
+                "text": {"type": "string"},
+                "details": {"type": "object", "propertyNames": {"enum": [f.name for f in self.schema.fields]}, "additionalProperties": {"type": "array"}},
+            },
+            ["id", "text"],
+        )
         note = self.obj("note", {"id": {"type": "string", "minLength": 1}, "text": {"type": "string"}, "field": self.field_path()}, ["id", "text", "field"])
         undetermined = self.obj("undetermined", {"id": self.blocking_ids(), "field": self.field_path(), "value": {}, "text": {"type": "string"}}, ["id", "field", "value", "text"])
         return {"criterion": criterion, "evidence": evidence, "reason": reason, "note": note, "undetermined": undetermined, "provenance": self.provenance()}
@@ -252,7 +290,12 @@ class _Builder:
         decided = self.decision_object()
         decided["properties"] = {"line": self.described("record", "line", line), **decided["properties"]}
         decided["required"] = ["line", *decided["required"]]
-        error = self.obj("record", {"line": line, "id": self.case_id(), "error": {"type": "string", "minLength": 1}, "errors": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}}, ["line", "id", "error"], open_=False)
+        error = self.obj(
+            "record",
+            {"line": line, "id": self.case_id(), "error": {"type": "string", "minLength": 1}, "errors": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}},
+            ["line", "id", "error"],
+            open_=False,
+        )
         error["additionalProperties"] = True  # like a decision, a record may gain fields
         defs = {"decision_record": decided, "error_record": error, **self.defs(), **self.shared_defs()}
         return {**self.header("record"), "oneOf": [{"$ref": "#/$defs/decision_record"}, {"$ref": "#/$defs/error_record"}], "$defs": defs}
@@ -420,7 +463,12 @@ class CaseFormatSchema:
             units = self.schema.vocabularies.get(UNIT_VOCABULARY, {})
             convertible = [k.unit] + sorted({a for a, b in self.schema.conversions if b == k.unit} | {b for a, b in self.schema.conversions if a == k.unit})
             number = {"type": "number" if k.places else "integer"}
-            quantity = {"type": "object", "properties": {"value": {"type": "number"}, "unit": {"enum": [units.get(u or "", u) for u in convertible] + [u for u in convertible]}}, "required": ["value"], "additionalProperties": False}
+            quantity = {
+                "type": "object",
+                "properties": {"value": {"type": "number"}, "unit": {"enum": [units.get(u or "", u) for u in convertible] + [u for u in convertible]}},
+                "required": ["value"],
+                "additionalProperties": False,
+            }
             return {"anyOf": [number, quantity], "description": f"in {units.get(k.unit or '', k.unit)}"}
         if k.name == BOOLEAN:
             return {"type": "boolean"}

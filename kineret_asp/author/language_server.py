@@ -22,6 +22,7 @@ Everything shown comes from the KB as ``check``, ``trace`` and
 ``vocabulary`` read it; the server names no key, field or criterion
 itself.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -187,14 +188,18 @@ class Shadow:
 
 def run_check(target: Path, strict: bool = False) -> list[Diagnostic]:
     """``check`` on a version folder or a tree, in a worker within :data:`CHECK_SECONDS`."""
-    from .check import check_kb
     from ..limits import Limits, run_limited
+    from .check import check_kb
 
     outcome = run_limited(lambda: check_kb(target, strict=strict).diagnostics, Limits(CHECK_SECONDS))
     if outcome.ok:
         return list(outcome.value)
     limits = Limits(CHECK_SECONDS)
-    return [Diagnostic(str(target), 0, 0, "error", f"check stopped at {limits.describe(outcome.status, options=False)}" if outcome.status in ("time", "memory") else f"check failed: {outcome.detail}", "lsp")]
+    return [
+        Diagnostic(
+            str(target), 0, 0, "error", f"check stopped at {limits.describe(outcome.status, options=False)}" if outcome.status in ("time", "memory") else f"check failed: {outcome.detail}", "lsp"
+        )
+    ]
 
 
 def by_file(diagnostics: list[Diagnostic]) -> dict[Path, list[Diagnostic]]:
@@ -280,8 +285,8 @@ def field_hover(kb: KnowledgeBase, name: str) -> Optional[str]:
 
 def definition(kb: KnowledgeBase, word: str, quoted: bool) -> Optional[tuple[str, int, int]]:
     """Where a key, criterion id, field or predicate is declared: (file, line, byte column)."""
-    from ..knowledge.base import rule_head
     from ..engine.program import rule_atoms
+    from ..knowledge.base import rule_head
 
     facts: dict[tuple[str, str], tuple[str, int, int]] = {}
     strings: dict[str, tuple[str, int, int]] = {}
@@ -486,7 +491,9 @@ def make_server() -> Any:
             shown = shown or key_hover(kb, word) or field_hover(kb, word)
         if not shown:
             return None
-        return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=shown), range=lsp.Range(start=lsp.Position(line=row, character=start), end=lsp.Position(line=row, character=end)))
+        return lsp.Hover(
+            contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=shown), range=lsp.Range(start=lsp.Position(line=row, character=start), end=lsp.Position(line=row, character=end))
+        )
 
     @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
     def goto(ls: Any, params: lsp.DefinitionParams) -> Optional[lsp.Location]:

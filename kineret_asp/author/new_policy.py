@@ -6,6 +6,7 @@ every word of them is the KB's. The folder is built aside and moved into
 place whole, so that a failure leaves nothing behind, and an existing policy
 is never overwritten (``new-version`` starts its next version).
 """
+
 from __future__ import annotations
 
 import re

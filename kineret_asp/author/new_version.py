@@ -21,6 +21,7 @@ links and never followed, and a link out of the tree, a link to nothing or
 a special file stops the copy before anything is written
 (:func:`~kineret_asp.knowledge.tree_files.copy_tree`).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -32,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ..cases.versions import iso_date, near, shift
 from ..errors import KineretError
 from ..knowledge.base import KnowledgeBase, Statement, display_path, load_tree
 from ..knowledge.tree_files import TreeFileError, copy_tree
-from ..cases.versions import iso_date, near, shift
 
 START, END = "effective_from", "effective_to"  # what a version declares about its period (framework/versions.lp)
 TEXT = "policy_source"  # where a version declares the policy's text it encodes (framework/source.lp)
@@ -149,7 +150,7 @@ def _write(path: Path, text: str, through_link: bool = False) -> None:
 def _one_fact(kb: KnowledgeBase, name: str) -> Statement:
     found = kb.written(name)
     if len(found) != 1:
-        raise NewVersionError(f"{display_path(kb.path)}: expected one {name}(\"YYYY-MM-DD\") fact, found {len(found)}")
+        raise NewVersionError(f'{display_path(kb.path)}: expected one {name}("YYYY-MM-DD") fact, found {len(found)}')
     return _plain_fact(found[0], name)
 
 
@@ -157,7 +158,7 @@ def _plain_fact(statement: Statement, name: str) -> Statement:
     """A fact ``name("YYYY-MM-DD").`` on one line: the only form rewritten in place."""
     node = statement.node
     if node.body or node.location.begin.line != node.location.end.line:
-        raise NewVersionError(f"{statement.file}:{statement.line}: write {name} as one fact on one line, {name}(\"YYYY-MM-DD\"), so that new-version can set it")
+        raise NewVersionError(f'{statement.file}:{statement.line}: write {name} as one fact on one line, {name}("YYYY-MM-DD"), so that new-version can set it')
     return statement
 
 
@@ -175,7 +176,7 @@ def _dated(path: Path, line: int, name: str, date: str) -> tuple[str, str]:
     fact = f'{name}("{date}")'
     new, count = pattern.subn(fact, lines[line - 1], count=1)
     if not count:
-        raise NewVersionError(f"{display_path(path)}:{line}: expected {name}(\"YYYY-MM-DD\") on this line")
+        raise NewVersionError(f'{display_path(path)}:{line}: expected {name}("YYYY-MM-DD") on this line')
     lines[line - 1] = new
     return "\n".join(lines), fact + "."
 

@@ -22,6 +22,7 @@ each declaration means. This module
 :func:`analyse` does all of it once for a version; ``check`` reports its
 diagnostics and ``trace`` its passages.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -35,11 +36,11 @@ from typing import Optional
 import clingo
 from clingo.ast import ASTType
 
+from ..asp.symbols import Value, to_value
 from ..errors import Diagnostic, KbError
 from ..knowledge.base import FRAMEWORK, KnowledgeBase, Statement, display_path, rule_head
-from ..memo import IdentityMemo
-from ..asp.symbols import Value, to_value
 from ..knowledge.tree_files import TreeFileError, inside, read_tree_file
+from ..memo import IdentityMemo
 
 # What the package reads of a version's source declarations (check's "never used" list).
 SOURCE_READS = {("policy_source", 5), ("source_section", 4), ("strict_section", 1), ("source_outline", 2), ("source_waiver", 2), ("waiver_reason", 2), ("policy_words", 4)}
@@ -157,10 +158,10 @@ def _sentences(text: str) -> list[tuple[int, str]]:
     """(offset, sentence) for each sentence of a normalised block of text."""
     out, start = [], 0
     for m in _SENTENCE_END.finditer(text):
-        before = text[start:m.start()].rsplit(" ", 1)[-1].lower()
+        before = text[start : m.start()].rsplit(" ", 1)[-1].lower()
         if before.endswith(_NO_BREAK_AFTER):
             continue
-        out.append((start, text[start:m.start()]))
+        out.append((start, text[start : m.start()]))
         start = m.end()
     out.append((start, text[start:]))
     return [(o, s) for o, s in out if s]
@@ -208,7 +209,7 @@ class SourceText:
                     found = i
                     break
             if found is None:
-                self.problems.append(f"section {section.id}: no line of the text after the previous section begins with \"{section.first_line}\"")
+                self.problems.append(f'section {section.id}: no line of the text after the previous section begins with "{section.first_line}"')
                 self.missing.append(section)
                 continue
             starts.append((found, section))
@@ -244,7 +245,7 @@ class SourceText:
                     stack[deeper] = None
                 if level == 0:
                     top_count = int(marker.group(1))
-                label = ".".join(x for x in stack[:level + 1] if x)
+                label = ".".join(x for x in stack[: level + 1] if x)
             elif bullet and not table:
                 top_count += 1
                 stack = [str(top_count), None, None]  # an unnumbered item numbers on
@@ -287,7 +288,7 @@ class SourceText:
             text += part
         marker = _MARKER.match(text)
         head = marker.group(0) if marker else ""
-        for offset, sentence in _sentences(text[len(head):]):
+        for offset, sentence in _sentences(text[len(head) :]):
             line = max((n for o, n in lines if o <= offset + len(head)), default=block.line)
             self._passage((head + sentence) if offset == 0 and head else sentence, section, top, block.label, line)
 
@@ -298,13 +299,13 @@ class SourceText:
         tag = re.search(r"<ul[^>]*>", raw)
         if not tag:
             return [(block.label, normalise(raw))]
-        rest = normalise(raw[tag.end():])
+        rest = normalise(raw[tag.end() :])
         letter, cuts = "A", []
         for m in re.finditer(r"(?:^| )([A-Z])\. ", rest):
             if m.group(1) == letter:
                 cuts.append((m.start(1), letter))
                 letter = chr(ord(letter) + 1)
-        lead = normalise(raw[:tag.start()] + " " + rest[:cuts[0][0] if cuts else len(rest)])  # nothing before item A is lost
+        lead = normalise(raw[: tag.start()] + " " + rest[: cuts[0][0] if cuts else len(rest)])  # nothing before item A is lost
         items: list[tuple[str, str]] = [(block.label, lead)]
         for (start, label), nxt in zip(cuts, [c for c, _ in cuts[1:]] + [len(rest)]):
             items.append((label, rest[start:nxt].strip()))
@@ -420,7 +421,7 @@ class SourceText:
             apart = at + max(low - 1, 0)  # the passage where the quotation leaves the text
             passage = next((p.passage for p in self.pieces if p.passage is not None and p.start <= apart < p.end), None)
             if passage is not None:
-                return passage, target[low:low + 40], self.joined[at + low:at + low + 40]
+                return passage, target[low : low + 40], self.joined[at + low : at + low + 40]
         best: Optional[Passage] = None
         best_score: tuple[float, float] = (-1.0, -1.0)
         best_parting = ("", "")
@@ -439,7 +440,7 @@ class SourceText:
                 while first.a + common < len(target) and first.b + common < len(window) and target[first.a + common] == window[first.b + common]:
                     common += 1
                 best, best_score = passage, score
-                best_parting = (target[first.a + common:first.a + common + 40], window[first.b + common:first.b + common + 40])
+                best_parting = (target[first.a + common : first.a + common + 40], window[first.b + common : first.b + common + 40])
         return best, best_parting[0], best_parting[1]
 
 
@@ -506,7 +507,7 @@ def _read_comment_lines(node) -> list[tuple[int, int, str]]:
         for mark in ("%*", "*%", "%"):
             if body.lstrip().startswith(mark):
                 lead = len(body) - len(body.lstrip())
-                body = body[:lead] + " " * len(mark) + body[lead + len(mark):]
+                body = body[:lead] + " " * len(mark) + body[lead + len(mark) :]
                 break
         if body.rstrip().endswith("*%"):
             body = body.rstrip()[:-2]
@@ -569,10 +570,12 @@ class QuoteReader:
             statements = tuple(self._statements.get((file, para), ()))
             if len(marks) % 2:
                 line, col = where[marks[-1]]
-                self.problems.append(Diagnostic(file, line, col, "error", "a quotation mark in a § comment is not closed: double quotes there quote the policy (write the KB's own words in `backticks`)", "quote"))
+                self.problems.append(
+                    Diagnostic(file, line, col, "error", "a quotation mark in a § comment is not closed: double quotes there quote the policy (write the KB's own words in `backticks`)", "quote")
+                )
                 marks = marks[:-1]
             for a, b in zip(marks[::2], marks[1::2]):
-                text = " ".join(joined[a + 1:b].split())
+                text = " ".join(joined[a + 1 : b].split())
                 if not text:
                     continue
                 locator = next((loc for at, loc in reversed(headers) if at < a), "")
@@ -633,7 +636,7 @@ def _expand(token: str) -> list[str]:
     if first.isdigit() and right.isdigit():
         values = [str(n) for n in range(int(first), int(right) + 1)]
     elif first in _ROMAN and right in _ROMAN:
-        values = _ROMAN[_ROMAN.index(first):_ROMAN.index(right) + 1]
+        values = _ROMAN[_ROMAN.index(first) : _ROMAN.index(right) + 1]
     elif len(first) == 1 and first.isupper() and right.isupper():
         values = [chr(c) for c in range(ord(first), ord(right) + 1)]
     else:
@@ -654,7 +657,7 @@ def names(locator: str, sections: list[Section], passage: Passage) -> bool:
             at = lowered.find(name)
             if at >= 0 and not any(name in other for other in named):
                 named.add(name)
-                text = text[:at] + " " + text[at + len(name):]
+                text = text[:at] + " " + text[at + len(name) :]
                 lowered = text.lower()
         context = named or context
         labels = [label for token in re.findall(r"[0-9A-Za-z.]+(?:-[0-9A-Za-z]+)?", text) for label in _expand(token.strip("."))]
@@ -817,7 +820,16 @@ def analyse(kb: KnowledgeBase) -> SourceAnalysis:
         return analysis
     analysis.sha256 = hashlib.sha256(data).hexdigest()
     if analysis.sha256 != declared.sha256.lower():
-        diags.append(Diagnostic(file, line, col, "error", f"{display_path(path)} has SHA-256 {analysis.sha256}, but the KB declares {declared.sha256}: the text is not the one the rules were checked against (if the policy changed, review the rules that quote it, then declare the new hash)", "source"))
+        diags.append(
+            Diagnostic(
+                file,
+                line,
+                col,
+                "error",
+                f"{display_path(path)} has SHA-256 {analysis.sha256}, but the KB declares {declared.sha256}: the text is not the one the rules were checked against (if the policy changed, review the rules that quote it, then declare the new hash)",
+                "source",
+            )
+        )
     try:
         raw = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -825,7 +837,9 @@ def analyse(kb: KnowledgeBase) -> SourceAnalysis:
         return analysis
     vocabulary = kb.vocabulary
     if declared.effective != vocabulary.effective_from:
-        diags.append(Diagnostic(file, line, col, "error", f"the policy's text takes effect on {declared.effective}, but the version is in force from {vocabulary.effective_from} (effective_from/1)", "source"))
+        diags.append(
+            Diagnostic(file, line, col, "error", f"the policy's text takes effect on {declared.effective}, but the version is in force from {vocabulary.effective_from} (effective_from/1)", "source")
+        )
     source = SourceText(path, raw, _declared_sections(kb), [])
     analysis.source = source
     for problem in source.problems:
@@ -868,7 +882,7 @@ def resolve(source: SourceText, quote: Quote) -> tuple[list[tuple[Passage, ...]]
     if named:
         return named, None
     listed = "; ".join(", ".join(f"{x.id} ({x.place()})" for x in p) for p in places[:6])
-    header = f"\"§ {quote.locator}\" names none of them" if quote.locator else "it has none"
+    header = f'"§ {quote.locator}" names none of them' if quote.locator else "it has none"
     message = f"quotation found in {len(places)} places of the policy's text ({listed}): name the one meant in the § header ({header})"
     cause = _missing_section_cause(source, quote)
     return places, Diagnostic(quote.file, quote.line, quote.column, "error", f"{message}{cause}", "quote")
@@ -880,18 +894,18 @@ def _missing_section_cause(source: SourceText, quote: Quote) -> str:
         return ""
     locator = quote.locator.lower()
     named = [s for s in source.missing if s.name and s.name.lower() in locator] or source.missing
-    shown = "; ".join(f"section {s.id} (\"{s.name}\"): no line after the previous section begins with \"{s.first_line}\"" for s in named[:3])
+    shown = "; ".join(f'section {s.id} ("{s.name}"): no line after the previous section begins with "{s.first_line}"' for s in named[:3])
     return f"; the cause may be a section the text does not have as declared: {shown} (a new text needs its sections declared again, source_section/4)"
 
 
 def _not_found(quote: Quote, source: SourceText, shown: str) -> Diagnostic:
     passage, ours, theirs = source.closest(quote.text)
     text = quote.text if len(quote.text) <= 80 else quote.text[:77] + "..."
-    message = f"quotation not found in the policy's text ({shown}): \"{text}\""
+    message = f'quotation not found in the policy\'s text ({shown}): "{text}"'
     if passage is not None:
-        message += f"; closest passage {passage.id} ({passage.place()}, line {passage.line}): \"{passage.text if len(passage.text) <= 300 else passage.text[:297] + '...'}\""
+        message += f'; closest passage {passage.id} ({passage.place()}, line {passage.line}): "{passage.text if len(passage.text) <= 300 else passage.text[:297] + "..."}"'
         if ours or theirs:
-            message += f"; they part at \"{ours}\" (quoted) / \"{theirs}\" (policy)"
+            message += f'; they part at "{ours}" (quoted) / "{theirs}" (policy)'
     return Diagnostic(quote.file, quote.line, quote.column, "error", message, "quote")
 
 
@@ -926,13 +940,13 @@ def _waivers(kb: KnowledgeBase, source: SourceText, analysis: SourceAnalysis, re
                 begin = first[0][0].number
                 end = next((p[-1].number for p in last if p[-1].number >= begin), None)
                 if end is None:
-                    analysis.diagnostics.append(Diagnostic(file, line, col, "error", f"the range ends before it begins: \"{what[2]}\" stands before \"{what[1]}\"", "waiver"))
+                    analysis.diagnostics.append(Diagnostic(file, line, col, "error", f'the range ends before it begins: "{what[2]}" stands before "{what[1]}"', "waiver"))
                 else:
-                    passages = source.passages[begin - 1:end]
+                    passages = source.passages[begin - 1 : end]
         elif isinstance(what, str):
             passages = list(dict.fromkeys(x for p in places(what, file, line, col) for x in p))
         else:
-            analysis.diagnostics.append(Diagnostic(file, line, col, "error", "a waiver names a quotation, range(\"from\", \"to\") or section(Id)", "waiver"))
+            analysis.diagnostics.append(Diagnostic(file, line, col, "error", 'a waiver names a quotation, range("from", "to") or section(Id)', "waiver"))
         analysis.waivers.append(Waiver(_text(what), key, reasons.get(key, key), file, line, col, tuple(passages)))
     for w in analysis.waivers:
         if w.passages and not w.what.startswith("section(") and all(analysis.cited(p) for p in w.passages):
@@ -954,6 +968,7 @@ def check_sources(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
         shown = display_path(analysis.source.path)
         severity = "error" if strict else "warning"
         for p in analysis.uncovered(strict_only=True):
-            diags.append(Diagnostic(shown, p.line, 1, severity, f"passage {p.id} ({p.place()}) is neither cited by a rule nor waived: \"{p.text if len(p.text) <= 120 else p.text[:117] + '...'}\"", "coverage"))
+            diags.append(
+                Diagnostic(shown, p.line, 1, severity, f'passage {p.id} ({p.place()}) is neither cited by a rule nor waived: "{p.text if len(p.text) <= 120 else p.text[:117] + "..."}"', "coverage")
+            )
     return diags
-

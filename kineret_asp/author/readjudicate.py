@@ -7,6 +7,7 @@ is decided by the KB given (a version of the tree by ``--to``, a KB copy by
 outcome (decision, authorization months, the criteria that block approval,
 the reasons) compared with the logged one. Nothing is written to the log.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -21,7 +22,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def outcome(decision: dict) -> dict:
     """What a re-decision is compared on."""
-    return {"decision": decision.get("decision"), "authorization_months": decision.get("authorization_months"), "blocking": list(decision.get("blocking") or []), "reasons": [r.get("id") for r in decision.get("reasons") or [] if isinstance(r, dict)]}
+    return {
+        "decision": decision.get("decision"),
+        "authorization_months": decision.get("authorization_months"),
+        "blocking": list(decision.get("blocking") or []),
+        "reasons": [r.get("id") for r in decision.get("reasons") or [] if isinstance(r, dict)],
+    }
 
 
 @dataclass
@@ -32,8 +38,15 @@ class Change:
     error: Optional[str] = None
 
     def to_dict(self) -> dict:
-        return {"id": self.record.id, "recorded_at": self.record.recorded_at, "source": self.record.source, "prior_authorization_number": self.record.pa_number,
-                "before": self.before, "after": self.after, "error": self.error}
+        return {
+            "id": self.record.id,
+            "recorded_at": self.record.recorded_at,
+            "source": self.record.source,
+            "prior_authorization_number": self.record.pa_number,
+            "before": self.before,
+            "after": self.after,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -47,8 +60,14 @@ class Report:
         return Counter((c.before["decision"], c.after["decision"] if c.after else "error") for c in self.changes)
 
     def to_dict(self) -> dict:
-        return {"target": self.target, "decided": self.decided, "skipped": self.skipped, "changed": len(self.changes),
-                "moves": [{"from": a, "to": b, "count": n} for (a, b), n in sorted(self.moves().items())], "changes": [c.to_dict() for c in self.changes]}
+        return {
+            "target": self.target,
+            "decided": self.decided,
+            "skipped": self.skipped,
+            "changed": len(self.changes),
+            "moves": [{"from": a, "to": b, "count": n} for (a, b), n in sorted(self.moves().items())],
+            "changes": [c.to_dict() for c in self.changes],
+        }
 
 
 def readjudicate(log: "DecisionLog", kb: Any, source: Optional[str] = None, records: Optional[Iterable["Record"]] = None) -> Report:

@@ -7,6 +7,7 @@ rule cites it) or *uncovered*. :func:`trace` counts them per section;
 :mod:`kineret_asp.author.trace_page` writes them as one page. :func:`text_changes`
 compares the texts of two versions, passage by passage, for ``diff``.
 """
+
 from __future__ import annotations
 
 import difflib

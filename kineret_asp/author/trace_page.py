@@ -12,6 +12,7 @@ passage by passage, each with
 
 Every word of the page's frame is a ``text/2`` fact of the KB.
 """
+
 from __future__ import annotations
 
 import html
@@ -19,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..knowledge.base import FRAMEWORK, KnowledgeBase
 from ..engine.program import rule_signatures
+from ..knowledge.base import FRAMEWORK, KnowledgeBase
 from .policy_text import Citation, Passage, paragraph_ids
 from .trace import Trace, passage_ids
 
@@ -147,8 +148,11 @@ class _Page:
         status = self.a.status(p)
         cited = self.a.cited(p)
         label = f'<span class="label">{e(p.label)}</span>' if p.label else ""
-        out = [f'<div class="passage {status}" id="{p.id}" data-label="{e(p.label)}" data-status="{status}">',
-               f'<p class="text"><a class="pid" href="#{p.id}">{p.id}</a>{label}{e(p.text)}</p>', '<div class="links">']
+        out = [
+            f'<div class="passage {status}" id="{p.id}" data-label="{e(p.label)}" data-status="{status}">',
+            f'<p class="text"><a class="pid" href="#{p.id}">{p.id}</a>{label}{e(p.text)}</p>',
+            '<div class="links">',
+        ]
         if cited:
             found: dict[tuple[int, int], str] = {}
             for c in cited:
@@ -215,7 +219,7 @@ class _Page:
         source = a.declared
         header = self.word("trace_header", policy=v.policy_id, title=v.title, effective=v.effective_from, file=source.file if source else "")
         return (
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{e(title)}</title><style>{STYLE}</style></head><body>"
             f"<header><h1>{e(title)}</h1><p>{e(self.word('page_intro'))}</p><p>{e(header)}<br>{e(self.word('trace_hash', sha256=a.sha256))}</p></header>"
             f'<section id="summary"><h2>{e(self.word("page_summary"))}</h2>{self.summary()}</section>'

@@ -15,6 +15,7 @@ and the property relates the copies. A property fails when
 
 No case is enumerated in Python.
 """
+
 from __future__ import annotations
 
 import time
@@ -24,14 +25,14 @@ from typing import Any, Optional
 import clingo
 from clingo.ast import ASTType
 
+from ..asp.solving import ground_program, models
+from ..asp.symbols import SymbolDecoder, display, to_value
 from ..cases.atoms import data_from_atoms
 from ..cases.load import load
 from ..decisions.decision import KbAnswerError
+from ..engine.program import compiled
 from ..errors import Diagnostic, KbError, KineretError, SolveTimeout
 from ..knowledge.base import KnowledgeBase, Statement, resolve_kb
-from ..engine.program import compiled
-from ..asp.solving import ground_program, models
-from ..asp.symbols import SymbolDecoder, display, to_value
 
 
 def minimize_inputs(kb: KnowledgeBase, tagged: bool) -> str:

@@ -7,6 +7,7 @@ the vocabularies (``vocabulary/2``) and their keys, the case fields that take
 each vocabulary (the case schema), and the details a policy derives for a key
 (``key_detail(Vocabulary, Key, "Heading", "words")``).
 """
+
 from __future__ import annotations
 
 import json
@@ -75,10 +76,7 @@ def vocabularies(kb: KnowledgeBase, only: Optional[str] = None) -> list[Vocabula
     for name in names:
         if only is not None and name != only:
             continue
-        keys = tuple(
-            KeyListing(key, label, tuple((h, tuple(w)) for h, w in details.get((name, key), {}).items()))
-            for key, label in v.keys.get(name, {}).items()
-        )
+        keys = tuple(KeyListing(key, label, tuple((h, tuple(w)) for h, w in details.get((name, key), {}).items())) for key, label in v.keys.get(name, {}).items())
         fields = used.get(name, [])
         out.append(VocabularyListing(name, v.nouns[name], tuple(p for p, _ in fields), any(k == NAME for _, k in fields), keys))
     return out

@@ -3,6 +3,7 @@
 ``check`` uses it to find a ``{placeholder}`` nothing fills: such a word
 would be printed as written.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional

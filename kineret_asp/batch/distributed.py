@@ -13,12 +13,13 @@ input file, and the source named in error messages is the file.
 The same :func:`decide_partition` fits any engine that maps a function over
 partitions (Spark's ``mapPartitions``, a multiprocessing pool, ...).
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Optional, Sequence
 
-from .run import BatchWorker
 from ..cases.versions import Chooser
+from .run import BatchWorker
 
 _WORKERS: dict[tuple, BatchWorker] = {}
 

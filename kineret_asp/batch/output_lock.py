@@ -9,6 +9,7 @@ after ``kill -9``) and holds the holder's pid, so that a second writer
 refuses with one line naming it. Outputs that are not regular files
 (``/dev/null``, a pipe, a terminal) are not locked.
 """
+
 from __future__ import annotations
 
 import os

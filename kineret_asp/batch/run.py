@@ -18,6 +18,7 @@ Output to a file is written a chunk of complete lines at a time; ``resume``
 drops a half-written last line, counts the complete records and skips that
 many input lines.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,6 +34,7 @@ from ..cases.caps import MAX_LINE_BYTES
 from ..cases.case import Case
 from ..cases.files import parse_json_text
 from ..cases.load import Loaded, load
+from ..cases.versions import Choice, Chooser
 from ..decisions.decision import Decision, DecisionEncoder, builder, with_input_notes
 from ..engine.chunked import CaseFailure, ChunkEngine, Output
 from ..errors import CaseError, KbError, KineretError
@@ -40,7 +42,6 @@ from ..knowledge.base import KnowledgeBase
 from ..limits import DEFAULT_MEMORY_MB, EXIT_LIMIT, START_ALLOWANCE, Limits, Outcome, Worker
 from ..memo import BATCH_GC_THRESHOLD, Memo, batch_collector, frozen_heap  # noqa: F401 - the collector's settings, kept importable here
 from ..safetext import safe_json
-from ..cases.versions import Choice, Chooser
 
 DEFAULT_CHUNK = 1000
 CHUNK_BYTES = 2 * 1024 * 1024
@@ -175,7 +176,7 @@ class BatchWorker:
         parsed = [(n, self.parse(n, raw)) for n, raw in lines]
         chosen = {n: p for n, p in parsed if not isinstance(p, BatchRecord)}
         done: dict[int, BatchRecord] = {}
-        for key, group, out in self._decided([(n, p.case, p.choice, self._key(p)) for n, p in chosen.items()]):
+        for _key, group, out in self._decided([(n, p.case, p.choice, self._key(p)) for n, p in chosen.items()]):
             if isinstance(out, CaseFailure):
                 for n, case in group:
                     done[n] = BatchRecord(n, case.id, error=self._failure(case, out))
@@ -642,7 +643,7 @@ def write_all(sink: IO[bytes], data: bytes) -> None:
         view = memoryview(data)
         while view:
             written = sink.write(view)
-            view = view[written if written is not None else 0:]
+            view = view[written if written is not None else 0 :]
         sink.flush()
     except OSError as exc:
         if position is not None:
@@ -700,7 +701,7 @@ def run_batch(
                 done += text.count("\n")
                 errors += bad
                 if bad and len(first) < FIRST_ERRORS:
-                    first.extend(error_lines(text)[:FIRST_ERRORS - len(first)])
+                    first.extend(error_lines(text)[: FIRST_ERRORS - len(first)])
                 progress.update(done)
     finally:
         if supervisor is not None:

@@ -6,6 +6,7 @@ counterexamples and ``diff``'s examples come back as atoms and are read
 into case data here. How each field becomes atoms is worked out once per
 schema.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Optional
@@ -44,7 +45,8 @@ class AtomWriter:
                 [(e.name, e.kind) for e in placed[f.name]] if f.name in placed else None,
                 [(e.name, e.atom, e.kind, e.kind.name == BOOLEAN) for e in f.entry_fields if e.atom is not None],
             )
-            for f in schema.fields if f.atom is not None
+            for f in schema.fields
+            if f.atom is not None
         ]
 
     def atoms(self, values: Mapping[str, Any]) -> list[tuple]:

@@ -15,6 +15,7 @@ The caps (README, "Reliability"):
 - :data:`MAX_LINE_BYTES` bytes per line of a batch;
 - :data:`MAX_JSON_VALUES` JSON values (objects, lists, strings, numbers) per case.
 """
+
 from __future__ import annotations
 
 import re

@@ -7,6 +7,7 @@ validated when it is used. Reading a case from anywhere is
 :mod:`kineret_asp.cases.load`'s job, validating it
 :mod:`kineret_asp.cases.validation`'s.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional

@@ -14,6 +14,7 @@ A change is ``{"op": "add" | "remove" | "set", "path": ..., "value": ...}``:
 Applying changes never bypasses validation: the changed case is validated
 like any input, so an invalid change gets the same clear error.
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,11 +22,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
-from .case import Case
-from .validation import validate
 from ..errors import CaseError, did_you_mean
 from ..knowledge.base import KnowledgeBase
 from ..knowledge.schema import KEY, UNDETERMINED, field_name
+from .case import Case
+from .validation import validate
 
 OPS = ("add", "remove", "set")
 MAX_INDEX_DIGITS = 6

@@ -13,6 +13,7 @@ names only a class become notes of the answer (open world); the case is
 then validated like any other input, so a Bundle that names no indication
 is the same one-line error a JSON case without one is.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -21,14 +22,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Optional
 
 from ..errors import CaseError, few, list_more
-from ..templates import optional_fill
-from .validation import validate
 from ..knowledge.fhir_mapping import CLOSED, OPEN, UNKNOWN, FhirMapping, Meaning, Row, mapping_for
 from ..knowledge.schema import ENTRIES, KEY, LIST, NAME, OPEN_KEY, OPEN_NAME, REQUESTED_DRUG, UNDETERMINED, UNIT_VOCABULARY, decimal_of, describe, plain_number
+from ..templates import optional_fill
+from .validation import validate
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .case import Case
     from ..knowledge.base import KnowledgeBase
+    from .case import Case
 
 RESOURCE_TYPE = "resourceType"
 BUNDLE = "Bundle"
@@ -432,7 +433,7 @@ class Reader:
     def no_order(self) -> str:
         """What the Bundle orders instead, in words, for the one line that refuses it."""
         orders = []
-        for use, element, how in self.map.orders:
+        for use, element, _how in self.map.orders:
             for model in self.resources:
                 if getattr(model, "resource_type", None) == self.map.uses.get(use) and self.in_use(model, use) and _element(model, element):
                     concepts = [c for v in _element(model, element) for c in ([self.resolve(v, model)] if getattr(v, "reference", None) else [v]) if c is not None]
@@ -518,7 +519,11 @@ class Reader:
                 class_noted = True
                 continue
             if meaning.class_only and not with_class:
-                self.note(model, path, self.fill("fhir_class_only", system=self.map.system_names.get(system, system), code=c.code, display=c.display, label=self.kb.vocabulary.label(vocabulary, meaning.keys[0])))
+                self.note(
+                    model,
+                    path,
+                    self.fill("fhir_class_only", system=self.map.system_names.get(system, system), code=c.code, display=c.display, label=self.kb.vocabulary.label(vocabulary, meaning.keys[0])),
+                )
                 class_noted = True
                 continue
             if not meaning.keys and vocabulary in self.map.named.get(system, ()):
@@ -642,7 +647,10 @@ class Reader:
             elif getattr(q, "system", None) != uri or not code:
                 why = self.fill("fhir_quantity_uncoded", value=shown, system=self.map.system_names.get(alias, alias))
             elif factor is None:
-                known = [self.schema.vocabularies.get(UNIT_VOCABULARY, {}).get(u, u) for u in sorted({a for a, b in self.schema.conversions if b == target.unit} | {b for a, b in self.schema.conversions if a == target.unit})]
+                known = [
+                    self.schema.vocabularies.get(UNIT_VOCABULARY, {}).get(u, u)
+                    for u in sorted({a for a, b in self.schema.conversions if b == target.unit} | {b for a, b in self.schema.conversions if a == target.unit})
+                ]
                 why = self.fill("fhir_quantity_unit", value=shown, unit=unit_label, known=", ".join([unit_label] + known))
             else:
                 exact = decimal_of(number) * factor

@@ -5,6 +5,7 @@ be; a stream (stdin) once more bytes arrive than a case can hold; JSON text
 that is too deep, has too many values, repeats a key or holds NaN or
 Infinity is refused with one line naming the source.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,6 @@ MAX_FILE_BYTES = MAX_CASE_BYTES
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
-
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
@@ -60,7 +60,6 @@ def parse_json_text(text: Union[str, bytes], source: str) -> Any:
         raise CaseError(source, "", "invalid JSON: nested too deeply") from None
 
 
-
 def read_case_stream(stream: Any, shown: str, cap: int = MAX_CASE_BYTES) -> bytes:
     """A case's bytes from a stream (stdin), refused once more than ``cap`` bytes arrive."""
     try:
@@ -72,7 +71,6 @@ def read_case_stream(stream: Any, shown: str, cap: int = MAX_CASE_BYTES) -> byte
     return raw
 
 
-
 def reading_error(exc: OSError, shown: str) -> CaseError:
     """A case file that cannot be read, as one line naming it."""
     if isinstance(exc, FileNotFoundError):
@@ -80,7 +78,6 @@ def reading_error(exc: OSError, shown: str) -> CaseError:
     if isinstance(exc, IsADirectoryError):
         return CaseError(shown, "", "is a folder, expected a case file")
     return CaseError(shown, "", f"cannot read file: {exc.strerror or exc}")
-
 
 
 def read_case_file(path: Path, shown: str, cap: int) -> bytes:

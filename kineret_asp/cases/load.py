@@ -10,19 +10,20 @@ its date of service chooses. Every command, the Python API, batch and the
 HTTP service call :func:`load`; :func:`load_case` is its public face for a
 caller who wants the case alone.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
+from ..errors import CaseError
+from ..knowledge.schema import DATE_OF_SERVICE, POLICY_SELECTOR, REQUESTED_DRUG
 from .case import Case
 from .fhir_bundle import Converted, NoOrder, SourceNote, bundle_case, is_fhir
 from .files import MAX_FILE_BYTES, parse_json_text, read_case_file, read_case_stream
 from .lp_case import read_lp_case
 from .validation import validate
-from ..errors import CaseError
-from ..knowledge.schema import DATE_OF_SERVICE, POLICY_SELECTOR, REQUESTED_DRUG
 from .versions import Choice, Chooser, KbLike
 
 CaseLike = Union[Case, Mapping[str, Any], str, Path]

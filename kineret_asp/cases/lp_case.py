@@ -7,18 +7,19 @@ become the same dict a JSON case would be, and go through the same
 validator; an error names the line and column where the offending fact was
 written.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..asp.fact_files import MAX_LP_BYTES, ArgSpec, LpFactError, read_lp_file
+from ..errors import CaseError
+from ..knowledge.base import KnowledgeBase
+from ..knowledge.schema import DATE, DECIMAL, INTEGER, KEY, NAME, OPEN_KEY, CaseSchema
+from .atoms import data_from_atoms
 from .case import Case
 from .files import reading_error
 from .validation import validate
-from .atoms import data_from_atoms
-from ..errors import CaseError
-from ..knowledge.base import KnowledgeBase
-from ..asp.fact_files import MAX_LP_BYTES, ArgSpec, LpFactError, read_lp_file
-from ..knowledge.schema import CaseSchema, DECIMAL, INTEGER, KEY, NAME, DATE, OPEN_KEY
 
 
 def lp_specs(schema: CaseSchema) -> dict[tuple[str, int], tuple[ArgSpec, ...]]:
@@ -41,7 +42,7 @@ def lp_specs(schema: CaseSchema) -> dict[tuple[str, int], tuple[ArgSpec, ...]]:
             elif arg.kind.name in (INTEGER, DATE):
                 specs.append(ArgSpec("integer", label="a whole number"))
             elif arg.kind.name == DECIMAL:  # the value times 10**places, as the rules read it
-                specs.append(ArgSpec("integer", label=f"a whole number (the value times {10 ** arg.kind.places})"))
+                specs.append(ArgSpec("integer", label=f"a whole number (the value times {10**arg.kind.places})"))
             elif arg.kind.name == NAME:
                 specs.append(ArgSpec("name", label=f"{schema.noun(arg.kind.vocabulary or '')} name"))
             else:

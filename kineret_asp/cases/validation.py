@@ -7,6 +7,7 @@ and nothing a user gives is dropped: an unknown field is an error, not
 ignored. What each field's value goes through is worked out once per schema
 (a batch validates millions of cases).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -23,14 +24,11 @@ from ..knowledge.schema import (
     CLINGO_INT,
     DATE,
     DATE_PATTERN,
-    UNIT_VOCABULARY,
-    decimal_of,
-    plain_number,
+    DECIMAL,
     ENTRIES,
     EXPECTATIONS,
     FORMAT_VERSION,
     INTEGER,
-    DECIMAL,
     KEY,
     LIST,
     MAX_LIST_ITEMS,
@@ -44,11 +42,14 @@ from ..knowledge.schema import (
     OPEN_NAME_WORDS,
     TEXT,
     UNDETERMINED,
+    UNIT_VOCABULARY,
     CaseSchema,
     Field,
     Kind,
+    decimal_of,
     describe,
     field_name,
+    plain_number,
 )
 from .case import Case, Entry
 
@@ -323,7 +324,7 @@ class Validator:
         if isinstance(raw, Mapping):
             extra = sorted(str(x) for x in raw if x not in ("value", "unit"))
             if extra or "value" not in raw:
-                problems.add(path, f"expected a number in {label}, or {{\"value\": number, \"unit\": code}}, got an object with {', '.join(extra) or 'no value'}")
+                problems.add(path, f'expected a number in {label}, or {{"value": number, "unit": code}}, got an object with {", ".join(extra) or "no value"}')
                 return None
             value, unit = raw.get("value"), raw.get("unit")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):

@@ -29,6 +29,7 @@ version folder) instead of a tree keeps using that version for every case.
 
 Every decision carries a :class:`Provenance`: which rules produced it.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -112,7 +113,9 @@ def provenance(kb: KnowledgeBase, chosen_by: "str | Route" = GIVEN) -> Provenanc
         from .. import __version__
 
         ident = kb.identity
-        return Provenance(ident.policy, ident.effective_from, ident.effective_to, kb.folder, kb_shown(kb.root), kb.rules_sha256, kb.framework_sha256, __version__, route.how, route.policy_how, route.claim)
+        return Provenance(
+            ident.policy, ident.effective_from, ident.effective_to, kb.folder, kb_shown(kb.root), kb.rules_sha256, kb.framework_sha256, __version__, route.how, route.policy_how, route.claim
+        )
 
     return kb.derived(f"provenance:{route.how}:{route.policy_how}:{route.claim}", make)
 
@@ -281,7 +284,9 @@ class Chooser:
             return Choice(in_force[-1], BY_DATE)  # overlapping periods are a `check` error; the later one decides
         raise CaseError(source, date_field or "", no_version_message(policy, date, versions))
 
-    def _claimed(self, candidates: list[str], values: Mapping[str, Any], date: Optional[str], source: str, date_field: Optional[str], policy_field: Optional[str], drug_field: Optional[str], asked: Any) -> Choice:
+    def _claimed(
+        self, candidates: list[str], values: Mapping[str, Any], date: Optional[str], source: str, date_field: Optional[str], policy_field: Optional[str], drug_field: Optional[str], asked: Any
+    ) -> Choice:
         """In a tree of several policies, the one whose claims cover the case on its date: by the drug it asks for first."""
         policies = self.tree.policies  # type: ignore[union-attr]
         in_force: list[Choice] = []
@@ -359,7 +364,11 @@ def own_drug(kb: KnowledgeBase, values: Mapping[str, Any], asked: Any, source: s
     key = drug_key(kb, asked)
     elsewhere = [o.identity.policy for o in others if drug_key(o, asked) in drugs_of(o)]
     if key is None and elsewhere:  # another policy of the tree decides it: say so before this version's schema does
-        raise CaseError(source, field, f"{kb.identity.policy} does not decide requests for {drug_key(next(o for o in others if o.identity.policy == elsewhere[0]), asked)} ({', '.join(elsewhere)} does); it decides requests for {', '.join(drugs_of(kb)) or 'no drug'}")
+        raise CaseError(
+            source,
+            field,
+            f"{kb.identity.policy} does not decide requests for {drug_key(next(o for o in others if o.identity.policy == elsewhere[0]), asked)} ({', '.join(elsewhere)} does); it decides requests for {', '.join(drugs_of(kb)) or 'no drug'}",
+        )
     if key is None:
         validate(kb.schema, dict(values), source)
         raise CaseError(source, field, f"unknown drug {_shown(asked)}")

@@ -6,25 +6,26 @@ solver's answer (criteria tree, unmet ids, reasons, notes, the evidence of
 each criterion) with the KB's words, in the KB's order. ``to_dict`` is the
 public decision format; ``render_text`` is what a reviewer reads.
 """
+
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
+from ..asp.symbols import Const, Value
 from ..errors import KineretError
 from ..knowledge.base import Vocabulary
-from ..templates import fill
+from ..knowledge.schema import ENTRIES, LIST
 from ..memo import IdentityMemo, Memo
 from ..safetext import dumps, safe_text
-from ..knowledge.schema import ENTRIES, LIST
-from ..asp.symbols import Const, Value
+from ..templates import fill
 from .words import entry_templates, entry_words
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..cases.case import Case
-    from ..knowledge.base import KnowledgeBase
     from ..cases.versions import Provenance, Route
+    from ..knowledge.base import KnowledgeBase
 
 APPROVED = "approved"  # the decision format's word for an approval
 SHOWN_POLICY_CHOICES = ("named", "claim", "drug", "case_format", "folder")  # the provenance's policy_chosen_by a text header shows (a tree of several policies)
@@ -381,6 +382,7 @@ class DecisionEncoder:
 
     def shared(self, part: Any) -> _Text:
         """The JSON text of a shared part (a criteria tuple, a provenance), made once."""
+
         def make() -> _Text:
             if hasattr(part, "to_dict"):
                 shown = part.served() if self._served and hasattr(part, "served") else part

@@ -7,6 +7,7 @@ what-is-missing answer both name a case fact in the same words: an entry of
 a list by the KB's ``entry_text/2`` template for that list, any other value
 by its label. This module is the one place that does it.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping, Optional

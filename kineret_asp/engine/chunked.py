@@ -15,6 +15,7 @@ decided again case by case, each within the per-case limit; a chunk with no
 answer (an integrity constraint failing for some case) is split until the
 case is found. Either way that case alone gets a :class:`CaseFailure`.
 """
+
 from __future__ import annotations
 
 import threading
@@ -24,12 +25,12 @@ from typing import Optional, Sequence
 
 import clingo
 
-from ..errors import SolveTimeout
-from ..knowledge.base import KnowledgeBase
-from .program import CASE_GUARD, Compiled, compiled
 from ..asp.facts import FactAdder, ShownReader
 from ..asp.solving import ground_program, models
 from ..asp.symbols import SymbolDecoder
+from ..errors import SolveTimeout
+from ..knowledge.base import KnowledgeBase
+from .program import CASE_GUARD, Compiled, compiled
 
 Output = dict[str, list[tuple]]
 """A case's answer: for every shown predicate, its atoms' arguments."""
@@ -68,7 +69,7 @@ class ChunkEngine:
         results: list[Output | CaseFailure] = []
         with self._lock:
             for start in range(0, len(cases), self.chunk_size):
-                results.extend(self._run_chunk(cases[start:start + self.chunk_size]))
+                results.extend(self._run_chunk(cases[start : start + self.chunk_size]))
         return results
 
     def _run_chunk(self, cases: Sequence[Sequence[tuple]]) -> list["Output | CaseFailure"]:

@@ -23,6 +23,7 @@ KB (:class:`Compiled`, cached on the loaded KB):
 does not change (clingo's Transformer rebuilds every node it visits, which
 is several times slower on this KB). Authors never see the extra argument.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -128,6 +129,7 @@ the compiler and the literate view walk the same loaded rules several times, thr
 
 def rule_atoms(rule: ast.AST) -> tuple[list[tuple[Signature, ast.AST]], list[tuple[Signature, ast.AST]]]:
     """(signature, symbol node) of the atoms a rule defines, and of those it reads (do not change the lists)."""
+
     def walk() -> tuple:
         defines, reads = rule_parts(rule)
         return atoms_in(defines), atoms_in(reads)
@@ -371,6 +373,7 @@ class Compiled:
     @cached_property
     def decision_text(self) -> str:
         """The rules the shown predicates depend on, for one case, with the inputs declared."""
+
         def build() -> str:
             kept = needed_statements(self.base, [*self.shown, *self.domain_signatures()])
             return "\n".join([self.schema.defined_text(), *(node_text(n) for n in kept)])
@@ -380,6 +383,7 @@ class Compiled:
     @cached_property
     def chunk_text(self) -> str:
         """The decision program with the case number on every case-dependent predicate."""
+
         def build() -> str:
             rw = Rewrite(self.dynamic, variable(CASE_VAR), guard_atom(CASE_GUARD, CASE_VAR))
             lines = ["#show."]
@@ -436,7 +440,9 @@ class Compiled:
 
         s = self.schema
         lines = [
-            "#defined space_value/2.", "#defined space_entry_value/3.", "#defined space_entry_key/2.",
+            "#defined space_value/2.",
+            "#defined space_entry_value/3.",
+            "#defined space_entry_key/2.",
         ]
         if not choices:
             lines.append("#defined space_dom__/2.")

@@ -16,12 +16,13 @@ whatever the member. What-is-missing lets the solver choose one
 representative of such a class and offers the whole class as alternatives;
 the completeness tests compare this with a search over every key.
 """
+
 from __future__ import annotations
 
+from ..asp.symbols import Const, Value
 from ..knowledge.base import KnowledgeBase
 from ..knowledge.names import NAMING_PREDICATES
 from .program import constants_in_rule_bodies
-from ..asp.symbols import Const, Value
 
 _HOLE = Const("$")
 
@@ -74,6 +75,7 @@ def key_classes(kb: KnowledgeBase, vocabulary: str) -> dict[str, tuple[str, ...]
 
 def group_classes(kb: KnowledgeBase) -> dict[str, tuple[str, ...]]:
     """For every key of a grouped vocabulary, the interchangeable keys of its group (itself included)."""
+
     def build() -> dict[str, tuple[str, ...]]:
         out: dict[str, tuple[str, ...]] = {}
         for vocabulary, groups in kb.vocabulary.key_groups.items():

@@ -13,18 +13,19 @@ domains, is answered by the chunk engine instead; new numbers and names
 widen the domains (a rebuild) up to a bound. Both engines give the
 same answers; the tests check it.
 """
+
 from __future__ import annotations
 
 import threading
 from typing import Optional, Sequence
 
-from .chunked import CaseFailure, ChunkEngine, Output
-from ..errors import SolveTimeout
-from ..knowledge.base import KnowledgeBase
-from .program import compiled
-from ..knowledge.schema import DATE, INTEGER, KEY, NAME, OPEN_KEY
 from ..asp.solving import ground_program, models
 from ..asp.symbols import Const, FactWriter, SymbolDecoder
+from ..errors import SolveTimeout
+from ..knowledge.base import KnowledgeBase
+from ..knowledge.schema import DATE, INTEGER, KEY, NAME, OPEN_KEY
+from .chunked import CaseFailure, ChunkEngine, Output
+from .program import compiled
 
 SIZE_CLASSES = (1, 2, 3, 4, 6, 8)
 MAX_EXTRA_VALUES = 200  # values outside the vocabularies (months, genes) kept in the domains
@@ -105,10 +106,7 @@ class ResidentEngine:
         self.shown = compiled(kb).shown
         self.decode = SymbolDecoder()
         self.open_positions = {
-            (name, i): arg.kind
-            for (name, _), args in kb.schema.input_predicates.items()
-            for i, arg in enumerate(args)
-            if not arg.index and arg.kind.name in (INTEGER, DATE, NAME, KEY, OPEN_KEY)
+            (name, i): arg.kind for (name, _), args in kb.schema.input_predicates.items() for i, arg in enumerate(args) if not arg.index and arg.kind.name in (INTEGER, DATE, NAME, KEY, OPEN_KEY)
         }
         self.extra: dict[Position, list] = {pos: initial_values(kind) for pos, kind in self.open_positions.items()}
         lazy = lazy_vocabularies(kb)

@@ -24,6 +24,7 @@ When no documentation can help, the blockers are found by the solver too:
 the reasons that hold whatever is added, and the unmet criteria that no
 addition can meet.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -33,19 +34,19 @@ from typing import Any, Iterator, Optional, Sequence
 import clingo
 
 from ..api import CaseLike, KbLike, decide
+from ..asp.solving import ground_program, models
+from ..asp.symbols import Const, SymbolDecoder, Value, term_text
 from ..cases.case import Case
 from ..cases.changes import Change
+from ..cases.load import load
 from ..decisions.decision import APPROVED, Decision
+from ..decisions.words import entry_templates, entry_words
+from ..engine.program import GIVEN, HYP, compiled
+from ..engine.symmetry import group_classes, nonrepresentatives
 from ..errors import KineretError, SolveTimeout
 from ..knowledge.base import KnowledgeBase
-from ..templates import PLACEHOLDER, fill, optional_fill
-from ..cases.load import load
-from ..engine.program import GIVEN, HYP, compiled
 from ..knowledge.schema import DECIMAL, CaseSchema, Kind
-from ..asp.solving import ground_program, models
-from ..engine.symmetry import group_classes, nonrepresentatives
-from ..asp.symbols import Const, SymbolDecoder, Value, term_text
-from ..decisions.words import entry_templates, entry_words
+from ..templates import PLACEHOLDER, fill, optional_fill
 
 MAX_MODELS = 50_000
 
@@ -192,10 +193,15 @@ class Documentation:
 
 def minimal_choices(case: Case, kb: KnowledgeBase, limit: int = MAX_MODELS, time_limit: float = 60.0) -> tuple[list[frozenset], Documentation]:
     """Every subset-minimal set of abducible items that makes ``case`` approved."""
-    control = _ground(case, kb, ["--heuristic=Domain", "--enum-mode=domRec", "--models=0"], [
-        f":- not decision({HYP}, {APPROVED}).",
-        f"#heuristic abduce(A) : abducible({GIVEN}, A). [1, false]",
-    ])
+    control = _ground(
+        case,
+        kb,
+        ["--heuristic=Domain", "--enum-mode=domRec", "--models=0"],
+        [
+            f":- not decision({HYP}, {APPROVED}).",
+            f"#heuristic abduce(A) : abducible({GIVEN}, A). [1, false]",
+        ],
+    )
     documentation = Documentation.read(control)
     decode = SymbolDecoder()
     found: list[frozenset] = []

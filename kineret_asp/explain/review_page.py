@@ -22,19 +22,20 @@ control character, a Unicode line or paragraph separator, or markup; each
 is shown, never obeyed: the first two are written as visible escapes
 (``\\u2028``), the last is escaped.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from ..decisions.decision import CriterionResult, Decision, header_facts, node_notes, provenance_lines, verdict
-from ..templates import fill
 from ..safetext import safe_html, safe_markdown
+from ..templates import fill
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .missing import Missing
     from ..cases.case import Case
     from ..knowledge.base import KnowledgeBase
+    from .missing import Missing
 
 MARKDOWN, HTML = "markdown", "html"
 FORMATS = (MARKDOWN, HTML)
@@ -261,10 +262,10 @@ def render_markdown(items: Sequence[ReviewCase], kb: "KnowledgeBase") -> str:
 
             def show(r: Row, depth: int) -> None:
                 pad = "  " * depth
-                out.append(f"{pad}- \\[{esc(r.mark)}\\] **{esc(r.id)}** {esc(r.text)}")
+                out.append(f"{pad}- \\[{esc(r.mark)}\\] **{esc(r.id)}** {esc(r.text)}")  # noqa: B023 (show runs within this iteration)
                 if r.count:
-                    out.append(f"{pad}  - {esc(r.count)}")
-                out.extend(f"{pad}  - {esc(line)}" for line in r.lines)
+                    out.append(f"{pad}  - {esc(r.count)}")  # noqa: B023
+                out.extend(f"{pad}  - {esc(line)}" for line in r.lines)  # noqa: B023
                 for child in r.children:
                     show(child, depth + 1)
 

@@ -1,4 +1,5 @@
 """What-if: the decision before and after changes to a case, and what flipped."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,10 +8,10 @@ from typing import Iterable, Optional
 from ..api import CaseLike, KbLike, decide
 from ..cases.case import Case
 from ..cases.changes import Change, ChangeLike, apply_changes, change_list
-from ..decisions.decision import Decision, Reason
-from ..knowledge.base import KnowledgeBase
 from ..cases.load import load, load_changed
 from ..cases.versions import Chooser
+from ..decisions.decision import Decision, Reason
+from ..knowledge.base import KnowledgeBase
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ except the review section, which the server escaped. The page's
 Content-Security-Policy (:data:`CSP`) lets it load its own script and style
 and talk to its own server, nothing else.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,10 +69,30 @@ def controls(kb: Any) -> list[dict]:
             out.append({"op": "add", "field": f.name, "legend": w("wb_add_entry", field=f.name), "description": f.description, "inputs": inputs, "entries": True, "button": w("wb_add_button")})
             out.append({"op": "remove", "field": f.name, "legend": w("wb_remove_item", field=f.name), "description": f.description, "entries": True, "button": w("wb_remove_button")})
         elif f.kind.name == LIST and f.kind.item is not None:
-            out.append({"op": "add", "field": f.name, "legend": w("wb_add_item", field=f.name), "description": f.description, "inputs": [_input(kb, f, f.kind.item)], "entries": False, "button": w("wb_add_button")})
+            out.append(
+                {
+                    "op": "add",
+                    "field": f.name,
+                    "legend": w("wb_add_item", field=f.name),
+                    "description": f.description,
+                    "inputs": [_input(kb, f, f.kind.item)],
+                    "entries": False,
+                    "button": w("wb_add_button"),
+                }
+            )
             out.append({"op": "remove", "field": f.name, "legend": w("wb_remove_item", field=f.name), "description": f.description, "entries": False, "button": w("wb_remove_button")})
         elif f.kind.scalar:
-            out.append({"op": "set", "field": f.name, "legend": w("wb_set_field", field=f.name), "description": f.description, "inputs": [_input(kb, f, f.kind)], "entries": False, "button": w("wb_set_button")})
+            out.append(
+                {
+                    "op": "set",
+                    "field": f.name,
+                    "legend": w("wb_set_field", field=f.name),
+                    "description": f.description,
+                    "inputs": [_input(kb, f, f.kind)],
+                    "entries": False,
+                    "button": w("wb_set_button"),
+                }
+            )
     return out
 
 
@@ -81,7 +102,12 @@ def _control_html(c: dict, n: int, kb: Any) -> list[str]:
     w = kb.vocabulary.word
     form = f"wb-{n}"
     entries = "true" if c["entries"] else "false"
-    out = [f'<form class="change" id="{form}" data-op="{esc(c["op"])}" data-field="{esc(c["field"])}" data-entries="{entries}">', "<fieldset>", f"<legend>{esc(c['legend'])}</legend>", f'<p class="description" id="{form}-about">{esc(c["description"])}</p>']
+    out = [
+        f'<form class="change" id="{form}" data-op="{esc(c["op"])}" data-field="{esc(c["field"])}" data-entries="{entries}">',
+        "<fieldset>",
+        f"<legend>{esc(c['legend'])}</legend>",
+        f'<p class="description" id="{form}-about">{esc(c["description"])}</p>',
+    ]
     if c["op"] == "remove":
         out.append(f'<label for="{form}-item">{esc(c["field"])}</label>')
         out.append(f'<select id="{form}-item" name="item" data-entries="{entries}" aria-describedby="{form}-about" required></select>')
@@ -123,28 +149,55 @@ def page(kb: Any) -> str:
     words = {key: value for key, value in v.words.items() if key.startswith("wb_")}
     data = safe_json(json.dumps({"words": words}, ensure_ascii=False)).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     out = [
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">', '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{title}</title>", '<link rel="stylesheet" href="/review/workbench.css">', '<script src="/review/workbench.js" defer></script>', "</head>", "<body>",
-        f'<header><h1>{title}</h1></header>', "<main>",
-        '<section class="open" aria-labelledby="wb-open-heading">', f'<h2 id="wb-open-heading">{esc(w("wb_open_heading"))}</h2>',
-        '<form id="wb-open">', f'<label for="wb-case">{esc(w("wb_paste_label"))}</label>', '<textarea id="wb-case" name="case" rows="8" spellcheck="false"></textarea>',
-        f'<label for="wb-file">{esc(w("wb_file_label"))}</label>', '<input type="file" id="wb-file" name="file" accept=".json,application/json,application/fhir+json">',
-        f'<button type="submit">{esc(w("wb_open_button"))}</button>', "</form>",
-        '<div id="wb-errors" role="alert" aria-live="assertive"></div>', "</section>",
-        '<section class="changes" aria-labelledby="wb-changes-heading" hidden id="wb-changes">', f'<h2 id="wb-changes-heading">{esc(w("wb_changes_heading"))}</h2>', f"<p>{esc(w('wb_changes_hint'))}</p>",
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{title}</title>",
+        '<link rel="stylesheet" href="/review/workbench.css">',
+        '<script src="/review/workbench.js" defer></script>',
+        "</head>",
+        "<body>",
+        f"<header><h1>{title}</h1></header>",
+        "<main>",
+        '<section class="open" aria-labelledby="wb-open-heading">',
+        f'<h2 id="wb-open-heading">{esc(w("wb_open_heading"))}</h2>',
+        '<form id="wb-open">',
+        f'<label for="wb-case">{esc(w("wb_paste_label"))}</label>',
+        '<textarea id="wb-case" name="case" rows="8" spellcheck="false"></textarea>',
+        f'<label for="wb-file">{esc(w("wb_file_label"))}</label>',
+        '<input type="file" id="wb-file" name="file" accept=".json,application/json,application/fhir+json">',
+        f'<button type="submit">{esc(w("wb_open_button"))}</button>',
+        "</form>",
+        '<div id="wb-errors" role="alert" aria-live="assertive"></div>',
+        "</section>",
+        '<section class="changes" aria-labelledby="wb-changes-heading" hidden id="wb-changes">',
+        f'<h2 id="wb-changes-heading">{esc(w("wb_changes_heading"))}</h2>',
+        f"<p>{esc(w('wb_changes_hint'))}</p>",
     ]
     for n, c in enumerate(controls(kb)):
         out += _control_html(c, n, kb)
     out += [
-        f'<h3 id="wb-list-heading">{esc(w("wb_change_list_heading"))}</h3>', '<ol id="wb-change-list" aria-labelledby="wb-list-heading"></ol>',
+        f'<h3 id="wb-list-heading">{esc(w("wb_change_list_heading"))}</h3>',
+        '<ol id="wb-change-list" aria-labelledby="wb-list-heading"></ol>',
         f'<p id="wb-no-changes">{esc(w("wb_no_changes"))}</p>',
-        '<div class="actions">', f'<button type="button" id="wb-undo">{esc(w("wb_undo_button"))}</button>',
+        '<div class="actions">',
+        f'<button type="button" id="wb-undo">{esc(w("wb_undo_button"))}</button>',
         f'<button type="button" id="wb-download">{esc(w("wb_download_button"))}</button>',
         f'<button type="button" id="wb-page">{esc(w("wb_page_button"))}</button>',
-        f'<button type="button" id="wb-print">{esc(w("wb_print_button"))}</button>', "</div>", "</section>",
-        '<section class="review" aria-labelledby="wb-review-heading">', f'<h2 id="wb-review-heading">{esc(w("wb_review_heading"))}</h2>',
-        '<p id="wb-status" role="status" aria-live="polite"></p>', f'<div id="wb-review" aria-live="polite"><p>{esc(w("wb_nothing_open"))}</p></div>', "</section>",
-        "</main>", f'<script type="application/json" id="wb-data">{data}</script>', "</body>", "</html>",
+        f'<button type="button" id="wb-print">{esc(w("wb_print_button"))}</button>',
+        "</div>",
+        "</section>",
+        '<section class="review" aria-labelledby="wb-review-heading">',
+        f'<h2 id="wb-review-heading">{esc(w("wb_review_heading"))}</h2>',
+        '<p id="wb-status" role="status" aria-live="polite"></p>',
+        f'<div id="wb-review" aria-live="polite"><p>{esc(w("wb_nothing_open"))}</p></div>',
+        "</section>",
+        "</main>",
+        f'<script type="application/json" id="wb-data">{data}</script>',
+        "</body>",
+        "</html>",
     ]
     return "\n".join(out) + "\n"
 
@@ -199,7 +252,9 @@ def _kb_of(chooser: Any, decision: Any) -> Any:
     return next((version for version in chooser.versions() if folder is not None and version.folder == folder), chooser.default())
 
 
-STYLE = _STYLE + """
+STYLE = (
+    _STYLE
+    + """
 body { max-width: 100rem; }
 @media screen and (min-width: 60rem) {
   main { display: grid; grid-template-columns: minmax(18rem, 2fr) 3fr; gap: 0 1.5rem; align-items: start; }
@@ -218,7 +273,9 @@ button:focus, input:focus, select:focus, textarea:focus { outline: 3px solid #1a
 .description { color: #333; font-size: .9rem; margin: .1rem 0; }
 #wb-errors { color: #8b0000; }
 @media print { .open, .changes, #wb-status, header { display: none; } }
-""".strip() + "\n"
+""".strip()
+    + "\n"
+)
 
 SCRIPT = r"""'use strict';
 (function () {

@@ -9,6 +9,7 @@ policy does not name (:func:`only_unnamed`) or an approval that data the
 tables could not read might undo (:func:`doubtful_fields`) is left to a
 reviewer.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterable, Mapping

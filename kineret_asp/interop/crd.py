@@ -31,6 +31,7 @@ answer is:
 Secondary hooks (order-select) never ask for documentation (hook-19). Every
 word comes from the KB; the insurer's name too (resp-4).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -39,13 +40,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from ..errors import CaseError
-from .operation_outcome import FhirProblem, Issue, is_outcome
 from .cds_hooks import only_unnamed
+from .operation_outcome import FhirProblem, Issue, is_outcome
 from .prefetch import prefetch_templates, required_keys
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..decisions.decision import Decision
     from ..decision_log import DecisionLog
+    from ..decisions.decision import Decision
     from ..knowledge.base import KnowledgeBase
 
 CRD_VERSION = "2.2"  # major.minor of the pinned release, CRD STU 2.2.1
@@ -255,7 +256,11 @@ def parse_request(body: Any, raw: Any, hook: str, kb: "KnowledgeBase", fetched: 
             for ref in plain.get("basedOn") or []:
                 if not isinstance(ref, Mapping):
                     continue
-                refs = [ref.get("reference")] + [e.get("valueReference", {}).get("reference") for e in ref.get("extension") or [] if isinstance(e, Mapping) and e.get("url") == ALTERNATE_REFERENCE and isinstance(e.get("valueReference"), Mapping)]
+                refs = [ref.get("reference")] + [
+                    e.get("valueReference", {}).get("reference")
+                    for e in ref.get("extension") or []
+                    if isinstance(e, Mapping) and e.get("url") == ALTERNATE_REFERENCE and isinstance(e.get("valueReference"), Mapping)
+                ]
                 for r in refs:
                     if isinstance(r, str):
                         based.setdefault(r, sent)
@@ -318,7 +323,14 @@ def _reason(text: str, code: Optional[str] = None) -> dict:
 
 def _detail(text: str) -> dict:
     """A detail (crd 'instructions') saying what information is needed, for info-needed OTH."""
-    return {"url": "detail", "extension": [_sub("category", "valueCode", "cat-limitation"), _sub("code", "valueCodeableConcept", {"coding": [{"system": CRD_TEMP, "code": "instructions"}]}), _sub("value", "valueString", text)]}
+    return {
+        "url": "detail",
+        "extension": [
+            _sub("category", "valueCode", "cat-limitation"),
+            _sub("code", "valueCodeableConcept", {"coding": [{"system": CRD_TEMP, "code": "instructions"}]}),
+            _sub("value", "valueString", text),
+        ],
+    }
 
 
 def add_months(day: datetime.date, months: int) -> datetime.date:
@@ -330,8 +342,20 @@ def add_months(day: datetime.date, months: int) -> datetime.date:
     return datetime.date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
-def coverage_information(kb: "KnowledgeBase", coverage: str, assertion: str, today: datetime.date, *, decision: Optional["Decision"] = None, doubtful: bool = False,
-                         questionnaire: Optional[str] = None, primary: bool = True, pa_number: Optional[str] = None, special: Optional[str] = None, reason: Optional[str] = None) -> dict:
+def coverage_information(
+    kb: "KnowledgeBase",
+    coverage: str,
+    assertion: str,
+    today: datetime.date,
+    *,
+    decision: Optional["Decision"] = None,
+    doubtful: bool = False,
+    questionnaire: Optional[str] = None,
+    primary: bool = True,
+    pa_number: Optional[str] = None,
+    special: Optional[str] = None,
+    reason: Optional[str] = None,
+) -> dict:
     """The coverage-information extension (CRD 2.2.1), keeping crd-ci-q1 .. q9.
 
     ``special``: ``no-active-coverage`` (not covered, resp-45) or ``technical``
@@ -431,8 +455,16 @@ def active_coverage(request_resources: dict, kb: "KnowledgeBase", today: datetim
     return sorted(coverages)[0], "no-active-coverage"
 
 
-def answer(body: bytes, hook: str, kb: "KnowledgeBase", settings: Settings, log: Optional["DecisionLog"], missing_of: Callable[[Any], Any],
-           fetched: Optional[Mapping[str, Any]] = None, today: Optional[datetime.date] = None) -> Answer:
+def answer(
+    body: bytes,
+    hook: str,
+    kb: "KnowledgeBase",
+    settings: Settings,
+    log: Optional["DecisionLog"],
+    missing_of: Callable[[Any], Any],
+    fetched: Optional[Mapping[str, Any]] = None,
+    today: Optional[datetime.date] = None,
+) -> Answer:
     """POST /cds-services/<id>: the coverage information for the order this policy decides, or nothing.
 
     Raises :class:`FhirProblem` for a request that is not valid (400), for
@@ -442,8 +474,8 @@ def answer(body: bytes, hook: str, kb: "KnowledgeBase", settings: Settings, log:
     from ..api import evaluate
     from ..cases.fhir_bundle import NoOrder, OtherPatient, TwoOrders, bundle_case
     from ..cases.files import parse_json_text
-    from ..decisions.decision import render_text, with_input_notes
     from ..decision_log import Entry, sha256_of
+    from ..decisions.decision import render_text, with_input_notes
     from .cds_hooks import doubtful_fields
 
     v = kb.vocabulary
@@ -598,4 +630,3 @@ def response_bytes(response: dict) -> bytes:
     from ..safetext import safe_json
 
     return safe_json(dumps_raw(response)).encode("utf-8")
-

@@ -28,6 +28,7 @@ extension (spec-33), issued by the decision log; when the answers meet the
 criteria, the last question asks whether to issue the prior-authorization
 number (spec-41), which the log issues (once per start and case).
 """
+
 from __future__ import annotations
 
 import copy
@@ -121,15 +122,17 @@ def _known_items(case: Mapping[str, Any], kb: "KnowledgeBase") -> tuple[list[dic
             words = [str(item) for item in items]
         link = KNOWN + f.name
         questions.append({"linkId": link, "text": f.description, "type": "string", "readOnly": True, "repeats": len(words) > 1})
-        answers.append({"linkId": link, "text": f.description, "answer": [{"valueString": " ".join(str(w).split())[:1000], "extension": [{"url": INFORMATION_ORIGIN, "valueCode": "auto"}]} for w in words]})
+        answers.append(
+            {"linkId": link, "text": f.description, "answer": [{"valueString": " ".join(str(w).split())[:1000], "extension": [{"url": INFORMATION_ORIGIN, "valueCode": "auto"}]} for w in words]}
+        )
     return questions, answers
 
 
 def package(body: Any, kb: "KnowledgeBase", base_url: str, log: Optional["DecisionLog"]) -> dict:
     """$questionnaire-package: the Questionnaire and a QuestionnaireResponse to start from, pre-filled from CRD."""
-    from .crd import PATIENT, questionnaire_canonical, questionnaire_url
-    from ..decision_log import Entry
     from ..cases.fhir_bundle import convert_bundle, parse_resource
+    from ..decision_log import Entry
+    from .crd import PATIENT, questionnaire_canonical, questionnaire_url
 
     w = kb.vocabulary.word
     params = _params(body, kb)
@@ -245,10 +248,10 @@ def _coding(item: Mapping[str, Any], where: str, kb: "KnowledgeBase", system: st
 
 def next_question(body: Any, kb: "KnowledgeBase", base_url: str = "", log: Optional["DecisionLog"] = None) -> dict:
     """$next-question: the dialogue replayed and checked, then one more question or the completed form."""
-    from .crd import coverage_information
-    from ..decisions.decision import verdict
     from ..cases.fhir_bundle import parse_resource
+    from ..decisions.decision import verdict
     from ..knowledge.fhir_mapping import mapping_for
+    from .crd import coverage_information
     from .questionnaire import DECIDED, NONE_CODE, _code, answer_step, next_step
 
     v = kb.vocabulary
@@ -296,7 +299,9 @@ def next_question(body: Any, kb: "KnowledgeBase", base_url: str = "", log: Optio
                 if code is None:
                     pending = True
                 else:
-                    answered.append({"linkId": ISSUE, "text": asked[-1]["text"], "answer": [{"valueCoding": next(o["valueCoding"] for o in asked[-1]["answerOption"] if o["valueCoding"]["code"] == code)}]})
+                    answered.append(
+                        {"linkId": ISSUE, "text": asked[-1]["text"], "answer": [{"valueCoding": next(o["valueCoding"] for o in asked[-1]["answerOption"] if o["valueCoding"]["code"] == code)}]}
+                    )
                     issue_answer = code
                 break
             raise _bad(kb, "dtr_not_asked", where, link=str(link)[:100], expected=w("dtr_nothing_more"))
@@ -380,16 +385,21 @@ def _question_item(link: str, question: Any, kb: "KnowledgeBase", system: str) -
 
 def _issue_item(kb: "KnowledgeBase", system: str) -> dict:
     w = kb.vocabulary.word
-    return {"linkId": ISSUE, "text": w("dtr_issue_question"), "type": "choice", "required": True,
-            "answerOption": [{"valueCoding": {"system": system, "code": ISSUE_YES, "display": w("dtr_issue_yes")}}, {"valueCoding": {"system": system, "code": ISSUE_NO, "display": w("dtr_issue_no")}}]}
+    return {
+        "linkId": ISSUE,
+        "text": w("dtr_issue_question"),
+        "type": "choice",
+        "required": True,
+        "answerOption": [{"valueCoding": {"system": system, "code": ISSUE_YES, "display": w("dtr_issue_yes")}}, {"valueCoding": {"system": system, "code": ISSUE_NO, "display": w("dtr_issue_no")}}],
+    }
 
 
 def _completion(log: "DecisionLog", kb: "KnowledgeBase", state: dict, decision: Any, session: Any, subject: Optional[str], issue: bool) -> Any:
     """The completed form's record: a prior-authorization number once per start and case (the same answers again get the same number)."""
     import json
 
-    from ..decisions.decision import render_text
     from ..decision_log import Entry
+    from ..decisions.decision import render_text
 
     case = json.loads(json.dumps(state, sort_keys=True))
     if session is not None and issue:
@@ -398,4 +408,6 @@ def _completion(log: "DecisionLog", kb: "KnowledgeBase", state: dict, decision: 
                 return earlier
     from .crd import served
 
-    return log.record(Entry(ANSWER_SOURCE, case, decision.to_dict(), None, subject, None, render_text(served(decision), kb.vocabulary), session.id if session is not None else None), kb, issue_pa=issue)
+    return log.record(
+        Entry(ANSWER_SOURCE, case, decision.to_dict(), None, subject, None, render_text(served(decision), kb.vocabulary), session.id if session is not None else None), kb, issue_pa=issue
+    )

@@ -9,6 +9,7 @@ needs cannot be had, 401, 404, 413, 503 and 504 as their names say. Each
 issue names where (``expression``) and what (``diagnostics``): the same
 one-line messages the command line prints.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,7 +21,19 @@ OPERATION_OUTCOME = "OperationOutcome"
 FHIR_JSON = "application/fhir+json"
 
 # FHIR R4 IssueType codes (hl7.org/fhir/R4/valueset-issue-type.html), by the HTTP status they go with
-ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported", 412: "incomplete", 413: "too-long", 422: "business-rule", 500: "exception", 503: "transient", 504: "timeout"}
+ISSUE_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    412: "incomplete",
+    413: "too-long",
+    422: "business-rule",
+    500: "exception",
+    503: "transient",
+    504: "timeout",
+}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ server's allow-list (``--fhir-server``; empty by default): a request must
 never make the service contact a host it names (server-side request
 forgery). Redirects are not followed; an answer is capped in size.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,7 @@ def resolve(template: str, context: Mapping[str, Any]) -> Optional[str]:
                 return ""
             return urllib.parse.quote(ident, safe="")
         if name.startswith("context."):
-            field = context.get(name[len("context."):])
+            field = context.get(name[len("context.") :])
             if isinstance(field, (str, int)) and not isinstance(field, bool) and str(field):
                 return urllib.parse.quote(str(field), safe="")
         unresolved = True

@@ -19,6 +19,7 @@ JSON form; :func:`kineret_asp.interop.dtr.next_question` plays it as the Da
 Vinci DTR adaptive form (``$next-question``), every answer checked against
 the options offered.
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,8 +33,8 @@ from ..errors import CaseError
 from ..knowledge.schema import INTEGER, LIST
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..explain.missing import Missing
     from ..decisions.decision import Decision
+    from ..explain.missing import Missing
     from ..knowledge.base import KnowledgeBase
 
 QUESTION, DECIDED = "question", "decided"
@@ -142,8 +143,8 @@ def _field_question(f: Any, kb: "KnowledgeBase") -> Question:
 
 def next_step(data: Mapping[str, Any], declined: Sequence[Any] = (), kb: Any = None) -> Step:
     """The next question for a partial case, or the decision when no question can change it."""
-    from ..explain.missing import missing
     from ..api import evaluate
+    from ..explain.missing import missing
     from ..knowledge.base import resolve_kb
 
     knowledge = resolve_kb(kb)

@@ -14,6 +14,7 @@ each as ``file:line:col``; then grounds the program once without a case and
 reads the static facts that the rest of the package needs (schema,
 vocabulary, criteria, words): Python never restates them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,12 +29,12 @@ from typing import Any, Iterable, Optional, Sequence
 
 import clingo.ast as ast
 
-from ..errors import Diagnostic, KbChoiceError, KbError, did_you_mean
-from ..memo import IdentityMemo, Memo
-from .names import NameIndex
-from ..templates import fill
 from ..asp.solving import MessageLog, new_control
 from ..asp.symbols import Const, SymbolDecoder, Value
+from ..errors import Diagnostic, KbChoiceError, KbError, did_you_mean
+from ..memo import IdentityMemo, Memo
+from ..templates import fill
+from .names import NameIndex
 
 FRAMEWORK = "framework"
 POLICIES = "policies"
@@ -219,7 +220,18 @@ class KnowledgeBase:
     itself, so it lives exactly as long as the KB does.
     """
 
-    def __init__(self, path: Path, root: Path, files: list[Path], statements: list[Statement], comments: list[Statement], messages: list[Diagnostic], errors: list[Diagnostic], texts: dict[str, str], raw: Optional[dict[str, bytes]] = None):
+    def __init__(
+        self,
+        path: Path,
+        root: Path,
+        files: list[Path],
+        statements: list[Statement],
+        comments: list[Statement],
+        messages: list[Diagnostic],
+        errors: list[Diagnostic],
+        texts: dict[str, str],
+        raw: Optional[dict[str, bytes]] = None,
+    ):
         self.path = path  # the version folder
         self.root = root  # the tree's root folder
         self.files = files

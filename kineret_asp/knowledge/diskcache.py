@@ -32,6 +32,7 @@ The key is ``$KINERET_ASP_CACHE_KEY``, else
 ``$XDG_CONFIG_HOME/kineret-asp/cache-key``, else
 ``~/.config/kineret-asp/cache-key``.
 """
+
 from __future__ import annotations
 
 import functools

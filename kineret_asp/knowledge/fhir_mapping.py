@@ -9,14 +9,15 @@ this coding mean for this vocabulary, and which rows fill this field. A row
 that names a key its vocabulary does not declare is a KB error, reported
 when the mapping is first read.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..errors import Diagnostic, KbError
 from ..asp.symbols import Const, Value
+from ..errors import Diagnostic, KbError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..knowledge.base import KnowledgeBase

@@ -25,6 +25,7 @@ caller decides what that means (an error with a suggestion for a case
 file, an undetermined drug for a record read from FHIR). Python names no
 word here; every word comes from the KB.
 """
+
 from __future__ import annotations
 
 import re

@@ -14,6 +14,7 @@ Validation is :mod:`kineret_asp.cases.validation`, a case's atoms
 No field name, vocabulary or key is written in Python: they all come from
 the KB.
 """
+
 from __future__ import annotations
 
 import decimal
@@ -22,8 +23,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
-from ..knowledge.names import NameIndex
 from ..asp.symbols import Const, Value
+from ..knowledge.names import NameIndex
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..knowledge.base import KnowledgeBase
@@ -162,7 +163,14 @@ def field_name(key: Any) -> str:
 class CaseSchema:
     """The inputs of one policy version, as the KB declares them."""
 
-    def __init__(self, fields: Sequence[Field], vocabularies: dict[str, dict[str, str]], nouns: dict[str, str], where: "Mapping[str, str] | Callable[[], Mapping[str, str]]", names: "Optional[Mapping[str, NameIndex]]" = None):
+    def __init__(
+        self,
+        fields: Sequence[Field],
+        vocabularies: dict[str, dict[str, str]],
+        nouns: dict[str, str],
+        where: "Mapping[str, str] | Callable[[], Mapping[str, str]]",
+        names: "Optional[Mapping[str, NameIndex]]" = None,
+    ):
         self.fields = tuple(fields)
         self.by_name = {f.name: f for f in self.fields}
         self.vocabularies = vocabularies

@@ -17,6 +17,7 @@ folder is exactly its rule files, and nothing they point at:
 
 :func:`copy_tree` copies a folder of a KB the same way (``new-version``).
 """
+
 from __future__ import annotations
 
 import os

@@ -24,6 +24,7 @@ The issuers file (JSON)::
 
 The static token (``--token-file``) stays: every route accepts it.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -89,7 +90,7 @@ class AuthConfig:
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise AuthConfigError(f"{path}: cannot read the JWT issuers file: {exc}") from None
         if not isinstance(data, dict) or not isinstance(data.get("issuers"), list) or not data["issuers"]:
-            raise AuthConfigError(f"{path}: issuers: expected a list of issuers ({{\"iss\": ..., \"jwks\" | \"jwks_file\" | \"jku\": ...}})")
+            raise AuthConfigError(f'{path}: issuers: expected a list of issuers ({{"iss": ..., "jwks" | "jwks_file" | "jku": ...}})')
         issuers: dict[str, Issuer] = {}
         for i, item in enumerate(data["issuers"]):
             where = f"{path}: issuers[{i}]"
@@ -108,7 +109,7 @@ class AuthConfig:
             if jku and (not isinstance(jku, list) or not all(isinstance(u, str) and u.startswith(("https://", "http://")) for u in jku)):
                 raise AuthConfigError(f"{where}.jku: expected a list of JWK Set URLs")
             if jwks is not None and (not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list)):
-                raise AuthConfigError(f"{where}.jwks: expected a JWK Set ({{\"keys\": [...]}})")
+                raise AuthConfigError(f'{where}.jwks: expected a JWK Set ({{"keys": [...]}})')
             if jwks is None and not jku:
                 raise AuthConfigError(f"{where}: expected jwks, jwks_file or jku (where the issuer's public keys are)")
             issuers[item["iss"]] = Issuer(item["iss"], jwks, tuple(jku))

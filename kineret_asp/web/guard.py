@@ -15,6 +15,7 @@ Errors on the FHIR-facing routes (``/cds-services``, ``/Questionnaire``) are
 OperationOutcomes, elsewhere ``{"errors": [lines]}``. Everything is plain
 ASGI: request bodies stream through untouched.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -99,7 +100,12 @@ class Guard:
             if not cors:
                 await send_error(send, path, 403, [w("api_cors_refused", origin=origin)])
                 return
-            allow = cors + [(b"access-control-allow-methods", b"GET, POST, OPTIONS"), (b"access-control-allow-headers", b"Authorization, Content-Type"), (b"access-control-max-age", b"600"), (b"content-length", b"0")]
+            allow = cors + [
+                (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+                (b"access-control-allow-headers", b"Authorization, Content-Type"),
+                (b"access-control-max-age", b"600"),
+                (b"content-length", b"0"),
+            ]
             await send({"type": "http.response.start", "status": 204, "headers": allow})
             await send({"type": "http.response.body", "body": b""})
             return

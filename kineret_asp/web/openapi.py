@@ -12,6 +12,7 @@ validates. Errors are described as the server sends them: ``{"errors":
 served by this server (no request leaves for a CDN); without the package,
 ``/docs`` says so and links the OpenAPI document.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,28 +23,109 @@ if TYPE_CHECKING:  # pragma: no cover
 
 NAMES = {"case": "Case", "decision": "Decision", "change": "Change", "record": "BatchRecord"}
 FHIR = "application/fhir+json"
-ERRORS = {"type": "object", "required": ["errors"], "properties": {"errors": {"type": "array", "items": {"type": "string"}, "description": "one line per problem: where, and what was expected"}}, "additionalProperties": False}
+ERRORS = {
+    "type": "object",
+    "required": ["errors"],
+    "properties": {"errors": {"type": "array", "items": {"type": "string"}, "description": "one line per problem: where, and what was expected"}},
+    "additionalProperties": False,
+}
 OUTCOME = {
     "type": "object",
     "required": ["resourceType", "issue"],
     "description": "A FHIR R4 OperationOutcome: each issue's expression says where, its diagnostics what",
     "properties": {
         "resourceType": {"const": "OperationOutcome"},
-        "issue": {"type": "array", "items": {"type": "object", "required": ["severity", "code"], "properties": {"severity": {"type": "string"}, "code": {"type": "string"}, "diagnostics": {"type": "string"}, "expression": {"type": "array", "items": {"type": "string"}}}}},
+        "issue": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["severity", "code"],
+                "properties": {"severity": {"type": "string"}, "code": {"type": "string"}, "diagnostics": {"type": "string"}, "expression": {"type": "array", "items": {"type": "string"}}},
+            },
+        },
     },
 }
 FHIR_RESOURCE = {"type": "object", "required": ["resourceType"], "properties": {"resourceType": {"type": "string"}}, "description": "A FHIR R4 resource (JSON)"}
-HOOK_REQUEST = {"type": "object", "required": ["hook", "hookInstance", "context"], "description": "A CDS Hooks 2.0 request (Da Vinci CRD 2.2.1)",
-                "properties": {"hook": {"type": "string"}, "hookInstance": {"type": "string"}, "fhirServer": {"type": "string"}, "fhirAuthorization": {"type": "object"},
-                               "context": {"type": "object", "required": ["patientId"], "properties": {"patientId": {"type": "string"}, "userId": {"type": "string"}, "draftOrders": {"$ref": "#/components/schemas/FhirResource"}, "selections": {"type": "array", "items": {"type": "string"}}, "dispatchedOrders": {"type": "array", "items": {"type": "string"}}, "appointments": {"$ref": "#/components/schemas/FhirResource"}}},
-                               "prefetch": {"type": "object", "additionalProperties": {"oneOf": [{"$ref": "#/components/schemas/FhirResource"}, {"type": "null"}]}}}}
-HOOK_RESPONSE = {"type": "object", "required": ["cards"], "description": "A CDS Hooks 2.0 response: the coverage information as a system action (no card unless an advisory card is configured)",
-                 "properties": {"cards": {"type": "array", "items": {"type": "object"}}, "systemActions": {"type": "array", "items": {"type": "object", "required": ["type", "resource"], "properties": {"type": {"const": "update"}, "description": {"type": "string"}, "resource": {"$ref": "#/components/schemas/FhirResource"}}}}}}
-DISCOVERY = {"type": "object", "required": ["services"], "properties": {"services": {"type": "array", "items": {"type": "object", "required": ["hook", "id", "description"], "properties": {"hook": {"type": "string"}, "id": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"}, "prefetch": {"type": "object", "additionalProperties": {"type": "string"}}, "extension": {"type": "object"}}}}}}
-LOG_RECORD = {"type": "object", "required": ["id", "recorded_at", "source", "input", "decision", "provenance"], "description": "A record of the decision log",
-              "properties": {"id": {"type": "string"}, "seq": {"type": "integer"}, "recorded_at": {"type": "string"}, "source": {"type": "string"}, "request_id": {"type": ["string", "null"]}, "subject": {"type": ["string", "null"]},
-                             "coverage_assertion_id": {"type": "string"}, "prior_authorization_number": {"type": ["string", "null"]}, "parent": {"type": ["string", "null"]},
-                             "input": {"type": "object", "properties": {"case": {"type": "object"}, "sha256": {"type": ["string", "null"]}}}, "decision": {"type": "object"}, "provenance": {"type": "object"}}}
+HOOK_REQUEST = {
+    "type": "object",
+    "required": ["hook", "hookInstance", "context"],
+    "description": "A CDS Hooks 2.0 request (Da Vinci CRD 2.2.1)",
+    "properties": {
+        "hook": {"type": "string"},
+        "hookInstance": {"type": "string"},
+        "fhirServer": {"type": "string"},
+        "fhirAuthorization": {"type": "object"},
+        "context": {
+            "type": "object",
+            "required": ["patientId"],
+            "properties": {
+                "patientId": {"type": "string"},
+                "userId": {"type": "string"},
+                "draftOrders": {"$ref": "#/components/schemas/FhirResource"},
+                "selections": {"type": "array", "items": {"type": "string"}},
+                "dispatchedOrders": {"type": "array", "items": {"type": "string"}},
+                "appointments": {"$ref": "#/components/schemas/FhirResource"},
+            },
+        },
+        "prefetch": {"type": "object", "additionalProperties": {"oneOf": [{"$ref": "#/components/schemas/FhirResource"}, {"type": "null"}]}},
+    },
+}
+HOOK_RESPONSE = {
+    "type": "object",
+    "required": ["cards"],
+    "description": "A CDS Hooks 2.0 response: the coverage information as a system action (no card unless an advisory card is configured)",
+    "properties": {
+        "cards": {"type": "array", "items": {"type": "object"}},
+        "systemActions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["type", "resource"],
+                "properties": {"type": {"const": "update"}, "description": {"type": "string"}, "resource": {"$ref": "#/components/schemas/FhirResource"}},
+            },
+        },
+    },
+}
+DISCOVERY = {
+    "type": "object",
+    "required": ["services"],
+    "properties": {
+        "services": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["hook", "id", "description"],
+                "properties": {
+                    "hook": {"type": "string"},
+                    "id": {"type": "string"},
+                    "title": {"type": "string"},
+                    "description": {"type": "string"},
+                    "prefetch": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "extension": {"type": "object"},
+                },
+            },
+        }
+    },
+}
+LOG_RECORD = {
+    "type": "object",
+    "required": ["id", "recorded_at", "source", "input", "decision", "provenance"],
+    "description": "A record of the decision log",
+    "properties": {
+        "id": {"type": "string"},
+        "seq": {"type": "integer"},
+        "recorded_at": {"type": "string"},
+        "source": {"type": "string"},
+        "request_id": {"type": ["string", "null"]},
+        "subject": {"type": ["string", "null"]},
+        "coverage_assertion_id": {"type": "string"},
+        "prior_authorization_number": {"type": ["string", "null"]},
+        "parent": {"type": ["string", "null"]},
+        "input": {"type": "object", "properties": {"case": {"type": "object"}, "sha256": {"type": ["string", "null"]}}},
+        "decision": {"type": "object"},
+        "provenance": {"type": "object"},
+    },
+}
 
 
 def components(documents: dict[str, dict]) -> dict[str, dict]:
@@ -57,7 +139,17 @@ def components(documents: dict[str, dict]) -> dict[str, dict]:
         for key, sub in body.pop("$defs", {}).items():
             out[f"{title}_{key}"] = sub
         out[title] = body
-    out.update({"Errors": ERRORS, "OperationOutcome": OUTCOME, "FhirResource": FHIR_RESOURCE, "CdsHooksRequest": HOOK_REQUEST, "CdsHooksResponse": HOOK_RESPONSE, "CdsServices": DISCOVERY, "LogRecord": LOG_RECORD})
+    out.update(
+        {
+            "Errors": ERRORS,
+            "OperationOutcome": OUTCOME,
+            "FhirResource": FHIR_RESOURCE,
+            "CdsHooksRequest": HOOK_REQUEST,
+            "CdsHooksResponse": HOOK_RESPONSE,
+            "CdsServices": DISCOVERY,
+            "LogRecord": LOG_RECORD,
+        }
+    )
     return out
 
 
@@ -71,7 +163,16 @@ def _body(media: str, schema: dict) -> dict:
 
 def _errors(fhir: bool, codes: tuple[int, ...]) -> dict:
     media, name = (FHIR, "OperationOutcome") if fhir else ("application/json", "Errors")
-    words = {400: "bad request", 401: "no valid credentials", 404: "not found", 412: "prefetch missing and not fetchable", 413: "body too large", 422: "not processable", 503: "busy, or the decision log cannot be written", 504: "past the time limit"}
+    words = {
+        400: "bad request",
+        401: "no valid credentials",
+        404: "not found",
+        412: "prefetch missing and not fetchable",
+        413: "body too large",
+        422: "not processable",
+        503: "busy, or the decision log cannot be written",
+        504: "past the time limit",
+    }
     return {str(c): {"description": words.get(c, str(c)), **_body(media, _ref(name))} for c in codes}
 
 
@@ -80,15 +181,66 @@ def bodies(posted: dict[str, tuple[str, str]]) -> dict[str, dict]:
     either = {"oneOf": [_ref("Case"), _ref("FhirResource")]}
     json_errors = (401, 413, 422, 503, 504)
     paths = {
-        "/evaluate": {"post": {"requestBody": _body("application/json", either), "responses": {"200": {"description": "the decision", **_body("application/json", _ref("Decision"))}, **_errors(False, json_errors)}}},
-        "/missing": {"post": {"requestBody": _body("application/json", either), "responses": {"200": {"description": "the missing documentation", **_body("application/json", {"type": "object"})}, **_errors(False, json_errors)}}},
-        "/what-if": {"post": {"requestBody": _body("application/json", {"type": "object", "required": ["case"], "properties": {"case": either, "changes": {"type": "array", "items": _ref("Change")}}}), "responses": {"200": {"description": "the decisions before and after", **_body("application/json", {"type": "object"})}, **_errors(False, json_errors)}}},
-        "/questionnaire/next": {"post": {"requestBody": _body("application/json", {"type": "object", "properties": {"case": {"type": "object"}, "declined": {"type": "array", "items": _ref("Change")}}}), "responses": {"200": {"description": "the next question or the decision", **_body("application/json", {"type": "object"})}, **_errors(False, json_errors)}}},
-        "/Questionnaire/$next-question": {"post": {"requestBody": _body(FHIR, _ref("FhirResource")), "responses": {"200": {"description": "the QuestionnaireResponse with the next question (or Parameters: return)", **_body(FHIR, _ref("FhirResource"))}, **_errors(True, (400, 401, 413, 503, 504))}}},
-        "/Questionnaire/$questionnaire-package": {"post": {"requestBody": _body(FHIR, _ref("FhirResource")), "responses": {"200": {"description": "Parameters: packagebundle (the Questionnaire and a QuestionnaireResponse), outcome", **_body(FHIR, _ref("FhirResource"))}, **_errors(True, (400, 401, 413, 503, 504))}}},
-        "/cds-services/{service}": {"post": {"summary": "A CDS Hooks call (Da Vinci CRD 2.2.1): the coverage-information system action", "parameters": [{"name": "service", "in": "path", "required": True, "schema": {"type": "string"}}],
-                                             "requestBody": _body("application/json", _ref("CdsHooksRequest")), "responses": {"200": {"description": "cards (none unless configured) and the system action", **_body("application/json", _ref("CdsHooksResponse"))}, **_errors(True, (400, 401, 404, 412, 413, 422, 503, 504))}}},
-        "/batch": {"post": {"summary": "NDJSON in, NDJSON out: one decision (or error) record per input line, in order", "requestBody": _body("application/x-ndjson", {"type": "string", "description": "one case (or FHIR Bundle) per line"}), "responses": {"200": {"description": "one record per input line (each a BatchRecord)", **_body("application/x-ndjson", {"type": "string"})}, **_errors(False, (401, 413))}}},
+        "/evaluate": {
+            "post": {
+                "requestBody": _body("application/json", either),
+                "responses": {"200": {"description": "the decision", **_body("application/json", _ref("Decision"))}, **_errors(False, json_errors)},
+            }
+        },
+        "/missing": {
+            "post": {
+                "requestBody": _body("application/json", either),
+                "responses": {"200": {"description": "the missing documentation", **_body("application/json", {"type": "object"})}, **_errors(False, json_errors)},
+            }
+        },
+        "/what-if": {
+            "post": {
+                "requestBody": _body("application/json", {"type": "object", "required": ["case"], "properties": {"case": either, "changes": {"type": "array", "items": _ref("Change")}}}),
+                "responses": {"200": {"description": "the decisions before and after", **_body("application/json", {"type": "object"})}, **_errors(False, json_errors)},
+            }
+        },
+        "/questionnaire/next": {
+            "post": {
+                "requestBody": _body("application/json", {"type": "object", "properties": {"case": {"type": "object"}, "declined": {"type": "array", "items": _ref("Change")}}}),
+                "responses": {"200": {"description": "the next question or the decision", **_body("application/json", {"type": "object"})}, **_errors(False, json_errors)},
+            }
+        },
+        "/Questionnaire/$next-question": {
+            "post": {
+                "requestBody": _body(FHIR, _ref("FhirResource")),
+                "responses": {
+                    "200": {"description": "the QuestionnaireResponse with the next question (or Parameters: return)", **_body(FHIR, _ref("FhirResource"))},
+                    **_errors(True, (400, 401, 413, 503, 504)),
+                },
+            }
+        },
+        "/Questionnaire/$questionnaire-package": {
+            "post": {
+                "requestBody": _body(FHIR, _ref("FhirResource")),
+                "responses": {
+                    "200": {"description": "Parameters: packagebundle (the Questionnaire and a QuestionnaireResponse), outcome", **_body(FHIR, _ref("FhirResource"))},
+                    **_errors(True, (400, 401, 413, 503, 504)),
+                },
+            }
+        },
+        "/cds-services/{service}": {
+            "post": {
+                "summary": "A CDS Hooks call (Da Vinci CRD 2.2.1): the coverage-information system action",
+                "parameters": [{"name": "service", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": _body("application/json", _ref("CdsHooksRequest")),
+                "responses": {
+                    "200": {"description": "cards (none unless configured) and the system action", **_body("application/json", _ref("CdsHooksResponse"))},
+                    **_errors(True, (400, 401, 404, 412, 413, 422, 503, 504)),
+                },
+            }
+        },
+        "/batch": {
+            "post": {
+                "summary": "NDJSON in, NDJSON out: one decision (or error) record per input line, in order",
+                "requestBody": _body("application/x-ndjson", {"type": "string", "description": "one case (or FHIR Bundle) per line"}),
+                "responses": {"200": {"description": "one record per input line (each a BatchRecord)", **_body("application/x-ndjson", {"type": "string"})}, **_errors(False, (401, 413))},
+            }
+        },
     }
     for path, (_, summary) in posted.items():
         paths[path]["post"]["summary"] = summary
@@ -131,4 +283,10 @@ def add_docs(app: Any, kb: "KnowledgeBase", documents: dict[str, dict], posted: 
             return HTMLResponse(w("api_docs_offline"))
         from fastapi.openapi.docs import get_swagger_ui_html
 
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title, swagger_js_url="/docs/assets/swagger-ui-bundle.js", swagger_css_url="/docs/assets/swagger-ui.css", swagger_favicon_url="/docs/assets/favicon-32x32.png")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=app.title,
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )

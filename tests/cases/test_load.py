@@ -1,4 +1,5 @@
 """cases/load.py: one loader for every input, the same case and decision whatever form it arrives in."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """The public faces answer byte for byte as recorded (outputs.py says what is recorded and how to record again)."""
+
 from __future__ import annotations
 
 import json
