@@ -565,7 +565,7 @@ values = st.one_of(st.text(max_size=40), json_values.map(json.dumps), st.integer
 @FUZZ
 @given(st.sampled_from(["add", "remove", "set"]), paths, st.booleans(), values)
 def test_fuzz_the_what_if_change_parser_gives_a_change_or_one_line(op, path, with_value, value):
-    from kineret_asp.cases.case import load_case
+    from kineret_asp import load_case
     from kineret_asp.cases.changes import apply_changes, parse_assignment
 
     text = f"{path}={value}" if with_value else path

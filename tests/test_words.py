@@ -142,8 +142,10 @@ def test_what_if_prints_only_the_new_words(reworded):
 def test_missing_prints_only_the_new_words(reworded):
     results = outputs("missing", reworded)
     kinds_seen = set()
+    criteria = [c.text for c in load_kb(reworded).vocabulary.criteria.values()]  # missing opens with the criteria, in the policy's own words
+    documentation = [w for w in old_documentation_words() if not any(w in c for c in criteria)]
     for name, (text, data) in results.items():
-        assert_none_of(old_words() + old_documentation_words(), text, f"missing {name}")
+        assert_none_of(old_words() + documentation, text, f"missing {name}")
         assert_none_of(old_words() + old_documentation_words(), data, f"missing --format json {name}")
         kinds_seen |= set(re.findall(r"evidence-(\w+)", text))
         assert set(re.findall(r"evidence-(\w+)", data)) == set(re.findall(r"evidence-(\w+)", text)), name
