@@ -222,7 +222,9 @@ def test_the_decision_schema_is_the_kbs_words():
 @pytest.mark.slow  # every change for every example case
 def test_every_change_missing_proposes_is_valid():
     seen = 0
-    for path in discover([FACTS]):
+    paths = discover([FACTS])
+    readings = [p for p in paths if p.relative_to(FACTS).parts[0] == "readings"]  # one fact varied each: every tenth keeps the suite's time
+    for path in [p for p in paths if p not in readings] + readings[::10]:
         for change in item_changes(load_case(path, KB), KB).values():
             assert errors(CHANGE, change.to_dict()) == [], change
             seen += 1
