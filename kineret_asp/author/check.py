@@ -19,7 +19,7 @@ line and column it is about:
   effective-from, a folder not named by its policy and effective-from
   date, and two policies claiming the same drug and use on the same day
   with neither prevailing;
-- the policy's text (``source.py``): its declared SHA-256, every quotation
+- the policy's text (``policy_text.py``): its declared SHA-256, every quotation
   found in it, every waiver; with ``--strict``, every passage of a strict
   section cited by a rule or waived;
 - with ``--strict``, every row and cell of the tables a case depends on
@@ -110,7 +110,7 @@ PACKAGE_READS: set[Signature] = {
     ("space_entry_value", 3),
     ("space_entry_key", 2),
 }
-PACKAGE_READS |= SOURCE_READS  # the policy's text, its sections and waivers (source.py)
+PACKAGE_READS |= SOURCE_READS  # the policy's text, its sections and waivers (policy_text.py)
 PACKAGE_DEFINES: set[Signature] = {("abduce", 1), ("copy", 1), ("input_fact", 3), ("differs", 3)}
 
 
