@@ -48,6 +48,8 @@ from typing import Callable, Optional
 
 import clingo
 
+from .tree_files import read_fd_capped
+
 FORMAT = "3"
 MAX_AGE_DAYS = 30
 MAX_ENTRY_BYTES = 16 * 1024 * 1024
@@ -93,15 +95,7 @@ def read_capped(path: Path, cap: int) -> Optional[bytes]:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or not _own(st) or st.st_size > cap:
             return None
-        chunks = []
-        size = 0
-        while size <= cap:
-            chunk = os.read(fd, min(1 << 20, cap + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return None if size > cap else b"".join(chunks)
+        return read_fd_capped(fd, cap)
     except OSError:
         return None
     finally:

@@ -71,21 +71,27 @@ def read_tree_file(path: Path, root: Optional[Path], cap: int = MAX_RULE_FILE_BY
             raise TreeFileError("not a regular file (a FIFO, device or socket is never read)")
         if st.st_size > cap:
             raise TreeFileError(f"file of {st.st_size} bytes, over the cap of {cap} bytes")
-        chunks = []
-        size = 0
-        while size <= cap:
-            chunk = os.read(fd, min(1 << 20, cap + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > cap:
+        data = read_fd_capped(fd, cap)
+        if data is None:
             raise TreeFileError(f"file over the cap of {cap} bytes")
-        return b"".join(chunks)
+        return data
     except OSError as exc:
         raise TreeFileError(f"cannot read file: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
+
+
+def read_fd_capped(fd: int, cap: int) -> Optional[bytes]:
+    """An open file's bytes, read until its end or one byte past ``cap``: None when it holds more (it may grow after ``fstat``)."""
+    chunks = []
+    size = 0
+    while size <= cap:
+        chunk = os.read(fd, min(1 << 20, cap + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return None if size > cap else b"".join(chunks)
 
 
 INCLUDE = "#include"
