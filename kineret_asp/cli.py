@@ -684,19 +684,8 @@ def diff_cmd(
     elif old_kb and new_kb:
         pairs = _policy_pairs(old_kb, new_kb)
         if pairs is not None:  # two trees, one of them of several policies: each policy's latest versions, labelled
-            changed = False
-            out = []
-            for old, new in pairs:
-                report = diff(old, new, examples=examples, where=[parse_where(w) for w in where])
-                changed = changed or bool(report.classes)
-                versions = {"from": _version_of(old), "to": _version_of(new)}
-                if fmt == "json":
-                    out.append({**versions, "changes": len(report.classes), "classes": [c.to_dict(new, old) for c in report.classes]})
-                else:
-                    out.append(f"{versions['from']['label']} -> {versions['to']['label']}\n" + render_diff(report, new, None, old))
-            click.echo(dump_json({"policies": out}) if fmt == "json" else "\n".join(out), nl=fmt == "json")  # type: ignore[arg-type]
-            if exit_code and changed:
-                sys.exit(EXIT_FAILED)
+            diffs = [_policy_diff(old, new, {"from": _version_of(old), "to": _version_of(new)}, examples, where, fmt) for old, new in pairs]
+            _echo_policy_diffs(diffs, fmt, exit_code)
             return
         old, new = load_kb(old_kb), load_kb(new_kb)
     else:
@@ -726,15 +715,13 @@ def _diff_dates_over_policies(kb_dir: Optional[Path], from_date: str, to_date: s
     version on both, is named with what it has, and not diffed. False when
     the tree holds one policy (the caller diffs it as before).
     """
-    from .author.diff import diff, parse_where, render_diff
     from .errors import KbChoiceError
     from .knowledge.base import choose_version, load_tree
 
     policies = load_tree(kb_dir).policies
     if len(policies) < 2:
         return False
-    changed = False
-    out: list[Any] = []
+    out: list[tuple[Any, bool]] = []
     for pid in sorted(policies):
         ends = []
         for date in (from_date, to_date):
@@ -752,21 +739,32 @@ def _diff_dates_over_policies(kb_dir: Optional[Path], from_date: str, to_date: s
                 else f"the same version is in force on {from_date} and {to_date}: no change"
             )
             if fmt == "json":
-                out.append({**versions, "changes": 0, "classes": [], "note": note})
+                out.append(({**versions, "changes": 0, "classes": [], "note": note}, False))
             else:
                 shown = (old or new).identity.policy if (old or new) is not None else pid
-                out.append(f"{versions['from']['label'] if old is not None else shown} -> {versions['to']['label'] if new is not None else shown}: {note}\n")
+                out.append((f"{versions['from']['label'] if old is not None else shown} -> {versions['to']['label'] if new is not None else shown}: {note}\n", False))
             continue
-        report = diff(old, new, examples=examples, where=[parse_where(w) for w in where])
-        changed = changed or bool(report.classes)
-        if fmt == "json":
-            out.append({**versions, "changes": len(report.classes), "classes": [c.to_dict(new, old) for c in report.classes]})
-        else:
-            out.append(f"{versions['from']['label']} -> {versions['to']['label']}\n" + render_diff(report, new, None, old))
-    click.echo(dump_json({"policies": out}) if fmt == "json" else "\n".join(out), nl=fmt == "json")  # type: ignore[arg-type]
-    if exit_code and changed:
-        sys.exit(EXIT_FAILED)
+        out.append(_policy_diff(old, new, versions, examples, where, fmt))
+    _echo_policy_diffs(out, fmt, exit_code)
     return True
+
+
+def _policy_diff(old: Any, new: Any, versions: dict, examples: int, where: tuple[str, ...], fmt: str) -> tuple[Any, bool]:
+    """One policy's diff within a diff over several: its entry (JSON value or text) and whether any class changed."""
+    from .author.diff import diff, parse_where, render_diff
+
+    report = diff(old, new, examples=examples, where=[parse_where(w) for w in where])
+    if fmt == "json":
+        return {**versions, "changes": len(report.classes), "classes": [c.to_dict(new, old) for c in report.classes]}, bool(report.classes)
+    return f"{versions['from']['label']} -> {versions['to']['label']}\n" + render_diff(report, new, None, old), bool(report.classes)
+
+
+def _echo_policy_diffs(diffs: list[tuple[Any, bool]], fmt: str, exit_code: bool) -> None:
+    """Print each policy's diff (JSON: under "policies"), and exit 1 with --exit-code when any changed."""
+    out = [entry for entry, _ in diffs]
+    click.echo(dump_json({"policies": out}) if fmt == "json" else "\n".join(out), nl=fmt == "json")  # type: ignore[arg-type]
+    if exit_code and any(changed for _, changed in diffs):
+        sys.exit(EXIT_FAILED)
 
 
 def _policy_pairs(old_kb: Path, new_kb: Path) -> Optional[list]:
