@@ -485,12 +485,13 @@ def create_app(
     v = knowledge.vocabulary
     w = v.word
     settings = Settings(base_url or "http://127.0.0.1:8000", advisory_card)
-    private_db = None
+    private_db: Any = None
     if db is None:  # zero set-up: a private SQLite file for this application
         import tempfile
 
-        private_db = tempfile.mkdtemp(prefix="kineret-asp-log-")
-        db = str(Path(private_db) / "decisions.sqlite3")
+        # removed when the application closes, or when it is dropped or the process ends without closing
+        private_db = tempfile.TemporaryDirectory(prefix="kineret-asp-log-", ignore_cleanup_errors=True)
+        db = str(Path(private_db.name) / "decisions.sqlite3")
     log: Optional[DecisionLog] = None if db is False else db if isinstance(db, DecisionLog) else DecisionLog(str(db))
     handler = Handler(chooser, time_limit, answers, settings, log)
     queue = queue_limit if queue_limit is not None else QUEUE_PER_WORKER * max(1, workers)
@@ -503,9 +504,7 @@ def create_app(
         finally:
             runner.close()
             if private_db is not None:
-                import shutil
-
-                shutil.rmtree(private_db, ignore_errors=True)
+                private_db.cleanup()
 
     app = FastAPI(
         title=f"kineret-asp: {v.policy_id} {v.title} ({v.drug_name})",
@@ -517,6 +516,7 @@ def create_app(
     )
     app.state.pool = runner
     app.state.log = log
+    app.state.private_db = private_db  # held by the application, so its folder lives as long as it does
 
     def errors(status: int, lines: list[str], headers: Optional[dict] = None, path: str = "") -> Response:
         body, media = error_body(path, status, lines)

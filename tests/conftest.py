@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,12 +25,23 @@ def pytest_collection_finish(session) -> None:
     sys.dont_write_bytecode = _DONT_WRITE_BYTECODE
 
 
-# keep the suite's derived-program cache apart from the user's (subprocesses inherit it)
-os.environ.setdefault("KINERET_ASP_CACHE", tempfile.mkdtemp(prefix="kineret-asp-test-cache-"))
+
+
+def _private_folder(variable: str, prefix: str, file: str = "") -> None:
+    """Point ``variable`` at a fresh folder of this run (subprocesses and xdist workers inherit it), removed when the run ends."""
+    if variable in os.environ:
+        return
+    folder = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, folder, True)
+    os.environ[variable] = os.path.join(folder, file) if file else folder
+
+
+# keep the suite's derived-program cache apart from the user's
+_private_folder("KINERET_ASP_CACHE", "kineret-asp-test-cache-")
 # and its key (kept outside the cache folder) apart from the user's too
-os.environ.setdefault("KINERET_ASP_CACHE_KEY", os.path.join(tempfile.mkdtemp(prefix="kineret-asp-test-key-"), "cache-key"))
+_private_folder("KINERET_ASP_CACHE_KEY", "kineret-asp-test-key-", "cache-key")
 # and the decision log of every server the suite starts apart from the user's
-os.environ.setdefault("KINERET_ASP_DB", os.path.join(tempfile.mkdtemp(prefix="kineret-asp-test-log-"), "decisions.sqlite3"))
+_private_folder("KINERET_ASP_DB", "kineret-asp-test-log-", "decisions.sqlite3")
 
 from kineret_asp import evaluate, load_kb  # noqa: E402 (the environment above first)
 

@@ -271,3 +271,26 @@ def test_readjudicate_chooses_a_version_by_date_and_names_a_bad_choice_or_a_brok
     (kb_copy / "criteria" / "5_sjia.lp").write_text("criterion(\n")
     broken = CliRunner().invoke(main, ["readjudicate", "--db", db, "--kb", str(kb_copy)])
     assert broken.exit_code == 2 and broken.output.count("\n") == 1 and "5_sjia.lp" in broken.output, broken.output
+
+
+def test_an_application_s_private_log_folder_goes_when_the_application_closes():
+    from fastapi.testclient import TestClient
+
+    from kineret_asp.server import create_app
+
+    app = create_app(KB_DIR)
+    folder = Path(app.state.private_db.name)
+    with TestClient(app) as client:
+        assert client.post("/evaluate", json=json.loads((FACTS / "ra" / "approved_employer_group.json").read_text())).status_code == 200
+        assert (folder / "decisions.sqlite3").exists()
+    assert not folder.exists()
+
+
+def test_an_application_never_closed_leaves_no_log_folder_behind_when_its_process_ends():
+    script = "from kineret_asp.server import create_app; app = create_app(%r); print(app.state.private_db.name)" % str(KB_DIR)
+    env = {k: v for k, v in os.environ.items() if k != "KINERET_ASP_DB"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    folder = Path(done.stdout.strip())
+    assert folder.name.startswith("kineret-asp-log-")
+    assert not folder.exists()
