@@ -25,8 +25,6 @@ def pytest_collection_finish(session) -> None:
     sys.dont_write_bytecode = _DONT_WRITE_BYTECODE
 
 
-
-
 def _private_folder(variable: str, prefix: str, file: str = "") -> None:
     """Point ``variable`` at a fresh folder of this run (subprocesses and xdist workers inherit it), removed when the run ends."""
     if variable in os.environ:
