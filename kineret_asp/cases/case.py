@@ -37,8 +37,12 @@ class Entry:
 
     @classmethod
     def _bound(cls, list_field: "Field", values: dict[str, Any]) -> "Entry":
-        entry = cls(**values)
-        object.__setattr__(entry, "_field", list_field)
+        """An entry of a validated list: its values (a dict of its own, kept as it is) and the list's field."""
+        entry = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(entry, "_values", values)
+        setattr_(entry, "_args", ())
+        setattr_(entry, "_field", list_field)
         return entry
 
     def __getattr__(self, name: str) -> Any:
@@ -130,9 +134,13 @@ class Case:
 
     @classmethod
     def _bound(cls, schema: "CaseSchema", values: dict[str, Any], expect: Optional[Mapping[str, Any]], source: str) -> "Case":
-        case = cls(source, **values)
-        object.__setattr__(case, "_schema", schema)
-        object.__setattr__(case, "expect", dict(expect) if expect is not None else None)
+        """A validated case: its values (a dict of its own, kept as it is), its schema, what it expects, where it came from."""
+        case = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(case, "_values", values)
+        setattr_(case, "_schema", schema)
+        setattr_(case, "expect", dict(expect) if expect is not None else None)
+        setattr_(case, "source", source)
         return case
 
     def __getattr__(self, name: str) -> Any:
