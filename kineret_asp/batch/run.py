@@ -36,6 +36,7 @@ from ..cases.files import parse_json_text
 from ..cases.load import Loaded, load
 from ..cases.versions import Choice, Chooser
 from ..decisions.decision import Decision, DecisionEncoder, builder, with_input_notes
+from ..decisions.record_texts import RecordTexts
 from ..engine.chunked import CaseFailure, ChunkEngine, Output
 from ..errors import CaseError, KbError, KineretError
 from ..knowledge.base import KnowledgeBase
@@ -49,8 +50,6 @@ CHUNK_BYTES = 2 * 1024 * 1024
 CACHE_ENTRIES = 5_000
 """Decisions the cache keeps, by a case's facts (about half the cases of a random batch hit it; kept
 small because each entry is a decision's text: a batch's memory must not grow with its length)."""
-ANSWERS_KEPT = 5_000
-"""Decision texts kept by answer (cases whose facts differ where no rule looked share one)."""
 MAX_CACHED_ATOMS = 200
 """A case with more input atoms than this is not kept in the decision cache (its key alone would be big)."""
 CHUNK_ALLOWANCE = 1.0
@@ -117,10 +116,10 @@ class BatchWorker:
         self.time_limit = time_limit
         self.engines: dict[int, ChunkEngine] = {}
         self.cache = _Cache(cache)
-        self.answers = _Cache(ANSWERS_KEPT)  # decision texts by answer: no solving saved, only building (always on)
         encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
         self.dumps: Callable[[Any], str] = lambda data: safe_json(encode(data))
         self.encoder = DecisionEncoder(self.dumps, served=served)  # served: records as the HTTP service gives them (the KB named by its folder's name)
+        self.texts = RecordTexts(self.encoder)  # decision texts by shape of answer: no solving saved, only building (always on)
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -188,24 +187,13 @@ class BatchWorker:
         return [done[n] if n in chosen else p for n, p in parsed]  # type: ignore[misc]
 
     def _decision_text(self, case: Case, out: Output, choice: Choice, notes: tuple = ()) -> str:
-        """A decision's JSON text after its id, made once for every distinct answer (:meth:`DecisionBuilder.answer_key`)."""
+        """A decision's JSON text after its id: a template per shape of answer, the case's own parts put in (:mod:`~kineret_asp.decisions.record_texts`)."""
         made = builder(choice.kb)
         if notes:  # a Bundle's notes are its own: built for it alone
             fields = self.encoder.fields(with_input_notes(made.build(case, out, choice.route), notes))
             fields.pop("id")
             return self.encoder.encode(fields)[1:]
-        key = made.answer_key(case, out, choice.route)
-        if key is not None:
-            key = (str(choice.kb.path), key)
-            rest = self.answers.get(key)
-            if rest is not None:
-                return rest
-        fields = self.encoder.fields(made.build(case, out, choice.route))
-        fields.pop("id")
-        rest = self.encoder.encode(fields)[1:]
-        if key is not None:
-            self.answers.put(key, rest)
-        return rest
+        return self.texts.text(made, case, out, choice.route)
 
     def json_lines(self, lines: Sequence[tuple[int, Any]]) -> str:
         """Decide a chunk straight to output text; cached decisions skip the solver."""
