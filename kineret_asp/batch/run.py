@@ -85,6 +85,18 @@ class _Cache(Memo[tuple, str]):
         return value if len(key) > MAX_CACHED_ATOMS else super().put(key, value)
 
 
+class _Group:
+    """The cases of a chunk with the same version, facts and notes: decided once (the first case's answer is every one's)."""
+
+    __slots__ = ("key", "loaded", "atoms", "members")
+
+    def __init__(self, key: tuple, loaded: Loaded, atoms: Sequence[tuple]):
+        self.key = key
+        self.loaded = loaded
+        self.atoms = atoms
+        self.members: list[tuple[int, Case]] = []
+
+
 def id_text(value: Optional[str]) -> str:
     """A case id as JSON text: the bytes of the batch's encoder for a string or None, without its dispatch (once a case)."""
     return "null" if value is None else safe_json(encode_basestring(value))
@@ -145,26 +157,22 @@ class BatchWorker:
         except CaseError as exc:
             return BatchRecord(number, _id_of(data), error=exc.line(), errors=tuple(exc.lines()))
 
-    def _decided(self, cases: Sequence[tuple[int, Case, Choice, tuple]]) -> Iterator[tuple[tuple, list[tuple[int, Case]], "Output | CaseFailure"]]:
-        """Each group of cases with the same version and facts, with the engine's answer: one solve per group."""
-        groups: dict[tuple, list[tuple[int, Case]]] = {}
-        versions: dict[tuple, Choice] = {}
-        for n, case, choice, key in cases:
-            groups.setdefault(key, []).append((n, case))
-            versions.setdefault(key, choice)
-        by_version: dict[int, list[tuple]] = {}
-        for key in groups:
-            by_version.setdefault(id(versions[key].kb), []).append(key)
-        for keys in by_version.values():
-            kb = versions[keys[0]].kb
-            outputs = self.engine(kb).run([list(key[-1]) for key in keys])
-            for key, out in zip(keys, outputs):
-                yield key, groups[key], out
+    def _group(self, groups: dict[tuple, "_Group"], n: int, loaded: Loaded) -> Optional[str]:
+        """Put a case in the group of its version and facts (cases with the same facts are solved once); its decision's text when the cache has it."""
+        atoms = loaded.case.atoms()
+        key = (str(loaded.choice.kb.path), loaded.choice.route, loaded.notes, tuple(atoms))  # what a decision depends on: the version, how it was chosen (the provenance says), a Bundle's notes, the facts
+        rest = self.cache.get(key)
+        if rest is None:
+            groups.setdefault(key, _Group(key, loaded, atoms)).members.append((n, loaded.case))
+        return rest
 
-    @staticmethod
-    def _key(loaded: Loaded) -> tuple:
-        """What a decision depends on: the version, how it was chosen (the provenance says), the case's facts, a Bundle's notes."""
-        return (str(loaded.choice.kb.path), loaded.choice.route, loaded.notes, tuple(loaded.case.atoms()))
+    def _decided(self, groups: Iterable["_Group"]) -> Iterator[tuple["_Group", "Output | CaseFailure"]]:
+        """Each group with the engine's answer: one solve per group, one engine run per version."""
+        by_version: dict[int, list[_Group]] = {}
+        for group in groups:
+            by_version.setdefault(id(group.loaded.choice.kb), []).append(group)
+        for members in by_version.values():
+            yield from zip(members, self.engine(members[0].loaded.choice.kb).run([g.atoms for g in members]))
 
     @staticmethod
     def _failure(case: Case, out: CaseFailure) -> str:
@@ -173,18 +181,25 @@ class BatchWorker:
     def records(self, lines: Sequence[tuple[int, Any]]) -> list[BatchRecord]:
         """Decide a chunk; Decision objects included (for the Python API)."""
         parsed = [(n, self.parse(n, raw)) for n, raw in lines]
-        chosen = {n: p for n, p in parsed if not isinstance(p, BatchRecord)}
+        groups: dict[tuple, _Group] = {}
         done: dict[int, BatchRecord] = {}
-        for _key, group, out in self._decided([(n, p.case, p.choice, self._key(p)) for n, p in chosen.items()]):
+        for n, p in parsed:
+            if isinstance(p, BatchRecord):
+                done[n] = p
+            else:
+                atoms = p.case.atoms()
+                key = (str(p.choice.kb.path), p.choice.route, p.notes, tuple(atoms))
+                groups.setdefault(key, _Group(key, p, atoms)).members.append((n, p.case))
+        for group, out in self._decided(groups.values()):
             if isinstance(out, CaseFailure):
-                for n, case in group:
+                for n, case in group.members:
                     done[n] = BatchRecord(n, case.id, error=self._failure(case, out))
                 continue
-            loaded = chosen[group[0][0]]  # the cases of a group have the same version, facts and notes: one decision, each case's id and source
+            loaded = group.loaded  # the cases of a group have the same version, facts and notes: one decision, each case's id and source
             made = with_input_notes(builder(loaded.choice.kb).build(loaded.case, out, loaded.choice.route, deferred=True), loaded.notes)
-            for n, case in group:
+            for n, case in group.members:
                 done[n] = BatchRecord(n, case.id, decision=made._for(case.id, case.source))
-        return [done[n] if n in chosen else p for n, p in parsed]  # type: ignore[misc]
+        return [done[n] for n, _ in parsed]
 
     def _decision_text(self, case: Case, out: Output, choice: Choice, notes: tuple = ()) -> str:
         """A decision's JSON text after its id: a template per shape of answer, the case's own parts put in (:mod:`~kineret_asp.decisions.record_texts`)."""
@@ -204,32 +219,28 @@ class BatchWorker:
         parsed = [(n, self.parse(n, raw)) for n, raw in lines]
         texts: dict[int, str] = {}
         errors = 0
-        misses: list[tuple[int, Case, Choice, tuple]] = []
-        choices: dict[tuple, Choice] = {}
+        groups: dict[tuple, _Group] = {}
         for n, c in parsed:
             if isinstance(c, BatchRecord):
                 texts[n] = self.dumps(c.to_dict())
                 errors += 1
                 continue
-            case, choice = c.case, c.choice
-            key = self._key(c)
-            rest = self.cache.get(key)
+            rest = self._group(groups, n, c)
             if rest is not None:
-                texts[n] = f'{{"line": {n}, "id": {id_text(case.id)}, {rest}'
-            else:
-                misses.append((n, case, choice, key))
-                choices.setdefault(key, choice)
-        for key, group, out in self._decided(misses):
-            self.cache.hits += len(group) - 1  # the same facts again in this chunk: decided once
+                texts[n] = f'{{"line": {n}, "id": {id_text(c.case.id)}, {rest}'
+        for group, out in self._decided(groups.values()):
+            members = group.members
+            self.cache.hits += len(members) - 1  # the same facts again in this chunk: decided once
             if isinstance(out, CaseFailure):
-                for n, case in group:
+                for n, case in members:
                     message = self._failure(case, out)
                     texts[n] = self.dumps({"line": n, "id": case.id, "error": message, "errors": [message]})
-                errors += len(group)
+                errors += len(members)
                 continue
-            rest = self._decision_text(group[0][1], out, choices[key], key[2])
-            self.cache.put(key, rest)
-            for n, case in group:
+            loaded = group.loaded
+            rest = self._decision_text(loaded.case, out, loaded.choice, loaded.notes)
+            self.cache.put(group.key, rest)
+            for n, case in members:
                 texts[n] = f'{{"line": {n}, "id": {id_text(case.id)}, {rest}'
         if self.log is not None:
             from ..decision_log import LogError
