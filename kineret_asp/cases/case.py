@@ -28,12 +28,13 @@ class Entry:
     or by position, in the order the KB declares the entry's fields.
     """
 
-    __slots__ = ("_values", "_args", "_field")
+    __slots__ = ("_values", "_args", "_field", "_ordered")
 
     def __init__(self, *args: Any, **fields: Any):
         object.__setattr__(self, "_values", dict(fields))
         object.__setattr__(self, "_args", tuple(args))
         object.__setattr__(self, "_field", None)
+        object.__setattr__(self, "_ordered", None)
 
     @classmethod
     def _bound(cls, list_field: "Field", values: dict[str, Any]) -> "Entry":
@@ -43,6 +44,7 @@ class Entry:
         setattr_(entry, "_values", values)
         setattr_(entry, "_args", ())
         setattr_(entry, "_field", list_field)
+        setattr_(entry, "_ordered", None)
         return entry
 
     def __getattr__(self, name: str) -> Any:
@@ -66,11 +68,18 @@ class Entry:
         return out
 
     def ordered(self) -> tuple:
-        if self._field is not None:
-            return tuple(self._values.get(e.name) for e in self._field.entry_fields)
-        if self._args and not self._values:
-            return self._args
-        return tuple(sorted(self._values.items()))
+        """The entry's values as a tuple (in the order the KB declares its fields, for an entry of a validated list); made once."""
+        found = self._ordered
+        if found is None:
+            if self._field is not None:
+                get = self._values.get
+                found = tuple([get(e.name) for e in self._field.entry_fields])
+            elif self._args and not self._values:
+                found = self._args
+            else:
+                found = tuple(sorted(self._values.items()))
+            object.__setattr__(self, "_ordered", found)
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         """The entry in the JSON format (fields in the KB's order)."""

@@ -576,9 +576,12 @@ class DecisionBuilder:
     @staticmethod
     def shown_value(case: "Case", where: Value) -> Any:
         """The case value a piece of evidence about ``where`` shows (with what locates it), hashable."""
-        name, arg = (where[0], where[1]) if isinstance(where, tuple) and len(where) == 2 else (str(where), None)
+        if type(where) is tuple and len(where) == 2:
+            name, arg = where
+        else:
+            name, arg = str(where), None
         value = case.get(name)
-        if isinstance(arg, int) and isinstance(value, tuple) and 0 <= arg < len(value):
+        if type(arg) is int and type(value) is tuple and 0 <= arg < len(value):
             value = value[arg].ordered() if hasattr(value[arg], "ordered") else value[arg]  # the entry the fact is
         return value
 
