@@ -107,3 +107,22 @@ def test_a_shape_template_filled_with_a_case_gives_the_bytes_of_its_own_decision
     assert undetermined and len(texts.shapes) == 40 and len(texts.trees) <= texts.trees.size
     facts = {tuple(c.atoms()) for c in cases}
     assert len(shapes) < 0.3 * len(facts)  # cases whose evidence and notes differ share a shape
+
+
+def test_the_fast_reader_reads_chunk_after_chunk_what_the_public_api_reads(kb, monkeypatch):
+    """Answer atoms remembered by raw number (a case's place in its chunk) are read again as the public API reads them."""
+    from kineret_asp.cases.load import load
+    from kineret_asp.engine.chunked import ChunkEngine
+
+    if not _fast.enabled():
+        pytest.skip("clingo's C layer is not available")
+    atoms = [load(c, kb, shown=f"<{i}>").case.atoms() for i, c in enumerate(generate(400, seed=17))]
+    fast = ChunkEngine(kb, chunk_size=40)
+    got = fast.run(atoms)
+    monkeypatch.setenv("KINERET_ASP_PUBLIC_API", "1")
+    public = ChunkEngine(kb, chunk_size=40)
+    assert public.reader._raw is None and got == public.run(atoms)
+    read = sum(len(v) for out in got for v in out.values())
+    remembered = fast.reader._raw._read
+    assert 0 < len(remembered) < 0.7 * read  # many atoms were met again at the same place of a later chunk
+    assert len({id(a) for out in got for v in out.values() for a in v}) < len(fast.reader._raw._atoms) * 2  # equal atoms are one tuple
