@@ -33,8 +33,10 @@ SHOWN_POLICY_CHOICES = ("named", "claim", "drug", "case_format", "folder")  # th
 
 EVIDENCE = "evidence"  # the shown predicate of the evidence atoms (framework/evidence.lp)
 NOTE = "note"  # the shown predicate of the explanation's notes (framework/decision.lp)
+REASON = "reason"  # the shown predicates of why a request is not covered, and of the case values that made it apply
+REASON_DETAIL = "reason_detail"
 UNDETERMINED = "undetermined"  # the shown predicate of facts a case does not establish (framework/decision.lp)
-_OWN_PARTS = (EVIDENCE, NOTE)  # the shown predicates whose atoms name a case's own facts (a history entry's place, a list item)
+_OWN_PARTS = (EVIDENCE, NOTE, REASON_DETAIL)  # the shown predicates whose atoms name a case's own facts (a history entry's place, a list item, a value)
 COUNTED = "counted"  # the framework's status of a case fact that counted (framework/evidence.lp)
 NOT_COUNTED = "not_counted"
 TREES_KEPT = 2_000
@@ -619,10 +621,11 @@ class DecisionBuilder:
     def shape_key(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> Optional[tuple]:
         """Everything :meth:`build` reads but the case's id and source and what the answer shows of the case's own facts.
 
-        That is the answer's atoms but its evidence and notes, the fields a
-        decision repeats (``decision_echo/1``) and how the version was
-        chosen. Decisions of equal keys differ only in each criterion's
-        evidence and notes, the notes and the undetermined facts (what
+        That is the answer's atoms but its evidence, notes and reasons'
+        details, the fields a decision repeats (``decision_echo/1``) and how
+        the version was chosen. Decisions of equal keys differ only in each
+        criterion's evidence and notes, the notes, the reasons' details and
+        the undetermined facts (what
         :class:`~kineret_asp.decisions.record_texts.RecordTexts` puts into
         a shape's template). None when some value is not hashable.
         """
@@ -648,14 +651,7 @@ class DecisionBuilder:
         unmet_ids = frozenset(str(a[0]) for a in output.get("unmet", []))
         notes, by_node = self.notes(output.get(NOTE, []))
         node_notes = tuple((cid, texts) for cid, texts in by_node if cid in applies)
-        details: dict[str, dict[str, list]] = {}
-        for rid, detail in sorted(output.get("reason_detail", []), key=repr):
-            name, value = (detail[0], detail[1]) if isinstance(detail, tuple) and len(detail) == 2 else (str(detail), None)
-            details.setdefault(str(rid), {}).setdefault(name, []).append(str(value) if isinstance(value, Const) else value)
-        reasons = tuple(
-            Reason(rid, vocab.reason_texts.get(rid, rid), details.get(rid, {}))
-            for rid in sorted({str(a[0]) for a in output.get("reason", [])}, key=lambda r: (self.reason_rank.get(r, len(self.reason_rank)), r))
-        )
+        reasons = self.reasons(output.get(REASON, []), output.get(REASON_DETAIL, []))
         months = _one(output, "authorization_months", required=False)
         needs = tuple(sorted((str(c), int(n)) for c, n in output.get("needs", []) if isinstance(n, int)))
 
@@ -691,6 +687,16 @@ class DecisionBuilder:
         if made is None:
             return Decision._made(fields, parts)
         return Decision(**fields, **dict(zip(DEFERRED, made)))
+
+    def reasons(self, atoms: Iterable[tuple], details: Iterable[tuple]) -> tuple[Reason, ...]:
+        """Why a request is not covered (or belongs to another policy), in the KB's order, each with the case values that made it apply."""
+        found: dict[str, dict[str, list]] = {}
+        for rid, detail in sorted(details, key=repr):
+            name, value = (detail[0], detail[1]) if isinstance(detail, tuple) and len(detail) == 2 else (str(detail), None)
+            found.setdefault(str(rid), {}).setdefault(name, []).append(str(value) if isinstance(value, Const) else value)
+        rank = self.reason_rank
+        texts = self.vocab.reason_texts
+        return tuple(Reason(rid, texts.get(rid, rid), found.get(rid, {})) for rid in sorted({str(a[0]) for a in atoms}, key=lambda r: (rank.get(r, len(rank)), r)))
 
     def notes(self, atoms: Iterable[tuple]) -> tuple[tuple[Note, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
         """The notes of an answer, in the KB's order, and each criterion's note texts (once each), by criterion id in order."""

@@ -4,14 +4,15 @@ A batch decides thousands of cases over a few hundred shapes of answer:
 which criteria apply and are met, the reasons, the route, what blocks
 approval. Cases of one shape differ only in what the answer shows of their
 own facts: each criterion's evidence (a history entry, a list item, a
-value), the notes (which entry a note is about) and the facts left
-undetermined. A shape's text is made once, from the decision of the shape
+value), the notes (which entry a note is about), the reasons (the drugs
+that made one apply) and the facts left undetermined. A shape's text is made once, from the decision of the shape
 (:meth:`~kineret_asp.decisions.decision.DecisionBuilder.build` with
 ``shape``) written by the
 :class:`~kineret_asp.decisions.decision.DecisionEncoder`, as a format
 string with a field where each of those parts goes; each case's parts are
 made by the same builder and encoder (every piece of evidence once per
-value it shows, the notes once per set of notes, in bounded tables) and put
+value it shows, the notes and the reasons once per set of atoms, in
+bounded tables) and put
 in with one ``format_map``. The bytes are those of encoding the decision's
 ``to_dict()``.
 """
@@ -22,7 +23,7 @@ import re
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..memo import IdentityMemo, Memo
-from .decision import _BARE_TAIL, EVIDENCE, EVIDENCE_KEPT, NOTE, UNDETERMINED, CriterionResult, Decision, DecisionBuilder, DecisionEncoder, _first, _Text
+from .decision import _BARE_TAIL, EVIDENCE, EVIDENCE_KEPT, NOTE, REASON, REASON_DETAIL, UNDETERMINED, CriterionResult, Decision, DecisionBuilder, DecisionEncoder, _first, _Text
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..cases.case import Case
@@ -33,12 +34,14 @@ TREES_KEPT = 1_000
 """Criteria trees' template texts kept (fewer than the shapes: many shapes share a tree)."""
 NOTES_KEPT = 1_000
 """Notes texts kept, by the answer's note atoms (a hundred or two recur)."""
+REASONS_KEPT = 1_000
+"""Reasons texts kept, by the answer's reason atoms and their details (a few hundred recur: the details name a case's drugs)."""
 
-_NODE, _UNDETERMINED, _NOTES = "\x00", "\x01", "\x02"
-"""The marks a decision's text is cut at: a criterion's notes and evidence, the undetermined facts, the notes.
+_NODE, _UNDETERMINED, _REASONS, _NOTES = "\x00", "\x01", "\x02", "\x03"
+"""The marks a decision's text is cut at: a criterion's notes and evidence, the undetermined facts, the reasons, the notes.
 A JSON text never holds these characters raw (the encoder escapes every control character)."""
-_MARKS = re.compile("([\x00\x01\x02])")
-_OWN_NOTES, _OWN_UNDETERMINED = "notes", "undetermined"  # the template's fields for the decision's notes and undetermined facts
+_MARKS = re.compile("([\x00-\x03])")
+_OWN = {_UNDETERMINED: "undetermined", _REASONS: "reasons", _NOTES: "notes"}  # the template's fields for the parts that are not a criterion's
 _EMPTY = "[]"
 
 
@@ -61,6 +64,7 @@ class RecordTexts:
         self.shapes: Memo[tuple, Shape] = Memo(size)
         self.trees = IdentityMemo(TREES_KEPT)  # a criteria tuple's text with its marks, and its criteria in the marks' order
         self.notes: Memo[tuple, tuple[str, dict[str, str]]] = Memo(NOTES_KEPT)
+        self.reasons: Memo[tuple, str] = Memo(REASONS_KEPT)
         self.pieces: Memo[tuple, tuple[tuple, str]] = Memo(EVIDENCE_KEPT)  # a piece of evidence's rank and text
 
     def text(self, made: DecisionBuilder, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> str:
@@ -79,7 +83,10 @@ class RecordTexts:
         notes = output.get(NOTE)
         node_notes: dict[str, str] = {}
         if notes:
-            filled[_OWN_NOTES], node_notes = self._notes(made, where, notes)
+            filled["notes"], node_notes = self._notes(made, where, notes)
+        reasons = output.get(REASON)
+        if reasons:
+            filled["reasons"] = self._reasons(made, where, reasons, output.get(REASON_DETAIL, ()))
         found = output.get(EVIDENCE)
         evidence = self._evidence(made, where, case, found) if found else {}
         named = shape.fields
@@ -88,7 +95,7 @@ class RecordTexts:
             if field is not None:
                 filled[field] = f'{node_notes.get(cid, "")}, "evidence": [{evidence.get(cid, "")}]}}'
         if output.get(UNDETERMINED):
-            filled[_OWN_UNDETERMINED] = self.encoder.list_text([u.to_dict() for u in made.undetermined(case, output[UNDETERMINED])])
+            filled["undetermined"] = self.encoder.list_text([u.to_dict() for u in made.undetermined(case, output[UNDETERMINED])])
         return shape.text.format_map(filled)
 
     def _notes(self, made: DecisionBuilder, where: str, atoms: Any) -> tuple[str, dict[str, str]]:
@@ -99,6 +106,14 @@ class RecordTexts:
             notes, by_node = made.notes(atoms)
             part = self.encoder.notes_part
             hit = self.notes.put(key, (self.encoder.list_text([n.to_dict() for n in notes]), {cid: part(texts) for cid, texts in by_node}))
+        return hit
+
+    def _reasons(self, made: DecisionBuilder, where: str, atoms: Any, details: Any) -> str:
+        """The reasons' text, once for each set of reason atoms and details."""
+        key = (where, frozenset(atoms), frozenset(details))
+        hit = self.reasons.get(key)
+        if hit is None:
+            hit = self.reasons.put(key, self.encoder.list_text([r.to_dict() for r in made.reasons(atoms, details)]))
         return hit
 
     def _evidence(self, made: DecisionBuilder, where: str, case: "Case", atoms: Any) -> dict[str, str]:
@@ -136,19 +151,19 @@ class RecordTexts:
         text, ids = self.trees.of(criteria, lambda: self._tree(criteria))
         fields = decision.to_dict(lambda part: _Text(text) if part is criteria else self.encoder.shared(part))
         fields.pop("id")
-        fields["undetermined"] = _Text(_UNDETERMINED)
-        fields["notes"] = _Text(_NOTES)
+        for mark, name in _OWN.items():
+            fields[name] = _Text(mark)
         cut = _MARKS.split(self.encoder.encode(fields)[1:])
         marks = cut[1::2]
-        if marks.count(_NODE) != len(ids) or len(marks) != len(ids) + 2:  # pragma: no cover - the encoder wrote a mark of its own
+        if marks.count(_NODE) != len(ids) or len(marks) != len(ids) + len(_OWN):  # pragma: no cover - the encoder wrote a mark of its own
             raise AssertionError("a decision's text holds a template mark")
         own = iter(ids)
-        names = [f"n{i}" if m == _NODE else _OWN_UNDETERMINED if m == _UNDETERMINED else _OWN_NOTES for i, m in enumerate(marks)]
+        names = [f"n{i}" if m == _NODE else _OWN[m] for i, m in enumerate(marks)]
         parts = [cut[0].replace("{", "{{").replace("}", "}}")]
         for name, fragment in zip(names, cut[2::2]):
             parts.append("{" + name + "}")
             parts.append(fragment.replace("{", "{{").replace("}", "}}"))
         by_id = {next(own): name for name, m in zip(names, marks) if m == _NODE}
         empty = {name: _BARE_TAIL for name in by_id.values()}
-        empty[_OWN_NOTES] = empty[_OWN_UNDETERMINED] = _EMPTY
+        empty.update(dict.fromkeys(_OWN.values(), _EMPTY))
         return Shape("".join(parts), empty, by_id)
