@@ -160,7 +160,12 @@ class BatchWorker:
     def _group(self, groups: dict[tuple, "_Group"], n: int, loaded: Loaded) -> Optional[str]:
         """Put a case in the group of its version and facts (cases with the same facts are solved once); its decision's text when the cache has it."""
         atoms = loaded.case.atoms()
-        key = (str(loaded.choice.kb.path), loaded.choice.route, loaded.notes, tuple(atoms))  # what a decision depends on: the version, how it was chosen (the provenance says), a Bundle's notes, the facts
+        key = (
+            str(loaded.choice.kb.path),
+            loaded.choice.route,
+            loaded.notes,
+            tuple(atoms),
+        )  # what a decision depends on: the version, how it was chosen (the provenance says), a Bundle's notes, the facts
         rest = self.cache.get(key)
         if rest is None:
             groups.setdefault(key, _Group(key, loaded, atoms)).members.append((n, loaded.case))
