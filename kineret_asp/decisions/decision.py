@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Optional
 
 from ..asp.symbols import Const, Value
 from ..errors import KineretError
@@ -45,6 +45,8 @@ EVIDENCE_KEPT = 20_000
 """Pieces of evidence a builder remembers, by the case values they show."""
 BLOCKING_KEPT = 2_000
 """Blocking lists a builder remembers, by the tree's shape (a few hundred recur)."""
+NOTES_KEPT = 1_000
+"""Notes a builder remembers, by an answer's note atoms (a hundred or two recur)."""
 TEXTS_KEPT = 1_000
 """JSON texts of shared decision parts a :class:`DecisionEncoder` remembers."""
 
@@ -501,11 +503,12 @@ class DecisionBuilder:
         self._blocking: Memo[tuple, tuple[str, ...]] = Memo(BLOCKING_KEPT)
         self._evidence: Memo[tuple, tuple[tuple, Evidence]] = Memo(EVIDENCE_KEPT)
         self._entries: Memo[tuple, tuple[str, Any]] = Memo(EVIDENCE_KEPT)  # an entry's words and value, by its values
+        self._notes: Memo[frozenset, tuple] = Memo(NOTES_KEPT)  # an answer's notes, by its note atoms
         self._provenance: dict[Optional[str], Any] = {}
 
     def forget(self) -> None:
         """Drop what was remembered between cases (as a new process starts), for fair measurements."""
-        for memo in (self._trees, self._blocking, self._evidence, self._entries):
+        for memo in (self._trees, self._blocking, self._evidence, self._entries, self._notes):
             memo.data.clear()
 
     def id_order(self, cid: str) -> tuple:
@@ -649,16 +652,16 @@ class DecisionBuilder:
         vocab = self.vocab
         applies = frozenset(str(a[0]) for a in output.get("applies", []))
         unmet_ids = frozenset(str(a[0]) for a in output.get("unmet", []))
-        notes, by_node = self.notes(output.get(NOTE, []))
-        node_notes = tuple((cid, texts) for cid, texts in by_node if cid in applies)
-        reasons = self.reasons(output.get(REASON, []), output.get(REASON_DETAIL, []))
+        notes, by_node = self.notes(output.get(NOTE, ()))
+        reasons = self.reasons(output.get(REASON, ()), output.get(REASON_DETAIL, ()))
         months = _one(output, "authorization_months", required=False)
         needs = tuple(sorted((str(c), int(n)) for c, n in output.get("needs", []) if isinstance(n, int)))
 
         def parts() -> tuple:
             """The criteria tree, unmet, blocking and undetermined (:data:`DEFERRED`)."""
             node_evidence = () if shape else self.evidence(case, output.get(EVIDENCE, []))
-            criteria, unmet = self.tree(applies, unmet_ids, () if shape else node_notes, node_evidence)
+            node_notes = () if shape else tuple((cid, texts) for cid, texts in by_node if cid in applies)
+            criteria, unmet = self.tree(applies, unmet_ids, node_notes, node_evidence)
             refers = tuple(sorted((str(c), str(d)) for c, d in output.get("refers_to", [])))
             block_key = (applies, unmet_ids, needs, refers)
             blocked = self._blocking.get(block_key)
@@ -690,6 +693,8 @@ class DecisionBuilder:
 
     def reasons(self, atoms: Iterable[tuple], details: Iterable[tuple]) -> tuple[Reason, ...]:
         """Why a request is not covered (or belongs to another policy), in the KB's order, each with the case values that made it apply."""
+        if not atoms:
+            return ()
         found: dict[str, dict[str, list]] = {}
         for rid, detail in sorted(details, key=repr):
             name, value = (detail[0], detail[1]) if isinstance(detail, tuple) and len(detail) == 2 else (str(detail), None)
@@ -698,8 +703,17 @@ class DecisionBuilder:
         texts = self.vocab.reason_texts
         return tuple(Reason(rid, texts.get(rid, rid), found.get(rid, {})) for rid in sorted({str(a[0]) for a in atoms}, key=lambda r: (rank.get(r, len(rank)), r)))
 
-    def notes(self, atoms: Iterable[tuple]) -> tuple[tuple[Note, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
-        """The notes of an answer, in the KB's order, and each criterion's note texts (once each), by criterion id in order."""
+    def notes(self, atoms: Collection[tuple]) -> tuple[tuple[Note, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
+        """The notes of an answer, in the KB's order, and each criterion's note texts (once each), by criterion id in order (made once for each set of atoms)."""
+        if not atoms:
+            return (), ()
+        key = frozenset(atoms)
+        hit = self._notes.get(key)
+        if hit is None:
+            hit = self._notes.put(key, self._made_notes(key))
+        return hit
+
+    def _made_notes(self, atoms: Iterable[tuple]) -> tuple[tuple[Note, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
         texts = self.vocab.note_texts
         notes: list[Note] = []
         by_node: dict[str, list[str]] = {}
