@@ -115,3 +115,24 @@ def test_old_entries_are_pruned(tmp_path, monkeypatch):
 def test_the_packaged_kb_still_decides_with_a_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("KINERET_ASP_CACHE", str(tmp_path / "cache"))
     assert evaluate(FACTS / "ra" / "approved_employer_group.json", parse_kb(KB_DIR)).decision == "approved"
+
+
+def test_check_reads_the_package_s_word_scan_from_the_cache_and_ignores_a_forged_entry(tmp_path, monkeypatch):
+    from kineret_asp.author import words_filled
+
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("KINERET_ASP_CACHE", str(folder))
+    monkeypatch.setattr(words_filled, "_FILLED", [])
+    scanned = words_filled._scanned()
+    assert scanned == words_filled._scan_package()
+    (entry,) = folder.glob("words-filled-*.lp")
+
+    def no_scan():
+        raise AssertionError("the package was scanned again")
+
+    monkeypatch.setattr(words_filled, "_scan_package", no_scan)
+    assert words_filled._scanned() == scanned  # read back, not scanned
+    header, body = entry.read_bytes().split(b"\n", 1)
+    entry.write_bytes(header + b"\n" + body.replace(b"[", b"[ ", 1))  # same header, other body: the HMAC no longer checks
+    with pytest.raises(AssertionError, match="scanned again"):
+        words_filled._scanned()
