@@ -691,14 +691,14 @@ class DecisionLog:
         request and the ``decision`` they led to. None when no record has that id. The record itself is not touched."""
         b = self.backend
         kept = public_decision(decision)
+        columns = _NOTE_COLUMNS[1:]
+        sql = b.sql(f"INSERT INTO review_notes ({', '.join(columns)}) SELECT {', '.join('?' for _ in columns)} WHERE EXISTS (SELECT 1 FROM decisions WHERE id = ?) RETURNING seq")
         for _ in range(8):
             nid = str(uuid.uuid4())
             now = _now()
             row = (nid, decision_id, now, reviewer, comment, _json(changes), str(kept.get("decision", "")), _json(kept))
-            names = ", ".join(_NOTE_COLUMNS[1:])
 
             def work(conn: Any) -> Optional[int]:  # the record's existence checked in the same transaction as the insert
-                sql = b.sql(f"INSERT INTO review_notes ({names}) SELECT {', '.join('?' for _ in row)} WHERE EXISTS (SELECT 1 FROM decisions WHERE id = ?) RETURNING seq")
                 found = conn.execute(sql, (*row, decision_id)).fetchone()  # noqa: B023 (called at once, in this iteration)
                 return None if found is None else int(found[0])
 
