@@ -183,6 +183,21 @@ def test_the_static_token_stays_and_other_routes_need_it(secured, keys):
     assert secured.post("/evaluate", json={"indication": "sjia"}, headers=bearer(token(private, aud=f"{BASE}/evaluate"))).status_code == 401  # a JWT is for the CDS routes
 
 
+def test_the_decision_log_and_reviewers_notes_routes_take_the_static_token_and_no_jwt(secured, keys):
+    """The reviewer's notes follow GET /decisions/{id}: the static token opens them, a CDS client's JWT does not."""
+    private, _ = keys
+    record = secured.post("/evaluate", json={"indication": "sjia"}, headers=bearer("static-secret")).headers["x-decision-id"]
+    for method, path, body in (
+        ("GET", f"/decisions/{record}", None),
+        ("GET", f"/decisions/{record}/notes", None),
+        ("POST", f"/decisions/{record}/notes", {"comment": "seen"}),
+        ("POST", "/review/decide", {"logged": record}),
+    ):
+        assert secured.request(method, path, json=body, headers=bearer(token(private, aud=f"{BASE}{path}"))).status_code == 401, path
+        assert secured.request(method, path, json=body).status_code == 401, path
+        assert secured.request(method, path, json=body, headers=bearer("static-secret")).status_code in (200, 201), path
+
+
 def test_a_jwks_is_fetched_from_a_jku_on_the_issuers_list_only(keys, tmp_path):
     """ "CDS Services SHOULD limit the CDS Clients they trust by maintaining an allowlist of iss and jku urls."""
     private, jwks = keys

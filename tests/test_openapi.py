@@ -34,6 +34,37 @@ def test_every_posted_route_has_request_and_response_bodies(spec):
         assert post["responses"]["200"]["content"], path
 
 
+def test_the_reviewers_notes_routes_are_described_with_their_bodies(spec):
+    notes = spec["paths"]["/decisions/{key}/notes"]
+    assert notes["post"]["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ReviewNoteRequest"}
+    assert notes["post"]["responses"]["201"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ReviewNote"}
+    assert notes["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ReviewNotes"}
+    assert {"404", "422"} <= notes["post"]["responses"].keys() and "404" in notes["get"]["responses"]
+    one = spec["paths"]["/decisions/{key}/notes/{note}"]["get"]
+    assert one["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ReviewNote"}
+    assert spec["components"]["schemas"]["ReviewNote"]["properties"]["changes"]["items"] == {"$ref": "#/components/schemas/Change"}
+
+
+def test_a_saved_note_is_what_its_schema_says(tmp_path):
+    import jsonschema
+
+    from kineret_asp import evaluate
+    from kineret_asp.decision_log import DecisionLog, Entry
+
+    url = str(tmp_path / "decisions.sqlite3")
+    case = json.loads((FACTS_DIR / "ra" / "no_plan.json").read_text())
+    record = DecisionLog(url).record(Entry("evaluate", case, evaluate(case, KB_DIR).to_dict()), issue_pa=True)
+    client = TestClient(create_app(load_kb(KB_DIR), db=url))
+    spec = client.get("/openapi.json").json()
+    schemas = {"components": spec["components"]}
+    request = {"changes": [{"op": "set", "path": "plan", "value": "employer_group"}], "reviewer": "nurse.a"}
+    jsonschema.validate(request, {**schemas, **spec["components"]["schemas"]["ReviewNoteRequest"]})
+    note = client.post(f"/decisions/{record.pa_number}/notes", json=request)
+    assert note.status_code == 201
+    jsonschema.validate(note.json(), {**schemas, **spec["components"]["schemas"]["ReviewNote"]})
+    jsonschema.validate(client.get(f"/decisions/{record.pa_number}/notes").json(), {**schemas, **spec["components"]["schemas"]["ReviewNotes"]})
+
+
 def test_the_bodies_are_the_kbs_json_schemas(spec):
     schemas = spec["components"]["schemas"]
     documents = schema_documents(load_kb(KB_DIR))

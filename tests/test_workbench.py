@@ -119,6 +119,178 @@ def test_the_workbench_answers_a_fhir_bundle(client):
     assert client.post("/review/decide", json={"case": bundle, "changes": []}).json()["decision"] == "approved"
 
 
+# --- a request from the decision log, and the reviewer's notes kept beside it ---------------------------
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    """A service on a decision log holding the unclassed-drug request with a prior-authorization number (as CRD issues them)."""
+    from kineret_asp import evaluate
+    from kineret_asp.decision_log import DecisionLog, Entry
+
+    url = str(tmp_path_factory.mktemp("log") / "decisions.sqlite3")
+    log = DecisionLog(url)
+    record = log.record(Entry("cds:order-sign", opened(), evaluate(opened(), KB_DIR).to_dict(), "hook-1", "Patient/p1"), issue_pa=True)
+    return TestClient(create_app(KB_DIR, db=url)), log, record
+
+
+def raw_row(log, rid: str) -> tuple:
+    """The logged record's row, every column, as the database holds it."""
+    conn = log._conn()
+    row = conn.execute("SELECT * FROM decisions WHERE id = ?", (rid,)).fetchone()
+    log.backend.end_read(conn)
+    return tuple(row)
+
+
+def test_a_request_opens_by_its_prior_authorization_number_from_the_decision_log(logged, kb):
+    client, log, record = logged
+    for key in (record.pa_number, record.id):
+        answer = client.post("/review/decide", json={"logged": key, "changes": []})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["decision"] == "undetermined" and body["blocking"] == ["NC.2"] and "zorbitrex" in body["asks"][0]["text"]
+        assert body["logged"]["id"] == record.id and body["logged"]["prior_authorization_number"] == record.pa_number and body["logged"]["decision"] == "undetermined"
+        assert record.pa_number in body["logged"]["line"] and isinstance(body["notes"], list)
+        assert body["case"] == client.post("/review/decide", json={"case": record.case}).json()["case"]  # the case as logged
+        assert kb.vocabulary.word("review_logged_line", id=record.id, number=kb.vocabulary.word("wb_number", number=record.pa_number), when=record.recorded_at) in body["section"]
+    changed = client.post("/review/decide", json={"logged": record.pa_number, "changes": [ANSWER]}).json()
+    assert changed["decision"] == "approved" and changed["logged"]["id"] == record.id  # changes are tried on the logged case
+    assert "Changes tried, not saved: add drug_categories" in changed["section"]
+    assert "logged" not in client.post("/review/decide", json={"case": opened(), "changes": []}).json()  # a pasted case names no record
+
+
+def test_an_unknown_number_is_a_404_naming_it(logged, kb):
+    client, _, record = logged
+    expected = kb.vocabulary.word("api_no_decision", id="IP0243-20240101-NOSUCHNUMBER")
+    for method, path, body in (
+        ("post", "/review/decide", {"logged": "IP0243-20240101-NOSUCHNUMBER", "changes": []}),
+        ("post", "/review/page", {"logged": "IP0243-20240101-NOSUCHNUMBER"}),
+        ("get", "/decisions/IP0243-20240101-NOSUCHNUMBER/notes", None),
+        ("post", "/decisions/IP0243-20240101-NOSUCHNUMBER/notes", {"changes": [ANSWER]}),
+    ):
+        answer = client.request(method.upper(), path, json=body)
+        assert answer.status_code == 404 and answer.json() == {"errors": [expected]}, (path, answer.text)
+    unknown_note = client.post("/review/page", json={"logged": record.id, "note": "no-such-note"})
+    assert unknown_note.status_code == 404 and unknown_note.json()["errors"] == [kb.vocabulary.word("api_no_note", note="no-such-note", id=record.id)]
+    assert client.get(f"/decisions/{record.id}/notes/no-such-note").status_code == 404
+
+
+def test_without_a_decision_log_a_number_is_a_clear_404_not_a_crash(kb):
+    client = TestClient(create_app(KB_DIR, db=False))
+    expected = {"errors": [kb.vocabulary.word("api_no_log", number="IP0243-20240101-X")]}
+    assert "--no-log" in expected["errors"][0]
+    for method, path, body in (
+        ("post", "/review/decide", {"logged": "IP0243-20240101-X", "changes": []}),
+        ("post", "/review/page", {"logged": "IP0243-20240101-X"}),
+        ("get", "/decisions/IP0243-20240101-X/notes", None),
+        ("get", "/decisions/IP0243-20240101-X/notes/n", None),
+        ("post", "/decisions/IP0243-20240101-X/notes", {"changes": [ANSWER]}),
+    ):
+        answer = client.request(method.upper(), path, json=body)
+        assert answer.status_code == 404 and answer.json() == expected, (path, answer.text)
+    assert client.post("/review/decide", json={"case": opened(), "changes": []}).json()["decision"] == "undetermined"  # a pasted case needs no log
+
+
+def test_a_change_set_is_saved_as_a_note_and_the_logged_request_is_unchanged(logged):
+    client, log, record = logged
+    row, shown = raw_row(log, record.id), client.get(f"/decisions/{record.pa_number}").content
+    saved = client.post(f"/decisions/{record.pa_number}/notes", json={"changes": [ANSWER], "reviewer": "nurse.a", "comment": "the prescriber says zorbitrex is neither"})
+    assert saved.status_code == 201, saved.text
+    note = saved.json()
+    assert note["decision_id"] == record.id and note["reviewer"] == "nurse.a" and note["recorded_at"] and note["outcome"] == "approved"
+    assert note["changes"] == [ANSWER] and note["decision"]["decision"] == "approved" and note["comment"].startswith("the prescriber")
+    assert raw_row(log, record.id) == row and client.get(f"/decisions/{record.pa_number}").content == shown  # the original, byte for byte
+    assert client.get(saved.headers["location"]).json() == note
+    listed = client.get(f"/decisions/{record.pa_number}/notes").json()
+    assert listed["decision_id"] == record.id and listed["prior_authorization_number"] == record.pa_number and note in listed["notes"]
+    opened_again = client.post("/review/decide", json={"logged": record.pa_number, "changes": []}).json()
+    shown_note = next(n for n in opened_again["notes"] if n["id"] == note["id"])
+    assert shown_note["changes"] == [ANSWER] and "nurse.a" in shown_note["line"] and "APPROVED" in shown_note["line"]
+    assert opened_again["decision"] == "undetermined"  # opening again shows the logged request, not the note's changes
+
+
+def test_a_saved_note_is_reapplied_and_printed_as_the_review_page(logged):
+    client, _, record = logged
+    note = client.post(f"/decisions/{record.id}/notes", json={"changes": [ANSWER], "reviewer": "nurse.b"}).json()
+    again = client.post("/review/decide", json={"logged": record.pa_number, "note": note["id"]}).json()
+    assert again["decision"] == "approved" and again["note"] == note["id"] and again["changes"] == [ANSWER] and again["asks"] == []
+    page = client.post("/review/page", json={"logged": record.pa_number, "note": note["id"]})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and "APPROVED" in page.text
+    footer = page.text[page.text.index('<footer class="provenance">') :]
+    assert f"Decision log: decision {record.id}, prior-authorization number {record.pa_number}" in footer
+    assert f"note {note['id']} (nurse.b, {note['recorded_at']}): add drug_categories" in footer.replace("&#x27;", "'")
+    reapplied = client.post("/review/decide", json={"logged": record.id, "changes": again["changes"]}).json()  # the workbench's Re-apply
+    assert reapplied["decision"] == "approved"
+
+
+def test_a_note_that_does_not_apply_or_is_malformed_is_refused_and_nothing_is_kept(logged):
+    client, log, record = logged
+    before = [n.id for n in log.notes(record.id)]
+    bad = client.post(f"/decisions/{record.id}/notes", json={"changes": [{"op": "add", "path": "nope", "value": 1}]})
+    assert bad.status_code == 422 and "unknown field 'nope'" in bad.json()["errors"][0]
+    for body, where in (
+        ({"changes": [], "reviewer": "x"}, "changes"),
+        ({"changes": [ANSWER], "who": "x"}, "who"),
+        ({"changes": [ANSWER], "reviewer": 7}, "reviewer"),
+        ({"changes": [ANSWER], "comment": "x" * 5000}, "comment"),
+        ([ANSWER], ""),
+    ):
+        refused = client.post(f"/decisions/{record.id}/notes", json=body)
+        assert refused.status_code == 422 and refused.json()["errors"][0].startswith(f"<request>: {where}" if where else "<request>: expected"), (body, refused.text)
+    both = client.post("/review/decide", json={"case": opened(), "logged": record.id})
+    assert both.status_code == 422 and "logged" in both.json()["errors"][0]
+    assert client.post("/review/decide", json={"logged": record.id, "note": "n", "changes": []}).status_code == 422
+    assert [n.id for n in log.notes(record.id)] == before
+
+
+def test_the_new_routes_follow_the_services_authentication_as_the_decision_log_routes_do(tmp_path):
+    from kineret_asp import evaluate
+    from kineret_asp.decision_log import DecisionLog, Entry
+
+    url = str(tmp_path / "decisions.sqlite3")
+    record = DecisionLog(url).record(Entry("evaluate", opened(), evaluate(opened(), KB_DIR).to_dict()), issue_pa=True)
+    client = TestClient(create_app(KB_DIR, token="s3cret", db=url))
+    calls = [
+        ("GET", f"/decisions/{record.pa_number}", None),
+        ("GET", f"/decisions/{record.pa_number}/notes", None),
+        ("POST", f"/decisions/{record.pa_number}/notes", {"changes": [ANSWER]}),
+        ("POST", "/review/decide", {"logged": record.pa_number}),
+        ("POST", "/review/page", {"logged": record.pa_number}),
+    ]
+    for method, path, body in calls:
+        assert client.request(method, path, json=body).status_code == 401, path
+        assert client.request(method, path, json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401, path
+    assert DecisionLog(url).notes(record.id) == []  # refused: nothing kept
+    for method, path, body in calls:
+        assert client.request(method, path, json=body, headers={"Authorization": "Bearer s3cret"}).status_code in (200, 201), path
+    assert len(DecisionLog(url).notes(record.id)) == 1
+
+
+@pytest.mark.slow  # loads a KB copy
+def test_the_words_of_opening_by_number_and_of_notes_come_from_the_kb(kb_copy, tmp_path):
+    from kineret_asp import evaluate
+    from kineret_asp.decision_log import DecisionLog, Entry
+
+    words = kb_copy.parents[2] / "framework" / "words"
+    for name, old, new in (
+        ("workbench.lp", '"Or a prior-authorization number (or decision id) from the decision log"', '"Zeta number label"'),
+        ("workbench.lp", '"Decision log: decision {id}, {number}, recorded {when}"', '"Zeta record {id}"'),
+        ("workbench.lp", '"{when}, {reviewer}: 1 change; with it the decision is {decision}"', '"Zeta note by {reviewer}"'),
+        ("interop.lp", '"no reviewer\'s note {note} on the logged decision {id}"', '"Zeta no note {note}"'),
+    ):
+        path = words / name
+        assert old in path.read_text(), old
+        path.write_text(path.read_text().replace(old, new))
+    url = str(tmp_path / "decisions.sqlite3")
+    record = DecisionLog(url).record(Entry("evaluate", opened(), evaluate(opened(), KB_DIR).to_dict()))
+    client = TestClient(create_app(kb_copy.parents[2], db=url))
+    assert "Zeta number label" in client.get("/review").text
+    client.post(f"/decisions/{record.id}/notes", json={"changes": [ANSWER], "reviewer": "nurse.z"})
+    answer = client.post("/review/decide", json={"logged": record.id}).json()
+    assert f"Zeta record {record.id}" in answer["section"] and answer["notes"][0]["line"] == "Zeta note by nurse.z"
+    assert client.post("/review/page", json={"logged": record.id, "note": "x"}).json()["errors"] == ["Zeta no note x"]
+
+
 # --- the browser ----------------------------------------------------------------------------------
 
 
@@ -244,13 +416,13 @@ ARIA references that resolve; a legend for every fieldset; no positive tabindex;
 on images; only known roles). Colour contrast and the reading of the page by a screen reader are not checked."""
 
 
-def serve_here(tmp_path: Path):
+def serve_here(tmp_path: Path, db: str | None = None):
     import uvicorn
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
-    server = uvicorn.Server(uvicorn.Config(create_app(KB_DIR), log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(create_app(KB_DIR, db=db), log_level="warning", access_log=False))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # a thread of the test process
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -308,4 +480,84 @@ def test_a_reviewer_opens_the_unclassed_drug_case_answers_the_question_and_sees_
         thread.join(30)
         sock.close()
     for name in ("1-opened.png", "2-approved.png"):
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.slow  # starts Chromium
+@pytest.mark.skipif(chromium() is None, reason="no Chromium on this machine: install it with .ci/install-browser (apt-get install chromium) to run the browser test")
+def test_a_reviewer_opens_a_logged_request_by_its_number_saves_a_note_and_reapplies_it(tmp_path):
+    """The same review from the decision log: open by prior-authorization number, answer, save the change set beside the
+    logged request, open it again and re-apply the note. Keeps ``3-logged.png``, ``4-noted.png`` and ``noted.pdf``."""
+    from kineret_asp import evaluate
+    from kineret_asp.decision_log import DecisionLog, Entry
+
+    url = str(tmp_path / "decisions.sqlite3")
+    log = DecisionLog(url)
+    record = log.record(Entry("cds:order-sign", opened(), evaluate(opened(), KB_DIR).to_dict(), "hook-1", "Patient/p1"), issue_pa=True)
+    row = raw_row(log, record.id)
+    server, thread, sock, port = serve_here(tmp_path, url)
+    browser = Browser(tmp_path / "profile")
+
+    def open_number(number: str) -> None:
+        browser.js("document.getElementById('wb-number').value = ''; document.getElementById('wb-number').focus(); true")
+        browser.call("Input.insertText", text=number)
+        browser.js("document.querySelector('#wb-open-logged button').focus(); true")
+        browser.key("Enter", 13)
+
+    try:
+        browser.call("Emulation.setDeviceMetricsOverride", width=1200, height=900, deviceScaleFactor=1, mobile=False)
+        browser.call("Page.navigate", url=f"http://127.0.0.1:{port}/review")
+        browser.wait("document.body && document.body.dataset.ready === 'true'")
+        # an unknown number: the server's line, in the page
+        open_number("IP0243-20240101-NOSUCHNUMBER")
+        browser.wait("document.getElementById('wb-errors').textContent.includes('NOSUCHNUMBER')")
+        assert "no decision with the id or prior authorization number IP0243-20240101-NOSUCHNUMBER" in browser.js("document.getElementById('wb-errors').textContent")
+        assert browser.js("document.getElementById('wb-changes').hidden") is True  # nothing opened
+        # the logged request, by its number
+        open_number(record.pa_number)
+        browser.wait("document.querySelector('#wb-review .decision') !== null")
+        assert browser.js("document.querySelector('#wb-review .decision').dataset.decision") == "undetermined"
+        assert browser.js("document.getElementById('wb-errors').textContent") == ""
+        assert record.pa_number in browser.js("document.getElementById('wb-logged').textContent") and browser.js("document.getElementById('wb-logged').hidden") is False
+        assert browser.js("document.getElementById('wb-no-notes').hidden") is False
+        assert "zorbitrex" in browser.js("document.querySelector('#wb-review h3.ask').nextElementSibling.textContent")
+        browser.screenshot(tmp_path / "3-logged.png")
+        assert browser.js(ACCESSIBILITY) == [], "accessibility problems on the logged request"
+        # answer the question, then save the change set as a reviewer's note
+        form = "form.change[data-op=add][data-field=drug_categories]"
+        browser.js(f"document.querySelector('{form} input[name=drug]').focus(); true")
+        browser.call("Input.insertText", text="zorbitrex")
+        browser.js(f"document.querySelector('{form} select[name=category]').value = 'other'; document.querySelector('{form} button').focus(); true")
+        browser.key("Enter", 13)
+        browser.wait("document.querySelector('#wb-review .decision').dataset.decision === 'approved'")
+        browser.js("document.getElementById('wb-reviewer').focus(); true")
+        browser.call("Input.insertText", text="nurse.chromium")
+        browser.js("document.querySelector('#wb-save button').focus(); true")
+        browser.key("Enter", 13)
+        browser.wait("document.querySelectorAll('#wb-notes > li').length === 1")
+        assert browser.js("document.getElementById('wb-save-status').textContent").startswith("Saved beside the logged request")
+        assert "nurse.chromium" in browser.js("document.querySelector('#wb-notes > li').textContent")
+        notes = log.notes(record.id)
+        assert len(notes) == 1 and notes[0].reviewer == "nurse.chromium" and notes[0].changes == [ANSWER] and notes[0].outcome == "approved"
+        assert raw_row(log, record.id) == row  # the logged request and decision untouched
+        browser.screenshot(tmp_path / "4-noted.png")
+        assert browser.js(ACCESSIBILITY) == [], "accessibility problems with a note listed"
+        # open it again: the logged request as it was, the note listed; re-apply it and print
+        open_number(record.pa_number)
+        browser.wait("document.querySelector('#wb-review .decision').dataset.decision === 'undetermined' && document.querySelectorAll('#wb-change-list li').length === 0")
+        assert browser.js("document.querySelectorAll('#wb-notes > li').length") == 1
+        browser.js("document.querySelector('#wb-notes > li button').focus(); true")
+        browser.key("Enter", 13)
+        browser.wait("document.querySelector('#wb-review .decision').dataset.decision === 'approved'")
+        assert browser.js("Array.from(document.querySelectorAll('#wb-change-list li')).map((e) => e.textContent)") == ['add drug_categories {"category":"other","drug":"zorbitrex"}']
+        assert f"Decision log: decision {record.id}" in browser.js("document.querySelector('#wb-review footer').textContent")
+        pdf = base64.b64decode(browser.call("Page.printToPDF", printBackground=False)["data"])
+        (tmp_path / "noted.pdf").write_bytes(pdf)
+        assert pdf.startswith(b"%PDF") and len(pdf) > 1000
+    finally:
+        browser.close()
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+    for name in ("3-logged.png", "4-noted.png"):
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
