@@ -2,8 +2,10 @@
 
 Sets of strings iterate in an order that changes with PYTHONHASHSEED, so a
 test inside one process cannot see output that depends on it: a new process
-with another seed (and no disk cache) decides every example case, and its
-bytes are compared with this process's, which has its own seed and a warm KB.
+with another seed (and no disk cache) decides every example case, and says
+what is missing for a quarter of them and for the two cases that document
+nothing (the widest answers: every option of every criterion), and its bytes
+are compared with this process's, which has its own seed and a warm KB.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from kineret_asp.cases.versions import Chooser
 
 chooser = Chooser.of(Path("kb"))
 digest = hashlib.sha256()
-cases = [*discover([Path("facts")]), {"id": "nothing", "indication": "rheumatoid_arthritis"}, {"id": "nothing-caps", "indication": "caps"}]
-for case in cases:
+wide_open = [{"id": "nothing", "indication": "rheumatoid_arthritis"}, {"id": "nothing-caps", "indication": "caps"}]
+cases = [*discover([Path("facts")]), *wide_open]
+for n, case in enumerate(cases):
     decision = evaluate(case, chooser)
     digest.update(decision.to_json().encode())
-    answer = missing(case, chooser)
-    digest.update(json.dumps(answer.to_dict(), sort_keys=False).encode())
+    if n % 4 == 0 or case in wide_open:  # missing on a quarter of the examples and on the widest answers
+        answer = missing(case, chooser)
+        digest.update(json.dumps(answer.to_dict(), sort_keys=False).encode())
 print(len(cases), digest.hexdigest())
 """
 
