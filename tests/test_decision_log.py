@@ -248,7 +248,7 @@ def test_every_prior_authorization_number_resolves_through_the_service_on_postgr
 
     from kineret_asp.server import create_app
 
-    from .test_cds import coverage_info, example, hook_request
+    from .interop.test_cds import coverage_info, example, hook_request
 
     url = pg.new_database()
     client = TestClient(create_app(load_kb(KB_DIR), time_limit=60, db=url))
