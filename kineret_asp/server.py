@@ -381,15 +381,21 @@ class Handler:
         except CaseError as exc:
             raise FhirProblem.from_case_error(exc, 400, "structure") from None
 
+    def version_today(self) -> KnowledgeBase:
+        """The version in force today: a DTR dialogue is about an order written now, never decided by a version not yet in force."""
+        import datetime
+
+        return self.chooser.on(datetime.date.today().isoformat())
+
     def do_next_question(self, body: bytes) -> tuple:
         from .interop.dtr import next_question
 
-        return self.ok(next_question(self.fhir_json(body, "<$next-question>"), self.knowledge, self.settings.base_url, self.log), "application/fhir+json")
+        return self.ok(next_question(self.fhir_json(body, "<$next-question>"), self.version_today(), self.settings.base_url, self.log), "application/fhir+json")
 
     def do_questionnaire_package(self, body: bytes) -> tuple:
         from .interop.dtr import package
 
-        return self.ok(package(self.fhir_json(body, "<$questionnaire-package>"), self.knowledge, self.settings.base_url, self.log), "application/fhir+json")
+        return self.ok(package(self.fhir_json(body, "<$questionnaire-package>"), self.version_today(), self.settings.base_url, self.log), "application/fhir+json")
 
     def do_cds(self, payload: tuple) -> tuple:
         """A CDS Hooks call (Da Vinci CRD): the answer's bytes keep the order as it was sent (:mod:`kineret_asp.interop.crd`)."""
@@ -397,8 +403,7 @@ class Handler:
         from .interop.crd import answer, response_bytes
 
         body, hook, fetched = payload
-        knowledge = self.knowledge
-        result = answer(body, hook, knowledge, self.settings, self.log, lambda case: missing(case, knowledge), fetched)
+        result = answer(body, hook, self.knowledge, self.settings, self.log, missing, fetched, chooser=self.chooser)
         return (result.status, response_bytes(result.response), "application/json", None)
 
     def do_warm(self, what: Any) -> tuple:
@@ -776,7 +781,7 @@ def create_app(
 
         if qid != _qid(knowledge):
             return errors(404, [w("api_not_found", path=f"/Questionnaire/{qid}")], path="/Questionnaire")
-        return Response(json_bytes(questionnaire(knowledge, settings.base_url)), media_type="application/fhir+json")
+        return Response(json_bytes(questionnaire(handler.version_today(), settings.base_url)), media_type="application/fhir+json")
 
     async def logged(key: str) -> Any:
         if log is None:

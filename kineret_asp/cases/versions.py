@@ -201,6 +201,14 @@ class Chooser:
         policies = self.tree.policies  # type: ignore[union-attr]
         return next(iter(policies.values()))[-1]
 
+    def on(self, date: str) -> KnowledgeBase:
+        """The version of the first policy in force on ``date`` (a fixed version: itself), for what is asked about a day, not a case:
+        the DTR questionnaire of an order written that day. Raises :class:`CaseError` when none is in force."""
+        if self.fixed is not None:
+            return self.fixed
+        policy = next(iter(self.tree.policies))  # type: ignore[union-attr]
+        return self._version(policy, date, "<date>", None).kb
+
     # --- choosing ------------------------------------------------------------------
 
     @cached_property

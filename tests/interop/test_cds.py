@@ -626,3 +626,19 @@ def test_card_texts_are_escaped_and_links_built_from_the_base_url(advisory):
     assert "&lt;img" in html or "\\<img" in card["detail"]
     assert all(link["url"].startswith(BASE + "/") for link in card["links"])
     assert "evil.example" not in response.text
+
+
+def test_an_order_is_decided_by_the_version_in_force_today_not_a_later_one(tmp_path, future_version_tree):
+    """A tree whose latest version takes effect in 2099 (initial approvals of 6 months there): an order signed today
+    is decided, logged and answered by the version in force today (12 months), and its logged case keeps the day."""
+    from kineret_asp.decision_log import DecisionLog
+
+    log = DecisionLog(str(tmp_path / "log.sqlite3"))
+    answer = call(TestClient(create_app(future_version_tree, time_limit=60, base_url=BASE, db=log)), example("stills_adult_onset"))
+    info = coverage_info(answer)
+    today = datetime.date.today()
+    expiry = datetime.date.fromisoformat(info["expiry-date"][0])
+    assert 364 <= (expiry - today).days <= 366  # twelve months: the 2024-06-01 version's, not 2099's six
+    (record,) = log.find()
+    assert record.case["date_of_service"] == today.isoformat()
+    assert record.version == "2024-06-01"

@@ -280,3 +280,16 @@ def test_no_answer_outside_the_offered_options_changes_a_case(client, code, syst
         assert response.status_code == 200
     else:
         assert response.status_code == 400 and response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_the_questionnaire_is_the_version_in_force_today_not_a_later_one(future_version_tree):
+    client = TestClient(create_app(future_version_tree, time_limit=60, base_url=BASE))
+    assert client.get("/Questionnaire/ip0243").json()["version"] == "2024-06-01"
+    bundle = client.post("/Questionnaire/$questionnaire-package", json={"resourceType": "Parameters", "parameter": package_params(client)}).json()["parameter"][0]["resource"]
+    (questionnaire,) = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Questionnaire"]
+    assert questionnaire["version"] == "2024-06-01"
+
+
+def package_params(client) -> list:
+    info, coverage, order = crd_without_rheumatologist(client)
+    return [{"name": "coverage", "resource": coverage}, {"name": "order", "resource": order}]
