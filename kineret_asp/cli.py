@@ -476,7 +476,7 @@ def test_cmd(
 
 def _table_coverage(report: Any) -> list:
     """test --coverage: the tables' pinning of each version whose cases ran (or why it is not measured: its cases fail)."""
-    from .author.mutation import MutateError, table_pinning
+    from .author.mutation import MutateError, own_examples_fail, table_pinning
     from .knowledge.base import load_kb
 
     out: list = []
@@ -486,6 +486,12 @@ def _table_coverage(report: Any) -> list:
             continue
         p = ran[0].decision.provenance
         version = load_kb(Path(p.kb) / p.folder)
+        folder = version.path.resolve()
+        # an example of the version's folder that fails (one a tree routes elsewhere or refuses included): nothing to measure against
+        failing = [r.path for r in report.results if not r.passed and r.file is not None and r.file.resolve().is_relative_to(folder)]
+        if failing:
+            out.append(version.vocabulary.word("pinning_not_measured", why=str(own_examples_fail(failing))))
+            continue
         try:
             out.append(table_pinning(version, cases=[r.file for r in ran]))
         except MutateError as exc:

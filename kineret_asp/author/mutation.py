@@ -1410,7 +1410,7 @@ def mutate(
         report = run_case_tests(files, knowledge)
         failing = [r.path for r in report.results if not r.passed]
         if failing:
-            raise OwnTestsFail(f"the version's own examples fail ({', '.join(failing[:3])}{' ...' if len(failing) > 3 else ''}): fix them before mutating")
+            raise own_examples_fail(failing)
     if _has_properties(knowledge):
         broken = [r.name for r in verify_kb(knowledge) if not r.holds]
         if broken:
@@ -1440,6 +1440,11 @@ def mutate(
     mutants = sorted([*generated.mutants, *generated.invalid], key=lambda m: m.index)
     drawn_from = total if sample is not None and sample < total else None
     return MutationReport(knowledge, mutants, outcomes, generated.left_out, generated.statements, time.perf_counter() - start, len(shares), since, drawn_from, seed if drawn_from is not None else None)
+
+
+def own_examples_fail(failing: Sequence[str]) -> OwnTestsFail:
+    """The error of a run whose version's own examples fail (the first three named): nothing to measure a mutant against."""
+    return OwnTestsFail(f"the version's own examples fail ({', '.join(failing[:3])}{' ...' if len(failing) > 3 else ''}): fix them before mutating")
 
 
 def _has_properties(kb: KnowledgeBase) -> bool:

@@ -418,6 +418,9 @@ def test_test_coverage_counts_each_policy_of_the_tree_apart(two):
     payload = json.loads(result.output)
     by_version = {c["version"]: c for c in payload["coverage"]["versions"]} if "versions" in payload["coverage"] else None
     assert by_version is not None and set(by_version) >= {"FX0001 2025-01-01..", "IP0243 2024-06-01.."}
+    # IP0243's SJIA examples are refused when routed through this tree: its tables' pinning is not measured on the rest
+    (refused,) = [t["not_measured"] for t in payload["coverage"]["tables"] if "not_measured" in t]
+    assert "the version's own examples fail" in refused and "/IP0243/" in refused
 
 
 # --- routing that cannot change silently --------------------------------------------------------------------------
