@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,9 +16,8 @@ from kineret_asp.author.trace import text_changes, trace
 from kineret_asp.author.trace_page import render_page
 from kineret_asp.cli import main
 
+from ..chromium import INSTALL, chromium, dump_dom
 from ..conftest import KB_DIR, revise_source
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 DURATION_RULE = """% § Authorization Duration - "Initial approval duration is up to 12 months.
 % Reauthorization approval duration is up to 12 months."
@@ -193,34 +189,15 @@ def test_the_literate_page_links_the_rules_of_3_A_i(kb):
 
 
 @pytest.mark.slow  # starts Chromium
-@pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium on this machine (apt-get install chromium); the page's structure is tested without a browser above")
+@pytest.mark.skipif(chromium() is None, reason=INSTALL)
 def test_the_literate_page_renders_in_a_headless_browser(tmp_path, kb):
     page = tmp_path / "trace.html"
     result = run("trace", "--kb", str(KB_DIR), "--html", str(page))
     assert result.exit_code == 0 and page.exists()
-    profile = tmp_path / "profile"
-    dom = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            "--dump-dom",
-            page.resolve().as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    assert dom.stdout.lstrip().lower().startswith("<!doctype html>") or dom.stdout.lstrip().startswith("<html")
-    _check_page(dom.stdout, kb)
+    code, dom = dump_dom(page, tmp_path / "profile")
+    assert code == 0
+    assert dom.lstrip().lower().startswith("<!doctype html>") or dom.lstrip().startswith("<html")
+    _check_page(dom, kb)
 
 
 def test_trace_html_to_an_unwritable_place_fails_cleanly(tmp_path):

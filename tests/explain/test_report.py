@@ -8,18 +8,14 @@ blocking criteria and the decision is read back from the page it renders.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import subprocess
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from kineret_asp.cli import main
 
+from ..chromium import INSTALL, chromium, dump_dom
 from ..conftest import FACTS, ra_case
 
 NO_RESPONSE = FACTS / "continuation" / "ra_no_response.json"
@@ -133,44 +129,12 @@ def test_the_pages_words_come_from_the_kb(kb_copy):
     assert "### Standing between this case and approval\n" in page and "What to ask the prescriber" not in page
 
 
-def chromium() -> str | None:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    return found or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-
-
-def dump_dom(page: Path, profile: Path) -> str:
-    """The DOM headless Chromium builds from a page (its process group ended however it goes)."""
-    command = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        "--dump-dom",
-        page.as_uri(),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True, text=True)
-    try:
-        out, _ = process.communicate(timeout=120)
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait()
-    return out
-
-
 @pytest.mark.slow  # starts Chromium
-@pytest.mark.skipif(chromium() is None, reason="no Chromium on this machine: install it with .ci/install-browser (apt-get install chromium) to run the browser test")
+@pytest.mark.skipif(chromium() is None, reason=INSTALL)
 def test_chromium_renders_the_blocking_criteria_and_the_decision(tmp_path):
     path = tmp_path / "review.html"
     path.write_text(run("evaluate", str(NO_RESPONSE), str(FACTS / "ra" / "no_plan.json"), "--format", "html"), encoding="utf-8")
-    dom = dump_dom(path, tmp_path / "profile")
+    _, dom = dump_dom(path, tmp_path / "profile")
     assert "<body" in dom, "Chromium rendered no page"
     p = parse(dom)
     style = " ".join(p.text.get("", []))

@@ -28,8 +28,9 @@ from fastapi.testclient import TestClient
 from kineret_asp.explain.workbench import CSP, controls
 from kineret_asp.server import create_app
 
+from ..chromium import INSTALL, chromium
+from ..chromium import command as chromium_command
 from ..conftest import FACTS, KB_DIR
-from .test_report import chromium
 
 UNCLASSED = FACTS / "drugs" / "unclassed_current_drug.json"
 """Rheumatoid arthritis, every criterion met, and a current drug the KB cannot class (zorbitrex): NC.2 is a question."""
@@ -305,20 +306,7 @@ class Browser:
             os.dup2(to_browser_r, 3)
             os.dup2(from_browser_w, 4)
 
-        command = [
-            chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-extensions",
-            f"--user-data-dir={profile}",
-            "--remote-debugging-pipe",
-            "about:blank",
-        ]
+        command = chromium_command(profile, "--remote-debugging-pipe", "about:blank")
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=fds, close_fds=False)
         os.close(to_browser_r)
         os.close(from_browser_w)
@@ -433,7 +421,7 @@ def serve_here(tmp_path: Path, db: str | None = None):
 
 
 @pytest.mark.slow  # starts Chromium
-@pytest.mark.skipif(chromium() is None, reason="no Chromium on this machine: install it with .ci/install-browser (apt-get install chromium) to run the browser test")
+@pytest.mark.skipif(chromium() is None, reason=INSTALL)
 def test_a_reviewer_opens_the_unclassed_drug_case_answers_the_question_and_sees_approved(tmp_path):
     server, thread, sock, port = serve_here(tmp_path)
     browser = Browser(tmp_path / "profile")
@@ -484,7 +472,7 @@ def test_a_reviewer_opens_the_unclassed_drug_case_answers_the_question_and_sees_
 
 
 @pytest.mark.slow  # starts Chromium
-@pytest.mark.skipif(chromium() is None, reason="no Chromium on this machine: install it with .ci/install-browser (apt-get install chromium) to run the browser test")
+@pytest.mark.skipif(chromium() is None, reason=INSTALL)
 def test_a_reviewer_opens_a_logged_request_by_its_number_saves_a_note_and_reapplies_it(tmp_path):
     """The same review from the decision log: open by prior-authorization number, answer, save the change set beside the
     logged request, open it again and re-apply the note. Keeps ``3-logged.png``, ``4-noted.png`` and ``noted.pdf``."""
