@@ -16,24 +16,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kineret_asp import load_kb
-from kineret_asp.interop.crd import CRD_EXTENSION, CRD_TEMP, CRD_VERSION, HOOKS, prefetch_templates
+from kineret_asp.interop.crd import CRD_EXTENSION, CRD_TEMP, CRD_VERSION, HOOKS
 from kineret_asp.server import create_app
 
 from ..conftest import FACTS, KB_DIR
 from ..fhirvalid import emitted, valid_r4
+from ..hook_requests import EXAMPLES, KEY_OF, coverage_of, hook_request  # noqa: F401 (the other hook tests take them from here)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 BASE = "https://crd.payer.example"
-EXAMPLES = ("ra_approved", "stills_adult_onset", "caps_muckle_wells", "dira_il1rn_confirmed", "sjia_concurrent_etanercept", "covid_19")
-KEY_OF = {
-    "Condition": "conditions",
-    "Coverage": "coverage",
-    "PractitionerRole": "practitioner_role",
-    "MedicationStatement": "medication_statements",
-    "Medication": "medication_statements",
-    "MedicationRequest": "medication_requests",
-    "Observation": "genetic_variants",
-}
 
 
 @pytest.fixture(scope="module")
@@ -44,34 +35,6 @@ def client():
 @pytest.fixture(scope="module")
 def advisory():
     return TestClient(create_app(load_kb(KB_DIR), time_limit=60, base_url=BASE, advisory_card=True))
-
-
-def coverage_of(patient: str = "p1", cid: str = "cov-test", status: str = "active") -> dict:
-    return {"resourceType": "Coverage", "id": cid, "status": status, "beneficiary": {"reference": f"Patient/{patient}"}, "payor": [{"display": "the plan"}]}
-
-
-def hook_request(bundle: dict, hook: str = "order-sign", patient: str = "p1", coverage: bool = True) -> dict:
-    """A CDS Hooks request: the draft order in the context, the rest prefetched under the KB's keys."""
-    kb = load_kb(KB_DIR)
-    resources = [copy.deepcopy(e["resource"]) for e in bundle["entry"]]
-    drafts = [r for r in resources if r["resourceType"] == "MedicationRequest" and r.get("status") == "draft"]
-    prefetch: dict = {key: None for key in prefetch_templates(kb)}
-    if coverage and not any(r["resourceType"] == "Coverage" for r in resources):
-        resources.append(coverage_of(patient))
-    for r in resources:
-        if r in drafts:
-            continue
-        if r["resourceType"] == "Patient":
-            prefetch["patient"] = r
-            continue
-        key = KEY_OF.get(r["resourceType"], "conditions")
-        if prefetch.get(key) is None:
-            prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "entry": []}
-        prefetch[key]["entry"].append({"resource": r})
-    context = {"userId": "PractitionerRole/prescriber", "patientId": patient, "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": d} for d in drafts]}}
-    if hook == "order-select":
-        context["selections"] = [f"MedicationRequest/{d['id']}" for d in drafts]
-    return {"hook": hook, "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", "context": context, "prefetch": prefetch}
 
 
 def example(name: str) -> dict:
