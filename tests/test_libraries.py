@@ -50,12 +50,12 @@ def statement_texts(files) -> set[str]:
 def test_every_version_loads_the_framework_but_only_the_libraries_it_declares(tmp_path):
     kb = load_kb(KB_DIR)
     declared = {Path(f).stem for f in kb.included}
-    assert declared == set(library_files(FRAMEWORK)) and len(declared) == 11
+    assert declared == set(library_files(FRAMEWORK)) and len(declared) == 12
     root = tmp_path / "kb"
     shutil.copytree(KB_DIR, root, ignore=shutil.ignore_patterns("cases"))
     shutil.copytree(FIXTURE, root / "policies" / "FX0001", ignore=shutil.ignore_patterns("cases"))
     fx = load_kb(root / "policies" / "FX0001" / "2025-01-01")
-    assert sorted(Path(f).stem for f in fx.included) == ["criteria_by_indication", "indication", "medication_history", "prescriber_specialties"]
+    assert sorted(Path(f).stem for f in fx.included) == ["claims_by_indication", "criteria_by_indication", "indication", "medication_history", "prescriber_specialties"]
     assert not [f for f in fx.files if f.parent == root / "framework" / LIBRARY and f.stem not in {Path(g).stem for g in fx.included}]
 
 
@@ -146,7 +146,7 @@ def test_an_unknown_library_is_one_error_at_its_declaration_naming_the_nearest(k
     line = edit(kb_copy / "policy.lp", "library(samples).", "library(sampels).")
     found = [d for d in errors(kb_copy.parents[2]) if d.code == "library"]
     assert len(found) == 1 and found[0].file.endswith("policy.lp") and found[0].line == line
-    assert found[0].message.startswith("no library sampels: framework/library/ holds any_other_use, criteria_by_indication,") and "did you mean 'samples'?" in found[0].message
+    assert found[0].message.startswith("no library sampels: framework/library/ holds any_other_use, claims_by_indication, criteria_by_indication,") and "did you mean 'samples'?" in found[0].message
 
 
 @pytest.mark.slow
@@ -158,7 +158,7 @@ def test_a_library_declared_twice_or_by_a_library_is_an_error(kb_copy):
     nested = kb_copy.parents[2] / "framework" / LIBRARY / "samples.lp"
     edit(nested, "needs_library(medication_history).", "needs_library(medication_history).\nlibrary(request).")
     (inner,) = [d for d in errors(kb_copy.parents[2]) if d.code == "library"]
-    assert inner.file.endswith("framework/library/samples.lp") and "a library includes no other library" in inner.message
+    assert inner.file.endswith("framework/library/samples.lp") and "a library includes no library" in inner.message
 
 
 @pytest.mark.slow

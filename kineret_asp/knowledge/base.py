@@ -880,7 +880,7 @@ class _Reader:
         known = sorted(self.libraries)
         listed = ", ".join(known) or "none"
         if within_library:
-            self.out.errors.append(Diagnostic(*where, "error", f"a library includes no other library: the version that includes this one declares library({head.first_text}) itself", "library"))
+            self.out.errors.append(Diagnostic(*where, "error", f"a library includes no library: the version that includes this one declares library({head.first_text}) itself", "library"))
         elif name is None:
             self.out.errors.append(Diagnostic(*where, "error", f"library/1 names a library of framework/{LIBRARY}/ by its file's name, library(name); the libraries: {listed}", "library"))
         elif name not in self.libraries:
