@@ -860,6 +860,18 @@ def analyse(kb: KnowledgeBase) -> SourceAnalysis:
             continue
         if quote.paragraph and all(st.rank in declaring or st.node.ast_type == ASTType.Program for st in quote.paragraph):
             continue  # checked, but the text's own declarations (sections, waivers) cite nothing
+        if not quote.paragraph:  # a comment alone encodes nothing: the passage stays uncited
+            diags.append(
+                Diagnostic(
+                    quote.file,
+                    quote.line,
+                    quote.column,
+                    "warning",
+                    "a quotation with no rule or fact in its paragraph cites nothing: write the rule that encodes the passage below it, or declare the library that does (library/1, framework/versions.lp)",
+                    "quote",
+                )
+            )
+            continue
         analysis.citations.append(Citation(quote, tuple(dict.fromkeys(x for p in places for x in p))))
     _waivers(kb, source, analysis, reader)
     return analysis

@@ -40,6 +40,8 @@ FRAMEWORK = "framework"
 POLICIES = "policies"
 CASES = "cases"  # the folder of a version that holds its example cases
 NOT_RULES = (CASES, "source")  # folders of a version that hold no rules
+LIBRARY = "library"  # framework/library/: pieces of policy a version includes by declaring library(Name)
+LIBRARY_DECLARATION = "library"  # the fact library(Name) that includes framework/library/<Name>.lp
 
 
 def default_kb_path() -> Path:
@@ -132,6 +134,17 @@ def kb_shown(root: Path | str) -> str:
 def rule_files(folder: Path) -> list[Path]:
     """The ``.lp`` files of a framework or version folder, in a stable order (cases and sources left out)."""
     return [folder.joinpath(*parts) for parts, _ in _rule_entries(folder)]
+
+
+def framework_rule_files(framework: Path) -> list[Path]:
+    """The framework's files every version loads: all but its library, which a version includes by declaration."""
+    return [f for f in rule_files(framework) if f.relative_to(framework).parts[0] != LIBRARY]
+
+
+def library_files(framework: Path) -> dict[str, Path]:
+    """The framework's libraries by name: ``framework/library/<name>.lp``."""
+    folder = framework / LIBRARY
+    return {f.stem: f for f in rule_files(folder) if f.parent == folder} if folder.is_dir() else {}
 
 
 def _rule_entries(folder: Path) -> list[tuple[tuple[str, ...], os.DirEntry]]:
@@ -231,6 +244,7 @@ class KnowledgeBase:
         errors: list[Diagnostic],
         texts: dict[str, str],
         raw: Optional[dict[str, bytes]] = None,
+        included: Optional[dict[str, tuple[str, int, int]]] = None,
     ):
         self.path = path  # the version folder
         self.root = root  # the tree's root folder
@@ -241,6 +255,7 @@ class KnowledgeBase:
         self.errors = errors
         self.texts = texts
         self.raw = raw or {}  # the bytes of files whose text differs from them (see _hash)
+        self.included = included or {}  # each library file the version includes (as shown) -> where it declares it
         self._lock = threading.RLock()
         self._derived: dict[str, Any] = {}
 
@@ -423,6 +438,19 @@ class KnowledgeBase:
             if head is not None and head.name == name:
                 out.append(s)
         return out
+
+    def defined_at(self, name: str) -> Optional[tuple[str, int, int]]:
+        """Where the version defines ``name(...)``: its first own statement, else the declaration of a library it includes that does."""
+        own = self.written(name)
+        if own:
+            loc = own[0].node.location.begin
+            return (own[0].file, loc.line, loc.column)
+        for s in self.statements:
+            if s.file in self.included:
+                head = rule_head(s.node)
+                if head is not None and head.name == name:
+                    return self.included[s.file]
+        return None
 
     def file_of(self, statement: Statement) -> Path:
         """The file a statement was read from."""
@@ -731,6 +759,8 @@ class Parsed:
     messages: list[Diagnostic] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)
     raw: dict[str, bytes] = field(default_factory=dict)  # a file's bytes, where they are not its text in UTF-8 (CR line ends)
+    libraries: list[Path] = field(default_factory=list)  # the library files the version includes, in the order it declares them
+    included: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # each library file (as shown) -> where it is declared
 
 
 _PARSED = Memo(512)
@@ -758,32 +788,54 @@ def _parse_text(text: str, shown: str) -> tuple[Optional[list], MessageLog]:
     return parsed, log
 
 
-def parse_files(files: Sequence[Path], root: Optional[Path] = None) -> Parsed:
+def parse_files(files: Sequence[Path], root: Optional[Path] = None, libraries: Optional[dict[str, Path]] = None) -> Parsed:
     """Parse each file on its own (so every syntax error is reported), keeping places and comments.
 
     Files are read as :mod:`~kineret_asp.knowledge.tree_files` says: with ``root``, a
     link is followed only to a file inside that tree; only regular files are
     read; ``#include`` and ``#script`` are refused, one error each.
-    """
-    from .tree_files import INCLUDE, TreeFileError, blank_includes, directives, line_col, read_tree_file
 
+    With ``libraries`` (the framework's libraries by name), a fact
+    ``library(Name)`` in one of ``files`` includes that library's file: its
+    statements are read as if written at the declaration, so that its facts
+    stand there in the KB's order (a field it declares stands there in the
+    case schema). Each library is included once; a library includes none.
+    """
     out = Parsed()
-    rank = 0
+    reader = _Reader(out, root, libraries)
     for file in files:
+        reader.read(file)
+    return out
+
+
+@dataclass
+class _Reader:
+    """Reads files into a :class:`Parsed`, numbering statements in load order, libraries where they are declared."""
+
+    out: Parsed
+    root: Optional[Path]
+    libraries: Optional[dict[str, Path]]
+    rank: int = 0
+    included: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # library name -> where it is declared
+
+    def read(self, file: Path, library: bool = False) -> None:
+        from .tree_files import INCLUDE, TreeFileError, blank_includes, directives, line_col, read_tree_file
+
+        out = self.out
         shown = display_path(file)
         if not os.access(file, os.R_OK):
             out.errors.append(Diagnostic(shown, 0, 0, "error", "file is not readable"))
-            continue
+            return
         try:
-            data = read_tree_file(file, root)
+            data = read_tree_file(file, self.root)
         except TreeFileError as exc:
             out.errors.append(Diagnostic(shown, 0, 0, "error", str(exc)))
-            continue
+            return
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             out.errors.append(Diagnostic(shown, 0, 0, "error", f"cannot read file: {exc}"))
-            continue
+            return
         text = text.replace("\r\n", "\n").replace("\r", "\n")  # as a text-mode read gives it
         out.texts[shown] = text
         if text.encode("utf-8") != data:
@@ -798,13 +850,13 @@ def parse_files(files: Sequence[Path], root: Optional[Path] = None) -> Parsed:
             out.errors.extend(_relocate(d, shown) for d in log.errors())
             if not log.errors():
                 out.errors.append(Diagnostic(shown, 0, 0, "error", "parsing failed"))
-            continue
+            return
         out.messages.extend(_relocate(d, shown) for d in log.diagnostics)
         part = "base"
         for node in parsed:
-            rank += 1
+            self.rank += 1
             if node.ast_type == ast.ASTType.Comment:
-                out.comments.append(Statement(part, node, shown, rank))
+                out.comments.append(Statement(part, node, shown, self.rank))
                 continue
             if node.ast_type == ast.ASTType.Script:
                 if not refused:
@@ -813,8 +865,43 @@ def parse_files(files: Sequence[Path], root: Optional[Path] = None) -> Parsed:
                 continue
             if node.ast_type == ast.ASTType.Program:
                 part = node.name
-            out.statements.append(Statement(part, node, shown, rank))
-    return out
+            out.statements.append(Statement(part, node, shown, self.rank))
+            if self.libraries is not None:
+                self._include(node, shown, library)
+
+    def _include(self, node: ast.AST, shown: str, within_library: bool) -> None:
+        """Read the library a ``library(Name)`` fact declares, there and then."""
+        head = rule_head(node)
+        if head is None or not head.fact or head.name != LIBRARY_DECLARATION or len(head.args) != 1:
+            return
+        assert self.libraries is not None
+        where = (shown, head.line, head.column)
+        name = _constant(head.args[0])
+        known = sorted(self.libraries)
+        listed = ", ".join(known) or "none"
+        if within_library:
+            self.out.errors.append(Diagnostic(*where, "error", f"a library includes no library: the version that includes this one declares library({head.first_text}) itself", "library"))
+        elif name is None:
+            self.out.errors.append(Diagnostic(*where, "error", f"library/1 names a library of framework/{LIBRARY}/ by its file's name, library(name); the libraries: {listed}", "library"))
+        elif name not in self.libraries:
+            self.out.errors.append(Diagnostic(*where, "error", f"no library {name}: framework/{LIBRARY}/ holds {listed}{did_you_mean(name, known)}", "library"))
+        elif name in self.included:
+            first = self.included[name]
+            self.out.errors.append(Diagnostic(*where, "error", f"library({name}) is declared twice: it is included once, at {first[0]}:{first[1]}", "library"))
+        else:
+            self.included[name] = where
+            self.out.libraries.append(self.libraries[name])
+            self.out.included[display_path(self.libraries[name])] = where
+            self.read(self.libraries[name], library=True)
+
+
+def _constant(term: ast.AST) -> Optional[str]:
+    """The name a term is, when it is a plain constant (``samples``), else None."""
+    if term.ast_type == ast.ASTType.Function and not term.arguments and not term.external and term.name:
+        return term.name
+    if term.ast_type == ast.ASTType.SymbolicTerm and str(term.symbol).isidentifier() and term.symbol.type.name == "Function":
+        return str(term.symbol)
+    return None
 
 
 def _relocate(diag: Diagnostic, shown: str) -> Diagnostic:
@@ -898,11 +985,24 @@ def parse_version(root: Path, version: Path, strict: bool = True) -> KnowledgeBa
     own = rule_files(version)
     if not own:
         raise KbError([Diagnostic(display_path(version), 0, 0, "error", "the version folder holds no .lp file")])
-    files = rule_files(framework) + own
-    parsed = parse_files(files, root)
+    common = framework_rule_files(framework)
+    parsed = _parse_program(common, own, root, library_files(framework))
     if parsed.errors and strict:
         raise KbError(parsed.errors)
-    return KnowledgeBase(version, root, files, parsed.statements, parsed.comments, parsed.messages, parsed.errors, parsed.texts, parsed.raw)
+    files = common + own + parsed.libraries
+    return KnowledgeBase(version, root, files, parsed.statements, parsed.comments, parsed.messages, parsed.errors, parsed.texts, parsed.raw, parsed.included)
+
+
+def _parse_program(common: Sequence[Path], own: Sequence[Path], root: Path, libraries: dict[str, Path]) -> Parsed:
+    """The framework's files, then the version's, each library it declares read at its declaration."""
+    out = Parsed()
+    plain = _Reader(out, root, None)
+    for file in common:
+        plain.read(file)
+    reader = _Reader(out, root, libraries, rank=plain.rank)
+    for file in own:
+        reader.read(file)
+    return out
 
 
 def parse_kb(path: Path, strict: bool = True) -> KnowledgeBase:

@@ -118,8 +118,10 @@ def test_diff_across_versions_whose_schemas_differ_never_aborts(tmp_path):
     _append(
         new / "vocabulary.lp", '% § Reauthorization Criteria - kinds.\nvocabulary(response_kind, "a kind of response").\nresponse_kind(clinical, "clinical").\nresponse_kind(laboratory, "laboratory").'
     )
-    reauth = new / "reauthorization.lp"
-    reauth.write_text(reauth.read_text().replace('met("R.B") :- case_beneficial_response.', 'met("R.B") :- case_beneficial_response, case_response_kind(clinical).'))
+    _append(  # R (framework/library/reauthorization.lp) gains a condition of the version's own
+        new / "reauthorization.lp",
+        '% § Reauthorization Criteria - a clinical response.\ncriterion("R.C", "R", leaf, "The response is clinical").\nmet("R.C") :- case_response_kind(clinical).',
+    )
     vocabulary = new / "vocabulary.lp"
     vocabulary.write_text(
         vocabulary.read_text().replace('specialty(dermatology, "a dermatologist").', 'specialty(dermatology, "a dermatologist").\nspecialty(allergy_immunology, "an allergist or immunologist").')

@@ -22,8 +22,7 @@ from ..conftest import KB_DIR, revise_source
 DURATION_RULE = """% § Authorization Duration - "Initial approval duration is up to 12 months.
 % Reauthorization approval duration is up to 12 months."
 authorization_duration(initial, 12).
-authorization_duration(continuation, 12).
-approval_months(M) :- requested(R), authorization_duration(R, M)."""
+authorization_duration(continuation, 12)."""
 
 
 def run(*args: str):
@@ -70,7 +69,7 @@ def test_removing_the_rule_that_cites_a_passage_makes_strict_fail_and_trace_list
     path = kb_copy / "reauthorization.lp"
     text = path.read_text()
     assert DURATION_RULE in text
-    path.write_text(text.replace(DURATION_RULE, "% § Authorization Duration - approvals last a year.\napproval_months(12)."))
+    path.write_text(text.replace(DURATION_RULE, "% § Authorization Duration - approvals last a year.\nauthorization_duration(initial, 12).\nauthorization_duration(continuation, 12)."))
     assert check_kb(kb_copy).errors == 0  # the KB is sound; only the text is no longer accounted for
     strict = [d for d in check_kb(kb_copy, strict=True).diagnostics if d.severity == "error"]
     assert [d.code for d in strict] == ["coverage", "coverage"]
