@@ -193,7 +193,7 @@ class Note:
 
 def rule_files(kb: "KnowledgeBase") -> dict[str, str]:
     """Each rule file of a version's program (framework and version) with its own SHA-256, by its path in the KB tree."""
-    from .knowledge.base import display_path
+    from .knowledge.layout import display_path
 
     out = {}
     for file in kb.files:

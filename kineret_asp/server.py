@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator, Optional, Sequence
 
 from .errors import CaseError, KbError, KineretError, NotFound
-from .knowledge.base import KnowledgeBase, version_folders
+from .knowledge.base import KnowledgeBase
+from .knowledge.layout import version_folders
 from .limits import DEFAULT_MEMORY_MB, MEMORY, TIMEOUT, Limits
 from .web.guard import json_bytes
 

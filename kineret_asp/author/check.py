@@ -47,7 +47,9 @@ from clingo.ast import ASTType
 from ..asp.solving import MessageLog, new_control
 from ..engine.program import Signature, dynamic_predicates, rule_atoms
 from ..errors import CaseError, Diagnostic, KbError, did_you_mean
-from ..knowledge.base import KnowledgeBase, parse_version, rule_head, tree_root, version_folders
+from ..knowledge.base import KnowledgeBase, parse_version
+from ..knowledge.layout import tree_root, version_folders
+from ..knowledge.parse import rule_head
 from ..knowledge.schema import ENTRIES
 from .kb_reading import SUPPRESS_UNUSED, KeyKinds, Paragraphs, declared_inputs, vocabulary_kinds
 from .mutation import pinning_diagnostics
@@ -830,7 +832,7 @@ def check_routing(root: Path) -> list[Diagnostic]:
 
 def check_kb(path: Optional[Path | str] = None, strict: bool = False) -> CheckReport:
     """Run every check on a KB: every version of a tree, or the one version a folder holds."""
-    from ..knowledge.base import _check_folder, default_kb_path
+    from ..knowledge.layout import _check_folder, default_kb_path
 
     folder = Path(path) if path is not None else default_kb_path()
     try:

@@ -80,8 +80,10 @@ from ..engine.program import (
     variable,
 )
 from ..errors import CaseError, Diagnostic, KbError, KineretError, SolveTimeout
-from ..knowledge.base import CASES, KnowledgeBase, Statement, as_atom, display_path, is_constraint, resolve_kb
+from ..knowledge.base import KnowledgeBase, resolve_kb
 from ..knowledge.diskcache import cached_text
+from ..knowledge.layout import CASES, display_path
+from ..knowledge.parse import Statement, as_atom, is_constraint
 from ..knowledge.schema import ENTRIES, LIST
 from ..limits import DEFAULT_MEMORY_MB, Limits, Worker
 from ..safetext import dumps

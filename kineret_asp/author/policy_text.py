@@ -38,7 +38,9 @@ from clingo.ast import ASTType
 
 from ..asp.symbols import Value, to_value
 from ..errors import Diagnostic, KbError
-from ..knowledge.base import FRAMEWORK, KnowledgeBase, Statement, display_path, rule_head
+from ..knowledge.base import KnowledgeBase
+from ..knowledge.layout import FRAMEWORK, display_path
+from ..knowledge.parse import Statement, rule_head
 from ..knowledge.tree_files import TreeFileError, inside, read_tree_file
 from ..memo import IdentityMemo
 

@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from ..errors import CaseError, did_you_mean
-from ..knowledge.base import FRAMEWORK, KbTree, KnowledgeBase, default_kb_path, kb_shown, load_kb, load_tree, tree_digest, tree_root
+from ..knowledge.base import KbTree, KnowledgeBase, load_kb, load_tree
+from ..knowledge.layout import FRAMEWORK, default_kb_path, kb_shown, tree_digest, tree_root
 from ..knowledge.schema import DATE_OF_SERVICE, DATE_PATTERN, MAX_NAME_TEXT, POLICY_SELECTOR, REQUESTED_DRUG
 from .case import Case
 from .validation import Problems, validate, validator

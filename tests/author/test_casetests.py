@@ -104,7 +104,7 @@ def test_coverage_is_counted_per_version(tmp_path):
 def test_criteria_are_listed_by_id_within_their_parent_written_or_derived(kb_copy):
     """A table's derived rows (3.C.A ...) stand under their parent, in id order, whatever order the table writes them in."""
     from kineret_asp import load_kb
-    from kineret_asp.knowledge.base import outline_key
+    from kineret_asp.knowledge.vocabulary import outline_key
 
     path = kb_copy / "tables" / "non_preferred_products.lp"
     lines = path.read_text().splitlines()

@@ -206,7 +206,8 @@ def test_check_on_a_missing_folder(tmp_path):
 
 
 def test_a_copy_shares_the_syntax_trees_of_its_unchanged_files_only(tmp_path):
-    from kineret_asp.knowledge.base import parse_files, rule_files
+    from kineret_asp.knowledge.layout import rule_files
+    from kineret_asp.knowledge.parse import parse_files
 
     first, second = copy_kb(tmp_path / "a"), copy_kb(tmp_path / "b")
     edit(second / "criteria" / "4_stills_disease.lp", 'indication_criteria(stills_disease, "4").', 'indication_criteria(stills_disease, "4").\nstills_alias(stills_disease).')

@@ -11,7 +11,8 @@ import pytest
 from kineret_asp import evaluate
 from kineret_asp.author.check import check_kb
 from kineret_asp.author.policy_text import analyse, normalise
-from kineret_asp.knowledge.base import parse_kb, rule_files
+from kineret_asp.knowledge.base import parse_kb
+from kineret_asp.knowledge.layout import rule_files
 
 from ..conftest import KB_DIR, VERSION
 

@@ -49,7 +49,7 @@ def test_dask_bag_over_jsonl_partitions_matches_local_batch(tmp_path):
 
 def test_the_kb_travels_as_package_data():
     from kineret_asp.batch.distributed import decide_partition
-    from kineret_asp.knowledge.base import default_kb_path
+    from kineret_asp.knowledge.layout import default_kb_path
 
     assert (default_kb_path() / "framework" / "decision.lp").is_file()
     (record,) = decide_partition(['{"id": "p", "indication": "sjia", "prescriber_specialties": ["rheumatology"]}'])

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 from kineret_asp import evaluate, load_kb
 from kineret_asp.author.check import check_kb
 from kineret_asp.cli import main
-from kineret_asp.knowledge.base import LIBRARY, display_path, library_files, rule_head
+from kineret_asp.knowledge.layout import LIBRARY, display_path, library_files
+from kineret_asp.knowledge.parse import rule_head
 
 from ..conftest import KB_DIR, ROOT, VERSION, copy_kb
 
@@ -39,7 +40,7 @@ def errors(kb: Path, strict: bool = False):
 
 
 def statement_texts(files) -> set[str]:
-    from kineret_asp.knowledge.base import parse_files
+    from kineret_asp.knowledge.parse import parse_files
 
     return {str(s.node) for s in parse_files(files).statements if rule_head(s.node) is not None}
 
@@ -108,7 +109,7 @@ def test_no_version_folder_repeats_a_statement_of_a_library(tmp_path):
     root = tmp_path / "kb"
     shutil.copytree(KB_DIR, root, ignore=shutil.ignore_patterns("cases"))
     assert CliRunner().invoke(main, ["new-policy", "FX0002", "--drug", "zelkimab", "--effective", "2025-02-01", "--kb", str(root)]).exit_code == 0
-    from kineret_asp.knowledge.base import rule_files
+    from kineret_asp.knowledge.layout import rule_files
 
     for folder in (KB_DIR / VERSION, FIXTURE / "2025-01-01", root / "policies" / "FX0002" / "2025-02-01"):
         repeated = shared & statement_texts(rule_files(folder))
