@@ -116,6 +116,17 @@ class RawFactAdder:
                     raise RuntimeError("clingo could not add a fact")
 
 
+SHOWN_KEPT = 100_000
+"""Shown atoms a reader remembers by raw number: an atom of the case at place k of a chunk, met again at place k of
+later chunks (a few hundred distinct answer atoms, at most a thousand places)."""
+ATOMS_KEPT = 100_000
+"""Distinct answer atoms a reader keeps one tuple of (a batch meets a few hundred)."""
+
+
+def _itself(value: tuple, _default: tuple) -> tuple:
+    return value
+
+
 class RawShownReader:
     """Reads a model's shown atoms ``p(k, a, ...)`` into case ``k``'s answer through the C functions."""
 
@@ -123,6 +134,8 @@ class RawShownReader:
         self.decode = decode
         self.cache = cache
         self._names: dict[Any, str] = {}  # a name's C string (one per name in clingo) to the name
+        self._atoms: dict[tuple, tuple] = {}  # one tuple for every equal answer atom: keys made of them compare by identity
+        self._read: dict[int, tuple[int, str, tuple]] = {}  # a shown atom's raw number to what it reads as: (case, predicate, atom)
         self._size = _ffi.new("size_t*")
         self._args = _ffi.new("clingo_symbol_t**")
         self._name = _ffi.new("char**")
@@ -143,7 +156,16 @@ class RawShownReader:
         decode = self.decode
         arguments, name_of = _lib.clingo_symbol_arguments, _lib.clingo_symbol_name
         mask = _NUMBER_MASK
+        atoms = self._atoms
+        same = atoms.setdefault if len(atoms) < ATOMS_KEPT else _itself
+        read = self._read
+        known = read.get
+        room = len(read) < SHOWN_KEPT
         for rep in symbols:
+            hit = known(rep)
+            if hit is not None:  # the same atom of the case at the same place of an earlier chunk
+                outputs[hit[0]][hit[1]].append(hit[2])
+                continue
             arguments(rep, args_ptr, size)
             args = args_ptr[0]
             n = size[0]
@@ -159,4 +181,9 @@ class RawShownReader:
                 if value is None:
                     value = decode(clingo.Symbol(arg))
                 rest.append(value)
-            outputs[args[0] & mask][name].append(tuple(rest))
+            found = tuple(rest)
+            found = same(found, found)
+            k = args[0] & mask
+            outputs[k][name].append(found)
+            if room:
+                read[rep] = (k, name, found)

@@ -36,6 +36,7 @@ from ..cases.files import parse_json_text
 from ..cases.load import Loaded, load
 from ..cases.versions import Choice, Chooser
 from ..decisions.decision import Decision, DecisionEncoder, builder, with_input_notes
+from ..decisions.record_texts import RecordTexts
 from ..engine.chunked import CaseFailure, ChunkEngine, Output
 from ..errors import CaseError, KbError, KineretError
 from ..knowledge.base import KnowledgeBase
@@ -49,8 +50,6 @@ CHUNK_BYTES = 2 * 1024 * 1024
 CACHE_ENTRIES = 5_000
 """Decisions the cache keeps, by a case's facts (about half the cases of a random batch hit it; kept
 small because each entry is a decision's text: a batch's memory must not grow with its length)."""
-ANSWERS_KEPT = 5_000
-"""Decision texts kept by answer (cases whose facts differ where no rule looked share one)."""
 MAX_CACHED_ATOMS = 200
 """A case with more input atoms than this is not kept in the decision cache (its key alone would be big)."""
 CHUNK_ALLOWANCE = 1.0
@@ -86,6 +85,18 @@ class _Cache(Memo[tuple, str]):
         return value if len(key) > MAX_CACHED_ATOMS else super().put(key, value)
 
 
+class _Group:
+    """The cases of a chunk with the same version, facts and notes: decided once (the first case's answer is every one's)."""
+
+    __slots__ = ("key", "loaded", "atoms", "members")
+
+    def __init__(self, key: tuple, loaded: Loaded, atoms: Sequence[tuple]):
+        self.key = key
+        self.loaded = loaded
+        self.atoms = atoms
+        self.members: list[tuple[int, Case]] = []
+
+
 def id_text(value: Optional[str]) -> str:
     """A case id as JSON text: the bytes of the batch's encoder for a string or None, without its dispatch (once a case)."""
     return "null" if value is None else safe_json(encode_basestring(value))
@@ -117,10 +128,10 @@ class BatchWorker:
         self.time_limit = time_limit
         self.engines: dict[int, ChunkEngine] = {}
         self.cache = _Cache(cache)
-        self.answers = _Cache(ANSWERS_KEPT)  # decision texts by answer: no solving saved, only building (always on)
         encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
         self.dumps: Callable[[Any], str] = lambda data: safe_json(encode(data))
         self.encoder = DecisionEncoder(self.dumps, served=served)  # served: records as the HTTP service gives them (the KB named by its folder's name)
+        self.texts = RecordTexts(self.encoder)  # decision texts by shape of answer: no solving saved, only building (always on)
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -146,26 +157,27 @@ class BatchWorker:
         except CaseError as exc:
             return BatchRecord(number, _id_of(data), error=exc.line(), errors=tuple(exc.lines()))
 
-    def _decided(self, cases: Sequence[tuple[int, Case, Choice, tuple]]) -> Iterator[tuple[tuple, list[tuple[int, Case]], "Output | CaseFailure"]]:
-        """Each group of cases with the same version and facts, with the engine's answer: one solve per group."""
-        groups: dict[tuple, list[tuple[int, Case]]] = {}
-        versions: dict[tuple, Choice] = {}
-        for n, case, choice, key in cases:
-            groups.setdefault(key, []).append((n, case))
-            versions.setdefault(key, choice)
-        by_version: dict[int, list[tuple]] = {}
-        for key in groups:
-            by_version.setdefault(id(versions[key].kb), []).append(key)
-        for keys in by_version.values():
-            kb = versions[keys[0]].kb
-            outputs = self.engine(kb).run([list(key[-1]) for key in keys])
-            for key, out in zip(keys, outputs):
-                yield key, groups[key], out
+    def _group(self, groups: dict[tuple, "_Group"], n: int, loaded: Loaded) -> Optional[str]:
+        """Put a case in the group of its version and facts (cases with the same facts are solved once); its decision's text when the cache has it."""
+        atoms = loaded.case.atoms()
+        key = (
+            str(loaded.choice.kb.path),
+            loaded.choice.route,
+            loaded.notes,
+            tuple(atoms),
+        )  # what a decision depends on: the version, how it was chosen (the provenance says), a Bundle's notes, the facts
+        rest = self.cache.get(key)
+        if rest is None:
+            groups.setdefault(key, _Group(key, loaded, atoms)).members.append((n, loaded.case))
+        return rest
 
-    @staticmethod
-    def _key(loaded: Loaded) -> tuple:
-        """What a decision depends on: the version, how it was chosen (the provenance says), the case's facts, a Bundle's notes."""
-        return (str(loaded.choice.kb.path), loaded.choice.route, loaded.notes, tuple(loaded.case.atoms()))
+    def _decided(self, groups: Iterable["_Group"]) -> Iterator[tuple["_Group", "Output | CaseFailure"]]:
+        """Each group with the engine's answer: one solve per group, one engine run per version."""
+        by_version: dict[int, list[_Group]] = {}
+        for group in groups:
+            by_version.setdefault(id(group.loaded.choice.kb), []).append(group)
+        for members in by_version.values():
+            yield from zip(members, self.engine(members[0].loaded.choice.kb).run([g.atoms for g in members]))
 
     @staticmethod
     def _failure(case: Case, out: CaseFailure) -> str:
@@ -174,38 +186,34 @@ class BatchWorker:
     def records(self, lines: Sequence[tuple[int, Any]]) -> list[BatchRecord]:
         """Decide a chunk; Decision objects included (for the Python API)."""
         parsed = [(n, self.parse(n, raw)) for n, raw in lines]
-        chosen = {n: p for n, p in parsed if not isinstance(p, BatchRecord)}
+        groups: dict[tuple, _Group] = {}
         done: dict[int, BatchRecord] = {}
-        for _key, group, out in self._decided([(n, p.case, p.choice, self._key(p)) for n, p in chosen.items()]):
+        for n, p in parsed:
+            if isinstance(p, BatchRecord):
+                done[n] = p
+            else:
+                atoms = p.case.atoms()
+                key = (str(p.choice.kb.path), p.choice.route, p.notes, tuple(atoms))
+                groups.setdefault(key, _Group(key, p, atoms)).members.append((n, p.case))
+        for group, out in self._decided(groups.values()):
             if isinstance(out, CaseFailure):
-                for n, case in group:
+                for n, case in group.members:
                     done[n] = BatchRecord(n, case.id, error=self._failure(case, out))
                 continue
-            loaded = chosen[group[0][0]]  # the cases of a group have the same version, facts and notes: one decision, each case's id and source
+            loaded = group.loaded  # the cases of a group have the same version, facts and notes: one decision, each case's id and source
             made = with_input_notes(builder(loaded.choice.kb).build(loaded.case, out, loaded.choice.route, deferred=True), loaded.notes)
-            for n, case in group:
+            for n, case in group.members:
                 done[n] = BatchRecord(n, case.id, decision=made._for(case.id, case.source))
-        return [done[n] if n in chosen else p for n, p in parsed]  # type: ignore[misc]
+        return [done[n] for n, _ in parsed]
 
     def _decision_text(self, case: Case, out: Output, choice: Choice, notes: tuple = ()) -> str:
-        """A decision's JSON text after its id, made once for every distinct answer (:meth:`DecisionBuilder.answer_key`)."""
+        """A decision's JSON text after its id: a template per shape of answer, the case's own parts put in (:mod:`~kineret_asp.decisions.record_texts`)."""
         made = builder(choice.kb)
         if notes:  # a Bundle's notes are its own: built for it alone
             fields = self.encoder.fields(with_input_notes(made.build(case, out, choice.route), notes))
             fields.pop("id")
             return self.encoder.encode(fields)[1:]
-        key = made.answer_key(case, out, choice.route)
-        if key is not None:
-            key = (str(choice.kb.path), key)
-            rest = self.answers.get(key)
-            if rest is not None:
-                return rest
-        fields = self.encoder.fields(made.build(case, out, choice.route))
-        fields.pop("id")
-        rest = self.encoder.encode(fields)[1:]
-        if key is not None:
-            self.answers.put(key, rest)
-        return rest
+        return self.texts.text(made, case, out, choice.route)
 
     def json_lines(self, lines: Sequence[tuple[int, Any]]) -> str:
         """Decide a chunk straight to output text; cached decisions skip the solver."""
@@ -216,32 +224,28 @@ class BatchWorker:
         parsed = [(n, self.parse(n, raw)) for n, raw in lines]
         texts: dict[int, str] = {}
         errors = 0
-        misses: list[tuple[int, Case, Choice, tuple]] = []
-        choices: dict[tuple, Choice] = {}
+        groups: dict[tuple, _Group] = {}
         for n, c in parsed:
             if isinstance(c, BatchRecord):
                 texts[n] = self.dumps(c.to_dict())
                 errors += 1
                 continue
-            case, choice = c.case, c.choice
-            key = self._key(c)
-            rest = self.cache.get(key)
+            rest = self._group(groups, n, c)
             if rest is not None:
-                texts[n] = f'{{"line": {n}, "id": {id_text(case.id)}, {rest}'
-            else:
-                misses.append((n, case, choice, key))
-                choices.setdefault(key, choice)
-        for key, group, out in self._decided(misses):
-            self.cache.hits += len(group) - 1  # the same facts again in this chunk: decided once
+                texts[n] = f'{{"line": {n}, "id": {id_text(c.case.id)}, {rest}'
+        for group, out in self._decided(groups.values()):
+            members = group.members
+            self.cache.hits += len(members) - 1  # the same facts again in this chunk: decided once
             if isinstance(out, CaseFailure):
-                for n, case in group:
+                for n, case in members:
                     message = self._failure(case, out)
                     texts[n] = self.dumps({"line": n, "id": case.id, "error": message, "errors": [message]})
-                errors += len(group)
+                errors += len(members)
                 continue
-            rest = self._decision_text(group[0][1], out, choices[key], key[2])
-            self.cache.put(key, rest)
-            for n, case in group:
+            loaded = group.loaded
+            rest = self._decision_text(loaded.case, out, loaded.choice, loaded.notes)
+            self.cache.put(group.key, rest)
+            for n, case in members:
                 texts[n] = f'{{"line": {n}, "id": {id_text(case.id)}, {rest}'
         if self.log is not None:
             from ..decision_log import LogError

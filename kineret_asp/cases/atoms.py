@@ -15,6 +15,9 @@ from ..asp.symbols import Const
 from ..errors import CaseError
 from ..knowledge.schema import BOOLEAN, DATE, DECIMAL, ENTRIES, KEY, KEYED, LIST, OPEN_KEY, CaseSchema, Kind, plain_value
 
+ATOMS_KEPT = 100_000
+"""Atoms a writer keeps, by the field and value that make them (a batch's list items and values: a few hundred)."""
+
 
 def atom_writer(schema: CaseSchema) -> "AtomWriter":
     """The atom writer of a schema (made once, kept with the schema)."""
@@ -38,6 +41,7 @@ class AtomWriter:
         self.schema = schema
         placed = {f.name: sorted((e for e in f.entry_fields if e.place is not None), key=lambda e: e.place) for f in schema.fields if f.kind.name == ENTRIES}  # type: ignore[arg-type, return-value]
         self._consts: dict[str, Const] = {}
+        self._made: dict[tuple, tuple] = {}  # atoms made (see :meth:`atoms`), by the field and the value that make them
         self._atom_plan = [
             (
                 f,
@@ -50,35 +54,56 @@ class AtomWriter:
         ]
 
     def atoms(self, values: Mapping[str, Any]) -> list[tuple]:
-        """The input atoms ``(predicate, *arguments)`` of a validated case, in a stable order."""
+        """The input atoms ``(predicate, *arguments)`` of a validated case, in a stable order.
+
+        The atom of a list item or of a field's value is made once (a batch
+        repeats them case after case) and shared: equal atoms are one tuple.
+        An entry's are made each time (entries rarely repeat, place included).
+        """
         out: list[tuple] = []
-        term = self._term
+        room = len(self._made) < ATOMS_KEPT
         get = values.get
         for f, k, placed, extra in self._atom_plan:
             value = get(f.name)
             if placed is not None:
-                atom = f.atom
                 for i, entry in enumerate(value or ()):
-                    given_values = getattr(entry, "_values", entry)  # an Entry's values (or a plain mapping)
-                    out.append((atom, i, *[term(kind, given_values.get(name)) for name, kind in placed]))
-                    for name, extra_atom, kind, boolean in extra:
-                        given = given_values.get(name)
-                        if given is None:
-                            continue
-                        if boolean:
-                            if given:
-                                out.append((extra_atom, i))
-                        else:
-                            out.append((extra_atom, i, term(kind, given)))
+                    self._entry_atoms(out, f.atom, placed, extra, i, entry)
             elif k.name == LIST:
-                if value:
-                    out.extend([(f.atom, term(k.item, v)) for v in value])
+                out.extend([self._atom(f, k.item, v, room) for v in value or ()])
             elif k.name == BOOLEAN:
                 if value:
                     out.append((f.atom,))
             elif value is not None:
-                out.append((f.atom, term(k, value)))
+                out.append(self._atom(f, k, value, room))
         return out
+
+    def _atom(self, f: Any, kind: Optional[Kind], value: Any, room: bool) -> tuple:
+        """The atom of a field's value (or of a list's item), made once for each value."""
+        key = (f.name, value)
+        try:
+            found = self._made.get(key)
+        except TypeError:  # a value that cannot be hashed: made every time
+            return (f.atom, self._term(kind, value))
+        if found is None:
+            found = (f.atom, self._term(kind, value))
+            if room:
+                self._made[key] = found
+        return found
+
+    def _entry_atoms(self, out: list, atom: str, placed: list, extra: list, i: int, entry: Any) -> None:
+        """The atoms of an entry at place ``i`` of its list: the list's atom with the placed fields, one atom for each other field given."""
+        term = self._term
+        given_values = getattr(entry, "_values", entry)  # an Entry's values (or a plain mapping)
+        out.append((atom, i, *[term(kind, given_values.get(name)) for name, kind in placed]))
+        for name, extra_atom, kind, boolean in extra:
+            given = given_values.get(name)
+            if given is None:
+                continue
+            if boolean:
+                if given:
+                    out.append((extra_atom, i))
+            else:
+                out.append((extra_atom, i, term(kind, given)))
 
     def _term(self, kind: Optional[Kind], value: Any) -> Any:
         """A validated value as the term of an input atom: a key a constant, any other name a string."""

@@ -28,17 +28,23 @@ class Entry:
     or by position, in the order the KB declares the entry's fields.
     """
 
-    __slots__ = ("_values", "_args", "_field")
+    __slots__ = ("_values", "_args", "_field", "_ordered")
 
     def __init__(self, *args: Any, **fields: Any):
         object.__setattr__(self, "_values", dict(fields))
         object.__setattr__(self, "_args", tuple(args))
         object.__setattr__(self, "_field", None)
+        object.__setattr__(self, "_ordered", None)
 
     @classmethod
     def _bound(cls, list_field: "Field", values: dict[str, Any]) -> "Entry":
-        entry = cls(**values)
-        object.__setattr__(entry, "_field", list_field)
+        """An entry of a validated list: its values (a dict of its own, kept as it is) and the list's field."""
+        entry = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(entry, "_values", values)
+        setattr_(entry, "_args", ())
+        setattr_(entry, "_field", list_field)
+        setattr_(entry, "_ordered", None)
         return entry
 
     def __getattr__(self, name: str) -> Any:
@@ -62,11 +68,18 @@ class Entry:
         return out
 
     def ordered(self) -> tuple:
-        if self._field is not None:
-            return tuple(self._values.get(e.name) for e in self._field.entry_fields)
-        if self._args and not self._values:
-            return self._args
-        return tuple(sorted(self._values.items()))
+        """The entry's values as a tuple (in the order the KB declares its fields, for an entry of a validated list); made once."""
+        found = self._ordered
+        if found is None:
+            if self._field is not None:
+                get = self._values.get
+                found = tuple([get(e.name) for e in self._field.entry_fields])
+            elif self._args and not self._values:
+                found = self._args
+            else:
+                found = tuple(sorted(self._values.items()))
+            object.__setattr__(self, "_ordered", found)
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         """The entry in the JSON format (fields in the KB's order)."""
@@ -130,9 +143,13 @@ class Case:
 
     @classmethod
     def _bound(cls, schema: "CaseSchema", values: dict[str, Any], expect: Optional[Mapping[str, Any]], source: str) -> "Case":
-        case = cls(source, **values)
-        object.__setattr__(case, "_schema", schema)
-        object.__setattr__(case, "expect", dict(expect) if expect is not None else None)
+        """A validated case: its values (a dict of its own, kept as it is), its schema, what it expects, where it came from."""
+        case = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(case, "_values", values)
+        setattr_(case, "_schema", schema)
+        setattr_(case, "expect", dict(expect) if expect is not None else None)
+        setattr_(case, "source", source)
         return case
 
     def __getattr__(self, name: str) -> Any:

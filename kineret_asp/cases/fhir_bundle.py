@@ -43,7 +43,7 @@ _PY_TYPES = {"str": "a string", "int": "a number", "float": "a number", "bool": 
 
 def is_fhir(data: Any) -> bool:
     """Whether decoded JSON is a FHIR resource rather than a case (it says its resourceType)."""
-    return isinstance(data, Mapping) and RESOURCE_TYPE in data
+    return (type(data) is dict or isinstance(data, Mapping)) and RESOURCE_TYPE in data
 
 
 @dataclass(frozen=True)

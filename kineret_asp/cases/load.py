@@ -74,7 +74,7 @@ def load(source: Any, kb: KbLike = None, *, shown: Optional[str] = None, by_fold
     if hasattr(source, "read"):
         shown = shown or "<stdin>"
         return _data(parse_json_text(read_case_stream(source, shown), shown), chooser, shown, None, patient, order_first)
-    data = dict(source) if isinstance(source, Mapping) and type(source) is not dict else source
+    data = source if type(source) is dict else dict(source) if isinstance(source, Mapping) else source
     return _data(data, chooser, shown or "<dict>", None, patient, order_first)
 
 

@@ -115,7 +115,8 @@ class Validator:
         self._readers = {f.name: self._reader(f) for f in schema.fields}
         self._entry_readers = {f.name: [(e, self._reader(e), schema.default(e), self._valid_as_given(e.kind)) for e in f.entry_fields] for f in schema.fields if f.kind.name == ENTRIES}
         self._entry_names = {f.name: frozenset(e.name for e in f.entry_fields) for f in schema.fields if f.kind.name == ENTRIES}
-        self._plan = [(f, self._readers[f.name], schema.default(f)) for f in schema.fields]
+        self._known = frozenset(self._names)
+        self._plan = [(f, self._readers[f.name], schema.default(f), self._quick(f)) for f in schema.fields]
 
     @property
     def where(self) -> Mapping[str, str]:
@@ -136,14 +137,15 @@ class Validator:
             return {}
         names = self._names
         by_name = self.by_name
-        for k in data:
-            if k not in by_name:
-                hint = did_you_mean(str(k), names) if len(str(k)) <= 60 else ""
-                problems.add(_join("", k), f"unknown field{hint}; expected one of {', '.join(names)}")
+        if not data.keys() <= self._known:
+            for k in data:
+                if k not in by_name:
+                    hint = did_you_mean(str(k), names) if len(str(k)) <= 60 else ""
+                    problems.add(_join("", k), f"unknown field{hint}; expected one of {', '.join(names)}")
         values: dict[str, Any] = {}
         get = data.get
         absent: list[Field] = []
-        for f, read, default in self._plan:
+        for f, read, default, quick in self._plan:
             raw = get(f.name)
             if raw is None:
                 if f.presence == "required":
@@ -151,6 +153,11 @@ class Validator:
                     continue
                 values[f.name] = default
                 continue
+            if quick is not None:
+                value = quick(raw)
+                if value is not _SLOW:
+                    values[f.name] = value
+                    continue
             values[f.name] = read(raw, f.name, problems)
         if absent:
             unsettled = self._undetermined_fields(values)
@@ -183,6 +190,60 @@ class Validator:
             return self._object
         return self._scalar_reader(k)
 
+    def _quick(self, f: Field) -> Optional[Callable[[Any], Any]]:
+        """A quick reading of a well-formed value of field ``f`` (None: no quick reading).
+
+        It returns what the field's reader would return for the value, or
+        ``_SLOW`` for any value it does not vouch for: the reader then reads
+        it, with its messages. Most values of a batch are well formed (known
+        keys, numbers in range, entries with known fields), and the reader
+        builds each value's path for its messages.
+        """
+        k = f.kind
+        if FORMAT_VERSION in f.roles:
+            return None
+        if k.name == ENTRIES:
+            return partial(self._quick_entries, f)
+        if k.name == LIST:
+            item = k.item
+            if item is not None and item.name in (KEY, OPEN_KEY):
+                keys = self.vocabularies.get(item.vocabulary or "", {}).keys()
+                return partial(_quick_keys, keys)
+            each = self._valid_as_given(item) if item is not None else None
+            if each is None:
+                return None
+            return lambda raw: tuple(raw) if type(raw) is list and len(raw) <= MAX_LIST_ITEMS and all(map(each, raw)) else _SLOW
+        as_given = self._valid_as_given(k)
+        if as_given is None:
+            return None
+        return lambda raw: raw if as_given(raw) else _SLOW
+
+    def _quick_entries(self, f: Field, raw: Any) -> Any:
+        """The entries of a list whose every entry is well formed (:meth:`_quick`), or ``_SLOW``."""
+        if type(raw) is not list or len(raw) > MAX_LIST_ITEMS:
+            return _SLOW
+        known = self._entry_names[f.name]
+        readers = self._entry_readers[f.name]
+        bound = Entry._bound
+        out = []
+        for item in raw:
+            if type(item) is not dict or not item.keys() <= known:
+                return _SLOW
+            values: dict[str, Any] = {}
+            get = item.get
+            for e, _read, default, as_given in readers:
+                value = get(e.name)
+                if value is None:
+                    if e.presence == "required":
+                        return _SLOW
+                    values[e.name] = default
+                elif as_given is not None and as_given(value):
+                    values[e.name] = value
+                else:
+                    return _SLOW
+            out.append(bound(f, values))
+        return tuple(out)
+
     def _valid_as_given(self, k: Kind) -> Optional[Callable[[Any], bool]]:
         """A quick test of a value the reader of kind ``k`` would accept and return unchanged (None: no quick test).
 
@@ -197,6 +258,14 @@ class Validator:
             return lambda raw: type(raw) is int and (low is None or raw >= low) and (high is None or raw <= high)
         if k.name == BOOLEAN:
             return lambda raw: type(raw) is bool
+        if k.name == TEXT:
+            return lambda raw: type(raw) is str and len(raw) <= MAX_TEXT and "\x00" not in raw and (raw.isascii() or encodable(raw))
+        if k.name == NAME:  # a known name as the vocabulary spells it (the first of those equal but for case), or a name it does not know
+            spelled: dict[str, str] = {}
+            for known in self.vocabularies.get(k.vocabulary or "", {}):
+                spelled.setdefault(known.lower(), known)
+            as_spelled = frozenset(name for name in spelled.values() if NAME_PATTERN.match(name))
+            return lambda raw: type(raw) is str and (raw in as_spelled or (raw.lower() not in spelled and NAME_PATTERN.match(raw) is not None))
         return None
 
     def _scalar_reader(self, k: Kind) -> Callable[[Any, str, Problems], Any]:
@@ -479,6 +548,21 @@ class Validator:
             problems.add(path, "not valid Unicode text (a lone surrogate)")
             return None
         return raw
+
+
+_SLOW = object()
+"""What a quick reading returns for a value it does not vouch for (:meth:`Validator._quick`)."""
+
+
+def _quick_keys(keys: Any, raw: Any) -> Any:
+    """A list of keys of a vocabulary (``keys``) as its reader returns it, or ``_SLOW``."""
+    if type(raw) is list and len(raw) <= MAX_LIST_ITEMS:
+        try:
+            if keys >= set(raw):
+                return tuple(raw)
+        except TypeError:  # an item that cannot be hashed (an object, a list): the reader says what is wrong
+            pass
+    return _SLOW
 
 
 _PLAIN_ITEMS = frozenset({dict, list, str, int, float, bool, type(None)})

@@ -140,8 +140,9 @@ class Choice:
     claim: Optional[tuple[str, str, str]] = None
     drug: Optional[str] = None  # the key of the drug the case asks for, as this version reads it
 
-    @property
+    @cached_property
     def route(self) -> Route:
+        """How the case reached this version (one object for every case of this choice)."""
         return Route(self.how, self.policy_how, self.claim)
 
     @property

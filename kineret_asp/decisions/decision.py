@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Optional
 
 from ..asp.symbols import Const, Value
 from ..errors import KineretError
@@ -32,8 +32,11 @@ SHOWN_POLICY_CHOICES = ("named", "claim", "drug", "case_format", "folder")  # th
 
 
 EVIDENCE = "evidence"  # the shown predicate of the evidence atoms (framework/evidence.lp)
+NOTE = "note"  # the shown predicate of the explanation's notes (framework/decision.lp)
+REASON = "reason"  # the shown predicates of why a request is not covered, and of the case values that made it apply
+REASON_DETAIL = "reason_detail"
 UNDETERMINED = "undetermined"  # the shown predicate of facts a case does not establish (framework/decision.lp)
-SHOWN_AT = {EVIDENCE: 1, UNDETERMINED: 2}  # predicates whose argument at this place is a case fact a decision shows
+_OWN_PARTS = (EVIDENCE, NOTE, REASON_DETAIL)  # the shown predicates whose atoms name a case's own facts (a history entry's place, a list item, a value)
 COUNTED = "counted"  # the framework's status of a case fact that counted (framework/evidence.lp)
 NOT_COUNTED = "not_counted"
 TREES_KEPT = 2_000
@@ -42,6 +45,8 @@ EVIDENCE_KEPT = 20_000
 """Pieces of evidence a builder remembers, by the case values they show."""
 BLOCKING_KEPT = 2_000
 """Blocking lists a builder remembers, by the tree's shape (a few hundred recur)."""
+NOTES_KEPT = 1_000
+"""Notes a builder remembers, by an answer's note atoms (a hundred or two recur)."""
 TEXTS_KEPT = 1_000
 """JSON texts of shared decision parts a :class:`DecisionEncoder` remembers."""
 
@@ -360,6 +365,10 @@ class _Text:
         self.text = text
 
 
+_BARE_TAIL = ', "evidence": []}'
+"""The end of a criterion's object without notes or evidence."""
+
+
 class DecisionEncoder:
     """Decisions as one-line JSON text, the same bytes as ``encode(decision.to_dict())``, made faster.
 
@@ -401,13 +410,33 @@ class DecisionEncoder:
         return "[" + ", ".join([self._node(n) for n in nodes]) + "]"
 
     def _node(self, node: CriterionResult) -> str:
+        return f'{self.head(node)}, "children": {self._nodes(node.children)}{self.tail(node.notes, node.evidence)}'
+
+    def head(self, node: CriterionResult) -> str:
+        """A node's object up to its children: its id, text and met (made once for each)."""
         key = (node.id, node.text, node.met)
         head = self._heads.get(key)
         if head is None:
             head = self._heads.put(key, self._encode({"id": node.id, "text": node.text, "met": node.met})[:-1])
-        notes = f', "notes": {self._encode(list(node.notes))}' if node.notes else ""
-        evidence = ", ".join([self._evidence.of(e, lambda e=e: self._encode(e.to_dict())) for e in node.evidence])
-        return f'{head}, "children": {self._nodes(node.children)}{notes}, "evidence": [{evidence}]}}'
+        return head
+
+    def tail(self, notes: tuple[str, ...], evidence: Iterable[Evidence]) -> str:
+        """A node's object after its children: its notes (when it has some), its evidence, the closing brace."""
+        if not notes and not evidence:
+            return _BARE_TAIL
+        return f'{self.notes_part(notes)}, "evidence": [{", ".join([self.evidence(e) for e in evidence])}]}}'
+
+    def notes_part(self, notes: tuple[str, ...]) -> str:
+        """A node's notes as the part of its object they are (nothing when it has none)."""
+        return f', "notes": {self._encode(list(notes))}' if notes else ""
+
+    def list_text(self, items: list) -> str:
+        """A list of plain values (dicts, strings) as JSON text, the bytes it has inside a decision's."""
+        return self._encode(items)
+
+    def evidence(self, item: Evidence) -> str:
+        """A piece of evidence's text (made once for each: the builder shares the objects)."""
+        return self._evidence.of(item, lambda: self._encode(item.to_dict()))
 
     def fields(self, decision: Decision) -> dict:
         """The decision format's fields, the shared parts as their text (for :meth:`encode`)."""
@@ -474,11 +503,12 @@ class DecisionBuilder:
         self._blocking: Memo[tuple, tuple[str, ...]] = Memo(BLOCKING_KEPT)
         self._evidence: Memo[tuple, tuple[tuple, Evidence]] = Memo(EVIDENCE_KEPT)
         self._entries: Memo[tuple, tuple[str, Any]] = Memo(EVIDENCE_KEPT)  # an entry's words and value, by its values
+        self._notes: Memo[frozenset, tuple] = Memo(NOTES_KEPT)  # an answer's notes, by its note atoms
         self._provenance: dict[Optional[str], Any] = {}
 
     def forget(self) -> None:
         """Drop what was remembered between cases (as a new process starts), for fair measurements."""
-        for memo in (self._trees, self._blocking, self._evidence, self._entries):
+        for memo in (self._trees, self._blocking, self._evidence, self._entries, self._notes):
             memo.data.clear()
 
     def id_order(self, cid: str) -> tuple:
@@ -509,7 +539,7 @@ class DecisionBuilder:
         """Each criterion's evidence, with the case's values filled in, in the case's order."""
         per_node: dict[str, list[tuple[tuple, Evidence]]] = {}
         for cid, where, status in atoms:
-            per_node.setdefault(str(cid), []).append(self._ranked_evidence(case, where, status))
+            per_node.setdefault(str(cid), []).append(self.ranked_evidence(case, where, status))
         return tuple((cid, tuple(e for _, e in sorted(items, key=_first))) for cid, items in sorted(per_node.items()))
 
     def field_ranks(self, case: "Case") -> dict[str, int]:
@@ -551,19 +581,26 @@ class DecisionBuilder:
     @staticmethod
     def shown_value(case: "Case", where: Value) -> Any:
         """The case value a piece of evidence about ``where`` shows (with what locates it), hashable."""
-        name, arg = (where[0], where[1]) if isinstance(where, tuple) and len(where) == 2 else (str(where), None)
+        if type(where) is tuple and len(where) == 2:
+            name, arg = where
+        else:
+            name, arg = str(where), None
         value = case.get(name)
-        if isinstance(arg, int) and isinstance(value, tuple) and 0 <= arg < len(value):
+        if type(arg) is int and type(value) is tuple and 0 <= arg < len(value):
             value = value[arg].ordered() if hasattr(value[arg], "ordered") else value[arg]  # the entry the fact is
         return value
 
     def cached_evidence(self, case: "Case", where: Value, status: Value) -> Evidence:
         """One piece of evidence, memoized by the case values it shows (a batch repeats few of them)."""
-        return self._ranked_evidence(case, where, status)[1]
+        return self.ranked_evidence(case, where, status)[1]
 
-    def _ranked_evidence(self, case: "Case", where: Value, status: Value) -> tuple[tuple, Evidence]:
-        """A piece of evidence with its place among a criterion's (field order, path, status), memoized."""
-        key = (where, status, self.shown_value(case, where))
+    def evidence_key(self, case: "Case", where: Value, status: Value) -> tuple:
+        """What a piece of evidence depends on: its place and status, the case value it shows (equal keys, equal evidence)."""
+        return (where, status, self.shown_value(case, where))
+
+    def ranked_evidence(self, case: "Case", where: Value, status: Value, key: Optional[tuple] = None) -> tuple[tuple, Evidence]:
+        """A piece of evidence with its place among a criterion's (field order, path, status), memoized by :meth:`evidence_key`."""
+        key = key or self.evidence_key(case, where, status)
         hit = self._evidence.get(key)
         if hit is None:
             item = self.one_evidence(case, where, status)
@@ -584,57 +621,47 @@ class DecisionBuilder:
             return Evidence(path, subject, COUNTED, None, counted, value)
         raise KbAnswerError(f"the KB gives evidence with status {status!r}; expected {COUNTED} or {NOT_COUNTED}(Reason)")
 
-    def answer_key(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> Optional[tuple]:
-        """Everything :meth:`build` reads, but the case's id and source: equal keys, equal decisions but for those.
+    def shape_key(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> Optional[tuple]:
+        """Everything :meth:`build` reads but the case's id and source and what the answer shows of the case's own facts.
 
-        That is the answer's atoms, the case values its evidence shows, the
-        fields a decision repeats (``decision_echo/1``) and how the version
-        was chosen. Cases whose facts differ where no rule looked (a
-        not-covered indication's medication history) share a key, so a
-        batch builds and writes their decision once. None when some value is
-        not hashable (the decision is then built as usual).
+        That is the answer's atoms but its evidence, notes and reasons'
+        details, the fields a decision repeats (``decision_echo/1``) and how
+        the version was chosen. Decisions of equal keys differ only in each
+        criterion's evidence and notes, the notes, the reasons' details and
+        the undetermined facts (what
+        :class:`~kineret_asp.decisions.record_texts.RecordTexts` puts into
+        a shape's template). None when some value is not hashable.
         """
-        shown = self.shown_value
-        atoms = [(name, a) for name, values in output.items() if name not in SHOWN_AT for a in values]
-        atoms += [(name, a, shown(case, a[at])) for name, at in SHOWN_AT.items() for a in output.get(name, ())]
-        key = (chosen_by, tuple(case.get(name) for name in self.echo_fields), frozenset(atoms))
+        atoms = tuple([(name, frozenset(values)) for name, values in output.items() if values and name not in _OWN_PARTS])  # the engine writes the predicates in one order
+        key = (chosen_by, tuple([case.get(name) for name in self.echo_fields]), atoms)
         try:
             hash(key)
         except TypeError:
             return None
         return key
 
-    def build(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None, deferred: bool = False) -> Decision:
+    def build(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None, deferred: bool = False, shape: bool = False) -> Decision:
         """Arrange one case's answer atoms into a Decision.
 
         ``deferred``: the criteria tree, ``unmet``, ``blocking`` and
         ``undetermined`` are made when first read (the same values).
+        ``shape``: the criteria carry no evidence and no notes (the
+        decision of the answer's shape, :meth:`shape_key`: trees shared by
+        many shapes, each case's own parts put in by its text's maker).
         """
         vocab = self.vocab
         applies = frozenset(str(a[0]) for a in output.get("applies", []))
         unmet_ids = frozenset(str(a[0]) for a in output.get("unmet", []))
-        node_notes: dict[str, list[str]] = {}
-        notes: list[Note] = []
-        for cid, kind, where in sorted(output.get("note", []), key=lambda a: (self.id_order(str(a[0])), repr(a[1]), repr(a[2]))):
-            text = vocab.note_texts.get(kind, str(kind))
-            notes.append(Note(str(cid), text, field_path(where)))
-            if str(cid) in applies and text not in node_notes.get(str(cid), []):
-                node_notes.setdefault(str(cid), []).append(text)
-        details: dict[str, dict[str, list]] = {}
-        for rid, detail in sorted(output.get("reason_detail", []), key=repr):
-            name, value = (detail[0], detail[1]) if isinstance(detail, tuple) and len(detail) == 2 else (str(detail), None)
-            details.setdefault(str(rid), {}).setdefault(name, []).append(str(value) if isinstance(value, Const) else value)
-        reasons = tuple(
-            Reason(rid, vocab.reason_texts.get(rid, rid), details.get(rid, {}))
-            for rid in sorted({str(a[0]) for a in output.get("reason", [])}, key=lambda r: (self.reason_rank.get(r, len(self.reason_rank)), r))
-        )
+        notes, by_node = self.notes(output.get(NOTE, ()))
+        reasons = self.reasons(output.get(REASON, ()), output.get(REASON_DETAIL, ()))
         months = _one(output, "authorization_months", required=False)
         needs = tuple(sorted((str(c), int(n)) for c, n in output.get("needs", []) if isinstance(n, int)))
 
         def parts() -> tuple:
             """The criteria tree, unmet, blocking and undetermined (:data:`DEFERRED`)."""
-            node_evidence = self.evidence(case, output.get(EVIDENCE, []))
-            criteria, unmet = self.tree(applies, unmet_ids, tuple(sorted((k, tuple(v)) for k, v in node_notes.items())), node_evidence)
+            node_evidence = () if shape else self.evidence(case, output.get(EVIDENCE, []))
+            node_notes = () if shape else tuple((cid, texts) for cid, texts in by_node if cid in applies)
+            criteria, unmet = self.tree(applies, unmet_ids, node_notes, node_evidence)
             refers = tuple(sorted((str(c), str(d)) for c, d in output.get("refers_to", [])))
             block_key = (applies, unmet_ids, needs, refers)
             blocked = self._blocking.get(block_key)
@@ -655,7 +682,7 @@ class DecisionBuilder:
             authorization_months=int(months) if months is not None else None,
             reasons=reasons,
             route=str(_one(output, "route")),
-            notes=tuple(notes),
+            notes=notes,
             source=case.source,
             provenance=self.provenance(chosen_by),
             needs=needs,
@@ -663,6 +690,39 @@ class DecisionBuilder:
         if made is None:
             return Decision._made(fields, parts)
         return Decision(**fields, **dict(zip(DEFERRED, made)))
+
+    def reasons(self, atoms: Iterable[tuple], details: Iterable[tuple]) -> tuple[Reason, ...]:
+        """Why a request is not covered (or belongs to another policy), in the KB's order, each with the case values that made it apply."""
+        if not atoms:
+            return ()
+        found: dict[str, dict[str, list]] = {}
+        for rid, detail in sorted(details, key=repr):
+            name, value = (detail[0], detail[1]) if isinstance(detail, tuple) and len(detail) == 2 else (str(detail), None)
+            found.setdefault(str(rid), {}).setdefault(name, []).append(str(value) if isinstance(value, Const) else value)
+        rank = self.reason_rank
+        texts = self.vocab.reason_texts
+        return tuple(Reason(rid, texts.get(rid, rid), found.get(rid, {})) for rid in sorted({str(a[0]) for a in atoms}, key=lambda r: (rank.get(r, len(rank)), r)))
+
+    def notes(self, atoms: Collection[tuple]) -> tuple[tuple[Note, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
+        """The notes of an answer, in the KB's order, and each criterion's note texts (once each), by criterion id in order (made once for each set of atoms)."""
+        if not atoms:
+            return (), ()
+        key = frozenset(atoms)
+        hit = self._notes.get(key)
+        if hit is None:
+            hit = self._notes.put(key, self._made_notes(key))
+        return hit
+
+    def _made_notes(self, atoms: Iterable[tuple]) -> tuple[tuple[Note, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
+        texts = self.vocab.note_texts
+        notes: list[Note] = []
+        by_node: dict[str, list[str]] = {}
+        for cid, kind, where in sorted(atoms, key=lambda a: (self.id_order(str(a[0])), repr(a[1]), repr(a[2]))):
+            text = texts.get(kind, str(kind))
+            notes.append(Note(str(cid), text, field_path(where)))
+            if text not in by_node.get(str(cid), ()):
+                by_node.setdefault(str(cid), []).append(text)
+        return tuple(notes), tuple(sorted((cid, tuple(v)) for cid, v in by_node.items()))
 
     def undetermined(self, case: "Case", atoms: Any) -> tuple[Undetermined, ...]:
         """The facts the case does not establish, worded as questions, in the order of the case's fields."""

@@ -24,7 +24,7 @@ def run_batch(lines: bytes, public: bool) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kineret_asp", "batch", "-", "--chunk-size", "97", "--quiet"], input=lines, capture_output=True, env=env, check=True)
 
 
-@pytest.mark.slow  # two batch processes of 600 cases; the fast lane keeps the encoder's and the answer key's byte checks
+@pytest.mark.slow  # two batch processes of 600 cases; the fast lane keeps the encoder's and the templates' byte checks
 def test_the_public_api_path_gives_the_same_bytes_on_hundreds_of_cases():
     cases = list(generate(600, seed=7))
     lines = "".join(json.dumps(c) + "\n" for c in cases).encode()
@@ -78,20 +78,51 @@ def test_the_decision_encoder_writes_the_bytes_of_to_dict(kb):
     assert len({id(d.criteria) for d in decisions}) < len(decisions) / 2  # the trees are shared: the text is reused
 
 
-def test_cases_with_the_same_answer_key_get_the_same_decision_but_for_the_id(kb):
-    from kineret_asp.cases.load import load
-    from kineret_asp.decisions.decision import builder
-    from kineret_asp.engine.chunked import ChunkEngine
+def test_a_shape_template_filled_with_a_case_gives_the_bytes_of_its_own_decision(kb):
+    """Cases of one shape of answer share a template; each case's evidence, notes and undetermined facts are its own."""
+    import json as plain_json
 
-    cases = [load(c, kb, shown=f"<{i}>").case for i, c in enumerate(generate(1500, seed=21))]
+    from kineret_asp.author.example_cases import discover
+    from kineret_asp.cases.load import load
+    from kineret_asp.decisions.decision import DecisionEncoder, builder
+    from kineret_asp.decisions.record_texts import RecordTexts
+    from kineret_asp.engine.chunked import ChunkEngine
+    from kineret_asp.safetext import safe_json
+
+    from .conftest import FACTS
+
+    encode = plain_json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    dumps = lambda data: safe_json(encode(data))  # noqa: E731 - the batch's own encoding
+    given = [*generate(1500, seed=21), *discover([FACTS])]
+    cases = [load(c, kb, shown=f"<{i}>").case for i, c in enumerate(given)]
     outputs = ChunkEngine(kb).run([c.atoms() for c in cases])
     made = builder(kb)
-    texts: dict = {}
+    texts = RecordTexts(DecisionEncoder(dumps), size=40)  # small: templates are dropped and made again
+    shapes, undetermined = set(), 0
     for case, out in zip(cases, outputs):
-        key = made.answer_key(case, out, "given")
-        assert key is not None
-        decision = made.build(case, out, "given").to_dict()
-        decision.pop("id")
-        assert texts.setdefault(key, decision) == decision
+        expected = dumps({k: v for k, v in made.build(case, out, "given").to_dict().items() if k != "id"})
+        assert "{" + texts.text(made, case, out, "given") == expected
+        shapes.add(made.shape_key(case, out, "given"))
+        undetermined += bool(out.get("undetermined"))
+    assert undetermined and len(texts.shapes) == 40 and len(texts.trees) <= texts.trees.size
     facts = {tuple(c.atoms()) for c in cases}
-    assert len(texts) < 0.7 * len(facts)  # cases whose facts differ where no rule looked share a key
+    assert len(shapes) < 0.3 * len(facts)  # cases whose evidence and notes differ share a shape
+
+
+def test_the_fast_reader_reads_chunk_after_chunk_what_the_public_api_reads(kb, monkeypatch):
+    """Answer atoms remembered by raw number (a case's place in its chunk) are read again as the public API reads them."""
+    from kineret_asp.cases.load import load
+    from kineret_asp.engine.chunked import ChunkEngine
+
+    if not _fast.enabled():
+        pytest.skip("clingo's C layer is not available")
+    atoms = [load(c, kb, shown=f"<{i}>").case.atoms() for i, c in enumerate(generate(400, seed=17))]
+    fast = ChunkEngine(kb, chunk_size=40)
+    got = fast.run(atoms)
+    monkeypatch.setenv("KINERET_ASP_PUBLIC_API", "1")
+    public = ChunkEngine(kb, chunk_size=40)
+    assert public.reader._raw is None and got == public.run(atoms)
+    read = sum(len(v) for out in got for v in out.values())
+    remembered = fast.reader._raw._read
+    assert 0 < len(remembered) < 0.7 * read  # many atoms were met again at the same place of a later chunk
+    assert len({id(a) for out in got for v in out.values() for a in v}) < len(fast.reader._raw._atoms) * 2  # equal atoms are one tuple

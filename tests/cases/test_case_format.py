@@ -133,3 +133,83 @@ def test_lp_case_accepts_only_case_facts(tmp_path):
 def test_case_objects_are_accepted_by_evaluate():
     case = Case(indication="sjia", prescriber_specialties=("rheumatology",))
     assert decide(case).decision == "approved"
+
+
+def _variants() -> list:
+    """Cases well formed and not: what the quick reading must read as the readers do (or leave to them)."""
+    import sys
+
+    from .conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from cases import generate
+
+    history = [{"drug": "enbrel", "outcome": "failure", "months": 4}, {"drug": "methotrexate", "outcome": "intolerance"}]
+    base = {"indication": "rheumatoid_arthritis", "medication_history": history, "current_medications": ["prednisone"]}
+    odd = [
+        {**base, "indication": "RA"},  # a name the KB knows for a key
+        {**base, "current_medications": ["Humira", "folic_acid"]},  # a drug's name, not its key
+        {**base, "current_medications": ["some_new_drug", "prednisone"]},  # a name no rule knows (an open vocabulary)
+        {**base, "current_medications": ["enbrl"]},
+        {**base, "current_medications": [["enbrel"]]},
+        {**base, "current_medications": [{"drug": "enbrel"}]},
+        {**base, "current_medications": ("enbrel", "humira")},
+        {**base, "prescriber_specialties": ["rheumatology", "rheumatology"]},
+        {**base, "medication_history": [{**history[0], "months": True}]},
+        {**base, "medication_history": [{**history[0], "months": 10**6}]},
+        {**base, "medication_history": [{**history[0], "drug": "Enbrel"}]},
+        {**base, "medication_history": [{**history[0], "sample": 1}]},
+        {**base, "medication_history": [{**history[0], "dose": 40}]},
+        {**base, "medication_history": [{"drug": "enbrel"}]},
+        {**base, "medication_history": [{**history[0], "months": None}]},
+        {**base, "medication_history": [MedicationEntry(drug="enbrel", outcome="failure")]},
+        {**base, "medication_history": ["enbrel"]},
+        {**base, "medication_history": {"drug": "enbrel"}},
+        {**base, "id": "a\x00b"},
+        {**base, "id": "\ud800"},
+        {**base, "id": "x" * 1001},
+        {**base, "id": "é ñ 漢字"},
+        {**base, "id": 7},
+        {**base, "beneficial_response": 1},
+        {**base, "request": "Continuation"},
+        {**base, "plan": None, "request": None},
+        {**base, "version": True},
+        {**base, "unknown_field": 1},
+        {"indication": "dira", "genetic_tests": [{"gene": "il1rn", "result": "negative"}]},  # a known gene in other letters
+        {"indication": "dira", "genetic_tests": [{"gene": "NLRP3", "result": "negative"}]},  # a gene the KB does not name
+        {"indication": "dira", "genetic_tests": [{"gene": "IL1RN; x", "result": "negative"}]},
+        {"indication": "sjia", "undetermined": [{"field": "plan", "why": "not on the form"}]},
+        {"indication": "sjia", "undetermined": [{"field": "plan", "why": "a\x00"}]},
+    ]
+    return [*generate(300, seed=5), *odd]
+
+
+def test_the_quick_reading_of_well_formed_values_gives_what_the_readers_give(kb, monkeypatch):
+    """Every case validates to the same values, atoms and messages with and without the quick reading; a well-formed one skips the readers."""
+    from kineret_asp.cases.validation import Validator
+
+    def outcome(validator, data):
+        try:
+            case = validator.validate(data, "<dict>")
+        except CaseError as exc:
+            return ("error", exc.lines())
+        return ("case", case.to_dict(with_expect=True), case.atoms(), [type(v) for _, v in case.fields()])
+
+    quick = Validator(kb.schema)
+    slow = Validator(kb.schema)
+    slow._plan = [(f, read, default, None) for f, read, default, _ in slow._plan]
+    variants = _variants()
+    outcomes = [outcome(quick, data) for data in variants]
+    assert outcomes == [outcome(slow, data) for data in variants]
+    assert sum(o[0] == "error" for o in outcomes) >= 15 and sum(o[0] == "case" for o in outcomes) >= 300
+    calls = []
+    for name in ("_entries", "_entry", "_list", "_key", "_open_key", "_text"):
+        method = getattr(Validator, name)
+        monkeypatch.setattr(Validator, name, lambda self, *args, _m=method, _n=name: calls.append(_n) or _m(self, *args))
+    watched = Validator(kb.schema)
+    well_formed = [data for data, o in zip(variants[:300], outcomes) if o[0] == "case"]
+    for data in well_formed:
+        watched.validate(data, "<dict>")
+    assert len(well_formed) == 300 and calls == []  # the quick reading read every value
+    watched.validate({**well_formed[0], "current_medications": ["Humira"]}, "<dict>")
+    assert "_list" in calls  # a value it does not vouch for goes to its reader
