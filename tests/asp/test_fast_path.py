@@ -89,7 +89,7 @@ def test_a_shape_template_filled_with_a_case_gives_the_bytes_of_its_own_decision
     from kineret_asp.engine.chunked import ChunkEngine
     from kineret_asp.safetext import safe_json
 
-    from .conftest import FACTS
+    from ..conftest import FACTS
 
     encode = plain_json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
     dumps = lambda data: safe_json(encode(data))  # noqa: E731 - the batch's own encoding

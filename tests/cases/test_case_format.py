@@ -139,7 +139,7 @@ def _variants() -> list:
     """Cases well formed and not: what the quick reading must read as the readers do (or leave to them)."""
     import sys
 
-    from .conftest import ROOT
+    from ..conftest import ROOT
 
     sys.path.insert(0, str(ROOT / "bench"))
     from cases import generate
