@@ -22,7 +22,6 @@ unique). Traffic goes to 127.0.0.1 only; every run stops by itself.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import queue
@@ -41,43 +40,14 @@ sys.path.insert(0, str(ROOT))
 
 from load_bench import Connection, free_port, pct  # noqa: E402
 
+from tests.hook_requests import EXAMPLES, hook_request  # noqa: E402 (the tests' requests: the same Bundles, the same prefetch)
+
 EXT = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
-EXAMPLES = ("ra_approved", "stills_adult_onset", "caps_muckle_wells", "dira_il1rn_confirmed", "sjia_concurrent_etanercept", "covid_19")
-KEY_OF = {
-    "Condition": "conditions",
-    "Coverage": "coverage",
-    "PractitionerRole": "practitioner_role",
-    "MedicationStatement": "medication_statements",
-    "Medication": "medication_statements",
-    "MedicationRequest": "medication_requests",
-    "Observation": "genetic_variants",
-}
-
-
-def hook_request(bundle: dict, keys: list[str]) -> dict:
-    """An order-sign call: the draft order in the context, the rest prefetched under the KB's keys, a Coverage of the patient."""
-    resources = [copy.deepcopy(e["resource"]) for e in bundle["entry"]]
-    drafts = [r for r in resources if r["resourceType"] == "MedicationRequest" and r.get("status") == "draft"]
-    if not any(r["resourceType"] == "Coverage" for r in resources):
-        resources.append({"resourceType": "Coverage", "id": "cov-bench", "status": "active", "beneficiary": {"reference": "Patient/p1"}, "payor": [{"display": "plan"}]})
-    prefetch: dict = {k: None for k in keys}
-    for r in resources:
-        if r in drafts or r["resourceType"] == "Patient":
-            continue
-        key = KEY_OF.get(r["resourceType"], "conditions")
-        prefetch[key] = prefetch.get(key) or {"resourceType": "Bundle", "type": "searchset", "entry": []}
-        prefetch[key]["entry"].append({"resource": r})
-    context = {"userId": "PractitionerRole/prescriber", "patientId": "p1", "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": d} for d in drafts]}}
-    return {"hook": "order-sign", "hookInstance": "", "context": context, "prefetch": prefetch}
 
 
 def build(n: int) -> list[tuple[str, bytes]]:
-    from kineret_asp import load_kb
-    from kineret_asp.interop.crd import prefetch_templates
-
-    keys = list(prefetch_templates(load_kb(ROOT / "kb")))
     folder = ROOT / "kb" / "policies" / "IP0243" / "2024-06-01" / "cases" / "fhir"
-    templates = [hook_request(json.loads((folder / f"{name}.json").read_text()), keys) for name in EXAMPLES]
+    templates = [hook_request(json.loads((folder / f"{name}.json").read_text())) for name in EXAMPLES]
     out = []
     for i in range(n):
         request = templates[i % len(templates)]

@@ -172,7 +172,8 @@ def version_options(func: Callable) -> Callable:
 
 def chosen_kb(kb_dir: Optional[Path], policy: Optional[str], version: Optional[str], *, to_stderr: bool = True) -> Any:
     """The version --kb, --policy and --version choose, loaded; the line saying which (on stderr unless the caller prints it)."""
-    from .knowledge.base import choose_version, version_folders
+    from .knowledge.base import choose_version
+    from .knowledge.layout import version_folders
 
     choice = choose_version(kb_dir, policy=policy, version=version)
     if to_stderr and choice.how != "folder" and (choice.how != "latest" or len(version_folders(choice.kb.root)) > 1):
@@ -182,7 +183,8 @@ def chosen_kb(kb_dir: Optional[Path], policy: Optional[str], version: Optional[s
 
 def every_version(kb_dir: Optional[Path], policy: Optional[str], version: Optional[str]) -> list:
     """The versions a command without a case reads: every version of every policy in a tree of several (none narrowed by --policy or --version), else the one chosen_kb chooses."""
-    from .knowledge.base import VersionChoice, _check_folder, default_kb_path, load_tree, tree_root
+    from .knowledge.base import VersionChoice, load_tree
+    from .knowledge.layout import _check_folder, default_kb_path, tree_root
 
     if policy is None and version is None:
         folder = Path(kb_dir) if kb_dir is not None else default_kb_path()
@@ -422,7 +424,7 @@ def test_cmd(
     """
     from .author.example_cases import example_folders, format_report, run_case_tests
     from .cases.versions import Chooser
-    from .knowledge.base import display_path
+    from .knowledge.layout import display_path
 
     if mutate:
         if paths or update or coverage or junit_path is not None:
@@ -476,7 +478,7 @@ def test_cmd(
 
 def _table_coverage(report: Any) -> list:
     """test --coverage: the tables' pinning of each version whose cases ran (or why it is not measured: its cases fail)."""
-    from .author.mutation import MutateError, table_pinning
+    from .author.mutation import MutateError, own_examples_fail, table_pinning
     from .knowledge.base import load_kb
 
     out: list = []
@@ -486,6 +488,12 @@ def _table_coverage(report: Any) -> list:
             continue
         p = ran[0].decision.provenance
         version = load_kb(Path(p.kb) / p.folder)
+        folder = version.path.resolve()
+        # an example of the version's folder that fails (one a tree routes elsewhere or refuses included): nothing to measure against
+        failing = [r.path for r in report.results if not r.passed and r.file is not None and r.file.resolve().is_relative_to(folder)]
+        if failing:
+            out.append(version.vocabulary.word("pinning_not_measured", why=str(own_examples_fail(failing))))
+            continue
         try:
             out.append(table_pinning(version, cases=[r.file for r in ran]))
         except MutateError as exc:
@@ -584,7 +592,7 @@ def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> No
 def check_cmd(kb_dir: Optional[Path], fmt: str, strict: bool) -> None:
     """Check a KB like a compiler: file:line:col: error|warning: message."""
     from .author.check import check_kb
-    from .knowledge.base import default_kb_path, tree_root
+    from .knowledge.layout import default_kb_path, tree_root
 
     report = check_kb(kb_dir, strict=strict)
     folder = (kb_dir or default_kb_path()).resolve()
@@ -769,7 +777,8 @@ def _echo_policy_diffs(diffs: list[tuple[Any, bool]], fmt: str, exit_code: bool)
 
 def _policy_pairs(old_kb: Path, new_kb: Path) -> Optional[list]:
     """Two KB trees of which one holds several policies: the latest version of each policy in both, old and new (None otherwise)."""
-    from .knowledge.base import _check_folder, load_tree, tree_root
+    from .knowledge.base import load_tree
+    from .knowledge.layout import _check_folder, tree_root
 
     trees = []
     for folder in (old_kb, new_kb):
@@ -996,7 +1005,7 @@ def batch_cmd(
     from .batch.output_lock import OutputBusy, OutputLock
     from .batch.run import CACHE_ENTRIES, BatchStopped, OutputError, Progress, count_lines, resume_point, run_batch
     from .cases.versions import Chooser
-    from .knowledge.base import _check_folder
+    from .knowledge.layout import _check_folder
 
     if kb_dir is not None:
         _check_folder(kb_dir)  # a missing or unreadable folder is one line before any work starts
@@ -1066,7 +1075,7 @@ def batch_cmd(
         except OSError as exc:
             fail(f"{name}: cannot read: {exc.strerror or exc}", code=EXIT_FAILED)
     if not quiet:
-        from .knowledge.base import default_kb_path
+        from .knowledge.layout import default_kb_path
 
         vocabulary = words()
         rate = summary.records / max(summary.seconds, 1e-9)

@@ -18,8 +18,15 @@ requests again when the policy changes. Each record holds:
   decision approves and one is asked for; unique, random, never derived from
   the case (two patients with the same facts get two numbers).
 
-Records are never changed or deleted: the database refuses UPDATE and
-DELETE on them (triggers), and the program only ever inserts. SQLite by
+A clinical reviewer's **notes** are kept beside the records (table
+``review_notes``, schema version 3): each names the record it is about
+(``decision_id``), holds the change set the reviewer tried on the logged
+request (what-if changes), who saved it (as the reviewer gave it) and when,
+an optional comment, and the decision the changed request got under the
+rules of the day. A note never alters its record: it is a row of its own.
+
+Records and notes are never changed or deleted: the database refuses UPDATE
+and DELETE on them (triggers), and the program only ever inserts. SQLite by
 default (a file; zero set-up; WAL, every insert its own transaction), or
 PostgreSQL by URL (``postgresql://...``, through psycopg 3). The program
 creates the schema and migrates an older one (``kineret_log_schema`` holds
@@ -48,7 +55,7 @@ from .errors import KineretError
 if TYPE_CHECKING:  # pragma: no cover
     from .knowledge.base import KnowledgeBase
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ENV_DB = "KINERET_ASP_DB"
 DEFAULT_FILE = "decisions.sqlite3"
 _PA_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32: no I, L, O, U to misread
@@ -73,6 +80,7 @@ _COLUMNS = (
     "report",
     "parent",
 )
+_NOTE_COLUMNS = ("seq", "id", "decision_id", "recorded_at", "reviewer", "comment", "changes", "outcome", "decision")
 
 
 class LogError(KineretError):
@@ -155,9 +163,37 @@ class Record:
         return out
 
 
+@dataclass(frozen=True)
+class Note:
+    """A reviewer's note on a logged record: the changes tried on its request, and the decision they led to."""
+
+    seq: int
+    id: str
+    decision_id: str
+    recorded_at: str
+    reviewer: Optional[str]
+    comment: Optional[str]
+    changes: list
+    outcome: str
+    decision: dict
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "decision_id": self.decision_id,
+            "recorded_at": self.recorded_at,
+            "reviewer": self.reviewer,
+            "comment": self.comment,
+            "changes": self.changes,
+            "outcome": self.outcome,
+            "decision": self.decision,
+        }
+
+
 def rule_files(kb: "KnowledgeBase") -> dict[str, str]:
     """Each rule file of a version's program (framework and version) with its own SHA-256, by its path in the KB tree."""
-    from .knowledge.base import display_path
+    from .knowledge.layout import display_path
 
     out = {}
     for file in kb.files:
@@ -197,6 +233,12 @@ _MIGRATIONS = {
         "CREATE INDEX decisions_parent ON decisions (parent)",
         "CREATE TABLE rule_sets (rules_sha256 TEXT NOT NULL, framework_sha256 TEXT NOT NULL, files TEXT NOT NULL, PRIMARY KEY (rules_sha256, framework_sha256))",
     ],
+    3: [  # reviewers' notes beside the records: a table of their own, append-only too (a record is never touched)
+        "CREATE TABLE review_notes (seq {serial}, id TEXT NOT NULL UNIQUE, decision_id TEXT NOT NULL REFERENCES decisions (id), recorded_at TEXT NOT NULL,"
+        " reviewer TEXT, comment TEXT, changes TEXT NOT NULL, outcome TEXT NOT NULL, decision TEXT NOT NULL)",
+        "CREATE INDEX review_notes_decision ON review_notes (decision_id, seq)",
+        "{append_only:review_notes}",
+    ],
 }
 
 
@@ -229,6 +271,10 @@ class _Backend:
 
     def lock_schema(self, conn: Any) -> None:
         pass
+
+    def protect(self, table: str) -> list[str]:
+        """The triggers that refuse UPDATE and DELETE on another table (the first migration's protect ``decisions``)."""
+        raise NotImplementedError
 
     def errors(self) -> tuple:
         raise NotImplementedError
@@ -275,6 +321,12 @@ class _Sqlite(_Backend):
     def end_read(self, conn: Any) -> None:
         pass  # autocommit: a read holds nothing
 
+    def protect(self, table: str) -> list[str]:
+        return [
+            f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} BEGIN SELECT RAISE(ABORT, 'the decision log is append-only'); END",
+            f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} BEGIN SELECT RAISE(ABORT, 'the decision log is append-only'); END",
+        ]
+
     def errors(self) -> tuple:
         import sqlite3
 
@@ -317,6 +369,9 @@ class _Postgres(_Backend):
 
     def lock_schema(self, conn: Any) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(7412630243)")  # one migration at a time among many processes
+
+    def protect(self, table: str) -> list[str]:
+        return [f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION kineret_log_append_only()"]
 
     def errors(self) -> tuple:
         import psycopg
@@ -417,7 +472,8 @@ class DecisionLog:
                 raise LogError(f"--db {redact(self.url)}: the decision log's schema is version {current}, newer than this program's {SCHEMA_VERSION}: upgrade kineret-asp", 2)
             for version in range(current + 1, upto + 1):
                 for statement in _MIGRATIONS[version]:
-                    for text in b.append_only if statement == "{append_only}" else [statement]:
+                    texts = b.append_only if statement == "{append_only}" else b.protect(statement[13:-1]) if statement.startswith("{append_only:") else [statement]
+                    for text in texts:
                         conn.execute(text.replace("{serial}", b.serial))
                 conn.execute(b.sql("INSERT INTO kineret_log_schema (version, applied_at) VALUES (?, ?)"), (version, _now()))
 
@@ -628,6 +684,55 @@ class DecisionLog:
             return int(conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
         finally:
             self.backend.end_read(conn)
+
+    # reviewers' notes: beside a record, never in it
+    def add_note(self, decision_id: str, changes: list, decision: dict, reviewer: Optional[str] = None, comment: Optional[str] = None) -> Optional[Note]:
+        """Append a reviewer's note to the record ``decision_id`` (its id, not its number): the changes tried on its
+        request and the ``decision`` they led to. None when no record has that id. The record itself is not touched."""
+        b = self.backend
+        kept = public_decision(decision)
+        columns = _NOTE_COLUMNS[1:]
+        sql = b.sql(f"INSERT INTO review_notes ({', '.join(columns)}) SELECT {', '.join('?' for _ in columns)} WHERE EXISTS (SELECT 1 FROM decisions WHERE id = ?) RETURNING seq")
+        for _ in range(8):
+            nid = str(uuid.uuid4())
+            now = _now()
+            row = (nid, decision_id, now, reviewer, comment, _json(changes), str(kept.get("decision", "")), _json(kept))
+
+            def work(conn: Any) -> Optional[int]:  # the record's existence checked in the same transaction as the insert
+                found = conn.execute(sql, (*row, decision_id)).fetchone()  # noqa: B023 (called at once, in this iteration)
+                return None if found is None else int(found[0])
+
+            try:
+                seq = self._transaction(work)
+            except b.errors() as exc:
+                if b.is_unique_violation(exc):
+                    continue  # an id drawn twice: draw again
+                raise LogError(f"--db {redact(self.url)}: cannot write to the decision log: {' '.join(str(exc).split())[:300]}") from None
+            if seq is None:
+                return None
+            return Note(seq, nid, decision_id, now, reviewer, comment, json.loads(row[5]), row[6], kept)
+        raise LogError(f"--db {redact(self.url)}: no unique id could be drawn")  # pragma: no cover - 2^-122 eight times
+
+    def notes(self, decision_id: str, note_id: Optional[str] = None) -> list[Note]:
+        """The notes on the record ``decision_id`` (its id) in the order they were saved; only ``note_id`` when given."""
+        conn = self._conn()
+        b = self.backend
+        where, params = "decision_id = ?", [decision_id]
+        if note_id is not None:
+            where += " AND id = ?"
+            params.append(note_id)
+        try:
+            rows = conn.execute(b.sql(f"SELECT {', '.join(_NOTE_COLUMNS)} FROM review_notes WHERE {where} ORDER BY seq"), tuple(params)).fetchall()
+        except b.errors() as exc:
+            raise LogError(f"--db {redact(self.url)}: cannot read the decision log: {' '.join(str(exc).split())[:300]}") from None
+        finally:
+            b.end_read(conn)
+        return [Note(int(r[0]), r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], json.loads(r[8])) for r in rows]
+
+    def note(self, decision_id: str, note_id: str) -> Optional[Note]:
+        """One note on the record ``decision_id``, or None."""
+        found = self.notes(decision_id, note_id)
+        return found[0] if found else None
 
 
 def _now() -> str:

@@ -104,6 +104,10 @@ class CaseError(KineretError):
         return {"source": self.source, "path": self.path, "message": self.message}
 
 
+class NotFound(KineretError):
+    """What a request names is not there: a logged decision, a reviewer's note, or the decision log itself (HTTP 404)."""
+
+
 class SolveTimeout(KineretError):
     """The solver did not finish within the per-case time limit."""
 

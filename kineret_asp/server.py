@@ -35,8 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator, Optional, Sequence
 
-from .errors import CaseError, KbError, KineretError
-from .knowledge.base import KnowledgeBase, version_folders
+from .errors import CaseError, KbError, KineretError, NotFound
+from .knowledge.base import KnowledgeBase
+from .knowledge.layout import version_folders
 from .limits import DEFAULT_MEMORY_MB, MEMORY, TIMEOUT, Limits
 from .web.guard import json_bytes
 
@@ -267,6 +268,8 @@ class Handler:
             return self.errors(503, [self.word("api_log_failed", why=str(exc))])
         except CaseError as exc:
             return self.errors(422, exc.lines())
+        except NotFound as exc:
+            return self.errors(404, [str(exc)])
         except KbError as exc:
             return self.errors(500, [str(d) for d in exc.diagnostics])
         except KineretError as exc:
@@ -379,15 +382,21 @@ class Handler:
         except CaseError as exc:
             raise FhirProblem.from_case_error(exc, 400, "structure") from None
 
+    def version_today(self) -> KnowledgeBase:
+        """The version in force today: a DTR dialogue is about an order written now, never decided by a version not yet in force."""
+        import datetime
+
+        return self.chooser.on(datetime.date.today().isoformat())
+
     def do_next_question(self, body: bytes) -> tuple:
         from .interop.dtr import next_question
 
-        return self.ok(next_question(self.fhir_json(body, "<$next-question>"), self.knowledge, self.settings.base_url, self.log), "application/fhir+json")
+        return self.ok(next_question(self.fhir_json(body, "<$next-question>"), self.version_today(), self.settings.base_url, self.log), "application/fhir+json")
 
     def do_questionnaire_package(self, body: bytes) -> tuple:
         from .interop.dtr import package
 
-        return self.ok(package(self.fhir_json(body, "<$questionnaire-package>"), self.knowledge, self.settings.base_url, self.log), "application/fhir+json")
+        return self.ok(package(self.fhir_json(body, "<$questionnaire-package>"), self.version_today(), self.settings.base_url, self.log), "application/fhir+json")
 
     def do_cds(self, payload: tuple) -> tuple:
         """A CDS Hooks call (Da Vinci CRD): the answer's bytes keep the order as it was sent (:mod:`kineret_asp.interop.crd`)."""
@@ -395,8 +404,7 @@ class Handler:
         from .interop.crd import answer, response_bytes
 
         body, hook, fetched = payload
-        knowledge = self.knowledge
-        result = answer(body, hook, knowledge, self.settings, self.log, lambda case: missing(case, knowledge), fetched)
+        result = answer(body, hook, self.knowledge, self.settings, self.log, missing, fetched, chooser=self.chooser)
         return (result.status, response_bytes(result.response), "application/json", None)
 
     def do_warm(self, what: Any) -> tuple:
@@ -413,16 +421,27 @@ class Handler:
         text, errors = self._batch.decide(lines)
         return (200, text.encode("utf-8"), "application/x-ndjson", errors)
 
-    # The reviewer's workbench (GET /review): a case as opened plus a change list in, its review section out.
+    # The reviewer's workbench (GET /review): a case as opened (or a logged request's number) plus a change list in,
+    # its review section out; a change set kept beside a logged request as a reviewer's note.
     def do_workbench(self, body: bytes) -> tuple:
         from .explain.workbench import answer
 
-        return self.ok(answer(self.json(body), self.chooser))
+        return self.ok(answer(self.json(body), self.chooser, self.log))
 
     def do_workbench_page(self, body: bytes) -> tuple:
         from .explain.workbench import printable
 
-        return (200, printable(self.json(body), self.chooser).encode("utf-8"), "text/html; charset=utf-8", None)
+        return (200, printable(self.json(body), self.chooser, self.log).encode("utf-8"), "text/html; charset=utf-8", None)
+
+    def do_note(self, payload: tuple) -> tuple:
+        from urllib.parse import quote
+
+        from .explain.workbench import save_note
+
+        key, body = payload
+        note = save_note(key, self.json(body), self.chooser, self.log)
+        where = f"/decisions/{quote(note.decision_id, safe='')}/notes/{quote(note.id, safe='')}"
+        return (201, json_bytes(scrub(note.to_dict())), "application/json", {"headers": {"Location": where}})
 
 
 def create_app(
@@ -763,7 +782,7 @@ def create_app(
 
         if qid != _qid(knowledge):
             return errors(404, [w("api_not_found", path=f"/Questionnaire/{qid}")], path="/Questionnaire")
-        return Response(json_bytes(questionnaire(knowledge, settings.base_url)), media_type="application/fhir+json")
+        return Response(json_bytes(questionnaire(handler.version_today(), settings.base_url)), media_type="application/fhir+json")
 
     async def logged(key: str) -> Any:
         if log is None:
@@ -778,6 +797,44 @@ def create_app(
         if record is None:
             return errors(404, [w("api_no_decision", id=key)])
         return Response(json_bytes(record.to_dict()), media_type="application/json")
+
+    async def noted(key: str, note: Optional[str] = None) -> Any:
+        """The record ``key`` names and its notes (only ``note`` when given), or the error answer: no log, no record."""
+        if log is None:
+            return errors(404, [w("api_no_log", number=key[:100])])
+        record = await logged(key)
+        if record is None:
+            return errors(404, [w("api_no_decision", id=key[:100])])
+        import anyio
+
+        return record, await anyio.to_thread.run_sync(log.notes, record.id, note)
+
+    @app.get("/decisions/{key}/notes", summary=w("api_doc_notes"))
+    async def get_notes(key: str):
+        found = await noted(key)
+        if isinstance(found, Response):
+            return found
+        record, notes = found
+        return Response(json_bytes({"decision_id": record.id, "prior_authorization_number": record.pa_number, "notes": [n.to_dict() for n in notes]}), media_type="application/json")
+
+    @app.get("/decisions/{key}/notes/{note}", summary=w("api_doc_note"))
+    async def get_note(key: str, note: str):
+        found = await noted(key, note)
+        if isinstance(found, Response):
+            return found
+        record, notes = found
+        if not notes:
+            return errors(404, [w("api_no_note", note=note[:100], id=record.id)])
+        return Response(json_bytes(notes[0].to_dict()), media_type="application/json")
+
+    async def note_job(scope: dict, body: bytes) -> Any:
+        """POST /decisions/{key}/notes: without a log, 404 at once; else the worker applies the changes and keeps the note."""
+        key = scope.get("path_params", {}).get("key", "")
+        if log is None:
+            return Answered(404, *error_body(scope.get("path", ""), 404, [w("api_no_log", number=key[:100])]))
+        return (key, body)
+
+    app.router.routes.append(Route("/decisions/{key}/notes", AsgiEndpoint(worked("note", note_job)), methods=["POST"]))
 
     @app.get("/reports/{assertion}", summary="The decision report of a logged decision (text; ?format=json for the decision format)")
     async def report(assertion: str, format: str = "text"):  # noqa: A002 - the query parameter's name

@@ -101,6 +101,24 @@ def copy_kb(tmp_path: Path) -> Path:
     return dest / VERSION
 
 
+@pytest.fixture(scope="session")
+def future_version_tree(tmp_path_factory) -> Path:
+    """The packaged KB with a second IP0243 version that takes effect in 2099 (initial approvals of 6 months there, 12 now)."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from kineret_asp.cli import main
+
+    root = tmp_path_factory.mktemp("future") / "kb"
+    shutil.copytree(KB_DIR, root)
+    made = CliRunner().invoke(main, ["new-version", "IP0243", "--effective", "2099-01-01", "--kb", str(root)])
+    assert made.exit_code == 0, made.output
+    later = root / "policies" / "IP0243" / "2099-01-01" / "reauthorization.lp"
+    later.write_text(later.read_text().replace("authorization_duration(initial, 12).", "authorization_duration(initial, 6)."))
+    return root
+
+
 @pytest.fixture
 def kb_copy(tmp_path) -> Path:
     """A copy of the packaged KB that a test may break: its version folder (rules, tables, words)."""

@@ -85,7 +85,7 @@ def test_reliability_bench_smoke():
 
 @pytest.mark.slow
 def test_suite_bench_smoke():
-    proc = run("suite_bench.py", "--against", "HEAD", "--rounds", "1", "-n", "0", "--tests", "tests/test_words.py")
+    proc = run("suite_bench.py", "--against", "HEAD", "--rounds", "1", "-n", "0", "--tests", "tests/test_memo.py")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "this tree / HEAD:" in proc.stdout
 

@@ -89,10 +89,67 @@ def test_an_older_schema_is_migrated_keeping_its_records(url):
     )
     old.close()
     log = DecisionLog(url)
-    assert log.schema_version() == SCHEMA_VERSION == 2
+    assert log.schema_version() == SCHEMA_VERSION == 3
     assert log.get("old-1").outcome == "approved" and log.get("old-1").parent is None
     log.record(Entry("dtr:next-question", {}, approved(), parent="old-1"))
     assert [r.parent for r in log.find(parent="old-1")] == ["old-1"]
+
+
+def raw_record(log: DecisionLog, rid: str) -> tuple:
+    """A record's row as the database holds it, every column."""
+    conn = log._conn()
+    row = conn.execute(log.backend.sql("SELECT * FROM decisions WHERE id = ?"), (rid,)).fetchone()
+    log.backend.end_read(conn)
+    return tuple(row)
+
+
+CHANGE = [{"op": "set", "path": "plan", "value": "employer_group"}]
+
+
+def test_a_reviewers_note_is_kept_beside_its_record_and_never_alters_it(url):
+    log = DecisionLog(url)
+    record = log.record(Entry("evaluate", {"indication": "sjia"}, approved()), issue_pa=True)
+    other = log.record(Entry("evaluate", {"indication": "sjia"}, approved()))
+    before = raw_record(log, record.id)
+    first = log.add_note(record.id, CHANGE, approved(), "nurse.a", "asked the prescriber")
+    second = log.add_note(record.id, [], approved())
+    assert first is not None and second is not None and first.id != second.id and first.decision_id == record.id
+    assert raw_record(log, record.id) == before  # the logged request and decision, byte for byte
+    assert log.get(record.id).case == record.case and log.get(record.id).decision == record.decision
+    back = log.notes(record.id)
+    assert [n.id for n in back] == [first.id, second.id] and back[0].changes == CHANGE and back[0].reviewer == "nurse.a" and back[0].comment == "asked the prescriber"
+    assert back[0].outcome == "approved" and back[0].recorded_at and back[1].reviewer is None
+    assert log.note(record.id, first.id).to_dict() == first.to_dict() and log.note(other.id, first.id) is None
+    assert log.notes(other.id) == [] and log.add_note("no-such-record", CHANGE, approved()) is None
+    assert log.count() == 2 and [n.id for n in log.notes(record.id)] == [first.id, second.id]  # the refused note left nothing
+
+
+def test_reviewers_notes_are_append_only(url):
+    log = DecisionLog(url)
+    record = log.record(Entry("evaluate", {}, approved()))
+    log.add_note(record.id, CHANGE, approved(), "nurse.a")
+    conn = log._conn()
+    for statement in ("UPDATE review_notes SET reviewer = 'x'", "DELETE FROM review_notes"):
+        with pytest.raises(Exception, match="append-only"):
+            log.backend.begin(conn)
+            conn.execute(statement)
+        log.backend.rollback(conn)
+    assert log.notes(record.id)[0].reviewer == "nurse.a"
+
+
+def test_a_log_of_the_previous_schema_takes_notes_after_its_migration(url):
+    """A log file written before notes existed (schema 2) is migrated in place: its records stay as they were, and take notes."""
+    old = DecisionLog.__new__(DecisionLog)
+    old.__setstate__({"url": url})
+    old.migrate(upto=2)
+    record = old.record(Entry("evaluate", {"indication": "sjia"}, approved()), issue_pa=True)
+    before = raw_record(old, record.id)
+    old.close()
+    log = DecisionLog(url)
+    assert log.schema_version() == 3 and raw_record(log, record.id) == before
+    assert log.add_note(record.id, CHANGE, approved(), "nurse.b") is not None and log.notes(record.id)[0].reviewer == "nurse.b"
+    DecisionLog(url).close()  # opening it again migrates nothing
+    assert log.schema_version() == 3
 
 
 def test_a_log_written_by_a_newer_program_is_refused(url):
@@ -191,7 +248,7 @@ def test_every_prior_authorization_number_resolves_through_the_service_on_postgr
 
     from kineret_asp.server import create_app
 
-    from .test_cds import coverage_info, example, hook_request
+    from .interop.test_cds import coverage_info, example, hook_request
 
     url = pg.new_database()
     client = TestClient(create_app(load_kb(KB_DIR), time_limit=60, db=url))

@@ -340,3 +340,19 @@ def test_the_bench_page_names_every_script():
     listed = {cells[0].strip("`") for cells in rows}
     scripts = {p.name for p in (ROOT / "bench").glob("*.py")}
     assert scripts <= listed, f"bench/README.md does not name {sorted(scripts - listed)}"
+
+
+def test_the_tests_mirror_the_packages():
+    """Each folder of tests/ with test files is named after a subpackage (contracts/ and data/ hold the records and the data)."""
+    subpackages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    folders = {p.parent.name for p in (ROOT / "tests").glob("*/test_*.py")} - {"contracts"}
+    assert folders <= subpackages, f"test folders that name no subpackage: {sorted(folders - subpackages)}"
+    assert len(folders) >= 8  # the tests are spread over the layers, not kept on one shelf
+
+
+def test_every_test_file_a_page_names_exists():
+    pages = [ROOT / "README.md", ROOT / "bench" / "README.md", *DOCS.glob("*.md")]
+    named = {(page.name, m) for page in pages for m in re.findall(r"tests/[\w/]+\.py", page.read_text(encoding="utf-8"))}
+    assert named, "no page names a test file"
+    missing = sorted(f"{page}: {path}" for page, path in named if not (ROOT / path).is_file())
+    assert not missing, missing

@@ -47,7 +47,9 @@ from clingo.ast import ASTType
 from ..asp.solving import MessageLog, new_control
 from ..engine.program import Signature, dynamic_predicates, rule_atoms
 from ..errors import CaseError, Diagnostic, KbError, did_you_mean
-from ..knowledge.base import KnowledgeBase, parse_version, rule_head, tree_root, version_folders
+from ..knowledge.base import KnowledgeBase, parse_version
+from ..knowledge.layout import tree_root, version_folders
+from ..knowledge.parse import rule_head
 from ..knowledge.schema import ENTRIES
 from .kb_reading import SUPPRESS_UNUSED, KeyKinds, Paragraphs, declared_inputs, vocabulary_kinds
 from .mutation import pinning_diagnostics
@@ -88,6 +90,10 @@ PACKAGE_READS: set[Signature] = {
     ("claim", 3),
     ("prevails_over", 1),
     ("version_defines", 3),
+    ("library", 1),
+    ("needs_library", 1),
+    ("input_description", 2),
+    ("entry_description", 3),
     ("key_name", 3),
     ("key_name_filler", 2),
     ("key_name_numbers", 1),
@@ -191,10 +197,15 @@ def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: Paragrap
     defined |= {(name, arity + 1) for name, arity in dynamic}
     used = {o.sig for o in occs if o.role == "body"} | shown | PACKAGE_READS | set(vocabulary_kinds(kb))
     reported: set[tuple] = set()
-    own = {o.sig for o in occs if o.role == "head" and _in_folder(o.file, kb.path)}
-    missing = [(sig, words) for sig, words in _contract(kb) if sig not in own and sig[0] not in unread]
-    for (name, arity), words in missing:  # reported once, at the version's folder, in the contract's words
-        out.append(Diagnostic(kb.display_path(kb.path), 0, 0, "error", f"the version does not define {name}/{arity}, which every version must: {words} (framework/versions.lp)", "contract"))
+    # what the version defines: in its folder, or in a library it includes
+    own = {o.sig for o in occs if o.role == "head" and (_in_folder(o.file, kb.path) or o.file in kb.included)}
+    missing: dict[Signature, tuple[str, str]] = {}
+    for sig, words, file in _contract(kb):
+        if sig not in own and sig[0] not in unread:
+            missing.setdefault(sig, (words, file))
+    for (name, arity), (words, file) in missing.items():  # reported once, at the version's folder, in the contract's words
+        whose = "every version must" if file not in kb.included else f"a version that includes library({Path(file).stem}) must"
+        out.append(Diagnostic(kb.display_path(kb.path), 0, 0, "error", f"the version does not define {name}/{arity}, which {whose}: {words} ({_framework_relative(kb, file)})", "contract"))
     if missing:  # what the framework derives from them is undefined too: the contract's errors say why
         reported |= {(o.sig, o.file, o.line) for o in occs if o.role == "body" and not _in_folder(o.file, kb.path)}
     names_by_arity: dict[int, list[str]] = defaultdict(list)
@@ -221,8 +232,20 @@ def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: Paragrap
     return out
 
 
-def _contract(kb: KnowledgeBase) -> list[tuple[Signature, str]]:
-    """What every version must define (framework/versions.lp's version_defines/3 facts), read from the parsed rules."""
+def _framework_relative(kb: KnowledgeBase, file: str) -> str:
+    """A framework file's path from the tree's root (``framework/versions.lp``)."""
+    try:
+        return Path(os.path.relpath(Path(file).resolve(), kb.root.resolve())).as_posix()
+    except (OSError, ValueError):
+        return file
+
+
+def _contract(kb: KnowledgeBase) -> list[tuple[Signature, str, str]]:
+    """What the version must define, with the file that says so.
+
+    The framework's version_defines/3 facts (framework/versions.lp), and
+    those of each library the version includes: read from the parsed rules.
+    """
     out = []
     for s in kb.statements:
         node = s.node
@@ -235,7 +258,33 @@ def _contract(kb: KnowledgeBase) -> list[tuple[Signature, str]]:
         if all(x.ast_type == ASTType.SymbolicTerm for x in args):
             name, arity, words = (x.symbol for x in args)
             if name.type == clingo.SymbolType.Function and arity.type == clingo.SymbolType.Number and words.type == clingo.SymbolType.String:
-                out.append(((name.name, arity.number), words.string))
+                out.append(((name.name, arity.number), words.string, s.file))
+    return out
+
+
+def _check_libraries(kb: KnowledgeBase) -> list[Diagnostic]:
+    """Each library the version includes has the libraries it needs (its needs_library/1 facts) included too."""
+    out = []
+    names = {Path(f).stem for f in kb.included}
+    for s in kb.statements:
+        if s.file not in kb.included:
+            continue
+        head = rule_head(s.node)
+        if head is None or not head.fact or head.name != "needs_library" or len(head.args) != 1:
+            continue
+        needed = head.first_text
+        if needed not in names:
+            file, line, col = kb.included[s.file]
+            out.append(
+                Diagnostic(
+                    file,
+                    line,
+                    col,
+                    "error",
+                    f"library({Path(s.file).stem}) needs library({needed}), which the version does not include: declare library({needed}) too ({_framework_relative(kb, s.file)})",
+                    "library",
+                )
+            )
     return out
 
 
@@ -586,6 +635,7 @@ def check_version(kb: KnowledgeBase, strict: bool = False) -> list[Diagnostic]:
     occs = occurrences(kb)
     diags += _check_sections(kb, paras)
     diags += _check_predicates(kb, occs, paras, _unread_names(kb))
+    diags += _check_libraries(kb)
     diags += _check_documentation(kb)
     grounding = _check_grounding(kb) if not kb.errors else []
     diags += grounding
@@ -626,11 +676,8 @@ def _iso(text: Optional[str]) -> bool:
 
 
 def _written_at(kb: KnowledgeBase, name: str) -> tuple[str, int, int]:
-    """Where a version writes ``name(...)`` (its folder when nowhere)."""
-    found = kb.written(name)
-    if not found:
-        return (kb.display_path(kb.path), 0, 0)
-    return _loc(found[0].node, found[0].file)
+    """Where a version writes ``name(...)``, or declares the library that does (its folder when nowhere)."""
+    return kb.defined_at(name) or (kb.display_path(kb.path), 0, 0)
 
 
 def check_versions(kbs: Iterable[KnowledgeBase]) -> list[Diagnostic]:
@@ -785,7 +832,7 @@ def check_routing(root: Path) -> list[Diagnostic]:
 
 def check_kb(path: Optional[Path | str] = None, strict: bool = False) -> CheckReport:
     """Run every check on a KB: every version of a tree, or the one version a folder holds."""
-    from ..knowledge.base import _check_folder, default_kb_path
+    from ..knowledge.layout import _check_folder, default_kb_path
 
     folder = Path(path) if path is not None else default_kb_path()
     try:

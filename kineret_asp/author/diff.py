@@ -41,8 +41,9 @@ from ..asp.solving import ground_program, models
 from ..asp.symbols import Const, SymbolDecoder, term_text, to_symbol
 from ..engine.program import compiled
 from ..errors import CaseError, Diagnostic, KbError, KineretError, SolveTimeout, did_you_mean
-from ..knowledge.base import KnowledgeBase, outline_key, resolve_kb
+from ..knowledge.base import KnowledgeBase, resolve_kb
 from ..knowledge.schema import BOOLEAN, DATE, DECIMAL, ENTRIES, INTEGER, KEY, LIST, Field, Kind
+from ..knowledge.vocabulary import outline_key
 
 SIDES = ("old", "new")
 

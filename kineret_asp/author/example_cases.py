@@ -26,7 +26,7 @@ from typing import Any, Iterable, Optional, Sequence
 from ..cases.case import Case
 from ..decisions.decision import Decision
 from ..errors import CaseError, did_you_mean
-from ..knowledge.base import CASES, display_path
+from ..knowledge.layout import CASES, display_path
 
 EXPECT_KEYS = ("decision", "unmet", "authorization_months", "reasons", "route", "met", "blocking", "unmet_includes")
 LIST_KEYS = ("unmet", "reasons", "met", "blocking", "unmet_includes")  # lists of ids

@@ -25,7 +25,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 from ..cases.changes import MAX_INDEX_DIGITS, OPS
 from ..decisions.decision import COUNTED, NOT_COUNTED
-from ..knowledge.base import KnowledgeBase, load_kb, version_folders
+from ..knowledge.base import KnowledgeBase, load_kb
+from ..knowledge.layout import version_folders
 from ..knowledge.schema import (
     BOOLEAN,
     CASE_ID,

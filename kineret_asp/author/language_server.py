@@ -36,7 +36,8 @@ from typing import Any, Optional
 from urllib.parse import unquote, urlparse
 
 from ..errors import Diagnostic, KbError
-from ..knowledge.base import FRAMEWORK, KnowledgeBase, load_kb, tree_root, version_folders
+from ..knowledge.base import KnowledgeBase, load_kb
+from ..knowledge.layout import FRAMEWORK, tree_root, version_folders
 
 CHECK_SECONDS = 60.0
 """How long one check may take in its worker (a KB that grounds without end cannot hang the editor)."""
@@ -242,7 +243,7 @@ def criterion_hover(kb: KnowledgeBase, cid: str) -> Optional[str]:
 
 def quotation_hover(kb: KnowledgeBase, file: Path, line: int, column: int) -> Optional[str]:
     """The passages the quotation of a § comment that opens at (line, column) cites, or why it cites none."""
-    from ..knowledge.base import display_path
+    from ..knowledge.layout import display_path
     from .policy_text import QuoteReader, analyse, resolve
 
     try:
@@ -286,7 +287,7 @@ def field_hover(kb: KnowledgeBase, name: str) -> Optional[str]:
 def definition(kb: KnowledgeBase, word: str, quoted: bool) -> Optional[tuple[str, int, int]]:
     """Where a key, criterion id, field or predicate is declared: (file, line, byte column)."""
     from ..engine.program import rule_atoms
-    from ..knowledge.base import rule_head
+    from ..knowledge.parse import rule_head
 
     facts: dict[tuple[str, str], tuple[str, int, int]] = {}
     strings: dict[str, tuple[str, int, int]] = {}

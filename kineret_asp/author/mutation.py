@@ -80,8 +80,10 @@ from ..engine.program import (
     variable,
 )
 from ..errors import CaseError, Diagnostic, KbError, KineretError, SolveTimeout
-from ..knowledge.base import CASES, KnowledgeBase, Statement, as_atom, display_path, is_constraint, resolve_kb
+from ..knowledge.base import KnowledgeBase, resolve_kb
 from ..knowledge.diskcache import cached_text
+from ..knowledge.layout import CASES, display_path
+from ..knowledge.parse import Statement, as_atom, is_constraint
 from ..knowledge.schema import ENTRIES, LIST
 from ..limits import DEFAULT_MEMORY_MB, Limits, Worker
 from ..safetext import dumps
@@ -510,14 +512,18 @@ class Generated:
 def generate(kb: KnowledgeBase, kinds: Sequence[str] = KINDS, only_lines: Optional[dict[str, set[int]]] = None) -> Generated:
     """Every single change of the version's deciding rules and tables, in file order.
 
-    ``only_lines``: for each file (as shown), the lines changed since a
-    revision; a statement none of whose lines changed is left out (``--since``).
+    The version's rules are its own files' and those of the libraries it
+    includes (framework/library/), which stand where it declares them; a
+    library's mutant is placed in the section the declaration's § comment
+    names. ``only_lines``: for each file (as shown), the lines changed since
+    a revision; a statement none of whose lines changed is left out
+    (``--since``).
     """
     nodes = base_nodes(kb)
     deciding = cone(nodes, DECIDING)
     evidence = cone(nodes, EVIDENCE) - deciding
     documentation = cone(nodes, DOCUMENTATION) - deciding - evidence
-    mine = {display_path(f) for f in kb.version_files}
+    mine = {display_path(f) for f in kb.version_files} | set(kb.included)
     paras = Paragraphs({f: t for f, t in kb.texts.items() if f in mine})
     sources: dict[str, _Source] = {}
     columns = _Columns(kb, [s.node for s in kb.statements if s.file in mine and s.part == "base"], deciding) if CELL_ADDED in kinds else None
@@ -548,10 +554,12 @@ def generate(kb: KnowledgeBase, kinds: Sequence[str] = KINDS, only_lines: Option
         src = sources.get(s.file)
         if src is None:
             src = sources[s.file] = _Source(kb.texts[s.file])
-        comments = paras.comments.get((s.file, paras.of(s.file, loc.begin.line)), [])
-        header = next((t for n, t in comments if "§" in t and n <= loc.begin.line), "")
+        cited_at = kb.included.get(s.file, (s.file, loc.begin.line, 0))  # a library's rule: where the version declares it
+        comments = paras.comments.get((cited_at[0], paras.of(cited_at[0], cited_at[1])), [])
+        header = next((t for n, t in comments if "§" in t and n <= cited_at[1]), "")
         section = _locator(header) if header else ""
-        gap = next((t.split(GAP_MARK, 1)[1].lstrip(" -:").strip() for _, t in comments if GAP_MARK in t), "")
+        own = paras.comments.get((s.file, paras.of(s.file, loc.begin.line)), []) if s.file in kb.included else comments
+        gap = next((t.split(GAP_MARK, 1)[1].lstrip(" -:").strip() for _, t in own if GAP_MARK in t), "")
         row = str(node) if not node.body else ""
         s_start, s_end = src.span(node)
         changes = [c for c in _changes(node, src) if c.kind in kinds]
@@ -572,23 +580,25 @@ def generate(kb: KnowledgeBase, kinds: Sequence[str] = KINDS, only_lines: Option
 
 
 def changed_lines(kb: KnowledgeBase, rev: str) -> dict[str, set[int]]:
-    """The lines of the version's files that differ from revision ``rev`` (git), by file as shown.
+    """The lines of the version's files, and of the libraries it includes, that differ from revision ``rev`` (git), by file as shown.
 
     A file git does not track in the version folder counts as changed whole.
     """
     folder = kb.path
     git = ["git", "-C", str(folder)]
+    libraries = [f for f in kb.files if display_path(f) in kb.included]
+    paths = [".", *(os.path.relpath(f, folder) for f in libraries)]
     try:
         top = subprocess.run([*git, "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True).stdout.strip()
         subprocess.run([*git, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], capture_output=True, text=True, check=True)
-        diff = subprocess.run([*git, "diff", "-U0", "--no-color", "--no-ext-diff", rev, "--", "."], capture_output=True, text=True, check=True).stdout
-        others = subprocess.run([*git, "ls-files", "--others", "--exclude-standard", "--full-name", "--", "."], capture_output=True, text=True, check=True).stdout
+        diff = subprocess.run([*git, "diff", "-U0", "--no-color", "--no-ext-diff", rev, "--", *paths], capture_output=True, text=True, check=True).stdout
+        others = subprocess.run([*git, "ls-files", "--others", "--exclude-standard", "--full-name", "--", *paths], capture_output=True, text=True, check=True).stdout
     except FileNotFoundError:
         raise MutateError("--since needs git, which is not installed") from None
     except subprocess.CalledProcessError as exc:
         detail = (exc.stderr or "").strip().splitlines()
         raise MutateError(f"--since {rev}: not a revision of the git repository holding {display_path(folder)}" + (f" ({detail[-1]})" if detail else "")) from None
-    by_path = {str(Path(f).resolve()): display_path(f) for f in kb.version_files}
+    by_path = {str(Path(f).resolve()): display_path(f) for f in [*kb.version_files, *libraries]}
     out: dict[str, set[int]] = {}
     current: Optional[str] = None
     for line in diff.splitlines():
@@ -1303,7 +1313,7 @@ def mutated_kb(kb: KnowledgeBase, m: Mutant, node: Optional[ast.AST] = None) -> 
     texts = dict(kb.texts)
     texts[m.file] = m.apply(texts[m.file])
     raw = {f: data for f, data in kb.raw.items() if f != m.file}  # the changed file's digest is its new text's
-    mutant = MutatedKB(kb.path, kb.root, kb.files, statements, kb.comments, kb.messages, kb.errors, texts, raw)
+    mutant = MutatedKB(kb.path, kb.root, kb.files, statements, kb.comments, kb.messages, kb.errors, texts, raw, kb.included)
     mutant.original = kb
     return mutant
 
@@ -1410,7 +1420,7 @@ def mutate(
         report = run_case_tests(files, knowledge)
         failing = [r.path for r in report.results if not r.passed]
         if failing:
-            raise OwnTestsFail(f"the version's own examples fail ({', '.join(failing[:3])}{' ...' if len(failing) > 3 else ''}): fix them before mutating")
+            raise own_examples_fail(failing)
     if _has_properties(knowledge):
         broken = [r.name for r in verify_kb(knowledge) if not r.holds]
         if broken:
@@ -1440,6 +1450,11 @@ def mutate(
     mutants = sorted([*generated.mutants, *generated.invalid], key=lambda m: m.index)
     drawn_from = total if sample is not None and sample < total else None
     return MutationReport(knowledge, mutants, outcomes, generated.left_out, generated.statements, time.perf_counter() - start, len(shares), since, drawn_from, seed if drawn_from is not None else None)
+
+
+def own_examples_fail(failing: Sequence[str]) -> OwnTestsFail:
+    """The error of a run whose version's own examples fail (the first three named): nothing to measure a mutant against."""
+    return OwnTestsFail(f"the version's own examples fail ({', '.join(failing[:3])}{' ...' if len(failing) > 3 else ''}): fix them before mutating")
 
 
 def _has_properties(kb: KnowledgeBase) -> bool:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import KineretError
-from ..knowledge.base import FRAMEWORK, default_kb_path, display_path, load_tree
+from ..knowledge.base import load_tree
+from ..knowledge.layout import FRAMEWORK, default_kb_path, display_path
 from ..templates import fill
 from .new_version import parse_date
 

@@ -35,7 +35,9 @@ from typing import Optional
 
 from ..cases.versions import iso_date, near, shift
 from ..errors import KineretError
-from ..knowledge.base import KnowledgeBase, Statement, display_path, load_tree
+from ..knowledge.base import KnowledgeBase, load_tree
+from ..knowledge.layout import display_path
+from ..knowledge.parse import Statement
 from ..knowledge.tree_files import TreeFileError, copy_tree
 
 START, END = "effective_from", "effective_to"  # what a version declares about its period (framework/versions.lp)

@@ -38,7 +38,9 @@ from clingo.ast import ASTType
 
 from ..asp.symbols import Value, to_value
 from ..errors import Diagnostic, KbError
-from ..knowledge.base import FRAMEWORK, KnowledgeBase, Statement, display_path, rule_head
+from ..knowledge.base import KnowledgeBase
+from ..knowledge.layout import FRAMEWORK, display_path
+from ..knowledge.parse import Statement, rule_head
 from ..knowledge.tree_files import TreeFileError, inside, read_tree_file
 from ..memo import IdentityMemo
 
@@ -860,6 +862,18 @@ def analyse(kb: KnowledgeBase) -> SourceAnalysis:
             continue
         if quote.paragraph and all(st.rank in declaring or st.node.ast_type == ASTType.Program for st in quote.paragraph):
             continue  # checked, but the text's own declarations (sections, waivers) cite nothing
+        if not quote.paragraph:  # a comment alone encodes nothing: the passage stays uncited
+            diags.append(
+                Diagnostic(
+                    quote.file,
+                    quote.line,
+                    quote.column,
+                    "warning",
+                    "a quotation with no rule or fact in its paragraph cites nothing: write the rule that encodes the passage below it, or declare the library that does (library/1, framework/versions.lp)",
+                    "quote",
+                )
+            )
+            continue
         analysis.citations.append(Citation(quote, tuple(dict.fromkeys(x for p in places for x in p))))
     _waivers(kb, source, analysis, reader)
     return analysis

@@ -17,7 +17,8 @@ from typing import Any, Iterable, Optional
 from clingo.ast import ASTType
 
 from ..errors import Diagnostic, KbError
-from ..knowledge.base import KnowledgeBase, display_path
+from ..knowledge.base import KnowledgeBase
+from ..knowledge.layout import display_path
 from .policy_text import Citation, Passage, Section, SourceAnalysis, Statement, analyse
 
 STATUSES = ("cited", "waived", "uncovered")

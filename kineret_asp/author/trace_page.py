@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..engine.program import rule_signatures
-from ..knowledge.base import FRAMEWORK, KnowledgeBase
+from ..knowledge.base import KnowledgeBase
+from ..knowledge.layout import FRAMEWORK
 from .policy_text import Citation, Passage, paragraph_ids
 from .trace import Trace, passage_ids
 

@@ -32,7 +32,8 @@ from ..cases.load import load
 from ..decisions.decision import KbAnswerError
 from ..engine.program import compiled
 from ..errors import Diagnostic, KbError, KineretError, SolveTimeout
-from ..knowledge.base import KnowledgeBase, Statement, resolve_kb
+from ..knowledge.base import KnowledgeBase, resolve_kb
+from ..knowledge.parse import Statement
 
 
 def minimize_inputs(kb: KnowledgeBase, tagged: bool) -> str:

@@ -22,12 +22,29 @@ def filled_by_the_program(key: str) -> Optional[frozenset[str]]:
     key; a key no place names, or one filled with ``**values``, is unknown.
     """
     if not _FILLED:
-        _FILLED.extend(_scan_package())
+        _FILLED.extend(_scanned())
     exact, prefixes, spread = _FILLED
     if key in spread or any(key.startswith(p) for p in prefixes if p in spread):
         return None
     hits = [names for k, names in exact.items() if k == key] + [names for p, names in prefixes.items() if key.startswith(p)]
     return frozenset().union(*hits) if hits else None
+
+
+def _scanned() -> list[dict[str, set[str]]]:
+    """The package's scan, kept in the derived-program cache: its entries are named by the package's code digest.
+
+    Reading every module's syntax tree costs about two seconds, paid by each
+    ``check`` process otherwise; an authenticated cache entry is read in
+    milliseconds and is used only by the same code that wrote it.
+    """
+    import json
+
+    from ..knowledge.diskcache import cached_text
+
+    def compute() -> str:
+        return json.dumps([{k: sorted(v) for k, v in table.items()} for table in _scan_package()], sort_keys=True)
+
+    return [{k: set(v) for k, v in table.items()} for table in json.loads(cached_text("words-filled", "package", compute))]
 
 
 def _scan_package() -> list[dict[str, set[str]]]:

@@ -393,7 +393,7 @@ class Progress:
     With ``total`` (the cases of an input file, known before the run) the
     line gives the count of the total, the percent done, the rate and the
     time left at that rate; without it (stdin), the count and the rate.
-    ``words`` gives the KB's :class:`~kineret_asp.knowledge.base.Vocabulary`
+    ``words`` gives the KB's :class:`~kineret_asp.knowledge.vocabulary.Vocabulary`
     when the first line is written (the KB is loaded by then).
     """
 

@@ -103,6 +103,22 @@ def load_changed(before: Loaded, changed: Case, kb: KbLike = None) -> Loaded:
     return Loaded(_in(changed, choice), choice, before.notes, before.bundle)
 
 
+def on_date(loaded: Loaded, date: str, kb: KbLike = None) -> Loaded:
+    """The case as of ``date`` when it gives no date of service of its own, with the version in force that day.
+
+    A CDS Hooks call asks about an order being written now: the policy in
+    force on the call's day decides it (not a version effective later), and
+    the logged case keeps the date, so that re-deciding it later takes the
+    same version.
+    """
+    field = loaded.choice.kb.schema.role(DATE_OF_SERVICE)
+    if field is None or loaded.case.get(field) is not None:
+        return loaded
+    data = {**loaded.case.to_dict(with_expect=True), field: date}
+    choice = Chooser.of(kb).choose(data, loaded.case.source)
+    return Loaded(validate(choice.kb.schema, _drug_read(data, choice), loaded.case.source), choice, loaded.notes, loaded.bundle)
+
+
 def _data(data: Any, chooser: Chooser, shown: str, where: Optional[Path], patient: Optional[str], order_first: bool) -> Loaded:
     """Decoded JSON: a case, or a Bundle read into one."""
     if is_fhir(data):

@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from ..errors import CaseError, did_you_mean
-from ..knowledge.base import FRAMEWORK, KbTree, KnowledgeBase, default_kb_path, kb_shown, load_kb, load_tree, tree_digest, tree_root
+from ..knowledge.base import KbTree, KnowledgeBase, load_kb, load_tree
+from ..knowledge.layout import FRAMEWORK, default_kb_path, kb_shown, tree_digest, tree_root
 from ..knowledge.schema import DATE_OF_SERVICE, DATE_PATTERN, MAX_NAME_TEXT, POLICY_SELECTOR, REQUESTED_DRUG
 from .case import Case
 from .validation import Problems, validate, validator
@@ -202,6 +203,14 @@ class Chooser:
         policies = self.tree.policies  # type: ignore[union-attr]
         return next(iter(policies.values()))[-1]
 
+    def on(self, date: str) -> KnowledgeBase:
+        """The version of the first policy in force on ``date`` (a fixed version: itself), for what is asked about a day, not a case:
+        the DTR questionnaire of an order written that day. Raises :class:`CaseError` when none is in force."""
+        if self.fixed is not None:
+            return self.fixed
+        policy = next(iter(self.tree.policies))  # type: ignore[union-attr]
+        return self._version(policy, date, "<date>", None).kb
+
     # --- choosing ------------------------------------------------------------------
 
     @cached_property
@@ -236,7 +245,8 @@ class Chooser:
                 noun = schema.noun(schema.by_name[policy_field].kind.vocabulary or "")  # type: ignore[index]
                 shown = named if isinstance(named, str) else repr(named)
                 hint = near(shown, known) if len(shown) <= 60 else ""
-                raise CaseError(source, policy_field or "", f"unknown {noun.split(' ', 1)[-1]} {shown[:60]!r}; expected one of {', '.join(known)}{hint}")
+                w = self.default().vocabulary.word
+                raise CaseError(source, policy_field or "", w("route_unknown_policy", noun=noun.split(" ", 1)[-1], value=repr(shown[:60]), known=", ".join(known), hint=hint))
             candidates = [named]
         else:
             candidates = list(policies)
@@ -299,37 +309,38 @@ class Chooser:
                 now = [kb for kb in versions if kb.identity.in_force(date)]
                 if now:
                     in_force.append(Choice(now[-1], BY_DATE))
-        on = f" on {date}" if date else ""
+        w = self.default().vocabulary.word
+        on = " " + w("route_on", date=date) if date else ""
         if not in_force and date is not None:
-            raise CaseError(source, date_field or "", f"no policy of the KB is in force on {date}; " + "; ".join(no_version_message(p, date, policies[p]) for p in candidates))
-        offered = "; ".join(f"{c.kb.identity.policy} for {', '.join(drugs_of(c.kb)) or '-'}" for c in in_force)
+            raise CaseError(source, date_field or "", w("route_no_policy_in_force", date=date, versions="; ".join(no_version_message(p, date, policies[p]) for p in candidates)))
+        offered = "; ".join(w("route_offered", policy=c.kb.identity.policy, drugs=", ".join(drugs_of(c.kb)) or "-") for c in in_force)
         drug_path, policy_path = drug_field or "", policy_field or ""
         if asked is not None:
             keyed = [(c, drug_key(c.kb, asked)) for c in in_force]
             if all(k is None for _, k in keyed):
                 for c in in_force:  # a drug no version knows: say what is wrong with it as each version reads it
                     validate(c.kb.schema, dict(values), source)
-                raise CaseError(source, drug_path, f"no policy of the KB knows the drug {_shown(asked)}{on} (policies: {offered})")
+                raise CaseError(source, drug_path, w("route_no_policy_knows_drug", drug=_shown(asked), on=on, offered=offered))
             mine = [(c, k) for c, k in keyed if k is not None and k in drugs_of(c.kb)]
             if not mine:
                 drug = next(k for _, k in keyed if k is not None)
-                raise CaseError(source, drug_path, f"no policy of the KB decides requests for {drug}{on} (policies: {offered})")
+                raise CaseError(source, drug_path, w("route_no_policy_for_drug", drug=drug, on=on, offered=offered))
             claiming = _prevailing([(c, claim) for c, k in mine for claim in [covering(c.kb, values, k)] if claim is not None])
             if len(claiming) == 1:
                 return claiming[0][0].routed(BY_CLAIM, claiming[0][1])
             if not claiming and len(mine) == 1:
                 return mine[0][0].routed(BY_DRUG, None, mine[0][1])
             names = ", ".join(c.kb.identity.policy for c, _ in (claiming or mine))
-            raise CaseError(source, policy_path, f"several policies decide requests for {mine[0][1]} in this case{on} ({names}); name one in {policy_field}")
+            raise CaseError(source, policy_path, w("route_several_for_drug", drug=mine[0][1], on=on, names=names, field=policy_field))
         claiming = _prevailing([(c, claim) for c in in_force for claim in [covering(c.kb, values, None)] if claim is not None])
         if len(claiming) == 1:
             return claiming[0][0].routed(BY_CLAIM, claiming[0][1])
         if claiming:
             names = ", ".join(c.kb.identity.policy for c, _ in claiming)
             if len({claim[0] for _, claim in claiming}) > 1:
-                who = "; ".join(f"{c.kb.identity.policy} for {claim[0]}" for c, claim in claiming)
-                raise CaseError(source, drug_path, f"several policies could decide this case{on} ({who}); name the drug it asks for in {drug_field}")
-            raise CaseError(source, policy_path, f"several policies decide this case{on} ({names}); name one in {policy_field}")
+                who = "; ".join(w("route_offered", policy=c.kb.identity.policy, drugs=claim[0]) for c, claim in claiming)
+                raise CaseError(source, drug_path, w("route_several_could", on=on, who=who, field=drug_field))
+            raise CaseError(source, policy_path, w("route_several", on=on, names=names, field=policy_field))
         accepted: list[Choice] = []
         refused: list[CaseError] = []
         for c in in_force:  # no claim covers it: a case only one policy's format accepts is that policy's
@@ -342,7 +353,7 @@ class Chooser:
             return accepted[0].routed(BY_FORMAT)
         if not accepted:
             raise refused[0]
-        raise CaseError(source, drug_path, f"no policy of the KB decides this case{on} by its claims (policies: {offered}); name the drug it asks for in {drug_field}, or the policy in {policy_field}")
+        raise CaseError(source, drug_path, w("route_no_claim", on=on, offered=offered, drug_field=drug_field, policy_field=policy_field))
 
 
 def _shown(value: Any) -> str:
@@ -362,21 +373,21 @@ def own_drug(kb: KnowledgeBase, values: Mapping[str, Any], asked: Any, source: s
     near key suggested); a drug it knows but does not authorize, naming the
     drugs it does.
     """
+    w = kb.vocabulary.word
     key = drug_key(kb, asked)
     elsewhere = [o.identity.policy for o in others if drug_key(o, asked) in drugs_of(o)]
+    own = drugs_of(kb)
+    own_words = ", ".join(own) or w("route_no_drug")
     if key is None and elsewhere:  # another policy of the tree decides it: say so before this version's schema does
-        raise CaseError(
-            source,
-            field,
-            f"{kb.identity.policy} does not decide requests for {drug_key(next(o for o in others if o.identity.policy == elsewhere[0]), asked)} ({', '.join(elsewhere)} does); it decides requests for {', '.join(drugs_of(kb)) or 'no drug'}",
-        )
+        theirs = drug_key(next(o for o in others if o.identity.policy == elsewhere[0]), asked)
+        also = " " + w("route_also", others=", ".join(elsewhere))
+        raise CaseError(source, field, w("route_not_this_policy", policy=kb.identity.policy, drug=theirs, also=also, own=own_words))
     if key is None:
         validate(kb.schema, dict(values), source)
-        raise CaseError(source, field, f"unknown drug {_shown(asked)}")
-    own = drugs_of(kb)
+        raise CaseError(source, field, w("route_unknown_drug", drug=_shown(asked)))
     if key not in own:
-        also = f" ({', '.join(elsewhere)} does)" if elsewhere else ""
-        raise CaseError(source, field, f"{kb.identity.policy} does not decide requests for {key}{also}; it decides requests for {', '.join(own) or 'no drug'}")
+        also = " " + w("route_also", others=", ".join(elsewhere)) if elsewhere else ""
+        raise CaseError(source, field, w("route_not_this_policy", policy=kb.identity.policy, drug=key, also=also, own=own_words))
     return covering(kb, values, key), key
 
 
@@ -446,7 +457,7 @@ def shift(date: str, days: int) -> str:
 
 def no_version_message(policy: str, date: str, versions: tuple[KnowledgeBase, ...]) -> str:
     """``no version of IP0243 in force on 2023-05-01; versions: 2024-06-01..``"""
-    return f"no version of {policy} in force on {date}; versions: {', '.join(kb.identity.period for kb in versions)}"
+    return versions[0].vocabulary.word("route_no_version", policy=policy, date=date, periods=", ".join(kb.identity.period for kb in versions))
 
 
 def shadowing_warning(cwd: Path) -> Optional[str]:
@@ -464,7 +475,7 @@ def shadowing_warning(cwd: Path) -> Optional[str]:
             return None
     except OSError:
         return None
-    return f"./kb differs from the KB in use ({in_use}); pass --kb kb to use it, or install with pip install -e ."
+    return Chooser.of(in_use).default().vocabulary.word("kb_shadowed", in_use=in_use)  # loaded only when the warning is due
 
 
 def near(value: str, known: list[str]) -> str:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Optional
 
 from ..asp.symbols import Const, Value
 from ..errors import KineretError
-from ..knowledge.base import Vocabulary
 from ..knowledge.schema import ENTRIES, LIST
+from ..knowledge.vocabulary import Vocabulary
 from ..memo import IdentityMemo, Memo
 from ..safetext import dumps, safe_text
 from ..templates import fill

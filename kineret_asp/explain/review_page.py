@@ -53,6 +53,7 @@ class ReviewCase:
     decision: Decision
     missing: Optional["Missing"] = None
     missing_unavailable: bool = False
+    logged: tuple[str, ...] = ()  # the footer's lines naming the decision log's record the case was read from, and its changes
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ def _footer(item: ReviewCase, kb: "KnowledgeBase") -> tuple[str, ...]:
     case = item.case
     name = case.schema.role(DATE_OF_SERVICE) if case.schema is not None else None
     date = case.get(name) if name else None
-    return tuple(provenance_lines(item.decision, v, case)) + (v.word("date_of_service_line", date=date or v.word("no_date_of_service")),)
+    return tuple(provenance_lines(item.decision, v, case)) + (v.word("date_of_service_line", date=date or v.word("no_date_of_service")),) + item.logged
 
 
 def review_model(item: ReviewCase, kb: "KnowledgeBase") -> Section:

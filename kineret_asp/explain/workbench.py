@@ -16,6 +16,16 @@ prescriber", and the review page's section for it
 (:func:`~kineret_asp.explain.review_page.html_section`). The case as opened
 is never altered: every answer is the opened case plus the change list.
 
+A request may also be opened by its prior-authorization number (or its
+decision id) from the decision log: the body then names it (``{"logged":
+"IP0243-..."}``) instead of carrying the case, and the case is read from
+the log the service was given, never from the client; the answer adds the
+logged record and the reviewer's notes kept beside it. A change set is saved
+as such a note with :func:`save_note` (the logged record is never touched),
+and re-applied by naming it (``{"logged": ..., "note": ...}``). The log is
+any object with the methods of :class:`~kineret_asp.decision_log.DecisionLog`
+(``get``, ``notes``, ``note``, ``add_note``).
+
 Every string the page shows passes through
 :func:`~kineret_asp.safetext.safe_html`; the script sets text, never markup,
 except the review section, which the server escaped. The page's
@@ -26,10 +36,11 @@ and talk to its own server, nothing else.
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Optional
 
 from ..cases.changes import change_list
-from ..errors import CaseError
+from ..errors import CaseError, NotFound
 from ..knowledge.schema import BOOLEAN, CASE_ID, DATE, ENTRIES, EXPECTATIONS, FORMAT_VERSION, INTEGER, KEYED, LIST, POLICY_SELECTOR, TEXT, UNDETERMINED, Field, Kind
 from ..safetext import safe_html, safe_json
 from .review_page import _STYLE, HTML, ReviewCase, _headings, html_section, render_report, review_items, review_model
@@ -39,6 +50,12 @@ CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'sel
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 SKIPPED_ROLES = frozenset({FORMAT_VERSION, CASE_ID, EXPECTATIONS, POLICY_SELECTOR, UNDETERMINED})
 """Fields the reviewer does not change by hand: the program or the input fills them in."""
+REQUEST_FIELDS = ("case", "logged", "changes", "note")
+NOTE_FIELDS = ("changes", "reviewer", "comment")
+NOTE_TEXT_LIMITS = {"reviewer": 200, "comment": 4000}
+"""The longest reviewer name and comment a note keeps (characters)."""
+SHOWN_KEY = 100
+"""At most this much of a number or id a client sent is repeated in an error."""
 
 
 def _options(kb: Any, kind: Kind) -> list[list[str]]:
@@ -170,7 +187,13 @@ def page(kb: Any) -> str:
         '<input type="file" id="wb-file" name="file" accept=".json,application/json,application/fhir+json">',
         f'<button type="submit">{esc(w("wb_open_button"))}</button>',
         "</form>",
+        '<form id="wb-open-logged">',
+        f'<label for="wb-number">{esc(w("wb_number_label"))}</label>',
+        '<input type="text" id="wb-number" name="logged" autocomplete="off" spellcheck="false">',
+        f'<button type="submit">{esc(w("wb_open_number_button"))}</button>',
+        "</form>",
         '<div id="wb-errors" role="alert" aria-live="assertive"></div>',
+        '<p id="wb-logged" hidden></p>',
         "</section>",
         '<section class="changes" aria-labelledby="wb-changes-heading" hidden id="wb-changes">',
         f'<h2 id="wb-changes-heading">{esc(w("wb_changes_heading"))}</h2>',
@@ -188,6 +211,23 @@ def page(kb: Any) -> str:
         f'<button type="button" id="wb-page">{esc(w("wb_page_button"))}</button>',
         f'<button type="button" id="wb-print">{esc(w("wb_print_button"))}</button>',
         "</div>",
+        '<div id="wb-log-part" hidden>',
+        '<form id="wb-save">',
+        "<fieldset>",
+        f"<legend>{esc(w('wb_save_legend'))}</legend>",
+        f'<p class="description" id="wb-save-about">{esc(w("wb_save_hint"))}</p>',
+        f'<label for="wb-reviewer">{esc(w("wb_reviewer_label"))}</label>',
+        f'<input type="text" id="wb-reviewer" name="reviewer" maxlength="{NOTE_TEXT_LIMITS["reviewer"]}" autocomplete="name" aria-describedby="wb-save-about">',
+        f'<label for="wb-comment">{esc(w("wb_comment_label"))}</label>',
+        f'<textarea id="wb-comment" name="comment" rows="3" maxlength="{NOTE_TEXT_LIMITS["comment"]}" aria-describedby="wb-save-about"></textarea>',
+        f'<button type="submit">{esc(w("wb_save_button"))}</button>',
+        "</fieldset>",
+        "</form>",
+        '<p id="wb-save-status" role="status" aria-live="polite"></p>',
+        f'<h3 id="wb-notes-heading">{esc(w("wb_notes_heading"))}</h3>',
+        '<ol id="wb-notes" aria-labelledby="wb-notes-heading"></ol>',
+        f'<p id="wb-no-notes">{esc(w("wb_no_notes"))}</p>',
+        "</div>",
         "</section>",
         '<section class="review" aria-labelledby="wb-review-heading">',
         f'<h2 id="wb-review-heading">{esc(w("wb_review_heading"))}</h2>',
@@ -202,32 +242,122 @@ def page(kb: Any) -> str:
     return "\n".join(out) + "\n"
 
 
-def _request(data: Any) -> tuple[Any, list]:
-    if not isinstance(data, dict) or "case" not in data or not isinstance(data.get("changes", []), list):
-        raise CaseError("<request>", "", 'expected {"case": {...}, "changes": [{"op", "path", "value"}, ...]}')
-    extra = sorted(set(data) - {"case", "changes"})
+@dataclass(frozen=True)
+class Opened:
+    """A workbench request read: the case as opened, the changes to try, and the log's record (and note) it came from."""
+
+    case: Any
+    changes: list
+    record: Any = None
+    note: Any = None
+
+
+def logged_record(log: Any, key: Any, kb: Any) -> Any:
+    """The decision log's record with this prior-authorization number or decision id; :class:`NotFound` without a log or a record."""
+    w = kb.vocabulary.word
+    shown = str(key)[:SHOWN_KEY]
+    if log is None:
+        raise NotFound(w("api_no_log", number=shown))
+    record = log.get(key) if isinstance(key, str) and key.strip() == key and key else None
+    if record is None:
+        raise NotFound(w("api_no_decision", id=shown))
+    return record
+
+
+def _request(data: Any, kb: Any, log: Any) -> Opened:
+    """``{"case", "changes"}``, ``{"logged", "changes"}`` or ``{"logged", "note"}``, read (the logged case from the log)."""
+    w = kb.vocabulary.word
+    if not isinstance(data, dict) or ("case" not in data and "logged" not in data) or not isinstance(data.get("changes", []), list):
+        raise CaseError("<request>", "", w("api_review_body"))
+    extra = sorted(set(data) - set(REQUEST_FIELDS))
     if extra:
-        raise CaseError("<request>", extra[0], "unknown field; expected case, changes")
-    return data["case"], data.get("changes", [])
+        raise CaseError("<request>", extra[0], w("api_review_field", expected=", ".join(REQUEST_FIELDS)))
+    if "case" in data:
+        if "logged" in data:
+            raise CaseError("<request>", "logged", w("api_review_both"))
+        if "note" in data:
+            raise CaseError("<request>", "note", w("api_review_note"))
+        return Opened(data["case"], data.get("changes", []))
+    if not isinstance(data["logged"], str):
+        raise CaseError("<request>", "logged", w("api_review_body"))
+    if "note" in data and "changes" in data:
+        raise CaseError("<request>", "note", w("api_review_note"))
+    record = logged_record(log, data["logged"], kb)
+    if "note" not in data:
+        return Opened(record.case, data.get("changes", []), record)
+    note = log.note(record.id, data["note"]) if isinstance(data["note"], str) else None
+    if note is None:
+        raise NotFound(w("api_no_note", note=str(data["note"])[:SHOWN_KEY], id=record.id))
+    return Opened(record.case, list(note.changes), record, note)
 
 
-def _changed(data: Any, chooser: Any) -> tuple[Any, Any]:
-    """The case as opened with the changes applied, and the what-if answer (the opened case is never altered)."""
+def _changed(data: Any, chooser: Any, log: Any) -> tuple[Opened, Any, Any]:
+    """The request read, and the what-if answer: the case as opened with the changes applied (the opened case is never altered)."""
     from .whatif import what_if
 
-    case, changes = _request(data)
-    answer = what_if(case, change_list(changes), chooser)
-    return answer, answer.after
+    opened = _request(data, chooser.default(), log)
+    result = what_if(opened.case, change_list(opened.changes), chooser)
+    return opened, result, result.after
 
 
-def answer(data: Any, chooser: Any) -> dict:
-    """The workbench's answer to ``{"case", "changes"}``: the changed case, its decision and asks, the review section."""
-    result, decision = _changed(data, chooser)
+def describe(change: Any) -> str:
+    """A change on one line, as the page lists it: ``add drug_categories {"drug":"x","category":"other"}``."""
+    out = f"{change.op} {change.path}"
+    if change.op != "remove" or change.value is not None:
+        out += " " + json.dumps(change.value, ensure_ascii=False, separators=(",", ":"))
+    return out
+
+
+def _logged_lines(opened: Opened, result: Any, kb: Any) -> tuple[str, ...]:
+    """The review page's footer lines for a request read from the log: the record, and the changes shown (a note's, or tried)."""
+    if opened.record is None:
+        return ()
+    w = kb.vocabulary.word
+    r = opened.record
+    lines = [w("review_logged_line", id=r.id, number=w("wb_number", number=r.pa_number) if r.pa_number else w("wb_no_number"), when=r.recorded_at)]
+    changes = "; ".join(describe(c) for c in result.changes)
+    if opened.note is not None:
+        n = opened.note
+        lines.append(w("review_note_line", id=n.id, reviewer=n.reviewer or w("wb_no_reviewer"), when=n.recorded_at, changes=changes or w("review_no_changes")))
+        if n.comment:
+            lines.append(w("review_comment_line", comment=n.comment))
+    elif changes:
+        lines.append(w("review_tried_line", changes=changes))
+    return tuple(lines)
+
+
+def note_summary(note: Any, kb: Any) -> dict:
+    """A note as the workbench lists it: what was saved, and one line saying it in the KB's words."""
+    v = kb.vocabulary
+    line = v.counted(
+        "wb_note_line", len(note.changes), when=note.recorded_at, reviewer=note.reviewer or v.word("wb_no_reviewer"), count=len(note.changes), decision=v.decision_texts.get(note.outcome, note.outcome)
+    )
+    return {"id": note.id, "recorded_at": note.recorded_at, "reviewer": note.reviewer, "comment": note.comment, "changes": note.changes, "outcome": note.outcome, "line": line}
+
+
+def _logged_summary(record: Any, kb: Any) -> dict:
+    v = kb.vocabulary
+    outcome = str(record.decision.get("decision", "")) if isinstance(record.decision, dict) else ""
+    line = v.word(
+        "wb_logged_line",
+        id=record.id,
+        number=v.word("wb_number", number=record.pa_number) if record.pa_number else v.word("wb_no_number"),
+        when=record.recorded_at,
+        source=record.source,
+        decision=v.decision_texts.get(outcome, outcome) or "-",
+    )
+    return {"id": record.id, "prior_authorization_number": record.pa_number, "recorded_at": record.recorded_at, "source": record.source, "decision": outcome, "line": line}
+
+
+def answer(data: Any, chooser: Any, log: Any = None) -> dict:
+    """The workbench's answer to ``{"case" | "logged", "changes" | "note"}``: the changed case, its decision and asks, the
+    review section; for a logged request also the record it was read from and the reviewer's notes kept beside it."""
+    opened, result, decision = _changed(data, chooser, log)
     kb = _kb_of(chooser, decision)
     item: ReviewCase = review_items([result.changed_case], [decision], chooser)[0]
-    model = review_model(item, kb)
+    model = review_model(replace(item, logged=_logged_lines(opened, result, kb)), kb)
     section = "\n".join(html_section(model, _headings(kb), 1))
-    return {
+    out = {
         "case": result.changed_case.to_dict(with_expect=False),
         "changes": [c.to_dict() for c in result.changes],
         "decision": decision.decision,
@@ -237,13 +367,55 @@ def answer(data: Any, chooser: Any) -> dict:
         "asks": [{"id": a.id, "kind": a.kind, "text": a.text, "field": a.field} for a in model.asks],
         "section": section,
     }
+    if opened.record is not None:
+        out["logged"] = _logged_summary(opened.record, kb)
+        out["notes"] = [note_summary(n, kb) for n in log.notes(opened.record.id)]
+        if opened.note is not None:
+            out["note"] = opened.note.id
+    return out
 
 
-def printable(data: Any, chooser: Any) -> str:
-    """The review page (self-contained HTML) of the case as opened with the changes applied."""
-    result, decision = _changed(data, chooser)
+def printable(data: Any, chooser: Any, log: Any = None) -> str:
+    """The review page (self-contained HTML) of the case as opened with the changes applied (a logged request's names its record)."""
+    opened, result, decision = _changed(data, chooser, log)
     kb = _kb_of(chooser, decision)
-    return render_report(review_items([result.changed_case], [decision], chooser), kb, HTML)
+    item = review_items([result.changed_case], [decision], chooser)[0]
+    return render_report([replace(item, logged=_logged_lines(opened, result, kb))], kb, HTML)
+
+
+def save_note(key: str, data: Any, chooser: Any, log: Any) -> Any:
+    """Keep ``{"changes", "reviewer", "comment"}`` as a reviewer's note beside the logged request ``key`` (its number or id).
+
+    The changes are applied to the logged case first, as the workbench
+    applies them: a change that does not apply is refused (CaseError) and
+    nothing is kept, so that every note can be re-applied. The note keeps the
+    changes, who gave them (as given) and the decision they led to; the
+    logged record is never altered. Returns the note kept.
+    """
+    from .whatif import what_if
+
+    kb = chooser.default()
+    w = kb.vocabulary.word
+    if not isinstance(data, dict) or not isinstance(data.get("changes", []), list):
+        raise CaseError("<request>", "", w("api_note_body"))
+    extra = sorted(set(data) - set(NOTE_FIELDS))
+    if extra:
+        raise CaseError("<request>", extra[0], w("api_review_field", expected=", ".join(NOTE_FIELDS)))
+    texts: dict[str, Optional[str]] = {}
+    for name, limit in NOTE_TEXT_LIMITS.items():
+        value = data.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            raise CaseError("<request>", name, w("api_note_text", limit=limit))
+        texts[name] = (value.strip() or None) if isinstance(value, str) else None
+    changes = data.get("changes", [])
+    if not changes and texts["comment"] is None:
+        raise CaseError("<request>", "changes", w("api_note_empty"))
+    record = logged_record(log, key, kb)
+    result = what_if(record.case, change_list(changes), chooser)
+    note = log.add_note(record.id, [c.to_dict() for c in result.changes], result.after.to_dict(), texts["reviewer"], texts["comment"])
+    if note is None:  # pragma: no cover - a record is never deleted
+        raise NotFound(w("api_no_decision", id=str(key)[:SHOWN_KEY]))
+    return note
 
 
 def _kb_of(chooser: Any, decision: Any) -> Any:
@@ -272,6 +444,8 @@ button { margin: .5rem .5rem 0 0; padding: .3rem .8rem; }
 button:focus, input:focus, select:focus, textarea:focus { outline: 3px solid #1a5fb4; outline-offset: 1px; }
 .description { color: #333; font-size: .9rem; margin: .1rem 0; }
 #wb-errors { color: #8b0000; }
+#wb-notes > li { margin-bottom: .6rem; }
+#wb-notes p { margin: .1rem 0; }
 @media print { .open, .changes, #wb-status, header { display: none; } }
 """.strip()
     + "\n"
@@ -281,7 +455,7 @@ SCRIPT = r"""'use strict';
 (function () {
   const data = JSON.parse(document.getElementById('wb-data').textContent);
   const words = data.words;
-  const state = { opened: null, changes: [], answer: null };
+  const state = { opened: null, logged: null, changes: [], answer: null };
   const $ = (id) => document.getElementById(id);
 
   function text(el, value) { el.textContent = value; return el; }
@@ -294,13 +468,15 @@ SCRIPT = r"""'use strict';
     for (const line of lines) { list.appendChild(text(document.createElement('li'), line)); }
     box.appendChild(list);
   }
-  async function post(path, changes) {
-    const response = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ case: state.opened, changes: changes }) });
+  async function send(path, body) {
+    const response = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
     const type = response.headers.get('content-type') || '';
-    const body = type.includes('json') ? await response.json() : await response.text();
-    if (!response.ok) { throw body && body.errors ? body.errors : [String(response.status)]; }
-    return body;
+    const answer = type.includes('json') ? await response.json() : await response.text();
+    if (!response.ok) { throw answer && answer.errors ? answer.errors : [String(response.status)]; }
+    return answer;
   }
+  // a request opened from the decision log is named by its record, and the server reads its case from the log
+  function post(path, changes) { return send(path, state.logged ? { logged: state.logged, changes: changes } : { case: state.opened, changes: changes }); }
   async function decide(changes) {
     text($('wb-status'), words.wb_working);
     try {
@@ -341,6 +517,29 @@ SCRIPT = r"""'use strict';
       });
       select.closest('fieldset').disabled = items.length === 0;
     }
+    const logged = answer.logged;
+    $('wb-logged').hidden = !logged;
+    $('wb-log-part').hidden = !logged;
+    text($('wb-logged'), logged ? logged.line : '');
+    const notes = $('wb-notes');
+    notes.replaceChildren();
+    (answer.notes || []).forEach((note, n) => {
+      const item = document.createElement('li');
+      const line = text(document.createElement('p'), note.line);
+      line.id = 'wb-note-' + n;
+      item.appendChild(line);
+      if (note.comment) { item.appendChild(text(document.createElement('p'), note.comment)); }
+      const changes = document.createElement('ul');
+      for (const change of note.changes) { changes.appendChild(text(document.createElement('li'), describe(change))); }
+      item.appendChild(changes);
+      const again = text(document.createElement('button'), words.wb_reapply_button);
+      again.type = 'button';
+      again.setAttribute('aria-describedby', line.id);
+      again.addEventListener('click', () => decide(note.changes.slice()));
+      item.appendChild(again);
+      notes.appendChild(item);
+    });
+    $('wb-no-notes').hidden = (answer.notes || []).length > 0;
   }
   function value(control) {
     const raw = control.value.trim();
@@ -386,9 +585,36 @@ SCRIPT = r"""'use strict';
     const source = file ? await read(file) : $('wb-case').value;
     let parsed;
     try { parsed = JSON.parse(source); } catch (error) { showErrors([String(error.message)]); return; }
-    const before = state.opened;
+    const before = [state.opened, state.logged];
     state.opened = parsed;
-    if (!(await decide([]))) { state.opened = before; }
+    state.logged = null;
+    if (!(await decide([]))) { [state.opened, state.logged] = before; }
+  });
+  $('wb-open-logged').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const key = $('wb-number').value.trim();
+    if (!key) { return; }
+    const before = [state.opened, state.logged];
+    state.logged = key;
+    if (await decide([])) {
+      state.logged = state.answer.logged.id;
+      state.opened = state.answer.case;  // the case as logged, for the download
+      text($('wb-save-status'), '');
+    } else {
+      [state.opened, state.logged] = before;
+    }
+  });
+  $('wb-save').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    if (!state.logged) { return; }
+    try {
+      await send('/decisions/' + encodeURIComponent(state.logged) + '/notes', { changes: state.changes, reviewer: $('wb-reviewer').value, comment: $('wb-comment').value });
+    } catch (lines) {
+      showErrors(Array.isArray(lines) ? lines : [String(lines)]);
+      return;
+    }
+    $('wb-comment').value = '';
+    if (await decide(state.changes)) { text($('wb-save-status'), words.wb_saved); }
   });
   for (const form of document.querySelectorAll('form.change')) {
     form.addEventListener('submit', async (event) => {

@@ -461,12 +461,18 @@ def answer(
     kb: "KnowledgeBase",
     settings: Settings,
     log: Optional["DecisionLog"],
-    missing_of: Callable[[Any], Any],
+    missing_of: Callable[[Any, "KnowledgeBase"], Any],
     fetched: Optional[Mapping[str, Any]] = None,
     today: Optional[datetime.date] = None,
+    chooser: Any = None,
 ) -> Answer:
     """POST /cds-services/<id>: the coverage information for the order this policy decides, or nothing.
 
+    ``kb`` reads the request (its prefetch templates, its FHIR mapping);
+    with ``chooser`` (the service's KB tree) the order is decided, logged
+    and answered by the version and policy the case chooses, by its date of
+    service and the drug it asks for, as every other path decides it;
+    ``missing_of(case, version)`` says what is missing under that version.
     Raises :class:`FhirProblem` for a request that is not valid (400), for
     another patient's resource (400), and when the templates' data is
     neither prefetched nor fetched (412).
@@ -474,6 +480,7 @@ def answer(
     from ..api import evaluate
     from ..cases.fhir_bundle import NoOrder, OtherPatient, TwoOrders, bundle_case
     from ..cases.files import parse_json_text
+    from ..cases.load import load, on_date
     from ..decision_log import Entry, sha256_of
     from ..decisions.decision import render_text, with_input_notes
     from .cds_hooks import doubtful_fields
@@ -491,7 +498,12 @@ def answer(
     if not request.orders:
         return Answer({"cards": []})
     try:
-        case, converted = bundle_case(reading_bundle(request, kb), source, kb, request.patient, order_first=True)
+        if chooser is None:
+            case, converted = bundle_case(reading_bundle(request, kb), source, kb, request.patient, order_first=True)
+        else:  # the version (and, in a tree of several, the policy) that decides this order
+            loaded = on_date(load(reading_bundle(request, kb), chooser, shown=source, patient=request.patient, order_first=True), today.isoformat(), chooser)
+            case, converted, kb = loaded.case, loaded.bundle, loaded.choice.kb
+            v, w = kb.vocabulary, kb.vocabulary.word
     except NoOrder:  # nothing this policy decides: the hook has nothing to say
         return Answer({"cards": []})
     except TwoOrders as exc:  # valid FHIR and CDS Hooks, but one order at a time is this service's rule (hook-13: 422)
@@ -521,7 +533,7 @@ def answer(
     if not approved and not special and decision.decision not in (NOT_COVERED, OTHER_POLICY):
         questionnaire = questionnaire_canonical(kb, settings.base_url)
     if settings.advisory_card and not special:
-        result = missing_of(case) if not decision.approved else None
+        result = missing_of(case, kb) if not decision.approved else None
     extension = coverage_information(kb, coverage, assertion, today, decision=decision, doubtful=bool(doubtful), questionnaire=questionnaire, primary=primary, pa_number=number, special=special)
     action = {"type": "update", "description": w("cds_action", policy=v.policy_id), "resource": with_extension(target, extension, coverage)}
     cards = [advisory_card(decision, kb, settings, assertion, result, doubtful)] if settings.advisory_card and not special else []

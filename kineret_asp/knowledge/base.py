@@ -1,18 +1,13 @@
-"""Loading a knowledge base: a tree of policy versions over a shared framework.
+"""The knowledge base: one version's program (the framework's files and the version's, parsed), what it states without a case, and the loaded KBs kept.
 
-A KB tree is a folder holding ``framework/`` (the machinery every policy
-shares: how criteria combine, the decision, the case format) and
-``policies/<ID>/<effective-from>/`` (one folder per version of a policy: its
-inputs, vocabulary, criteria, tables and words). The program that decides a
-case under one version is the framework's files plus that version's files;
-:class:`KnowledgeBase` is that program, parsed. Folders named ``cases`` and
-``source`` inside a version hold example cases and the policy's text, never
-rules.
-
-Loading parses every file on its own so that all syntax errors are reported,
-each as ``file:line:col``; then grounds the program once without a case and
-reads the static facts that the rest of the package needs (schema,
-vocabulary, criteria, words): Python never restates them.
+:class:`KnowledgeBase` is that program; loading grounds it once without a
+case and reads the static facts the rest of the package needs (schema,
+vocabulary, criteria, words). Cache discipline: what is derived from one
+loaded KB is kept by that KB (:meth:`KnowledgeBase.derived`, its cached
+properties) and goes with it; the loaded KBs themselves are kept here, by
+their files' paths, times and sizes (at most 16, least recently loaded
+first), and the trees by the same; parse records are kept per file
+(:mod:`.parse`).
 """
 
 from __future__ import annotations
@@ -21,9 +16,8 @@ import hashlib
 import os
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
@@ -32,57 +26,24 @@ import clingo.ast as ast
 from ..asp.solving import MessageLog, new_control
 from ..asp.symbols import Const, SymbolDecoder, Value
 from ..errors import Diagnostic, KbChoiceError, KbError, did_you_mean
-from ..memo import IdentityMemo, Memo
-from ..templates import fill
-from .names import NameIndex
-
-FRAMEWORK = "framework"
-POLICIES = "policies"
-CASES = "cases"  # the folder of a version that holds its example cases
-NOT_RULES = (CASES, "source")  # folders of a version that hold no rules
-
-
-def default_kb_path() -> Path:
-    """The KB shipped with the package: ``kineret_asp/kb`` when installed, ``kb/`` of a source tree."""
-    here = Path(__file__).resolve().parent.parent  # the package
-    for candidate in (here / "kb", here.parent / "kb"):
-        if (candidate / FRAMEWORK).is_dir():
-            return candidate
-    try:
-        packaged = Path(str(resources.files("kineret_asp.kb")))
-        if packaged.is_dir():
-            return packaged
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return here / "kb"
-
-
-@dataclass(frozen=True)
-class Statement:
-    """One parsed statement with the program part it belongs to and its place."""
-
-    part: str
-    node: ast.AST
-    file: str
-    rank: int  # position among all statements of the program (files in load order)
-
-    @property
-    def line(self) -> int:
-        return _LINES.of(self.node, lambda: self.node.location.begin.line)
-
-
-_LINES = IdentityMemo(100_000)
-"""Each statement's line, by node (read through clingo's AST, asked for again and again by check)."""
-
-
-@dataclass(frozen=True)
-class Criterion:
-    """A criterion of the policy's outline: id, parent, how children combine, words."""
-
-    id: str
-    parent: Optional[str]
-    rule: str
-    text: str
+from .layout import (
+    FRAMEWORK,
+    POLICIES,
+    VersionFolder,
+    _check_folder,
+    _rule_entries,
+    _stats,
+    _versions_with_entries,
+    default_kb_path,
+    display_path,
+    framework_rule_files,
+    library_files,
+    rule_files,
+    tree_root,
+    version_folders,
+)
+from .parse import Statement, as_atom, fact_text, is_constraint, parse_program, rule_head
+from .vocabulary import Vocabulary, build_vocabulary
 
 
 @dataclass(frozen=True)
@@ -104,114 +65,6 @@ class VersionIdentity:
         return f"{self.effective_from}..{self.effective_to or ''}"
 
 
-def display_path(path: Path | str) -> str:
-    """A path as users wrote it: relative below the working folder, absolute elsewhere."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
-
-
-def kb_shown(root: Path | str) -> str:
-    """A KB folder as outputs name it: the packaged KB relative to the project that ships it (``kb``), any other as :func:`display_path` writes it.
-
-    No record, message or page carries the absolute path of the installed
-    KB (it says nothing to a reader elsewhere, and it made outputs differ
-    from one machine to the next).
-    """
-    packaged = default_kb_path()
-    try:
-        if Path(root).resolve() == packaged.resolve():
-            return Path(os.path.relpath(packaged, Path(__file__).resolve().parent.parent.parent)).as_posix()
-    except (OSError, ValueError):
-        pass
-    return display_path(root)
-
-
-def rule_files(folder: Path) -> list[Path]:
-    """The ``.lp`` files of a framework or version folder, in a stable order (cases and sources left out)."""
-    return [folder.joinpath(*parts) for parts, _ in _rule_entries(folder)]
-
-
-def _rule_entries(folder: Path) -> list[tuple[tuple[str, ...], os.DirEntry]]:
-    """The rule files below a folder as (path parts, directory entry), sorted by their parts.
-
-    One ``scandir`` per folder, without pathlib's per-path parsing: every
-    ``evaluate`` with a KB folder walks the folder to notice an edited file,
-    and a ``rglob`` walk took half of a warm decision's time. Folders that
-    hold no rules are not entered; links to folders are not followed (a link
-    cannot loop). A file named ``.lp`` that is a link or not a regular file
-    is listed: reading it (:func:`parse_files`) says whether it may be read.
-    """
-    out: list[tuple[tuple[str, ...], os.DirEntry]] = []
-
-    def walk(directory: str, parts: tuple[str, ...]) -> None:
-        try:
-            with os.scandir(directory) as it:
-                entries = list(it)
-        except (PermissionError, FileNotFoundError, NotADirectoryError):
-            return
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in NOT_RULES:
-                        walk(entry.path, (*parts, entry.name))
-                elif entry.name.endswith(".lp"):  # a link or a special file too: the loader says what it is
-                    out.append(((*parts, entry.name), entry))
-            except OSError:
-                continue
-
-    walk(str(folder), ())
-    out.sort(key=lambda item: item[0])
-    return out
-
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """The static facts of a policy version that the package reads, from the KB itself.
-
-    Nothing here is named by Python: vocabularies are keyed by the name the
-    KB gives them (the ``V`` of ``key(V)``), words by their text/2 keys.
-    """
-
-    policy_id: str
-    title: str
-    drug_name: str
-    effective_from: str
-    effective_to: Optional[str]
-    keys: dict[str, dict[str, str]]  # vocabulary -> key -> label, in declaration order
-    nouns: dict[str, str]  # vocabulary -> "a drug"
-    key_groups: dict[str, dict[str, tuple[str, ...]]]  # vocabulary -> group -> member keys
-    group_names: dict[str, dict[str, str]]  # vocabulary -> group -> words
-    criteria: dict[str, Criterion]  # in the policy's order
-    children: dict[str, tuple[str, ...]]
-    combinators: dict[str, str]
-    reason_texts: dict[str, str]  # in the policy's order
-    note_texts: dict[Value, str]
-    words: dict[str, str]
-    decision_texts: dict[str, str]
-    route_texts: dict[str, str]
-    names: dict[str, NameIndex] = field(default_factory=dict)  # vocabulary -> the names of its keys (key_name/3)
-    undetermined_texts: dict[str, str] = field(default_factory=dict)  # kind -> the question that settles it
-
-    def label(self, vocabulary: str, key: Any) -> str:
-        """The words for a key (the key itself when the KB gives none)."""
-        return self.keys.get(vocabulary, {}).get(str(key), str(key))
-
-    def word(self, key: str, **values: Any) -> str:
-        """A framework or policy text (text/2), with its {placeholders} filled in."""
-        template = self.words.get(key, key)
-        return fill(template, values)
-
-    def counted(self, key: str, number: Any, /, **values: Any) -> str:
-        """A text for a count: its ``KEY_one`` form when the count is one and the KB gives it ("1 month", "12 months")."""
-        return self.word(f"{key}_one" if number == 1 and f"{key}_one" in self.words else key, **values)
-
-    def criterion_rank(self) -> dict[str, int]:
-        return {cid: i for i, cid in enumerate(self.criteria)}
-
-
 class KnowledgeBase:
     """One policy version's program: the framework's files plus the version's.
 
@@ -231,6 +84,7 @@ class KnowledgeBase:
         errors: list[Diagnostic],
         texts: dict[str, str],
         raw: Optional[dict[str, bytes]] = None,
+        included: Optional[dict[str, tuple[str, int, int]]] = None,
     ):
         self.path = path  # the version folder
         self.root = root  # the tree's root folder
@@ -241,6 +95,7 @@ class KnowledgeBase:
         self.errors = errors
         self.texts = texts
         self.raw = raw or {}  # the bytes of files whose text differs from them (see _hash)
+        self.included = included or {}  # each library file the version includes (as shown) -> where it declares it
         self._lock = threading.RLock()
         self._derived: dict[str, Any] = {}
 
@@ -347,7 +202,7 @@ class KnowledgeBase:
         for s in self.statements:
             if s.part != "base":
                 continue
-            fact = _fact_text(s.node)
+            fact = fact_text(s.node)
             if fact:
                 lines.append(f"decl__({s.rank}, {fact}).")
         rank: dict[tuple, tuple[int, int]] = {}
@@ -424,6 +279,19 @@ class KnowledgeBase:
                 out.append(s)
         return out
 
+    def defined_at(self, name: str) -> Optional[tuple[str, int, int]]:
+        """Where the version defines ``name(...)``: its first own statement, else the declaration of a library it includes that does."""
+        own = self.written(name)
+        if own:
+            loc = own[0].node.location.begin
+            return (own[0].file, loc.line, loc.column)
+        for s in self.statements:
+            if s.file in self.included:
+                head = rule_head(s.node)
+                if head is not None and head.name == name:
+                    return self.included[s.file]
+        return None
+
     def file_of(self, statement: Statement) -> Path:
         """The file a statement was read from."""
         return next(f for f in self.files if display_path(f) == statement.file)
@@ -491,405 +359,6 @@ def _decode(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class Head:
-    """What the package's walks read of a rule whose head is one atom ``name(args)``, read once.
-
-    Reading a node through clingo's API costs a call per attribute, and
-    ``check`` asks the same questions of every rule in several passes; nodes
-    are shared between a KB and its edited copies (see :data:`_PARSED`).
-    """
-
-    symbol: Any  # the head's symbol (AST)
-    name: str
-    args: tuple  # the argument nodes
-    fact: bool  # no body
-    line: int
-    column: int
-
-    @cached_property
-    def first_text(self) -> str:
-        """The first argument as written, quotes stripped ("" when none)."""
-        return str(self.args[0]).strip('"') if self.args else ""
-
-    @cached_property
-    def first_functor(self) -> Optional[str]:
-        """The name of the first argument's term (``p`` of ``p(X)`` or of ``p``), when it has one."""
-        if not self.args:
-            return None
-        first = self.args[0]
-        if first.ast_type == ast.ASTType.Function:
-            return first.name
-        return str(first) if first.ast_type == ast.ASTType.SymbolicTerm else None
-
-
-_HEADS = IdentityMemo(50_000)
-
-
-def rule_head(node: ast.AST) -> Optional[Head]:
-    """The head atom of a rule or fact whose head is one function atom (None for anything else)."""
-    return _HEADS.of(node, lambda: (_read_head(node),))[0]  # kept in a tuple: None is an answer too
-
-
-def _read_head(node: ast.AST) -> Optional[Head]:
-    if node.ast_type != ast.ASTType.Rule:
-        return None
-    head = node.head
-    if head.ast_type != ast.ASTType.Literal or head.atom.ast_type != ast.ASTType.SymbolicAtom:
-        return None
-    symbol = head.atom.symbol
-    if symbol.ast_type != ast.ASTType.Function:
-        return None
-    begin = node.location.begin
-    return Head(symbol, symbol.name, tuple(symbol.arguments), not node.body, begin.line, begin.column)
-
-
-_FACT_TEXTS = IdentityMemo(50_000)
-"""The atom text of each fact statement, by node: a KB edited in one file asks again about
-the nodes it shares with the KB before the edit (see :data:`_PARSED`)."""
-
-
-def _fact_text(node: ast.AST) -> str:
-    """The atom a fact statement writes (``p(a,1)``), or "" for anything else."""
-    return _FACT_TEXTS.of(node, lambda: _read_fact_text(node))
-
-
-def _read_fact_text(node: ast.AST) -> str:
-    if node.ast_type == ast.ASTType.Rule and not node.body:
-        head = node.head
-        if head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.SymbolicAtom:
-            return str(head.atom.symbol)
-    return ""
-
-
-def as_atom(value: Value) -> tuple:
-    return value if isinstance(value, tuple) else (str(value),)
-
-
-def is_constraint(rule: ast.AST) -> bool:
-    head = rule.head
-    return head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.BooleanConstant and not head.atom.value
-
-
-def _text(value: Value) -> str:
-    return str(value)
-
-
-_ROMAN_DIGITS = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100}
-
-
-def _roman(text: str) -> Optional[int]:
-    """The value of a lower-case roman numeral (``iv`` 4), or None."""
-    if not text or any(ch not in _ROMAN_DIGITS for ch in text):
-        return None
-    total = 0
-    for ch, nxt in zip(text, text[1:] + " "):
-        value = _ROMAN_DIGITS[ch]
-        total += -value if value < _ROMAN_DIGITS.get(nxt, 0) else value
-    return total
-
-
-def outline_key(cid: str) -> tuple:
-    """Where a criterion id stands among its siblings: its parts compared as the policy's outline numbers them.
-
-    Each ``.``-separated part is a number (``3``, compared by value), a
-    lower-case roman numeral (``iv``, by value), or anything else (``A``,
-    ``R``, by its letters); numbers come first, then letters, then roman
-    numerals. ``3.C.i`` < ``3.C.ii`` < ``3.C.x``; ``1`` < ``5`` < ``R``.
-    """
-    parts = []
-    for part in cid.split("."):
-        roman = _roman(part)
-        if part.isdigit():
-            parts.append((0, int(part), ""))
-        elif roman is not None:
-            parts.append((2, roman, ""))
-        else:
-            parts.append((1, 0, part))
-    return tuple(parts)
-
-
-def outline_order(criteria: dict[str, "Criterion"]) -> list[str]:
-    """Criterion ids in the policy's outline: each parent before its children, siblings by :func:`outline_key`.
-
-    The same order whether a criterion is written as a fact or derived by a
-    rule (a table's rows), so that what lists criteria (a decision's tree,
-    ``test --coverage``, ``what-if``, ``diff``) lists them as the policy
-    does. A criterion whose parent is not a criterion is listed as a root.
-    """
-    kids: dict[Optional[str], list[str]] = {}
-    for cid, c in criteria.items():
-        parent = c.parent if c.parent in criteria and c.parent != cid else None
-        kids.setdefault(parent, []).append(cid)
-    out: list[str] = []
-    seen: set[str] = set()
-
-    def walk(parent: Optional[str]) -> None:
-        for cid in sorted(kids.get(parent, ()), key=outline_key):
-            if cid not in seen:
-                seen.add(cid)
-                out.append(cid)
-                walk(cid)
-
-    walk(None)
-    out += [cid for cid in criteria if cid not in seen]  # a cycle of parents: as written
-    return out
-
-
-def build_vocabulary(kb: KnowledgeBase) -> Vocabulary:
-    """Collect the static facts the package reads, checking the ones it needs."""
-    where = display_path(kb.path)
-
-    def one(name: str, arity: int, what: str) -> tuple:
-        rows = kb.facts(name, arity)
-        if len(rows) != 1:
-            raise KbError([Diagnostic(where, 0, 0, "error", f"the KB must state exactly one {what} (found {len(rows)})")])
-        return rows[0]
-
-    pid, title = one("policy", 2, "policy(Id, Title) fact")
-    (effective_from,) = one("effective_from", 1, "effective_from(Date) fact")
-    ends = kb.facts("effective_to", 1)
-    drug_names = kb.facts("policy_drug_name", 1)
-    nouns = {str(v): str(n) for v, n in kb.facts("vocabulary", 2)}
-    keys: dict[str, dict[str, str]] = {}
-    for v in nouns:
-        keys[v] = {}
-        for row in kb.facts(v, 2):
-            keys[v].setdefault(str(row[0]), str(row[1]))
-    groups: dict[str, dict[str, list[str]]] = {}
-    for v, g, k in kb.facts("key_group", 3):
-        groups.setdefault(str(v), {}).setdefault(str(g), []).append(str(k))
-    group_names: dict[str, dict[str, str]] = {}
-    for v, g, n in kb.facts("key_group_name", 3):
-        group_names.setdefault(str(v), {})[str(g)] = str(n)
-    criteria: dict[str, Criterion] = {}
-    for cid, parent, rule, text in kb.facts("criterion", 4):
-        parent_id = None if parent == "none" else str(parent)
-        rule_text = rule if isinstance(rule, str) else f"{rule[0]}({','.join(str(a) for a in rule[1:])})"
-        criteria.setdefault(str(cid), Criterion(str(cid), parent_id, str(rule_text), str(text)))
-    ordered = outline_order(criteria)
-    children: dict[str, list[str]] = {}
-    for cid in ordered:
-        parent_id = criteria[cid].parent
-        if parent_id is not None:
-            children.setdefault(parent_id, []).append(cid)
-    words: dict[str, str] = {}
-    for key, text in kb.facts("text", 2):
-        words[str(key)] = str(text)  # a policy's text, written after the framework's, wins
-    names = name_indexes(kb, keys)
-    return Vocabulary(
-        policy_id=str(pid),
-        title=str(title),
-        drug_name=str(drug_names[0][0]) if drug_names else "",
-        effective_from=str(effective_from),
-        effective_to=str(ends[0][0]) if ends else None,
-        keys=keys,
-        nouns=nouns,
-        key_groups={v: {g: tuple(m) for g, m in gs.items()} for v, gs in groups.items()},
-        group_names=group_names,
-        criteria={c: criteria[c] for c in ordered},
-        children={k: tuple(v) for k, v in children.items()},
-        combinators={str(c): str(t) for c, t in kb.facts("combinator", 2)},
-        reason_texts={str(i): str(t) for i, t in kb.facts("reason_text", 2)},
-        note_texts={kind: str(text) for kind, text in kb.facts("note_text", 2)},
-        words=words,
-        decision_texts={str(d): str(t) for d, t in kb.facts("decision_text", 2)},
-        route_texts={str(r): str(t) for r, t in kb.facts("route_text", 2)},
-        names=names,
-        undetermined_texts={str(k): str(t) for k, t in kb.facts("undetermined_text", 2)},
-    )
-
-
-def name_indexes(kb: KnowledgeBase, keys: dict[str, dict[str, str]]) -> dict[str, NameIndex]:
-    """The name index of every vocabulary that gives its keys other names (key_name/3), checked."""
-    given: dict[str, list[tuple[str, str]]] = {}
-    for v, k, n in kb.facts("key_name", 3):
-        given.setdefault(str(v), []).append((str(k), str(n)))
-    fillers: dict[str, list[str]] = {}
-    for v, w in kb.facts("key_name_filler", 2):
-        fillers.setdefault(str(v), []).append(str(w))
-    numbers = {str(v) for (v,) in kb.facts("key_name_numbers", 1)}
-    narrows: dict[str, list[tuple[str, str]]] = {}
-    for v, a, b in kb.facts("key_narrows", 3):
-        narrows.setdefault(str(v), []).append((str(a), str(b)))
-    out: dict[str, NameIndex] = {}
-    for v, rows in given.items():
-        table = keys.get(v)
-        if table is not None:  # rows naming no vocabulary, or no key of it, are `check`'s to report (check.key_name_problems)
-            out[v] = NameIndex.build(table, [(k, n) for k, n in rows if k in table], fillers.get(v, ()), v in numbers, narrows.get(v, ()))
-    return out
-
-
-# --- parsing ------------------------------------------------------------------
-
-
-@dataclass
-class Parsed:
-    statements: list[Statement] = field(default_factory=list)
-    comments: list[Statement] = field(default_factory=list)
-    errors: list[Diagnostic] = field(default_factory=list)
-    messages: list[Diagnostic] = field(default_factory=list)
-    texts: dict[str, str] = field(default_factory=dict)
-    raw: dict[str, bytes] = field(default_factory=dict)  # a file's bytes, where they are not its text in UTF-8 (CR line ends)
-
-
-_PARSED = Memo(512)
-"""Syntax trees by file text. Parsing a text cleanly always gives the same
-statements, and clingo's nodes are never changed in place (``update``
-returns a copy): a KB copied or edited in one file shares the unchanged files'
-nodes, and with them what is remembered by node (each rule's atoms), so
-``check`` and a first decision of an edited KB walk only what changed.
-Texts with messages are parsed each time (their messages name the file)."""
-
-
-def _parse_text(text: str, shown: str) -> tuple[Optional[list], MessageLog]:
-    """The nodes of one file's text (None when it does not parse), and the parser's messages."""
-    known = _PARSED.get(text)
-    if known is not None:
-        return known, MessageLog(shown)
-    log = MessageLog(shown)
-    parsed: list[ast.AST] = []
-    try:
-        ast.parse_string(text, parsed.append, logger=log, message_limit=100)
-    except RuntimeError:
-        return None, log
-    if not log.diagnostics:
-        _PARSED.put(text, parsed)
-    return parsed, log
-
-
-def parse_files(files: Sequence[Path], root: Optional[Path] = None) -> Parsed:
-    """Parse each file on its own (so every syntax error is reported), keeping places and comments.
-
-    Files are read as :mod:`~kineret_asp.knowledge.tree_files` says: with ``root``, a
-    link is followed only to a file inside that tree; only regular files are
-    read; ``#include`` and ``#script`` are refused, one error each.
-    """
-    from .tree_files import INCLUDE, TreeFileError, blank_includes, directives, line_col, read_tree_file
-
-    out = Parsed()
-    rank = 0
-    for file in files:
-        shown = display_path(file)
-        if not os.access(file, os.R_OK):
-            out.errors.append(Diagnostic(shown, 0, 0, "error", "file is not readable"))
-            continue
-        try:
-            data = read_tree_file(file, root)
-        except TreeFileError as exc:
-            out.errors.append(Diagnostic(shown, 0, 0, "error", str(exc)))
-            continue
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            out.errors.append(Diagnostic(shown, 0, 0, "error", f"cannot read file: {exc}"))
-            continue
-        text = text.replace("\r\n", "\n").replace("\r", "\n")  # as a text-mode read gives it
-        out.texts[shown] = text
-        if text.encode("utf-8") != data:
-            out.raw[shown] = data  # hashed as read: every byte counts
-        refused = [(kind, offset) for kind, offset, code in directives(text) if code]
-        for kind, offset in refused:
-            line, col = line_col(text, offset)
-            why = "a KB is its folders' rule files: put the rules in a file of the KB, or link a file of the same tree" if kind == INCLUDE else "the package never runs scripts: write the rule in ASP"
-            out.errors.append(Diagnostic(shown, line, col, "error", f"{kind} is not allowed in a KB ({why})", "directive"))
-        parsed, log = _parse_text(blank_includes(text), shown)
-        if parsed is None:
-            out.errors.extend(_relocate(d, shown) for d in log.errors())
-            if not log.errors():
-                out.errors.append(Diagnostic(shown, 0, 0, "error", "parsing failed"))
-            continue
-        out.messages.extend(_relocate(d, shown) for d in log.diagnostics)
-        part = "base"
-        for node in parsed:
-            rank += 1
-            if node.ast_type == ast.ASTType.Comment:
-                out.comments.append(Statement(part, node, shown, rank))
-                continue
-            if node.ast_type == ast.ASTType.Script:
-                if not refused:
-                    loc = node.location.begin
-                    out.errors.append(Diagnostic(shown, loc.line, loc.column, "error", "#script is not allowed in a KB (the package never runs scripts: write the rule in ASP)", "directive"))
-                continue
-            if node.ast_type == ast.ASTType.Program:
-                part = node.name
-            out.statements.append(Statement(part, node, shown, rank))
-    return out
-
-
-def _relocate(diag: Diagnostic, shown: str) -> Diagnostic:
-    """Messages from parse_string name ``<string>``: give them the file's name."""
-    if diag.file in ("<string>", "<kb>", ""):
-        return Diagnostic(shown, diag.line, diag.column, diag.severity, diag.message, diag.code)
-    return diag
-
-
-# --- trees and versions ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VersionFolder:
-    """Where one version of a policy lives in a tree."""
-
-    policy: str  # the policy folder's name (its id)
-    name: str  # the version folder's name (its effective-from date)
-    path: Path
-
-
-def tree_root(path: Path) -> tuple[Path, Optional[Path]]:
-    """The tree a folder belongs to, and the version folder when the folder is one."""
-    if (path / FRAMEWORK).is_dir():
-        return path, None
-    for up in path.parents:
-        if (up / FRAMEWORK).is_dir() and (up / POLICIES).is_dir() and POLICIES in path.relative_to(up).parts[:1]:
-            rel = path.relative_to(up).parts
-            if len(rel) >= 3:
-                return up, up.joinpath(*rel[:3])
-            return up, None
-    return path, None
-
-
-def version_folders(root: Path) -> list[VersionFolder]:
-    """Every version folder of a tree: ``policies/<ID>/<version>/`` holding rule files."""
-    return [folder for folder, _ in _versions_with_entries(root)]
-
-
-def _versions_with_entries(root: Path) -> list[tuple[VersionFolder, list]]:
-    """Every version folder of a tree with its rule files (see :func:`_rule_entries`)."""
-    out = []
-    policies = root / POLICIES
-    if not policies.is_dir():
-        return out
-    for policy in sorted(p for p in policies.iterdir() if p.is_dir() and not p.is_symlink()):  # links to folders are not followed
-        for version in sorted(v for v in policy.iterdir() if v.is_dir() and not v.is_symlink()):
-            entries = _rule_entries(version)
-            if entries:
-                out.append((VersionFolder(policy.name, version.name, version), entries))
-    return out
-
-
-def _stats(entries: list) -> tuple:
-    """Each rule file's path, modification time and size."""
-    out = []
-    for _, entry in entries:
-        try:
-            st = entry.stat()
-        except OSError:  # a link to nothing: loading it says so
-            st = entry.stat(follow_symlinks=False)
-        out.append((entry.path, st.st_mtime_ns, st.st_size, st.st_ino))
-    return tuple(out)
-
-
-def _check_folder(path: Path) -> None:
-    where = display_path(path)
-    if not path.exists():
-        raise KbError([Diagnostic(where, 0, 0, "error", "KB folder does not exist")])
-    if not path.is_dir():
-        raise KbError([Diagnostic(where, 0, 0, "error", "KB path is not a folder")])
-    if not os.access(path, os.R_OK | os.X_OK):
-        raise KbError([Diagnostic(where, 0, 0, "error", "KB folder is not readable")])
-
-
 def parse_version(root: Path, version: Path, strict: bool = True) -> KnowledgeBase:
     """Parse the framework's files and one version's files as one program."""
     framework = root / FRAMEWORK
@@ -898,11 +367,12 @@ def parse_version(root: Path, version: Path, strict: bool = True) -> KnowledgeBa
     own = rule_files(version)
     if not own:
         raise KbError([Diagnostic(display_path(version), 0, 0, "error", "the version folder holds no .lp file")])
-    files = rule_files(framework) + own
-    parsed = parse_files(files, root)
+    common = framework_rule_files(framework)
+    parsed = parse_program(common, own, root, library_files(framework))
     if parsed.errors and strict:
         raise KbError(parsed.errors)
-    return KnowledgeBase(version, root, files, parsed.statements, parsed.comments, parsed.messages, parsed.errors, parsed.texts, parsed.raw)
+    files = common + own + parsed.libraries
+    return KnowledgeBase(version, root, files, parsed.statements, parsed.comments, parsed.messages, parsed.errors, parsed.texts, parsed.raw, parsed.included)
 
 
 def parse_kb(path: Path, strict: bool = True) -> KnowledgeBase:
@@ -1126,33 +596,3 @@ def load_tree(path: Path | str | None = None) -> KbTree:
             _TREES.clear()
         _TREES[key] = tree
     return tree
-
-
-def tree_digest(root: Path) -> str:
-    """A hash of every file of a KB tree (names and contents): whether two trees hold the same KB.
-
-    Links are hashed by where they lead, never followed; special files
-    (FIFOs, devices) by their kind, never read.
-    """
-    import stat as stat_
-
-    h = hashlib.sha256()
-    found = []
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
-            found.append(os.path.join(folder, name))
-    for file in sorted(found):
-        try:
-            st = os.lstat(file)
-            if stat_.S_ISLNK(st.st_mode):
-                data = b"\0link " + os.readlink(file).encode("utf-8", "surrogateescape")
-            elif stat_.S_ISREG(st.st_mode):
-                with open(file, "rb") as handle:
-                    data = handle.read()
-            else:
-                data = b"\0special"
-        except OSError:
-            data = b"\0unreadable"
-        h.update(Path(os.path.relpath(file, root)).as_posix().encode("utf-8", "surrogateescape") + b"\0" + hashlib.sha256(data).digest())
-    return h.hexdigest()

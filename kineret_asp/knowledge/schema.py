@@ -3,7 +3,9 @@
 A policy version declares its inputs in the KB (``input_field/4``,
 ``input_atom/2``, ``entry_field/5``, ``entry_atom/3``; the
 framework declares the fields every case has, and what each kind means:
-``kb/framework/case_format.lp``). :class:`CaseSchema` reads those facts
+``kb/framework/case_format.lp``; a library the version includes declares the
+common ones, which the version may describe in its own words:
+``input_description/2``, ``entry_description/3``). :class:`CaseSchema` reads those facts
 for every other module: the fields, their kinds, presence and roles, the
 entry fields of lists, the defaults, and the input predicates with the kind
 of each argument (for the engines, ``check``, ``verify`` and ``diff``).
@@ -247,9 +249,13 @@ class CaseSchema:
             roles.setdefault(str(n), set()).add(str(r))
         entry_rows: dict[str, list[Field]] = {}
         entry_atoms = {(str(l), str(n)): p for l, n, p in kb.facts("entry_atom", 3)}
+        # a version's own words for a field a library declares: input_description/2, entry_description/3
+        described = {str(n): str(t) for n, t in kb.facts("input_description", 2)}
+        entry_described = {(str(l), str(n)): str(t) for l, n, t in kb.facts("entry_description", 3)}
         for lst, name, k, p, text in kb.facts("entry_field", 5):
             what = f"entry_field({lst}, {name})"
             pres, default = presence(p, what)
+            text = entry_described.pop((str(lst), str(name)), text)
             place = entry_atoms.get((str(lst), str(name)))
             at, own = None, None
             if isinstance(place, tuple) and place[0] == "at" and len(place) == 2 and isinstance(place[1], int):
@@ -263,6 +269,7 @@ class CaseSchema:
         for name, k, p, text in kb.facts("input_field", 4):
             what = f"input_field({name})"
             pres, default = presence(p, what)
+            text = described.pop(str(name), text)
             kd = kind(k, what)
             entries = tuple(entry_rows.pop(str(name), ()))
             if kd.name == ENTRIES:
@@ -274,6 +281,10 @@ class CaseSchema:
             fields.append(Field(str(name), kd, pres, plain_value(default), str(text), atoms.get(str(name)), roles=frozenset(roles.get(str(name), ())), entry_fields=entries))
         for lst in entry_rows:
             problems.append(f"entry_field({lst}, ...): {lst} is not an entries field")
+        for name in described:
+            problems.append(f"input_description({name}, ...): no input_field/4 declares a field {name}")
+        for lst, name in entry_described:
+            problems.append(f"entry_description({lst}, {name}, ...): no entry_field/5 declares a field {name} of {lst}")
         names = [f.name for f in fields]
         if len(set(names)) != len(names):
             problems.append(f"a case field is declared twice: {sorted(n for n in names if names.count(n) > 1)}")

@@ -127,6 +127,42 @@ LOG_RECORD = {
     },
 }
 
+REVIEW_NOTE = {
+    "type": "object",
+    "required": ["id", "decision_id", "recorded_at", "changes", "outcome", "decision"],
+    "description": "A reviewer's note kept beside a logged decision (never altering it): the changes tried on its request, who saved them (as given) and when, and the decision they led to",
+    "properties": {
+        "id": {"type": "string"},
+        "seq": {"type": "integer"},
+        "decision_id": {"type": "string", "description": "the id of the logged record the note is about"},
+        "recorded_at": {"type": "string"},
+        "reviewer": {"type": ["string", "null"]},
+        "comment": {"type": ["string", "null"]},
+        "changes": {"type": "array", "items": {"$ref": "#/components/schemas/Change"}},
+        "outcome": {"type": "string"},
+        "decision": {"type": "object", "description": "the decision of the logged request with the changes applied (the decision format)"},
+    },
+}
+REVIEW_NOTES = {
+    "type": "object",
+    "required": ["decision_id", "notes"],
+    "properties": {
+        "decision_id": {"type": "string"},
+        "prior_authorization_number": {"type": ["string", "null"]},
+        "notes": {"type": "array", "items": {"$ref": "#/components/schemas/ReviewNote"}},
+    },
+}
+NOTE_REQUEST = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "The changes to keep (applied to the logged request first: one that does not apply is refused), with who gives them and why; changes or a comment",
+    "properties": {
+        "changes": {"type": "array", "items": {"$ref": "#/components/schemas/Change"}},
+        "reviewer": {"type": "string", "maxLength": 200},
+        "comment": {"type": "string", "maxLength": 4000},
+    },
+}
+
 
 def components(documents: dict[str, dict]) -> dict[str, dict]:
     """The KB's JSON Schemas as OpenAPI components: each schema, and its $defs as Name_def, refs rewritten."""
@@ -148,6 +184,9 @@ def components(documents: dict[str, dict]) -> dict[str, dict]:
             "CdsHooksResponse": HOOK_RESPONSE,
             "CdsServices": DISCOVERY,
             "LogRecord": LOG_RECORD,
+            "ReviewNote": REVIEW_NOTE,
+            "ReviewNotes": REVIEW_NOTES,
+            "ReviewNoteRequest": NOTE_REQUEST,
         }
     )
     return out
@@ -252,16 +291,31 @@ def add_docs(app: Any, kb: "KnowledgeBase", documents: dict[str, dict], posted: 
     from fastapi.responses import HTMLResponse
 
     documented = app.openapi
+    w = kb.vocabulary.word
 
     def openapi() -> dict:
         if app.openapi_schema is not None and "Case" in app.openapi_schema.get("components", {}).get("schemas", {}):
             return app.openapi_schema
         schema = documented()
         schema.setdefault("paths", {}).update(bodies(posted))
-        for path, media, name in (("/cds-services", "application/json", "CdsServices"), ("/decisions/{key}", "application/json", "LogRecord")):
+        described = (
+            ("/cds-services", "application/json", "CdsServices"),
+            ("/decisions/{key}", "application/json", "LogRecord"),
+            ("/decisions/{key}/notes", "application/json", "ReviewNotes"),
+            ("/decisions/{key}/notes/{note}", "application/json", "ReviewNote"),
+        )
+        for path, media, name in described:
             get = schema["paths"].get(path, {}).get("get")
             if get is not None:
                 get.setdefault("responses", {})["200"] = {"description": "the answer", **_body(media, _ref(name))}
+                if path.startswith("/decisions/"):
+                    get["responses"].update(_errors(False, (401, 404)))
+        schema["paths"].setdefault("/decisions/{key}/notes", {})["post"] = {  # a plain ASGI route: described here
+            "summary": w("api_doc_note_post"),
+            "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"}, "description": "the logged decision's id or prior-authorization number"}],
+            "requestBody": _body("application/json", _ref("ReviewNoteRequest")),
+            "responses": {"201": {"description": "the note kept (Location: its URL)", **_body("application/json", _ref("ReviewNote"))}, **_errors(False, (401, 404, 413, 422, 503, 504))},
+        }
         schema.setdefault("components", {}).setdefault("schemas", {}).update(components(documents))
         app.openapi_schema = schema
         return schema
@@ -275,7 +329,6 @@ def add_docs(app: Any, kb: "KnowledgeBase", documents: dict[str, dict], posted: 
     else:
         assets = swagger_ui_bundle.swagger_ui_path
         app.mount("/docs/assets", StaticFiles(directory=assets), name="docs-assets")
-    w = kb.vocabulary.word
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
