@@ -117,6 +117,9 @@ class Validator:
         self._entry_names = {f.name: frozenset(e.name for e in f.entry_fields) for f in schema.fields if f.kind.name == ENTRIES}
         self._known = frozenset(self._names)
         self._plan = [(f, self._readers[f.name], schema.default(f), self._quick(f)) for f in schema.fields]
+        self._quick_by_name = {f.name: quick for f, _, _, quick in self._plan}
+        self._required = [f.name for f in schema.fields if f.presence == "required"]
+        self._defaults = {f.name: _SLOW if f.presence == "required" else default for f, _, default, _ in self._plan}  # a required field stands out until given
 
     @property
     def where(self) -> Mapping[str, str]:
@@ -124,12 +127,38 @@ class Validator:
 
     def validate(self, data: Any, source: str) -> "Case":
         """A validated, normalized Case, or CaseError listing every problem found."""
-        problems = Problems(source)
-        values = self._top(data, problems)
-        problems.raise_any()
+        values = self._well_formed(data)
+        if values is None:
+            problems = Problems(source)
+            values = self._top(data, problems)
+            problems.raise_any()
         expect_field = self.role(EXPECTATIONS)
         expect = values.pop(expect_field, None) if expect_field else None
         return Case._bound(self.schema, values, expect, source)
+
+    def _well_formed(self, data: Any) -> Optional[dict[str, Any]]:
+        """The values of a case whose every given value a quick reading vouches for (:meth:`_quick`), None for any other case.
+
+        Only the fields the case gives are read (a batch's case gives a few
+        of the schema's fields); the values come in the schema's order, the
+        defaults of the others in place, as :meth:`_top` gives them.
+        """
+        if type(data) is not dict or not data.keys() <= self._known:
+            return None
+        values = self._defaults.copy()
+        quick = self._quick_by_name
+        for name, raw in data.items():
+            read = quick[name]
+            if raw is None or read is None:
+                return None
+            value = read(raw)
+            if value is _SLOW:
+                return None
+            values[name] = value
+        for name in self._required:
+            if values[name] is _SLOW:
+                return None
+        return values
 
     def _top(self, data: Any, problems: Problems) -> dict[str, Any]:
         if type(data) is not dict and not isinstance(data, Mapping):
@@ -201,7 +230,8 @@ class Validator:
         """
         k = f.kind
         if FORMAT_VERSION in f.roles:
-            return None
+            low, high = k.minimum or 0, k.maximum or 0
+            return lambda raw: raw if type(raw) is int and low <= raw <= high else _SLOW
         if k.name == ENTRIES:
             return partial(self._quick_entries, f)
         if k.name == LIST:

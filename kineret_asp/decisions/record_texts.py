@@ -8,18 +8,19 @@ value), the notes (which entry a note is about), the reasons (the drugs
 that made one apply) and the facts left undetermined. A shape's text is made once, from the decision of the shape
 (:meth:`~kineret_asp.decisions.decision.DecisionBuilder.build` with
 ``shape``) written by the
-:class:`~kineret_asp.decisions.decision.DecisionEncoder`, as a format
-string with a field where each of those parts goes; each case's parts are
+:class:`~kineret_asp.decisions.decision.DecisionEncoder`, cut where each
+of those parts goes; each case's parts are
 made by the same builder and encoder (every piece of evidence once per
 value it shows, the notes and the reasons once per set of atoms, in
 bounded tables) and put
-in with one ``format_map``. The bytes are those of encoding the decision's
+in with one join. The bytes are those of encoding the decision's
 ``to_dict()``.
 """
 
 from __future__ import annotations
 
 import re
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..memo import IdentityMemo, Memo
@@ -46,14 +47,25 @@ _EMPTY = "[]"
 
 
 class Shape:
-    """A shape's template: a format string, what its fields hold when the case has nothing of its own, the field of each criterion."""
+    """A shape's template: its text cut where a case's own parts go.
 
-    __slots__ = ("text", "empty", "fields")
+    ``fragments[i]`` comes before cut ``i`` and ``last`` after the last
+    one; ``empty[i]`` is what cut ``i`` holds when the case has nothing of
+    its own there; ``at`` gives the cut of each criterion (by id) and of the
+    undetermined facts, the reasons and the notes (by field name).
+    """
 
-    def __init__(self, text: str, empty: dict[str, str], fields: dict[str, str]):
-        self.text = text
+    __slots__ = ("fragments", "last", "empty", "at")
+
+    def __init__(self, fragments: tuple[str, ...], last: str, empty: list[str], at: dict[str, int]):
+        self.fragments = fragments
+        self.last = last
         self.empty = empty
-        self.fields = fields
+        self.at = at
+
+    def text(self, parts: list[str]) -> str:
+        """The text with ``parts[i]`` at cut ``i``."""
+        return "".join(chain.from_iterable(zip(self.fragments, parts))) + self.last
 
 
 class RecordTexts:
@@ -79,24 +91,24 @@ class RecordTexts:
             return self.encoder.encode(fields)[1:]
         if shape is None:
             shape = self.shapes.put(key, self._template(made.build(case, output, chosen_by, shape=True)))
-        filled = shape.empty.copy()
+        parts = shape.empty.copy()
+        at = shape.at
         notes = output.get(NOTE)
         node_notes: dict[str, str] = {}
         if notes:
-            filled["notes"], node_notes = self._notes(made, where, notes)
+            parts[at["notes"]], node_notes = self._notes(made, where, notes)
         reasons = output.get(REASON)
         if reasons:
-            filled["reasons"] = self._reasons(made, where, reasons, output.get(REASON_DETAIL, ()))
+            parts[at["reasons"]] = self._reasons(made, where, reasons, output.get(REASON_DETAIL, ()))
         found = output.get(EVIDENCE)
         evidence = self._evidence(made, where, case, found) if found else {}
-        named = shape.fields
         for cid in {**node_notes, **evidence}:
-            field = named.get(cid)
-            if field is not None:
-                filled[field] = f'{node_notes.get(cid, "")}, "evidence": [{evidence.get(cid, "")}]}}'
+            cut = at.get(cid)
+            if cut is not None:
+                parts[cut] = f'{node_notes.get(cid, "")}, "evidence": [{evidence.get(cid, "")}]}}'
         if output.get(UNDETERMINED):
-            filled["undetermined"] = self.encoder.list_text([u.to_dict() for u in made.undetermined(case, output[UNDETERMINED])])
-        return shape.text.format_map(filled)
+            parts[at["undetermined"]] = self.encoder.list_text([u.to_dict() for u in made.undetermined(case, output[UNDETERMINED])])
+        return shape.text(parts)
 
     def _notes(self, made: DecisionBuilder, where: str, atoms: Any) -> tuple[str, dict[str, str]]:
         """The notes' text and each criterion's notes as the part of its object they are, once for each set of note atoms."""
@@ -146,7 +158,7 @@ class RecordTexts:
         return text, tuple(ids)
 
     def _template(self, decision: Decision) -> Shape:
-        """The template of a shape's decision: its text after the id as a format string, a field wherever a case's own parts go."""
+        """The template of a shape's decision: its text after the id, cut wherever a case's own parts go."""
         criteria = decision.criteria
         text, ids = self.trees.of(criteria, lambda: self._tree(criteria))
         fields = decision.to_dict(lambda part: _Text(text) if part is criteria else self.encoder.shared(part))
@@ -158,12 +170,5 @@ class RecordTexts:
         if marks.count(_NODE) != len(ids) or len(marks) != len(ids) + len(_OWN):  # pragma: no cover - the encoder wrote a mark of its own
             raise AssertionError("a decision's text holds a template mark")
         own = iter(ids)
-        names = [f"n{i}" if m == _NODE else _OWN[m] for i, m in enumerate(marks)]
-        parts = [cut[0].replace("{", "{{").replace("}", "}}")]
-        for name, fragment in zip(names, cut[2::2]):
-            parts.append("{" + name + "}")
-            parts.append(fragment.replace("{", "{{").replace("}", "}}"))
-        by_id = {next(own): name for name, m in zip(names, marks) if m == _NODE}
-        empty = {name: _BARE_TAIL for name in by_id.values()}
-        empty.update(dict.fromkeys(_OWN.values(), _EMPTY))
-        return Shape("".join(parts), empty, by_id)
+        at = {next(own) if m == _NODE else _OWN[m]: i for i, m in enumerate(marks)}
+        return Shape(tuple(cut[0:-1:2]), cut[-1], [_BARE_TAIL if m == _NODE else _EMPTY for m in marks], at)

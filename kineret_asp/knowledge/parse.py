@@ -223,6 +223,7 @@ class _Reader:
             return
         out.messages.extend(_relocate(d, shown) for d in log.diagnostics)
         part = "base"
+        declares = self.libraries is not None and LIBRARY_DECLARATION in text  # only a text that names the fact can declare a library
         for node in parsed:
             self.rank += 1
             if node.ast_type == ast.ASTType.Comment:
@@ -236,7 +237,7 @@ class _Reader:
             if node.ast_type == ast.ASTType.Program:
                 part = node.name
             out.statements.append(Statement(part, node, shown, self.rank))
-            if self.libraries is not None:
+            if declares:
                 self._include(node, shown, library)
 
     def _include(self, node: ast.AST, shown: str, within_library: bool) -> None:

@@ -174,6 +174,10 @@ def _variants() -> list:
         {**base, "request": "Continuation"},
         {**base, "plan": None, "request": None},
         {**base, "version": True},
+        {**base, "version": 1},
+        {**base, "version": 0},
+        {**base, "plan": None},
+        {**base, "expect": {"decision": "approved"}},
         {**base, "unknown_field": 1},
         {"indication": "dira", "genetic_tests": [{"gene": "il1rn", "result": "negative"}]},  # a known gene in other letters
         {"indication": "dira", "genetic_tests": [{"gene": "NLRP3", "result": "negative"}]},  # a gene the KB does not name
@@ -198,12 +202,13 @@ def test_the_quick_reading_of_well_formed_values_gives_what_the_readers_give(kb,
     quick = Validator(kb.schema)
     slow = Validator(kb.schema)
     slow._plan = [(f, read, default, None) for f, read, default, _ in slow._plan]
+    slow._quick_by_name = dict.fromkeys(slow._quick_by_name)
     variants = _variants()
     outcomes = [outcome(quick, data) for data in variants]
     assert outcomes == [outcome(slow, data) for data in variants]
     assert sum(o[0] == "error" for o in outcomes) >= 15 and sum(o[0] == "case" for o in outcomes) >= 300
     calls = []
-    for name in ("_entries", "_entry", "_list", "_key", "_open_key", "_text"):
+    for name in ("_top", "_entries", "_entry", "_list", "_key", "_open_key", "_text"):
         method = getattr(Validator, name)
         monkeypatch.setattr(Validator, name, lambda self, *args, _m=method, _n=name: calls.append(_n) or _m(self, *args))
     watched = Validator(kb.schema)
