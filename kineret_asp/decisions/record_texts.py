@@ -136,8 +136,8 @@ class RecordTexts:
             key = made.evidence_key(case, place, status)
             hit = pieces.get((where, key))
             if hit is None:
-                rank, item = made.ranked_evidence(case, place, status, key)
-                hit = pieces.put((where, key), (rank, self.encoder.evidence(item)))
+                rank, parts = made.evidence_parts(case, place, status)
+                hit = pieces.put((where, key), (rank, self.encoder.evidence_text(*parts)))
             per_node.setdefault(str(cid), []).append(hit)
         return {cid: items[0][1] if len(items) == 1 else ", ".join([t for _, t in sorted(items, key=_first)]) for cid, items in per_node.items()}
 
