@@ -36,7 +36,7 @@ NOTE = "note"  # the shown predicate of the explanation's notes (framework/decis
 REASON = "reason"  # the shown predicates of why a request is not covered, and of the case values that made it apply
 REASON_DETAIL = "reason_detail"
 UNDETERMINED = "undetermined"  # the shown predicate of facts a case does not establish (framework/decision.lp)
-_OWN_PARTS = (EVIDENCE, NOTE, REASON_DETAIL)  # the shown predicates whose atoms name a case's own facts (a history entry's place, a list item, a value)
+_OWN_PARTS = frozenset({EVIDENCE, NOTE, REASON_DETAIL})  # the shown predicates whose atoms name a case's own facts (a history entry's place, a list item, a value)
 COUNTED = "counted"  # the framework's status of a case fact that counted (framework/evidence.lp)
 NOT_COUNTED = "not_counted"
 TREES_KEPT = 2_000
@@ -673,7 +673,7 @@ class DecisionBuilder:
         shown, reason, text = self.status_parts(status)
         return Evidence(path, subject, shown, reason, text, value)
 
-    def shape_key(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> Optional[tuple]:
+    def shape_key(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> tuple:
         """Everything :meth:`build` reads but the case's id and source and what the answer shows of the case's own facts.
 
         That is the answer's atoms but its evidence, notes and reasons'
@@ -682,15 +682,12 @@ class DecisionBuilder:
         criterion's evidence and notes, the notes, the reasons' details and
         the undetermined facts (what
         :class:`~kineret_asp.decisions.record_texts.RecordTexts` puts into
-        a shape's template). None when some value is not hashable.
+        a shape's template). Hashing it raises TypeError when a value it
+        holds cannot be hashed.
         """
-        atoms = tuple([(name, frozenset(values)) for name, values in output.items() if values and name not in _OWN_PARTS])  # the engine writes the predicates in one order
-        key = (chosen_by, tuple([case.get(name) for name in self.echo_fields]), atoms)
-        try:
-            hash(key)
-        except TypeError:
-            return None
-        return key
+        own = _OWN_PARTS
+        atoms = tuple([(name, frozenset(values)) for name, values in output.items() if values and name not in own])  # the engine writes the predicates in one order
+        return (chosen_by, tuple([case.get(name) for name in self.echo_fields]), atoms)
 
     def build(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None, deferred: bool = False, shape: bool = False) -> Decision:
         """Arrange one case's answer atoms into a Decision.
