@@ -23,7 +23,7 @@ import re
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..memo import IdentityMemo, Memo
+from ..memo import IdentityMemo, Table
 from .decision import _BARE_TAIL, EVIDENCE, EVIDENCE_KEPT, NOTE, REASON, REASON_DETAIL, UNDETERMINED, CriterionResult, Decision, DecisionBuilder, DecisionEncoder, _first, _Text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,11 +73,11 @@ class RecordTexts:
 
     def __init__(self, encoder: DecisionEncoder, size: int = SHAPES_KEPT):
         self.encoder = encoder
-        self.shapes: Memo[tuple, Shape] = Memo(size)
+        self.shapes: Table = Table(size)
         self.trees = IdentityMemo(TREES_KEPT)  # a criteria tuple's text with its marks, and its criteria in the marks' order
-        self.notes: Memo[tuple, tuple[str, dict[str, str]]] = Memo(NOTES_KEPT)
-        self.reasons: Memo[tuple, str] = Memo(REASONS_KEPT)
-        self.pieces: Memo[tuple, tuple[tuple, str]] = Memo(EVIDENCE_KEPT)  # a piece of evidence's rank and text
+        self.notes: Table = Table(NOTES_KEPT)
+        self.reasons: Table = Table(REASONS_KEPT)
+        self.pieces: Table = Table(EVIDENCE_KEPT)  # a piece of evidence's rank and text
 
     def text(self, made: DecisionBuilder, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> str:
         """The decision's JSON text after its id: what follows ``{"id": ..., ``, the bytes of its ``to_dict()``."""
