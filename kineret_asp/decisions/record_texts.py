@@ -112,7 +112,7 @@ class RecordTexts:
 
     def _notes(self, made: DecisionBuilder, where: str, atoms: Any) -> tuple[str, dict[str, str]]:
         """The notes' text and each criterion's notes as the part of its object they are, once for each set of note atoms."""
-        key = (where, frozenset(atoms))
+        key = (where, tuple(atoms))  # in the engine's order (see DecisionBuilder.shape_key)
         hit = self.notes.get(key)
         if hit is None:
             notes, by_node = made.notes(atoms)
@@ -122,7 +122,7 @@ class RecordTexts:
 
     def _reasons(self, made: DecisionBuilder, where: str, atoms: Any, details: Any) -> str:
         """The reasons' text, once for each set of reason atoms and details."""
-        key = (where, frozenset(atoms), frozenset(details))
+        key = (where, tuple(atoms), tuple(details))
         hit = self.reasons.get(key)
         if hit is None:
             hit = self.reasons.put(key, self.encoder.list_text([r.to_dict() for r in made.reasons(atoms, details)]))
