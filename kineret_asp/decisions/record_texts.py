@@ -131,14 +131,19 @@ class RecordTexts:
     def _evidence(self, made: DecisionBuilder, where: str, case: "Case", atoms: Any) -> dict[str, str]:
         """Each criterion's evidence as the text inside its list, in the builder's order (each piece made once for the value it shows)."""
         pieces = self.pieces
+        shown = made.shown_value
         per_node: dict[str, list[tuple[tuple, str]]] = {}
         for cid, place, status in atoms:
-            key = made.evidence_key(case, place, status)
-            hit = pieces.get((where, key))
+            key = (where, place, status, shown(case, place))  # the piece's place and status, the value it shows (DecisionBuilder.evidence_key)
+            hit = pieces.get(key)
             if hit is None:
                 rank, parts = made.evidence_parts(case, place, status)
-                hit = pieces.put((where, key), (rank, self.encoder.evidence_text(*parts)))
-            per_node.setdefault(str(cid), []).append(hit)
+                hit = pieces.put(key, (rank, self.encoder.evidence_text(*parts)))
+            found = per_node.get(cid)
+            if found is None:
+                per_node[cid] = [hit]
+            else:
+                found.append(hit)
         return {cid: items[0][1] if len(items) == 1 else ", ".join([t for _, t in sorted(items, key=_first)]) for cid, items in per_node.items()}
 
     def _tree(self, criteria: tuple[CriterionResult, ...]) -> tuple[str, tuple[str, ...]]:
