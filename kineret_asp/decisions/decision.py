@@ -529,6 +529,7 @@ class DecisionBuilder:
         self._entries: Memo[tuple, list] = Memo(EVIDENCE_KEPT)  # an entry's words (made when first asked for) and value, by its values
         self._notes: Memo[frozenset, tuple] = Memo(NOTES_KEPT)  # an answer's notes, by its note atoms
         self._provenance: dict[Optional[str], Any] = {}
+        self._shape_names: dict[tuple, tuple] = {}  # the predicates a shape key reads, by the order the engine writes them in
         self._statuses: Memo[Any, tuple[str, Optional[str], str]] = Memo(BLOCKING_KEPT)  # a status's words (a few: counted, and one for each reason)
 
     def forget(self) -> None:
@@ -691,9 +692,13 @@ class DecisionBuilder:
         one answer are only two keys of equal decisions, each built from its
         own answer. A tuple is hashed and compared faster than a set.
         """
-        own = _OWN_PARTS
-        atoms = tuple([(name, tuple(values)) for name, values in output.items() if values and name not in own])  # the engine writes the predicates in one order
-        return (chosen_by, tuple([case.get(name) for name in self.echo_fields]), atoms)
+        order = tuple(output)  # the predicates, in the order the engine writes them (one order for a KB)
+        names = self._shape_names.get(order)
+        if names is None:
+            names = (order, tuple(name for name in order if name not in _OWN_PARTS))
+            if len(self._shape_names) < 100:
+                self._shape_names[order] = names
+        return (chosen_by, tuple(map(case.get, self.echo_fields)), names[0], tuple(map(tuple, map(output.__getitem__, names[1]))))
 
     def build(self, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None, deferred: bool = False, shape: bool = False) -> Decision:
         """Arrange one case's answer atoms into a Decision.
