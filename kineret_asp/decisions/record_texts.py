@@ -102,10 +102,14 @@ class RecordTexts:
             parts[at["reasons"]] = self._reasons(made, where, reasons, output.get(REASON_DETAIL, ()))
         found = output.get(EVIDENCE)
         evidence = self._evidence(made, where, case, found) if found else {}
-        for cid in {**node_notes, **evidence}:
+        for cid, shown in evidence.items():
             cut = at.get(cid)
             if cut is not None:
-                parts[cut] = f'{node_notes.get(cid, "")}, "evidence": [{evidence.get(cid, "")}]}}'
+                parts[cut] = f'{node_notes.get(cid, "")}, "evidence": [{shown}]}}'
+        for cid, noted in node_notes.items():
+            cut = at.get(cid)
+            if cut is not None and cid not in evidence:
+                parts[cut] = f'{noted}, "evidence": []}}'
         if output.get(UNDETERMINED):
             parts[at["undetermined"]] = self.encoder.list_text([u.to_dict() for u in made.undetermined(case, output[UNDETERMINED])])
         return shape.text(parts)
