@@ -529,12 +529,13 @@ class DecisionBuilder:
         self._entries: Memo[tuple, list] = Memo(EVIDENCE_KEPT)  # an entry's words (made when first asked for) and value, by its values
         self._notes: Memo[frozenset, tuple] = Memo(NOTES_KEPT)  # an answer's notes, by its note atoms
         self._provenance: dict[Optional[str], Any] = {}
+        self._needs: Memo[tuple, tuple] = Memo(BLOCKING_KEPT)  # what needs/2 says, by its atoms (a few hundred lists recur)
         self._shape_names: dict[tuple, tuple] = {}  # the predicates a shape key reads, by the order the engine writes them in
         self._statuses: Memo[Any, tuple[str, Optional[str], str]] = Memo(BLOCKING_KEPT)  # a status's words (a few: counted, and one for each reason)
 
     def forget(self) -> None:
         """Drop what was remembered between cases (as a new process starts), for fair measurements."""
-        for memo in (self._trees, self._blocking, self._evidence, self._entries, self._notes, self._statuses):
+        for memo in (self._trees, self._blocking, self._evidence, self._entries, self._notes, self._statuses, self._needs):
             memo.data.clear()
 
     def id_order(self, cid: str) -> tuple:
@@ -710,15 +711,15 @@ class DecisionBuilder:
         many shapes, each case's own parts put in by its text's maker).
         """
         vocab = self.vocab
-        applies = frozenset(str(a[0]) for a in output.get("applies", []))
-        unmet_ids = frozenset(str(a[0]) for a in output.get("unmet", []))
         notes, by_node = self.notes(output.get(NOTE, ()))
         reasons = self.reasons(output.get(REASON, ()), output.get(REASON_DETAIL, ()))
         months = _one(output, "authorization_months", required=False)
-        needs = tuple(sorted((str(c), int(n)) for c, n in output.get("needs", []) if isinstance(n, int)))
+        needs = self.needs(output.get("needs", ()))
 
         def parts() -> tuple:
             """The criteria tree, unmet, blocking and undetermined (:data:`DEFERRED`)."""
+            applies = frozenset([str(a[0]) for a in output.get("applies", ())])
+            unmet_ids = frozenset([str(a[0]) for a in output.get("unmet", ())])
             node_evidence = () if shape else self.evidence(case, output.get(EVIDENCE, []))
             node_notes = () if shape else tuple((cid, texts) for cid, texts in by_node if cid in applies)
             criteria, unmet = self.tree(applies, unmet_ids, node_notes, node_evidence)
@@ -737,7 +738,7 @@ class DecisionBuilder:
             id=case.id,
             policy=vocab.policy_id,
             effective_date=vocab.effective_from,
-            echo=tuple((name, case.get(name)) for name in self.echo_fields),
+            echo=tuple([(name, case.get(name)) for name in self.echo_fields]),
             decision=str(_one(output, "decision")),
             authorization_months=int(months) if months is not None else None,
             reasons=reasons,
@@ -750,6 +751,14 @@ class DecisionBuilder:
         if made is None:
             return Decision._made(fields, parts)
         return Decision(**fields, **dict(zip(DEFERRED, made)))
+
+    def needs(self, atoms: Collection[tuple]) -> tuple[tuple[str, int], ...]:
+        """How many children each counted criterion needs met (needs/2), by criterion id (made once for each list of atoms)."""
+        key = tuple(atoms)
+        found = self._needs.get(key)
+        if found is None:
+            found = self._needs.put(key, tuple(sorted((str(c), int(n)) for c, n in atoms if isinstance(n, int))))
+        return found
 
     def reasons(self, atoms: Iterable[tuple], details: Iterable[tuple]) -> tuple[Reason, ...]:
         """Why a request is not covered (or belongs to another policy), in the KB's order, each with the case values that made it apply."""
