@@ -61,6 +61,31 @@ class Memo(Generic[K, V]):
         return len(self.data)
 
 
+class Table(dict):
+    """At most ``size`` entries (none when ``size`` is 0), the oldest forgotten first; a lookup is a dict's.
+
+    For a table a batch looks up several times a case whose working set
+    fits in it (the few hundred shapes of answer, the texts of a few
+    thousand pieces of evidence): a hit costs no bookkeeping, where a
+    :class:`Memo` moves its entry to the end. One thread's table: it is
+    not shared between threads.
+    """
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def put(self, key: Hashable, value: V) -> V:
+        """Remember ``value`` (and return it)."""
+        if self.size:
+            self[key] = value
+            if len(self) > self.size:
+                del self[next(iter(self))]
+        return value
+
+
 class IdentityMemo(Memo[int, tuple]):
     """Values by an object's identity, for objects that cannot be hashed by value (or cost too much to).
 

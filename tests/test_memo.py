@@ -48,16 +48,16 @@ def test_every_table_a_batch_keeps_stays_within_its_size(tmp_path, monkeypatch):
     small.texts.reasons.size = 3
     small.texts.pieces.size = 30
     small.encoder._texts.size = 10
-    small.encoder._evidence.size = 40
+    small.encoder._values.size = 40
     built = builder(chooser.default())
     monkeypatch.setattr(built, "_trees", Memo(20))  # the shared builder's tables, small for this test only
-    monkeypatch.setattr(built, "_evidence", Memo(30))
+    monkeypatch.setattr(built, "_entries", Memo(30))
     got = "".join(small.decide(lines[i : i + 100])[0] for i in range(0, len(lines), 100))
     assert got == expected
     assert len(small.cache) == 25 and len(small.texts.shapes) == 15 and len(small.texts.trees) == 8
     assert len(small.texts.notes) == 5 and len(small.texts.reasons) == 3 and len(small.texts.pieces) == 30
-    assert len(small.encoder._texts) <= 10 and len(small.encoder._evidence) == 40
-    assert len(built._trees) == 20 and len(built._evidence) == 30
+    assert len(small.encoder._texts) <= 10 and len(small.encoder._values) == 40
+    assert len(built._trees) == 20 and len(built._entries) == 30
     assert len({json.loads(line)["decision"] for line in got.splitlines()}) > 1
 
 

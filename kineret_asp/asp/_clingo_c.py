@@ -81,6 +81,35 @@ class RawFactAdder:
                 self._reps[key] = rep
         return rep
 
+    def add_cases(self, control: clingo.Control, guard: tuple, cases: Sequence[Sequence[tuple]], check_name: Callable[[str], None]) -> None:
+        """Add ``guard`` and every atom of case ``k``, each with ``k`` as its first argument (see :meth:`FactAdder.add_cases`)."""
+        reps, rep = self._reps, self._rep
+        names = self._names
+        args, sym, out, head = self._args, self._sym, self._atom, self._head
+        create, add_atom, rule = _lib.clingo_symbol_create_function, _lib.clingo_backend_add_atom, _lib.clingo_backend_rule
+        null = _ffi.NULL
+        with control.backend() as backend:
+            handle = backend._rep
+            for k, atoms in enumerate(cases):
+                args[0] = rep(k)
+                for atom in (guard, *atoms):
+                    name = names.get(atom[0])
+                    if name is None:
+                        check_name(atom[0])
+                        name = names[atom[0]] = _ffi.new("char[]", atom[0].encode())
+                    n = 1
+                    for value in atom[1:]:
+                        r = reps.get((type(value), value))
+                        args[n] = r if r is not None else rep(value)
+                        n += 1
+                    if not create(name, args, n, True, sym):
+                        raise RuntimeError("clingo could not create a symbol")
+                    if not add_atom(handle, sym, out):
+                        raise RuntimeError("clingo could not add an atom")
+                    head[0] = out[0]
+                    if not rule(handle, False, head, 1, null, 0):
+                        raise RuntimeError("clingo could not add a fact")
+
     def add(self, control: clingo.Control, atoms: Iterable[tuple], first: Optional[Sequence[object]], check_name: Callable[[str], None]) -> None:
         reps, rep = self._reps, self._rep
         names = self._names

@@ -51,6 +51,20 @@ class FactAdder:
             self._symbols[key] = symbol
         return symbol
 
+    def add_cases(self, control: clingo.Control, guard: tuple, cases: Sequence[Sequence[tuple]]) -> None:
+        """Add, for every case ``k``, the atom ``guard`` and each of the case's atoms, with ``k`` as their first argument."""
+        if self._raw is not None:
+            self._raw.add_cases(control, guard, cases, _check_name)
+            return
+        flat: list[tuple] = []
+        ids: list[int] = []
+        for k, atoms in enumerate(cases):
+            flat.append(guard)
+            ids.append(k)
+            flat.extend(atoms)
+            ids.extend([k] * len(atoms))
+        self.add(control, flat, ids)
+
     def add(self, control: clingo.Control, atoms: Iterable[tuple], first: Optional[Sequence[object]] = None) -> None:
         """Add every atom as a fact; ``first[i]`` is prepended to atom i when given."""
         if self._raw is not None:

@@ -15,6 +15,8 @@ from ..asp.symbols import Const
 from ..errors import CaseError
 from ..knowledge.schema import BOOLEAN, DATE, DECIMAL, ENTRIES, KEY, KEYED, LIST, OPEN_KEY, CaseSchema, Kind, plain_value
 
+TERMS_KEPT = 10_000
+"""Terms an entry field keeps, by value (a batch's drugs, outcomes, months: a few dozen each)."""
 ATOMS_KEPT = 100_000
 """Atoms a writer keeps, by the field and value that make them (a batch's list items and values: a few hundred)."""
 
@@ -46,12 +48,12 @@ class AtomWriter:
             (
                 f,
                 f.kind,
-                [(e.name, e.kind) for e in placed[f.name]] if f.name in placed else None,
-                [(e.name, e.atom, e.kind, e.kind.name == BOOLEAN) for e in f.entry_fields if e.atom is not None],
+                [(e.name, e.kind, {}) for e in placed[f.name]] if f.name in placed else None,
+                [(e.name, e.atom, e.kind, e.kind.name == BOOLEAN, {}) for e in f.entry_fields if e.atom is not None],
             )
             for f in schema.fields
             if f.atom is not None
-        ]
+        ]  # each entry field with the terms of its values made so far (a field's values are of one kind)
 
     def atoms(self, values: Mapping[str, Any]) -> list[tuple]:
         """The input atoms ``(predicate, *arguments)`` of a validated case, in a stable order.
@@ -92,10 +94,9 @@ class AtomWriter:
 
     def _entry_atoms(self, out: list, atom: str, placed: list, extra: list, i: int, entry: Any) -> None:
         """The atoms of an entry at place ``i`` of its list: the list's atom with the placed fields, one atom for each other field given."""
-        term = self._term
         given_values = getattr(entry, "_values", entry)  # an Entry's values (or a plain mapping)
-        out.append((atom, i, *[term(kind, given_values.get(name)) for name, kind in placed]))
-        for name, extra_atom, kind, boolean in extra:
+        out.append((atom, i, *[self._field_term(kind, terms, given_values.get(name)) for name, kind, terms in placed]))
+        for name, extra_atom, kind, boolean, terms in extra:
             given = given_values.get(name)
             if given is None:
                 continue
@@ -103,7 +104,19 @@ class AtomWriter:
                 if given:
                     out.append((extra_atom, i))
             else:
-                out.append((extra_atom, i, term(kind, given)))
+                out.append((extra_atom, i, self._field_term(kind, terms, given)))
+
+    def _field_term(self, kind: Optional[Kind], terms: dict, value: Any) -> Any:
+        """The term of an entry field's value, made once for each value (``terms``: the field's, by value)."""
+        try:
+            found = terms.get(value)
+        except TypeError:  # a value that cannot be hashed: made every time
+            return self._term(kind, value)
+        if found is None:
+            found = self._term(kind, value)
+            if len(terms) < TERMS_KEPT:
+                terms[value] = found
+        return found
 
     def _term(self, kind: Optional[Kind], value: Any) -> Any:
         """A validated value as the term of an input atom: a key a constant, any other name a string."""

@@ -58,6 +58,8 @@ def load(source: Any, kb: KbLike = None, *, shown: Optional[str] = None, by_fold
     case.
     """
     chooser = Chooser.of(kb)
+    if type(source) is dict:  # decoded JSON: the many-case paths' input
+        return _data(source, chooser, shown or "<dict>", None, patient, order_first)
     if isinstance(source, Case):
         return _case(source, chooser)
     if isinstance(source, (str, Path)):

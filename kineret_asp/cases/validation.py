@@ -243,6 +243,9 @@ class Validator:
             if each is None:
                 return None
             return lambda raw: tuple(raw) if type(raw) is list and len(raw) <= MAX_LIST_ITEMS and all(map(each, raw)) else _SLOW
+        if k.name in (KEY, OPEN_KEY):  # the commonest: one call, not two
+            table = self.vocabularies.get(k.vocabulary or "", {})
+            return lambda raw: raw if type(raw) is str and raw in table else _SLOW
         as_given = self._valid_as_given(k)
         if as_given is None:
             return None

@@ -23,7 +23,7 @@ import re
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..memo import IdentityMemo, Memo
+from ..memo import IdentityMemo, Table
 from .decision import _BARE_TAIL, EVIDENCE, EVIDENCE_KEPT, NOTE, REASON, REASON_DETAIL, UNDETERMINED, CriterionResult, Decision, DecisionBuilder, DecisionEncoder, _first, _Text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,11 +73,11 @@ class RecordTexts:
 
     def __init__(self, encoder: DecisionEncoder, size: int = SHAPES_KEPT):
         self.encoder = encoder
-        self.shapes: Memo[tuple, Shape] = Memo(size)
+        self.shapes: Table = Table(size)
         self.trees = IdentityMemo(TREES_KEPT)  # a criteria tuple's text with its marks, and its criteria in the marks' order
-        self.notes: Memo[tuple, tuple[str, dict[str, str]]] = Memo(NOTES_KEPT)
-        self.reasons: Memo[tuple, str] = Memo(REASONS_KEPT)
-        self.pieces: Memo[tuple, tuple[tuple, str]] = Memo(EVIDENCE_KEPT)  # a piece of evidence's rank and text
+        self.notes: Table = Table(NOTES_KEPT)
+        self.reasons: Table = Table(REASONS_KEPT)
+        self.pieces: Table = Table(EVIDENCE_KEPT)  # a piece of evidence's rank and text
 
     def text(self, made: DecisionBuilder, case: "Case", output: dict[str, list[tuple]], chosen_by: Optional[str] = None) -> str:
         """The decision's JSON text after its id: what follows ``{"id": ..., ``, the bytes of its ``to_dict()``."""
@@ -102,17 +102,21 @@ class RecordTexts:
             parts[at["reasons"]] = self._reasons(made, where, reasons, output.get(REASON_DETAIL, ()))
         found = output.get(EVIDENCE)
         evidence = self._evidence(made, where, case, found) if found else {}
-        for cid in {**node_notes, **evidence}:
+        for cid, shown in evidence.items():
             cut = at.get(cid)
             if cut is not None:
-                parts[cut] = f'{node_notes.get(cid, "")}, "evidence": [{evidence.get(cid, "")}]}}'
+                parts[cut] = f'{node_notes.get(cid, "")}, "evidence": [{shown}]}}'
+        for cid, noted in node_notes.items():
+            cut = at.get(cid)
+            if cut is not None and cid not in evidence:
+                parts[cut] = f'{noted}, "evidence": []}}'
         if output.get(UNDETERMINED):
             parts[at["undetermined"]] = self.encoder.list_text([u.to_dict() for u in made.undetermined(case, output[UNDETERMINED])])
         return shape.text(parts)
 
     def _notes(self, made: DecisionBuilder, where: str, atoms: Any) -> tuple[str, dict[str, str]]:
         """The notes' text and each criterion's notes as the part of its object they are, once for each set of note atoms."""
-        key = (where, frozenset(atoms))
+        key = (where, tuple(atoms))  # in the engine's order (see DecisionBuilder.shape_key)
         hit = self.notes.get(key)
         if hit is None:
             notes, by_node = made.notes(atoms)
@@ -122,7 +126,7 @@ class RecordTexts:
 
     def _reasons(self, made: DecisionBuilder, where: str, atoms: Any, details: Any) -> str:
         """The reasons' text, once for each set of reason atoms and details."""
-        key = (where, frozenset(atoms), frozenset(details))
+        key = (where, tuple(atoms), tuple(details))
         hit = self.reasons.get(key)
         if hit is None:
             hit = self.reasons.put(key, self.encoder.list_text([r.to_dict() for r in made.reasons(atoms, details)]))
@@ -131,14 +135,19 @@ class RecordTexts:
     def _evidence(self, made: DecisionBuilder, where: str, case: "Case", atoms: Any) -> dict[str, str]:
         """Each criterion's evidence as the text inside its list, in the builder's order (each piece made once for the value it shows)."""
         pieces = self.pieces
+        shown = made.shown_value
         per_node: dict[str, list[tuple[tuple, str]]] = {}
         for cid, place, status in atoms:
-            key = made.evidence_key(case, place, status)
-            hit = pieces.get((where, key))
+            key = (where, place, status, shown(case, place))  # the piece's place and status, the value it shows (DecisionBuilder.evidence_key)
+            hit = pieces.get(key)
             if hit is None:
-                rank, item = made.ranked_evidence(case, place, status, key)
-                hit = pieces.put((where, key), (rank, self.encoder.evidence(item)))
-            per_node.setdefault(str(cid), []).append(hit)
+                rank, parts = made.evidence_parts(case, place, status)
+                hit = pieces.put(key, (rank, self.encoder.evidence_text(*parts)))
+            found = per_node.get(cid)
+            if found is None:
+                per_node[cid] = [hit]
+            else:
+                found.append(hit)
         return {cid: items[0][1] if len(items) == 1 else ", ".join([t for _, t in sorted(items, key=_first)]) for cid, items in per_node.items()}
 
     def _tree(self, criteria: tuple[CriterionResult, ...]) -> tuple[str, tuple[str, ...]]:

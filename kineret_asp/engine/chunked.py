@@ -90,14 +90,7 @@ class ChunkEngine:
         program = self.program
 
         def add_facts(control: clingo.Control) -> None:
-            flat: list[tuple] = []
-            ids: list[int] = []
-            for k, atoms in enumerate(cases):
-                flat.append((CASE_GUARD,))
-                ids.append(k)
-                flat.extend(atoms)
-                ids.extend([k] * len(atoms))
-            self.adder.add(control, flat, ids)
+            self.adder.add_cases(control, (CASE_GUARD,), cases)
 
         control = ground_program(self.kb, [program.chunk_text], (), "the KB", add_facts)
         names = [name for name, _ in program.shown]

@@ -226,15 +226,16 @@ class _Reader:
         declares = self.libraries is not None and LIBRARY_DECLARATION in text  # only a text that names the fact can declare a library
         for node in parsed:
             self.rank += 1
-            if node.ast_type == ast.ASTType.Comment:
+            kind = node.ast_type  # read once: each read is a call into clingo
+            if kind == ast.ASTType.Comment:
                 out.comments.append(Statement(part, node, shown, self.rank))
                 continue
-            if node.ast_type == ast.ASTType.Script:
+            if kind == ast.ASTType.Script:
                 if not refused:
                     loc = node.location.begin
                     out.errors.append(Diagnostic(shown, loc.line, loc.column, "error", "#script is not allowed in a KB (the package never runs scripts: write the rule in ASP)", "directive"))
                 continue
-            if node.ast_type == ast.ASTType.Program:
+            if kind == ast.ASTType.Program:
                 part = node.name
             out.statements.append(Statement(part, node, shown, self.rank))
             if declares:

@@ -106,6 +106,8 @@ def directives(text: str) -> list[tuple[str, int, bool]]:
     nest. ``read as code`` is False for one inside a comment; an ``#include``
     inside a string counts as code (it is refused either way: no KB needs it).
     """
+    if INCLUDE not in text and SCRIPT not in text:  # nothing to find (every rule file of a KB): no scan
+        return []
     out: list[tuple[str, int, bool]] = []
     i, n = 0, len(text)
     depth = 0  # block comment nesting

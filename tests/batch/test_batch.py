@@ -287,3 +287,19 @@ def test_an_in_process_batch_gives_the_frozen_heap_back_to_the_collector():
     run_batch(io.BytesIO(b'{"indication": "sjia"}\n'), sink, load_kb(KB_DIR), "<mem>", time_limit=None)
     assert sink.getvalue().count(b"\n") == 1
     assert gc.get_freeze_count() == before and gc.isenabled()
+
+
+def test_a_case_with_more_atoms_than_the_cache_keeps_is_decided_but_not_kept(monkeypatch):
+    """The decision cache keeps cases of up to MAX_CACHED_ATOMS input atoms (a bigger key would weigh more than the solve it saves)."""
+    from kineret_asp.batch import run
+
+    small = {"id": "s", "indication": "sjia"}
+    big = {"id": "b", "indication": "rheumatoid_arthritis", "medication_history": [{"drug": "enbrel", "outcome": "failure", "months": m} for m in range(1, 6)]}
+    worker = BatchWorker(None, "in", None)
+    atoms = {name: len(load_case(case).atoms()) for name, case in (("small", small), ("big", big))}
+    monkeypatch.setattr(run, "MAX_CACHED_ATOMS", atoms["small"])
+    lines = [(1, json.dumps(small)), (2, json.dumps(big))]
+    first, _ = worker.decide(lines)
+    assert atoms["big"] > atoms["small"] and len(worker.cache) == 1  # the small case kept, the big one not
+    again, _ = worker.decide(lines)
+    assert again == first and worker.cache.hits == 1
