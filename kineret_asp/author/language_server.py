@@ -26,8 +26,10 @@ itself.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -522,10 +524,31 @@ def make_server() -> Any:
         items = [lsp.CompletionItem(label=label, kind=kinds[kind], detail=detail, documentation=doc or None) for label, kind, detail, doc in completions(kb)]
         return lsp.CompletionList(is_incomplete=False, items=items)
 
+    ended = {"shutdown": False}
+
+    def close_shadows() -> None:
+        for shadow in list(shadows.values()):
+            shadow.close()
+        shadows.clear()
+
     @server.feature(lsp.SHUTDOWN)
     def shutdown(ls: Any, params: Any) -> None:
-        for shadow in shadows.values():
-            shadow.close()
+        ended["shutdown"] = True
+        close_shadows()
+
+    @server.feature(lsp.EXIT)
+    def exit_now(ls: Any, params: Any) -> None:
+        """End the process at once, as the protocol asks (0 after a shutdown request, else 1).
+
+        A check still running would otherwise hold the interpreter's exit:
+        its thread waits for its worker (up to :data:`CHECK_SECONDS`), and
+        the threads of an executor are joined before a process ends. The
+        worker ends with this process (it is forked to die with its parent).
+        """
+        close_shadows()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0 if ended["shutdown"] else 1)
 
     return server
 

@@ -220,3 +220,31 @@ def test_the_guide_shows_how_to_start_the_server_from_vs_code_and_neovim():
     guide = (ROOT / "docs" / "authoring.md").read_text()
     section = guide.split("## The checks in your editor", 1)[1].split("\n## ", 1)[0]
     assert "kineret-asp lsp" in section and "VS Code" in section and "Neovim" in section and "vim.lsp" in section
+
+
+def test_exit_ends_the_server_at_once_while_a_check_is_running(tmp_path):
+    """An editor that closes sends shutdown and exit: the server ends then, with code 0, not when a check in flight ends.
+
+    The check of this tree grounds without end (it would run for the check's
+    whole time limit); the process must be gone a few seconds after exit,
+    its check's worker with it.
+    """
+    root = tmp_path / "kb"
+    shutil.copytree(KB_DIR, root, ignore=shutil.ignore_patterns("cases"))
+    runaway = root / VERSION / "zz_runaway.lp"
+    runaway.write_text("% § test: grounds for minutes in little memory\n:- X = 1..100000, Y = 1..100000, X * Y = -1.\n")
+    s = Session(tmp_path)
+    s.open(runaway)
+    time.sleep(1.0)  # the check has started: its worker grounds the runaway rule
+    server = s.client._server
+    s.run(s.client.shutdown_async(None), timeout=30)
+    s.call(s.client.exit, None)
+    ends = time.monotonic() + 10
+    while server.returncode is None and time.monotonic() < ends:
+        time.sleep(0.1)
+    ended = server.returncode
+    if ended is None:
+        server.kill()
+    s.loop.call_soon_threadsafe(s.loop.stop)
+    s.thread.join(5)
+    assert ended == 0
