@@ -187,26 +187,25 @@ class _Reader:
     libraries: Optional[dict[str, Path]]
     rank: int = 0
     included: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # library name -> where it is declared
+    preread: Optional[dict[Path, bytes]] = None  # files' bytes already read (see read_rule_file): parsed as they were read
 
     def read(self, file: Path, library: bool = False) -> None:
-        from .tree_files import INCLUDE, TreeFileError, blank_includes, directives, line_col, read_tree_file
+        from .tree_files import INCLUDE, TreeFileError, blank_includes, directives, line_col
 
         out = self.out
         shown = display_path(file)
-        if not os.access(file, os.R_OK):
-            out.errors.append(Diagnostic(shown, 0, 0, "error", "file is not readable"))
-            return
+        data = self.preread.get(file) if self.preread is not None else None
+        if data is None:
+            try:
+                data = read_rule_file(file, self.root)
+            except TreeFileError as exc:
+                out.errors.append(Diagnostic(shown, 0, 0, "error", str(exc)))
+                return
         try:
-            data = read_tree_file(file, self.root)
-        except TreeFileError as exc:
-            out.errors.append(Diagnostic(shown, 0, 0, "error", str(exc)))
-            return
-        try:
-            text = data.decode("utf-8")
+            text = rule_text(data)
         except UnicodeDecodeError as exc:
             out.errors.append(Diagnostic(shown, 0, 0, "error", f"cannot read file: {exc}"))
             return
-        text = text.replace("\r\n", "\n").replace("\r", "\n")  # as a text-mode read gives it
         out.texts[shown] = text
         if text.encode("utf-8") != data:
             out.raw[shown] = data  # hashed as read: every byte counts
@@ -267,6 +266,20 @@ class _Reader:
             self.read(self.libraries[name], library=True)
 
 
+def read_rule_file(file: Path, root: Optional[Path]) -> bytes:
+    """A rule file's bytes, read as the parser reads them (:class:`~.tree_files.TreeFileError` says why not)."""
+    from .tree_files import TreeFileError, read_tree_file
+
+    if not os.access(file, os.R_OK):
+        raise TreeFileError("file is not readable")
+    return read_tree_file(file, root)
+
+
+def rule_text(data: bytes) -> str:
+    """A rule file's text as the parser reads it: UTF-8, line ends as a text-mode read gives them (UnicodeDecodeError otherwise)."""
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _constant(term: ast.AST) -> Optional[str]:
     """The name a term is, when it is a plain constant (``samples``), else None."""
     if term.ast_type == ast.ASTType.Function and not term.arguments and not term.external and term.name:
@@ -283,13 +296,17 @@ def _relocate(diag: Diagnostic, shown: str) -> Diagnostic:
     return diag
 
 
-def parse_program(common: Sequence[Path], own: Sequence[Path], root: Path, libraries: dict[str, Path]) -> Parsed:
-    """The framework's files, then the version's, each library it declares read at its declaration."""
+def parse_program(common: Sequence[Path], own: Sequence[Path], root: Path, libraries: dict[str, Path], preread: Optional[dict[Path, bytes]] = None) -> Parsed:
+    """The framework's files, then the version's, each library it declares read at its declaration.
+
+    ``preread``: files' bytes already read (by :func:`read_rule_file`), parsed as
+    they are instead of read again.
+    """
     out = Parsed()
-    plain = _Reader(out, root, None)
+    plain = _Reader(out, root, None, preread=preread)
     for file in common:
         plain.read(file)
-    reader = _Reader(out, root, libraries, rank=plain.rank)
+    reader = _Reader(out, root, libraries, rank=plain.rank, preread=preread)
     for file in own:
         reader.read(file)
     return out
