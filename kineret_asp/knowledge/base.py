@@ -187,7 +187,15 @@ class KnowledgeBase:
 
     def facts(self, name: str, arity: int) -> list[tuple]:
         """The arguments of every static atom name/arity, in the order the KB writes them."""
-        return [a[1:] for a in self.ordered_model if a[0] == name and len(a) == arity + 1]
+        return list(self._facts_by_signature.get((name, arity), ()))
+
+    @cached_property
+    def _facts_by_signature(self) -> dict[tuple[str, int], list[tuple]]:
+        """The static model's atoms' arguments by name/arity, in the KB's order: a vocabulary and a schema ask for some forty predicates."""
+        out: dict[tuple[str, int], list[tuple]] = {}
+        for a in self.ordered_model:
+            out.setdefault((a[0], len(a) - 1), []).append(a[1:])
+        return out
 
     @cached_property
     def ordered_model(self) -> list[tuple]:
