@@ -41,7 +41,6 @@ import hmac
 import os
 import secrets
 import stat
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -268,6 +267,8 @@ def _store(place: tuple[Path, str, bytes], value: str) -> None:
     body = value.encode("utf-8")
     if len(body) > MAX_ENTRY_BYTES:
         return
+    import tempfile  # only to write an entry
+
     try:
         with tempfile.NamedTemporaryFile("wb", dir=path.parent, delete=False, suffix=".tmp") as tmp:
             tmp.write(_header(secret, key, body) + body)
