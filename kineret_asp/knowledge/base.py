@@ -460,7 +460,8 @@ def _from_record(root: Path, version: Path, common: list[Path], own: list[Path],
             raw[shown] = data[file]
     where = {display_path(i.library): (display_path(i.declared_in), i.line, i.column) for i in included}
     files = common + own + [i.library for i in included]
-    return KnowledgeBase(version, root, files, None, None, [], [], texts, raw, where, parse=lambda: parse_program(common, own, root, libraries, preread=data))
+    shown_as = {file: display_path(file) for file in data}  # named as now, whatever the working folder when the statements are read
+    return KnowledgeBase(version, root, files, None, None, [], [], texts, raw, where, parse=lambda: parse_program(common, own, root, libraries, preread=data, shown_as=shown_as))
 
 
 def parse_kb(path: Path, strict: bool = True) -> KnowledgeBase:

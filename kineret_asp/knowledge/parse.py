@@ -188,12 +188,17 @@ class _Reader:
     rank: int = 0
     included: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # library name -> where it is declared
     preread: Optional[dict[Path, bytes]] = None  # files' bytes already read (see read_rule_file): parsed as they were read
+    shown_as: Optional[dict[Path, str]] = None  # how messages and statements name each file, when fixed before the parse
+
+    def shown(self, file: Path) -> str:
+        named = self.shown_as.get(file) if self.shown_as is not None else None
+        return named if named is not None else display_path(file)
 
     def read(self, file: Path, library: bool = False) -> None:
         from .tree_files import INCLUDE, TreeFileError, blank_includes, directives, line_col
 
         out = self.out
-        shown = display_path(file)
+        shown = self.shown(file)
         data = self.preread.get(file) if self.preread is not None else None
         if data is None:
             try:
@@ -262,7 +267,7 @@ class _Reader:
         else:
             self.included[name] = where
             self.out.libraries.append(self.libraries[name])
-            self.out.included[display_path(self.libraries[name])] = where
+            self.out.included[self.shown(self.libraries[name])] = where
             self.read(self.libraries[name], library=True)
 
 
@@ -296,17 +301,21 @@ def _relocate(diag: Diagnostic, shown: str) -> Diagnostic:
     return diag
 
 
-def parse_program(common: Sequence[Path], own: Sequence[Path], root: Path, libraries: dict[str, Path], preread: Optional[dict[Path, bytes]] = None) -> Parsed:
+def parse_program(
+    common: Sequence[Path], own: Sequence[Path], root: Path, libraries: dict[str, Path], preread: Optional[dict[Path, bytes]] = None, shown_as: Optional[dict[Path, str]] = None
+) -> Parsed:
     """The framework's files, then the version's, each library it declares read at its declaration.
 
     ``preread``: files' bytes already read (by :func:`read_rule_file`), parsed as
-    they are instead of read again.
+    they are instead of read again; ``shown_as``: how to name each file (as
+    :func:`~.layout.display_path` named it when the files were read: the
+    working folder may have changed since).
     """
     out = Parsed()
-    plain = _Reader(out, root, None, preread=preread)
+    plain = _Reader(out, root, None, preread=preread, shown_as=shown_as)
     for file in common:
         plain.read(file)
-    reader = _Reader(out, root, libraries, rank=plain.rank, preread=preread)
+    reader = _Reader(out, root, libraries, rank=plain.rank, preread=preread, shown_as=shown_as)
     for file in own:
         reader.read(file)
     return out

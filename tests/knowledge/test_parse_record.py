@@ -145,6 +145,14 @@ def test_a_lazy_parse_reads_the_bytes_loaded_not_the_files_edited_since(tmp_path
     assert "rheumatology" in read and "dermatology" not in read
 
 
+def test_statements_read_after_a_change_of_working_folder_name_files_as_the_load_did(tmp_path, cache, monkeypatch):
+    cold = load(KB_DIR / VERSION)
+    warm = load(KB_DIR / VERSION)
+    monkeypatch.chdir(tmp_path)  # display paths are relative to the working folder: the load's must stay
+    assert statements(warm) == statements(cold)
+    assert {s.file for s in warm.statements} == set(warm.texts)
+
+
 def forge(entry: Path, body: bytes, secret: bytes) -> None:
     """Rewrite an entry with another body under a header made with ``secret``."""
     first = entry.read_bytes().split(b"\n", 1)[0].decode("ascii")
