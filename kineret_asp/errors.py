@@ -7,7 +7,6 @@ expected, so the CLI never shows a traceback.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
@@ -114,6 +113,8 @@ class SolveTimeout(KineretError):
 
 def did_you_mean(value: str, known: Iterable[str]) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest known value, or ``""``."""
+    import difflib  # imported when a message needs it, not by every command
+
     matches = difflib.get_close_matches(value.lower(), list(known), n=1, cutoff=0.6)
     return f"; did you mean '{matches[0]}'?" if matches else ""
 

@@ -344,11 +344,22 @@ class Compiled:
         self.kb = kb
         self.schema = kb.schema
         self.inputs = frozenset(self.schema.input_signatures())
-        self.base = [s.node for s in kb.part("base") if s.node.ast_type != ASTType.Program]
-        self.shown = shown_signatures(self.base)
         self._renamed_texts: dict[str, str] = {}
         if not self.shown:
             raise KbError([Diagnostic(kb.display_path(kb.path), 0, 0, "error", "the KB shows nothing: framework/decision.lp must #show the predicates a decision reads")])
+
+    @cached_property
+    def base(self) -> list[ast.AST]:
+        """The statements of the program's base part (read on first use: a decision whose programs are in the disk cache parses nothing)."""
+        return [s.node for s in self.kb.part("base") if s.node.ast_type != ASTType.Program]
+
+    @cached_property
+    def shown(self) -> list[Signature]:
+        """The predicates the program shows (what a decision reads), kept in the disk cache with the programs."""
+        import json
+
+        text = self._cached("shown", lambda: json.dumps(shown_signatures(self.base), separators=(",", ":")))
+        return [(str(name), int(arity)) for name, arity in json.loads(text)]
 
     @cached_property
     def dynamic(self) -> frozenset[Signature]:
@@ -670,3 +681,15 @@ def constants_in_rule_bodies(statements: Iterable[ast.AST]) -> set[str]:
                 elif n.ast_type == ASTType.Function and not n.arguments:
                     found.add(n.name)
     return found
+
+
+def rule_constants(kb: "KnowledgeBase") -> frozenset[str]:
+    """:func:`constants_in_rule_bodies` of the whole program, built once per loaded KB and kept in the disk cache (no parse when it is there)."""
+    import json
+
+    from ..knowledge.diskcache import cached_text
+
+    def build() -> str:
+        return json.dumps(sorted(constants_in_rule_bodies(s.node for s in kb.statements)), separators=(",", ":"))
+
+    return kb.derived("rule_constants", lambda: frozenset(str(c) for c in json.loads(cached_text("rule_constants", kb.digest, build))))

@@ -22,7 +22,7 @@ from __future__ import annotations
 from ..asp.symbols import Const, Value
 from ..knowledge.base import KnowledgeBase
 from ..knowledge.names import NAMING_PREDICATES
-from .program import constants_in_rule_bodies
+from .program import rule_constants
 
 _HOLE = Const("$")
 
@@ -52,7 +52,7 @@ def _swap(value: Value, key: str) -> Value:
 def key_classes(kb: KnowledgeBase, vocabulary: str) -> dict[str, tuple[str, ...]]:
     """For every key of a vocabulary, the keys interchangeable with it (itself included), in KB order."""
     keys = list(kb.vocabulary.keys.get(vocabulary, {}))
-    special = kb.derived("rule_constants", lambda: constants_in_rule_bodies([s.node for s in kb.statements]))
+    special = rule_constants(kb)
     wanted = set(keys)
     about: dict[str, list[Value]] = {k: [] for k in keys}  # each key's static atoms, found in one walk of the model
     for atom in kb.static_model:

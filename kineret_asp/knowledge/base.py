@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import clingo.ast as ast
 
@@ -42,7 +42,8 @@ from .layout import (
     tree_root,
     version_folders,
 )
-from .parse import Statement, as_atom, fact_text, is_constraint, parse_program, rule_head
+from .parse import Parsed, Statement, as_atom, fact_text, is_constraint, parse_program, rule_head, rule_text
+from .parse_record import Included, files_digest, read_files, read_record, record_of
 from .vocabulary import Vocabulary, build_vocabulary
 
 
@@ -78,19 +79,18 @@ class KnowledgeBase:
         path: Path,
         root: Path,
         files: list[Path],
-        statements: list[Statement],
-        comments: list[Statement],
+        statements: Optional[list[Statement]],
+        comments: Optional[list[Statement]],
         messages: list[Diagnostic],
         errors: list[Diagnostic],
         texts: dict[str, str],
         raw: Optional[dict[str, bytes]] = None,
         included: Optional[dict[str, tuple[str, int, int]]] = None,
+        parse: Optional[Callable[[], Parsed]] = None,
     ):
         self.path = path  # the version folder
         self.root = root  # the tree's root folder
         self.files = files
-        self.statements = statements
-        self.comments = comments
         self.messages = messages
         self.errors = errors
         self.texts = texts
@@ -98,6 +98,41 @@ class KnowledgeBase:
         self.included = included or {}  # each library file the version includes (as shown) -> where it declares it
         self._lock = threading.RLock()
         self._derived: dict[str, Any] = {}
+        self._parse = parse  # how the statements are read, when they were not read at load (see parse_version)
+        self._parsed: Optional[tuple[list[Statement], list[Statement]]] = None
+        if statements is not None and comments is not None:
+            self._parsed = (statements, comments)
+        elif parse is None:
+            raise ValueError("a KnowledgeBase needs its statements, or a way to parse them")
+
+    @property
+    def statements(self) -> list[Statement]:
+        """Every statement of the program (comments apart), in load order; parsed on first read for a KB loaded from a parse record."""
+        return self._statements_and_comments()[0]
+
+    @property
+    def comments(self) -> list[Statement]:
+        """Every comment of the program, in load order (parsed on first read, as :attr:`statements`)."""
+        return self._statements_and_comments()[1]
+
+    @property
+    def parsed(self) -> bool:
+        """Whether the program's statements have been read: at load, or (loaded from a parse record) since something read them."""
+        return self._parsed is not None
+
+    def _statements_and_comments(self) -> tuple[list[Statement], list[Statement]]:
+        got = self._parsed
+        if got is not None:
+            return got
+        with self._lock:  # KBs are shared by a server's threads: one parse
+            if self._parsed is None:
+                assert self._parse is not None
+                parsed = self._parse()
+                if parsed.errors or parsed.messages or parsed.included != self.included:  # the same bytes as the clean parse recorded: never expected
+                    raise KbError(parsed.errors or [Diagnostic(display_path(self.path), 0, 0, "error", "the KB's files do not parse as their record says: load the KB again")])
+                self._parsed = (parsed.statements, parsed.comments)
+                self._parse = None
+            return self._parsed
 
     def __repr__(self) -> str:
         return f"KnowledgeBase({display_path(self.path)!r})"
@@ -152,7 +187,15 @@ class KnowledgeBase:
 
     def facts(self, name: str, arity: int) -> list[tuple]:
         """The arguments of every static atom name/arity, in the order the KB writes them."""
-        return [a[1:] for a in self.ordered_model if a[0] == name and len(a) == arity + 1]
+        return list(self._facts_by_signature.get((name, arity), ()))
+
+    @cached_property
+    def _facts_by_signature(self) -> dict[tuple[str, int], list[tuple]]:
+        """The static model's atoms' arguments by name/arity, in the KB's order: a vocabulary and a schema ask for some forty predicates."""
+        out: dict[tuple[str, int], list[tuple]] = {}
+        for a in self.ordered_model:
+            out.setdefault((a[0], len(a) - 1), []).append(a[1:])
+        return out
 
     @cached_property
     def ordered_model(self) -> list[tuple]:
@@ -360,7 +403,17 @@ def _decode(value: Any) -> Any:
 
 
 def parse_version(root: Path, version: Path, strict: bool = True) -> KnowledgeBase:
-    """Parse the framework's files and one version's files as one program."""
+    """Parse the framework's files and one version's files as one program.
+
+    The files are read first; when the disk cache holds the record of a
+    clean parse of exactly these bytes (:mod:`.parse_record`), the KB is
+    made from them without parsing, and parses the same bytes the first time
+    something reads its statements. Otherwise they are parsed now, and a
+    clean parse is recorded.
+    """
+    from . import diskcache
+    from .parse_record import KIND
+
     framework = root / FRAMEWORK
     if not framework.is_dir():
         raise KbError([Diagnostic(display_path(root), 0, 0, "error", f"not a KB tree: no {FRAMEWORK}/ folder")])
@@ -368,11 +421,47 @@ def parse_version(root: Path, version: Path, strict: bool = True) -> KnowledgeBa
     if not own:
         raise KbError([Diagnostic(display_path(version), 0, 0, "error", "the version folder holds no .lp file")])
     common = framework_rule_files(framework)
-    parsed = parse_program(common, own, root, library_files(framework))
+    libraries = library_files(framework)
+    data = read_files([*common, *libraries.values(), *own], root)
+    key = files_digest(data, root) if data is not None else None
+    if data is not None and key is not None:
+        text = diskcache.lookup(KIND, key)
+        included = read_record(text, own, libraries, root) if text is not None else None
+        if included is not None:
+            kb = _from_record(root, version, common, own, libraries, included, data)
+            if kb is not None:
+                return kb
+    parsed = parse_program(common, own, root, libraries, preread=data)
     if parsed.errors and strict:
         raise KbError(parsed.errors)
+    if key is not None:
+        record = record_of(parsed, own, libraries, root)
+        if record is not None:
+            diskcache.store(KIND, key, record)
     files = common + own + parsed.libraries
     return KnowledgeBase(version, root, files, parsed.statements, parsed.comments, parsed.messages, parsed.errors, parsed.texts, parsed.raw, parsed.included)
+
+
+def _from_record(root: Path, version: Path, common: list[Path], own: list[Path], libraries: dict[str, Path], included: list[Included], data: dict[Path, bytes]) -> Optional[KnowledgeBase]:
+    """A version's program made from its files' bytes and the record of their clean parse, its statements parsed on first read (None: parse now)."""
+    order = list(common)  # the order a parse reads the files in: a library where the version declares it
+    for file in own:
+        order.append(file)
+        order += [i.library for i in included if i.declared_in == file]
+    texts: dict[str, str] = {}
+    raw: dict[str, bytes] = {}
+    for file in order:
+        shown = display_path(file)
+        try:
+            texts[shown] = rule_text(data[file])
+        except UnicodeDecodeError:
+            return None
+        if texts[shown].encode("utf-8") != data[file]:
+            raw[shown] = data[file]
+    where = {display_path(i.library): (display_path(i.declared_in), i.line, i.column) for i in included}
+    files = common + own + [i.library for i in included]
+    shown_as = {file: display_path(file) for file in data}  # named as now, whatever the working folder when the statements are read
+    return KnowledgeBase(version, root, files, None, None, [], [], texts, raw, where, parse=lambda: parse_program(common, own, root, libraries, preread=data, shown_as=shown_as))
 
 
 def parse_kb(path: Path, strict: bool = True) -> KnowledgeBase:

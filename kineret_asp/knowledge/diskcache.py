@@ -41,7 +41,6 @@ import hmac
 import os
 import secrets
 import stat
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -227,31 +226,56 @@ def read_entry(path: Path, key: str, secret: bytes) -> Optional[str]:
 
 def cached_text(kind: str, digest: str, compute: Callable[[], str]) -> str:
     """The text for (kind, digest of the KB's bytes), from an authenticated cache entry or computed and stored."""
-    folder = cache_dir()
-    if folder is None:
+    place = _place(kind, digest)
+    if place is None:
         return compute()
-    if not _private_folder(folder, make=True):
-        return compute()
-    secret = secret_key(folder)
-    if secret is None:
-        return compute()
-    key = entry_key(kind, digest)
-    path = folder / f"{kind}-{key[:32]}.lp"
-    text = read_entry(path, key, secret)
+    text = read_entry(place[0], place[1], place[2])
     if text is not None:
         return text
     value = compute()
+    _store(place, value)
+    return value
+
+
+def lookup(kind: str, digest: str) -> Optional[str]:
+    """The text of an authenticated entry for (kind, digest), or None (no entry, a forged or damaged one, or no cache)."""
+    place = _place(kind, digest)
+    return None if place is None else read_entry(*place)
+
+
+def store(kind: str, digest: str, text: str) -> None:
+    """Keep a text for (kind, digest); a pure speed-up, so a failure to write is ignored."""
+    place = _place(kind, digest)
+    if place is not None:
+        _store(place, text)
+
+
+def _place(kind: str, digest: str) -> Optional[tuple[Path, str, bytes]]:
+    """Where an entry lives, its key and the secret that authenticates it; None when the cache is off or unsafe to use."""
+    folder = cache_dir()
+    if folder is None or not _private_folder(folder, make=True):
+        return None
+    secret = secret_key(folder)
+    if secret is None:
+        return None
+    key = entry_key(kind, digest)
+    return folder / f"{kind}-{key[:32]}.lp", key, secret
+
+
+def _store(place: tuple[Path, str, bytes], value: str) -> None:
+    path, key, secret = place
     body = value.encode("utf-8")
     if len(body) > MAX_ENTRY_BYTES:
-        return value
+        return
+    import tempfile  # only to write an entry
+
     try:
-        with tempfile.NamedTemporaryFile("wb", dir=folder, delete=False, suffix=".tmp") as tmp:
+        with tempfile.NamedTemporaryFile("wb", dir=path.parent, delete=False, suffix=".tmp") as tmp:
             tmp.write(_header(secret, key, body) + body)
         os.replace(tmp.name, path)  # replaces a link or a special file by the name, never writes through it
-        prune(folder)
+        prune(path.parent)
     except OSError:
         pass
-    return value
 
 
 def prune(folder: Path, max_age_days: float = MAX_AGE_DAYS) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Optional
 
@@ -32,6 +31,8 @@ def default_kb_path() -> Path:
     for candidate in (here / "kb", here.parent / "kb"):
         if (candidate / FRAMEWORK).is_dir():
             return candidate
+    from importlib import resources  # only here: importing it is a tenth of a one-case command's imports
+
     try:
         packaged = Path(str(resources.files("kineret_asp.kb")))
         if packaged.is_dir():

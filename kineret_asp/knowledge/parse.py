@@ -187,26 +187,30 @@ class _Reader:
     libraries: Optional[dict[str, Path]]
     rank: int = 0
     included: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # library name -> where it is declared
+    preread: Optional[dict[Path, bytes]] = None  # files' bytes already read (see read_rule_file): parsed as they were read
+    shown_as: Optional[dict[Path, str]] = None  # how messages and statements name each file, when fixed before the parse
+
+    def shown(self, file: Path) -> str:
+        named = self.shown_as.get(file) if self.shown_as is not None else None
+        return named if named is not None else display_path(file)
 
     def read(self, file: Path, library: bool = False) -> None:
-        from .tree_files import INCLUDE, TreeFileError, blank_includes, directives, line_col, read_tree_file
+        from .tree_files import INCLUDE, TreeFileError, blank_includes, directives, line_col
 
         out = self.out
-        shown = display_path(file)
-        if not os.access(file, os.R_OK):
-            out.errors.append(Diagnostic(shown, 0, 0, "error", "file is not readable"))
-            return
+        shown = self.shown(file)
+        data = self.preread.get(file) if self.preread is not None else None
+        if data is None:
+            try:
+                data = read_rule_file(file, self.root)
+            except TreeFileError as exc:
+                out.errors.append(Diagnostic(shown, 0, 0, "error", str(exc)))
+                return
         try:
-            data = read_tree_file(file, self.root)
-        except TreeFileError as exc:
-            out.errors.append(Diagnostic(shown, 0, 0, "error", str(exc)))
-            return
-        try:
-            text = data.decode("utf-8")
+            text = rule_text(data)
         except UnicodeDecodeError as exc:
             out.errors.append(Diagnostic(shown, 0, 0, "error", f"cannot read file: {exc}"))
             return
-        text = text.replace("\r\n", "\n").replace("\r", "\n")  # as a text-mode read gives it
         out.texts[shown] = text
         if text.encode("utf-8") != data:
             out.raw[shown] = data  # hashed as read: every byte counts
@@ -263,8 +267,22 @@ class _Reader:
         else:
             self.included[name] = where
             self.out.libraries.append(self.libraries[name])
-            self.out.included[display_path(self.libraries[name])] = where
+            self.out.included[self.shown(self.libraries[name])] = where
             self.read(self.libraries[name], library=True)
+
+
+def read_rule_file(file: Path, root: Optional[Path]) -> bytes:
+    """A rule file's bytes, read as the parser reads them (:class:`~.tree_files.TreeFileError` says why not)."""
+    from .tree_files import TreeFileError, read_tree_file
+
+    if not os.access(file, os.R_OK):
+        raise TreeFileError("file is not readable")
+    return read_tree_file(file, root)
+
+
+def rule_text(data: bytes) -> str:
+    """A rule file's text as the parser reads it: UTF-8, line ends as a text-mode read gives them (UnicodeDecodeError otherwise)."""
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _constant(term: ast.AST) -> Optional[str]:
@@ -283,13 +301,21 @@ def _relocate(diag: Diagnostic, shown: str) -> Diagnostic:
     return diag
 
 
-def parse_program(common: Sequence[Path], own: Sequence[Path], root: Path, libraries: dict[str, Path]) -> Parsed:
-    """The framework's files, then the version's, each library it declares read at its declaration."""
+def parse_program(
+    common: Sequence[Path], own: Sequence[Path], root: Path, libraries: dict[str, Path], preread: Optional[dict[Path, bytes]] = None, shown_as: Optional[dict[Path, str]] = None
+) -> Parsed:
+    """The framework's files, then the version's, each library it declares read at its declaration.
+
+    ``preread``: files' bytes already read (by :func:`read_rule_file`), parsed as
+    they are instead of read again; ``shown_as``: how to name each file (as
+    :func:`~.layout.display_path` named it when the files were read: the
+    working folder may have changed since).
+    """
     out = Parsed()
-    plain = _Reader(out, root, None)
+    plain = _Reader(out, root, None, preread=preread, shown_as=shown_as)
     for file in common:
         plain.read(file)
-    reader = _Reader(out, root, libraries, rank=plain.rank)
+    reader = _Reader(out, root, libraries, rank=plain.rank, preread=preread, shown_as=shown_as)
     for file in own:
         reader.read(file)
     return out

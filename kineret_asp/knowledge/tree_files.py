@@ -21,7 +21,6 @@ folder is exactly its rule files, and nothing they point at:
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from pathlib import Path
 from typing import Optional
@@ -224,4 +223,6 @@ def copy_tree(source: Path, dest: Path, root: Path) -> None:
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise TreeFileError(f"{problems[0]}{more}: not copied")
+    import shutil
+
     shutil.copytree(source, dest, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
