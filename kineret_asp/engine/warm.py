@@ -9,9 +9,14 @@ the names seen), and answers a case by switching the case's atoms on
 one model is exactly the model the case's facts would give.
 
 A case larger than the biggest size class, or with a value outside the
-domains, is answered by the chunk engine instead; new numbers and names
-widen the domains (a rebuild) up to a bound. Both engines give the
-same answers; the tests check it.
+domains, is answered by the chunk engine instead. A value outside the
+domains is remembered the first time a case brings it; when a case brings
+one of them again, the domains widen by every value remembered (one
+rebuild), up to a bound. A rebuild grounds a size class again (about ten
+times a one-case chunk run): a value met once, as free-text input and
+generated cases bring many, is cheaper decided by the chunk engine, and
+values that come back are worth declaring. Both engines give the same
+answers; the tests check it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ MAX_EXTRA_VALUES = 200  # values outside the vocabularies (months, genes) kept i
 LAZY_KEYS = 40
 """A vocabulary with more keys than this (the drugs) is declared only as cases bring its keys, each
 with the keys the KB cannot tell apart from it: every key declared makes every solve walk its atoms."""
+MAX_PENDING = 1_000
+"""Values met once kept waiting to come back (past it, those waiting are forgotten: a stream of values never met twice)."""
 NUMBER_BLOCK = 12
 """A number outside a domain widens it by its whole block of 12 (months 37 brings 36..47): cases
 bring nearby numbers one after another, and each widening grounds every size class again."""
@@ -114,8 +121,10 @@ class ResidentEngine:
         self._sized: dict[int, _Sized] = {}
         self._lock = threading.Lock()
         self.numbered = {name for (name, _), args in kb.schema.input_predicates.items() if args and args[0].index}
-        self.fallbacks = 0
+        self.fallbacks = 0  # cases the chunk engine decided: too many entries, a value met for the first time, the bound reached
         self.rebuilds = 0
+        self.first_seen = 0  # of those, cases that brought a value the domains did not hold yet, met for the first time
+        self.pending: dict[Position, set] = {}  # values met once, outside the domains: declared when one comes back
 
     def _program(self, slots: int) -> _Sized:
         sized = self._sized.get(slots)
@@ -123,8 +132,36 @@ class ResidentEngine:
             sized = self._sized[slots] = _Sized(self.kb, slots, self.extra)
         return sized
 
-    def _widen(self, atoms: Sequence[tuple]) -> bool:
-        """Add values outside the domains (new months, genes) to them; False when over the bound."""
+    def _widen(self, atoms: Sequence[tuple]) -> Optional[bool]:
+        """Add values outside the domains (new months, genes) to them; False when over the bound.
+
+        None when every such value is met for the first time: they are
+        remembered, and declared (with every value remembered) when a case
+        brings one of them again.
+        """
+        new = self._new_values(atoms)
+        if not new:
+            return True
+        if not any(values & self.pending.get(pos, set()) for pos, values in new.items()):
+            if sum(map(len, self.pending.values())) + sum(map(len, new.values())) > MAX_PENDING:
+                self.pending.clear()
+            for pos, values in new.items():
+                self.pending.setdefault(pos, set()).update(values)
+            return None
+        for pos, values in self.pending.items():
+            new.setdefault(pos, set()).update(values - set(self.extra[pos]))
+        bounded = [pos for pos in {*self.extra, *new} if pos not in self.lazy_positions]
+        if sum(len(self.extra.get(p, ())) + len(new.get(p, ())) for p in bounded) > MAX_EXTRA_VALUES + sum(len(initial_values(k)) for k in self.open_positions.values()):
+            return False
+        self.pending.clear()
+        for pos, values in new.items():
+            self.extra[pos] = sorted(set(self.extra[pos]) | values, key=repr)
+        self._sized.clear()
+        self.rebuilds += 1
+        return True
+
+    def _new_values(self, atoms: Sequence[tuple]) -> dict[Position, set]:
+        """The values of a case outside the domains, by position (a drug with the keys like it, a number with its block)."""
         new: dict[Position, set] = {}
         for atom in atoms:
             for i, value in enumerate(atom[1:]):
@@ -137,16 +174,7 @@ class ResidentEngine:
                     new.setdefault(pos, set()).update(self._block(self.open_positions[pos], value))
         for pos in new:
             new[pos] -= set(self.extra[pos])
-        if not new:
-            return True
-        bounded = [pos for pos in {*self.extra, *new} if pos not in self.lazy_positions]
-        if sum(len(self.extra.get(p, ())) + len(new.get(p, ())) for p in bounded) > MAX_EXTRA_VALUES + sum(len(initial_values(k)) for k in self.open_positions.values()):
-            return False
-        for pos, values in new.items():
-            self.extra[pos] = sorted(set(self.extra[pos]) | values, key=repr)
-        self._sized.clear()
-        self.rebuilds += 1
-        return True
+        return {pos: values for pos, values in new.items() if values}
 
     def _class_of(self, vocabulary: str, key: str) -> tuple[str, ...]:
         """A key with every key the KB cannot tell apart from it: declared together, they are one widening."""
@@ -176,8 +204,10 @@ class ResidentEngine:
             sized = self._program(slots)
             literals = [sized.literal.get(a) for a in atoms]
             if None in literals:
-                if not self._widen(atoms):
+                widened = self._widen(atoms)
+                if not widened:
                     self.fallbacks += 1
+                    self.first_seen += 1 if widened is None else 0
                     return self.fallback.run([atoms])[0]
                 sized = self._program(slots)
                 literals = [sized.literal.get(a) for a in atoms]
