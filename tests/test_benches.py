@@ -80,7 +80,7 @@ def test_mutate_bench_smoke():
 
 @pytest.mark.slow
 def test_reliability_bench_smoke():
-    passed(run("reliability_bench.py", "--big", "2", "--repeat", "1", "--lines", "400", "--runaway-lines", "30", "--no-cold"), "checks: all hold")
+    passed(run("reliability_bench.py", "--big", "2", "--repeat", "1", "--lines", "400", "--runaway-lines", "8", "--no-cold"), "checks: all hold")
 
 
 @pytest.mark.slow
