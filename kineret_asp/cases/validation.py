@@ -15,7 +15,7 @@ import decimal
 import math
 import re
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Callable, Mapping, Optional
 
 from ..errors import CaseError, did_you_mean
@@ -602,24 +602,49 @@ _PLAIN_ITEMS = frozenset({dict, list, str, int, float, bool, type(None)})
 """The types of decoded JSON: a list of only these holds no Entry object to convert."""
 
 
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+
+
+@lru_cache(maxsize=4096)
 def _normal(text: str) -> str:
-    """A name as compared with keys: lower case letters and digits only."""
-    return re.sub(r"[^a-z0-9]", "", text.lower())
+    """A name as compared with keys: lower case letters and digits only (kept: a vocabulary's keys are compared again and again)."""
+    return _NOT_ALNUM.sub("", text.lower())
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
-    """Levenshtein distance of two strings, or ``limit + 1`` once it is known to exceed ``limit``."""
-    if abs(len(a) - len(b)) > limit:
+    """Levenshtein distance of two strings, or ``limit + 1`` once it is known to exceed ``limit``.
+
+    Only the band of cells within ``limit`` of the diagonal is computed (a
+    cell outside it is over the limit): an unknown name is compared with
+    every key of its vocabulary, and ``limit`` is 1 or 2.
+    """
+    n, m = len(a), len(b)
+    if abs(n - m) > limit:
         return limit + 1
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        if min(current) > limit:
-            return limit + 1
+    over = limit + 1
+    previous = [j if j <= limit else over for j in range(m + 1)]
+    for i in range(1, n + 1):
+        ca = a[i - 1]
+        low, high = max(1, i - limit), min(m, i + limit)
+        current = [over] * (m + 1)
+        current[0] = i if i <= limit else over
+        best = current[0] if low == 1 else over
+        for j in range(low, high + 1):
+            cost = previous[j - 1] + (ca != b[j - 1])
+            up = previous[j] + 1
+            left = current[j - 1] + 1
+            value = cost if cost < up else up
+            if left < value:
+                value = left
+            if value > over:
+                value = over
+            current[j] = value
+            if value < best:
+                best = value
+        if best > limit:
+            return over
         previous = current
-    return previous[-1]
+    return previous[m] if previous[m] <= limit else over
 
 
 def near_key(raw: str, table: Mapping[str, str]) -> Optional[str]:
