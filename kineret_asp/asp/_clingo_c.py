@@ -52,6 +52,24 @@ def number_of(symbol: clingo.Symbol) -> int:
     return symbol.number
 
 
+def shown_numbers(model: clingo.Model) -> frozenset:
+    """The raw numbers of a model's shown atoms (equal atoms share one): set operations on them make no Symbol."""
+    size = _ffi.new("size_t*")
+    show = _lib.clingo_show_type_shown
+    if not _lib.clingo_model_symbols_size(model._rep, show, size):
+        raise RuntimeError("clingo could not read the model")
+    count = size[0]
+    symbols = _ffi.new("clingo_symbol_t[]", count)
+    if not _lib.clingo_model_symbols(model._rep, show, symbols, count):
+        raise RuntimeError("clingo could not read the model")
+    return frozenset(_ffi.unpack(symbols, count))
+
+
+def symbol_of(number: int) -> clingo.Symbol:
+    """The symbol of a raw number :func:`shown_numbers` gave."""
+    return clingo.Symbol(number)
+
+
 _UNSET = object()
 
 

@@ -96,3 +96,20 @@ class ShownReader:
         for symbol in model.symbols(shown=True):
             name, k, rest = tagged(symbol)
             outputs[k][name].append(rest)
+
+
+def shown_atoms(model: clingo.Model) -> frozenset:
+    """A model's shown atoms as a set whose members are equal exactly when the atoms are.
+
+    Members are raw symbol numbers on the fast path (a set of thousands of
+    atoms compared model after model makes no Symbol), symbols otherwise;
+    :func:`atom_symbol` gives a member's symbol.
+    """
+    if _fast.enabled():
+        return _fast.shown_numbers(model)
+    return frozenset(model.symbols(shown=True))
+
+
+def atom_symbol(member: "clingo.Symbol | int") -> clingo.Symbol:
+    """The symbol of a member of :func:`shown_atoms`."""
+    return member if isinstance(member, clingo.Symbol) else _fast.symbol_of(member)

@@ -57,7 +57,7 @@ import clingo
 import clingo.ast as ast
 from clingo.ast import ASTType
 
-from ..asp.facts import FactAdder, ShownReader
+from ..asp.facts import FactAdder, ShownReader, atom_symbol, shown_atoms
 from ..asp.solving import MessageLog, ground_program, models, new_control
 from ..asp.symbols import SymbolDecoder
 from ..cases.files import MAX_FILE_BYTES, parse_json_text, read_case_file
@@ -934,17 +934,17 @@ class _Share:
             if atoms is None:
                 self.out[m.index] = Outcome(KILLED, BY_CONSTRAINTS)
                 continue
-            changed = base ^ atoms
+            changed = [atom_symbol(s) for s in base ^ atoms]
             if any(readers.python_reads(s) for s in changed):
                 self.slow.add(m.index)
-                self.patch[m.index] = (base - atoms, atoms - base)
+                self.patch[m.index] = (frozenset(map(atom_symbol, base - atoms)), frozenset(map(atom_symbol, atoms - base)))
             elif not any(readers.read(s) for s in changed):
                 self.out[m.index] = Outcome(EQUIVALENT, why=STATIC)
 
     def _atoms(self, control: clingo.Control, assumptions: list[int]) -> Optional[frozenset]:
         try:
             for model in models(control, self.limit, assumptions):
-                return frozenset(model.symbols(shown=True))
+                return shown_atoms(model)
         except SolveTimeout:
             return None
         return None
@@ -989,33 +989,41 @@ class _Share:
         reader = ShownReader(SymbolDecoder())
         names = [n for n, _ in shown]
 
-        def outputs(assumptions: list[int]) -> Optional[list[dict]]:
-            found: list[dict] = [{n: [] for n in names} for _ in self.examples]
-            for model in models(control, self.limit, assumptions):
+        def solve(base: Optional[frozenset], every: bool) -> Optional[tuple[frozenset, Optional[list[dict]]]]:
+            """The model's shown atoms, and each example's output unless the atoms are ``base``'s (and ``every`` is not asked)."""
+            for model in models(control, self.limit, []):
+                atoms = shown_atoms(model)
+                if atoms == base and not every:
+                    return atoms, None
+                found: list[dict] = [{n: [] for n in names} for _ in self.examples]
                 reader.read_into(model, found)
-                return found
+                return atoms, found
             return None
 
-        base = outputs([])
-        if base is None:
+        first = solve(None, False)
+        if first is None:
             raise MutateError("the example cases have no answer with the KB itself")
-        base_sets = [{k: frozenset(v) for k, v in o.items()} for o in base]
+        base = first[0]
         for m in mutants:
+            worded = m.index in self.builders  # its own criteria arrange every decision, the same atoms too
             try:
                 with _Switched(control, m.index):
-                    got = outputs([])
+                    got = solve(base, worded)
             except SolveTimeout:
                 self.out[m.index] = Outcome(KILLED, BY_TIME)
                 continue
             if got is None:  # an integrity constraint fails for some example (or for every case)
                 self.out[m.index] = Outcome(KILLED, BY_CONSTRAINTS if not self.examples else BY_EXAMPLES, noticed=["(no answer)"])
                 continue
+            atoms, outputs = got
+            if outputs is None:  # every example's answer as the KB's own
+                continue
+            # the examples whose answer changed: each shown atom's first argument is its example's number
+            changed = range(len(self.examples)) if worded else sorted({atom_symbol(a).arguments[0].number for a in atoms ^ base})
             noticed, unchecked = [], []
-            worded = m.index in self.builders  # its own criteria arrange every decision, the same atoms too
-            for example, output, before in zip(self.examples, got, base_sets):
-                if not worded and {k: frozenset(v) for k, v in output.items()} == before:
-                    continue
-                if self._fails(example, output, self.builders.get(m.index, self.kb)):
+            for k in changed:
+                example = self.examples[k]
+                if self._fails(example, outputs[k], self.builders.get(m.index, self.kb)):
                     noticed.append(example.path)
                 else:
                     unchecked.append(example.path)

@@ -126,3 +126,28 @@ def test_the_fast_reader_reads_chunk_after_chunk_what_the_public_api_reads(kb, m
     remembered = fast.reader._raw._read
     assert 0 < len(remembered) < 0.7 * read  # many atoms were met again at the same place of a later chunk
     assert len({id(a) for out in got for v in out.values() for a in v}) < len(fast.reader._raw._atoms) * 2  # equal atoms are one tuple
+
+
+def test_shown_atoms_compare_as_the_models_symbols_do_on_both_paths(monkeypatch):
+    """Mutation compares models by their shown atoms' raw numbers: equal sets exactly when the symbols are, each member's symbol given back."""
+    import clingo
+
+    from kineret_asp.asp.facts import atom_symbol, shown_atoms
+
+    def sets(program: str) -> tuple[frozenset, frozenset]:
+        control = clingo.Control()
+        control.add("base", [], program)
+        control.ground([("base", [])])
+        with control.solve(yield_=True) as handle:
+            model = next(iter(handle))
+            return shown_atoms(model), frozenset(model.symbols(shown=True))
+
+    for public in ("0", "1"):
+        monkeypatch.setenv("KINERET_ASP_PUBLIC_API", public)
+        a, a_symbols = sets('p(1, "x"). p(2, f(y)). q(1).')
+        b, b_symbols = sets('q(1). p(2, f(y)). p(1, "x").')
+        c, c_symbols = sets('p(1, "x"). p(2, f(z)). q(1).')
+        assert a == b and a != c
+        assert {atom_symbol(m) for m in a} == a_symbols == b_symbols
+        assert {atom_symbol(m) for m in a ^ c} == a_symbols ^ c_symbols
+        assert all(isinstance(m, int) for m in a) == (public == "0" and _fast.AVAILABLE)
