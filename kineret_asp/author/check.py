@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import clingo
 import clingo.ast as ast
@@ -46,11 +47,12 @@ from clingo.ast import ASTType
 
 from ..asp.solving import MessageLog, new_control
 from ..engine.program import Signature, dynamic_predicates, rule_atoms
-from ..errors import CaseError, Diagnostic, KbError, did_you_mean
+from ..errors import CaseError, Diagnostic, KbError, KineretError, did_you_mean
 from ..knowledge.base import KnowledgeBase, parse_version
 from ..knowledge.layout import tree_root, version_folders
 from ..knowledge.parse import rule_head
 from ..knowledge.schema import ENTRIES
+from ..templates import fill
 from .kb_reading import SUPPRESS_UNUSED, KeyKinds, Paragraphs, declared_inputs, vocabulary_kinds
 from .mutation import pinning_diagnostics
 from .policy_text import SOURCE_READS, check_sources
@@ -120,6 +122,71 @@ PACKAGE_READS |= SOURCE_READS  # the policy's text, its sections and waivers (po
 PACKAGE_DEFINES: set[Signature] = {("abduce", 1), ("copy", 1), ("input_fact", 3), ("differs", 3)}
 
 
+class CheckWordsError(RuntimeError):
+    """check's own words cannot be read, not even from the KB packaged with the program: the installation is broken."""
+
+
+_OWN_WORDS: "weakref.WeakKeyDictionary[KnowledgeBase, dict[str, str]]" = weakref.WeakKeyDictionary()
+_PACKAGED_WORDS: list[dict[str, str]] = []
+
+
+def check_words(kb: Optional[KnowledgeBase]) -> Callable[..., str]:
+    """How check words a finding about ``kb``: ``w(key, **values)`` is text(key, ...) with its {placeholders} filled.
+
+    The one place check reads its words (framework/words/check.lp). The
+    KB it checks may be the one that is broken: its words are read only
+    when it loaded (no file failed to parse, its vocabulary builds), and a
+    key it lacks, or every key when it did not load (or ``kb`` is None: no
+    KB was found), is read from the KB packaged with the program. When even
+    that has no such key, :class:`CheckWordsError` says so: a finding is
+    never printed without its words.
+    """
+    own: list[dict[str, str]] = []
+
+    def w(key: str, /, **values: Any) -> str:
+        if not own:
+            own.append(_own_words(kb) if kb is not None else {})
+        template = own[0].get(key)
+        if template is None:
+            template = _packaged_words().get(key)
+        if template is None:
+            raise CheckWordsError(f"the packaged KB has no text({key}, ...) for check to print a finding with (framework/words/check.lp): reinstall kineret-asp")
+        return fill(template, values)
+
+    return w
+
+
+def _own_words(kb: KnowledgeBase) -> dict[str, str]:
+    """A checked KB's words (text/2), read once; none when it did not load."""
+    words = _OWN_WORDS.get(kb)
+    if words is None:
+        words = {}
+        if not kb.errors:
+            try:
+                words = dict(kb.vocabulary.words)
+            except KbError:
+                pass  # check reports why, in the packaged words
+        _OWN_WORDS[kb] = words
+    return words
+
+
+def _packaged_words() -> dict[str, str]:
+    """The words of the KB packaged with the program (any of its versions: the framework's words are the same)."""
+    if not _PACKAGED_WORDS:
+        from ..knowledge.base import load_kb
+        from ..knowledge.layout import default_kb_path
+
+        root = default_kb_path()
+        try:
+            versions = version_folders(root)
+            if not versions:
+                raise CheckWordsError(f"the KB packaged with the program ({root}) holds no version: check has no words to print its findings with; reinstall kineret-asp")
+            _PACKAGED_WORDS.append(dict(load_kb(versions[0].path).vocabulary.words))
+        except (KineretError, OSError) as exc:
+            raise CheckWordsError(f"the KB packaged with the program ({root}) does not load, so check has no words to print its findings with ({exc}); reinstall kineret-asp") from exc
+    return _PACKAGED_WORDS[0]
+
+
 @dataclass
 class Occurrence:
     sig: Signature
@@ -155,14 +222,15 @@ def _check_sections(kb: KnowledgeBase, paras: Paragraphs) -> list[Diagnostic]:
     comments are plain prose and a ``§`` comment in it is an error.
     """
     framework = {kb.display_path(f) for f in kb.framework_files}
+    w = check_words(kb)
     out = []
     for s in kb.statements:
         if s.node.ast_type != ASTType.Rule or s.file in framework:
             continue
         file, line, col = _loc(s.node, s.file)
         if not paras.has_section(file, line):
-            kind = "table fact" if not s.node.body else "rule"
-            out.append(Diagnostic(file, line, col, "error", f"{kind} has no comment naming the policy section it implements (a '% §' comment above it, in the same paragraph)", "section"))
+            kind = w("check_kind_table_fact" if not s.node.body else "check_kind_rule")
+            out.append(Diagnostic(file, line, col, "error", w("check_no_section", kind=kind), "section"))
     for file in sorted(framework):
         for number, line in enumerate(kb.texts.get(file, "").splitlines(), start=1):
             comment = line.lstrip()
@@ -173,7 +241,7 @@ def _check_sections(kb: KnowledgeBase, paras: Paragraphs) -> list[Diagnostic]:
                         number,
                         len(line) - len(comment) + 1,
                         "error",
-                        "the framework is shared by every policy and cites none: a '§' comment belongs in a policy version's files; write the framework's comments as plain prose",
+                        w("check_framework_cites"),
                         "section",
                     )
                 )
@@ -188,6 +256,7 @@ def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: Paragrap
     missing or unused elsewhere (the syntax error is the one to fix).
     """
     out = []
+    w = check_words(kb)
     inputs = declared_inputs(kb)
     declared = {(s.node.name, s.node.arity) for s in kb.statements if s.node.ast_type in (ASTType.Defined,)} | inputs
     shown = {(s.node.name, s.node.arity) for s in kb.statements if s.node.ast_type == ASTType.ShowSignature}
@@ -204,8 +273,8 @@ def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: Paragrap
         if sig not in own and sig[0] not in unread:
             missing.setdefault(sig, (words, file))
     for (name, arity), (words, file) in missing.items():  # reported once, at the version's folder, in the contract's words
-        whose = "every version must" if file not in kb.included else f"a version that includes library({Path(file).stem}) must"
-        out.append(Diagnostic(kb.display_path(kb.path), 0, 0, "error", f"the version does not define {name}/{arity}, which {whose}: {words} ({_framework_relative(kb, file)})", "contract"))
+        whose = w("check_contract_every") if file not in kb.included else w("check_contract_library", library=Path(file).stem)
+        out.append(Diagnostic(kb.display_path(kb.path), 0, 0, "error", w("check_contract", name=name, arity=arity, whose=whose, words=words, file=_framework_relative(kb, file)), "contract"))
     if missing:  # what the framework derives from them is undefined too: the contract's errors say why
         reported |= {(o.sig, o.file, o.line) for o in occs if o.role == "body" and not _in_folder(o.file, kb.path)}
     names_by_arity: dict[int, list[str]] = defaultdict(list)
@@ -218,7 +287,7 @@ def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: Paragrap
             reported.add((o.sig, o.file, o.line))
             hint = did_you_mean(o.sig[0], names_by_arity[o.sig[1]])
             hint = hint.replace("'?", f"/{o.sig[1]}'?") if hint else ""
-            out.append(Diagnostic(o.file, o.line, o.column, "error", f"{o.sig[0]}/{o.sig[1]} is used but never defined{hint}", "undefined"))
+            out.append(Diagnostic(o.file, o.line, o.column, "error", w("check_undefined", name=o.sig[0], arity=o.sig[1], hint=hint), "undefined"))
     first_def: dict[Signature, Occurrence] = {}
     for o in occs:
         if o.role == "head":
@@ -228,7 +297,7 @@ def _check_predicates(kb: KnowledgeBase, occs: list[Occurrence], paras: Paragrap
             continue
         if any(paras.suppressed(x.file, x.line) for x in occs if x.sig == sig and x.role == "head"):
             continue
-        out.append(Diagnostic(o.file, o.line, o.column, "warning", f"{sig[0]}/{sig[1]} is defined but never used (mark reference tables with '% {SUPPRESS_UNUSED}')", "unused"))
+        out.append(Diagnostic(o.file, o.line, o.column, "warning", w("check_unused", name=sig[0], arity=sig[1], marker=SUPPRESS_UNUSED), "unused"))
     return out
 
 
@@ -265,6 +334,7 @@ def _contract(kb: KnowledgeBase) -> list[tuple[Signature, str, str]]:
 def _check_libraries(kb: KnowledgeBase) -> list[Diagnostic]:
     """Each library the version includes has the libraries it needs (its needs_library/1 facts) included too."""
     out = []
+    w = check_words(kb)
     names = {Path(f).stem for f in kb.included}
     for s in kb.statements:
         if s.file not in kb.included:
@@ -281,7 +351,7 @@ def _check_libraries(kb: KnowledgeBase) -> list[Diagnostic]:
                     line,
                     col,
                     "error",
-                    f"library({Path(s.file).stem}) needs library({needed}), which the version does not include: declare library({needed}) too ({_framework_relative(kb, s.file)})",
+                    w("check_library_needs", library=Path(s.file).stem, needed=needed, file=_framework_relative(kb, s.file)),
                     "library",
                 )
             )
@@ -299,6 +369,7 @@ def _in_folder(file: str, folder: Path) -> bool:
 def _check_keys(kb: KnowledgeBase) -> list[Diagnostic]:
     keys = {v: set(k) for v, k in kb.vocabulary.keys.items()}
     inference = KeyKinds(kb)
+    w = check_words(kb)
     out = []
     defining = {(name, arity, 0) for name, arity in vocabulary_kinds(kb)}
     for s, terms in zip(inference.rules, inference._terms):
@@ -311,8 +382,8 @@ def _check_keys(kb: KnowledgeBase) -> list[Diagnostic]:
             allowed = set().union(*(keys.get(k, set()) for k in kinds))
             if name not in allowed:
                 file = s.file
-                what = " or ".join(sorted(kinds))
-                out.append(Diagnostic(file, line, col, "error", f"unknown {what} key '{name}' (not in the vocabulary tables){did_you_mean(name, allowed)}", "key"))
+                what = w("check_kinds_or").join(sorted(kinds))
+                out.append(Diagnostic(file, line, col, "error", w("check_unknown_key", kinds=what, key=name, hint=did_you_mean(name, allowed)), "key"))
     return out
 
 
@@ -343,6 +414,7 @@ class _FactIndex:
 
 def _check_criteria(kb: KnowledgeBase) -> list[Diagnostic]:
     out = []
+    w = check_words(kb)
     index = _FactIndex(kb)
     rows = kb.facts("criterion", 4)
     combinators = {str(c) for c, _ in kb.facts("combinator", 2)}
@@ -359,22 +431,22 @@ def _check_criteria(kb: KnowledgeBase) -> list[Diagnostic]:
         file, line, col = where[0]
         if len(defs) > 1:
             loc = where[1] if len(where) > 1 else where[0]
-            out.append(Diagnostic(loc[0], loc[1], loc[2], "error", f"criterion id {cid} is declared {len(defs)} times with different parents, rules or words", "criteria"))
+            out.append(Diagnostic(loc[0], loc[1], loc[2], "error", w("check_criterion_twice", criterion=cid, count=len(defs)), "criteria"))
         for parent, rule, text in defs:
             if not str(text).strip():
-                out.append(Diagnostic(file, line, col, "error", f"criterion {cid} has no words: quote the policy's text for it", "criteria"))
+                out.append(Diagnostic(file, line, col, "error", w("check_criterion_no_words", criterion=cid), "criteria"))
             if str(parent) != "none" and str(parent) not in by_id:
-                out.append(Diagnostic(file, line, col, "error", f"criterion {cid} has parent {parent}, which is not a criterion", "criteria"))
+                out.append(Diagnostic(file, line, col, "error", w("check_criterion_no_parent", criterion=cid, parent=parent), "criteria"))
             rule_name = rule[0] if isinstance(rule, tuple) else str(rule)
             if rule_name not in combinators:
-                out.append(Diagnostic(file, line, col, "error", f"criterion {cid} combines its children by '{rule_name}'; expected one of {', '.join(sorted(combinators))} (combinator/2)", "criteria"))
+                out.append(Diagnostic(file, line, col, "error", w("check_criterion_combinator", criterion=cid, rule=rule_name, combinators=", ".join(sorted(combinators))), "criteria"))
             if rule_name in ("all", "at_least") and not children[cid]:
-                out.append(Diagnostic(file, line, col, "error", f"criterion {cid} combines its children ({rule_name}) but has none", "criteria"))
+                out.append(Diagnostic(file, line, col, "error", w("check_criterion_no_children", criterion=cid, rule=rule_name), "criteria"))
     # the policy's own checks: kb_problem(Name(Key), "message") is reported where Name(Key, ...) is written
     for about, message in kb.facts("kb_problem", 2):
         name, key = (about[0], str(about[1])) if isinstance(about, tuple) and len(about) >= 2 else (str(about), "")
         file, line, col = index.locations(name, key)[0]
-        out.append(Diagnostic(file, line, col, "error", f"{key}: {message}" if key else str(message), "policy"))
+        out.append(Diagnostic(file, line, col, "error", w("check_policy_problem", key=key, message=message) if key else str(message), "policy"))
     return out
 
 
@@ -394,9 +466,10 @@ def _check_documentation(kb: KnowledgeBase) -> list[Diagnostic]:
         elif head.name == "documents" and len(head.args) == 2:
             documented.add(functor)
     out = []
+    w = check_words(kb)
     for functor, (file, line, col) in sorted(abducible.items()):
         if functor not in documented:
-            out.append(Diagnostic(file, line, col, "error", f"documentation {functor}(...) has no documents/2 rule saying what it changes in a case", "documentation"))
+            out.append(Diagnostic(file, line, col, "error", w("check_no_documents", kind=functor), "documentation"))
     return out
 
 
@@ -410,22 +483,28 @@ def _check_key_names(kb: KnowledgeBase) -> list[Diagnostic]:
 
     keys = kb.vocabulary.keys
     index = _FactIndex(kb)
+    w = check_words(kb)
     out = []
     rows: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for v, k, n in kb.facts("key_name", 3):
         where = index.locations("key_name", str(v))[0]
         if str(v) not in keys:
-            out.append(Diagnostic(*where, "error", f"key_name({v}, ...): {str(v)!r} is not a vocabulary{did_you_mean(str(v), keys)}", "key"))
+            out.append(Diagnostic(*where, "error", w("check_key_name_vocabulary", vocabulary=v, quoted=repr(str(v)), hint=did_you_mean(str(v), keys)), "key"))
         elif str(k) not in keys[str(v)]:
-            out.append(Diagnostic(*where, "error", f"key_name({v}, {k}, {str(n)!r}): {str(k)!r} is not a key of {str(v)!r}{did_you_mean(str(k), keys[str(v)])}", "key"))
+            out.append(
+                Diagnostic(
+                    *where,
+                    "error",
+                    w("check_key_name_key", vocabulary=v, key=k, name=repr(str(n)), quoted=repr(str(k)), quoted_vocabulary=repr(str(v)), hint=did_you_mean(str(k), keys[str(v)])),
+                    "key",
+                )
+            )
         else:
             rows[str(v)].append((str(k), str(n)))
     for v, given in rows.items():
         built = NameIndex.build(keys[v], given, (), False, ())
         for name, key, other in built.clashes:
-            out.append(
-                Diagnostic(*index.locations("key_name", v)[0], "error", f"key_name({v}, {key}, {name!r}): the name is already a name of {other!r}; a case giving it would be read as {other}", "key")
-            )
+            out.append(Diagnostic(*index.locations("key_name", v)[0], "error", w("check_key_name_clash", vocabulary=v, key=key, name=repr(name), quoted_other=repr(other), other=other), "key"))
     return out
 
 
@@ -445,6 +524,7 @@ def _check_fhir_mapping(kb: KnowledgeBase, strict: bool) -> list[Diagnostic]:
     if not (values or entries):
         return []  # the version reads no FHIR: nothing to compare with
     severity = "error" if strict else "warning"
+    w = check_words(kb)
     index = _FactIndex(kb)
     out = []
     for f in kb.schema.fields:
@@ -459,16 +539,14 @@ def _check_fhir_mapping(kb: KnowledgeBase, strict: bool) -> list[Diagnostic]:
                         line,
                         col,
                         severity,
-                        f"input {f.name} has no FHIR mapping (fhir_entry/2 and fhir_entry_value/5 in the version's codes/): a case read from FHIR never has an entry, so what reads it is unmet for every such case",
+                        w("check_fhir_no_entry", input=f.name),
                         "fhir",
                     )
                 )
                 continue
             for e in f.entry_fields:
                 if e.presence == "required" and (f.name, e.name) not in entry_values:
-                    out.append(
-                        Diagnostic(file, line, col, severity, f"entry field {f.name}.{e.name} is required but no fhir_entry_value/5 reads it: every entry read from FHIR would be left out", "fhir")
-                    )
+                    out.append(Diagnostic(file, line, col, severity, w("check_fhir_entry_field", input=f.name, field=e.name), "fhir"))
         elif f.name not in values:
             out.append(
                 Diagnostic(
@@ -476,7 +554,7 @@ def _check_fhir_mapping(kb: KnowledgeBase, strict: bool) -> list[Diagnostic]:
                     line,
                     col,
                     severity,
-                    f"input {f.name} has no FHIR mapping (fhir_value/4 in the version's codes/): a case read from FHIR never gives it, so a criterion that reads it is unmet for every such case",
+                    w("check_fhir_no_value", input=f.name),
                     "fhir",
                 )
             )
@@ -525,6 +603,7 @@ def _check_templates(kb: KnowledgeBase) -> list[Diagnostic]:
 
     documented = _documented_values(kb)
     entry_fields = {f.name: {e.name for e in f.entry_fields} for f in kb.schema.fields}
+    w = check_words(kb)
     out = []
 
     def report(s: Any, arg: ast.AST, text: str, allowed: Optional[set[str] | frozenset[str]], what: str) -> None:
@@ -533,14 +612,14 @@ def _check_templates(kb: KnowledgeBase) -> list[Diagnostic]:
         unknown = [n for n in placeholders(text) if n not in allowed]
         if unknown:
             loc = arg.location.begin
-            known = ", ".join("{" + n + "}" for n in sorted(allowed)) or "none"
+            known = ", ".join("{" + n + "}" for n in sorted(allowed)) or w("check_template_none")
             out.append(
                 Diagnostic(
                     s.file,
                     loc.line,
                     loc.column,
                     "error",
-                    f"{what} has {', '.join('{' + n + '}' for n in unknown)}, which nothing fills (it is filled with: {known}); it would be printed as written",
+                    w("check_template_unfilled", what=what, unknown=", ".join("{" + n + "}" for n in unknown), known=known),
                     "words",
                 )
             )
@@ -553,7 +632,7 @@ def _check_templates(kb: KnowledgeBase) -> list[Diagnostic]:
         if head.name == "text" and len(args) == 2:
             text = _string_arg(args[1])
             if text is not None:
-                report(s, args[1], text, filled_by_the_program(head.first_text), f"the words text({head.first_text}, ...)")
+                report(s, args[1], text, filled_by_the_program(head.first_text), w("check_template_text", key=head.first_text))
         elif head.name == "documentation_text" and len(args) == 4:
             kind = head.first_text
             for i, arg in enumerate(args[1:], start=1):
@@ -561,11 +640,12 @@ def _check_templates(kb: KnowledgeBase) -> list[Diagnostic]:
                 if text is None:
                     continue
                 allowed = {"subject", "choice"} if i == 1 else documented.get(kind)
-                report(s, arg, text, allowed, f"documentation_text({kind}, ...) ({('sentence', 'choice', 'subject')[i - 1]})")
+                part = w("check_template_sentence" if i == 1 else "check_template_choice" if i == 2 else "check_template_subject")
+                report(s, arg, text, allowed, w("check_template_documentation", kind=kind, part=part))
         elif head.name == "entry_text" and len(args) == 2:
             text = _string_arg(args[1])
             if text is not None:
-                report(s, args[1], text, entry_fields.get(head.first_text), f"entry_text({head.first_text}, ...)")
+                report(s, args[1], text, entry_fields.get(head.first_text), w("check_template_entry", list=head.first_text))
     return out
 
 
@@ -700,26 +780,25 @@ def check_versions(kbs: Iterable[KnowledgeBase]) -> list[Diagnostic]:
             ident = kb.identity
         except KbError:
             continue  # reported by the version's own checks
+        w = check_words(kb)
         start, end = _written_at(kb, "effective_from"), _written_at(kb, "effective_to")
         if not (_iso(ident.effective_from) and _iso(ident.effective_to)):
             bad = ident.effective_from if not _iso(ident.effective_from) else ident.effective_to
-            out.append(Diagnostic(*(start if bad == ident.effective_from else end), "error", f"{bad!r} is not a date YYYY-MM-DD", "versions"))
+            out.append(Diagnostic(*(start if bad == ident.effective_from else end), "error", w("check_not_a_date", value=repr(bad)), "versions"))
             continue
         if kb.path.parent.name != ident.policy:
             out.append(
                 Diagnostic(
                     *_written_at(kb, "policy"),
                     "error",
-                    f"the version declares policy {ident.policy} but is kept under policies/{kb.path.parent.name}/: a version's folder is policies/<its policy>/<its effective-from date>",
+                    w("check_policy_folder", policy=ident.policy, folder=kb.path.parent.name),
                     "versions",
                 )
             )
         if kb.path.name != ident.effective_from:
-            out.append(
-                Diagnostic(*start, "error", f"the version is effective from {ident.effective_from} but its folder is named {kb.path.name}: name the folder by its effective-from date", "versions")
-            )
+            out.append(Diagnostic(*start, "error", w("check_date_folder", effective=ident.effective_from, folder=kb.path.name), "versions"))
         if ident.effective_to is not None and ident.effective_to < ident.effective_from:
-            out.append(Diagnostic(*end, "error", f"effective_to {ident.effective_to} is before effective_from {ident.effective_from}: the version would never be in force", "versions"))
+            out.append(Diagnostic(*end, "error", w("check_reversed_period", end=ident.effective_to, effective=ident.effective_from), "versions"))
             continue
         schema_fields = _schema_fields(kb)
         for drug, field, value in claims(kb):
@@ -728,7 +807,7 @@ def check_versions(kbs: Iterable[KnowledgeBase]) -> list[Diagnostic]:
                     Diagnostic(
                         *_written_at(kb, "claim"),
                         "error",
-                        f"claim({drug}, {field}, {value}) names the case field {field!r}, which the version does not declare{did_you_mean(field, schema_fields)}",
+                        w("check_claim_field", drug=drug, field=field, value=value, quoted=repr(field), hint=did_you_mean(field, schema_fields)),
                         "versions",
                     )
                 )
@@ -740,15 +819,16 @@ def check_versions(kbs: Iterable[KnowledgeBase]) -> list[Diagnostic]:
         versions.sort(key=lambda k: (k.identity.effective_from, k.folder))
         for a, b in zip(versions, versions[1:]):
             x, y = a.identity, b.identity
+            w = check_words(a)
             where = _written_at(a, "effective_to" if x.effective_to else "effective_from")
             if x.effective_to is None or x.effective_to >= y.effective_from:
-                out.append(Diagnostic(*where, "error", f'{pid} {x.period} overlaps {pid} {y.period} ({b.folder}): end it the day before, effective_to("{shift(y.effective_from, -1)}")', "versions"))
+                out.append(Diagnostic(*where, "error", w("check_overlap", policy=pid, period=x.period, next_period=y.period, folder=b.folder, end=shift(y.effective_from, -1)), "versions"))
             elif shift(x.effective_to, 1) < y.effective_from:
                 out.append(
                     Diagnostic(
                         *where,
                         "error",
-                        f"no version of {pid} is in force from {shift(x.effective_to, 1)} to {shift(y.effective_from, -1)} (between {x.period} and {y.period}): a date of service there cannot be decided",
+                        w("check_gap", policy=pid, first=shift(x.effective_to, 1), last=shift(y.effective_from, -1), period=x.period, next_period=y.period),
                         "versions",
                     )
                 )
@@ -781,13 +861,24 @@ def _check_claims(kbs: list[KnowledgeBase], claims: Any, prevails_over: Any) -> 
             if other_drugs:  # the same use for two drugs: only a request naming its drug can be routed
                 later = b if (y.effective_from, b.folder) >= (x.effective_from, a.folder) else a
                 other = a if later is b else b
-                which = ", ".join(f"{f} {v}" for f, v in other_drugs[:5]) + (f" and {len(other_drugs) - 5} more" if len(other_drugs) > 5 else "")
+                w = check_words(later)
+                which = ", ".join(f"{f} {v}" for f, v in other_drugs[:5]) + (w("check_and_more", count=len(other_drugs) - 5) if len(other_drugs) > 5 else "")
                 mine, theirs = (uses_b, uses_a) if later is b else (uses_a, uses_b)
                 out.append(
                     Diagnostic(
                         *_written_at(later, "claim"),
                         "warning",
-                        f"{later.identity.policy} {later.identity.period} claims {which} for {mine[other_drugs[0]]}, as {other.identity.policy} {other.identity.period} does for {theirs[other_drugs[0]]}, from {first}: such a request that names no drug (requested_drug) is refused",
+                        w(
+                            "check_claims_for_two_drugs",
+                            policy=later.identity.policy,
+                            period=later.identity.period,
+                            uses=which,
+                            drug=mine[other_drugs[0]],
+                            other_policy=other.identity.policy,
+                            other_period=other.identity.period,
+                            other_drug=theirs[other_drugs[0]],
+                            first=first,
+                        ),
                         "versions",
                     )
                 )
@@ -795,13 +886,23 @@ def _check_claims(kbs: list[KnowledgeBase], claims: Any, prevails_over: Any) -> 
                 continue
             later = b if (y.effective_from, b.folder) >= (x.effective_from, a.folder) else a
             other = a if later is b else b
-            uses = ", ".join(f"{field} {value}" for _, field, value in shared[:5]) + (f" and {len(shared) - 5} more" if len(shared) > 5 else "")
+            w = check_words(later)
+            uses = ", ".join(f"{field} {value}" for _, field, value in shared[:5]) + (w("check_and_more", count=len(shared) - 5) if len(shared) > 5 else "")
             drugs = ", ".join(sorted({d for d, _, _ in shared}))
             out.append(
                 Diagnostic(
                     *_written_at(later, "claim"),
                     "error",
-                    f'{later.identity.policy} {later.identity.period} and {other.identity.policy} {other.identity.period} both claim {drugs} for {uses} from {first}: a case that names no policy cannot be decided; end one period, or declare prevails_over("{other.identity.policy}") in one',
+                    w(
+                        "check_claims_twice",
+                        policy=later.identity.policy,
+                        period=later.identity.period,
+                        other_policy=other.identity.policy,
+                        other_period=other.identity.period,
+                        drugs=drugs,
+                        uses=uses,
+                        first=first,
+                    ),
                     "versions",
                 )
             )
@@ -826,7 +927,7 @@ def check_routing(root: Path) -> list[Diagnostic]:
             continue  # `test` reports a case that is not valid
         why = _misrouted(path, str(path), chooser, choice)
         if why is not None:
-            out.append(Diagnostic(str(path), 0, 0, "warning", f"{why}: adding a policy or a claim changed who decides this example", "routing"))
+            out.append(Diagnostic(str(path), 0, 0, "warning", check_words(choice.kb)("check_misrouted", why=why), "routing"))
     return out
 
 
@@ -840,7 +941,7 @@ def check_kb(path: Optional[Path | str] = None, strict: bool = False) -> CheckRe
         root, version = tree_root(folder.resolve())
         versions = [version] if version is not None else [v.path for v in version_folders(root)]
         if not versions:
-            raise KbError([Diagnostic(str(folder), 0, 0, "error", "not a KB: no policies/<ID>/<version>/ folder with .lp files")])
+            raise KbError([Diagnostic(str(folder), 0, 0, "error", check_words(None)("check_not_a_kb"))])
         diags: list[Diagnostic] = []
         parsed = [parse_version(root, v, strict=False) for v in versions]
         for kb in parsed:
