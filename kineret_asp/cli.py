@@ -592,7 +592,7 @@ def missing_cmd(case: str, expand: bool, fmt: str, kb_dir: Optional[Path]) -> No
 def check_cmd(kb_dir: Optional[Path], fmt: str, strict: bool) -> None:
     """Check a KB like a compiler: file:line:col: error|warning: message."""
     from .author.check import check_kb
-    from .knowledge.layout import default_kb_path, tree_root
+    from .knowledge.layout import default_kb_path
 
     report = check_kb(kb_dir, strict=strict)
     folder = (kb_dir or default_kb_path()).resolve()
@@ -605,9 +605,7 @@ def check_cmd(kb_dir: Optional[Path], fmt: str, strict: bool) -> None:
     else:
         for d in report.diagnostics:
             click.echo(str(d))
-        root, version = tree_root(folder)
-        checked = f"{version.relative_to(root).as_posix()} in {root}" if version is not None else str(root)
-        click.echo(f"{report.errors} error(s), {report.warnings} warning(s) (KB: {checked})")
+        click.echo(report.summary(folder))
     sys.exit(1 if report.errors else 0)
 
 

@@ -38,6 +38,7 @@ import re
 import weakref
 from collections import defaultdict
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
@@ -690,6 +691,14 @@ def _inputs_defined(kb: KnowledgeBase) -> str:
 @dataclass
 class CheckReport:
     diagnostics: list[Diagnostic]
+    words: Optional[Callable[..., str]] = dataclass_field(default=None, compare=False, repr=False)  # how check words a line about this KB (its own words when it loaded)
+
+    def summary(self, folder: Path) -> str:
+        """The line that ends check's text output: the counts, and the KB checked (a version folder within its tree, or the tree)."""
+        w = self.words or check_words(None)
+        root, version = tree_root(folder)
+        checked = w("check_summary_version", version=version.relative_to(root).as_posix(), root=root) if version is not None else str(root)
+        return w("check_summary", errors=self.errors, warnings=self.warnings, kb=checked)
 
     @property
     def errors(self) -> int:
@@ -954,4 +963,4 @@ def check_kb(path: Optional[Path | str] = None, strict: bool = False) -> CheckRe
         return CheckReport(exc.diagnostics)
     syntax = {d for kb in parsed for d in kb.errors}  # listed first: fix them before anything else
     unique = sorted(set(diags), key=lambda d: (d not in syntax, d.file, d.line, d.column, d.severity, d.message))
-    return CheckReport(unique)
+    return CheckReport(unique, check_words(parsed[-1]))

@@ -143,3 +143,18 @@ def test_every_word_check_fills_is_in_the_packaged_words_with_the_placeholders_i
         assert set(placeholders(words[key])) == names, f"text({key}, ...) has {placeholders(words[key])}, check.py fills {sorted(names)}"
     own = set(re.findall(r"^text\((\w+),", (KB_DIR / WORDS_FILE).read_text(encoding="utf-8"), re.M))
     assert own == set(sites), "framework/words/check.lp and check.py's keys differ"
+
+
+def test_the_summary_line_is_worded_by_the_checked_kb(kb_copy):
+    """The line that ends `check`'s text output comes from check.lp too: the counts and the KB checked."""
+    from click.testing import CliRunner
+
+    from kineret_asp.cli import main
+
+    edit(kb_copy.parents[2] / WORDS_FILE, '"{errors} error(s), {warnings} warning(s) (KB: {kb})"', '"checked {kb}: {errors} errors, {warnings} warnings"')
+    edit(kb_copy.parents[2] / WORDS_FILE, '"{version} in {root}"', '"version {version} of {root}"')
+    result = CliRunner().invoke(main, ["check", "--kb", str(kb_copy)])
+    root = kb_copy.parents[2].resolve()
+    assert result.output.strip().splitlines()[-1] == f"checked version {kb_copy.resolve().relative_to(root).as_posix()} of {root}: 0 errors, 0 warnings", result.output
+    packaged = check_kb(KB_DIR).summary(KB_DIR.resolve())
+    assert packaged == f"0 error(s), 0 warning(s) (KB: {KB_DIR.resolve()})"
