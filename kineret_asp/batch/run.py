@@ -597,8 +597,8 @@ class Supervisor:
     def _chunk_deadline(self, size: int) -> Optional[float]:
         return self._deadline(CHUNK_ALLOWANCE + size * CASE_ALLOWANCE)
 
-    def results(self, work: Iterable[list[tuple[int, Optional[bytes]]]]) -> Iterator[tuple[bytes, int]]:
-        """(records as UTF-8 bytes, errors) for each chunk of ``work``, in order."""
+    def results(self, work: Iterable[list[tuple[int, Optional[bytes]]]]) -> Iterator[tuple[bytes, int, int]]:
+        """(records as UTF-8 bytes, how many, how many are errors) for each chunk of ``work``, in order (one record a line)."""
         idle: deque[Worker] = deque(self.workers)
         pending: deque[tuple[list, Worker, Optional[float]]] = deque()
         feed = iter(work)
@@ -618,7 +618,7 @@ class Supervisor:
             outcome = worker.receive(deadline)
             if outcome.ok:
                 idle.append(worker)
-                yield outcome.value[1], outcome.value[2]
+                yield outcome.value[1], len(chunk), outcome.value[2]
                 continue
             self._replace(worker)
             yield self._one_by_one(chunk, idle)
@@ -629,7 +629,7 @@ class Supervisor:
         self.workers[self.workers.index(worker)] = fresh
         return fresh
 
-    def _one_by_one(self, chunk: list[tuple[int, Optional[bytes]]], idle: deque) -> tuple[bytes, int]:
+    def _one_by_one(self, chunk: list[tuple[int, Optional[bytes]]], idle: deque) -> tuple[bytes, int, int]:
         """A chunk that did not finish, decided again case by case: the case at fault becomes an error record."""
         worker = idle.pop() if idle else None
         worker = worker if worker is not None and worker.alive() else self._replace_any(worker)
@@ -646,7 +646,7 @@ class Supervisor:
             texts.append(error_record(number, raw, f"{self.source}:{number}: not decided: stopped at {self.limits.describe(outcome.status)}").encode("utf-8"))
             worker = self._replace(worker)
         idle.append(worker)
-        return b"".join(texts), errors
+        return b"".join(texts), len(chunk), errors
 
     def _replace_any(self, worker: Optional[Worker]) -> Worker:
         if worker is not None:
@@ -680,6 +680,13 @@ def write_all(sink: IO[bytes], data: bytes) -> None:
             except (OSError, ValueError):
                 pass
         raise OutputError(f"cannot write the records: {exc.strerror or exc}") from exc
+
+
+def _decided_here(worker: BatchWorker, work: Iterable[list[tuple[int, Optional[bytes]]]]) -> Iterator[tuple[bytes, int, int]]:
+    """What :meth:`Supervisor.results` gives, from a worker in this process."""
+    for chunk in work:
+        text, bad = worker.decide(chunk)
+        yield text.encode("utf-8"), len(chunk), bad
 
 
 def run_batch(
@@ -717,15 +724,15 @@ def run_batch(
         worker = BatchWorker(kb, source_name, time_limit, cache, log)
         for version in worker.chooser.versions():
             worker.engine(version).program
-        results: Iterable[tuple[bytes, int]] = ((text.encode("utf-8"), bad) for text, bad in map(worker.decide, work))
+        results: Iterable[tuple[bytes, int, int]] = _decided_here(worker, work)
     else:
         supervisor = Supervisor(_batch_server(kb, source_name, time_limit, cache, log), jobs, Limits(time_limit, memory_limit), source_name)
         results = supervisor.results(work)
     try:
         with frozen_heap():
-            for data, bad in results:
+            for data, records, bad in results:
                 write_all(sink, data)
-                done += data.count(b"\n")
+                done += records
                 errors += bad
                 if bad and len(first) < FIRST_ERRORS:
                     first.extend(error_lines(data.decode("utf-8"))[: FIRST_ERRORS - len(first)])

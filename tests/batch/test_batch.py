@@ -323,4 +323,5 @@ def test_a_worker_sends_a_chunks_records_as_the_bytes_they_are_written_with():
         got = list(supervisor.results([chunk[:3], chunk[3:]]))
     finally:
         supervisor.close()
-    assert all(type(d) is bytes for d, _ in got) and b"".join(d for d, _ in got) == data and sum(e for _, e in got) == errors
+    assert all(type(d) is bytes for d, _, _ in got) and b"".join(d for d, _, _ in got) == data
+    assert [n for _, n, _ in got] == [3, len(chunk) - 3] and sum(e for _, _, e in got) == errors
