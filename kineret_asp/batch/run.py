@@ -186,7 +186,10 @@ class BatchWorker:
         key = _Facts(loaded, atoms)
         rest = self.cache.get(key)
         if rest is None:
-            groups.setdefault(key, _Group(key, loaded, atoms)).members.append((n, loaded.case))
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Group(key, loaded, atoms)
+            group.members.append((n, loaded.case))
         return rest
 
     def _decided(self, groups: Iterable["_Group"]) -> Iterator[tuple["_Group", "Output | CaseFailure"]]:
@@ -276,7 +279,7 @@ class BatchWorker:
                         message = f"{self.source}:{n}: {exc}"
                         texts[n] = self.dumps({"line": n, "id": c.case.id, "error": message, "errors": [message]})
                         errors += 1
-        return "".join(texts[n] + "\n" for n, _ in parsed), errors
+        return "\n".join([*[texts[n] for n, _ in parsed], ""]), errors  # each record and its newline, no record copied to add it
 
     def _record(self, parsed: list, texts: dict[int, str]) -> None:
         """The chunk's decided lines in the decision log (source: batch; request id: where the line was)."""
