@@ -309,13 +309,17 @@ def test_a_worker_sends_a_chunks_records_as_the_bytes_they_are_written_with():
     """A worker process replies with the chunk's records encoded once (the parent writes them as they come): the same
     bytes as the batch in this process, non-ASCII ids and error records included."""
     from kineret_asp.batch.run import Supervisor, _batch_server
-    from kineret_asp.limits import Limits
+    from kineret_asp.limits import Limits, Worker
 
     lines = [json.dumps({"id": "é ñ 漢字", "indication": "sjia"}, ensure_ascii=False), *mixed_lines()[:6]]
     chunk = [(n, line.encode("utf-8")) for n, line in enumerate(lines, start=1)]
-    serve = _batch_server(None, "in", 10.0, 0)
-    assert serve(("start", None)) == ("ready", None)
-    kind, data, errors = serve(("chunk", chunk))
+    serve = _batch_server(None, "in", 10.0, 0)  # run in worker processes only: its start sets the process's collector up for a batch
+    worker = Worker(serve, Limits(10.0))
+    try:
+        assert worker.call(("start", None), 60).value == ("ready", None)
+        kind, data, errors = worker.call(("chunk", chunk), 60).value
+    finally:
+        worker.close()
     here, here_errors = BatchWorker(None, "in", None, cache=0).decide(chunk)
     assert kind == "text" and type(data) is bytes and data == here.encode("utf-8") and errors == here_errors >= 1
     supervisor = Supervisor(serve, 1, Limits(10.0), "in")
