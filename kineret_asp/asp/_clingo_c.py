@@ -168,6 +168,8 @@ SHOWN_KEPT = 100_000
 later chunks (a few hundred distinct answer atoms, at most a thousand places)."""
 ATOMS_KEPT = 100_000
 """Distinct answer atoms a reader keeps one tuple of (a batch meets a few hundred)."""
+READINGS_KEPT = 100_000
+"""What the arguments after the case's number read as, kept by the predicate's name and their raw numbers (a few hundred recur)."""
 
 
 def _itself(value: tuple, _default: tuple) -> tuple:
@@ -183,6 +185,7 @@ class RawShownReader:
         self._names: dict[Any, str] = {}  # a name's C string (one per name in clingo) to the name
         self._atoms: dict[tuple, tuple] = {}  # one tuple for every equal answer atom: keys made of them compare by identity
         self._read: dict[int, tuple[int, str, tuple]] = {}  # a shown atom's raw number to what it reads as: (case, predicate, atom)
+        self._readings: dict[tuple, tuple[str, tuple]] = {}  # (name's C string, raw arguments after the case's number) to (predicate, atom)
         self._size = _ffi.new("size_t*")
         self._args = _ffi.new("clingo_symbol_t**")
         self._name = _ffi.new("char**")
@@ -208,6 +211,9 @@ class RawShownReader:
         read = self._read
         known = read.get
         room = len(read) < SHOWN_KEPT
+        readings = self._readings
+        reading = readings.get
+        more = len(readings) < READINGS_KEPT
         for rep in symbols:
             hit = known(rep)
             if hit is not None:  # the same atom of the case at the same place of an earlier chunk
@@ -218,19 +224,23 @@ class RawShownReader:
             n = size[0]
             name_of(rep, name_ptr)
             pointer = name_ptr[0]
-            name = names.get(pointer)
-            if name is None:
-                name = names[pointer] = _ffi.string(pointer).decode()
-            rest = []
-            for j in range(1, n):
-                arg = args[j]
-                value = get(arg)
-                if value is None:
-                    value = decode(clingo.Symbol(arg))
-                rest.append(value)
-            found = tuple(rest)
-            found = same(found, found)
+            key = (pointer, args[1]) if n == 2 else (pointer, *[args[j] for j in range(1, n)])
+            got = reading(key)
+            if got is None:  # an atom not met before at any place: its name and arguments read
+                name = names.get(pointer)
+                if name is None:
+                    name = names[pointer] = _ffi.string(pointer).decode()
+                rest = []
+                for arg in key[1:]:
+                    value = get(arg)
+                    if value is None:
+                        value = decode(clingo.Symbol(arg))
+                    rest.append(value)
+                found = tuple(rest)
+                got = (name, same(found, found))
+                if more:
+                    readings[key] = got
             k = args[0] & mask
-            outputs[k][name].append(found)
+            outputs[k][got[0]].append(got[1])
             if room:
-                read[rep] = (k, name, found)
+                read[rep] = (k, *got)

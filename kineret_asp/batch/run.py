@@ -186,7 +186,10 @@ class BatchWorker:
         key = _Facts(loaded, atoms)
         rest = self.cache.get(key)
         if rest is None:
-            groups.setdefault(key, _Group(key, loaded, atoms)).members.append((n, loaded.case))
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Group(key, loaded, atoms)
+            group.members.append((n, loaded.case))
         return rest
 
     def _decided(self, groups: Iterable["_Group"]) -> Iterator[tuple["_Group", "Output | CaseFailure"]]:
@@ -276,7 +279,7 @@ class BatchWorker:
                         message = f"{self.source}:{n}: {exc}"
                         texts[n] = self.dumps({"line": n, "id": c.case.id, "error": message, "errors": [message]})
                         errors += 1
-        return "".join(texts[n] + "\n" for n, _ in parsed), errors
+        return "\n".join([*[texts[n] for n, _ in parsed], ""]), errors  # each record and its newline, no record copied to add it
 
     def _record(self, parsed: list, texts: dict[int, str]) -> None:
         """The chunk's decided lines in the decision log (source: batch; request id: where the line was)."""
@@ -526,7 +529,12 @@ def error_record(number: int, raw: Optional[bytes], message: str) -> str:
 
 
 def _batch_server(kb: Any, source: str, time_limit: Optional[float], cache: int, log: Optional[str] = None) -> Callable[[tuple], Any]:
-    """What a worker process runs: ("start", None) loads the KB, ("chunk", lines) decides them."""
+    """What a worker process runs: ("start", None) loads the KB, ("chunk", lines) decides them.
+
+    A chunk's records come back as their UTF-8 bytes, what the output is
+    written with: a text would be encoded to be sent, decoded when received,
+    and encoded again to be written.
+    """
     state: dict[str, BatchWorker] = {}
 
     def serve(request: tuple) -> Any:
@@ -543,7 +551,7 @@ def _batch_server(kb: Any, source: str, time_limit: Optional[float], cache: int,
                 return ("kb", [str(exc)])
             return ("ready", None)
         text, errors = state["worker"].decide(payload)
-        return ("text", text, errors)
+        return ("text", text.encode("utf-8"), errors)
 
     return serve
 
@@ -592,8 +600,8 @@ class Supervisor:
     def _chunk_deadline(self, size: int) -> Optional[float]:
         return self._deadline(CHUNK_ALLOWANCE + size * CASE_ALLOWANCE)
 
-    def results(self, work: Iterable[list[tuple[int, Optional[bytes]]]]) -> Iterator[tuple[str, int]]:
-        """(records text, errors) for each chunk of ``work``, in order."""
+    def results(self, work: Iterable[list[tuple[int, Optional[bytes]]]]) -> Iterator[tuple[bytes, int, int]]:
+        """(records as UTF-8 bytes, how many, how many are errors) for each chunk of ``work``, in order (one record a line)."""
         idle: deque[Worker] = deque(self.workers)
         pending: deque[tuple[list, Worker, Optional[float]]] = deque()
         feed = iter(work)
@@ -613,7 +621,7 @@ class Supervisor:
             outcome = worker.receive(deadline)
             if outcome.ok:
                 idle.append(worker)
-                yield outcome.value[1], outcome.value[2]
+                yield outcome.value[1], len(chunk), outcome.value[2]
                 continue
             self._replace(worker)
             yield self._one_by_one(chunk, idle)
@@ -624,11 +632,11 @@ class Supervisor:
         self.workers[self.workers.index(worker)] = fresh
         return fresh
 
-    def _one_by_one(self, chunk: list[tuple[int, Optional[bytes]]], idle: deque) -> tuple[str, int]:
+    def _one_by_one(self, chunk: list[tuple[int, Optional[bytes]]], idle: deque) -> tuple[bytes, int, int]:
         """A chunk that did not finish, decided again case by case: the case at fault becomes an error record."""
         worker = idle.pop() if idle else None
         worker = worker if worker is not None and worker.alive() else self._replace_any(worker)
-        texts: list[str] = []
+        texts: list[bytes] = []
         errors = 0
         for number, raw in chunk:
             outcome = worker.call(("chunk", [(number, raw)]), None if self.limits.time is None else self.limits.time + CASE_ALLOWANCE_ALONE)
@@ -638,10 +646,10 @@ class Supervisor:
                 continue
             self.over_limit += 1
             errors += 1
-            texts.append(error_record(number, raw, f"{self.source}:{number}: not decided: stopped at {self.limits.describe(outcome.status)}"))
+            texts.append(error_record(number, raw, f"{self.source}:{number}: not decided: stopped at {self.limits.describe(outcome.status)}").encode("utf-8"))
             worker = self._replace(worker)
         idle.append(worker)
-        return "".join(texts), errors
+        return b"".join(texts), len(chunk), errors
 
     def _replace_any(self, worker: Optional[Worker]) -> Worker:
         if worker is not None:
@@ -675,6 +683,13 @@ def write_all(sink: IO[bytes], data: bytes) -> None:
             except (OSError, ValueError):
                 pass
         raise OutputError(f"cannot write the records: {exc.strerror or exc}") from exc
+
+
+def _decided_here(worker: BatchWorker, work: Iterable[list[tuple[int, Optional[bytes]]]]) -> Iterator[tuple[bytes, int, int]]:
+    """What :meth:`Supervisor.results` gives, from a worker in this process."""
+    for chunk in work:
+        text, bad = worker.decide(chunk)
+        yield text.encode("utf-8"), len(chunk), bad
 
 
 def run_batch(
@@ -712,18 +727,18 @@ def run_batch(
         worker = BatchWorker(kb, source_name, time_limit, cache, log)
         for version in worker.chooser.versions():
             worker.engine(version).program
-        results: Iterable[tuple[str, int]] = (worker.decide(c) for c in work)
+        results: Iterable[tuple[bytes, int, int]] = _decided_here(worker, work)
     else:
         supervisor = Supervisor(_batch_server(kb, source_name, time_limit, cache, log), jobs, Limits(time_limit, memory_limit), source_name)
         results = supervisor.results(work)
     try:
         with frozen_heap():
-            for text, bad in results:
-                write_all(sink, text.encode("utf-8"))
-                done += text.count("\n")
+            for data, records, bad in results:
+                write_all(sink, data)
+                done += records
                 errors += bad
                 if bad and len(first) < FIRST_ERRORS:
-                    first.extend(error_lines(text)[: FIRST_ERRORS - len(first)])
+                    first.extend(error_lines(data.decode("utf-8"))[: FIRST_ERRORS - len(first)])
                 progress.update(done)
     finally:
         if supervisor is not None:

@@ -19,6 +19,8 @@ TERMS_KEPT = 10_000
 """Terms an entry field keeps, by value (a batch's drugs, outcomes, months: a few dozen each)."""
 ATOMS_KEPT = 100_000
 """Atoms a writer keeps, by the field and value that make them (a batch's list items and values: a few hundred)."""
+ENTRY_ATOMS_KEPT = 20_000
+"""Entries at a place whose atoms a writer keeps (a batch's validated entries repeat: a few thousand at a few places)."""
 
 
 def atom_writer(schema: CaseSchema) -> "AtomWriter":
@@ -44,6 +46,7 @@ class AtomWriter:
         placed = {f.name: sorted((e for e in f.entry_fields if e.place is not None), key=lambda e: e.place) for f in schema.fields if f.kind.name == ENTRIES}  # type: ignore[arg-type, return-value]
         self._consts: dict[str, Const] = {}
         self._made: dict[tuple, tuple] = {}  # atoms made (see :meth:`atoms`), by the field and the value that make them
+        self._entries: dict[tuple[int, int], tuple[Any, list]] = {}  # an entry's atoms at a place, by the entry's identity and the place
         self._atom_plan = [
             (
                 f,
@@ -60,16 +63,27 @@ class AtomWriter:
 
         The atom of a list item or of a field's value is made once (a batch
         repeats them case after case) and shared: equal atoms are one tuple.
-        An entry's are made each time (entries rarely repeat, place included).
+        A validated entry's atoms at a place are made once for each entry
+        object (validation gives equal entries as one object, see
+        :meth:`~kineret_asp.cases.validation.Validator._quick_entries`).
         """
         out: list[tuple] = []
         room = len(self._made) < ATOMS_KEPT
         get = values.get
+        entries = self._entries
         for f, k, placed, extra in self._atom_plan:
             value = get(f.name)
             if placed is not None:
                 for i, entry in enumerate(value or ()):
-                    self._entry_atoms(out, f.atom, placed, extra, i, entry)
+                    hit = entries.get((id(entry), i))
+                    if hit is not None and hit[0] is entry:
+                        out.extend(hit[1])
+                        continue
+                    made: list[tuple] = []
+                    self._entry_atoms(made, f.atom, placed, extra, i, entry)
+                    out.extend(made)
+                    if len(entries) < ENTRY_ATOMS_KEPT and getattr(entry, "_field", None) is not None:  # a validated Entry: it cannot change
+                        entries[(id(entry), i)] = (entry, made)
             elif k.name == LIST:
                 out.extend([self._atom(f, k.item, v, room) for v in value or ()])
             elif k.name == BOOLEAN:

@@ -54,6 +54,8 @@ from ..knowledge.schema import (
 from .case import Case, Entry
 
 MAX_ERRORS = 20
+ENTRIES_KEPT = 10_000
+"""Well-formed entries a validator keeps, by the exact values given (a batch's history entries: a few thousand distinct among tens of thousands)."""
 
 
 @dataclass
@@ -233,7 +235,7 @@ class Validator:
             low, high = k.minimum or 0, k.maximum or 0
             return lambda raw: raw if type(raw) is int and low <= raw <= high else _SLOW
         if k.name == ENTRIES:
-            return partial(self._quick_entries, f)
+            return partial(self._quick_entries, f, {})
         if k.name == LIST:
             item = k.item
             if item is not None and item.name in (KEY, OPEN_KEY):
@@ -251,31 +253,52 @@ class Validator:
             return None
         return lambda raw: raw if as_given(raw) else _SLOW
 
-    def _quick_entries(self, f: Field, raw: Any) -> Any:
-        """The entries of a list whose every entry is well formed (:meth:`_quick`), or ``_SLOW``."""
+    def _quick_entries(self, f: Field, seen: dict, raw: Any) -> Any:
+        """The entries of a list whose every entry is well formed (:meth:`_quick`), or ``_SLOW``.
+
+        An entry is read once for each set of values given (``seen``: the
+        entries read, by their fields, values and the values' types, so that
+        ``1``, ``1.0`` and ``true`` stay apart); equal entries are one
+        :class:`Entry` (it cannot be changed), which its atoms' writer
+        recognizes. A batch's cases repeat a few thousand entries.
+        """
         if type(raw) is not list or len(raw) > MAX_LIST_ITEMS:
             return _SLOW
-        known = self._entry_names[f.name]
-        readers = self._entry_readers[f.name]
-        bound = Entry._bound
         out = []
         for item in raw:
-            if type(item) is not dict or not item.keys() <= known:
+            if type(item) is not dict:
                 return _SLOW
-            values: dict[str, Any] = {}
-            get = item.get
-            for e, _read, default, as_given in readers:
-                value = get(e.name)
-                if value is None:
-                    if e.presence == "required":
-                        return _SLOW
-                    values[e.name] = default
-                elif as_given is not None and as_given(value):
-                    values[e.name] = value
-                else:
+            try:
+                key = (tuple(item.items()), tuple(map(type, item.values())))
+                entry = seen.get(key)
+            except TypeError:  # a value that cannot be hashed (a list): not an entry this reading vouches for
+                return _SLOW
+            if entry is None:
+                entry = self._quick_entry(f, item)
+                if entry is None:
                     return _SLOW
-            out.append(bound(f, values))
+                if len(seen) < ENTRIES_KEPT:
+                    seen[key] = entry
+            out.append(entry)
         return tuple(out)
+
+    def _quick_entry(self, f: Field, item: dict) -> Optional[Entry]:
+        """An entry whose every field is well formed, None for any other."""
+        if not item.keys() <= self._entry_names[f.name]:
+            return None
+        values: dict[str, Any] = {}
+        get = item.get
+        for e, _read, default, as_given in self._entry_readers[f.name]:
+            value = get(e.name)
+            if value is None:
+                if e.presence == "required":
+                    return None
+                values[e.name] = default
+            elif as_given is not None and as_given(value):
+                values[e.name] = value
+            else:
+                return None
+        return Entry._bound(f, values)
 
     def _valid_as_given(self, k: Kind) -> Optional[Callable[[Any], bool]]:
         """A quick test of a value the reader of kind ``k`` would accept and return unchanged (None: no quick test).

@@ -125,6 +125,8 @@ def test_the_fast_reader_reads_chunk_after_chunk_what_the_public_api_reads(kb, m
     read = sum(len(v) for out in got for v in out.values())
     remembered = fast.reader._raw._read
     assert 0 < len(remembered) < 0.7 * read  # many atoms were met again at the same place of a later chunk
+    readings = fast.reader._raw._readings
+    assert 0 < len(readings) < 0.2 * len(remembered)  # an atom met at another place is read from what its arguments read as the first time
     assert len({id(a) for out in got for v in out.values() for a in v}) < len(fast.reader._raw._atoms) * 2  # equal atoms are one tuple
 
 

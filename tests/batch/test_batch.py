@@ -303,3 +303,29 @@ def test_a_case_with_more_atoms_than_the_cache_keeps_is_decided_but_not_kept(mon
     assert atoms["big"] > atoms["small"] and len(worker.cache) == 1  # the small case kept, the big one not
     again, _ = worker.decide(lines)
     assert again == first and worker.cache.hits == 1
+
+
+def test_a_worker_sends_a_chunks_records_as_the_bytes_they_are_written_with():
+    """A worker process replies with the chunk's records encoded once (the parent writes them as they come): the same
+    bytes as the batch in this process, non-ASCII ids and error records included."""
+    from kineret_asp.batch.run import Supervisor, _batch_server
+    from kineret_asp.limits import Limits, Worker
+
+    lines = [json.dumps({"id": "é ñ 漢字", "indication": "sjia"}, ensure_ascii=False), *mixed_lines()[:6]]
+    chunk = [(n, line.encode("utf-8")) for n, line in enumerate(lines, start=1)]
+    serve = _batch_server(None, "in", 10.0, 0)  # run in worker processes only: its start sets the process's collector up for a batch
+    worker = Worker(serve, Limits(10.0))
+    try:
+        assert worker.call(("start", None), 60).value == ("ready", None)
+        kind, data, errors = worker.call(("chunk", chunk), 60).value
+    finally:
+        worker.close()
+    here, here_errors = BatchWorker(None, "in", None, cache=0).decide(chunk)
+    assert kind == "text" and type(data) is bytes and data == here.encode("utf-8") and errors == here_errors >= 1
+    supervisor = Supervisor(serve, 1, Limits(10.0), "in")
+    try:
+        got = list(supervisor.results([chunk[:3], chunk[3:]]))
+    finally:
+        supervisor.close()
+    assert all(type(d) is bytes for d, _, _ in got) and b"".join(d for d, _, _ in got) == data
+    assert [n for _, n, _ in got] == [3, len(chunk) - 3] and sum(e for _, _, e in got) == errors

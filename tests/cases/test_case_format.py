@@ -218,3 +218,32 @@ def test_the_quick_reading_of_well_formed_values_gives_what_the_readers_give(kb,
     assert len(well_formed) == 300 and calls == []  # the quick reading read every value
     watched.validate({**well_formed[0], "current_medications": ["Humira"]}, "<dict>")
     assert "_list" in calls  # a value it does not vouch for goes to its reader
+
+
+def test_an_entry_read_once_is_one_object_and_equal_values_of_other_types_are_read_again(kb):
+    """Validation reads each well-formed entry once: equal entries are one Entry (its atoms made once for each place);
+    ``1``, ``1.0`` and ``true`` are equal in Python but not as JSON values, and each is read as the first reading of it would read it."""
+    from kineret_asp.cases.atoms import AtomWriter
+    from kineret_asp.cases.validation import Validator
+
+    def outcome(validator, data):
+        try:
+            case = validator.validate(data, "<dict>")
+        except CaseError as exc:
+            return ("error", exc.lines())
+        return ("case", case.to_dict(), case.atoms(), AtomWriter(kb.schema).atoms(dict(case.fields())))
+
+    entry = {"drug": "enbrel", "outcome": "failure", "months": 1, "sample": True}
+    warm = Validator(kb.schema)
+    first = warm.validate({"indication": "rheumatoid_arthritis", "medication_history": [entry]}, "<a>")
+    again = warm.validate({"indication": "rheumatoid_arthritis", "medication_history": [dict(entry), {"drug": "humira", "outcome": "failure"}, dict(entry)]}, "<b>")
+    assert again.medication_history[0] is first.medication_history[0] is again.medication_history[2]
+    atoms = again.atoms()
+    assert atoms == AtomWriter(kb.schema).atoms(dict(again.fields()))  # the same entry's atoms at places 0 and 2, each with its own place
+    assert sum(1 for a in atoms if a[1:2] == (0,)) == sum(1 for a in atoms if a[1:2] == (2,)) >= 2
+    variants = [
+        {"indication": "rheumatoid_arthritis", "medication_history": [{**entry, **change}]}
+        for change in ({"months": True}, {"months": 1.0}, {"sample": 1}, {"sample": 1.0}, {"months": 1, "sample": True}, {"months": [1]}, {"drug": "Enbrel"})
+    ]
+    assert [outcome(warm, data) for data in variants] == [outcome(Validator(kb.schema), data) for data in variants]
+    assert [o[0] for o in (outcome(warm, data) for data in variants)].count("error") >= 4
