@@ -79,6 +79,14 @@ def test_mutate_bench_smoke():
 
 
 @pytest.mark.slow
+def test_warm_bench_smoke():
+    """Both rules of the warm engine on a few cases: the same decisions, and the figures side by side."""
+    proc = run("warm_bench.py", "--n", "40", "--repeat", "1")
+    passed(proc, "same decisions under both rules: yes")
+    assert "total, second / first sight" in proc.stdout and "first sightings (chunk engine)" in proc.stdout
+
+
+@pytest.mark.slow
 def test_reliability_bench_smoke():
     passed(run("reliability_bench.py", "--big", "2", "--repeat", "1", "--lines", "400", "--runaway-lines", "8", "--no-cold"), "checks: all hold")
 
