@@ -975,15 +975,7 @@ class _Share:
         adder = FactAdder()
 
         def add_facts(control: clingo.Control) -> None:
-            flat: list[tuple] = []
-            ids: list[int] = []
-            for k, example in enumerate(self.examples):
-                atoms = example.case.atoms()
-                flat.append((CASE_GUARD,))
-                ids.append(k)
-                flat.extend(atoms)
-                ids.extend([k] * len(atoms))
-            adder.add(control, flat, ids)
+            adder.add_cases(control, (CASE_GUARD,), [example.case.atoms() for example in self.examples])
 
         control = ground_program(self.kb, ["\n".join(lines)], (), "the examples with their mutants", add_facts)
         reader = ShownReader(SymbolDecoder())
