@@ -56,6 +56,7 @@ from kineret_asp.errors import KbError
 from kineret_asp.knowledge.base import load_kb, parse_version
 
 from ..conftest import KB_DIR, ROOT, VERSION
+from ..guide import console_steps
 
 VERSION_DIR = KB_DIR / VERSION
 APPENDIX = "tables/appendix_drug_classes.lp"
@@ -402,22 +403,6 @@ def test_check_strict_without_examples_only_warns(kb_copy):
     assert "warning: the tables' pinning is not measured: the version has no example case" in result.output
 
 
-def _guide_steps() -> list[tuple[str, list[str]]]:
-    text = GUIDE.read_text()
-    start = text.index("## Tests that notice a wrong edit")
-    section = text[start : text.index("\n## ", start + 1)]
-    steps: list[tuple[str, list[str]]] = []
-    for block in re.findall(r"```\n(.*?)```", section, re.S):
-        current = None
-        for line in block.splitlines():
-            if line.startswith("$ "):
-                current = (line[2:], [])
-                steps.append(current)
-            elif current is not None:
-                current[1].append(line)
-    return steps
-
-
 @pytest.mark.slow
 def test_the_guides_loop_runs_as_shown(tmp_path):
     """docs/authoring.md, "Tests that notice a wrong edit": the edit, the survivor and its case (the decision evaluate
@@ -427,7 +412,7 @@ def test_the_guides_loop_runs_as_shown(tmp_path):
     from ..cases.test_versions import lines_match
 
     work = tmp_path / "kb-mut"
-    steps = _guide_steps()
+    steps = console_steps("## Tests that notice a wrong edit")
     assert [c.split()[0] for c, _ in steps] == ["cp", "git", "rm", "sed", "kineret-asp", "echo", "kineret-asp"]
     suggested = None
     for command, shown in steps:

@@ -29,6 +29,7 @@ from kineret_asp.cli import main
 from kineret_asp.knowledge.base import load_tree
 
 from ..conftest import FACTS, KB_DIR, ROOT
+from ..guide import console_steps
 
 OLD, NEW = "2024-06-01", "2025-01-01"
 POLICY = "IP0243"
@@ -667,24 +668,6 @@ def test_the_chooser_of_a_version_folder_is_fixed(tree):
 GUIDE_KB = "/tmp/kb-next"  # the folder the guide works in; the test works in a temporary one
 
 
-def guide_steps() -> list[tuple[str, list[str]]]:
-    """The commands of the guide's versions section, each with the output it shows."""
-    text = (ROOT / "docs" / "authoring.md").read_text()
-    start = text.index("## Policies and versions")
-    end = text.find("\n## ", start + 1)
-    section = text[start : end if end > 0 else len(text)]
-    steps: list[tuple[str, list[str]]] = []
-    for block in re.findall(r"```\n(.*?)```", section, re.S):
-        current = None
-        for line in block.splitlines():
-            if line.startswith("$ "):
-                current = (line[2:], [])
-                steps.append(current)
-            elif current is not None:
-                current[1].append(line)
-    return steps
-
-
 def lines_match(expected: list[str], actual: list[str]) -> bool:
     """Whether output lines match the guide's: a line '...' stands for any lines, '...' in a line for any text."""
     memo: dict[tuple[int, int], bool] = {}
@@ -715,7 +698,7 @@ def test_the_guides_walkthrough_from_new_version_to_diff(tmp_path):
     import shlex
 
     work = tmp_path / "kb-next"
-    steps = guide_steps()
+    steps = console_steps("## Policies and versions")
     commands = [c for c, _ in steps]
     assert commands[0] == f"cp -r kb {GUIDE_KB}" and any(c.startswith("kineret-asp new-version") for c in commands) and any(c.startswith("kineret-asp diff") for c in commands)
     for command, shown in steps:
